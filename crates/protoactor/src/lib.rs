@@ -1,1 +1,128 @@
-pub fn x(){}
+//! # protoactor
+//!
+//! Proto.Actor for Rust: the local actor system. Actors are spawned from [`Props`], addressed
+//! by [`Pid`]s and driven through a [`Context`]: `send`, `request`, `request_future`,
+//! `respond`, `spawn`, `watch`, `stop`, with supervision, middleware, behaviors, routers and a
+//! scheduler, following protoactor-go's semantics (see `docs/semantics.md`).
+//!
+//! ```
+//! use protoactor::prelude::*;
+//! use std::time::Duration;
+//!
+//! struct Hello { who: String }
+//!
+//! struct HelloActor;
+//! impl Actor for HelloActor {
+//!     fn receive(&mut self, ctx: &mut Context) {
+//!         match_message!(ctx.message(), {
+//!             Hello: h => ctx.respond(format!("Hello {}", h.who)),
+//!             _ => {}
+//!         });
+//!     }
+//! }
+//!
+//! let system = ActorSystem::new();
+//! let pid = system.root().spawn(&Props::from_producer(|| HelloActor));
+//! let reply = system
+//!     .root()
+//!     .request_future(&pid, Hello { who: "Roger".into() }, Duration::from_secs(1))
+//!     .result_as::<String>()
+//!     .unwrap();
+//! assert_eq!(reply, "Hello Roger");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod actor;
+pub mod context;
+pub mod dead_letter;
+pub mod dispatcher;
+pub mod event_stream;
+pub mod future;
+mod guardian;
+pub mod mailbox;
+pub mod message;
+mod metrics;
+pub mod middleware;
+pub mod pid;
+pub mod process;
+pub mod props;
+pub mod registry;
+pub mod root_context;
+pub mod router;
+pub mod scheduler;
+pub mod supervision;
+pub mod system;
+pub mod throttle;
+
+pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};
+pub use context::Context;
+pub use dead_letter::DeadLetterEvent;
+pub use dispatcher::Dispatcher;
+pub use event_stream::{EventStream, Subscription};
+pub use future::{ActorFuture, FutureError};
+pub use mailbox::{MailboxConfig, MailboxMiddleware};
+pub use message::{
+    BoxedMessage, DeadLetterResponse, Message, MessageBatch, MessageEnvelope, MessageHeader,
+    PoisonPill, ReceiveTimeout, Restarting, Started, Stop, Stopped, Stopping, Terminated,
+    TerminatedReason, Touch, Touched,
+};
+pub use pid::Pid;
+pub use process::{Process, SystemMessage};
+pub use props::{Props, SpawnError};
+pub use registry::{NameExists, ProcessRegistry};
+pub use root_context::RootContext;
+pub use supervision::{
+    AllForOneStrategy, Directive, ExponentialBackoffStrategy, FailureReason, OneForOneStrategy,
+    RestartingStrategy, SupervisorEvent, SupervisorStrategy,
+};
+pub use system::{ActorSystem, Config};
+
+/// Everything needed to write actors.
+pub mod prelude {
+    pub use crate::match_message;
+    pub use crate::{
+        Actor, ActorFuture, ActorSystem, Behavior, Context, DeadLetterResponse, Directive,
+        Dispatcher, FutureError, MailboxConfig, Message, MessageHeader, Pid, PoisonPill, Props,
+        ReceiveTimeout, Restarting, RootContext, Started, Stopped, Stopping, Terminated,
+        TerminatedReason, Touch, Touched,
+    };
+}
+
+/// Matches a message (`&dyn Message`) by type, without `downcast_ref` chains.
+///
+/// Each arm is `Type: pattern => expression`; the pattern binds a `&Type`. An optional last
+/// arm `_ => expression` handles everything else.
+///
+/// ```
+/// use protoactor::prelude::*;
+/// struct Add(u32);
+/// struct Reset;
+/// fn handle(total: &mut u32, msg: &dyn Message) -> &'static str {
+///     match_message!(msg, {
+///         Add: Add(n) => { *total += n; "added" },
+///         Reset: _ => { *total = 0; "reset" },
+///         _ => "ignored",
+///     })
+/// }
+/// let mut t = 0;
+/// assert_eq!(handle(&mut t, &Add(2)), "added");
+/// assert_eq!(handle(&mut t, &"x"), "ignored");
+/// assert_eq!(t, 2);
+/// ```
+#[macro_export]
+macro_rules! match_message {
+    ($msg:expr, { $($arms:tt)* }) => {{
+        let __msg: &dyn $crate::Message = $msg;
+        $crate::match_message!(@arm __msg; $($arms)*)
+    }};
+    (@arm $m:ident; _ => $default:expr $(,)?) => { $default };
+    (@arm $m:ident; $ty:ty : $p:pat_param => $body:expr $(, $($rest:tt)*)?) => {
+        if let ::core::option::Option::Some($p) = $m.downcast_ref::<$ty>() {
+            $body
+        } else {
+            $crate::match_message!(@arm $m; $($($rest)*)?)
+        }
+    };
+    (@arm $m:ident; ) => { () };
+}

@@ -1,0 +1,141 @@
+//! The actor trait, closure actors and the behavior stack.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::supervision::SupervisorStrategy;
+
+/// An actor: state plus a synchronous `receive` that handles one message at a time.
+///
+/// ```
+/// use protoactor::prelude::*;
+///
+/// struct Greeter;
+/// struct Hello { who: String }
+///
+/// impl Actor for Greeter {
+///     fn receive(&mut self, ctx: &mut Context) {
+///         match_message!(ctx.message(), {
+///             Hello: h => println!("Hello {}", h.who),
+///             _ => {}
+///         });
+///     }
+/// }
+/// ```
+pub trait Actor: Any + Send {
+    /// Handles the current message (`ctx.message()`).
+    fn receive(&mut self, ctx: &mut Context);
+
+    /// An actor that returns a strategy here supervises its own children with it, instead
+    /// of the strategy in its props.
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        None
+    }
+}
+
+/// A closure actor, made by [`Props::from_func`](crate::Props::from_func).
+pub struct FuncActor(pub(crate) Arc<dyn Fn(&mut Context) + Send + Sync>);
+
+impl Actor for FuncActor {
+    fn receive(&mut self, ctx: &mut Context) {
+        (self.0)(ctx)
+    }
+}
+
+/// A receive function of an actor of type `A`, for [`Behavior`].
+pub type ReceiveFn<A> = fn(&mut A, &mut Context);
+
+/// A behavior stack, kept in the actor's state: `become` replaces the current handler,
+/// `become_stacked` pushes one and `unbecome_stacked` pops back.
+///
+/// ```
+/// use protoactor::prelude::*;
+///
+/// struct Light { behavior: Behavior<Light>, flips: u32 }
+///
+/// impl Light {
+///     fn off(&mut self, ctx: &mut Context) {
+///         if ctx.message_as::<&str>() == Some(&"flip") { self.flips += 1; self.behavior.become_(Light::on); }
+///     }
+///     fn on(&mut self, ctx: &mut Context) {
+///         if ctx.message_as::<&str>() == Some(&"flip") { self.flips += 1; self.behavior.become_(Light::off); }
+///     }
+/// }
+///
+/// impl Actor for Light {
+///     fn receive(&mut self, ctx: &mut Context) {
+///         let f = self.behavior.current();
+///         f(self, ctx)
+///     }
+/// }
+/// let light = Light { behavior: Behavior::new(Light::off), flips: 0 };
+/// # let _ = light;
+/// ```
+pub struct Behavior<A> {
+    stack: Vec<ReceiveFn<A>>,
+}
+
+impl<A> Behavior<A> {
+    /// A stack with one handler.
+    pub fn new(initial: ReceiveFn<A>) -> Self {
+        Self {
+            stack: vec![initial],
+        }
+    }
+    /// Replaces the whole stack with `f`.
+    pub fn become_(&mut self, f: ReceiveFn<A>) {
+        self.stack.clear();
+        self.stack.push(f);
+    }
+    /// Pushes `f` on top of the stack.
+    pub fn become_stacked(&mut self, f: ReceiveFn<A>) {
+        self.stack.push(f);
+    }
+    /// Pops the top handler (the last one is never popped).
+    pub fn unbecome_stacked(&mut self) {
+        if self.stack.len() > 1 {
+            self.stack.pop();
+        }
+    }
+    /// The handler on top.
+    pub fn current(&self) -> ReceiveFn<A> {
+        *self.stack.last().expect("a behavior stack is never empty")
+    }
+    /// How many handlers are stacked.
+    pub fn depth(&self) -> usize {
+        self.stack.len()
+    }
+    /// Calls the current handler (the usual body of `receive`).
+    pub fn receive(actor: &mut A, ctx: &mut Context)
+    where
+        A: AsMut<Behavior<A>>,
+    {
+        let f = actor.as_mut().current();
+        f(actor, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct S;
+    fn a(_: &mut S, _: &mut Context) {}
+    fn b(_: &mut S, _: &mut Context) {}
+
+    #[test]
+    fn stack_push_pop_and_replace() {
+        let mut beh = Behavior::<S>::new(a);
+        beh.become_stacked(b);
+        assert_eq!(beh.depth(), 2);
+        assert!(beh.current() == b as ReceiveFn<S>);
+        beh.unbecome_stacked();
+        assert!(beh.current() == a as ReceiveFn<S>);
+        beh.unbecome_stacked();
+        assert_eq!(beh.depth(), 1);
+        beh.become_stacked(b);
+        beh.become_(a);
+        assert_eq!(beh.depth(), 1);
+    }
+}

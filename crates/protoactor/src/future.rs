@@ -1,0 +1,337 @@
+//! Futures: the response to a request, as a process with its own PID (`future$<n>`).
+//!
+//! An [`ActorFuture`] is a `std::future::Future` (so `.await` works from any async runtime)
+//! and can also be waited on from a plain thread with [`ActorFuture::wait`] /
+//! [`ActorFuture::result`].
+
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::message::{
+    downcast_message, BoxedMessage, DeadLetterResponse, Message, MessageEnvelope,
+};
+use crate::pid::Pid;
+use crate::process::{Process, SystemMessage};
+use crate::system::ActorSystem;
+
+/// Why a future has no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FutureError {
+    /// No response in time.
+    #[error("future: timeout")]
+    Timeout,
+    /// The request went to dead letters (no such actor).
+    #[error("future: dead letter")]
+    DeadLetter,
+    /// The response had another type than asked for.
+    #[error("future: expected a response of type {expected}, got {actual}")]
+    UnexpectedType {
+        /// The asked type.
+        expected: &'static str,
+        /// The response's type.
+        actual: &'static str,
+    },
+    /// The response was already taken by another call.
+    #[error("future: the result was already taken")]
+    AlreadyTaken,
+}
+
+enum Outcome {
+    Pending,
+    Done(Result<BoxedMessage, FutureError>),
+    Taken,
+}
+
+struct State {
+    outcome: Outcome,
+    wakers: Vec<Waker>,
+    pipe_to: Vec<Pid>,
+    timer: Option<tokio::task::JoinHandle<()>>,
+    /// Keeps the future alive while a response is piped and nobody holds the handle.
+    keepalive: Option<Arc<Shared>>,
+}
+
+struct Shared {
+    pid: Pid,
+    system: ActorSystem,
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+struct FutureProcess(Weak<Shared>);
+
+impl Process for FutureProcess {
+    fn send_user_message(&self, _pid: &Pid, envelope: MessageEnvelope) {
+        if let Some(s) = self.0.upgrade() {
+            let r = if envelope.message.is::<DeadLetterResponse>() {
+                Err(FutureError::DeadLetter)
+            } else {
+                Ok(envelope.message)
+            };
+            s.complete(r);
+        }
+    }
+    fn send_system_message(&self, _pid: &Pid, message: SystemMessage) {
+        if let Some(s) = self.0.upgrade() {
+            let name = message.name();
+            let m = message.into_user_message().unwrap_or(Box::new(name));
+            s.complete(Ok(m));
+        }
+    }
+    fn is_dead(&self) -> bool {
+        self.0
+            .upgrade()
+            .is_none_or(|s| !matches!(s.state.lock().outcome, Outcome::Pending))
+    }
+}
+
+impl Shared {
+    fn complete(&self, result: Result<BoxedMessage, FutureError>) {
+        let (wakers, pipe, timer, _keepalive) = {
+            let mut st = self.state.lock();
+            if !matches!(st.outcome, Outcome::Pending) {
+                return;
+            }
+            let keepalive = st.keepalive.take();
+            let pipe = std::mem::take(&mut st.pipe_to);
+            if pipe.is_empty() {
+                st.outcome = Outcome::Done(result);
+                (
+                    std::mem::take(&mut st.wakers),
+                    None,
+                    st.timer.take(),
+                    keepalive,
+                )
+            } else {
+                st.outcome = Outcome::Taken;
+                (
+                    std::mem::take(&mut st.wakers),
+                    Some((pipe, result)),
+                    st.timer.take(),
+                    keepalive,
+                )
+            }
+        };
+        self.system.registry().remove(&self.pid);
+        if let Some(t) = timer {
+            t.abort();
+        }
+        self.cond.notify_all();
+        for w in wakers {
+            w.wake();
+        }
+        if let Some((pipe, result)) = pipe {
+            deliver(&self.system, &pipe, result);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Dropped unanswered: nobody can read the response any more.
+        self.system.registry().remove(&self.pid);
+        if let Some(t) = self.state.get_mut().timer.take() {
+            t.abort();
+        }
+    }
+}
+
+fn deliver(system: &ActorSystem, targets: &[Pid], result: Result<BoxedMessage, FutureError>) {
+    let msg: BoxedMessage = match result {
+        Ok(m) => m,
+        Err(e) => Box::new(e),
+    };
+    // A message is not cloneable in general: it goes to the first target; the others get
+    // the error form only if it was an error.
+    let mut msg = Some(msg);
+    for (i, t) in targets.iter().enumerate() {
+        if i == 0 {
+            t.send_user_message(
+                system,
+                MessageEnvelope::from_boxed(msg.take().expect("first")),
+            );
+        } else {
+            tracing::warn!(target = %t, "pipe_to: a response can be piped to one target only");
+        }
+    }
+}
+
+/// The pending response to a request.
+///
+/// ```
+/// use protoactor::prelude::*;
+/// use std::time::Duration;
+/// let system = ActorSystem::new();
+/// let echo = system.root().spawn(&Props::from_func(|ctx| {
+///     if let Some(n) = ctx.message_as::<u32>() { ctx.respond(n + 1); }
+/// }));
+/// let reply = system.root().request_future(&echo, 41u32, Duration::from_secs(5)).result_as::<u32>();
+/// assert_eq!(reply, Ok(42));
+/// ```
+pub struct ActorFuture {
+    shared: Arc<Shared>,
+}
+
+impl ActorFuture {
+    /// A future registered in `system`; `Duration::MAX` never times out.
+    pub fn new(system: &ActorSystem, timeout: Duration) -> Self {
+        let id = format!("future{}", system.registry().next_id());
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+            let process: Arc<dyn Process> = Arc::new(FutureProcess(weak.clone()));
+            let pid = system
+                .registry()
+                .add(process, &id)
+                .expect("future ids are unique");
+            Shared {
+                pid,
+                system: system.clone(),
+                state: Mutex::new(State {
+                    outcome: Outcome::Pending,
+                    wakers: Vec::new(),
+                    pipe_to: Vec::new(),
+                    timer: None,
+                    keepalive: None,
+                }),
+                cond: Condvar::new(),
+            }
+        });
+        if timeout != Duration::MAX {
+            let weak = Arc::downgrade(&shared);
+            let handle = system.runtime().spawn(async move {
+                tokio::time::sleep(timeout).await;
+                if let Some(s) = weak.upgrade() {
+                    s.complete(Err(FutureError::Timeout));
+                }
+            });
+            let mut st = shared.state.lock();
+            if matches!(st.outcome, Outcome::Pending) {
+                st.timer = Some(handle);
+            } else {
+                handle.abort();
+            }
+        }
+        ActorFuture { shared }
+    }
+
+    /// The future's PID (use it as a sender).
+    pub fn pid(&self) -> &Pid {
+        &self.shared.pid
+    }
+
+    fn block_until_done(&self) {
+        let mut st = self.shared.state.lock();
+        let wait = |st: &mut parking_lot::MutexGuard<'_, State>| {
+            while matches!(st.outcome, Outcome::Pending) {
+                self.shared.cond.wait(st);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| wait(&mut st))
+            }
+            _ => wait(&mut st),
+        }
+    }
+
+    /// Blocks until the future completes; `Ok` if it has a response.
+    pub fn wait(&self) -> Result<(), FutureError> {
+        self.block_until_done();
+        match &self.shared.state.lock().outcome {
+            Outcome::Done(Ok(_)) | Outcome::Taken => Ok(()),
+            Outcome::Done(Err(e)) => Err(e.clone()),
+            Outcome::Pending => unreachable!("waited until done"),
+        }
+    }
+
+    /// Blocks until the future completes and returns the response.
+    pub fn result(self) -> Result<BoxedMessage, FutureError> {
+        self.block_until_done();
+        self.take()
+    }
+
+    /// Blocks and returns the response as a `T`.
+    pub fn result_as<T: Message>(self) -> Result<T, FutureError> {
+        self.result().and_then(expect_type::<T>)
+    }
+
+    /// Awaits the response as a `T`.
+    pub async fn into_typed<T: Message>(self) -> Result<T, FutureError> {
+        self.await.and_then(expect_type::<T>)
+    }
+
+    fn take(&self) -> Result<BoxedMessage, FutureError> {
+        let mut st = self.shared.state.lock();
+        match std::mem::replace(&mut st.outcome, Outcome::Taken) {
+            Outcome::Done(r) => r,
+            Outcome::Taken => Err(FutureError::AlreadyTaken),
+            Outcome::Pending => {
+                st.outcome = Outcome::Pending;
+                unreachable!("take is only called when done")
+            }
+        }
+    }
+
+    /// Sends the response (or the [`FutureError`] as a message) to `target` once it arrives.
+    pub fn pipe_to(self, target: &Pid) {
+        let done = {
+            let mut st = self.shared.state.lock();
+            match std::mem::replace(&mut st.outcome, Outcome::Taken) {
+                Outcome::Pending => {
+                    st.outcome = Outcome::Pending;
+                    st.pipe_to.push(target.clone());
+                    st.keepalive = Some(self.shared.clone());
+                    None
+                }
+                Outcome::Done(r) => Some(r),
+                Outcome::Taken => Some(Err(FutureError::AlreadyTaken)),
+            }
+        };
+        if let Some(r) = done {
+            deliver(&self.shared.system, std::slice::from_ref(target), r);
+        }
+    }
+
+    /// True once the future has completed.
+    pub fn is_done(&self) -> bool {
+        !matches!(self.shared.state.lock().outcome, Outcome::Pending)
+    }
+}
+
+fn expect_type<T: Message>(m: BoxedMessage) -> Result<T, FutureError> {
+    let actual = m.type_name();
+    downcast_message::<T>(m)
+        .map(|b| *b)
+        .map_err(|_| FutureError::UnexpectedType {
+            expected: std::any::type_name::<T>(),
+            actual,
+        })
+}
+
+impl std::future::Future for ActorFuture {
+    type Output = Result<BoxedMessage, FutureError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut st = self.shared.state.lock();
+        match std::mem::replace(&mut st.outcome, Outcome::Taken) {
+            Outcome::Pending => {
+                st.outcome = Outcome::Pending;
+                if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.wakers.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Outcome::Done(r) => Poll::Ready(r),
+            Outcome::Taken => Poll::Ready(Err(FutureError::AlreadyTaken)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ActorFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ActorFuture({})", self.shared.pid)
+    }
+}

@@ -1,0 +1,314 @@
+//! Messages: any `Send + 'static` value, boxed once, plus the built-in lifecycle and
+//! wire-level messages of Proto.Actor.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::pid::Pid;
+
+/// Anything that can be sent to an actor: every `Send + 'static` type is a message.
+///
+/// Messages are dynamically typed, as in Proto.Actor for Go; the receiving actor matches
+/// on the concrete type with [`match_message!`](crate::match_message) or
+/// [`Context::message_as`](crate::Context::message_as). Remote-capable messages are
+/// prost messages registered with the remote serializer registry by their proto full
+/// name; the sending code is the same for local and remote PIDs.
+pub trait Message: Any + Send {
+    /// The Rust type name of the concrete message (for logs and error messages).
+    fn type_name(&self) -> &'static str;
+}
+
+impl<T: Any + Send> Message for T {
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// A boxed, dynamically typed message.
+pub type BoxedMessage = Box<dyn Message>;
+
+impl dyn Message {
+    /// True if the message is a `T`.
+    pub fn is<T: Any>(&self) -> bool {
+        (self as &dyn Any).is::<T>()
+    }
+
+    /// The message as a `&T`, if it is one.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
+    }
+
+    /// The message as a `&mut T`, if it is one.
+    pub fn downcast_mut<T: Any>(&mut self) -> Option<&mut T> {
+        (self as &mut dyn Any).downcast_mut::<T>()
+    }
+
+    /// The [`TypeId`] of the concrete message.
+    pub fn message_type_id(&self) -> TypeId {
+        (self as &dyn Any).type_id()
+    }
+}
+
+/// Downcasts a boxed message, giving it back unchanged when it is another type.
+pub fn downcast_message<T: Any>(msg: BoxedMessage) -> Result<Box<T>, BoxedMessage> {
+    if msg.is::<T>() {
+        let any: Box<dyn Any> = msg;
+        Ok(any.downcast::<T>().expect("type checked above"))
+    } else {
+        Err(msg)
+    }
+}
+
+/// Boxes a message; an already boxed message is passed through instead of being boxed twice.
+#[inline]
+pub fn into_boxed<M: Message>(msg: M) -> BoxedMessage {
+    let mut slot = Some(msg);
+    if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxedMessage>>() {
+        return boxed.take().expect("slot is filled");
+    }
+    Box::new(slot.take().expect("slot is filled"))
+}
+
+/// Read-only message headers (string key/value pairs), carried across the wire by remote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageHeader {
+    map: HashMap<String, String>,
+}
+
+impl MessageHeader {
+    /// An empty header.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str)
+    }
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.map.insert(key.into(), value.into());
+    }
+    /// All keys.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// The entries as a map.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        self.map.clone()
+    }
+    /// Iterates over the entries.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl From<HashMap<String, String>> for MessageHeader {
+    fn from(map: HashMap<String, String>) -> Self {
+        Self { map }
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self {
+            map: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// A user message with its optional sender and header: what travels through mailboxes.
+pub struct MessageEnvelope {
+    /// The message itself.
+    pub message: BoxedMessage,
+    /// Who to respond to, if anyone.
+    pub sender: Option<Pid>,
+    /// Optional headers (shared, immutable once sent).
+    pub header: Option<Arc<MessageHeader>>,
+}
+
+impl MessageEnvelope {
+    /// An envelope with no sender and no header.
+    #[inline]
+    pub fn new<M: Message>(message: M) -> Self {
+        Self {
+            message: into_boxed(message),
+            sender: None,
+            header: None,
+        }
+    }
+    /// An envelope around an already boxed message.
+    #[inline]
+    pub fn from_boxed(message: BoxedMessage) -> Self {
+        Self {
+            message,
+            sender: None,
+            header: None,
+        }
+    }
+    /// Sets the sender.
+    pub fn with_sender(mut self, sender: Option<Pid>) -> Self {
+        self.sender = sender;
+        self
+    }
+    /// Sets the header.
+    pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
+        self.header = header;
+        self
+    }
+}
+
+impl fmt::Debug for MessageEnvelope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageEnvelope")
+            .field("message", &self.message.type_name())
+            .field("sender", &self.sender)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+// ---- lifecycle messages (delivered to `receive`) ----
+
+/// Delivered first to every new (or restarted) actor incarnation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Started;
+/// Delivered when the actor begins stopping, before its children are stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stopping;
+/// Delivered last, after the children have stopped and the actor is unregistered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stopped;
+/// Delivered to the old incarnation before a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Restarting;
+/// A user message that stops the actor once the messages queued before it are processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoisonPill;
+/// Delivered when no message arrived within the receive timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReceiveTimeout;
+/// Asks an actor who it is: every actor answers `Touched { who }` automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Touch;
+/// The automatic reply to [`Touch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// The actor that was touched.
+    pub who: Pid,
+}
+/// A system message that stops the actor at once (user messages still queued are not processed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stop;
+
+/// The reply a requester gets when its message could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterResponse {
+    /// The PID the message was sent to.
+    pub target: Option<Pid>,
+}
+
+/// Why a watched actor is gone (wire values match protoactor-go's `TerminatedReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(i32)]
+pub enum TerminatedReason {
+    /// The actor stopped.
+    #[default]
+    Stopped = 0,
+    /// The node hosting the actor became unreachable.
+    AddressTerminated = 1,
+    /// There was no such actor.
+    NotFound = 2,
+}
+
+impl TerminatedReason {
+    /// The reason for a wire value (unknown values map to `Stopped`).
+    pub fn from_i32(v: i32) -> Self {
+        match v {
+            1 => Self::AddressTerminated,
+            2 => Self::NotFound,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// Sent to watchers (and the parent) when an actor is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminated {
+    /// The actor that is gone.
+    pub who: Pid,
+    /// Why.
+    pub why: TerminatedReason,
+}
+
+/// A batch of messages that a mailbox unrolls: each message is delivered on its own, then the
+/// batch itself (with its messages taken out, [`MessageBatch::len`] still telling how many there were).
+pub struct MessageBatch {
+    messages: Vec<BoxedMessage>,
+    len: usize,
+}
+
+impl MessageBatch {
+    /// A batch of messages.
+    pub fn new(messages: Vec<BoxedMessage>) -> Self {
+        let len = messages.len();
+        Self { messages, len }
+    }
+    /// How many messages the batch was built with.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True if the batch was built empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub(crate) fn take_messages(&mut self) -> Vec<BoxedMessage> {
+        std::mem::take(&mut self.messages)
+    }
+}
+
+impl fmt::Debug for MessageBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageBatch")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxed_messages_are_not_boxed_twice() {
+        let b: BoxedMessage = Box::new(42u32);
+        let again = into_boxed(b);
+        assert_eq!(again.downcast_ref::<u32>(), Some(&42));
+        assert!(into_boxed("x").is::<&str>());
+    }
+
+    #[test]
+    fn downcast_gives_back_other_types() {
+        let b: BoxedMessage = Box::new(String::from("hi"));
+        let b = downcast_message::<u32>(b).unwrap_err();
+        assert_eq!(*downcast_message::<String>(b).unwrap(), "hi");
+    }
+
+    #[test]
+    fn type_name_names_the_concrete_type() {
+        let b: BoxedMessage = Box::new(Started);
+        assert!(b.type_name().ends_with("Started"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Process identifiers.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use crate::message::MessageEnvelope;
+use crate::process::{Process, SystemMessage};
+use crate::system::ActorSystem;
+
+/// The address of a process before remoting starts.
+pub const LOCAL_ADDRESS: &str = "nonhost";
+
+/// Identifies a process (an actor, a future, a router, a remote actor): `address/id`.
+///
+/// Cloning is cheap (one reference count). A PID caches the process it resolved to, so
+/// sending to a local PID takes no lock and does no lookup after the first send.
+#[derive(Clone)]
+pub struct Pid(Arc<PidInner>);
+
+struct PidInner {
+    address: Arc<str>,
+    id: Arc<str>,
+    request_id: u32,
+    process: OnceLock<Arc<dyn Process>>,
+}
+
+impl Pid {
+    /// A PID for `id` at `address`.
+    pub fn new(address: impl Into<Arc<str>>, id: impl Into<Arc<str>>) -> Self {
+        Self::with_parts(address.into(), id.into(), 0)
+    }
+
+    pub(crate) fn with_parts(address: Arc<str>, id: Arc<str>, request_id: u32) -> Self {
+        Pid(Arc::new(PidInner {
+            address,
+            id,
+            request_id,
+            process: OnceLock::new(),
+        }))
+    }
+
+    /// The node address (`"nonhost"` for a purely local system).
+    pub fn address(&self) -> &str {
+        &self.0.address
+    }
+    /// The address as a shared string.
+    pub fn address_arc(&self) -> &Arc<str> {
+        &self.0.address
+    }
+    /// The process id on its node.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+    /// The id as a shared string.
+    pub fn id_arc(&self) -> &Arc<str> {
+        &self.0.id
+    }
+    /// The request id (used by remote request/response correlation; 0 when unused).
+    pub fn request_id(&self) -> u32 {
+        self.0.request_id
+    }
+    /// The same PID with another request id.
+    pub fn with_request_id(&self, request_id: u32) -> Pid {
+        Self::with_parts(self.0.address.clone(), self.0.id.clone(), request_id)
+    }
+
+    pub(crate) fn cache_process(&self, process: Arc<dyn Process>) {
+        let _ = self.0.process.set(process);
+    }
+
+    #[inline]
+    fn cached(&self) -> Option<&Arc<dyn Process>> {
+        match self.0.process.get() {
+            Some(p) if !p.is_dead() => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Resolves the process this PID points at (a dead-letter process if there is none).
+    pub fn resolve(&self, system: &ActorSystem) -> Arc<dyn Process> {
+        if let Some(p) = self.cached() {
+            return p.clone();
+        }
+        let (p, cacheable) = system.registry().resolve(self);
+        if cacheable {
+            self.cache_process(p.clone());
+        }
+        p
+    }
+
+    /// Low-level: delivers a user message envelope, bypassing sender middleware.
+    #[inline]
+    pub fn send_user_message(&self, system: &ActorSystem, envelope: MessageEnvelope) {
+        if let Some(p) = self.cached() {
+            return p.send_user_message(self, envelope);
+        }
+        self.resolve(system).send_user_message(self, envelope)
+    }
+
+    /// Low-level: delivers a system message.
+    #[inline]
+    pub fn send_system_message(&self, system: &ActorSystem, message: SystemMessage) {
+        if let Some(p) = self.cached() {
+            return p.send_system_message(self, message);
+        }
+        self.resolve(system).send_system_message(self, message)
+    }
+}
+
+impl PartialEq for Pid {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.id == other.0.id
+                && self.0.address == other.0.address
+                && self.0.request_id == other.0.request_id)
+    }
+}
+impl Eq for Pid {}
+
+impl Hash for Pid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.address.hash(state);
+        self.0.id.hash(state);
+        self.0.request_id.hash(state);
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.0.address, self.0.id)
+    }
+}
+
+impl fmt::Debug for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.request_id == 0 {
+            write!(f, "Pid({}/{})", self.0.address, self.0.id)
+        } else {
+            write!(
+                f,
+                "Pid({}/{}#{})",
+                self.0.address, self.0.id, self.0.request_id
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_is_by_address_id_and_request_id() {
+        let a = Pid::new("nonhost", "$1");
+        let b = Pid::new("nonhost", "$1");
+        assert_eq!(a, b);
+        assert_ne!(a, a.with_request_id(3));
+        assert_ne!(a, Pid::new("127.0.0.1:1", "$1"));
+        assert_eq!(a.to_string(), "nonhost/$1");
+    }
+}

@@ -1,0 +1,104 @@
+//! The process abstraction: anything a PID can point at.
+
+use std::fmt;
+
+use crate::message::{BoxedMessage, MessageEnvelope, Terminated};
+use crate::pid::Pid;
+use crate::supervision::Failure;
+
+/// Something that can receive messages through a [`Pid`]: an actor's mailbox, a future,
+/// a router, the dead-letter process, or a remote endpoint.
+pub trait Process: Send + Sync + 'static {
+    /// Delivers a user message.
+    fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope);
+    /// Delivers a system message.
+    fn send_system_message(&self, pid: &Pid, message: SystemMessage);
+    /// Asks the process to stop.
+    fn stop(&self, pid: &Pid) {
+        self.send_system_message(pid, SystemMessage::Stop);
+    }
+    /// True once the process is gone, so cached PIDs resolve again.
+    fn is_dead(&self) -> bool {
+        false
+    }
+}
+
+/// Messages that control an actor; they bypass suspension and are always processed before
+/// user messages.
+pub enum SystemMessage {
+    /// The actor was (re)started.
+    Started,
+    /// Stop at once.
+    Stop,
+    /// Restart (sent by a supervisor).
+    Restart,
+    /// `watcher` wants a [`Terminated`] when this actor is gone.
+    Watch {
+        /// Who is watching.
+        watcher: Pid,
+    },
+    /// `watcher` no longer watches.
+    Unwatch {
+        /// Who was watching.
+        watcher: Pid,
+    },
+    /// A watched actor or a child is gone.
+    Terminated(Terminated),
+    /// A child failed (sent to the supervisor).
+    Failure(Failure),
+    /// Suspend user message processing (mailbox-internal).
+    SuspendMailbox,
+    /// Resume user message processing (mailbox-internal).
+    ResumeMailbox,
+    /// Resume a `reenter_after` continuation inside the actor.
+    Continuation(Continuation),
+}
+
+impl SystemMessage {
+    /// A short name, for logs and dead letters.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SystemMessage::Started => "Started",
+            SystemMessage::Stop => "Stop",
+            SystemMessage::Restart => "Restart",
+            SystemMessage::Watch { .. } => "Watch",
+            SystemMessage::Unwatch { .. } => "Unwatch",
+            SystemMessage::Terminated(_) => "Terminated",
+            SystemMessage::Failure(_) => "Failure",
+            SystemMessage::SuspendMailbox => "SuspendMailbox",
+            SystemMessage::ResumeMailbox => "ResumeMailbox",
+            SystemMessage::Continuation(_) => "Continuation",
+        }
+    }
+
+    /// The user-visible form of this system message, where it has one (used by futures,
+    /// which complete with e.g. `Terminated`).
+    pub fn into_user_message(self) -> Option<BoxedMessage> {
+        match self {
+            SystemMessage::Terminated(t) => Some(Box::new(t)),
+            SystemMessage::Stop => Some(Box::new(crate::message::Stop)),
+            SystemMessage::Started => Some(Box::new(crate::message::Started)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for SystemMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SystemMessage::Watch { watcher } => write!(f, "Watch({watcher})"),
+            SystemMessage::Unwatch { watcher } => write!(f, "Unwatch({watcher})"),
+            SystemMessage::Terminated(t) => write!(f, "{t:?}"),
+            SystemMessage::Failure(x) => write!(f, "{x:?}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+type ContinuationFn = Box<dyn FnOnce(&mut dyn crate::actor::Actor, &mut crate::Context) + Send>;
+
+/// A `reenter_after` continuation: runs inside the actor with the original message restored.
+pub struct Continuation {
+    pub(crate) slot: u64,
+    pub(crate) f: ContinuationFn,
+}

@@ -1,0 +1,316 @@
+//! Props: how to create and run an actor.
+
+use std::sync::Arc;
+
+use crate::actor::{Actor, FuncActor};
+use crate::context::Context;
+use crate::dispatcher::Dispatcher;
+use crate::mailbox::{ActorProcess, MailboxConfig};
+use crate::message::MessageEnvelope;
+use crate::pid::Pid;
+use crate::process::SystemMessage;
+use crate::registry::NameExists;
+use crate::supervision::SupervisorStrategy;
+use crate::system::ActorSystem;
+
+/// Makes a new actor instance (called at spawn and at every restart).
+pub type Producer = Arc<dyn Fn(&ActorSystem) -> Box<dyn Actor> + Send + Sync>;
+
+/// The inbound path of a message into an actor.
+pub type ReceiverFunc = Arc<dyn Fn(&mut Context, MessageEnvelope) + Send + Sync>;
+/// Wraps the inbound path; the first registered runs outermost.
+pub type ReceiverMiddleware = Arc<dyn Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync>;
+
+/// Who is sending, as seen by sender middleware.
+pub struct SenderContext<'a> {
+    /// The system.
+    pub system: &'a ActorSystem,
+    /// The sending actor (`None` for the root context).
+    pub self_pid: Option<&'a Pid>,
+}
+
+/// The outbound path of a message from an actor (or root context) to a target.
+pub type SenderFunc = Arc<dyn Fn(&SenderContext<'_>, &Pid, MessageEnvelope) + Send + Sync>;
+/// Wraps the outbound path; the first registered runs outermost.
+pub type SenderMiddleware = Arc<dyn Fn(SenderFunc) -> SenderFunc + Send + Sync>;
+
+/// Spawns a process: `(system, id, props, parent)`.
+pub type SpawnFunc =
+    Arc<dyn Fn(&ActorSystem, &str, &Props, Option<&Pid>) -> Result<Pid, SpawnError> + Send + Sync>;
+/// Wraps spawning of children (of actors with these props, or of a root context).
+pub type SpawnMiddleware = Arc<dyn Fn(SpawnFunc) -> SpawnFunc + Send + Sync>;
+
+/// Wraps every invocation of the actor with access to its context (the first registered
+/// runs outermost). Rust cannot substitute the `Context` type the way Go decorates its
+/// context interface, so a decorator runs code around the actor's `receive` instead.
+pub type ContextDecorator = Arc<dyn Fn(&mut Context, &mut dyn FnMut(&mut Context)) + Send + Sync>;
+
+/// Runs when a context is created, before `Started`.
+pub type OnInit = Arc<dyn Fn(&mut Context) + Send + Sync>;
+
+/// Why a spawn failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The name is taken (the existing PID is given).
+    #[error(transparent)]
+    NameExists(#[from] NameExists),
+    /// Guardian props can only be spawned from the root context.
+    #[error("props with a guardian strategy can only be spawned from the root context")]
+    GuardianOnChild,
+    /// The system is shut down.
+    #[error("the actor system is shut down")]
+    SystemShutDown,
+}
+
+#[derive(Clone)]
+pub(crate) struct PropsInner {
+    pub(crate) producer: Producer,
+    pub(crate) mailbox: MailboxConfig,
+    pub(crate) dispatcher: Option<Dispatcher>,
+    pub(crate) supervisor: Option<Arc<dyn SupervisorStrategy>>,
+    pub(crate) guardian: Option<Arc<dyn SupervisorStrategy>>,
+    receiver_middleware: Vec<ReceiverMiddleware>,
+    pub(crate) receiver_chain: Option<ReceiverFunc>,
+    sender_middleware: Vec<SenderMiddleware>,
+    pub(crate) sender_chain: Option<SenderFunc>,
+    spawn_middleware: Vec<SpawnMiddleware>,
+    pub(crate) spawn_chain: Option<SpawnFunc>,
+    pub(crate) context_decorators: Vec<ContextDecorator>,
+    pub(crate) on_init: Vec<OnInit>,
+    pub(crate) spawner: Option<SpawnFunc>,
+}
+
+/// How to create and run an actor: producer, mailbox, dispatcher, supervisor strategy,
+/// middleware. Cheap to clone.
+///
+/// ```
+/// use protoactor::prelude::*;
+/// struct Counter(u64);
+/// impl Actor for Counter {
+///     fn receive(&mut self, ctx: &mut Context) {
+///         if ctx.message_as::<u64>().is_some() { self.0 += 1; }
+///     }
+/// }
+/// let props = Props::from_producer(|| Counter(0))
+///     .with_mailbox(MailboxConfig::bounded(1000))
+///     .with_dispatcher(Dispatcher::new(300));
+/// # let _ = props;
+/// ```
+#[derive(Clone)]
+pub struct Props(pub(crate) Arc<PropsInner>);
+
+impl Props {
+    /// Props whose actors are made by `producer`.
+    pub fn from_producer<A, F>(producer: F) -> Self
+    where
+        A: Actor,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        Self::from_boxed_producer(Arc::new(move |_| Box::new(producer())))
+    }
+
+    /// Props whose actors are made by `producer`, which gets the actor system.
+    pub fn from_producer_with_system<A, F>(producer: F) -> Self
+    where
+        A: Actor,
+        F: Fn(&ActorSystem) -> A + Send + Sync + 'static,
+    {
+        Self::from_boxed_producer(Arc::new(move |s| Box::new(producer(s))))
+    }
+
+    /// Props for a closure actor (all incarnations share the closure; keep state in a
+    /// producer-made actor instead).
+    pub fn from_func<F>(f: F) -> Self
+    where
+        F: Fn(&mut Context) + Send + Sync + 'static,
+    {
+        let f: Arc<dyn Fn(&mut Context) + Send + Sync> = Arc::new(f);
+        Self::from_boxed_producer(Arc::new(move |_| Box::new(FuncActor(f.clone()))))
+    }
+
+    /// Props from a type-erased producer.
+    pub fn from_boxed_producer(producer: Producer) -> Self {
+        Props(Arc::new(PropsInner {
+            producer,
+            mailbox: MailboxConfig::default(),
+            dispatcher: None,
+            supervisor: None,
+            guardian: None,
+            receiver_middleware: Vec::new(),
+            receiver_chain: None,
+            sender_middleware: Vec::new(),
+            sender_chain: None,
+            spawn_middleware: Vec::new(),
+            spawn_chain: None,
+            context_decorators: Vec::new(),
+            on_init: Vec::new(),
+            spawner: None,
+        }))
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut PropsInner)) -> Self {
+        f(Arc::make_mut(&mut self.0));
+        self
+    }
+
+    /// Replaces the producer.
+    pub fn with_producer<A, F>(self, producer: F) -> Self
+    where
+        A: Actor,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        self.edit(|p| p.producer = Arc::new(move |_| Box::new(producer())))
+    }
+    /// Replaces the producer with a closure actor.
+    pub fn with_func<F>(self, f: F) -> Self
+    where
+        F: Fn(&mut Context) + Send + Sync + 'static,
+    {
+        let f: Arc<dyn Fn(&mut Context) + Send + Sync> = Arc::new(f);
+        self.edit(|p| p.producer = Arc::new(move |_| Box::new(FuncActor(f.clone()))))
+    }
+    /// Sets the mailbox.
+    pub fn with_mailbox(self, mailbox: MailboxConfig) -> Self {
+        self.edit(|p| p.mailbox = mailbox)
+    }
+    /// Sets the dispatcher.
+    pub fn with_dispatcher(self, dispatcher: Dispatcher) -> Self {
+        self.edit(|p| p.dispatcher = Some(dispatcher))
+    }
+    /// Sets the strategy that supervises this actor's children.
+    pub fn with_supervisor(self, strategy: impl SupervisorStrategy) -> Self {
+        let s: Arc<dyn SupervisorStrategy> = Arc::new(strategy);
+        self.edit(|p| p.supervisor = Some(s))
+    }
+    /// Sets a shared strategy that supervises this actor's children.
+    pub fn with_supervisor_arc(self, strategy: Arc<dyn SupervisorStrategy>) -> Self {
+        self.edit(|p| p.supervisor = Some(strategy))
+    }
+    /// Root spawns only: the actor's failures go to a guardian with this strategy.
+    pub fn with_guardian(self, strategy: impl SupervisorStrategy) -> Self {
+        let s: Arc<dyn SupervisorStrategy> = Arc::new(strategy);
+        self.edit(|p| p.guardian = Some(s))
+    }
+    /// Adds receiver (inbound) middleware; the first added runs outermost.
+    pub fn with_receiver_middleware<F>(self, middleware: F) -> Self
+    where
+        F: Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync + 'static,
+    {
+        self.edit(|p| {
+            p.receiver_middleware.push(Arc::new(middleware));
+            let base: ReceiverFunc = Arc::new(|ctx: &mut Context, env| ctx.receive_envelope(env));
+            p.receiver_chain = Some(
+                p.receiver_middleware
+                    .iter()
+                    .rev()
+                    .fold(base, |next, mw| mw(next)),
+            );
+        })
+    }
+    /// Adds sender (outbound) middleware; the first added runs outermost.
+    pub fn with_sender_middleware<F>(self, middleware: F) -> Self
+    where
+        F: Fn(SenderFunc) -> SenderFunc + Send + Sync + 'static,
+    {
+        self.edit(|p| {
+            p.sender_middleware.push(Arc::new(middleware));
+            p.sender_chain = Some(build_sender_chain(&p.sender_middleware));
+        })
+    }
+    /// Adds spawn middleware (wrapping spawns of this actor's children).
+    pub fn with_spawn_middleware<F>(self, middleware: F) -> Self
+    where
+        F: Fn(SpawnFunc) -> SpawnFunc + Send + Sync + 'static,
+    {
+        self.edit(|p| {
+            p.spawn_middleware.push(Arc::new(middleware));
+            p.spawn_chain = Some(build_spawn_chain(&p.spawn_middleware));
+        })
+    }
+    /// Adds a context decorator.
+    pub fn with_context_decorator<F>(self, decorator: F) -> Self
+    where
+        F: Fn(&mut Context, &mut dyn FnMut(&mut Context)) + Send + Sync + 'static,
+    {
+        self.edit(|p| p.context_decorators.push(Arc::new(decorator)))
+    }
+    /// Runs `f` on each new context, before `Started`.
+    pub fn with_on_init<F>(self, f: F) -> Self
+    where
+        F: Fn(&mut Context) + Send + Sync + 'static,
+    {
+        self.edit(|p| p.on_init.push(Arc::new(f)))
+    }
+    /// Replaces how the process is spawned (routers use this).
+    pub fn with_spawn_func(self, f: SpawnFunc) -> Self {
+        self.edit(|p| p.spawner = Some(f))
+    }
+    /// Removes a custom spawn function.
+    pub fn without_spawn_func(self) -> Self {
+        self.edit(|p| p.spawner = None)
+    }
+
+    /// The mailbox config.
+    pub fn mailbox(&self) -> &MailboxConfig {
+        &self.0.mailbox
+    }
+
+    /// Spawns with these props: `id` is the full id, `parent` the parent's PID.
+    pub fn spawn(
+        &self,
+        system: &ActorSystem,
+        id: &str,
+        parent: Option<&Pid>,
+    ) -> Result<Pid, SpawnError> {
+        match &self.0.spawner {
+            Some(f) => f(system, id, self, parent),
+            None => default_spawn(system, id, self, parent),
+        }
+    }
+}
+
+pub(crate) fn build_sender_chain(mws: &[SenderMiddleware]) -> SenderFunc {
+    let base: SenderFunc = Arc::new(|sc: &SenderContext<'_>, target: &Pid, env| {
+        target.send_user_message(sc.system, env)
+    });
+    mws.iter().rev().fold(base, |next, mw| mw(next))
+}
+
+pub(crate) fn build_spawn_chain(mws: &[SpawnMiddleware]) -> SpawnFunc {
+    let base: SpawnFunc = Arc::new(
+        |system: &ActorSystem, id: &str, props: &Props, parent: Option<&Pid>| {
+            props.spawn(system, id, parent)
+        },
+    );
+    mws.iter().rev().fold(base, |next, mw| mw(next))
+}
+
+/// Spawns an actor: registers its process, builds its context, queues `Started` and starts
+/// the mailbox.
+pub fn default_spawn(
+    system: &ActorSystem,
+    id: &str,
+    props: &Props,
+    parent: Option<&Pid>,
+) -> Result<Pid, SpawnError> {
+    if system.is_shut_down() {
+        return Err(SpawnError::SystemShutDown);
+    }
+    let dispatcher = props.0.dispatcher.clone().unwrap_or_default();
+    let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
+    let pid = system.registry().add(process.clone(), id)?;
+    process.set_id(pid.id_arc().clone());
+    let mut ctx = Box::new(Context::new(
+        system,
+        props.clone(),
+        pid.clone(),
+        parent.cloned(),
+    ));
+    for f in props.0.on_init.iter() {
+        f(&mut ctx);
+    }
+    system.metrics().spawn();
+    process.post_system(SystemMessage::Started);
+    process.start(ctx, &dispatcher);
+    Ok(pid)
+}

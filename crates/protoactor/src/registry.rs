@@ -1,0 +1,169 @@
+//! The process registry: a sharded map from id to process, id generation, and the hook
+//! through which remote resolves PIDs of other nodes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use parking_lot::RwLock;
+
+use crate::pid::{Pid, LOCAL_ADDRESS};
+use crate::process::Process;
+
+/// Resolves PIDs whose address is another node (installed by remote).
+pub type AddressResolver = Arc<dyn Fn(&Pid) -> Option<Arc<dyn Process>> + Send + Sync>;
+
+const DIGITS: &[u8; 64] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ~+";
+
+/// Encodes a counter like protoactor-go: `"$"` followed by base-64 digits, most significant first.
+pub(crate) fn encode_id(mut u: u64) -> String {
+    let mut buf = [0u8; 13];
+    let mut i = buf.len();
+    while u >= 64 {
+        i -= 1;
+        buf[i] = DIGITS[(u & 0x3f) as usize];
+        u >>= 6;
+    }
+    i -= 1;
+    buf[i] = DIGITS[u as usize];
+    i -= 1;
+    buf[i] = b'$';
+    String::from_utf8(buf[i..].to_vec()).expect("ascii")
+}
+
+/// The registry of the processes of one actor system.
+pub struct ProcessRegistry {
+    address: RwLock<Arc<str>>,
+    local: DashMap<Arc<str>, Arc<dyn Process>>,
+    sequence: AtomicU64,
+    resolvers: RwLock<Vec<AddressResolver>>,
+    dead_letter: RwLock<Option<Arc<dyn Process>>>,
+}
+
+/// The id is already taken (the existing PID is returned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("spawn: name already exists: {0}")]
+pub struct NameExists(pub Pid);
+
+impl ProcessRegistry {
+    pub(crate) fn new() -> Self {
+        ProcessRegistry {
+            address: RwLock::new(Arc::from(LOCAL_ADDRESS)),
+            local: DashMap::with_shard_amount(64),
+            sequence: AtomicU64::new(0),
+            resolvers: RwLock::new(Vec::new()),
+            dead_letter: RwLock::new(None),
+        }
+    }
+
+    pub(crate) fn set_dead_letter(&self, p: Arc<dyn Process>) {
+        *self.dead_letter.write() = Some(p);
+    }
+
+    /// This node's address (`"nonhost"` until remote starts).
+    pub fn address(&self) -> Arc<str> {
+        self.address.read().clone()
+    }
+
+    /// Sets this node's address (called by remote when it starts listening).
+    pub fn set_address(&self, address: &str) {
+        *self.address.write() = Arc::from(address);
+    }
+
+    /// Installs a resolver for PIDs of other nodes.
+    pub fn register_address_resolver(&self, resolver: AddressResolver) {
+        self.resolvers.write().push(resolver);
+    }
+
+    /// A fresh process id: `$` plus a base-64 counter, as protoactor-go makes them.
+    pub fn next_id(&self) -> String {
+        encode_id(self.sequence.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// Registers `process` under `id`; fails with the existing PID if the id is taken.
+    pub fn add(&self, process: Arc<dyn Process>, id: &str) -> Result<Pid, NameExists> {
+        let address = self.address();
+        match self.local.entry(Arc::from(id)) {
+            Entry::Occupied(e) => Err(NameExists(Pid::with_parts(address, e.key().clone(), 0))),
+            Entry::Vacant(v) => {
+                let key = v.key().clone();
+                v.insert(process.clone());
+                let pid = Pid::with_parts(address, key, 0);
+                pid.cache_process(process);
+                Ok(pid)
+            }
+        }
+    }
+
+    /// Removes a process.
+    pub fn remove(&self, pid: &Pid) {
+        self.local.remove(pid.id());
+    }
+
+    /// The local process registered under `id`.
+    pub fn get_local(&self, id: &str) -> Option<Arc<dyn Process>> {
+        self.local.get(id).map(|e| e.value().clone())
+    }
+
+    /// How many processes are registered.
+    pub fn len(&self) -> usize {
+        self.local.len()
+    }
+
+    /// True if no process is registered.
+    pub fn is_empty(&self) -> bool {
+        self.local.is_empty()
+    }
+
+    /// The ids of all registered processes.
+    pub fn ids(&self) -> Vec<String> {
+        self.local.iter().map(|e| e.key().to_string()).collect()
+    }
+
+    /// True if `pid` lives on this node.
+    pub fn is_local(&self, pid: &Pid) -> bool {
+        let a = pid.address();
+        a == LOCAL_ADDRESS || a == &**self.address.read()
+    }
+
+    /// The process for `pid` and whether a PID may cache it. Unknown PIDs resolve to the
+    /// dead-letter process.
+    pub(crate) fn resolve(&self, pid: &Pid) -> (Arc<dyn Process>, bool) {
+        if !self.is_local(pid) {
+            for r in self.resolvers.read().iter() {
+                if let Some(p) = r(pid) {
+                    return (p, true);
+                }
+            }
+        } else if let Some(p) = self.get_local(pid.id()) {
+            return (p, true);
+        }
+        (self.dead_letter_process(), false)
+    }
+
+    pub(crate) fn dead_letter_process(&self) -> Arc<dyn Process> {
+        self.dead_letter
+            .read()
+            .clone()
+            .expect("the dead-letter process is registered at system start")
+    }
+
+    pub(crate) fn clear(&self) {
+        self.local.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_protoactor_go_encoding() {
+        assert_eq!(encode_id(1), "$1");
+        assert_eq!(encode_id(10), "$a");
+        assert_eq!(encode_id(63), "$+");
+        assert_eq!(encode_id(64), "$10");
+        assert_eq!(encode_id(65), "$11");
+    }
+}

@@ -1,0 +1,523 @@
+//! Supervision: failures, directives, restart statistics and strategies.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::Rng;
+
+use crate::message::Message;
+use crate::pid::Pid;
+use crate::process::SystemMessage;
+use crate::system::ActorSystem;
+
+/// What a supervisor does with a failed child (values match protoactor-go).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Directive {
+    /// Keep the actor and its state; go on with the next message.
+    Resume = 0,
+    /// Replace the actor with a fresh instance.
+    Restart = 1,
+    /// Stop the actor.
+    Stop = 2,
+    /// Fail the supervisor itself, passing the failure up.
+    Escalate = 3,
+}
+
+/// Why an actor failed: the panic payload (or an error given to
+/// [`Context::fail`](crate::Context::fail)), with its text.
+#[derive(Clone)]
+pub struct FailureReason {
+    text: Arc<str>,
+    payload: Arc<Mutex<Option<Box<dyn Any + Send>>>>,
+}
+
+impl FailureReason {
+    /// A reason with a text only.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: Arc::from(text.into()),
+            payload: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A reason carrying a typed value (deciders can test it with [`FailureReason::is`]).
+    pub fn from_value<T: Any + Send + fmt::Display>(value: T) -> Self {
+        Self {
+            text: Arc::from(value.to_string()),
+            payload: Arc::new(Mutex::new(Some(Box::new(value)))),
+        }
+    }
+
+    /// A reason from a caught panic.
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else if let Some(r) = payload.downcast_ref::<FailureReason>() {
+            return r.clone();
+        } else {
+            "actor panicked with a non-string payload".to_string()
+        };
+        Self {
+            text: Arc::from(text),
+            payload: Arc::new(Mutex::new(Some(payload))),
+        }
+    }
+
+    /// The failure's text.
+    pub fn message(&self) -> &str {
+        &self.text
+    }
+
+    /// True if the payload is a `T` (e.g. `std::panic::panic_any(MyError)`).
+    pub fn is<T: Any>(&self) -> bool {
+        self.payload.lock().as_ref().is_some_and(|p| p.is::<T>())
+    }
+
+    /// Reads the payload as a `T`.
+    pub fn with_payload<T: Any, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.payload
+            .lock()
+            .as_ref()
+            .and_then(|p| p.downcast_ref::<T>())
+            .map(f)
+    }
+}
+
+impl fmt::Debug for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FailureReason({:?})", self.text)
+    }
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Failure times of one actor, shared between it and its supervisor.
+#[derive(Clone, Default)]
+pub struct RestartStatistics(Arc<Mutex<Vec<Instant>>>);
+
+impl RestartStatistics {
+    /// Empty statistics.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Records a failure now.
+    pub fn fail(&self) {
+        self.0.lock().push(Instant::now());
+    }
+    /// Forgets all failures.
+    pub fn reset(&self) {
+        self.0.lock().clear();
+    }
+    /// All failures ever recorded (since the last reset).
+    pub fn failure_count(&self) -> usize {
+        self.0.lock().len()
+    }
+    /// Failures within `within` of now; `Duration::ZERO` counts every failure.
+    pub fn number_of_failures(&self, within: Duration) -> usize {
+        let v = self.0.lock();
+        if within.is_zero() {
+            return v.len();
+        }
+        let now = Instant::now();
+        v.iter()
+            .filter(|t| now.duration_since(**t) < within)
+            .count()
+    }
+}
+
+impl fmt::Debug for RestartStatistics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RestartStatistics({} failures)", self.failure_count())
+    }
+}
+
+/// A child's failure, sent to its supervisor.
+pub struct Failure {
+    /// The failed actor.
+    pub who: Pid,
+    /// Why it failed.
+    pub reason: FailureReason,
+    /// Its failure history.
+    pub restart_stats: RestartStatistics,
+    /// The type of the message being processed, if any.
+    pub message_type: Option<&'static str>,
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("who", &self.who)
+            .field("reason", &self.reason)
+            .field("message_type", &self.message_type)
+            .finish()
+    }
+}
+
+/// Published on the event stream for every supervision decision.
+#[derive(Debug, Clone)]
+pub struct SupervisorEvent {
+    /// The failed child.
+    pub child: Pid,
+    /// Why it failed.
+    pub reason: FailureReason,
+    /// What was decided.
+    pub directive: Directive,
+}
+
+/// The side of an actor (or guardian) that supervises children.
+pub trait Supervisor {
+    /// The supervised children.
+    fn children(&self) -> Vec<Pid>;
+    /// Fails the supervisor itself with the child's reason.
+    fn escalate_failure(&self, reason: FailureReason, message_type: Option<&'static str>);
+    /// Restarts these children.
+    fn restart_children(&self, pids: &[Pid]);
+    /// Stops these children.
+    fn stop_children(&self, pids: &[Pid]);
+    /// Resumes these children.
+    fn resume_children(&self, pids: &[Pid]);
+}
+
+/// Decides what happens to a failed child.
+pub trait SupervisorStrategy: Send + Sync + 'static {
+    /// Handles `child`'s failure.
+    fn handle_failure(
+        &self,
+        system: &ActorSystem,
+        supervisor: &dyn Supervisor,
+        child: &Pid,
+        stats: &RestartStatistics,
+        reason: &FailureReason,
+        message_type: Option<&'static str>,
+    );
+}
+
+/// Picks a directive from a failure reason.
+pub type Decider = Arc<dyn Fn(&FailureReason) -> Directive + Send + Sync>;
+
+/// The default decider: always restart.
+pub fn default_decider() -> Decider {
+    Arc::new(|_| Directive::Restart)
+}
+
+pub(crate) fn log_failure(
+    system: &ActorSystem,
+    child: &Pid,
+    reason: &FailureReason,
+    directive: Directive,
+) {
+    if system.config().developer_supervision_logging {
+        tracing::error!(child = %child, reason = %reason, ?directive, "[Supervision] actor failed");
+    } else {
+        tracing::debug!(child = %child, reason = %reason, ?directive, "[Supervision] actor failed");
+    }
+    system.event_stream().publish(&SupervisorEvent {
+        child: child.clone(),
+        reason: reason.clone(),
+        directive,
+    });
+}
+
+/// Restarts, stops, resumes or escalates only the failed child.
+#[derive(Clone)]
+pub struct OneForOneStrategy {
+    max_retries: u32,
+    within: Duration,
+    decider: Decider,
+}
+
+impl OneForOneStrategy {
+    /// At most `max_retries` restarts `within` a window (`Duration::ZERO` = ever); then stop.
+    pub fn new(max_retries: u32, within: Duration) -> Self {
+        Self {
+            max_retries,
+            within,
+            decider: default_decider(),
+        }
+    }
+    /// Uses `decider` to choose the directive.
+    pub fn with_decider<F>(mut self, decider: F) -> Self
+    where
+        F: Fn(&FailureReason) -> Directive + Send + Sync + 'static,
+    {
+        self.decider = Arc::new(decider);
+        self
+    }
+}
+
+/// protoactor-go's rule: with `max == 0` always stop; otherwise record the failure and stop
+/// (after resetting) once the failures within the window exceed `max`.
+fn should_stop(max: u32, within: Duration, stats: &RestartStatistics) -> bool {
+    if max == 0 {
+        return true;
+    }
+    stats.fail();
+    if stats.number_of_failures(within) > max as usize {
+        stats.reset();
+        return true;
+    }
+    false
+}
+
+fn apply(
+    system: &ActorSystem,
+    supervisor: &dyn Supervisor,
+    child: &Pid,
+    targets: &[Pid],
+    stats: &RestartStatistics,
+    reason: &FailureReason,
+    message_type: Option<&'static str>,
+    decider: &Decider,
+    (max, within): (u32, Duration),
+) {
+    let directive = decider(reason);
+    match directive {
+        Directive::Resume => {
+            log_failure(system, child, reason, directive);
+            supervisor.resume_children(std::slice::from_ref(child));
+        }
+        Directive::Restart => {
+            if should_stop(max, within, stats) {
+                log_failure(system, child, reason, Directive::Stop);
+                supervisor.stop_children(targets);
+            } else {
+                log_failure(system, child, reason, Directive::Restart);
+                supervisor.restart_children(targets);
+            }
+        }
+        Directive::Stop => {
+            log_failure(system, child, reason, directive);
+            supervisor.stop_children(targets);
+        }
+        Directive::Escalate => {
+            log_failure(system, child, reason, directive);
+            supervisor.escalate_failure(reason.clone(), message_type);
+        }
+    }
+}
+
+impl SupervisorStrategy for OneForOneStrategy {
+    fn handle_failure(
+        &self,
+        system: &ActorSystem,
+        supervisor: &dyn Supervisor,
+        child: &Pid,
+        stats: &RestartStatistics,
+        reason: &FailureReason,
+        message_type: Option<&'static str>,
+    ) {
+        apply(
+            system,
+            supervisor,
+            child,
+            std::slice::from_ref(child),
+            stats,
+            reason,
+            message_type,
+            &self.decider,
+            (self.max_retries, self.within),
+        );
+    }
+}
+
+/// Like [`OneForOneStrategy`], but a restart or stop applies to all the supervisor's children
+/// (resume only to the failed one).
+#[derive(Clone)]
+pub struct AllForOneStrategy {
+    max_retries: u32,
+    within: Duration,
+    decider: Decider,
+}
+
+impl AllForOneStrategy {
+    /// At most `max_retries` restarts `within` a window; then stop all.
+    pub fn new(max_retries: u32, within: Duration) -> Self {
+        Self {
+            max_retries,
+            within,
+            decider: default_decider(),
+        }
+    }
+    /// Uses `decider` to choose the directive.
+    pub fn with_decider<F>(mut self, decider: F) -> Self
+    where
+        F: Fn(&FailureReason) -> Directive + Send + Sync + 'static,
+    {
+        self.decider = Arc::new(decider);
+        self
+    }
+}
+
+impl SupervisorStrategy for AllForOneStrategy {
+    fn handle_failure(
+        &self,
+        system: &ActorSystem,
+        supervisor: &dyn Supervisor,
+        child: &Pid,
+        stats: &RestartStatistics,
+        reason: &FailureReason,
+        message_type: Option<&'static str>,
+    ) {
+        let all = supervisor.children();
+        apply(
+            system,
+            supervisor,
+            child,
+            &all,
+            stats,
+            reason,
+            message_type,
+            &self.decider,
+            (self.max_retries, self.within),
+        );
+    }
+}
+
+/// Always restarts the failed child.
+#[derive(Clone, Copy, Default)]
+pub struct RestartingStrategy;
+
+impl SupervisorStrategy for RestartingStrategy {
+    fn handle_failure(
+        &self,
+        system: &ActorSystem,
+        supervisor: &dyn Supervisor,
+        child: &Pid,
+        _stats: &RestartStatistics,
+        reason: &FailureReason,
+        _message_type: Option<&'static str>,
+    ) {
+        log_failure(system, child, reason, Directive::Restart);
+        supervisor.restart_children(std::slice::from_ref(child));
+    }
+}
+
+/// Restarts after a delay that grows with each failure inside `backoff_window`:
+/// `failures × initial_backoff` plus up to 500 ns of noise (protoactor-go's rule: linear,
+/// and it never stops the child). No failure within the window resets the count.
+#[derive(Clone, Copy)]
+pub struct ExponentialBackoffStrategy {
+    backoff_window: Duration,
+    initial_backoff: Duration,
+}
+
+impl ExponentialBackoffStrategy {
+    /// A backoff strategy.
+    pub fn new(backoff_window: Duration, initial_backoff: Duration) -> Self {
+        Self {
+            backoff_window,
+            initial_backoff,
+        }
+    }
+
+    /// The delay before the next restart, recording this failure in `stats`.
+    pub fn next_delay(&self, stats: &RestartStatistics) -> Duration {
+        if stats.number_of_failures(self.backoff_window) == 0 {
+            stats.reset();
+        }
+        stats.fail();
+        let noise = rand::rng().random_range(0..500u64);
+        self.initial_backoff * stats.failure_count() as u32 + Duration::from_nanos(noise)
+    }
+}
+
+impl SupervisorStrategy for ExponentialBackoffStrategy {
+    fn handle_failure(
+        &self,
+        system: &ActorSystem,
+        _supervisor: &dyn Supervisor,
+        child: &Pid,
+        stats: &RestartStatistics,
+        reason: &FailureReason,
+        _message_type: Option<&'static str>,
+    ) {
+        let delay = self.next_delay(stats);
+        let (system2, child, reason) = (system.clone(), child.clone(), reason.clone());
+        system.runtime().spawn(async move {
+            tokio::time::sleep(delay).await;
+            log_failure(&system2, &child, &reason, Directive::Restart);
+            child.send_system_message(&system2, SystemMessage::Restart);
+        });
+    }
+}
+
+/// The strategy used where none is given: `OneForOne(10, 10 s)`, always restarting, so the
+/// 11th failure within 10 s stops the actor.
+pub fn default_strategy() -> Arc<dyn SupervisorStrategy> {
+    Arc::new(OneForOneStrategy::new(10, Duration::from_secs(10)))
+}
+
+#[allow(dead_code)]
+fn _assert_message(_: &dyn Message) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn should_stop_follows_go_rules() {
+        let s = RestartStatistics::new();
+        assert!(should_stop(0, Duration::from_secs(1), &s));
+        for _ in 0..3 {
+            assert!(!should_stop(3, Duration::from_secs(10), &s));
+        }
+        assert!(should_stop(3, Duration::from_secs(10), &s));
+        assert_eq!(s.failure_count(), 0, "stats reset after stopping");
+    }
+
+    #[test]
+    fn zero_window_counts_every_failure() {
+        let s = RestartStatistics::new();
+        s.fail();
+        s.fail();
+        assert_eq!(s.number_of_failures(Duration::ZERO), 2);
+        assert_eq!(s.number_of_failures(Duration::from_nanos(1)), 0);
+    }
+
+    #[test]
+    fn backoff_grows_linearly_and_resets_outside_window() {
+        let st =
+            ExponentialBackoffStrategy::new(Duration::from_secs(60), Duration::from_millis(10));
+        let s = RestartStatistics::new();
+        let d1 = st.next_delay(&s);
+        let d2 = st.next_delay(&s);
+        let d3 = st.next_delay(&s);
+        assert!(
+            d1 >= Duration::from_millis(10)
+                && d1 < Duration::from_millis(10) + Duration::from_nanos(500)
+        );
+        assert!(
+            d2 >= Duration::from_millis(20)
+                && d2 < Duration::from_millis(20) + Duration::from_nanos(500)
+        );
+        assert!(d3 >= Duration::from_millis(30));
+        let short =
+            ExponentialBackoffStrategy::new(Duration::from_nanos(1), Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(1));
+        let d = short.next_delay(&s);
+        assert!(
+            d < Duration::from_millis(11),
+            "window passed: count restarts at 1"
+        );
+    }
+
+    #[test]
+    fn panic_payloads_become_reasons() {
+        let r = FailureReason::from_panic(Box::new("boom"));
+        assert_eq!(r.message(), "boom");
+        assert!(r.is::<&str>());
+        #[derive(Debug)]
+        struct MyErr;
+        let r = FailureReason::from_panic(Box::new(MyErr));
+        assert!(r.is::<MyErr>());
+    }
+}
