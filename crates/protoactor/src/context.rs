@@ -863,3 +863,14 @@ fn _assert_send() {
     is_send::<FuncActor>();
     let _ = into_boxed::<u8>;
 }
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A detached context for unit tests of code that takes `&mut Context`.
+    pub(crate) fn context(system: &ActorSystem) -> Context {
+        let pid = system.new_local_pid("test");
+        Context::new(system, Props::from_func(|_| {}), pid, None)
+    }
+}

@@ -16,12 +16,14 @@ use crate::pid::Pid;
 /// prost messages registered with the remote serializer registry by their proto full
 /// name; the sending code is the same for local and remote PIDs.
 pub trait Message: Any + Send {
-    /// The Rust type name of the concrete message (for logs and error messages).
-    fn type_name(&self) -> &'static str;
+    /// Use [`type_name`](#method.type_name) on `dyn Message` instead: called on a
+    /// `Box<dyn Message>`, this trait method would name the box.
+    #[doc(hidden)]
+    fn __type_name(&self) -> &'static str;
 }
 
 impl<T: Any + Send> Message for T {
-    fn type_name(&self) -> &'static str {
+    fn __type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
 }
@@ -30,6 +32,11 @@ impl<T: Any + Send> Message for T {
 pub type BoxedMessage = Box<dyn Message>;
 
 impl dyn Message {
+    /// The Rust type name of the concrete message (for logs and error messages).
+    pub fn type_name(&self) -> &'static str {
+        self.__type_name()
+    }
+
     /// True if the message is a `T`.
     pub fn is<T: Any>(&self) -> bool {
         (self as &dyn Any).is::<T>()
@@ -48,6 +55,12 @@ impl dyn Message {
     /// The [`TypeId`] of the concrete message.
     pub fn message_type_id(&self) -> TypeId {
         (self as &dyn Any).type_id()
+    }
+}
+
+impl fmt::Debug for dyn Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Message({})", self.type_name())
     }
 }
 

@@ -1,0 +1,174 @@
+//! Futures: request_future with wait/result/await, timeouts, dead letters, pipe_to, and
+//! reenter_after.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{probe, WAIT};
+use protoactor::prelude::*;
+
+fn echo() -> Props {
+    Props::from_func(|ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            ctx.respond(*n);
+        }
+    })
+}
+
+#[test]
+fn success_timeout_and_dead_letter() {
+    let system = ActorSystem::new();
+    let pid = system.root().spawn(&echo());
+    let ok = system.root().request_future(&pid, 7u32, WAIT);
+    assert_eq!(ok.result_as::<u32>(), Ok(7));
+
+    let silent = system.root().spawn(&Props::from_func(|_| {}));
+    let f = system
+        .root()
+        .request_future(&silent, 1u32, Duration::from_millis(50));
+    assert_eq!(f.wait(), Err(FutureError::Timeout));
+    assert_eq!(f.result().unwrap_err(), FutureError::Timeout);
+
+    system.root().stop_future(&pid).wait().unwrap();
+    let dead = system.root().request_future(&pid, 1u32, WAIT);
+    assert_eq!(dead.result_as::<u32>(), Err(FutureError::DeadLetter));
+}
+
+#[test]
+fn wrong_type_is_a_clear_error() {
+    let system = ActorSystem::new();
+    let pid = system.root().spawn(&echo());
+    let r = system
+        .root()
+        .request_future(&pid, 7u32, WAIT)
+        .result_as::<String>();
+    assert!(
+        matches!(r, Err(FutureError::UnexpectedType { actual: "u32", .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_future_without_timeout_waits_for_its_response() {
+    let system = ActorSystem::new();
+    let (late_tx, late_rx) = std::sync::mpsc::channel::<Pid>();
+    let late_tx = std::sync::Mutex::new(late_tx);
+    // holds requests and answers only when told
+    let holder = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<u32>() {
+            late_tx.lock().unwrap().send(ctx.sender().unwrap().clone()).unwrap();
+        }
+    }));
+    let f = system.root().request_future(&holder, 1u32, Duration::MAX);
+    let reply_to = late_rx.recv_timeout(WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!f.is_done());
+    system.root().send(&reply_to, "late".to_string());
+    assert_eq!(f.result_as::<String>().unwrap(), "late");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn futures_can_be_awaited_from_any_runtime() {
+    let system = ActorSystem::new();
+    let pid = system.root().spawn(&echo());
+    let r = system.root().request_future(&pid, 5u32, WAIT).await.unwrap();
+    assert_eq!(r.downcast_ref::<u32>(), Some(&5));
+    let typed = system
+        .root()
+        .request_future(&pid, 6u32, WAIT)
+        .into_typed::<u32>()
+        .await;
+    assert_eq!(typed, Ok(6));
+    system.shutdown();
+}
+
+#[test]
+fn pipe_to_forwards_results_and_errors() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<String>();
+    let sink = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            p.push(format!("value {n}"));
+        } else if let Some(e) = ctx.message_as::<FutureError>() {
+            p.push(format!("error {e}"));
+        }
+    }));
+    let pid = system.root().spawn(&echo());
+    system.root().request_future(&pid, 3u32, WAIT).pipe_to(&sink);
+    assert_eq!(rx.next(), "value 3");
+    let silent = system.root().spawn(&Props::from_func(|_| {}));
+    system
+        .root()
+        .request_future(&silent, 3u32, Duration::from_millis(20))
+        .pipe_to(&sink);
+    assert_eq!(rx.next(), "error future: timeout");
+}
+
+#[test]
+fn request_from_an_actor_sets_the_sender() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<String>();
+    let echo = system.root().spawn(&echo());
+    system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.request(&echo, 11u32);
+        } else if let Some(n) = ctx.message_as::<u32>() {
+            p.push(format!("reply {n} from {}", ctx.sender().is_some()));
+        }
+    }));
+    assert_eq!(rx.next(), "reply 11 from false");
+}
+
+#[test]
+fn reenter_after_resumes_with_the_original_message_while_other_messages_flow() {
+    struct Asker {
+        log: common::Probe<String>,
+    }
+    impl Actor for Asker {
+        fn receive(&mut self, ctx: &mut Context) {
+            if let Some(s) = ctx.message_as::<String>() {
+                let original = s.clone();
+                if original == "ask" {
+                    let slow = async {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        42u32
+                    };
+                    ctx.reenter_after(slow, |me: &mut Asker, ctx, n| {
+                        let restored = ctx.message_as::<String>().cloned().unwrap_or_default();
+                        me.log.push(format!("continued with {restored} and {n}"));
+                    });
+                } else {
+                    self.log.push(format!("handled {original}"));
+                }
+            }
+        }
+    }
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let pid = system.root().spawn(&Props::from_producer(move || Asker { log: p.clone() }));
+    system.root().send(&pid, "ask".to_string());
+    system.root().send(&pid, "meanwhile".to_string());
+    assert_eq!(rx.next(), "handled meanwhile");
+    assert_eq!(rx.next(), "continued with ask and 42");
+}
+
+#[test]
+fn reenter_after_an_actor_future_for_closure_actors() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<String>();
+    let echo = system.root().spawn(&echo());
+    let asker = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u64>() {
+            let n = *n;
+            let fut = ctx.request_future(&echo, n as u32 * 2, WAIT);
+            let p = p.clone();
+            ctx.reenter_after_with_context(fut, move |ctx, r| {
+                let v = r.ok().and_then(|m| m.downcast_ref::<u32>().copied());
+                p.push(format!("{:?} for {:?}", v, ctx.message_as::<u64>()));
+            });
+        }
+    }));
+    system.root().send(&asker, 21u64);
+    assert_eq!(rx.next(), "Some(42) for Some(21)");
+}
