@@ -1,1 +1,86 @@
-fn main() {}
+//! `protoactor-bench`: runs the same workloads on protoactor-rs, protoactor-go, kameo, ractor
+//! and actix, side by side, and prints a table (median, min–max, peak RSS, ratio to Go).
+//!
+//! ```text
+//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N]
+//! ```
+//!
+//! Every measurement runs in its own child process (this binary re-executed with the hidden
+//! `__run` subcommand, or the Go program), so the peak RSS of a row is that implementation's
+//! alone and one implementation's leftovers never slow the next.
+
+mod actix_impl;
+mod common;
+mod harness;
+mod kameo_impl;
+mod protoactor_rs;
+mod ractor_impl;
+mod report;
+mod workloads;
+
+use std::process::ExitCode;
+
+use common::{proc_status_kb, RunResult};
+
+const USAGE: &str = "\
+usage: protoactor-bench [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--only IMPL,...]
+
+Runs every implementation of each workload in alternating rounds and prints median,
+min-max, peak RSS and the ratio to protoactor-go (above 1 is better than Go).
+  --quick      tiny sizes, one round (CI: keeps every implementation working)
+  --json FILE  also write the rows as JSON
+  --rounds N   rounds per workload (default 3, quick 1)
+  --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix)
+  --list       list the workloads and their sizes";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__run") {
+        return child_main(&args[1..]);
+    }
+    match harness::Options::parse(&args) {
+        Ok(Some(opts)) => harness::run(&opts),
+        Ok(None) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("protoactor-bench: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `__run IMPL WORKLOAD SIZES...`: runs one measurement and prints `RESULT` and `RSS` lines.
+fn child_main(args: &[String]) -> ExitCode {
+    let (Some(imp), Some(workload)) = (args.first(), args.get(1)) else {
+        eprintln!("__run: usage: __run IMPL WORKLOAD SIZES...");
+        return ExitCode::from(2);
+    };
+    let sizes: Result<Vec<u64>, _> = args[2..].iter().map(|s| s.parse::<u64>()).collect();
+    let Ok(sizes) = sizes else {
+        eprintln!("__run: sizes must be whole numbers: {:?}", &args[2..]);
+        return ExitCode::from(2);
+    };
+    let result: RunResult = match imp.as_str() {
+        "protoactor-rs" => protoactor_rs::run(workload, &sizes),
+        "kameo" => kameo_impl::run(workload, &sizes),
+        "ractor" => ractor_impl::run(workload, &sizes),
+        "actix" => actix_impl::run(workload, &sizes),
+        other => Err(format!("unknown implementation {other}")),
+    };
+    match result {
+        Ok(metrics) => {
+            for m in metrics {
+                println!("RESULT {} {} {}", m.name, m.value, m.unit);
+            }
+            println!("RSS {}", proc_status_kb("VmHWM"));
+            // Leftover actors must not delay the exit (their runtimes are torn down here).
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("{imp} {workload}: {e}");
+            std::process::exit(1)
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The parent side: options, building the Go program, running each implementation in its
+//! own child process round after round, and handing the samples to the report.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::Metric;
+use crate::report::{Report, Sample};
+use crate::workloads::{self, Workload, WORKLOADS};
+
+/// The implementations of the local workloads, in table order.
+pub const LOCAL_IMPLS: &[&str] = &["protoactor-rs", "protoactor-go", "kameo", "ractor", "actix"];
+
+/// Command-line options.
+pub struct Options {
+    workloads: Vec<&'static Workload>,
+    quick: bool,
+    json: Option<PathBuf>,
+    rounds: usize,
+    only: Option<Vec<String>>,
+}
+
+impl Options {
+    /// Parses the arguments; `Ok(None)` means help was asked for (or `--list` printed).
+    pub fn parse(args: &[String]) -> Result<Option<Self>, String> {
+        let mut names = Vec::new();
+        let (mut quick, mut json, mut rounds, mut only) = (false, None, None, None);
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--quick" => quick = true,
+                "--json" => json = Some(PathBuf::from(it.next().ok_or("--json needs a FILE")?)),
+                "--rounds" => {
+                    let n = it.next().ok_or("--rounds needs a number")?;
+                    rounds = Some(
+                        n.parse::<usize>()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or(format!("--rounds: {n:?} is not a positive number"))?,
+                    );
+                }
+                "--only" => {
+                    let list = it.next().ok_or("--only needs a list")?;
+                    let list: Vec<String> = list.split(',').map(str::to_string).collect();
+                    if let Some(bad) = list.iter().find(|i| !LOCAL_IMPLS.contains(&i.as_str())) {
+                        return Err(format!("--only: unknown implementation {bad:?}"));
+                    }
+                    only = Some(list);
+                }
+                "--list" => {
+                    for w in WORKLOADS {
+                        println!(
+                            "{:<20} {}\n{:<20} sizes {:?}, quick {:?}",
+                            w.name,
+                            w.about,
+                            "",
+                            workloads::sizes(w.name, false, cores()),
+                            workloads::sizes(w.name, true, cores())
+                        );
+                    }
+                    return Ok(None);
+                }
+                "-h" | "--help" | "help" => return Ok(None),
+                s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+                s => names.push(s.to_string()),
+            }
+        }
+        let workloads = if names.is_empty() || names.iter().any(|n| n == "all") {
+            WORKLOADS.iter().collect()
+        } else {
+            names
+                .iter()
+                .map(|n| workloads::find(n).ok_or(format!("unknown workload {n:?} (see --list)")))
+                .collect::<Result<_, _>>()?
+        };
+        Ok(Some(Options {
+            workloads,
+            quick,
+            json,
+            rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
+            only,
+        }))
+    }
+
+    fn wants(&self, imp: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|i| imp.starts_with(i.as_str())))
+    }
+}
+
+/// The number of cores (sizes in-process by it, as protoactor-go's benchmark does).
+pub fn cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// How the protoactor-go program can be run, or why it cannot.
+enum GoProgram {
+    Ready(PathBuf),
+    Missing(String),
+}
+
+/// The Go module under `bench/go`, found from this crate's source directory.
+fn go_module_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/go")
+}
+
+/// Builds the Go program next to this binary (in the cargo target dir).
+fn build_go() -> GoProgram {
+    let out = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("protoactor-bench-go")))
+        .unwrap_or_else(|| PathBuf::from("protoactor-bench-go"));
+    eprintln!("building the protoactor-go program (go build)...");
+    match Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(go_module_dir())
+        .status()
+    {
+        Ok(s) if s.success() => GoProgram::Ready(out),
+        Ok(s) => GoProgram::Missing(format!("go build failed ({s})")),
+        Err(e) => GoProgram::Missing(format!("cannot run go: {e}")),
+    }
+}
+
+/// Runs the benchmark and prints the table.
+pub fn run(opts: &Options) -> ExitCode {
+    let go = if opts.wants("protoactor-go") {
+        build_go()
+    } else {
+        GoProgram::Missing("not selected (--only)".into())
+    };
+    if let GoProgram::Missing(why) = &go {
+        if std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required") {
+            eprintln!("protoactor-bench: PROTOACTOR_INTEROP=required but protoactor-go is unavailable: {why}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("protoactor-bench: WARNING: protoactor-go rows skipped: {why}");
+    }
+    let me = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("protoactor-bench: cannot find my own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut report = Report::new();
+    let started = Instant::now();
+    for (wi, w) in opts.workloads.iter().enumerate() {
+        let sizes = workloads::sizes(w.name, opts.quick, cores());
+        eprintln!(
+            "[{}/{}] {} {:?} ({} rounds)",
+            wi + 1,
+            opts.workloads.len(),
+            w.name,
+            sizes,
+            opts.rounds
+        );
+        if w.remote {
+            run_remote(opts, w, &sizes, &go, &mut report);
+        } else {
+            run_local(opts, w, &sizes, &go, &me, &mut report);
+        }
+    }
+    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    let table = report.table(&opts.workloads);
+    println!("{table}");
+    if let Some(path) = &opts.json {
+        if let Err(e) = std::fs::write(path, report.json(&opts.workloads)) {
+            eprintln!("protoactor-bench: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    if report.failures() > 0 {
+        eprintln!("protoactor-bench: {} run(s) failed", report.failures());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_local(
+    opts: &Options,
+    w: &Workload,
+    sizes: &[u64],
+    go: &GoProgram,
+    me: &Path,
+    report: &mut Report,
+) {
+    let impls: Vec<&str> = LOCAL_IMPLS.iter().copied().filter(|i| opts.wants(i)).collect();
+    let args: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    for imp in &impls {
+        report.declare(w, imp);
+        if *imp == "protoactor-go" {
+            if let GoProgram::Missing(why) = go {
+                report.skip(w, imp, &format!("skipped: {why}"));
+            }
+        }
+    }
+    for round in 0..opts.rounds {
+        // Alternate who goes first, so warm-up and thermal effects spread evenly.
+        for k in 0..impls.len() {
+            let imp = impls[(k + round) % impls.len()];
+            let mut cmd = if imp == "protoactor-go" {
+                let GoProgram::Ready(bin) = go else { continue };
+                let mut c = Command::new(bin);
+                c.arg(w.name);
+                c
+            } else {
+                let mut c = Command::new(me);
+                c.args(["__run", imp, w.name]);
+                c
+            };
+            cmd.args(&args);
+            let sample = run_child(cmd, timeout(opts));
+            progress(w.name, round, opts.rounds, imp, &sample);
+            report.add(w, imp, sample);
+        }
+    }
+}
+
+fn timeout(opts: &Options) -> Duration {
+    Duration::from_secs(if opts.quick { 60 } else { 300 })
+}
+
+fn progress(workload: &str, round: usize, rounds: usize, imp: &str, s: &Sample) {
+    let what = match s {
+        Sample::Ok { metrics, rss_kb } => metrics
+            .iter()
+            .map(|m| format!("{} {:.1} {}", m.name, m.value, m.unit))
+            .chain(std::iter::once(format!("peak RSS {} MiB", rss_kb / 1024)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Sample::Failed(e) => format!("FAILED: {e}"),
+    };
+    eprintln!("  {workload} round {}/{rounds} {imp}: {what}", round + 1);
+}
+
+/// Runs one child to completion (killing it after `limit`) and parses its result lines.
+fn run_child(mut cmd: Command, limit: Duration) -> Sample {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Sample::Failed(format!("cannot start: {e}")),
+    };
+    let out = read_in_background(child.stdout.take());
+    let err = read_in_background(child.stderr.take());
+    let status = wait_or_kill(&mut child, limit);
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    match status {
+        Err(e) => Sample::Failed(e),
+        Ok(s) if !s.success() => Sample::Failed(format!(
+            "exit {s}: {}",
+            err.lines().last().unwrap_or("no message")
+        )),
+        Ok(_) => parse_output(&out),
+    }
+}
+
+fn read_in_background<R: std::io::Read + Send + 'static>(
+    r: Option<R>,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<std::process::ExitStatus, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Ok(s),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {} s", limit.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("wait failed: {e}")),
+        }
+    }
+}
+
+/// Parses `RESULT name value unit` and `RSS kb` lines.
+pub fn parse_output(out: &str) -> Sample {
+    let mut metrics = Vec::new();
+    let mut rss_kb = 0;
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["RESULT", name, value, unit] => match value.parse::<f64>() {
+                Ok(v) if v.is_finite() => metrics.push(Metric::new(name, v, unit)),
+                _ => return Sample::Failed(format!("bad result line {line:?}")),
+            },
+            ["RSS", kb] => rss_kb = kb.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    if metrics.is_empty() {
+        return Sample::Failed("no RESULT line in the output".into());
+    }
+    Sample::Ok { metrics, rss_kb }
+}
+
+// ---------------------------------------------------------------------- remote
+
+/// A node program of the remote benchmark.
+#[derive(Clone, Copy, PartialEq)]
+enum Node {
+    Rust,
+    Go,
+}
+
+/// The command that runs node 2 (the echo server) on `port`, or why there is none.
+fn server_command(node: Node, go: &GoProgram, port: u16) -> Result<Command, String> {
+    match (node, go) {
+        (Node::Go, GoProgram::Ready(bin)) => {
+            let mut c = Command::new(bin);
+            c.args(["remote-server", &port.to_string()]);
+            Ok(c)
+        }
+        (Node::Go, GoProgram::Missing(why)) => Err(format!("skipped: {why}")),
+        // REMOTE-RS: wire the protoactor-rs node here once the remote crate is merged: a
+        // hidden `__remote-server PORT` subcommand that starts remote on 127.0.0.1:PORT with
+        // kind "echo" answering `protoactor_bench.Ping{seq}` with `Pong{seq}`
+        // (bench/proto/bench.proto), prints READY and serves until stdin closes.
+        (Node::Rust, _) => Err("not built yet".into()),
+    }
+}
+
+/// The command that runs node 1 (the client, which measures), or why there is none.
+fn client_command(
+    node: Node,
+    go: &GoProgram,
+    port: u16,
+    peer: u16,
+    n: u64,
+) -> Result<Command, String> {
+    match (node, go) {
+        (Node::Go, GoProgram::Ready(bin)) => {
+            let mut c = Command::new(bin);
+            c.args([
+                "remote-client".to_string(),
+                port.to_string(),
+                format!("127.0.0.1:{peer}"),
+                n.to_string(),
+            ]);
+            Ok(c)
+        }
+        (Node::Go, GoProgram::Missing(why)) => Err(format!("skipped: {why}")),
+        // REMOTE-RS: a hidden `__remote-client PORT 127.0.0.1:PEER N` subcommand mirroring
+        // bench/go's remote-client: remote-spawn "echo" on the peer, send N Pings from the
+        // root with a local actor as sender, check the Pongs' order, print
+        // `RESULT remote <2N/s> msg/s` and `RSS <kb>`.
+        (Node::Rust, _) => Err("not built yet".into()),
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, report: &mut Report) {
+    let n = sizes[0];
+    // (row label, client node, server node)
+    let pairs = [
+        ("protoactor-rs", Node::Rust, Node::Rust),
+        ("protoactor-go", Node::Go, Node::Go),
+        ("protoactor-rs→go", Node::Rust, Node::Go),
+        ("protoactor-go→rs", Node::Go, Node::Rust),
+    ];
+    let selected: Vec<_> = pairs
+        .iter()
+        .filter(|(label, _, _)| {
+            opts.wants(if label.starts_with("protoactor-rs") {
+                "protoactor-rs"
+            } else {
+                "protoactor-go"
+            })
+        })
+        .collect();
+    let mut runnable = Vec::new();
+    for &&(label, _, _) in &selected {
+        report.declare(w, label);
+    }
+    for &&(label, client, server) in &selected {
+        let probe = server_command(server, go, 0).and_then(|_| client_command(client, go, 0, 0, n));
+        match probe {
+            Ok(_) => runnable.push((label, client, server)),
+            Err(why) => report.skip(w, label, &why),
+        }
+    }
+    for round in 0..opts.rounds {
+        for k in 0..runnable.len() {
+            let (label, client, server) = runnable[(k + round) % runnable.len()];
+            let sample = run_pair(client, server, go, n, timeout(opts));
+            progress(w.name, round, opts.rounds, label, &sample);
+            report.add(w, label, sample);
+        }
+    }
+}
+
+/// Starts node 2, waits for its READY line, runs node 1 and stops node 2 again.
+fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration) -> Sample {
+    let (Ok(sport), Ok(cport)) = (free_port(), free_port()) else {
+        return Sample::Failed("no free port on 127.0.0.1".into());
+    };
+    let mut scmd = match server_command(server, go, sport) {
+        Ok(c) => c,
+        Err(e) => return Sample::Failed(e),
+    };
+    scmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut srv = match scmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Sample::Failed(format!("cannot start node 2: {e}")),
+    };
+    let ready = srv.stdout.take().map(|out| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(out).lines();
+            let ok = lines.any(|l| l.map(|l| l.trim() == "READY").unwrap_or(false));
+            let _ = tx.send(ok);
+            for _ in lines {} // keep draining so node 2 never blocks on a full pipe
+        });
+        rx
+    });
+    let up = ready
+        .map(|rx| rx.recv_timeout(Duration::from_secs(20)).unwrap_or(false))
+        .unwrap_or(false);
+    let sample = if !up {
+        Sample::Failed("node 2 did not print READY".into())
+    } else {
+        match client_command(client, go, cport, sport, n) {
+            Ok(c) => run_child(c, limit),
+            Err(e) => Sample::Failed(e),
+        }
+    };
+    // Closing stdin asks node 2 to shut down; kill it if it lingers.
+    if let Some(mut stdin) = srv.stdin.take() {
+        let _ = stdin.flush();
+    }
+    if wait_or_kill(&mut srv, Duration::from_secs(5)).is_err() {
+        eprintln!("  (node 2 had to be killed)");
+    }
+    sample
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = Options::parse(&args("skynet --quick --json x.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.workloads.len(), 1);
+        assert!(o.quick);
+        assert_eq!(o.rounds, 1);
+        assert_eq!(o.json.as_deref(), Some(Path::new("x.json")));
+        let all = Options::parse(&args("all --rounds 5")).unwrap().unwrap();
+        assert_eq!(all.workloads.len(), WORKLOADS.len());
+        assert_eq!(all.rounds, 5);
+        assert!(Options::parse(&args("nope")).is_err());
+        assert!(Options::parse(&args("--rounds 0")).is_err());
+        assert!(Options::parse(&args("--only akka")).is_err());
+        let only = Options::parse(&args("--only kameo")).unwrap().unwrap();
+        assert!(only.wants("kameo") && !only.wants("actix"));
+    }
+
+    #[test]
+    fn parses_child_output() {
+        match parse_output("noise\nRESULT spawn 12.5 ms\nRESULT spawn:x 3 B\nRSS 2048\n") {
+            Sample::Ok { metrics, rss_kb } => {
+                assert_eq!(metrics.len(), 2);
+                assert_eq!(metrics[0].value, 12.5);
+                assert_eq!(rss_kb, 2048);
+            }
+            Sample::Failed(e) => panic!("{e}"),
+        }
+        assert!(matches!(parse_output("RSS 1\n"), Sample::Failed(_)));
+        assert!(matches!(
+            parse_output("RESULT a NaN ms\n"),
+            Sample::Failed(_)
+        ));
+    }
+}

@@ -1,0 +1,690 @@
+//! The workloads on protoactor-rs (this project), written as a user of the crate would,
+//! with the same mailboxes as the Go programs.
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protoactor::prelude::*;
+
+use crate::common::*;
+
+/// Runs `workload` with sizes `p`.
+pub fn run(workload: &str, p: &[u64]) -> RunResult {
+    let system = ActorSystem::new();
+    let r = match workload {
+        "in-process" => {
+            let [pairs, per_pair, batch] = params(workload, p)?;
+            in_process(&system, pairs, per_pair, batch)
+        }
+        "spawn" => {
+            let [leaves, div] = params(workload, p)?;
+            spawn_tree(&system, leaves, div)
+        }
+        "savina-ping-pong" => ping_pong(&system, params::<1>(workload, p)?[0]),
+        "savina-counting" => counting(&system, params::<1>(workload, p)?[0]),
+        "savina-fork-join" => {
+            let [w, m] = params(workload, p)?;
+            fork_join(&system, w, m)
+        }
+        "savina-thread-ring" => {
+            let [a, n] = params(workload, p)?;
+            thread_ring(&system, a, n)
+        }
+        "savina-big" => {
+            let [a, n] = params(workload, p)?;
+            big(&system, a, n)
+        }
+        "savina-chameneos" => {
+            let [c, n] = params(workload, p)?;
+            chameneos(&system, c, n)
+        }
+        "skynet" => {
+            let [leaves, div] = params(workload, p)?;
+            skynet(&system, leaves, div)
+        }
+        "request" => request(&system, params::<1>(workload, p)?[0]),
+        other => Err(format!("protoactor-rs: unknown workload {other}")),
+    };
+    system.shutdown();
+    r
+}
+
+fn wait(rx: &std::sync::mpsc::Receiver<()>, n: u64, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    for _ in 0..n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left)
+            .map_err(|_| format!("{what}: timed out"))?;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ in-process
+
+struct IpMsg;
+struct IpStart(Pid);
+
+struct IpPing {
+    echo: Option<Pid>,
+    remaining: u64,
+    in_flight: u64,
+    batch: u64,
+    done: Sender<()>,
+}
+
+impl IpPing {
+    fn send_batch(&mut self, ctx: &mut Context) -> bool {
+        let Some(echo) = &self.echo else { return false };
+        if self.remaining == 0 {
+            return false;
+        }
+        for _ in 0..self.batch {
+            ctx.request(echo, IpMsg);
+        }
+        self.remaining -= self.batch;
+        self.in_flight = self.batch;
+        true
+    }
+}
+
+impl Actor for IpPing {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(IpStart(echo)) = ctx.message_as::<IpStart>() {
+            self.echo = Some(echo.clone());
+            self.send_batch(ctx);
+        } else if ctx.message().is::<IpMsg>() {
+            self.in_flight -= 1;
+            if self.in_flight == 0 && !self.send_batch(ctx) {
+                let _ = self.done.send(());
+            }
+        }
+    }
+}
+
+fn in_process(system: &ActorSystem, pairs: u64, per_pair: u64, batch: u64) -> RunResult {
+    if batch == 0 || per_pair % batch != 0 {
+        return Err("in-process: messages per pair must be a multiple of the batch".into());
+    }
+    let root = system.root();
+    let (tx, rx) = channel();
+    let mailbox = MailboxConfig::bounded(batch as usize + 10);
+    let echo_props = Props::from_func(|ctx| {
+        if ctx.message().is::<IpMsg>() {
+            ctx.respond(IpMsg);
+        }
+    })
+    .with_mailbox(mailbox.clone());
+    let mut actors = Vec::new();
+    for _ in 0..pairs {
+        let done = tx.clone();
+        let ping = root.spawn(
+            &Props::from_producer(move || IpPing {
+                echo: None,
+                remaining: per_pair,
+                in_flight: 0,
+                batch,
+                done: done.clone(),
+            })
+            .with_mailbox(mailbox.clone()),
+        );
+        actors.push((ping, root.spawn(&echo_props)));
+    }
+    let start = Instant::now();
+    for (ping, echo) in &actors {
+        root.send(ping, IpStart(echo.clone()));
+    }
+    wait(&rx, pairs, "in-process")?;
+    Ok(vec![Metric::rate(
+        "in-process",
+        2 * per_pair * pairs,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ spawn
+
+struct TreeReq {
+    num: u64,
+    size: u64,
+    div: u64,
+}
+
+struct SpawnNode {
+    props: Props,
+    replies: u64,
+    sum: i64,
+    reply_to: Option<Pid>,
+}
+
+impl Actor for SpawnNode {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(r) = ctx.message_as::<TreeReq>() {
+            let (num, size, div) = (r.num, r.size, r.div);
+            if size == 1 {
+                ctx.respond(num as i64);
+                let me = ctx.self_pid().clone();
+                ctx.stop(&me);
+                return;
+            }
+            self.replies = div;
+            self.reply_to = ctx.sender().cloned();
+            let step = size / div;
+            for i in 0..div {
+                let child = ctx.spawn(&self.props);
+                ctx.request(
+                    &child,
+                    TreeReq {
+                        num: num + i * step,
+                        size: step,
+                        div,
+                    },
+                );
+            }
+        } else if let Some(n) = ctx.message_as::<i64>() {
+            self.sum += n;
+            self.replies -= 1;
+            if self.replies == 0 {
+                if let Some(to) = &self.reply_to {
+                    ctx.send(to, self.sum);
+                }
+            }
+        }
+    }
+}
+
+fn node_props<A: Actor>(make: fn(Props) -> A) -> Props {
+    // The producer needs the props it belongs to, for spawning children of the same kind.
+    let cell: Arc<std::sync::OnceLock<Props>> = Arc::default();
+    let c = cell.clone();
+    let props = Props::from_producer(move || make(c.get().expect("set below").clone()));
+    cell.set(props.clone()).ok();
+    props
+}
+
+fn spawn_tree(system: &ActorSystem, leaves: u64, div: u64) -> RunResult {
+    check_tree(leaves, div)?;
+    let props = node_props(|props| SpawnNode {
+        props,
+        replies: 0,
+        sum: 0,
+        reply_to: None,
+    });
+    let base = proc_status_kb("VmRSS");
+    let start = Instant::now();
+    let root = system.root();
+    let top = root.spawn(&props);
+    let sum = root
+        .request_future(
+            &top,
+            TreeReq {
+                num: 0,
+                size: leaves,
+                div,
+            },
+            RUN_TIMEOUT,
+        )
+        .result_as::<i64>()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let took = start.elapsed();
+    if sum != expected_sum(leaves) {
+        return Err(format!("spawn: wrong sum {sum}"));
+    }
+    Ok(vec![
+        Metric::millis("spawn", took),
+        peak_bytes_per_actor(base, tree_actors(leaves, div)),
+    ])
+}
+
+// ------------------------------------------------------------------ savina ping-pong
+
+struct PpPing;
+struct PpPong;
+
+struct Pinger {
+    pong: Pid,
+    left: u64,
+    done: Sender<()>,
+}
+
+impl Actor for Pinger {
+    fn receive(&mut self, ctx: &mut Context) {
+        let msg = ctx.message();
+        if msg.is::<Started>() {
+            ctx.request(&self.pong, PpPing);
+        } else if msg.is::<PpPong>() {
+            self.left -= 1;
+            if self.left == 0 {
+                let _ = self.done.send(());
+            } else {
+                ctx.request(&self.pong, PpPing);
+            }
+        }
+    }
+}
+
+fn ping_pong(system: &ActorSystem, n: u64) -> RunResult {
+    let root = system.root();
+    let pong = root.spawn(&Props::from_func(|ctx| {
+        if ctx.message().is::<PpPing>() {
+            ctx.respond(PpPong);
+        }
+    }));
+    let (tx, rx) = channel();
+    let start = Instant::now();
+    let p = pong.clone();
+    root.spawn(&Props::from_producer(move || Pinger {
+        pong: p.clone(),
+        left: n,
+        done: tx.clone(),
+    }));
+    wait(&rx, 1, "ping-pong")?;
+    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+}
+
+// ------------------------------------------------------------------ savina counting
+
+struct Inc;
+struct Get;
+
+struct Counter(u64);
+
+impl Actor for Counter {
+    fn receive(&mut self, ctx: &mut Context) {
+        let msg = ctx.message();
+        if msg.is::<Inc>() {
+            self.0 += 1;
+        } else if msg.is::<Get>() {
+            ctx.respond(self.0);
+        }
+    }
+}
+
+fn counting(system: &ActorSystem, n: u64) -> RunResult {
+    let root = system.root();
+    let counter = root.spawn(&Props::from_producer(|| Counter(0)));
+    let start = Instant::now();
+    for _ in 0..n {
+        root.send(&counter, Inc);
+    }
+    let got = root
+        .request_future(&counter, Get, RUN_TIMEOUT)
+        .result_as::<u64>()
+        .map_err(|e| format!("counting: {e}"))?;
+    let took = start.elapsed();
+    if got != n {
+        return Err(format!("counting: counted {got} of {n}"));
+    }
+    Ok(vec![Metric::rate("savina-counting", n, took)])
+}
+
+// ------------------------------------------------------------------ savina fork-join
+
+struct FjMsg;
+
+struct FjWorker {
+    count: u64,
+    acc: f64,
+    per_worker: u64,
+    done: Sender<()>,
+}
+
+impl Actor for FjWorker {
+    fn receive(&mut self, ctx: &mut Context) {
+        if ctx.message().is::<FjMsg>() {
+            self.acc += work(self.count as f64);
+            self.count += 1;
+            if self.count == self.per_worker {
+                std::hint::black_box(self.acc);
+                let _ = self.done.send(());
+            }
+        }
+    }
+}
+
+fn fork_join(system: &ActorSystem, workers: u64, per_worker: u64) -> RunResult {
+    let root = system.root();
+    let (tx, rx) = channel();
+    let pids: Vec<Pid> = (0..workers)
+        .map(|_| {
+            let done = tx.clone();
+            root.spawn(&Props::from_producer(move || FjWorker {
+                count: 0,
+                acc: 0.0,
+                per_worker,
+                done: done.clone(),
+            }))
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..per_worker {
+        for p in &pids {
+            root.send(p, FjMsg);
+        }
+    }
+    wait(&rx, workers, "fork-join")?;
+    Ok(vec![Metric::rate(
+        "savina-fork-join",
+        workers * per_worker,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina thread ring
+
+struct Next(Pid);
+struct Token(u64);
+
+struct RingNode {
+    next: Option<Pid>,
+    done: Sender<()>,
+}
+
+impl Actor for RingNode {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(Token(left)) = ctx.message_as::<Token>() {
+            let left = *left;
+            if left == 0 {
+                let _ = self.done.send(());
+            } else if let Some(next) = &self.next {
+                ctx.send(next, Token(left - 1));
+            }
+        } else if let Some(Next(n)) = ctx.message_as::<Next>() {
+            self.next = Some(n.clone());
+        }
+    }
+}
+
+fn thread_ring(system: &ActorSystem, actors: u64, passes: u64) -> RunResult {
+    let root = system.root();
+    let (tx, rx) = channel();
+    let pids: Vec<Pid> = (0..actors)
+        .map(|_| {
+            let done = tx.clone();
+            root.spawn(&Props::from_producer(move || RingNode {
+                next: None,
+                done: done.clone(),
+            }))
+        })
+        .collect();
+    for (i, p) in pids.iter().enumerate() {
+        root.send(p, Next(pids[(i + 1) % pids.len()].clone()));
+    }
+    let start = Instant::now();
+    root.send(&pids[0], Token(passes));
+    wait(&rx, 1, "thread-ring")?;
+    Ok(vec![Metric::rate(
+        "savina-thread-ring",
+        passes,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina big
+
+struct BigStart(Arc<Vec<Pid>>);
+struct BigPing;
+struct BigPong;
+
+struct BigNode {
+    peers: Arc<Vec<Pid>>,
+    rng: XorShift,
+    sent: u64,
+    pings: u64,
+    done: Sender<()>,
+}
+
+impl BigNode {
+    fn ping(&mut self, ctx: &mut Context) {
+        self.sent += 1;
+        let peer = &self.peers[self.rng.next(self.peers.len())];
+        ctx.request(peer, BigPing);
+    }
+}
+
+impl Actor for BigNode {
+    fn receive(&mut self, ctx: &mut Context) {
+        let msg = ctx.message();
+        if msg.is::<BigPing>() {
+            ctx.respond(BigPong);
+        } else if msg.is::<BigPong>() {
+            if self.sent == self.pings {
+                let _ = self.done.send(());
+            } else {
+                self.ping(ctx);
+            }
+        } else if let Some(BigStart(peers)) = ctx.message_as::<BigStart>() {
+            self.peers = peers.clone();
+            self.ping(ctx);
+        }
+    }
+}
+
+fn big(system: &ActorSystem, actors: u64, pings: u64) -> RunResult {
+    let root = system.root();
+    let (tx, rx) = channel();
+    let pids: Arc<Vec<Pid>> = Arc::new(
+        (0..actors as usize)
+            .map(|i| {
+                let done = tx.clone();
+                root.spawn(&Props::from_producer(move || BigNode {
+                    peers: Arc::default(),
+                    rng: XorShift::for_actor(i),
+                    sent: 0,
+                    pings,
+                    done: done.clone(),
+                }))
+            })
+            .collect(),
+    );
+    let start = Instant::now();
+    for p in pids.iter() {
+        root.send(p, BigStart(pids.clone()));
+    }
+    wait(&rx, actors, "big")?;
+    Ok(vec![Metric::rate(
+        "savina-big",
+        2 * actors * pings,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina chameneos
+
+struct Meet {
+    color: u8,
+    who: Pid,
+}
+struct Mate(u8);
+struct ChStart;
+struct ChStop;
+
+struct Mall {
+    waiting: Option<Meet>,
+    done: u64,
+    meetings: u64,
+    finished: Sender<()>,
+}
+
+impl Actor for Mall {
+    fn receive(&mut self, ctx: &mut Context) {
+        let Some(m) = ctx.take_message::<Meet>() else {
+            return;
+        };
+        if self.done == self.meetings {
+            ctx.send(&m.who, ChStop);
+            return;
+        }
+        match self.waiting.take() {
+            None => self.waiting = Some(m),
+            Some(w) => {
+                self.done += 1;
+                ctx.send(&w.who, Mate(m.color));
+                ctx.send(&m.who, Mate(w.color));
+                if self.done == self.meetings {
+                    let _ = self.finished.send(());
+                }
+            }
+        }
+    }
+}
+
+struct Creature {
+    color: u8,
+    mall: Pid,
+}
+
+impl Actor for Creature {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(Mate(other)) = ctx.message_as::<Mate>() {
+            self.color = complement(self.color, *other);
+        } else if !ctx.message().is::<ChStart>() {
+            return;
+        }
+        let me = ctx.self_pid().clone();
+        ctx.send(
+            &self.mall,
+            Meet {
+                color: self.color,
+                who: me,
+            },
+        );
+    }
+}
+
+fn chameneos(system: &ActorSystem, creatures: u64, meetings: u64) -> RunResult {
+    let root = system.root();
+    let (tx, rx) = channel();
+    let mall = root.spawn(&Props::from_producer(move || Mall {
+        waiting: None,
+        done: 0,
+        meetings,
+        finished: tx.clone(),
+    }));
+    let pids: Vec<Pid> = (0..creatures)
+        .map(|i| {
+            let mall = mall.clone();
+            root.spawn(&Props::from_producer(move || Creature {
+                color: (i % 3) as u8,
+                mall: mall.clone(),
+            }))
+        })
+        .collect();
+    let start = Instant::now();
+    for p in &pids {
+        root.send(p, ChStart);
+    }
+    wait(&rx, 1, "chameneos")?;
+    let took = start.elapsed();
+    let _ = ChStop; // creatures ignore the stop message
+    Ok(vec![Metric::rate("savina-chameneos", 4 * meetings, took)])
+}
+
+// ------------------------------------------------------------------ skynet
+
+struct SkyNode {
+    props: Props,
+    replies: u64,
+    sum: i64,
+}
+
+impl Actor for SkyNode {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(r) = ctx.message_as::<TreeReq>() {
+            let (num, size, div) = (r.num, r.size, r.div);
+            if size == 1 {
+                if let Some(parent) = ctx.parent() {
+                    ctx.send(parent, num as i64);
+                }
+                let me = ctx.self_pid().clone();
+                ctx.stop(&me);
+                return;
+            }
+            self.replies = div;
+            let step = size / div;
+            for i in 0..div {
+                let child = ctx.spawn(&self.props);
+                ctx.send(
+                    &child,
+                    TreeReq {
+                        num: num + i * step,
+                        size: step,
+                        div,
+                    },
+                );
+            }
+        } else if let Some(n) = ctx.message_as::<i64>() {
+            self.sum += n;
+            self.replies -= 1;
+            if self.replies == 0 {
+                if let Some(parent) = ctx.parent() {
+                    ctx.send(parent, self.sum);
+                }
+                let me = ctx.self_pid().clone();
+                ctx.stop(&me);
+            }
+        }
+    }
+}
+
+fn skynet(system: &ActorSystem, leaves: u64, div: u64) -> RunResult {
+    check_tree(leaves, div)?;
+    let props = node_props(|props| SkyNode {
+        props,
+        replies: 0,
+        sum: 0,
+    });
+    let (tx, rx) = channel::<i64>();
+    let tx = std::sync::Mutex::new(tx);
+    let start = Instant::now();
+    system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            let child = ctx.spawn(&props);
+            ctx.send(
+                &child,
+                TreeReq {
+                    num: 0,
+                    size: leaves,
+                    div,
+                },
+            );
+        } else if let Some(sum) = ctx.message_as::<i64>() {
+            let _ = tx.lock().expect("not poisoned").send(*sum);
+        }
+    }));
+    let sum = rx
+        .recv_timeout(RUN_TIMEOUT)
+        .map_err(|_| "skynet: timed out".to_string())?;
+    let took = start.elapsed();
+    if sum != expected_sum(leaves) {
+        return Err(format!("skynet: wrong sum {sum}"));
+    }
+    Ok(vec![Metric::millis("skynet", took)])
+}
+
+// ------------------------------------------------------------------ request latency
+
+fn request(system: &ActorSystem, n: u64) -> RunResult {
+    if n == 0 {
+        return Err("request: needs at least one request".into());
+    }
+    let root = system.root();
+    let echo = root.spawn(&Props::from_func(|ctx| {
+        if let Some(i) = ctx.message_as::<u64>() {
+            ctx.respond(*i);
+        }
+    }));
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        let got = root
+            .request_future(&echo, i, Duration::from_secs(5))
+            .result_as::<u64>()
+            .map_err(|e| format!("request: {e}"))?;
+        lat.push(t.elapsed());
+        if got != i {
+            return Err(format!("request: got {got} for {i}"));
+        }
+    }
+    Ok(latency_metrics(&mut lat))
+}

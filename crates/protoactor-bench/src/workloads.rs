@@ -1,0 +1,153 @@
+//! The workloads, their sizes (full and `--quick`) and the metrics they report.
+
+/// Whether a bigger or a smaller value is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Throughput.
+    Higher,
+    /// Time, latency, memory.
+    Lower,
+}
+
+/// A metric a workload reports: its row name and which way is better.
+pub struct MetricSpec {
+    /// Row name (`workload` or `workload:detail`).
+    pub name: &'static str,
+    /// Direction.
+    pub better: Better,
+}
+
+const fn higher(name: &'static str) -> MetricSpec {
+    MetricSpec {
+        name,
+        better: Better::Higher,
+    }
+}
+const fn lower(name: &'static str) -> MetricSpec {
+    MetricSpec {
+        name,
+        better: Better::Lower,
+    }
+}
+
+/// A workload.
+pub struct Workload {
+    /// Name on the command line.
+    pub name: &'static str,
+    /// What it measures (for `--list` and the table's notes).
+    pub about: &'static str,
+    /// The metrics it reports.
+    pub metrics: &'static [MetricSpec],
+    /// Two nodes: run as remote pairs instead of one process per implementation.
+    pub remote: bool,
+}
+
+/// All workloads, in the order `all` runs them.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "in-process",
+        about: "pairs = 2 x cores of ping/echo actors, bursts of 100, bounded(110) mailboxes",
+        metrics: &[higher("in-process")],
+        remote: false,
+    },
+    Workload {
+        name: "spawn",
+        about: "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
+        metrics: &[lower("spawn"), lower("spawn:peak-bytes-per-actor")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-ping-pong",
+        about: "two actors, 40k round trips",
+        metrics: &[higher("savina-ping-pong")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-counting",
+        about: "1M messages into one counter, then a request for the count",
+        metrics: &[higher("savina-counting")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-fork-join",
+        about: "fork-join throughput: 60 workers x 10k messages with a little math each",
+        metrics: &[higher("savina-fork-join")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-thread-ring",
+        about: "100 actors in a ring, a token passed 100k times",
+        metrics: &[higher("savina-thread-ring")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-big",
+        about: "120 actors, each 20k pings to random peers answered by pongs",
+        metrics: &[higher("savina-big")],
+        remote: false,
+    },
+    Workload {
+        name: "savina-chameneos",
+        about: "100 creatures, 200k meetings through one mall actor (4 messages a meeting)",
+        metrics: &[higher("savina-chameneos")],
+        remote: false,
+    },
+    Workload {
+        name: "skynet",
+        about: "1M-leaf fan-out-10 tree, children send sums to their parent and stop",
+        metrics: &[lower("skynet")],
+        remote: false,
+    },
+    Workload {
+        name: "request",
+        about: "sequential request/response round trips from outside the system, 100k",
+        metrics: &[lower("request:p50"), lower("request:p99")],
+        remote: false,
+    },
+    Workload {
+        name: "remote",
+        about: "two nodes on loopback, 1M Ping/Pong from root with order checked",
+        metrics: &[higher("remote")],
+        remote: true,
+    },
+];
+
+/// Looks a workload up by name.
+pub fn find(name: &str) -> Option<&'static Workload> {
+    WORKLOADS.iter().find(|w| w.name == name)
+}
+
+/// The size parameters passed to every implementation of `workload`.
+pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
+    let q = |full: &[u64], small: &[u64]| if quick { small.to_vec() } else { full.to_vec() };
+    match workload {
+        "in-process" => q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100]),
+        "spawn" | "skynet" => q(&[1_000_000, 10], &[10_000, 10]),
+        "savina-ping-pong" => q(&[40_000], &[2_000]),
+        "savina-counting" => q(&[1_000_000], &[20_000]),
+        "savina-fork-join" => q(&[60, 10_000], &[60, 200]),
+        "savina-thread-ring" => q(&[100, 100_000], &[100, 2_000]),
+        "savina-big" => q(&[120, 20_000], &[20, 200]),
+        "savina-chameneos" => q(&[100, 200_000], &[10, 2_000]),
+        "request" => q(&[100_000], &[1_000]),
+        "remote" => q(&[1_000_000], &[10_000]),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_workload_has_sizes_and_metrics() {
+        for w in WORKLOADS {
+            assert!(!sizes(w.name, true, 2).is_empty(), "{}", w.name);
+            assert!(!sizes(w.name, false, 2).is_empty(), "{}", w.name);
+            assert!(!w.metrics.is_empty());
+            assert!(w.metrics[0].name == w.name || w.metrics[0].name.starts_with(w.name));
+        }
+        assert!(find("skynet").is_some());
+        assert!(find("nope").is_none());
+    }
+}
