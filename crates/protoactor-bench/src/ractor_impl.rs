@@ -1,4 +1,711 @@
-//! placeholder
-use crate::common::RunResult;
-/// Runs a workload.
-pub fn run(w: &str, _p: &[u64]) -> RunResult { Err(format!("ractor_impl: {w} not written yet")) }
+//! The local workloads on ractor, written the ractor way: a stateless handler type with a
+//! `State`, one message enum per actor, `cast` for one-way messages, `call` with an
+//! `RpcReplyPort` for the request round trip, children spawned with `spawn_linked`.
+//! ractor's mailboxes are unbounded (it has no bounded mailbox to mirror Go's).
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::common::*;
+
+type Res = Result<(), ActorProcessingErr>;
+
+/// Runs `workload` with sizes `p`.
+pub fn run(workload: &str, p: &[u64]) -> RunResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio: {e}"))?;
+    match workload {
+        "in-process" => {
+            let [pairs, per_pair, batch] = params(workload, p)?;
+            in_process(&rt, pairs, per_pair, batch)
+        }
+        "spawn" => {
+            let [leaves, div] = params(workload, p)?;
+            tree(&rt, leaves, div, false)
+        }
+        "savina-ping-pong" => ping_pong(&rt, params::<1>(workload, p)?[0]),
+        "savina-counting" => counting(&rt, params::<1>(workload, p)?[0]),
+        "savina-fork-join" => {
+            let [w, m] = params(workload, p)?;
+            fork_join(&rt, w, m)
+        }
+        "savina-thread-ring" => {
+            let [a, n] = params(workload, p)?;
+            thread_ring(&rt, a, n)
+        }
+        "savina-big" => {
+            let [a, n] = params(workload, p)?;
+            big(&rt, a, n)
+        }
+        "savina-chameneos" => {
+            let [c, n] = params(workload, p)?;
+            chameneos(&rt, c, n)
+        }
+        "skynet" => {
+            let [leaves, div] = params(workload, p)?;
+            tree(&rt, leaves, div, true)
+        }
+        "request" => request(&rt, params::<1>(workload, p)?[0]),
+        other => Err(format!("ractor: unknown workload {other}")),
+    }
+}
+
+fn wait(rx: &std::sync::mpsc::Receiver<()>, n: u64, what: &str) -> Result<(), String> {
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    for _ in 0..n {
+        rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| format!("{what}: timed out"))?;
+    }
+    Ok(())
+}
+
+fn spawn_err(e: ractor::SpawnErr) -> String {
+    format!("spawn failed: {e}")
+}
+
+async fn spawn<A: Actor>(h: A, args: A::Arguments) -> Result<ActorRef<A::Msg>, String> {
+    Actor::spawn(None, h, args)
+        .await
+        .map(|(r, _)| r)
+        .map_err(spawn_err)
+}
+
+fn cast<M: ractor::Message>(to: &ActorRef<M>, m: M) -> Result<(), String> {
+    to.cast(m).map_err(|e| format!("cast failed: {e}"))
+}
+
+/// An actor whose state is its arguments.
+macro_rules! simple_actor {
+    ($h:ident, $msg:ty, $state:ty, |$me:ident, $m:ident, $s:ident| $body:block) => {
+        struct $h;
+        impl Actor for $h {
+            type Msg = $msg;
+            type State = $state;
+            type Arguments = $state;
+            async fn pre_start(
+                &self,
+                _: ActorRef<Self::Msg>,
+                args: $state,
+            ) -> Result<$state, ActorProcessingErr> {
+                Ok(args)
+            }
+            #[allow(unused_variables)]
+            async fn handle(&self, $me: ActorRef<$msg>, $m: $msg, $s: &mut $state) -> Res {
+                $body
+                Ok(())
+            }
+        }
+    };
+}
+
+// ------------------------------------------------------------------ in-process
+
+enum IpMsg {
+    Start(ActorRef<EchoMsg>),
+    Msg,
+}
+struct EchoMsg;
+
+struct IpState {
+    echo: Option<ActorRef<EchoMsg>>,
+    remaining: u64,
+    in_flight: u64,
+    batch: u64,
+    done: Sender<()>,
+}
+
+impl IpState {
+    fn send_batch(&mut self) -> bool {
+        let Some(echo) = &self.echo else { return false };
+        if self.remaining == 0 {
+            return false;
+        }
+        for _ in 0..self.batch {
+            let _ = echo.cast(EchoMsg);
+        }
+        self.remaining -= self.batch;
+        self.in_flight = self.batch;
+        true
+    }
+}
+
+simple_actor!(IpPing, IpMsg, IpState, |me, m, s| {
+    match m {
+        IpMsg::Start(e) => {
+            s.echo = Some(e);
+            s.send_batch();
+        }
+        IpMsg::Msg => {
+            s.in_flight -= 1;
+            if s.in_flight == 0 && !s.send_batch() {
+                let _ = s.done.send(());
+            }
+        }
+    }
+});
+
+simple_actor!(IpEcho, EchoMsg, ActorRef<IpMsg>, |me, m, ping| {
+    let _ = ping.cast(IpMsg::Msg);
+});
+
+fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u64) -> RunResult {
+    if batch == 0 || per_pair % batch != 0 {
+        return Err("in-process: messages per pair must be a multiple of the batch".into());
+    }
+    let (tx, rx) = channel();
+    let actors = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..pairs {
+            let ping = spawn(
+                IpPing,
+                IpState {
+                    echo: None,
+                    remaining: per_pair,
+                    in_flight: 0,
+                    batch,
+                    done: tx.clone(),
+                },
+            )
+            .await?;
+            let echo = spawn(IpEcho, ping.clone()).await?;
+            v.push((ping, echo));
+        }
+        Ok::<_, String>(v)
+    })?;
+    let start = Instant::now();
+    for (ping, echo) in &actors {
+        cast(ping, IpMsg::Start(echo.clone()))?;
+    }
+    wait(&rx, pairs, "in-process")?;
+    Ok(vec![Metric::rate(
+        "in-process",
+        2 * per_pair * pairs,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ spawn and skynet trees
+
+enum NodeMsg {
+    Req { num: u64, size: u64, div: u64 },
+    Sum(i64),
+}
+
+struct NodeState {
+    parent: Option<ActorRef<NodeMsg>>,
+    reply: Option<Sender<i64>>,
+    replies: u64,
+    sum: i64,
+    stop_all: bool,
+}
+
+impl NodeState {
+    fn report(&mut self, v: i64) {
+        if let Some(p) = &self.parent {
+            let _ = p.cast(NodeMsg::Sum(v));
+        } else if let Some(tx) = self.reply.take() {
+            let _ = tx.send(v);
+        }
+    }
+}
+
+struct Node;
+
+impl Actor for Node {
+    type Msg = NodeMsg;
+    type State = NodeState;
+    type Arguments = NodeState;
+    async fn pre_start(
+        &self,
+        _: ActorRef<NodeMsg>,
+        args: NodeState,
+    ) -> Result<NodeState, ActorProcessingErr> {
+        Ok(args)
+    }
+    /// A child that finished is expected: by default ractor stops the parent with it.
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<NodeMsg>,
+        _: ractor::SupervisionEvent,
+        _: &mut NodeState,
+    ) -> Res {
+        Ok(())
+    }
+    async fn handle(&self, me: ActorRef<NodeMsg>, m: NodeMsg, s: &mut NodeState) -> Res {
+        match m {
+            NodeMsg::Req { num, size, div } => {
+                if size == 1 {
+                    s.report(num as i64);
+                    me.stop(None);
+                    return Ok(());
+                }
+                s.replies = div;
+                let step = size / div;
+                for i in 0..div {
+                    let (child, _) = Actor::spawn_linked(
+                        None,
+                        Node,
+                        NodeState {
+                            parent: Some(me.clone()),
+                            reply: None,
+                            replies: 0,
+                            sum: 0,
+                            stop_all: s.stop_all,
+                        },
+                        me.get_cell(),
+                    )
+                    .await?;
+                    child.cast(NodeMsg::Req {
+                        num: num + i * step,
+                        size: step,
+                        div,
+                    })?;
+                }
+            }
+            NodeMsg::Sum(v) => {
+                s.sum += v;
+                s.replies -= 1;
+                if s.replies == 0 {
+                    s.report(s.sum);
+                    if s.stop_all {
+                        me.stop(None);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> RunResult {
+    check_tree(leaves, div)?;
+    let (tx, rx) = channel();
+    let base = proc_status_kb("VmRSS");
+    let start = Instant::now();
+    let top = rt.block_on(spawn(
+        Node,
+        NodeState {
+            parent: None,
+            reply: Some(tx),
+            replies: 0,
+            sum: 0,
+            stop_all: skynet,
+        },
+    ))?;
+    cast(
+        &top,
+        NodeMsg::Req {
+            num: 0,
+            size: leaves,
+            div,
+        },
+    )?;
+    let sum = rx
+        .recv_timeout(RUN_TIMEOUT)
+        .map_err(|_| "tree: timed out".to_string())?;
+    let took = start.elapsed();
+    if sum != expected_sum(leaves) {
+        return Err(format!("tree: wrong sum {sum}"));
+    }
+    Ok(if skynet {
+        vec![Metric::millis("skynet", took)]
+    } else {
+        vec![
+            Metric::millis("spawn", took),
+            peak_bytes_per_actor(base, tree_actors(leaves, div)),
+        ]
+    })
+}
+
+// ------------------------------------------------------------------ savina ping-pong
+
+enum PingMsg {
+    Start(ActorRef<PongMsg>),
+    Pong,
+}
+struct PongMsg(ActorRef<PingMsg>);
+
+struct PingState {
+    pong: Option<ActorRef<PongMsg>>,
+    left: u64,
+    done: Sender<()>,
+}
+
+simple_actor!(Pinger, PingMsg, PingState, |me, m, s| {
+    match m {
+        PingMsg::Start(p) => {
+            p.cast(PongMsg(me.clone()))?;
+            s.pong = Some(p);
+        }
+        PingMsg::Pong => {
+            s.left -= 1;
+            if s.left == 0 {
+                let _ = s.done.send(());
+            } else if let Some(p) = &s.pong {
+                p.cast(PongMsg(me.clone()))?;
+            }
+        }
+    }
+});
+
+simple_actor!(Ponger, PongMsg, (), |me, m, s| {
+    m.0.cast(PingMsg::Pong)?;
+});
+
+fn ping_pong(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+    let (tx, rx) = channel();
+    let (ping, pong) = rt.block_on(async {
+        let pong = spawn(Ponger, ()).await?;
+        let ping = spawn(
+            Pinger,
+            PingState {
+                pong: None,
+                left: n,
+                done: tx,
+            },
+        )
+        .await?;
+        Ok::<_, String>((ping, pong))
+    })?;
+    let start = Instant::now();
+    cast(&ping, PingMsg::Start(pong))?;
+    wait(&rx, 1, "ping-pong")?;
+    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+}
+
+// ------------------------------------------------------------------ savina counting
+
+enum CountMsg {
+    Inc,
+    Get(RpcReplyPort<u64>),
+}
+
+simple_actor!(Counter, CountMsg, u64, |me, m, count| {
+    match m {
+        CountMsg::Inc => *count += 1,
+        CountMsg::Get(port) => {
+            let _ = port.send(*count);
+        }
+    }
+});
+
+fn counting(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+    let counter = rt.block_on(spawn(Counter, 0))?;
+    let start = Instant::now();
+    for _ in 0..n {
+        cast(&counter, CountMsg::Inc)?;
+    }
+    let got = rt
+        .block_on(counter.call(CountMsg::Get, Some(RUN_TIMEOUT)))
+        .map_err(|e| format!("counting: {e}"))?;
+    let took = start.elapsed();
+    match got {
+        ractor::rpc::CallResult::Success(c) if c == n => {
+            Ok(vec![Metric::rate("savina-counting", n, took)])
+        }
+        ractor::rpc::CallResult::Success(c) => Err(format!("counting: counted {c} of {n}")),
+        _ => Err("counting: no answer".into()),
+    }
+}
+
+// ------------------------------------------------------------------ savina fork-join
+
+struct FjMsg;
+
+struct FjState {
+    count: u64,
+    acc: f64,
+    per_worker: u64,
+    done: Sender<()>,
+}
+
+simple_actor!(FjWorker, FjMsg, FjState, |me, m, s| {
+    s.acc += work(s.count as f64);
+    s.count += 1;
+    if s.count == s.per_worker {
+        std::hint::black_box(s.acc);
+        let _ = s.done.send(());
+    }
+});
+
+fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> RunResult {
+    let (tx, rx) = channel();
+    let refs = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..workers {
+            v.push(
+                spawn(
+                    FjWorker,
+                    FjState {
+                        count: 0,
+                        acc: 0.0,
+                        per_worker,
+                        done: tx.clone(),
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok::<_, String>(v)
+    })?;
+    let start = Instant::now();
+    for _ in 0..per_worker {
+        for r in &refs {
+            cast(r, FjMsg)?;
+        }
+    }
+    wait(&rx, workers, "fork-join")?;
+    Ok(vec![Metric::rate(
+        "savina-fork-join",
+        workers * per_worker,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina thread ring
+
+enum RingMsg {
+    Next(ActorRef<RingMsg>),
+    Token(u64),
+}
+
+struct RingState {
+    next: Option<ActorRef<RingMsg>>,
+    done: Sender<()>,
+}
+
+simple_actor!(RingNode, RingMsg, RingState, |me, m, s| {
+    match m {
+        RingMsg::Next(n) => s.next = Some(n),
+        RingMsg::Token(0) => {
+            let _ = s.done.send(());
+        }
+        RingMsg::Token(left) => {
+            if let Some(n) = &s.next {
+                n.cast(RingMsg::Token(left - 1))?;
+            }
+        }
+    }
+});
+
+fn thread_ring(rt: &tokio::runtime::Runtime, actors: u64, passes: u64) -> RunResult {
+    let (tx, rx) = channel();
+    let refs = rt.block_on(async {
+        let mut v = Vec::new();
+        for _ in 0..actors {
+            v.push(
+                spawn(
+                    RingNode,
+                    RingState {
+                        next: None,
+                        done: tx.clone(),
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok::<_, String>(v)
+    })?;
+    for (i, r) in refs.iter().enumerate() {
+        cast(r, RingMsg::Next(refs[(i + 1) % refs.len()].clone()))?;
+    }
+    let start = Instant::now();
+    cast(&refs[0], RingMsg::Token(passes))?;
+    wait(&rx, 1, "thread-ring")?;
+    Ok(vec![Metric::rate(
+        "savina-thread-ring",
+        passes,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina big
+
+enum BigMsg {
+    Start(Arc<Vec<ActorRef<BigMsg>>>),
+    Ping(ActorRef<BigMsg>),
+    Pong,
+}
+
+struct BigState {
+    peers: Arc<Vec<ActorRef<BigMsg>>>,
+    rng: XorShift,
+    sent: u64,
+    pings: u64,
+    done: Sender<()>,
+}
+
+impl BigState {
+    fn ping(&mut self, me: &ActorRef<BigMsg>) -> Res {
+        self.sent += 1;
+        let peer = &self.peers[self.rng.next(self.peers.len())];
+        peer.cast(BigMsg::Ping(me.clone()))?;
+        Ok(())
+    }
+}
+
+simple_actor!(BigNode, BigMsg, BigState, |me, m, s| {
+    match m {
+        BigMsg::Start(peers) => {
+            s.peers = peers;
+            s.ping(&me)?;
+        }
+        BigMsg::Ping(from) => from.cast(BigMsg::Pong)?,
+        BigMsg::Pong => {
+            if s.sent == s.pings {
+                let _ = s.done.send(());
+            } else {
+                s.ping(&me)?;
+            }
+        }
+    }
+});
+
+fn big(rt: &tokio::runtime::Runtime, actors: u64, pings: u64) -> RunResult {
+    let (tx, rx) = channel();
+    let refs = rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..actors as usize {
+            v.push(
+                spawn(
+                    BigNode,
+                    BigState {
+                        peers: Arc::default(),
+                        rng: XorShift::for_actor(i),
+                        sent: 0,
+                        pings,
+                        done: tx.clone(),
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok::<_, String>(Arc::new(v))
+    })?;
+    let start = Instant::now();
+    for r in refs.iter() {
+        cast(r, BigMsg::Start(refs.clone()))?;
+    }
+    wait(&rx, actors, "big")?;
+    Ok(vec![Metric::rate(
+        "savina-big",
+        2 * actors * pings,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ savina chameneos
+
+struct Meet {
+    color: u8,
+    who: ActorRef<CreatureMsg>,
+}
+enum CreatureMsg {
+    Start,
+    Mate(u8),
+    Stop,
+}
+
+struct MallState {
+    waiting: Option<Meet>,
+    done: u64,
+    meetings: u64,
+    finished: Sender<()>,
+}
+
+simple_actor!(Mall, Meet, MallState, |me, m, s| {
+    if s.done == s.meetings {
+        let _ = m.who.cast(CreatureMsg::Stop);
+        return Ok(());
+    }
+    match s.waiting.take() {
+        None => s.waiting = Some(m),
+        Some(w) => {
+            s.done += 1;
+            let _ = w.who.cast(CreatureMsg::Mate(m.color));
+            let _ = m.who.cast(CreatureMsg::Mate(w.color));
+            if s.done == s.meetings {
+                let _ = s.finished.send(());
+            }
+        }
+    }
+});
+
+simple_actor!(Creature, CreatureMsg, (u8, ActorRef<Meet>), |me, m, s| {
+    match m {
+        CreatureMsg::Stop => return Ok(()),
+        CreatureMsg::Mate(other) => s.0 = complement(s.0, other),
+        CreatureMsg::Start => {}
+    }
+    s.1.cast(Meet {
+        color: s.0,
+        who: me.clone(),
+    })?;
+});
+
+fn chameneos(rt: &tokio::runtime::Runtime, creatures: u64, meetings: u64) -> RunResult {
+    let (tx, rx) = channel();
+    let refs = rt.block_on(async {
+        let mall = spawn(
+            Mall,
+            MallState {
+                waiting: None,
+                done: 0,
+                meetings,
+                finished: tx,
+            },
+        )
+        .await?;
+        let mut v = Vec::new();
+        for i in 0..creatures {
+            v.push(spawn(Creature, ((i % 3) as u8, mall.clone())).await?);
+        }
+        Ok::<_, String>(v)
+    })?;
+    let start = Instant::now();
+    for r in &refs {
+        cast(r, CreatureMsg::Start)?;
+    }
+    wait(&rx, 1, "chameneos")?;
+    Ok(vec![Metric::rate(
+        "savina-chameneos",
+        4 * meetings,
+        start.elapsed(),
+    )])
+}
+
+// ------------------------------------------------------------------ request latency
+
+struct Echo(u64, RpcReplyPort<u64>);
+
+simple_actor!(EchoActor, Echo, (), |me, m, s| {
+    let _ = m.1.send(m.0);
+});
+
+fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+    if n == 0 {
+        return Err("request: needs at least one request".into());
+    }
+    rt.block_on(async {
+        let echo = spawn(EchoActor, ()).await?;
+        let mut lat = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let t = Instant::now();
+            let got = echo
+                .call(|port| Echo(i, port), Some(std::time::Duration::from_secs(5)))
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            lat.push(t.elapsed());
+            match got {
+                ractor::rpc::CallResult::Success(v) if v == i => {}
+                _ => return Err(format!("request: wrong or no answer for {i}")),
+            }
+        }
+        Ok(latency_metrics(&mut lat))
+    })
+}
