@@ -146,7 +146,7 @@ impl Handler<Msg> for IpEcho {
 }
 
 async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || per_pair % batch != 0 {
+    if batch == 0 || !per_pair.is_multiple_of(batch) {
         return Err("in-process: messages per pair must be a multiple of the batch".into());
     }
     let arbs = arbiters();
@@ -349,7 +349,11 @@ async fn ping_pong(n: u64) -> RunResult {
     let start = Instant::now();
     ping.do_send(PpStart(pong));
     wait(&mut rx, 1, "ping-pong").await?;
-    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+    Ok(vec![Metric::rate(
+        "savina-ping-pong",
+        2 * n,
+        start.elapsed(),
+    )])
 }
 
 // ------------------------------------------------------------------ savina counting

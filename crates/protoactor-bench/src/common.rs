@@ -128,7 +128,7 @@ pub fn latency_metrics(lat: &mut [Duration]) -> Vec<Metric> {
 pub fn check_tree(leaves: u64, div: u64) -> Result<(), String> {
     let mut n = leaves;
     while n > 1 {
-        if div < 2 || n % div != 0 {
+        if div < 2 || !n.is_multiple_of(div) {
             return Err(format!(
                 "leaves ({leaves}) must be a power of the fan-out ({div})"
             ));

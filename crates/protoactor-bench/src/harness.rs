@@ -191,7 +191,11 @@ fn run_local(
     me: &Path,
     report: &mut Report,
 ) {
-    let impls: Vec<&str> = LOCAL_IMPLS.iter().copied().filter(|i| opts.wants(i)).collect();
+    let impls: Vec<&str> = LOCAL_IMPLS
+        .iter()
+        .copied()
+        .filter(|i| opts.wants(i))
+        .collect();
     let args: Vec<String> = sizes.iter().map(u64::to_string).collect();
     for imp in &impls {
         report.declare(w, imp);
@@ -242,7 +246,9 @@ fn progress(workload: &str, round: usize, rounds: usize, imp: &str, s: &Sample) 
 
 /// Runs one child to completion (killing it after `limit`) and parses its result lines.
 fn run_child(mut cmd: Command, limit: Duration) -> Sample {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return Sample::Failed(format!("cannot start: {e}")),
@@ -421,7 +427,9 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
         Ok(c) => c,
         Err(e) => return Sample::Failed(e),
     };
-    scmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+    scmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut srv = match scmd.spawn() {
         Ok(c) => c,
         Err(e) => return Sample::Failed(format!("cannot start node 2: {e}")),

@@ -131,7 +131,7 @@ impl Message<Msg> for IpEcho {
 }
 
 fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || per_pair % batch != 0 {
+    if batch == 0 || !per_pair.is_multiple_of(batch) {
         return Err("in-process: messages per pair must be a multiple of the batch".into());
     }
     let (tx, rx) = channel();
@@ -148,10 +148,8 @@ fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
                 },
                 mailbox::bounded(cap),
             );
-            let echo = IpEcho::spawn_with_mailbox(
-                IpEcho { ping: ping.clone() },
-                mailbox::bounded(cap),
-            );
+            let echo =
+                IpEcho::spawn_with_mailbox(IpEcho { ping: ping.clone() }, mailbox::bounded(cap));
             (ping, echo)
         })
         .collect();
@@ -344,7 +342,11 @@ fn ping_pong(n: u64) -> RunResult {
     let start = Instant::now();
     tell_now(&ping, PpStart(pong))?;
     wait(&rx, 1, "ping-pong")?;
-    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+    Ok(vec![Metric::rate(
+        "savina-ping-pong",
+        2 * n,
+        start.elapsed(),
+    )])
 }
 
 // ------------------------------------------------------------------ savina counting

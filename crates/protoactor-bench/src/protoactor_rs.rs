@@ -103,7 +103,7 @@ impl Actor for IpPing {
 }
 
 fn in_process(system: &ActorSystem, pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || per_pair % batch != 0 {
+    if batch == 0 || !per_pair.is_multiple_of(batch) {
         return Err("in-process: messages per pair must be a multiple of the batch".into());
     }
     let root = system.root();
@@ -279,7 +279,11 @@ fn ping_pong(system: &ActorSystem, n: u64) -> RunResult {
         done: tx.clone(),
     }));
     wait(&rx, 1, "ping-pong")?;
-    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+    Ok(vec![Metric::rate(
+        "savina-ping-pong",
+        2 * n,
+        start.elapsed(),
+    )])
 }
 
 // ------------------------------------------------------------------ savina counting

@@ -154,7 +154,7 @@ simple_actor!(IpEcho, EchoMsg, ActorRef<IpMsg>, |me, m, ping| {
 });
 
 fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || per_pair % batch != 0 {
+    if batch == 0 || !per_pair.is_multiple_of(batch) {
         return Err("in-process: messages per pair must be a multiple of the batch".into());
     }
     let (tx, rx) = channel();
@@ -375,7 +375,11 @@ fn ping_pong(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
     let start = Instant::now();
     cast(&ping, PingMsg::Start(pong))?;
     wait(&rx, 1, "ping-pong")?;
-    Ok(vec![Metric::rate("savina-ping-pong", 2 * n, start.elapsed())])
+    Ok(vec![Metric::rate(
+        "savina-ping-pong",
+        2 * n,
+        start.elapsed(),
+    )])
 }
 
 // ------------------------------------------------------------------ savina counting
@@ -697,7 +701,10 @@ fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         for i in 0..n {
             let t = Instant::now();
             let got = echo
-                .call(|port| Echo(i, port), Some(std::time::Duration::from_secs(5)))
+                .call(
+                    |port| Echo(i, port),
+                    Some(std::time::Duration::from_secs(5)),
+                )
                 .await
                 .map_err(|e| format!("request: {e}"))?;
             lat.push(t.elapsed());

@@ -209,7 +209,10 @@ impl Report {
                 .peak_rss_kb
                 .map(|k| format!("{:.0}", k as f64 / 1024.0))
                 .unwrap_or_default();
-            let ratio = r.ratio_vs_go.map(|x| format!("{x:.2}×")).unwrap_or_default();
+            let ratio = r
+                .ratio_vs_go
+                .map(|x| format!("{x:.2}×"))
+                .unwrap_or_default();
             let note = if r.value.is_some() && r.status != "ok" {
                 format!(" ({})", r.status)
             } else {

@@ -52,7 +52,8 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "spawn",
-        about: "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
+        about:
+            "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
         metrics: &[lower("spawn"), lower("spawn:peak-bytes-per-actor")],
         remote: false,
     },
