@@ -133,7 +133,7 @@ impl MailboxConfig {
             ),
         };
         Mailbox {
-            system: SegQueue::new(),
+            system: SystemQueue::default(),
             user,
             middleware: self.middleware.clone().into_boxed_slice(),
         }
@@ -172,8 +172,50 @@ impl UserQueue {
     }
 }
 
+/// The system-message queue. System messages are rare (start, stop, watch, failure), so a
+/// locked deque that frees its buffer once drained is enough, and it keeps idle actors
+/// small: a `SegQueue` holds 256 bytes inline plus a 31-slot block (about 2.5 KiB of
+/// `SystemMessage`s) for the rest of the actor's life once one message was pushed. The
+/// counter keeps the per-message "anything there?" check a single atomic load.
+#[derive(Default)]
+struct SystemQueue {
+    queue: Mutex<std::collections::VecDeque<SystemMessage>>,
+    len: std::sync::atomic::AtomicUsize,
+}
+
+impl SystemQueue {
+    fn push(&self, msg: SystemMessage) {
+        let mut q = self.queue.lock();
+        q.push_back(msg);
+        // Counted before the sender's schedule request, whose SeqCst fence pairs with
+        // the runner's `set_idle` fence (see `sched`).
+        self.len.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[inline]
+    fn pop(&self) -> Option<SystemMessage> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut q = self.queue.lock();
+        let msg = q.pop_front();
+        if msg.is_some() {
+            self.len.fetch_sub(1, Ordering::SeqCst);
+        }
+        if q.is_empty() && q.capacity() > 0 {
+            *q = std::collections::VecDeque::new();
+        }
+        msg
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len.load(Ordering::SeqCst) == 0
+    }
+}
+
 pub(crate) struct Mailbox {
-    system: SegQueue<SystemMessage>,
+    system: SystemQueue,
     user: UserQueue,
     middleware: Box<[Arc<dyn MailboxMiddleware>]>,
 }
