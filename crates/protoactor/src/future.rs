@@ -7,7 +7,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -58,6 +58,10 @@ struct State {
 struct Shared {
     pid: Pid,
     system: ActorSystem,
+    /// When the future times out (`None`: never). Enforced lazily: a blocking wait waits
+    /// until it, `is_done` checks it, and only `.await` and `pipe_to` start a timer task,
+    /// so a plain request/wait costs no task spawn (which would wake a runtime worker).
+    deadline: Option<Instant>,
     state: Mutex<State>,
     cond: Condvar,
 }
@@ -189,6 +193,11 @@ impl ActorFuture {
             Shared {
                 pid,
                 system: system.clone(),
+                deadline: if timeout == Duration::MAX {
+                    None
+                } else {
+                    Instant::now().checked_add(timeout)
+                },
                 state: Mutex::new(State {
                     outcome: Outcome::Pending,
                     wakers: Vec::new(),
@@ -199,22 +208,32 @@ impl ActorFuture {
                 cond: Condvar::new(),
             }
         });
-        if timeout != Duration::MAX {
-            let weak = Arc::downgrade(&shared);
-            let handle = system.runtime().spawn(async move {
-                tokio::time::sleep(timeout).await;
-                if let Some(s) = weak.upgrade() {
-                    s.complete(Err(FutureError::Timeout));
-                }
-            });
-            let mut st = shared.state.lock();
-            if matches!(st.outcome, Outcome::Pending) {
-                st.timer = Some(handle);
-            } else {
-                handle.abort();
-            }
-        }
         ActorFuture { shared }
+    }
+
+    /// Starts the timeout task if the future can time out and has none yet (for waiters
+    /// that are not a blocked thread: `.await` and `pipe_to`). Called with the state locked.
+    fn ensure_timer(shared: &Arc<Shared>, st: &mut State) {
+        let Some(deadline) = shared.deadline else {
+            return;
+        };
+        if st.timer.is_some() || !matches!(st.outcome, Outcome::Pending) {
+            return;
+        }
+        let weak = Arc::downgrade(shared);
+        st.timer = Some(shared.system.runtime().spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            if let Some(s) = weak.upgrade() {
+                s.complete(Err(FutureError::Timeout));
+            }
+        }));
+    }
+
+    /// Completes the future with a timeout if its deadline has passed.
+    fn check_deadline(&self) {
+        if self.shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.shared.complete(Err(FutureError::Timeout));
+        }
     }
 
     /// The future's PID (use it as a sender).
@@ -223,17 +242,31 @@ impl ActorFuture {
     }
 
     fn block_until_done(&self) {
-        let mut st = self.shared.state.lock();
-        let wait = |st: &mut parking_lot::MutexGuard<'_, State>| {
+        let wait = || {
+            let mut st = self.shared.state.lock();
             while matches!(st.outcome, Outcome::Pending) {
-                self.shared.cond.wait(st);
+                match self.shared.deadline {
+                    None => self.shared.cond.wait(&mut st),
+                    Some(d) => {
+                        if self.shared.cond.wait_until(&mut st, d).timed_out()
+                            && matches!(st.outcome, Outcome::Pending)
+                        {
+                            drop(st);
+                            self.shared.complete(Err(FutureError::Timeout));
+                            return;
+                        }
+                    }
+                }
             }
         };
+        if !matches!(self.shared.state.lock().outcome, Outcome::Pending) {
+            return;
+        }
         match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| wait(&mut st))
+                tokio::task::block_in_place(wait)
             }
-            _ => wait(&mut st),
+            _ => wait(),
         }
     }
 
@@ -284,6 +317,7 @@ impl ActorFuture {
                     st.outcome = Outcome::Pending;
                     st.pipe_to.push(target.clone());
                     st.keepalive = Some(self.shared.clone());
+                    Self::ensure_timer(&self.shared, &mut st);
                     None
                 }
                 Outcome::Done(r) => Some(r),
@@ -297,6 +331,7 @@ impl ActorFuture {
 
     /// True once the future has completed.
     pub fn is_done(&self) -> bool {
+        self.check_deadline();
         !matches!(self.shared.state.lock().outcome, Outcome::Pending)
     }
 }
@@ -322,6 +357,7 @@ impl std::future::Future for ActorFuture {
                 if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     st.wakers.push(cx.waker().clone());
                 }
+                ActorFuture::ensure_timer(&self.shared, &mut st);
                 Poll::Pending
             }
             Outcome::Done(r) => Poll::Ready(r),
@@ -333,5 +369,33 @@ impl std::future::Future for ActorFuture {
 impl std::fmt::Debug for ActorFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ActorFuture({})", self.shared.pid)
+    }
+}
+
+#[cfg(test)]
+mod lazy_timeout_tests {
+    use super::*;
+
+    /// Timeouts hold on every path although no timer task is spawned up front.
+    #[test]
+    fn every_way_of_waiting_sees_the_timeout() {
+        let system = ActorSystem::new();
+        let waited = ActorFuture::new(&system, Duration::from_millis(10));
+        let id = waited.pid().id().to_string();
+        assert_eq!(waited.wait(), Err(FutureError::Timeout));
+        assert!(system.registry().get_local(&id).is_none(), "unregistered");
+
+        let checked = ActorFuture::new(&system, Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(checked.is_done());
+        assert_eq!(checked.result().err(), Some(FutureError::Timeout));
+
+        let awaited = ActorFuture::new(&system, Duration::from_millis(10));
+        let r = system.runtime().block_on(awaited);
+        assert_eq!(r.err(), Some(FutureError::Timeout));
+
+        let never = ActorFuture::new(&system, Duration::MAX);
+        assert!(!never.is_done());
+        system.shutdown();
     }
 }
