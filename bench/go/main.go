@@ -72,6 +72,8 @@ func main() {
 		skynet(arg(0), arg(1))
 	case "request":
 		requestLatency(arg(0))
+	case "idle-memory":
+		idleMemory(arg(0))
 	case "remote-server":
 		remoteServer(arg(0))
 	case "remote-client":
@@ -621,6 +623,35 @@ func requestLatency(n int) {
 	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
 	result("request:p50", float64(lat[n/2].Nanoseconds())/1000, "us")
 	result("request:p99", float64(lat[n*99/100].Nanoseconds())/1000, "us")
+}
+
+// ---------------------------------------------------------------- idle memory
+
+// idleMemory spawns n actors, has each answer one request (so each is started and has
+// handled a message), then reports the growth of the resident set per actor.
+func idleMemory(n int) {
+	sys := newSystem()
+	runtime.GC()
+	base := procStatusKB("VmRSS")
+	props := actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*reqPing); ok {
+			ctx.Respond(m.n)
+		}
+	})
+	pids := make([]*actor.PID, n)
+	for i := range pids {
+		pids[i] = sys.Root.Spawn(props)
+	}
+	for i, p := range pids {
+		res, err := sys.Root.RequestFuture(p, &reqPing{n: i}, timeout).Result()
+		if err != nil || res.(int) != i {
+			fail("idle-memory: got %v, %v", res, err)
+		}
+	}
+	runtime.GC()
+	rss := procStatusKB("VmRSS")
+	result("idle-memory", float64(rss-base)*1024/float64(n), "B")
+	runtime.KeepAlive(pids)
 }
 
 // ---------------------------------------------------------------- remote

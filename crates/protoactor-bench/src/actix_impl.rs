@@ -53,6 +53,7 @@ pub fn run(workload: &str, p: &[u64]) -> RunResult {
                 tree(leaves, div, true).await
             }
             "request" => request(params::<1>(w, &p)?[0]).await,
+            "idle-memory" => idle_memory(params::<1>(w, &p)?[0]).await,
             other => Err(format!("actix: unknown workload {other}")),
         }
     })
@@ -721,4 +722,26 @@ async fn request(n: u64) -> RunResult {
         }
     }
     Ok(latency_metrics(&mut lat))
+}
+
+// ------------------------------------------------------------------ idle memory
+
+async fn idle_memory(n: u64) -> RunResult {
+    if n == 0 {
+        return Err("idle-memory: needs at least one actor".into());
+    }
+    let base = proc_status_kb("VmRSS");
+    let addrs: Vec<_> = (0..n).map(|_| EchoActor.start()).collect();
+    for (i, a) in addrs.iter().enumerate() {
+        let got = a
+            .send(Echo(i as u64))
+            .await
+            .map_err(|e| format!("idle-memory: {e}"))?;
+        if got != i as u64 {
+            return Err(format!("idle-memory: got {got} for {i}"));
+        }
+    }
+    let rss = proc_status_kb("VmRSS");
+    std::hint::black_box(&addrs);
+    Ok(vec![idle_metric(base, rss, n)])
 }

@@ -176,3 +176,12 @@ mod tests {
         assert_eq!(m[1].value.round(), 100.0);
     }
 }
+
+/// Resident-set growth per actor, for the `idle-memory` workload.
+pub fn idle_metric(base_kb: u64, now_kb: u64, actors: u64) -> Metric {
+    Metric::new(
+        "idle-memory",
+        now_kb.saturating_sub(base_kb) as f64 * 1024.0 / actors as f64,
+        "B",
+    )
+}

@@ -52,6 +52,7 @@ pub fn run(workload: &str, p: &[u64]) -> RunResult {
             tree(&rt, leaves, div, true)
         }
         "request" => request(&rt, params::<1>(workload, p)?[0]),
+        "idle-memory" => idle_memory(&rt, params::<1>(workload, p)?[0]),
         other => Err(format!("kameo: unknown workload {other}")),
     }
 }
@@ -720,4 +721,29 @@ fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         Ok(())
     })?;
     Ok(latency_metrics(&mut lat))
+}
+
+// ------------------------------------------------------------------ idle memory
+
+fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+    if n == 0 {
+        return Err("idle-memory: needs at least one actor".into());
+    }
+    let base = proc_status_kb("VmRSS");
+    let refs: Vec<_> = (0..n).map(|_| EchoActor::spawn(EchoActor)).collect();
+    rt.block_on(async {
+        for (i, r) in refs.iter().enumerate() {
+            let got = r
+                .ask(Echo(i as u64))
+                .await
+                .map_err(|e| format!("idle-memory: {e}"))?;
+            if got != i as u64 {
+                return Err(format!("idle-memory: got {got} for {i}"));
+            }
+        }
+        Ok(())
+    })?;
+    let rss = proc_status_kb("VmRSS");
+    std::hint::black_box(&refs);
+    Ok(vec![idle_metric(base, rss, n)])
 }

@@ -44,6 +44,7 @@ pub fn run(workload: &str, p: &[u64]) -> RunResult {
             skynet(&system, leaves, div)
         }
         "request" => request(&system, params::<1>(workload, p)?[0]),
+        "idle-memory" => idle_memory(&system, params::<1>(workload, p)?[0]),
         other => Err(format!("protoactor-rs: unknown workload {other}")),
     };
     system.shutdown();
@@ -691,4 +692,32 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
         }
     }
     Ok(latency_metrics(&mut lat))
+}
+
+// ------------------------------------------------------------------ idle memory
+
+fn idle_memory(system: &ActorSystem, n: u64) -> RunResult {
+    if n == 0 {
+        return Err("idle-memory: needs at least one actor".into());
+    }
+    let root = system.root();
+    let base = proc_status_kb("VmRSS");
+    let props = Props::from_func(|ctx| {
+        if let Some(i) = ctx.message_as::<u64>() {
+            ctx.respond(*i);
+        }
+    });
+    let pids: Vec<Pid> = (0..n).map(|_| root.spawn(&props)).collect();
+    for (i, p) in pids.iter().enumerate() {
+        let got = root
+            .request_future(p, i as u64, RUN_TIMEOUT)
+            .result_as::<u64>()
+            .map_err(|e| format!("idle-memory: {e}"))?;
+        if got != i as u64 {
+            return Err(format!("idle-memory: got {got} for {i}"));
+        }
+    }
+    let rss = proc_status_kb("VmRSS");
+    std::hint::black_box(&pids);
+    Ok(vec![idle_metric(base, rss, n)])
 }

@@ -51,6 +51,7 @@ pub fn run(workload: &str, p: &[u64]) -> RunResult {
             tree(&rt, leaves, div, true)
         }
         "request" => request(&rt, params::<1>(workload, p)?[0]),
+        "idle-memory" => idle_memory(&rt, params::<1>(workload, p)?[0]),
         other => Err(format!("ractor: unknown workload {other}")),
     }
 }
@@ -715,4 +716,30 @@ fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         }
         Ok(latency_metrics(&mut lat))
     })
+}
+
+// ------------------------------------------------------------------ idle memory
+
+fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+    if n == 0 {
+        return Err("idle-memory: needs at least one actor".into());
+    }
+    let base = proc_status_kb("VmRSS");
+    let refs = rt.block_on(async {
+        let mut refs = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            refs.push(spawn(EchoActor, ()).await?);
+        }
+        for (i, r) in refs.iter().enumerate() {
+            let i = i as u64;
+            match r.call(|port| Echo(i, port), Some(RUN_TIMEOUT)).await {
+                Ok(ractor::rpc::CallResult::Success(v)) if v == i => {}
+                _ => return Err(format!("idle-memory: wrong or no answer for {i}")),
+            }
+        }
+        Ok(refs)
+    })?;
+    let rss = proc_status_kb("VmRSS");
+    std::hint::black_box(&refs);
+    Ok(vec![idle_metric(base, rss, n)])
 }

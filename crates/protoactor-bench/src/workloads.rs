@@ -106,6 +106,12 @@ pub const WORKLOADS: &[Workload] = &[
         remote: false,
     },
     Workload {
+        name: "idle-memory",
+        about: "100k actors spawned, each answers one request; resident-set growth per actor",
+        metrics: &[lower("idle-memory")],
+        remote: false,
+    },
+    Workload {
         name: "remote",
         about: "two nodes on loopback, 1M Ping/Pong from root with order checked",
         metrics: &[higher("remote")],
@@ -131,6 +137,7 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
         "savina-big" => q(&[120, 20_000], &[20, 200]),
         "savina-chameneos" => q(&[100, 200_000], &[10, 2_000]),
         "request" => q(&[100_000], &[1_000]),
+        "idle-memory" => q(&[100_000], &[2_000]),
         "remote" => q(&[1_000_000], &[10_000]),
         _ => Vec::new(),
     }
