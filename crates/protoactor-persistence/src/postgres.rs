@@ -57,7 +57,16 @@ pub struct PostgresProvider {
 }
 
 fn pg_err(e: tokio_postgres::Error) -> PersistenceError {
-    PersistenceError::Storage(format!("PostgreSQL: {e}"))
+    // The error's Display says only "db error"; the server's message is the useful part.
+    match e.as_db_error() {
+        Some(db) => PersistenceError::Storage(format!(
+            "PostgreSQL: {} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        )),
+        None => PersistenceError::Storage(format!("PostgreSQL: {e}")),
+    }
 }
 
 impl PostgresProvider {

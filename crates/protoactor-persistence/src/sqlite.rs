@@ -126,7 +126,7 @@ fn insert_events(
             if let Err(err) = stmt.execute(params![actor, i, e.type_name, e.payload]) {
                 // Dropping the transaction rolls back what this batch inserted.
                 return Err(
-                    if err.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+                    if is_key_violation(&err) {
                         PersistenceError::Conflict {
                             actor: actor.to_string(),
                             index,
@@ -139,6 +139,22 @@ fn insert_events(
         }
     }
     tx.commit().map_err(sqlite_err)
+}
+
+/// Only the primary key means "index taken"; other constraint errors (a trigger's ABORT,
+/// NOT NULL) are storage errors.
+fn is_key_violation(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            f.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                )
+        }
+        _ => false,
+    }
 }
 
 fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
