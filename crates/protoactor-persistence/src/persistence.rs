@@ -155,8 +155,7 @@ impl<A: Persistent> Journal<A> {
         let index = self.next_index;
         let record = event.to_record();
         let provider = self.provider.clone();
-        let result = wait(ctx, provider.persist_event(&self.name, index, record))
-            .and_then(|r| r);
+        let result = wait(ctx, provider.persist_event(&self.name, index, record)).and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -191,8 +190,7 @@ impl<A: Persistent> Journal<A> {
         }
         let records = events.iter().map(|e| e.to_record()).collect();
         let provider = self.provider.clone();
-        let result =
-            wait(ctx, provider.persist_events(&self.name, first, records)).and_then(|r| r);
+        let result = wait(ctx, provider.persist_events(&self.name, first, records)).and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -229,7 +227,11 @@ impl<A: Persistent> Journal<A> {
     }
 
     /// Deletes this actor's events with index `<= inclusive_to` (e.g. those a snapshot covers).
-    pub fn delete_events(&mut self, ctx: &Context, inclusive_to: u64) -> Result<(), PersistenceError> {
+    pub fn delete_events(
+        &mut self,
+        ctx: &Context,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
         let provider = self.provider.clone();
         wait(ctx, provider.delete_events(&self.name, inclusive_to)).and_then(|r| r)
     }
@@ -259,13 +261,14 @@ impl<A: Persistent> Journal<A> {
         // the first one, events may have been deleted on purpose.
         let mut expect_contiguous = false;
         if let Some(entry) = wait(ctx, provider.get_snapshot(&self.name))?? {
-            let snapshot = A::Snapshot::decode_payload(&entry.record.type_name, &entry.record.payload)
-                .map_err(|source| PersistenceError::Corrupt {
-                    actor: self.name.clone(),
-                    kind: RecordKind::Snapshot,
-                    index: entry.index,
-                    source,
-                })?;
+            let snapshot =
+                A::Snapshot::decode_payload(&entry.record.type_name, &entry.record.payload)
+                    .map_err(|source| PersistenceError::Corrupt {
+                        actor: self.name.clone(),
+                        kind: RecordKind::Snapshot,
+                        index: entry.index,
+                        source,
+                    })?;
             actor.apply_snapshot(snapshot, entry.index);
             self.snapshot_index = Some(entry.index);
             next = entry.index;
@@ -283,13 +286,14 @@ impl<A: Persistent> Journal<A> {
                         self.name, entry.index
                     )));
                 }
-                let event = A::Event::decode_payload(&entry.record.type_name, &entry.record.payload)
-                    .map_err(|source| PersistenceError::Corrupt {
-                        actor: self.name.clone(),
-                        kind: RecordKind::Event,
-                        index: entry.index,
-                        source,
-                    })?;
+                let event =
+                    A::Event::decode_payload(&entry.record.type_name, &entry.record.payload)
+                        .map_err(|source| PersistenceError::Corrupt {
+                            actor: self.name.clone(),
+                            kind: RecordKind::Event,
+                            index: entry.index,
+                            source,
+                        })?;
                 actor.apply_event(
                     event,
                     EventMeta {

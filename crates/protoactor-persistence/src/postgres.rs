@@ -134,7 +134,10 @@ impl PostgresProvider {
         }
         let taken: Option<i64> = self
             .client
-            .query_one(&self.first_taken, &[&actor, &first, &(first.saturating_add(n))])
+            .query_one(
+                &self.first_taken,
+                &[&actor, &first, &(first.saturating_add(n))],
+            )
             .await
             .ok()
             .and_then(|r| r.get(0));

@@ -125,16 +125,14 @@ fn insert_events(
             let i = sql_index(index)?;
             if let Err(err) = stmt.execute(params![actor, i, e.type_name, e.payload]) {
                 // Dropping the transaction rolls back what this batch inserted.
-                return Err(
-                    if is_key_violation(&err) {
-                        PersistenceError::Conflict {
-                            actor: actor.to_string(),
-                            index,
-                        }
-                    } else {
-                        sqlite_err(err)
-                    },
-                );
+                return Err(if is_key_violation(&err) {
+                    PersistenceError::Conflict {
+                        actor: actor.to_string(),
+                        index,
+                    }
+                } else {
+                    sqlite_err(err)
+                });
             }
         }
     }

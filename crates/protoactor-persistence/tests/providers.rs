@@ -54,11 +54,18 @@ fn recovers_after_restart(f: &dyn Fixture) {
     assert_eq!(v.value, 210);
     assert_eq!(v.next_index, 20);
     assert_eq!(v.replayed, 20);
-    assert_eq!(v.replayed_flagged, 20, "replayed events are flagged as recovering");
+    assert_eq!(
+        v.replayed_flagged, 20,
+        "replayed events are flagged as recovering"
+    );
     assert_eq!(v.live_applied, 0);
     assert_eq!(v.out_of_order, 0);
     assert_eq!(v.lifecycle, vec!["Started", "ReplayComplete"]);
-    assert_eq!(v.value_at_started, Some(210), "state is recovered before Started");
+    assert_eq!(
+        v.value_at_started,
+        Some(210),
+        "state is recovered before Started"
+    );
     assert_eq!(add(&system, &pid, 5), Ok(215));
     assert_eq!(get(&system, &pid).next_index, 21);
     system.shutdown();
@@ -119,7 +126,10 @@ fn snapshot_and_tail(f: &dyn Fixture) {
     assert_eq!(v.value, expected);
     assert_eq!(v.snapshot_index, Some(200));
     assert_eq!(v.snapshots_applied, 1);
-    assert_eq!(v.replayed, 50, "only the tail after the snapshot is replayed");
+    assert_eq!(
+        v.replayed, 50,
+        "only the tail after the snapshot is replayed"
+    );
     assert_eq!(v.out_of_order, 0);
     assert_eq!(v.next_index, 250);
     system.shutdown();
@@ -144,9 +154,15 @@ fn deletes(f: &dyn Fixture) {
         .collect();
     assert_eq!(left, vec![5, 6, 7, 8, 9]);
     rt.block_on(p.delete_snapshots(&name, 6)).unwrap();
-    assert_eq!(rt.block_on(p.get_snapshot(&name)).unwrap().unwrap().index, 9);
+    assert_eq!(
+        rt.block_on(p.get_snapshot(&name)).unwrap().unwrap().index,
+        9
+    );
     rt.block_on(p.delete_snapshots(&name, 8)).unwrap();
-    assert_eq!(rt.block_on(p.get_snapshot(&name)).unwrap().unwrap().index, 9);
+    assert_eq!(
+        rt.block_on(p.get_snapshot(&name)).unwrap().unwrap().index,
+        9
+    );
     rt.block_on(p.delete_snapshots(&name, u64::MAX)).unwrap();
     assert!(rt.block_on(p.get_snapshot(&name)).unwrap().is_none());
     rt.block_on(p.delete_events(&name, u64::MAX)).unwrap();
@@ -165,7 +181,11 @@ fn deletes(f: &dyn Fixture) {
     }
     get(&system, &pid);
     let first = rt.block_on(p.get_events(&name, 0, 100)).unwrap();
-    assert_eq!(first.first().map(|e| e.index), Some(20), "events 0..20 were deleted");
+    assert_eq!(
+        first.first().map(|e| e.index),
+        Some(20),
+        "events 0..20 were deleted"
+    );
     assert_eq!(first.len(), 5);
     system.shutdown();
 
@@ -241,14 +261,16 @@ fn conflicts_are_detected(f: &dyn Fixture) {
 
     // Provider level: a taken index is refused, and a batch is all or none.
     let name = unique("conflict-raw");
-    rt.block_on(p.persist_event(&name, 0, record_added(1, 0))).unwrap();
+    rt.block_on(p.persist_event(&name, 0, record_added(1, 0)))
+        .unwrap();
     match rt.block_on(p.persist_event(&name, 0, record_added(2, 0))) {
         Err(PersistenceError::Conflict { actor, index }) => {
             assert_eq!((actor.as_str(), index), (name.as_str(), 0))
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    rt.block_on(p.persist_event(&name, 2, record_added(1, 2))).unwrap();
+    rt.block_on(p.persist_event(&name, 2, record_added(1, 2)))
+        .unwrap();
     let batch = (1..4).map(|i| record_added(1, i)).collect();
     match rt.block_on(p.persist_events(&name, 1, batch)) {
         Err(PersistenceError::Conflict { index, .. }) => assert_eq!(index, 2),
@@ -295,7 +317,9 @@ fn first_failure(system: &ActorSystem, provider: Arc<dyn Provider>, name: &str) 
     let props = counter_props(provider, 0).with_guardian(OneForOneStrategy::new(0, Duration::ZERO));
     let pid = system.root().spawn_named(&props, name).unwrap();
     let event = loop {
-        let e = rx.recv_timeout(WAIT).expect("the supervisor hears of the failure");
+        let e = rx
+            .recv_timeout(WAIT)
+            .expect("the supervisor hears of the failure");
         if e.child == pid {
             break e;
         }
@@ -310,7 +334,8 @@ fn corrupt_rows_fail_the_actor(f: &dyn Fixture) {
 
     // Bytes that are not a protobuf encoding of the stored type.
     let name = unique("corrupt");
-    rt.block_on(p.persist_event(&name, 0, record_added(1, 0))).unwrap();
+    rt.block_on(p.persist_event(&name, 0, record_added(1, 0)))
+        .unwrap();
     let garbage = Record {
         type_name: "test.Added".into(),
         payload: vec![0xff, 0xff, 0xff, 0xff],
@@ -318,10 +343,22 @@ fn corrupt_rows_fail_the_actor(f: &dyn Fixture) {
     rt.block_on(p.persist_event(&name, 1, garbage)).unwrap();
     let e = first_failure(&system, p.clone(), &name);
     let ok = e.reason.with_payload(|err: &PersistenceError| {
-        matches!(err, PersistenceError::Corrupt { kind: RecordKind::Event, index: 1, source: DecodeError::Malformed { .. }, .. })
+        matches!(
+            err,
+            PersistenceError::Corrupt {
+                kind: RecordKind::Event,
+                index: 1,
+                source: DecodeError::Malformed { .. },
+                ..
+            }
+        )
     });
     assert_eq!(ok, Some(true), "reason: {}", e.reason);
-    assert!(e.reason.message().contains("corrupt event 1"), "{}", e.reason);
+    assert!(
+        e.reason.message().contains("corrupt event 1"),
+        "{}",
+        e.reason
+    );
 
     // A type the actor does not know.
     let name = unique("unknown");
@@ -338,10 +375,18 @@ fn corrupt_rows_fail_the_actor(f: &dyn Fixture) {
 
     // A snapshot of the wrong type.
     let name = unique("badsnap");
-    rt.block_on(p.persist_snapshot(&name, 3, record_added(1, 0))).unwrap();
+    rt.block_on(p.persist_snapshot(&name, 3, record_added(1, 0)))
+        .unwrap();
     let e = first_failure(&system, p.clone(), &name);
     let ok = e.reason.with_payload(|err: &PersistenceError| {
-        matches!(err, PersistenceError::Corrupt { kind: RecordKind::Snapshot, index: 3, .. })
+        matches!(
+            err,
+            PersistenceError::Corrupt {
+                kind: RecordKind::Snapshot,
+                index: 3,
+                ..
+            }
+        )
     });
     assert_eq!(ok, Some(true), "reason: {}", e.reason);
 
@@ -349,7 +394,8 @@ fn corrupt_rows_fail_the_actor(f: &dyn Fixture) {
     let name = unique("gap");
     rt.block_on(p.persist_snapshot(&name, 2, CounterState { value: 2 }.to_record()))
         .unwrap();
-    rt.block_on(p.persist_event(&name, 3, record_added(1, 3))).unwrap();
+    rt.block_on(p.persist_event(&name, 3, record_added(1, 3)))
+        .unwrap();
     let e = first_failure(&system, p.clone(), &name);
     assert!(e.reason.message().contains("gap"), "{}", e.reason);
     system.shutdown();
@@ -371,7 +417,10 @@ fn failed_write_is_not_reported(f: &dyn Fixture) {
     // The actor failed, restarted and recovered: the event is neither stored nor applied.
     let v = get(&system, &pid);
     assert_eq!((v.value, v.next_index, v.replayed), (3, 3, 3));
-    let stored = system.runtime().block_on(p.get_events(&name, 0, 10)).unwrap();
+    let stored = system
+        .runtime()
+        .block_on(p.get_events(&name, 0, 10))
+        .unwrap();
     assert_eq!(stored.len(), 3);
     f.clear_failure(&name);
     assert_eq!(add(&system, &pid, 1), Ok(4));
@@ -384,7 +433,13 @@ fn recovers_after_crash(f: &dyn Fixture) {
     let name = unique("crash");
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .envs(f.child_env())
         .env("CRASH_CHILD_NAME", &name)
         .stdout(Stdio::piped())
@@ -414,10 +469,18 @@ fn recovers_after_crash(f: &dyn Fixture) {
         .spawn_named(&counter_props(p, 0), &name)
         .unwrap();
     let v = get(&system, &pid);
-    assert!(v.next_index > last, "event {last} was reported persisted, journal has {}", v.next_index);
+    assert!(
+        v.next_index > last,
+        "event {last} was reported persisted, journal has {}",
+        v.next_index
+    );
     assert_eq!(v.value as u64, v.next_index, "every stored event is whole");
     assert_eq!(v.out_of_order, 0);
-    assert_eq!(add(&system, &pid, 1), Ok(v.value + 1), "the journal takes new writes");
+    assert_eq!(
+        add(&system, &pid, 1),
+        Ok(v.value + 1),
+        "the journal takes new writes"
+    );
     system.shutdown();
 }
 

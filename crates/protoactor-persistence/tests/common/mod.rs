@@ -380,7 +380,8 @@ impl SqliteFixture {
         // The provider creates the tables; make sure they exist before adding triggers.
         drop(SqliteProvider::open(&self.path).expect("open"));
         let c = rusqlite::Connection::open(&self.path).expect("open");
-        c.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+        c.busy_timeout(Duration::from_secs(30))
+            .expect("busy timeout");
         c.execute_batch(sql).expect("sql");
     }
 }
