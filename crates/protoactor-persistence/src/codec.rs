@@ -131,3 +131,68 @@ macro_rules! persistent_enum {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Added {
+        #[prost(int64, tag = "1")]
+        amount: i64,
+        #[prost(string, tag = "2")]
+        note: String,
+    }
+    impl prost::Name for Added {
+        const NAME: &'static str = "Added";
+        const PACKAGE: &'static str = "counter.v1";
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Cleared {}
+    impl prost::Name for Cleared {
+        const NAME: &'static str = "Cleared";
+        const PACKAGE: &'static str = "counter.v1";
+    }
+
+    crate::persistent_enum! {
+        #[derive(Debug)]
+        enum Event { Added(Added), Cleared(Cleared) }
+    }
+
+    #[test]
+    fn records_are_protobuf_bytes_under_the_full_name() {
+        let r = Added {
+            amount: 150,
+            note: "hi".into(),
+        }
+        .to_record();
+        assert_eq!(r.type_name, "counter.v1.Added");
+        // Field 1 varint 150 (0x96 0x01), field 2 length-delimited "hi": what protoc emits.
+        assert_eq!(r.payload, vec![0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i']);
+    }
+
+    #[test]
+    fn enum_variants_decode_by_type_name() {
+        let r = Event::Cleared(Cleared {}).to_record();
+        assert_eq!(r.type_name, "counter.v1.Cleared");
+        assert!(matches!(
+            Event::decode_payload(&r.type_name, &r.payload),
+            Ok(Event::Cleared(_))
+        ));
+        match Event::decode_payload("counter.v1.Other", &[]) {
+            Err(DecodeError::UnknownType { found, expected }) => {
+                assert_eq!(found, "counter.v1.Other");
+                assert_eq!(expected, vec!["counter.v1.Added", "counter.v1.Cleared"]);
+            }
+            other => panic!("expected UnknownType, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_bytes_are_an_error_not_a_panic() {
+        // Field 1 announced as varint, then the bytes end mid-varint.
+        let e = Event::decode_payload("counter.v1.Added", &[0x08, 0x96]).unwrap_err();
+        assert!(matches!(e, DecodeError::Malformed { ref type_name, .. } if type_name == "counter.v1.Added"));
+    }
+}
