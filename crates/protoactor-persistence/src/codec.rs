@@ -193,6 +193,8 @@ mod tests {
     fn malformed_bytes_are_an_error_not_a_panic() {
         // Field 1 announced as varint, then the bytes end mid-varint.
         let e = Event::decode_payload("counter.v1.Added", &[0x08, 0x96]).unwrap_err();
-        assert!(matches!(e, DecodeError::Malformed { ref type_name, .. } if type_name == "counter.v1.Added"));
+        assert!(
+            matches!(e, DecodeError::Malformed { ref type_name, .. } if type_name == "counter.v1.Added")
+        );
     }
 }
