@@ -8,7 +8,8 @@ use std::sync::Arc;
 use protoactor::message::MessageEnvelope;
 use protoactor::props::ReceiverFunc;
 use protoactor::{
-    Actor, Context, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping, Terminated,
+    Actor, Context, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
+    SupervisorStrategy, Terminated,
 };
 
 use crate::codec::PersistentMessage;
@@ -58,6 +59,11 @@ pub trait Persistent: Send + Sized + 'static {
     fn snapshot(&self) -> Self::Snapshot;
     /// Handles a message (after recovery: `Started`, then [`ReplayComplete`], then the rest).
     fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>);
+
+    /// The strategy for this actor's children (as [`Actor::supervisor_strategy`]).
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +353,11 @@ impl<A: Persistent> Persisted<A> {
     pub fn inner(&self) -> &A {
         &self.actor
     }
+    /// The wrapped state and its journal, e.g. in a `ctx.reenter_after::<Persisted<A>, …>`
+    /// continuation (the actor's concrete type is `Persisted<A>`).
+    pub fn parts_mut(&mut self) -> (&mut A, &mut Journal<A>) {
+        (&mut self.actor, &mut self.journal)
+    }
 }
 
 fn is_lifecycle(ctx: &Context) -> bool {
@@ -359,6 +370,10 @@ fn is_lifecycle(ctx: &Context) -> bool {
 }
 
 impl<A: Persistent> Actor for Persisted<A> {
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        self.actor.supervisor_strategy()
+    }
+
     fn receive(&mut self, ctx: &mut Context) {
         if ctx.message().is::<Started>() {
             match self.journal.recover(&mut self.actor, ctx) {

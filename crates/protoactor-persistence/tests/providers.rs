@@ -538,6 +538,52 @@ fn postgres_recovers_after_crash() {
     }
 }
 
+/// Rows damaged in the database itself (wrong column type, negative index), as another
+/// program could leave them: the actor fails with a storage error naming the problem.
+#[test]
+fn sqlite_rows_damaged_in_the_database_fail_the_actor() {
+    let f = SqliteFixture::new();
+    let (system, p) = run(&f);
+    let rt = system.runtime().clone();
+    let text_payload = unique("textpayload");
+    let negative = unique("negative");
+    for name in [&text_payload, &negative] {
+        rt.block_on(p.persist_event(name, 0, record_added(1, 0)))
+            .unwrap();
+    }
+    let c = rusqlite::Connection::open(&f.path).unwrap();
+    c.busy_timeout(Duration::from_secs(30)).unwrap();
+    c.execute(
+        "UPDATE protoactor_events SET payload = 'not bytes' WHERE actor_name = ?1",
+        [&text_payload],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE protoactor_events SET event_index = -5 WHERE actor_name = ?1",
+        [&negative],
+    )
+    .unwrap();
+    drop(c);
+
+    let e = first_failure(&system, p.clone(), &text_payload);
+    let storage = e
+        .reason
+        .with_payload(|err: &PersistenceError| matches!(err, PersistenceError::Storage(_)));
+    assert_eq!(storage, Some(true), "{}", e.reason);
+    assert!(e.reason.message().contains("type"), "{}", e.reason);
+    eprintln!("failure reason: {}", e.reason);
+
+    // A negative index is below every `from`, so it is never read as an event: the journal
+    // simply starts empty (the row cannot be confused with index 0).
+    let pid = system
+        .root()
+        .spawn_named(&counter_props(p.clone(), 0), &negative)
+        .unwrap();
+    let v = get(&system, &pid);
+    assert_eq!((v.value, v.next_index), (0, 0));
+    system.shutdown();
+}
+
 // ------------------------------------------------------------------ one module per provider
 
 macro_rules! provider_suite {
