@@ -26,7 +26,10 @@ impl SetBehaviorActor {
 
     fn other(&mut self, ctx: &mut Context) {
         if let Some(msg) = ctx.message_as::<Hello>() {
-            println!("{}, ey we are now handling messages in another behavior", msg.who);
+            println!(
+                "{}, ey we are now handling messages in another behavior",
+                msg.who
+            );
         }
     }
 }
@@ -44,8 +47,18 @@ fn main() {
         behavior: Behavior::new(SetBehaviorActor::one),
     });
     let pid = system.root().spawn(&props);
-    system.root().send(&pid, Hello { who: "Roger".into() });
-    system.root().send(&pid, Hello { who: "Roger".into() });
+    system.root().send(
+        &pid,
+        Hello {
+            who: "Roger".into(),
+        },
+    );
+    system.root().send(
+        &pid,
+        Hello {
+            who: "Roger".into(),
+        },
+    );
     system.root().poison_future(&pid).wait().expect("stops");
     system.shutdown();
 }

@@ -29,7 +29,10 @@ fn main() {
     println!("wait: {}", if f.wait().is_ok() { "ok" } else { "failed" });
 
     // result: block and take the response
-    let n = root.request_future(&doubler, 21u32, timeout).result_as::<u32>().unwrap();
+    let n = root
+        .request_future(&doubler, 21u32, timeout)
+        .result_as::<u32>()
+        .unwrap();
     println!("result: {n}");
 
     // pipe_to: forward the response to another actor

@@ -34,7 +34,12 @@ impl Actor for HelloActor {
 fn main() {
     let system = ActorSystem::new();
     let pid = system.root().spawn(&Props::from_producer(|| HelloActor));
-    system.root().send(&pid, Hello { who: "Roger".into() });
+    system.root().send(
+        &pid,
+        Hello {
+            who: "Roger".into(),
+        },
+    );
     // Stop is a system message and overtakes queued user messages; wait until Hello was
     // handled (Touch is answered after it) so the console shows the order of events.
     system

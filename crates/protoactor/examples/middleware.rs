@@ -57,7 +57,12 @@ fn main() {
     .with_sender_middleware(outbound("first"))
     .with_sender_middleware(outbound("second"));
     let pid = system.root().spawn(&props);
-    system.root().send(&pid, Hello { who: "Roger".into() });
+    system.root().send(
+        &pid,
+        Hello {
+            who: "Roger".into(),
+        },
+    );
     system.root().poison_future(&pid).wait().expect("stops");
     system.shutdown();
 }

@@ -59,7 +59,12 @@ fn main() {
     let system = ActorSystem::new();
     let props = Props::from_producer(|| ParentActor).with_supervisor(supervisor);
     let pid = system.root().spawn(&props);
-    system.root().send(&pid, Hello { who: "Roger".into() });
+    system.root().send(
+        &pid,
+        Hello {
+            who: "Roger".into(),
+        },
+    );
     std::thread::sleep(Duration::from_millis(300));
     system.shutdown();
 }

@@ -76,7 +76,9 @@ fn receive_timeout_fires_once_after_silence() {
 fn influencing_messages_reset_the_timeout_and_markers_do_not() {
     struct Marker;
     let system = ActorSystem::new();
-    system.message_traits().not_influence_receive_timeout::<Marker>();
+    system
+        .message_traits()
+        .not_influence_receive_timeout::<Marker>();
     let (p, rx) = probe::<Instant>();
     let pid = system.root().spawn(&Props::from_func(move |ctx| {
         if ctx.message().is::<Started>() {
@@ -95,7 +97,11 @@ fn influencing_messages_reset_the_timeout_and_markers_do_not() {
     }
     let fired = rx.next();
     assert!(fired >= last, "fired during the busy period");
-    assert!(fired - last >= Duration::from_millis(300), "{:?}", fired - last);
+    assert!(
+        fired - last >= Duration::from_millis(300),
+        "{:?}",
+        fired - last
+    );
 
     // markers do not postpone it
     let (p, rx) = probe::<Instant>();
@@ -197,17 +203,21 @@ fn spawn_middleware_context_decorator_and_on_init() {
     })
     .with_spawn_middleware(move |next: SpawnFunc| -> SpawnFunc {
         let p = p_spawn.clone();
-        Arc::new(move |system: &ActorSystem, id: &str, props: &Props, parent: Option<&Pid>| {
-            p.push(format!("spawn {id}"));
-            next(system, id, props, parent)
-        })
+        Arc::new(
+            move |system: &ActorSystem, id: &str, props: &Props, parent: Option<&Pid>| {
+                p.push(format!("spawn {id}"));
+                next(system, id, props, parent)
+            },
+        )
     })
-    .with_context_decorator(move |ctx: &mut Context, next: &mut dyn FnMut(&mut Context)| {
-        if ctx.message().is::<Started>() {
-            p_dec.push("decorated Started".into());
-        }
-        next(ctx)
-    })
+    .with_context_decorator(
+        move |ctx: &mut Context, next: &mut dyn FnMut(&mut Context)| {
+            if ctx.message().is::<Started>() {
+                p_dec.push("decorated Started".into());
+            }
+            next(ctx)
+        },
+    )
     .with_on_init(move |ctx: &mut Context| p_init.push(format!("init {}", ctx.self_pid().id())));
     system.root().spawn_named(&parent, "p").unwrap();
     assert_eq!(rx.take(3), ["init p", "decorated Started", "spawn p/kid"]);

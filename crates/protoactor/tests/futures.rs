@@ -57,7 +57,11 @@ fn a_future_without_timeout_waits_for_its_response() {
     // holds requests and answers only when told
     let holder = system.root().spawn(&Props::from_func(move |ctx| {
         if ctx.message().is::<u32>() {
-            late_tx.lock().unwrap().send(ctx.sender().unwrap().clone()).unwrap();
+            late_tx
+                .lock()
+                .unwrap()
+                .send(ctx.sender().unwrap().clone())
+                .unwrap();
         }
     }));
     let f = system.root().request_future(&holder, 1u32, Duration::MAX);
@@ -72,7 +76,11 @@ fn a_future_without_timeout_waits_for_its_response() {
 async fn futures_can_be_awaited_from_any_runtime() {
     let system = ActorSystem::new();
     let pid = system.root().spawn(&echo());
-    let r = system.root().request_future(&pid, 5u32, WAIT).await.unwrap();
+    let r = system
+        .root()
+        .request_future(&pid, 5u32, WAIT)
+        .await
+        .unwrap();
     assert_eq!(r.downcast_ref::<u32>(), Some(&5));
     let typed = system
         .root()
@@ -95,7 +103,10 @@ fn pipe_to_forwards_results_and_errors() {
         }
     }));
     let pid = system.root().spawn(&echo());
-    system.root().request_future(&pid, 3u32, WAIT).pipe_to(&sink);
+    system
+        .root()
+        .request_future(&pid, 3u32, WAIT)
+        .pipe_to(&sink);
     assert_eq!(rx.next(), "value 3");
     let silent = system.root().spawn(&Props::from_func(|_| {}));
     system
@@ -146,7 +157,9 @@ fn reenter_after_resumes_with_the_original_message_while_other_messages_flow() {
     }
     let system = ActorSystem::new();
     let (p, rx) = probe();
-    let pid = system.root().spawn(&Props::from_producer(move || Asker { log: p.clone() }));
+    let pid = system
+        .root()
+        .spawn(&Props::from_producer(move || Asker { log: p.clone() }));
     system.root().send(&pid, "ask".to_string());
     system.root().send(&pid, "meanwhile".to_string());
     assert_eq!(rx.next(), "handled meanwhile");

@@ -39,7 +39,11 @@ fn start_user_stop_order() {
     system.root().send(&pid, "one");
     system.root().send(&pid, "two");
     // Stop is a system message and overtakes queued user messages: let them run first
-    system.root().request_future(&pid, Touch, WAIT).wait().unwrap();
+    system
+        .root()
+        .request_future(&pid, Touch, WAIT)
+        .wait()
+        .unwrap();
     system.root().stop_future(&pid).wait().unwrap();
     assert_eq!(
         rx.take(5),
@@ -67,7 +71,10 @@ fn stopping_a_parent_stops_children_in_reverse_order_first() {
         } else if ctx.message().is::<Stopped>() {
             p2.push("parent:Stopped".into());
         } else if let Some(t) = ctx.message_as::<Terminated>() {
-            p2.push(format!("parent:Terminated({})", t.who.id().rsplit('/').next().unwrap()));
+            p2.push(format!(
+                "parent:Terminated({})",
+                t.who.id().rsplit('/').next().unwrap()
+            ));
         }
     });
     let pid = system.root().spawn_named(&parent, "parent").unwrap();
@@ -80,7 +87,12 @@ fn stopping_a_parent_stops_children_in_reverse_order_first() {
     });
     system.root().stop(&pid);
     let events = rx.collect_until(|e| e == "parent:Stopped");
-    let pos = |s: &str| events.iter().position(|e| e == s).unwrap_or_else(|| panic!("{s} missing in {events:?}"));
+    let pos = |s: &str| {
+        events
+            .iter()
+            .position(|e| e == s)
+            .unwrap_or_else(|| panic!("{s} missing in {events:?}"))
+    };
     // the parent learns it is stopping first
     assert!(pos("parent:Stopping") < pos("c3:Stopping"));
     // children are asked to stop in reverse spawn order
@@ -271,13 +283,18 @@ fn restart_delivers_restarting_then_started_and_replays_stash_in_order() {
             }
         }
     }
-    let pid = system.root().spawn(&Props::from_producer(move || Stasher(p.clone())));
+    let pid = system
+        .root()
+        .spawn(&Props::from_producer(move || Stasher(p.clone())));
     assert_eq!(rx.next(), "Started");
     // after a restart the stashed messages arrive again, so they are handled as plain ones
     system.root().send(&pid, "stash:a".to_string());
     system.root().send(&pid, "stash:b".to_string());
     system.root().send(&pid, "boom".to_string());
-    assert_eq!(rx.take(4), ["stashing a", "stashing b", "Restarting", "Started"]);
+    assert_eq!(
+        rx.take(4),
+        ["stashing a", "stashing b", "Restarting", "Started"]
+    );
     // replayed in stash order: they are stashed again by the new incarnation (same handler)
     assert_eq!(rx.take(2), ["stashing a", "stashing b"]);
 }
@@ -288,6 +305,10 @@ fn stop_future_of_stopped_actor_completes_with_terminated() {
     let pid = system.root().spawn(&Props::from_func(|_| {}));
     system.root().stop_future(&pid).wait().unwrap();
     // the PID is gone now: a second stop future completes at once (NotFound via dead letters)
-    let t = system.root().stop_future(&pid).result_as::<Terminated>().unwrap();
+    let t = system
+        .root()
+        .stop_future(&pid)
+        .result_as::<Terminated>()
+        .unwrap();
     assert_eq!(t.why, TerminatedReason::NotFound);
 }

@@ -79,11 +79,9 @@ fn restart_gives_a_fresh_instance_and_resume_keeps_state() {
     assert_eq!(rx.next(), "r:Started");
     assert_eq!(count(&restart), 1, "state reset by restart");
 
-    let resume = system.root().spawn(
-        &worker("x", &p).with_guardian(
-            OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume),
-        ),
-    );
+    let resume = system.root().spawn(&worker("x", &p).with_guardian(
+        OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume),
+    ));
     rx.next();
     assert_eq!(count(&resume), 1);
     system.root().send(&resume, "fail");
@@ -91,7 +89,10 @@ fn restart_gives_a_fresh_instance_and_resume_keeps_state() {
 }
 
 /// A parent that spawns children "a", "b", "c" with its props' strategy and reports them.
-fn parent_with(strategy: impl protoactor::SupervisorStrategy, p: &Probe<String>) -> (ActorSystem, Vec<Pid>) {
+fn parent_with(
+    strategy: impl protoactor::SupervisorStrategy,
+    p: &Probe<String>,
+) -> (ActorSystem, Vec<Pid>) {
     let system = ActorSystem::new();
     let p2 = p.clone();
     let props = Props::from_func(move |ctx| {
@@ -147,7 +148,8 @@ fn stop_directive_and_max_zero_stop_the_child() {
     assert_eq!(rx.next(), "c:Stopped");
 
     let (p, rx) = probe();
-    let strategy = OneForOneStrategy::new(10, Duration::from_secs(1)).with_decider(|_| Directive::Stop);
+    let strategy =
+        OneForOneStrategy::new(10, Duration::from_secs(1)).with_decider(|_| Directive::Stop);
     let (system, kids) = parent_with(strategy, &p);
     rx.take(3);
     system.root().send(&kids[0], "fail");
@@ -169,7 +171,9 @@ fn escalate_fails_the_parent_and_the_grandparent_decides() {
             ctx.respond(ctx.children());
         }
     })
-    .with_supervisor(OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Escalate));
+    .with_supervisor(
+        OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Escalate),
+    );
     let pid = system.root().spawn(&parent);
     let mut first = rx.take(2);
     first.sort();
@@ -182,7 +186,11 @@ fn escalate_fails_the_parent_and_the_grandparent_decides() {
     system.root().send(&kids[0], "fail");
     let events = rx.take(3);
     assert_eq!(events[0], "kid:Stopped", "{events:?}");
-    assert_eq!(&events[1..], ["parent:Started", "kid:Started"], "{events:?}");
+    assert_eq!(
+        &events[1..],
+        ["parent:Started", "kid:Started"],
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -203,7 +211,9 @@ fn an_actor_can_supervise_its_own_children() {
     }
     let system = ActorSystem::new();
     let (p, rx) = probe();
-    system.root().spawn(&Props::from_producer(move || Boss(p.clone())));
+    system
+        .root()
+        .spawn(&Props::from_producer(move || Boss(p.clone())));
     assert_eq!(rx.take(2), ["k:Started", "k:Stopped"]);
 }
 
@@ -213,16 +223,19 @@ fn decisions_are_published_and_deciders_see_the_panic_payload() {
     struct Fatal;
     let system = ActorSystem::new();
     let (p, rx) = probe::<String>();
-    system.event_stream().subscribe_to::<SupervisorEvent, _>(move |e| {
-        p.push(format!("{:?} {}", e.directive, e.reason));
-    });
-    let strategy = OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|r: &FailureReason| {
-        if r.is::<Fatal>() {
-            Directive::Stop
-        } else {
-            Directive::Restart
-        }
-    });
+    system
+        .event_stream()
+        .subscribe_to::<SupervisorEvent, _>(move |e| {
+            p.push(format!("{:?} {}", e.directive, e.reason));
+        });
+    let strategy =
+        OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|r: &FailureReason| {
+            if r.is::<Fatal>() {
+                Directive::Stop
+            } else {
+                Directive::Restart
+            }
+        });
     let kid = Props::from_func(|ctx| {
         if ctx.message_as::<&str>() == Some(&"fatal") {
             std::panic::panic_any(Fatal);
@@ -266,7 +279,10 @@ fn messages_sent_while_failing_are_kept_for_the_restarted_actor() {
         .request_future(&pid, "count", WAIT)
         .result_as::<u32>()
         .unwrap();
-    assert_eq!(n, 101, "every message after the failure reached the new instance");
+    assert_eq!(
+        n, 101,
+        "every message after the failure reached the new instance"
+    );
 }
 
 #[test]
