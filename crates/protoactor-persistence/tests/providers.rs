@@ -446,19 +446,29 @@ fn recovers_after_crash(f: &dyn Fixture) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the child");
+    // Lines are read on another thread so that a stuck child cannot hang the test.
     let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Some(i) = line.strip_prefix("persisted ") {
+                if tx.send(i.trim().parse::<u64>().unwrap()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
     let mut last_reported = None;
-    for line in out.lines() {
-        let line = line.expect("read the child's output");
-        if let Some(i) = line.strip_prefix("persisted ") {
-            last_reported = Some(i.trim().parse::<u64>().unwrap());
-            if last_reported >= Some(300) {
-                break;
+    while last_reported < Some(300) {
+        match rx.recv_timeout(WAIT) {
+            Ok(i) => last_reported = Some(i),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the child stopped reporting ({e:?}) after {last_reported:?}");
             }
         }
     }
-    let last = last_reported.expect("the child persisted events before it ended");
-    assert!(last >= 300, "the child stopped early, at {last}");
+    let last = last_reported.expect("the child persisted events");
     child.kill().expect("SIGKILL the child");
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child was killed, not finished");
