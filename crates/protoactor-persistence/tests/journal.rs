@@ -128,6 +128,8 @@ impl Persistent for Stubborn {
                 .map(|_| self.value)
                 .map_err(|e| e.to_string());
             ctx.respond(r);
+        } else if ctx.message().is::<Get>() {
+            ctx.respond(self.value);
         }
     }
 }
@@ -142,6 +144,11 @@ fn a_failed_write_is_not_applied_and_breaks_the_journal_until_restart() {
     flaky.write_failures.store(1, Ordering::Release);
     let e = add(&system, &pid, 1).unwrap_err();
     assert!(e.contains("storage unavailable"), "{e}");
+    assert_eq!(
+        ask::<i64>(&system, &pid, Get),
+        1,
+        "the refused event was not applied"
+    );
     // The storage works again, but this incarnation's journal refuses: its state may be stale.
     let e = add(&system, &pid, 1).unwrap_err();
     assert!(e.contains("broken"), "{e}");
