@@ -43,6 +43,30 @@ impl Actor for FuncActor {
     }
 }
 
+/// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
+/// return one:
+///
+/// ```
+/// use protoactor::prelude::*;
+/// let props = Props::from_producer(|| {
+///     let mut count = 0u32;
+///     move |ctx: &mut Context| {
+///         if ctx.message().is::<u32>() {
+///             count += 1;
+///         }
+///     }
+/// });
+/// # let _ = props;
+/// ```
+impl<F> Actor for F
+where
+    F: FnMut(&mut Context) + Send + 'static,
+{
+    fn receive(&mut self, ctx: &mut Context) {
+        self(ctx)
+    }
+}
+
 /// A receive function of an actor of type `A`, for [`Behavior`].
 pub type ReceiveFn<A> = fn(&mut A, &mut Context);
 

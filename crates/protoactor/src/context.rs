@@ -401,8 +401,7 @@ impl Context {
         let (system, pid) = (self.system.clone(), self.self_pid.clone());
         self.system.runtime().spawn(async move {
             let out = future.await;
-            let f: Box<dyn FnOnce(&mut dyn Actor, &mut Context) + Send> =
-                Box::new(move |a, c| continuation(a, c, out));
+            let f: crate::process::ContinuationFn = Box::new(move |a, c| continuation(a, c, out));
             pid.send_system_message(
                 &system,
                 SystemMessage::Continuation(Continuation { slot, f }),

@@ -33,6 +33,11 @@
 
 #![warn(missing_docs)]
 
+// The README's code is compiled and run as a doc test, so the tour cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub mod actor;
 pub mod context;
 pub mod dead_letter;

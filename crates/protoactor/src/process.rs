@@ -95,7 +95,8 @@ impl fmt::Debug for SystemMessage {
     }
 }
 
-type ContinuationFn = Box<dyn FnOnce(&mut dyn crate::actor::Actor, &mut crate::Context) + Send>;
+pub(crate) type ContinuationFn =
+    Box<dyn FnOnce(&mut dyn crate::actor::Actor, &mut crate::Context) + Send>;
 
 /// A `reenter_after` continuation: runs inside the actor with the original message restored.
 pub struct Continuation {

@@ -174,7 +174,13 @@ fn hash64(s: &str) -> u64 {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
-    h
+    // FNV alone leaves keys that differ in their last byte close together on the ring
+    // (all of "0".."9" would land on one routee); murmur3's finalizer spreads them.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
+    h ^ (h >> 33)
 }
 
 const VIRTUAL_NODES: usize = 100;
@@ -458,8 +464,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv_is_stable() {
-        assert_eq!(hash64(""), 0xcbf29ce484222325);
-        assert_ne!(hash64("a"), hash64("b"));
+    fn hash_is_stable_and_spreads_neighbouring_keys() {
+        // a fixed function of the bytes: the ring must not move between runs or builds
+        assert_eq!(hash64(""), {
+            let mut h: u64 = 0xcbf29ce484222325;
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xff51afd7ed558ccd);
+            h ^= h >> 33;
+            h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
+            h ^ (h >> 33)
+        });
+        // keys differing in the last byte land far apart (top bits differ)
+        let tops: std::collections::HashSet<u64> =
+            (0..10).map(|i| hash64(&i.to_string()) >> 60).collect();
+        assert!(tops.len() > 3, "{tops:?}");
     }
 }

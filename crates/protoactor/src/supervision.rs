@@ -268,17 +268,30 @@ fn should_stop(max: u32, within: Duration, stats: &RestartStatistics) -> bool {
     false
 }
 
+/// One failure as a strategy sees it.
+struct Failed<'a> {
+    child: &'a Pid,
+    stats: &'a RestartStatistics,
+    reason: &'a FailureReason,
+    message_type: Option<&'static str>,
+}
+
+/// The decision shared by one-for-one and all-for-one: a restart or stop applies to
+/// `targets`, a resume to the failed child only.
 fn apply(
     system: &ActorSystem,
     supervisor: &dyn Supervisor,
-    child: &Pid,
+    failed: Failed<'_>,
     targets: &[Pid],
-    stats: &RestartStatistics,
-    reason: &FailureReason,
-    message_type: Option<&'static str>,
     decider: &Decider,
     (max, within): (u32, Duration),
 ) {
+    let Failed {
+        child,
+        stats,
+        reason,
+        message_type,
+    } = failed;
     let directive = decider(reason);
     match directive {
         Directive::Resume => {
@@ -318,11 +331,13 @@ impl SupervisorStrategy for OneForOneStrategy {
         apply(
             system,
             supervisor,
-            child,
+            Failed {
+                child,
+                stats,
+                reason,
+                message_type,
+            },
             std::slice::from_ref(child),
-            stats,
-            reason,
-            message_type,
             &self.decider,
             (self.max_retries, self.within),
         );
@@ -371,11 +386,13 @@ impl SupervisorStrategy for AllForOneStrategy {
         apply(
             system,
             supervisor,
-            child,
+            Failed {
+                child,
+                stats,
+                reason,
+                message_type,
+            },
             &all,
-            stats,
-            reason,
-            message_type,
             &self.decider,
             (self.max_retries, self.within),
         );

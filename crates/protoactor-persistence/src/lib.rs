@@ -1,0 +1,54 @@
+//! Event sourcing and snapshots for Proto.Actor actors, on real storage.
+//!
+//! An actor implements [`Persistent`] (apply an event, apply a snapshot, take a snapshot,
+//! handle commands) and is spawned with [`Persistence::props`]. Then:
+//!
+//! - on `Started` (first start and every restart) it **recovers**: the latest snapshot, then
+//!   every event after it, in index order ([`EventMeta::recovering`] is true), before it sees
+//!   `Started` and then [`ReplayComplete`];
+//! - [`Journal::persist_event`] **stores an event, then applies it**, so state and log cannot
+//!   diverge; a failed write is returned as an error and not applied;
+//! - every `snapshot_interval` events a [`RequestSnapshot`] arrives and a snapshot is stored;
+//! - a corrupt or unknown stored record, or any storage error during recovery, **fails the
+//!   actor**: its supervisor gets a failure whose reason carries the [`PersistenceError`];
+//! - two writers for the same persistence name are detected: the second write of an index
+//!   fails with [`PersistenceError::Conflict`] (a unique `(actor_name, index)` key).
+//!
+//! Events and snapshots are protobuf messages ([`prost`]) stored as their protobuf full name
+//! plus their bytes ([`Record`]), which a Go or C# system can decode.
+//!
+//! Providers ([`Provider`]): [`InMemoryProvider`], [`SqliteProvider`] (feature `sqlite`,
+//! on by default: a file, no server) and [`PostgresProvider`] (feature `postgres`).
+//!
+//! # Threads
+//!
+//! `receive` is synchronous and runs on a worker of the actor system's multi-thread tokio
+//! runtime. A persistent actor waits for each storage call before going on (event sourcing
+//! needs the event stored before the next command), using `tokio::task::block_in_place` so
+//! that the runtime's other tasks move to another thread meanwhile. Providers are async;
+//! SQLite's blocking calls run on tokio's blocking pool. A persistent actor on a
+//! current-thread runtime gets [`PersistenceError::Runtime`] instead of a stall.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod memory;
+mod persistence;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod provider;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use codec::{Entry, PersistentMessage, Record};
+pub use error::{DecodeError, PersistenceError, RecordKind};
+pub use memory::InMemoryProvider;
+pub use persistence::{
+    EventMeta, Journal, Persisted, Persistence, Persistent, ReplayComplete, RequestSnapshot,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresProvider;
+pub use provider::Provider;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteProvider;

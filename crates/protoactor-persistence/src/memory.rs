@@ -1,0 +1,135 @@
+//! The in-memory provider (tests, caches): lost with the process.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::codec::{Entry, Record};
+use crate::error::PersistenceError;
+use crate::provider::Provider;
+
+#[derive(Default)]
+struct Log {
+    events: BTreeMap<u64, Record>,
+    snapshots: BTreeMap<u64, Record>,
+}
+
+/// Keeps journals and snapshots in memory. Share one (`Arc`) between actor systems to
+/// simulate a restart in tests. Unlike protoactor-go's, deletes do delete.
+#[derive(Default)]
+pub struct InMemoryProvider {
+    logs: Mutex<HashMap<String, Log>>,
+}
+
+impl InMemoryProvider {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Provider for InMemoryProvider {
+    async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError> {
+        let logs = self.logs.lock();
+        Ok(logs.get(actor_name).and_then(|l| {
+            l.snapshots.last_key_value().map(|(i, r)| Entry {
+                index: *i,
+                record: r.clone(),
+            })
+        }))
+    }
+
+    async fn persist_snapshot(
+        &self,
+        actor_name: &str,
+        index: u64,
+        snapshot: Record,
+    ) -> Result<(), PersistenceError> {
+        let mut logs = self.logs.lock();
+        logs.entry(actor_name.to_string())
+            .or_default()
+            .snapshots
+            .insert(index, snapshot);
+        Ok(())
+    }
+
+    async fn delete_snapshots(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        if let Some(l) = self.logs.lock().get_mut(actor_name) {
+            l.snapshots.retain(|i, _| *i > inclusive_to);
+        }
+        Ok(())
+    }
+
+    async fn get_events(
+        &self,
+        actor_name: &str,
+        from_index: u64,
+        max_count: usize,
+    ) -> Result<Vec<Entry>, PersistenceError> {
+        let logs = self.logs.lock();
+        Ok(logs
+            .get(actor_name)
+            .map(|l| {
+                l.events
+                    .range(from_index..)
+                    .take(max_count)
+                    .map(|(i, r)| Entry {
+                        index: *i,
+                        record: r.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn persist_event(
+        &self,
+        actor_name: &str,
+        index: u64,
+        event: Record,
+    ) -> Result<(), PersistenceError> {
+        self.persist_events(actor_name, index, vec![event]).await
+    }
+
+    async fn persist_events(
+        &self,
+        actor_name: &str,
+        first_index: u64,
+        events: Vec<Record>,
+    ) -> Result<(), PersistenceError> {
+        let mut logs = self.logs.lock();
+        let log = logs.entry(actor_name.to_string()).or_default();
+        let n = events.len() as u64;
+        let last = first_index
+            .checked_add(n)
+            .ok_or(PersistenceError::IndexOutOfRange(first_index))?;
+        // All or none: check every index before inserting any.
+        if let Some((taken, _)) = log.events.range(first_index..last).next() {
+            return Err(PersistenceError::Conflict {
+                actor: actor_name.to_string(),
+                index: *taken,
+            });
+        }
+        for (i, e) in (first_index..).zip(events) {
+            log.events.insert(i, e);
+        }
+        Ok(())
+    }
+
+    async fn delete_events(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        if let Some(l) = self.logs.lock().get_mut(actor_name) {
+            l.events.retain(|i, _| *i > inclusive_to);
+        }
+        Ok(())
+    }
+}

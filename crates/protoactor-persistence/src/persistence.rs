@@ -1,0 +1,522 @@
+//! Persistent actors: the [`Persistent`] trait, the [`Journal`] handle and the
+//! [`Persistence`] props builder.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use protoactor::message::MessageEnvelope;
+use protoactor::props::ReceiverFunc;
+use protoactor::{
+    Actor, Context, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
+    SupervisorStrategy, Terminated,
+};
+
+use crate::codec::PersistentMessage;
+use crate::error::{PersistenceError, RecordKind};
+use crate::provider::Provider;
+
+/// Delivered to a persistent actor right after `Started`, once its state is recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayComplete;
+
+/// Sent by a persistent actor to itself every `snapshot_interval` events. The actor's
+/// wrapper stores [`Persistent::snapshot`] when it arrives, then passes it on to
+/// [`Persistent::receive`] (e.g. to delete events the snapshot covers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSnapshot {
+    /// How many events had been persisted when the snapshot was requested.
+    pub index: u64,
+}
+
+/// Where an applied event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The event's index in the journal.
+    pub index: u64,
+    /// True while replaying stored events on start/restart, false for a newly persisted one.
+    pub recovering: bool,
+}
+
+/// An event-sourced actor: its state changes only by applying events, so that replaying the
+/// stored events (after the latest snapshot) rebuilds it.
+///
+/// Spawn it with [`Persistence::props`]; it does not implement [`Actor`] itself. Commands
+/// arrive in [`Persistent::receive`], which decides on events and stores them with
+/// [`Journal::persist_event`] (stores, then applies).
+pub trait Persistent: Send + Sized + 'static {
+    /// The events (a protobuf message, or an enum made with [`persistent_enum!`](crate::persistent_enum)).
+    type Event: PersistentMessage;
+    /// The snapshot of the whole state (a protobuf message).
+    type Snapshot: PersistentMessage;
+
+    /// Changes the state by one event. Must be deterministic and infallible (the event
+    /// already happened); runs for new events and during replay.
+    fn apply_event(&mut self, event: Self::Event, meta: EventMeta);
+    /// Replaces the state by a snapshot taken after `index` events.
+    fn apply_snapshot(&mut self, snapshot: Self::Snapshot, index: u64);
+    /// The current state as a snapshot.
+    fn snapshot(&self) -> Self::Snapshot;
+    /// Handles a message (after recovery: `Started`, then [`ReplayComplete`], then the rest).
+    fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>);
+
+    /// The strategy for this actor's children (as [`Actor::supervisor_strategy`]).
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    NotRecovered,
+    Recovering,
+    Ready,
+    Failed,
+    Broken,
+}
+
+/// A persistent actor's handle on its journal: persists events and snapshots, tells where
+/// recovery is. Owned by the actor's wrapper and lent to [`Persistent::receive`].
+pub struct Journal<A> {
+    provider: Arc<dyn Provider>,
+    configured_name: Option<String>,
+    name: String,
+    next_index: u64,
+    snapshot_interval: u64,
+    page_size: usize,
+    status: Status,
+    replayed: u64,
+    snapshot_index: Option<u64>,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Persistent> Journal<A> {
+    fn new(config: &Persistence) -> Self {
+        Self {
+            provider: config.provider.clone(),
+            configured_name: config.name.clone(),
+            name: String::new(),
+            next_index: 0,
+            snapshot_interval: config.snapshot_interval,
+            page_size: config.page_size,
+            status: Status::NotRecovered,
+            replayed: 0,
+            snapshot_index: None,
+            _actor: PhantomData,
+        }
+    }
+
+    /// The persistence name (the PID's id unless set with [`Persistence::with_name`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// True while stored events are being replayed.
+    pub fn recovering(&self) -> bool {
+        self.status == Status::Recovering
+    }
+    /// The index the next event gets (= how many events the journal has had).
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+    /// How many events the last recovery replayed (after its snapshot).
+    pub fn replayed_events(&self) -> u64 {
+        self.replayed
+    }
+    /// The index of the snapshot the last recovery started from, if any.
+    pub fn recovered_snapshot_index(&self) -> Option<u64> {
+        self.snapshot_index
+    }
+    /// Events between snapshot requests (0: none).
+    pub fn snapshot_interval(&self) -> u64 {
+        self.snapshot_interval
+    }
+    /// The storage.
+    pub fn provider(&self) -> &Arc<dyn Provider> {
+        &self.provider
+    }
+
+    fn writable(&self) -> Result<(), PersistenceError> {
+        match self.status {
+            Status::Ready => Ok(()),
+            Status::Broken => Err(PersistenceError::Broken(self.name.clone())),
+            Status::Recovering | Status::NotRecovered | Status::Failed => Err(
+                PersistenceError::Runtime(format!("journal of {:?} is not recovered", self.name)),
+            ),
+        }
+    }
+
+    /// Stores `event` at the next index, then applies it to `actor` and returns its index.
+    ///
+    /// On error nothing is applied and the journal refuses further writes
+    /// ([`PersistenceError::Broken`]): the log may hold the event or another writer's
+    /// (on [`PersistenceError::Conflict`]), so the actor should fail
+    /// (`ctx.fail(e.into())`) and recover the truth on restart.
+    pub fn persist_event(
+        &mut self,
+        actor: &mut A,
+        ctx: &Context,
+        event: A::Event,
+    ) -> Result<u64, PersistenceError> {
+        self.writable()?;
+        let index = self.next_index;
+        let record = event.to_record();
+        let provider = self.provider.clone();
+        let result = wait(ctx, provider.persist_event(&self.name, index, record)).and_then(|r| r);
+        if let Err(e) = result {
+            self.status = Status::Broken;
+            return Err(e);
+        }
+        self.next_index = index + 1;
+        actor.apply_event(
+            event,
+            EventMeta {
+                index,
+                recovering: false,
+            },
+        );
+        self.request_snapshot_if_due(ctx, index, index + 1);
+        Ok(index)
+    }
+
+    /// Stores `events` (all or none, one round trip), then applies them in order; returns
+    /// the range of their indexes. Errors as for [`Journal::persist_event`].
+    pub fn persist_events(
+        &mut self,
+        actor: &mut A,
+        ctx: &Context,
+        events: Vec<A::Event>,
+    ) -> Result<std::ops::Range<u64>, PersistenceError> {
+        self.writable()?;
+        let first = self.next_index;
+        let end = first
+            .checked_add(events.len() as u64)
+            .ok_or(PersistenceError::IndexOutOfRange(first))?;
+        if events.is_empty() {
+            return Ok(first..first);
+        }
+        let records = events.iter().map(|e| e.to_record()).collect();
+        let provider = self.provider.clone();
+        let result = wait(ctx, provider.persist_events(&self.name, first, records)).and_then(|r| r);
+        if let Err(e) = result {
+            self.status = Status::Broken;
+            return Err(e);
+        }
+        self.next_index = end;
+        for (index, event) in (first..).zip(events) {
+            actor.apply_event(
+                event,
+                EventMeta {
+                    index,
+                    recovering: false,
+                },
+            );
+        }
+        self.request_snapshot_if_due(ctx, first, end);
+        Ok(first..end)
+    }
+
+    fn request_snapshot_if_due(&self, ctx: &Context, before: u64, after: u64) {
+        let n = self.snapshot_interval;
+        if n > 0 && after / n > before / n {
+            ctx.send(ctx.self_pid(), RequestSnapshot { index: after });
+        }
+    }
+
+    /// Stores `actor.snapshot()` at the current index (covering every event so far).
+    pub fn persist_snapshot(&mut self, actor: &A, ctx: &Context) -> Result<u64, PersistenceError> {
+        self.writable()?;
+        let index = self.next_index;
+        let record = actor.snapshot().to_record();
+        let provider = self.provider.clone();
+        wait(ctx, provider.persist_snapshot(&self.name, index, record)).and_then(|r| r)?;
+        Ok(index)
+    }
+
+    /// Deletes this actor's events with index `<= inclusive_to` (e.g. those a snapshot covers).
+    pub fn delete_events(
+        &mut self,
+        ctx: &Context,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let provider = self.provider.clone();
+        wait(ctx, provider.delete_events(&self.name, inclusive_to)).and_then(|r| r)
+    }
+
+    /// Deletes this actor's snapshots with index `<= inclusive_to`.
+    pub fn delete_snapshots(
+        &mut self,
+        ctx: &Context,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let provider = self.provider.clone();
+        wait(ctx, provider.delete_snapshots(&self.name, inclusive_to)).and_then(|r| r)
+    }
+
+    /// Loads the latest snapshot, then replays the events after it, in pages.
+    fn recover(&mut self, actor: &mut A, ctx: &Context) -> Result<(), PersistenceError> {
+        self.name = self
+            .configured_name
+            .clone()
+            .unwrap_or_else(|| ctx.self_pid().id().to_string());
+        self.status = Status::Recovering;
+        self.replayed = 0;
+        self.snapshot_index = None;
+        let provider = self.provider.clone();
+        let mut next = 0;
+        // After a snapshot (or an event) the next event must follow without a gap; before
+        // the first one, events may have been deleted on purpose.
+        let mut expect_contiguous = false;
+        if let Some(entry) = wait(ctx, provider.get_snapshot(&self.name))?? {
+            let snapshot =
+                A::Snapshot::decode_payload(&entry.record.type_name, &entry.record.payload)
+                    .map_err(|source| PersistenceError::Corrupt {
+                        actor: self.name.clone(),
+                        kind: RecordKind::Snapshot,
+                        index: entry.index,
+                        source,
+                    })?;
+            actor.apply_snapshot(snapshot, entry.index);
+            self.snapshot_index = Some(entry.index);
+            next = entry.index;
+            expect_contiguous = true;
+        }
+        loop {
+            let page = wait(ctx, provider.get_events(&self.name, next, self.page_size))??;
+            if page.is_empty() {
+                break;
+            }
+            for entry in page {
+                if expect_contiguous && entry.index != next {
+                    return Err(PersistenceError::Storage(format!(
+                        "journal of {:?} has a gap: expected event {next}, found {}",
+                        self.name, entry.index
+                    )));
+                }
+                let event =
+                    A::Event::decode_payload(&entry.record.type_name, &entry.record.payload)
+                        .map_err(|source| PersistenceError::Corrupt {
+                            actor: self.name.clone(),
+                            kind: RecordKind::Event,
+                            index: entry.index,
+                            source,
+                        })?;
+                actor.apply_event(
+                    event,
+                    EventMeta {
+                        index: entry.index,
+                        recovering: true,
+                    },
+                );
+                self.replayed += 1;
+                next = entry.index + 1;
+                expect_contiguous = true;
+            }
+        }
+        self.next_index = next;
+        self.status = Status::Ready;
+        Ok(())
+    }
+}
+
+/// Waits for a storage future from inside an actor.
+///
+/// Actors run on the worker threads of a multi-thread tokio runtime and `receive` is
+/// synchronous, yet an event must be stored before the actor handles its next message (or
+/// state and log could diverge). So the actor blocks its own turn, but through
+/// `block_in_place`, which hands the worker's other tasks to another thread: the runtime
+/// (and the storage's own tasks, e.g. a PostgreSQL connection) keeps running.
+fn wait<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, PersistenceError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| h.block_on(fut)))
+        }
+        Ok(_) => Err(PersistenceError::Runtime(
+            "a persistent actor runs on a current-thread tokio runtime, where waiting for \
+             storage would stall it; use a multi-thread runtime (the actor system's default)"
+                .into(),
+        )),
+        // Not on a runtime thread (a synchronized dispatcher): wait on the system's runtime.
+        Err(_) => Ok(ctx.system().runtime().block_on(fut)),
+    }
+}
+
+/// The actor a [`Persistent`] type runs in: recovers it on `Started` and routes messages.
+pub struct Persisted<A: Persistent> {
+    actor: A,
+    journal: Journal<A>,
+    replay_complete_delivered: bool,
+}
+
+impl<A: Persistent> Persisted<A> {
+    /// The wrapped state.
+    pub fn inner(&self) -> &A {
+        &self.actor
+    }
+    /// The wrapped state and its journal, e.g. in a `ctx.reenter_after::<Persisted<A>, …>`
+    /// continuation (the actor's concrete type is `Persisted<A>`).
+    pub fn parts_mut(&mut self) -> (&mut A, &mut Journal<A>) {
+        (&mut self.actor, &mut self.journal)
+    }
+}
+
+fn is_lifecycle(ctx: &Context) -> bool {
+    let m = ctx.message();
+    m.is::<Stopping>()
+        || m.is::<Stopped>()
+        || m.is::<Restarting>()
+        || m.is::<Terminated>()
+        || m.is::<ReceiveTimeout>()
+}
+
+impl<A: Persistent> Actor for Persisted<A> {
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        self.actor.supervisor_strategy()
+    }
+
+    fn receive(&mut self, ctx: &mut Context) {
+        if ctx.message().is::<Started>() {
+            match self.journal.recover(&mut self.actor, ctx) {
+                Ok(()) => self.actor.receive(ctx, &mut self.journal),
+                Err(e) => {
+                    tracing::error!(actor = %ctx.self_pid(), error = %e, "persistence recovery failed");
+                    self.journal.status = Status::Failed;
+                    ctx.fail(e.into());
+                }
+            }
+            return;
+        }
+        if matches!(self.journal.status, Status::Failed | Status::NotRecovered) {
+            // The state is not what the log says: keep commands for the restarted incarnation.
+            if is_lifecycle(ctx) {
+                self.actor.receive(ctx, &mut self.journal);
+            } else if !ctx.message().is::<ReplayComplete>() {
+                ctx.stash();
+            }
+            return;
+        }
+        if ctx.message().is::<ReplayComplete>() {
+            if !self.replay_complete_delivered {
+                self.replay_complete_delivered = true;
+                self.actor.receive(ctx, &mut self.journal);
+            }
+            return;
+        }
+        if ctx.message().is::<RequestSnapshot>() {
+            // A snapshot only saves replay time: a failed one is logged, the actor goes on.
+            if let Err(e) = self.journal.persist_snapshot(&self.actor, ctx) {
+                tracing::error!(actor = %ctx.self_pid(), error = %e, "persisting a snapshot failed");
+            }
+        }
+        self.actor.receive(ctx, &mut self.journal);
+    }
+}
+
+/// How persistent actors are stored: the provider, the snapshot interval and the name.
+/// Makes their [`Props`] (protoactor-go's `persistence.Using(provider)`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use protoactor::prelude::*;
+/// use protoactor_persistence::{EventMeta, InMemoryProvider, Journal, Persistence, Persistent};
+///
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// pub struct Added { #[prost(int64, tag = "1")] pub amount: i64 }
+/// impl prost::Name for Added { const NAME: &'static str = "Added"; const PACKAGE: &'static str = "counter"; }
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// pub struct Total { #[prost(int64, tag = "1")] pub value: i64 }
+/// impl prost::Name for Total { const NAME: &'static str = "Total"; const PACKAGE: &'static str = "counter"; }
+///
+/// #[derive(Default)]
+/// struct Counter { value: i64 }
+/// struct Add(i64);
+///
+/// impl Persistent for Counter {
+///     type Event = Added;
+///     type Snapshot = Total;
+///     fn apply_event(&mut self, e: Added, _: EventMeta) { self.value += e.amount }
+///     fn apply_snapshot(&mut self, s: Total, _: u64) { self.value = s.value }
+///     fn snapshot(&self) -> Total { Total { value: self.value } }
+///     fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>) {
+///         if let Some(Add(n)) = ctx.message_as::<Add>() {
+///             let event = Added { amount: *n };
+///             match journal.persist_event(self, ctx, event) {
+///                 Ok(_) => ctx.respond(self.value),
+///                 Err(e) => ctx.fail(e.into()), // the supervisor restarts it; it recovers
+///             }
+///         }
+///     }
+/// }
+///
+/// let system = ActorSystem::new();
+/// let props = Persistence::using(Arc::new(InMemoryProvider::new()))
+///     .with_snapshot_interval(100)
+///     .props(Counter::default);
+/// let pid = system.root().spawn_named(&props, "counter-1").unwrap();
+/// let value = system.root()
+///     .request_future(&pid, Add(5), std::time::Duration::from_secs(10))
+///     .result_as::<i64>()
+///     .unwrap();
+/// assert_eq!(value, 5);
+/// system.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct Persistence {
+    provider: Arc<dyn Provider>,
+    snapshot_interval: u64,
+    name: Option<String>,
+    page_size: usize,
+}
+
+impl Persistence {
+    /// Stores in `provider`; no automatic snapshots; the PID's id is the persistence name.
+    pub fn using(provider: Arc<dyn Provider>) -> Self {
+        Self {
+            provider,
+            snapshot_interval: 0,
+            name: None,
+            page_size: 1000,
+        }
+    }
+    /// Sends [`RequestSnapshot`] (which stores a snapshot) every `n` events (0: never).
+    pub fn with_snapshot_interval(mut self, n: u64) -> Self {
+        self.snapshot_interval = n;
+        self
+    }
+    /// Uses `name` as the persistence name instead of the PID's id.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// How many events recovery reads per storage call (default 1000).
+    pub fn with_replay_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    /// Props for persistent actors made by `producer` (called again on each restart, so the
+    /// new incarnation recovers from storage).
+    pub fn props<A, F>(&self, producer: F) -> Props
+    where
+        A: Persistent,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let config = self.clone();
+        Props::from_producer(move || Persisted {
+            actor: producer(),
+            journal: Journal::new(&config),
+            replay_complete_delivered: false,
+        })
+        .with_receiver_middleware(|next: ReceiverFunc| -> ReceiverFunc {
+            // `receive` cannot deliver a second message itself: this middleware follows each
+            // `Started` with a `ReplayComplete` (which the wrapper drops if recovery failed).
+            Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
+                let started = env.message.is::<Started>();
+                next(ctx, env);
+                if started {
+                    next(ctx, MessageEnvelope::new(ReplayComplete));
+                }
+            })
+        })
+    }
+}

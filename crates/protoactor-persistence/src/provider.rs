@@ -1,0 +1,70 @@
+//! The storage interface persistent actors use.
+
+use async_trait::async_trait;
+
+use crate::codec::{Entry, Record};
+use crate::error::PersistenceError;
+
+/// Storage for event journals and snapshots, keyed by actor (persistence) name.
+///
+/// Methods are async so that a network database does not hold a thread while it waits;
+/// providers whose storage is blocking (SQLite) run it on tokio's blocking pool. A persistent
+/// actor waits for each call before it handles its next message (see the crate docs).
+///
+/// Contract, which the shared test suite checks for every provider:
+/// - events of one actor have unique indexes: storing an index that is taken fails with
+///   [`PersistenceError::Conflict`] and changes nothing (optimistic concurrency);
+/// - an `Ok` write is stored (and survives the process, for durable providers); an `Err`
+///   write is not reported as stored;
+/// - reads return entries in ascending index order.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The snapshot with the highest index, if any.
+    async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError>;
+
+    /// Stores a snapshot taken after `index` events; replaces one at the same index.
+    async fn persist_snapshot(
+        &self,
+        actor_name: &str,
+        index: u64,
+        snapshot: Record,
+    ) -> Result<(), PersistenceError>;
+
+    /// Deletes the snapshots with index `<= inclusive_to`.
+    async fn delete_snapshots(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError>;
+
+    /// Up to `max_count` events with index `>= from_index`, in index order.
+    async fn get_events(
+        &self,
+        actor_name: &str,
+        from_index: u64,
+        max_count: usize,
+    ) -> Result<Vec<Entry>, PersistenceError>;
+
+    /// Stores one event at `index`; [`PersistenceError::Conflict`] if the index is taken.
+    async fn persist_event(
+        &self,
+        actor_name: &str,
+        index: u64,
+        event: Record,
+    ) -> Result<(), PersistenceError>;
+
+    /// Stores events at `first_index`, `first_index + 1`, …, all or none.
+    async fn persist_events(
+        &self,
+        actor_name: &str,
+        first_index: u64,
+        events: Vec<Record>,
+    ) -> Result<(), PersistenceError>;
+
+    /// Deletes the events with index `<= inclusive_to`.
+    async fn delete_events(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError>;
+}

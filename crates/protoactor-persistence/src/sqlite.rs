@@ -1,0 +1,297 @@
+//! The SQLite provider: the embedded default, one file, no server.
+//!
+//! Tables (created if missing), readable by any SQLite client:
+//!
+//! ```sql
+//! CREATE TABLE protoactor_events (actor_name TEXT, event_index INTEGER, type_name TEXT,
+//!     payload BLOB, PRIMARY KEY (actor_name, event_index)) WITHOUT ROWID;
+//! CREATE TABLE protoactor_snapshots (actor_name TEXT, snapshot_index INTEGER, type_name TEXT,
+//!     payload BLOB, PRIMARY KEY (actor_name, snapshot_index)) WITHOUT ROWID;
+//! ```
+//!
+//! `type_name` is the protobuf full name and `payload` the protobuf bytes. The primary key is
+//! the optimistic concurrency check: a second writer of the same index gets
+//! [`PersistenceError::Conflict`], across threads and processes alike.
+//!
+//! Durability: the file is in WAL mode with `synchronous=NORMAL`, so a committed write
+//! survives the process being killed at any point; on an OS crash or power loss the last
+//! commits may be rolled back (never torn). Calls run on tokio's blocking pool because
+//! rusqlite is blocking; one connection is shared behind a mutex (SQLite writes serially anyway).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+
+use crate::codec::{Entry, Record};
+use crate::error::{sql_index, stored_index, PersistenceError};
+use crate::provider::Provider;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS protoactor_events (
+    actor_name  TEXT    NOT NULL,
+    event_index INTEGER NOT NULL,
+    type_name   TEXT    NOT NULL,
+    payload     BLOB    NOT NULL,
+    PRIMARY KEY (actor_name, event_index)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS protoactor_snapshots (
+    actor_name     TEXT    NOT NULL,
+    snapshot_index INTEGER NOT NULL,
+    type_name      TEXT    NOT NULL,
+    payload        BLOB    NOT NULL,
+    PRIMARY KEY (actor_name, snapshot_index)
+) WITHOUT ROWID;
+";
+
+/// Journals and snapshots in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteProvider {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteProvider {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, PersistenceError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(|e| {
+            PersistenceError::Storage(format!("cannot open SQLite file {}: {e}", path.display()))
+        })?;
+        Self::init(conn, true)
+    }
+
+    /// A private in-memory database (lost with the provider).
+    pub fn open_in_memory() -> Result<Self, PersistenceError> {
+        Self::init(Connection::open_in_memory().map_err(sqlite_err)?, false)
+    }
+
+    fn init(conn: Connection, wal: bool) -> Result<Self, PersistenceError> {
+        if wal {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(sqlite_err)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(sqlite_err)?;
+        }
+        // Another process may hold the write lock briefly; wait instead of failing at once.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite_err)?;
+        conn.execute_batch(SCHEMA).map_err(sqlite_err)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, on the blocking pool when inside a tokio runtime.
+    async fn run<T, F>(&self, f: F) -> Result<T, PersistenceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, PersistenceError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => h
+                .spawn_blocking(move || f(&mut conn.lock()))
+                .await
+                .map_err(|e| PersistenceError::Storage(format!("SQLite task failed: {e}")))?,
+            Err(_) => f(&mut conn.lock()),
+        }
+    }
+}
+
+fn sqlite_err(e: rusqlite::Error) -> PersistenceError {
+    PersistenceError::Storage(format!("SQLite: {e}"))
+}
+
+fn insert_events(
+    conn: &mut Connection,
+    actor: &str,
+    first_index: u64,
+    events: Vec<Record>,
+) -> Result<(), PersistenceError> {
+    let tx = conn.transaction().map_err(sqlite_err)?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO protoactor_events (actor_name, event_index, type_name, payload) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(sqlite_err)?;
+        for (offset, e) in events.into_iter().enumerate() {
+            let index = first_index
+                .checked_add(offset as u64)
+                .ok_or(PersistenceError::IndexOutOfRange(first_index))?;
+            let i = sql_index(index)?;
+            if let Err(err) = stmt.execute(params![actor, i, e.type_name, e.payload]) {
+                // Dropping the transaction rolls back what this batch inserted.
+                return Err(if is_key_violation(&err) {
+                    PersistenceError::Conflict {
+                        actor: actor.to_string(),
+                        index,
+                    }
+                } else {
+                    sqlite_err(err)
+                });
+            }
+        }
+    }
+    tx.commit().map_err(sqlite_err)
+}
+
+/// Only the primary key means "index taken"; other constraint errors (a trigger's ABORT,
+/// NOT NULL) are storage errors.
+fn is_key_violation(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            f.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                )
+        }
+        _ => false,
+    }
+}
+
+fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn to_entry((i, type_name, payload): (i64, String, Vec<u8>)) -> Result<Entry, PersistenceError> {
+    Ok(Entry {
+        index: stored_index(i)?,
+        record: Record { type_name, payload },
+    })
+}
+
+#[async_trait]
+impl Provider for SqliteProvider {
+    async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError> {
+        let actor = actor_name.to_string();
+        self.run(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT snapshot_index, type_name, payload FROM protoactor_snapshots \
+                     WHERE actor_name = ?1 ORDER BY snapshot_index DESC LIMIT 1",
+                )
+                .map_err(sqlite_err)?
+                .query_row(params![actor], read_entry)
+                .optional()
+                .map_err(sqlite_err)?;
+            row.map(to_entry).transpose()
+        })
+        .await
+    }
+
+    async fn persist_snapshot(
+        &self,
+        actor_name: &str,
+        index: u64,
+        snapshot: Record,
+    ) -> Result<(), PersistenceError> {
+        let actor = actor_name.to_string();
+        let i = sql_index(index)?;
+        self.run(move |c| {
+            c.prepare_cached(
+                "INSERT INTO protoactor_snapshots (actor_name, snapshot_index, type_name, payload) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (actor_name, snapshot_index) \
+                 DO UPDATE SET type_name = excluded.type_name, payload = excluded.payload",
+            )
+            .map_err(sqlite_err)?
+            .execute(params![actor, i, snapshot.type_name, snapshot.payload])
+            .map_err(sqlite_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_snapshots(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let actor = actor_name.to_string();
+        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM protoactor_snapshots WHERE actor_name = ?1 AND snapshot_index <= ?2",
+            )
+            .map_err(sqlite_err)?
+            .execute(params![actor, to])
+            .map_err(sqlite_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_events(
+        &self,
+        actor_name: &str,
+        from_index: u64,
+        max_count: usize,
+    ) -> Result<Vec<Entry>, PersistenceError> {
+        let actor = actor_name.to_string();
+        let Ok(from) = i64::try_from(from_index) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(max_count).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT event_index, type_name, payload FROM protoactor_events \
+                     WHERE actor_name = ?1 AND event_index >= ?2 ORDER BY event_index LIMIT ?3",
+                )
+                .map_err(sqlite_err)?;
+            let rows = stmt
+                .query_map(params![actor, from, limit], read_entry)
+                .map_err(sqlite_err)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(to_entry(r.map_err(sqlite_err)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn persist_event(
+        &self,
+        actor_name: &str,
+        index: u64,
+        event: Record,
+    ) -> Result<(), PersistenceError> {
+        self.persist_events(actor_name, index, vec![event]).await
+    }
+
+    async fn persist_events(
+        &self,
+        actor_name: &str,
+        first_index: u64,
+        events: Vec<Record>,
+    ) -> Result<(), PersistenceError> {
+        let actor = actor_name.to_string();
+        self.run(move |c| insert_events(c, &actor, first_index, events))
+            .await
+    }
+
+    async fn delete_events(
+        &self,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let actor = actor_name.to_string();
+        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            c.prepare_cached(
+                "DELETE FROM protoactor_events WHERE actor_name = ?1 AND event_index <= ?2",
+            )
+            .map_err(sqlite_err)?
+            .execute(params![actor, to])
+            .map_err(sqlite_err)?;
+            Ok(())
+        })
+        .await
+    }
+}

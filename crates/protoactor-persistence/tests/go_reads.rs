@@ -1,0 +1,70 @@
+//! A Go program reads what a Rust persistent actor stored in PostgreSQL: it resolves each
+//! stored type name to a protobuf type and unmarshals the bytes with Go's protobuf library
+//! (`go/reader`). Needs PostgreSQL (`PROTOACTOR_POSTGRES_URL`) and `go`; skipped loudly
+//! without them, unless `PROTOACTOR_POSTGRES=required` / `PROTOACTOR_INTEROP=required`.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use protoactor::prelude::*;
+
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: Go reads the journal: {why}");
+}
+
+#[test]
+fn go_decodes_events_and_snapshots_written_by_rust() {
+    let Some(pg) = PostgresFixture::from_env() else {
+        return;
+    };
+    if Command::new("go").arg("version").output().is_err() {
+        assert!(
+            std::env::var("PROTOACTOR_INTEROP").as_deref() != Ok("required"),
+            "PROTOACTOR_INTEROP=required but `go` is not installed"
+        );
+        return skip("`go` is not installed");
+    }
+
+    let name = unique("go-reads");
+    let system = ActorSystem::new();
+    let provider = pg.open(&system);
+    let pid = system
+        .root()
+        .spawn_named(&counter_props(provider, 3), &name)
+        .unwrap();
+    for n in 1..=4 {
+        add(&system, &pid, n).unwrap();
+    }
+    ask::<Result<i64, String>>(&system, &pid, ResetCmd).unwrap();
+    get(&system, &pid);
+    system.shutdown();
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/reader");
+    let out = Command::new("go")
+        .args(["run", ".", &pg.url, &name])
+        .current_dir(&dir)
+        .output()
+        .expect("run the Go reader");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "Go reader failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "event 0 test.Added amount=1 seq=0",
+            "event 1 test.Added amount=2 seq=1",
+            "event 2 test.Added amount=3 seq=2",
+            "event 3 test.Added amount=4 seq=3",
+            "event 4 test.Reset seq=4",
+            "snapshot 3 test.CounterState value=6",
+        ]
+    );
+}

@@ -1,0 +1,186 @@
+//! Journal behaviour that does not depend on the provider: faults while recovering, writes
+//! after a failed write, the synchronized dispatcher.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::*;
+use protoactor::prelude::*;
+use protoactor_persistence::{
+    Entry, EventMeta, InMemoryProvider, Journal, Persistence, PersistenceError, Persistent,
+    Provider, Record,
+};
+
+/// In-memory storage whose reads fail `read_failures` times, and whose writes fail while
+/// `write_failures` is positive.
+struct Flaky {
+    inner: InMemoryProvider,
+    read_failures: AtomicU32,
+    write_failures: AtomicU32,
+}
+
+impl Flaky {
+    fn new(read_failures: u32, write_failures: u32) -> Self {
+        Self {
+            inner: InMemoryProvider::new(),
+            read_failures: AtomicU32::new(read_failures),
+            write_failures: AtomicU32::new(write_failures),
+        }
+    }
+    fn take(counter: &AtomicU32) -> Result<(), PersistenceError> {
+        match counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) {
+            Ok(_) => Err(PersistenceError::Storage("storage unavailable".into())),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Flaky {
+    async fn get_snapshot(&self, a: &str) -> Result<Option<Entry>, PersistenceError> {
+        self.inner.get_snapshot(a).await
+    }
+    async fn persist_snapshot(&self, a: &str, i: u64, s: Record) -> Result<(), PersistenceError> {
+        self.inner.persist_snapshot(a, i, s).await
+    }
+    async fn delete_snapshots(&self, a: &str, i: u64) -> Result<(), PersistenceError> {
+        self.inner.delete_snapshots(a, i).await
+    }
+    async fn get_events(&self, a: &str, f: u64, n: usize) -> Result<Vec<Entry>, PersistenceError> {
+        Self::take(&self.read_failures)?;
+        self.inner.get_events(a, f, n).await
+    }
+    async fn persist_event(&self, a: &str, i: u64, e: Record) -> Result<(), PersistenceError> {
+        self.persist_events(a, i, vec![e]).await
+    }
+    async fn persist_events(
+        &self,
+        a: &str,
+        i: u64,
+        e: Vec<Record>,
+    ) -> Result<(), PersistenceError> {
+        Self::take(&self.write_failures)?;
+        self.inner.persist_events(a, i, e).await
+    }
+    async fn delete_events(&self, a: &str, i: u64) -> Result<(), PersistenceError> {
+        self.inner.delete_events(a, i).await
+    }
+}
+
+#[test]
+fn storage_down_at_start_fails_then_recovers_and_keeps_early_commands() {
+    let flaky = Arc::new(Flaky::new(0, 0));
+    let system = ActorSystem::new();
+    let pid = system
+        .root()
+        .spawn_named(&counter_props(flaky.clone(), 0), "early")
+        .unwrap();
+    assert_eq!(add(&system, &pid, 4), Ok(4));
+    system.root().stop_future(&pid).wait().unwrap();
+
+    // The next incarnation's first read fails: the actor fails, the default supervisor
+    // restarts it, and the second recovery succeeds. Commands sent meanwhile are kept.
+    flaky.read_failures.store(1, Ordering::Release);
+    let pid = system
+        .root()
+        .spawn_named(&counter_props(flaky.clone(), 0), "early")
+        .unwrap();
+    let f1 = system.root().request_future(&pid, Add(1), WAIT);
+    let f2 = system.root().request_future(&pid, Add(1), WAIT);
+    assert_eq!(f1.result_as::<Result<i64, String>>().unwrap(), Ok(5));
+    assert_eq!(f2.result_as::<Result<i64, String>>().unwrap(), Ok(6));
+    let v = get(&system, &pid);
+    assert_eq!(
+        v.lifecycle,
+        vec!["Started", "ReplayComplete"],
+        "one successful start"
+    );
+    assert_eq!(v.replayed, 1);
+    system.shutdown();
+}
+
+/// Keeps writing after an error (instead of failing), to show the journal refuses.
+#[derive(Default)]
+struct Stubborn {
+    value: i64,
+}
+
+impl Persistent for Stubborn {
+    type Event = Added;
+    type Snapshot = CounterState;
+    fn apply_event(&mut self, e: Added, _: EventMeta) {
+        self.value += e.amount;
+    }
+    fn apply_snapshot(&mut self, s: CounterState, _: u64) {
+        self.value = s.value;
+    }
+    fn snapshot(&self) -> CounterState {
+        CounterState { value: self.value }
+    }
+    fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>) {
+        if ctx.message().is::<Add>() {
+            let seq = journal.next_index();
+            let r = journal
+                .persist_event(self, ctx, Added { amount: 1, seq })
+                .map(|_| self.value)
+                .map_err(|e| e.to_string());
+            ctx.respond(r);
+        } else if ctx.message().is::<Get>() {
+            ctx.respond(self.value);
+        }
+    }
+}
+
+#[test]
+fn a_failed_write_is_not_applied_and_breaks_the_journal_until_restart() {
+    let flaky = Arc::new(Flaky::new(0, 0));
+    let system = ActorSystem::new();
+    let props = Persistence::using(flaky.clone()).props(Stubborn::default);
+    let pid = system.root().spawn_named(&props, "stubborn").unwrap();
+    assert_eq!(add(&system, &pid, 1), Ok(1));
+    flaky.write_failures.store(1, Ordering::Release);
+    let e = add(&system, &pid, 1).unwrap_err();
+    assert!(e.contains("storage unavailable"), "{e}");
+    assert_eq!(
+        ask::<i64>(&system, &pid, Get),
+        1,
+        "the refused event was not applied"
+    );
+    // The storage works again, but this incarnation's journal refuses: its state may be stale.
+    let e = add(&system, &pid, 1).unwrap_err();
+    assert!(e.contains("broken"), "{e}");
+    let stored = system
+        .runtime()
+        .block_on(flaky.get_events("stubborn", 0, 10))
+        .unwrap();
+    assert_eq!(stored.len(), 1, "neither refused write was stored");
+    system.root().stop_future(&pid).wait().unwrap();
+    let pid = system.root().spawn_named(&props, "stubborn").unwrap();
+    assert_eq!(
+        add(&system, &pid, 1),
+        Ok(2),
+        "a new incarnation recovers and writes"
+    );
+    system.shutdown();
+}
+
+#[test]
+fn works_on_the_synchronized_dispatcher() {
+    // The actor runs on the sending thread, which is not a runtime thread.
+    let provider: Arc<dyn Provider> = Arc::new(InMemoryProvider::new());
+    let system = ActorSystem::new();
+    let props = counter_props(provider.clone(), 0).with_dispatcher(Dispatcher::synchronized(300));
+    let pid = system.root().spawn_named(&props, "sync").unwrap();
+    for _ in 0..10 {
+        system.root().send(&pid, Add(2));
+    }
+    assert_eq!(get(&system, &pid).value, 20);
+    system.root().stop_future(&pid).wait().unwrap();
+    let pid = system.root().spawn_named(&props, "sync").unwrap();
+    let v = get(&system, &pid);
+    assert_eq!((v.value, v.replayed), (20, 10));
+    system.shutdown();
+}
