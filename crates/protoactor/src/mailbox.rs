@@ -124,7 +124,7 @@ impl MailboxConfig {
 
     pub(crate) fn create(&self) -> Mailbox {
         let user = match &self.kind {
-            QueueKind::Unbounded => UserQueue::Unbounded(SegQueue::new()),
+            QueueKind::Unbounded => UserQueue::Unbounded(LockedQueue::new()),
             QueueKind::Bounded(n) => UserQueue::Bounded(ArrayQueue::new(*n)),
             QueueKind::BoundedDropping(n) => UserQueue::Dropping(ArrayQueue::new(*n)),
             QueueKind::Priority(f) => UserQueue::Priority(
@@ -133,7 +133,7 @@ impl MailboxConfig {
             ),
         };
         Mailbox {
-            system: SystemQueue::default(),
+            system: LockedQueue::new(),
             user,
             middleware: self.middleware.clone().into_boxed_slice(),
         }
@@ -141,7 +141,7 @@ impl MailboxConfig {
 }
 
 enum UserQueue {
-    Unbounded(SegQueue<MessageEnvelope>),
+    Unbounded(LockedQueue<MessageEnvelope>),
     Bounded(ArrayQueue<MessageEnvelope>),
     Dropping(ArrayQueue<MessageEnvelope>),
     Priority(Box<[SegQueue<MessageEnvelope>; 8]>, PriorityFn),
@@ -151,7 +151,7 @@ impl UserQueue {
     #[inline]
     fn pop(&self) -> Option<MessageEnvelope> {
         match self {
-            UserQueue::Unbounded(q) => q.pop(),
+            UserQueue::Unbounded(q) => q.pop(USER_QUEUE_KEEP),
             UserQueue::Bounded(q) | UserQueue::Dropping(q) => q.pop(),
             UserQueue::Priority(qs, _) => qs.iter().rev().find_map(|q| q.pop()),
         }
@@ -172,19 +172,27 @@ impl UserQueue {
     }
 }
 
-/// The system-message queue. System messages are rare (start, stop, watch, failure), so a
-/// locked deque that frees its buffer once drained is enough, and it keeps idle actors
-/// small: a `SegQueue` holds 256 bytes inline plus a 31-slot block (about 2.5 KiB of
-/// `SystemMessage`s) for the rest of the actor's life once one message was pushed. The
-/// counter keeps the per-message "anything there?" check a single atomic load.
-#[derive(Default)]
-struct SystemQueue {
-    queue: Mutex<std::collections::VecDeque<SystemMessage>>,
+/// A locked deque with an atomic length, used for the system queue and for unbounded user
+/// queues. It keeps idle actors small: a `SegQueue` holds 256 bytes inline plus a 31-slot
+/// block (1.2 KiB of envelopes, 2.5 KiB of system messages) for the rest of the actor's
+/// life once one message was pushed, while this holds 48 bytes and a buffer that is freed
+/// when drained. The length keeps the runner's per-message "anything there?" check a
+/// single atomic load.
+struct LockedQueue<T> {
+    queue: Mutex<std::collections::VecDeque<T>>,
     len: std::sync::atomic::AtomicUsize,
 }
 
-impl SystemQueue {
-    fn push(&self, msg: SystemMessage) {
+impl<T> LockedQueue<T> {
+    fn new() -> Self {
+        Self {
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            len: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    fn push(&self, msg: T) {
         let mut q = self.queue.lock();
         q.push_back(msg);
         // Counted before the sender's schedule request, whose SeqCst fence pairs with
@@ -192,8 +200,9 @@ impl SystemQueue {
         self.len.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Pops the oldest message; once drained, frees a buffer larger than `keep` slots.
     #[inline]
-    fn pop(&self) -> Option<SystemMessage> {
+    fn pop(&self, keep: usize) -> Option<T> {
         if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
@@ -202,7 +211,7 @@ impl SystemQueue {
         if msg.is_some() {
             self.len.fetch_sub(1, Ordering::SeqCst);
         }
-        if q.is_empty() && q.capacity() > 0 {
+        if q.is_empty() && q.capacity() > keep {
             *q = std::collections::VecDeque::new();
         }
         msg
@@ -212,10 +221,17 @@ impl SystemQueue {
     fn is_empty(&self) -> bool {
         self.len.load(Ordering::SeqCst) == 0
     }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
 }
 
+/// Buffer slots an idle unbounded mailbox may keep (bigger ones are freed when drained).
+const USER_QUEUE_KEEP: usize = 16;
+
 pub(crate) struct Mailbox {
-    system: SystemQueue,
+    system: LockedQueue<SystemMessage>,
     user: UserQueue,
     middleware: Box<[Arc<dyn MailboxMiddleware>]>,
 }
@@ -557,7 +573,7 @@ impl ActorProcess {
             return;
         }
         let (dl, pid) = (self.system.registry().dead_letter_process(), self.own_pid());
-        while let Some(m) = self.mailbox.system.pop() {
+        while let Some(m) = self.mailbox.system.pop(0) {
             dl.send_system_message(&pid, m);
         }
         while let Some(env) = self.mailbox.user.pop() {
@@ -645,7 +661,7 @@ impl RunnerCore {
     fn run_batch(&mut self, p: &ActorProcess) -> Outcome {
         let mut processed = 0;
         loop {
-            if let Some(sys) = p.mailbox.system.pop() {
+            if let Some(sys) = p.mailbox.system.pop(0) {
                 match sys {
                     SystemMessage::SuspendMailbox => self.suspended = true,
                     SystemMessage::ResumeMailbox => self.suspended = false,
