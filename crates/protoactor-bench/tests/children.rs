@@ -1,0 +1,79 @@
+//! The harness's child path, end to end: every Rust implementation runs small workloads
+//! through the hidden `__run` subcommand and reports well-formed results (each workload
+//! checks its own sums, counts and order, and exits non-zero otherwise). No timing checks.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_protoactor-bench"))
+        .args(args)
+        .output()
+        .expect("the benchmark binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_rust_implementation_runs_small_workloads() {
+    let workloads: &[&[&str]] = &[
+        &["in-process", "2", "200", "100"],
+        &["spawn", "100", "10"],
+        &["savina-ping-pong", "50"],
+        &["savina-counting", "500"],
+        &["savina-fork-join", "4", "20"],
+        &["savina-thread-ring", "5", "50"],
+        &["savina-big", "4", "20"],
+        &["savina-chameneos", "4", "50"],
+        &["skynet", "100", "10"],
+        &["request", "20"],
+        &["idle-memory", "20"],
+    ];
+    for imp in ["protoactor-rs", "kameo", "ractor", "actix"] {
+        for w in workloads {
+            let mut args = vec!["__run", imp];
+            args.extend_from_slice(w);
+            let (ok, out, err) = run(&args);
+            assert!(ok, "{imp} {w:?} failed: {err}");
+            let results: Vec<&str> = out.lines().filter(|l| l.starts_with("RESULT ")).collect();
+            assert!(
+                !results.is_empty(),
+                "{imp} {w:?}: no RESULT line in {out:?}"
+            );
+            for r in &results {
+                let f: Vec<&str> = r.split_whitespace().collect();
+                assert_eq!(f.len(), 4, "{r}");
+                assert!(
+                    f[1].starts_with(w[0]),
+                    "{imp}: metric {} for {}",
+                    f[1],
+                    w[0]
+                );
+                let v: f64 = f[2].parse().expect("a number");
+                assert!(v.is_finite() && v >= 0.0, "{r}");
+            }
+            assert!(out.lines().any(|l| l.starts_with("RSS ")), "{out}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let (ok, _, err) = run(&["__run", "protoactor-rs", "spawn", "120", "10"]);
+    assert!(!ok);
+    assert!(err.contains("power of the fan-out"), "{err}");
+    let (ok, _, err) = run(&["__run", "akka", "spawn", "100", "10"]);
+    assert!(!ok);
+    assert!(err.contains("unknown implementation"), "{err}");
+    let (ok, _, err) = run(&["__run", "kameo", "savina-big"]);
+    assert!(!ok);
+    assert!(err.contains("needs 2 size parameters"), "{err}");
+    let (ok, _, err) = run(&["__run", "ractor", "request", "x"]);
+    assert!(!ok);
+    assert!(err.contains("whole numbers"), "{err}");
+    let (ok, _, err) = run(&["nope"]);
+    assert!(!ok);
+    assert!(err.contains("unknown workload"), "{err}");
+}
