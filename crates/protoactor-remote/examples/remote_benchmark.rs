@@ -57,7 +57,7 @@ impl Actor for Counter {
     fn receive(&mut self, ctx: &mut Context) {
         if ctx.message_as::<Pong>().is_some() {
             self.seen += 1;
-            if self.seen % 50_000 == 0 {
+            if self.seen.is_multiple_of(50_000) {
                 println!("{}", self.seen);
             }
             if self.seen == self.expected {
@@ -152,7 +152,7 @@ fn main() {
     }
     if args.iter().any(|a| a == "--in-process") {
         let (system, remote) = start_node2(0);
-        run_node1(&remote.address().to_string(), messages);
+        run_node1(remote.address(), messages);
         remote.shutdown();
         system.shutdown();
         return;
