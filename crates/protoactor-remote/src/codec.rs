@@ -11,7 +11,7 @@
 //! id string. An id would have to start with the control byte `0x0A` or `0x12` and continue
 //! as a valid PID encoding to be misread, which no generated or user-chosen id does.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -57,11 +57,11 @@ impl BatchBuilder {
         BatchBuilder {
             variant,
             type_names: Vec::new(),
-            type_index: HashMap::new(),
+            type_index: HashMap::default(),
             targets: Vec::new(),
-            target_index: HashMap::new(),
+            target_index: HashMap::default(),
             senders: Vec::new(),
-            sender_index: HashMap::new(),
+            sender_index: HashMap::default(),
             envelopes: Vec::new(),
             buf: BytesMut::with_capacity(64 * 1024),
             size: 0,
@@ -310,8 +310,8 @@ impl BatchReader {
     pub fn new(local_address: Arc<str>) -> Self {
         BatchReader {
             local_address,
-            targets: HashMap::new(),
-            senders: HashMap::new(),
+            targets: HashMap::default(),
+            senders: HashMap::default(),
         }
     }
 
@@ -356,6 +356,9 @@ impl BatchReader {
                 }
             })
             .collect();
+        // One registry lookup per type and serializer in the batch, not per envelope.
+        let mut decoders: Vec<[Option<crate::serializer::Decoder>; 2]> =
+            vec![[None, None]; batch.type_names.len()];
         let mut out = Vec::with_capacity(batch.envelopes.len());
         for env in batch.envelopes {
             let type_name = usize::try_from(env.type_id)
@@ -411,9 +414,21 @@ impl BatchReader {
                     let m = match (&sender, type_name) {
                         (Err(e), _) => Err(undecodable(e.clone())),
                         (_, None) => Err(undecodable(EnvelopeError::BadTypeIndex(env.type_id))),
-                        (Ok(_), Some(name)) => ser
-                            .decode(name, env.serializer_id as SerializerId, &env.message_data)
-                            .map_err(|e| undecodable(e.into())),
+                        (Ok(_), Some(name)) => {
+                            let sid = env.serializer_id as SerializerId;
+                            let uncached;
+                            let d = match (usize::try_from(sid), usize::try_from(env.type_id)) {
+                                (Ok(s @ 0..=1), Ok(t)) => {
+                                    &*decoders[t][s].get_or_insert_with(|| ser.decoder(name, sid))
+                                }
+                                _ => {
+                                    uncached = ser.decoder(name, sid);
+                                    &uncached
+                                }
+                            };
+                            d.decode(name, sid, &env.message_data)
+                                .map_err(|e| undecodable(e.into()))
+                        }
                     };
                     (t, m)
                 }

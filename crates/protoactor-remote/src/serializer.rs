@@ -2,7 +2,6 @@
 //! name, with which serializer (protobuf = id 0, JSON = id 1, as in protoactor-go).
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -12,6 +11,7 @@ use protoactor::{
     BoxedMessage, DeadLetterResponse, Message, Pid, PoisonPill, Stop, Terminated, TerminatedReason,
     Touch, Touched,
 };
+use rustc_hash::FxHashMap;
 
 use crate::actor_proto;
 use crate::remote_proto;
@@ -114,8 +114,8 @@ struct Outgoing {
 
 #[derive(Default, Clone)]
 struct Tables {
-    outgoing: HashMap<TypeId, Outgoing>,
-    incoming: HashMap<String, [Option<DecodeFn>; 2]>,
+    outgoing: FxHashMap<TypeId, Outgoing>,
+    incoming: FxHashMap<String, [Option<DecodeFn>; 2]>,
 }
 
 struct Inner {
@@ -137,6 +137,41 @@ pub struct Serialization(Arc<Inner>);
 impl Default for Serialization {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A looked-up decoder (see [`Serialization::decoder`]).
+#[derive(Clone)]
+pub struct Decoder(Option<DecodeFn>);
+
+impl Decoder {
+    /// Decodes `data`; an unknown JSON type becomes a [`JsonMessage`], as in Go.
+    pub fn decode(
+        &self,
+        type_name: &str,
+        serializer_id: SerializerId,
+        data: &[u8],
+    ) -> Result<BoxedMessage, SerializationError> {
+        match &self.0 {
+            Some(d) => d(data).map_err(|reason| SerializationError::Decode {
+                type_name: type_name.to_string(),
+                reason,
+            }),
+            None if serializer_id == JSON => match std::str::from_utf8(data) {
+                Ok(json) => Ok(Box::new(JsonMessage {
+                    type_name: type_name.to_string(),
+                    json: json.to_string(),
+                })),
+                Err(e) => Err(SerializationError::Decode {
+                    type_name: type_name.to_string(),
+                    reason: e.to_string(),
+                }),
+            },
+            None => Err(SerializationError::UnknownTypeName {
+                type_name: type_name.to_string(),
+                serializer_id,
+            }),
+        }
     }
 }
 
@@ -281,35 +316,24 @@ impl Serialization {
         serializer_id: SerializerId,
         data: &[u8],
     ) -> Result<BoxedMessage, SerializationError> {
-        let tables = self.0.tables.load();
-        let decoder = if (0..2).contains(&serializer_id) {
-            tables
+        self.decoder(type_name, serializer_id)
+            .decode(type_name, serializer_id, data)
+    }
+
+    /// The decoder for a type name and serializer, to decode many messages of one type
+    /// with a single lookup.
+    pub fn decoder(&self, type_name: &str, serializer_id: SerializerId) -> Decoder {
+        let found = if (0..2).contains(&serializer_id) {
+            self.0
+                .tables
+                .load()
                 .incoming
                 .get(type_name)
                 .and_then(|d| d[serializer_id as usize].clone())
         } else {
             None
         };
-        match decoder {
-            Some(d) => d(data).map_err(|reason| SerializationError::Decode {
-                type_name: type_name.to_string(),
-                reason,
-            }),
-            None if serializer_id == JSON => match std::str::from_utf8(data) {
-                Ok(json) => Ok(Box::new(JsonMessage {
-                    type_name: type_name.to_string(),
-                    json: json.to_string(),
-                })),
-                Err(e) => Err(SerializationError::Decode {
-                    type_name: type_name.to_string(),
-                    reason: e.to_string(),
-                }),
-            },
-            None => Err(SerializationError::UnknownTypeName {
-                type_name: type_name.to_string(),
-                serializer_id,
-            }),
-        }
+        Decoder(found)
     }
 
     /// Core messages travel as their `actor.*` wire messages; remote's own messages by name.
