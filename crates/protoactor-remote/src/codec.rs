@@ -49,6 +49,7 @@ pub struct BatchBuilder {
     envelopes: Vec<MessageEnvelope>,
     buf: BytesMut,
     size: usize,
+    max_payload: usize,
 }
 
 impl BatchBuilder {
@@ -65,7 +66,14 @@ impl BatchBuilder {
             envelopes: Vec::new(),
             buf: BytesMut::with_capacity(64 * 1024),
             size: 0,
+            max_payload: usize::MAX,
         }
+    }
+
+    /// Refuses messages whose payload exceeds `bytes` (the peer would refuse the batch).
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
     }
 
     /// How many envelopes are in the batch.
@@ -92,6 +100,16 @@ impl BatchBuilder {
     ) -> Result<(), SerializationError> {
         let enc = ser.encode(&*m.message, ctx, &mut self.buf)?;
         let data = self.buf.split().freeze();
+        if data.len() > self.max_payload {
+            return Err(SerializationError::Encode {
+                type_name: enc.type_name.to_string(),
+                reason: format!(
+                    "{} bytes exceed the message size limit of {}",
+                    data.len(),
+                    self.max_payload
+                ),
+            });
+        }
         self.size += data.len() + 16;
         let type_id = match self.type_index.get(&enc.type_name) {
             Some(&i) => i,

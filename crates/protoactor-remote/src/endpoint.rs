@@ -253,7 +253,8 @@ async fn write_loop(
     let batch_size = shared.config.batch_size;
     // Keep batches well under the peer's message limit.
     let max_bytes = shared.config.max_message_size / 2;
-    let mut builder = BatchBuilder::new(shared.config.wire_variant);
+    let mut builder = BatchBuilder::new(shared.config.wire_variant)
+        .with_max_payload(shared.config.max_message_size);
     let mut pending: Vec<Outbound> = Vec::with_capacity(batch_size);
     let mut in_batch: Vec<Outbound> = Vec::with_capacity(batch_size);
     loop {

@@ -21,6 +21,8 @@ use crate::remote_proto::{ActorPidRequest, ActorPidResponse, DisconnectRequest, 
 use crate::serializer::Serialization;
 use crate::server::RemotingService;
 
+const GRACEFUL_STOP_LIMIT: Duration = Duration::from_secs(10);
+
 /// Why remote could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -84,6 +86,7 @@ pub struct Remote {
     bound: SocketAddr,
     server_stop: Mutex<Option<oneshot::Sender<()>>>,
     server_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    server_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stopped: AtomicBool,
 }
 
@@ -158,7 +161,7 @@ impl Remote {
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
         let rt = system.runtime().clone();
-        {
+        let server_task = {
             let _enter = rt.enter();
             let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|source| {
                 RemoteError::Bind {
@@ -172,7 +175,7 @@ impl Remote {
                 }
                 s
             });
-            rt.spawn(async move {
+            Some(rt.spawn(async move {
                 let r = tonic::transport::Server::builder()
                     .add_service(service)
                     .serve_with_incoming_shutdown(incoming, async {
@@ -183,8 +186,8 @@ impl Remote {
                     tracing::error!(error = %e, "remote server failed");
                 }
                 let _ = done_tx.send(());
-            });
-        }
+            }))
+        };
 
         let activator_props = Props::from_producer(move || Activator {
             kinds: kinds.clone(),
@@ -199,6 +202,7 @@ impl Remote {
             bound,
             server_stop: Mutex::new(Some(stop_tx)),
             server_done: Mutex::new(Some(done_rx)),
+            server_task: Mutex::new(server_task),
             stopped: AtomicBool::new(false),
         });
         system.set_extension(remote.clone());
@@ -324,9 +328,18 @@ impl Remote {
         if let Some(stop) = self.server_stop.lock().take() {
             let _ = stop.send(());
         }
+        // A graceful stop waits for the peers to close their streams; after 10 s the server
+        // is stopped regardless (as protoactor-go does).
+        if let Some(task) = self.server_task.lock().take() {
+            let abort = task.abort_handle();
+            self.shared.system.runtime().spawn(async move {
+                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
+                abort.abort();
+            });
+        }
         if tokio::runtime::Handle::try_current().is_err() {
             if let Some(done) = self.server_done.lock().take() {
-                let _ = done.recv_timeout(Duration::from_secs(10));
+                let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
             }
         }
     }

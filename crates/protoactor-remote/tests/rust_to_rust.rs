@@ -502,3 +502,33 @@ fn bad_frames_do_not_kill_the_stream() {
     }
     stop(&s2, &r2);
 }
+
+#[test]
+fn oversized_messages_are_refused_by_the_sender() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_max_message_size(16 * 1024),
+    );
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
+    let big = Echo {
+        message: "x".repeat(20 * 1024),
+        sender: None,
+    };
+    let r = s1.root().request_future(&target, big, WAIT).result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(next(&rx).contains("exceed the message size limit"));
+    // The endpoint still works.
+    let ok = s1
+        .root()
+        .request_future(&target, Echo::default(), WAIT)
+        .result_as::<Response>();
+    assert!(ok.is_ok());
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
