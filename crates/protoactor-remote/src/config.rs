@@ -19,6 +19,20 @@ pub enum WireVariant {
     Legacy2024,
 }
 
+/// TLS for the server and for the connections this node dials (gRPC over HTTP/2 with
+/// rustls). Without it, everything is plaintext HTTP/2, as protoactor-go's default.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// PEM certificate (chain) this node's server presents.
+    pub cert_pem: Vec<u8>,
+    /// PEM private key of that certificate.
+    pub key_pem: Vec<u8>,
+    /// PEM CA certificate(s) trusted when dialing other nodes.
+    pub ca_pem: Vec<u8>,
+    /// The name expected in the peers' certificates (default: the host part of the address).
+    pub domain_name: Option<String>,
+}
+
 /// Remote settings; `RemoteConfig::new(host, port)` has protoactor-go's defaults.
 #[derive(Clone)]
 pub struct RemoteConfig {
@@ -44,6 +58,8 @@ pub struct RemoteConfig {
     pub kinds: HashMap<String, Props>,
     /// The message types this node can send and receive.
     pub serialization: Serialization,
+    /// TLS (default: none).
+    pub tls: Option<TlsConfig>,
 }
 
 impl RemoteConfig {
@@ -61,6 +77,7 @@ impl RemoteConfig {
             wire_variant: WireVariant::Current,
             kinds: HashMap::new(),
             serialization: Serialization::new(),
+            tls: None,
         }
     }
     /// Loopback on a free port (handy for tests).
@@ -96,6 +113,11 @@ impl RemoteConfig {
     /// Registers a kind for remote spawn.
     pub fn with_kind(mut self, kind: impl Into<String>, props: Props) -> Self {
         self.kinds.insert(kind.into(), props);
+        self
+    }
+    /// Serves and dials with TLS.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
         self
     }
     /// Uses this message registry.

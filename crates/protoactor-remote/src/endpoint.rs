@@ -154,10 +154,28 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
 type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
 
 async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> {
-    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+    let scheme = if shared.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
+    if let Some(tls) = &shared.config.tls {
+        let domain = tls.domain_name.clone().unwrap_or_else(|| {
+            address
+                .rsplit_once(':')
+                .map_or(address, |(h, _)| h)
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string()
+        });
+        let client = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem))
+            .domain_name(domain);
+        endpoint = endpoint.tls_config(client).map_err(|e| e.to_string())?;
+    }
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
     let max = shared.config.max_message_size.saturating_mul(4);
     let mut client = RemotingClient::new(channel)
@@ -209,7 +227,12 @@ async fn run_writer(
 ) {
     let mut stream = None;
     for attempt in 0..shared.config.max_retry_count {
-        match connect_once(&shared, &ep.address).await {
+        // Bounded as a whole: a peer that accepts TCP but never speaks HTTP/2 must not hang us.
+        let attempt_result =
+            tokio::time::timeout(Duration::from_secs(15), connect_once(&shared, &ep.address))
+                .await
+                .unwrap_or_else(|_| Err("connection attempt timed out".to_string()));
+        match attempt_result {
             Ok(s) => {
                 stream = Some(s);
                 break;

@@ -25,7 +25,7 @@ pub mod serializer;
 mod server;
 
 pub use activator::ResponseStatusCode;
-pub use config::{RemoteConfig, WireVariant};
+pub use config::{RemoteConfig, TlsConfig, WireVariant};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};
 pub use serializer::{

@@ -37,6 +37,9 @@ pub enum RemoteError {
     /// Remote is already started on this system.
     #[error("remote is already started on this actor system")]
     AlreadyStarted,
+    /// The TLS settings were refused.
+    #[error("invalid TLS settings: {0}")]
+    Tls(String),
     /// The activator could not be spawned.
     #[error("cannot spawn the activator: {0}")]
     Activator(String),
@@ -160,6 +163,13 @@ impl Remote {
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &shared.config.tls {
+            let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(|e| RemoteError::Tls(e.to_string()))?;
+        }
         let rt = system.runtime().clone();
         let server_task = {
             let _enter = rt.enter();
@@ -176,7 +186,7 @@ impl Remote {
                 s
             });
             Some(rt.spawn(async move {
-                let r = tonic::transport::Server::builder()
+                let r = builder
                     .add_service(service)
                     .serve_with_incoming_shutdown(incoming, async {
                         let _ = stop_rx.await;

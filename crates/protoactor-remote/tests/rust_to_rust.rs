@@ -532,3 +532,56 @@ fn oversized_messages_are_refused_by_the_sender() {
     stop(&s1, &r1);
     stop(&s2, &r2);
 }
+
+#[test]
+fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
+    use protoactor_remote::TlsConfig;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let tls = TlsConfig {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: cert.signing_key.serialize_pem().into_bytes(),
+        ca_pem: cert.cert.pem().into_bytes(),
+        domain_name: Some("localhost".into()),
+    };
+    let secure = || {
+        node(
+            RemoteConfig::local()
+                .with_serialization(serialization())
+                .with_tls(tls.clone())
+                .with_retries(1, Duration::from_millis(10)),
+        )
+    };
+    let (s1, r1) = secure();
+    let (s2, r2) = secure();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let reply = s1
+        .root()
+        .request_future(
+            &target,
+            Echo {
+                message: "tls".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(reply.some_value, "echo:tls");
+
+    let (s3, r3) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(10)),
+    );
+    // A fresh PID: a PID caches the process it resolved to in the system that used it.
+    let target = Pid::new(r2.address(), "echo");
+    let r = s3
+        .root()
+        .request_future(&target, Echo::default(), WAIT)
+        .result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+    stop(&s3, &r3);
+}
