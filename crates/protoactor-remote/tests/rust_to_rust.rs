@@ -585,3 +585,47 @@ fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
     stop(&s2, &r2);
     stop(&s3, &r3);
 }
+
+/// An unwatched remote actor's stop gives no `Terminated` to the former watcher, while a
+/// watcher that kept watching gets one (the former watch was registered first, so its
+/// `Terminated` would have come first on the same stream).
+#[test]
+fn remote_unwatch_stops_terminated() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let watched = s2.root().spawn_named(&echo_props(), "watched").unwrap();
+    let remote_watched = Pid::new(r2.address(), "watched");
+    struct Seen;
+    let (p, rx) = probe::<&'static str>();
+    let target = remote_watched.clone();
+    let former = s1.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            ctx.watch(&target);
+            ctx.unwatch(&target);
+        } else if ctx.message_as::<Terminated>().is_some() {
+            p.push("former watcher got Terminated");
+        } else if ctx.message_as::<Seen>().is_some() {
+            ctx.respond(Seen);
+        }
+    }));
+    // The Watch and Unwatch went out before this round trip on the same stream.
+    s1.root()
+        .request_future(&remote_watched, Echo::default(), WAIT)
+        .result_as::<Response>()
+        .unwrap();
+    let (sp, srx) = probe();
+    s1.root().spawn(&watcher_props(remote_watched.clone(), sp));
+    s1.root()
+        .request_future(&remote_watched, Echo::default(), WAIT)
+        .result_as::<Response>()
+        .unwrap();
+    s2.root().stop(&watched);
+    assert_eq!(next(&srx).1, TerminatedReason::Stopped);
+    s1.root()
+        .request_future(&former, Seen, WAIT)
+        .result_as::<Seen>()
+        .unwrap();
+    assert!(rx.try_recv().is_err(), "the former watcher got Terminated");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
