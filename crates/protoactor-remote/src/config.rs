@@ -44,7 +44,8 @@ pub struct RemoteConfig {
     pub advertised_address: Option<String>,
     /// Most messages per `MessageBatch` (default 1000).
     pub batch_size: usize,
-    /// Capacity hint of each endpoint's send queue (the queue is unbounded, as in Go).
+    /// Most messages waiting in one endpoint's send queue (default 1,000,000); beyond it,
+    /// sends to that node go to dead letters with a [`RemoteDeliveryError`](crate::RemoteDeliveryError).
     pub queue_size: usize,
     /// Connection attempts before an endpoint gives up (default 5).
     pub max_retry_count: u32,
@@ -92,6 +93,11 @@ impl RemoteConfig {
     /// Sets the batch size (at least 1).
     pub fn with_batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+    /// Sets the most messages waiting per endpoint (at least 1).
+    pub fn with_queue_size(mut self, n: usize) -> Self {
+        self.queue_size = n.max(1);
         self
     }
     /// Sets the connection retries and the pause between them.

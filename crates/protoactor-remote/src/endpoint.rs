@@ -2,7 +2,7 @@
 //! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub(crate) struct Endpoint {
     address: String,
     tx: mpsc::UnboundedSender<Outbound>,
     state: AtomicU8,
+    /// Messages queued and not yet taken by the writer (bounded by `queue_size`).
+    queued: AtomicUsize,
     closed: Notify,
     /// watcher (local) → watchees (at this address).
     watches: Mutex<HashMap<Pid, HashSet<Pid>>>,
@@ -144,6 +146,7 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
             address: address.to_string(),
             tx,
             state: AtomicU8::new(CONNECTING),
+            queued: AtomicUsize::new(0),
             closed: Notify::new(),
             watches: Mutex::new(HashMap::new()),
         }),
@@ -286,6 +289,7 @@ async fn write_loop(
             _ = ep.closed.notified() => return,
             n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return },
         }
+        ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
         let ctx = shared.wire_ctx();
         for m in pending.drain(..) {
             match builder.push(&shared.ser, &ctx, &m) {
@@ -386,6 +390,21 @@ pub(crate) struct RemoteProcess {
 
 impl RemoteProcess {
     fn enqueue(&self, shared: &Shared, m: Outbound) {
+        // A full queue (a slow or unreachable peer) refuses instead of growing without bound.
+        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= shared.config.queue_size {
+            self.endpoint.queued.fetch_sub(1, Ordering::Relaxed);
+            shared.publish_error(RemoteDeliveryError {
+                direction: Direction::Outbound,
+                peer: self.endpoint.address.clone(),
+                target: Some(m.target.clone()),
+                type_name: m.message.type_name().to_string(),
+                error: format!(
+                    "the endpoint queue is full ({} messages)",
+                    shared.config.queue_size
+                ),
+            });
+            return undeliverable(shared, m);
+        }
         if let Err(e) = self.endpoint.tx.send(m) {
             undeliverable(shared, e.0);
         }

@@ -629,3 +629,33 @@ fn remote_unwatch_stops_terminated() {
     stop(&s1, &r1);
     stop(&s2, &r2);
 }
+
+#[test]
+fn a_full_endpoint_queue_refuses_messages() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_queue_size(10)
+            // Long retries against a dead port keep the writer from draining the queue.
+            .with_retries(2, Duration::from_secs(5)),
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = Pid::new(free.local_addr().unwrap().to_string(), "x");
+    drop(free);
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
+    for n in 0..15 {
+        s1.root().send(
+            &dead,
+            Seq {
+                n,
+                tag: String::new(),
+            },
+        );
+    }
+    for _ in 0..5 {
+        assert!(next(&rx).contains("queue is full"));
+    }
+    stop(&s1, &r1);
+}
