@@ -382,13 +382,19 @@ fn remote_spawn_both_ways() {
 
 fn watcher(system: &ActorSystem, target: Pid) -> Receiver<(Pid, TerminatedReason)> {
     let (p, rx) = probe();
-    system.root().spawn(&Props::from_func(move |ctx| {
+    let w = system.root().spawn(&Props::from_func(move |ctx| {
         if ctx.message_as::<Started>().is_some() {
             ctx.watch(&target);
         } else if let Some(t) = ctx.message_as::<Terminated>() {
             p.push((t.who.clone(), t.why));
         }
     }));
+    // Touched comes back after Started ran, so the Watch has been sent.
+    system
+        .root()
+        .request_future(&w, Touch, WAIT)
+        .result_as::<Touched>()
+        .expect("the watcher answers Touch");
     rx
 }
 
@@ -423,11 +429,35 @@ fn remote_watch_both_ways() {
         },
     );
     wait_op(&reports, "watching");
-    system.root().stop(&victim);
+    // Go stops the Rust actor (actor.Stop over the wire); Go's watcher sees it terminate.
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(victim.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("stop")
+        },
+    );
     let r = wait_op(&reports, "terminated");
     assert_eq!(r.pid.unwrap().to_pid(), victim);
     // protoactor-go reports every remote Terminated as Stopped.
     assert_eq!(r.detail, "Stopped");
+
+    // Go poisons a Rust actor (actor.PoisonPill, a user message); a Rust watcher sees it go.
+    let poisoned = system
+        .root()
+        .spawn_named(&echo_props(), "poisoned")
+        .unwrap();
+    let terminated = watcher(&system, poisoned.clone());
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(poisoned.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("poison")
+        },
+    );
+    assert_eq!(next(&terminated), (poisoned, TerminatedReason::Stopped));
     stop(&system, &remote);
 }
 

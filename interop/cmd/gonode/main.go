@@ -7,8 +7,8 @@
 //     messages.JsonEcho that arrives through the JSON serializer (as *remote.JsonMessage).
 //   - "sink": counts messages.Seq after a Command{op:"expect"}, checks their order and
 //     reports to the command's report_to.
-//   - "control": runs Commands from the test (request, request-actor, header, spawn, watch,
-//     flood) and reports each outcome as messages.Report to report_to.
+//   - "control": runs Commands from the test (request, request-dead, request-actor, header,
+//     spawn, watch, stop, poison, flood) and reports each outcome as messages.Report to report_to.
 //   - kind "goecho": the echo actor, for remote spawn from Rust.
 package main
 
@@ -157,6 +157,14 @@ func (c *control) run(ctx actor.Context, m *messages.Command) {
 			}
 		})
 		ctx.Spawn(props)
+	case "stop":
+		// Go's remote process sends actor.Stop (a system message) over the wire.
+		system.Root.Stop(m.Target)
+		report(ctx, to, &messages.Report{Op: m.Op, Ok: true})
+	case "poison":
+		// actor.PoisonPill is a user message: queued messages run first.
+		system.Root.Poison(m.Target)
+		report(ctx, to, &messages.Report{Op: m.Op, Ok: true})
 	case "flood":
 		for i := int64(0); i < m.Count; i++ {
 			system.Root.Send(m.Target, &messages.Seq{N: i})
