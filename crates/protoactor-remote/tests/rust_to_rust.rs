@@ -659,3 +659,45 @@ fn a_full_endpoint_queue_refuses_messages() {
     }
     stop(&s1, &r1);
 }
+
+#[test]
+fn list_processes_answers_by_pattern() {
+    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+    use protoactor_remote::remote_proto::{ListProcessesMatchType, ListProcessesRequest};
+    let (s, r) = default_node();
+    s.root().spawn_named(&echo_props(), "listed-a").unwrap();
+    s.root().spawn_named(&echo_props(), "listed-b").unwrap();
+    let addr = format!("http://{}", r.address());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (part, exact, regex) = rt.block_on(async move {
+        let c = RemotingClient::connect(addr).await.unwrap();
+        let ask = |pattern: &str, t: ListProcessesMatchType| {
+            let req = ListProcessesRequest {
+                pattern: pattern.into(),
+                r#type: t as i32,
+            };
+            let mut c = c.clone();
+            async move { c.list_processes(req).await }
+        };
+        let part = ask("listed-", ListProcessesMatchType::MatchPartOfString).await;
+        let exact = ask("listed-b", ListProcessesMatchType::MatchExactString).await;
+        let regex = ask(".*", ListProcessesMatchType::MatchRegex).await;
+        (part, exact, regex)
+    });
+    type Answer = Result<
+        tonic::Response<protoactor_remote::remote_proto::ListProcessesResponse>,
+        tonic::Status,
+    >;
+    let ids = |r: Answer| {
+        r.unwrap()
+            .into_inner()
+            .pids
+            .into_iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(part), vec!["listed-a", "listed-b"]);
+    assert_eq!(ids(exact), vec!["listed-b"]);
+    assert_eq!(regex.unwrap_err().code(), tonic::Code::Unimplemented);
+    stop(&s, &r);
+}
