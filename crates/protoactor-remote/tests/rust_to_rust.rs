@@ -701,3 +701,24 @@ fn list_processes_answers_by_pattern() {
     assert_eq!(regex.unwrap_err().code(), tonic::Code::Unimplemented);
     stop(&s, &r);
 }
+
+#[test]
+fn remote_spawn_on_an_unreachable_node_is_a_dead_letter() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(10)),
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = free.local_addr().unwrap().to_string();
+    drop(free);
+    let r = s1
+        .runtime()
+        .block_on(r1.spawn_named(&dead, "x", "echo", WAIT));
+    assert_eq!(r, Err(RemoteSpawnError::DeadLetter));
+    assert_eq!(
+        r.unwrap_err().status_code(),
+        Some(ResponseStatusCode::DeadLetter)
+    );
+    stop(&s1, &r1);
+}
