@@ -9,6 +9,47 @@
 //! spawn goes through [`Remote::spawn_named`], remote watch through the usual
 //! `ctx.watch(&remote_pid)`.
 //!
+//! ```
+//! use std::time::Duration;
+//! use protoactor::prelude::*;
+//! use protoactor_remote::messages::{Echo, Response};
+//! use protoactor_remote::{Remote, RemoteConfig, Serialization};
+//!
+//! // The message types that cross the wire, registered once.
+//! let types = Serialization::new();
+//! types.register::<Echo>();
+//! types.register::<Response>();
+//!
+//! // Two nodes on free loopback ports (one process here; normally two machines).
+//! let a = ActorSystem::new();
+//! let remote_a = Remote::start(&a, RemoteConfig::local().with_serialization(types.clone())).unwrap();
+//! let b = ActorSystem::new();
+//! let remote_b = Remote::start(&b, RemoteConfig::local().with_serialization(types)).unwrap();
+//!
+//! b.root()
+//!     .spawn_named(
+//!         &Props::from_func(|ctx| {
+//!             if let Some(e) = ctx.message_as::<Echo>() {
+//!                 let reply = Response { some_value: e.message.clone(), ..Default::default() };
+//!                 ctx.respond(reply);
+//!             }
+//!         }),
+//!         "echo",
+//!     )
+//!     .unwrap();
+//!
+//! // Same code as for a local PID.
+//! let echo = Pid::new(remote_b.address(), "echo");
+//! let reply = a
+//!     .root()
+//!     .request_future(&echo, Echo { message: "hi".into(), sender: None }, Duration::from_secs(10))
+//!     .result_as::<Response>()
+//!     .unwrap();
+//! assert_eq!(reply.some_value, "hi");
+//! remote_a.shutdown();
+//! remote_b.shutdown();
+//! ```
+//!
 //! Wire protocol variants: protoactor-go's published module (2024) writes
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
 //! [`WireVariant`] selects what this node writes; the reader accepts both.
