@@ -401,8 +401,9 @@ impl BatchReader {
             };
             let sender = match env.sender {
                 0 => Ok(None),
-                i => usize::try_from(i - 1)
-                    .ok()
+                i => i
+                    .checked_sub(1)
+                    .and_then(|i| usize::try_from(i).ok())
                     .and_then(|i| senders.get(i))
                     .map(|s| {
                         Some(if env.sender_request_id != 0 {
@@ -621,6 +622,8 @@ mod tests {
                 env(1, 0, 0),
                 env(-1, -1, -1),
                 env(0, 0, 0),
+                env(i32::MIN, i32::MIN, i32::MIN),
+                env(i32::MAX, i32::MAX, i32::MAX),
             ],
             senders: vec![],
         };
@@ -642,5 +645,7 @@ mod tests {
         ));
         assert!(errs[6].is_some());
         assert_eq!(errs[7], None);
+        assert!(errs[8].is_some());
+        assert!(errs[9].is_some());
     }
 }
