@@ -76,6 +76,16 @@ fn feed(bytes: &[u8]) {
     }
 }
 
+/// Table indexes: mostly near the tables, sometimes anything, including the extremes.
+fn index() -> impl Strategy<Value = i32> {
+    prop_oneof![
+        4 => -2..6i32,
+        1 => any::<i32>(),
+        1 => Just(i32::MIN),
+        1 => Just(i32::MAX),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -106,7 +116,7 @@ proptest! {
     fn random_tables_and_indexes_never_panic(
         type_names in proptest::collection::vec("[a-z.]{0,12}", 0..4),
         targets in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..24), 0..4),
-        envs in proptest::collection::vec((any::<i32>(), any::<i32>(), any::<i32>(), any::<i32>(), proptest::collection::vec(any::<u8>(), 0..32)), 0..16),
+        envs in proptest::collection::vec((index(), index(), index(), index(), proptest::collection::vec(any::<u8>(), 0..32)), 0..16),
     ) {
         let batch = MessageBatch {
             type_names,
