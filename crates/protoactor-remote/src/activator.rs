@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use protoactor::{Actor, Context, Props, SpawnError};
 
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse};
@@ -41,8 +42,10 @@ impl ResponseStatusCode {
     }
 }
 
+pub(crate) type Kinds = Arc<RwLock<HashMap<String, Props>>>;
+
 pub(crate) struct Activator {
-    pub(crate) kinds: Arc<HashMap<String, Props>>,
+    pub(crate) kinds: Kinds,
 }
 
 impl Actor for Activator {
@@ -50,7 +53,7 @@ impl Actor for Activator {
         let Some(req) = ctx.message_as::<ActorPidRequest>().cloned() else {
             return;
         };
-        let Some(props) = self.kinds.get(&req.kind).cloned() else {
+        let Some(props) = self.kinds.read().get(&req.kind).cloned() else {
             tracing::warn!(kind = %req.kind, "remote spawn of an unknown kind");
             ctx.respond(ActorPidResponse {
                 pid: None,

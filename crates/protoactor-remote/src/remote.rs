@@ -12,7 +12,7 @@ use protoactor::{ActorSystem, FutureError, Pid, Process, Props};
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 
-use crate::activator::{Activator, ResponseStatusCode};
+use crate::activator::{Activator, Kinds, ResponseStatusCode};
 use crate::config::RemoteConfig;
 use crate::endpoint::{RemoteProcess, Shared};
 use crate::remote_proto::remote_message::MessageType;
@@ -90,6 +90,7 @@ pub struct Remote {
     server_stop: Mutex<Option<oneshot::Sender<()>>>,
     server_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     server_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    kinds: Kinds,
     stopped: AtomicBool,
 }
 
@@ -131,7 +132,7 @@ impl Remote {
         };
         system.registry().set_address(&address);
         let ser: Serialization = config.serialization.clone();
-        let kinds = Arc::new(config.kinds.clone());
+        let kinds: Kinds = Arc::new(parking_lot::RwLock::new(config.kinds.clone()));
         let max = config.max_message_size.saturating_mul(4);
         let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
             system: system.clone(),
@@ -199,8 +200,9 @@ impl Remote {
             }))
         };
 
+        let activator_kinds = kinds.clone();
         let activator_props = Props::from_producer(move || Activator {
-            kinds: kinds.clone(),
+            kinds: activator_kinds.clone(),
         });
         system
             .root()
@@ -213,6 +215,7 @@ impl Remote {
             server_stop: Mutex::new(Some(stop_tx)),
             server_done: Mutex::new(Some(done_rx)),
             server_task: Mutex::new(server_task),
+            kinds,
             stopped: AtomicBool::new(false),
         });
         system.set_extension(remote.clone());
@@ -243,6 +246,18 @@ impl Remote {
     /// The message registry (types can be added after start).
     pub fn serialization(&self) -> &Serialization {
         &self.shared.ser
+    }
+
+    /// Registers (or replaces) a kind other nodes may spawn here.
+    pub fn register_kind(&self, kind: impl Into<String>, props: Props) {
+        self.kinds.write().insert(kind.into(), props);
+    }
+
+    /// The kinds other nodes may spawn here.
+    pub fn known_kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.kinds.read().keys().cloned().collect();
+        k.sort();
+        k
     }
 
     /// The PID of the activator at `address`.

@@ -175,6 +175,12 @@ fn remote_spawn_reports_every_status() {
             ..
         })
     ));
+    // Kinds can be added after start.
+    r2.register_kind("late", echo_props());
+    assert_eq!(r2.known_kinds(), vec!["echo", "late"]);
+    assert!(rt
+        .block_on(r1.spawn_named(&addr, "three", "late", WAIT))
+        .is_ok());
     let unnamed = rt.block_on(r1.spawn(&addr, "echo", WAIT)).unwrap();
     assert!(unnamed.id().starts_with("activator/Remote$"));
     assert_ne!(unnamed, pid);
