@@ -69,8 +69,19 @@ struct Shared {
 struct FutureProcess(Weak<Shared>);
 
 impl Process for FutureProcess {
-    fn send_user_message(&self, _pid: &Pid, envelope: MessageEnvelope) {
+    fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
         if let Some(s) = self.0.upgrade() {
+            // Timeouts are enforced lazily (no timer task for blocking waits): a reply that
+            // comes after the deadline is late, exactly as if a timer had fired, so the
+            // future times out and the reply goes to dead letters.
+            if s.deadline.is_some_and(|d| Instant::now() >= d) {
+                s.complete(Err(FutureError::Timeout));
+                return s
+                    .system
+                    .registry()
+                    .dead_letter_process()
+                    .send_user_message(pid, envelope);
+            }
             let r = if envelope.message.is::<DeadLetterResponse>() {
                 Err(FutureError::DeadLetter)
             } else {

@@ -185,3 +185,33 @@ fn reenter_after_an_actor_future_for_closure_actors() {
     system.root().send(&asker, 21u64);
     assert_eq!(rx.next(), "Some(42) for Some(21)");
 }
+
+#[test]
+fn a_reply_after_the_deadline_is_a_timeout_and_a_dead_letter() {
+    // Nobody waits while the deadline passes (so no timer ran); the late reply must still
+    // not count as a success, and it must not vanish.
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    system
+        .event_stream()
+        .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
+            if let Some(s) = ev.message.downcast_ref::<&str>() {
+                p.push(*s);
+            }
+        });
+    let (go, gate) = std::sync::mpsc::channel::<()>();
+    let gate = std::sync::Mutex::new(gate);
+    let slow = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<u32>() {
+            gate.lock().unwrap().recv_timeout(WAIT).unwrap();
+            ctx.respond("late");
+        }
+    }));
+    let f = system
+        .root()
+        .request_future(&slow, 1u32, Duration::from_millis(50));
+    std::thread::sleep(Duration::from_millis(150));
+    go.send(()).unwrap();
+    assert_eq!(rx.next(), "late");
+    assert!(matches!(f.result(), Err(FutureError::Timeout)));
+}
