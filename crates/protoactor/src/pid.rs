@@ -14,7 +14,9 @@ pub const LOCAL_ADDRESS: &str = "nonhost";
 /// Identifies a process (an actor, a future, a router, a remote actor): `address/id`.
 ///
 /// Cloning is cheap (one reference count). A PID caches the process it resolved to, so
-/// sending to a local PID takes no lock and does no lookup after the first send.
+/// sending to a local PID takes no lock and does no lookup after the first send. The cache
+/// remembers which actor system resolved it, so one PID value used with several systems in
+/// one program (tests, multi-node examples) is resolved by each system itself.
 #[derive(Clone)]
 pub struct Pid(Arc<PidInner>);
 
@@ -22,7 +24,8 @@ struct PidInner {
     address: Arc<str>,
     id: Arc<str>,
     request_id: u32,
-    process: OnceLock<Arc<dyn Process>>,
+    /// The resolved process and the serial of the registry that resolved it.
+    process: OnceLock<(u64, Arc<dyn Process>)>,
 }
 
 impl Pid {
@@ -65,26 +68,27 @@ impl Pid {
         Self::with_parts(self.0.address.clone(), self.0.id.clone(), request_id)
     }
 
-    pub(crate) fn cache_process(&self, process: Arc<dyn Process>) {
-        let _ = self.0.process.set(process);
+    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
+        let _ = self.0.process.set((registry_serial, process));
     }
 
     #[inline]
-    fn cached(&self) -> Option<&Arc<dyn Process>> {
+    fn cached(&self, system: &ActorSystem) -> Option<&Arc<dyn Process>> {
         match self.0.process.get() {
-            Some(p) if !p.is_dead() => Some(p),
+            Some((serial, p)) if *serial == system.registry().serial() && !p.is_dead() => Some(p),
             _ => None,
         }
     }
 
     /// Resolves the process this PID points at (a dead-letter process if there is none).
     pub fn resolve(&self, system: &ActorSystem) -> Arc<dyn Process> {
-        if let Some(p) = self.cached() {
+        if let Some(p) = self.cached(system) {
             return p.clone();
         }
-        let (p, cacheable) = system.registry().resolve(self);
+        let registry = system.registry();
+        let (p, cacheable) = registry.resolve(self);
         if cacheable {
-            self.cache_process(p.clone());
+            self.cache_process(registry.serial(), p.clone());
         }
         p
     }
@@ -92,7 +96,7 @@ impl Pid {
     /// Low-level: delivers a user message envelope, bypassing sender middleware.
     #[inline]
     pub fn send_user_message(&self, system: &ActorSystem, envelope: MessageEnvelope) {
-        if let Some(p) = self.cached() {
+        if let Some(p) = self.cached(system) {
             return p.send_user_message(self, envelope);
         }
         self.resolve(system).send_user_message(self, envelope)
@@ -101,7 +105,7 @@ impl Pid {
     /// Low-level: delivers a system message.
     #[inline]
     pub fn send_system_message(&self, system: &ActorSystem, message: SystemMessage) {
-        if let Some(p) = self.cached() {
+        if let Some(p) = self.cached(system) {
             return p.send_system_message(self, message);
         }
         self.resolve(system).send_system_message(self, message)

@@ -34,6 +34,8 @@ pub(crate) fn encode_id(mut u: u64) -> String {
 
 /// The registry of the processes of one actor system.
 pub struct ProcessRegistry {
+    /// Unique per registry in this program: tells PIDs which system cached their process.
+    serial: u64,
     address: RwLock<Arc<str>>,
     local: DashMap<Arc<str>, Arc<dyn Process>>,
     sequence: AtomicU64,
@@ -48,7 +50,9 @@ pub struct NameExists(pub Pid);
 
 impl ProcessRegistry {
     pub(crate) fn new() -> Self {
+        static SERIAL: AtomicU64 = AtomicU64::new(1);
         ProcessRegistry {
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed),
             address: RwLock::new(Arc::from(LOCAL_ADDRESS)),
             local: DashMap::with_shard_amount(64),
             sequence: AtomicU64::new(0),
@@ -59,6 +63,11 @@ impl ProcessRegistry {
 
     pub(crate) fn set_dead_letter(&self, p: Arc<dyn Process>) {
         *self.dead_letter.write() = Some(p);
+    }
+
+    #[inline]
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// This node's address (`"nonhost"` until remote starts).
@@ -90,7 +99,7 @@ impl ProcessRegistry {
                 let key = v.key().clone();
                 v.insert(process.clone());
                 let pid = Pid::with_parts(address, key, 0);
-                pid.cache_process(process);
+                pid.cache_process(self.serial, process);
                 Ok(pid)
             }
         }

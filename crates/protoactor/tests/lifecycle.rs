@@ -312,3 +312,27 @@ fn stop_future_of_stopped_actor_completes_with_terminated() {
         .unwrap();
     assert_eq!(t.why, TerminatedReason::NotFound);
 }
+
+#[test]
+fn one_pid_value_is_resolved_by_each_system_that_uses_it() {
+    // The same id exists in two systems; a PID value used with both must reach each
+    // system's own actor, not the one the first send happened to cache.
+    let (a, b) = (ActorSystem::new(), ActorSystem::new());
+    let answer = |tag: &'static str| {
+        Props::from_func(move |ctx| {
+            if ctx.message().is::<u32>() {
+                ctx.respond(tag);
+            }
+        })
+    };
+    let pid_a = a.root().spawn_named(&answer("a"), "same").unwrap();
+    b.root().spawn_named(&answer("b"), "same").unwrap();
+    let ask = |s: &ActorSystem| {
+        s.root()
+            .request_future(&pid_a, 1u32, WAIT)
+            .result_as::<&str>()
+    };
+    assert_eq!(ask(&a), Ok("a"));
+    assert_eq!(ask(&b), Ok("b"));
+    assert_eq!(ask(&a), Ok("a"));
+}

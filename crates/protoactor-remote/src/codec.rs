@@ -1,0 +1,651 @@
+//! Building and reading `MessageBatch`es: the per-batch type-name, target and sender tables,
+//! the two wire forms of `targets`, request ids and headers.
+//!
+//! # Reading `targets`
+//!
+//! The current protocol writes each target as a plain actor id string, the 2024 protocol as
+//! an encoded `actor.PID`. Both are length-delimited field-2 entries, so each entry is
+//! classified on its own by [`parse_target`]: it is taken as a PID only when its bytes are,
+//! from first to last, a well-formed `actor.PID` made of nothing but fields 1 and 2
+//! (length-delimited, valid UTF-8) and 3 (varint), with a non-empty id. Anything else is an
+//! id string. An id would have to start with the control byte `0x0A` or `0x12` and continue
+//! as a valid PID encoding to be misread, which no generated or user-chosen id does.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use prost::Message as _;
+use protoactor::{BoxedMessage, MessageHeader, Pid};
+
+use crate::actor_proto;
+use crate::config::WireVariant;
+use crate::remote_proto::{MessageBatch, MessageEnvelope};
+use crate::serializer::{
+    Serialization, SerializationError, SerializerId, UndecodableMessage, WireContext,
+};
+
+/// A message on its way to another node.
+pub struct Outbound {
+    /// Where it goes.
+    pub target: Pid,
+    /// The message.
+    pub message: BoxedMessage,
+    /// Who sent it, if a reply is expected.
+    pub sender: Option<Pid>,
+    /// Optional headers.
+    pub header: Option<Arc<MessageHeader>>,
+}
+
+/// Accumulates messages into one `MessageBatch`, de-duplicating the tables.
+pub struct BatchBuilder {
+    variant: WireVariant,
+    type_names: Vec<String>,
+    type_index: HashMap<Arc<str>, i32>,
+    targets: Vec<Bytes>,
+    target_index: HashMap<Arc<str>, i32>,
+    senders: Vec<actor_proto::Pid>,
+    sender_index: HashMap<(Arc<str>, Arc<str>), i32>,
+    envelopes: Vec<MessageEnvelope>,
+    buf: BytesMut,
+    size: usize,
+    max_payload: usize,
+}
+
+impl BatchBuilder {
+    /// An empty builder writing targets in `variant` form.
+    pub fn new(variant: WireVariant) -> Self {
+        BatchBuilder {
+            variant,
+            type_names: Vec::new(),
+            type_index: HashMap::default(),
+            targets: Vec::new(),
+            target_index: HashMap::default(),
+            senders: Vec::new(),
+            sender_index: HashMap::default(),
+            envelopes: Vec::new(),
+            buf: BytesMut::with_capacity(64 * 1024),
+            size: 0,
+            max_payload: usize::MAX,
+        }
+    }
+
+    /// Refuses messages whose payload exceeds `bytes` (the peer would refuse the batch).
+    pub fn with_max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// How many envelopes are in the batch.
+    pub fn len(&self) -> usize {
+        self.envelopes.len()
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.envelopes.is_empty()
+    }
+
+    /// An estimate of the encoded size so far (payloads plus tables), in bytes.
+    pub fn approx_size(&self) -> usize {
+        self.size
+    }
+
+    /// Serializes `m` into the batch; on error nothing is added.
+    pub fn push(
+        &mut self,
+        ser: &Serialization,
+        ctx: &WireContext,
+        m: &Outbound,
+    ) -> Result<(), SerializationError> {
+        let enc = ser.encode(&*m.message, ctx, &mut self.buf)?;
+        let data = self.buf.split().freeze();
+        if data.len() > self.max_payload {
+            return Err(SerializationError::Encode {
+                type_name: enc.type_name.to_string(),
+                reason: format!(
+                    "{} bytes exceed the message size limit of {}",
+                    data.len(),
+                    self.max_payload
+                ),
+            });
+        }
+        self.size += data.len() + 16;
+        let type_id = match self.type_index.get(&enc.type_name) {
+            Some(&i) => i,
+            None => {
+                let i = self.type_names.len() as i32;
+                self.size += enc.type_name.len() + 2;
+                self.type_names.push(enc.type_name.to_string());
+                self.type_index.insert(enc.type_name, i);
+                i
+            }
+        };
+        let target = match self.target_index.get(m.target.id_arc()) {
+            Some(&i) => i,
+            None => {
+                let i = self.targets.len() as i32;
+                let raw = match self.variant {
+                    WireVariant::Current => Bytes::copy_from_slice(m.target.id().as_bytes()),
+                    WireVariant::Legacy2024 => {
+                        let pid = actor_proto::Pid {
+                            address: m.target.address().to_string(),
+                            id: m.target.id().to_string(),
+                            request_id: 0,
+                        };
+                        Bytes::from(pid.encode_to_vec())
+                    }
+                };
+                self.size += raw.len() + 2;
+                self.targets.push(raw);
+                self.target_index.insert(m.target.id_arc().clone(), i);
+                i
+            }
+        };
+        let (sender, sender_request_id) = match &m.sender {
+            None => (0, 0),
+            Some(s) => {
+                let key = (s.address_arc().clone(), s.id_arc().clone());
+                let i = match self.sender_index.get(&key) {
+                    Some(&i) => i,
+                    None => {
+                        let mut p = ctx.pid(s);
+                        p.request_id = 0;
+                        self.size += p.address.len() + p.id.len() + 6;
+                        self.senders.push(p);
+                        // Senders are 1-based: 0 means none.
+                        let i = self.senders.len() as i32;
+                        self.sender_index.insert(key, i);
+                        i
+                    }
+                };
+                (i, s.request_id())
+            }
+        };
+        let message_header = m.header.as_ref().filter(|h| !h.is_empty()).map(|h| {
+            self.size += h.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+            crate::remote_proto::MessageHeader {
+                header_data: h.to_map(),
+            }
+        });
+        self.envelopes.push(MessageEnvelope {
+            type_id,
+            message_data: data,
+            target,
+            sender,
+            serializer_id: enc.serializer_id,
+            message_header,
+            target_request_id: m.target.request_id(),
+            sender_request_id,
+        });
+        Ok(())
+    }
+
+    /// Takes the batch out, leaving the builder empty for the next one.
+    pub fn finish(&mut self) -> MessageBatch {
+        self.type_index.clear();
+        self.target_index.clear();
+        self.sender_index.clear();
+        self.size = 0;
+        MessageBatch {
+            type_names: std::mem::take(&mut self.type_names),
+            targets: std::mem::take(&mut self.targets),
+            envelopes: std::mem::take(&mut self.envelopes),
+            senders: std::mem::take(&mut self.senders),
+        }
+    }
+}
+
+/// One `targets` entry, classified (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetEntry {
+    /// A plain actor id (current protocol).
+    Id(String),
+    /// An `actor.PID` (2024 protocol).
+    Pid(actor_proto::Pid),
+}
+
+impl TargetEntry {
+    /// The actor id on the receiving node.
+    pub fn id(&self) -> &str {
+        match self {
+            TargetEntry::Id(s) => s,
+            TargetEntry::Pid(p) => &p.id,
+        }
+    }
+}
+
+/// Classifies one `targets` entry; `None` if it is neither a PID nor valid UTF-8.
+pub fn parse_target(raw: &[u8]) -> Option<TargetEntry> {
+    if looks_like_pid(raw) {
+        if let Ok(p) = actor_proto::Pid::decode(raw) {
+            if !p.id.is_empty() {
+                return Some(TargetEntry::Pid(p));
+            }
+        }
+    }
+    std::str::from_utf8(raw)
+        .ok()
+        .map(|s| TargetEntry::Id(s.to_string()))
+}
+
+/// True if `raw` is entirely fields 1 and 2 (length-delimited UTF-8) and 3 (varint).
+fn looks_like_pid(raw: &[u8]) -> bool {
+    let mut i = 0;
+    if raw.is_empty() {
+        return false;
+    }
+    while i < raw.len() {
+        let Some((tag, n)) = varint(&raw[i..]) else {
+            return false;
+        };
+        i += n;
+        match tag {
+            // Field 1 or 2, wire type 2.
+            0x0a | 0x12 => {
+                let Some((len, n)) = varint(&raw[i..]) else {
+                    return false;
+                };
+                i += n;
+                let Some(end) = i.checked_add(len as usize).filter(|&e| e <= raw.len()) else {
+                    return false;
+                };
+                if std::str::from_utf8(&raw[i..end]).is_err() {
+                    return false;
+                }
+                i = end;
+            }
+            // Field 3, wire type 0.
+            0x18 => {
+                let Some((_, n)) = varint(&raw[i..]) else {
+                    return false;
+                };
+                i += n;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Why one envelope of a batch could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// `type_id` is outside the batch's type-name table.
+    #[error("type index {0} is outside the type-name table")]
+    BadTypeIndex(i32),
+    /// `target` is outside the batch's target table.
+    #[error("target index {0} is outside the target table")]
+    BadTargetIndex(i32),
+    /// The target entry is neither an id nor a PID.
+    #[error("target entry {0} is neither an id string nor an actor.PID")]
+    BadTargetEntry(i32),
+    /// `sender` is outside the batch's sender table.
+    #[error("sender index {0} is outside the sender table")]
+    BadSenderIndex(i32),
+    /// The payload could not be decoded.
+    #[error(transparent)]
+    Serialization(#[from] SerializationError),
+}
+
+/// One envelope of an incoming batch, resolved against the tables.
+pub struct Incoming {
+    /// The local target (this node's address).
+    pub target: Pid,
+    /// The sender, if any.
+    pub sender: Option<Pid>,
+    /// Headers, if any.
+    pub header: Option<Arc<MessageHeader>>,
+    /// The proto full name.
+    pub type_name: String,
+    /// The decoded message, or why it could not be decoded (with the raw message).
+    pub message: Result<BoxedMessage, (EnvelopeError, UndecodableMessage)>,
+}
+
+/// Reads batches of one inbound stream, caching PIDs across batches so that local targets
+/// and remote senders resolve their processes once.
+pub struct BatchReader {
+    local_address: Arc<str>,
+    targets: HashMap<String, Pid>,
+    senders: HashMap<(String, String), Pid>,
+}
+
+const PID_CACHE_LIMIT: usize = 10_000;
+
+impl BatchReader {
+    /// A reader for a node at `local_address`.
+    pub fn new(local_address: Arc<str>) -> Self {
+        BatchReader {
+            local_address,
+            targets: HashMap::default(),
+            senders: HashMap::default(),
+        }
+    }
+
+    /// Resolves every envelope of `batch`; one bad envelope does not affect the others.
+    /// A bad target index gives an error with a target PID of id `""`.
+    pub fn read(&mut self, batch: MessageBatch, ser: &Serialization) -> Vec<Incoming> {
+        if self.targets.len() > PID_CACHE_LIMIT {
+            self.targets.clear();
+        }
+        if self.senders.len() > PID_CACHE_LIMIT {
+            self.senders.clear();
+        }
+        let targets: Vec<Option<Pid>> = batch
+            .targets
+            .iter()
+            .map(|raw| {
+                parse_target(raw).map(|t| {
+                    let id = t.id();
+                    match self.targets.get(id) {
+                        Some(p) => p.clone(),
+                        None => {
+                            let p = Pid::new(self.local_address.clone(), id);
+                            self.targets.insert(id.to_string(), p.clone());
+                            p
+                        }
+                    }
+                })
+            })
+            .collect();
+        let senders: Vec<Pid> = batch
+            .senders
+            .iter()
+            .map(|s| {
+                let key = (s.address.clone(), s.id.clone());
+                match self.senders.get(&key) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = Pid::new(s.address.as_str(), s.id.as_str());
+                        self.senders.insert(key, p.clone());
+                        p
+                    }
+                }
+            })
+            .collect();
+        // One registry lookup per type and serializer in the batch, not per envelope.
+        let mut decoders: Vec<[Option<crate::serializer::Decoder>; 2]> =
+            vec![[None, None]; batch.type_names.len()];
+        let mut out = Vec::with_capacity(batch.envelopes.len());
+        for env in batch.envelopes {
+            let type_name = usize::try_from(env.type_id)
+                .ok()
+                .and_then(|i| batch.type_names.get(i));
+            let undecodable = |e: EnvelopeError| {
+                let u = UndecodableMessage {
+                    type_name: type_name.cloned().unwrap_or_default(),
+                    serializer_id: env.serializer_id,
+                    data: env.message_data.clone(),
+                    error: e.to_string(),
+                };
+                (e, u)
+            };
+            let target = match usize::try_from(env.target)
+                .ok()
+                .and_then(|i| targets.get(i))
+            {
+                Some(Some(t)) => Ok(t.clone()),
+                Some(None) => Err(EnvelopeError::BadTargetEntry(env.target)),
+                None => Err(EnvelopeError::BadTargetIndex(env.target)),
+            };
+            let sender = match env.sender {
+                0 => Ok(None),
+                i => i
+                    .checked_sub(1)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| senders.get(i))
+                    .map(|s| {
+                        Some(if env.sender_request_id != 0 {
+                            s.with_request_id(env.sender_request_id)
+                        } else {
+                            s.clone()
+                        })
+                    })
+                    .ok_or(EnvelopeError::BadSenderIndex(i)),
+            };
+            let header = env
+                .message_header
+                .as_ref()
+                .filter(|h| !h.header_data.is_empty())
+                .map(|h| Arc::new(MessageHeader::from(h.header_data.clone())));
+            let (target, message) = match target {
+                Err(e) => (
+                    Pid::new(self.local_address.clone(), ""),
+                    Err(undecodable(e)),
+                ),
+                Ok(t) => {
+                    let t = if env.target_request_id != 0 {
+                        t.with_request_id(env.target_request_id)
+                    } else {
+                        t
+                    };
+                    let m = match (&sender, type_name) {
+                        (Err(e), _) => Err(undecodable(e.clone())),
+                        (_, None) => Err(undecodable(EnvelopeError::BadTypeIndex(env.type_id))),
+                        (Ok(_), Some(name)) => {
+                            let sid = env.serializer_id as SerializerId;
+                            let uncached;
+                            let d = match (usize::try_from(sid), usize::try_from(env.type_id)) {
+                                (Ok(s @ 0..=1), Ok(t)) => {
+                                    &*decoders[t][s].get_or_insert_with(|| ser.decoder(name, sid))
+                                }
+                                _ => {
+                                    uncached = ser.decoder(name, sid);
+                                    &uncached
+                                }
+                            };
+                            d.decode(name, sid, &env.message_data)
+                                .map_err(|e| undecodable(e.into()))
+                        }
+                    };
+                    (t, m)
+                }
+            };
+            out.push(Incoming {
+                target,
+                sender: sender.unwrap_or(None),
+                header,
+                type_name: type_name.cloned().unwrap_or_default(),
+                message,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Echo;
+
+    #[test]
+    fn target_heuristic_tells_ids_from_pids() {
+        let pid = actor_proto::Pid {
+            address: "127.0.0.1:8090".into(),
+            id: "activator/Remote$x".into(),
+            request_id: 7,
+        };
+        assert_eq!(
+            parse_target(&pid.encode_to_vec()),
+            Some(TargetEntry::Pid(pid.clone()))
+        );
+        for id in [
+            "$1",
+            "activator",
+            "activator/Remote$abc",
+            "a",
+            "partition-activator/x$1",
+            "abcdefghijkl",
+            "ü",
+        ] {
+            assert_eq!(
+                parse_target(id.as_bytes()),
+                Some(TargetEntry::Id(id.into())),
+                "{id}"
+            );
+        }
+        // A long address makes the PID's length prefix a multi-byte varint (not UTF-8).
+        let long = actor_proto::Pid {
+            address: "x".repeat(300),
+            id: "$2".into(),
+            request_id: 0,
+        };
+        assert_eq!(
+            parse_target(&long.encode_to_vec()),
+            Some(TargetEntry::Pid(long))
+        );
+        // Neither a PID nor UTF-8.
+        assert_eq!(parse_target(&[0xff, 0xfe]), None);
+        // Empty: an empty id string.
+        assert_eq!(parse_target(b""), Some(TargetEntry::Id(String::new())));
+    }
+
+    fn roundtrip(variant: WireVariant) {
+        let ser = Serialization::new();
+        ser.register::<Echo>();
+        let ctx = WireContext {
+            local_address: "127.0.0.1:1",
+        };
+        let mut b = BatchBuilder::new(variant);
+        let target = Pid::new("127.0.0.1:2", "$5");
+        let sender = Pid::new("nonhost", "$9").with_request_id(3);
+        let header: MessageHeader = [("k", "v")].into_iter().collect();
+        for i in 0..3 {
+            b.push(
+                &ser,
+                &ctx,
+                &Outbound {
+                    target: if i == 2 {
+                        target.with_request_id(4)
+                    } else {
+                        target.clone()
+                    },
+                    message: Box::new(Echo {
+                        message: format!("m{i}"),
+                        sender: None,
+                    }),
+                    sender: if i == 0 { None } else { Some(sender.clone()) },
+                    header: if i == 1 {
+                        Some(Arc::new(header.clone()))
+                    } else {
+                        None
+                    },
+                },
+            )
+            .unwrap();
+        }
+        assert!(b
+            .push(
+                &ser,
+                &ctx,
+                &Outbound {
+                    target: target.clone(),
+                    message: Box::new(1u8),
+                    sender: None,
+                    header: None
+                }
+            )
+            .is_err());
+        let batch = b.finish();
+        assert_eq!(batch.type_names, vec!["messages.Echo"]);
+        assert_eq!(batch.targets.len(), 1);
+        assert_eq!(batch.senders.len(), 1);
+        assert_eq!(batch.envelopes[0].sender, 0);
+        assert_eq!(batch.envelopes[1].sender, 1);
+        let bytes = batch.encode_to_vec();
+        let mut r = BatchReader::new(Arc::from("127.0.0.1:2"));
+        let got = r.read(MessageBatch::decode(&*bytes).unwrap(), &ser);
+        assert_eq!(got.len(), 3);
+        for (i, m) in got.iter().enumerate() {
+            let e = m
+                .message
+                .as_ref()
+                .ok()
+                .unwrap()
+                .downcast_ref::<Echo>()
+                .unwrap();
+            assert_eq!(e.message, format!("m{i}"));
+            assert_eq!(m.target.id(), "$5");
+        }
+        assert_eq!(got[0].sender, None);
+        assert_eq!(
+            got[1].sender,
+            Some(Pid::new("127.0.0.1:1", "$9").with_request_id(3))
+        );
+        assert_eq!(got[1].header.as_ref().unwrap().get("k"), Some("v"));
+        assert!(got[2].header.is_none());
+        assert_eq!(got[2].target.request_id(), 4);
+    }
+
+    #[test]
+    fn batches_roundtrip_in_both_variants() {
+        roundtrip(WireVariant::Current);
+        roundtrip(WireVariant::Legacy2024);
+    }
+
+    #[test]
+    fn bad_indexes_fail_only_their_envelope() {
+        let ser = Serialization::new();
+        ser.register::<Echo>();
+        let good = Echo {
+            message: "ok".into(),
+            sender: None,
+        }
+        .encode_to_vec();
+        let env = |type_id, target, sender| MessageEnvelope {
+            type_id,
+            message_data: Bytes::from(good.clone()),
+            target,
+            sender,
+            ..Default::default()
+        };
+        let batch = MessageBatch {
+            type_names: vec!["messages.Echo".into(), "no.Such".into()],
+            targets: vec![Bytes::from_static(b"$1"), Bytes::from_static(&[0xff])],
+            envelopes: vec![
+                env(0, 0, 0),
+                env(5, 0, 0),
+                env(0, 9, 0),
+                env(0, 1, 0),
+                env(0, 0, 3),
+                env(1, 0, 0),
+                env(-1, -1, -1),
+                env(0, 0, 0),
+                env(i32::MIN, i32::MIN, i32::MIN),
+                env(i32::MAX, i32::MAX, i32::MAX),
+            ],
+            senders: vec![],
+        };
+        let got = BatchReader::new(Arc::from("me")).read(batch, &ser);
+        let errs: Vec<Option<EnvelopeError>> = got
+            .iter()
+            .map(|g| g.message.as_ref().err().map(|e| e.0.clone()))
+            .collect();
+        assert_eq!(errs[0], None);
+        assert_eq!(errs[1], Some(EnvelopeError::BadTypeIndex(5)));
+        assert_eq!(errs[2], Some(EnvelopeError::BadTargetIndex(9)));
+        assert_eq!(errs[3], Some(EnvelopeError::BadTargetEntry(1)));
+        assert_eq!(errs[4], Some(EnvelopeError::BadSenderIndex(3)));
+        assert!(matches!(
+            errs[5],
+            Some(EnvelopeError::Serialization(
+                SerializationError::UnknownTypeName { .. }
+            ))
+        ));
+        assert!(errs[6].is_some());
+        assert_eq!(errs[7], None);
+        assert!(errs[8].is_some());
+        assert!(errs[9].is_some());
+    }
+}

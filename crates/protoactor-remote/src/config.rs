@@ -1,0 +1,134 @@
+//! Remote settings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use protoactor::Props;
+
+use crate::serializer::Serialization;
+
+/// How this node writes `MessageBatch.targets` (the reader accepts both forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireVariant {
+    /// The current protocol (protoactor-go after August 2025, protoactor-dotnet): targets are
+    /// actor id strings, the receiver adds its own address.
+    #[default]
+    Current,
+    /// protoactor-go's 2024 protocol (what `go get protoactor-go@latest` resolves to):
+    /// targets are `actor.PID` messages.
+    Legacy2024,
+}
+
+/// TLS for the server and for the connections this node dials (gRPC over HTTP/2 with
+/// rustls). Without it, everything is plaintext HTTP/2, as protoactor-go's default.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// PEM certificate (chain) this node's server presents.
+    pub cert_pem: Vec<u8>,
+    /// PEM private key of that certificate.
+    pub key_pem: Vec<u8>,
+    /// PEM CA certificate(s) trusted when dialing other nodes.
+    pub ca_pem: Vec<u8>,
+    /// The name expected in the peers' certificates (default: the host part of the address).
+    pub domain_name: Option<String>,
+}
+
+/// Remote settings; `RemoteConfig::new(host, port)` has protoactor-go's defaults.
+#[derive(Clone)]
+pub struct RemoteConfig {
+    /// Host to bind (`0.0.0.0` binds every interface; advertise another address then).
+    pub host: String,
+    /// Port to bind; 0 picks a free port ([`Remote::address`](crate::Remote::address) tells which).
+    pub port: u16,
+    /// `host:port` other nodes use to reach this one (default: host and the bound port).
+    pub advertised_address: Option<String>,
+    /// Most messages per `MessageBatch` (default 1000).
+    pub batch_size: usize,
+    /// Most messages waiting in one endpoint's send queue (default 1,000,000); beyond it,
+    /// sends to that node go to dead letters with a [`RemoteDeliveryError`](crate::RemoteDeliveryError).
+    pub queue_size: usize,
+    /// Connection attempts before an endpoint gives up (default 5).
+    pub max_retry_count: u32,
+    /// Pause between connection attempts (default 2 s).
+    pub retry_interval: Duration,
+    /// Largest gRPC message accepted or sent, in bytes (default 4 MiB, as grpc-go).
+    pub max_message_size: usize,
+    /// How targets are written on the wire.
+    pub wire_variant: WireVariant,
+    /// Kinds other nodes may spawn here.
+    pub kinds: HashMap<String, Props>,
+    /// The message types this node can send and receive.
+    pub serialization: Serialization,
+    /// TLS (default: none).
+    pub tls: Option<TlsConfig>,
+}
+
+impl RemoteConfig {
+    /// A config binding `host:port` with the default settings.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        RemoteConfig {
+            host: host.into(),
+            port,
+            advertised_address: None,
+            batch_size: 1000,
+            queue_size: 1_000_000,
+            max_retry_count: 5,
+            retry_interval: Duration::from_secs(2),
+            max_message_size: 4 * 1024 * 1024,
+            wire_variant: WireVariant::Current,
+            kinds: HashMap::new(),
+            serialization: Serialization::new(),
+            tls: None,
+        }
+    }
+    /// Loopback on a free port (handy for tests).
+    pub fn local() -> Self {
+        Self::new("127.0.0.1", 0)
+    }
+    /// Advertises `host:port` instead of the bound address.
+    pub fn with_advertised_address(mut self, address: impl Into<String>) -> Self {
+        self.advertised_address = Some(address.into());
+        self
+    }
+    /// Sets the batch size (at least 1).
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+    /// Sets the most messages waiting per endpoint (at least 1).
+    pub fn with_queue_size(mut self, n: usize) -> Self {
+        self.queue_size = n.max(1);
+        self
+    }
+    /// Sets the connection retries and the pause between them.
+    pub fn with_retries(mut self, count: u32, interval: Duration) -> Self {
+        self.max_retry_count = count.max(1);
+        self.retry_interval = interval;
+        self
+    }
+    /// Sets the largest gRPC message, in bytes.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1024);
+        self
+    }
+    /// Sets the wire variant this node writes.
+    pub fn with_wire_variant(mut self, v: WireVariant) -> Self {
+        self.wire_variant = v;
+        self
+    }
+    /// Registers a kind for remote spawn.
+    pub fn with_kind(mut self, kind: impl Into<String>, props: Props) -> Self {
+        self.kinds.insert(kind.into(), props);
+        self
+    }
+    /// Serves and dials with TLS.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+    /// Uses this message registry.
+    pub fn with_serialization(mut self, s: Serialization) -> Self {
+        self.serialization = s;
+        self
+    }
+}

@@ -1,0 +1,493 @@
+//! Endpoints: one writer task per remote address that dials, handshakes and streams
+//! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use protoactor::{
+    ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
+};
+use tokio::sync::{mpsc, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::actor_proto;
+use crate::codec::{BatchBuilder, Outbound};
+use crate::config::RemoteConfig;
+use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
+use crate::remote_proto::remote_message::MessageType;
+use crate::remote_proto::remoting_client::RemotingClient;
+use crate::remote_proto::{connect_request, ConnectRequest, RemoteMessage, ServerConnection};
+use crate::serializer::{Serialization, WireContext};
+
+const CONNECTING: u8 = 0;
+const CONNECTED: u8 = 1;
+const TERMINATED: u8 = 2;
+
+/// State shared by the server, the endpoints and the remote processes of one node.
+pub(crate) struct Shared {
+    pub(crate) system: ActorSystem,
+    pub(crate) config: RemoteConfig,
+    pub(crate) ser: Serialization,
+    pub(crate) address: Arc<str>,
+    pub(crate) endpoints: DashMap<String, Arc<Endpoint>>,
+    pub(crate) inbound: Mutex<Vec<mpsc::Sender<Result<RemoteMessage, tonic::Status>>>>,
+    pub(crate) shutting_down: AtomicBool,
+    pub(crate) me: Weak<Shared>,
+}
+
+/// The connection state and send queue for one remote address.
+pub(crate) struct Endpoint {
+    address: String,
+    tx: mpsc::UnboundedSender<Outbound>,
+    state: AtomicU8,
+    /// Messages queued and not yet taken by the writer (bounded by `queue_size`).
+    queued: AtomicUsize,
+    closed: Notify,
+    /// watcher (local) → watchees (at this address).
+    watches: Mutex<HashMap<Pid, HashSet<Pid>>>,
+}
+
+impl Endpoint {
+    fn is_terminated(&self) -> bool {
+        self.state.load(Ordering::Acquire) == TERMINATED
+    }
+}
+
+impl Shared {
+    pub(crate) fn wire_ctx(&self) -> WireContext<'_> {
+        WireContext {
+            local_address: &self.address,
+        }
+    }
+
+    pub(crate) fn publish_error(&self, ev: RemoteDeliveryError) {
+        tracing::warn!(
+            peer = %ev.peer,
+            target = ?ev.target,
+            type_name = %ev.type_name,
+            error = %ev.error,
+            direction = ?ev.direction,
+            "remote delivery error"
+        );
+        self.system.event_stream().publish(&ev);
+    }
+
+    /// Sends to dead letters as if `target` did not exist: a `DeadLetterEvent`, and a
+    /// `DeadLetterResponse` to the sender if there is one.
+    pub(crate) fn dead_letter(&self, target: &Pid, envelope: MessageEnvelope) {
+        let dl = self.system.dead_letter().resolve(&self.system);
+        dl.send_user_message(target, envelope);
+    }
+
+    /// The live endpoint for `address`, created (and dialling) if there is none.
+    pub(crate) fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(e) = self.endpoints.get(address) {
+            if !e.is_terminated() {
+                return Some(e.clone());
+            }
+        }
+        let mut created = None;
+        let ep = self
+            .endpoints
+            .entry(address.to_string())
+            .and_modify(|e| {
+                if e.is_terminated() {
+                    let (ep, rx) = new_endpoint(address);
+                    created = Some(rx);
+                    *e = ep;
+                }
+            })
+            .or_insert_with(|| {
+                let (ep, rx) = new_endpoint(address);
+                created = Some(rx);
+                ep
+            })
+            .clone();
+        if let Some(rx) = created {
+            let me = self.me.upgrade()?;
+            self.system.runtime().spawn(run_writer(me, ep.clone(), rx));
+        }
+        Some(ep)
+    }
+
+    /// A `Terminated` came from a peer for a local watcher.
+    pub(crate) fn remote_terminated(&self, watcher: &Pid, t: Terminated) {
+        if let Some(ep) = self.endpoints.get(t.who.address()) {
+            let mut w = ep.watches.lock();
+            if let Some(set) = w.get_mut(watcher) {
+                set.remove(&t.who);
+                if set.is_empty() {
+                    w.remove(watcher);
+                }
+            }
+        }
+        watcher.send_system_message(&self.system, SystemMessage::Terminated(t));
+    }
+
+    /// Closes every endpoint (used by shutdown).
+    pub(crate) fn close_all(&self) {
+        for e in self.endpoints.iter() {
+            e.closed.notify_one();
+        }
+    }
+}
+
+fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbound>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Arc::new(Endpoint {
+            address: address.to_string(),
+            tx,
+            state: AtomicU8::new(CONNECTING),
+            queued: AtomicUsize::new(0),
+            closed: Notify::new(),
+            watches: Mutex::new(HashMap::new()),
+        }),
+        rx,
+    )
+}
+
+type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
+
+async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> {
+    let scheme = if shared.config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    if let Some(tls) = &shared.config.tls {
+        let domain = tls.domain_name.clone().unwrap_or_else(|| {
+            address
+                .rsplit_once(':')
+                .map_or(address, |(h, _)| h)
+                .trim_matches(|c| c == '[' || c == ']')
+                .to_string()
+        });
+        let client = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem))
+            .domain_name(domain);
+        endpoint = endpoint.tls_config(client).map_err(|e| e.to_string())?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
+    let max = shared.config.max_message_size.saturating_mul(4);
+    let mut client = RemotingClient::new(channel)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let (tx, rx) = mpsc::channel(2);
+    let hello = RemoteMessage {
+        message_type: Some(MessageType::ConnectRequest(ConnectRequest {
+            connection_type: Some(connect_request::ConnectionType::ServerConnection(
+                ServerConnection {
+                    member_id: shared.system.id().to_string(),
+                    address: shared.address.to_string(),
+                    block_list: Vec::new(),
+                },
+            )),
+        })),
+    };
+    tx.send(hello).await.map_err(|e| e.to_string())?;
+    let handshake = async {
+        let mut inbound = client
+            .receive(ReceiverStream::new(rx))
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        match inbound.message().await {
+            Ok(Some(RemoteMessage {
+                message_type: Some(MessageType::ConnectResponse(r)),
+            })) => {
+                if r.blocked {
+                    tracing::warn!(%address, "the peer reports this node as blocked");
+                }
+                Ok(inbound)
+            }
+            Ok(_) => Err("the peer did not answer with a ConnectResponse".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+        Ok(Ok(inbound)) => Ok((tx, inbound)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("handshake timed out".to_string()),
+    }
+}
+
+async fn run_writer(
+    shared: Arc<Shared>,
+    ep: Arc<Endpoint>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) {
+    let mut stream = None;
+    for attempt in 0..shared.config.max_retry_count {
+        // Bounded as a whole: a peer that accepts TCP but never speaks HTTP/2 must not hang us.
+        let attempt_result =
+            tokio::time::timeout(Duration::from_secs(15), connect_once(&shared, &ep.address))
+                .await
+                .unwrap_or_else(|_| Err("connection attempt timed out".to_string()));
+        match attempt_result {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => {
+                tracing::info!(address = %ep.address, attempt, error = %e, "remote connect failed");
+                if attempt + 1 < shared.config.max_retry_count {
+                    tokio::select! {
+                        _ = tokio::time::sleep(shared.config.retry_interval) => {}
+                        _ = ep.closed.notified() => break,
+                    }
+                }
+            }
+        }
+    }
+    if let Some((tx, mut inbound)) = stream {
+        ep.state.store(CONNECTED, Ordering::Release);
+        shared.system.event_stream().publish(&EndpointConnected {
+            address: ep.address.clone(),
+        });
+        // The peer never writes data on this stream: anything it sends (a DisconnectRequest),
+        // an error or the end of the stream means the endpoint is gone.
+        let ep2 = ep.clone();
+        let watcher = tokio::spawn(async move {
+            let r = inbound.message().await;
+            tracing::debug!(address = %ep2.address, result = ?r.as_ref().map(|m| m.is_some()), "endpoint stream ended");
+            ep2.closed.notify_one();
+        });
+        write_loop(&shared, &ep, &mut rx, tx).await;
+        watcher.abort();
+    }
+    terminate(&shared, &ep, rx);
+}
+
+async fn write_loop(
+    shared: &Shared,
+    ep: &Endpoint,
+    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    tx: mpsc::Sender<RemoteMessage>,
+) {
+    let batch_size = shared.config.batch_size;
+    // Keep batches well under the peer's message limit.
+    let max_bytes = shared.config.max_message_size / 2;
+    let mut builder = BatchBuilder::new(shared.config.wire_variant)
+        .with_max_payload(shared.config.max_message_size);
+    let mut pending: Vec<Outbound> = Vec::with_capacity(batch_size);
+    let mut in_batch: Vec<Outbound> = Vec::with_capacity(batch_size);
+    loop {
+        tokio::select! {
+            biased;
+            _ = ep.closed.notified() => return,
+            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return },
+        }
+        ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
+        let ctx = shared.wire_ctx();
+        for m in pending.drain(..) {
+            match builder.push(&shared.ser, &ctx, &m) {
+                Ok(()) => in_batch.push(m),
+                Err(e) => {
+                    shared.publish_error(RemoteDeliveryError {
+                        direction: Direction::Outbound,
+                        peer: ep.address.clone(),
+                        target: Some(m.target.clone()),
+                        type_name: m.message.type_name().to_string(),
+                        error: e.to_string(),
+                    });
+                    shared.dead_letter(
+                        &m.target,
+                        MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
+                    );
+                    continue;
+                }
+            }
+            if builder.approx_size() >= max_bytes
+                && !send_batch(shared, &mut builder, &mut in_batch, &tx).await
+            {
+                return;
+            }
+        }
+        if !builder.is_empty() && !send_batch(shared, &mut builder, &mut in_batch, &tx).await {
+            return;
+        }
+    }
+}
+
+/// Hands one batch to the gRPC stream; on failure its messages go to dead letters.
+async fn send_batch(
+    shared: &Shared,
+    builder: &mut BatchBuilder,
+    in_batch: &mut Vec<Outbound>,
+    tx: &mpsc::Sender<RemoteMessage>,
+) -> bool {
+    let batch = builder.finish();
+    let msg = RemoteMessage {
+        message_type: Some(MessageType::MessageBatch(batch)),
+    };
+    if tx.send(msg).await.is_ok() {
+        in_batch.clear();
+        true
+    } else {
+        for m in in_batch.drain(..) {
+            undeliverable(shared, m);
+        }
+        false
+    }
+}
+
+/// A message that cannot reach its endpoint: requesters get `DeadLetterResponse`, others a
+/// dead-letter event.
+fn undeliverable(shared: &Shared, m: Outbound) {
+    shared.dead_letter(
+        &m.target,
+        MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
+    );
+}
+
+// Pid's Hash/Eq use only address, id and request id, never the cached process.
+#[allow(clippy::mutable_key_type)]
+fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+    ep.state.store(TERMINATED, Ordering::Release);
+    shared
+        .endpoints
+        .remove_if(&ep.address, |_, e| Arc::ptr_eq(e, ep));
+    // Closing first makes later sends fail at once (the sender dead-letters them itself).
+    rx.close();
+    while let Ok(m) = rx.try_recv() {
+        undeliverable(shared, m);
+    }
+    let watches = std::mem::take(&mut *ep.watches.lock());
+    for (watcher, watchees) in watches {
+        for who in watchees {
+            watcher.send_system_message(
+                &shared.system,
+                SystemMessage::Terminated(Terminated {
+                    who,
+                    why: TerminatedReason::AddressTerminated,
+                }),
+            );
+        }
+    }
+    tracing::info!(address = %ep.address, "endpoint terminated");
+    shared.system.event_stream().publish(&EndpointTerminated {
+        address: ep.address.clone(),
+    });
+}
+
+/// What a PID of another node resolves to: it queues messages on that node's endpoint.
+pub(crate) struct RemoteProcess {
+    pub(crate) shared: Weak<Shared>,
+    pub(crate) endpoint: Arc<Endpoint>,
+}
+
+impl RemoteProcess {
+    fn enqueue(&self, shared: &Shared, m: Outbound) {
+        // A full queue (a slow or unreachable peer) refuses instead of growing without bound.
+        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= shared.config.queue_size {
+            self.endpoint.queued.fetch_sub(1, Ordering::Relaxed);
+            shared.publish_error(RemoteDeliveryError {
+                direction: Direction::Outbound,
+                peer: self.endpoint.address.clone(),
+                target: Some(m.target.clone()),
+                type_name: m.message.type_name().to_string(),
+                error: format!(
+                    "the endpoint queue is full ({} messages)",
+                    shared.config.queue_size
+                ),
+            });
+            return undeliverable(shared, m);
+        }
+        if let Err(e) = self.endpoint.tx.send(m) {
+            undeliverable(shared, e.0);
+        }
+    }
+}
+
+impl Process for RemoteProcess {
+    fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        self.enqueue(
+            &shared,
+            Outbound {
+                target: pid.clone(),
+                message: envelope.message,
+                sender: envelope.sender,
+                header: envelope.header,
+            },
+        );
+    }
+
+    fn send_system_message(&self, pid: &Pid, message: SystemMessage) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let out = |message: protoactor::BoxedMessage| Outbound {
+            target: pid.clone(),
+            message,
+            sender: None,
+            header: None,
+        };
+        match message {
+            SystemMessage::Watch { watcher } => {
+                if self.endpoint.is_terminated() {
+                    watcher.send_system_message(
+                        &shared.system,
+                        SystemMessage::Terminated(Terminated {
+                            who: pid.clone(),
+                            why: TerminatedReason::AddressTerminated,
+                        }),
+                    );
+                    return;
+                }
+                let w = shared.wire_ctx().pid(&watcher);
+                self.endpoint
+                    .watches
+                    .lock()
+                    .entry(watcher)
+                    .or_default()
+                    .insert(pid.clone());
+                self.enqueue(
+                    &shared,
+                    out(Box::new(actor_proto::Watch { watcher: Some(w) })),
+                );
+            }
+            SystemMessage::Unwatch { watcher } => {
+                let w = shared.wire_ctx().pid(&watcher);
+                {
+                    let mut map = self.endpoint.watches.lock();
+                    if let Some(set) = map.get_mut(&watcher) {
+                        set.remove(pid);
+                        if set.is_empty() {
+                            map.remove(&watcher);
+                        }
+                    }
+                }
+                self.enqueue(
+                    &shared,
+                    out(Box::new(actor_proto::Unwatch { watcher: Some(w) })),
+                );
+            }
+            SystemMessage::Stop => self.enqueue(&shared, out(Box::new(Stop))),
+            // A local actor that a remote actor watched is gone.
+            SystemMessage::Terminated(t) => self.enqueue(&shared, out(Box::new(t))),
+            other => {
+                tracing::debug!(pid = %pid, message = other.name(), "system message not sent to a remote process");
+            }
+        }
+    }
+
+    fn is_dead(&self) -> bool {
+        // A terminated endpoint makes cached PIDs resolve again, which reconnects.
+        self.endpoint.is_terminated()
+    }
+}

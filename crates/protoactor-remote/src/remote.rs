@@ -1,0 +1,379 @@
+//! `Remote`: starts the server on an actor system, installs the resolver for PIDs of other
+//! nodes, hosts the activator, and shuts everything down gracefully.
+
+use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use protoactor::{ActorSystem, FutureError, Pid, Process, Props};
+use tokio::sync::oneshot;
+use tokio_stream::StreamExt;
+
+use crate::activator::{Activator, Kinds, ResponseStatusCode};
+use crate::config::RemoteConfig;
+use crate::endpoint::{RemoteProcess, Shared};
+use crate::remote_proto::remote_message::MessageType;
+use crate::remote_proto::remoting_server::RemotingServer;
+use crate::remote_proto::{ActorPidRequest, ActorPidResponse, DisconnectRequest, RemoteMessage};
+use crate::serializer::Serialization;
+use crate::server::RemotingService;
+
+const GRACEFUL_STOP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why remote could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The address could not be bound.
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        /// What was bound.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Remote is already started on this system.
+    #[error("remote is already started on this actor system")]
+    AlreadyStarted,
+    /// The TLS settings were refused.
+    #[error("invalid TLS settings: {0}")]
+    Tls(String),
+    /// The activator could not be spawned.
+    #[error("cannot spawn the activator: {0}")]
+    Activator(String),
+}
+
+/// Why a remote spawn failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteSpawnError {
+    /// The remote activator answered with a non-OK status (with the PID it gave, if any:
+    /// for `ProcessNameAlreadyExist` the existing actor).
+    #[error("remote spawn failed with status {code:?}")]
+    Status {
+        /// The status.
+        code: ResponseStatusCode,
+        /// The PID in the response.
+        pid: Option<Pid>,
+    },
+    /// The status code is not one protoactor defines.
+    #[error("remote spawn answered with unknown status code {0}")]
+    UnknownStatus(i32),
+    /// No answer within the timeout.
+    #[error("remote spawn timed out")]
+    Timeout,
+    /// The request could not be delivered.
+    #[error("remote spawn request went to dead letters")]
+    DeadLetter,
+    /// The answer was not an `ActorPidResponse`.
+    #[error("remote spawn got an unexpected answer: {0}")]
+    UnexpectedResponse(String),
+}
+
+impl RemoteSpawnError {
+    /// The status code this error corresponds to.
+    pub fn status_code(&self) -> Option<ResponseStatusCode> {
+        match self {
+            RemoteSpawnError::Status { code, .. } => Some(*code),
+            RemoteSpawnError::Timeout => Some(ResponseStatusCode::Timeout),
+            RemoteSpawnError::DeadLetter => Some(ResponseStatusCode::DeadLetter),
+            _ => None,
+        }
+    }
+}
+
+/// Remoting on one actor system. Kept as an extension of the system.
+pub struct Remote {
+    shared: Arc<Shared>,
+    bound: SocketAddr,
+    server_stop: Mutex<Option<oneshot::Sender<()>>>,
+    server_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    server_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    kinds: Kinds,
+    stopped: AtomicBool,
+}
+
+impl Remote {
+    /// Starts remoting: binds the server, sets the system's address, installs the resolver
+    /// for other nodes' PIDs and spawns the `activator`. Start it before spawning actors, so
+    /// their PIDs carry the node's address.
+    pub fn start(system: &ActorSystem, config: RemoteConfig) -> Result<Arc<Remote>, RemoteError> {
+        if system.extension::<Remote>().is_some() {
+            return Err(RemoteError::AlreadyStarted);
+        }
+        let bind = format!("{}:{}", config.host, config.port);
+        let std_listener = StdListener::bind((config.host.as_str(), config.port))
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .map_err(|source| RemoteError::Bind {
+                address: bind.clone(),
+                source,
+            })?;
+        let bound = std_listener
+            .local_addr()
+            .map_err(|source| RemoteError::Bind {
+                address: bind.clone(),
+                source,
+            })?;
+        let address = match &config.advertised_address {
+            Some(a) => a.clone(),
+            None => {
+                // A wildcard bind is not an address others can dial (protoactor-go #833).
+                let ip = if bound.ip().is_unspecified() {
+                    tracing::warn!(
+                        "remote bound to a wildcard address without an advertised address; advertising loopback"
+                    );
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    bound.ip()
+                };
+                SocketAddr::new(ip, bound.port()).to_string()
+            }
+        };
+        system.registry().set_address(&address);
+        let ser: Serialization = config.serialization.clone();
+        let kinds: Kinds = Arc::new(parking_lot::RwLock::new(config.kinds.clone()));
+        let max = config.max_message_size.saturating_mul(4);
+        let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
+            system: system.clone(),
+            config,
+            ser,
+            address: Arc::from(address.as_str()),
+            endpoints: DashMap::new(),
+            inbound: Mutex::new(Vec::new()),
+            shutting_down: AtomicBool::new(false),
+            me: me.clone(),
+        });
+
+        let weak = Arc::downgrade(&shared);
+        system
+            .registry()
+            .register_address_resolver(Arc::new(move |pid: &Pid| {
+                let shared = weak.upgrade()?;
+                let endpoint = shared.endpoint(pid.address())?;
+                Some(Arc::new(RemoteProcess {
+                    shared: weak.clone(),
+                    endpoint,
+                }) as Arc<dyn Process>)
+            }));
+
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let service = RemotingServer::new(RemotingService {
+            shared: shared.clone(),
+        })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &shared.config.tls {
+            let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .map_err(|e| RemoteError::Tls(e.to_string()))?;
+        }
+        let rt = system.runtime().clone();
+        let server_task = {
+            let _enter = rt.enter();
+            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|source| {
+                RemoteError::Bind {
+                    address: bind.clone(),
+                    source,
+                }
+            })?;
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+                if let Ok(s) = &s {
+                    let _ = s.set_nodelay(true);
+                }
+                s
+            });
+            Some(rt.spawn(async move {
+                let r = builder
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "remote server failed");
+                }
+                let _ = done_tx.send(());
+            }))
+        };
+
+        let activator_kinds = kinds.clone();
+        let activator_props = Props::from_producer(move || Activator {
+            kinds: activator_kinds.clone(),
+        });
+        system
+            .root()
+            .spawn_named(&activator_props, "activator")
+            .map_err(|e| RemoteError::Activator(e.to_string()))?;
+
+        let remote = Arc::new(Remote {
+            shared,
+            bound,
+            server_stop: Mutex::new(Some(stop_tx)),
+            server_done: Mutex::new(Some(done_rx)),
+            server_task: Mutex::new(server_task),
+            kinds,
+            stopped: AtomicBool::new(false),
+        });
+        system.set_extension(remote.clone());
+        tracing::info!(%address, bound = %remote.bound, "remote started");
+        Ok(remote)
+    }
+
+    /// The remote started on `system`, if any.
+    pub fn get(system: &ActorSystem) -> Option<Arc<Remote>> {
+        system.extension::<Remote>()
+    }
+
+    /// The advertised address (`host:port`) other nodes use.
+    pub fn address(&self) -> &str {
+        &self.shared.address
+    }
+
+    /// The socket address actually bound (useful with port 0).
+    pub fn bound_address(&self) -> SocketAddr {
+        self.bound
+    }
+
+    /// The actor system.
+    pub fn system(&self) -> &ActorSystem {
+        &self.shared.system
+    }
+
+    /// The message registry (types can be added after start).
+    pub fn serialization(&self) -> &Serialization {
+        &self.shared.ser
+    }
+
+    /// Registers (or replaces) a kind other nodes may spawn here.
+    pub fn register_kind(&self, kind: impl Into<String>, props: Props) {
+        self.kinds.write().insert(kind.into(), props);
+    }
+
+    /// The kinds other nodes may spawn here.
+    pub fn known_kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.kinds.read().keys().cloned().collect();
+        k.sort();
+        k
+    }
+
+    /// The PID of the activator at `address`.
+    pub fn activator_for(address: &str) -> Pid {
+        Pid::new(address, "activator")
+    }
+
+    /// Spawns an actor of `kind` with a generated name on the node at `address`.
+    pub async fn spawn(
+        &self,
+        address: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Pid, RemoteSpawnError> {
+        self.spawn_named(address, "", kind, timeout).await
+    }
+
+    /// Spawns an actor of `kind` named `name` on the node at `address`; its id there is
+    /// `activator/Remote$<name>`.
+    pub async fn spawn_named(
+        &self,
+        address: &str,
+        name: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Pid, RemoteSpawnError> {
+        let fut = self.shared.system.root().request_future(
+            &Self::activator_for(address),
+            ActorPidRequest {
+                name: name.to_string(),
+                kind: kind.to_string(),
+            },
+            timeout,
+        );
+        let msg = match fut.await {
+            Ok(m) => m,
+            Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
+            Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
+            Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
+        };
+        let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {
+            return Err(RemoteSpawnError::UnexpectedResponse(
+                msg.type_name().to_string(),
+            ));
+        };
+        let pid = resp.pid.as_ref().map(|p| p.to_pid());
+        match ResponseStatusCode::from_i32(resp.status_code) {
+            Some(ResponseStatusCode::Ok) => pid.ok_or_else(|| {
+                RemoteSpawnError::UnexpectedResponse("an OK response without a PID".into())
+            }),
+            Some(code) => Err(RemoteSpawnError::Status { code, pid }),
+            None => Err(RemoteSpawnError::UnknownStatus(resp.status_code)),
+        }
+    }
+
+    /// Blocking form of [`spawn_named`](Self::spawn_named), for code outside async contexts.
+    pub fn spawn_named_blocking(
+        &self,
+        address: &str,
+        name: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Pid, RemoteSpawnError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let this = self.shared.system.extension::<Remote>();
+        let (address, name, kind) = (address.to_string(), name.to_string(), kind.to_string());
+        let Some(this) = this else {
+            return Err(RemoteSpawnError::UnexpectedResponse(
+                "remote is shut down".into(),
+            ));
+        };
+        self.shared.system.runtime().spawn(async move {
+            let _ = tx.send(this.spawn_named(&address, &name, &kind, timeout).await);
+        });
+        rx.recv().unwrap_or(Err(RemoteSpawnError::Timeout))
+    }
+
+    /// Shuts remoting down: sends `DisconnectRequest` on every inbound stream, closes every
+    /// endpoint and stops the server. Outside async code it waits (up to 10 s) for the server
+    /// to stop. Call it before [`ActorSystem::shutdown`].
+    pub fn shutdown(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.shared.shutting_down.store(true, Ordering::Release);
+        let inbound = std::mem::take(&mut *self.shared.inbound.lock());
+        for tx in inbound {
+            let _ = tx.try_send(Ok(RemoteMessage {
+                message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
+            }));
+        }
+        self.shared.close_all();
+        if let Some(stop) = self.server_stop.lock().take() {
+            let _ = stop.send(());
+        }
+        // A graceful stop waits for the peers to close their streams; after 10 s the server
+        // is stopped regardless (as protoactor-go does).
+        if let Some(task) = self.server_task.lock().take() {
+            let abort = task.abort_handle();
+            self.shared.system.runtime().spawn(async move {
+                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
+                abort.abort();
+            });
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            if let Some(done) = self.server_done.lock().take() {
+                let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
+            }
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(stop) = self.server_stop.lock().take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! The serializer registry: which message types cross the wire, under which proto full
+//! name, with which serializer (protobuf = id 0, JSON = id 1, as in protoactor-go).
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::{BufMut, BytesMut};
+use parking_lot::Mutex;
+use protoactor::{
+    BoxedMessage, DeadLetterResponse, Message, Pid, PoisonPill, Stop, Terminated, TerminatedReason,
+    Touch, Touched,
+};
+use rustc_hash::FxHashMap;
+
+use crate::actor_proto;
+use crate::remote_proto;
+
+/// A serializer id as carried in `MessageEnvelope.serializer_id`.
+pub type SerializerId = i32;
+
+/// Protobuf binary encoding (id 0).
+pub const PROTOBUF: SerializerId = 0;
+/// Protobuf JSON mapping (id 1).
+pub const JSON: SerializerId = 1;
+
+/// Why a message could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SerializationError {
+    /// The Rust type is not registered.
+    #[error("message type {0} is not registered for remoting")]
+    UnregisteredType(&'static str),
+    /// No decoder for this type name and serializer.
+    #[error("unknown type name {type_name:?} for serializer {serializer_id}")]
+    UnknownTypeName {
+        /// The proto full name that came in.
+        type_name: String,
+        /// The serializer id that came in.
+        serializer_id: SerializerId,
+    },
+    /// The bytes do not decode as the named type.
+    #[error("cannot decode {type_name}: {reason}")]
+    Decode {
+        /// The proto full name.
+        type_name: String,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// The message does not encode.
+    #[error("cannot encode {type_name}: {reason}")]
+    Encode {
+        /// The proto full name.
+        type_name: String,
+        /// The encoder's message.
+        reason: String,
+    },
+}
+
+/// A JSON message of a type this node does not know (serializer 1), delivered as is, like
+/// protoactor-go's `JsonMessage`. Sending one writes its JSON under its type name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonMessage {
+    /// The proto full name.
+    pub type_name: String,
+    /// The JSON text.
+    pub json: String,
+}
+
+/// A message that arrived but could not be decoded: what dead-letter events carry for it.
+#[derive(Debug, Clone)]
+pub struct UndecodableMessage {
+    /// The type name from the batch (empty if the type index was bad).
+    pub type_name: String,
+    /// The serializer id from the envelope.
+    pub serializer_id: SerializerId,
+    /// The raw payload.
+    pub data: bytes::Bytes,
+    /// Why it could not be decoded.
+    pub error: String,
+}
+
+/// What an encoder needs to know about the local node.
+pub struct WireContext<'a> {
+    /// This node's address, written instead of `"nonhost"` in PIDs.
+    pub local_address: &'a str,
+}
+
+impl WireContext<'_> {
+    /// The wire form of `pid`, with a pre-remote `"nonhost"` address replaced.
+    pub fn pid(&self, pid: &Pid) -> actor_proto::Pid {
+        let address = if pid.address() == protoactor::pid::LOCAL_ADDRESS {
+            self.local_address.to_string()
+        } else {
+            pid.address().to_string()
+        };
+        actor_proto::Pid {
+            address,
+            id: pid.id().to_string(),
+            request_id: pid.request_id(),
+        }
+    }
+}
+
+type EncodeFn =
+    Arc<dyn Fn(&dyn Message, &WireContext, &mut BytesMut) -> Result<(), String> + Send + Sync>;
+type DecodeFn = Arc<dyn Fn(&[u8]) -> Result<BoxedMessage, String> + Send + Sync>;
+
+#[derive(Clone)]
+struct Outgoing {
+    type_name: Arc<str>,
+    serializer_id: SerializerId,
+    encode: EncodeFn,
+}
+
+#[derive(Default, Clone)]
+struct Tables {
+    outgoing: FxHashMap<TypeId, Outgoing>,
+    incoming: FxHashMap<String, [Option<DecodeFn>; 2]>,
+}
+
+struct Inner {
+    tables: ArcSwap<Tables>,
+    write: Mutex<()>,
+}
+
+/// The registry of message types that cross the wire. Cheap to clone (shared).
+///
+/// ```
+/// use protoactor_remote::{Serialization, messages::Echo};
+/// let s = Serialization::new();
+/// s.register::<Echo>();
+/// assert!(s.is_registered::<Echo>());
+/// ```
+#[derive(Clone)]
+pub struct Serialization(Arc<Inner>);
+
+impl Default for Serialization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A looked-up decoder (see [`Serialization::decoder`]).
+#[derive(Clone)]
+pub struct Decoder(Option<DecodeFn>);
+
+impl Decoder {
+    /// Decodes `data`; an unknown JSON type becomes a [`JsonMessage`], as in Go.
+    pub fn decode(
+        &self,
+        type_name: &str,
+        serializer_id: SerializerId,
+        data: &[u8],
+    ) -> Result<BoxedMessage, SerializationError> {
+        match &self.0 {
+            Some(d) => d(data).map_err(|reason| SerializationError::Decode {
+                type_name: type_name.to_string(),
+                reason,
+            }),
+            None if serializer_id == JSON => match std::str::from_utf8(data) {
+                Ok(json) => Ok(Box::new(JsonMessage {
+                    type_name: type_name.to_string(),
+                    json: json.to_string(),
+                })),
+                Err(e) => Err(SerializationError::Decode {
+                    type_name: type_name.to_string(),
+                    reason: e.to_string(),
+                }),
+            },
+            None => Err(SerializationError::UnknownTypeName {
+                type_name: type_name.to_string(),
+                serializer_id,
+            }),
+        }
+    }
+}
+
+/// The encoded form of one message.
+pub struct Encoded {
+    /// The proto full name.
+    pub type_name: Arc<str>,
+    /// The serializer used.
+    pub serializer_id: SerializerId,
+}
+
+impl Serialization {
+    /// A registry with the built-in `actor.*` and `remote.*` messages.
+    pub fn new() -> Self {
+        let s = Serialization(Arc::new(Inner {
+            tables: ArcSwap::from_pointee(Tables::default()),
+            write: Mutex::new(()),
+        }));
+        s.register_builtins();
+        s
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Tables)) {
+        let _g = self.0.write.lock();
+        let mut t = Tables::clone(&self.0.tables.load());
+        f(&mut t);
+        self.0.tables.store(Arc::new(t));
+    }
+
+    fn add_decoder(t: &mut Tables, name: &str, id: SerializerId, d: DecodeFn) {
+        t.incoming.entry(name.to_string()).or_default()[id as usize] = Some(d);
+    }
+
+    /// Registers a protobuf message type under its proto full name: it is sent with the
+    /// protobuf serializer and decoded from protobuf (and from JSON if also registered so).
+    pub fn register<T>(&self)
+    where
+        T: prost::Message + prost::Name + Default + Message,
+    {
+        let name = T::full_name();
+        let encode: EncodeFn = Arc::new(|m, _, buf| {
+            let m = m.downcast_ref::<T>().ok_or("type mismatch")?;
+            m.encode(buf).map_err(|e| e.to_string())
+        });
+        let decode: DecodeFn = Arc::new(|b| {
+            T::decode(b)
+                .map(|m| Box::new(m) as BoxedMessage)
+                .map_err(|e| e.to_string())
+        });
+        self.update(|t| {
+            t.outgoing.insert(
+                TypeId::of::<T>(),
+                Outgoing {
+                    type_name: Arc::from(name.as_str()),
+                    serializer_id: PROTOBUF,
+                    encode,
+                },
+            );
+            Self::add_decoder(t, &name, PROTOBUF, decode);
+        });
+    }
+
+    /// Registers a message type for the JSON serializer (id 1): it is then *sent* as JSON
+    /// under its proto full name, and decoded from JSON. Field names follow the protobuf JSON
+    /// mapping when the type derives serde with `rename_all = "camelCase"`.
+    pub fn register_json<T>(&self)
+    where
+        T: prost::Name + serde::Serialize + serde::de::DeserializeOwned + Message,
+    {
+        self.register_json_named::<T>(&T::full_name());
+    }
+
+    /// Registers a serde type for the JSON serializer under an explicit type name.
+    pub fn register_json_named<T>(&self, type_name: &str)
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + Message,
+    {
+        let encode: EncodeFn = Arc::new(|m, _, buf| {
+            let m = m.downcast_ref::<T>().ok_or("type mismatch")?;
+            serde_json::to_writer(buf.writer(), m).map_err(|e| e.to_string())
+        });
+        let decode: DecodeFn = Arc::new(|b| {
+            serde_json::from_slice::<T>(b)
+                .map(|m| Box::new(m) as BoxedMessage)
+                .map_err(|e| e.to_string())
+        });
+        self.update(|t| {
+            t.outgoing.insert(
+                TypeId::of::<T>(),
+                Outgoing {
+                    type_name: Arc::from(type_name),
+                    serializer_id: JSON,
+                    encode,
+                },
+            );
+            Self::add_decoder(t, type_name, JSON, decode);
+        });
+    }
+
+    /// True if `T` can be sent.
+    pub fn is_registered<T: Message>(&self) -> bool {
+        self.0
+            .tables
+            .load()
+            .outgoing
+            .contains_key(&TypeId::of::<T>())
+    }
+
+    /// Encodes `msg` into `buf` (appending), giving its type name and serializer.
+    pub fn encode(
+        &self,
+        msg: &dyn Message,
+        ctx: &WireContext,
+        buf: &mut BytesMut,
+    ) -> Result<Encoded, SerializationError> {
+        if let Some(j) = msg.downcast_ref::<JsonMessage>() {
+            buf.extend_from_slice(j.json.as_bytes());
+            return Ok(Encoded {
+                type_name: Arc::from(j.type_name.as_str()),
+                serializer_id: JSON,
+            });
+        }
+        let tables = self.0.tables.load();
+        let out = tables
+            .outgoing
+            .get(&msg.message_type_id())
+            .ok_or(SerializationError::UnregisteredType(msg.type_name()))?;
+        (out.encode)(msg, ctx, buf).map_err(|reason| SerializationError::Encode {
+            type_name: out.type_name.to_string(),
+            reason,
+        })?;
+        Ok(Encoded {
+            type_name: out.type_name.clone(),
+            serializer_id: out.serializer_id,
+        })
+    }
+
+    /// Decodes a message. An unknown JSON type becomes a [`JsonMessage`], as in Go.
+    pub fn decode(
+        &self,
+        type_name: &str,
+        serializer_id: SerializerId,
+        data: &[u8],
+    ) -> Result<BoxedMessage, SerializationError> {
+        self.decoder(type_name, serializer_id)
+            .decode(type_name, serializer_id, data)
+    }
+
+    /// The decoder for a type name and serializer, to decode many messages of one type
+    /// with a single lookup.
+    pub fn decoder(&self, type_name: &str, serializer_id: SerializerId) -> Decoder {
+        let found = if (0..2).contains(&serializer_id) {
+            self.0
+                .tables
+                .load()
+                .incoming
+                .get(type_name)
+                .and_then(|d| d[serializer_id as usize].clone())
+        } else {
+            None
+        };
+        Decoder(found)
+    }
+
+    /// Core messages travel as their `actor.*` wire messages; remote's own messages by name.
+    fn register_builtins(&self) {
+        self.register::<remote_proto::ActorPidRequest>();
+        self.register::<remote_proto::ActorPidResponse>();
+        // The wire forms are registered too, so a user can send them directly.
+        self.register::<actor_proto::PoisonPill>();
+        self.register::<actor_proto::Touch>();
+        self.register::<actor_proto::Stop>();
+        self.register::<actor_proto::Watch>();
+        self.register::<actor_proto::Unwatch>();
+        self.builtin::<PoisonPill, actor_proto::PoisonPill>(
+            |_, _| actor_proto::PoisonPill {},
+            |_| PoisonPill,
+        );
+        self.builtin::<Touch, actor_proto::Touch>(|_, _| actor_proto::Touch {}, |_| Touch);
+        self.builtin::<Stop, actor_proto::Stop>(|_, _| actor_proto::Stop {}, |_| Stop);
+        self.builtin::<Touched, actor_proto::Touched>(
+            |m, c| actor_proto::Touched {
+                who: Some(c.pid(&m.who)),
+            },
+            |w| Touched {
+                who: w
+                    .who
+                    .map(|p| p.to_pid())
+                    .unwrap_or_else(|| Pid::new("", "")),
+            },
+        );
+        self.builtin::<DeadLetterResponse, actor_proto::DeadLetterResponse>(
+            |m, c| actor_proto::DeadLetterResponse {
+                target: m.target.as_ref().map(|p| c.pid(p)),
+            },
+            |w| DeadLetterResponse {
+                target: w.target.map(|p| p.to_pid()),
+            },
+        );
+        self.builtin::<Terminated, actor_proto::Terminated>(
+            |m, c| actor_proto::Terminated {
+                who: Some(c.pid(&m.who)),
+                why: m.why as i32,
+            },
+            |w| Terminated {
+                who: w
+                    .who
+                    .map(|p| p.to_pid())
+                    .unwrap_or_else(|| Pid::new("", "")),
+                why: TerminatedReason::from_i32(w.why),
+            },
+        );
+    }
+
+    /// Maps a core type `R` to its wire type `W` both ways.
+    fn builtin<R, W>(&self, to_wire: fn(&R, &WireContext) -> W, from_wire: fn(W) -> R)
+    where
+        R: Message,
+        W: prost::Message + prost::Name + Default + 'static,
+    {
+        let name = W::full_name();
+        let encode: EncodeFn = Arc::new(move |m, c, buf| {
+            let m = m.downcast_ref::<R>().ok_or("type mismatch")?;
+            to_wire(m, c).encode(buf).map_err(|e| e.to_string())
+        });
+        let decode: DecodeFn = Arc::new(move |b| {
+            W::decode(b)
+                .map(|w| Box::new(from_wire(w)) as BoxedMessage)
+                .map_err(|e| e.to_string())
+        });
+        self.update(|t| {
+            t.outgoing.insert(
+                TypeId::of::<R>(),
+                Outgoing {
+                    type_name: Arc::from(name.as_str()),
+                    serializer_id: PROTOBUF,
+                    encode,
+                },
+            );
+            Self::add_decoder(t, &name, PROTOBUF, decode);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Echo, Response};
+
+    fn ctx() -> WireContext<'static> {
+        WireContext {
+            local_address: "127.0.0.1:1",
+        }
+    }
+
+    #[test]
+    fn protobuf_roundtrip_by_full_name() {
+        let s = Serialization::new();
+        s.register::<Echo>();
+        let mut buf = BytesMut::new();
+        let e = s
+            .encode(
+                &Echo {
+                    message: "hi".into(),
+                    sender: None,
+                },
+                &ctx(),
+                &mut buf,
+            )
+            .unwrap();
+        assert_eq!(&*e.type_name, "messages.Echo");
+        assert_eq!(e.serializer_id, PROTOBUF);
+        let back = s.decode("messages.Echo", PROTOBUF, &buf).unwrap();
+        assert_eq!(back.downcast_ref::<Echo>().unwrap().message, "hi");
+    }
+
+    #[test]
+    fn json_uses_protobuf_json_names() {
+        let s = Serialization::new();
+        s.register_json::<Response>();
+        let mut buf = BytesMut::new();
+        let r = Response {
+            some_value: "v".into(),
+            from: Some(actor_proto::Pid {
+                address: "a".into(),
+                id: "b".into(),
+                request_id: 0,
+            }),
+            ..Default::default()
+        };
+        let e = s.encode(&r, &ctx(), &mut buf).unwrap();
+        assert_eq!(e.serializer_id, JSON);
+        let text = std::str::from_utf8(&buf).unwrap();
+        assert!(text.contains("\"someValue\":\"v\""), "{text}");
+        assert!(text.contains("\"Address\":\"a\""), "{text}");
+        let back = s
+            .decode("messages.Response", JSON, br#"{"someValue":"x"}"#)
+            .unwrap();
+        assert_eq!(back.downcast_ref::<Response>().unwrap().some_value, "x");
+    }
+
+    #[test]
+    fn unknown_json_type_becomes_json_message_and_unknown_proto_is_an_error() {
+        let s = Serialization::new();
+        let m = s.decode("x.Y", JSON, b"{}").unwrap();
+        assert_eq!(m.downcast_ref::<JsonMessage>().unwrap().type_name, "x.Y");
+        assert!(matches!(
+            s.decode("x.Y", PROTOBUF, b""),
+            Err(SerializationError::UnknownTypeName { .. })
+        ));
+        assert!(matches!(
+            s.decode("messages.Echo", 7, b""),
+            Err(SerializationError::UnknownTypeName { .. })
+        ));
+    }
+
+    #[test]
+    fn core_messages_travel_as_actor_messages() {
+        let s = Serialization::new();
+        let mut buf = BytesMut::new();
+        let t = Terminated {
+            who: Pid::new("nonhost", "$1"),
+            why: TerminatedReason::NotFound,
+        };
+        let e = s.encode(&t, &ctx(), &mut buf).unwrap();
+        assert_eq!(&*e.type_name, "actor.Terminated");
+        let back = s.decode("actor.Terminated", PROTOBUF, &buf).unwrap();
+        let back = back.downcast_ref::<Terminated>().unwrap();
+        assert_eq!(back.who, Pid::new("127.0.0.1:1", "$1"));
+        assert_eq!(back.why, TerminatedReason::NotFound);
+        assert!(matches!(
+            s.encode(&42u8, &ctx(), &mut buf),
+            Err(SerializationError::UnregisteredType(_))
+        ));
+    }
+}

@@ -1,0 +1,249 @@
+//! The gRPC server: `remote.Remoting/Receive` reads inbound streams (handshake, then
+//! batches) and delivers their messages locally.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use protoactor::{MessageEnvelope, Stop, SystemMessage, Terminated};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::actor_proto;
+use crate::codec::{BatchReader, Incoming};
+use crate::endpoint::Shared;
+use crate::events::{Direction, RemoteDeliveryError};
+use crate::remote_proto::remote_message::MessageType;
+use crate::remote_proto::remoting_server::Remoting;
+use crate::remote_proto::{
+    connect_request, ConnectResponse, GetProcessDiagnosticsRequest, GetProcessDiagnosticsResponse,
+    ListProcessesMatchType, ListProcessesRequest, ListProcessesResponse, MessageBatch,
+    RemoteMessage,
+};
+use crate::serializer::UndecodableMessage;
+use crate::PidExt;
+
+pub(crate) struct RemotingService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+type Out = Result<RemoteMessage, Status>;
+
+#[tonic::async_trait]
+impl Remoting for RemotingService {
+    type ReceiveStream = Pin<Box<dyn tokio_stream::Stream<Item = Out> + Send>>;
+
+    async fn receive(
+        &self,
+        request: Request<Streaming<RemoteMessage>>,
+    ) -> Result<Response<Self::ReceiveStream>, Status> {
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return Err(Status::unavailable("the node is shutting down"));
+        }
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel::<Out>(4);
+        self.shared.inbound.lock().push(tx.clone());
+        let shared = self.shared.clone();
+        tokio::spawn(read_stream(shared, inbound, tx, peer));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_processes(
+        &self,
+        request: Request<ListProcessesRequest>,
+    ) -> Result<Response<ListProcessesResponse>, Status> {
+        let req = request.into_inner();
+        let registry = self.shared.system.registry();
+        let matches: Box<dyn Fn(&str) -> bool> = match ListProcessesMatchType::try_from(req.r#type)
+        {
+            Ok(ListProcessesMatchType::MatchPartOfString) => {
+                Box::new(|id: &str| id.contains(req.pattern.as_str()))
+            }
+            Ok(ListProcessesMatchType::MatchExactString) => Box::new(|id: &str| id == req.pattern),
+            _ => {
+                return Err(Status::unimplemented(
+                    "only MatchPartOfString and MatchExactString are supported",
+                ))
+            }
+        };
+        let mut pids: Vec<_> = registry
+            .ids()
+            .into_iter()
+            .filter(|id| matches(id))
+            .map(|id| self.shared.system.new_local_pid(&id).to_proto())
+            .collect();
+        pids.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(ListProcessesResponse { pids }))
+    }
+
+    async fn get_process_diagnostics(
+        &self,
+        _request: Request<GetProcessDiagnosticsRequest>,
+    ) -> Result<Response<GetProcessDiagnosticsResponse>, Status> {
+        Err(Status::unimplemented(
+            "process diagnostics are not available",
+        ))
+    }
+}
+
+async fn read_stream(
+    shared: Arc<Shared>,
+    mut inbound: Streaming<RemoteMessage>,
+    tx: mpsc::Sender<Out>,
+    transport_peer: String,
+) {
+    let mut reader = BatchReader::new(shared.address.clone());
+    let mut peer = transport_peer;
+    loop {
+        let msg = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(status) => {
+                tracing::info!(%peer, error = %status, "inbound stream failed");
+                break;
+            }
+        };
+        match msg.message_type {
+            Some(MessageType::ConnectRequest(c)) => match c.connection_type {
+                Some(connect_request::ConnectionType::ServerConnection(sc)) => {
+                    if !sc.address.is_empty() {
+                        peer = sc.address;
+                    }
+                    let resp = RemoteMessage {
+                        message_type: Some(MessageType::ConnectResponse(ConnectResponse {
+                            member_id: shared.system.id().to_string(),
+                            blocked: false,
+                        })),
+                    };
+                    if tx.send(Ok(resp)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(connect_request::ConnectionType::ClientConnection(_)) | None => {
+                    tracing::warn!(%peer, "client connections are not supported; ignoring");
+                }
+            },
+            Some(MessageType::MessageBatch(batch)) => on_batch(&shared, &mut reader, batch, &peer),
+            other => {
+                tracing::debug!(%peer, message = ?other.is_some(), "unexpected message on an inbound stream");
+            }
+        }
+    }
+    shared.inbound.lock().retain(|t| !t.same_channel(&tx));
+}
+
+fn on_batch(shared: &Shared, reader: &mut BatchReader, batch: MessageBatch, peer: &str) {
+    let size: usize = batch.envelopes.iter().map(|e| e.message_data.len()).sum();
+    if size > shared.config.max_message_size {
+        // An oversized batch is refused as a whole, but the stream goes on.
+        let error = format!(
+            "batch of {size} payload bytes exceeds the limit of {}",
+            shared.config.max_message_size
+        );
+        for e in &batch.envelopes {
+            let type_name = usize::try_from(e.type_id)
+                .ok()
+                .and_then(|i| batch.type_names.get(i))
+                .cloned()
+                .unwrap_or_default();
+            shared.publish_error(RemoteDeliveryError {
+                direction: Direction::Inbound,
+                peer: peer.to_string(),
+                target: None,
+                type_name: type_name.clone(),
+                error: error.clone(),
+            });
+            let raw = UndecodableMessage {
+                type_name,
+                serializer_id: e.serializer_id,
+                data: e.message_data.clone(),
+                error: error.clone(),
+            };
+            let target = protoactor::Pid::new(shared.address.clone(), "");
+            shared.dead_letter(&target, MessageEnvelope::new(raw));
+        }
+        return;
+    }
+    for inc in reader.read(batch, &shared.ser) {
+        deliver(shared, inc, peer);
+    }
+}
+
+fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
+    let system = &shared.system;
+    let Incoming {
+        target,
+        sender,
+        header,
+        type_name,
+        message,
+    } = inc;
+    let message = match message {
+        Ok(m) => m,
+        Err((e, raw)) => {
+            shared.publish_error(RemoteDeliveryError {
+                direction: Direction::Inbound,
+                peer: peer.to_string(),
+                target: Some(target.clone()),
+                type_name,
+                error: e.to_string(),
+            });
+            shared.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));
+            return;
+        }
+    };
+    if let Some(w) = message.downcast_ref::<actor_proto::Watch>() {
+        match &w.watcher {
+            Some(watcher) => target.send_system_message(
+                system,
+                SystemMessage::Watch {
+                    watcher: watcher.to_pid(),
+                },
+            ),
+            None => bad_system_message(shared, peer, &target, "actor.Watch without a watcher"),
+        }
+    } else if let Some(w) = message.downcast_ref::<actor_proto::Unwatch>() {
+        match &w.watcher {
+            Some(watcher) => target.send_system_message(
+                system,
+                SystemMessage::Unwatch {
+                    watcher: watcher.to_pid(),
+                },
+            ),
+            None => bad_system_message(shared, peer, &target, "actor.Unwatch without a watcher"),
+        }
+    } else if message.is::<Stop>() {
+        target.send_system_message(system, SystemMessage::Stop);
+    } else if message.is::<Terminated>() {
+        let t = protoactor::message::downcast_message::<Terminated>(message)
+            .map(|b| *b)
+            .ok();
+        if let Some(t) = t {
+            shared.remote_terminated(&target, t);
+        }
+    } else {
+        target.send_user_message(
+            system,
+            MessageEnvelope {
+                message,
+                sender,
+                header,
+            },
+        );
+    }
+}
+
+fn bad_system_message(shared: &Shared, peer: &str, target: &protoactor::Pid, error: &str) {
+    shared.publish_error(RemoteDeliveryError {
+        direction: Direction::Inbound,
+        peer: peer.to_string(),
+        target: Some(target.clone()),
+        type_name: String::new(),
+        error: error.to_string(),
+    });
+}

@@ -1,0 +1,116 @@
+//! Shared helpers: nodes on loopback ports, probes, and the test actors.
+#![allow(dead_code)]
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use protoactor::prelude::*;
+use protoactor::Config;
+use protoactor_remote::messages::{Count, Echo, Response, Seq};
+use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
+
+/// Generous upper bound for things that must happen (never a timing assertion).
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A registry with the test messages.
+pub fn serialization() -> Serialization {
+    let s = Serialization::new();
+    s.register::<Echo>();
+    s.register::<Response>();
+    s.register::<Seq>();
+    s.register::<Count>();
+    s
+}
+
+/// A node on a free loopback port.
+pub fn node(config: RemoteConfig) -> (ActorSystem, Arc<Remote>) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
+    let remote = Remote::start(&system, config).expect("remote starts");
+    (system, remote)
+}
+
+/// A default node on a free loopback port with the test messages.
+pub fn default_node() -> (ActorSystem, Arc<Remote>) {
+    node(RemoteConfig::local().with_serialization(serialization()))
+}
+
+/// Stops remote and the system.
+pub fn stop(system: &ActorSystem, remote: &Remote) {
+    remote.shutdown();
+    system.shutdown();
+}
+
+/// Records events for the test thread.
+pub struct Probe<T>(pub Sender<T>);
+impl<T> Clone for Probe<T> {
+    fn clone(&self) -> Self {
+        Probe(self.0.clone())
+    }
+}
+impl<T> Probe<T> {
+    pub fn push(&self, v: T) {
+        let _ = self.0.send(v);
+    }
+}
+pub fn probe<T>() -> (Probe<T>, Receiver<T>) {
+    let (tx, rx) = channel();
+    (Probe(tx), rx)
+}
+pub fn next<T>(rx: &Receiver<T>) -> T {
+    rx.recv_timeout(WAIT).expect("expected an event in time")
+}
+
+/// Answers `Echo` with a `Response` carrying its own PID and the request's headers.
+pub fn echo_props() -> Props {
+    Props::from_func(|ctx| {
+        if let Some(e) = ctx.message_as::<Echo>() {
+            let headers = ctx.header().map(|h| h.to_map()).unwrap_or_default();
+            let r = Response {
+                some_value: format!("echo:{}", e.message),
+                from: Some(ctx.self_pid().to_proto()),
+                headers,
+                via_json: false,
+            };
+            ctx.respond(r);
+        }
+    })
+}
+
+/// Counts `Seq` messages, checks they come in order, reports `(count, in_order)` once `n`
+/// arrived.
+pub fn collector_props(n: i64, done: Probe<(i64, bool)>) -> Props {
+    Props::from_producer(move || Collector {
+        n,
+        next: 0,
+        in_order: true,
+        done: done.clone(),
+    })
+}
+
+struct Collector {
+    n: i64,
+    next: i64,
+    in_order: bool,
+    done: Probe<(i64, bool)>,
+}
+
+impl Actor for Collector {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(s) = ctx.message_as::<Seq>() {
+            if s.n != self.next {
+                self.in_order = false;
+            }
+            self.next = s.n + 1;
+            if self.next == self.n {
+                self.done.push((self.next, self.in_order));
+            }
+        }
+    }
+}

@@ -1,0 +1,730 @@
+//! Two Rust nodes in one process, talking over loopback gRPC.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use protoactor::prelude::*;
+use protoactor::{DeadLetterEvent, MessageHeader};
+use protoactor_remote::events::{Direction, EndpointConnected, EndpointTerminated};
+use protoactor_remote::messages::{Echo, Response, Seq};
+use protoactor_remote::{
+    PidExt, RemoteConfig, RemoteDeliveryError, RemoteSpawnError, ResponseStatusCode, WireVariant,
+};
+
+#[test]
+fn port_zero_reports_the_real_address() {
+    let (system, remote) = default_node();
+    let port = remote.bound_address().port();
+    assert_ne!(port, 0);
+    assert_eq!(remote.address(), format!("127.0.0.1:{port}"));
+    assert_eq!(system.address(), remote.address());
+    stop(&system, &remote);
+}
+
+#[test]
+fn advertised_address_is_used_for_pids() {
+    let (system, remote) =
+        node(RemoteConfig::new("0.0.0.0", 0).with_advertised_address("localhost:9999"));
+    assert_eq!(remote.address(), "localhost:9999");
+    let pid = system.root().spawn(&echo_props());
+    assert_eq!(pid.address(), "localhost:9999");
+    stop(&system, &remote);
+}
+
+#[test]
+fn request_future_and_headers_cross_nodes() {
+    for variant in [WireVariant::Current, WireVariant::Legacy2024] {
+        let (s1, r1) = node(
+            RemoteConfig::local()
+                .with_serialization(serialization())
+                .with_wire_variant(variant),
+        );
+        let (s2, r2) = default_node();
+        let echo = s2.root().spawn_named(&echo_props(), "echo").unwrap();
+        let remote_echo = Pid::new(r2.address(), "echo");
+        assert_eq!(echo, remote_echo);
+
+        let mut header = MessageHeader::new();
+        header.set("trace", "abc");
+        let reply = s1
+            .root()
+            .with_header(header)
+            .request_future(
+                &remote_echo,
+                Echo {
+                    message: "hi".into(),
+                    sender: None,
+                },
+                WAIT,
+            )
+            .result_as::<Response>()
+            .expect("a response");
+        assert_eq!(reply.some_value, "echo:hi");
+        assert_eq!(reply.from.unwrap().to_pid(), remote_echo);
+        assert_eq!(reply.headers.get("trace").map(String::as_str), Some("abc"));
+        stop(&s1, &r1);
+        stop(&s2, &r2);
+    }
+}
+
+#[test]
+fn actors_reply_to_sender_pids_across_nodes() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let (p, rx) = probe::<(String, Pid)>();
+    let props = Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            ctx.request(
+                &target,
+                Echo {
+                    message: "from-actor".into(),
+                    sender: Some(ctx.self_pid().to_proto()),
+                },
+            );
+        } else if let Some(r) = ctx.message_as::<Response>() {
+            p.push((r.some_value.clone(), r.from.as_ref().unwrap().to_pid()));
+        }
+    });
+    s1.root().spawn(&props);
+    let (v, sender) = next(&rx);
+    assert_eq!(v, "echo:from-actor");
+    assert_eq!(sender.address(), r2.address());
+    assert_eq!(sender.id(), "echo");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn messages_keep_their_order_per_sender_receiver_pair() {
+    const N: i64 = 100_000;
+    let (s1, r1) = default_node();
+    let (s2, r2) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_wire_variant(WireVariant::Legacy2024),
+    );
+    let (p, rx) = probe();
+    s2.root()
+        .spawn_named(&collector_props(N, p), "collector")
+        .unwrap();
+    let target = Pid::new(r2.address(), "collector");
+    let root = s1.root();
+    for n in 0..N {
+        root.send(
+            &target,
+            Seq {
+                n,
+                tag: String::new(),
+            },
+        );
+    }
+    let (count, in_order) = next(&rx);
+    assert_eq!(count, N);
+    assert!(in_order, "messages arrived out of order");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn remote_spawn_reports_every_status() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_kind("echo", echo_props()),
+    );
+    let rt = s1.runtime().clone();
+    let addr = r2.address().to_string();
+    let pid = rt
+        .block_on(r1.spawn_named(&addr, "one", "echo", WAIT))
+        .expect("spawned");
+    assert_eq!(pid.address(), addr);
+    assert_eq!(pid.id(), "activator/Remote$one");
+    let reply = s1
+        .root()
+        .request_future(
+            &pid,
+            Echo {
+                message: "x".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(reply.some_value, "echo:x");
+
+    let again = rt.block_on(r1.spawn_named(&addr, "one", "echo", WAIT));
+    assert_eq!(
+        again,
+        Err(RemoteSpawnError::Status {
+            code: ResponseStatusCode::ProcessNameAlreadyExist,
+            pid: Some(pid.clone()),
+        })
+    );
+    let unknown = rt.block_on(r1.spawn_named(&addr, "two", "nope", WAIT));
+    assert!(matches!(
+        unknown,
+        Err(RemoteSpawnError::Status {
+            code: ResponseStatusCode::Error,
+            ..
+        })
+    ));
+    // Kinds can be added after start.
+    r2.register_kind("late", echo_props());
+    assert_eq!(r2.known_kinds(), vec!["echo", "late"]);
+    assert!(rt
+        .block_on(r1.spawn_named(&addr, "three", "late", WAIT))
+        .is_ok());
+    let unnamed = rt.block_on(r1.spawn(&addr, "echo", WAIT)).unwrap();
+    assert!(unnamed.id().starts_with("activator/Remote$"));
+    assert_ne!(unnamed, pid);
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+fn watcher_props(target: Pid, p: Probe<(Pid, TerminatedReason)>) -> Props {
+    Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            ctx.watch(&target);
+        } else if let Some(t) = ctx.message_as::<Terminated>() {
+            p.push((t.who.clone(), t.why));
+        }
+    })
+}
+
+#[test]
+fn remote_watch_gives_terminated_when_the_actor_stops() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let watched = s2.root().spawn_named(&echo_props(), "watched").unwrap();
+    let remote_watched = Pid::new(r2.address(), "watched");
+    let (p, rx) = probe();
+    s1.root().spawn(&watcher_props(remote_watched.clone(), p));
+    // The watch travels before the stop only if it was sent first: wait for the round trip.
+    s1.root()
+        .request_future(
+            &remote_watched,
+            Echo {
+                message: "sync".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    // Stop it from node 1 through the wire (actor.Stop).
+    s1.root().stop(&remote_watched);
+    let (who, why) = next(&rx);
+    assert_eq!(who, watched);
+    assert_eq!(why, TerminatedReason::Stopped);
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn watching_a_missing_remote_actor_gives_not_found() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let (p, rx) = probe();
+    let missing = Pid::new(r2.address(), "nobody");
+    s1.root().spawn(&watcher_props(missing.clone(), p));
+    let (who, why) = next(&rx);
+    assert_eq!(who, missing);
+    assert_eq!(why, TerminatedReason::NotFound);
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn peer_shutdown_gives_address_terminated_and_endpoint_events() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "watched").unwrap();
+    let remote_watched = Pid::new(r2.address(), "watched");
+    let (ev, evs) = probe::<String>();
+    let ev2 = ev.clone();
+    s1.event_stream()
+        .subscribe_to::<EndpointConnected, _>(move |e| ev.push(format!("connected {}", e.address)));
+    s1.event_stream()
+        .subscribe_to::<EndpointTerminated, _>(move |e| {
+            ev2.push(format!("terminated {}", e.address))
+        });
+    let (p, rx) = probe();
+    s1.root().spawn(&watcher_props(remote_watched.clone(), p));
+    s1.root()
+        .request_future(
+            &remote_watched,
+            Echo {
+                message: "sync".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(next(&evs), format!("connected {}", r2.address()));
+    // Node 2 goes away gracefully: it sends DisconnectRequest on node 1's stream.
+    stop(&s2, &r2);
+    let (who, why) = next(&rx);
+    assert_eq!(who, remote_watched);
+    assert_eq!(why, TerminatedReason::AddressTerminated);
+    assert_eq!(next(&evs), format!("terminated {}", r2.address()));
+    stop(&s1, &r1);
+}
+
+#[test]
+fn requests_to_missing_actors_and_dead_nodes_give_dead_letters() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(2, Duration::from_millis(50)),
+    );
+    let (s2, r2) = default_node();
+    // A missing actor on a live node: the peer answers DeadLetterResponse.
+    let r = s1
+        .root()
+        .request_future(&Pid::new(r2.address(), "nobody"), Echo::default(), WAIT)
+        .result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+
+    // A node nobody listens on: after the retries, the request is dead-lettered locally.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
+    let r = s1
+        .root()
+        .request_future(&Pid::new(dead_addr.as_str(), "x"), Echo::default(), WAIT)
+        .result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    s1.root()
+        .send(&Pid::new(dead_addr.as_str(), "y"), Echo::default());
+    loop {
+        if next(&rx) == format!("{dead_addr}/y") {
+            break;
+        }
+    }
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn unregistered_types_are_reported_and_dead_lettered() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| {
+            assert_eq!(e.direction, Direction::Outbound);
+            p.push(e.type_name.clone())
+        });
+    struct NotProto;
+    let r = s1
+        .root()
+        .request_future(&Pid::new(r2.address(), "echo"), NotProto, WAIT)
+        .result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(next(&rx).contains("NotProto"));
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn json_serializer_roundtrip() {
+    let ser = || {
+        let s = serialization();
+        s.register_json::<Echo>();
+        s
+    };
+    let (s1, r1) = node(RemoteConfig::local().with_serialization(ser()));
+    let (s2, r2) = node(RemoteConfig::local().with_serialization(ser()));
+    let (p, rx) = probe::<String>();
+    let props = Props::from_func(move |ctx| {
+        if let Some(e) = ctx.message_as::<Echo>() {
+            p.push(e.message.clone());
+        }
+    });
+    s2.root().spawn_named(&props, "sink").unwrap();
+    s1.root().send(
+        &Pid::new(r2.address(), "sink"),
+        Echo {
+            message: "as json".into(),
+            sender: None,
+        },
+    );
+    assert_eq!(next(&rx), "as json");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn endpoint_reconnects_after_the_peer_restarts() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let port = r2.bound_address().port();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let ok = |s: &ActorSystem| {
+        s.root()
+            .request_future(&target, Echo::default(), WAIT)
+            .result_as::<Response>()
+    };
+    assert!(ok(&s1).is_ok());
+    let (p, rx) = probe::<()>();
+    let sub = s1
+        .event_stream()
+        .subscribe_to::<EndpointTerminated, _>(move |_| p.push(()));
+    stop(&s2, &r2);
+    next(&rx);
+    s1.event_stream().unsubscribe(&sub);
+    // A new node on the same port: the next send reconnects.
+    let (s3, r3) = node(RemoteConfig::new("127.0.0.1", port).with_serialization(serialization()));
+    s3.root().spawn_named(&echo_props(), "echo").unwrap();
+    assert!(ok(&s1).is_ok());
+    stop(&s1, &r1);
+    stop(&s3, &r3);
+    let _ = Arc::new(());
+}
+
+/// A hand-written client sends bad envelopes among good ones on one stream: the bad ones are
+/// reported and dead-lettered, the good ones (before and after) are delivered.
+#[test]
+fn bad_frames_do_not_kill_the_stream() {
+    use bytes::Bytes;
+    use prost::Message as _;
+    use protoactor_remote::remote_proto::remote_message::MessageType;
+    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+    use protoactor_remote::remote_proto::*;
+
+    let (s2, r2) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_max_message_size(64 * 1024),
+    );
+    let (p, rx) = probe::<i64>();
+    let props = Props::from_func(move |ctx| {
+        if let Some(s) = ctx.message_as::<Seq>() {
+            p.push(s.n);
+        }
+    });
+    s2.root().spawn_named(&props, "sink").unwrap();
+    let (e, errs) = probe::<String>();
+    s2.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |ev| e.push(ev.error.clone()));
+    let (d, dead) = probe::<String>();
+    s2.event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |ev| d.push(ev.message.type_name().to_string()));
+
+    let seq = |n: i64| {
+        Seq {
+            n,
+            tag: String::new(),
+        }
+        .encode_to_vec()
+    };
+    let env = |type_id: i32, target: i32, data: Vec<u8>| MessageEnvelope {
+        type_id,
+        target,
+        message_data: Bytes::from(data),
+        ..Default::default()
+    };
+    let batch = |envelopes| RemoteMessage {
+        message_type: Some(MessageType::MessageBatch(MessageBatch {
+            type_names: vec!["messages.Seq".into(), "no.SuchType".into()],
+            targets: vec![Bytes::from_static(b"sink")],
+            envelopes,
+            senders: vec![],
+        })),
+    };
+    let addr = format!("http://{}", r2.address());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let mut client = RemotingClient::connect(addr).await.unwrap();
+        let (tx, rxs) = tokio::sync::mpsc::channel(8);
+        tx.send(RemoteMessage {
+            message_type: Some(MessageType::ConnectRequest(ConnectRequest {
+                connection_type: Some(connect_request::ConnectionType::ServerConnection(
+                    ServerConnection {
+                        member_id: "test".into(),
+                        address: "127.0.0.1:1".into(),
+                        block_list: vec![],
+                    },
+                )),
+            })),
+        })
+        .await
+        .unwrap();
+        let mut inbound = client
+            .receive(tokio_stream::wrappers::ReceiverStream::new(rxs))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = inbound.message().await.unwrap().unwrap();
+        assert!(matches!(
+            first.message_type,
+            Some(MessageType::ConnectResponse(_))
+        ));
+        tx.send(batch(vec![
+            env(0, 0, seq(1)),
+            env(1, 0, seq(2)),           // unknown type name
+            env(7, 0, seq(3)),           // bad type index
+            env(0, 5, seq(4)),           // bad target index
+            env(0, 0, vec![0xff, 0xff]), // undecodable payload
+            env(0, 0, seq(5)),
+        ]))
+        .await
+        .unwrap();
+        // An oversized batch is refused as a whole…
+        tx.send(batch(vec![env(0, 0, vec![0u8; 70 * 1024])]))
+            .await
+            .unwrap();
+        // …and the stream still works.
+        tx.send(batch(vec![env(0, 0, seq(6))])).await.unwrap();
+        assert_eq!(next(&rx), 1);
+        assert_eq!(next(&rx), 5);
+        assert_eq!(next(&rx), 6);
+        drop(tx);
+    });
+    let errors: Vec<String> = (0..5).map(|_| next(&errs)).collect();
+    assert!(errors[0].contains("no.SuchType"), "{errors:?}");
+    assert!(errors[1].contains("type index 7"), "{errors:?}");
+    assert!(errors[2].contains("target index 5"), "{errors:?}");
+    assert!(
+        errors[3].contains("cannot decode messages.Seq"),
+        "{errors:?}"
+    );
+    assert!(errors[4].contains("exceeds the limit"), "{errors:?}");
+    for _ in 0..5 {
+        assert!(next(&dead).contains("UndecodableMessage"));
+    }
+    stop(&s2, &r2);
+}
+
+#[test]
+fn oversized_messages_are_refused_by_the_sender() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_max_message_size(16 * 1024),
+    );
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
+    let big = Echo {
+        message: "x".repeat(20 * 1024),
+        sender: None,
+    };
+    let r = s1.root().request_future(&target, big, WAIT).result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(next(&rx).contains("exceed the message size limit"));
+    // The endpoint still works.
+    let ok = s1
+        .root()
+        .request_future(&target, Echo::default(), WAIT)
+        .result_as::<Response>();
+    assert!(ok.is_ok());
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
+    use protoactor_remote::TlsConfig;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let tls = TlsConfig {
+        cert_pem: cert.cert.pem().into_bytes(),
+        key_pem: cert.signing_key.serialize_pem().into_bytes(),
+        ca_pem: cert.cert.pem().into_bytes(),
+        domain_name: Some("localhost".into()),
+    };
+    let secure = || {
+        node(
+            RemoteConfig::local()
+                .with_serialization(serialization())
+                .with_tls(tls.clone())
+                .with_retries(1, Duration::from_millis(10)),
+        )
+    };
+    let (s1, r1) = secure();
+    let (s2, r2) = secure();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let target = Pid::new(r2.address(), "echo");
+    let reply = s1
+        .root()
+        .request_future(
+            &target,
+            Echo {
+                message: "tls".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(reply.some_value, "echo:tls");
+
+    let (s3, r3) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(10)),
+    );
+    // A fresh PID: a PID caches the process it resolved to in the system that used it.
+    let target = Pid::new(r2.address(), "echo");
+    let r = s3
+        .root()
+        .request_future(&target, Echo::default(), WAIT)
+        .result();
+    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+    stop(&s3, &r3);
+}
+
+/// An unwatched remote actor's stop gives no `Terminated` to the former watcher, while a
+/// watcher that kept watching gets one (the former watch was registered first, so its
+/// `Terminated` would have come first on the same stream).
+#[test]
+fn remote_unwatch_stops_terminated() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let watched = s2.root().spawn_named(&echo_props(), "watched").unwrap();
+    let remote_watched = Pid::new(r2.address(), "watched");
+    struct Seen;
+    let (p, rx) = probe::<&'static str>();
+    let target = remote_watched.clone();
+    let former = s1.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            ctx.watch(&target);
+            ctx.unwatch(&target);
+        } else if ctx.message_as::<Terminated>().is_some() {
+            p.push("former watcher got Terminated");
+        } else if ctx.message_as::<Seen>().is_some() {
+            ctx.respond(Seen);
+        }
+    }));
+    // The Watch and Unwatch went out before this round trip on the same stream.
+    s1.root()
+        .request_future(&remote_watched, Echo::default(), WAIT)
+        .result_as::<Response>()
+        .unwrap();
+    let (sp, srx) = probe();
+    s1.root().spawn(&watcher_props(remote_watched.clone(), sp));
+    s1.root()
+        .request_future(&remote_watched, Echo::default(), WAIT)
+        .result_as::<Response>()
+        .unwrap();
+    s2.root().stop(&watched);
+    assert_eq!(next(&srx).1, TerminatedReason::Stopped);
+    s1.root()
+        .request_future(&former, Seen, WAIT)
+        .result_as::<Seen>()
+        .unwrap();
+    assert!(rx.try_recv().is_err(), "the former watcher got Terminated");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+#[test]
+fn a_full_endpoint_queue_refuses_messages() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_queue_size(10)
+            // Long retries against a dead port keep the writer from draining the queue.
+            .with_retries(2, Duration::from_secs(5)),
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = Pid::new(free.local_addr().unwrap().to_string(), "x");
+    drop(free);
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
+    for n in 0..15 {
+        s1.root().send(
+            &dead,
+            Seq {
+                n,
+                tag: String::new(),
+            },
+        );
+    }
+    for _ in 0..5 {
+        assert!(next(&rx).contains("queue is full"));
+    }
+    stop(&s1, &r1);
+}
+
+#[test]
+fn list_processes_answers_by_pattern() {
+    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+    use protoactor_remote::remote_proto::{ListProcessesMatchType, ListProcessesRequest};
+    let (s, r) = default_node();
+    s.root().spawn_named(&echo_props(), "listed-a").unwrap();
+    s.root().spawn_named(&echo_props(), "listed-b").unwrap();
+    let addr = format!("http://{}", r.address());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (part, exact, regex) = rt.block_on(async move {
+        let c = RemotingClient::connect(addr).await.unwrap();
+        let ask = |pattern: &str, t: ListProcessesMatchType| {
+            let req = ListProcessesRequest {
+                pattern: pattern.into(),
+                r#type: t as i32,
+            };
+            let mut c = c.clone();
+            async move { c.list_processes(req).await }
+        };
+        let part = ask("listed-", ListProcessesMatchType::MatchPartOfString).await;
+        let exact = ask("listed-b", ListProcessesMatchType::MatchExactString).await;
+        let regex = ask(".*", ListProcessesMatchType::MatchRegex).await;
+        (part, exact, regex)
+    });
+    type Answer = Result<
+        tonic::Response<protoactor_remote::remote_proto::ListProcessesResponse>,
+        tonic::Status,
+    >;
+    let ids = |r: Answer| {
+        r.unwrap()
+            .into_inner()
+            .pids
+            .into_iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(part), vec!["listed-a", "listed-b"]);
+    assert_eq!(ids(exact), vec!["listed-b"]);
+    assert_eq!(regex.unwrap_err().code(), tonic::Code::Unimplemented);
+    stop(&s, &r);
+}
+
+#[test]
+fn remote_spawn_on_an_unreachable_node_is_a_dead_letter() {
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(10)),
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = free.local_addr().unwrap().to_string();
+    drop(free);
+    let r = s1
+        .runtime()
+        .block_on(r1.spawn_named(&dead, "x", "echo", WAIT));
+    assert_eq!(r, Err(RemoteSpawnError::DeadLetter));
+    assert_eq!(
+        r.unwrap_err().status_code(),
+        Some(ResponseStatusCode::DeadLetter)
+    );
+    stop(&s1, &r1);
+}
