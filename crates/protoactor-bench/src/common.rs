@@ -145,6 +145,15 @@ pub fn params<const N: usize>(workload: &str, p: &[u64]) -> Result<[u64; N], Str
         .ok_or_else(|| format!("{workload}: needs {N} size parameters, got {}", p.len()))
 }
 
+/// Resident-set growth per actor, for the `idle-memory` workload.
+pub fn idle_metric(base_kb: u64, now_kb: u64, actors: u64) -> Metric {
+    Metric::new(
+        "idle-memory",
+        now_kb.saturating_sub(base_kb) as f64 * 1024.0 / actors as f64,
+        "B",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,13 +184,4 @@ mod tests {
         assert_eq!(m[0].value.round(), 51.0);
         assert_eq!(m[1].value.round(), 100.0);
     }
-}
-
-/// Resident-set growth per actor, for the `idle-memory` workload.
-pub fn idle_metric(base_kb: u64, now_kb: u64, actors: u64) -> Metric {
-    Metric::new(
-        "idle-memory",
-        now_kb.saturating_sub(base_kb) as f64 * 1024.0 / actors as f64,
-        "B",
-    )
 }

@@ -115,7 +115,7 @@ fn build_go() -> GoProgram {
         .unwrap_or_else(|| PathBuf::from("protoactor-bench-go"));
     eprintln!("building the protoactor-go program (go build)...");
     match Command::new("go")
-        .args(["build", "-o"])
+        .args(["build", "-buildvcs=false", "-o"])
         .arg(&out)
         .arg(".")
         .current_dir(go_module_dir())

@@ -18,6 +18,7 @@ mod ractor_impl;
 mod report;
 mod workloads;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use common::{proc_status_kb, RunResult};
@@ -71,10 +72,14 @@ fn child_main(args: &[String]) -> ExitCode {
     };
     match result {
         Ok(metrics) => {
+            // A closed stdout (the reader went away) is not worth a panic.
+            let mut out = std::io::stdout().lock();
             for m in metrics {
-                println!("RESULT {} {} {}", m.name, m.value, m.unit);
+                let _ = writeln!(out, "RESULT {} {} {}", m.name, m.value, m.unit);
             }
-            println!("RSS {}", proc_status_kb("VmHWM"));
+            let _ = writeln!(out, "RSS {}", proc_status_kb("VmHWM"));
+            let _ = out.flush();
+            drop(out);
             // Leftover actors must not delay the exit (their runtimes are torn down here).
             std::process::exit(0)
         }
