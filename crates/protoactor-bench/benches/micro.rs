@@ -4,7 +4,7 @@
 //! - `mailbox`: 1000 sends into one actor plus a request that flushes them (per mailbox kind);
 //! - `registry`: looking a process up by id among 10k, resolving a PID, and id generation.
 //!
-//! The remote batch encode/decode micro-benchmark belongs with the remote crate (not here yet).
+//! The remote batch encode/decode micro-benchmark is `benches/remote_codec.rs`.
 
 use std::time::Duration;
 

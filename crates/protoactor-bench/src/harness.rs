@@ -326,8 +326,26 @@ enum Node {
     Go,
 }
 
+/// The `WIRE` argument of the protoactor-rs nodes for a pair: protoactor-go @latest is the
+/// 2024 protocol, so a pair with a Go node writes `WireVariant::Legacy2024`.
+fn wire_for(client: Node, server: Node) -> &'static str {
+    if client == Node::Rust && server == Node::Rust {
+        "current"
+    } else {
+        "legacy2024"
+    }
+}
+
+/// This binary, which runs the protoactor-rs nodes as hidden subcommands.
+fn rust_node(subcommand: &str) -> Result<Command, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let mut c = Command::new(me);
+    c.arg(subcommand);
+    Ok(c)
+}
+
 /// The command that runs node 2 (the echo server) on `port`, or why there is none.
-fn server_command(node: Node, go: &GoProgram, port: u16) -> Result<Command, String> {
+fn server_command(node: Node, go: &GoProgram, port: u16, wire: &str) -> Result<Command, String> {
     match (node, go) {
         (Node::Go, GoProgram::Ready(bin)) => {
             let mut c = Command::new(bin);
@@ -335,11 +353,11 @@ fn server_command(node: Node, go: &GoProgram, port: u16) -> Result<Command, Stri
             Ok(c)
         }
         (Node::Go, GoProgram::Missing(why)) => Err(format!("skipped: {why}")),
-        // REMOTE-RS: wire the protoactor-rs node here once the remote crate is merged: a
-        // hidden `__remote-server PORT` subcommand that starts remote on 127.0.0.1:PORT with
-        // kind "echo" answering `protoactor_bench.Ping{seq}` with `Pong{seq}`
-        // (bench/proto/bench.proto), prints READY and serves until stdin closes.
-        (Node::Rust, _) => Err("not built yet".into()),
+        (Node::Rust, _) => {
+            let mut c = rust_node("__remote-server")?;
+            c.args([&port.to_string(), wire]);
+            Ok(c)
+        }
     }
 }
 
@@ -350,24 +368,21 @@ fn client_command(
     port: u16,
     peer: u16,
     n: u64,
+    wire: &str,
 ) -> Result<Command, String> {
+    let args = [port.to_string(), format!("127.0.0.1:{peer}"), n.to_string()];
     match (node, go) {
         (Node::Go, GoProgram::Ready(bin)) => {
             let mut c = Command::new(bin);
-            c.args([
-                "remote-client".to_string(),
-                port.to_string(),
-                format!("127.0.0.1:{peer}"),
-                n.to_string(),
-            ]);
+            c.arg("remote-client").args(args);
             Ok(c)
         }
         (Node::Go, GoProgram::Missing(why)) => Err(format!("skipped: {why}")),
-        // REMOTE-RS: a hidden `__remote-client PORT 127.0.0.1:PEER N` subcommand mirroring
-        // bench/go's remote-client: remote-spawn "echo" on the peer, send N Pings from the
-        // root with a local actor as sender, check the Pongs' order, print
-        // `RESULT remote <2N/s> msg/s` and `RSS <kb>`.
-        (Node::Rust, _) => Err("not built yet".into()),
+        (Node::Rust, _) => {
+            let mut c = rust_node("__remote-client")?;
+            c.args(args).arg(wire);
+            Ok(c)
+        }
     }
 }
 
@@ -385,12 +400,12 @@ fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repor
         ("protoactor-rs", Node::Rust, Node::Rust),
         ("protoactor-go", Node::Go, Node::Go),
         ("protoactor-rs→go", Node::Rust, Node::Go),
-        ("protoactor-go→rs", Node::Go, Node::Rust),
+        ("go→protoactor-rs", Node::Go, Node::Rust),
     ];
     let selected: Vec<_> = pairs
         .iter()
         .filter(|(label, _, _)| {
-            opts.wants(if label.starts_with("protoactor-rs") {
+            opts.wants(if label.contains("protoactor-rs") {
                 "protoactor-rs"
             } else {
                 "protoactor-go"
@@ -402,7 +417,9 @@ fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repor
         report.declare(w, label);
     }
     for &&(label, client, server) in &selected {
-        let probe = server_command(server, go, 0).and_then(|_| client_command(client, go, 0, 0, n));
+        let wire = wire_for(client, server);
+        let probe = server_command(server, go, 0, wire)
+            .and_then(|_| client_command(client, go, 0, 0, n, wire));
         match probe {
             Ok(_) => runnable.push((label, client, server)),
             Err(why) => report.skip(w, label, &why),
@@ -423,7 +440,8 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
     let (Ok(sport), Ok(cport)) = (free_port(), free_port()) else {
         return Sample::Failed("no free port on 127.0.0.1".into());
     };
-    let mut scmd = match server_command(server, go, sport) {
+    let wire = wire_for(client, server);
+    let mut scmd = match server_command(server, go, sport, wire) {
         Ok(c) => c,
         Err(e) => return Sample::Failed(e),
     };
@@ -450,7 +468,7 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
     let sample = if !up {
         Sample::Failed("node 2 did not print READY".into())
     } else {
-        match client_command(client, go, cport, sport, n) {
+        match client_command(client, go, cport, sport, n, wire) {
             Ok(c) => run_child(c, limit),
             Err(e) => Sample::Failed(e),
         }

@@ -7,7 +7,8 @@
 //!
 //! Every measurement runs in its own child process (this binary re-executed with the hidden
 //! `__run` subcommand, or the Go program), so the peak RSS of a row is that implementation's
-//! alone and one implementation's leftovers never slow the next.
+//! alone and one implementation's leftovers never slow the next. The `remote` workload's
+//! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands.
 
 mod actix_impl;
 mod common;
@@ -15,6 +16,7 @@ mod harness;
 mod kameo_impl;
 mod protoactor_rs;
 mod ractor_impl;
+mod remote_rs;
 mod report;
 mod workloads;
 
@@ -38,6 +40,20 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("__run") {
         return child_main(&args[1..]);
+    }
+    // The remote workload's protoactor-rs nodes (see `remote_rs`).
+    let node = match args.first().map(String::as_str) {
+        Some("__remote-server") => Some(remote_rs::server_main(&args[1..])),
+        Some("__remote-client") => Some(remote_rs::client_main(&args[1..])),
+        _ => None,
+    };
+    if let Some(r) = node {
+        if let Err(e) = r {
+            eprintln!("protoactor-bench {}: {e}", args[0]);
+            std::process::exit(1);
+        }
+        // Leftover actors must not delay the exit.
+        std::process::exit(0);
     }
     match harness::Options::parse(&args) {
         Ok(Some(opts)) => harness::run(&opts),

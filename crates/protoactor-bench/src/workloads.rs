@@ -113,7 +113,8 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "remote",
-        about: "two nodes on loopback, 1M Ping/Pong from root with order checked",
+        about: "two nodes on loopback, 1M Ping/Pong from root with order checked; Rust-Go pairs \
+                use WireVariant::Legacy2024 (Go @latest is the 2024 protocol), Rust-Rust the default",
         metrics: &[higher("remote")],
         remote: true,
     },
