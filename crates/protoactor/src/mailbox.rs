@@ -125,8 +125,8 @@ impl MailboxConfig {
     pub(crate) fn create(&self) -> Mailbox {
         let user = match &self.kind {
             QueueKind::Unbounded => UserQueue::Unbounded(LockedQueue::new()),
-            QueueKind::Bounded(n) => UserQueue::Bounded(ArrayQueue::new(*n)),
-            QueueKind::BoundedDropping(n) => UserQueue::Dropping(ArrayQueue::new(*n)),
+            QueueKind::Bounded(n) => UserQueue::Bounded(Box::new(ArrayQueue::new(*n))),
+            QueueKind::BoundedDropping(n) => UserQueue::Dropping(Box::new(ArrayQueue::new(*n))),
             QueueKind::Priority(f) => UserQueue::Priority(
                 Box::new(std::array::from_fn(|_| SegQueue::new())),
                 f.clone(),
@@ -140,10 +140,12 @@ impl MailboxConfig {
     }
 }
 
+/// The bounded queues are boxed: `ArrayQueue` is cache-padded (128-byte aligned, 384
+/// bytes), and inline it would make every actor's process that big, bounded or not.
 enum UserQueue {
     Unbounded(LockedQueue<MessageEnvelope>),
-    Bounded(ArrayQueue<MessageEnvelope>),
-    Dropping(ArrayQueue<MessageEnvelope>),
+    Bounded(Box<ArrayQueue<MessageEnvelope>>),
+    Dropping(Box<ArrayQueue<MessageEnvelope>>),
     Priority(Box<[SegQueue<MessageEnvelope>; 8]>, PriorityFn),
 }
 
