@@ -115,12 +115,17 @@ impl XorShift {
 
 /// p50 and p99 (µs) of request round trips; sorts `lat`.
 pub fn latency_metrics(lat: &mut [Duration]) -> Vec<Metric> {
+    latency_metrics_named("request", lat)
+}
+
+/// p50 and p99 of `lat` in microseconds, as `<name>:p50` and `<name>:p99`.
+pub fn latency_metrics_named(name: &str, lat: &mut [Duration]) -> Vec<Metric> {
     lat.sort_unstable();
     let n = lat.len();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     vec![
-        Metric::new("request:p50", us(lat[n / 2]), "us"),
-        Metric::new("request:p99", us(lat[n * 99 / 100]), "us"),
+        Metric::new(&format!("{name}:p50"), us(lat[n / 2]), "us"),
+        Metric::new(&format!("{name}:p99"), us(lat[n * 99 / 100]), "us"),
     ]
 }
 

@@ -679,7 +679,31 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
             ctx.respond(*i);
         }
     }));
+    let check = |got: u64, i: u64| {
+        if got == i {
+            Ok(())
+        } else {
+            Err(format!("request: got {got} for {i}"))
+        }
+    };
+    // `.await` from async code driven by `block_on`, as the kameo, ractor and actix
+    // versions do: the row compared with them and with Go.
     let mut lat = Vec::with_capacity(n as usize);
+    system.runtime().block_on(async {
+        for i in 0..n {
+            let t = Instant::now();
+            let got = root
+                .request_future(&echo, i, Duration::from_secs(5))
+                .await
+                .map_err(|e| format!("request: {e}"))?;
+            lat.push(t.elapsed());
+            check(*got.downcast_ref::<u64>().ok_or("request: not a u64")?, i)?;
+        }
+        Ok::<_, String>(())
+    })?;
+    let mut metrics = latency_metrics(&mut lat);
+    // The blocking `result()` of a plain thread: two OS thread wake-ups per round trip.
+    lat.clear();
     for i in 0..n {
         let t = Instant::now();
         let got = root
@@ -687,11 +711,10 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
             .result_as::<u64>()
             .map_err(|e| format!("request: {e}"))?;
         lat.push(t.elapsed());
-        if got != i {
-            return Err(format!("request: got {got} for {i}"));
-        }
+        check(got, i)?;
     }
-    Ok(latency_metrics(&mut lat))
+    metrics.extend(latency_metrics_named("request-blocking", &mut lat));
+    Ok(metrics)
 }
 
 // ------------------------------------------------------------------ idle memory

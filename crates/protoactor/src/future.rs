@@ -189,6 +189,9 @@ fn deliver(system: &ActorSystem, targets: &[Pid], result: Result<BoxedMessage, F
 /// ```
 pub struct ActorFuture {
     shared: Arc<Shared>,
+    /// The deadline as a tokio timer, made by the first `.await` that finds the future
+    /// pending: a timer in the wheel is far cheaper than a timeout task per request.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl ActorFuture {
@@ -219,11 +222,14 @@ impl ActorFuture {
                 cond: Condvar::new(),
             }
         });
-        ActorFuture { shared }
+        ActorFuture {
+            shared,
+            sleep: None,
+        }
     }
 
     /// Starts the timeout task if the future can time out and has none yet (for waiters
-    /// that are not a blocked thread: `.await` and `pipe_to`). Called with the state locked.
+    /// that are neither a blocked thread nor an `.await`: `pipe_to`). Called with the state locked.
     fn ensure_timer(shared: &Arc<Shared>, st: &mut State) {
         let Some(deadline) = shared.deadline else {
             return;
@@ -361,19 +367,34 @@ impl std::future::Future for ActorFuture {
     type Output = Result<BoxedMessage, FutureError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let mut st = self.shared.state.lock();
-        match std::mem::replace(&mut st.outcome, Outcome::Taken) {
-            Outcome::Pending => {
-                st.outcome = Outcome::Pending;
-                if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    st.wakers.push(cx.waker().clone());
+        let this = self.get_mut();
+        {
+            let mut st = this.shared.state.lock();
+            match std::mem::replace(&mut st.outcome, Outcome::Taken) {
+                Outcome::Pending => {
+                    st.outcome = Outcome::Pending;
+                    if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        st.wakers.push(cx.waker().clone());
+                    }
                 }
-                ActorFuture::ensure_timer(&self.shared, &mut st);
-                Poll::Pending
+                Outcome::Done(r) => return Poll::Ready(r),
+                Outcome::Taken => return Poll::Ready(Err(FutureError::AlreadyTaken)),
             }
-            Outcome::Done(r) => Poll::Ready(r),
-            Outcome::Taken => Poll::Ready(Err(FutureError::AlreadyTaken)),
         }
+        if let Some(deadline) = this.shared.deadline {
+            let system = &this.shared.system;
+            let sleep = this.sleep.get_or_insert_with(|| {
+                // Bound to the system's runtime, so any executor can poll it.
+                let _rt = system.runtime().enter();
+                Box::pin(tokio::time::sleep_until(deadline.into()))
+            });
+            if sleep.as_mut().poll(cx).is_ready() {
+                // A response that raced the deadline wins: `complete` keeps the first.
+                this.shared.complete(Err(FutureError::Timeout));
+                return Poll::Ready(this.take());
+            }
+        }
+        Poll::Pending
     }
 }
 

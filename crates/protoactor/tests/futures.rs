@@ -91,6 +91,29 @@ async fn futures_can_be_awaited_from_any_runtime() {
     system.shutdown();
 }
 
+/// `.await` keeps the timeout whoever polls it: a tokio runtime other than the system's, or
+/// an executor that is not tokio at all (the timer belongs to the system's runtime).
+#[test]
+fn an_awaited_future_times_out_on_any_executor() {
+    let system = ActorSystem::new();
+    let silent = system.root().spawn(&Props::from_func(|_| {}));
+    let pid = system.root().spawn(&echo());
+    let short = Duration::from_millis(30);
+    let r = futures::executor::block_on(system.root().request_future(&silent, 1u32, short));
+    assert_eq!(r.err(), Some(FutureError::Timeout));
+    let r = futures::executor::block_on(system.root().request_future(&pid, 2u32, WAIT));
+    assert_eq!(
+        r.ok().and_then(|m| m.downcast_ref::<u32>().copied()),
+        Some(2)
+    );
+    let other = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime without a timer of its own");
+    let r = other.block_on(system.root().request_future(&silent, 3u32, short));
+    assert_eq!(r.err(), Some(FutureError::Timeout));
+    system.shutdown();
+}
+
 #[test]
 fn pipe_to_forwards_results_and_errors() {
     let system = ActorSystem::new();
