@@ -166,6 +166,9 @@ impl Report {
                             cell.failures.len() + cell.rss_kb.len(),
                             cell.failures[0]
                         )
+                    } else if value.is_none() {
+                        // A metric only some implementations report (request-blocking).
+                        continue;
                     } else {
                         "ok".to_string()
                     };

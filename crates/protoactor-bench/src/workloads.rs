@@ -101,8 +101,14 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "request",
-        about: "sequential request/response round trips from outside the system, 100k",
-        metrics: &[lower("request:p50"), lower("request:p99")],
+        about: "sequential request/response round trips from outside the system, 100k \
+                (protoactor-rs also reports a plain thread's blocking result() as request-blocking)",
+        metrics: &[
+            lower("request:p50"),
+            lower("request:p99"),
+            lower("request-blocking:p50"),
+            lower("request-blocking:p99"),
+        ],
         remote: false,
     },
     Workload {
