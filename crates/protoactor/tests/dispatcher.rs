@@ -147,3 +147,69 @@ fn the_synchronized_dispatcher_runs_the_actor_on_the_callers_thread() {
     .unwrap();
     assert_eq!(rx.try_recv(), Ok(other));
 }
+
+/// Counts in plain `&mut self` state and flags any overlapping `receive` call.
+struct NoOverlap {
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    overlaps: Arc<std::sync::atomic::AtomicUsize>,
+    count: u64,
+}
+
+impl Actor for NoOverlap {
+    fn receive(&mut self, ctx: &mut Context) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.busy.swap(true, SeqCst) {
+            self.overlaps.fetch_add(1, SeqCst);
+        }
+        if ctx.message().is::<u32>() {
+            self.count += 1;
+            // Widen the window in which a concurrent call would be caught.
+            std::thread::yield_now();
+        } else if ctx.message().is::<&str>() {
+            ctx.respond(self.count);
+        }
+        self.busy.store(false, SeqCst);
+    }
+}
+
+#[test]
+fn receive_is_never_called_concurrently_for_one_actor() {
+    let system = ActorSystem::new();
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let overlaps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, o) = (busy.clone(), overlaps.clone());
+    // Throughput 1: the mailbox yields after every message, so it is rescheduled (possibly
+    // on another worker) as often as possible while four threads send.
+    let pid = system.root().spawn(
+        &Props::from_producer(move || NoOverlap {
+            busy: b.clone(),
+            overlaps: o.clone(),
+            count: 0,
+        })
+        .with_dispatcher(Dispatcher::new(1)),
+    );
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let (system, pid) = (system.clone(), pid.clone());
+            std::thread::spawn(move || {
+                for n in 0..5_000u32 {
+                    system.root().send(&pid, n);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let count = system
+        .root()
+        .request_future(&pid, "count", WAIT)
+        .result_as::<u64>()
+        .unwrap();
+    assert_eq!(count, 20_000, "every message seen by the one instance");
+    assert_eq!(
+        overlaps.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "receive overlapped"
+    );
+}
