@@ -163,8 +163,11 @@ impl Actor for NoOverlap {
         }
         if ctx.message().is::<u32>() {
             self.count += 1;
-            // Widen the window in which a concurrent call would be caught.
-            std::thread::yield_now();
+            // Widen the window in which a concurrent call would be caught (spinning, not
+            // `thread::yield_now`, which gives the CPU away on a loaded machine).
+            for _ in 0..200 {
+                std::hint::spin_loop();
+            }
         } else if ctx.message().is::<&str>() {
             ctx.respond(self.count);
         }
@@ -201,9 +204,10 @@ fn receive_is_never_called_concurrently_for_one_actor() {
     for s in senders {
         s.join().unwrap();
     }
+    // Sent after every message above (the senders joined), so answered after them.
     let count = system
         .root()
-        .request_future(&pid, "count", WAIT)
+        .request_future(&pid, "count", std::time::Duration::from_secs(60))
         .result_as::<u64>()
         .unwrap();
     assert_eq!(count, 20_000, "every message seen by the one instance");
