@@ -231,8 +231,13 @@ impl Context {
             }
         }
     }
-    /// Forwards the current message (with its sender and header) to `target`. The message
-    /// moves: afterwards `message()` is `()`.
+    /// Forwards the current message (with its sender and header) to `target`, through this
+    /// actor's sender middleware (as protoactor-go does).
+    ///
+    /// **Deviation from protoactor-go:** the message moves, so afterwards `message()` is `()`
+    /// (sender and header stay readable). Go keeps the message because it shares a pointer;
+    /// a Rust message is an owned `Box<dyn Any>` that cannot be cloned in general, and
+    /// sending a copy later would reorder it behind this actor's later sends.
     pub fn forward(&mut self, target: &Pid) {
         match std::mem::replace(&mut self.current, Current::None) {
             Current::Owned(env) => {
@@ -242,7 +247,7 @@ impl Context {
                     header: env.header.clone(),
                 };
                 self.current = Current::Owned(placeholder);
-                target.send_user_message(&self.system, env);
+                self.send_envelope(target, env);
             }
             other => {
                 self.current = other;

@@ -238,3 +238,25 @@ fn a_reply_after_the_deadline_is_a_timeout_and_a_dead_letter() {
     assert_eq!(rx.next(), "late");
     assert!(matches!(f.result(), Err(FutureError::Timeout)));
 }
+
+#[test]
+fn wait_and_result_block_a_plain_thread_until_the_response() {
+    let system = ActorSystem::new();
+    let pid = system.root().spawn(&echo());
+    let (system2, pid2) = (system.clone(), pid.clone());
+    // A plain OS thread, outside any async runtime.
+    let (waited, result) = std::thread::spawn(move || {
+        let f = system2.root().request_future(&pid2, 5u32, WAIT);
+        let waited = f.wait();
+        let result = f.result().map(|m| m.downcast_ref::<u32>().copied());
+        (waited, result)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(waited, Ok(()));
+    assert_eq!(
+        result,
+        Ok(Some(5)),
+        "result() after wait() still has the response"
+    );
+}

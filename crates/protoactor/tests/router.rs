@@ -188,3 +188,47 @@ fn poisoning_a_pool_router_stops_its_routees() {
     expected.sort_by(|x, y| x.id().cmp(y.id()));
     assert_eq!(stopped, expected);
 }
+
+#[test]
+fn a_broadcast_of_an_unregistered_type_and_a_hash_without_key_go_to_dead_letters() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<(String, u32)>();
+    let (dl, dl_rx) = probe::<u64>();
+    let _sub = system
+        .event_stream()
+        .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
+            if let Some(n) = ev.message.downcast_ref::<u64>() {
+                dl.push(*n);
+            }
+        });
+    // Routees report any u32 (through `worker`) and any u64 (which must never reach them).
+    let p2 = p.clone();
+    let routee = Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            p2.push((ctx.self_pid().id().to_string(), *n));
+        } else if let Some(n) = ctx.message_as::<u64>() {
+            p2.push(("u64 reached a routee".into(), *n as u32));
+        }
+    });
+    let broadcaster = system.root().spawn(
+        &Router::broadcast()
+            .broadcasting::<u32>()
+            .pool(3, routee.clone()),
+    );
+    // u64 cannot be cloned by this router: one dead letter, nothing to the routees.
+    system.root().send(&broadcaster, 9u64);
+    assert_eq!(dl_rx.next(), 9);
+    // The router still works for its registered type.
+    system.root().send(&broadcaster, 1u32);
+    let got = rx.take(3);
+    assert!(got.iter().all(|(_, n)| *n == 1), "{got:?}");
+
+    let hasher = system.root().spawn(
+        &Router::consistent_hash(|m| m.downcast_ref::<u32>().map(|n| n.to_string()))
+            .pool(2, routee),
+    );
+    system.root().send(&hasher, 10u64);
+    assert_eq!(dl_rx.next(), 10);
+    rx.assert_quiet(Duration::from_millis(100));
+    dl_rx.assert_quiet(Duration::from_millis(50));
+}

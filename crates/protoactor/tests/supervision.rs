@@ -316,3 +316,59 @@ fn exponential_backoff_delays_each_restart_longer() {
     assert!(t1 - t0 >= Duration::from_millis(100), "{:?}", t1 - t0);
     assert!(t2 - t1 >= Duration::from_millis(200), "{:?}", t2 - t1);
 }
+
+/// Asks each child for its count (a `Worker` counts and replies).
+fn counts(system: &ActorSystem, kids: &[Pid]) -> Vec<u32> {
+    kids.iter()
+        .map(|k| {
+            system
+                .root()
+                .request_future(k, "count", WAIT)
+                .result_as::<u32>()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn all_for_one_with_a_stop_decider_stops_all_siblings() {
+    let (p, rx) = probe();
+    let strategy =
+        AllForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Stop);
+    let (system, kids) = parent_with(strategy, &p);
+    rx.take(3);
+    system.root().send(&kids[1], "fail");
+    let mut stopped = rx.take(3);
+    stopped.sort();
+    assert_eq!(stopped, ["a:Stopped", "b:Stopped", "c:Stopped"]);
+    for k in &kids {
+        let r = system.root().request_future(k, "count", WAIT).wait();
+        assert_eq!(r, Err(FutureError::DeadLetter), "{k} is gone");
+    }
+}
+
+#[test]
+fn all_for_one_with_resume_resumes_only_the_failing_child() {
+    let (p, rx) = probe();
+    let strategy =
+        AllForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume);
+    let (system, kids) = parent_with(strategy, &p);
+    rx.take(3);
+    assert_eq!(counts(&system, &kids), [1, 1, 1]);
+    system.root().send(&kids[0], "fail");
+    // Nobody restarted: every child kept its state (a restart would answer 1 again).
+    assert_eq!(counts(&system, &kids), [2, 2, 2]);
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+#[test]
+fn restarting_strategy_always_restarts_beyond_ten_failures() {
+    let (p, rx) = probe();
+    let (system, kids) = parent_with(protoactor::RestartingStrategy, &p);
+    rx.take(3);
+    for i in 1..=15 {
+        system.root().send(&kids[2], "fail");
+        assert_eq!(rx.next(), "c:Started", "restart #{i}");
+    }
+    assert_eq!(counts(&system, &kids[2..]), [1], "alive, with fresh state");
+}

@@ -1,0 +1,101 @@
+//! What a local send to a warm actor allocates.
+//!
+//! `allocation-counter` replaces the global allocator of this test binary (hence its own
+//! file) and counts the allocations of the measuring thread only, so the actor's own work on
+//! the runtime's threads is not counted.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::WAIT;
+use protoactor::prelude::*;
+
+fn wait_for(counter: &AtomicU64, n: u64) {
+    let deadline = Instant::now() + WAIT;
+    while counter.load(Ordering::Acquire) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the actor did not process {n} messages"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A started actor counting the `u64`s it got, and that counter.
+fn counter_actor(system: &ActorSystem) -> (Pid, Arc<AtomicU64>) {
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<u64>() {
+            r.fetch_add(1, Ordering::Release);
+        }
+    }));
+    (pid, received)
+}
+
+#[test]
+fn a_send_to_a_keeping_up_actor_allocates_exactly_the_message_box() {
+    let system = ActorSystem::new();
+    let (pid, received) = counter_actor(&system);
+    let root = system.root();
+    // Warm: the PID has cached its process and the mailbox has its small buffer.
+    root.send(&pid, 0u64);
+    wait_for(&received, 1);
+
+    const N: u64 = 500;
+    let mut total = allocation_counter::AllocationInfo::default();
+    for n in 1..=N {
+        total += allocation_counter::measure(|| root.send(&pid, n));
+        wait_for(&received, n + 1);
+    }
+    assert_eq!(
+        total.count_total, N,
+        "one allocation (the boxed message) per send: {total:?}"
+    );
+    assert_eq!(total.bytes_total, N * 8, "{total:?}");
+    system.shutdown();
+}
+
+#[test]
+fn a_burst_to_a_busy_actor_adds_only_amortized_queue_growth() {
+    let system = ActorSystem::new();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<&str>() {
+            // Busy until released, so the burst below builds a backlog without draining.
+            let _ = held.lock().unwrap().recv_timeout(WAIT);
+        }
+        if ctx.message().is::<u64>() || ctx.message().is::<&str>() {
+            r.fetch_add(1, Ordering::Release);
+        }
+    }));
+    let root = system.root();
+    root.send(&pid, 0u64);
+    wait_for(&received, 1);
+    root.send(&pid, "hold");
+
+    // The mailbox buffer doubles as the backlog grows: log2(backlog) allocations per burst,
+    // not one per message. (It is freed when the mailbox drains, to keep idle actors small;
+    // an actor that keeps catching up and falling behind therefore regrows it each time.)
+    const N: u64 = 10_000;
+    let info = allocation_counter::measure(|| {
+        for n in 1..=N {
+            root.send(&pid, n);
+        }
+    });
+    release.send(()).unwrap();
+    wait_for(&received, N + 2);
+    let growth = info.count_total.saturating_sub(N);
+    let max_growth = 64 - N.leading_zeros() as u64; // log2(N) rounded up
+    assert!(
+        info.count_total >= N && growth <= max_growth,
+        "{N} boxes plus at most {max_growth} buffer growths: {info:?}"
+    );
+    system.shutdown();
+}
