@@ -105,6 +105,25 @@ async fn read_stream(
             Ok(None) => break,
             Err(status) => {
                 tracing::info!(%peer, error = %status, "inbound stream failed");
+                // A frame gRPC refused (over the decode limit, not protobuf) cannot be skipped:
+                // tonic fails the whole stream, so the frame and whatever followed it are
+                // lost. Report it; transport failures (a peer that vanished) are reported by
+                // the sending side's endpoint instead.
+                if !matches!(
+                    status.code(),
+                    tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Unavailable
+                ) {
+                    shared.publish_error(RemoteDeliveryError {
+                        direction: Direction::Inbound,
+                        peer: peer.clone(),
+                        target: None,
+                        type_name: String::new(),
+                        error: format!(
+                            "inbound stream ended: {} (the frame and anything after it on this stream are lost; the peer reconnects)",
+                            status.message()
+                        ),
+                    });
+                }
                 break;
             }
         };
