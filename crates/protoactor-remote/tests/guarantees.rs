@@ -258,21 +258,18 @@ enum Ev {
     Terminated,
 }
 
-/// Gap 2: a peer that stalls and then vanishes while a flood is queued. Every message is
-/// accounted for: the peer got a prefix, a bounded window after it was in transit (handed to
-/// gRPC/HTTP/2, lost without notice: the protocol has no acknowledgements), and everything
-/// after that window went to dead letters.
-#[test]
-fn a_peer_vanishing_mid_flood_loses_only_what_was_in_transit() {
-    const N: i64 = 50_000;
-    const BATCH: usize = 100;
-    const RECEIVED: usize = 2_000;
-    let tag = "t".repeat(100);
-    let peer = FakePeer::start(true, RECEIVED);
+/// A peer that stalls after `received` messages and then vanishes while a flood of `n`
+/// messages with `tag_len`-byte tags is queued. Every message is accounted for: the peer got
+/// a prefix, a bounded window after it was in transit (handed to gRPC/HTTP/2, lost without
+/// notice: the protocol has no acknowledgements), and everything after that window went to
+/// dead letters.
+fn flood_a_vanishing_peer(config: RemoteConfig, n: i64, tag_len: usize, received: usize) {
+    let batch = config.batch_size as i64;
+    let tag = "t".repeat(tag_len);
+    let peer = FakePeer::start(true, received);
     let (s1, r1) = node(
-        RemoteConfig::local()
+        config
             .with_serialization(serialization())
-            .with_batch_size(BATCH)
             .with_retries(1, Duration::from_millis(10)),
     );
     let (p, events) = probe::<Ev>();
@@ -293,36 +290,36 @@ fn a_peer_vanishing_mid_flood_loses_only_what_was_in_transit() {
             }
         });
     let target = Pid::new(peer.address.as_str(), "sink");
-    for n in 0..N {
-        s1.root().send(&target, seq(n, &tag));
+    for i in 0..n {
+        s1.root().send(&target, seq(i, &tag));
     }
-    let received: Vec<i64> = peer.batches_until(RECEIVED).concat();
+    let got: Vec<i64> = peer.batches_until(received).concat();
     peer.kill();
 
     let mut dead = Vec::new();
     loop {
         match next(&events) {
-            Ev::Dead(n) => dead.push(n),
+            Ev::Dead(i) => dead.push(i),
             Ev::Error(e) => panic!("unexpected delivery error: {e}"),
             Ev::Terminated => break,
         }
     }
-    let r = received.len() as i64;
-    assert_eq!(received, (0..r).collect::<Vec<_>>(), "a prefix, in order");
+    let r = got.len() as i64;
+    assert_eq!(got, (0..r).collect::<Vec<_>>(), "a prefix, in order");
     let dead_set: BTreeSet<i64> = dead.iter().copied().collect();
     assert_eq!(dead_set.len(), dead.len(), "no message dead-lettered twice");
     assert!(!dead.is_empty(), "the queued backlog is reported");
     let first_dead = *dead_set.first().unwrap();
     assert_eq!(
         dead_set,
-        (first_dead..N).collect::<BTreeSet<_>>(),
+        (first_dead..n).collect::<BTreeSet<_>>(),
         "everything after the in-transit window is reported"
     );
     let in_transit = first_dead - r;
     // In transit at most: the batch being written and the 2 queued ahead of the socket, plus
     // what HTTP/2 flow control let through (hyper's 1 MiB stream window, tonic's buffers;
     // each message takes more than its tag's bytes).
-    let bound = 3 * BATCH as i64 + ((1024 + 64) * 1024 / tag.len()) as i64;
+    let bound = 3 * batch + ((1024 + 64) * 1024 / tag.len()) as i64;
     eprintln!(
         "received {r}, in transit {in_transit} (bound {bound}), dead-lettered {}",
         dead.len()
@@ -332,6 +329,31 @@ fn a_peer_vanishing_mid_flood_loses_only_what_was_in_transit() {
         "in transit {in_transit} exceeds {bound}"
     );
     stop(&s1, &r1);
+}
+
+/// Gap 2, small messages: batches are cut by count (100).
+#[test]
+fn a_peer_vanishing_mid_flood_loses_only_what_was_in_transit() {
+    flood_a_vanishing_peer(
+        RemoteConfig::local().with_batch_size(100),
+        50_000,
+        100,
+        2_000,
+    );
+}
+
+/// Gap 2, large messages: batches are cut by size (half of 64 KiB, so 3 messages) in the
+/// middle of what the writer took from its queue; those taken but not sent are reported too.
+#[test]
+fn a_peer_vanishing_mid_flood_of_large_messages_loses_only_what_was_in_transit() {
+    flood_a_vanishing_peer(
+        RemoteConfig::local()
+            .with_batch_size(100)
+            .with_max_message_size(64 * 1024),
+        2_000,
+        10 * 1024,
+        200,
+    );
 }
 
 /// Gap 3: a frame over the receiver's gRPC decode limit (`max_message_size * 4`) cannot be
