@@ -107,12 +107,10 @@ async fn read_stream(
                 tracing::info!(%peer, error = %status, "inbound stream failed");
                 // A frame gRPC refused (over the decode limit, not protobuf) cannot be skipped:
                 // tonic fails the whole stream, so the frame and whatever followed it are
-                // lost. Report it; transport failures (a peer that vanished) are reported by
-                // the sending side's endpoint instead.
-                if !matches!(
-                    status.code(),
-                    tonic::Code::Unknown | tonic::Code::Cancelled | tonic::Code::Unavailable
-                ) {
+                // lost. Report it. Tonic builds those statuses itself, without a source error;
+                // transport failures (a peer that vanished) carry their h2/io error as source
+                // and are reported by the sending side's endpoint instead.
+                if std::error::Error::source(&status).is_none() {
                     shared.publish_error(RemoteDeliveryError {
                         direction: Direction::Inbound,
                         peer: peer.clone(),
