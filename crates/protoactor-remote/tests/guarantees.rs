@@ -407,6 +407,119 @@ fn a_frame_over_the_transport_limit_ends_the_stream_and_the_next_send_reconnects
     stop(&s2, &r2);
 }
 
+/// A gRPC codec for raw frames, to send bytes that are not a `RemoteMessage` at all.
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let mut v = vec![0; bytes::Buf::remaining(src)];
+        bytes::Buf::copy_to_slice(src, &mut v);
+        Ok(Some(v))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        *self
+    }
+    fn decoder(&mut self) -> RawCodec {
+        *self
+    }
+}
+
+/// A gRPC frame that is not protobuf cannot be skipped either: the stream ends with a
+/// `RemoteDeliveryError`, and the node keeps serving other streams.
+#[test]
+fn a_frame_that_is_not_protobuf_ends_the_stream_with_an_error_event() {
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let (p, errors) = probe::<(Direction, String)>();
+    s2.event_stream()
+        .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push((e.direction, e.error.clone())));
+    let addr = r2.address().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ended = rt.block_on(async move {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
+        let hello = RemoteMessage {
+            message_type: Some(MessageType::ConnectRequest(ConnectRequest {
+                connection_type: Some(connect_request::ConnectionType::ServerConnection(
+                    ServerConnection {
+                        member_id: "raw".into(),
+                        address: "127.0.0.1:1".into(),
+                        block_list: vec![],
+                    },
+                )),
+            })),
+        };
+        tx.send(hello.encode_to_vec()).await.unwrap();
+        let mut inbound = grpc
+            .streaming(
+                Request::new(ReceiverStream::new(rx)),
+                tonic::codegen::http::uri::PathAndQuery::from_static("/remote.Remoting/Receive"),
+                RawCodec,
+            )
+            .await
+            .unwrap()
+            .into_inner();
+        let first = inbound.message().await.unwrap().unwrap();
+        assert!(matches!(
+            RemoteMessage::decode(first.as_slice())
+                .unwrap()
+                .message_type,
+            Some(MessageType::ConnectResponse(_))
+        ));
+        // An unfinished varint tag: not a protobuf message.
+        tx.send(vec![0xff, 0xff, 0xff]).await.unwrap();
+        let end = tokio::time::timeout(WAIT, inbound.message())
+            .await
+            .expect("the stream ends");
+        drop(tx);
+        end
+    });
+    assert!(!matches!(ended, Ok(Some(_))), "{ended:?}");
+    let (direction, error) = next(&errors);
+    assert_eq!(direction, Direction::Inbound);
+    assert!(error.contains("inbound stream ended"), "{error}");
+    assert!(error.contains("decode"), "{error}");
+    // Other streams are unaffected.
+    let (s1, r1) = default_node();
+    let reply = s1
+        .root()
+        .request_future(&Pid::new(r2.address(), "echo"), Echo::default(), WAIT)
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(reply.some_value, "echo:");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
 /// Gap 4: an activator that does not answer within the timeout gives status `Timeout`.
 #[test]
 fn remote_spawn_without_an_answer_in_time_is_a_timeout() {
