@@ -86,3 +86,27 @@ impl Actor for Activator {
         ctx.respond(resp);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseStatusCode as S;
+
+    /// The wire values are protoactor-go's `ResponseStatusCode` constants (0..=5).
+    #[test]
+    fn status_codes_have_go_s_wire_values() {
+        let all = [
+            (0, S::Ok),
+            (1, S::Unavailable),
+            (2, S::Timeout),
+            (3, S::ProcessNameAlreadyExist),
+            (4, S::Error),
+            (5, S::DeadLetter),
+        ];
+        for (v, code) in all {
+            assert_eq!(code as i32, v);
+            assert_eq!(S::from_i32(v), Some(code));
+        }
+        assert_eq!(S::from_i32(-1), None);
+        assert_eq!(S::from_i32(6), None);
+    }
+}

@@ -588,6 +588,130 @@ mod tests {
         assert_eq!(got[2].target.request_id(), 4);
     }
 
+    /// `remote.MessageEnvelope` as published (field numbers from protoactor-go's
+    /// remote.proto), declared here independently of the crate's own .proto files.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PublishedEnvelope {
+        #[prost(int32, tag = "1")]
+        type_id: i32,
+        #[prost(bytes = "vec", tag = "2")]
+        message_data: Vec<u8>,
+        #[prost(int32, tag = "3")]
+        target: i32,
+        #[prost(int32, tag = "4")]
+        sender: i32,
+        #[prost(int32, tag = "5")]
+        serializer_id: i32,
+        #[prost(bytes = "vec", optional, tag = "6")]
+        message_header: Option<Vec<u8>>,
+        #[prost(uint32, tag = "7")]
+        target_request_id: u32,
+        #[prost(uint32, tag = "8")]
+        sender_request_id: u32,
+    }
+
+    /// `remote.MessageBatch` of the current protocol: `repeated string targets = 2`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct CurrentBatch {
+        #[prost(string, repeated, tag = "1")]
+        type_names: Vec<String>,
+        #[prost(string, repeated, tag = "2")]
+        targets: Vec<String>,
+        #[prost(message, repeated, tag = "3")]
+        envelopes: Vec<PublishedEnvelope>,
+        #[prost(message, repeated, tag = "4")]
+        senders: Vec<actor_proto::Pid>,
+    }
+
+    /// `remote.MessageBatch` of the 2024 protocol: `repeated actor.PID targets = 2`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct LegacyBatch {
+        #[prost(string, repeated, tag = "1")]
+        type_names: Vec<String>,
+        #[prost(message, repeated, tag = "2")]
+        targets: Vec<actor_proto::Pid>,
+        #[prost(message, repeated, tag = "3")]
+        envelopes: Vec<PublishedEnvelope>,
+        #[prost(message, repeated, tag = "4")]
+        senders: Vec<actor_proto::Pid>,
+    }
+
+    fn three_echoes(variant: WireVariant) -> Vec<u8> {
+        let ser = Serialization::new();
+        ser.register::<Echo>();
+        let ctx = WireContext {
+            local_address: "127.0.0.1:1",
+        };
+        let mut b = BatchBuilder::new(variant);
+        let target = Pid::new("127.0.0.1:2", "$5");
+        let sender = Pid::new("nonhost", "$9").with_request_id(3);
+        for i in 0..3u32 {
+            let out = Outbound {
+                target: if i == 2 {
+                    target.with_request_id(4)
+                } else {
+                    target.clone()
+                },
+                message: Box::new(Echo {
+                    message: format!("m{i}"),
+                    sender: None,
+                }),
+                sender: (i > 0).then(|| sender.clone()),
+                header: None,
+            };
+            b.push(&ser, &ctx, &out).unwrap();
+        }
+        b.finish().encode_to_vec()
+    }
+
+    fn check_envelopes(envelopes: &[PublishedEnvelope]) {
+        assert_eq!(envelopes.len(), 3);
+        for (i, e) in envelopes.iter().enumerate() {
+            assert_eq!(e.type_id, 0);
+            assert_eq!(e.target, 0, "targets are 0-based");
+            assert_eq!(e.sender, i32::from(i > 0), "senders are 1-based, 0 = none");
+            assert_eq!(e.serializer_id, 0);
+            assert_eq!(e.message_header, None, "no header field when empty");
+            assert_eq!(e.target_request_id, if i == 2 { 4 } else { 0 });
+            assert_eq!(e.sender_request_id, if i > 0 { 3 } else { 0 });
+            let echo = Echo::decode(e.message_data.as_slice()).unwrap();
+            assert_eq!(echo.message, format!("m{i}"));
+        }
+    }
+
+    /// The bytes each variant writes decode with the published schema of that variant, and
+    /// re-encode to the same bytes (so nothing else is on the wire).
+    #[test]
+    fn each_variant_writes_its_published_schema() {
+        let sender = actor_proto::Pid {
+            address: "127.0.0.1:1".into(),
+            id: "$9".into(),
+            request_id: 0,
+        };
+        let bytes = three_echoes(WireVariant::Current);
+        let b = CurrentBatch::decode(bytes.as_slice()).unwrap();
+        assert_eq!(b.encode_to_vec(), bytes);
+        assert_eq!(b.type_names, vec!["messages.Echo"]);
+        assert_eq!(b.targets, vec!["$5"]);
+        assert_eq!(b.senders, vec![sender.clone()]);
+        check_envelopes(&b.envelopes);
+
+        let bytes = three_echoes(WireVariant::Legacy2024);
+        let b = LegacyBatch::decode(bytes.as_slice()).unwrap();
+        assert_eq!(b.encode_to_vec(), bytes);
+        assert_eq!(b.type_names, vec!["messages.Echo"]);
+        assert_eq!(
+            b.targets,
+            vec![actor_proto::Pid {
+                address: "127.0.0.1:2".into(),
+                id: "$5".into(),
+                request_id: 0,
+            }]
+        );
+        assert_eq!(b.senders, vec![sender]);
+        check_envelopes(&b.envelopes);
+    }
+
     #[test]
     fn batches_roundtrip_in_both_variants() {
         roundtrip(WireVariant::Current);

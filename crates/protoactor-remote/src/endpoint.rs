@@ -291,7 +291,8 @@ async fn write_loop(
         }
         ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
         let ctx = shared.wire_ctx();
-        for m in pending.drain(..) {
+        let mut drained = pending.drain(..);
+        while let Some(m) = drained.next() {
             match builder.push(&shared.ser, &ctx, &m) {
                 Ok(()) => in_batch.push(m),
                 Err(e) => {
@@ -312,6 +313,10 @@ async fn write_loop(
             if builder.approx_size() >= max_bytes
                 && !send_batch(shared, &mut builder, &mut in_batch, &tx).await
             {
+                // Taken from the queue but not yet in a batch: report them too.
+                for rest in drained {
+                    undeliverable(shared, rest);
+                }
                 return;
             }
         }

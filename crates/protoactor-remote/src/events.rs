@@ -28,7 +28,9 @@ pub enum Direction {
 }
 
 /// A message could not be serialized, decoded or delivered. The message itself went to dead
-/// letters; the stream it travelled on is unaffected.
+/// letters; the stream it travelled on is unaffected. One exception: when gRPC itself refused
+/// an inbound frame (over the decode limit, or not protobuf), that stream ended; the event
+/// then has no target and an empty type name, and the frame's messages are lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteDeliveryError {
     /// Inbound or outbound.

@@ -105,6 +105,23 @@ async fn read_stream(
             Ok(None) => break,
             Err(status) => {
                 tracing::info!(%peer, error = %status, "inbound stream failed");
+                // A frame gRPC refused (over the decode limit, not protobuf) cannot be skipped:
+                // tonic fails the whole stream, so the frame and whatever followed it are
+                // lost. Report it. Tonic builds those statuses itself, without a source error;
+                // transport failures (a peer that vanished) carry their h2/io error as source
+                // and are reported by the sending side's endpoint instead.
+                if std::error::Error::source(&status).is_none() {
+                    shared.publish_error(RemoteDeliveryError {
+                        direction: Direction::Inbound,
+                        peer: peer.clone(),
+                        target: None,
+                        type_name: String::new(),
+                        error: format!(
+                            "inbound stream ended: {} (the frame and anything after it on this stream are lost; the peer reconnects)",
+                            status.message()
+                        ),
+                    });
+                }
                 break;
             }
         };

@@ -507,6 +507,44 @@ fn killing_rust_gives_address_terminated_in_go() {
     stop(&system, &remote);
 }
 
+/// A Rust node that shuts down gracefully: Go's watcher of an actor there gets
+/// `AddressTerminated`. (The `DisconnectRequest` makes that immediate; without it Go would
+/// only notice when the 10 s graceful-stop limit drops the connection, so this test cannot
+/// tell the two apart: `guarantees.rs`
+/// `graceful_shutdown_sends_disconnect_request_on_inbound_streams` checks the frame itself.)
+#[test]
+fn graceful_rust_shutdown_gives_address_terminated_in_go() {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote) = rust_node();
+    let (rep, reports) = reporter(&system);
+    let (leaving, leaving_remote) = rust_node();
+    let victim = leaving.root().spawn_named(&echo_props(), "victim").unwrap();
+    // A Go request first, so that Go's stream to the leaving node is up before it leaves.
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(victim.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("request")
+        },
+    );
+    assert!(wait_op(&reports, "request").ok);
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(victim.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("watch")
+        },
+    );
+    wait_op(&reports, "watching");
+    stop(&leaving, &leaving_remote);
+    let r = wait_op(&reports, "terminated");
+    assert_eq!(r.pid.unwrap().to_pid(), victim);
+    assert_eq!(r.detail, "AddressTerminated");
+    stop(&system, &remote);
+}
+
 /// The separate Rust node process of [`killing_rust_gives_address_terminated_in_go`]; a
 /// no-op unless launched by it.
 #[test]

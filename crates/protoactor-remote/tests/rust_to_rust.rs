@@ -131,7 +131,7 @@ fn messages_keep_their_order_per_sender_receiver_pair() {
 }
 
 #[test]
-fn remote_spawn_reports_every_status() {
+fn remote_spawn_reports_ok_name_taken_and_unknown_kind() {
     let (s1, r1) = default_node();
     let (s2, r2) = node(
         RemoteConfig::local()
