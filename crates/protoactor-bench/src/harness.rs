@@ -194,7 +194,7 @@ fn run_local(
     let impls: Vec<&str> = LOCAL_IMPLS
         .iter()
         .copied()
-        .filter(|i| opts.wants(i))
+        .filter(|i| opts.wants(i) && w.impls.is_none_or(|only| only.contains(i)))
         .collect();
     let args: Vec<String> = sizes.iter().map(u64::to_string).collect();
     for imp in &impls {
