@@ -160,6 +160,12 @@ pub fn run(opts: &Options) -> ExitCode {
             sizes,
             opts.rounds
         );
+        if w.name == "persistence" && std::env::var_os("PROTOACTOR_POSTGRES_URL").is_none() {
+            eprintln!(
+                "  no postgres rows: PROTOACTOR_POSTGRES_URL is not set \
+                 (`bash scripts/start-postgres.sh` starts a server and prints one)"
+            );
+        }
         if w.remote {
             run_remote(opts, w, &sizes, &go, &mut report);
         } else {

@@ -29,9 +29,14 @@ struct Added {
     #[prost(int64, tag = "1")]
     amount: i64,
 }
+// `full_name` as a literal, as prost-build's generated code has it (the trait's default
+// builds the name with `format!` on every call, i.e. on every stored and replayed event).
 impl prost::Name for Added {
     const NAME: &'static str = "Added";
     const PACKAGE: &'static str = "bench";
+    fn full_name() -> String {
+        "bench.Added".into()
+    }
 }
 
 /// The counter's snapshot (never requested here: no snapshot interval).
@@ -43,6 +48,9 @@ struct Total {
 impl prost::Name for Total {
     const NAME: &'static str = "Total";
     const PACKAGE: &'static str = "bench";
+    fn full_name() -> String {
+        "bench.Total".into()
+    }
 }
 
 /// Command: persist one event.
