@@ -74,6 +74,8 @@ func main() {
 		requestLatency(arg(0))
 	case "idle-memory":
 		idleMemory(arg(0))
+	case "persistence":
+		persistenceBench(arg(0))
 	case "remote-server":
 		remoteServer(arg(0))
 	case "remote-client":

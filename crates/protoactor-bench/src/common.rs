@@ -13,7 +13,7 @@ pub struct Metric {
     pub name: String,
     /// The value.
     pub value: f64,
-    /// `msg/s`, `ms`, `us` or `B`.
+    /// `msg/s`, `events/s`, `ms`, `us` or `B`.
     pub unit: String,
 }
 

@@ -160,6 +160,12 @@ pub fn run(opts: &Options) -> ExitCode {
             sizes,
             opts.rounds
         );
+        if w.name == "persistence" && std::env::var_os("PROTOACTOR_POSTGRES_URL").is_none() {
+            eprintln!(
+                "  no postgres rows: PROTOACTOR_POSTGRES_URL is not set \
+                 (`bash scripts/start-postgres.sh` starts a server and prints one)"
+            );
+        }
         if w.remote {
             run_remote(opts, w, &sizes, &go, &mut report);
         } else {
@@ -194,7 +200,7 @@ fn run_local(
     let impls: Vec<&str> = LOCAL_IMPLS
         .iter()
         .copied()
-        .filter(|i| opts.wants(i))
+        .filter(|i| opts.wants(i) && w.impls.is_none_or(|only| only.contains(i)))
         .collect();
     let args: Vec<String> = sizes.iter().map(u64::to_string).collect();
     for imp in &impls {

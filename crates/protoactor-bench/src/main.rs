@@ -14,6 +14,7 @@ mod actix_impl;
 mod common;
 mod harness;
 mod kameo_impl;
+mod persistence_rs;
 mod protoactor_rs;
 mod ractor_impl;
 mod remote_rs;

@@ -11,6 +11,10 @@ use crate::common::*;
 
 /// Runs `workload` with sizes `p`.
 pub fn run(workload: &str, p: &[u64]) -> RunResult {
+    if workload == "persistence" {
+        // Starts its own actor systems: recovery needs a second one.
+        return crate::persistence_rs::run(p);
+    }
     let system = ActorSystem::new();
     let r = match workload {
         "in-process" => {

@@ -40,6 +40,9 @@ pub struct Workload {
     pub metrics: &'static [MetricSpec],
     /// Two nodes: run as remote pairs instead of one process per implementation.
     pub remote: bool,
+    /// The local implementations that have this workload (`None`: all of them). The others
+    /// are left out of its rows, as the Rust crates are left out of `remote`.
+    pub impls: Option<&'static [&'static str]>,
 }
 
 /// All workloads, in the order `all` runs them.
@@ -49,6 +52,7 @@ pub const WORKLOADS: &[Workload] = &[
         about: "pairs = 2 x cores of ping/echo actors, bursts of 100, bounded(110) mailboxes",
         metrics: &[higher("in-process")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "spawn",
@@ -56,48 +60,56 @@ pub const WORKLOADS: &[Workload] = &[
             "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
         metrics: &[lower("spawn"), lower("spawn:peak-bytes-per-actor")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-ping-pong",
         about: "two actors, 40k round trips",
         metrics: &[higher("savina-ping-pong")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-counting",
         about: "1M messages into one counter, then a request for the count",
         metrics: &[higher("savina-counting")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-fork-join",
         about: "fork-join throughput: 60 workers x 10k messages with a little math each",
         metrics: &[higher("savina-fork-join")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-thread-ring",
         about: "100 actors in a ring, a token passed 100k times",
         metrics: &[higher("savina-thread-ring")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-big",
         about: "120 actors, each 20k pings to random peers answered by pongs",
         metrics: &[higher("savina-big")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "savina-chameneos",
         about: "100 creatures, 200k meetings through one mall actor (4 messages a meeting)",
         metrics: &[higher("savina-chameneos")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "skynet",
         about: "1M-leaf fan-out-10 tree, children send sums to their parent and stop",
         metrics: &[lower("skynet")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "request",
@@ -110,12 +122,14 @@ pub const WORKLOADS: &[Workload] = &[
             lower("request-blocking:p99"),
         ],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "idle-memory",
         about: "100k actors spawned, each answers one request; resident-set growth per actor",
         metrics: &[lower("idle-memory")],
         remote: false,
+        impls: None,
     },
     Workload {
         name: "remote",
@@ -123,6 +137,28 @@ pub const WORKLOADS: &[Workload] = &[
                 use WireVariant::Legacy2024 (Go @latest is the 2024 protocol), Rust-Rust the default",
         metrics: &[higher("remote")],
         remote: true,
+        impls: None,
+    },
+    Workload {
+        name: "persistence",
+        about: "an event-sourced counter, events persisted per second per provider: one \
+                persist_event per command, batches of 100 (persistence-batched) and replay on \
+                restart (persistence-recovery); postgres rows when PROTOACTOR_POSTGRES_URL is \
+                set. protoactor-go: its in-memory provider (no batch API, no SQL providers); \
+                kameo, ractor and actix have no persistence",
+        metrics: &[
+            higher("persistence:memory"),
+            higher("persistence:sqlite"),
+            higher("persistence:postgres"),
+            higher("persistence-batched:memory"),
+            higher("persistence-batched:sqlite"),
+            higher("persistence-batched:postgres"),
+            higher("persistence-recovery:memory"),
+            higher("persistence-recovery:sqlite"),
+            higher("persistence-recovery:postgres"),
+        ],
+        remote: false,
+        impls: Some(&["protoactor-rs", "protoactor-go"]),
     },
 ];
 
@@ -146,6 +182,9 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
         "request" => q(&[100_000], &[1_000]),
         "idle-memory" => q(&[100_000], &[2_000]),
         "remote" => q(&[1_000_000], &[10_000]),
+        // [events, PostgreSQL one-by-one events]: PostgreSQL commits durably once per event
+        // (~300/s here), so its one-by-one row stores fewer.
+        "persistence" => q(&[20_000, 2_000], &[200, 20]),
         _ => Vec::new(),
     }
 }
@@ -163,6 +202,8 @@ mod tests {
             assert!(w.metrics[0].name == w.name || w.metrics[0].name.starts_with(w.name));
         }
         assert!(find("skynet").is_some());
+        let p = find("persistence").unwrap();
+        assert_eq!(p.impls, Some(&["protoactor-rs", "protoactor-go"][..]));
         assert!(find("nope").is_none());
     }
 }

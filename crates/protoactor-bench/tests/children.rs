@@ -77,3 +77,80 @@ fn bad_input_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("unknown workload"), "{err}");
 }
+
+#[test]
+fn protoactor_rs_runs_the_persistence_workload() {
+    // Tiny sizes; PostgreSQL rows too when PROTOACTOR_POSTGRES_URL is set (CI sets it).
+    let (ok, out, err) = run(&["__run", "protoactor-rs", "persistence", "200", "10"]);
+    assert!(ok, "persistence failed: {err}");
+    let metrics: Vec<(&str, f64, &str)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f.as_slice() {
+                ["RESULT", name, v, unit] => Some((*name, v.parse().expect("a number"), *unit)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut expected = vec![];
+    let mut providers = vec!["memory", "sqlite"];
+    if std::env::var_os("PROTOACTOR_POSTGRES_URL").is_some() {
+        providers.push("postgres");
+    }
+    for p in &providers {
+        for row in ["persistence", "persistence-batched", "persistence-recovery"] {
+            expected.push(format!("{row}:{p}"));
+        }
+    }
+    let names: Vec<&str> = metrics.iter().map(|m| m.0).collect();
+    assert_eq!(names.len(), expected.len(), "{out}");
+    for e in &expected {
+        assert!(names.contains(&e.as_str()), "{e} missing in {out}");
+    }
+    for (name, v, unit) in &metrics {
+        assert!(v.is_finite() && *v > 0.0, "{name} {v}");
+        assert_eq!(*unit, "events/s");
+    }
+
+    // Bad sizes are a clear error; the actor crates do not have the workload at all.
+    let (ok, _, err) = run(&["__run", "protoactor-rs", "persistence", "150", "10"]);
+    assert!(!ok);
+    assert!(err.contains("multiple of 100"), "{err}");
+    let (ok, _, err) = run(&["__run", "kameo", "persistence", "200", "10"]);
+    assert!(!ok);
+    assert!(err.contains("unknown workload"), "{err}");
+}
+
+#[test]
+fn the_harness_leaves_implementations_without_persistence_out() {
+    // protoactor-go is not selected here, so Go being required elsewhere must not fail this.
+    let out = Command::new(env!("CARGO_BIN_EXE_protoactor-bench"))
+        .args([
+            "persistence",
+            "--quick",
+            "--only",
+            "protoactor-rs,kameo,ractor,actix",
+        ])
+        .env_remove("PROTOACTOR_INTEROP")
+        .output()
+        .expect("the benchmark binary runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{table}\n{err}");
+    assert!(
+        table.contains("| persistence:memory | protoactor-rs |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| persistence-recovery:sqlite | protoactor-rs |"),
+        "{table}"
+    );
+    for imp in ["kameo", "ractor", "actix"] {
+        assert!(!table.contains(imp), "{imp} in {table}");
+        assert!(
+            !err.contains(&format!("persistence round 1/1 {imp}")),
+            "{err}"
+        );
+    }
+}

@@ -325,10 +325,23 @@ impl<A: Persistent> Journal<A> {
 /// state and log could diverge). So the actor blocks its own turn, but through
 /// `block_in_place`, which hands the worker's other tasks to another thread: the runtime
 /// (and the storage's own tasks, e.g. a PostgreSQL connection) keeps running.
+///
+/// A future that is ready at once (the in-memory provider) is taken without
+/// `block_in_place`, whose hand-over of the worker costs more than the write itself.
 fn wait<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, PersistenceError> {
+    use std::task::{Context as TaskContext, Poll, Waker};
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            let mut fut = std::pin::pin!(fut);
+            // One poll on this thread; a pending future keeps its progress and is polled
+            // again (with a real waker) by `block_on`.
+            if let Poll::Ready(v) = fut
+                .as_mut()
+                .poll(&mut TaskContext::from_waker(Waker::noop()))
+            {
+                return Ok(v);
+            }
             Ok(tokio::task::block_in_place(|| h.block_on(fut)))
         }
         Ok(_) => Err(PersistenceError::Runtime(
