@@ -16,6 +16,7 @@ use crate::message::{
 };
 use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
+use crate::registry::with_joined;
 use crate::system::ActorSystem;
 
 /// Why a future has no response.
@@ -197,13 +198,13 @@ pub struct ActorFuture {
 impl ActorFuture {
     /// A future registered in `system`; `Duration::MAX` never times out.
     pub fn new(system: &ActorSystem, timeout: Duration) -> Self {
-        let id = format!("future{}", system.registry().next_id());
+        let generated = system.registry().next_id_buf();
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let process: Arc<dyn Process> = Arc::new(FutureProcess(weak.clone()));
-            let pid = system
-                .registry()
-                .add(process, &id)
-                .expect("future ids are unique");
+            let pid = with_joined(&["future", generated.as_str()], |id| {
+                system.registry().add(process, id)
+            })
+            .expect("future ids are unique");
             Shared {
                 pid,
                 system: system.clone(),
