@@ -17,7 +17,6 @@ use protoactor::DeadLetterEvent;
 use protoactor_remote::events::{Direction, EndpointTerminated};
 use protoactor_remote::messages::{Echo, Response, Seq};
 use protoactor_remote::remote_proto::remote_message::MessageType;
-use protoactor_remote::remote_proto::remoting_client::RemotingClient;
 use protoactor_remote::remote_proto::remoting_server::{Remoting, RemotingServer};
 use protoactor_remote::remote_proto::*;
 use protoactor_remote::{
@@ -189,39 +188,6 @@ fn seq(n: i64, tag: &str) -> Seq {
         n,
         tag: tag.to_string(),
     }
-}
-
-/// A hand-written client: dials `address`, sends `ConnectRequest` and returns the request
-/// side and the response stream once `ConnectResponse` came back.
-async fn handshake(address: &str) -> (mpsc::Sender<RemoteMessage>, Streaming<RemoteMessage>) {
-    let mut client = RemotingClient::connect(format!("http://{address}"))
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::channel(8);
-    tx.send(RemoteMessage {
-        message_type: Some(MessageType::ConnectRequest(ConnectRequest {
-            connection_type: Some(connect_request::ConnectionType::ServerConnection(
-                ServerConnection {
-                    member_id: "hand-written".into(),
-                    address: "127.0.0.1:1".into(),
-                    block_list: vec![],
-                },
-            )),
-        })),
-    })
-    .await
-    .unwrap();
-    let mut inbound = client
-        .receive(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let first = inbound.message().await.unwrap().unwrap();
-    assert!(matches!(
-        first.message_type,
-        Some(MessageType::ConnectResponse(_))
-    ));
-    (tx, inbound)
 }
 
 /// Gap 1: a graceful shutdown writes `DisconnectRequest` on every inbound stream (a plain
@@ -467,17 +433,7 @@ fn a_frame_that_is_not_protobuf_ends_the_stream_with_an_error_event() {
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.unwrap();
         let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
-        let hello = RemoteMessage {
-            message_type: Some(MessageType::ConnectRequest(ConnectRequest {
-                connection_type: Some(connect_request::ConnectionType::ServerConnection(
-                    ServerConnection {
-                        member_id: "raw".into(),
-                        address: "127.0.0.1:1".into(),
-                        block_list: vec![],
-                    },
-                )),
-            })),
-        };
+        let hello = connect_request("raw");
         tx.send(hello.encode_to_vec()).await.unwrap();
         let mut inbound = grpc
             .streaming(

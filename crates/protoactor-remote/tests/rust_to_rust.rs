@@ -402,7 +402,6 @@ fn bad_frames_do_not_kill_the_stream() {
     use bytes::Bytes;
     use prost::Message as _;
     use protoactor_remote::remote_proto::remote_message::MessageType;
-    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
     use protoactor_remote::remote_proto::*;
 
     let (s2, r2) = node(
@@ -445,34 +444,10 @@ fn bad_frames_do_not_kill_the_stream() {
             senders: vec![],
         })),
     };
-    let addr = format!("http://{}", r2.address());
+    let addr = r2.address().to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let mut client = RemotingClient::connect(addr).await.unwrap();
-        let (tx, rxs) = tokio::sync::mpsc::channel(8);
-        tx.send(RemoteMessage {
-            message_type: Some(MessageType::ConnectRequest(ConnectRequest {
-                connection_type: Some(connect_request::ConnectionType::ServerConnection(
-                    ServerConnection {
-                        member_id: "test".into(),
-                        address: "127.0.0.1:1".into(),
-                        block_list: vec![],
-                    },
-                )),
-            })),
-        })
-        .await
-        .unwrap();
-        let mut inbound = client
-            .receive(tokio_stream::wrappers::ReceiverStream::new(rxs))
-            .await
-            .unwrap()
-            .into_inner();
-        let first = inbound.message().await.unwrap().unwrap();
-        assert!(matches!(
-            first.message_type,
-            Some(MessageType::ConnectResponse(_))
-        ));
+        let (tx, _inbound) = handshake(&addr).await;
         tx.send(batch(vec![
             env(0, 0, seq(1)),
             env(1, 0, seq(2)),           // unknown type name

@@ -8,6 +8,11 @@ use std::time::Duration;
 use protoactor::prelude::*;
 use protoactor::Config;
 use protoactor_remote::messages::{Count, Echo, Response, Seq};
+use protoactor_remote::remote_proto::remote_message::MessageType;
+use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+use protoactor_remote::remote_proto::{
+    connect_request, ConnectRequest, RemoteMessage, ServerConnection,
+};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 /// Generous upper bound for things that must happen (never a timing assertion).
@@ -113,4 +118,45 @@ impl Actor for Collector {
             }
         }
     }
+}
+
+/// The `ConnectRequest` a protoactor node sends first on its outbound stream.
+pub fn connect_request(member_id: &str) -> RemoteMessage {
+    RemoteMessage {
+        message_type: Some(MessageType::ConnectRequest(ConnectRequest {
+            connection_type: Some(connect_request::ConnectionType::ServerConnection(
+                ServerConnection {
+                    member_id: member_id.into(),
+                    address: "127.0.0.1:1".into(),
+                    block_list: vec![],
+                },
+            )),
+        })),
+    }
+}
+
+/// A hand-written client: dials `address`, sends `ConnectRequest` and returns the request
+/// side and the response stream once `ConnectResponse` came back.
+pub async fn handshake(
+    address: &str,
+) -> (
+    tokio::sync::mpsc::Sender<RemoteMessage>,
+    tonic::Streaming<RemoteMessage>,
+) {
+    let mut client = RemotingClient::connect(format!("http://{address}"))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(connect_request("hand-written")).await.unwrap();
+    let mut inbound = client
+        .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = inbound.message().await.unwrap().unwrap();
+    assert!(matches!(
+        first.message_type,
+        Some(MessageType::ConnectResponse(_))
+    ));
+    (tx, inbound)
 }
