@@ -371,15 +371,12 @@ impl std::future::Future for ActorFuture {
         let this = self.get_mut();
         {
             let mut st = this.shared.state.lock();
-            match std::mem::replace(&mut st.outcome, Outcome::Taken) {
-                Outcome::Pending => {
-                    st.outcome = Outcome::Pending;
-                    if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        st.wakers.push(cx.waker().clone());
-                    }
-                }
-                Outcome::Done(r) => return Poll::Ready(r),
-                Outcome::Taken => return Poll::Ready(Err(FutureError::AlreadyTaken)),
+            if !matches!(st.outcome, Outcome::Pending) {
+                drop(st);
+                return Poll::Ready(this.take());
+            }
+            if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.wakers.push(cx.waker().clone());
             }
         }
         if let Some(deadline) = this.shared.deadline {

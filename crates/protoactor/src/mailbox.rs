@@ -225,10 +225,7 @@ impl<T> LockedQueue<T> {
             return None;
         }
         let mut q = self.queue.lock();
-        let msg = match q.head.take() {
-            Some(m) => Some(m),
-            None => q.rest.pop_front(),
-        };
+        let msg = q.head.take().or_else(|| q.rest.pop_front());
         if msg.is_some() {
             self.len.fetch_sub(1, Ordering::SeqCst);
         }

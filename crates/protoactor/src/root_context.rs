@@ -11,6 +11,7 @@ use crate::props::{
     build_sender_chain, build_spawn_chain, Props, SenderContext, SenderFunc, SenderMiddleware,
     SpawnError, SpawnFunc, SpawnMiddleware,
 };
+use crate::registry::with_joined;
 use crate::supervision::SupervisorStrategy;
 use crate::system::ActorSystem;
 
@@ -136,16 +137,18 @@ impl RootContext {
     ///
     /// On failure (system shut down) the error is logged and the PID leads to dead letters.
     pub fn spawn(&self, props: &Props) -> Pid {
-        let name = self.system.registry().next_id();
-        self.spawn_named(props, &name).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "spawn failed");
-            Pid::with_parts(self.system.registry().address(), Arc::from(name), 0)
-        })
+        let name = self.system.registry().next_id_buf();
+        self.spawn_or_dead(props, name.as_str())
     }
     /// Spawns a top-level actor named `prefix` + a generated id.
     pub fn spawn_prefix(&self, props: &Props, prefix: &str) -> Pid {
-        let name = format!("{prefix}{}", self.system.registry().next_id());
-        self.spawn_named(props, &name).unwrap_or_else(|e| {
+        let generated = self.system.registry().next_id_buf();
+        with_joined(&[prefix, generated.as_str()], |name| {
+            self.spawn_or_dead(props, name)
+        })
+    }
+    fn spawn_or_dead(&self, props: &Props, name: &str) -> Pid {
+        self.spawn_named(props, name).unwrap_or_else(|e| {
             tracing::error!(error = %e, "spawn failed");
             Pid::with_parts(self.system.registry().address(), Arc::from(name), 0)
         })
