@@ -380,24 +380,6 @@ fn remote_spawn_both_ways() {
     stop(&system, &remote);
 }
 
-fn watcher(system: &ActorSystem, target: Pid) -> Receiver<(Pid, TerminatedReason)> {
-    let (p, rx) = probe();
-    let w = system.root().spawn(&Props::from_func(move |ctx| {
-        if ctx.message_as::<Started>().is_some() {
-            ctx.watch(&target);
-        } else if let Some(t) = ctx.message_as::<Terminated>() {
-            p.push((t.who.clone(), t.why));
-        }
-    }));
-    // Touched comes back after Started ran, so the Watch has been sent.
-    system
-        .root()
-        .request_future(&w, Touch, WAIT)
-        .result_as::<Touched>()
-        .expect("the watcher answers Touch");
-    rx
-}
-
 /// Scenario 4a: Rust watches a Go actor and stops it; Go watches a Rust actor that stops.
 #[test]
 fn remote_watch_both_ways() {
@@ -409,7 +391,7 @@ fn remote_watch_both_ways() {
     let go_actor = rt
         .block_on(remote.spawn_named(&go.address, "victim", GO_ECHO_KIND, WAIT))
         .unwrap();
-    let terminated = watcher(&system, go_actor.clone());
+    let terminated = spawn_watcher(&system, go_actor.clone());
     // A round trip after the Watch: the Watch is queued first on the same stream.
     system
         .root()
@@ -448,7 +430,7 @@ fn remote_watch_both_ways() {
         .root()
         .spawn_named(&echo_props(), "poisoned")
         .unwrap();
-    let terminated = watcher(&system, poisoned.clone());
+    let terminated = spawn_watcher(&system, poisoned.clone());
     system.root().send(
         &go.pid("control"),
         Command {
@@ -469,7 +451,7 @@ fn killing_go_gives_address_terminated_in_rust() {
     };
     let (system, remote) = rust_node();
     let echo = go.pid("echo");
-    let terminated = watcher(&system, echo.clone());
+    let terminated = spawn_watcher(&system, echo.clone());
     system
         .root()
         .request_future(&echo, Echo::default(), WAIT)

@@ -188,24 +188,13 @@ fn remote_spawn_reports_ok_name_taken_and_unknown_kind() {
     stop(&s2, &r2);
 }
 
-fn watcher_props(target: Pid, p: Probe<(Pid, TerminatedReason)>) -> Props {
-    Props::from_func(move |ctx| {
-        if ctx.message_as::<Started>().is_some() {
-            ctx.watch(&target);
-        } else if let Some(t) = ctx.message_as::<Terminated>() {
-            p.push((t.who.clone(), t.why));
-        }
-    })
-}
-
 #[test]
 fn remote_watch_gives_terminated_when_the_actor_stops() {
     let (s1, r1) = default_node();
     let (s2, r2) = default_node();
     let watched = s2.root().spawn_named(&echo_props(), "watched").unwrap();
     let remote_watched = Pid::new(r2.address(), "watched");
-    let (p, rx) = probe();
-    s1.root().spawn(&watcher_props(remote_watched.clone(), p));
+    let rx = spawn_watcher(&s1, remote_watched.clone());
     // The watch travels before the stop only if it was sent first: wait for the round trip.
     s1.root()
         .request_future(
@@ -231,9 +220,8 @@ fn remote_watch_gives_terminated_when_the_actor_stops() {
 fn watching_a_missing_remote_actor_gives_not_found() {
     let (s1, r1) = default_node();
     let (s2, r2) = default_node();
-    let (p, rx) = probe();
     let missing = Pid::new(r2.address(), "nobody");
-    s1.root().spawn(&watcher_props(missing.clone(), p));
+    let rx = spawn_watcher(&s1, missing.clone());
     let (who, why) = next(&rx);
     assert_eq!(who, missing);
     assert_eq!(why, TerminatedReason::NotFound);
@@ -255,8 +243,7 @@ fn peer_shutdown_gives_address_terminated_and_endpoint_events() {
         .subscribe_to::<EndpointTerminated, _>(move |e| {
             ev2.push(format!("terminated {}", e.address))
         });
-    let (p, rx) = probe();
-    s1.root().spawn(&watcher_props(remote_watched.clone(), p));
+    let rx = spawn_watcher(&s1, remote_watched.clone());
     s1.root()
         .request_future(
             &remote_watched,
@@ -589,13 +576,14 @@ fn remote_unwatch_stops_terminated() {
             ctx.respond(Seen);
         }
     }));
-    // The Watch and Unwatch went out before this round trip on the same stream.
+    // Started (Watch, Unwatch) ran before the Touch; the round trip below then comes
+    // after both on the same stream.
+    touch(&s1, &former);
     s1.root()
         .request_future(&remote_watched, Echo::default(), WAIT)
         .result_as::<Response>()
         .unwrap();
-    let (sp, srx) = probe();
-    s1.root().spawn(&watcher_props(remote_watched.clone(), sp));
+    let srx = spawn_watcher(&s1, remote_watched.clone());
     s1.root()
         .request_future(&remote_watched, Echo::default(), WAIT)
         .result_as::<Response>()

@@ -160,3 +160,29 @@ pub async fn handshake(
     ));
     (tx, inbound)
 }
+
+/// Spawns an actor that watches `target` when it starts and reports its `Terminated`, and
+/// returns once the watch has gone out: a `Touch` round trip is handled after `Started`, so
+/// the `Watch` is queued on the endpoint before anything the caller sends next.
+pub fn spawn_watcher(system: &ActorSystem, target: Pid) -> Receiver<(Pid, TerminatedReason)> {
+    let (p, rx) = probe();
+    let w = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            ctx.watch(&target);
+        } else if let Some(t) = ctx.message_as::<Terminated>() {
+            p.push((t.who.clone(), t.why));
+        }
+    }));
+    touch(system, &w);
+    rx
+}
+
+/// A `Touch` round trip: returns once `pid` has handled everything queued before it,
+/// `Started` included.
+pub fn touch(system: &ActorSystem, pid: &Pid) {
+    system
+        .root()
+        .request_future(pid, Touch, WAIT)
+        .result_as::<Touched>()
+        .expect("the actor answers Touch");
+}
