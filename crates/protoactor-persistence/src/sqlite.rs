@@ -20,6 +20,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -68,16 +69,18 @@ impl SqliteProvider {
     }
 
     fn init(conn: Connection, wal: bool) -> Result<Self, PersistenceError> {
+        // First of all: another connection (process) may hold a lock, e.g. while it creates
+        // the tables; wait for it instead of failing at once with "database is locked".
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         if wal {
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(sqlite_err)?;
+            set_wal(&conn)?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(sqlite_err)?;
         }
-        // Another process may hold the write lock briefly; wait instead of failing at once.
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        // `BEGIN IMMEDIATE` takes the write lock before reading the schema: a read lock
+        // upgraded later gets SQLITE_BUSY without waiting (SQLite's deadlock rule).
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
             .map_err(sqlite_err)?;
-        conn.execute_batch(SCHEMA).map_err(sqlite_err)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -96,6 +99,36 @@ impl SqliteProvider {
                 .await
                 .map_err(|e| PersistenceError::Storage(format!("SQLite task failed: {e}")))?,
             Err(_) => f(&mut conn.lock()),
+        }
+    }
+}
+
+/// How long a connection waits for another one's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Switches the file to WAL mode. SQLite reads the header, then upgrades to a write lock
+/// to change it, and an upgrade that meets another connection's lock fails at once without
+/// calling the busy handler; so two processes opening a new file together need a retry
+/// here (the retry finds the file already in WAL mode, or gets the lock).
+fn set_wal(conn: &Connection) -> Result<(), PersistenceError> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(PersistenceError::Storage(format!(
+                    "SQLite: cannot switch to WAL mode (journal_mode stays {mode:?})"
+                )))
+            }
+            Err(e)
+                if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(sqlite_err(e)),
         }
     }
 }
