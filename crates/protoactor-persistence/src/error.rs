@@ -45,8 +45,10 @@ pub enum DecodeError {
 ///
 /// Persistent actors send recovery errors to their supervisor (as a failure whose
 /// [`FailureReason`](protoactor::FailureReason) carries this value, see
-/// [`FailureReason::is`](protoactor::FailureReason::is)); `persist_*` calls return them.
-#[derive(Debug, thiserror::Error)]
+/// [`FailureReason::is`](protoactor::FailureReason::is)); `persist_*` calls return them, and
+/// the requester of a command whose event could not be stored receives one as the reply
+/// (see [`Journal::persist_event`](crate::Journal::persist_event)).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PersistenceError {
     /// Another writer already stored an event at this index for this actor name: two
     /// incarnations write the same journal (optimistic concurrency check).
@@ -74,6 +76,31 @@ pub enum PersistenceError {
     /// or for a write whose reply was lost, may have happened.
     #[error("storage error: {0}")]
     Storage(String),
+    /// A stored row has an index no writer of this crate produces (a negative one): the row
+    /// was damaged or written by another program. Reading the journal fails rather than
+    /// skipping the row.
+    #[error("invalid {kind} index {index} of actor {actor:?} in storage (indexes start at 0: a damaged row?)")]
+    InvalidIndex {
+        /// The actor (persistence) name.
+        actor: String,
+        /// Event or snapshot.
+        kind: RecordKind,
+        /// The stored index.
+        index: i64,
+    },
+    /// A snapshot claims more events than the journal has: a snapshot at `index` covers the
+    /// events `0..index`, but the journal ends at `journal_end` (its last event's index + 1,
+    /// or a later snapshot's index when the events it covers were deleted). Refused when
+    /// stored; found in storage, it fails recovery.
+    #[error("snapshot at index {index} of actor {actor:?} is beyond its journal, which ends at {journal_end}")]
+    SnapshotBeyondJournal {
+        /// The actor (persistence) name.
+        actor: String,
+        /// The snapshot's index.
+        index: u64,
+        /// Where the journal ends.
+        journal_end: u64,
+    },
     /// An index does not fit the storage (SQL databases keep signed 64-bit indexes).
     #[error("index {0} is out of the storable range (0..=i64::MAX)")]
     IndexOutOfRange(u64),
@@ -105,9 +132,16 @@ pub(crate) fn sql_index(index: u64) -> Result<i64, PersistenceError> {
     i64::try_from(index).map_err(|_| PersistenceError::IndexOutOfRange(index))
 }
 
-/// Converts a stored signed index back, refusing negative values (a corrupt row).
+/// Converts a stored signed index back, refusing negative values (a damaged row).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn stored_index(index: i64) -> Result<u64, PersistenceError> {
-    u64::try_from(index)
-        .map_err(|_| PersistenceError::Storage(format!("negative index {index} in storage")))
+pub(crate) fn stored_index(
+    actor: &str,
+    kind: RecordKind,
+    index: i64,
+) -> Result<u64, PersistenceError> {
+    u64::try_from(index).map_err(|_| PersistenceError::InvalidIndex {
+        actor: actor.to_string(),
+        kind,
+        index,
+    })
 }

@@ -12,7 +12,11 @@
 //! - a corrupt or unknown stored record, or any storage error during recovery, **fails the
 //!   actor**: its supervisor gets a failure whose reason carries the [`PersistenceError`];
 //! - two writers for the same persistence name are detected: the second write of an index
-//!   fails with [`PersistenceError::Conflict`] (a unique `(actor_name, index)` key).
+//!   fails with [`PersistenceError::Conflict`] (a unique `(actor_name, index)` key);
+//! - the requester of a command whose write failed is answered: by the handler, or else with
+//!   the [`PersistenceError`];
+//! - a negative stored index or a snapshot beyond the journal's end is an error
+//!   ([`PersistenceError::InvalidIndex`], [`PersistenceError::SnapshotBeyondJournal`]).
 //!
 //! Events and snapshots are protobuf messages ([`prost`]) stored as their protobuf full name
 //! plus their bytes ([`Record`]), which a Go or C# system can decode.

@@ -48,10 +48,20 @@ impl Provider for InMemoryProvider {
         snapshot: Record,
     ) -> Result<(), PersistenceError> {
         let mut logs = self.logs.lock();
-        logs.entry(actor_name.to_string())
-            .or_default()
-            .snapshots
-            .insert(index, snapshot);
+        let log = logs.entry(actor_name.to_string()).or_default();
+        let journal_end = log
+            .events
+            .last_key_value()
+            .map_or(0, |(i, _)| i + 1)
+            .max(log.snapshots.last_key_value().map_or(0, |(i, _)| *i));
+        if index > journal_end {
+            return Err(PersistenceError::SnapshotBeyondJournal {
+                actor: actor_name.to_string(),
+                index,
+                journal_end,
+            });
+        }
+        log.snapshots.insert(index, snapshot);
         Ok(())
     }
 

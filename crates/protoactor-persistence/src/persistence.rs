@@ -1,14 +1,15 @@
 //! Persistent actors: the [`Persistent`] trait, the [`Journal`] handle and the
 //! [`Persistence`] props builder.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use protoactor::message::MessageEnvelope;
-use protoactor::props::ReceiverFunc;
+use protoactor::props::{ReceiverFunc, SenderFunc};
 use protoactor::{
-    Actor, Context, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
+    Actor, Context, Pid, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
     SupervisorStrategy, Terminated,
 };
 
@@ -87,6 +88,8 @@ pub struct Journal<A> {
     status: Status,
     replayed: u64,
     snapshot_index: Option<u64>,
+    /// The error of an event write that failed while handling the current message.
+    failed_write: Option<PersistenceError>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -102,6 +105,7 @@ impl<A: Persistent> Journal<A> {
             status: Status::NotRecovered,
             replayed: 0,
             snapshot_index: None,
+            failed_write: None,
             _actor: PhantomData,
         }
     }
@@ -151,7 +155,29 @@ impl<A: Persistent> Journal<A> {
     /// ([`PersistenceError::Broken`]): the log may hold the event or another writer's
     /// (on [`PersistenceError::Conflict`]), so the actor should fail
     /// (`ctx.fail(e.into())`) and recover the truth on restart.
+    ///
+    /// The requester of the command is not left waiting: if the handler returns without
+    /// having sent anything to the message's sender, the wrapper sends it the error (a
+    /// [`PersistenceError`]) as the reply.
     pub fn persist_event(
+        &mut self,
+        actor: &mut A,
+        ctx: &Context,
+        event: A::Event,
+    ) -> Result<u64, PersistenceError> {
+        let r = self.store_event(actor, ctx, event);
+        self.note_failure(r)
+    }
+
+    /// Keeps the first failed write's error of the current message, for its requester.
+    fn note_failure<T>(&mut self, r: Result<T, PersistenceError>) -> Result<T, PersistenceError> {
+        if let Err(e) = &r {
+            self.failed_write.get_or_insert_with(|| e.clone());
+        }
+        r
+    }
+
+    fn store_event(
         &mut self,
         actor: &mut A,
         ctx: &Context,
@@ -179,8 +205,19 @@ impl<A: Persistent> Journal<A> {
     }
 
     /// Stores `events` (all or none, one round trip), then applies them in order; returns
-    /// the range of their indexes. Errors as for [`Journal::persist_event`].
+    /// the range of their indexes. Errors (and the requester's reply) as for
+    /// [`Journal::persist_event`].
     pub fn persist_events(
+        &mut self,
+        actor: &mut A,
+        ctx: &Context,
+        events: Vec<A::Event>,
+    ) -> Result<std::ops::Range<u64>, PersistenceError> {
+        let r = self.store_events(actor, ctx, events);
+        self.note_failure(r)
+    }
+
+    fn store_events(
         &mut self,
         actor: &mut A,
         ctx: &Context,
@@ -252,6 +289,36 @@ impl<A: Persistent> Journal<A> {
         wait(ctx, provider.delete_snapshots(&self.name, inclusive_to)).and_then(|r| r)
     }
 
+    /// After a snapshot at `index` with neither the event it covers last (`index - 1`) nor
+    /// any later one: fine if the covered events were deleted, but if earlier events remain
+    /// (deletes remove a prefix), the journal ends before the snapshot.
+    fn check_journal_reaches(&self, ctx: &Context, index: u64) -> Result<(), PersistenceError> {
+        let provider = self.provider.clone();
+        let Some(first) = wait(ctx, provider.get_events(&self.name, 0, 1))??
+            .into_iter()
+            .next()
+        else {
+            return Ok(());
+        };
+        // An error path: find where the journal ends, for the message.
+        let mut journal_end = first.index + 1;
+        loop {
+            let page = wait(
+                ctx,
+                provider.get_events(&self.name, journal_end, self.page_size),
+            )??;
+            match page.last() {
+                Some(last) => journal_end = last.index + 1,
+                None => break,
+            }
+        }
+        Err(PersistenceError::SnapshotBeyondJournal {
+            actor: self.name.clone(),
+            index,
+            journal_end,
+        })
+    }
+
     /// Loads the latest snapshot, then replays the events after it, in pages.
     fn recover(&mut self, actor: &mut A, ctx: &Context) -> Result<(), PersistenceError> {
         self.name = self
@@ -266,6 +333,10 @@ impl<A: Persistent> Journal<A> {
         // After a snapshot (or an event) the next event must follow without a gap; before
         // the first one, events may have been deleted on purpose.
         let mut expect_contiguous = false;
+        // The first read after a snapshot at `s > 0` starts at `s - 1`, the last event the
+        // snapshot covers, to tell a journal that reaches the snapshot from one that ends
+        // before it (a snapshot beyond the journal); that event is not applied again.
+        let mut covered = None;
         if let Some(entry) = wait(ctx, provider.get_snapshot(&self.name))?? {
             let snapshot =
                 A::Snapshot::decode_payload(&entry.record.type_name, &entry.record.payload)
@@ -279,13 +350,22 @@ impl<A: Persistent> Journal<A> {
             self.snapshot_index = Some(entry.index);
             next = entry.index;
             expect_contiguous = true;
+            covered = entry.index.checked_sub(1);
         }
+        let mut from = covered.unwrap_or(next);
         loop {
-            let page = wait(ctx, provider.get_events(&self.name, next, self.page_size))??;
+            let page = wait(ctx, provider.get_events(&self.name, from, self.page_size))??;
             if page.is_empty() {
+                if from != next {
+                    // The first read after the snapshot found nothing from `s - 1` on.
+                    self.check_journal_reaches(ctx, next)?;
+                }
                 break;
             }
             for entry in page {
+                if covered == Some(entry.index) {
+                    continue;
+                }
                 if expect_contiguous && entry.index != next {
                     return Err(PersistenceError::Storage(format!(
                         "journal of {:?} has a gap: expected event {next}, found {}",
@@ -311,6 +391,7 @@ impl<A: Persistent> Journal<A> {
                 next = entry.index + 1;
                 expect_contiguous = true;
             }
+            from = next;
         }
         self.next_index = next;
         self.status = Status::Ready;
@@ -390,7 +471,7 @@ impl<A: Persistent> Actor for Persisted<A> {
     fn receive(&mut self, ctx: &mut Context) {
         if ctx.message().is::<Started>() {
             match self.journal.recover(&mut self.actor, ctx) {
-                Ok(()) => self.actor.receive(ctx, &mut self.journal),
+                Ok(()) => self.deliver(ctx),
                 Err(e) => {
                     tracing::error!(actor = %ctx.self_pid(), error = %e, "persistence recovery failed");
                     self.journal.status = Status::Failed;
@@ -402,7 +483,7 @@ impl<A: Persistent> Actor for Persisted<A> {
         if matches!(self.journal.status, Status::Failed | Status::NotRecovered) {
             // The state is not what the log says: keep commands for the restarted incarnation.
             if is_lifecycle(ctx) {
-                self.actor.receive(ctx, &mut self.journal);
+                self.deliver(ctx);
             } else if !ctx.message().is::<ReplayComplete>() {
                 ctx.stash();
             }
@@ -411,7 +492,7 @@ impl<A: Persistent> Actor for Persisted<A> {
         if ctx.message().is::<ReplayComplete>() {
             if !self.replay_complete_delivered {
                 self.replay_complete_delivered = true;
-                self.actor.receive(ctx, &mut self.journal);
+                self.deliver(ctx);
             }
             return;
         }
@@ -421,7 +502,65 @@ impl<A: Persistent> Actor for Persisted<A> {
                 tracing::error!(actor = %ctx.self_pid(), error = %e, "persisting a snapshot failed");
             }
         }
+        self.deliver(ctx);
+    }
+}
+
+thread_local! {
+    /// The sender of the message a persistent actor is handling on this thread, and whether
+    /// the handler has sent it anything (set by the sender middleware of [`Persistence::props`]).
+    static REQUEST: RefCell<Option<(Pid, bool)>> = const { RefCell::new(None) };
+}
+
+/// The handling of one message, for [`REQUEST`]; puts back the outer handling's state when
+/// it ends (on a synchronized dispatcher one actor's handler runs inside another's send).
+struct RequestScope {
+    outer: Option<(Pid, bool)>,
+}
+
+impl RequestScope {
+    fn enter(sender: Option<Pid>) -> Self {
+        let outer = REQUEST.with(|r| r.replace(sender.map(|p| (p, false))));
+        Self { outer }
+    }
+    fn answered(&self) -> bool {
+        REQUEST.with(|r| r.borrow().as_ref().is_some_and(|(_, sent)| *sent))
+    }
+}
+
+impl Drop for RequestScope {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        REQUEST.with(|r| *r.borrow_mut() = outer);
+    }
+}
+
+/// Called for every message a persistent actor sends.
+fn note_send(target: &Pid) {
+    REQUEST.with(|r| {
+        if let Some((sender, sent)) = r.borrow_mut().as_mut() {
+            if sender == target {
+                *sent = true;
+            }
+        }
+    });
+}
+
+impl<A: Persistent> Persisted<A> {
+    /// Runs the actor's handler; if an event write failed in it and it sent nothing to the
+    /// message's sender, the sender gets the error: a requester is not left to its timeout.
+    fn deliver(&mut self, ctx: &mut Context) {
+        let sender = ctx.sender().cloned();
+        let scope = RequestScope::enter(sender.clone());
+        self.journal.failed_write = None;
         self.actor.receive(ctx, &mut self.journal);
+        let answered = scope.answered();
+        drop(scope);
+        if let (Some(e), Some(sender)) = (self.journal.failed_write.take(), sender) {
+            if !answered {
+                ctx.send(&sender, e);
+            }
+        }
     }
 }
 
@@ -529,6 +668,13 @@ impl Persistence {
                 if started {
                     next(ctx, MessageEnvelope::new(ReplayComplete));
                 }
+            })
+        })
+        .with_sender_middleware(|next: SenderFunc| -> SenderFunc {
+            // Tells `Persisted::deliver` whether the handler answered its requester.
+            Arc::new(move |sctx, target: &Pid, env: MessageEnvelope| {
+                note_send(target);
+                next(sctx, target, env)
             })
         })
     }

@@ -24,7 +24,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::codec::{Entry, Record};
-use crate::error::{sql_index, stored_index, PersistenceError};
+use crate::error::{sql_index, stored_index, PersistenceError, RecordKind};
 use crate::provider::Provider;
 
 const SCHEMA: &str = "
@@ -54,7 +54,15 @@ pub struct PostgresProvider {
     insert_events: Statement,
     select_events: Statement,
     first_taken: Statement,
+    insert_snapshot: Statement,
+    journal_end: Statement,
 }
+
+/// Where an actor's journal ends: its last event's index + 1, or its latest snapshot's index
+/// if that is later (the events it covers were deleted).
+const JOURNAL_END: &str = "GREATEST(\
+    COALESCE((SELECT max(event_index) + 1 FROM protoactor_events WHERE actor_name = $1), 0), \
+    COALESCE((SELECT max(snapshot_index) FROM protoactor_snapshots WHERE actor_name = $1), 0))";
 
 fn pg_err(e: tokio_postgres::Error) -> PersistenceError {
     // The error's Display says only "db error"; the server's message is the useful part.
@@ -111,12 +119,27 @@ impl PostgresProvider {
             )
             .await
             .map_err(pg_err)?;
+        let insert_snapshot = client
+            .prepare(&format!(
+                "INSERT INTO protoactor_snapshots (actor_name, snapshot_index, type_name, payload) \
+                 SELECT $1::TEXT, $2::BIGINT, $3::TEXT, $4::BYTEA WHERE $2 <= {JOURNAL_END} \
+                 ON CONFLICT (actor_name, snapshot_index) \
+                 DO UPDATE SET type_name = EXCLUDED.type_name, payload = EXCLUDED.payload"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let journal_end = client
+            .prepare(&format!("SELECT {JOURNAL_END}"))
+            .await
+            .map_err(pg_err)?;
         Ok(Self {
             client,
             insert_event,
             insert_events,
             select_events,
             first_taken,
+            insert_snapshot,
+            journal_end,
         })
     }
 
@@ -148,10 +171,14 @@ impl PostgresProvider {
     }
 }
 
-fn row_entry(row: &tokio_postgres::Row) -> Result<Entry, PersistenceError> {
+fn row_entry(
+    actor: &str,
+    kind: RecordKind,
+    row: &tokio_postgres::Row,
+) -> Result<Entry, PersistenceError> {
     let index: i64 = row.try_get(0).map_err(pg_err)?;
     Ok(Entry {
-        index: stored_index(index)?,
+        index: stored_index(actor, kind, index)?,
         record: Record {
             type_name: row.try_get(1).map_err(pg_err)?,
             payload: row.try_get(2).map_err(pg_err)?,
@@ -171,7 +198,9 @@ impl Provider for PostgresProvider {
             )
             .await
             .map_err(pg_err)?;
-        row.as_ref().map(row_entry).transpose()
+        row.as_ref()
+            .map(|r| row_entry(actor_name, RecordKind::Snapshot, r))
+            .transpose()
     }
 
     async fn persist_snapshot(
@@ -181,16 +210,30 @@ impl Provider for PostgresProvider {
         snapshot: Record,
     ) -> Result<(), PersistenceError> {
         let i = sql_index(index)?;
-        self.client
+        // One statement: the check and the insert see the same journal.
+        let stored = self
+            .client
             .execute(
-                "INSERT INTO protoactor_snapshots (actor_name, snapshot_index, type_name, payload) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (actor_name, snapshot_index) \
-                 DO UPDATE SET type_name = EXCLUDED.type_name, payload = EXCLUDED.payload",
+                &self.insert_snapshot,
                 &[&actor_name, &i, &snapshot.type_name, &snapshot.payload],
             )
             .await
             .map_err(pg_err)?;
-        Ok(())
+        if stored == 1 {
+            return Ok(());
+        }
+        let journal_end: i64 = self
+            .client
+            .query_one(&self.journal_end, &[&actor_name])
+            .await
+            .map_err(pg_err)?
+            .try_get(0)
+            .map_err(pg_err)?;
+        Err(PersistenceError::SnapshotBeyondJournal {
+            actor: actor_name.to_string(),
+            index,
+            journal_end: journal_end.max(0) as u64,
+        })
     }
 
     async fn delete_snapshots(
@@ -215,8 +258,11 @@ impl Provider for PostgresProvider {
         from_index: u64,
         max_count: usize,
     ) -> Result<Vec<Entry>, PersistenceError> {
-        let Ok(from) = i64::try_from(from_index) else {
-            return Ok(Vec::new());
+        let from = match i64::try_from(from_index) {
+            // From the start: rows with a negative index (damaged) are read too, and refused.
+            Ok(0) => i64::MIN,
+            Ok(from) => from,
+            Err(_) => return Ok(Vec::new()),
         };
         let limit = i64::try_from(max_count).unwrap_or(i64::MAX);
         let rows = self
@@ -224,7 +270,9 @@ impl Provider for PostgresProvider {
             .query(&self.select_events, &[&actor_name, &from, &limit])
             .await
             .map_err(pg_err)?;
-        rows.iter().map(row_entry).collect()
+        rows.iter()
+            .map(|r| row_entry(actor_name, RecordKind::Event, r))
+            .collect()
     }
 
     async fn persist_event(

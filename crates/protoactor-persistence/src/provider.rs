@@ -16,13 +16,16 @@ use crate::error::PersistenceError;
 ///   [`PersistenceError::Conflict`] and changes nothing (optimistic concurrency);
 /// - an `Ok` write is stored (and survives the process, for durable providers); an `Err`
 ///   write is not reported as stored;
-/// - reads return entries in ascending index order.
+/// - reads return entries in ascending index order;
+/// - a snapshot beyond the journal's end (its last event's index + 1, or its latest
+///   snapshot's index when later) is refused with [`PersistenceError::SnapshotBeyondJournal`].
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The snapshot with the highest index, if any.
     async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError>;
 
     /// Stores a snapshot taken after `index` events; replaces one at the same index.
+    /// [`PersistenceError::SnapshotBeyondJournal`] if the journal has fewer events.
     async fn persist_snapshot(
         &self,
         actor_name: &str,

@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
 use crate::codec::{Entry, Record};
-use crate::error::{sql_index, stored_index, PersistenceError};
+use crate::error::{sql_index, stored_index, PersistenceError, RecordKind};
 use crate::provider::Provider;
 
 const SCHEMA: &str = "
@@ -192,9 +192,13 @@ fn read_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>
     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }
 
-fn to_entry((i, type_name, payload): (i64, String, Vec<u8>)) -> Result<Entry, PersistenceError> {
+fn to_entry(
+    actor: &str,
+    kind: RecordKind,
+    (i, type_name, payload): (i64, String, Vec<u8>),
+) -> Result<Entry, PersistenceError> {
     Ok(Entry {
-        index: stored_index(i)?,
+        index: stored_index(actor, kind, i)?,
         record: Record { type_name, payload },
     })
 }
@@ -213,7 +217,8 @@ impl Provider for SqliteProvider {
                 .query_row(params![actor], read_entry)
                 .optional()
                 .map_err(sqlite_err)?;
-            row.map(to_entry).transpose()
+            row.map(|r| to_entry(&actor, RecordKind::Snapshot, r))
+                .transpose()
         })
         .await
     }
@@ -227,15 +232,41 @@ impl Provider for SqliteProvider {
         let actor = actor_name.to_string();
         let i = sql_index(index)?;
         self.run(move |c| {
-            c.prepare_cached(
-                "INSERT INTO protoactor_snapshots (actor_name, snapshot_index, type_name, payload) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (actor_name, snapshot_index) \
-                 DO UPDATE SET type_name = excluded.type_name, payload = excluded.payload",
-            )
-            .map_err(sqlite_err)?
-            .execute(params![actor, i, snapshot.type_name, snapshot.payload])
-            .map_err(sqlite_err)?;
-            Ok(())
+            // One statement: the check and the insert see the same journal.
+            let stored = c
+                .prepare_cached(
+                    "INSERT INTO protoactor_snapshots \
+                     (actor_name, snapshot_index, type_name, payload) \
+                     SELECT ?1, ?2, ?3, ?4 WHERE ?2 <= (SELECT max(\
+                       coalesce((SELECT max(event_index) + 1 FROM protoactor_events \
+                                 WHERE actor_name = ?1), 0), \
+                       coalesce((SELECT max(snapshot_index) FROM protoactor_snapshots \
+                                 WHERE actor_name = ?1), 0))) \
+                     ON CONFLICT (actor_name, snapshot_index) \
+                     DO UPDATE SET type_name = excluded.type_name, payload = excluded.payload",
+                )
+                .map_err(sqlite_err)?
+                .execute(params![actor, i, snapshot.type_name, snapshot.payload])
+                .map_err(sqlite_err)?;
+            if stored == 1 {
+                return Ok(());
+            }
+            let journal_end: i64 = c
+                .query_row(
+                    "SELECT max(\
+                       coalesce((SELECT max(event_index) + 1 FROM protoactor_events \
+                                 WHERE actor_name = ?1), 0), \
+                       coalesce((SELECT max(snapshot_index) FROM protoactor_snapshots \
+                                 WHERE actor_name = ?1), 0))",
+                    params![actor],
+                    |r| r.get(0),
+                )
+                .map_err(sqlite_err)?;
+            Err(PersistenceError::SnapshotBeyondJournal {
+                actor,
+                index,
+                journal_end: journal_end.max(0) as u64,
+            })
         })
         .await
     }
@@ -266,8 +297,11 @@ impl Provider for SqliteProvider {
         max_count: usize,
     ) -> Result<Vec<Entry>, PersistenceError> {
         let actor = actor_name.to_string();
-        let Ok(from) = i64::try_from(from_index) else {
-            return Ok(Vec::new());
+        let from = match i64::try_from(from_index) {
+            // From the start: rows with a negative index (damaged) are read too, and refused.
+            Ok(0) => i64::MIN,
+            Ok(from) => from,
+            Err(_) => return Ok(Vec::new()),
         };
         let limit = i64::try_from(max_count).unwrap_or(i64::MAX);
         self.run(move |c| {
@@ -282,7 +316,7 @@ impl Provider for SqliteProvider {
                 .map_err(sqlite_err)?;
             let mut out = Vec::new();
             for r in rows {
-                out.push(to_entry(r.map_err(sqlite_err)?)?);
+                out.push(to_entry(&actor, RecordKind::Event, r.map_err(sqlite_err)?)?);
             }
             Ok(out)
         })

@@ -167,6 +167,46 @@ fn a_failed_write_is_not_applied_and_breaks_the_journal_until_restart() {
     system.shutdown();
 }
 
+/// The requester of a command whose write failed gets one answer: the handler's own when
+/// it answers (Stubborn does), the `PersistenceError` when it does not (see
+/// `concurrent_writers_requesters_get_the_conflict` in providers.rs).
+#[test]
+fn a_handler_that_answers_a_failed_write_is_not_answered_twice() {
+    struct ProbeAdd;
+    struct ProbeGet;
+    let flaky = Arc::new(Flaky::new(0, 1));
+    let system = ActorSystem::new();
+    let props = Persistence::using(flaky.clone()).props(Stubborn::default);
+    let target = system.root().spawn_named(&props, "answers").unwrap();
+    // An actor requester records every reply it gets, in order.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx = parking_lot::Mutex::new(tx);
+    let probe = system.root().spawn(&Props::from_func(move |ctx| {
+        let m = ctx.message();
+        let seen = if m.is::<ProbeAdd>() {
+            ctx.request(&target, Add(1));
+            return;
+        } else if m.is::<ProbeGet>() {
+            ctx.request(&target, Get);
+            return;
+        } else if let Some(r) = m.downcast_ref::<Result<i64, String>>() {
+            format!("handler: {}", r.is_ok())
+        } else if let Some(v) = m.downcast_ref::<i64>() {
+            format!("value {v}")
+        } else if m.is::<PersistenceError>() {
+            "PersistenceError".to_string()
+        } else {
+            return;
+        };
+        let _ = tx.lock().send(seen);
+    }));
+    system.root().send(&probe, ProbeAdd);
+    system.root().send(&probe, ProbeGet);
+    let replies: Vec<String> = (0..2).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    assert_eq!(replies, vec!["handler: false", "value 0"]);
+    system.shutdown();
+}
+
 #[test]
 fn works_on_the_synchronized_dispatcher() {
     // The actor runs on the sending thread, which is not a runtime thread.

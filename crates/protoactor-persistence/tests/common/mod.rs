@@ -253,6 +253,9 @@ pub trait Fixture: Send + Sync {
     fn clear_failure(&self, actor: &str);
     /// Environment for a child process that opens the same storage.
     fn child_env(&self) -> Vec<(String, String)>;
+    /// Runs SQL on the storage, as another program could (damaging rows); `false` for
+    /// storage without SQL (in memory).
+    fn raw_sql(&self, sql: &str) -> bool;
 }
 
 // -- in memory: failures are injected by a wrapper, as there is no storage to break
@@ -360,6 +363,9 @@ impl Fixture for MemoryFixture {
     fn child_env(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    fn raw_sql(&self, _: &str) -> bool {
+        false
+    }
 }
 
 // -- SQLite: a file in a temporary directory; failures by a trigger in the database
@@ -414,6 +420,10 @@ impl Fixture for SqliteFixture {
             ("CRASH_CHILD_KIND".into(), "sqlite".into()),
             ("CRASH_CHILD_TARGET".into(), self.path.display().to_string()),
         ]
+    }
+    fn raw_sql(&self, sql: &str) -> bool {
+        self.sql(sql);
+        true
     }
 }
 
@@ -493,5 +503,9 @@ impl Fixture for PostgresFixture {
             ("CRASH_CHILD_KIND".into(), "postgres".into()),
             ("CRASH_CHILD_TARGET".into(), self.url.clone()),
         ]
+    }
+    fn raw_sql(&self, sql: &str) -> bool {
+        self.sql(sql);
+        true
     }
 }
