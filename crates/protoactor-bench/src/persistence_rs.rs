@@ -6,11 +6,17 @@
 //! - `persistence:<provider>`: one `persist_event` per command (one storage round trip and
 //!   one commit each);
 //! - `persistence-batched:<provider>`: `persist_events` of 100 per command;
+//! - `persistence-100-actors:<provider>`: 100 actors, each persisting one event per command,
+//!   commands sent to all of them at once (SQL providers commit their concurrent writes in
+//!   groups);
 //! - `persistence-recovery:<provider>`: a new actor system restarts the actor, which replays
 //!   the batched journal.
 //!
 //! Sizes: `EVENTS` (a multiple of 100) for every row except PostgreSQL one-by-one, which
 //! stores `PG_EVENTS` (one durable commit per event makes it slow).
+
+/// Actors of the `persistence-100-actors` row.
+const ACTORS: u64 = 100;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -193,6 +199,9 @@ fn measure(
 ) -> Result<Vec<Metric>, String> {
     let name_one = format!("{tag}-{label}-one");
     let name_batch = format!("{tag}-{label}-batch");
+    let names_many: Vec<String> = (0..ACTORS)
+        .map(|i| format!("{tag}-{label}-many-{i}"))
+        .collect();
     let mut out = Vec::new();
 
     let system = ActorSystem::new();
@@ -232,6 +241,30 @@ fn measure(
             batched as f64 / t.elapsed().as_secs_f64(),
             "events/s",
         ));
+
+        // Many actors at once: `batched` events in all, one per command.
+        let pids = names_many
+            .iter()
+            .map(|n| spawn(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        for pid in &pids {
+            expect_value(&system, pid, 0, label)?;
+        }
+        let per_actor = batched / ACTORS;
+        let t = Instant::now();
+        for _ in 0..per_actor {
+            for pid in &pids {
+                system.root().send(pid, Add);
+            }
+        }
+        for pid in &pids {
+            expect_value(&system, pid, per_actor, label)?;
+        }
+        out.push(Metric::new(
+            &format!("persistence-100-actors:{label}"),
+            (per_actor * ACTORS) as f64 / t.elapsed().as_secs_f64(),
+            "events/s",
+        ));
         Ok::<_, String>(())
     })();
     system.shutdown();
@@ -255,7 +288,7 @@ fn measure(
         ));
         // Leave nothing behind in a database that outlives the run.
         system.root().stop(&pid);
-        for name in [&name_one, &name_batch] {
+        for name in [&name_one, &name_batch].into_iter().chain(&names_many) {
             system
                 .runtime()
                 .block_on(provider.delete_events(name, i64::MAX as u64))

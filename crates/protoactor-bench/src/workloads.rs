@@ -142,7 +142,8 @@ pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "persistence",
         about: "an event-sourced counter, events persisted per second per provider: one \
-                persist_event per command, batches of 100 (persistence-batched) and replay on \
+                persist_event per command, batches of 100 (persistence-batched), 100 actors \
+                persisting at once (persistence-100-actors) and replay on \
                 restart (persistence-recovery); postgres rows when PROTOACTOR_POSTGRES_URL is \
                 set. protoactor-go: its in-memory provider (no batch API, no SQL providers); \
                 kameo, ractor and actix have no persistence",
@@ -153,6 +154,9 @@ pub const WORKLOADS: &[Workload] = &[
             higher("persistence-batched:memory"),
             higher("persistence-batched:sqlite"),
             higher("persistence-batched:postgres"),
+            higher("persistence-100-actors:memory"),
+            higher("persistence-100-actors:sqlite"),
+            higher("persistence-100-actors:postgres"),
             higher("persistence-recovery:memory"),
             higher("persistence-recovery:sqlite"),
             higher("persistence-recovery:postgres"),

@@ -37,6 +37,8 @@
 
 mod codec;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod group;
 mod memory;
 mod persistence;
 #[cfg(feature = "postgres")]
@@ -47,6 +49,8 @@ mod sqlite;
 
 pub use codec::{Entry, PersistentMessage, Record};
 pub use error::{DecodeError, PersistenceError, RecordKind};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use group::WriteStats;
 pub use memory::InMemoryProvider;
 pub use persistence::{
     EventMeta, Journal, Persisted, Persistence, Persistent, ReplayComplete, RequestSnapshot,

@@ -14,17 +14,27 @@
 //! the optimistic concurrency check ([`PersistenceError::Conflict`]). A batch of events is one
 //! `INSERT … SELECT FROM UNNEST(…)` statement, so it is stored all or none.
 //!
+//! Group commit: event writes that wait at the same time (many actors persisting at once)
+//! are stored by one `INSERT … SELECT FROM UNNEST(…)` statement, i.e. one transaction and one
+//! durable commit, by a writer task; each is answered after that statement commits. A group
+//! whose statement fails is retried one write per statement so that each write gets its own
+//! outcome.
+//!
 //! One connection is shared by every actor using the provider; requests are pipelined on it.
 //! Its driver task runs on the tokio runtime that called [`PostgresProvider::connect`] (usually
 //! the actor system's). A lost connection is not re-established: calls then fail with
 //! [`PersistenceError::Storage`].
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::codec::{Entry, Record};
 use crate::error::{sql_index, stored_index, PersistenceError, RecordKind};
+use crate::group::{outcome, Counters, PendingWrite, WriteStats, MAX_GROUP_EVENTS};
 use crate::provider::Provider;
 
 const SCHEMA: &str = "
@@ -49,13 +59,22 @@ COMMIT;
 
 /// Journals and snapshots in a PostgreSQL database.
 pub struct PostgresProvider {
-    client: Client,
-    insert_event: Statement,
-    insert_events: Statement,
+    client: Arc<Client>,
+    writes: mpsc::UnboundedSender<PendingWrite>,
+    counters: Arc<Counters>,
     select_events: Statement,
-    first_taken: Statement,
     insert_snapshot: Statement,
     journal_end: Statement,
+}
+
+/// The task that stores event writes, in groups (see the module docs).
+struct Writer {
+    client: Arc<Client>,
+    insert_event: Statement,
+    insert_events: Statement,
+    insert_group: Statement,
+    first_taken: Statement,
+    counters: Arc<Counters>,
 }
 
 /// Where an actor's journal ends: its last event's index + 1, or its latest snapshot's index
@@ -112,6 +131,13 @@ impl PostgresProvider {
             )
             .await
             .map_err(pg_err)?;
+        let insert_group = client
+            .prepare(
+                "INSERT INTO protoactor_events (actor_name, event_index, type_name, payload) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::BYTEA[])",
+            )
+            .await
+            .map_err(pg_err)?;
         let first_taken = client
             .prepare(
                 "SELECT min(event_index) FROM protoactor_events \
@@ -132,15 +158,140 @@ impl PostgresProvider {
             .prepare(&format!("SELECT {JOURNAL_END}"))
             .await
             .map_err(pg_err)?;
-        Ok(Self {
-            client,
+        let client = Arc::new(client);
+        let (writes, queue) = mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let writer = Writer {
+            client: client.clone(),
             insert_event,
             insert_events,
-            select_events,
+            insert_group,
             first_taken,
+            counters: counters.clone(),
+        };
+        // Ends when the provider (the queue's sender) is dropped.
+        tokio::spawn(writer.run(queue));
+        Ok(Self {
+            client,
+            writes,
+            counters,
+            select_events,
             insert_snapshot,
             journal_end,
         })
+    }
+
+    /// How this provider's event writes were committed (group commit at work).
+    pub fn write_stats(&self) -> WriteStats {
+        self.counters.get()
+    }
+
+    /// Queues a write for the writer task and waits for its commit.
+    async fn write(
+        &self,
+        actor_name: &str,
+        first_index: u64,
+        events: Vec<Record>,
+    ) -> Result<(), PersistenceError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        sql_index(first_index)?;
+        sql_index(first_index.saturating_add(events.len() as u64))?;
+        let (write, rx) = PendingWrite::new(actor_name, first_index, events);
+        if self.writes.send(write).is_err() {
+            return Err(PersistenceError::Storage(
+                "the PostgreSQL writer task has stopped (was its runtime shut down?)".into(),
+            ));
+        }
+        outcome(rx).await
+    }
+}
+
+impl Writer {
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<PendingWrite>) {
+        while let Some(first) = queue.recv().await {
+            // Everything that queued up while the previous group was being written.
+            let mut events = first.events.len();
+            let mut group = vec![first];
+            while events < MAX_GROUP_EVENTS {
+                match queue.try_recv() {
+                    Ok(w) => {
+                        events += w.events.len();
+                        group.push(w);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.write_group(group).await;
+        }
+    }
+
+    async fn write_group(&self, group: Vec<PendingWrite>) {
+        if group.len() > 1 && self.insert_group(&group).await.is_ok() {
+            self.counters.committed(group.len());
+            for w in group {
+                w.reply(Ok(()));
+            }
+            return;
+        }
+        for w in group {
+            let r = self.insert_one(&w).await;
+            if r.is_ok() {
+                self.counters.committed(1);
+            }
+            w.reply(r);
+        }
+    }
+
+    /// All the group's events in one statement (one transaction).
+    async fn insert_group(&self, group: &[PendingWrite]) -> Result<(), tokio_postgres::Error> {
+        let n: usize = group.iter().map(|w| w.events.len()).sum();
+        let mut actors = Vec::with_capacity(n);
+        let mut indexes = Vec::with_capacity(n);
+        let mut types = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        for w in group {
+            // Indexes were checked to fit an i64 when the write was queued.
+            for (i, e) in (w.first as i64..).zip(&w.events) {
+                actors.push(w.actor.as_str());
+                indexes.push(i);
+                types.push(e.type_name.as_str());
+                payloads.push(e.payload.as_slice());
+            }
+        }
+        self.client
+            .execute(&self.insert_group, &[&actors, &indexes, &types, &payloads])
+            .await
+            .map(|_| ())
+    }
+
+    /// One write alone, with its own error (a conflict at the first taken index).
+    async fn insert_one(&self, w: &PendingWrite) -> Result<(), PersistenceError> {
+        let first = w.first as i64;
+        let n = w.events.len() as i64;
+        let r = if let [e] = w.events.as_slice() {
+            self.client
+                .execute(
+                    &self.insert_event,
+                    &[&w.actor, &first, &e.type_name, &e.payload],
+                )
+                .await
+        } else {
+            let indexes: Vec<i64> = (first..first + n).collect();
+            let types: Vec<&str> = w.events.iter().map(|e| e.type_name.as_str()).collect();
+            let payloads: Vec<&[u8]> = w.events.iter().map(|e| e.payload.as_slice()).collect();
+            self.client
+                .execute(
+                    &self.insert_events,
+                    &[&w.actor, &indexes, &types, &payloads],
+                )
+                .await
+        };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.insert_error(e, &w.actor, first, n).await),
+        }
     }
 
     /// Maps a failed insert of `[first, first+n)`: a unique violation is a conflict, reported
@@ -281,18 +432,7 @@ impl Provider for PostgresProvider {
         index: u64,
         event: Record,
     ) -> Result<(), PersistenceError> {
-        let i = sql_index(index)?;
-        match self
-            .client
-            .execute(
-                &self.insert_event,
-                &[&actor_name, &i, &event.type_name, &event.payload],
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.insert_error(e, actor_name, i, 1).await),
-        }
+        self.write(actor_name, index, vec![event]).await
     }
 
     async fn persist_events(
@@ -301,26 +441,7 @@ impl Provider for PostgresProvider {
         first_index: u64,
         events: Vec<Record>,
     ) -> Result<(), PersistenceError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let first = sql_index(first_index)?;
-        let n = events.len() as u64;
-        sql_index(first_index.saturating_add(n))?;
-        let indexes: Vec<i64> = (first..).take(events.len()).collect();
-        let (types, payloads): (Vec<String>, Vec<Vec<u8>>) =
-            events.into_iter().map(|r| (r.type_name, r.payload)).unzip();
-        match self
-            .client
-            .execute(
-                &self.insert_events,
-                &[&actor_name, &indexes, &types, &payloads],
-            )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.insert_error(e, actor_name, first, n as i64).await),
-        }
+        self.write(actor_name, first_index, events).await
     }
 
     async fn delete_events(

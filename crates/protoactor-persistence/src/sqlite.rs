@@ -17,7 +17,13 @@
 //! survives the process being killed at any point; on an OS crash or power loss the last
 //! commits may be rolled back (never torn). Calls run on tokio's blocking pool because
 //! rusqlite is blocking; one connection is shared behind a mutex (SQLite writes serially anyway).
+//!
+//! Group commit: event writes that wait at the same time (many actors persisting at once)
+//! are stored in one transaction by one blocking task, and each is answered after that
+//! transaction commits; a group whose transaction fails is retried one write per transaction
+//! so that each write gets its own outcome.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +34,7 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
 use crate::codec::{Entry, Record};
 use crate::error::{sql_index, stored_index, PersistenceError, RecordKind};
+use crate::group::{outcome, take_group, Counters, PendingWrite, WriteStats};
 use crate::provider::Provider;
 
 const SCHEMA: &str = "
@@ -51,6 +58,15 @@ CREATE TABLE IF NOT EXISTS protoactor_snapshots (
 #[derive(Clone)]
 pub struct SqliteProvider {
     conn: Arc<Mutex<Connection>>,
+    writes: Arc<Mutex<WriteQueue>>,
+}
+
+/// Event writes waiting for a commit, and whether a task is writing them.
+#[derive(Default)]
+struct WriteQueue {
+    pending: VecDeque<PendingWrite>,
+    flushing: bool,
+    counters: Arc<Counters>,
 }
 
 impl SqliteProvider {
@@ -83,7 +99,13 @@ impl SqliteProvider {
             .map_err(sqlite_err)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            writes: Default::default(),
         })
+    }
+
+    /// How this provider's event writes were committed (group commit at work).
+    pub fn write_stats(&self) -> WriteStats {
+        self.writes.lock().counters.get()
     }
 
     /// Runs `f` on the connection, on the blocking pool when inside a tokio runtime.
@@ -137,39 +159,105 @@ fn sqlite_err(e: rusqlite::Error) -> PersistenceError {
     PersistenceError::Storage(format!("SQLite: {e}"))
 }
 
+/// Inserts `events` at `first_index…` in the current transaction of `conn`.
+fn insert_rows(
+    conn: &Connection,
+    actor: &str,
+    first_index: u64,
+    events: &[Record],
+) -> Result<(), PersistenceError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO protoactor_events (actor_name, event_index, type_name, payload) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sqlite_err)?;
+    for (offset, e) in events.iter().enumerate() {
+        let index = first_index
+            .checked_add(offset as u64)
+            .ok_or(PersistenceError::IndexOutOfRange(first_index))?;
+        let i = sql_index(index)?;
+        if let Err(err) = stmt.execute(params![actor, i, e.type_name, e.payload]) {
+            return Err(if is_key_violation(&err) {
+                PersistenceError::Conflict {
+                    actor: actor.to_string(),
+                    index,
+                }
+            } else {
+                sqlite_err(err)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One write in its own transaction: all its events or none.
 fn insert_events(
     conn: &mut Connection,
     actor: &str,
     first_index: u64,
-    events: Vec<Record>,
+    events: &[Record],
 ) -> Result<(), PersistenceError> {
     let tx = conn.transaction().map_err(sqlite_err)?;
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO protoactor_events (actor_name, event_index, type_name, payload) \
-                 VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(sqlite_err)?;
-        for (offset, e) in events.into_iter().enumerate() {
-            let index = first_index
-                .checked_add(offset as u64)
-                .ok_or(PersistenceError::IndexOutOfRange(first_index))?;
-            let i = sql_index(index)?;
-            if let Err(err) = stmt.execute(params![actor, i, e.type_name, e.payload]) {
-                // Dropping the transaction rolls back what this batch inserted.
-                return Err(if is_key_violation(&err) {
-                    PersistenceError::Conflict {
-                        actor: actor.to_string(),
-                        index,
-                    }
-                } else {
-                    sqlite_err(err)
-                });
+    // On error, dropping the transaction rolls back what this write inserted.
+    insert_rows(&tx, actor, first_index, events)?;
+    tx.commit().map_err(sqlite_err)
+}
+
+/// Several writes in one transaction: all of them or none.
+fn insert_group(conn: &mut Connection, group: &[PendingWrite]) -> Result<(), PersistenceError> {
+    let tx = conn.transaction().map_err(sqlite_err)?;
+    for w in group {
+        insert_rows(&tx, &w.actor, w.first, &w.events)?;
+    }
+    tx.commit().map_err(sqlite_err)
+}
+
+/// Stores one group and answers its writes (see the module docs).
+fn write_group(conn: &mut Connection, group: Vec<PendingWrite>, counters: &Counters) {
+    if group.len() > 1 && insert_group(conn, &group).is_ok() {
+        counters.committed(group.len());
+        for w in group {
+            w.reply(Ok(()));
+        }
+        return;
+    }
+    for w in group {
+        let r = insert_events(conn, &w.actor, w.first, &w.events);
+        if r.is_ok() {
+            counters.committed(1);
+        }
+        w.reply(r);
+    }
+}
+
+/// Writes groups until the queue is empty (runs on the blocking pool, one at a time).
+fn flush(conn: &Mutex<Connection>, writes: &Mutex<WriteQueue>) {
+    /// If a write panics, the queue must not wait for a flusher that is gone: its writes
+    /// are dropped, which answers them with an error.
+    struct Abandon<'a>(&'a Mutex<WriteQueue>);
+    impl Drop for Abandon<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let mut q = self.0.lock();
+                q.flushing = false;
+                q.pending.clear();
             }
         }
     }
-    tx.commit().map_err(sqlite_err)
+    let _abandon = Abandon(writes);
+    let counters = writes.lock().counters.clone();
+    loop {
+        let group = {
+            let mut q = writes.lock();
+            if q.pending.is_empty() {
+                q.flushing = false;
+                return;
+            }
+            take_group(&mut q.pending)
+        };
+        write_group(&mut conn.lock(), group, &counters);
+    }
 }
 
 /// Only the primary key means "index taken"; other constraint errors (a trigger's ABORT,
@@ -338,9 +426,24 @@ impl Provider for SqliteProvider {
         first_index: u64,
         events: Vec<Record>,
     ) -> Result<(), PersistenceError> {
-        let actor = actor_name.to_string();
-        self.run(move |c| insert_events(c, &actor, first_index, events))
-            .await
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (write, rx) = PendingWrite::new(actor_name, first_index, events);
+        let start = {
+            let mut q = self.writes.lock();
+            q.pending.push_back(write);
+            !std::mem::replace(&mut q.flushing, true)
+        };
+        if start {
+            // The writes that queue up while this task writes form the next group.
+            let (conn, writes) = (self.conn.clone(), self.writes.clone());
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(move || flush(&conn, &writes))),
+                Err(_) => flush(&conn, &writes),
+            }
+        }
+        outcome(rx).await
     }
 
     async fn delete_events(

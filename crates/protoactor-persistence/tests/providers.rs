@@ -768,6 +768,122 @@ fn sqlite_rows_damaged_in_the_database_fail_the_actor() {
     system.shutdown();
 }
 
+// ------------------------------------------------------------------ group commit (SQL providers)
+
+type WriteFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PersistenceError>> + Send + 'a>>;
+
+/// Polls each write once, so that each is queued, and says whether any is already answered.
+fn queue_all(rt: &tokio::runtime::Runtime, writes: &mut [WriteFuture<'_>]) -> bool {
+    use std::task::{Context as TaskContext, Poll, Waker};
+    let _in_runtime = rt.enter();
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    let mut answered = false;
+    for w in writes.iter_mut() {
+        answered |= matches!(w.as_mut().poll(&mut cx), Poll::Ready(_));
+    }
+    answered
+}
+
+/// Many actors' writes waiting at once share one transaction, and none is answered before
+/// it commits. `hold` makes another connection take the write lock and returns what
+/// releases it; while it is held, every write is queued.
+fn concurrent_writes_share_a_commit(
+    rt: &tokio::runtime::Runtime,
+    provider: &dyn Provider,
+    stats: &dyn Fn() -> protoactor_persistence::WriteStats,
+    hold: &dyn Fn() -> Box<dyn FnOnce()>,
+) {
+    let names: Vec<String> = (0..50).map(|_| unique("group")).collect();
+    let before = stats();
+    let release = hold();
+    let mut writes: Vec<WriteFuture<'_>> = names
+        .iter()
+        .map(|n| provider.persist_event(n, 0, record_added(1, 0)))
+        .collect();
+    assert!(
+        !queue_all(rt, &mut writes),
+        "no write is answered while the storage is locked"
+    );
+    release();
+    for w in writes {
+        rt.block_on(w).expect("stored");
+    }
+    let after = stats();
+    assert_eq!(after.writes - before.writes, 50);
+    // The first group may have been taken before the others queued: at most two commits.
+    assert!(
+        after.commits - before.commits <= 2,
+        "50 writes in {} commits",
+        after.commits - before.commits
+    );
+    for n in &names {
+        assert_eq!(rt.block_on(provider.get_events(n, 0, 10)).unwrap().len(), 1);
+    }
+
+    // A conflict in a group fails only its own write.
+    let names: Vec<String> = (0..20).map(|_| unique("groupconflict")).collect();
+    rt.block_on(provider.persist_event(&names[7], 0, record_added(1, 0)))
+        .unwrap();
+    let release = hold();
+    let mut writes: Vec<WriteFuture<'_>> = names
+        .iter()
+        .map(|n| provider.persist_event(n, 0, record_added(2, 0)))
+        .collect();
+    assert!(!queue_all(rt, &mut writes));
+    release();
+    for (i, w) in writes.into_iter().enumerate() {
+        match rt.block_on(w) {
+            Ok(()) => assert_ne!(i, 7),
+            Err(PersistenceError::Conflict { actor, index: 0 }) => assert_eq!(actor, names[7]),
+            Err(e) => panic!("write {i}: {e}"),
+        }
+    }
+    for n in &names {
+        let stored = rt.block_on(provider.get_events(n, 0, 10)).unwrap();
+        assert_eq!(stored.len(), 1, "{n}");
+    }
+}
+
+#[test]
+fn sqlite_concurrent_writes_share_a_commit() {
+    let f = SqliteFixture::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = protoactor_persistence::SqliteProvider::open(&f.path).unwrap();
+    let path = f.path.clone();
+    let hold = move || -> Box<dyn FnOnce()> {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        Box::new(move || c.execute_batch("COMMIT").unwrap())
+    };
+    concurrent_writes_share_a_commit(&rt, &p, &|| p.write_stats(), &hold);
+}
+
+#[test]
+fn postgres_concurrent_writes_share_a_commit() {
+    let Some(f) = PostgresFixture::from_env() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt
+        .block_on(protoactor_persistence::PostgresProvider::connect(&f.url))
+        .unwrap();
+    let handle = rt.handle().clone();
+    let hold = move || -> Box<dyn FnOnce()> {
+        let (client, conn) = handle
+            .block_on(tokio_postgres::connect(&f.url, tokio_postgres::NoTls))
+            .unwrap();
+        handle.spawn(conn);
+        // SHARE mode conflicts with the ROW EXCLUSIVE lock of INSERT: writes wait.
+        handle
+            .block_on(client.batch_execute("BEGIN; LOCK TABLE protoactor_events IN SHARE MODE"))
+            .unwrap();
+        let handle = handle.clone();
+        Box::new(move || handle.block_on(client.batch_execute("COMMIT")).unwrap())
+    };
+    concurrent_writes_share_a_commit(&rt, &p, &|| p.write_stats(), &hold);
+}
+
 // ------------------------------------------------------------------ one module per provider
 
 macro_rules! provider_suite {
