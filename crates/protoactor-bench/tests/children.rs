@@ -99,7 +99,12 @@ fn protoactor_rs_runs_the_persistence_workload() {
         providers.push("postgres");
     }
     for p in &providers {
-        for row in ["persistence", "persistence-batched", "persistence-recovery"] {
+        for row in [
+            "persistence",
+            "persistence-batched",
+            "persistence-100-actors",
+            "persistence-recovery",
+        ] {
             expected.push(format!("{row}:{p}"));
         }
     }

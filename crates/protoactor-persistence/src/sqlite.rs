@@ -231,32 +231,41 @@ fn write_group(conn: &mut Connection, group: Vec<PendingWrite>, counters: &Count
     }
 }
 
-/// Writes groups until the queue is empty (runs on the blocking pool, one at a time).
-fn flush(conn: &Mutex<Connection>, writes: &Mutex<WriteQueue>) {
-    /// If a write panics, the queue must not wait for a flusher that is gone: its writes
-    /// are dropped, which answers them with an error.
-    struct Abandon<'a>(&'a Mutex<WriteQueue>);
-    impl Drop for Abandon<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                let mut q = self.0.lock();
-                q.flushing = false;
-                q.pending.clear();
-            }
+/// Writes groups until the queue is empty (on the blocking pool, one flusher at a time).
+struct Flusher {
+    conn: Arc<Mutex<Connection>>,
+    writes: Arc<Mutex<WriteQueue>>,
+    done: bool,
+}
+
+impl Flusher {
+    fn run(mut self) {
+        let counters = self.writes.lock().counters.clone();
+        loop {
+            let group = {
+                let mut q = self.writes.lock();
+                if q.pending.is_empty() {
+                    q.flushing = false;
+                    self.done = true;
+                    return;
+                }
+                take_group(&mut q.pending)
+            };
+            write_group(&mut self.conn.lock(), group, &counters);
         }
     }
-    let _abandon = Abandon(writes);
-    let counters = writes.lock().counters.clone();
-    loop {
-        let group = {
-            let mut q = writes.lock();
-            if q.pending.is_empty() {
-                q.flushing = false;
-                return;
-            }
-            take_group(&mut q.pending)
-        };
-        write_group(&mut conn.lock(), group, &counters);
+}
+
+impl Drop for Flusher {
+    /// A flusher that panicked, or never ran (its runtime shut down first), must not leave
+    /// the queue waiting for it: the waiting writes are dropped, which answers them with an
+    /// error, and the next write starts a new flusher.
+    fn drop(&mut self) {
+        if !self.done {
+            let mut q = self.writes.lock();
+            q.flushing = false;
+            q.pending.clear();
+        }
     }
 }
 
@@ -437,10 +446,14 @@ impl Provider for SqliteProvider {
         };
         if start {
             // The writes that queue up while this task writes form the next group.
-            let (conn, writes) = (self.conn.clone(), self.writes.clone());
+            let flusher = Flusher {
+                conn: self.conn.clone(),
+                writes: self.writes.clone(),
+                done: false,
+            };
             match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn_blocking(move || flush(&conn, &writes))),
-                Err(_) => flush(&conn, &writes),
+                Ok(h) => drop(h.spawn_blocking(move || flusher.run())),
+                Err(_) => flusher.run(),
             }
         }
         outcome(rx).await

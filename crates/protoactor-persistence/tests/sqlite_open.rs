@@ -1,5 +1,6 @@
 //! Many openers of one new SQLite file at once, as several processes of one program starting
 //! together do: every `SqliteProvider::open` succeeds (none fails with "database is locked").
+//! And the SQLite provider's write queue outliving a runtime that shut down.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -124,4 +125,38 @@ fn open_child() {
     };
     writeln!(stdout, "opened: {result}").unwrap();
     stdout.flush().unwrap();
+}
+
+/// A write queued from a runtime that is already shut down (its blocking pool never runs the
+/// flusher) is answered with an error, and the provider keeps serving other runtimes: no
+/// later write waits forever for the lost flusher.
+#[test]
+fn a_write_lost_with_its_runtime_does_not_stall_the_provider() {
+    use std::task::{Context, Poll, Waker};
+    let dir = tempfile::tempdir().unwrap();
+    let p = SqliteProvider::open(dir.path().join("shared.db")).unwrap();
+    let record = || protoactor_persistence::Record {
+        type_name: "test.Empty".into(),
+        payload: Vec::new(),
+    };
+    let gone = tokio::runtime::Runtime::new().unwrap();
+    let handle = gone.handle().clone();
+    drop(gone);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let wait = std::time::Duration::from_secs(60);
+    let mut w = p.persist_event("lost", 0, record());
+    let first = {
+        let _in_gone_runtime = handle.enter();
+        w.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    };
+    let r = match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => rt
+            .block_on(async { tokio::time::timeout(wait, w).await })
+            .expect("the lost write is answered"),
+    };
+    assert!(r.unwrap_err().to_string().contains("stopped"));
+    rt.block_on(async { tokio::time::timeout(wait, p.persist_event("next", 0, record())).await })
+        .expect("a later write is not stalled")
+        .expect("and it is stored");
 }
