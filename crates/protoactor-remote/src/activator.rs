@@ -71,8 +71,8 @@ impl Actor for Activator {
                 pid: Some(pid.to_proto()),
                 status_code: ResponseStatusCode::Ok as i32,
             },
-            Err(SpawnError::NameExists(e)) => ActorPidResponse {
-                pid: Some(e.0.to_proto()),
+            Err(SpawnError::NameExists(existing)) => ActorPidResponse {
+                pid: Some(existing.to_proto()),
                 status_code: ResponseStatusCode::ProcessNameAlreadyExist as i32,
             },
             Err(e) => {

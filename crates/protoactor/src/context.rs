@@ -5,13 +5,14 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexSet;
 
 use crate::actor::{Actor, FuncActor};
 use crate::future::ActorFuture;
+use crate::mailbox::ActorProcess;
 use crate::message::{
     downcast_message, into_boxed, Message, MessageEnvelope, MessageHeader, PoisonPill,
     ReceiveTimeout, Restarting, Started, Stopped, Stopping, Terminated, TerminatedReason, Touch,
@@ -19,7 +20,7 @@ use crate::message::{
 };
 use crate::pid::Pid;
 use crate::process::{Continuation, SystemMessage};
-use crate::props::{ContextDecorator, Props, SenderContext, SpawnError};
+use crate::props::{validate_name, ContextDecorator, Props, SenderContext, SpawnError};
 use crate::registry::with_joined;
 use crate::supervision::{Failure, FailureReason, RestartStatistics, Supervisor};
 use crate::system::ActorSystem;
@@ -63,12 +64,20 @@ pub struct Context {
     extras: Option<Box<Extras>>,
     restart_stats: OnceCell<RestartStatistics>,
     pending_failure: Option<FailureReason>,
+    /// This actor's process, marked dead at the start of the final stop (see `finalize_stop`).
+    process: Weak<ActorProcess>,
 }
 
 static NO_MESSAGE: () = ();
 
 impl Context {
-    pub(crate) fn new(system: &ActorSystem, props: Props, pid: Pid, parent: Option<Pid>) -> Self {
+    pub(crate) fn new(
+        system: &ActorSystem,
+        props: Props,
+        pid: Pid,
+        parent: Option<Pid>,
+        process: Weak<ActorProcess>,
+    ) -> Self {
         let actor = (props.0.producer)(system);
         Context {
             system: system.clone(),
@@ -81,6 +90,7 @@ impl Context {
             extras: None,
             restart_stats: OnceCell::new(),
             pending_failure: None,
+            process,
         }
     }
 
@@ -287,7 +297,10 @@ impl Context {
         }
     }
     /// Spawns a child named `name` (its id is `<self id>/<name>`).
+    ///
+    /// Fails with [`SpawnError::InvalidName`] for an empty name or one containing `/`.
     pub fn spawn_named(&mut self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        validate_name(name)?;
         if props.0.guardian.is_some() {
             return Err(SpawnError::GuardianOnChild);
         }
@@ -543,32 +556,38 @@ impl Context {
             let dl = self.system.dead_letter();
             return dl.send_user_message(&self.system, env);
         }
-        let timer = match self
+        let influences = match self
             .extras
             .as_mut()
             .and_then(|e| e.receive_timeout.as_ref())
         {
-            None => None,
+            None => false,
             Some((_, t)) if t.fired.load(Ordering::Acquire) => {
                 self.extras().receive_timeout = None;
-                None
+                false
             }
-            Some((d, t)) => {
-                if self
+            Some((_, t)) => {
+                let influences = self
                     .system
                     .message_traits()
-                    .influences_receive_timeout(&*env.message)
-                {
+                    .influences_receive_timeout(&*env.message);
+                if influences {
                     t.pause();
-                    Some((*d, t.clone()))
-                } else {
-                    None
                 }
+                influences
             }
         };
         self.process_message(env);
-        if let Some((d, t)) = timer {
-            t.reset(d);
+        if influences {
+            // The timer now in place (the handler may have set a new one) runs from here:
+            // `ReceiveTimeout` comes `d` after the end of the last influencing message.
+            if let Some((d, t)) = self
+                .extras
+                .as_ref()
+                .and_then(|e| e.receive_timeout.as_ref())
+            {
+                t.reset(*d);
+            }
         }
     }
 
@@ -692,6 +711,12 @@ impl Context {
 
     fn finalize_stop(&mut self) {
         self.system.registry().remove(&self.self_pid);
+        // Dead before anyone hears of the stop (as in protoactor-go): once a watcher has its
+        // `Terminated`, a send to this PID is dead-lettered on the sender's thread, before
+        // `send` returns, instead of being queued here and drained later.
+        if let Some(p) = self.process.upgrade() {
+            p.mark_dead();
+        }
         self.invoke_lifecycle(Stopped);
         let t = Terminated {
             who: self.self_pid.clone(),
@@ -806,18 +831,23 @@ impl Supervisor for Context {
 /// The receive-timeout timer: one task per arming, whose deadline moves with each message.
 pub(crate) struct TimeoutTimer {
     base: Instant,
-    /// Nanoseconds after `base`; `u64::MAX` while a message is being processed.
+    /// Nanoseconds after `base`; `PAUSED` while a message is being processed.
     deadline: AtomicU64,
+    /// The task found the timer paused and waits for `notify` (not for a deadline).
+    parked: AtomicBool,
     fired: AtomicBool,
     cancelled: AtomicBool,
     notify: tokio::sync::Notify,
 }
+
+const PAUSED: u64 = u64::MAX;
 
 impl TimeoutTimer {
     fn start(system: &ActorSystem, pid: &Pid, d: Duration) -> Arc<Self> {
         let t = Arc::new(TimeoutTimer {
             base: Instant::now(),
             deadline: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
             fired: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
             notify: tokio::sync::Notify::new(),
@@ -826,40 +856,56 @@ impl TimeoutTimer {
         let (t2, system2, pid) = (t.clone(), system.clone(), pid.clone());
         system.runtime().spawn(async move {
             loop {
-                let dl = t2.deadline_instant();
-                tokio::select! {
-                    _ = tokio::time::sleep_until(dl.into()) => {}
-                    _ = t2.notify.notified() => {}
-                }
                 if t2.cancelled.load(Ordering::Acquire) {
                     return;
                 }
-                if Instant::now() >= t2.deadline_instant() {
-                    t2.fired.store(true, Ordering::Release);
-                    pid.send_user_message(&system2, MessageEnvelope::new(ReceiveTimeout));
-                    return;
+                match t2.deadline() {
+                    // A message is being handled: the deadline is unknown until it is done,
+                    // so wait for `reset` (or `cancel`) to wake this task.
+                    None => {
+                        t2.parked.store(true, Ordering::SeqCst);
+                        if t2.deadline().is_none() && !t2.cancelled.load(Ordering::SeqCst) {
+                            t2.notify.notified().await;
+                        }
+                        t2.parked.store(false, Ordering::SeqCst);
+                    }
+                    Some(dl) if Instant::now() < dl => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(dl.into()) => {}
+                            _ = t2.notify.notified() => {}
+                        }
+                    }
+                    Some(_) => {
+                        t2.fired.store(true, Ordering::Release);
+                        pid.send_user_message(&system2, MessageEnvelope::new(ReceiveTimeout));
+                        return;
+                    }
                 }
             }
         });
         t
     }
-    fn deadline_instant(&self) -> Instant {
-        match self.deadline.load(Ordering::Acquire) {
-            u64::MAX => Instant::now() + Duration::from_secs(3600),
-            n => self.base + Duration::from_nanos(n),
+    /// The current deadline (`None` while paused).
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::SeqCst) {
+            PAUSED => None,
+            n => Some(self.base + Duration::from_nanos(n)),
         }
     }
     fn pause(&self) {
-        self.deadline.store(u64::MAX, Ordering::Release);
+        self.deadline.store(PAUSED, Ordering::SeqCst);
     }
+    /// Moves the deadline to `d` from now, waking the task if it waits for a paused timer
+    /// (a later deadline needs no wake-up: the task re-reads it when its sleep ends).
     fn reset(&self, d: Duration) {
-        let n = (self.base.elapsed() + d)
-            .as_nanos()
-            .min(u64::MAX as u128 - 1) as u64;
-        self.deadline.store(n, Ordering::Release);
+        let n = (self.base.elapsed() + d).as_nanos().min(PAUSED as u128 - 1) as u64;
+        self.deadline.store(n, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
     }
     fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.cancelled.store(true, Ordering::SeqCst);
         self.notify.notify_one();
     }
 }
@@ -879,6 +925,6 @@ pub(crate) mod tests_support {
     /// A detached context for unit tests of code that takes `&mut Context`.
     pub(crate) fn context(system: &ActorSystem) -> Context {
         let pid = system.new_local_pid("test");
-        Context::new(system, Props::from_func(|_| {}), pid, None)
+        Context::new(system, Props::from_func(|_| {}), pid, None, Weak::new())
     }
 }

@@ -606,6 +606,11 @@ impl ActorProcess {
 
     /// The actor stopped: mark the process dead and send what is left to dead letters.
     fn finish(&self) {
+        self.mark_dead();
+    }
+
+    /// From now on sends go straight to dead letters; what is queued goes there too.
+    pub(crate) fn mark_dead(&self) {
         self.dead.store(true, Ordering::SeqCst);
         self.drain_to_dead_letters();
     }

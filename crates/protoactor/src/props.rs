@@ -51,15 +51,36 @@ pub type OnInit = Arc<dyn Fn(&mut Context) + Send + Sync>;
 /// Why a spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
-    /// The name is taken (the existing PID is given).
-    #[error(transparent)]
-    NameExists(#[from] NameExists),
+    /// The name is taken; the PID holding it is given.
+    #[error("spawn: name already exists: {0}")]
+    NameExists(Pid),
+    /// The name is empty or contains the id separator `/` (a child's id is
+    /// `<parent id>/<name>`, so such a name could take another actor's child's id).
+    #[error("spawn: invalid actor name {0:?}: a name must be non-empty and must not contain '/'")]
+    InvalidName(String),
     /// Guardian props can only be spawned from the root context.
     #[error("props with a guardian strategy can only be spawned from the root context")]
     GuardianOnChild,
     /// The system is shut down.
     #[error("the actor system is shut down")]
     SystemShutDown,
+}
+
+impl From<NameExists> for SpawnError {
+    fn from(e: NameExists) -> Self {
+        SpawnError::NameExists(e.0)
+    }
+}
+
+/// The separator of the parts of a child's id (`parent/child`).
+pub const ID_SEPARATOR: char = '/';
+
+/// Checks a name given to `spawn_named` (or a prefix with its generated suffix).
+pub(crate) fn validate_name(name: &str) -> Result<(), SpawnError> {
+    if name.is_empty() || name.contains(ID_SEPARATOR) {
+        return Err(SpawnError::InvalidName(name.to_owned()));
+    }
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -305,6 +326,7 @@ pub fn default_spawn(
         props.clone(),
         pid.clone(),
         parent.cloned(),
+        Arc::downgrade(&process),
     ));
     for f in props.0.on_init.iter() {
         f(&mut ctx);

@@ -8,8 +8,8 @@ use crate::message::{Message, MessageEnvelope, MessageHeader, PoisonPill};
 use crate::pid::Pid;
 use crate::process::SystemMessage;
 use crate::props::{
-    build_sender_chain, build_spawn_chain, Props, SenderContext, SenderFunc, SenderMiddleware,
-    SpawnError, SpawnFunc, SpawnMiddleware,
+    build_sender_chain, build_spawn_chain, validate_name, Props, SenderContext, SenderFunc,
+    SenderMiddleware, SpawnError, SpawnFunc, SpawnMiddleware,
 };
 use crate::registry::with_joined;
 use crate::supervision::SupervisorStrategy;
@@ -154,7 +154,10 @@ impl RootContext {
         })
     }
     /// Spawns a top-level actor named `name`.
+    ///
+    /// Fails with [`SpawnError::InvalidName`] for an empty name or one containing `/`.
     pub fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        validate_name(name)?;
         let guardian = props.0.guardian.clone().or_else(|| self.guardian.clone());
         let parent = guardian.map(|g| self.system.guardians().guardian_pid(&self.system, g));
         let props = if props.0.guardian.is_some() {

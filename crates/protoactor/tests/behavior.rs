@@ -123,6 +123,41 @@ fn influencing_messages_reset_the_timeout_and_markers_do_not() {
 }
 
 #[test]
+fn the_timeout_fires_after_a_message_handled_for_longer_than_the_timeout() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<(&'static str, Instant)>();
+    let pid = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                ctx.set_receive_timeout(Duration::from_millis(100));
+            } else if ctx.message_as::<&str>() == Some(&"slow") {
+                // the deadline passes while this message is handled
+                std::thread::sleep(Duration::from_millis(300));
+                p.push(("handled", Instant::now()));
+            } else if ctx.message().is::<ReceiveTimeout>() {
+                p.push(("timeout", Instant::now()));
+            }
+        })
+        // runs on this thread, so the runtime's workers are free to run the timer task while
+        // the message is handled (a worker-spawned task may otherwise wait for that worker)
+        .with_dispatcher(Dispatcher::synchronized(300)),
+    );
+    system.root().send(&pid, "slow");
+    let (what, handled) = rx.next();
+    assert_eq!(what, "handled");
+    let (what, fired) = rx.next();
+    assert_eq!(
+        what, "timeout",
+        "ReceiveTimeout must arrive after the slow message"
+    );
+    assert!(
+        fired - handled >= Duration::from_millis(100),
+        "fired {:?} after the message, before the timeout",
+        fired - handled
+    );
+}
+
+#[test]
 fn cancel_and_sub_millisecond_disable_the_timeout() {
     let system = ActorSystem::new();
     let (p, rx) = probe::<String>();
