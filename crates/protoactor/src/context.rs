@@ -22,7 +22,9 @@ use crate::pid::Pid;
 use crate::process::{Continuation, SystemMessage};
 use crate::props::{validate_name, ContextDecorator, Props, SenderContext, SpawnError};
 use crate::registry::with_joined;
-use crate::supervision::{Failure, FailureReason, RestartStatistics, Supervisor};
+use crate::supervision::{
+    Directive, Failure, FailureReason, RestartStatistics, Supervisor, SupervisorEvent,
+};
 use crate::system::ActorSystem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -592,7 +594,19 @@ impl Context {
     }
 
     fn invoke_lifecycle<M: Message>(&mut self, msg: M) {
-        self.invoke_user(MessageEnvelope::new(msg));
+        if self.state < State::Stopping {
+            return self.invoke_user(MessageEnvelope::new(msg));
+        }
+        // A stop, once begun, completes: a panic in `Stopping`, `Stopped` or a child's
+        // `Terminated` must not unwind out of the stop sequence (a supervisor's restart
+        // would undo the stop and leave the parent waiting). `escalate_reason` reports it.
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            self.invoke_user(MessageEnvelope::new(msg))
+        }));
+        if let Err(payload) = r {
+            self.escalate_reason(FailureReason::from_panic(payload));
+            self.current = Current::None;
+        }
     }
 
     pub(crate) fn invoke_system(&mut self, msg: SystemMessage) {
@@ -660,6 +674,10 @@ impl Context {
     }
 
     fn handle_restart(&mut self) {
+        if self.state >= State::Stopping {
+            // a restart decided before the stop began must not undo it
+            return;
+        }
         self.state = State::Restarting;
         self.invoke_lifecycle(Restarting);
         self.stop_all_children();
@@ -750,7 +768,31 @@ impl Context {
 
     fn escalate_reason(&mut self, reason: FailureReason) {
         let message_type = self.envelope().map(|e| e.message.type_name());
+        if self.state >= State::Stopping {
+            return self.report_failure_while_stopping(reason, message_type);
+        }
         Supervisor::escalate_failure(self, reason, message_type);
+    }
+
+    /// A failure after the stop began: no supervisor decides (the stop goes on), but it is
+    /// logged and published as a `SupervisorEvent` with `Directive::Stop`.
+    fn report_failure_while_stopping(
+        &self,
+        reason: FailureReason,
+        message_type: Option<&'static str>,
+    ) {
+        tracing::error!(
+            pid = %self.self_pid,
+            reason = %reason,
+            message = message_type,
+            "[ACTOR] failed while stopping; the stop goes on"
+        );
+        self.system.metrics().failure();
+        self.system.event_stream().publish(&SupervisorEvent {
+            child: self.self_pid.clone(),
+            reason,
+            directive: Directive::Stop,
+        });
     }
 
     fn handle_failure(&mut self, f: Failure) {

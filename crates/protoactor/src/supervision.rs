@@ -162,7 +162,9 @@ impl fmt::Debug for Failure {
     }
 }
 
-/// Published on the event stream for every supervision decision.
+/// Published on the event stream for every supervision decision (an escalation is not a
+/// decision: only the supervisor that finally decides publishes one), and with
+/// [`Directive::Stop`] for a failure while an actor is stopping (the stop goes on).
 #[derive(Debug, Clone)]
 pub struct SupervisorEvent {
     /// The failed child.
@@ -312,7 +314,7 @@ fn apply(
             supervisor.stop_children(targets);
         }
         Directive::Escalate => {
-            log_failure(system, child, reason, directive);
+            // as in protoactor-go: no event here, the supervisor that decides publishes it
             supervisor.escalate_failure(reason.clone(), message_type);
         }
     }

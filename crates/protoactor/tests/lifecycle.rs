@@ -425,3 +425,70 @@ fn empty_names_and_names_with_the_id_separator_are_rejected() {
         .to_string()
         .contains("must not contain '/'"));
 }
+
+#[test]
+fn a_panic_in_stopping_or_stopped_does_not_undo_the_stop() {
+    for when in ["Stopping", "Stopped"] {
+        let system = ActorSystem::new();
+        let (p, rx) = probe::<String>();
+        let events = p.clone();
+        let _sub = system
+            .event_stream()
+            .subscribe_to::<protoactor::SupervisorEvent, _>(move |e| {
+                events.push(format!("event {:?} {}", e.directive, e.reason));
+            });
+        let kid = {
+            let p = p.clone();
+            Props::from_func(move |ctx| {
+                let name = if ctx.message().is::<Started>() {
+                    "Started"
+                } else if ctx.message().is::<Stopping>() {
+                    "Stopping"
+                } else if ctx.message().is::<Stopped>() {
+                    "Stopped"
+                } else {
+                    return;
+                };
+                p.push(format!("kid:{name}"));
+                if name == when {
+                    panic!("boom in {name}");
+                }
+            })
+        };
+        let parent = system.root().spawn(&Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                ctx.spawn_named(&kid, "kid").unwrap();
+            }
+        }));
+        rx.until(|e| e == "kid:Started");
+        // the parent finishes stopping: its child's stop completed despite the panic
+        let t = system
+            .root()
+            .stop_future(&parent)
+            .result_as::<Terminated>()
+            .unwrap_or_else(|e| panic!("{when}: the parent did not stop: {e:?}"));
+        assert_eq!(t.who, parent);
+        let mut seen = Vec::new();
+        while let Some(e) = rx.try_next(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+        assert_eq!(
+            seen,
+            [
+                "kid:Stopping".to_string(),
+                if when == "Stopping" {
+                    "event Stop boom in Stopping".into()
+                } else {
+                    "kid:Stopped".into()
+                },
+                if when == "Stopping" {
+                    "kid:Stopped".into()
+                } else {
+                    "event Stop boom in Stopped".into()
+                },
+            ],
+            "{when}: no restart, the stop completes and the failure is published"
+        );
+        system.shutdown();
+    }
+}
