@@ -83,13 +83,18 @@ pub use supervision::{
 };
 pub use system::{ActorSystem, Config};
 
-/// Everything needed to write actors.
+/// Everything ordinary programs use: actors, props, contexts, lifecycle messages,
+/// supervision strategies and events, dead letters, spawn errors and the middleware
+/// function types.
 pub mod prelude {
     pub use crate::match_message;
+    pub use crate::props::{ContextDecorator, ReceiverFunc, SenderContext, SenderFunc, SpawnFunc};
     pub use crate::{
-        Actor, ActorFuture, ActorSystem, Behavior, Context, DeadLetterResponse, Directive,
-        Dispatcher, FutureError, MailboxConfig, Message, MessageHeader, Pid, PoisonPill, Props,
-        ReceiveTimeout, Restarting, RootContext, Started, Stopped, Stopping, Terminated,
+        Actor, ActorFuture, ActorSystem, AllForOneStrategy, Behavior, Context, DeadLetterEvent,
+        DeadLetterResponse, Directive, Dispatcher, ExponentialBackoffStrategy, FailureReason,
+        FutureError, MailboxConfig, Message, MessageEnvelope, MessageHeader, OneForOneStrategy,
+        Pid, PoisonPill, Props, ReceiveTimeout, Restarting, RestartingStrategy, RootContext,
+        SpawnError, Started, Stopped, Stopping, SupervisorEvent, SupervisorStrategy, Terminated,
         TerminatedReason, Touch, Touched,
     };
 }

@@ -153,11 +153,18 @@ pub struct MessageEnvelope {
 }
 
 impl MessageEnvelope {
-    /// An envelope with no sender and no header.
+    /// An envelope with no sender and no header. An envelope given as the message is
+    /// returned as it is, so `send(pid, envelope)` sends the envelope with its sender and
+    /// header (as protoactor-go does) instead of boxing it as a message.
     #[inline]
     pub fn new<M: Message>(message: M) -> Self {
+        // A `TypeId` comparison, resolved when `M` is known: free for other messages.
+        let mut slot = Some(message);
+        if let Some(env) = (&mut slot as &mut dyn Any).downcast_mut::<Option<MessageEnvelope>>() {
+            return env.take().expect("slot is filled");
+        }
         Self {
-            message: into_boxed(message),
+            message: into_boxed(slot.take().expect("slot is filled")),
             sender: None,
             header: None,
         }
@@ -180,6 +187,15 @@ impl MessageEnvelope {
     pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
         self.header = header;
         self
+    }
+    /// Sets one header entry (for example in sender middleware), creating the header if
+    /// there is none; a header shared with other envelopes is copied first.
+    pub fn set_header(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        Arc::make_mut(self.header.get_or_insert_with(Default::default)).set(key, value);
+    }
+    /// The value of a header entry.
+    pub fn header_value(&self, key: &str) -> Option<&str> {
+        self.header.as_deref().and_then(|h| h.get(key))
     }
 }
 
@@ -310,6 +326,35 @@ mod tests {
         let again = into_boxed(b);
         assert_eq!(again.downcast_ref::<u32>(), Some(&42));
         assert!(into_boxed("x").is::<&str>());
+    }
+
+    #[test]
+    fn an_envelope_given_as_a_message_is_the_envelope() {
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let sender = Pid::new("nonhost", "s");
+        let env = MessageEnvelope::new(
+            MessageEnvelope::new(5u8)
+                .with_sender(Some(sender.clone()))
+                .with_header(Some(Arc::new(h))),
+        );
+        assert_eq!(env.message.downcast_ref::<u8>(), Some(&5));
+        assert_eq!(env.sender, Some(sender));
+        assert_eq!(env.header_value("k"), Some("v"));
+    }
+
+    #[test]
+    fn set_header_creates_or_copies_the_header() {
+        let mut a = MessageEnvelope::new(1u8);
+        a.set_header("k", "v");
+        let shared = a.header.clone();
+        a.set_header("k", "w");
+        assert_eq!(a.header_value("k"), Some("w"));
+        assert_eq!(
+            shared.unwrap().get("k"),
+            Some("v"),
+            "a shared header is not changed"
+        );
     }
 
     #[test]

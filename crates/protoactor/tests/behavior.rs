@@ -35,8 +35,7 @@ impl Switch {
 
 impl Actor for Switch {
     fn receive(&mut self, ctx: &mut Context) {
-        let f = self.behavior.current();
-        f(self, ctx)
+        self.behavior.current()(self, ctx)
     }
 }
 
