@@ -295,23 +295,23 @@ fn sender_middleware_sets_a_header_entry_in_one_call() {
 #[test]
 fn the_prelude_has_what_ordinary_programs_use() {
     // compiles only if the prelude names these (a program's usual imports)
-    fn _uses(
-        _: Option<SupervisorEvent>,
-        _: Option<DeadLetterEvent>,
-        _: Option<FailureReason>,
-        _: Option<SpawnError>,
-        _: Option<OneForOneStrategy>,
-        _: Option<AllForOneStrategy>,
-        _: Option<ExponentialBackoffStrategy>,
-        _: Option<RestartingStrategy>,
-        _: Option<std::sync::Arc<dyn SupervisorStrategy>>,
-        _: Option<SenderFunc>,
-        _: Option<ReceiverFunc>,
-        _: Option<SpawnFunc>,
-        _: Option<ContextDecorator>,
-        _: Option<MessageEnvelope>,
-    ) {
-    }
+    #[allow(clippy::type_complexity)]
+    let _: Option<(
+        SupervisorEvent,
+        DeadLetterEvent,
+        FailureReason,
+        SpawnError,
+        OneForOneStrategy,
+        AllForOneStrategy,
+        ExponentialBackoffStrategy,
+        RestartingStrategy,
+        std::sync::Arc<dyn SupervisorStrategy>,
+        SenderFunc,
+        ReceiverFunc,
+        SpawnFunc,
+        ContextDecorator,
+        MessageEnvelope,
+    )> = None;
     let system = ActorSystem::new();
     let a = system
         .root()
