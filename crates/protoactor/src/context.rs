@@ -558,31 +558,42 @@ impl Context {
             let dl = self.system.dead_letter();
             return dl.send_user_message(&self.system, env);
         }
-        let influences = match self
+        // As protoactor-go: an influencing message pauses the timer, and `ReceiveTimeout`
+        // comes `d` after the end of the last influencing message. A message that sets the
+        // first timeout counts as influencing too.
+        let (had_timer, paused) = match self
             .extras
             .as_mut()
             .and_then(|e| e.receive_timeout.as_ref())
         {
-            None => false,
+            None => (false, None),
             Some((_, t)) if t.fired.load(Ordering::Acquire) => {
                 self.extras().receive_timeout = None;
-                false
+                (false, None)
             }
-            Some((_, t)) => {
+            Some((d, t)) => {
                 let influences = self
                     .system
                     .message_traits()
                     .influences_receive_timeout(&*env.message);
                 if influences {
                     t.pause();
+                    (true, Some(RearmOnUnwind(Some((*d, t.clone())))))
+                } else {
+                    (true, None)
                 }
-                influences
             }
         };
         self.process_message(env);
-        if influences {
-            // The timer now in place (the handler may have set a new one) runs from here:
-            // `ReceiveTimeout` comes `d` after the end of the last influencing message.
+        let influenced = match paused {
+            Some(mut guard) => {
+                guard.0 = None;
+                true
+            }
+            None => !had_timer,
+        };
+        if influenced {
+            // the timer now in place: the handler may have set a new one
             if let Some((d, t)) = self
                 .extras
                 .as_ref()
@@ -866,6 +877,18 @@ impl Supervisor for Context {
     fn resume_children(&self, pids: &[Pid]) {
         for p in pids {
             p.send_system_message(&self.system, SystemMessage::ResumeMailbox);
+        }
+    }
+}
+
+/// Re-arms a paused receive timeout if the handler unwinds (a resumed actor still gets its
+/// `ReceiveTimeout`); disarmed on the normal path, which re-arms the current timer itself.
+struct RearmOnUnwind(Option<(Duration, Arc<TimeoutTimer>)>);
+
+impl Drop for RearmOnUnwind {
+    fn drop(&mut self) {
+        if let Some((d, t)) = self.0.take() {
+            t.reset(d);
         }
     }
 }

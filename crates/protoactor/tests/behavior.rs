@@ -157,6 +157,40 @@ fn the_timeout_fires_after_a_message_handled_for_longer_than_the_timeout() {
 }
 
 #[test]
+fn the_timeout_still_fires_after_a_failed_message_is_resumed() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<&'static str>();
+    let kid = Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.set_receive_timeout(Duration::from_millis(100));
+            p.push("started");
+        } else if ctx.message_as::<&str>() == Some(&"fail") {
+            panic!("failing while the timer is paused");
+        } else if ctx.message().is::<ReceiveTimeout>() {
+            p.push("timeout");
+        }
+    });
+    let parent = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                let k = ctx.spawn(&kid);
+                ctx.send(&k, "fail");
+            }
+        })
+        .with_supervisor(
+            OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume),
+        ),
+    );
+    let _ = parent;
+    assert_eq!(rx.next(), "started");
+    assert_eq!(
+        rx.next(),
+        "timeout",
+        "a resumed actor keeps its receive timeout"
+    );
+}
+
+#[test]
 fn cancel_and_sub_millisecond_disable_the_timeout() {
     let system = ActorSystem::new();
     let (p, rx) = probe::<String>();
