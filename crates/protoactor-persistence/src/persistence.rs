@@ -8,7 +8,7 @@ use std::sync::Arc;
 use protoactor::message::MessageEnvelope;
 use protoactor::props::ReceiverFunc;
 use protoactor::{
-    Actor, Context, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
+    Actor, Context, ContextOps, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
     SupervisorStrategy, Terminated,
 };
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use protoactor::{Actor, Context, Props, SpawnError};
+use protoactor::{Actor, Context, ContextOps, Props, SpawnError};
 
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse};
 use crate::PidExt;

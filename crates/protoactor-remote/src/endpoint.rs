@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use protoactor::{
-    ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
-};
+use protoactor::runtime::{Process, SystemMessage};
+use protoactor::{ActorSystem, MessageEnvelope, Pid, Stop, Terminated, TerminatedReason};
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 

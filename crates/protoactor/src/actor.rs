@@ -43,6 +43,12 @@ impl Actor for FuncActor {
     }
 }
 
+impl std::fmt::Debug for FuncActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FuncActor")
+    }
+}
+
 /// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
 /// return one:
 ///
@@ -106,6 +112,14 @@ pub type ReceiveFn<A> = fn(&mut A, &mut Context);
 /// ```
 pub struct Behavior<A> {
     stack: Vec<ReceiveFn<A>>,
+}
+
+impl<A> std::fmt::Debug for Behavior<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behavior")
+            .field("depth", &self.stack.len())
+            .finish()
+    }
 }
 
 impl<A> Behavior<A> {

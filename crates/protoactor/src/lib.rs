@@ -31,37 +31,65 @@
 //! assert_eq!(reply, "Hello Roger");
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 // The README's code is compiled and run as a doc test, so the tour cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+// Layers, bottom to top. A module names only modules of its own layer or of lower ones;
+// `scripts/check-layers.sh` (run by CI) fails on a `crate::` path that names a higher layer.
+//
+//  0 data         message, pid, process, failure, middleware_chain
+//                 ids, messages, the process trait and system messages, failure reports
+//  1 system       throttle, event_stream, registry, metrics, system
+//                 the registry and the system handle; a PID resolves and sends here
+//  2 processes    dead_letter, future, supervision, guardian, dispatcher
+//                 processes that are not actors, and supervision policy
+//  3 mailbox      mailbox (queues, scheduling state)
+//  4 actor        actor, context, props, context_ops, actor_process, spawn
+//                 the actor, its context, its props, the process that runs it
+//  5 top          bootstrap, root_context, router, scheduler, middleware, runtime
+//                 starting a system, sending from outside, ready-made actors and middleware
+//
+// Within a layer, types that are defined by each other (a PID caches its process, which
+// receives by PID; an actor receives a context, which owns the actor and its props) sit
+// side by side.
+
 pub mod actor;
+mod actor_process;
+mod bootstrap;
 pub mod context;
+mod context_ops;
 pub mod dead_letter;
 pub mod dispatcher;
 pub mod event_stream;
+mod failure;
 pub mod future;
 mod guardian;
 pub mod mailbox;
 pub mod message;
 mod metrics;
 pub mod middleware;
+mod middleware_chain;
 pub mod pid;
-pub mod process;
+mod process;
 pub mod props;
-pub mod registry;
+mod registry;
 pub mod root_context;
 pub mod router;
+pub mod runtime;
 pub mod scheduler;
+mod spawn;
 pub mod supervision;
 pub mod system;
 pub mod throttle;
 
 pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};
 pub use context::Context;
+pub use context_ops::ContextOps;
 pub use dead_letter::DeadLetterEvent;
 pub use dispatcher::Dispatcher;
 pub use event_stream::{EventStream, Subscription};
@@ -73,9 +101,7 @@ pub use message::{
     TerminatedReason, Touch, Touched,
 };
 pub use pid::Pid;
-pub use process::{Process, SystemMessage};
 pub use props::{Props, SpawnError};
-pub use registry::{NameExists, ProcessRegistry};
 pub use root_context::RootContext;
 pub use supervision::{
     AllForOneStrategy, Directive, ExponentialBackoffStrategy, FailureReason, OneForOneStrategy,
@@ -83,19 +109,20 @@ pub use supervision::{
 };
 pub use system::{ActorSystem, Config};
 
-/// Everything ordinary programs use: actors, props, contexts, lifecycle messages,
+/// Everything ordinary programs use: actors, props, contexts and their shared
+/// [`ContextOps`] (send, request, spawn, stop), lifecycle messages,
 /// supervision strategies and events, dead letters, spawn errors and the middleware
 /// function types.
 pub mod prelude {
     pub use crate::match_message;
     pub use crate::props::{ContextDecorator, ReceiverFunc, SenderContext, SenderFunc, SpawnFunc};
     pub use crate::{
-        Actor, ActorFuture, ActorSystem, AllForOneStrategy, Behavior, Context, DeadLetterEvent,
-        DeadLetterResponse, Directive, Dispatcher, ExponentialBackoffStrategy, FailureReason,
-        FutureError, MailboxConfig, Message, MessageEnvelope, MessageHeader, OneForOneStrategy,
-        Pid, PoisonPill, Props, ReceiveTimeout, Restarting, RestartingStrategy, RootContext,
-        SpawnError, Started, Stopped, Stopping, SupervisorEvent, SupervisorStrategy, Terminated,
-        TerminatedReason, Touch, Touched,
+        Actor, ActorFuture, ActorSystem, AllForOneStrategy, Behavior, Context, ContextOps,
+        DeadLetterEvent, DeadLetterResponse, Directive, Dispatcher, ExponentialBackoffStrategy,
+        FailureReason, FutureError, MailboxConfig, Message, MessageEnvelope, MessageHeader,
+        OneForOneStrategy, Pid, PoisonPill, Props, ReceiveTimeout, Restarting, RestartingStrategy,
+        RootContext, SpawnError, Started, Stopped, Stopping, SupervisorEvent, SupervisorStrategy,
+        Terminated, TerminatedReason, Touch, Touched,
     };
 }
 

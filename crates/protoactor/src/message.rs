@@ -262,13 +262,22 @@ pub enum TerminatedReason {
     NotFound = 2,
 }
 
-impl TerminatedReason {
-    /// The reason for a wire value (unknown values map to `Stopped`).
-    pub fn from_i32(v: i32) -> Self {
+/// A wire value that is no [`TerminatedReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown TerminatedReason wire value {0}")]
+pub struct UnknownTerminatedReason(pub i32);
+
+impl TryFrom<i32> for TerminatedReason {
+    type Error = UnknownTerminatedReason;
+
+    /// The reason for a wire value (callers that must accept anything can fall back to
+    /// the default, `Stopped`, as protoactor-go does).
+    fn try_from(v: i32) -> Result<Self, Self::Error> {
         match v {
-            1 => Self::AddressTerminated,
-            2 => Self::NotFound,
-            _ => Self::Stopped,
+            0 => Ok(Self::Stopped),
+            1 => Ok(Self::AddressTerminated),
+            2 => Ok(Self::NotFound),
+            other => Err(UnknownTerminatedReason(other)),
         }
     }
 }
@@ -319,6 +328,25 @@ impl fmt::Debug for MessageBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminated_reason_from_wire_values() {
+        for r in [
+            TerminatedReason::Stopped,
+            TerminatedReason::AddressTerminated,
+            TerminatedReason::NotFound,
+        ] {
+            assert_eq!(TerminatedReason::try_from(r as i32), Ok(r));
+        }
+        assert_eq!(
+            TerminatedReason::try_from(3),
+            Err(UnknownTerminatedReason(3))
+        );
+        assert_eq!(
+            TerminatedReason::try_from(-1).unwrap_or_default(),
+            TerminatedReason::Stopped
+        );
+    }
 
     #[test]
     fn boxed_messages_are_not_boxed_twice() {

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 
 use crate::context::Context;
+use crate::context_ops::ContextOps;
 use crate::message::{
     BoxedMessage, Message, MessageEnvelope, PoisonPill, Started, Stopped, Terminated,
     TerminatedReason,
@@ -63,6 +64,14 @@ pub struct BroadcastMessage {
     clone: CloneFn,
 }
 
+impl std::fmt::Debug for BroadcastMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BroadcastMessage")
+            .field("message", &self.message.type_name())
+            .finish()
+    }
+}
+
 impl BroadcastMessage {
     /// Wraps a cloneable message.
     pub fn new<M: Message + Clone>(message: M) -> Self {
@@ -99,6 +108,12 @@ enum Kind {
 pub struct Router {
     kind: Kind,
     cloners: HashMap<TypeId, CloneFn>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
 }
 
 impl Router {
@@ -468,8 +483,8 @@ fn spawn_router(
         initial: init.lock().take(),
     })
     // the router actor must start on this thread so routees exist when spawn returns
-    .with_dispatcher(crate::Dispatcher::synchronized(300));
-    match actor_props.spawn(system, &format!("{id}/router"), None) {
+    .with_dispatcher(crate::dispatcher::Dispatcher::synchronized(300));
+    match crate::spawn::spawn(system, &format!("{id}/router"), &actor_props, None) {
         Ok(a) => {
             *process.actor.lock() = Some(a);
             Ok(proxy)

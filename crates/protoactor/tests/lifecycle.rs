@@ -339,7 +339,7 @@ fn one_pid_value_is_resolved_by_each_system_that_uses_it() {
 
 #[test]
 fn a_send_after_stop_future_completes_is_dead_lettered_before_send_returns() {
-    use protoactor::{Process, SystemMessage};
+    use protoactor::runtime::{spawn, Process, SystemMessage};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{mpsc, Arc, Mutex};
 
@@ -371,9 +371,13 @@ fn a_send_after_stop_future_completes_is_dead_lettered_before_send_returns() {
         .registry()
         .add(Arc::new(Gate(Mutex::new(gate))), "gate")
         .unwrap();
-    let victim = Props::from_func(|_| {})
-        .spawn(&system, "gate/victim", Some(&parent))
-        .unwrap();
+    let victim = spawn(
+        &system,
+        "gate/victim",
+        &Props::from_func(|_| {}),
+        Some(&parent),
+    )
+    .unwrap();
     system.root().stop_future(&victim).wait().unwrap();
     system.root().send(&victim, 7u32);
     let seen = dead.load(Ordering::SeqCst);
