@@ -524,7 +524,7 @@ impl Persistence {
             // `receive` cannot deliver a second message itself: this middleware follows each
             // `Started` with a `ReplayComplete` (which the wrapper drops if recovery failed).
             Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
-                let started = env.message.is::<Started>();
+                let started = env.message().is::<Started>();
                 next(ctx, env);
                 if started {
                     next(ctx, MessageEnvelope::new(ReplayComplete));

@@ -420,13 +420,14 @@ impl Process for RemoteProcess {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
+        let (message, sender, header) = envelope.into_parts();
         self.enqueue(
             &shared,
             Outbound {
                 target: pid.clone(),
-                message: envelope.message,
-                sender: envelope.sender,
-                header: envelope.header,
+                message,
+                sender,
+                header,
             },
         );
     }

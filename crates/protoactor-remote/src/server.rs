@@ -247,11 +247,9 @@ fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
     } else {
         target.send_user_message(
             system,
-            MessageEnvelope {
-                message,
-                sender,
-                header,
-            },
+            MessageEnvelope::from_boxed(message)
+                .with_sender(sender)
+                .with_header(header),
         );
     }
 }

@@ -71,9 +71,10 @@ pub struct Context {
     extras: Option<Box<Extras>>,
     /// Allocated on the first spawn; a cell because spawning takes `&self` (the surface
     /// shared with the root context).
-    children: RefCell<Option<Box<PidSet>>>,
+    children: OnceCell<Box<RefCell<PidSet>>>,
     restart_stats: OnceCell<RestartStatistics>,
-    pending_failure: Option<FailureReason>,
+    /// Boxed: rare, and an idle actor should stay small.
+    pending_failure: Option<Box<FailureReason>>,
     /// This actor's process, marked dead at the start of the final stop (see `finalize_stop`).
     process: Weak<ActorProcess>,
 }
@@ -108,7 +109,7 @@ impl Context {
             current: Current::None,
             state: State::Alive,
             extras: None,
-            children: RefCell::new(None),
+            children: OnceCell::new(),
             restart_stats: OnceCell::new(),
             pending_failure: None,
             process,
@@ -140,9 +141,8 @@ impl Context {
     /// The children, in spawn order.
     pub fn children(&self) -> Vec<Pid> {
         self.children
-            .borrow()
-            .as_ref()
-            .map(|c| c.iter().cloned().collect())
+            .get()
+            .map(|c| c.borrow().iter().cloned().collect())
             .unwrap_or_default()
     }
     /// The actor instance (for example to downcast in middleware).
@@ -280,7 +280,7 @@ impl Context {
     /// Fails this actor without panicking: once the current `receive` returns, the failure
     /// goes to the supervisor exactly as a panic would.
     pub fn fail(&mut self, reason: FailureReason) {
-        self.pending_failure = Some(reason);
+        self.pending_failure = Some(Box::new(reason));
     }
 
     // ================================================================ machinery
@@ -325,8 +325,8 @@ impl ContextOps for Context {
             }
         })?;
         self.children
+            .get_or_init(Default::default)
             .borrow_mut()
-            .get_or_insert_with(Default::default)
             .insert(pid.clone());
         Ok(pid)
     }

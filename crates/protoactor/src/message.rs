@@ -143,13 +143,16 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
 }
 
 /// A user message with its optional sender and header: what travels through mailboxes.
+///
+/// Build one with [`MessageEnvelope::new`] and the `with_*` methods, read it with the
+/// accessors, take it apart with [`MessageEnvelope::into_parts`].
 pub struct MessageEnvelope {
     /// The message itself.
-    pub message: BoxedMessage,
+    pub(crate) message: BoxedMessage,
     /// Who to respond to, if anyone.
-    pub sender: Option<Pid>,
+    pub(crate) sender: Option<Pid>,
     /// Optional headers (shared, immutable once sent).
-    pub header: Option<Arc<MessageHeader>>,
+    pub(crate) header: Option<Arc<MessageHeader>>,
 }
 
 impl MessageEnvelope {
@@ -196,6 +199,36 @@ impl MessageEnvelope {
     /// The value of a header entry.
     pub fn header_value(&self, key: &str) -> Option<&str> {
         self.header.as_deref().and_then(|h| h.get(key))
+    }
+    /// The message.
+    #[inline]
+    pub fn message(&self) -> &dyn Message {
+        &*self.message
+    }
+    /// The message, mutably (for example to `downcast_mut` it).
+    #[inline]
+    pub fn message_mut(&mut self) -> &mut dyn Message {
+        &mut *self.message
+    }
+    /// Who to respond to, if anyone.
+    #[inline]
+    pub fn sender(&self) -> Option<&Pid> {
+        self.sender.as_ref()
+    }
+    /// The header, if any (shared between envelopes; see [`MessageEnvelope::set_header`]).
+    #[inline]
+    pub fn header(&self) -> Option<&Arc<MessageHeader>> {
+        self.header.as_ref()
+    }
+    /// The message, without sender and header.
+    #[inline]
+    pub fn into_message(self) -> BoxedMessage {
+        self.message
+    }
+    /// Message, sender and header.
+    #[inline]
+    pub fn into_parts(self) -> (BoxedMessage, Option<Pid>, Option<Arc<MessageHeader>>) {
+        (self.message, self.sender, self.header)
     }
 }
 
@@ -328,6 +361,22 @@ impl fmt::Debug for MessageBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn envelope_accessors_and_parts() {
+        let sender = Pid::new("nonhost", "$1");
+        let mut env = MessageEnvelope::new(5u32).with_sender(Some(sender.clone()));
+        env.set_header("k", "v");
+        assert_eq!(env.message().downcast_ref::<u32>(), Some(&5));
+        *env.message_mut().downcast_mut::<u32>().unwrap() = 6;
+        assert_eq!(env.sender(), Some(&sender));
+        assert_eq!(env.header().and_then(|h| h.get("k")), Some("v"));
+        let (message, s, header) = env.into_parts();
+        assert_eq!(message.downcast_ref::<u32>(), Some(&6));
+        assert_eq!(s, Some(sender));
+        assert_eq!(header.unwrap().get("k"), Some("v"));
+        assert!(MessageEnvelope::new("x").into_message().is::<&str>());
+    }
 
     #[test]
     fn terminated_reason_from_wire_values() {

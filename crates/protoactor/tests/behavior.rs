@@ -218,7 +218,7 @@ fn receiver_and_sender_middleware_run_in_registration_order() {
         move |next: ReceiverFunc| -> ReceiverFunc {
             let p = p.clone();
             Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
-                if env.message.is::<&str>() {
+                if env.message().is::<&str>() {
                     p.push(format!("in:{name}"));
                 }
                 next(ctx, env)

@@ -55,7 +55,10 @@ fn forward_keeps_sender_and_header_and_goes_through_sender_middleware() {
         move |next: SenderFunc| -> SenderFunc {
             let p = p.clone();
             std::sync::Arc::new(move |sc, target: &Pid, env: MessageEnvelope| {
-                p.push(format!("sender middleware saw {}", env.message.type_name()));
+                p.push(format!(
+                    "sender middleware saw {}",
+                    env.message().type_name()
+                ));
                 next(sc, target, env)
             })
         }

@@ -26,7 +26,7 @@ impl Context {
             resume_unwind(payload);
         }
         if let Some(reason) = self.pending_failure.take() {
-            self.escalate_reason(reason);
+            self.escalate_reason(*reason);
         }
     }
 

@@ -52,8 +52,8 @@ impl Context {
             }
             SystemMessage::Stop => self.handle_stop(),
             SystemMessage::Terminated(t) => {
-                if let Some(c) = self.children.get_mut().as_mut() {
-                    c.shift_remove(&t.who);
+                if let Some(c) = self.children.get_mut() {
+                    c.get_mut().shift_remove(&t.who);
                 }
                 self.invoke_lifecycle(t);
                 self.try_restart_or_terminate();
@@ -88,20 +88,15 @@ impl Context {
     }
 
     fn stop_all_children(&mut self) {
-        if let Some(c) = self.children.get_mut().as_ref() {
-            for pid in c.iter().rev() {
+        if let Some(c) = self.children.get() {
+            for pid in c.borrow().iter().rev() {
                 pid.send_system_message(&self.system, SystemMessage::Stop);
             }
         }
     }
 
     fn try_restart_or_terminate(&mut self) {
-        if self
-            .children
-            .get_mut()
-            .as_ref()
-            .is_some_and(|c| !c.is_empty())
-        {
+        if self.children.get().is_some_and(|c| !c.borrow().is_empty()) {
             return;
         }
         match self.state {

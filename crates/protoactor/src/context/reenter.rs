@@ -125,7 +125,7 @@ impl Context {
                 resume_unwind(p);
             }
             if let Some(reason) = self.pending_failure.take() {
-                self.escalate_reason(reason);
+                self.escalate_reason(*reason);
             }
         } else {
             self.current = Current::None;

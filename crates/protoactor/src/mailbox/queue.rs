@@ -135,7 +135,6 @@ impl<T> LockedQueue<T> {
     }
 }
 
-
 /// Buffer slots an idle unbounded mailbox may keep (bigger ones are freed when drained).
 const USER_QUEUE_KEEP: usize = 16;
 
