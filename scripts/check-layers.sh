@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the layering of the core crate (crates/protoactor): a module may name (`crate::x`)
-# only modules of its own layer or of lower layers. The layers are the table at the top of
-# crates/protoactor/src/lib.rs (lines `//  <n> <name>  <module>, <module>, ...`), so the
+# only modules of its own layer or of lower layers. The layers are the table in the crate
+# docs of crates/protoactor/src/lib.rs (lines `//!  <n> <name>  <module>, <module>, ...`), so the
 # documentation and the check cannot drift apart. Test code (items under `#[cfg(test)]`
 # or `#[cfg(all(test, ...))]`) is exempt: it may build a whole system.
 # Usage: scripts/check-layers.sh [path/to/crates/protoactor/src]   (exit 1 on a violation)
@@ -27,10 +27,10 @@ lib="$src/lib.rs"
 [ -f "$lib" ] || { echo "check-layers: no $lib" >&2; exit 2; }
 
 awk -v src="$src" '
-# The layer table: "//  3 mailbox      mailbox (queues, scheduling state)" -> module list is
-# the comma-separated identifiers after the layer name, up to the first "(" if any.
+# The layer table: "//!  3 mailbox    mailbox" -> the module list is the comma-separated
+# identifiers after the layer name, up to the first "(" if any.
 FNR == NR {
-    if (match($0, /^\/\/  +[0-9]+ +[a-z]+ +/)) {
+    if (match($0, /^\/\/!?  +[0-9]+ +[a-z]+ +/)) {
         n = $2
         rest = substr($0, RLENGTH + 1)
         sub(/\(.*/, "", rest)

@@ -30,6 +30,33 @@
 //!     .unwrap();
 //! assert_eq!(reply, "Hello Roger");
 //! ```
+//!
+//! ## Layers
+//!
+//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
+//! own layer or of lower ones; `scripts/check-layers.sh`, run by CI, reads this table and
+//! fails on a name of a higher layer.
+//!
+//! ```text
+//!  0 data       message, pid, process, failure, middleware_chain
+//!                 ids and messages, the process trait and system messages, failure reports
+//!  1 system     config, throttle, event_stream, message_traits, registry, metrics, system
+//!                 the process registry and the system handle; a PID resolves and sends here
+//!  2 processes  dead_letter, future, supervision, guardian, dispatcher
+//!                 processes that are not actors, supervision policy, where mailboxes run
+//!  3 mailbox    mailbox
+//!                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
+//!  4 actor      actor, context, context_ops, props, spawn, actor_process
+//!                 the actor, its context (context/*.rs), the send/spawn surface shared with
+//!                 the root context, props, spawning, the process that runs an actor
+//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime
+//!                 starting a system, sending from outside, ready-made actors and middleware,
+//!                 the runtime-level API for crates that extend the system
+//! ```
+//!
+//! Inside a layer, types defined by each other sit side by side: a PID caches the process
+//! it resolved to, which receives by PID (layer 0); an actor receives a context, which owns
+//! the actor and its props, and spawning makes contexts (layer 4).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -39,28 +66,10 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
-// Layers, bottom to top. A module names only modules of its own layer or of lower ones;
-// `scripts/check-layers.sh` (run by CI) fails on a `crate::` path that names a higher layer.
-//
-//  0 data         message, pid, process, failure, middleware_chain
-//                 ids, messages, the process trait and system messages, failure reports
-//  1 system       throttle, event_stream, registry, metrics, system
-//                 the registry and the system handle; a PID resolves and sends here
-//  2 processes    dead_letter, future, supervision, guardian, dispatcher
-//                 processes that are not actors, and supervision policy
-//  3 mailbox      mailbox (queues, scheduling state)
-//  4 actor        actor, context, props, context_ops, actor_process, spawn
-//                 the actor, its context, its props, the process that runs it
-//  5 top          bootstrap, root_context, router, scheduler, middleware, runtime
-//                 starting a system, sending from outside, ready-made actors and middleware
-//
-// Within a layer, types that are defined by each other (a PID caches its process, which
-// receives by PID; an actor receives a context, which owns the actor and its props) sit
-// side by side.
-
 pub mod actor;
 mod actor_process;
 mod bootstrap;
+mod config;
 pub mod context;
 mod context_ops;
 pub mod dead_letter;
@@ -71,6 +80,7 @@ pub mod future;
 mod guardian;
 pub mod mailbox;
 pub mod message;
+mod message_traits;
 mod metrics;
 pub mod middleware;
 mod middleware_chain;

@@ -5,141 +5,20 @@
 //! layers) is in `bootstrap.rs`; the root context is in `root_context.rs`.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
+pub use crate::config::Config;
 use crate::event_stream::EventStream;
-use crate::message::{Message, MessageEnvelope};
+use crate::message::MessageEnvelope;
+pub use crate::message_traits::MessageTraits;
 use crate::metrics::Metrics;
 use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
 use crate::registry::ProcessRegistry;
-
-/// Actor system settings. `Config::default()` matches protoactor-go's defaults.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Dead letters logged per interval before throttling (default 3).
-    pub dead_letter_throttle_count: u32,
-    /// The throttling interval (default 1 s).
-    pub dead_letter_throttle_interval: Duration,
-    /// Log dead letters of requests (messages with a sender) too (default true).
-    pub dead_letter_request_logging: bool,
-    /// Log every supervision decision at error level (default false).
-    pub developer_supervision_logging: bool,
-    /// Worker threads of the system's own runtime (default: the number of cores).
-    pub worker_threads: Option<usize>,
-    /// Run on this tokio runtime instead of creating one.
-    pub runtime: Option<tokio::runtime::Handle>,
-    /// Where metrics go (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    pub meter: Option<opentelemetry::metrics::Meter>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dead_letter_throttle_count: 3,
-            dead_letter_throttle_interval: Duration::from_secs(1),
-            dead_letter_request_logging: true,
-            developer_supervision_logging: false,
-            worker_threads: None,
-            runtime: None,
-            #[cfg(feature = "metrics")]
-            meter: None,
-        }
-    }
-}
-
-impl Config {
-    /// Sets dead-letter throttling.
-    pub fn with_dead_letter_throttle(mut self, count: u32, interval: Duration) -> Self {
-        self.dead_letter_throttle_count = count;
-        self.dead_letter_throttle_interval = interval;
-        self
-    }
-    /// Sets whether dead letters of requests are logged.
-    pub fn with_dead_letter_request_logging(mut self, on: bool) -> Self {
-        self.dead_letter_request_logging = on;
-        self
-    }
-    /// Sets developer supervision logging.
-    pub fn with_developer_supervision_logging(mut self, on: bool) -> Self {
-        self.developer_supervision_logging = on;
-        self
-    }
-    /// Sets the number of worker threads of the system's runtime.
-    pub fn with_worker_threads(mut self, n: usize) -> Self {
-        self.worker_threads = Some(n.max(1));
-        self
-    }
-    /// Runs on an existing tokio runtime.
-    pub fn with_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
-        self.runtime = Some(handle);
-        self
-    }
-    /// Records metrics with this OpenTelemetry meter.
-    #[cfg(feature = "metrics")]
-    pub fn with_meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
-        self.meter = Some(meter);
-        self
-    }
-}
-
-const NOT_INFLUENCE_RECEIVE_TIMEOUT: u8 = 1;
-const IGNORE_DEAD_LETTER_LOGGING: u8 = 2;
-
-/// Per-type message markers (protoactor-go expresses them as marker interfaces).
-#[derive(Default)]
-pub struct MessageTraits {
-    flags: ArcSwap<HashMap<TypeId, u8>>,
-    write: Mutex<()>,
-}
-
-impl std::fmt::Debug for MessageTraits {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageTraits")
-            .field("types", &self.flags.load().len())
-            .finish()
-    }
-}
-
-impl MessageTraits {
-    fn set<T: Message>(&self, flag: u8) {
-        let _g = self.write.lock();
-        let mut m = HashMap::clone(&self.flags.load());
-        *m.entry(TypeId::of::<T>()).or_default() |= flag;
-        self.flags.store(Arc::new(m));
-    }
-    fn has(&self, msg: &dyn Message, flag: u8) -> bool {
-        let flags = self.flags.load();
-        !flags.is_empty()
-            && flags
-                .get(&msg.message_type_id())
-                .is_some_and(|f| f & flag != 0)
-    }
-    /// Messages of type `T` do not reset the receive timeout.
-    pub fn not_influence_receive_timeout<T: Message>(&self) {
-        self.set::<T>(NOT_INFLUENCE_RECEIVE_TIMEOUT)
-    }
-    /// Dead letters of type `T` are not logged.
-    pub fn ignore_dead_letter_logging<T: Message>(&self) {
-        self.set::<T>(IGNORE_DEAD_LETTER_LOGGING)
-    }
-    /// True if `msg` resets the receive timeout.
-    pub fn influences_receive_timeout(&self, msg: &dyn Message) -> bool {
-        !self.has(msg, NOT_INFLUENCE_RECEIVE_TIMEOUT)
-    }
-    /// True if dead letters of `msg`'s type are not logged.
-    pub fn ignores_dead_letter_logging(&self, msg: &dyn Message) -> bool {
-        self.has(msg, IGNORE_DEAD_LETTER_LOGGING)
-    }
-}
 
 pub(crate) struct SystemInner {
     id: String,
