@@ -9,6 +9,7 @@ use crate::message::{MessageEnvelope, PoisonPill, Touch, Touched};
 use crate::props::ContextDecorator;
 
 impl Context {
+    /// Runs the actor (through the context decorators) on the current message.
     fn invoke_actor(&mut self) {
         let Some(mut actor) = self.actor.take() else {
             return;
