@@ -9,7 +9,8 @@ use std::sync::Arc;
 use protoactor::message::MessageEnvelope;
 use protoactor::props::{ReceiverFunc, SenderFunc};
 use protoactor::{
-    Actor, Context, Pid, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
+    Actor, Context, ContextOps, Pid, Props, ReceiveTimeout, Restarting, Started, Stopped,
+    Stopping,
     SupervisorStrategy, Terminated,
 };
 
@@ -663,7 +664,7 @@ impl Persistence {
             // `receive` cannot deliver a second message itself: this middleware follows each
             // `Started` with a `ReplayComplete` (which the wrapper drops if recovery failed).
             Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
-                let started = env.message.is::<Started>();
+                let started = env.message().is::<Started>();
                 next(ctx, env);
                 if started {
                     next(ctx, MessageEnvelope::new(ReplayComplete));

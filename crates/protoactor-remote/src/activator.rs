@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use protoactor::{Actor, Context, Props, SpawnError};
+use protoactor::{Actor, Context, ContextOps, Props, SpawnError};
 
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse};
 use crate::PidExt;
@@ -71,8 +71,8 @@ impl Actor for Activator {
                 pid: Some(pid.to_proto()),
                 status_code: ResponseStatusCode::Ok as i32,
             },
-            Err(SpawnError::NameExists(e)) => ActorPidResponse {
-                pid: Some(e.0.to_proto()),
+            Err(SpawnError::NameExists(existing)) => ActorPidResponse {
+                pid: Some(existing.to_proto()),
                 status_code: ResponseStatusCode::ProcessNameAlreadyExist as i32,
             },
             Err(e) => {

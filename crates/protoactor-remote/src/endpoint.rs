@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use protoactor::{
-    ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
-};
+use protoactor::runtime::{Process, SystemMessage};
+use protoactor::{ActorSystem, MessageEnvelope, Pid, Stop, Terminated, TerminatedReason};
 use tokio::sync::{mpsc, Notify};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -421,13 +420,14 @@ impl Process for RemoteProcess {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
+        let (message, sender, header) = envelope.into_parts();
         self.enqueue(
             &shared,
             Outbound {
                 target: pid.clone(),
-                message: envelope.message,
-                sender: envelope.sender,
-                header: envelope.header,
+                message,
+                sender,
+                header,
             },
         );
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use protoactor::{ActorSystem, FutureError, Pid, Process, Props};
+use protoactor::runtime::Process;
+use protoactor::{ActorSystem, ContextOps, FutureError, Pid, Props};
 use tokio::sync::oneshot;
 use tokio_stream::StreamExt;
 

@@ -381,7 +381,7 @@ impl Serialization {
                     .who
                     .map(|p| p.to_pid())
                     .unwrap_or_else(|| Pid::new("", "")),
-                why: TerminatedReason::from_i32(w.why),
+                why: TerminatedReason::try_from(w.why).unwrap_or_default(),
             },
         );
     }

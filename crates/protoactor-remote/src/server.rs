@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use protoactor::{MessageEnvelope, Stop, SystemMessage, Terminated};
+use protoactor::runtime::SystemMessage;
+use protoactor::{MessageEnvelope, Stop, Terminated};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -246,11 +247,9 @@ fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
     } else {
         target.send_user_message(
             system,
-            MessageEnvelope {
-                message,
-                sender,
-                header,
-            },
+            MessageEnvelope::from_boxed(message)
+                .with_sender(sender)
+                .with_header(header),
         );
     }
 }

@@ -36,8 +36,7 @@ impl SetBehaviorActor {
 
 impl Actor for SetBehaviorActor {
     fn receive(&mut self, ctx: &mut Context) {
-        let f = self.behavior.current();
-        f(self, ctx)
+        self.behavior.current()(self, ctx)
     }
 }
 

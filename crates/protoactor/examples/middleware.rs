@@ -23,7 +23,7 @@ struct Hello {
 fn inbound(label: &'static str) -> impl Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync {
     move |next| {
         Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
-            if env.message.is::<Hello>() {
+            if env.message().is::<Hello>() {
                 println!("inbound {label}: Hello");
             }
             next(ctx, env)

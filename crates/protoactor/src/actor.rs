@@ -43,6 +43,12 @@ impl Actor for FuncActor {
     }
 }
 
+impl std::fmt::Debug for FuncActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FuncActor")
+    }
+}
+
 /// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
 /// return one:
 ///
@@ -73,6 +79,11 @@ pub type ReceiveFn<A> = fn(&mut A, &mut Context);
 /// A behavior stack, kept in the actor's state: `become` replaces the current handler,
 /// `become_stacked` pushes one and `unbecome_stacked` pops back.
 ///
+/// The actor's `receive` runs the current handler in one call,
+/// `self.behavior.current()(self, ctx)`: [`current`](Behavior::current) returns a plain
+/// `fn`, so `self` is free again when it is called (and a handler may `become_` freely).
+/// An actor implementing `AsMut<Behavior<Self>>` can write `Behavior::receive(self, ctx)`.
+///
 /// ```
 /// use protoactor::prelude::*;
 ///
@@ -89,15 +100,26 @@ pub type ReceiveFn<A> = fn(&mut A, &mut Context);
 ///
 /// impl Actor for Light {
 ///     fn receive(&mut self, ctx: &mut Context) {
-///         let f = self.behavior.current();
-///         f(self, ctx)
+///         self.behavior.current()(self, ctx)
 ///     }
 /// }
-/// let light = Light { behavior: Behavior::new(Light::off), flips: 0 };
-/// # let _ = light;
+/// let system = ActorSystem::new();
+/// let light = system.root().spawn(&Props::from_producer(|| Light {
+///     behavior: Behavior::new(Light::off),
+///     flips: 0,
+/// }));
+/// system.root().send(&light, "flip");
 /// ```
 pub struct Behavior<A> {
     stack: Vec<ReceiveFn<A>>,
+}
+
+impl<A> std::fmt::Debug for Behavior<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behavior")
+            .field("depth", &self.stack.len())
+            .finish()
+    }
 }
 
 impl<A> Behavior<A> {

@@ -2,14 +2,12 @@
 //! [`DeadLetterEvent`]; requesters get a [`DeadLetterResponse`]; watchers of a missing
 //! process get `Terminated { why: NotFound }`.
 
-use std::sync::Weak;
-
 use crate::message::{
     BoxedMessage, DeadLetterResponse, MessageEnvelope, Terminated, TerminatedReason,
 };
 use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
-use crate::system::{ActorSystem, SystemInner};
+use crate::system::{ActorSystem, WeakSystem};
 use crate::throttle::{Throttle, Valve};
 
 /// Published on the event stream for every message that could not be delivered.
@@ -33,12 +31,12 @@ impl std::fmt::Debug for DeadLetterEvent {
 }
 
 pub(crate) struct DeadLetterProcess {
-    system: Weak<SystemInner>,
+    system: WeakSystem,
     throttle: Throttle,
 }
 
 impl DeadLetterProcess {
-    pub(crate) fn new(system: Weak<SystemInner>, throttle: Throttle) -> Self {
+    pub(crate) fn new(system: WeakSystem, throttle: Throttle) -> Self {
         Self { system, throttle }
     }
 
@@ -70,10 +68,9 @@ impl DeadLetterProcess {
 
 impl Process for DeadLetterProcess {
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
-        let Some(inner) = self.system.upgrade() else {
+        let Some(system) = self.system.upgrade() else {
             return;
         };
-        let system = ActorSystem::from_inner(inner);
         system.metrics().dead_letter();
         let ev = DeadLetterEvent {
             pid: pid.clone(),
@@ -95,10 +92,9 @@ impl Process for DeadLetterProcess {
     }
 
     fn send_system_message(&self, pid: &Pid, message: SystemMessage) {
-        let Some(inner) = self.system.upgrade() else {
+        let Some(system) = self.system.upgrade() else {
             return;
         };
-        let system = ActorSystem::from_inner(inner);
         match message {
             SystemMessage::Watch { watcher } => {
                 watcher.send_system_message(

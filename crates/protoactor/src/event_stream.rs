@@ -24,6 +24,14 @@ pub struct Subscription {
     sub: Arc<Sub>,
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("active", &self.is_active())
+            .finish()
+    }
+}
+
 impl Subscription {
     /// True until unsubscribed.
     pub fn is_active(&self) -> bool {
@@ -50,6 +58,14 @@ pub struct EventStream {
     subs: ArcSwap<Vec<Arc<Sub>>>,
     write: Mutex<()>,
     next: AtomicU64,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("subscribers", &self.subs.load().len())
+            .finish()
+    }
 }
 
 impl Default for EventStream {

@@ -196,7 +196,10 @@ pub struct ActorFuture {
 }
 
 impl ActorFuture {
-    /// A future registered in `system`; `Duration::MAX` never times out.
+    /// The timeout of a future that never times out (for `request_future` and [`ActorFuture::new`]).
+    pub const NO_TIMEOUT: Duration = Duration::MAX;
+
+    /// A future registered in `system`; [`ActorFuture::NO_TIMEOUT`] never times out.
     pub fn new(system: &ActorSystem, timeout: Duration) -> Self {
         let generated = system.registry().next_id_buf();
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
@@ -208,7 +211,7 @@ impl ActorFuture {
             Shared {
                 pid,
                 system: system.clone(),
-                deadline: if timeout == Duration::MAX {
+                deadline: if timeout == Self::NO_TIMEOUT {
                     None
                 } else {
                     Instant::now().checked_add(timeout)
@@ -396,6 +399,32 @@ impl std::future::Future for ActorFuture {
     }
 }
 
+/// A future that completes with `Terminated` when `pid` is gone (10 s timeout).
+fn watched_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
+    let fut = ActorFuture::new(system, Duration::from_secs(10));
+    pid.send_system_message(
+        system,
+        SystemMessage::Watch {
+            watcher: fut.pid().clone(),
+        },
+    );
+    fut
+}
+
+/// Stops `pid` at once; the future completes with `Terminated` when it is gone.
+pub(crate) fn stop_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
+    let fut = watched_future(system, pid);
+    pid.resolve(system).stop(pid);
+    fut
+}
+
+/// Poisons `pid`; the future completes with `Terminated` when it is gone.
+pub(crate) fn poison_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
+    let fut = watched_future(system, pid);
+    pid.send_user_message(system, MessageEnvelope::new(crate::message::PoisonPill));
+    fut
+}
+
 impl std::fmt::Debug for ActorFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ActorFuture({})", self.shared.pid)
@@ -424,7 +453,7 @@ mod lazy_timeout_tests {
         let r = system.runtime().block_on(awaited);
         assert_eq!(r.err(), Some(FutureError::Timeout));
 
-        let never = ActorFuture::new(&system, Duration::MAX);
+        let never = ActorFuture::new(&system, ActorFuture::NO_TIMEOUT);
         assert!(!never.is_done());
         system.shutdown();
     }

@@ -1,7 +1,7 @@
 //! Guardians: supervisors for top-level actors spawned with a guardian strategy.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -9,20 +9,24 @@ use crate::message::MessageEnvelope;
 use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
 use crate::supervision::{FailureReason, Supervisor, SupervisorStrategy};
-use crate::system::{ActorSystem, SystemInner};
+use crate::system::{ActorSystem, WeakSystem};
 
+/// The guardians of one system, by strategy instance.
 #[derive(Default)]
-pub(crate) struct Guardians {
+struct Guardians {
     by_strategy: Mutex<HashMap<usize, Pid>>,
 }
 
+/// The guardian for `strategy` in `system` (one per strategy instance), created on first use.
+pub(crate) fn guardian_pid(system: &ActorSystem, strategy: Arc<dyn SupervisorStrategy>) -> Pid {
+    // kept as a system extension, so the system handle does not name guardians
+    system
+        .extension_or_insert_with(Guardians::default)
+        .guardian_pid(system, strategy)
+}
+
 impl Guardians {
-    /// The guardian for `strategy` (one per strategy instance), created on first use.
-    pub(crate) fn guardian_pid(
-        &self,
-        system: &ActorSystem,
-        strategy: Arc<dyn SupervisorStrategy>,
-    ) -> Pid {
+    fn guardian_pid(&self, system: &ActorSystem, strategy: Arc<dyn SupervisorStrategy>) -> Pid {
         let key = Arc::as_ptr(&strategy) as *const () as usize;
         let mut map = self.by_strategy.lock();
         if let Some(p) = map.get(&key) {
@@ -30,7 +34,7 @@ impl Guardians {
         }
         let id = format!("guardian{}", system.registry().next_id());
         let process = Arc::new(GuardianProcess {
-            system: Arc::downgrade(&system_inner(system)),
+            system: system.downgrade(),
             strategy,
         });
         let pid = system
@@ -42,13 +46,8 @@ impl Guardians {
     }
 }
 
-fn system_inner(system: &ActorSystem) -> Arc<SystemInner> {
-    // ActorSystem is a newtype over Arc<SystemInner>; clone it through a helper.
-    crate::system::inner_of(system)
-}
-
 struct GuardianProcess {
-    system: Weak<SystemInner>,
+    system: WeakSystem,
     strategy: Arc<dyn SupervisorStrategy>,
 }
 
@@ -86,10 +85,9 @@ impl Process for GuardianProcess {
         tracing::error!(guardian = %pid, "a guardian does not take user messages");
     }
     fn send_system_message(&self, _pid: &Pid, message: SystemMessage) {
-        let Some(inner) = self.system.upgrade() else {
+        let Some(system) = self.system.upgrade() else {
             return;
         };
-        let system = ActorSystem::from_inner(inner);
         if let SystemMessage::Failure(f) = message {
             self.strategy.handle_failure(
                 &system,

@@ -30,8 +30,36 @@
 //!     .unwrap();
 //! assert_eq!(reply, "Hello Roger");
 //! ```
+//!
+//! ## Layers
+//!
+//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
+//! own layer or of lower ones; `scripts/check-layers.sh`, run by CI, reads this table and
+//! fails on a name of a higher layer.
+//!
+//! ```text
+//!  0 data       message, pid, process, failure, middleware_chain
+//!                 ids and messages, the process trait and system messages, failure reports
+//!  1 system     config, throttle, event_stream, message_traits, registry, metrics, system
+//!                 the process registry and the system handle; a PID resolves and sends here
+//!  2 processes  dead_letter, future, supervision, guardian, dispatcher
+//!                 processes that are not actors, supervision policy, where mailboxes run
+//!  3 mailbox    mailbox
+//!                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
+//!  4 actor      actor, context, context_ops, props, spawn, actor_process
+//!                 the actor, its context (context/*.rs), the send/spawn surface shared with
+//!                 the root context, props, spawning, the process that runs an actor
+//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime
+//!                 starting a system, sending from outside, ready-made actors and middleware,
+//!                 the runtime-level API for crates that extend the system
+//! ```
+//!
+//! Inside a layer, types defined by each other sit side by side: a PID caches the process
+//! it resolved to, which receives by PID (layer 0); an actor receives a context, which owns
+//! the actor and its props, and spawning makes contexts (layer 4).
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 // The README's code is compiled and run as a doc test, so the tour cannot rot.
 #[cfg(doctest)]
@@ -39,29 +67,39 @@
 struct ReadmeDoctests;
 
 pub mod actor;
+mod actor_process;
+mod bootstrap;
+mod config;
 pub mod context;
+mod context_ops;
 pub mod dead_letter;
 pub mod dispatcher;
 pub mod event_stream;
+mod failure;
 pub mod future;
 mod guardian;
 pub mod mailbox;
 pub mod message;
+mod message_traits;
 mod metrics;
 pub mod middleware;
+mod middleware_chain;
 pub mod pid;
-pub mod process;
+mod process;
 pub mod props;
-pub mod registry;
+mod registry;
 pub mod root_context;
 pub mod router;
+pub mod runtime;
 pub mod scheduler;
+mod spawn;
 pub mod supervision;
 pub mod system;
 pub mod throttle;
 
 pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};
 pub use context::Context;
+pub use context_ops::ContextOps;
 pub use dead_letter::DeadLetterEvent;
 pub use dispatcher::Dispatcher;
 pub use event_stream::{EventStream, Subscription};
@@ -73,9 +111,7 @@ pub use message::{
     TerminatedReason, Touch, Touched,
 };
 pub use pid::Pid;
-pub use process::{Process, SystemMessage};
 pub use props::{Props, SpawnError};
-pub use registry::{NameExists, ProcessRegistry};
 pub use root_context::RootContext;
 pub use supervision::{
     AllForOneStrategy, Directive, ExponentialBackoffStrategy, FailureReason, OneForOneStrategy,
@@ -83,14 +119,20 @@ pub use supervision::{
 };
 pub use system::{ActorSystem, Config};
 
-/// Everything needed to write actors.
+/// Everything ordinary programs use: actors, props, contexts and their shared
+/// [`ContextOps`] (send, request, spawn, stop), lifecycle messages,
+/// supervision strategies and events, dead letters, spawn errors and the middleware
+/// function types.
 pub mod prelude {
     pub use crate::match_message;
+    pub use crate::props::{ContextDecorator, ReceiverFunc, SenderContext, SenderFunc, SpawnFunc};
     pub use crate::{
-        Actor, ActorFuture, ActorSystem, Behavior, Context, DeadLetterResponse, Directive,
-        Dispatcher, FutureError, MailboxConfig, Message, MessageHeader, Pid, PoisonPill, Props,
-        ReceiveTimeout, Restarting, RootContext, Started, Stopped, Stopping, Terminated,
-        TerminatedReason, Touch, Touched,
+        Actor, ActorFuture, ActorSystem, AllForOneStrategy, Behavior, Context, ContextOps,
+        DeadLetterEvent, DeadLetterResponse, Directive, Dispatcher, ExponentialBackoffStrategy,
+        FailureReason, FutureError, MailboxConfig, Message, MessageEnvelope, MessageHeader,
+        OneForOneStrategy, Pid, PoisonPill, Props, ReceiveTimeout, Restarting, RestartingStrategy,
+        RootContext, SpawnError, Started, Stopped, Stopping, SupervisorEvent, SupervisorStrategy,
+        Terminated, TerminatedReason, Touch, Touched,
     };
 }
 

@@ -143,21 +143,31 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
 }
 
 /// A user message with its optional sender and header: what travels through mailboxes.
+///
+/// Build one with [`MessageEnvelope::new`] and the `with_*` methods, read it with the
+/// accessors, take it apart with [`MessageEnvelope::into_parts`].
 pub struct MessageEnvelope {
     /// The message itself.
-    pub message: BoxedMessage,
+    pub(crate) message: BoxedMessage,
     /// Who to respond to, if anyone.
-    pub sender: Option<Pid>,
+    pub(crate) sender: Option<Pid>,
     /// Optional headers (shared, immutable once sent).
-    pub header: Option<Arc<MessageHeader>>,
+    pub(crate) header: Option<Arc<MessageHeader>>,
 }
 
 impl MessageEnvelope {
-    /// An envelope with no sender and no header.
+    /// An envelope with no sender and no header. An envelope given as the message is
+    /// returned as it is, so `send(pid, envelope)` sends the envelope with its sender and
+    /// header (as protoactor-go does) instead of boxing it as a message.
     #[inline]
     pub fn new<M: Message>(message: M) -> Self {
+        // A `TypeId` comparison, resolved when `M` is known: free for other messages.
+        let mut slot = Some(message);
+        if let Some(env) = (&mut slot as &mut dyn Any).downcast_mut::<Option<MessageEnvelope>>() {
+            return env.take().expect("slot is filled");
+        }
         Self {
-            message: into_boxed(message),
+            message: into_boxed(slot.take().expect("slot is filled")),
             sender: None,
             header: None,
         }
@@ -180,6 +190,45 @@ impl MessageEnvelope {
     pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
         self.header = header;
         self
+    }
+    /// Sets one header entry (for example in sender middleware), creating the header if
+    /// there is none; a header shared with other envelopes is copied first.
+    pub fn set_header(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        Arc::make_mut(self.header.get_or_insert_with(Default::default)).set(key, value);
+    }
+    /// The value of a header entry.
+    pub fn header_value(&self, key: &str) -> Option<&str> {
+        self.header.as_deref().and_then(|h| h.get(key))
+    }
+    /// The message.
+    #[inline]
+    pub fn message(&self) -> &dyn Message {
+        &*self.message
+    }
+    /// The message, mutably (for example to `downcast_mut` it).
+    #[inline]
+    pub fn message_mut(&mut self) -> &mut dyn Message {
+        &mut *self.message
+    }
+    /// Who to respond to, if anyone.
+    #[inline]
+    pub fn sender(&self) -> Option<&Pid> {
+        self.sender.as_ref()
+    }
+    /// The header, if any (shared between envelopes; see [`MessageEnvelope::set_header`]).
+    #[inline]
+    pub fn header(&self) -> Option<&Arc<MessageHeader>> {
+        self.header.as_ref()
+    }
+    /// The message, without sender and header.
+    #[inline]
+    pub fn into_message(self) -> BoxedMessage {
+        self.message
+    }
+    /// Message, sender and header.
+    #[inline]
+    pub fn into_parts(self) -> (BoxedMessage, Option<Pid>, Option<Arc<MessageHeader>>) {
+        (self.message, self.sender, self.header)
     }
 }
 
@@ -246,13 +295,22 @@ pub enum TerminatedReason {
     NotFound = 2,
 }
 
-impl TerminatedReason {
-    /// The reason for a wire value (unknown values map to `Stopped`).
-    pub fn from_i32(v: i32) -> Self {
+/// A wire value that is no [`TerminatedReason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown TerminatedReason wire value {0}")]
+pub struct UnknownTerminatedReason(pub i32);
+
+impl TryFrom<i32> for TerminatedReason {
+    type Error = UnknownTerminatedReason;
+
+    /// The reason for a wire value (callers that must accept anything can fall back to
+    /// the default, `Stopped`, as protoactor-go does).
+    fn try_from(v: i32) -> Result<Self, Self::Error> {
         match v {
-            1 => Self::AddressTerminated,
-            2 => Self::NotFound,
-            _ => Self::Stopped,
+            0 => Ok(Self::Stopped),
+            1 => Ok(Self::AddressTerminated),
+            2 => Ok(Self::NotFound),
+            other => Err(UnknownTerminatedReason(other)),
         }
     }
 }
@@ -305,11 +363,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn envelope_accessors_and_parts() {
+        let sender = Pid::new("nonhost", "$1");
+        let mut env = MessageEnvelope::new(5u32).with_sender(Some(sender.clone()));
+        env.set_header("k", "v");
+        assert_eq!(env.message().downcast_ref::<u32>(), Some(&5));
+        *env.message_mut().downcast_mut::<u32>().unwrap() = 6;
+        assert_eq!(env.sender(), Some(&sender));
+        assert_eq!(env.header().and_then(|h| h.get("k")), Some("v"));
+        let (message, s, header) = env.into_parts();
+        assert_eq!(message.downcast_ref::<u32>(), Some(&6));
+        assert_eq!(s, Some(sender));
+        assert_eq!(header.unwrap().get("k"), Some("v"));
+        assert!(MessageEnvelope::new("x").into_message().is::<&str>());
+    }
+
+    #[test]
+    fn terminated_reason_from_wire_values() {
+        for r in [
+            TerminatedReason::Stopped,
+            TerminatedReason::AddressTerminated,
+            TerminatedReason::NotFound,
+        ] {
+            assert_eq!(TerminatedReason::try_from(r as i32), Ok(r));
+        }
+        assert_eq!(
+            TerminatedReason::try_from(3),
+            Err(UnknownTerminatedReason(3))
+        );
+        assert_eq!(
+            TerminatedReason::try_from(-1).unwrap_or_default(),
+            TerminatedReason::Stopped
+        );
+    }
+
+    #[test]
     fn boxed_messages_are_not_boxed_twice() {
         let b: BoxedMessage = Box::new(42u32);
         let again = into_boxed(b);
         assert_eq!(again.downcast_ref::<u32>(), Some(&42));
         assert!(into_boxed("x").is::<&str>());
+    }
+
+    #[test]
+    fn an_envelope_given_as_a_message_is_the_envelope() {
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let sender = Pid::new("nonhost", "s");
+        let env = MessageEnvelope::new(
+            MessageEnvelope::new(5u8)
+                .with_sender(Some(sender.clone()))
+                .with_header(Some(Arc::new(h))),
+        );
+        assert_eq!(env.message.downcast_ref::<u8>(), Some(&5));
+        assert_eq!(env.sender, Some(sender));
+        assert_eq!(env.header_value("k"), Some("v"));
+    }
+
+    #[test]
+    fn set_header_creates_or_copies_the_header() {
+        let mut a = MessageEnvelope::new(1u8);
+        a.set_header("k", "v");
+        let shared = a.header.clone();
+        a.set_header("k", "w");
+        assert_eq!(a.header_value("k"), Some("w"));
+        assert_eq!(
+            shared.unwrap().get("k"),
+            Some("v"),
+            "a shared header is not changed"
+        );
     }
 
     #[test]

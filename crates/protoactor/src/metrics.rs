@@ -2,7 +2,7 @@
 //! the system records OpenTelemetry instruments named like protoactor-go's
 //! (`protoactor_actor_spawn_count`, …); without them every hook is a no-op.
 
-use crate::system::Config;
+use crate::config::Config;
 
 #[cfg(feature = "metrics")]
 struct Instruments {

@@ -1,12 +1,11 @@
-//! Process identifiers.
+//! Process identifiers: plain data (address, id, request id) plus the cache of the process
+//! a PID resolved to. Resolving and sending live with the actor system (`system.rs`).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use crate::message::MessageEnvelope;
-use crate::process::{Process, SystemMessage};
-use crate::system::ActorSystem;
+use crate::process::Process;
 
 /// The address of a process before remoting starts.
 pub const LOCAL_ADDRESS: &str = "nonhost";
@@ -72,43 +71,13 @@ impl Pid {
         let _ = self.0.process.set((registry_serial, process));
     }
 
+    /// The cached process, if the registry with `registry_serial` cached one that lives.
     #[inline]
-    fn cached(&self, system: &ActorSystem) -> Option<&Arc<dyn Process>> {
+    pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
         match self.0.process.get() {
-            Some((serial, p)) if *serial == system.registry().serial() && !p.is_dead() => Some(p),
+            Some((serial, p)) if *serial == registry_serial && !p.is_dead() => Some(p),
             _ => None,
         }
-    }
-
-    /// Resolves the process this PID points at (a dead-letter process if there is none).
-    pub fn resolve(&self, system: &ActorSystem) -> Arc<dyn Process> {
-        if let Some(p) = self.cached(system) {
-            return p.clone();
-        }
-        let registry = system.registry();
-        let (p, cacheable) = registry.resolve(self);
-        if cacheable {
-            self.cache_process(registry.serial(), p.clone());
-        }
-        p
-    }
-
-    /// Low-level: delivers a user message envelope, bypassing sender middleware.
-    #[inline]
-    pub fn send_user_message(&self, system: &ActorSystem, envelope: MessageEnvelope) {
-        if let Some(p) = self.cached(system) {
-            return p.send_user_message(self, envelope);
-        }
-        self.resolve(system).send_user_message(self, envelope)
-    }
-
-    /// Low-level: delivers a system message.
-    #[inline]
-    pub fn send_system_message(&self, system: &ActorSystem, message: SystemMessage) {
-        if let Some(p) = self.cached(system) {
-            return p.send_system_message(self, message);
-        }
-        self.resolve(system).send_system_message(self, message)
     }
 }
 

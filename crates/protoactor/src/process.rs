@@ -2,9 +2,9 @@
 
 use std::fmt;
 
+use crate::failure::Failure;
 use crate::message::{BoxedMessage, MessageEnvelope, Terminated};
 use crate::pid::Pid;
-use crate::supervision::Failure;
 
 /// Something that can receive messages through a [`Pid`]: an actor's mailbox, a future,
 /// a router, the dead-letter process, or a remote endpoint.
@@ -95,11 +95,17 @@ impl fmt::Debug for SystemMessage {
     }
 }
 
-pub(crate) type ContinuationFn =
-    Box<dyn FnOnce(&mut dyn crate::actor::Actor, &mut crate::Context) + Send>;
-
 /// A `reenter_after` continuation: runs inside the actor with the original message restored.
+///
+/// The closure is opaque here (the context layer, above this one, gives it its type), so
+/// the process layer does not depend on actors and contexts.
 pub struct Continuation {
     pub(crate) slot: u64,
-    pub(crate) f: ContinuationFn,
+    pub(crate) f: Box<dyn std::any::Any + Send>,
+}
+
+impl fmt::Debug for Continuation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Continuation({})", self.slot)
+    }
 }

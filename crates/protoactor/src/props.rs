@@ -5,11 +5,12 @@ use std::sync::Arc;
 use crate::actor::{Actor, FuncActor};
 use crate::context::Context;
 use crate::dispatcher::Dispatcher;
-use crate::mailbox::{ActorProcess, MailboxConfig};
+use crate::mailbox::MailboxConfig;
 use crate::message::MessageEnvelope;
+use crate::middleware_chain::{Middleware, MiddlewareChain};
 use crate::pid::Pid;
-use crate::process::SystemMessage;
 use crate::registry::NameExists;
+use crate::spawn::spawn;
 use crate::supervision::SupervisorStrategy;
 use crate::system::ActorSystem;
 
@@ -19,7 +20,7 @@ pub type Producer = Arc<dyn Fn(&ActorSystem) -> Box<dyn Actor> + Send + Sync>;
 /// The inbound path of a message into an actor.
 pub type ReceiverFunc = Arc<dyn Fn(&mut Context, MessageEnvelope) + Send + Sync>;
 /// Wraps the inbound path; the first registered runs outermost.
-pub type ReceiverMiddleware = Arc<dyn Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync>;
+pub type ReceiverMiddleware = Middleware<ReceiverFunc>;
 
 /// Who is sending, as seen by sender middleware.
 pub struct SenderContext<'a> {
@@ -29,16 +30,24 @@ pub struct SenderContext<'a> {
     pub self_pid: Option<&'a Pid>,
 }
 
+impl std::fmt::Debug for SenderContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderContext")
+            .field("self_pid", &self.self_pid)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The outbound path of a message from an actor (or root context) to a target.
 pub type SenderFunc = Arc<dyn Fn(&SenderContext<'_>, &Pid, MessageEnvelope) + Send + Sync>;
 /// Wraps the outbound path; the first registered runs outermost.
-pub type SenderMiddleware = Arc<dyn Fn(SenderFunc) -> SenderFunc + Send + Sync>;
+pub type SenderMiddleware = Middleware<SenderFunc>;
 
 /// Spawns a process: `(system, id, props, parent)`.
 pub type SpawnFunc =
     Arc<dyn Fn(&ActorSystem, &str, &Props, Option<&Pid>) -> Result<Pid, SpawnError> + Send + Sync>;
 /// Wraps spawning of children (of actors with these props, or of a root context).
-pub type SpawnMiddleware = Arc<dyn Fn(SpawnFunc) -> SpawnFunc + Send + Sync>;
+pub type SpawnMiddleware = Middleware<SpawnFunc>;
 
 /// Wraps every invocation of the actor with access to its context (the first registered
 /// runs outermost). Rust cannot substitute the `Context` type the way Go decorates its
@@ -51,15 +60,36 @@ pub type OnInit = Arc<dyn Fn(&mut Context) + Send + Sync>;
 /// Why a spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {
-    /// The name is taken (the existing PID is given).
-    #[error(transparent)]
-    NameExists(#[from] NameExists),
+    /// The name is taken; the PID holding it is given.
+    #[error("spawn: name already exists: {0}")]
+    NameExists(Pid),
+    /// The name is empty or contains the id separator `/` (a child's id is
+    /// `<parent id>/<name>`, so such a name could take another actor's child's id).
+    #[error("spawn: invalid actor name {0:?}: a name must be non-empty and must not contain '/'")]
+    InvalidName(String),
     /// Guardian props can only be spawned from the root context.
     #[error("props with a guardian strategy can only be spawned from the root context")]
     GuardianOnChild,
     /// The system is shut down.
     #[error("the actor system is shut down")]
     SystemShutDown,
+}
+
+impl From<NameExists> for SpawnError {
+    fn from(e: NameExists) -> Self {
+        SpawnError::NameExists(e.0)
+    }
+}
+
+/// The separator of the parts of a child's id (`parent/child`).
+pub const ID_SEPARATOR: char = '/';
+
+/// Checks a name given to `spawn_named` (or a prefix with its generated suffix).
+pub(crate) fn validate_name(name: &str) -> Result<(), SpawnError> {
+    if name.is_empty() || name.contains(ID_SEPARATOR) {
+        return Err(SpawnError::InvalidName(name.to_owned()));
+    }
+    Ok(())
 }
 
 #[derive(Clone)]
@@ -69,12 +99,9 @@ pub(crate) struct PropsInner {
     pub(crate) dispatcher: Option<Dispatcher>,
     pub(crate) supervisor: Option<Arc<dyn SupervisorStrategy>>,
     pub(crate) guardian: Option<Arc<dyn SupervisorStrategy>>,
-    receiver_middleware: Vec<ReceiverMiddleware>,
-    pub(crate) receiver_chain: Option<ReceiverFunc>,
-    sender_middleware: Vec<SenderMiddleware>,
-    pub(crate) sender_chain: Option<SenderFunc>,
-    spawn_middleware: Vec<SpawnMiddleware>,
-    pub(crate) spawn_chain: Option<SpawnFunc>,
+    pub(crate) receiver_chain: MiddlewareChain<ReceiverFunc>,
+    pub(crate) sender_chain: MiddlewareChain<SenderFunc>,
+    pub(crate) spawn_chain: MiddlewareChain<SpawnFunc>,
     pub(crate) context_decorators: Vec<ContextDecorator>,
     pub(crate) on_init: Vec<OnInit>,
     pub(crate) spawner: Option<SpawnFunc>,
@@ -136,12 +163,9 @@ impl Props {
             dispatcher: None,
             supervisor: None,
             guardian: None,
-            receiver_middleware: Vec::new(),
-            receiver_chain: None,
-            sender_middleware: Vec::new(),
-            sender_chain: None,
-            spawn_middleware: Vec::new(),
-            spawn_chain: None,
+            receiver_chain: MiddlewareChain::new(),
+            sender_chain: MiddlewareChain::new(),
+            spawn_chain: MiddlewareChain::new(),
             context_decorators: Vec::new(),
             on_init: Vec::new(),
             spawner: None,
@@ -196,36 +220,22 @@ impl Props {
     where
         F: Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync + 'static,
     {
-        self.edit(|p| {
-            p.receiver_middleware.push(Arc::new(middleware));
-            let base: ReceiverFunc = Arc::new(|ctx: &mut Context, env| ctx.receive_envelope(env));
-            p.receiver_chain = Some(
-                p.receiver_middleware
-                    .iter()
-                    .rev()
-                    .fold(base, |next, mw| mw(next)),
-            );
-        })
+        let base: ReceiverFunc = Arc::new(|ctx: &mut Context, env| ctx.receive_envelope(env));
+        self.edit(|p| p.receiver_chain.push(Arc::new(middleware), base))
     }
     /// Adds sender (outbound) middleware; the first added runs outermost.
     pub fn with_sender_middleware<F>(self, middleware: F) -> Self
     where
         F: Fn(SenderFunc) -> SenderFunc + Send + Sync + 'static,
     {
-        self.edit(|p| {
-            p.sender_middleware.push(Arc::new(middleware));
-            p.sender_chain = Some(build_sender_chain(&p.sender_middleware));
-        })
+        self.edit(|p| p.sender_chain.push(Arc::new(middleware), sender_base()))
     }
     /// Adds spawn middleware (wrapping spawns of this actor's children).
     pub fn with_spawn_middleware<F>(self, middleware: F) -> Self
     where
         F: Fn(SpawnFunc) -> SpawnFunc + Send + Sync + 'static,
     {
-        self.edit(|p| {
-            p.spawn_middleware.push(Arc::new(middleware));
-            p.spawn_chain = Some(build_spawn_chain(&p.spawn_middleware));
-        })
+        self.edit(|p| p.spawn_chain.push(Arc::new(middleware), spawn_base()))
     }
     /// Adds a context decorator.
     pub fn with_context_decorator<F>(self, decorator: F) -> Self
@@ -254,63 +264,50 @@ impl Props {
     pub fn mailbox(&self) -> &MailboxConfig {
         &self.0.mailbox
     }
+}
 
-    /// Spawns with these props: `id` is the full id, `parent` the parent's PID.
-    pub fn spawn(
-        &self,
-        system: &ActorSystem,
-        id: &str,
-        parent: Option<&Pid>,
-    ) -> Result<Pid, SpawnError> {
-        match &self.0.spawner {
-            Some(f) => f(system, id, self, parent),
-            None => default_spawn(system, id, self, parent),
-        }
+impl std::fmt::Debug for Props {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Props")
+            .field("mailbox", &self.0.mailbox)
+            .field("dispatcher", &self.0.dispatcher)
+            .finish_non_exhaustive()
     }
 }
 
-pub(crate) fn build_sender_chain(mws: &[SenderMiddleware]) -> SenderFunc {
-    let base: SenderFunc = Arc::new(|sc: &SenderContext<'_>, target: &Pid, env| {
-        target.send_user_message(sc.system, env)
-    });
-    mws.iter().rev().fold(base, |next, mw| mw(next))
-}
-
-pub(crate) fn build_spawn_chain(mws: &[SpawnMiddleware]) -> SpawnFunc {
-    let base: SpawnFunc = Arc::new(
-        |system: &ActorSystem, id: &str, props: &Props, parent: Option<&Pid>| {
-            props.spawn(system, id, parent)
-        },
-    );
-    mws.iter().rev().fold(base, |next, mw| mw(next))
-}
-
-/// Spawns an actor: registers its process, builds its context, queues `Started` and starts
-/// the mailbox.
-pub fn default_spawn(
+/// Sends `envelope` to `target` through a sender middleware chain (directly without one),
+/// as `owner` (the sending actor, `None` for a root context).
+#[inline]
+pub(crate) fn send_through(
+    chain: Option<&SenderFunc>,
     system: &ActorSystem,
-    id: &str,
-    props: &Props,
-    parent: Option<&Pid>,
-) -> Result<Pid, SpawnError> {
-    if system.is_shut_down() {
-        return Err(SpawnError::SystemShutDown);
+    owner: Option<&Pid>,
+    target: &Pid,
+    envelope: MessageEnvelope,
+) {
+    match chain {
+        None => target.send_user_message(system, envelope),
+        Some(chain) => chain(
+            &SenderContext {
+                system,
+                self_pid: owner,
+            },
+            target,
+            envelope,
+        ),
     }
-    let dispatcher = props.0.dispatcher.clone().unwrap_or_default();
-    let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
-    let pid = system.registry().add(process.clone(), id)?;
-    process.set_id(pid.id_arc().clone());
-    let mut ctx = Box::new(Context::new(
-        system,
-        props.clone(),
-        pid.clone(),
-        parent.cloned(),
-    ));
-    for f in props.0.on_init.iter() {
-        f(&mut ctx);
-    }
-    system.metrics().spawn();
-    process.post_system(SystemMessage::Started);
-    process.start(ctx, &dispatcher);
-    Ok(pid)
+}
+
+/// The innermost step of a sender chain: deliver.
+pub(crate) fn sender_base() -> SenderFunc {
+    Arc::new(|sc: &SenderContext<'_>, target: &Pid, env| target.send_user_message(sc.system, env))
+}
+
+/// The innermost step of a spawn chain: spawn with the props.
+pub(crate) fn spawn_base() -> SpawnFunc {
+    Arc::new(
+        |system: &ActorSystem, id: &str, props: &Props, parent: Option<&Pid>| {
+            spawn(system, id, props, parent)
+        },
+    )
 }

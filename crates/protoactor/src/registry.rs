@@ -74,6 +74,15 @@ pub struct ProcessRegistry {
     dead_letter: RwLock<Option<Arc<dyn Process>>>,
 }
 
+impl std::fmt::Debug for ProcessRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRegistry")
+            .field("address", &self.address())
+            .field("processes", &self.len())
+            .finish()
+    }
+}
+
 /// The id is already taken (the existing PID is returned).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("spawn: name already exists: {0}")]

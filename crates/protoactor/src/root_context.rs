@@ -1,22 +1,22 @@
 //! The root context: sending and spawning from outside any actor.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::future::ActorFuture;
-use crate::message::{Message, MessageEnvelope, MessageHeader, PoisonPill};
+use crate::context_ops::ContextOps;
+use crate::guardian::guardian_pid;
+use crate::message::{MessageEnvelope, MessageHeader};
+use crate::middleware_chain::MiddlewareChain;
 use crate::pid::Pid;
-use crate::process::SystemMessage;
 use crate::props::{
-    build_sender_chain, build_spawn_chain, Props, SenderContext, SenderFunc, SenderMiddleware,
-    SpawnError, SpawnFunc, SpawnMiddleware,
+    send_through, sender_base, spawn_base, validate_name, Props, SenderFunc, SpawnError, SpawnFunc,
 };
-use crate::registry::with_joined;
+use crate::spawn::spawn;
 use crate::supervision::SupervisorStrategy;
 use crate::system::ActorSystem;
 
-/// Sends and spawns from outside actors. Requests from the root context carry no sender
-/// (use [`RootContext::request_future`] to get a response).
+/// Sends and spawns from outside actors, through [`ContextOps`] (in the prelude).
+/// Requests from the root context carry no sender (use
+/// [`request_future`](ContextOps::request_future) to get a response).
 ///
 /// ```
 /// use protoactor::prelude::*;
@@ -26,15 +26,30 @@ use crate::system::ActorSystem;
 /// }));
 /// system.root().send(&pid, "Roger");
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct RootContext {
     system: ActorSystem,
     header: Option<Arc<MessageHeader>>,
-    sender_middleware: Vec<SenderMiddleware>,
-    sender_chain: Option<SenderFunc>,
-    spawn_middleware: Vec<SpawnMiddleware>,
-    spawn_chain: Option<SpawnFunc>,
-    guardian: Option<Arc<dyn SupervisorStrategy>>,
+    sender_chain: MiddlewareChain<SenderFunc>,
+    spawn_chain: MiddlewareChain<SpawnFunc>,
+    guardian: Option<GuardianStrategy>,
+}
+
+/// A guardian's strategy (shown by address in `Debug`: strategies are not `Debug`).
+#[derive(Clone)]
+struct GuardianStrategy(Arc<dyn SupervisorStrategy>);
+
+impl std::fmt::Debug for GuardianStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GuardianStrategy({:p})", Arc::as_ptr(&self.0))
+    }
+}
+
+impl ActorSystem {
+    /// The root context.
+    pub fn root(&self) -> RootContext {
+        RootContext::new(self.clone())
+    }
 }
 
 impl RootContext {
@@ -42,10 +57,8 @@ impl RootContext {
         Self {
             system,
             header: None,
-            sender_middleware: Vec::new(),
-            sender_chain: None,
-            spawn_middleware: Vec::new(),
-            spawn_chain: None,
+            sender_chain: MiddlewareChain::new(),
+            spawn_chain: MiddlewareChain::new(),
             guardian: None,
         }
     }
@@ -65,8 +78,7 @@ impl RootContext {
     where
         F: Fn(SenderFunc) -> SenderFunc + Send + Sync + 'static,
     {
-        self.sender_middleware.push(Arc::new(middleware));
-        self.sender_chain = Some(build_sender_chain(&self.sender_middleware));
+        self.sender_chain.push(Arc::new(middleware), sender_base());
         self
     }
     /// A root context with spawn middleware.
@@ -74,89 +86,53 @@ impl RootContext {
     where
         F: Fn(SpawnFunc) -> SpawnFunc + Send + Sync + 'static,
     {
-        self.spawn_middleware.push(Arc::new(middleware));
-        self.spawn_chain = Some(build_spawn_chain(&self.spawn_middleware));
+        self.spawn_chain.push(Arc::new(middleware), spawn_base());
         self
     }
     /// A root context whose spawns are supervised by a guardian with `strategy`.
     pub fn with_guardian(mut self, strategy: impl SupervisorStrategy) -> Self {
-        self.guardian = Some(Arc::new(strategy));
+        self.guardian = Some(GuardianStrategy(Arc::new(strategy)));
         self
+    }
+}
+
+impl ContextOps for RootContext {
+    #[inline]
+    fn system(&self) -> &ActorSystem {
+        &self.system
+    }
+
+    #[inline]
+    fn owner(&self) -> Option<&Pid> {
+        None
     }
 
     /// Sends an envelope through the sender middleware (adding this context's header if the
     /// envelope has none).
-    pub fn send_envelope(&self, target: &Pid, mut envelope: MessageEnvelope) {
+    #[inline]
+    fn send_envelope(&self, target: &Pid, mut envelope: MessageEnvelope) {
         if envelope.header.is_none() {
             envelope.header = self.header.clone();
         }
-        match &self.sender_chain {
-            None => target.send_user_message(&self.system, envelope),
-            Some(chain) => chain(
-                &SenderContext {
-                    system: &self.system,
-                    self_pid: None,
-                },
-                target,
-                envelope,
-            ),
-        }
-    }
-    /// Sends `message` to `target`.
-    #[inline]
-    pub fn send<M: Message>(&self, target: &Pid, message: M) {
-        self.send_envelope(target, MessageEnvelope::new(message))
-    }
-    /// Sends with no sender (protoactor-go's `RootContext.Request` sets none).
-    pub fn request<M: Message>(&self, target: &Pid, message: M) {
-        self.send(target, message)
-    }
-    /// Sends with `sender` as the sender.
-    pub fn request_with_custom_sender<M: Message>(&self, target: &Pid, message: M, sender: &Pid) {
-        self.send_envelope(
+        send_through(
+            self.sender_chain.get(),
+            &self.system,
+            None,
             target,
-            MessageEnvelope::new(message).with_sender(Some(sender.clone())),
+            envelope,
         )
     }
-    /// Sends and returns a future of the response (`Duration::MAX`: no timeout).
-    pub fn request_future<M: Message>(
-        &self,
-        target: &Pid,
-        message: M,
-        timeout: Duration,
-    ) -> ActorFuture {
-        let fut = ActorFuture::new(&self.system, timeout);
-        self.send_envelope(
-            target,
-            MessageEnvelope::new(message).with_sender(Some(fut.pid().clone())),
-        );
-        fut
-    }
 
-    /// Spawns a top-level actor with a generated name.
-    ///
-    /// On failure (system shut down) the error is logged and the PID leads to dead letters.
-    pub fn spawn(&self, props: &Props) -> Pid {
-        let name = self.system.registry().next_id_buf();
-        self.spawn_or_dead(props, name.as_str())
-    }
-    /// Spawns a top-level actor named `prefix` + a generated id.
-    pub fn spawn_prefix(&self, props: &Props, prefix: &str) -> Pid {
-        let generated = self.system.registry().next_id_buf();
-        with_joined(&[prefix, generated.as_str()], |name| {
-            self.spawn_or_dead(props, name)
-        })
-    }
-    fn spawn_or_dead(&self, props: &Props, name: &str) -> Pid {
-        self.spawn_named(props, name).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "spawn failed");
-            Pid::with_parts(self.system.registry().address(), Arc::from(name), 0)
-        })
-    }
-    /// Spawns a top-level actor named `name`.
-    pub fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
-        let guardian = props.0.guardian.clone().or_else(|| self.guardian.clone());
-        let parent = guardian.map(|g| self.system.guardians().guardian_pid(&self.system, g));
+    /// Spawns a top-level actor named `name` (under a guardian if the props or this
+    /// context have a guardian strategy).
+    fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        validate_name(name)?;
+        let guardian = props
+            .0
+            .guardian
+            .clone()
+            .or_else(|| self.guardian.as_ref().map(|g| g.0.clone()));
+        let parent = guardian.map(|g| guardian_pid(&self.system, g));
         let props = if props.0.guardian.is_some() {
             // the guardian is the parent now; the props spawn normally below it
             let mut p = props.clone();
@@ -165,49 +141,9 @@ impl RootContext {
         } else {
             props.clone()
         };
-        match &self.spawn_chain {
+        match self.spawn_chain.get() {
             Some(chain) => chain(&self.system, name, &props, parent.as_ref()),
-            None => props.spawn(&self.system, name, parent.as_ref()),
+            None => spawn(&self.system, name, &props, parent.as_ref()),
         }
     }
-
-    /// Stops `pid` at once.
-    pub fn stop(&self, pid: &Pid) {
-        pid.resolve(&self.system).stop(pid);
-    }
-    /// Stops `pid`; the future completes with `Terminated` when it is gone (10 s timeout).
-    pub fn stop_future(&self, pid: &Pid) -> ActorFuture {
-        stop_future(&self.system, pid)
-    }
-    /// Stops `pid` after the messages already in its mailbox.
-    pub fn poison(&self, pid: &Pid) {
-        pid.send_user_message(&self.system, MessageEnvelope::new(PoisonPill));
-    }
-    /// Poisons `pid`; the future completes with `Terminated` when it is gone (10 s timeout).
-    pub fn poison_future(&self, pid: &Pid) -> ActorFuture {
-        poison_future(&self.system, pid)
-    }
-}
-
-fn watched_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
-    let fut = ActorFuture::new(system, Duration::from_secs(10));
-    pid.send_system_message(
-        system,
-        SystemMessage::Watch {
-            watcher: fut.pid().clone(),
-        },
-    );
-    fut
-}
-
-pub(crate) fn stop_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
-    let fut = watched_future(system, pid);
-    pid.resolve(system).stop(pid);
-    fut
-}
-
-pub(crate) fn poison_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
-    let fut = watched_future(system, pid);
-    pid.send_user_message(system, MessageEnvelope::new(PoisonPill));
-    fut
 }

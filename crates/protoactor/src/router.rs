@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 
 use crate::context::Context;
+use crate::context_ops::ContextOps;
 use crate::message::{
     BoxedMessage, Message, MessageEnvelope, PoisonPill, Started, Stopped, Terminated,
     TerminatedReason,
@@ -63,6 +64,14 @@ pub struct BroadcastMessage {
     clone: CloneFn,
 }
 
+impl std::fmt::Debug for BroadcastMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BroadcastMessage")
+            .field("message", &self.message.type_name())
+            .finish()
+    }
+}
+
 impl BroadcastMessage {
     /// Wraps a cloneable message.
     pub fn new<M: Message + Clone>(message: M) -> Self {
@@ -99,6 +108,12 @@ enum Kind {
 pub struct Router {
     kind: Kind,
     cloners: HashMap<TypeId, CloneFn>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
 }
 
 impl Router {
@@ -162,9 +177,32 @@ enum Routees_ {
 struct RouterState {
     kind: Kind,
     cloners: HashMap<TypeId, CloneFn>,
-    routees: ArcSwap<Vec<Pid>>,
-    ring: ArcSwap<Vec<(u64, usize)>>,
+    /// The routees and their hash ring, swapped together: a sender routes on one snapshot,
+    /// so a ring index always points into the routee list it was built from.
+    routing: ArcSwap<Routing>,
     next: AtomicUsize,
+}
+
+/// One consistent view of the routees.
+#[derive(Default)]
+struct Routing {
+    pids: Vec<Pid>,
+    /// Consistent-hash routers only: `(hash, index into pids)`, sorted by hash.
+    ring: Vec<(u64, usize)>,
+}
+
+impl Routing {
+    /// The routee owning `key` on the ring (`None` for an empty ring).
+    fn owner(&self, key: &str) -> Option<&Pid> {
+        let h = hash64(key);
+        let at = match self.ring.binary_search_by(|(x, _)| x.cmp(&h)) {
+            Ok(i) => i,
+            // past the last point the ring wraps around to the first
+            Err(i) if i == self.ring.len() => 0,
+            Err(i) => i,
+        };
+        self.ring.get(at).and_then(|(_, i)| self.pids.get(*i))
+    }
 }
 
 fn hash64(s: &str) -> u64 {
@@ -186,22 +224,27 @@ fn hash64(s: &str) -> u64 {
 const VIRTUAL_NODES: usize = 100;
 
 impl RouterState {
+    fn routees(&self) -> Vec<Pid> {
+        self.routing.load().pids.clone()
+    }
+
     fn set_routees(&self, pids: Vec<Pid>) {
+        let mut ring = Vec::new();
         if matches!(self.kind, Kind::ConsistentHash(_)) {
-            let mut ring = Vec::with_capacity(pids.len() * VIRTUAL_NODES);
+            ring.reserve(pids.len() * VIRTUAL_NODES);
             for (i, p) in pids.iter().enumerate() {
                 for v in 0..VIRTUAL_NODES {
                     ring.push((hash64(&format!("{}@{}#{v}", p.address(), p.id())), i));
                 }
             }
             ring.sort_unstable();
-            self.ring.store(Arc::new(ring));
         }
-        self.routees.store(Arc::new(pids));
+        self.routing.store(Arc::new(Routing { pids, ring }));
     }
 
     fn route(&self, system: &ActorSystem, mut env: MessageEnvelope) {
-        let routees = self.routees.load();
+        let routing = self.routing.load();
+        let routees = &routing.pids;
         if routees.is_empty() {
             return system.dead_letter().send_user_message(system, env);
         }
@@ -210,7 +253,7 @@ impl RouterState {
                 b.clone.clone(),
                 std::mem::replace(&mut b.message, Box::new(())),
             );
-            return broadcast(system, &routees, &*msg, &clone, &env);
+            return broadcast(system, routees, &*msg, &clone, &env);
         }
         match &self.kind {
             Kind::RoundRobin => {
@@ -222,7 +265,7 @@ impl RouterState {
                 routees[i].send_user_message(system, env)
             }
             Kind::Broadcast => match self.cloners.get(&env.message.message_type_id()) {
-                Some(clone) => broadcast(system, &routees, &*env.message, clone, &env),
+                Some(clone) => broadcast(system, routees, &*env.message, clone, &env),
                 None => {
                     tracing::error!(
                         message = env.message.type_name(),
@@ -231,16 +274,10 @@ impl RouterState {
                     system.dead_letter().send_user_message(system, env)
                 }
             },
-            Kind::ConsistentHash(key) => match key(&*env.message) {
-                Some(k) => {
-                    let ring = self.ring.load();
-                    let h = hash64(&k);
-                    let idx = match ring.binary_search_by(|(x, _)| x.cmp(&h)) {
-                        Ok(i) => i,
-                        Err(i) => i % ring.len(),
-                    };
-                    routees[ring[idx].1].send_user_message(system, env)
-                }
+            Kind::ConsistentHash(key) => match key(&*env.message).map(|k| routing.owner(&k)) {
+                Some(Some(routee)) => routee.send_user_message(system, env),
+                // a ring always covers a non-empty routee list; never panic in a sender
+                Some(None) => system.dead_letter().send_user_message(system, env),
                 None => {
                     tracing::error!(
                         message = env.message.type_name(),
@@ -365,30 +402,31 @@ impl crate::actor::Actor for RouterActor {
                 None => {}
             }
         } else if let Some(a) = ctx.message_as::<AddRoutee>() {
-            let mut v = Vec::clone(&self.state.routees.load());
+            let mut v = self.state.routees();
             if !v.contains(&a.pid) {
-                if self.pool.is_none() {
-                    ctx.watch(&a.pid);
-                }
+                // pool and group alike (as in protoactor-go): a routee that stops leaves the
+                // routing set instead of turning its share of messages into dead letters
+                ctx.watch(&a.pid);
                 v.push(a.pid.clone());
                 self.state.set_routees(v);
             }
         } else if let Some(r) = ctx.message_as::<RemoveRoutee>() {
             let pid = r.pid.clone();
-            let mut v = Vec::clone(&self.state.routees.load());
-            v.retain(|p| *p != pid);
-            self.state.set_routees(v);
-            if self.pool.is_some() {
-                ctx.poison(&pid);
-            } else {
+            let mut v = self.state.routees();
+            if v.contains(&pid) {
+                v.retain(|p| *p != pid);
+                self.state.set_routees(v);
                 ctx.unwatch(&pid);
+                if self.pool.is_some() {
+                    ctx.poison(&pid);
+                }
             }
         } else if ctx.message().is::<GetRoutees>() {
-            let pids = Vec::clone(&self.state.routees.load());
+            let pids = self.state.routees();
             ctx.respond(Routees { pids });
         } else if let Some(t) = ctx.message_as::<Terminated>() {
             let who = t.who.clone();
-            let mut v = Vec::clone(&self.state.routees.load());
+            let mut v = self.state.routees();
             v.retain(|p| *p != who);
             self.state.set_routees(v);
         } else if ctx.message().is::<Stopped>() {
@@ -419,8 +457,7 @@ fn spawn_router(
     let state = Arc::new(RouterState {
         kind: router.kind.clone(),
         cloners: router.cloners.clone(),
-        routees: ArcSwap::from_pointee(Vec::new()),
-        ring: ArcSwap::from_pointee(Vec::new()),
+        routing: ArcSwap::from_pointee(Routing::default()),
         next: AtomicUsize::new(0),
     });
     let process = Arc::new(RouterProcess {
@@ -446,8 +483,8 @@ fn spawn_router(
         initial: init.lock().take(),
     })
     // the router actor must start on this thread so routees exist when spawn returns
-    .with_dispatcher(crate::Dispatcher::synchronized(300));
-    match actor_props.spawn(system, &format!("{id}/router"), None) {
+    .with_dispatcher(crate::dispatcher::Dispatcher::synchronized(300));
+    match crate::spawn::spawn(system, &format!("{id}/router"), &actor_props, None) {
         Ok(a) => {
             *process.actor.lock() = Some(a);
             Ok(proxy)

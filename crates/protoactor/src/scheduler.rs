@@ -34,7 +34,7 @@ impl CancelHandle {
 /// let tick = Scheduler::new(&system).send_repeatedly(Duration::ZERO, Duration::from_millis(10), &pid, "tick");
 /// tick.cancel();
 /// ```
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Scheduler {
     system: ActorSystem,
 }

@@ -1,13 +1,11 @@
 //! Supervision: failures, directives, restart statistics and strategies.
 
-use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::Mutex;
 use rand::Rng;
 
+pub use crate::failure::{Failure, FailureReason, RestartStatistics};
 use crate::message::Message;
 use crate::pid::Pid;
 use crate::process::SystemMessage;
@@ -26,143 +24,9 @@ pub enum Directive {
     Escalate = 3,
 }
 
-/// Why an actor failed: the panic payload (or an error given to
-/// [`Context::fail`](crate::Context::fail)), with its text.
-#[derive(Clone)]
-pub struct FailureReason {
-    text: Arc<str>,
-    payload: Arc<Mutex<Option<Box<dyn Any + Send>>>>,
-}
-
-impl FailureReason {
-    /// A reason with a text only.
-    pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: Arc::from(text.into()),
-            payload: Arc::new(Mutex::new(None)),
-        }
-    }
-
-    /// A reason carrying a typed value (deciders can test it with [`FailureReason::is`]).
-    pub fn from_value<T: Any + Send + fmt::Display>(value: T) -> Self {
-        Self {
-            text: Arc::from(value.to_string()),
-            payload: Arc::new(Mutex::new(Some(Box::new(value)))),
-        }
-    }
-
-    /// A reason from a caught panic.
-    pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
-        let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else if let Some(r) = payload.downcast_ref::<FailureReason>() {
-            return r.clone();
-        } else {
-            "actor panicked with a non-string payload".to_string()
-        };
-        Self {
-            text: Arc::from(text),
-            payload: Arc::new(Mutex::new(Some(payload))),
-        }
-    }
-
-    /// The failure's text.
-    pub fn message(&self) -> &str {
-        &self.text
-    }
-
-    /// True if the payload is a `T` (e.g. `std::panic::panic_any(MyError)`).
-    pub fn is<T: Any>(&self) -> bool {
-        self.payload.lock().as_ref().is_some_and(|p| p.is::<T>())
-    }
-
-    /// Reads the payload as a `T`.
-    pub fn with_payload<T: Any, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.payload
-            .lock()
-            .as_ref()
-            .and_then(|p| p.downcast_ref::<T>())
-            .map(f)
-    }
-}
-
-impl fmt::Debug for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FailureReason({:?})", self.text)
-    }
-}
-
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// Failure times of one actor, shared between it and its supervisor.
-#[derive(Clone, Default)]
-pub struct RestartStatistics(Arc<Mutex<Vec<Instant>>>);
-
-impl RestartStatistics {
-    /// Empty statistics.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Records a failure now.
-    pub fn fail(&self) {
-        self.0.lock().push(Instant::now());
-    }
-    /// Forgets all failures.
-    pub fn reset(&self) {
-        self.0.lock().clear();
-    }
-    /// All failures ever recorded (since the last reset).
-    pub fn failure_count(&self) -> usize {
-        self.0.lock().len()
-    }
-    /// Failures within `within` of now; `Duration::ZERO` counts every failure.
-    pub fn number_of_failures(&self, within: Duration) -> usize {
-        let v = self.0.lock();
-        if within.is_zero() {
-            return v.len();
-        }
-        let now = Instant::now();
-        v.iter()
-            .filter(|t| now.duration_since(**t) < within)
-            .count()
-    }
-}
-
-impl fmt::Debug for RestartStatistics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RestartStatistics({} failures)", self.failure_count())
-    }
-}
-
-/// A child's failure, sent to its supervisor.
-pub struct Failure {
-    /// The failed actor.
-    pub who: Pid,
-    /// Why it failed.
-    pub reason: FailureReason,
-    /// Its failure history.
-    pub restart_stats: RestartStatistics,
-    /// The type of the message being processed, if any.
-    pub message_type: Option<&'static str>,
-}
-
-impl fmt::Debug for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Failure")
-            .field("who", &self.who)
-            .field("reason", &self.reason)
-            .field("message_type", &self.message_type)
-            .finish()
-    }
-}
-
-/// Published on the event stream for every supervision decision.
+/// Published on the event stream for every supervision decision (an escalation is not a
+/// decision: only the supervisor that finally decides publishes one), and with
+/// [`Directive::Stop`] for a failure while an actor is stopping (the stop goes on).
 #[derive(Debug, Clone)]
 pub struct SupervisorEvent {
     /// The failed child.
@@ -233,6 +97,15 @@ pub struct OneForOneStrategy {
     max_retries: u32,
     within: Duration,
     decider: Decider,
+}
+
+impl std::fmt::Debug for OneForOneStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneForOneStrategy")
+            .field("max_retries", &self.max_retries)
+            .field("within", &self.within)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OneForOneStrategy {
@@ -312,7 +185,7 @@ fn apply(
             supervisor.stop_children(targets);
         }
         Directive::Escalate => {
-            log_failure(system, child, reason, directive);
+            // as in protoactor-go: no event here, the supervisor that decides publishes it
             supervisor.escalate_failure(reason.clone(), message_type);
         }
     }
@@ -351,6 +224,15 @@ pub struct AllForOneStrategy {
     max_retries: u32,
     within: Duration,
     decider: Decider,
+}
+
+impl std::fmt::Debug for AllForOneStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AllForOneStrategy")
+            .field("max_retries", &self.max_retries)
+            .field("within", &self.within)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AllForOneStrategy {
@@ -400,7 +282,7 @@ impl SupervisorStrategy for AllForOneStrategy {
 }
 
 /// Always restarts the failed child.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct RestartingStrategy;
 
 impl SupervisorStrategy for RestartingStrategy {
@@ -421,7 +303,7 @@ impl SupervisorStrategy for RestartingStrategy {
 /// Restarts after a delay that grows with each failure inside `backoff_window`:
 /// `failures × initial_backoff` plus up to 500 ns of noise (protoactor-go's rule: linear,
 /// and it never stops the child). No failure within the window resets the count.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct ExponentialBackoffStrategy {
     backoff_window: Duration,
     initial_backoff: Duration,

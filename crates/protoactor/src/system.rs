@@ -1,138 +1,24 @@
-//! The actor system: registry, root context, event stream, dead letters, runtime.
+//! The actor system handle: config, registry, event stream, dead-letter PID, runtime,
+//! extensions, and how a [`Pid`] resolves and sends through them.
+//!
+//! Starting a system (which wires in the dead-letter and event-stream processes of higher
+//! layers) is in `bootstrap.rs`; the root context is in `root_context.rs`.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::dead_letter::DeadLetterProcess;
+pub use crate::config::Config;
 use crate::event_stream::EventStream;
-use crate::guardian::Guardians;
-use crate::message::{Message, MessageEnvelope};
+use crate::message::MessageEnvelope;
+pub use crate::message_traits::MessageTraits;
 use crate::metrics::Metrics;
 use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
 use crate::registry::ProcessRegistry;
-use crate::root_context::RootContext;
-use crate::supervision::{default_strategy, SupervisorStrategy};
-use crate::throttle::Throttle;
-
-/// Actor system settings. `Config::default()` matches protoactor-go's defaults.
-#[derive(Clone)]
-pub struct Config {
-    /// Dead letters logged per interval before throttling (default 3).
-    pub dead_letter_throttle_count: u32,
-    /// The throttling interval (default 1 s).
-    pub dead_letter_throttle_interval: Duration,
-    /// Log dead letters of requests (messages with a sender) too (default true).
-    pub dead_letter_request_logging: bool,
-    /// Log every supervision decision at error level (default false).
-    pub developer_supervision_logging: bool,
-    /// Worker threads of the system's own runtime (default: the number of cores).
-    pub worker_threads: Option<usize>,
-    /// Run on this tokio runtime instead of creating one.
-    pub runtime: Option<tokio::runtime::Handle>,
-    /// Where metrics go (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    pub meter: Option<opentelemetry::metrics::Meter>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            dead_letter_throttle_count: 3,
-            dead_letter_throttle_interval: Duration::from_secs(1),
-            dead_letter_request_logging: true,
-            developer_supervision_logging: false,
-            worker_threads: None,
-            runtime: None,
-            #[cfg(feature = "metrics")]
-            meter: None,
-        }
-    }
-}
-
-impl Config {
-    /// Sets dead-letter throttling.
-    pub fn with_dead_letter_throttle(mut self, count: u32, interval: Duration) -> Self {
-        self.dead_letter_throttle_count = count;
-        self.dead_letter_throttle_interval = interval;
-        self
-    }
-    /// Sets whether dead letters of requests are logged.
-    pub fn with_dead_letter_request_logging(mut self, on: bool) -> Self {
-        self.dead_letter_request_logging = on;
-        self
-    }
-    /// Sets developer supervision logging.
-    pub fn with_developer_supervision_logging(mut self, on: bool) -> Self {
-        self.developer_supervision_logging = on;
-        self
-    }
-    /// Sets the number of worker threads of the system's runtime.
-    pub fn with_worker_threads(mut self, n: usize) -> Self {
-        self.worker_threads = Some(n.max(1));
-        self
-    }
-    /// Runs on an existing tokio runtime.
-    pub fn with_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
-        self.runtime = Some(handle);
-        self
-    }
-    /// Records metrics with this OpenTelemetry meter.
-    #[cfg(feature = "metrics")]
-    pub fn with_meter(mut self, meter: opentelemetry::metrics::Meter) -> Self {
-        self.meter = Some(meter);
-        self
-    }
-}
-
-const NOT_INFLUENCE_RECEIVE_TIMEOUT: u8 = 1;
-const IGNORE_DEAD_LETTER_LOGGING: u8 = 2;
-
-/// Per-type message markers (protoactor-go expresses them as marker interfaces).
-#[derive(Default)]
-pub struct MessageTraits {
-    flags: ArcSwap<HashMap<TypeId, u8>>,
-    write: Mutex<()>,
-}
-
-impl MessageTraits {
-    fn set<T: Message>(&self, flag: u8) {
-        let _g = self.write.lock();
-        let mut m = HashMap::clone(&self.flags.load());
-        *m.entry(TypeId::of::<T>()).or_default() |= flag;
-        self.flags.store(Arc::new(m));
-    }
-    fn has(&self, msg: &dyn Message, flag: u8) -> bool {
-        let flags = self.flags.load();
-        !flags.is_empty()
-            && flags
-                .get(&msg.message_type_id())
-                .is_some_and(|f| f & flag != 0)
-    }
-    /// Messages of type `T` do not reset the receive timeout.
-    pub fn not_influence_receive_timeout<T: Message>(&self) {
-        self.set::<T>(NOT_INFLUENCE_RECEIVE_TIMEOUT)
-    }
-    /// Dead letters of type `T` are not logged.
-    pub fn ignore_dead_letter_logging<T: Message>(&self) {
-        self.set::<T>(IGNORE_DEAD_LETTER_LOGGING)
-    }
-    /// True if `msg` resets the receive timeout.
-    pub fn influences_receive_timeout(&self, msg: &dyn Message) -> bool {
-        !self.has(msg, NOT_INFLUENCE_RECEIVE_TIMEOUT)
-    }
-    /// True if dead letters of `msg`'s type are not logged.
-    pub fn ignores_dead_letter_logging(&self, msg: &dyn Message) -> bool {
-        self.has(msg, IGNORE_DEAD_LETTER_LOGGING)
-    }
-}
 
 pub(crate) struct SystemInner {
     id: String,
@@ -142,10 +28,8 @@ pub(crate) struct SystemInner {
     dead_letter: Mutex<Option<Pid>>,
     runtime: tokio::runtime::Handle,
     owned_runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    guardians: Guardians,
     traits: MessageTraits,
     extensions: DashMap<TypeId, Arc<dyn std::any::Any + Send + Sync>>,
-    default_strategy: Arc<dyn SupervisorStrategy>,
     metrics: Metrics,
     shut_down: AtomicBool,
 }
@@ -162,43 +46,19 @@ pub(crate) struct SystemInner {
 #[derive(Clone)]
 pub struct ActorSystem(Arc<SystemInner>);
 
-impl Default for ActorSystem {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ActorSystem {
-    /// A system with the default config, on its own multi-threaded tokio runtime.
-    pub fn new() -> Self {
-        Self::with_config(Config::default())
-    }
-
-    /// A system with `config`.
-    pub fn with_config(config: Config) -> Self {
-        let (runtime, owned) = match &config.runtime {
-            Some(h) => (h.clone(), None),
-            None => {
-                let mut b = tokio::runtime::Builder::new_multi_thread();
-                if let Some(n) = config.worker_threads {
-                    b.worker_threads(n);
-                }
-                let rt = b
-                    .thread_name("protoactor")
-                    .enable_all()
-                    .build()
-                    .expect("failed to build the actor system's tokio runtime");
-                (rt.handle().clone(), Some(rt))
-            }
-        };
+    /// Builds the handle around a fresh registry whose dead-letter process is made by
+    /// `dead_letter` (it gets a weak handle, as the system owns it). Used by `bootstrap`.
+    pub(crate) fn assemble(
+        config: Config,
+        runtime: tokio::runtime::Handle,
+        owned_runtime: Option<tokio::runtime::Runtime>,
+        dead_letter: impl FnOnce(WeakSystem) -> Arc<dyn Process>,
+    ) -> Self {
         let metrics = Metrics::new(&config);
-        let throttle = Throttle::new(
-            config.dead_letter_throttle_count,
-            config.dead_letter_throttle_interval,
-        );
         let inner = Arc::new_cyclic(|weak: &Weak<SystemInner>| {
             let registry = ProcessRegistry::new();
-            registry.set_dead_letter(Arc::new(DeadLetterProcess::new(weak.clone(), throttle)));
+            registry.set_dead_letter(dead_letter(WeakSystem(weak.clone())));
             SystemInner {
                 id: uuid::Uuid::new_v4().simple().to_string(),
                 config,
@@ -206,32 +66,23 @@ impl ActorSystem {
                 event_stream: EventStream::new(),
                 dead_letter: Mutex::new(None),
                 runtime,
-                owned_runtime: Mutex::new(owned),
-                guardians: Guardians::default(),
+                owned_runtime: Mutex::new(owned_runtime),
                 traits: MessageTraits::default(),
                 extensions: DashMap::new(),
-                default_strategy: default_strategy(),
                 metrics,
                 shut_down: AtomicBool::new(false),
             }
         });
-        let system = ActorSystem(inner);
-        let dl = system.registry().dead_letter_process();
-        let dl_pid = system
-            .registry()
-            .add(dl, "deadletter")
-            .expect("fresh registry");
-        *system.0.dead_letter.lock() = Some(dl_pid);
-        let es: Arc<dyn Process> = Arc::new(EventStreamProcess(Arc::downgrade(&system.0)));
-        system
-            .registry()
-            .add(es, "eventstream")
-            .expect("fresh registry");
-        system
+        ActorSystem(inner)
     }
 
-    pub(crate) fn from_inner(inner: Arc<SystemInner>) -> Self {
-        ActorSystem(inner)
+    pub(crate) fn set_dead_letter_pid(&self, pid: Pid) {
+        *self.0.dead_letter.lock() = Some(pid);
+    }
+
+    /// A handle that does not keep the system alive (for processes the system owns).
+    pub(crate) fn downgrade(&self) -> WeakSystem {
+        WeakSystem(Arc::downgrade(&self.0))
     }
 
     /// The system's id (also its remote/cluster member id).
@@ -258,10 +109,6 @@ impl ActorSystem {
     pub fn message_traits(&self) -> &MessageTraits {
         &self.0.traits
     }
-    /// The root context.
-    pub fn root(&self) -> RootContext {
-        RootContext::new(self.clone())
-    }
     /// The dead-letter PID.
     pub fn dead_letter(&self) -> Pid {
         self.0
@@ -278,12 +125,6 @@ impl ActorSystem {
     pub fn new_local_pid(&self, id: &str) -> Pid {
         Pid::with_parts(self.registry().address(), Arc::from(id), 0)
     }
-    pub(crate) fn guardians(&self) -> &Guardians {
-        &self.0.guardians
-    }
-    pub(crate) fn default_strategy(&self) -> Arc<dyn SupervisorStrategy> {
-        self.0.default_strategy.clone()
-    }
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.0.metrics
     }
@@ -298,6 +139,22 @@ impl ActorSystem {
             .extensions
             .get(&TypeId::of::<T>())
             .and_then(|e| e.value().clone().downcast::<T>().ok())
+    }
+
+    /// The extension of type `T`, made by `make` if there is none yet (atomically).
+    pub(crate) fn extension_or_insert_with<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let e = self
+            .0
+            .extensions
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(make()));
+        e.value()
+            .clone()
+            .downcast::<T>()
+            .expect("extensions are keyed by their type")
     }
 
     /// True once [`ActorSystem::shutdown`] was called.
@@ -331,18 +188,54 @@ impl std::fmt::Debug for ActorSystem {
     }
 }
 
-/// Messages sent to `<address>/eventstream` are published on the event stream.
-struct EventStreamProcess(Weak<SystemInner>);
+/// A weak handle on an actor system, for processes the system itself owns (dead letters,
+/// guardians): they must not keep it alive.
+#[derive(Clone, Debug)]
+pub(crate) struct WeakSystem(Weak<SystemInner>);
 
-impl Process for EventStreamProcess {
-    fn send_user_message(&self, _pid: &Pid, envelope: MessageEnvelope) {
-        if let Some(s) = self.0.upgrade() {
-            s.event_stream.publish(&*envelope.message);
-        }
+impl WeakSystem {
+    /// The system, while it lives.
+    pub(crate) fn upgrade(&self) -> Option<ActorSystem> {
+        self.0.upgrade().map(ActorSystem)
     }
-    fn send_system_message(&self, _pid: &Pid, _message: SystemMessage) {}
 }
 
-pub(crate) fn inner_of(system: &ActorSystem) -> Arc<SystemInner> {
-    system.0.clone()
+// Resolution and sending are defined here, not in `pid.rs`: a PID is plain data, and
+// resolving needs the system's registry.
+impl Pid {
+    #[inline]
+    fn cached(&self, system: &ActorSystem) -> Option<&Arc<dyn Process>> {
+        self.cached_process(system.registry().serial())
+    }
+
+    /// Resolves the process this PID points at (a dead-letter process if there is none).
+    pub fn resolve(&self, system: &ActorSystem) -> Arc<dyn Process> {
+        if let Some(p) = self.cached(system) {
+            return p.clone();
+        }
+        let registry = system.registry();
+        let (p, cacheable) = registry.resolve(self);
+        if cacheable {
+            self.cache_process(registry.serial(), p.clone());
+        }
+        p
+    }
+
+    /// Low-level: delivers a user message envelope, bypassing sender middleware.
+    #[inline]
+    pub fn send_user_message(&self, system: &ActorSystem, envelope: MessageEnvelope) {
+        if let Some(p) = self.cached(system) {
+            return p.send_user_message(self, envelope);
+        }
+        self.resolve(system).send_user_message(self, envelope)
+    }
+
+    /// Low-level: delivers a system message.
+    #[inline]
+    pub fn send_system_message(&self, system: &ActorSystem, message: SystemMessage) {
+        if let Some(p) = self.cached(system) {
+            return p.send_system_message(self, message);
+        }
+        self.resolve(system).send_system_message(self, message)
+    }
 }

@@ -18,6 +18,7 @@ pub enum Valve {
 }
 
 /// Counts events per interval.
+#[derive(Debug)]
 pub struct Throttle {
     max: u32,
     interval: Duration,

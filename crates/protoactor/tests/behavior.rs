@@ -35,8 +35,7 @@ impl Switch {
 
 impl Actor for Switch {
     fn receive(&mut self, ctx: &mut Context) {
-        let f = self.behavior.current();
-        f(self, ctx)
+        self.behavior.current()(self, ctx)
     }
 }
 
@@ -123,6 +122,75 @@ fn influencing_messages_reset_the_timeout_and_markers_do_not() {
 }
 
 #[test]
+fn the_timeout_fires_after_a_message_handled_for_longer_than_the_timeout() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<(&'static str, Instant)>();
+    let pid = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                ctx.set_receive_timeout(Duration::from_millis(100));
+            } else if ctx.message_as::<&str>() == Some(&"slow") {
+                // the deadline passes while this message is handled
+                std::thread::sleep(Duration::from_millis(300));
+                p.push(("handled", Instant::now()));
+            } else if ctx.message().is::<ReceiveTimeout>() {
+                p.push(("timeout", Instant::now()));
+            }
+        })
+        // runs on this thread, so the runtime's workers are free to run the timer task while
+        // the message is handled (a worker-spawned task may otherwise wait for that worker)
+        .with_dispatcher(Dispatcher::synchronized(300)),
+    );
+    system.root().send(&pid, "slow");
+    let (what, handled) = rx.next();
+    assert_eq!(what, "handled");
+    let (what, fired) = rx.next();
+    assert_eq!(
+        what, "timeout",
+        "ReceiveTimeout must arrive after the slow message"
+    );
+    assert!(
+        fired - handled >= Duration::from_millis(100),
+        "fired {:?} after the message, before the timeout",
+        fired - handled
+    );
+}
+
+#[test]
+fn the_timeout_still_fires_after_a_failed_message_is_resumed() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<&'static str>();
+    let kid = Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.set_receive_timeout(Duration::from_millis(100));
+            p.push("started");
+        } else if ctx.message_as::<&str>() == Some(&"fail") {
+            panic!("failing while the timer is paused");
+        } else if ctx.message().is::<ReceiveTimeout>() {
+            p.push("timeout");
+        }
+    });
+    let parent = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                let k = ctx.spawn(&kid);
+                ctx.send(&k, "fail");
+            }
+        })
+        .with_supervisor(
+            OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume),
+        ),
+    );
+    let _ = parent;
+    assert_eq!(rx.next(), "started");
+    assert_eq!(
+        rx.next(),
+        "timeout",
+        "a resumed actor keeps its receive timeout"
+    );
+}
+
+#[test]
 fn cancel_and_sub_millisecond_disable_the_timeout() {
     let system = ActorSystem::new();
     let (p, rx) = probe::<String>();
@@ -150,7 +218,7 @@ fn receiver_and_sender_middleware_run_in_registration_order() {
         move |next: ReceiverFunc| -> ReceiverFunc {
             let p = p.clone();
             Arc::new(move |ctx: &mut Context, env: MessageEnvelope| {
-                if env.message.is::<&str>() {
+                if env.message().is::<&str>() {
                     p.push(format!("in:{name}"));
                 }
                 next(ctx, env)

@@ -55,7 +55,10 @@ fn forward_keeps_sender_and_header_and_goes_through_sender_middleware() {
         move |next: SenderFunc| -> SenderFunc {
             let p = p.clone();
             std::sync::Arc::new(move |sc, target: &Pid, env: MessageEnvelope| {
-                p.push(format!("sender middleware saw {}", env.message.type_name()));
+                p.push(format!(
+                    "sender middleware saw {}",
+                    env.message().type_name()
+                ));
                 next(sc, target, env)
             })
         }
@@ -256,4 +259,70 @@ fn system_ids_are_unique() {
         .collect();
     assert_eq!(ids.len(), 20);
     assert!(ids.iter().all(|id| !id.is_empty()));
+}
+
+#[test]
+fn sending_an_envelope_sends_its_message_sender_and_header() {
+    let system = ActorSystem::new();
+    let echo = system.root().spawn(&echo_with_header());
+    let fut = ActorFuture::new(&system, WAIT);
+    let mut env = MessageEnvelope::new(7u32).with_sender(Some(fut.pid().clone()));
+    env.set_header("trace", "t-env");
+    // the envelope is sent as an envelope, not boxed as a message of its own
+    system.root().send(&echo, env);
+    assert_eq!(
+        fut.result_as::<(u32, String)>().unwrap(),
+        (7, "t-env".to_string())
+    );
+}
+
+#[test]
+fn sender_middleware_sets_a_header_entry_in_one_call() {
+    let system = ActorSystem::new();
+    let echo = system.root().spawn(&echo_with_header());
+    let root = system
+        .root()
+        .with_sender_middleware(|next: SenderFunc| -> SenderFunc {
+            std::sync::Arc::new(move |sc, target, mut env: MessageEnvelope| {
+                env.set_header("trace", "from-middleware");
+                next(sc, target, env)
+            })
+        });
+    let (n, trace) = root
+        .request_future(&echo, 3u32, WAIT)
+        .result_as::<(u32, String)>()
+        .unwrap();
+    assert_eq!((n, trace.as_str()), (3, "from-middleware"));
+}
+
+#[test]
+fn the_prelude_has_what_ordinary_programs_use() {
+    // compiles only if the prelude names these (a program's usual imports)
+    #[allow(clippy::type_complexity)]
+    let _: Option<(
+        SupervisorEvent,
+        DeadLetterEvent,
+        FailureReason,
+        SpawnError,
+        OneForOneStrategy,
+        AllForOneStrategy,
+        ExponentialBackoffStrategy,
+        RestartingStrategy,
+        std::sync::Arc<dyn SupervisorStrategy>,
+        SenderFunc,
+        ReceiverFunc,
+        SpawnFunc,
+        ContextDecorator,
+        MessageEnvelope,
+    )> = None;
+    let system = ActorSystem::new();
+    let a = system
+        .root()
+        .spawn_named(&Props::from_func(|_| {}), "a")
+        .unwrap();
+    assert_eq!(
+        system.root().spawn_named(&Props::from_func(|_| {}), "a"),
+        Err(SpawnError::NameExists(a)),
+        "the existing PID, without a nested wrapper"
+    );
 }

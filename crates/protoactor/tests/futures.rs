@@ -64,7 +64,9 @@ fn a_future_without_timeout_waits_for_its_response() {
                 .unwrap();
         }
     }));
-    let f = system.root().request_future(&holder, 1u32, Duration::MAX);
+    let f = system
+        .root()
+        .request_future(&holder, 1u32, ActorFuture::NO_TIMEOUT);
     let reply_to = late_rx.recv_timeout(WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(!f.is_done());

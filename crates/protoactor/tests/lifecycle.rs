@@ -229,7 +229,7 @@ fn names_ids_and_name_conflicts() {
     assert_eq!(a.id(), "named");
     assert_eq!(a.address(), "nonhost");
     match system.root().spawn_named(&props, "named") {
-        Err(SpawnError::NameExists(e)) => assert_eq!(e.0, a),
+        Err(SpawnError::NameExists(existing)) => assert_eq!(existing, a),
         other => panic!("expected NameExists, got {other:?}"),
     }
     let kids = system
@@ -335,4 +335,164 @@ fn one_pid_value_is_resolved_by_each_system_that_uses_it() {
     assert_eq!(ask(&a), Ok("a"));
     assert_eq!(ask(&b), Ok("b"));
     assert_eq!(ask(&a), Ok("a"));
+}
+
+#[test]
+fn a_send_after_stop_future_completes_is_dead_lettered_before_send_returns() {
+    use protoactor::runtime::{spawn, Process, SystemMessage};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+
+    /// A parent that holds the stopping actor's thread in its `Terminated` notification,
+    /// which comes after the watchers' (so after `stop_future` completes): the window in
+    /// which a send used to be queued on a process not yet marked dead.
+    struct Gate(Mutex<mpsc::Receiver<()>>);
+    impl Process for Gate {
+        fn send_user_message(&self, _: &Pid, _: protoactor::MessageEnvelope) {}
+        fn send_system_message(&self, _: &Pid, m: SystemMessage) {
+            if matches!(m, SystemMessage::Terminated(_)) {
+                let _ = self.0.lock().unwrap().recv_timeout(WAIT);
+            }
+        }
+    }
+
+    let system = ActorSystem::new();
+    let dead = Arc::new(AtomicUsize::new(0));
+    let d = dead.clone();
+    let _sub = system
+        .event_stream()
+        .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
+            if ev.message.is::<u32>() {
+                d.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let (release, gate) = mpsc::channel();
+    let parent = system
+        .registry()
+        .add(Arc::new(Gate(Mutex::new(gate))), "gate")
+        .unwrap();
+    let victim = spawn(
+        &system,
+        "gate/victim",
+        &Props::from_func(|_| {}),
+        Some(&parent),
+    )
+    .unwrap();
+    system.root().stop_future(&victim).wait().unwrap();
+    system.root().send(&victim, 7u32);
+    let seen = dead.load(Ordering::SeqCst);
+    release.send(()).unwrap();
+    assert_eq!(
+        seen, 1,
+        "the send must publish its DeadLetterEvent before it returns"
+    );
+}
+
+#[test]
+fn empty_names_and_names_with_the_id_separator_are_rejected() {
+    let system = ActorSystem::new();
+    let props = Props::from_func(|ctx| {
+        if let Some(name) = ctx.message_as::<&str>() {
+            let r = ctx.spawn_named(&Props::from_func(|_| {}), name);
+            ctx.respond(r);
+        }
+    });
+    for bad in ["", "p/b", "/", "a/"] {
+        assert_eq!(
+            system.root().spawn_named(&props, bad),
+            Err(SpawnError::InvalidName(bad.to_string())),
+            "root spawn_named({bad:?})"
+        );
+    }
+    let p = system.root().spawn_named(&props, "p").unwrap();
+    for bad in ["", "b/c"] {
+        let r = system
+            .root()
+            .request_future(&p, bad, WAIT)
+            .result_as::<Result<Pid, SpawnError>>()
+            .unwrap();
+        assert_eq!(
+            r,
+            Err(SpawnError::InvalidName(bad.to_string())),
+            "child {bad:?}"
+        );
+    }
+    // `p/b` was refused at the root, so `p`'s child `b` gets its id
+    let b = system
+        .root()
+        .request_future(&p, "b", WAIT)
+        .result_as::<Result<Pid, SpawnError>>()
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.id(), "p/b");
+    assert!(SpawnError::InvalidName(String::new())
+        .to_string()
+        .contains("must not contain '/'"));
+}
+
+#[test]
+fn a_panic_in_stopping_or_stopped_does_not_undo_the_stop() {
+    for when in ["Stopping", "Stopped"] {
+        let system = ActorSystem::new();
+        let (p, rx) = probe::<String>();
+        let events = p.clone();
+        let _sub = system
+            .event_stream()
+            .subscribe_to::<protoactor::SupervisorEvent, _>(move |e| {
+                events.push(format!("event {:?} {}", e.directive, e.reason));
+            });
+        let kid = {
+            let p = p.clone();
+            Props::from_func(move |ctx| {
+                let name = if ctx.message().is::<Started>() {
+                    "Started"
+                } else if ctx.message().is::<Stopping>() {
+                    "Stopping"
+                } else if ctx.message().is::<Stopped>() {
+                    "Stopped"
+                } else {
+                    return;
+                };
+                p.push(format!("kid:{name}"));
+                if name == when {
+                    panic!("boom in {name}");
+                }
+            })
+        };
+        let parent = system.root().spawn(&Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                ctx.spawn_named(&kid, "kid").unwrap();
+            }
+        }));
+        rx.until(|e| e == "kid:Started");
+        // the parent finishes stopping: its child's stop completed despite the panic
+        let t = system
+            .root()
+            .stop_future(&parent)
+            .result_as::<Terminated>()
+            .unwrap_or_else(|e| panic!("{when}: the parent did not stop: {e:?}"));
+        assert_eq!(t.who, parent);
+        let mut seen = Vec::new();
+        while let Some(e) = rx.try_next(Duration::from_millis(100)) {
+            seen.push(e);
+        }
+        assert_eq!(
+            seen,
+            [
+                "kid:Stopping".to_string(),
+                if when == "Stopping" {
+                    "event Stop boom in Stopping".into()
+                } else {
+                    "kid:Stopped".into()
+                },
+                if when == "Stopping" {
+                    "kid:Stopped".into()
+                } else {
+                    "event Stop boom in Stopped".into()
+                },
+            ],
+            "{when}: no restart, the stop completes and the failure is published"
+        );
+        system.shutdown();
+    }
 }

@@ -232,3 +232,163 @@ fn a_broadcast_of_an_unregistered_type_and_a_hash_without_key_go_to_dead_letters
     rx.assert_quiet(Duration::from_millis(100));
     dl_rx.assert_quiet(Duration::from_millis(50));
 }
+
+#[test]
+fn consistent_hash_routing_survives_concurrent_routee_changes() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const SENDERS: u32 = 4;
+    const PER_SENDER: u32 = 25_000;
+    const TOTAL: usize = (SENDERS * PER_SENDER) as usize;
+
+    let system = ActorSystem::new();
+    let received = Arc::new(AtomicUsize::new(0));
+    let dead = Arc::new(AtomicUsize::new(0));
+    let d = dead.clone();
+    let _sub = system
+        .event_stream()
+        .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
+            if ev.message.is::<u32>() {
+                d.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    let counting = {
+        let received = received.clone();
+        Props::from_func(move |ctx| {
+            if ctx.message().is::<u32>() {
+                received.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let pids: Vec<Pid> = (0..6).map(|_| system.root().spawn(&counting)).collect();
+    // starts empty: the churn below also empties it again and again
+    let router = system.root().spawn(
+        &Router::consistent_hash(|m| m.downcast_ref::<u32>().map(|n| n.to_string()))
+            .group(Vec::new()),
+    );
+
+    let done = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (system, router, pids, done) =
+            (system.clone(), router.clone(), pids.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                // grow one at a time (the ring outgrows older routee lists), then shrink to empty
+                for p in &pids {
+                    system.root().send(&router, AddRoutee { pid: p.clone() });
+                }
+                for p in &pids {
+                    system.root().send(&router, RemoveRoutee { pid: p.clone() });
+                }
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let (system, router) = (system.clone(), router.clone());
+            std::thread::spawn(move || {
+                for i in 0..PER_SENDER {
+                    system.root().send(&router, s * PER_SENDER + i);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("a sender panicked");
+    }
+    done.store(true, Ordering::Relaxed);
+    let rounds = churn.join().expect("the churn thread panicked");
+    assert!(rounds > 0);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (r, d) = (
+            received.load(Ordering::Relaxed),
+            dead.load(Ordering::Relaxed),
+        );
+        if r + d == TOTAL {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lost messages: {r} received + {d} dead letters of {TOTAL}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_routee_added_to_a_pool_is_watched_and_leaves_when_it_stops() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let router = system
+        .root()
+        .spawn(&Router::round_robin().pool(2, worker(p.clone())));
+    let extra = system.root().spawn(&worker(p));
+    system
+        .root()
+        .send(&router, AddRoutee { pid: extra.clone() });
+    assert_eq!(routees(&system, &router).len(), 3);
+    system.root().stop_future(&extra).wait().unwrap();
+    // the router learns of the stop by its watch
+    let deadline = std::time::Instant::now() + WAIT;
+    while routees(&system, &router).contains(&extra) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stopped routee added to a pool stays in the routing set"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // and no message goes its way any more
+    let (dl, dl_rx) = probe::<u32>();
+    let _sub = system
+        .event_stream()
+        .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
+            if let Some(n) = ev.message.downcast_ref::<u32>() {
+                dl.push(*n);
+            }
+        });
+    for i in 0..6u32 {
+        system.root().send(&router, i);
+    }
+    assert_eq!(counts(&rx.take(6)).len(), 2);
+    dl_rx.assert_quiet(Duration::from_millis(50));
+}
+
+#[test]
+fn removing_a_pool_routee_unwatches_and_poisons_it() {
+    let system = ActorSystem::new();
+    let (p, _rx) = probe();
+    let router = system
+        .root()
+        .spawn(&Router::round_robin().pool(1, worker(p.clone())));
+    let extra = system.root().spawn(&worker(p));
+    system
+        .root()
+        .send(&router, AddRoutee { pid: extra.clone() });
+    assert_eq!(routees(&system, &router).len(), 2);
+    let (tp, trx) = probe();
+    let watcher = system.root().spawn(&Props::from_func({
+        let extra = extra.clone();
+        move |ctx| {
+            if ctx.message().is::<Started>() {
+                ctx.watch(&extra);
+            } else if let Some(t) = ctx.message_as::<Terminated>() {
+                tp.push(t.who.clone());
+            }
+        }
+    }));
+    system
+        .root()
+        .request_future(&watcher, Touch, WAIT)
+        .wait()
+        .unwrap();
+    system
+        .root()
+        .send(&router, RemoveRoutee { pid: extra.clone() });
+    assert_eq!(trx.next(), extra, "a removed pool routee is poisoned");
+    assert_eq!(routees(&system, &router).len(), 1);
+}

@@ -372,3 +372,32 @@ fn restarting_strategy_always_restarts_beyond_ten_failures() {
     }
     assert_eq!(counts(&system, &kids[2..]), [1], "alive, with fresh state");
 }
+
+#[test]
+fn an_escalation_publishes_only_the_deciding_supervisors_event() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<String>();
+    let (ev, ev_rx) = probe::<(Pid, Directive)>();
+    let _sub = system
+        .event_stream()
+        .subscribe_to::<SupervisorEvent, _>(move |e| ev.push((e.child.clone(), e.directive)));
+    let p2 = p.clone();
+    let parent = Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            p2.push("parent:Started".into());
+            ctx.spawn_named(&worker("kid", &p2), "kid").unwrap();
+        }
+    })
+    .with_supervisor(
+        OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Escalate),
+    );
+    let pid = system.root().spawn(&parent);
+    rx.until(|e| e == "kid:Started");
+    let kid = Pid::new(pid.address(), format!("{}/kid", pid.id()));
+    system.root().send(&kid, "fail");
+    // the grandparent (the root guardian's default strategy) restarts the parent
+    rx.until(|e| e == "parent:Started");
+    rx.until(|e| e == "kid:Started");
+    assert_eq!(ev_rx.next(), (pid, Directive::Restart));
+    ev_rx.assert_quiet(Duration::from_millis(100));
+}

@@ -1,0 +1,135 @@
+//! Reentrancy: awaiting a future without blocking the actor, then continuing inside it
+//! with the original message restored.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use super::{Context, Current};
+use crate::actor::Actor;
+use crate::message::MessageEnvelope;
+use crate::process::{Continuation, SystemMessage};
+
+/// The closure a [`Continuation`] carries (opaque to the process layer).
+pub(super) type ContinuationFn = Box<dyn FnOnce(&mut dyn Actor, &mut Context) + Send>;
+
+impl Context {
+    /// Awaits `future` without blocking the actor, then runs `continuation` inside the actor
+    /// (in order with its other messages) with the current message restored.
+    ///
+    /// `A` is the actor's type; a continuation for another type is not run (logged).
+    pub fn reenter_after<A, F, C>(&mut self, future: F, continuation: C)
+    where
+        A: Actor,
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: FnOnce(&mut A, &mut Context, F::Output) + Send + 'static,
+    {
+        self.reenter(future, move |actor: &mut dyn Actor, ctx, out| {
+            let any: &mut dyn std::any::Any = actor;
+            match any.downcast_mut::<A>() {
+                Some(a) => continuation(a, ctx, out),
+                None => tracing::error!(
+                    pid = %ctx.self_pid,
+                    expected = std::any::type_name::<A>(),
+                    "reenter_after: the actor is not of the continuation's type"
+                ),
+            }
+        })
+    }
+
+    /// Like [`Context::reenter_after`], for closure actors (the continuation gets only the context).
+    pub fn reenter_after_with_context<F, C>(&mut self, future: F, continuation: C)
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: FnOnce(&mut Context, F::Output) + Send + 'static,
+    {
+        self.reenter(future, move |_actor: &mut dyn Actor, ctx, out| {
+            continuation(ctx, out)
+        })
+    }
+
+    fn reenter<F, C>(&mut self, future: F, continuation: C)
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+        C: FnOnce(&mut dyn Actor, &mut Context, F::Output) + Send + 'static,
+    {
+        let slot = self.retain_current();
+        let (system, pid) = (self.system.clone(), self.self_pid.clone());
+        self.system.runtime().spawn(async move {
+            let out = future.await;
+            let f: ContinuationFn = Box::new(move |a, c| continuation(a, c, out));
+            pid.send_system_message(
+                &system,
+                SystemMessage::Continuation(Continuation {
+                    slot,
+                    f: Box::new(f),
+                }),
+            );
+        });
+    }
+
+    fn retain_current(&mut self) -> u64 {
+        let current = std::mem::replace(&mut self.current, Current::None);
+        let e = self.extras();
+        let id = match current {
+            Current::Slot(id) => {
+                if let Some(s) = e.slots.get_mut(&id) {
+                    s.1 += 1;
+                }
+                id
+            }
+            other => {
+                let env = match other {
+                    Current::Owned(env) => env,
+                    _ => MessageEnvelope::new(()),
+                };
+                e.next_slot += 1;
+                let id = e.next_slot;
+                e.slots.insert(id, (env, 1));
+                id
+            }
+        };
+        self.current = Current::Slot(id);
+        id
+    }
+
+    fn release_slot(&mut self, id: u64) {
+        if let Some(e) = self.extras.as_mut() {
+            if let Some(s) = e.slots.get_mut(&id) {
+                s.1 -= 1;
+                if s.1 == 0 {
+                    e.slots.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Runs a continuation made by [`Context::reenter`] (sent back as a system message).
+    pub(super) fn run_continuation(&mut self, c: Continuation) {
+        let slot = c.slot;
+        let f = match c.f.downcast::<ContinuationFn>() {
+            Ok(f) => *f,
+            Err(_) => {
+                tracing::error!(pid = %self.self_pid, "continuation of an unknown type dropped");
+                return self.release_slot(slot);
+            }
+        };
+        self.current = Current::Slot(slot);
+        if let Some(mut actor) = self.actor.take() {
+            let r = catch_unwind(AssertUnwindSafe(|| f(&mut *actor, self)));
+            self.actor = Some(actor);
+            self.current = Current::None;
+            self.release_slot(slot);
+            if let Err(p) = r {
+                resume_unwind(p);
+            }
+            if let Some(reason) = self.pending_failure.take() {
+                self.escalate_reason(*reason);
+            }
+        } else {
+            self.current = Current::None;
+            self.release_slot(slot);
+        }
+    }
+}
