@@ -10,8 +10,12 @@
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
 //! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands.
 
+#![deny(unsafe_code)]
+
 mod actix_impl;
+mod alloc;
 mod common;
+mod framework;
 mod harness;
 mod kameo_impl;
 mod persistence_rs;
@@ -25,6 +29,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use common::{proc_status_kb, RunResult};
+use framework::run;
+
+/// The system allocator, able to count the live heap for the `idle-memory` rows.
+#[global_allocator]
+static ALLOC: alloc::CountingAlloc = alloc::CountingAlloc;
 
 const USAGE: &str = "\
 usage: protoactor-bench [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--only IMPL,...]
@@ -80,11 +89,15 @@ fn child_main(args: &[String]) -> ExitCode {
         eprintln!("__run: sizes must be whole numbers: {:?}", &args[2..]);
         return ExitCode::from(2);
     };
+    if workload == "idle-memory" {
+        // Before anything is allocated that the row could count (see `alloc`).
+        alloc::start_counting();
+    }
     let result: RunResult = match imp.as_str() {
-        "protoactor-rs" => protoactor_rs::run(workload, &sizes),
-        "kameo" => kameo_impl::run(workload, &sizes),
-        "ractor" => ractor_impl::run(workload, &sizes),
-        "actix" => actix_impl::run(workload, &sizes),
+        "protoactor-rs" => run::<protoactor_rs::ProtoActor>(workload, &sizes),
+        "kameo" => run::<kameo_impl::Kameo>(workload, &sizes),
+        "ractor" => run::<ractor_impl::Ractor>(workload, &sizes),
+        "actix" => run::<actix_impl::Actix>(workload, &sizes),
         other => Err(format!("unknown implementation {other}")),
     };
     match result {
