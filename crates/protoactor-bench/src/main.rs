@@ -2,7 +2,7 @@
 //! and actix, side by side, and prints a table (median, min–max, peak RSS, ratio to Go).
 //!
 //! ```text
-//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N]
+//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--compare FILE]
 //! ```
 //!
 //! Every measurement runs in its own child process (this binary re-executed with the hidden
@@ -37,12 +37,15 @@ static ALLOC: alloc::CountingAlloc = alloc::CountingAlloc;
 
 const USAGE: &str = "\
 usage: protoactor-bench [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--only IMPL,...]
+                        [--compare FILE]
 
-Runs every implementation of each workload in alternating rounds and prints median,
-min-max, peak RSS and the ratio to protoactor-go (above 1 is better than Go).
+Runs every implementation of each workload in rounds (each round runs all of them back to
+back, in alternating order) and prints median, min-max, peak RSS and the ratio to
+protoactor-go (above 1 is better than Go): the median and min-max of the per-round ratios.
   --quick      tiny sizes, one round (CI: keeps every implementation working)
-  --json FILE  also write the rows as JSON
-  --rounds N   rounds per workload (default 3, quick 1)
+  --json FILE  also write the run as JSON (load averages and rows)
+  --rounds N   rounds per workload (default 5, quick 1)
+  --compare F  mark the rows that moved more than 25% since the run in JSON file F
   --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix)
   --list       list the workloads and their sizes";
 
