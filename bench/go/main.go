@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,7 +56,9 @@ func main() {
 	case "in-process":
 		inProcess(arg(0), arg(1), arg(2))
 	case "spawn":
-		spawnTree(arg(0), arg(1))
+		spawnTree("spawn", spawnProps, arg(0), arg(1))
+	case "spawn-root":
+		spawnTree("spawn-root", spawnRootProps, arg(0), arg(1))
 	case "savina-ping-pong":
 		pingPong(arg(0))
 	case "savina-counting":
@@ -135,8 +138,9 @@ func waitOrFail(wg *sync.WaitGroup, what string) {
 
 // ---------------------------------------------------------------- in-process
 
-// The seed's in-process benchmark: pairs of ping/echo actors, bursts of `batch` messages,
-// Bounded(batch+10) mailboxes, default dispatcher.
+// protoactor-go's own in-process benchmark (_examples/actor-inprocess-benchmark): pairs of
+// ping/echo actors, bursts of `batch` messages, Bounded(batch+10) mailboxes, default
+// dispatcher; each message is a fresh one carrying its sender, answered with Send.
 type ipMsg struct{ Sender *actor.PID }
 type ipStart struct{ Sender *actor.PID }
 
@@ -169,7 +173,7 @@ func (p *ipPing) Receive(ctx actor.Context) {
 		if p.batch > 0 {
 			return
 		}
-		if !p.sendBatch(ctx, ctx.Sender()) {
+		if !p.sendBatch(ctx, m.Sender) {
 			p.wg.Done()
 		}
 	}
@@ -184,7 +188,7 @@ func inProcess(pairs, perPair, batch int) {
 	mb := actor.WithMailbox(actor.Bounded(batch + 10))
 	echoProps := actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(*ipMsg); ok {
-			ctx.Request(m.Sender, m)
+			ctx.Send(m.Sender, &ipMsg{Sender: ctx.Self()})
 		}
 	}, mb)
 	pings, echos := make([]*actor.PID, pairs), make([]*actor.PID, pairs)
@@ -240,6 +244,38 @@ func (s *spawnActor) Receive(ctx actor.Context) {
 	}
 }
 
+// protoactor-go's own spawn benchmark (_examples/actor-spawn-benchmark): the same tree and
+// requests, but every actor is spawned from the root and none stops.
+type spawnRootActor struct {
+	replies int
+	sum     int64
+	replyTo *actor.PID
+}
+
+var spawnRootProps = actor.PropsFromProducer(func() actor.Actor { return &spawnRootActor{} })
+
+func (s *spawnRootActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *spawnReq:
+		if m.size == 1 {
+			ctx.Respond(int64(m.num))
+			return
+		}
+		s.replies = m.div
+		s.replyTo = ctx.Sender()
+		for i := 0; i < m.div; i++ {
+			child := ctx.ActorSystem().Root.Spawn(spawnRootProps)
+			ctx.Request(child, &spawnReq{num: m.num + i*(m.size/m.div), size: m.size / m.div, div: m.div})
+		}
+	case int64:
+		s.sum += m
+		s.replies--
+		if s.replies == 0 {
+			ctx.Send(s.replyTo, s.sum)
+		}
+	}
+}
+
 func treeActors(leaves, div int) int {
 	total := 0
 	for n := leaves; n >= 1; n /= div {
@@ -253,23 +289,23 @@ func treeActors(leaves, div int) int {
 
 func expectedSum(leaves int) int64 { return int64(leaves) * int64(leaves-1) / 2 }
 
-func spawnTree(leaves, div int) {
+func spawnTree(workload string, props *actor.Props, leaves, div int) {
 	sys := newSystem()
 	runtime.GC()
 	base := procStatusKB("VmRSS")
 	start := time.Now()
-	pid := sys.Root.Spawn(spawnProps)
+	pid := sys.Root.Spawn(props)
 	res, err := sys.Root.RequestFuture(pid, &spawnReq{num: 0, size: leaves, div: div}, timeout).Result()
 	took := time.Since(start)
 	if err != nil {
-		fail("spawn: %v", err)
+		fail("%s: %v", workload, err)
 	}
 	if res.(int64) != expectedSum(leaves) {
-		fail("spawn: wrong sum %v", res)
+		fail("%s: wrong sum %v", workload, res)
 	}
 	peak := procStatusKB("VmHWM")
-	result("spawn", float64(took.Microseconds())/1000, "ms")
-	result("spawn:peak-bytes-per-actor", float64(peak-base)*1024/float64(treeActors(leaves, div)), "B")
+	result(workload, float64(took.Microseconds())/1000, "ms")
+	result(workload+":peak-bytes-per-actor", float64(peak-base)*1024/float64(treeActors(leaves, div)), "B")
 }
 
 // ---------------------------------------------------------------- savina ping-pong
@@ -630,11 +666,16 @@ func requestLatency(n int) {
 // ---------------------------------------------------------------- idle memory
 
 // idleMemory spawns n actors, has each answer one request (so each is started and has
-// handled a message), then reports the growth of the resident set per actor.
+// handled a message), then reports per actor the growth of the resident set after
+// debug.FreeOSMemory (a GC that also returns the freed pages to the OS, as the Rust rows
+// read theirs after malloc_trim) and the growth of the live heap (HeapAlloc after a GC).
 func idleMemory(n int) {
 	sys := newSystem()
-	runtime.GC()
+	var ms runtime.MemStats
+	debug.FreeOSMemory()
 	base := procStatusKB("VmRSS")
+	runtime.ReadMemStats(&ms)
+	baseHeap := ms.HeapAlloc
 	props := actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(*reqPing); ok {
 			ctx.Respond(m.n)
@@ -650,9 +691,12 @@ func idleMemory(n int) {
 			fail("idle-memory: got %v, %v", res, err)
 		}
 	}
-	runtime.GC()
+	debug.FreeOSMemory()
 	rss := procStatusKB("VmRSS")
+	runtime.ReadMemStats(&ms)
+	heap := ms.HeapAlloc
 	result("idle-memory", float64(rss-base)*1024/float64(n), "B")
+	result("idle-memory:live-heap", (float64(heap)-float64(baseHeap))/float64(n), "B")
 	runtime.KeepAlive(pids)
 }
 

@@ -4,6 +4,7 @@
 //! fork-join) spread their actors over one arbiter per core, the others run on the system
 //! arbiter as a typical actix program does.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,52 +12,56 @@ use actix::prelude::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::common::*;
+use crate::framework::{Framework, Timed};
 
 type Done = UnboundedSender<()>;
 
-/// Runs `workload` with sizes `p`.
-pub fn run(workload: &str, p: &[u64]) -> RunResult {
-    let p = p.to_vec();
-    let workload = workload.to_string();
-    let sys = System::new();
-    sys.block_on(async move {
-        let w = workload.as_str();
-        match w {
-            "in-process" => {
-                let [pairs, per_pair, batch] = params(w, &p)?;
-                in_process(pairs, per_pair, batch).await
-            }
-            "spawn" => {
-                let [leaves, div] = params(w, &p)?;
-                tree(leaves, div, false).await
-            }
-            "savina-ping-pong" => ping_pong(params::<1>(w, &p)?[0]).await,
-            "savina-counting" => counting(params::<1>(w, &p)?[0]).await,
-            "savina-fork-join" => {
-                let [n, m] = params(w, &p)?;
-                fork_join(n, m).await
-            }
-            "savina-thread-ring" => {
-                let [a, n] = params(w, &p)?;
-                thread_ring(a, n).await
-            }
-            "savina-big" => {
-                let [a, n] = params(w, &p)?;
-                big(a, n).await
-            }
-            "savina-chameneos" => {
-                let [c, n] = params(w, &p)?;
-                chameneos(c, n).await
-            }
-            "skynet" => {
-                let [leaves, div] = params(w, &p)?;
-                tree(leaves, div, true).await
-            }
-            "request" => request(params::<1>(w, &p)?[0]).await,
-            "idle-memory" => idle_memory(params::<1>(w, &p)?[0]).await,
-            other => Err(format!("actix: unknown workload {other}")),
-        }
-    })
+/// actix: a `System` whose arbiter runs each workload's future to completion.
+pub struct Actix {
+    sys: SystemRunner,
+}
+
+impl Framework for Actix {
+    const NAME: &'static str = "actix";
+    fn start() -> Result<Self, String> {
+        Ok(Actix { sys: System::new() })
+    }
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+        self.sys.block_on(in_process(pairs, per_pair, batch))
+    }
+    fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
+        self.sys.block_on(tree(leaves, div, Shape::Spawn))
+    }
+    fn spawn_root(&self, leaves: u64, div: u64) -> Timed {
+        self.sys.block_on(tree(leaves, div, Shape::SpawnKeepLeaves))
+    }
+    fn ping_pong(&self, n: u64) -> Timed {
+        self.sys.block_on(ping_pong(n))
+    }
+    fn counting(&self, n: u64) -> Timed {
+        self.sys.block_on(counting(n))
+    }
+    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
+        self.sys.block_on(fork_join(workers, per_worker))
+    }
+    fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
+        self.sys.block_on(thread_ring(actors, passes))
+    }
+    fn big(&self, actors: u64, pings: u64) -> Timed {
+        self.sys.block_on(big(actors, pings))
+    }
+    fn chameneos(&self, creatures: u64, meetings: u64) -> Timed {
+        self.sys.block_on(chameneos(creatures, meetings))
+    }
+    fn skynet(&self, leaves: u64, div: u64) -> Timed {
+        self.sys.block_on(tree(leaves, div, Shape::Skynet))
+    }
+    fn request(&self, n: u64) -> RunResult {
+        self.sys.block_on(request(n))
+    }
+    fn idle_actors(&self, n: u64) -> Result<Box<dyn Any>, String> {
+        self.sys.block_on(idle_actors(n))
+    }
 }
 
 async fn wait(rx: &mut UnboundedReceiver<()>, n: u64, what: &str) -> Result<(), String> {
@@ -90,30 +95,28 @@ macro_rules! actor {
 
 // ------------------------------------------------------------------ in-process
 
-struct Msg;
+/// protoactor-go's in-process messages: a fresh one each way, carrying its sender.
+struct Ping(Addr<IpPing>);
+struct Pong(Addr<IpEcho>);
 struct IpStart(Addr<IpEcho>);
-message!(Msg => (), IpStart => ());
+message!(Ping => (), Pong => (), IpStart => ());
 
 struct IpPing {
-    echo: Option<Addr<IpEcho>>,
     remaining: u64,
     in_flight: u64,
     batch: u64,
     done: Done,
 }
-struct IpEcho {
-    ping: Addr<IpPing>,
-}
+struct IpEcho;
 actor!(IpPing, IpEcho);
 
 impl IpPing {
-    fn send_batch(&mut self) -> bool {
-        let Some(echo) = &self.echo else { return false };
+    fn send_batch(&mut self, echo: &Addr<IpEcho>, me: Addr<IpPing>) -> bool {
         if self.remaining == 0 {
             return false;
         }
         for _ in 0..self.batch {
-            echo.do_send(Msg);
+            echo.do_send(Ping(me.clone()));
         }
         self.remaining -= self.batch;
         self.in_flight = self.batch;
@@ -123,33 +126,29 @@ impl IpPing {
 
 impl Handler<IpStart> for IpPing {
     type Result = ();
-    fn handle(&mut self, IpStart(e): IpStart, _: &mut Context<Self>) {
-        self.echo = Some(e);
-        self.send_batch();
+    fn handle(&mut self, IpStart(echo): IpStart, ctx: &mut Context<Self>) {
+        self.send_batch(&echo, ctx.address());
     }
 }
 
-impl Handler<Msg> for IpPing {
+impl Handler<Pong> for IpPing {
     type Result = ();
-    fn handle(&mut self, _: Msg, _: &mut Context<Self>) {
+    fn handle(&mut self, Pong(echo): Pong, ctx: &mut Context<Self>) {
         self.in_flight -= 1;
-        if self.in_flight == 0 && !self.send_batch() {
+        if self.in_flight == 0 && !self.send_batch(&echo, ctx.address()) {
             let _ = self.done.send(());
         }
     }
 }
 
-impl Handler<Msg> for IpEcho {
+impl Handler<Ping> for IpEcho {
     type Result = ();
-    fn handle(&mut self, _: Msg, _: &mut Context<Self>) {
-        self.ping.do_send(Msg);
+    fn handle(&mut self, Ping(from): Ping, ctx: &mut Context<Self>) {
+        from.do_send(Pong(ctx.address()));
     }
 }
 
-async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || !per_pair.is_multiple_of(batch) {
-        return Err("in-process: messages per pair must be a multiple of the batch".into());
-    }
+async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
     let arbs = arbiters();
     let (tx, mut rx) = unbounded_channel();
     let actors: Vec<_> = (0..pairs as usize)
@@ -160,17 +159,15 @@ async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
                 // as the Go benchmark's Bounded(batch + 10)
                 ctx.set_mailbox_capacity(batch as usize + 10);
                 IpPing {
-                    echo: None,
                     remaining: per_pair,
                     in_flight: 0,
                     batch,
                     done,
                 }
             });
-            let p = ping.clone();
             let echo = IpEcho::start_in_arbiter(&arb, move |ctx| {
                 ctx.set_mailbox_capacity(batch as usize + 10);
-                IpEcho { ping: p }
+                IpEcho
             });
             (ping, echo)
         })
@@ -184,7 +181,7 @@ async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
     for a in arbs {
         a.stop();
     }
-    Ok(vec![Metric::rate("in-process", 2 * per_pair * pairs, took)])
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ spawn and skynet trees
@@ -197,13 +194,25 @@ struct TreeReq {
 struct Sum(i64);
 message!(TreeReq => (), Sum => ());
 
+/// Which tree: who stops when it has answered. actix actors have no parent, so the spawn
+/// tree and protoactor-go's root-spawned tree differ only in the leaves stopping.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// Leaves stop.
+    Spawn,
+    /// Nothing stops (protoactor-go's spawn benchmark).
+    SpawnKeepLeaves,
+    /// Every node stops once it has answered.
+    Skynet,
+}
+
 /// A tree node; children `do_send` their sums to the parent's address.
 struct Node {
     parent: Option<Addr<Node>>,
     reply: Option<UnboundedSender<i64>>,
     replies: u64,
     sum: i64,
-    stop_all: bool,
+    shape: Shape,
 }
 actor!(Node);
 
@@ -222,7 +231,9 @@ impl Handler<TreeReq> for Node {
     fn handle(&mut self, r: TreeReq, ctx: &mut Context<Self>) {
         if r.size == 1 {
             self.report(r.num as i64);
-            ctx.stop();
+            if self.shape != Shape::SpawnKeepLeaves {
+                ctx.stop();
+            }
             return;
         }
         self.replies = r.div;
@@ -234,7 +245,7 @@ impl Handler<TreeReq> for Node {
                 reply: None,
                 replies: 0,
                 sum: 0,
-                stop_all: self.stop_all,
+                shape: self.shape,
             }
             .start();
             child.do_send(TreeReq {
@@ -253,24 +264,22 @@ impl Handler<Sum> for Node {
         self.replies -= 1;
         if self.replies == 0 {
             self.report(self.sum);
-            if self.stop_all {
+            if self.shape == Shape::Skynet {
                 ctx.stop();
             }
         }
     }
 }
 
-async fn tree(leaves: u64, div: u64, skynet: bool) -> RunResult {
-    check_tree(leaves, div)?;
+async fn tree(leaves: u64, div: u64, shape: Shape) -> Timed {
     let (tx, mut rx) = unbounded_channel();
-    let base = proc_status_kb("VmRSS");
     let start = Instant::now();
     let top = Node {
         parent: None,
         reply: Some(tx),
         replies: 0,
         sum: 0,
-        stop_all: skynet,
+        shape,
     }
     .start();
     top.do_send(TreeReq {
@@ -286,14 +295,7 @@ async fn tree(leaves: u64, div: u64, skynet: bool) -> RunResult {
     if sum != expected_sum(leaves) {
         return Err(format!("tree: wrong sum {sum}"));
     }
-    Ok(if skynet {
-        vec![Metric::millis("skynet", took)]
-    } else {
-        vec![
-            Metric::millis("spawn", took),
-            peak_bytes_per_actor(base, tree_actors(leaves, div)),
-        ]
-    })
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina ping-pong
@@ -338,7 +340,7 @@ impl Handler<PpPing> for Ponger {
     }
 }
 
-async fn ping_pong(n: u64) -> RunResult {
+async fn ping_pong(n: u64) -> Timed {
     let (tx, mut rx) = unbounded_channel();
     let pong = Ponger.start();
     let ping = Pinger {
@@ -350,11 +352,7 @@ async fn ping_pong(n: u64) -> RunResult {
     let start = Instant::now();
     ping.do_send(PpStart(pong));
     wait(&mut rx, 1, "ping-pong").await?;
-    Ok(vec![Metric::rate(
-        "savina-ping-pong",
-        2 * n,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina counting
@@ -380,7 +378,7 @@ impl Handler<Get> for Counter {
     }
 }
 
-async fn counting(n: u64) -> RunResult {
+async fn counting(n: u64) -> Timed {
     let counter = Counter(0).start();
     let start = Instant::now();
     for _ in 0..n {
@@ -394,7 +392,7 @@ async fn counting(n: u64) -> RunResult {
     if got != n {
         return Err(format!("counting: counted {got} of {n}"));
     }
-    Ok(vec![Metric::rate("savina-counting", n, took)])
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina fork-join
@@ -422,7 +420,7 @@ impl Handler<FjMsg> for FjWorker {
     }
 }
 
-async fn fork_join(workers: u64, per_worker: u64) -> RunResult {
+async fn fork_join(workers: u64, per_worker: u64) -> Timed {
     let arbs = arbiters();
     let (tx, mut rx) = unbounded_channel();
     let addrs: Vec<_> = (0..workers as usize)
@@ -447,11 +445,7 @@ async fn fork_join(workers: u64, per_worker: u64) -> RunResult {
     for a in arbs {
         a.stop();
     }
-    Ok(vec![Metric::rate(
-        "savina-fork-join",
-        workers * per_worker,
-        took,
-    )])
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina thread ring
@@ -484,7 +478,7 @@ impl Handler<Token> for RingNode {
     }
 }
 
-async fn thread_ring(actors: u64, passes: u64) -> RunResult {
+async fn thread_ring(actors: u64, passes: u64) -> Timed {
     let (tx, mut rx) = unbounded_channel();
     let addrs: Vec<_> = (0..actors)
         .map(|_| {
@@ -501,11 +495,7 @@ async fn thread_ring(actors: u64, passes: u64) -> RunResult {
     let start = Instant::now();
     addrs[0].do_send(Token(passes));
     wait(&mut rx, 1, "thread-ring").await?;
-    Ok(vec![Metric::rate(
-        "savina-thread-ring",
-        passes,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina big
@@ -557,7 +547,7 @@ impl Handler<BigPong> for BigNode {
     }
 }
 
-async fn big(actors: u64, pings: u64) -> RunResult {
+async fn big(actors: u64, pings: u64) -> Timed {
     let (tx, mut rx) = unbounded_channel();
     let addrs: Arc<Vec<_>> = Arc::new(
         (0..actors as usize)
@@ -578,11 +568,7 @@ async fn big(actors: u64, pings: u64) -> RunResult {
         a.do_send(BigStart(addrs.clone()));
     }
     wait(&mut rx, actors, "big").await?;
-    Ok(vec![Metric::rate(
-        "savina-big",
-        2 * actors * pings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina chameneos
@@ -658,7 +644,7 @@ impl Handler<ChStop> for Creature {
     fn handle(&mut self, _: ChStop, _: &mut Context<Self>) {}
 }
 
-async fn chameneos(creatures: u64, meetings: u64) -> RunResult {
+async fn chameneos(creatures: u64, meetings: u64) -> Timed {
     let (tx, mut rx) = unbounded_channel();
     let mall = Mall {
         waiting: None,
@@ -681,11 +667,7 @@ async fn chameneos(creatures: u64, meetings: u64) -> RunResult {
         a.do_send(ChStart);
     }
     wait(&mut rx, 1, "chameneos").await?;
-    Ok(vec![Metric::rate(
-        "savina-chameneos",
-        4 * meetings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ request latency
@@ -704,9 +686,6 @@ impl Handler<Echo> for EchoActor {
 }
 
 async fn request(n: u64) -> RunResult {
-    if n == 0 {
-        return Err("request: needs at least one request".into());
-    }
     let echo = EchoActor.start();
     let mut lat = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -726,11 +705,7 @@ async fn request(n: u64) -> RunResult {
 
 // ------------------------------------------------------------------ idle memory
 
-async fn idle_memory(n: u64) -> RunResult {
-    if n == 0 {
-        return Err("idle-memory: needs at least one actor".into());
-    }
-    let base = proc_status_kb("VmRSS");
+async fn idle_actors(n: u64) -> Result<Box<dyn Any>, String> {
     let addrs: Vec<_> = (0..n).map(|_| EchoActor.start()).collect();
     for (i, a) in addrs.iter().enumerate() {
         let got = a
@@ -741,7 +716,5 @@ async fn idle_memory(n: u64) -> RunResult {
             return Err(format!("idle-memory: got {got} for {i}"));
         }
     }
-    let rss = proc_status_kb("VmRSS");
-    std::hint::black_box(&addrs);
-    Ok(vec![idle_metric(base, rss, n)])
+    Ok(Box::new(addrs))
 }

@@ -68,11 +68,12 @@ pub fn expected_sum(leaves: u64) -> i64 {
     (leaves as i64) * (leaves as i64 - 1) / 2
 }
 
-/// Peak bytes per actor: the growth of the peak resident set over `base_kb`, per actor.
-pub fn peak_bytes_per_actor(base_kb: u64, actors: u64) -> Metric {
+/// Peak bytes per actor (`<workload>:peak-bytes-per-actor`): the growth of the peak
+/// resident set over `base_kb`, per actor.
+pub fn peak_bytes_per_actor(workload: &str, base_kb: u64, actors: u64) -> Metric {
     let peak = proc_status_kb("VmHWM");
     Metric::new(
-        "spawn:peak-bytes-per-actor",
+        &format!("{workload}:peak-bytes-per-actor"),
         peak.saturating_sub(base_kb) as f64 * 1024.0 / actors as f64,
         "B",
     )
@@ -150,7 +151,8 @@ pub fn params<const N: usize>(workload: &str, p: &[u64]) -> Result<[u64; N], Str
         .ok_or_else(|| format!("{workload}: needs {N} size parameters, got {}", p.len()))
 }
 
-/// Resident-set growth per actor, for the `idle-memory` workload.
+/// Resident-set growth per actor, for the `idle-memory` workload (read after the allocator
+/// gave its free pages back).
 pub fn idle_metric(base_kb: u64, now_kb: u64, actors: u64) -> Metric {
     Metric::new(
         "idle-memory",

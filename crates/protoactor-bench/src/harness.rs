@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::Metric;
-use crate::report::{Report, Sample};
+use crate::report::{load_average, Report, Sample};
 use crate::workloads::{self, Workload, WORKLOADS};
 
 /// The implementations of the local workloads, in table order.
@@ -20,6 +20,7 @@ pub struct Options {
     json: Option<PathBuf>,
     rounds: usize,
     only: Option<Vec<String>>,
+    compare: Option<PathBuf>,
 }
 
 impl Options {
@@ -27,11 +28,15 @@ impl Options {
     pub fn parse(args: &[String]) -> Result<Option<Self>, String> {
         let mut names = Vec::new();
         let (mut quick, mut json, mut rounds, mut only) = (false, None, None, None);
+        let mut compare = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => quick = true,
                 "--json" => json = Some(PathBuf::from(it.next().ok_or("--json needs a FILE")?)),
+                "--compare" => {
+                    compare = Some(PathBuf::from(it.next().ok_or("--compare needs a FILE")?))
+                }
                 "--rounds" => {
                     let n = it.next().ok_or("--rounds needs a number")?;
                     rounds = Some(
@@ -79,8 +84,9 @@ impl Options {
             workloads,
             quick,
             json,
-            rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
+            rounds: rounds.unwrap_or(if quick { 1 } else { 5 }),
             only,
+            compare,
         }))
     }
 
@@ -149,6 +155,17 @@ pub fn run(opts: &Options) -> ExitCode {
         }
     };
     let mut report = Report::new();
+    if let Some(path) = &opts.compare {
+        // Read now: `--json` may name the same file.
+        let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+        if let Err(e) = read.and_then(|j| report.compare_with(&j)) {
+            eprintln!("protoactor-bench: --compare {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let load = load_average();
+    eprintln!("load average (1, 5, 15 min) at the start: {load}");
+    report.load(false, load);
     let started = Instant::now();
     for (wi, w) in opts.workloads.iter().enumerate() {
         let sizes = workloads::sizes(w.name, opts.quick, cores());
@@ -172,7 +189,12 @@ pub fn run(opts: &Options) -> ExitCode {
             run_local(opts, w, &sizes, &go, &me, &mut report);
         }
     }
-    eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
+    let load = load_average();
+    eprintln!(
+        "done in {:.1} s; load average (1, 5, 15 min) at the end: {load}",
+        started.elapsed().as_secs_f64()
+    );
+    report.load(true, load);
     let table = report.table(&opts.workloads);
     println!("{table}");
     if let Some(path) = &opts.json {
@@ -228,7 +250,7 @@ fn run_local(
             cmd.args(&args);
             let sample = run_child(cmd, timeout(opts));
             progress(w.name, round, opts.rounds, imp, &sample);
-            report.add(w, imp, sample);
+            report.add(w, imp, round, sample);
         }
     }
 }
@@ -436,7 +458,7 @@ fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repor
             let (label, client, server) = runnable[(k + round) % runnable.len()];
             let sample = run_pair(client, server, go, n, timeout(opts));
             progress(w.name, round, opts.rounds, label, &sample);
-            report.add(w, label, sample);
+            report.add(w, label, round, sample);
         }
     }
 }
@@ -514,6 +536,12 @@ mod tests {
         assert!(Options::parse(&args("--only akka")).is_err());
         let only = Options::parse(&args("--only kameo")).unwrap().unwrap();
         assert!(only.wants("kameo") && !only.wants("actix"));
+        assert_eq!(only.rounds, 5);
+        let cmp = Options::parse(&args("all --compare old.json"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(cmp.compare.as_deref(), Some(Path::new("old.json")));
+        assert!(Options::parse(&args("--compare")).is_err());
     }
 
     #[test]

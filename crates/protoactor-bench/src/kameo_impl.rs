@@ -2,6 +2,7 @@
 //! for one-way messages, `ask` for the request round trip, unbounded mailboxes for the
 //! throughput runs (bounded(110) for in-process, as the Go benchmark does).
 
+use std::any::Any;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,48 +13,66 @@ use kameo::prelude::{ActorRef, Spawn};
 use kameo::Actor;
 
 use crate::common::*;
+use crate::framework::{Framework, Timed};
 
-/// Runs `workload` with sizes `p`.
-pub fn run(workload: &str, p: &[u64]) -> RunResult {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?;
-    let _guard = rt.enter();
-    match workload {
-        "in-process" => {
-            let [pairs, per_pair, batch] = params(workload, p)?;
-            in_process(pairs, per_pair, batch)
-        }
-        "spawn" => {
-            let [leaves, div] = params(workload, p)?;
-            tree(&rt, leaves, div, false)
-        }
-        "savina-ping-pong" => ping_pong(params::<1>(workload, p)?[0]),
-        "savina-counting" => counting(&rt, params::<1>(workload, p)?[0]),
-        "savina-fork-join" => {
-            let [w, m] = params(workload, p)?;
-            fork_join(w, m)
-        }
-        "savina-thread-ring" => {
-            let [a, n] = params(workload, p)?;
-            thread_ring(a, n)
-        }
-        "savina-big" => {
-            let [a, n] = params(workload, p)?;
-            big(a, n)
-        }
-        "savina-chameneos" => {
-            let [c, n] = params(workload, p)?;
-            chameneos(c, n)
-        }
-        "skynet" => {
-            let [leaves, div] = params(workload, p)?;
-            tree(&rt, leaves, div, true)
-        }
-        "request" => request(&rt, params::<1>(workload, p)?[0]),
-        "idle-memory" => idle_memory(&rt, params::<1>(workload, p)?[0]),
-        other => Err(format!("kameo: unknown workload {other}")),
+/// kameo on a multi-thread tokio runtime (kameo spawns its actors as tokio tasks).
+pub struct Kameo {
+    rt: tokio::runtime::Runtime,
+}
+
+impl Framework for Kameo {
+    const NAME: &'static str = "kameo";
+    fn start() -> Result<Self, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio: {e}"))?;
+        Ok(Kameo { rt })
+    }
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+        let _rt = self.rt.enter();
+        in_process(pairs, per_pair, batch)
+    }
+    fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::Spawn)
+    }
+    fn spawn_root(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::SpawnKeepLeaves)
+    }
+    fn ping_pong(&self, n: u64) -> Timed {
+        let _rt = self.rt.enter();
+        ping_pong(n)
+    }
+    fn counting(&self, n: u64) -> Timed {
+        let _rt = self.rt.enter();
+        counting(&self.rt, n)
+    }
+    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
+        let _rt = self.rt.enter();
+        fork_join(workers, per_worker)
+    }
+    fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
+        let _rt = self.rt.enter();
+        thread_ring(actors, passes)
+    }
+    fn big(&self, actors: u64, pings: u64) -> Timed {
+        let _rt = self.rt.enter();
+        big(actors, pings)
+    }
+    fn chameneos(&self, creatures: u64, meetings: u64) -> Timed {
+        let _rt = self.rt.enter();
+        chameneos(creatures, meetings)
+    }
+    fn skynet(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::Skynet)
+    }
+    fn request(&self, n: u64) -> RunResult {
+        let _rt = self.rt.enter();
+        request(&self.rt, n)
+    }
+    fn idle_actors(&self, n: u64) -> Result<Box<dyn Any>, String> {
+        let _rt = self.rt.enter();
+        idle_actors(&self.rt, n)
     }
 }
 
@@ -74,12 +93,13 @@ fn tell_now<A: Message<M>, M: Send + 'static>(to: &ActorRef<A>, m: M) -> Result<
 
 // ------------------------------------------------------------------ in-process
 
-struct Msg;
+/// protoactor-go's in-process messages: a fresh one each way, carrying its sender.
+struct Ping(ActorRef<IpPing>);
+struct Pong(ActorRef<IpEcho>);
 struct IpStart(ActorRef<IpEcho>);
 
 #[derive(Actor)]
 struct IpPing {
-    echo: Option<ActorRef<IpEcho>>,
     remaining: u64,
     in_flight: u64,
     batch: u64,
@@ -87,13 +107,12 @@ struct IpPing {
 }
 
 impl IpPing {
-    async fn send_batch(&mut self) -> bool {
-        let Some(echo) = &self.echo else { return false };
+    async fn send_batch(&mut self, echo: &ActorRef<IpEcho>, me: &ActorRef<IpPing>) -> bool {
         if self.remaining == 0 {
             return false;
         }
         for _ in 0..self.batch {
-            let _ = echo.tell(Msg).await;
+            let _ = echo.tell(Ping(me.clone())).await;
         }
         self.remaining -= self.batch;
         self.in_flight = self.batch;
@@ -103,45 +122,38 @@ impl IpPing {
 
 impl Message<IpStart> for IpPing {
     type Reply = ();
-    async fn handle(&mut self, msg: IpStart, _: &mut Context<Self, ()>) {
-        self.echo = Some(msg.0);
-        self.send_batch().await;
+    async fn handle(&mut self, IpStart(echo): IpStart, ctx: &mut Context<Self, ()>) {
+        self.send_batch(&echo, ctx.actor_ref()).await;
     }
 }
 
-impl Message<Msg> for IpPing {
+impl Message<Pong> for IpPing {
     type Reply = ();
-    async fn handle(&mut self, _: Msg, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, Pong(echo): Pong, ctx: &mut Context<Self, ()>) {
         self.in_flight -= 1;
-        if self.in_flight == 0 && !self.send_batch().await {
+        if self.in_flight == 0 && !self.send_batch(&echo, ctx.actor_ref()).await {
             let _ = self.done.send(());
         }
     }
 }
 
 #[derive(Actor)]
-struct IpEcho {
-    ping: ActorRef<IpPing>,
-}
+struct IpEcho;
 
-impl Message<Msg> for IpEcho {
+impl Message<Ping> for IpEcho {
     type Reply = ();
-    async fn handle(&mut self, _: Msg, _: &mut Context<Self, ()>) {
-        let _ = self.ping.tell(Msg).await;
+    async fn handle(&mut self, Ping(from): Ping, ctx: &mut Context<Self, ()>) {
+        let _ = from.tell(Pong(ctx.actor_ref().clone())).await;
     }
 }
 
-fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || !per_pair.is_multiple_of(batch) {
-        return Err("in-process: messages per pair must be a multiple of the batch".into());
-    }
+fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
     let (tx, rx) = channel();
     let cap = batch as usize + 10;
     let actors: Vec<_> = (0..pairs)
         .map(|_| {
             let ping = IpPing::spawn_with_mailbox(
                 IpPing {
-                    echo: None,
                     remaining: per_pair,
                     in_flight: 0,
                     batch,
@@ -149,8 +161,7 @@ fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
                 },
                 mailbox::bounded(cap),
             );
-            let echo =
-                IpEcho::spawn_with_mailbox(IpEcho { ping: ping.clone() }, mailbox::bounded(cap));
+            let echo = IpEcho::spawn_with_mailbox(IpEcho, mailbox::bounded(cap));
             (ping, echo)
         })
         .collect();
@@ -159,11 +170,7 @@ fn in_process(pairs: u64, per_pair: u64, batch: u64) -> RunResult {
         tell_now(ping, IpStart(echo.clone()))?;
     }
     wait(&rx, pairs, "in-process")?;
-    Ok(vec![Metric::rate(
-        "in-process",
-        2 * per_pair * pairs,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ spawn and skynet trees
@@ -175,6 +182,19 @@ struct TreeReq {
 }
 struct Sum(i64);
 
+/// Which tree: who stops when it has answered. kameo actors are top level unless linked,
+/// so the spawn tree and protoactor-go's root-spawned tree differ only in the leaves
+/// stopping.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// Leaves stop.
+    Spawn,
+    /// Nothing stops (protoactor-go's spawn benchmark).
+    SpawnKeepLeaves,
+    /// Every node stops once it has answered.
+    Skynet,
+}
+
 /// A tree node: spawns its children, which tell it their sums (kameo has no implicit
 /// sender, so the parent's ref travels in the child's state).
 #[derive(Actor)]
@@ -183,8 +203,7 @@ struct Node {
     reply: Option<Sender<i64>>,
     replies: u64,
     sum: i64,
-    /// skynet: inner nodes stop too, not just the leaves.
-    stop_all: bool,
+    shape: Shape,
 }
 
 impl Node {
@@ -202,7 +221,9 @@ impl Message<TreeReq> for Node {
     async fn handle(&mut self, r: TreeReq, ctx: &mut Context<Self, ()>) {
         if r.size == 1 {
             self.report(r.num as i64).await;
-            ctx.stop();
+            if self.shape != Shape::SpawnKeepLeaves {
+                ctx.stop();
+            }
             return;
         }
         self.replies = r.div;
@@ -215,7 +236,7 @@ impl Message<TreeReq> for Node {
                     reply: None,
                     replies: 0,
                     sum: 0,
-                    stop_all: self.stop_all,
+                    shape: self.shape,
                 },
                 mailbox::unbounded(),
             );
@@ -237,17 +258,16 @@ impl Message<Sum> for Node {
         self.replies -= 1;
         if self.replies == 0 {
             self.report(self.sum).await;
-            if self.stop_all {
+            if self.shape == Shape::Skynet {
                 ctx.stop();
             }
         }
     }
 }
 
-fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> RunResult {
-    check_tree(leaves, div)?;
+fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, shape: Shape) -> Timed {
+    let _rt = rt.enter();
     let (tx, rx) = channel();
-    let base = proc_status_kb("VmRSS");
     let start = Instant::now();
     let top = rt.block_on(async {
         Node::spawn_with_mailbox(
@@ -256,7 +276,7 @@ fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> Ru
                 reply: Some(tx),
                 replies: 0,
                 sum: 0,
-                stop_all: skynet,
+                shape,
             },
             mailbox::unbounded(),
         )
@@ -276,14 +296,7 @@ fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> Ru
     if sum != expected_sum(leaves) {
         return Err(format!("tree: wrong sum {sum}"));
     }
-    Ok(if skynet {
-        vec![Metric::millis("skynet", took)]
-    } else {
-        vec![
-            Metric::millis("spawn", took),
-            peak_bytes_per_actor(base, tree_actors(leaves, div)),
-        ]
-    })
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina ping-pong
@@ -329,7 +342,7 @@ impl Message<PpPing> for Ponger {
     }
 }
 
-fn ping_pong(n: u64) -> RunResult {
+fn ping_pong(n: u64) -> Timed {
     let (tx, rx) = channel();
     let pong = Ponger::spawn_with_mailbox(Ponger, mailbox::unbounded());
     let ping = Pinger::spawn_with_mailbox(
@@ -343,11 +356,7 @@ fn ping_pong(n: u64) -> RunResult {
     let start = Instant::now();
     tell_now(&ping, PpStart(pong))?;
     wait(&rx, 1, "ping-pong")?;
-    Ok(vec![Metric::rate(
-        "savina-ping-pong",
-        2 * n,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina counting
@@ -372,7 +381,7 @@ impl Message<Get> for Counter {
     }
 }
 
-fn counting(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+fn counting(rt: &tokio::runtime::Runtime, n: u64) -> Timed {
     let counter = Counter::spawn_with_mailbox(Counter(0), mailbox::unbounded());
     let start = Instant::now();
     for _ in 0..n {
@@ -385,7 +394,7 @@ fn counting(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
     if got != n {
         return Err(format!("counting: counted {got} of {n}"));
     }
-    Ok(vec![Metric::rate("savina-counting", n, took)])
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina fork-join
@@ -412,7 +421,7 @@ impl Message<FjMsg> for FjWorker {
     }
 }
 
-fn fork_join(workers: u64, per_worker: u64) -> RunResult {
+fn fork_join(workers: u64, per_worker: u64) -> Timed {
     let (tx, rx) = channel();
     let refs: Vec<_> = (0..workers)
         .map(|_| {
@@ -434,11 +443,7 @@ fn fork_join(workers: u64, per_worker: u64) -> RunResult {
         }
     }
     wait(&rx, workers, "fork-join")?;
-    Ok(vec![Metric::rate(
-        "savina-fork-join",
-        workers * per_worker,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina thread ring
@@ -470,7 +475,7 @@ impl Message<Token> for RingNode {
     }
 }
 
-fn thread_ring(actors: u64, passes: u64) -> RunResult {
+fn thread_ring(actors: u64, passes: u64) -> Timed {
     let (tx, rx) = channel();
     let refs: Vec<_> = (0..actors)
         .map(|_| {
@@ -489,11 +494,7 @@ fn thread_ring(actors: u64, passes: u64) -> RunResult {
     let start = Instant::now();
     tell_now(&refs[0], Token(passes))?;
     wait(&rx, 1, "thread-ring")?;
-    Ok(vec![Metric::rate(
-        "savina-thread-ring",
-        passes,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina big
@@ -545,7 +546,7 @@ impl Message<BigPong> for BigNode {
     }
 }
 
-fn big(actors: u64, pings: u64) -> RunResult {
+fn big(actors: u64, pings: u64) -> Timed {
     let (tx, rx) = channel();
     let refs: Arc<Vec<_>> = Arc::new(
         (0..actors as usize)
@@ -568,11 +569,7 @@ fn big(actors: u64, pings: u64) -> RunResult {
         tell_now(r, BigStart(refs.clone()))?;
     }
     wait(&rx, actors, "big")?;
-    Ok(vec![Metric::rate(
-        "savina-big",
-        2 * actors * pings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina chameneos
@@ -652,7 +649,7 @@ impl Message<ChStop> for Creature {
     async fn handle(&mut self, _: ChStop, _: &mut Context<Self, ()>) {}
 }
 
-fn chameneos(creatures: u64, meetings: u64) -> RunResult {
+fn chameneos(creatures: u64, meetings: u64) -> Timed {
     let (tx, rx) = channel();
     let mall = Mall::spawn_with_mailbox(
         Mall {
@@ -679,11 +676,7 @@ fn chameneos(creatures: u64, meetings: u64) -> RunResult {
         tell_now(r, ChStart)?;
     }
     wait(&rx, 1, "chameneos")?;
-    Ok(vec![Metric::rate(
-        "savina-chameneos",
-        4 * meetings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ request latency
@@ -701,9 +694,6 @@ impl Message<Echo> for EchoActor {
 }
 
 fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
-    if n == 0 {
-        return Err("request: needs at least one request".into());
-    }
     let echo = EchoActor::spawn(EchoActor);
     let mut lat = Vec::with_capacity(n as usize);
     rt.block_on(async {
@@ -725,11 +715,7 @@ fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
 
 // ------------------------------------------------------------------ idle memory
 
-fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
-    if n == 0 {
-        return Err("idle-memory: needs at least one actor".into());
-    }
-    let base = proc_status_kb("VmRSS");
+fn idle_actors(rt: &tokio::runtime::Runtime, n: u64) -> Result<Box<dyn Any>, String> {
     let refs: Vec<_> = (0..n).map(|_| EchoActor::spawn(EchoActor)).collect();
     rt.block_on(async {
         for (i, r) in refs.iter().enumerate() {
@@ -743,7 +729,5 @@ fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         }
         Ok(())
     })?;
-    let rss = proc_status_kb("VmRSS");
-    std::hint::black_box(&refs);
-    Ok(vec![idle_metric(base, rss, n)])
+    Ok(Box::new(refs))
 }

@@ -2,7 +2,7 @@
 //! and actix, side by side, and prints a table (median, min–max, peak RSS, ratio to Go).
 //!
 //! ```text
-//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N]
+//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--compare FILE]
 //! ```
 //!
 //! Every measurement runs in its own child process (this binary re-executed with the hidden
@@ -10,8 +10,12 @@
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
 //! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands.
 
+#![deny(unsafe_code)]
+
 mod actix_impl;
+mod alloc;
 mod common;
+mod framework;
 mod harness;
 mod kameo_impl;
 mod persistence_rs;
@@ -25,15 +29,23 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use common::{proc_status_kb, RunResult};
+use framework::run;
+
+/// The system allocator, able to count the live heap for the `idle-memory` rows.
+#[global_allocator]
+static ALLOC: alloc::CountingAlloc = alloc::CountingAlloc;
 
 const USAGE: &str = "\
 usage: protoactor-bench [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--only IMPL,...]
+                        [--compare FILE]
 
-Runs every implementation of each workload in alternating rounds and prints median,
-min-max, peak RSS and the ratio to protoactor-go (above 1 is better than Go).
+Runs every implementation of each workload in rounds (each round runs all of them back to
+back, in alternating order) and prints median, min-max, peak RSS and the ratio to
+protoactor-go (above 1 is better than Go): the median and min-max of the per-round ratios.
   --quick      tiny sizes, one round (CI: keeps every implementation working)
-  --json FILE  also write the rows as JSON
-  --rounds N   rounds per workload (default 3, quick 1)
+  --json FILE  also write the run as JSON (load averages and rows)
+  --rounds N   rounds per workload (default 5, quick 1)
+  --compare F  mark the rows that moved more than 25% since the run in JSON file F
   --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix)
   --list       list the workloads and their sizes";
 
@@ -80,11 +92,15 @@ fn child_main(args: &[String]) -> ExitCode {
         eprintln!("__run: sizes must be whole numbers: {:?}", &args[2..]);
         return ExitCode::from(2);
     };
+    if workload == "idle-memory" {
+        // Before anything is allocated that the row could count (see `alloc`).
+        alloc::start_counting();
+    }
     let result: RunResult = match imp.as_str() {
-        "protoactor-rs" => protoactor_rs::run(workload, &sizes),
-        "kameo" => kameo_impl::run(workload, &sizes),
-        "ractor" => ractor_impl::run(workload, &sizes),
-        "actix" => actix_impl::run(workload, &sizes),
+        "protoactor-rs" => run::<protoactor_rs::ProtoActor>(workload, &sizes),
+        "kameo" => run::<kameo_impl::Kameo>(workload, &sizes),
+        "ractor" => run::<ractor_impl::Ractor>(workload, &sizes),
+        "actix" => run::<actix_impl::Actix>(workload, &sizes),
         other => Err(format!("unknown implementation {other}")),
     };
     match result {

@@ -3,6 +3,7 @@
 //! `RpcReplyPort` for the request round trip, children spawned with `spawn_linked`.
 //! ractor's mailboxes are unbounded (it has no bounded mailbox to mirror Go's).
 
+use std::any::Any;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,49 +11,59 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::common::*;
+use crate::framework::{Framework, Timed};
 
 type Res = Result<(), ActorProcessingErr>;
 
-/// Runs `workload` with sizes `p`.
-pub fn run(workload: &str, p: &[u64]) -> RunResult {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("tokio: {e}"))?;
-    match workload {
-        "in-process" => {
-            let [pairs, per_pair, batch] = params(workload, p)?;
-            in_process(&rt, pairs, per_pair, batch)
-        }
-        "spawn" => {
-            let [leaves, div] = params(workload, p)?;
-            tree(&rt, leaves, div, false)
-        }
-        "savina-ping-pong" => ping_pong(&rt, params::<1>(workload, p)?[0]),
-        "savina-counting" => counting(&rt, params::<1>(workload, p)?[0]),
-        "savina-fork-join" => {
-            let [w, m] = params(workload, p)?;
-            fork_join(&rt, w, m)
-        }
-        "savina-thread-ring" => {
-            let [a, n] = params(workload, p)?;
-            thread_ring(&rt, a, n)
-        }
-        "savina-big" => {
-            let [a, n] = params(workload, p)?;
-            big(&rt, a, n)
-        }
-        "savina-chameneos" => {
-            let [c, n] = params(workload, p)?;
-            chameneos(&rt, c, n)
-        }
-        "skynet" => {
-            let [leaves, div] = params(workload, p)?;
-            tree(&rt, leaves, div, true)
-        }
-        "request" => request(&rt, params::<1>(workload, p)?[0]),
-        "idle-memory" => idle_memory(&rt, params::<1>(workload, p)?[0]),
-        other => Err(format!("ractor: unknown workload {other}")),
+/// ractor on a multi-thread tokio runtime.
+pub struct Ractor {
+    rt: tokio::runtime::Runtime,
+}
+
+impl Framework for Ractor {
+    const NAME: &'static str = "ractor";
+    fn start() -> Result<Self, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio: {e}"))?;
+        Ok(Ractor { rt })
+    }
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+        in_process(&self.rt, pairs, per_pair, batch)
+    }
+    fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::Spawn)
+    }
+    fn spawn_root(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::FromRoot)
+    }
+    fn ping_pong(&self, n: u64) -> Timed {
+        ping_pong(&self.rt, n)
+    }
+    fn counting(&self, n: u64) -> Timed {
+        counting(&self.rt, n)
+    }
+    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
+        fork_join(&self.rt, workers, per_worker)
+    }
+    fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
+        thread_ring(&self.rt, actors, passes)
+    }
+    fn big(&self, actors: u64, pings: u64) -> Timed {
+        big(&self.rt, actors, pings)
+    }
+    fn chameneos(&self, creatures: u64, meetings: u64) -> Timed {
+        chameneos(&self.rt, creatures, meetings)
+    }
+    fn skynet(&self, leaves: u64, div: u64) -> Timed {
+        tree(&self.rt, leaves, div, Shape::Skynet)
+    }
+    fn request(&self, n: u64) -> RunResult {
+        request(&self.rt, n)
+    }
+    fn idle_actors(&self, n: u64) -> Result<Box<dyn Any>, String> {
+        idle_actors(&self.rt, n)
     }
 }
 
@@ -106,14 +117,14 @@ macro_rules! simple_actor {
 
 // ------------------------------------------------------------------ in-process
 
+/// protoactor-go's in-process messages: a fresh one each way, carrying its sender.
 enum IpMsg {
     Start(ActorRef<EchoMsg>),
-    Msg,
+    Pong(ActorRef<EchoMsg>),
 }
-struct EchoMsg;
+struct EchoMsg(ActorRef<IpMsg>);
 
 struct IpState {
-    echo: Option<ActorRef<EchoMsg>>,
     remaining: u64,
     in_flight: u64,
     batch: u64,
@@ -121,13 +132,12 @@ struct IpState {
 }
 
 impl IpState {
-    fn send_batch(&mut self) -> bool {
-        let Some(echo) = &self.echo else { return false };
+    fn send_batch(&mut self, echo: &ActorRef<EchoMsg>, me: &ActorRef<IpMsg>) -> bool {
         if self.remaining == 0 {
             return false;
         }
         for _ in 0..self.batch {
-            let _ = echo.cast(EchoMsg);
+            let _ = echo.cast(EchoMsg(me.clone()));
         }
         self.remaining -= self.batch;
         self.in_flight = self.batch;
@@ -137,27 +147,23 @@ impl IpState {
 
 simple_actor!(IpPing, IpMsg, IpState, |me, m, s| {
     match m {
-        IpMsg::Start(e) => {
-            s.echo = Some(e);
-            s.send_batch();
+        IpMsg::Start(echo) => {
+            s.send_batch(&echo, &me);
         }
-        IpMsg::Msg => {
+        IpMsg::Pong(echo) => {
             s.in_flight -= 1;
-            if s.in_flight == 0 && !s.send_batch() {
+            if s.in_flight == 0 && !s.send_batch(&echo, &me) {
                 let _ = s.done.send(());
             }
         }
     }
 });
 
-simple_actor!(IpEcho, EchoMsg, ActorRef<IpMsg>, |me, m, ping| {
-    let _ = ping.cast(IpMsg::Msg);
+simple_actor!(IpEcho, EchoMsg, (), |me, m, s| {
+    let _ = m.0.cast(IpMsg::Pong(me.clone()));
 });
 
-fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u64) -> RunResult {
-    if batch == 0 || !per_pair.is_multiple_of(batch) {
-        return Err("in-process: messages per pair must be a multiple of the batch".into());
-    }
+fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u64) -> Timed {
     let (tx, rx) = channel();
     let actors = rt.block_on(async {
         let mut v = Vec::new();
@@ -165,7 +171,6 @@ fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u6
             let ping = spawn(
                 IpPing,
                 IpState {
-                    echo: None,
                     remaining: per_pair,
                     in_flight: 0,
                     batch,
@@ -173,7 +178,7 @@ fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u6
                 },
             )
             .await?;
-            let echo = spawn(IpEcho, ping.clone()).await?;
+            let echo = spawn(IpEcho, ()).await?;
             v.push((ping, echo));
         }
         Ok::<_, String>(v)
@@ -183,11 +188,7 @@ fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u6
         cast(ping, IpMsg::Start(echo.clone()))?;
     }
     wait(&rx, pairs, "in-process")?;
-    Ok(vec![Metric::rate(
-        "in-process",
-        2 * per_pair * pairs,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ spawn and skynet trees
@@ -197,12 +198,23 @@ enum NodeMsg {
     Sum(i64),
 }
 
+/// Which tree: who spawns the children and who stops when it has answered.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// Children linked to their parent (`spawn_linked`); leaves stop.
+    Spawn,
+    /// protoactor-go's spawn benchmark: every node unlinked (`Actor::spawn`), none stops.
+    FromRoot,
+    /// Linked children; every node stops once it has answered.
+    Skynet,
+}
+
 struct NodeState {
     parent: Option<ActorRef<NodeMsg>>,
     reply: Option<Sender<i64>>,
     replies: u64,
     sum: i64,
-    stop_all: bool,
+    shape: Shape,
 }
 
 impl NodeState {
@@ -242,25 +254,26 @@ impl Actor for Node {
             NodeMsg::Req { num, size, div } => {
                 if size == 1 {
                     s.report(num as i64);
-                    me.stop(None);
+                    if s.shape != Shape::FromRoot {
+                        me.stop(None);
+                    }
                     return Ok(());
                 }
                 s.replies = div;
                 let step = size / div;
                 for i in 0..div {
-                    let (child, _) = Actor::spawn_linked(
-                        None,
-                        Node,
-                        NodeState {
-                            parent: Some(me.clone()),
-                            reply: None,
-                            replies: 0,
-                            sum: 0,
-                            stop_all: s.stop_all,
-                        },
-                        me.get_cell(),
-                    )
-                    .await?;
+                    let state = NodeState {
+                        parent: Some(me.clone()),
+                        reply: None,
+                        replies: 0,
+                        sum: 0,
+                        shape: s.shape,
+                    };
+                    let (child, _) = if s.shape == Shape::FromRoot {
+                        Actor::spawn(None, Node, state).await?
+                    } else {
+                        Actor::spawn_linked(None, Node, state, me.get_cell()).await?
+                    };
                     child.cast(NodeMsg::Req {
                         num: num + i * step,
                         size: step,
@@ -273,7 +286,7 @@ impl Actor for Node {
                 s.replies -= 1;
                 if s.replies == 0 {
                     s.report(s.sum);
-                    if s.stop_all {
+                    if s.shape == Shape::Skynet {
                         me.stop(None);
                     }
                 }
@@ -283,10 +296,8 @@ impl Actor for Node {
     }
 }
 
-fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> RunResult {
-    check_tree(leaves, div)?;
+fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, shape: Shape) -> Timed {
     let (tx, rx) = channel();
-    let base = proc_status_kb("VmRSS");
     let start = Instant::now();
     let top = rt.block_on(spawn(
         Node,
@@ -295,7 +306,7 @@ fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> Ru
             reply: Some(tx),
             replies: 0,
             sum: 0,
-            stop_all: skynet,
+            shape,
         },
     ))?;
     cast(
@@ -313,14 +324,7 @@ fn tree(rt: &tokio::runtime::Runtime, leaves: u64, div: u64, skynet: bool) -> Ru
     if sum != expected_sum(leaves) {
         return Err(format!("tree: wrong sum {sum}"));
     }
-    Ok(if skynet {
-        vec![Metric::millis("skynet", took)]
-    } else {
-        vec![
-            Metric::millis("spawn", took),
-            peak_bytes_per_actor(base, tree_actors(leaves, div)),
-        ]
-    })
+    Ok(took)
 }
 
 // ------------------------------------------------------------------ savina ping-pong
@@ -358,7 +362,7 @@ simple_actor!(Ponger, PongMsg, (), |me, m, s| {
     m.0.cast(PingMsg::Pong)?;
 });
 
-fn ping_pong(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+fn ping_pong(rt: &tokio::runtime::Runtime, n: u64) -> Timed {
     let (tx, rx) = channel();
     let (ping, pong) = rt.block_on(async {
         let pong = spawn(Ponger, ()).await?;
@@ -376,11 +380,7 @@ fn ping_pong(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
     let start = Instant::now();
     cast(&ping, PingMsg::Start(pong))?;
     wait(&rx, 1, "ping-pong")?;
-    Ok(vec![Metric::rate(
-        "savina-ping-pong",
-        2 * n,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina counting
@@ -399,7 +399,7 @@ simple_actor!(Counter, CountMsg, u64, |me, m, count| {
     }
 });
 
-fn counting(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
+fn counting(rt: &tokio::runtime::Runtime, n: u64) -> Timed {
     let counter = rt.block_on(spawn(Counter, 0))?;
     let start = Instant::now();
     for _ in 0..n {
@@ -410,9 +410,7 @@ fn counting(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         .map_err(|e| format!("counting: {e}"))?;
     let took = start.elapsed();
     match got {
-        ractor::rpc::CallResult::Success(c) if c == n => {
-            Ok(vec![Metric::rate("savina-counting", n, took)])
-        }
+        ractor::rpc::CallResult::Success(c) if c == n => Ok(took),
         ractor::rpc::CallResult::Success(c) => Err(format!("counting: counted {c} of {n}")),
         _ => Err("counting: no answer".into()),
     }
@@ -438,7 +436,7 @@ simple_actor!(FjWorker, FjMsg, FjState, |me, m, s| {
     }
 });
 
-fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> RunResult {
+fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> Timed {
     let (tx, rx) = channel();
     let refs = rt.block_on(async {
         let mut v = Vec::new();
@@ -465,11 +463,7 @@ fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> Run
         }
     }
     wait(&rx, workers, "fork-join")?;
-    Ok(vec![Metric::rate(
-        "savina-fork-join",
-        workers * per_worker,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina thread ring
@@ -498,7 +492,7 @@ simple_actor!(RingNode, RingMsg, RingState, |me, m, s| {
     }
 });
 
-fn thread_ring(rt: &tokio::runtime::Runtime, actors: u64, passes: u64) -> RunResult {
+fn thread_ring(rt: &tokio::runtime::Runtime, actors: u64, passes: u64) -> Timed {
     let (tx, rx) = channel();
     let refs = rt.block_on(async {
         let mut v = Vec::new();
@@ -522,11 +516,7 @@ fn thread_ring(rt: &tokio::runtime::Runtime, actors: u64, passes: u64) -> RunRes
     let start = Instant::now();
     cast(&refs[0], RingMsg::Token(passes))?;
     wait(&rx, 1, "thread-ring")?;
-    Ok(vec![Metric::rate(
-        "savina-thread-ring",
-        passes,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina big
@@ -571,7 +561,7 @@ simple_actor!(BigNode, BigMsg, BigState, |me, m, s| {
     }
 });
 
-fn big(rt: &tokio::runtime::Runtime, actors: u64, pings: u64) -> RunResult {
+fn big(rt: &tokio::runtime::Runtime, actors: u64, pings: u64) -> Timed {
     let (tx, rx) = channel();
     let refs = rt.block_on(async {
         let mut v = Vec::new();
@@ -597,11 +587,7 @@ fn big(rt: &tokio::runtime::Runtime, actors: u64, pings: u64) -> RunResult {
         cast(r, BigMsg::Start(refs.clone()))?;
     }
     wait(&rx, actors, "big")?;
-    Ok(vec![Metric::rate(
-        "savina-big",
-        2 * actors * pings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ savina chameneos
@@ -653,7 +639,7 @@ simple_actor!(Creature, CreatureMsg, (u8, ActorRef<Meet>), |me, m, s| {
     })?;
 });
 
-fn chameneos(rt: &tokio::runtime::Runtime, creatures: u64, meetings: u64) -> RunResult {
+fn chameneos(rt: &tokio::runtime::Runtime, creatures: u64, meetings: u64) -> Timed {
     let (tx, rx) = channel();
     let refs = rt.block_on(async {
         let mall = spawn(
@@ -677,11 +663,7 @@ fn chameneos(rt: &tokio::runtime::Runtime, creatures: u64, meetings: u64) -> Run
         cast(r, CreatureMsg::Start)?;
     }
     wait(&rx, 1, "chameneos")?;
-    Ok(vec![Metric::rate(
-        "savina-chameneos",
-        4 * meetings,
-        start.elapsed(),
-    )])
+    Ok(start.elapsed())
 }
 
 // ------------------------------------------------------------------ request latency
@@ -693,9 +675,6 @@ simple_actor!(EchoActor, Echo, (), |me, m, s| {
 });
 
 fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
-    if n == 0 {
-        return Err("request: needs at least one request".into());
-    }
     rt.block_on(async {
         let echo = spawn(EchoActor, ()).await?;
         let mut lat = Vec::with_capacity(n as usize);
@@ -720,11 +699,7 @@ fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
 
 // ------------------------------------------------------------------ idle memory
 
-fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
-    if n == 0 {
-        return Err("idle-memory: needs at least one actor".into());
-    }
-    let base = proc_status_kb("VmRSS");
+fn idle_actors(rt: &tokio::runtime::Runtime, n: u64) -> Result<Box<dyn Any>, String> {
     let refs = rt.block_on(async {
         let mut refs = Vec::with_capacity(n as usize);
         for _ in 0..n {
@@ -739,7 +714,5 @@ fn idle_memory(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
         }
         Ok(refs)
     })?;
-    let rss = proc_status_kb("VmRSS");
-    std::hint::black_box(&refs);
-    Ok(vec![idle_metric(base, rss, n)])
+    Ok(Box::new(refs))
 }

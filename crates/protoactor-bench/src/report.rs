@@ -22,7 +22,8 @@ pub enum Sample {
 
 #[derive(Default)]
 struct Cell {
-    values: HashMap<String, (Vec<f64>, String)>,
+    /// metric → (round, value) of each successful run, and the unit.
+    values: HashMap<String, (Vec<(usize, f64)>, String)>,
     rss_kb: Vec<u64>,
     failures: Vec<String>,
     /// Why there are no runs at all (not built, skipped).
@@ -35,21 +36,57 @@ pub struct Report {
     /// (workload, implementation) → samples; `order` keeps the implementations' order.
     cells: HashMap<(String, String), Cell>,
     order: HashMap<String, Vec<String>>,
+    /// `/proc/loadavg` when the run started and when it ended.
+    load: (String, String),
+    /// The rows of an earlier run to compare with (`--compare`).
+    previous: Vec<JsonRow>,
 }
 
+/// A row that moved more than this fraction since the previous run is marked.
+pub const MOVED: f64 = 0.25;
+
 /// One row of the JSON output.
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize, Clone, Default)]
 struct JsonRow {
     workload: String,
     implementation: String,
     value: Option<f64>,
+    #[serde(default)]
     unit: String,
+    /// Median of the per-round ratios (each round runs every implementation back to back;
+    /// a round's ratio compares the values of that round).
     ratio_vs_go: Option<f64>,
+    #[serde(default)]
+    ratio_min: Option<f64>,
+    #[serde(default)]
+    ratio_max: Option<f64>,
     min: Option<f64>,
     max: Option<f64>,
+    #[serde(default)]
     rounds: usize,
     peak_rss_kb: Option<u64>,
+    #[serde(default)]
     status: String,
+    /// How much the row moved since the previous run (ratio for the non-Go rows that have
+    /// one, value otherwise), when that is more than [`MOVED`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moved_vs_previous: Option<String>,
+}
+
+/// The JSON file: the load averages and the rows.
+#[derive(Serialize, serde::Deserialize)]
+struct JsonRun {
+    load_average_start: String,
+    load_average_end: String,
+    rows: Vec<JsonRow>,
+}
+
+/// `/proc/loadavg`'s first three fields (1, 5 and 15 minutes), or "unknown".
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -90,6 +127,52 @@ impl Report {
         Self::default()
     }
 
+    /// Records the load average at the start (`end` false) or the end of the run.
+    pub fn load(&mut self, end: bool, load: String) {
+        if end {
+            self.load.1 = load;
+        } else {
+            self.load.0 = load;
+        }
+    }
+
+    /// Reads an earlier run's JSON (this format, or the plain list of rows of older
+    /// versions) to mark the rows that moved more than [`MOVED`] since.
+    pub fn compare_with(&mut self, json: &str) -> Result<(), String> {
+        self.previous = match serde_json::from_str::<JsonRun>(json) {
+            Ok(run) => run.rows,
+            Err(_) => serde_json::from_str::<Vec<JsonRow>>(json)
+                .map_err(|e| format!("not a protoactor-bench JSON: {e}"))?,
+        };
+        Ok(())
+    }
+
+    fn moved(&self, row: &JsonRow) -> Option<String> {
+        let old = self
+            .previous
+            .iter()
+            .find(|p| p.workload == row.workload && p.implementation == row.implementation)?;
+        let by_ratio = row.implementation != "protoactor-go"
+            && row.ratio_vs_go.is_some()
+            && old.ratio_vs_go.is_some();
+        let (new, was, fmt): (f64, f64, fn(f64, &str) -> String) = if by_ratio {
+            (row.ratio_vs_go?, old.ratio_vs_go?, |v, _| {
+                format!("{v:.2}×")
+            })
+        } else {
+            (row.value?, old.value?, fmt_value)
+        };
+        if was <= 0.0 || (new / was - 1.0).abs() <= MOVED {
+            return None;
+        }
+        Some(format!(
+            "{} → {} ({:+.0}%)",
+            fmt(was, &row.unit),
+            fmt(new, &row.unit),
+            (new / was - 1.0) * 100.0
+        ))
+    }
+
     fn cell(&mut self, w: &Workload, imp: &str) -> &mut Cell {
         let order = self.order.entry(w.name.to_string()).or_default();
         if !order.iter().any(|i| i == imp) {
@@ -100,8 +183,8 @@ impl Report {
             .or_default()
     }
 
-    /// Records a sample of `imp` on `w`.
-    pub fn add(&mut self, w: &Workload, imp: &str, s: Sample) {
+    /// Records the sample of `imp` on `w` in round `round`.
+    pub fn add(&mut self, w: &Workload, imp: &str, round: usize, s: Sample) {
         let cell = self.cell(w, imp);
         match s {
             Sample::Ok { metrics, rss_kb } => {
@@ -110,7 +193,7 @@ impl Report {
                         .values
                         .entry(m.name)
                         .or_insert_with(|| (Vec::new(), m.unit.clone()));
-                    e.0.push(m.value);
+                    e.0.push((round, m.value));
                 }
                 cell.rss_kb.push(rss_kb);
             }
@@ -140,23 +223,31 @@ impl Report {
                 continue;
             };
             for spec in w.metrics {
-                let go = self
+                let go: HashMap<usize, f64> = self
                     .cells
                     .get(&(w.name.to_string(), "protoactor-go".to_string()))
                     .and_then(|c| c.values.get(spec.name))
-                    .and_then(|(v, _)| median(v));
+                    .map(|(v, _)| v.iter().copied().collect())
+                    .unwrap_or_default();
                 for imp in order {
                     let cell = &self.cells[&(w.name.to_string(), imp.clone())];
                     let vals = cell.values.get(spec.name);
-                    let value = vals.and_then(|(v, _)| median(v));
+                    let plain: Vec<f64> =
+                        vals.map_or(Vec::new(), |(v, _)| v.iter().map(|&(_, x)| x).collect());
+                    let value = median(&plain);
                     let unit = vals.map(|(_, u)| u.clone()).unwrap_or_default();
-                    let ratio = match (value, go) {
-                        (Some(v), Some(g)) if v > 0.0 && g > 0.0 => Some(match spec.better {
-                            Better::Higher => v / g,
-                            Better::Lower => g / v,
-                        }),
-                        _ => None,
-                    };
+                    // One ratio per round in which both ran, from that round's two values.
+                    let ratios: Vec<f64> = vals.map_or(Vec::new(), |(v, _)| {
+                        v.iter()
+                            .filter_map(|&(round, x)| {
+                                let g = *go.get(&round)?;
+                                (x > 0.0 && g > 0.0).then(|| match spec.better {
+                                    Better::Higher => x / g,
+                                    Better::Lower => g / x,
+                                })
+                            })
+                            .collect()
+                    });
                     let status = if let Some(why) = &cell.absent {
                         why.clone()
                     } else if !cell.failures.is_empty() {
@@ -172,18 +263,23 @@ impl Report {
                     } else {
                         "ok".to_string()
                     };
-                    rows.push(JsonRow {
+                    let mut row = JsonRow {
                         workload: spec.name.to_string(),
                         implementation: imp.clone(),
                         value,
                         unit,
-                        ratio_vs_go: ratio,
-                        min: vals.and_then(|(v, _)| v.iter().copied().reduce(f64::min)),
-                        max: vals.and_then(|(v, _)| v.iter().copied().reduce(f64::max)),
-                        rounds: vals.map_or(0, |(v, _)| v.len()),
+                        ratio_vs_go: median(&ratios),
+                        ratio_min: ratios.iter().copied().reduce(f64::min),
+                        ratio_max: ratios.iter().copied().reduce(f64::max),
+                        min: plain.iter().copied().reduce(f64::min),
+                        max: plain.iter().copied().reduce(f64::max),
+                        rounds: plain.len(),
                         peak_rss_kb: median_u64(&cell.rss_kb),
                         status,
-                    });
+                        moved_vs_previous: None,
+                    };
+                    row.moved_vs_previous = self.moved(&row);
+                    rows.push(row);
                 }
             }
         }
@@ -192,10 +288,20 @@ impl Report {
 
     /// The markdown table.
     pub fn table(&self, workloads: &[&Workload]) -> String {
-        let mut s = String::from(
-            "| workload | implementation | median | min – max | unit | peak RSS (MiB) | vs protoactor-go |\n\
-             |---|---|---:|---:|---|---:|---:|\n",
+        let mut s = format!(
+            "load average (1, 5, 15 min) at the start: {}; at the end: {}\n\n",
+            self.load.0, self.load.1
         );
+        let compared = !self.previous.is_empty();
+        s.push_str(
+            "| workload | implementation | median | min – max | unit | peak RSS (MiB) \
+             | vs protoactor-go: median (min – max) of the per-round ratios |",
+        );
+        s.push_str(if compared {
+            " moved > 25% since the previous run |\n|---|---|---:|---:|---|---:|---:|---|\n"
+        } else {
+            "\n|---|---|---:|---:|---|---:|---:|\n"
+        });
         for r in self.rows(workloads) {
             let (median, range) = match r.value {
                 Some(v) => (
@@ -212,26 +318,41 @@ impl Report {
                 .peak_rss_kb
                 .map(|k| format!("{:.0}", k as f64 / 1024.0))
                 .unwrap_or_default();
-            let ratio = r
-                .ratio_vs_go
-                .map(|x| format!("{x:.2}×"))
-                .unwrap_or_default();
+            let ratio = match (r.ratio_vs_go, r.ratio_min, r.ratio_max) {
+                (Some(m), Some(lo), Some(hi)) if r.rounds > 1 => {
+                    format!("{m:.2}× ({lo:.2} – {hi:.2})")
+                }
+                (Some(m), _, _) => format!("{m:.2}×"),
+                _ => String::new(),
+            };
             let note = if r.value.is_some() && r.status != "ok" {
                 format!(" ({})", r.status)
             } else {
                 String::new()
             };
             s.push_str(&format!(
-                "| {} | {}{} | {} | {} | {} | {} | {} |\n",
+                "| {} | {}{} | {} | {} | {} | {} | {} |",
                 r.workload, r.implementation, note, median, range, r.unit, rss, ratio
             ));
+            if compared {
+                s.push_str(&format!(
+                    " {} |",
+                    r.moved_vs_previous.as_deref().unwrap_or_default()
+                ));
+            }
+            s.push('\n');
         }
         s
     }
 
-    /// The rows as a JSON list.
+    /// The run as JSON: the load averages and the rows.
     pub fn json(&self, workloads: &[&Workload]) -> String {
-        serde_json::to_string_pretty(&self.rows(workloads)).unwrap_or_else(|_| "[]".into())
+        let run = JsonRun {
+            load_average_start: self.load.0.clone(),
+            load_average_end: self.load.1.clone(),
+            rows: self.rows(workloads),
+        };
+        serde_json::to_string_pretty(&run).unwrap_or_else(|_| "{}".into())
     }
 }
 
@@ -251,11 +372,11 @@ mod tests {
     fn medians_and_ratios() {
         let mut r = Report::new();
         let w = find("skynet").unwrap();
-        for v in [100.0, 300.0, 200.0] {
-            r.add(w, "protoactor-go", ok("skynet", v, "ms"));
+        for (round, v) in [100.0, 300.0, 200.0].into_iter().enumerate() {
+            r.add(w, "protoactor-go", round, ok("skynet", v, "ms"));
         }
-        r.add(w, "protoactor-rs", ok("skynet", 50.0, "ms"));
-        r.add(w, "kameo", Sample::Failed("boom".into()));
+        r.add(w, "protoactor-rs", 2, ok("skynet", 50.0, "ms"));
+        r.add(w, "kameo", 0, Sample::Failed("boom".into()));
         r.skip(w, "actix", "not built yet");
         let rows = r.rows(&[w]);
         assert_eq!(rows[0].value, Some(200.0));
@@ -270,18 +391,73 @@ mod tests {
         assert!(t.contains("| skynet | protoactor-rs | 50.00 |"), "{t}");
         assert!(t.contains("4.00×"));
         let j: serde_json::Value = serde_json::from_str(&r.json(&[w])).unwrap();
-        assert_eq!(j[1]["implementation"], "protoactor-rs");
-        assert_eq!(j[1]["ratio_vs_go"], 4.0);
+        assert_eq!(j["rows"][1]["implementation"], "protoactor-rs");
+        assert_eq!(j["rows"][1]["ratio_vs_go"], 4.0);
     }
 
     #[test]
     fn throughput_ratio_is_direct() {
         let mut r = Report::new();
         let w = find("in-process").unwrap();
-        r.add(w, "protoactor-go", ok("in-process", 2e6, "msg/s"));
-        r.add(w, "protoactor-rs", ok("in-process", 3e6, "msg/s"));
+        r.add(w, "protoactor-go", 0, ok("in-process", 2e6, "msg/s"));
+        r.add(w, "protoactor-rs", 0, ok("in-process", 3e6, "msg/s"));
         let rows = r.rows(&[w]);
         assert_eq!(rows[1].ratio_vs_go, Some(1.5));
         assert_eq!(fmt_value(3e6, "msg/s"), "3.00 M");
+    }
+
+    #[test]
+    fn ratios_are_per_round() {
+        // Go was slow in round 0 and fast in round 1, and so were we: the per-round ratios
+        // are 2.0 both times, though the medians of the values alone would give 1.33.
+        let mut r = Report::new();
+        let w = find("in-process").unwrap();
+        for (round, go, rs) in [(0, 1e6, 2e6), (1, 3e6, 6e6), (2, 2e6, 2e6)] {
+            r.add(w, "protoactor-go", round, ok("in-process", go, "msg/s"));
+            r.add(w, "protoactor-rs", round, ok("in-process", rs, "msg/s"));
+        }
+        let rows = r.rows(&[w]);
+        assert_eq!(rows[1].ratio_vs_go, Some(2.0));
+        assert_eq!(rows[1].ratio_min, Some(1.0));
+        assert_eq!(rows[1].ratio_max, Some(2.0));
+        assert!(r.table(&[w]).contains("2.00× (1.00 – 2.00)"));
+        // A round in which Go failed gives no ratio.
+        let mut r = Report::new();
+        r.add(w, "protoactor-go", 0, Sample::Failed("boom".into()));
+        r.add(w, "protoactor-go", 1, ok("in-process", 1e6, "msg/s"));
+        r.add(w, "protoactor-rs", 0, ok("in-process", 9e6, "msg/s"));
+        r.add(w, "protoactor-rs", 1, ok("in-process", 3e6, "msg/s"));
+        assert_eq!(r.rows(&[w])[1].ratio_vs_go, Some(3.0));
+    }
+
+    #[test]
+    fn rows_that_moved_more_than_a_quarter_are_marked() {
+        let w = find("in-process").unwrap();
+        let mut old = Report::new();
+        old.add(w, "protoactor-go", 0, ok("in-process", 2e6, "msg/s"));
+        old.add(w, "protoactor-rs", 0, ok("in-process", 4e6, "msg/s"));
+        old.add(w, "kameo", 0, ok("in-process", 1e6, "msg/s"));
+        let mut new = Report::new();
+        new.compare_with(&old.json(&[w])).unwrap();
+        // Go: +20% (not marked); protoactor-rs: ratio 2.0 → 1.5, −25% (not marked);
+        // kameo: 0.5 → 1.0, +100% (marked).
+        new.add(w, "protoactor-go", 0, ok("in-process", 2.4e6, "msg/s"));
+        new.add(w, "protoactor-rs", 0, ok("in-process", 3.6e6, "msg/s"));
+        new.add(w, "kameo", 0, ok("in-process", 2.4e6, "msg/s"));
+        new.load(false, "1.00 2.00 3.00".into());
+        let rows = new.rows(&[w]);
+        assert_eq!(rows[0].moved_vs_previous, None);
+        assert_eq!(rows[1].moved_vs_previous, None);
+        assert_eq!(
+            rows[2].moved_vs_previous.as_deref(),
+            Some("0.50× → 1.00× (+100%)")
+        );
+        let t = new.table(&[w]);
+        assert!(t.contains("at the start: 1.00 2.00 3.00"), "{t}");
+        assert!(t.contains("| 0.50× → 1.00× (+100%) |"), "{t}");
+        // The older plain-list format is read too.
+        let list = serde_json::to_string(&old.rows(&[w])).unwrap();
+        assert!(Report::new().compare_with(&list).is_ok());
+        assert!(Report::new().compare_with("{").is_err());
     }
 }

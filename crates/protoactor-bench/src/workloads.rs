@@ -49,7 +49,9 @@ pub struct Workload {
 pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "in-process",
-        about: "pairs = 2 x cores of ping/echo actors, bursts of 100, bounded(110) mailboxes",
+        about: "pairs = 2 x cores of ping/echo actors, bursts of 100, bounded(110) mailboxes; \
+                protoactor-go's message pattern: a fresh message carrying its sender, sent back \
+                to that sender",
         metrics: &[higher("in-process")],
         remote: false,
         impls: None,
@@ -59,6 +61,14 @@ pub const WORKLOADS: &[Workload] = &[
         about:
             "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
         metrics: &[lower("spawn"), lower("spawn:peak-bytes-per-actor")],
+        remote: false,
+        impls: None,
+    },
+    Workload {
+        name: "spawn-root",
+        about: "protoactor-go's own spawn benchmark shape: the same tree and requests, but every \
+                actor spawned from the root (top level) and none stops; peak bytes per actor",
+        metrics: &[lower("spawn-root"), lower("spawn-root:peak-bytes-per-actor")],
         remote: false,
         impls: None,
     },
@@ -126,8 +136,10 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "idle-memory",
-        about: "100k actors spawned, each answers one request; resident-set growth per actor",
-        metrics: &[lower("idle-memory")],
+        about: "100k actors spawned, each answers one request; per actor: resident-set growth \
+                after the allocator returned its free pages (Go: debug.FreeOSMemory; Rust: \
+                malloc_trim) and live heap growth (Go: HeapAlloc; Rust: a counting allocator)",
+        metrics: &[lower("idle-memory"), lower("idle-memory:live-heap")],
         remote: false,
         impls: None,
     },
@@ -176,7 +188,7 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
     let q = |full: &[u64], small: &[u64]| if quick { small.to_vec() } else { full.to_vec() };
     match workload {
         "in-process" => q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100]),
-        "spawn" | "skynet" => q(&[1_000_000, 10], &[10_000, 10]),
+        "spawn" | "spawn-root" | "skynet" => q(&[1_000_000, 10], &[10_000, 10]),
         "savina-ping-pong" => q(&[40_000], &[2_000]),
         "savina-counting" => q(&[1_000_000], &[20_000]),
         "savina-fork-join" => q(&[60, 10_000], &[60, 200]),

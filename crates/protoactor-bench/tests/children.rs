@@ -21,6 +21,7 @@ fn every_rust_implementation_runs_small_workloads() {
     let workloads: &[&[&str]] = &[
         &["in-process", "2", "200", "100"],
         &["spawn", "100", "10"],
+        &["spawn-root", "100", "10"],
         &["savina-ping-pong", "50"],
         &["savina-counting", "500"],
         &["savina-fork-join", "4", "20"],
@@ -55,6 +56,15 @@ fn every_rust_implementation_runs_small_workloads() {
                 assert!(v.is_finite() && v >= 0.0, "{r}");
             }
             assert!(out.lines().any(|l| l.starts_with("RSS ")), "{out}");
+            if w[0] == "idle-memory" {
+                // Both readings, as protoactor-go reports them: the live heap grew.
+                let heap = results
+                    .iter()
+                    .find_map(|r| r.strip_prefix("RESULT idle-memory:live-heap "))
+                    .unwrap_or_else(|| panic!("{imp}: no live-heap row in {out:?}"));
+                let v: f64 = heap.split_whitespace().next().unwrap().parse().unwrap();
+                assert!(v > 0.0, "{imp}: live heap per actor {v}");
+            }
         }
     }
 }
