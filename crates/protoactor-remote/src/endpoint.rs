@@ -39,6 +39,20 @@ pub(crate) struct Shared {
     pub(crate) me: Weak<Shared>,
 }
 
+/// True if `address` can be dialled: `host:port` with a non-empty host and a non-zero port.
+/// Anything else (an empty address, a URL, a missing port) is refused at once instead of
+/// being retried: messages to it go to dead letters.
+pub(crate) fn is_dialable(address: &str) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && !host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c));
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
+}
+
 /// The connection state and send queue for one remote address.
 pub(crate) struct Endpoint {
     address: String,
@@ -86,6 +100,10 @@ impl Shared {
     /// The live endpoint for `address`, created (and dialling) if there is none.
     pub(crate) fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
         if self.shutting_down.load(Ordering::Acquire) {
+            return None;
+        }
+        if !is_dialable(address) {
+            tracing::debug!(%address, "not a dialable host:port; dead-lettering");
             return None;
         }
         if let Some(e) = self.endpoints.get(address) {
@@ -494,5 +512,32 @@ impl Process for RemoteProcess {
     fn is_dead(&self) -> bool {
         // A terminated endpoint makes cached PIDs resolve again, which reconnects.
         self.endpoint.is_terminated()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dialable;
+
+    #[test]
+    fn only_host_port_addresses_are_dialable() {
+        for ok in ["127.0.0.1:8090", "localhost:1", "[::1]:65535", "node-a.svc:443"] {
+            assert!(is_dialable(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":",
+            ":8090",
+            "host",
+            "host:",
+            "host:0",
+            "host:70000",
+            "host:port",
+            "http://host:80",
+            "a b:80",
+            "user@host:80",
+        ] {
+            assert!(!is_dialable(bad), "{bad:?}");
+        }
     }
 }

@@ -303,6 +303,34 @@ fn requests_to_missing_actors_and_dead_nodes_give_dead_letters() {
     stop(&s2, &r2);
 }
 
+/// A PID whose address is not a dialable `host:port` (here empty, as a PID built by hand
+/// from a missing field would be) is refused at once: a requester gets `DeadLetterResponse`
+/// (its future fails with `DeadLetter` long before the connection retries would end), a
+/// plain send gives a `DeadLetterEvent`, and no endpoint is created.
+#[test]
+fn a_pid_with_an_invalid_address_is_dead_lettered_at_once() {
+    // Five attempts two seconds apart: a node that dialled would need 8 s to give up.
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_retries(5, Duration::from_secs(2)),
+    );
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
+    for address in ["", "no-port", "http://127.0.0.1:1"] {
+        let r = s1
+            .root()
+            .request_future(&Pid::new(address, "x"), Echo::default(), Duration::from_secs(1))
+            .result();
+        assert_eq!(r.err(), Some(FutureError::DeadLetter), "{address:?}");
+        s1.root().send(&Pid::new(address, "y"), Echo::default());
+        let expected = Pid::new(address, "y").to_string();
+        while next(&rx) != expected {}
+    }
+    stop(&s1, &r1);
+}
+
 #[test]
 fn unregistered_types_are_reported_and_dead_lettered() {
     let (s1, r1) = default_node();
