@@ -284,36 +284,23 @@ impl Remote {
         kind: &str,
         timeout: Duration,
     ) -> Result<Pid, RemoteSpawnError> {
-        let fut = self.shared.system.root().request_future(
-            &Self::activator_for(address),
-            ActorPidRequest {
-                name: name.to_string(),
-                kind: kind.to_string(),
-            },
-            timeout,
-        );
-        let msg = match fut.await {
-            Ok(m) => m,
-            Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
-            Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
-            Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
-        };
-        let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {
-            return Err(RemoteSpawnError::UnexpectedResponse(
-                msg.type_name().to_string(),
-            ));
-        };
-        let pid = resp.pid.as_ref().map(|p| p.to_pid());
-        match ResponseStatusCode::from_i32(resp.status_code) {
-            Some(ResponseStatusCode::Ok) => pid.ok_or_else(|| {
-                RemoteSpawnError::UnexpectedResponse("an OK response without a PID".into())
-            }),
-            Some(code) => Err(RemoteSpawnError::Status { code, pid }),
-            None => Err(RemoteSpawnError::UnknownStatus(resp.status_code)),
-        }
+        spawn_result(self.spawn_request(address, name, kind, timeout).await)
     }
 
-    /// Blocking form of [`spawn_named`](Self::spawn_named), for code outside async contexts.
+    /// Blocking form of [`spawn`](Self::spawn).
+    pub fn spawn_blocking(
+        &self,
+        address: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Pid, RemoteSpawnError> {
+        self.spawn_named_blocking(address, "", kind, timeout)
+    }
+
+    /// Blocking form of [`spawn_named`](Self::spawn_named). Safe from any thread, inside an
+    /// actor too (as Go code does in `Started`): it waits like
+    /// [`ActorFuture::result`](protoactor::ActorFuture::result), which lets the runtime move
+    /// other work off the blocked worker, and it returns `Timeout` after `timeout`.
     pub fn spawn_named_blocking(
         &self,
         address: &str,
@@ -321,18 +308,24 @@ impl Remote {
         kind: &str,
         timeout: Duration,
     ) -> Result<Pid, RemoteSpawnError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let this = self.shared.system.extension::<Remote>();
-        let (address, name, kind) = (address.to_string(), name.to_string(), kind.to_string());
-        let Some(this) = this else {
-            return Err(RemoteSpawnError::UnexpectedResponse(
-                "remote is shut down".into(),
-            ));
-        };
-        self.shared.system.runtime().spawn(async move {
-            let _ = tx.send(this.spawn_named(&address, &name, &kind, timeout).await);
-        });
-        rx.recv().unwrap_or(Err(RemoteSpawnError::Timeout))
+        spawn_result(self.spawn_request(address, name, kind, timeout).result())
+    }
+
+    fn spawn_request(
+        &self,
+        address: &str,
+        name: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> protoactor::ActorFuture {
+        self.shared.system.root().request_future(
+            &Self::activator_for(address),
+            ActorPidRequest {
+                name: name.to_string(),
+                kind: kind.to_string(),
+            },
+            timeout,
+        )
     }
 
     /// Shuts remoting down: sends `DisconnectRequest` on every inbound stream, closes every
@@ -367,6 +360,31 @@ impl Remote {
                 let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
             }
         }
+    }
+}
+
+/// The outcome of a remote spawn from the activator's answer.
+fn spawn_result(
+    answer: Result<protoactor::BoxedMessage, FutureError>,
+) -> Result<Pid, RemoteSpawnError> {
+    let msg = match answer {
+        Ok(m) => m,
+        Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
+        Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
+        Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
+    };
+    let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {
+        return Err(RemoteSpawnError::UnexpectedResponse(
+            msg.type_name().to_string(),
+        ));
+    };
+    let pid = resp.pid.as_ref().map(|p| p.to_pid());
+    match ResponseStatusCode::from_i32(resp.status_code) {
+        Some(ResponseStatusCode::Ok) => pid.ok_or_else(|| {
+            RemoteSpawnError::UnexpectedResponse("an OK response without a PID".into())
+        }),
+        Some(code) => Err(RemoteSpawnError::Status { code, pid }),
+        None => Err(RemoteSpawnError::UnknownStatus(resp.status_code)),
     }
 }
 

@@ -331,6 +331,56 @@ fn a_pid_with_an_invalid_address_is_dead_lettered_at_once() {
     stop(&s1, &r1);
 }
 
+/// The blocking remote spawns work from inside an actor (as Go code does in `Started`), even
+/// on a runtime with a single worker thread: the answer needs that runtime's other tasks,
+/// which must not be stuck behind the blocked actor. From a plain thread too.
+#[test]
+fn blocking_remote_spawn_works_inside_an_actor_on_one_worker_thread() {
+    let one_worker = || {
+        let system = ActorSystem::with_config(protoactor::Config::default().with_worker_threads(1));
+        let remote = protoactor_remote::Remote::start(
+            &system,
+            RemoteConfig::local()
+                .with_serialization(serialization())
+                .with_kind("echo", echo_props()),
+        )
+        .unwrap();
+        (system, remote)
+    };
+    let (s1, r1) = one_worker();
+    let (s2, r2) = one_worker();
+    let peer = r2.address().to_string();
+    let (p, rx) = probe();
+    s1.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Started>().is_some() {
+            let remote = protoactor_remote::Remote::get(ctx.system()).unwrap();
+            let named = remote.spawn_named_blocking(&peer, "in-actor", "echo", WAIT);
+            let unnamed = remote.spawn_blocking(&peer, "echo", WAIT);
+            p.push((named, unnamed));
+        }
+    }));
+    let (named, unnamed) = next(&rx);
+    let named = named.expect("named spawn from inside an actor");
+    assert_eq!(named.id(), "activator/Remote$in-actor");
+    let unnamed = unnamed.expect("unnamed spawn from inside an actor");
+    assert!(unnamed.id().starts_with("activator/Remote$"), "{unnamed}");
+    assert_ne!(unnamed, named);
+    // The spawned actors answer.
+    for pid in [&named, &unnamed] {
+        let reply = s1
+            .root()
+            .request_future(pid, Echo { message: "x".into(), sender: None }, WAIT)
+            .result_as::<Response>()
+            .unwrap();
+        assert_eq!(reply.some_value, "echo:x");
+    }
+    // From a plain thread.
+    let pid = r1.spawn_blocking(r2.address(), "echo", WAIT).unwrap();
+    assert!(pid.id().starts_with("activator/Remote$"));
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
 #[test]
 fn unregistered_types_are_reported_and_dead_lettered() {
     let (s1, r1) = default_node();
