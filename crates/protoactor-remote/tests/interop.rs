@@ -473,6 +473,19 @@ fn killing_rust_gives_address_terminated_in_go() {
     let (rep, reports) = reporter(&system);
     let mut child = ChildNode::rust();
     let victim = child.pid("victim");
+    // Observable order instead of luck: the child answered a Touch of the victim before
+    // READY (its Started has run), and a Go request to the victim comes back before the
+    // watch, so the Watch travels on Go's already connected endpoint to a started actor.
+    // (Go reports NotFound for any Watch that becomes a dead letter on its side.)
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(victim.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("request")
+        },
+    );
+    assert!(wait_op(&reports, "request").ok);
     system.root().send(
         &go.pid("control"),
         Command {
@@ -535,7 +548,9 @@ fn interop_child_node() {
         return;
     }
     let (system, remote) = rust_node();
-    system.root().spawn_named(&echo_props(), "victim").unwrap();
+    let victim = system.root().spawn_named(&echo_props(), "victim").unwrap();
+    // Started has run before anyone is told the node is ready.
+    touch(&system, &victim);
     println!("READY {}", remote.address());
     // Runs until killed (or stdin closes).
     let mut line = String::new();
