@@ -9,6 +9,9 @@
 //! ```
 //! `--in-process` runs both nodes in this process instead (two actor systems, two ports).
 
+#[path = "../shared/messages.rs"]
+mod messages;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use protoactor::prelude::*;
 use protoactor::Config;
-use protoactor_remote::messages::{Ping, Pong, Start, StartRemote};
+use messages::{Ping, Pong, Start, StartRemote};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn serialization() -> Serialization {

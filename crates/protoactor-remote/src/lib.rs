@@ -12,13 +12,23 @@
 //! ```
 //! use std::time::Duration;
 //! use protoactor::prelude::*;
-//! use protoactor_remote::messages::{Echo, Response};
 //! use protoactor_remote::{Remote, RemoteConfig, Serialization};
 //!
-//! // The message types that cross the wire, registered once.
+//! // The message types that cross the wire: usually generated from `.proto` files by a
+//! // build script (see [`build`]); written out here.
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! struct Greet {
+//!     #[prost(string, tag = "1")]
+//!     who: String,
+//! }
+//! impl prost::Name for Greet {
+//!     const NAME: &'static str = "Greet";
+//!     const PACKAGE: &'static str = "demo";
+//! }
+//!
+//! // Registered once.
 //! let types = Serialization::new();
-//! types.register::<Echo>();
-//! types.register::<Response>();
+//! types.register::<Greet>();
 //!
 //! // Two nodes on free loopback ports (one process here; normally two machines).
 //! let a = ActorSystem::new();
@@ -29,23 +39,23 @@
 //! b.root()
 //!     .spawn_named(
 //!         &Props::from_func(|ctx| {
-//!             if let Some(e) = ctx.message_as::<Echo>() {
-//!                 let reply = Response { some_value: e.message.clone(), ..Default::default() };
+//!             if let Some(g) = ctx.message_as::<Greet>() {
+//!                 let reply = Greet { who: format!("hello {}", g.who) };
 //!                 ctx.respond(reply);
 //!             }
 //!         }),
-//!         "echo",
+//!         "greeter",
 //!     )
 //!     .unwrap();
 //!
 //! // Same code as for a local PID.
-//! let echo = Pid::new(remote_b.address(), "echo");
+//! let greeter = Pid::new(remote_b.address(), "greeter");
 //! let reply = a
 //!     .root()
-//!     .request_future(&echo, Echo { message: "hi".into(), sender: None }, Duration::from_secs(10))
-//!     .result_as::<Response>()
+//!     .request_future(&greeter, Greet { who: "a".into() }, Duration::from_secs(10))
+//!     .result_as::<Greet>()
 //!     .unwrap();
-//! assert_eq!(reply.some_value, "hi");
+//! assert_eq!(reply.who, "hello a");
 //! remote_a.shutdown();
 //! remote_b.shutdown();
 //! ```
@@ -57,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod activator;
+pub mod build;
 pub mod codec;
 pub mod config;
 mod endpoint;
@@ -73,8 +84,7 @@ pub use serializer::{
     JsonMessage, Serialization, SerializationError, SerializerId, UndecodableMessage,
 };
 
-/// Generated protobuf types: packages `actor`, `remote` (with the gRPC service) and
-/// `messages` (the examples' and the interop suite's messages).
+/// Generated protobuf types: packages `actor` and `remote` (with the gRPC service).
 pub mod proto {
     /// Package `actor` (`actor.PID`, `actor.Watch`, ...).
     pub mod actor {
@@ -86,15 +96,17 @@ pub mod proto {
         #![allow(missing_docs, clippy::all)]
         include!(concat!(env!("OUT_DIR"), "/remote.rs"));
     }
-    /// Package `messages`, shared with the Go programs under `interop/`.
-    pub mod messages {
-        #![allow(missing_docs, clippy::all)]
+    /// Package `messages` of the examples and tests (they include `shared/messages.rs`).
+    #[cfg(test)]
+    pub(crate) mod messages {
+        #![allow(missing_docs, clippy::all, dead_code)]
         include!(concat!(env!("OUT_DIR"), "/messages.rs"));
     }
 }
 
 pub use proto::actor as actor_proto;
-pub use proto::messages;
+#[cfg(test)]
+pub(crate) use proto::messages;
 pub use proto::remote as remote_proto;
 
 pub use actor_proto::Pid as ProtoPid;

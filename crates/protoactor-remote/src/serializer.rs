@@ -126,10 +126,22 @@ struct Inner {
 /// The registry of message types that cross the wire. Cheap to clone (shared).
 ///
 /// ```
-/// use protoactor_remote::{Serialization, messages::Echo};
+/// use protoactor_remote::Serialization;
+///
+/// // Usually generated from a `.proto` file (see [`build`](crate::build)).
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Greet {
+///     #[prost(string, tag = "1")]
+///     who: String,
+/// }
+/// impl prost::Name for Greet {
+///     const NAME: &'static str = "Greet";
+///     const PACKAGE: &'static str = "demo";
+/// }
+///
 /// let s = Serialization::new();
-/// s.register::<Echo>();
-/// assert!(s.is_registered::<Echo>());
+/// s.register::<Greet>();
+/// assert!(s.is_registered::<Greet>());
 /// ```
 #[derive(Clone)]
 pub struct Serialization(Arc<Inner>);

@@ -15,7 +15,7 @@ use prost::Message as _;
 use protoactor::prelude::*;
 use protoactor::DeadLetterEvent;
 use protoactor_remote::events::{Direction, EndpointTerminated};
-use protoactor_remote::messages::{Echo, Response, Seq};
+use common::messages::{Echo, Response, Seq};
 use protoactor_remote::remote_proto::remote_message::MessageType;
 use protoactor_remote::remote_proto::remoting_server::{Remoting, RemotingServer};
 use protoactor_remote::remote_proto::*;

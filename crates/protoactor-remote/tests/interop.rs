@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use common::*;
 use protoactor::prelude::*;
 use protoactor::MessageHeader;
-use protoactor_remote::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
+use common::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
 use protoactor_remote::{
     PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode, WireVariant,
 };

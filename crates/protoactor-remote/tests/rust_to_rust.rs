@@ -9,7 +9,7 @@ use common::*;
 use protoactor::prelude::*;
 use protoactor::{DeadLetterEvent, MessageHeader};
 use protoactor_remote::events::{Direction, EndpointConnected, EndpointTerminated};
-use protoactor_remote::messages::{Echo, Response, Seq};
+use common::messages::{Echo, Response, Seq};
 use protoactor_remote::{
     PidExt, RemoteConfig, RemoteDeliveryError, RemoteSpawnError, ResponseStatusCode, WireVariant,
 };
