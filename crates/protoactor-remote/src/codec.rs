@@ -196,6 +196,37 @@ impl BatchBuilder {
     }
 }
 
+/// Rewrites the `targets` table of `batch` in `variant`'s form (ids for `Current`, PIDs at
+/// `peer_address` for `Legacy2024`), to resend a batch a peer of the other variant refused.
+/// Entries that are neither are left as they are.
+pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_address: &str) {
+    for raw in &mut batch.targets {
+        let Some(entry) = parse_target(raw) else {
+            continue;
+        };
+        *raw = match variant {
+            WireVariant::Current => Bytes::copy_from_slice(entry.id().as_bytes()),
+            WireVariant::Legacy2024 => Bytes::from(
+                actor_proto::Pid {
+                    address: peer_address.to_string(),
+                    id: entry.id().to_string(),
+                    request_id: 0,
+                }
+                .encode_to_vec(),
+            ),
+        };
+    }
+}
+
+/// The wire variant a received batch was written in, from its first target entry (`None`
+/// without targets).
+pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {
+    batch.targets.first().and_then(|raw| match parse_target(raw)? {
+        TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
+        TargetEntry::Id(_) => Some(WireVariant::Current),
+    })
+}
+
 /// One `targets` entry, classified (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetEntry {

@@ -53,8 +53,12 @@ pub struct RemoteConfig {
     pub retry_interval: Duration,
     /// Largest gRPC message accepted or sent, in bytes (default 4 MiB, as grpc-go).
     pub max_message_size: usize,
-    /// How targets are written on the wire.
+    /// How targets are written to a peer until it is seen writing (then its own variant is
+    /// used); a peer that cannot decode our first batches gets them again in the other one.
     pub wire_variant: WireVariant,
+    /// How long [`Remote::shutdown`](crate::Remote::shutdown) lets each endpoint send what is
+    /// queued before closing it (default 5 s); what is left then goes to dead letters.
+    pub drain_timeout: Duration,
     /// Kinds other nodes may spawn here.
     pub kinds: HashMap<String, Props>,
     /// The message types this node can send and receive.
@@ -76,6 +80,7 @@ impl RemoteConfig {
             retry_interval: Duration::from_secs(2),
             max_message_size: 4 * 1024 * 1024,
             wire_variant: WireVariant::Current,
+            drain_timeout: Duration::from_secs(5),
             kinds: HashMap::new(),
             serialization: Serialization::new(),
             tls: None,
@@ -111,7 +116,12 @@ impl RemoteConfig {
         self.max_message_size = bytes.max(1024);
         self
     }
-    /// Sets the wire variant this node writes.
+    /// Sets how long shutdown drains the endpoints.
+    pub fn with_drain_timeout(mut self, limit: Duration) -> Self {
+        self.drain_timeout = limit;
+        self
+    }
+    /// Sets the wire variant this node writes to peers it has not yet seen writing.
     pub fn with_wire_variant(mut self, v: WireVariant) -> Self {
         self.wire_variant = v;
         self

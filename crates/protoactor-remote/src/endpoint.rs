@@ -11,16 +11,18 @@ use parking_lot::Mutex;
 use protoactor::{
     ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
 };
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::actor_proto;
 use crate::codec::{BatchBuilder, Outbound};
-use crate::config::RemoteConfig;
+use crate::config::{RemoteConfig, WireVariant};
 use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_client::RemotingClient;
-use crate::remote_proto::{connect_request, ConnectRequest, RemoteMessage, ServerConnection};
+use crate::remote_proto::{
+    connect_request, ConnectRequest, MessageBatch, RemoteMessage, ServerConnection,
+};
 use crate::serializer::{Serialization, WireContext};
 
 const CONNECTING: u8 = 0;
@@ -36,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) endpoints: DashMap<String, Arc<Endpoint>>,
     pub(crate) inbound: Mutex<Vec<mpsc::Sender<Result<RemoteMessage, tonic::Status>>>>,
     pub(crate) shutting_down: AtomicBool,
+    /// The wire variant each peer (by advertised address) was seen writing.
+    pub(crate) peer_variants: DashMap<String, WireVariant>,
     pub(crate) me: Weak<Shared>,
 }
 
@@ -60,14 +64,41 @@ pub(crate) struct Endpoint {
     state: AtomicU8,
     /// Messages queued and not yet taken by the writer (bounded by `queue_size`).
     queued: AtomicUsize,
-    closed: Notify,
+    /// Run, drain (send what is queued, then close) or close now; set by shutdown.
+    control: watch::Sender<Control>,
+    /// True once the writer has finished (the endpoint is terminated).
+    done: watch::Sender<bool>,
     /// watcher (local) → watchees (at this address).
     watches: Mutex<HashMap<Pid, HashSet<Pid>>>,
+}
+
+/// What shutdown asks of an endpoint's writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Run,
+    Drain,
+    Close,
 }
 
 impl Endpoint {
     fn is_terminated(&self) -> bool {
         self.state.load(Ordering::Acquire) == TERMINATED
+    }
+
+    /// Resolves once the endpoint must close at once.
+    async fn close_requested(&self) {
+        let mut rx = self.control.subscribe();
+        let _ = rx.wait_for(|c| *c == Control::Close).await;
+    }
+
+    /// Resolves once the endpoint must drain (or close).
+    async fn drain_requested(&self) {
+        let mut rx = self.control.subscribe();
+        let _ = rx.wait_for(|c| *c != Control::Run).await;
+    }
+
+    fn draining(&self) -> bool {
+        *self.control.borrow() != Control::Run
     }
 }
 
@@ -149,10 +180,42 @@ impl Shared {
         watcher.send_system_message(&self.system, SystemMessage::Terminated(t));
     }
 
-    /// Closes every endpoint (used by shutdown).
-    pub(crate) fn close_all(&self) {
+    /// Graceful shutdown of the outbound side: every endpoint sends what is queued (waiting
+    /// for its connection if it is still dialling) and closes its stream once the peer has
+    /// read it all; after `limit` the rest are closed at once (what they still hold goes to
+    /// dead letters).
+    pub(crate) async fn drain_all(&self, limit: Duration) {
+        let endpoints: Vec<Arc<Endpoint>> = self.endpoints.iter().map(|e| e.clone()).collect();
+        for e in &endpoints {
+            e.control.send_replace(Control::Drain);
+        }
+        let all_done = async {
+            for e in &endpoints {
+                let mut done = e.done.subscribe();
+                let _ = done.wait_for(|d| *d).await;
+            }
+        };
+        if tokio::time::timeout(limit, all_done).await.is_err() {
+            tracing::warn!(?limit, "remote shutdown: endpoints not drained in time are closed");
+        }
         for e in self.endpoints.iter() {
-            e.closed.notify_one();
+            e.control.send_replace(Control::Close);
+        }
+        for e in &endpoints {
+            e.control.send_replace(Control::Close);
+        }
+    }
+
+    /// The variant to write to the peer at `address`: the one it was seen writing, if any.
+    fn learned_variant(&self, address: &str) -> Option<WireVariant> {
+        self.peer_variants.get(address).map(|v| *v)
+    }
+
+    /// Records the variant the peer at `address` writes (from a batch it sent).
+    pub(crate) fn learn_variant(&self, address: &str, v: WireVariant) {
+        if self.learned_variant(address) != Some(v) {
+            tracing::debug!(%address, variant = ?v, "learned the peer's wire variant");
+            self.peer_variants.insert(address.to_string(), v);
         }
     }
 }
@@ -165,7 +228,8 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
             tx,
             state: AtomicU8::new(CONNECTING),
             queued: AtomicUsize::new(0),
-            closed: Notify::new(),
+            control: watch::Sender::new(Control::Run),
+            done: watch::Sender::new(false),
             watches: Mutex::new(HashMap::new()),
         }),
         rx,
@@ -241,49 +305,165 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
     }
 }
 
-async fn run_writer(
-    shared: Arc<Shared>,
-    ep: Arc<Endpoint>,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-) {
-    let mut stream = None;
+/// How the peer ended our stream, as the writer's stream watcher saw it.
+#[derive(Debug)]
+enum StreamEnd {
+    /// A plain end of stream: the peer has read everything we sent before our own end.
+    Eof,
+    /// The peer sent something (in practice a `DisconnectRequest`).
+    Disconnect,
+    /// An error status: a transport failure, or a peer that refused a frame.
+    Error(tonic::Status),
+}
+
+/// Why a write loop ended.
+enum WriteEnd {
+    /// Shutdown closed the endpoint (or its drain time ran out).
+    Closed,
+    /// Shutdown drained the endpoint: everything queued was sent and read by the peer.
+    Drained,
+    /// The peer ended the stream.
+    Stream(StreamEnd),
+}
+
+/// True for the status a grpc-go peer ends a stream with when a frame does not unmarshal
+/// (as protoactor-go 2024 does for a batch in the current wire variant); also tonic's.
+fn is_decode_error(status: &tonic::Status) -> bool {
+    let msg = status.message().to_ascii_lowercase();
+    matches!(status.code(), tonic::Code::Internal | tonic::Code::Unknown)
+        && ["unmarshal", "decode", "deserializ", "parse"]
+            .iter()
+            .any(|w| msg.contains(w))
+}
+
+/// Batches sent while the peer's wire variant is unconfirmed, kept to be resent in the
+/// other variant if the peer refuses them (bounded; beyond the bounds nothing is kept).
+#[derive(Default)]
+struct Unconfirmed {
+    batches: Vec<MessageBatch>,
+    messages: usize,
+    bytes: usize,
+}
+
+impl Unconfirmed {
+    const MAX_MESSAGES: usize = 10_000;
+
+    /// Keeps a copy of `batch`; false once over the bounds (then stop keeping).
+    fn keep(&mut self, batch: &MessageBatch, max_bytes: usize) -> bool {
+        self.messages += batch.envelopes.len();
+        self.bytes += batch
+            .envelopes
+            .iter()
+            .map(|e| e.message_data.len())
+            .sum::<usize>();
+        if self.messages > Self::MAX_MESSAGES || self.bytes > max_bytes {
+            return false;
+        }
+        self.batches.push(batch.clone());
+        true
+    }
+}
+
+async fn connect(shared: &Shared, ep: &Endpoint) -> Option<Stream> {
     for attempt in 0..shared.config.max_retry_count {
         // Bounded as a whole: a peer that accepts TCP but never speaks HTTP/2 must not hang us.
-        let attempt_result =
-            tokio::time::timeout(Duration::from_secs(15), connect_once(&shared, &ep.address))
-                .await
-                .unwrap_or_else(|_| Err("connection attempt timed out".to_string()));
+        let attempt_result = tokio::select! {
+            biased;
+            _ = ep.close_requested() => return None,
+            r = tokio::time::timeout(Duration::from_secs(15), connect_once(shared, &ep.address)) =>
+                r.unwrap_or_else(|_| Err("connection attempt timed out".to_string())),
+        };
         match attempt_result {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
+            Ok(s) => return Some(s),
             Err(e) => {
                 tracing::info!(address = %ep.address, attempt, error = %e, "remote connect failed");
                 if attempt + 1 < shared.config.max_retry_count {
                     tokio::select! {
                         _ = tokio::time::sleep(shared.config.retry_interval) => {}
-                        _ = ep.closed.notified() => break,
+                        _ = ep.close_requested() => return None,
                     }
                 }
             }
         }
     }
-    if let Some((tx, mut inbound)) = stream {
+    None
+}
+
+async fn run_writer(
+    shared: Arc<Shared>,
+    ep: Arc<Endpoint>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) {
+    let learned = shared.learned_variant(&ep.address);
+    let mut variant = learned.unwrap_or(shared.config.wire_variant);
+    // Until the peer is seen writing, or has accepted a first batch, its variant is a guess.
+    let mut unconfirmed = learned.is_none().then(Unconfirmed::default);
+    let mut switched = false;
+    let mut replay: Vec<MessageBatch> = Vec::new();
+    while let Some((tx, mut inbound)) = connect(&shared, &ep).await {
         ep.state.store(CONNECTED, Ordering::Release);
         shared.system.event_stream().publish(&EndpointConnected {
             address: ep.address.clone(),
         });
         // The peer never writes data on this stream: anything it sends (a DisconnectRequest),
         // an error or the end of the stream means the endpoint is gone.
-        let ep2 = ep.clone();
+        let (end_tx, mut end_rx) = oneshot::channel();
         let watcher = tokio::spawn(async move {
-            let r = inbound.message().await;
-            tracing::debug!(address = %ep2.address, result = ?r.as_ref().map(|m| m.is_some()), "endpoint stream ended");
-            ep2.closed.notify_one();
+            let end = match inbound.message().await {
+                Ok(None) => StreamEnd::Eof,
+                Ok(Some(_)) => StreamEnd::Disconnect,
+                Err(status) => StreamEnd::Error(status),
+            };
+            let _ = end_tx.send(end);
         });
-        write_loop(&shared, &ep, &mut rx, tx).await;
+        let mut replayed = true;
+        for batch in replay.drain(..) {
+            let msg = RemoteMessage {
+                message_type: Some(MessageType::MessageBatch(batch)),
+            };
+            replayed &= tx.send(msg).await.is_ok();
+        }
+        let end = if replayed {
+            write_loop(&shared, &ep, &mut rx, tx, &mut end_rx, variant, &mut unconfirmed).await
+        } else {
+            WriteEnd::Stream(end_rx.await.unwrap_or(StreamEnd::Eof))
+        };
         watcher.abort();
+        tracing::debug!(address = %ep.address, end = ?match &end {
+            WriteEnd::Closed => "closed", WriteEnd::Drained => "drained", WriteEnd::Stream(_) => "stream ended",
+        }, "endpoint stream ended");
+        // A peer that cannot decode our first batches speaks the other wire variant: say so,
+        // and resend them in its variant on a new stream (once).
+        if let WriteEnd::Stream(StreamEnd::Error(status)) = &end {
+            let kept = unconfirmed.take().map(|u| u.batches).unwrap_or_default();
+            if !switched && !kept.is_empty() && is_decode_error(status) && !ep.draining() {
+                let other = match variant {
+                    WireVariant::Current => WireVariant::Legacy2024,
+                    WireVariant::Legacy2024 => WireVariant::Current,
+                };
+                tracing::warn!(
+                    address = %ep.address,
+                    refused = ?variant,
+                    using = ?other,
+                    error = %status.message(),
+                    "the peer could not decode our batches: it speaks the other wire variant; resending {} batches in it",
+                    kept.len()
+                );
+                shared.learn_variant(&ep.address, other);
+                variant = other;
+                switched = true;
+                replay = kept
+                    .into_iter()
+                    .map(|mut b| {
+                        crate::codec::convert_targets(&mut b, other, &ep.address);
+                        b
+                    })
+                    .collect();
+                ep.state.store(CONNECTING, Ordering::Release);
+                continue;
+            }
+        }
+        break;
     }
     terminate(&shared, &ep, rx);
 }
@@ -293,19 +473,46 @@ async fn write_loop(
     ep: &Endpoint,
     rx: &mut mpsc::UnboundedReceiver<Outbound>,
     tx: mpsc::Sender<RemoteMessage>,
-) {
+    end: &mut oneshot::Receiver<StreamEnd>,
+    mut variant: WireVariant,
+    unconfirmed: &mut Option<Unconfirmed>,
+) -> WriteEnd {
     let batch_size = shared.config.batch_size;
     // Keep batches well under the peer's message limit.
     let max_bytes = shared.config.max_message_size / 2;
-    let mut builder = BatchBuilder::new(shared.config.wire_variant)
-        .with_max_payload(shared.config.max_message_size);
+    let mut builder = BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
     let mut pending: Vec<Outbound> = Vec::with_capacity(batch_size);
     let mut in_batch: Vec<Outbound> = Vec::with_capacity(batch_size);
+    let stream_end = |e: Result<StreamEnd, oneshot::error::RecvError>| {
+        WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))
+    };
     loop {
+        if ep.draining() && rx.is_empty() {
+            // Our end of stream; the peer ends its side once it has read everything before it.
+            drop(tx);
+            return tokio::select! {
+                biased;
+                _ = ep.close_requested() => WriteEnd::Closed,
+                e = &mut *end => match e {
+                    Ok(StreamEnd::Eof) => WriteEnd::Drained,
+                    e => stream_end(e),
+                },
+            };
+        }
         tokio::select! {
             biased;
-            _ = ep.closed.notified() => return,
-            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return },
+            _ = ep.close_requested() => return WriteEnd::Closed,
+            e = &mut *end => return stream_end(e),
+            _ = ep.drain_requested(), if !ep.draining() => continue,
+            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
+        }
+        // What the peer was seen writing wins over a guess.
+        if let Some(v) = shared.learned_variant(&ep.address) {
+            *unconfirmed = None;
+            if v != variant {
+                variant = v;
+                builder = BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
+            }
         }
         ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
         let ctx = shared.wire_ctx();
@@ -329,18 +536,29 @@ async fn write_loop(
                 }
             }
             if builder.approx_size() >= max_bytes
-                && !send_batch(shared, &mut builder, &mut in_batch, &tx).await
+                && !send_batch(shared, &mut builder, &mut in_batch, &tx, unconfirmed).await
             {
                 // Taken from the queue but not yet in a batch: report them too.
                 for rest in drained {
                     undeliverable(shared, rest);
                 }
-                return;
+                return stream_gone(ep, end).await;
             }
         }
-        if !builder.is_empty() && !send_batch(shared, &mut builder, &mut in_batch, &tx).await {
-            return;
+        if !builder.is_empty()
+            && !send_batch(shared, &mut builder, &mut in_batch, &tx, unconfirmed).await
+        {
+            return stream_gone(ep, end).await;
         }
+    }
+}
+
+/// The stream refused a send: the call is over, so its end (the reason) is on its way.
+async fn stream_gone(ep: &Endpoint, end: &mut oneshot::Receiver<StreamEnd>) -> WriteEnd {
+    tokio::select! {
+        biased;
+        _ = ep.close_requested() => WriteEnd::Closed,
+        e = &mut *end => WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof)),
     }
 }
 
@@ -350,8 +568,14 @@ async fn send_batch(
     builder: &mut BatchBuilder,
     in_batch: &mut Vec<Outbound>,
     tx: &mpsc::Sender<RemoteMessage>,
+    unconfirmed: &mut Option<Unconfirmed>,
 ) -> bool {
     let batch = builder.finish();
+    if let Some(u) = unconfirmed {
+        if !u.keep(&batch, shared.config.max_message_size) {
+            *unconfirmed = None;
+        }
+    }
     let msg = RemoteMessage {
         message_type: Some(MessageType::MessageBatch(batch)),
     };
@@ -399,6 +623,7 @@ fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceive
             );
         }
     }
+    ep.done.send_replace(true);
     tracing::info!(address = %ep.address, "endpoint terminated");
     shared.system.event_stream().publish(&EndpointTerminated {
         address: ep.address.clone(),

@@ -142,6 +142,7 @@ impl Remote {
             endpoints: DashMap::new(),
             inbound: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            peer_variants: DashMap::new(),
             me: me.clone(),
         });
 
@@ -328,37 +329,56 @@ impl Remote {
         )
     }
 
-    /// Shuts remoting down: sends `DisconnectRequest` on every inbound stream, closes every
-    /// endpoint and stops the server. Outside async code it waits (up to 10 s) for the server
-    /// to stop. Call it before [`ActorSystem::shutdown`].
+    /// Shuts remoting down gracefully: each endpoint first sends what is queued to its peer
+    /// (up to [`RemoteConfig::drain_timeout`]; the rest goes to dead letters), then
+    /// `DisconnectRequest` goes out on every inbound stream and the server stops. Outside
+    /// async code (and on a multi-threaded runtime) it waits for the drain and then (up to
+    /// 10 s) for the server to stop. Call it before [`ActorSystem::shutdown`].
     pub fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
+        // No new endpoints from here on; existing ones still take messages while draining.
         self.shared.shutting_down.store(true, Ordering::Release);
-        let inbound = std::mem::take(&mut *self.shared.inbound.lock());
-        for tx in inbound {
-            let _ = tx.try_send(Ok(RemoteMessage {
-                message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
-            }));
-        }
-        self.shared.close_all();
-        if let Some(stop) = self.server_stop.lock().take() {
-            let _ = stop.send(());
-        }
-        // A graceful stop waits for the peers to close their streams; after 10 s the server
-        // is stopped regardless (as protoactor-go does).
-        if let Some(task) = self.server_task.lock().take() {
-            let abort = task.abort_handle();
-            self.shared.system.runtime().spawn(async move {
-                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
-                abort.abort();
-            });
-        }
-        if tokio::runtime::Handle::try_current().is_err() {
-            if let Some(done) = self.server_done.lock().take() {
-                let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
+        let shared = self.shared.clone();
+        let server_stop = self.server_stop.lock().take();
+        let server_task = self.server_task.lock().take();
+        let limit = shared.config.drain_timeout;
+        let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
+        self.shared.system.runtime().spawn(async move {
+            shared.drain_all(limit).await;
+            let inbound = std::mem::take(&mut *shared.inbound.lock());
+            for tx in inbound {
+                let _ = tx.try_send(Ok(RemoteMessage {
+                    message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
+                }));
             }
+            if let Some(stop) = server_stop {
+                let _ = stop.send(());
+            }
+            let _ = drained_tx.send(());
+            // A graceful stop waits for the peers to close their streams; after 10 s the
+            // server is stopped regardless (as protoactor-go does).
+            if let Some(task) = server_task {
+                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
+                task.abort();
+            }
+        });
+        let wait_drained = || {
+            let _ = drained_rx.recv_timeout(limit + Duration::from_secs(1));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => {
+                wait_drained();
+                if let Some(done) = self.server_done.lock().take() {
+                    let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
+                }
+            }
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait_drained)
+            }
+            // A single-threaded runtime runs the drain itself once we return.
+            Ok(_) => {}
         }
     }
 }

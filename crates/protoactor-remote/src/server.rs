@@ -99,6 +99,7 @@ async fn read_stream(
 ) {
     let mut reader = BatchReader::new(shared.address.clone());
     let mut peer = transport_peer;
+    let mut advertised = false;
     loop {
         let msg = match inbound.message().await {
             Ok(Some(m)) => m,
@@ -130,6 +131,7 @@ async fn read_stream(
                 Some(connect_request::ConnectionType::ServerConnection(sc)) => {
                     if !sc.address.is_empty() {
                         peer = sc.address;
+                        advertised = true;
                     }
                     let resp = RemoteMessage {
                         message_type: Some(MessageType::ConnectResponse(ConnectResponse {
@@ -145,7 +147,14 @@ async fn read_stream(
                     tracing::warn!(%peer, "client connections are not supported; ignoring");
                 }
             },
-            Some(MessageType::MessageBatch(batch)) => on_batch(&shared, &mut reader, batch, &peer),
+            Some(MessageType::MessageBatch(batch)) => {
+                // Answer in the variant the peer writes (its advertised address is how our
+                // endpoint to it is keyed).
+                if let (true, Some(v)) = (advertised, crate::codec::batch_variant(&batch)) {
+                    shared.learn_variant(&peer, v);
+                }
+                on_batch(&shared, &mut reader, batch, &peer)
+            }
             other => {
                 tracing::debug!(%peer, message = ?other.is_some(), "unexpected message on an inbound stream");
             }

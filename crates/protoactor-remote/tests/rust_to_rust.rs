@@ -381,6 +381,45 @@ fn blocking_remote_spawn_works_inside_an_actor_on_one_worker_thread() {
     stop(&s2, &r2);
 }
 
+/// `stop(remote_pid)` right before `Remote::shutdown()` delivers the `Stop`: shutdown drains
+/// the endpoint (here still dialling: the first message to that node) before closing it.
+#[test]
+fn shutdown_right_after_stop_of_a_remote_actor_delivers_the_stop() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    let victim = s2.root().spawn_named(&echo_props(), "victim").unwrap();
+    let terminated = spawn_watcher(&s2, victim.clone());
+    s1.root().stop(&Pid::new(r2.address(), "victim"));
+    r1.shutdown();
+    assert_eq!(next(&terminated), (victim, TerminatedReason::Stopped));
+    s1.shutdown();
+    stop(&s2, &r2);
+}
+
+/// Draining is bounded: a peer that never answers the handshake does not hold shutdown
+/// longer than `drain_timeout`, and what it held goes to dead letters.
+#[test]
+fn shutdown_drain_is_bounded_by_the_drain_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_drain_timeout(Duration::from_millis(300)),
+    );
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
+    s1.root().send(&Pid::new(address.as_str(), "x"), Echo::default());
+    let start = std::time::Instant::now();
+    r1.shutdown();
+    // The handshake alone would wait 10 s (and the retries far longer).
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    assert_eq!(next(&rx), format!("{address}/x"));
+    s1.shutdown();
+    drop(silent);
+}
+
 #[test]
 fn unregistered_types_are_reported_and_dead_lettered() {
     let (s1, r1) = default_node();
