@@ -743,6 +743,24 @@ mod tests {
         check_envelopes(&b.envelopes);
     }
 
+    /// A batch converted to the other variant is what that variant would have written, and
+    /// the variant of a batch is read from its targets.
+    #[test]
+    fn converting_targets_gives_the_other_variant_s_batch() {
+        let current = MessageBatch::decode(three_echoes(WireVariant::Current).as_slice()).unwrap();
+        let legacy =
+            MessageBatch::decode(three_echoes(WireVariant::Legacy2024).as_slice()).unwrap();
+        assert_eq!(batch_variant(&current), Some(WireVariant::Current));
+        assert_eq!(batch_variant(&legacy), Some(WireVariant::Legacy2024));
+        assert_eq!(batch_variant(&MessageBatch::default()), None);
+        let mut c = current.clone();
+        convert_targets(&mut c, WireVariant::Legacy2024, "127.0.0.1:2");
+        assert_eq!(c, legacy);
+        let mut l = legacy.clone();
+        convert_targets(&mut l, WireVariant::Current, "127.0.0.1:2");
+        assert_eq!(l, current);
+    }
+
     #[test]
     fn batches_roundtrip_in_both_variants() {
         roundtrip(WireVariant::Current);
