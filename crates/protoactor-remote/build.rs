@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(files, ["proto", "shared"])?;
     tonic_prost_build::configure()
+        // prost with a memory budget check of each received frame (src/frame.rs).
+        .codec_path("crate::frame::BudgetCodec")
         .bytes(".remote.MessageEnvelope.message_data")
         .bytes(".remote.MessageBatch.targets")
         .type_attribute(

@@ -17,9 +17,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use messages::{Ping, Pong, Start, StartRemote};
 use protoactor::prelude::*;
 use protoactor::Config;
-use messages::{Ping, Pong, Start, StartRemote};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn serialization() -> Serialization {

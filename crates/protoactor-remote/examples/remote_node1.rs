@@ -8,8 +8,8 @@ mod messages;
 
 use std::time::Duration;
 
-use protoactor::prelude::*;
 use messages::{Echo, HelloRequest, HelloResponse, Response};
+use protoactor::prelude::*;
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {

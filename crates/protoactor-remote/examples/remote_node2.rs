@@ -11,8 +11,8 @@ mod messages;
 
 use std::io::Read;
 
-use protoactor::prelude::*;
 use messages::{Echo, HelloRequest, HelloResponse, Response};
+use protoactor::prelude::*;
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {

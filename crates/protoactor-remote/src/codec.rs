@@ -20,6 +20,7 @@ use protoactor::{BoxedMessage, MessageHeader, Pid};
 
 use crate::actor_proto;
 use crate::config::WireVariant;
+use crate::frame::MAX_TYPE_NAME_LEN;
 use crate::remote_proto::{MessageBatch, MessageEnvelope};
 use crate::serializer::{
     Serialization, SerializationError, SerializerId, UndecodableMessage, WireContext,
@@ -221,10 +222,13 @@ pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_addr
 /// The wire variant a received batch was written in, from its first target entry (`None`
 /// without targets).
 pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {
-    batch.targets.first().and_then(|raw| match parse_target(raw)? {
-        TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
-        TargetEntry::Id(_) => Some(WireVariant::Current),
-    })
+    batch
+        .targets
+        .first()
+        .and_then(|raw| match parse_target(raw)? {
+            TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
+            TargetEntry::Id(_) => Some(WireVariant::Current),
+        })
 }
 
 /// One `targets` entry, classified (see the module docs).
@@ -325,6 +329,18 @@ pub enum EnvelopeError {
     /// `sender` is outside the batch's sender table.
     #[error("sender index {0} is outside the sender table")]
     BadSenderIndex(i32),
+    /// The type name is longer than [`MAX_TYPE_NAME_LEN`](crate::frame::MAX_TYPE_NAME_LEN).
+    #[error("the type name is {0} bytes long, over the limit of {max}", max = crate::frame::MAX_TYPE_NAME_LEN)]
+    TypeNameTooLong(usize),
+    /// No decoder is registered for the type name (given apart) and this serializer.
+    #[error("no message type is registered under this type name for serializer {serializer_id}")]
+    UnknownType {
+        /// The serializer id that came in.
+        serializer_id: SerializerId,
+    },
+    /// The payload does not decode as the named type.
+    #[error("the payload does not decode: {0}")]
+    Payload(String),
     /// The payload could not be decoded.
     #[error(transparent)]
     Serialization(#[from] SerializationError),
@@ -338,8 +354,9 @@ pub struct Incoming {
     pub sender: Option<Pid>,
     /// Headers, if any.
     pub header: Option<Arc<MessageHeader>>,
-    /// The proto full name.
-    pub type_name: String,
+    /// The proto full name (shared by the batch's envelopes of that type; a name over
+    /// [`MAX_TYPE_NAME_LEN`](crate::frame::MAX_TYPE_NAME_LEN) is cut short).
+    pub type_name: Arc<str>,
     /// The decoded message, or why it could not be decoded (with the raw message).
     pub message: Result<BoxedMessage, (EnvelopeError, UndecodableMessage)>,
 }
@@ -405,20 +422,39 @@ impl BatchReader {
                 }
             })
             .collect();
+        // Each name once per batch, shared by its envelopes (never copied per envelope); a
+        // name over the cap is kept only as a short prefix.
+        let names: Vec<(Arc<str>, Option<usize>)> = batch
+            .type_names
+            .iter()
+            .map(|n| {
+                if n.len() > MAX_TYPE_NAME_LEN {
+                    let mut cut = 64;
+                    while !n.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    (Arc::from(format!("{}…", &n[..cut])), Some(n.len()))
+                } else {
+                    (Arc::from(n.as_str()), None)
+                }
+            })
+            .collect();
+        let no_name: Arc<str> = Arc::from("");
         // One registry lookup per type and serializer in the batch, not per envelope.
         let mut decoders: Vec<[Option<crate::serializer::Decoder>; 2]> =
             vec![[None, None]; batch.type_names.len()];
         let mut out = Vec::with_capacity(batch.envelopes.len());
         for env in batch.envelopes {
-            let type_name = usize::try_from(env.type_id)
+            let type_index = usize::try_from(env.type_id)
                 .ok()
-                .and_then(|i| batch.type_names.get(i));
+                .filter(|&i| i < names.len());
+            let type_name = type_index.map_or(&no_name, |i| &names[i].0);
             let undecodable = |e: EnvelopeError| {
                 let u = UndecodableMessage {
-                    type_name: type_name.cloned().unwrap_or_default(),
+                    type_name: type_name.clone(),
                     serializer_id: env.serializer_id,
                     data: env.message_data.clone(),
-                    error: e.to_string(),
+                    error: Arc::from(e.to_string()),
                 };
                 (e, u)
             };
@@ -461,24 +497,38 @@ impl BatchReader {
                     } else {
                         t
                     };
-                    let m = match (&sender, type_name) {
+                    let m = match (&sender, type_index) {
                         (Err(e), _) => Err(undecodable(e.clone())),
                         (_, None) => Err(undecodable(EnvelopeError::BadTypeIndex(env.type_id))),
-                        (Ok(_), Some(name)) => {
-                            let sid = env.serializer_id as SerializerId;
-                            let uncached;
-                            let d = match (usize::try_from(sid), usize::try_from(env.type_id)) {
-                                (Ok(s @ 0..=1), Ok(t)) => {
-                                    &*decoders[t][s].get_or_insert_with(|| ser.decoder(name, sid))
-                                }
-                                _ => {
-                                    uncached = ser.decoder(name, sid);
-                                    &uncached
-                                }
-                            };
-                            d.decode(name, sid, &env.message_data)
-                                .map_err(|e| undecodable(e.into()))
-                        }
+                        (Ok(_), Some(t)) => match names[t].1 {
+                            Some(len) => Err(undecodable(EnvelopeError::TypeNameTooLong(len))),
+                            None => {
+                                let name = batch.type_names[t].as_str();
+                                let sid = env.serializer_id as SerializerId;
+                                let uncached;
+                                let d = match usize::try_from(sid) {
+                                    Ok(s @ 0..=1) => &*decoders[t][s]
+                                        .get_or_insert_with(|| ser.decoder(name, sid)),
+                                    _ => {
+                                        uncached = ser.decoder(name, sid);
+                                        &uncached
+                                    }
+                                };
+                                // Errors without the name: it is in `type_name`, shared.
+                                d.decode(name, sid, &env.message_data).map_err(|e| {
+                                    undecodable(match e {
+                                        SerializationError::UnknownTypeName {
+                                            serializer_id,
+                                            ..
+                                        } => EnvelopeError::UnknownType { serializer_id },
+                                        SerializationError::Decode { reason, .. } => {
+                                            EnvelopeError::Payload(reason)
+                                        }
+                                        other => EnvelopeError::Serialization(other),
+                                    })
+                                })
+                            }
+                        },
                     };
                     (t, m)
                 }
@@ -487,7 +537,7 @@ impl BatchReader {
                 target,
                 sender: sender.unwrap_or(None),
                 header,
-                type_name: type_name.cloned().unwrap_or_default(),
+                type_name: type_name.clone(),
                 message,
             });
         }
@@ -810,12 +860,11 @@ mod tests {
         assert_eq!(errs[2], Some(EnvelopeError::BadTargetIndex(9)));
         assert_eq!(errs[3], Some(EnvelopeError::BadTargetEntry(1)));
         assert_eq!(errs[4], Some(EnvelopeError::BadSenderIndex(3)));
-        assert!(matches!(
+        assert_eq!(
             errs[5],
-            Some(EnvelopeError::Serialization(
-                SerializationError::UnknownTypeName { .. }
-            ))
-        ));
+            Some(EnvelopeError::UnknownType { serializer_id: 0 })
+        );
+        assert_eq!(&*got[5].type_name, "no.Such");
         assert!(errs[6].is_some());
         assert_eq!(errs[7], None);
         assert!(errs[8].is_some());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use protoactor::throttle::{Throttle, Valve};
 use protoactor::{
     ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
 };
@@ -38,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) endpoints: DashMap<String, Arc<Endpoint>>,
     pub(crate) inbound: Mutex<Vec<mpsc::Sender<Result<RemoteMessage, tonic::Status>>>>,
     pub(crate) shutting_down: AtomicBool,
+    /// Throttles the log lines of delivery errors.
+    pub(crate) error_log_throttle: Throttle,
     /// The wire variant each peer (by advertised address) was seen writing.
     pub(crate) peer_variants: DashMap<String, WireVariant>,
     pub(crate) me: Weak<Shared>,
@@ -109,15 +112,23 @@ impl Shared {
         }
     }
 
+    /// Publishes a delivery error; the log line is throttled as dead letters are (a hostile
+    /// batch can hold thousands of failing envelopes).
     pub(crate) fn publish_error(&self, ev: RemoteDeliveryError) {
-        tracing::warn!(
-            peer = %ev.peer,
-            target = ?ev.target,
-            type_name = %ev.type_name,
-            error = %ev.error,
-            direction = ?ev.direction,
-            "remote delivery error"
-        );
+        let (valve, held_back) = self.error_log_throttle.should_throttle();
+        if held_back > 0 {
+            tracing::warn!(held_back, "remote delivery errors were throttled");
+        }
+        if valve != Valve::Closed {
+            tracing::warn!(
+                peer = %ev.peer,
+                target = ?ev.target,
+                type_name = %ev.type_name,
+                error = %ev.error,
+                direction = ?ev.direction,
+                "remote delivery error"
+            );
+        }
         self.system.event_stream().publish(&ev);
     }
 
@@ -196,7 +207,10 @@ impl Shared {
             }
         };
         if tokio::time::timeout(limit, all_done).await.is_err() {
-            tracing::warn!(?limit, "remote shutdown: endpoints not drained in time are closed");
+            tracing::warn!(
+                ?limit,
+                "remote shutdown: endpoints not drained in time are closed"
+            );
         }
         for e in self.endpoints.iter() {
             e.control.send_replace(Control::Close);
@@ -424,7 +438,16 @@ async fn run_writer(
             replayed &= tx.send(msg).await.is_ok();
         }
         let end = if replayed {
-            write_loop(&shared, &ep, &mut rx, tx, &mut end_rx, variant, &mut unconfirmed).await
+            write_loop(
+                &shared,
+                &ep,
+                &mut rx,
+                tx,
+                &mut end_rx,
+                variant,
+                &mut unconfirmed,
+            )
+            .await
         } else {
             WriteEnd::Stream(end_rx.await.unwrap_or(StreamEnd::Eof))
         };
@@ -511,7 +534,8 @@ async fn write_loop(
             *unconfirmed = None;
             if v != variant {
                 variant = v;
-                builder = BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
+                builder =
+                    BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
             }
         }
         ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
@@ -746,7 +770,12 @@ mod tests {
 
     #[test]
     fn only_host_port_addresses_are_dialable() {
-        for ok in ["127.0.0.1:8090", "localhost:1", "[::1]:65535", "node-a.svc:443"] {
+        for ok in [
+            "127.0.0.1:8090",
+            "localhost:1",
+            "[::1]:65535",
+            "node-a.svc:443",
+        ] {
             assert!(is_dialable(ok), "{ok}");
         }
         for bad in [

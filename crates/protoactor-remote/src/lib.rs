@@ -72,6 +72,7 @@ pub mod codec;
 pub mod config;
 mod endpoint;
 pub mod events;
+pub mod frame;
 mod remote;
 pub mod serializer;
 mod server;

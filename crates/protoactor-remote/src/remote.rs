@@ -142,6 +142,10 @@ impl Remote {
             endpoints: DashMap::new(),
             inbound: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
+            error_log_throttle: protoactor::throttle::Throttle::new(
+                system.config().dead_letter_throttle_count,
+                system.config().dead_letter_throttle_interval,
+            ),
             peer_variants: DashMap::new(),
             me: me.clone(),
         });

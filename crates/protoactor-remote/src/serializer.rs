@@ -69,14 +69,15 @@ pub struct JsonMessage {
 /// A message that arrived but could not be decoded: what dead-letter events carry for it.
 #[derive(Debug, Clone)]
 pub struct UndecodableMessage {
-    /// The type name from the batch (empty if the type index was bad).
-    pub type_name: String,
+    /// The type name from the batch (empty if the type index was bad), shared with the
+    /// batch's other envelopes of that type.
+    pub type_name: Arc<str>,
     /// The serializer id from the envelope.
     pub serializer_id: SerializerId,
     /// The raw payload.
     pub data: bytes::Bytes,
     /// Why it could not be decoded.
-    pub error: String,
+    pub error: Arc<str>,
 }
 
 /// What an encoder needs to know about the local node.

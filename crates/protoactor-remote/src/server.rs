@@ -167,30 +167,42 @@ fn on_batch(shared: &Shared, reader: &mut BatchReader, batch: MessageBatch, peer
     let size: usize = batch.envelopes.iter().map(|e| e.message_data.len()).sum();
     if size > shared.config.max_message_size {
         // An oversized batch is refused as a whole, but the stream goes on.
-        let error = format!(
+        let error: Arc<str> = Arc::from(format!(
             "batch of {size} payload bytes exceeds the limit of {}",
             shared.config.max_message_size
-        );
+        ));
+        // Names shared by the envelopes, never copied per envelope (nor kept past the cap).
+        let names: Vec<Arc<str>> = batch
+            .type_names
+            .iter()
+            .map(|n| {
+                if n.len() > crate::frame::MAX_TYPE_NAME_LEN {
+                    Arc::from("")
+                } else {
+                    Arc::from(n.as_str())
+                }
+            })
+            .collect();
+        let no_name: Arc<str> = Arc::from("");
+        let target = protoactor::Pid::new(shared.address.clone(), "");
         for e in &batch.envelopes {
             let type_name = usize::try_from(e.type_id)
                 .ok()
-                .and_then(|i| batch.type_names.get(i))
-                .cloned()
-                .unwrap_or_default();
+                .and_then(|i| names.get(i))
+                .unwrap_or(&no_name);
             shared.publish_error(RemoteDeliveryError {
                 direction: Direction::Inbound,
                 peer: peer.to_string(),
                 target: None,
-                type_name: type_name.clone(),
-                error: error.clone(),
+                type_name: type_name.to_string(),
+                error: error.to_string(),
             });
             let raw = UndecodableMessage {
-                type_name,
+                type_name: type_name.clone(),
                 serializer_id: e.serializer_id,
                 data: e.message_data.clone(),
                 error: error.clone(),
             };
-            let target = protoactor::Pid::new(shared.address.clone(), "");
             shared.dead_letter(&target, MessageEnvelope::new(raw));
         }
         return;
@@ -216,7 +228,7 @@ fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
                 direction: Direction::Inbound,
                 peer: peer.to_string(),
                 target: Some(target.clone()),
-                type_name,
+                type_name: type_name.to_string(),
                 error: e.to_string(),
             });
             shared.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));

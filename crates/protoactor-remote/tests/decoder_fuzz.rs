@@ -7,11 +7,11 @@ mod messages;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use messages::{Echo, Seq};
 use proptest::prelude::*;
 use prost::Message as _;
 use protoactor::{MessageHeader, Pid};
 use protoactor_remote::codec::{BatchBuilder, BatchReader, Outbound};
-use messages::{Echo, Seq};
 use protoactor_remote::remote_proto::{MessageBatch, RemoteMessage};
 use protoactor_remote::serializer::WireContext;
 use protoactor_remote::{Serialization, WireVariant};

@@ -15,10 +15,10 @@ use std::process::{Child, ChildStdin, Command as Process, Stdio};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, OnceLock};
 
+use common::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
 use common::*;
 use protoactor::prelude::*;
 use protoactor::MessageHeader;
-use common::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
 use protoactor_remote::{
     EndpointConnected, PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode,
     WireVariant,
@@ -375,7 +375,11 @@ fn default_config_learns_go_s_variant_from_its_requests() {
     assert_eq!(r.detail, "echo:from-go-future");
     // The reply reached Go, so every connection made for it has been reported.
     let to_go: Vec<String> = connects.try_iter().filter(|a| *a == go.address).collect();
-    assert_eq!(to_go.len(), 1, "one connection to Go, no refused first batch");
+    assert_eq!(
+        to_go.len(),
+        1,
+        "one connection to Go, no refused first batch"
+    );
     stop(&system, &remote);
     stop(&controller, &controller_remote);
 }

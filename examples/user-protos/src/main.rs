@@ -76,7 +76,9 @@ fn main() {
     println!(
         "{} (from {})",
         g.text,
-        g.greeter.map(|p| p.to_pid().to_string()).unwrap_or_default()
+        g.greeter
+            .map(|p| p.to_pid().to_string())
+            .unwrap_or_default()
     );
 }
 

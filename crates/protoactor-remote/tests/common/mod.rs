@@ -8,9 +8,9 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::messages::{Count, Echo, Response, Seq};
 use protoactor::prelude::*;
 use protoactor::Config;
-use crate::common::messages::{Count, Echo, Response, Seq};
 use protoactor_remote::remote_proto::remote_message::MessageType;
 use protoactor_remote::remote_proto::remoting_client::RemotingClient;
 use protoactor_remote::remote_proto::{
