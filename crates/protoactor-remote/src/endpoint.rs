@@ -357,10 +357,14 @@ struct Unconfirmed {
     batches: Vec<MessageBatch>,
     messages: usize,
     bytes: usize,
+    /// When the copies are dropped: a refusal comes back within a round trip of the first
+    /// batch, so a stream that lived this long accepted it.
+    until: Option<tokio::time::Instant>,
 }
 
 impl Unconfirmed {
     const MAX_MESSAGES: usize = 10_000;
+    const WINDOW: Duration = Duration::from_secs(5);
 
     /// Keeps a copy of `batch`; false once over the bounds (then stop keeping).
     fn keep(&mut self, batch: &MessageBatch, max_bytes: usize) -> bool {
@@ -373,6 +377,8 @@ impl Unconfirmed {
         if self.messages > Self::MAX_MESSAGES || self.bytes > max_bytes {
             return false;
         }
+        self.until
+            .get_or_insert_with(|| tokio::time::Instant::now() + Self::WINDOW);
         self.batches.push(batch.clone());
         true
     }
@@ -522,11 +528,17 @@ async fn write_loop(
                 },
             };
         }
+        let confirm_at = unconfirmed.as_ref().and_then(|u| u.until);
         tokio::select! {
             biased;
             _ = ep.close_requested() => return WriteEnd::Closed,
             e = &mut *end => return stream_end(e),
             _ = ep.drain_requested(), if !ep.draining() => continue,
+            _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
+                if confirm_at.is_some() => {
+                *unconfirmed = None;
+                continue;
+            }
             n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
         }
         // What the peer was seen writing wins over a guess.
