@@ -329,7 +329,7 @@ pub enum EnvelopeError {
     /// `sender` is outside the batch's sender table.
     #[error("sender index {0} is outside the sender table")]
     BadSenderIndex(i32),
-    /// The type name is longer than [`MAX_TYPE_NAME_LEN`](crate::frame::MAX_TYPE_NAME_LEN).
+    /// The type name is longer than [`MAX_TYPE_NAME_LEN`].
     #[error("the type name is {0} bytes long, over the limit of {max}", max = crate::frame::MAX_TYPE_NAME_LEN)]
     TypeNameTooLong(usize),
     /// No decoder is registered for the type name (given apart) and this serializer.
@@ -355,7 +355,7 @@ pub struct Incoming {
     /// Headers, if any.
     pub header: Option<Arc<MessageHeader>>,
     /// The proto full name (shared by the batch's envelopes of that type; a name over
-    /// [`MAX_TYPE_NAME_LEN`](crate::frame::MAX_TYPE_NAME_LEN) is cut short).
+    /// [`MAX_TYPE_NAME_LEN`] is cut short).
     pub type_name: Arc<str>,
     /// The decoded message, or why it could not be decoded (with the raw message).
     pub message: Result<BoxedMessage, (EnvelopeError, UndecodableMessage)>,
