@@ -366,8 +366,9 @@ impl Unconfirmed {
     const MAX_MESSAGES: usize = 10_000;
     const WINDOW: Duration = Duration::from_secs(5);
 
-    /// Keeps a copy of `batch`; false once over the bounds (then stop keeping).
-    fn keep(&mut self, batch: &MessageBatch, max_bytes: usize) -> bool {
+    /// Keeps `batch` (a copy of one handed to the stream); false once over the bounds (then
+    /// stop keeping).
+    fn keep(&mut self, batch: MessageBatch, max_bytes: usize) -> bool {
         self.messages += batch.envelopes.len();
         self.bytes += batch
             .envelopes
@@ -379,7 +380,7 @@ impl Unconfirmed {
         }
         self.until
             .get_or_insert_with(|| tokio::time::Instant::now() + Self::WINDOW);
-        self.batches.push(batch.clone());
+        self.batches.push(batch);
         true
     }
 }
@@ -607,16 +608,18 @@ async fn send_batch(
     unconfirmed: &mut Option<Unconfirmed>,
 ) -> bool {
     let batch = builder.finish();
-    if let Some(u) = unconfirmed {
-        if !u.keep(&batch, shared.config.max_message_size) {
-            *unconfirmed = None;
-        }
-    }
+    let copy = unconfirmed.is_some().then(|| batch.clone());
     let msg = RemoteMessage {
         message_type: Some(MessageType::MessageBatch(batch)),
     };
     if tx.send(msg).await.is_ok() {
         in_batch.clear();
+        // Only what the stream took: what it refused goes to dead letters below instead.
+        if let (Some(u), Some(copy)) = (unconfirmed.as_mut(), copy) {
+            if !u.keep(copy, shared.config.max_message_size) {
+                *unconfirmed = None;
+            }
+        }
         true
     } else {
         for m in in_batch.drain(..) {
