@@ -21,12 +21,12 @@ use protoactor::{BoxedMessage, MessageHeader, Pid};
 use crate::actor_proto;
 use crate::config::WireVariant;
 use crate::frame::MAX_TYPE_NAME_LEN;
+use crate::pid::{wire_pid, WireContext};
 use crate::remote_proto::{MessageBatch, MessageEnvelope};
-use crate::serializer::{
-    Serialization, SerializationError, SerializerId, UndecodableMessage, WireContext,
-};
+use crate::serializer::{Serialization, SerializationError, SerializerId, UndecodableMessage};
 
 /// A message on its way to another node.
+#[derive(Debug)]
 pub struct Outbound {
     /// Where it goes.
     pub target: Pid,
@@ -51,6 +51,17 @@ pub struct BatchBuilder {
     buf: BytesMut,
     size: usize,
     max_payload: usize,
+}
+
+impl std::fmt::Debug for BatchBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("variant", &self.variant)
+            .field("envelopes", &self.envelopes.len())
+            .field("approx_size", &self.size)
+            .field("max_payload", &self.max_payload)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BatchBuilder {
@@ -96,7 +107,7 @@ impl BatchBuilder {
     pub fn push(
         &mut self,
         ser: &Serialization,
-        ctx: &WireContext,
+        ctx: &WireContext<'_>,
         m: &Outbound,
     ) -> Result<(), SerializationError> {
         let enc = ser.encode(&*m.message, ctx, &mut self.buf)?;
@@ -129,12 +140,7 @@ impl BatchBuilder {
                 let raw = match self.variant {
                     WireVariant::Current => Bytes::copy_from_slice(m.target.id().as_bytes()),
                     WireVariant::Legacy2024 => {
-                        let pid = actor_proto::Pid {
-                            address: m.target.address().to_string(),
-                            id: m.target.id().to_string(),
-                            request_id: 0,
-                        };
-                        Bytes::from(pid.encode_to_vec())
+                        Bytes::from(wire_pid(m.target.address(), m.target.id(), 0).encode_to_vec())
                     }
                 };
                 self.size += raw.len() + 2;
@@ -150,8 +156,8 @@ impl BatchBuilder {
                 let i = match self.sender_index.get(&key) {
                     Some(&i) => i,
                     None => {
-                        let mut p = ctx.pid(s);
-                        p.request_id = 0;
+                        // The request id travels per envelope.
+                        let p = wire_pid(ctx.address(s), s.id(), 0);
                         self.size += p.address.len() + p.id.len() + 6;
                         self.senders.push(p);
                         // Senders are 1-based: 0 means none.
@@ -207,14 +213,9 @@ pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_addr
         };
         *raw = match variant {
             WireVariant::Current => Bytes::copy_from_slice(entry.id().as_bytes()),
-            WireVariant::Legacy2024 => Bytes::from(
-                actor_proto::Pid {
-                    address: peer_address.to_string(),
-                    id: entry.id().to_string(),
-                    request_id: 0,
-                }
-                .encode_to_vec(),
-            ),
+            WireVariant::Legacy2024 => {
+                Bytes::from(wire_pid(peer_address, entry.id(), 0).encode_to_vec())
+            }
         };
     }
 }
@@ -347,6 +348,7 @@ pub enum EnvelopeError {
 }
 
 /// One envelope of an incoming batch, resolved against the tables.
+#[derive(Debug)]
 pub struct Incoming {
     /// The local target (this node's address).
     pub target: Pid,
@@ -370,6 +372,16 @@ pub struct BatchReader {
 }
 
 const PID_CACHE_LIMIT: usize = 10_000;
+
+impl std::fmt::Debug for BatchReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchReader")
+            .field("local_address", &self.local_address)
+            .field("cached_targets", &self.targets.len())
+            .field("cached_senders", &self.senders.len())
+            .finish()
+    }
+}
 
 impl BatchReader {
     /// A reader for a node at `local_address`.

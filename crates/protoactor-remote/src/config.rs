@@ -33,6 +33,18 @@ pub struct TlsConfig {
     pub domain_name: Option<String>,
 }
 
+// By hand: the private key is never printed.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("<redacted>"))
+            .field("ca_pem", &format_args!("{} bytes", self.ca_pem.len()))
+            .field("domain_name", &self.domain_name)
+            .finish()
+    }
+}
+
 /// Remote settings; `RemoteConfig::new(host, port)` has protoactor-go's defaults.
 #[derive(Clone)]
 pub struct RemoteConfig {
@@ -65,6 +77,28 @@ pub struct RemoteConfig {
     pub serialization: Serialization,
     /// TLS (default: none).
     pub tls: Option<TlsConfig>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kinds: Vec<&String> = self.kinds.keys().collect();
+        kinds.sort();
+        f.debug_struct("RemoteConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("advertised_address", &self.advertised_address)
+            .field("batch_size", &self.batch_size)
+            .field("queue_size", &self.queue_size)
+            .field("max_retry_count", &self.max_retry_count)
+            .field("retry_interval", &self.retry_interval)
+            .field("max_message_size", &self.max_message_size)
+            .field("wire_variant", &self.wire_variant)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("kinds", &kinds)
+            .field("serialization", &self.serialization)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl RemoteConfig {

@@ -10,12 +10,11 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use protoactor::throttle::{Throttle, Valve};
 use protoactor::{
-    ActorSystem, MessageEnvelope, Pid, Process, Stop, SystemMessage, Terminated, TerminatedReason,
+    ActorSystem, MessageEnvelope, Pid, Process, SystemMessage, Terminated, TerminatedReason,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::actor_proto;
 use crate::codec::{BatchBuilder, Outbound};
 use crate::config::{RemoteConfig, WireVariant};
 use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
@@ -25,6 +24,7 @@ use crate::remote_proto::{
     connect_request, ConnectRequest, MessageBatch, RemoteMessage, ServerConnection,
 };
 use crate::serializer::{Serialization, WireContext};
+use crate::system_messages;
 
 const CONNECTING: u8 = 0;
 const CONNECTED: u8 = 1;
@@ -718,13 +718,7 @@ impl Process for RemoteProcess {
         let Some(shared) = self.shared.upgrade() else {
             return;
         };
-        let out = |message: protoactor::BoxedMessage| Outbound {
-            target: pid.clone(),
-            message,
-            sender: None,
-            header: None,
-        };
-        match message {
+        match &message {
             SystemMessage::Watch { watcher } => {
                 if self.endpoint.is_terminated() {
                     watcher.send_system_message(
@@ -736,38 +730,35 @@ impl Process for RemoteProcess {
                     );
                     return;
                 }
-                let w = shared.wire_ctx().pid(&watcher);
                 self.endpoint
                     .watches
                     .lock()
-                    .entry(watcher)
+                    .entry(watcher.clone())
                     .or_default()
                     .insert(pid.clone());
-                self.enqueue(
-                    &shared,
-                    out(Box::new(actor_proto::Watch { watcher: Some(w) })),
-                );
             }
             SystemMessage::Unwatch { watcher } => {
-                let w = shared.wire_ctx().pid(&watcher);
-                {
-                    let mut map = self.endpoint.watches.lock();
-                    if let Some(set) = map.get_mut(&watcher) {
-                        set.remove(pid);
-                        if set.is_empty() {
-                            map.remove(&watcher);
-                        }
+                let mut map = self.endpoint.watches.lock();
+                if let Some(set) = map.get_mut(watcher) {
+                    set.remove(pid);
+                    if set.is_empty() {
+                        map.remove(watcher);
                     }
                 }
-                self.enqueue(
-                    &shared,
-                    out(Box::new(actor_proto::Unwatch { watcher: Some(w) })),
-                );
             }
-            SystemMessage::Stop => self.enqueue(&shared, out(Box::new(Stop))),
-            // A local actor that a remote actor watched is gone.
-            SystemMessage::Terminated(t) => self.enqueue(&shared, out(Box::new(t))),
-            other => {
+            _ => {}
+        }
+        match system_messages::to_wire(message, &shared.wire_ctx()) {
+            Ok(message) => self.enqueue(
+                &shared,
+                Outbound {
+                    target: pid.clone(),
+                    message,
+                    sender: None,
+                    header: None,
+                },
+            ),
+            Err(other) => {
                 tracing::debug!(pid = %pid, message = other.name(), "system message not sent to a remote process");
             }
         }

@@ -64,7 +64,8 @@
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
 //! [`WireVariant`] selects what this node writes; the reader accepts both.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod activator;
 pub mod build;
@@ -73,13 +74,16 @@ pub mod config;
 mod endpoint;
 pub mod events;
 pub mod frame;
+mod pid;
 mod remote;
 pub mod serializer;
 mod server;
+mod system_messages;
 
 pub use activator::ResponseStatusCode;
 pub use config::{RemoteConfig, TlsConfig, WireVariant};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
+pub use pid::{PidExt, WireContext};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};
 pub use serializer::{
     JsonMessage, Serialization, SerializationError, SerializerId, UndecodableMessage,
@@ -111,37 +115,3 @@ pub(crate) use proto::messages;
 pub use proto::remote as remote_proto;
 
 pub use actor_proto::Pid as ProtoPid;
-
-/// Converts between core [`Pid`](protoactor::Pid)s and wire `actor.PID`s.
-pub trait PidExt {
-    /// The wire form of this PID.
-    fn to_proto(&self) -> actor_proto::Pid;
-}
-
-impl PidExt for protoactor::Pid {
-    fn to_proto(&self) -> actor_proto::Pid {
-        actor_proto::Pid {
-            address: self.address().to_string(),
-            id: self.id().to_string(),
-            request_id: self.request_id(),
-        }
-    }
-}
-
-impl actor_proto::Pid {
-    /// The core PID for this wire PID.
-    pub fn to_pid(&self) -> protoactor::Pid {
-        let p = protoactor::Pid::new(self.address.as_str(), self.id.as_str());
-        if self.request_id != 0 {
-            p.with_request_id(self.request_id)
-        } else {
-            p
-        }
-    }
-}
-
-impl From<&protoactor::Pid> for actor_proto::Pid {
-    fn from(p: &protoactor::Pid) -> Self {
-        p.to_proto()
-    }
-}

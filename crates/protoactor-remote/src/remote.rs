@@ -94,6 +94,16 @@ pub struct Remote {
     stopped: AtomicBool,
 }
 
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("address", &self.shared.address)
+            .field("bound", &self.bound)
+            .field("stopped", &self.stopped.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Remote {
     /// Starts remoting: binds the server, sets the system's address, installs the resolver
     /// for other nodes' PIDs and spawns the `activator`. Start it before spawning actors, so

@@ -5,12 +5,11 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use protoactor::{MessageEnvelope, Stop, SystemMessage, Terminated};
+use protoactor::MessageEnvelope;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor_proto;
 use crate::codec::{BatchReader, Incoming};
 use crate::endpoint::Shared;
 use crate::events::{Direction, RemoteDeliveryError};
@@ -22,6 +21,7 @@ use crate::remote_proto::{
     RemoteMessage,
 };
 use crate::serializer::UndecodableMessage;
+use crate::system_messages::{self, Inbound};
 use crate::PidExt;
 
 pub(crate) struct RemotingService {
@@ -235,44 +235,18 @@ fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
             return;
         }
     };
-    if let Some(w) = message.downcast_ref::<actor_proto::Watch>() {
-        match &w.watcher {
-            Some(watcher) => target.send_system_message(
-                system,
-                SystemMessage::Watch {
-                    watcher: watcher.to_pid(),
-                },
-            ),
-            None => bad_system_message(shared, peer, &target, "actor.Watch without a watcher"),
-        }
-    } else if let Some(w) = message.downcast_ref::<actor_proto::Unwatch>() {
-        match &w.watcher {
-            Some(watcher) => target.send_system_message(
-                system,
-                SystemMessage::Unwatch {
-                    watcher: watcher.to_pid(),
-                },
-            ),
-            None => bad_system_message(shared, peer, &target, "actor.Unwatch without a watcher"),
-        }
-    } else if message.is::<Stop>() {
-        target.send_system_message(system, SystemMessage::Stop);
-    } else if message.is::<Terminated>() {
-        let t = protoactor::message::downcast_message::<Terminated>(message)
-            .map(|b| *b)
-            .ok();
-        if let Some(t) = t {
-            shared.remote_terminated(&target, t);
-        }
-    } else {
-        target.send_user_message(
+    match system_messages::from_wire(message) {
+        Inbound::System(m) => target.send_system_message(system, m),
+        Inbound::Terminated(t) => shared.remote_terminated(&target, t),
+        Inbound::User(message) => target.send_user_message(
             system,
             MessageEnvelope {
                 message,
                 sender,
                 header,
             },
-        );
+        ),
+        Inbound::Invalid(why) => bad_system_message(shared, peer, &target, why),
     }
 }
 
