@@ -1,50 +1,32 @@
 //! Endpoints: one writer task per remote address that dials, handshakes and streams
 //! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
+//! The node-wide state they share is in [`node`](crate::node).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use protoactor::throttle::{Throttle, Valve};
-use protoactor::{
-    ActorSystem, MessageEnvelope, Pid, Process, SystemMessage, Terminated, TerminatedReason,
-};
+use protoactor::{MessageEnvelope, Pid, Process, SystemMessage, Terminated, TerminatedReason};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::codec::{BatchBuilder, Outbound};
-use crate::config::{RemoteConfig, WireVariant};
+use crate::config::WireVariant;
 use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
+use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_client::RemotingClient;
 use crate::remote_proto::{
     connect_request, ConnectRequest, MessageBatch, RemoteMessage, ServerConnection,
 };
-use crate::serializer::{Serialization, WireContext};
 use crate::system_messages;
 
 const CONNECTING: u8 = 0;
 const CONNECTED: u8 = 1;
 const TERMINATED: u8 = 2;
-
-/// State shared by the server, the endpoints and the remote processes of one node.
-pub(crate) struct Shared {
-    pub(crate) system: ActorSystem,
-    pub(crate) config: RemoteConfig,
-    pub(crate) ser: Serialization,
-    pub(crate) address: Arc<str>,
-    pub(crate) endpoints: DashMap<String, Arc<Endpoint>>,
-    pub(crate) inbound: Mutex<Vec<mpsc::Sender<Result<RemoteMessage, tonic::Status>>>>,
-    pub(crate) shutting_down: AtomicBool,
-    /// Throttles the log lines of delivery errors.
-    pub(crate) error_log_throttle: Throttle,
-    /// The wire variant each peer (by advertised address) was seen writing.
-    pub(crate) peer_variants: DashMap<String, WireVariant>,
-    pub(crate) me: Weak<Shared>,
-}
 
 /// True if `address` can be dialled: `host:port` with a non-empty host and a non-zero port.
 /// Anything else (an empty address, a URL, a missing port) is refused at once instead of
@@ -105,57 +87,40 @@ impl Endpoint {
     }
 }
 
-impl Shared {
-    pub(crate) fn wire_ctx(&self) -> WireContext<'_> {
-        WireContext {
-            local_address: &self.address,
-        }
-    }
+/// The endpoints of one node, by remote address.
+pub(crate) struct Endpoints {
+    pub(crate) node: Arc<Node>,
+    map: DashMap<String, Arc<Endpoint>>,
+    me: Weak<Endpoints>,
+}
 
-    /// Publishes a delivery error; the log line is throttled as dead letters are (a hostile
-    /// batch can hold thousands of failing envelopes).
-    pub(crate) fn publish_error(&self, ev: RemoteDeliveryError) {
-        let (valve, held_back) = self.error_log_throttle.should_throttle();
-        if held_back > 0 {
-            tracing::warn!(held_back, "remote delivery errors were throttled");
-        }
-        if valve != Valve::Closed {
-            tracing::warn!(
-                peer = %ev.peer,
-                target = ?ev.target,
-                type_name = %ev.type_name,
-                error = %ev.error,
-                direction = ?ev.direction,
-                "remote delivery error"
-            );
-        }
-        self.system.event_stream().publish(&ev);
-    }
-
-    /// Sends to dead letters as if `target` did not exist: a `DeadLetterEvent`, and a
-    /// `DeadLetterResponse` to the sender if there is one.
-    pub(crate) fn dead_letter(&self, target: &Pid, envelope: MessageEnvelope) {
-        let dl = self.system.dead_letter().resolve(&self.system);
-        dl.send_user_message(target, envelope);
+impl Endpoints {
+    /// No endpoints yet; each is created on first use.
+    pub(crate) fn new(node: Arc<Node>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Endpoints {
+            node,
+            map: DashMap::new(),
+            me: me.clone(),
+        })
     }
 
     /// The live endpoint for `address`, created (and dialling) if there is none.
-    pub(crate) fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
-        if self.shutting_down.load(Ordering::Acquire) {
+    pub(crate) fn get_or_connect(&self, address: &str) -> Option<Arc<Endpoint>> {
+        if self.node.shutting_down.load(Ordering::Acquire) {
             return None;
         }
         if !is_dialable(address) {
             tracing::debug!(%address, "not a dialable host:port; dead-lettering");
             return None;
         }
-        if let Some(e) = self.endpoints.get(address) {
+        if let Some(e) = self.map.get(address) {
             if !e.is_terminated() {
                 return Some(e.clone());
             }
         }
         let mut created = None;
         let ep = self
-            .endpoints
+            .map
             .entry(address.to_string())
             .and_modify(|e| {
                 if e.is_terminated() {
@@ -172,14 +137,17 @@ impl Shared {
             .clone();
         if let Some(rx) = created {
             let me = self.me.upgrade()?;
-            self.system.runtime().spawn(run_writer(me, ep.clone(), rx));
+            self.node
+                .system
+                .runtime()
+                .spawn(run_writer(me, ep.clone(), rx));
         }
         Some(ep)
     }
 
     /// A `Terminated` came from a peer for a local watcher.
     pub(crate) fn remote_terminated(&self, watcher: &Pid, t: Terminated) {
-        if let Some(ep) = self.endpoints.get(t.who.address()) {
+        if let Some(ep) = self.map.get(t.who.address()) {
             let mut w = ep.watches.lock();
             if let Some(set) = w.get_mut(watcher) {
                 set.remove(&t.who);
@@ -188,7 +156,7 @@ impl Shared {
                 }
             }
         }
-        watcher.send_system_message(&self.system, SystemMessage::Terminated(t));
+        watcher.send_system_message(&self.node.system, SystemMessage::Terminated(t));
     }
 
     /// Graceful shutdown of the outbound side: every endpoint sends what is queued (waiting
@@ -196,7 +164,7 @@ impl Shared {
     /// read it all; after `limit` the rest are closed at once (what they still hold goes to
     /// dead letters).
     pub(crate) async fn drain_all(&self, limit: Duration) {
-        let endpoints: Vec<Arc<Endpoint>> = self.endpoints.iter().map(|e| e.clone()).collect();
+        let endpoints: Vec<Arc<Endpoint>> = self.map.iter().map(|e| e.clone()).collect();
         for e in &endpoints {
             e.control.send_replace(Control::Drain);
         }
@@ -212,24 +180,11 @@ impl Shared {
                 "remote shutdown: endpoints not drained in time are closed"
             );
         }
-        for e in self.endpoints.iter() {
+        for e in self.map.iter() {
             e.control.send_replace(Control::Close);
         }
         for e in &endpoints {
             e.control.send_replace(Control::Close);
-        }
-    }
-
-    /// The variant to write to the peer at `address`: the one it was seen writing, if any.
-    fn learned_variant(&self, address: &str) -> Option<WireVariant> {
-        self.peer_variants.get(address).map(|v| *v)
-    }
-
-    /// Records the variant the peer at `address` writes (from a batch it sent).
-    pub(crate) fn learn_variant(&self, address: &str, v: WireVariant) {
-        if self.learned_variant(address) != Some(v) {
-            tracing::debug!(%address, variant = ?v, "learned the peer's wire variant");
-            self.peer_variants.insert(address.to_string(), v);
         }
     }
 }
@@ -252,8 +207,8 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
 
 type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
 
-async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> {
-    let scheme = if shared.config.tls.is_some() {
+async fn connect_once(node: &Node, address: &str) -> Result<Stream, String> {
+    let scheme = if node.config.tls.is_some() {
         "https"
     } else {
         "http"
@@ -262,7 +217,7 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    if let Some(tls) = &shared.config.tls {
+    if let Some(tls) = &node.config.tls {
         let domain = tls.domain_name.clone().unwrap_or_else(|| {
             address
                 .rsplit_once(':')
@@ -276,7 +231,7 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         endpoint = endpoint.tls_config(client).map_err(|e| e.to_string())?;
     }
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
-    let max = shared.config.max_message_size.saturating_mul(4);
+    let max = node.config.max_message_size.saturating_mul(4);
     let mut client = RemotingClient::new(channel)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
@@ -285,8 +240,8 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         message_type: Some(MessageType::ConnectRequest(ConnectRequest {
             connection_type: Some(connect_request::ConnectionType::ServerConnection(
                 ServerConnection {
-                    member_id: shared.system.id().to_string(),
-                    address: shared.address.to_string(),
+                    member_id: node.system.id().to_string(),
+                    address: node.address.to_string(),
                     block_list: Vec::new(),
                 },
             )),
@@ -385,22 +340,22 @@ impl Unconfirmed {
     }
 }
 
-async fn connect(shared: &Shared, ep: &Endpoint) -> Option<Stream> {
-    for attempt in 0..shared.config.max_retry_count {
+async fn connect(node: &Node, ep: &Endpoint) -> Option<Stream> {
+    for attempt in 0..node.config.max_retry_count {
         // Bounded as a whole: a peer that accepts TCP but never speaks HTTP/2 must not hang us.
         let attempt_result = tokio::select! {
             biased;
             _ = ep.close_requested() => return None,
-            r = tokio::time::timeout(Duration::from_secs(15), connect_once(shared, &ep.address)) =>
+            r = tokio::time::timeout(Duration::from_secs(15), connect_once(node, &ep.address)) =>
                 r.unwrap_or_else(|_| Err("connection attempt timed out".to_string())),
         };
         match attempt_result {
             Ok(s) => return Some(s),
             Err(e) => {
                 tracing::info!(address = %ep.address, attempt, error = %e, "remote connect failed");
-                if attempt + 1 < shared.config.max_retry_count {
+                if attempt + 1 < node.config.max_retry_count {
                     tokio::select! {
-                        _ = tokio::time::sleep(shared.config.retry_interval) => {}
+                        _ = tokio::time::sleep(node.config.retry_interval) => {}
                         _ = ep.close_requested() => return None,
                     }
                 }
@@ -411,19 +366,20 @@ async fn connect(shared: &Shared, ep: &Endpoint) -> Option<Stream> {
 }
 
 async fn run_writer(
-    shared: Arc<Shared>,
+    endpoints: Arc<Endpoints>,
     ep: Arc<Endpoint>,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
 ) {
-    let learned = shared.learned_variant(&ep.address);
-    let mut variant = learned.unwrap_or(shared.config.wire_variant);
+    let node = &*endpoints.node;
+    let learned = node.learned_variant(&ep.address);
+    let mut variant = learned.unwrap_or(node.config.wire_variant);
     // Until the peer is seen writing, or has accepted a first batch, its variant is a guess.
     let mut unconfirmed = learned.is_none().then(Unconfirmed::default);
     let mut switched = false;
     let mut replay: Vec<MessageBatch> = Vec::new();
-    while let Some((tx, mut inbound)) = connect(&shared, &ep).await {
+    while let Some((tx, mut inbound)) = connect(node, &ep).await {
         ep.state.store(CONNECTED, Ordering::Release);
-        shared.system.event_stream().publish(&EndpointConnected {
+        node.system.event_stream().publish(&EndpointConnected {
             address: ep.address.clone(),
         });
         // The peer never writes data on this stream: anything it sends (a DisconnectRequest),
@@ -446,7 +402,7 @@ async fn run_writer(
         }
         let end = if replayed {
             write_loop(
-                &shared,
+                node,
                 &ep,
                 &mut rx,
                 tx,
@@ -479,7 +435,7 @@ async fn run_writer(
                     "the peer could not decode our batches: it speaks the other wire variant; resending {} batches in it",
                     kept.len()
                 );
-                shared.learn_variant(&ep.address, other);
+                node.learn_variant(&ep.address, other);
                 variant = other;
                 switched = true;
                 replay = kept
@@ -495,11 +451,11 @@ async fn run_writer(
         }
         break;
     }
-    terminate(&shared, &ep, rx);
+    terminate(&endpoints, &ep, rx);
 }
 
 async fn write_loop(
-    shared: &Shared,
+    node: &Node,
     ep: &Endpoint,
     rx: &mut mpsc::UnboundedReceiver<Outbound>,
     tx: mpsc::Sender<RemoteMessage>,
@@ -507,10 +463,10 @@ async fn write_loop(
     mut variant: WireVariant,
     unconfirmed: &mut Option<Unconfirmed>,
 ) -> WriteEnd {
-    let batch_size = shared.config.batch_size;
+    let batch_size = node.config.batch_size;
     // Keep batches well under the peer's message limit.
-    let max_bytes = shared.config.max_message_size / 2;
-    let mut builder = BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
+    let max_bytes = node.config.max_message_size / 2;
+    let mut builder = BatchBuilder::new(variant).with_max_payload(node.config.max_message_size);
     let mut pending: Vec<Outbound> = Vec::with_capacity(batch_size);
     let mut in_batch: Vec<Outbound> = Vec::with_capacity(batch_size);
     let stream_end = |e: Result<StreamEnd, oneshot::error::RecvError>| {
@@ -543,29 +499,28 @@ async fn write_loop(
             n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
         }
         // What the peer was seen writing wins over a guess.
-        if let Some(v) = shared.learned_variant(&ep.address) {
+        if let Some(v) = node.learned_variant(&ep.address) {
             *unconfirmed = None;
             if v != variant {
                 variant = v;
-                builder =
-                    BatchBuilder::new(variant).with_max_payload(shared.config.max_message_size);
+                builder = BatchBuilder::new(variant).with_max_payload(node.config.max_message_size);
             }
         }
         ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
-        let ctx = shared.wire_ctx();
+        let ctx = node.wire_ctx();
         let mut drained = pending.drain(..);
         while let Some(m) = drained.next() {
-            match builder.push(&shared.ser, &ctx, &m) {
+            match builder.push(&node.ser, &ctx, &m) {
                 Ok(()) => in_batch.push(m),
                 Err(e) => {
-                    shared.publish_error(RemoteDeliveryError {
+                    node.publish_error(RemoteDeliveryError {
                         direction: Direction::Outbound,
                         peer: ep.address.clone(),
                         target: Some(m.target.clone()),
                         type_name: m.message.type_name().to_string(),
                         error: e.to_string(),
                     });
-                    shared.dead_letter(
+                    node.dead_letter(
                         &m.target,
                         MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
                     );
@@ -573,17 +528,17 @@ async fn write_loop(
                 }
             }
             if builder.approx_size() >= max_bytes
-                && !send_batch(shared, &mut builder, &mut in_batch, &tx, unconfirmed).await
+                && !send_batch(node, &mut builder, &mut in_batch, &tx, unconfirmed).await
             {
                 // Taken from the queue but not yet in a batch: report them too.
                 for rest in drained {
-                    undeliverable(shared, rest);
+                    undeliverable(node, rest);
                 }
                 return stream_gone(ep, end).await;
             }
         }
         if !builder.is_empty()
-            && !send_batch(shared, &mut builder, &mut in_batch, &tx, unconfirmed).await
+            && !send_batch(node, &mut builder, &mut in_batch, &tx, unconfirmed).await
         {
             return stream_gone(ep, end).await;
         }
@@ -601,7 +556,7 @@ async fn stream_gone(ep: &Endpoint, end: &mut oneshot::Receiver<StreamEnd>) -> W
 
 /// Hands one batch to the gRPC stream; on failure its messages go to dead letters.
 async fn send_batch(
-    shared: &Shared,
+    node: &Node,
     builder: &mut BatchBuilder,
     in_batch: &mut Vec<Outbound>,
     tx: &mpsc::Sender<RemoteMessage>,
@@ -616,14 +571,14 @@ async fn send_batch(
         in_batch.clear();
         // Only what the stream took: what it refused goes to dead letters below instead.
         if let (Some(u), Some(copy)) = (unconfirmed.as_mut(), copy) {
-            if !u.keep(copy, shared.config.max_message_size) {
+            if !u.keep(copy, node.config.max_message_size) {
                 *unconfirmed = None;
             }
         }
         true
     } else {
         for m in in_batch.drain(..) {
-            undeliverable(shared, m);
+            undeliverable(node, m);
         }
         false
     }
@@ -631,8 +586,8 @@ async fn send_batch(
 
 /// A message that cannot reach its endpoint: requesters get `DeadLetterResponse`, others a
 /// dead-letter event.
-fn undeliverable(shared: &Shared, m: Outbound) {
-    shared.dead_letter(
+fn undeliverable(node: &Node, m: Outbound) {
+    node.dead_letter(
         &m.target,
         MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
     );
@@ -640,21 +595,22 @@ fn undeliverable(shared: &Shared, m: Outbound) {
 
 // Pid's Hash/Eq use only address, id and request id, never the cached process.
 #[allow(clippy::mutable_key_type)]
-fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+    let node = &*endpoints.node;
     ep.state.store(TERMINATED, Ordering::Release);
-    shared
-        .endpoints
+    endpoints
+        .map
         .remove_if(&ep.address, |_, e| Arc::ptr_eq(e, ep));
     // Closing first makes later sends fail at once (the sender dead-letters them itself).
     rx.close();
     while let Ok(m) = rx.try_recv() {
-        undeliverable(shared, m);
+        undeliverable(node, m);
     }
     let watches = std::mem::take(&mut *ep.watches.lock());
     for (watcher, watchees) in watches {
         for who in watchees {
             watcher.send_system_message(
-                &shared.system,
+                &node.system,
                 SystemMessage::Terminated(Terminated {
                     who,
                     why: TerminatedReason::AddressTerminated,
@@ -664,47 +620,47 @@ fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceive
     }
     ep.done.send_replace(true);
     tracing::info!(address = %ep.address, "endpoint terminated");
-    shared.system.event_stream().publish(&EndpointTerminated {
+    node.system.event_stream().publish(&EndpointTerminated {
         address: ep.address.clone(),
     });
 }
 
 /// What a PID of another node resolves to: it queues messages on that node's endpoint.
 pub(crate) struct RemoteProcess {
-    pub(crate) shared: Weak<Shared>,
+    pub(crate) node: Weak<Node>,
     pub(crate) endpoint: Arc<Endpoint>,
 }
 
 impl RemoteProcess {
-    fn enqueue(&self, shared: &Shared, m: Outbound) {
+    fn enqueue(&self, node: &Node, m: Outbound) {
         // A full queue (a slow or unreachable peer) refuses instead of growing without bound.
-        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= shared.config.queue_size {
+        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= node.config.queue_size {
             self.endpoint.queued.fetch_sub(1, Ordering::Relaxed);
-            shared.publish_error(RemoteDeliveryError {
+            node.publish_error(RemoteDeliveryError {
                 direction: Direction::Outbound,
                 peer: self.endpoint.address.clone(),
                 target: Some(m.target.clone()),
                 type_name: m.message.type_name().to_string(),
                 error: format!(
                     "the endpoint queue is full ({} messages)",
-                    shared.config.queue_size
+                    node.config.queue_size
                 ),
             });
-            return undeliverable(shared, m);
+            return undeliverable(node, m);
         }
         if let Err(e) = self.endpoint.tx.send(m) {
-            undeliverable(shared, e.0);
+            undeliverable(node, e.0);
         }
     }
 }
 
 impl Process for RemoteProcess {
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
         self.enqueue(
-            &shared,
+            &node,
             Outbound {
                 target: pid.clone(),
                 message: envelope.message,
@@ -715,14 +671,14 @@ impl Process for RemoteProcess {
     }
 
     fn send_system_message(&self, pid: &Pid, message: SystemMessage) {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
         match &message {
             SystemMessage::Watch { watcher } => {
                 if self.endpoint.is_terminated() {
                     watcher.send_system_message(
-                        &shared.system,
+                        &node.system,
                         SystemMessage::Terminated(Terminated {
                             who: pid.clone(),
                             why: TerminatedReason::AddressTerminated,
@@ -748,9 +704,9 @@ impl Process for RemoteProcess {
             }
             _ => {}
         }
-        match system_messages::to_wire(message, &shared.wire_ctx()) {
+        match system_messages::to_wire(message, &node.wire_ctx()) {
             Ok(message) => self.enqueue(
-                &shared,
+                &node,
                 Outbound {
                     target: pid.clone(),
                     message,

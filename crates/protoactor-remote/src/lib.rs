@@ -74,6 +74,7 @@ pub mod config;
 mod endpoint;
 pub mod events;
 pub mod frame;
+mod node;
 mod pid;
 mod remote;
 pub mod serializer;

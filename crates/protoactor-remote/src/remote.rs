@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -14,7 +14,8 @@ use tokio_stream::StreamExt;
 
 use crate::activator::{Activator, Kinds, ResponseStatusCode};
 use crate::config::RemoteConfig;
-use crate::endpoint::{RemoteProcess, Shared};
+use crate::endpoint::{Endpoints, RemoteProcess};
+use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_server::RemotingServer;
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse, DisconnectRequest, RemoteMessage};
@@ -85,7 +86,8 @@ impl RemoteSpawnError {
 
 /// Remoting on one actor system. Kept as an extension of the system.
 pub struct Remote {
-    shared: Arc<Shared>,
+    node: Arc<Node>,
+    endpoints: Arc<Endpoints>,
     bound: SocketAddr,
     server_stop: Mutex<Option<oneshot::Sender<()>>>,
     server_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -97,7 +99,7 @@ pub struct Remote {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Remote")
-            .field("address", &self.shared.address)
+            .field("address", &self.node.address)
             .field("bound", &self.bound)
             .field("stopped", &self.stopped.load(Ordering::Relaxed))
             .finish_non_exhaustive()
@@ -144,12 +146,11 @@ impl Remote {
         let ser: Serialization = config.serialization.clone();
         let kinds: Kinds = Arc::new(parking_lot::RwLock::new(config.kinds.clone()));
         let max = config.max_message_size.saturating_mul(4);
-        let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
+        let node = Arc::new(Node {
             system: system.clone(),
             config,
             ser,
             address: Arc::from(address.as_str()),
-            endpoints: DashMap::new(),
             inbound: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             error_log_throttle: protoactor::throttle::Throttle::new(
@@ -157,17 +158,17 @@ impl Remote {
                 system.config().dead_letter_throttle_interval,
             ),
             peer_variants: DashMap::new(),
-            me: me.clone(),
         });
+        let endpoints = Endpoints::new(node.clone());
 
-        let weak = Arc::downgrade(&shared);
+        let weak = Arc::downgrade(&endpoints);
         system
             .registry()
             .register_address_resolver(Arc::new(move |pid: &Pid| {
-                let shared = weak.upgrade()?;
-                let endpoint = shared.endpoint(pid.address())?;
+                let endpoints = weak.upgrade()?;
+                let endpoint = endpoints.get_or_connect(pid.address())?;
                 Some(Arc::new(RemoteProcess {
-                    shared: weak.clone(),
+                    node: Arc::downgrade(&endpoints.node),
                     endpoint,
                 }) as Arc<dyn Process>)
             }));
@@ -175,12 +176,13 @@ impl Remote {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let service = RemotingServer::new(RemotingService {
-            shared: shared.clone(),
+            node: node.clone(),
+            endpoints: endpoints.clone(),
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
         let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &shared.config.tls {
+        if let Some(tls) = &node.config.tls {
             let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
             builder = builder
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
@@ -225,7 +227,8 @@ impl Remote {
             .map_err(|e| RemoteError::Activator(e.to_string()))?;
 
         let remote = Arc::new(Remote {
-            shared,
+            node,
+            endpoints,
             bound,
             server_stop: Mutex::new(Some(stop_tx)),
             server_done: Mutex::new(Some(done_rx)),
@@ -245,7 +248,7 @@ impl Remote {
 
     /// The advertised address (`host:port`) other nodes use.
     pub fn address(&self) -> &str {
-        &self.shared.address
+        &self.node.address
     }
 
     /// The socket address actually bound (useful with port 0).
@@ -255,12 +258,12 @@ impl Remote {
 
     /// The actor system.
     pub fn system(&self) -> &ActorSystem {
-        &self.shared.system
+        &self.node.system
     }
 
     /// The message registry (types can be added after start).
     pub fn serialization(&self) -> &Serialization {
-        &self.shared.ser
+        &self.node.ser
     }
 
     /// Registers (or replaces) a kind other nodes may spawn here.
@@ -333,7 +336,7 @@ impl Remote {
         kind: &str,
         timeout: Duration,
     ) -> protoactor::ActorFuture {
-        self.shared.system.root().request_future(
+        self.node.system.root().request_future(
             &Self::activator_for(address),
             ActorPidRequest {
                 name: name.to_string(),
@@ -353,15 +356,16 @@ impl Remote {
             return;
         }
         // No new endpoints from here on; existing ones still take messages while draining.
-        self.shared.shutting_down.store(true, Ordering::Release);
-        let shared = self.shared.clone();
+        self.node.shutting_down.store(true, Ordering::Release);
+        let node = self.node.clone();
+        let endpoints = self.endpoints.clone();
         let server_stop = self.server_stop.lock().take();
         let server_task = self.server_task.lock().take();
-        let limit = shared.config.drain_timeout;
+        let limit = node.config.drain_timeout;
         let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
-        self.shared.system.runtime().spawn(async move {
-            shared.drain_all(limit).await;
-            let inbound = std::mem::take(&mut *shared.inbound.lock());
+        self.node.system.runtime().spawn(async move {
+            endpoints.drain_all(limit).await;
+            let inbound = std::mem::take(&mut *node.inbound.lock());
             for tx in inbound {
                 let _ = tx.try_send(Ok(RemoteMessage {
                     message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
