@@ -19,11 +19,26 @@ use prost::Message as _;
 use protoactor::{BoxedMessage, MessageHeader, Pid};
 
 use crate::actor_proto;
-use crate::config::WireVariant;
-use crate::frame::MAX_TYPE_NAME_LEN;
 use crate::pid::{wire_pid, WireContext};
 use crate::remote_proto::{MessageBatch, MessageEnvelope};
 use crate::serializer::{Serialization, SerializationError, SerializerId, UndecodableMessage};
+
+/// How this node writes `MessageBatch.targets` (the reader accepts both forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireVariant {
+    /// The current protocol (protoactor-go after August 2025, protoactor-dotnet): targets are
+    /// actor id strings, the receiver adds its own address.
+    #[default]
+    Current,
+    /// protoactor-go's 2024 protocol (what `go get protoactor-go@latest` resolves to):
+    /// targets are `actor.PID` messages.
+    Legacy2024,
+}
+
+/// The longest type name accepted in a batch's `type_names`; envelopes that refer to a longer
+/// one fail (dead letter and [`RemoteDeliveryError`](crate::RemoteDeliveryError)) without
+/// it being copied.
+pub const MAX_TYPE_NAME_LEN: usize = 1024;
 
 /// A message on its way to another node.
 #[derive(Debug)]
@@ -331,7 +346,7 @@ pub enum EnvelopeError {
     #[error("sender index {0} is outside the sender table")]
     BadSenderIndex(i32),
     /// The type name is longer than [`MAX_TYPE_NAME_LEN`].
-    #[error("the type name is {0} bytes long, over the limit of {max}", max = crate::frame::MAX_TYPE_NAME_LEN)]
+    #[error("the type name is {0} bytes long, over the limit of {max}", max = MAX_TYPE_NAME_LEN)]
     TypeNameTooLong(usize),
     /// No decoder is registered for the type name (given apart) and this serializer.
     #[error("no message type is registered under this type name for serializer {serializer_id}")]

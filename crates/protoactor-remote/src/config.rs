@@ -7,17 +7,7 @@ use protoactor::Props;
 
 use crate::serializer::Serialization;
 
-/// How this node writes `MessageBatch.targets` (the reader accepts both forms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WireVariant {
-    /// The current protocol (protoactor-go after August 2025, protoactor-dotnet): targets are
-    /// actor id strings, the receiver adds its own address.
-    #[default]
-    Current,
-    /// protoactor-go's 2024 protocol (what `go get protoactor-go@latest` resolves to):
-    /// targets are `actor.PID` messages.
-    Legacy2024,
-}
+pub use crate::codec::WireVariant;
 
 /// TLS for the server and for the connections this node dials (gRPC over HTTP/2 with
 /// rustls). Without it, everything is plaintext HTTP/2, as protoactor-go's default.

@@ -13,8 +13,8 @@ use protoactor::{MessageEnvelope, Pid, Process, SystemMessage, Terminated, Termi
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::codec::WireVariant;
 use crate::codec::{BatchBuilder, Outbound};
-use crate::config::WireVariant;
 use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;

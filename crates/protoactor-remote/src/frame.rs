@@ -21,10 +21,7 @@ use crate::remote_proto;
 /// The most memory a received frame may take beyond its own size once decoded and read.
 pub const FRAME_MEMORY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// The longest type name accepted in a batch's `type_names`; envelopes that refer to a longer
-/// one fail (dead letter and [`RemoteDeliveryError`](crate::RemoteDeliveryError)) without
-/// it being copied.
-pub const MAX_TYPE_NAME_LEN: usize = 1024;
+pub use crate::codec::MAX_TYPE_NAME_LEN;
 
 // In-memory costs of what a frame decodes into (generous: the decoded value plus what the
 // reader builds from it).

@@ -12,7 +12,8 @@ use protoactor::throttle::{Throttle, Valve};
 use protoactor::{ActorSystem, MessageEnvelope, Pid};
 use tokio::sync::mpsc;
 
-use crate::config::{RemoteConfig, WireVariant};
+use crate::codec::WireVariant;
+use crate::config::RemoteConfig;
 use crate::events::RemoteDeliveryError;
 use crate::pid::WireContext;
 use crate::remote_proto::RemoteMessage;

@@ -14,6 +14,7 @@ use crate::codec::{BatchReader, Incoming};
 use crate::endpoint::Endpoints;
 use crate::events::{Direction, RemoteDeliveryError};
 use crate::node::Node;
+use crate::pid::PidExt;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_server::Remoting;
 use crate::remote_proto::{
@@ -23,7 +24,6 @@ use crate::remote_proto::{
 };
 use crate::serializer::UndecodableMessage;
 use crate::system_messages::{self, Inbound};
-use crate::PidExt;
 
 pub(crate) struct RemotingService {
     pub(crate) node: Arc<Node>,
@@ -179,7 +179,7 @@ fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch
             .type_names
             .iter()
             .map(|n| {
-                if n.len() > crate::frame::MAX_TYPE_NAME_LEN {
+                if n.len() > crate::codec::MAX_TYPE_NAME_LEN {
                     Arc::from("")
                 } else {
                     Arc::from(n.as_str())
