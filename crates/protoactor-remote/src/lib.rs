@@ -66,7 +66,7 @@
 //!
 //! # Modules, bottom up
 //!
-//! Each module names only modules above it in this list (checked by a unit test):
+//! Each module names (`crate::…`) only modules listed before it (checked by a unit test):
 //!
 //! - `pid`: the one conversion between core `Pid`s and wire `actor.PID`s ([`PidExt`],
 //!   [`WireContext`]);
