@@ -1,15 +1,19 @@
-//! Compiles the `.proto` files with protox (pure Rust), so no system `protoc` is needed.
+//! Compiles the `.proto` files with protox (pure Rust), so no system `protoc` is needed:
+//! `proto/` (the library's wire types) and `shared/messages.proto` (the examples' and tests'
+//! messages, which they include from `OUT_DIR`; not part of the library).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/actor.proto",
         "proto/remote.proto",
-        "proto/messages.proto",
+        "shared/messages.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
-    let fds = protox::compile(files, ["proto"])?;
+    let fds = protox::compile(files, ["proto", "shared"])?;
     tonic_prost_build::configure()
+        // prost with a memory budget check of each received frame (src/frame.rs).
+        .codec_path("crate::frame::BudgetCodec")
         .bytes(".remote.MessageEnvelope.message_data")
         .bytes(".remote.MessageBatch.targets")
         .type_attribute(

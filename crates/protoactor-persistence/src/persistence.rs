@@ -9,8 +9,7 @@ use std::sync::Arc;
 use protoactor::message::MessageEnvelope;
 use protoactor::props::{ReceiverFunc, SenderFunc};
 use protoactor::{
-    Actor, Context, ContextOps, Pid, Props, ReceiveTimeout, Restarting, Started, Stopped,
-    Stopping,
+    Actor, Context, ContextOps, Pid, Props, ReceiveTimeout, Restarting, Started, Stopped, Stopping,
     SupervisorStrategy, Terminated,
 };
 

@@ -9,14 +9,17 @@
 //! ```
 //! `--in-process` runs both nodes in this process instead (two actor systems, two ports).
 
+#[path = "../shared/messages.rs"]
+mod messages;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use messages::{Ping, Pong, Start, StartRemote};
 use protoactor::prelude::*;
 use protoactor::Config;
-use protoactor_remote::messages::{Ping, Pong, Start, StartRemote};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn serialization() -> Serialization {

@@ -3,10 +3,13 @@
 //!
 //! Start `remote_node2` first; `remote_node1 <node2 address>` (default 127.0.0.1:8080).
 
+#[path = "../shared/messages.rs"]
+mod messages;
+
 use std::time::Duration;
 
+use messages::{Echo, HelloRequest, HelloResponse, Response};
 use protoactor::prelude::*;
-use protoactor_remote::messages::{Echo, HelloRequest, HelloResponse, Response};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {

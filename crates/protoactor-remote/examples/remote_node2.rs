@@ -6,10 +6,13 @@
 //! ```
 //! Runs until stdin closes (Ctrl-D) or it is killed. `remote_node2 <port>` picks the port.
 
+#[path = "../shared/messages.rs"]
+mod messages;
+
 use std::io::Read;
 
+use messages::{Echo, HelloRequest, HelloResponse, Response};
 use protoactor::prelude::*;
-use protoactor_remote::messages::{Echo, HelloRequest, HelloResponse, Response};
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {

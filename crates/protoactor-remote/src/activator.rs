@@ -6,8 +6,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use protoactor::{Actor, Context, ContextOps, Props, SpawnError};
 
+use crate::pid::PidExt;
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse};
-use crate::PidExt;
 
 /// Status codes of `ActorPidResponse`, as in protoactor-go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

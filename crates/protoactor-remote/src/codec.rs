@@ -19,13 +19,29 @@ use prost::Message as _;
 use protoactor::{BoxedMessage, MessageHeader, Pid};
 
 use crate::actor_proto;
-use crate::config::WireVariant;
+use crate::pid::{wire_pid, WireContext};
 use crate::remote_proto::{MessageBatch, MessageEnvelope};
-use crate::serializer::{
-    Serialization, SerializationError, SerializerId, UndecodableMessage, WireContext,
-};
+use crate::serializer::{Serialization, SerializationError, SerializerId, UndecodableMessage};
+
+/// How this node writes `MessageBatch.targets` (the reader accepts both forms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireVariant {
+    /// The current protocol (protoactor-go after August 2025, protoactor-dotnet): targets are
+    /// actor id strings, the receiver adds its own address.
+    #[default]
+    Current,
+    /// protoactor-go's 2024 protocol (what `go get protoactor-go@latest` resolves to):
+    /// targets are `actor.PID` messages.
+    Legacy2024,
+}
+
+/// The longest type name accepted in a batch's `type_names`; envelopes that refer to a longer
+/// one fail (dead letter and [`RemoteDeliveryError`](crate::RemoteDeliveryError)) without
+/// it being copied.
+pub const MAX_TYPE_NAME_LEN: usize = 1024;
 
 /// A message on its way to another node.
+#[derive(Debug)]
 pub struct Outbound {
     /// Where it goes.
     pub target: Pid,
@@ -50,6 +66,17 @@ pub struct BatchBuilder {
     buf: BytesMut,
     size: usize,
     max_payload: usize,
+}
+
+impl std::fmt::Debug for BatchBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("variant", &self.variant)
+            .field("envelopes", &self.envelopes.len())
+            .field("approx_size", &self.size)
+            .field("max_payload", &self.max_payload)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BatchBuilder {
@@ -95,7 +122,7 @@ impl BatchBuilder {
     pub fn push(
         &mut self,
         ser: &Serialization,
-        ctx: &WireContext,
+        ctx: &WireContext<'_>,
         m: &Outbound,
     ) -> Result<(), SerializationError> {
         let enc = ser.encode(&*m.message, ctx, &mut self.buf)?;
@@ -128,12 +155,7 @@ impl BatchBuilder {
                 let raw = match self.variant {
                     WireVariant::Current => Bytes::copy_from_slice(m.target.id().as_bytes()),
                     WireVariant::Legacy2024 => {
-                        let pid = actor_proto::Pid {
-                            address: m.target.address().to_string(),
-                            id: m.target.id().to_string(),
-                            request_id: 0,
-                        };
-                        Bytes::from(pid.encode_to_vec())
+                        Bytes::from(wire_pid(m.target.address(), m.target.id(), 0).encode_to_vec())
                     }
                 };
                 self.size += raw.len() + 2;
@@ -149,8 +171,8 @@ impl BatchBuilder {
                 let i = match self.sender_index.get(&key) {
                     Some(&i) => i,
                     None => {
-                        let mut p = ctx.pid(s);
-                        p.request_id = 0;
+                        // The request id travels per envelope.
+                        let p = wire_pid(ctx.address(s), s.id(), 0);
                         self.size += p.address.len() + p.id.len() + 6;
                         self.senders.push(p);
                         // Senders are 1-based: 0 means none.
@@ -194,6 +216,35 @@ impl BatchBuilder {
             senders: std::mem::take(&mut self.senders),
         }
     }
+}
+
+/// Rewrites the `targets` table of `batch` in `variant`'s form (ids for `Current`, PIDs at
+/// `peer_address` for `Legacy2024`), to resend a batch a peer of the other variant refused.
+/// Entries that are neither are left as they are.
+pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_address: &str) {
+    for raw in &mut batch.targets {
+        let Some(entry) = parse_target(raw) else {
+            continue;
+        };
+        *raw = match variant {
+            WireVariant::Current => Bytes::copy_from_slice(entry.id().as_bytes()),
+            WireVariant::Legacy2024 => {
+                Bytes::from(wire_pid(peer_address, entry.id(), 0).encode_to_vec())
+            }
+        };
+    }
+}
+
+/// The wire variant a received batch was written in, from its first target entry (`None`
+/// without targets).
+pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {
+    batch
+        .targets
+        .first()
+        .and_then(|raw| match parse_target(raw)? {
+            TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
+            TargetEntry::Id(_) => Some(WireVariant::Current),
+        })
 }
 
 /// One `targets` entry, classified (see the module docs).
@@ -294,12 +345,25 @@ pub enum EnvelopeError {
     /// `sender` is outside the batch's sender table.
     #[error("sender index {0} is outside the sender table")]
     BadSenderIndex(i32),
+    /// The type name is longer than [`MAX_TYPE_NAME_LEN`].
+    #[error("the type name is {0} bytes long, over the limit of {max}", max = MAX_TYPE_NAME_LEN)]
+    TypeNameTooLong(usize),
+    /// No decoder is registered for the type name (given apart) and this serializer.
+    #[error("no message type is registered under this type name for serializer {serializer_id}")]
+    UnknownType {
+        /// The serializer id that came in.
+        serializer_id: SerializerId,
+    },
+    /// The payload does not decode as the named type.
+    #[error("the payload does not decode: {0}")]
+    Payload(String),
     /// The payload could not be decoded.
     #[error(transparent)]
     Serialization(#[from] SerializationError),
 }
 
 /// One envelope of an incoming batch, resolved against the tables.
+#[derive(Debug)]
 pub struct Incoming {
     /// The local target (this node's address).
     pub target: Pid,
@@ -307,8 +371,9 @@ pub struct Incoming {
     pub sender: Option<Pid>,
     /// Headers, if any.
     pub header: Option<Arc<MessageHeader>>,
-    /// The proto full name.
-    pub type_name: String,
+    /// The proto full name (shared by the batch's envelopes of that type; a name over
+    /// [`MAX_TYPE_NAME_LEN`] is cut short).
+    pub type_name: Arc<str>,
     /// The decoded message, or why it could not be decoded (with the raw message).
     pub message: Result<BoxedMessage, (EnvelopeError, UndecodableMessage)>,
 }
@@ -322,6 +387,16 @@ pub struct BatchReader {
 }
 
 const PID_CACHE_LIMIT: usize = 10_000;
+
+impl std::fmt::Debug for BatchReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchReader")
+            .field("local_address", &self.local_address)
+            .field("cached_targets", &self.targets.len())
+            .field("cached_senders", &self.senders.len())
+            .finish()
+    }
+}
 
 impl BatchReader {
     /// A reader for a node at `local_address`.
@@ -374,20 +449,39 @@ impl BatchReader {
                 }
             })
             .collect();
+        // Each name once per batch, shared by its envelopes (never copied per envelope); a
+        // name over the cap is kept only as a short prefix.
+        let names: Vec<(Arc<str>, Option<usize>)> = batch
+            .type_names
+            .iter()
+            .map(|n| {
+                if n.len() > MAX_TYPE_NAME_LEN {
+                    let mut cut = 64;
+                    while !n.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    (Arc::from(format!("{}…", &n[..cut])), Some(n.len()))
+                } else {
+                    (Arc::from(n.as_str()), None)
+                }
+            })
+            .collect();
+        let no_name: Arc<str> = Arc::from("");
         // One registry lookup per type and serializer in the batch, not per envelope.
         let mut decoders: Vec<[Option<crate::serializer::Decoder>; 2]> =
             vec![[None, None]; batch.type_names.len()];
         let mut out = Vec::with_capacity(batch.envelopes.len());
         for env in batch.envelopes {
-            let type_name = usize::try_from(env.type_id)
+            let type_index = usize::try_from(env.type_id)
                 .ok()
-                .and_then(|i| batch.type_names.get(i));
+                .filter(|&i| i < names.len());
+            let type_name = type_index.map_or(&no_name, |i| &names[i].0);
             let undecodable = |e: EnvelopeError| {
                 let u = UndecodableMessage {
-                    type_name: type_name.cloned().unwrap_or_default(),
+                    type_name: type_name.clone(),
                     serializer_id: env.serializer_id,
                     data: env.message_data.clone(),
-                    error: e.to_string(),
+                    error: Arc::from(e.to_string()),
                 };
                 (e, u)
             };
@@ -430,24 +524,38 @@ impl BatchReader {
                     } else {
                         t
                     };
-                    let m = match (&sender, type_name) {
+                    let m = match (&sender, type_index) {
                         (Err(e), _) => Err(undecodable(e.clone())),
                         (_, None) => Err(undecodable(EnvelopeError::BadTypeIndex(env.type_id))),
-                        (Ok(_), Some(name)) => {
-                            let sid = env.serializer_id as SerializerId;
-                            let uncached;
-                            let d = match (usize::try_from(sid), usize::try_from(env.type_id)) {
-                                (Ok(s @ 0..=1), Ok(t)) => {
-                                    &*decoders[t][s].get_or_insert_with(|| ser.decoder(name, sid))
-                                }
-                                _ => {
-                                    uncached = ser.decoder(name, sid);
-                                    &uncached
-                                }
-                            };
-                            d.decode(name, sid, &env.message_data)
-                                .map_err(|e| undecodable(e.into()))
-                        }
+                        (Ok(_), Some(t)) => match names[t].1 {
+                            Some(len) => Err(undecodable(EnvelopeError::TypeNameTooLong(len))),
+                            None => {
+                                let name = batch.type_names[t].as_str();
+                                let sid = env.serializer_id as SerializerId;
+                                let uncached;
+                                let d = match usize::try_from(sid) {
+                                    Ok(s @ 0..=1) => &*decoders[t][s]
+                                        .get_or_insert_with(|| ser.decoder(name, sid)),
+                                    _ => {
+                                        uncached = ser.decoder(name, sid);
+                                        &uncached
+                                    }
+                                };
+                                // Errors without the name: it is in `type_name`, shared.
+                                d.decode(name, sid, &env.message_data).map_err(|e| {
+                                    undecodable(match e {
+                                        SerializationError::UnknownTypeName {
+                                            serializer_id,
+                                            ..
+                                        } => EnvelopeError::UnknownType { serializer_id },
+                                        SerializationError::Decode { reason, .. } => {
+                                            EnvelopeError::Payload(reason)
+                                        }
+                                        other => EnvelopeError::Serialization(other),
+                                    })
+                                })
+                            }
+                        },
                     };
                     (t, m)
                 }
@@ -456,7 +564,7 @@ impl BatchReader {
                 target,
                 sender: sender.unwrap_or(None),
                 header,
-                type_name: type_name.cloned().unwrap_or_default(),
+                type_name: type_name.clone(),
                 message,
             });
         }
@@ -712,6 +820,24 @@ mod tests {
         check_envelopes(&b.envelopes);
     }
 
+    /// A batch converted to the other variant is what that variant would have written, and
+    /// the variant of a batch is read from its targets.
+    #[test]
+    fn converting_targets_gives_the_other_variant_s_batch() {
+        let current = MessageBatch::decode(three_echoes(WireVariant::Current).as_slice()).unwrap();
+        let legacy =
+            MessageBatch::decode(three_echoes(WireVariant::Legacy2024).as_slice()).unwrap();
+        assert_eq!(batch_variant(&current), Some(WireVariant::Current));
+        assert_eq!(batch_variant(&legacy), Some(WireVariant::Legacy2024));
+        assert_eq!(batch_variant(&MessageBatch::default()), None);
+        let mut c = current.clone();
+        convert_targets(&mut c, WireVariant::Legacy2024, "127.0.0.1:2");
+        assert_eq!(c, legacy);
+        let mut l = legacy.clone();
+        convert_targets(&mut l, WireVariant::Current, "127.0.0.1:2");
+        assert_eq!(l, current);
+    }
+
     #[test]
     fn batches_roundtrip_in_both_variants() {
         roundtrip(WireVariant::Current);
@@ -761,12 +887,11 @@ mod tests {
         assert_eq!(errs[2], Some(EnvelopeError::BadTargetIndex(9)));
         assert_eq!(errs[3], Some(EnvelopeError::BadTargetEntry(1)));
         assert_eq!(errs[4], Some(EnvelopeError::BadSenderIndex(3)));
-        assert!(matches!(
+        assert_eq!(
             errs[5],
-            Some(EnvelopeError::Serialization(
-                SerializationError::UnknownTypeName { .. }
-            ))
-        ));
+            Some(EnvelopeError::UnknownType { serializer_id: 0 })
+        );
+        assert_eq!(&*got[5].type_name, "no.Such");
         assert!(errs[6].is_some());
         assert_eq!(errs[7], None);
         assert!(errs[8].is_some());

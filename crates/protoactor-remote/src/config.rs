@@ -7,17 +7,7 @@ use protoactor::Props;
 
 use crate::serializer::Serialization;
 
-/// How this node writes `MessageBatch.targets` (the reader accepts both forms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WireVariant {
-    /// The current protocol (protoactor-go after August 2025, protoactor-dotnet): targets are
-    /// actor id strings, the receiver adds its own address.
-    #[default]
-    Current,
-    /// protoactor-go's 2024 protocol (what `go get protoactor-go@latest` resolves to):
-    /// targets are `actor.PID` messages.
-    Legacy2024,
-}
+pub use crate::codec::WireVariant;
 
 /// TLS for the server and for the connections this node dials (gRPC over HTTP/2 with
 /// rustls). Without it, everything is plaintext HTTP/2, as protoactor-go's default.
@@ -31,6 +21,18 @@ pub struct TlsConfig {
     pub ca_pem: Vec<u8>,
     /// The name expected in the peers' certificates (default: the host part of the address).
     pub domain_name: Option<String>,
+}
+
+// By hand: the private key is never printed.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("<redacted>"))
+            .field("ca_pem", &format_args!("{} bytes", self.ca_pem.len()))
+            .field("domain_name", &self.domain_name)
+            .finish()
+    }
 }
 
 /// Remote settings; `RemoteConfig::new(host, port)` has protoactor-go's defaults.
@@ -53,14 +55,40 @@ pub struct RemoteConfig {
     pub retry_interval: Duration,
     /// Largest gRPC message accepted or sent, in bytes (default 4 MiB, as grpc-go).
     pub max_message_size: usize,
-    /// How targets are written on the wire.
+    /// How targets are written to a peer until it is seen writing (then its own variant is
+    /// used); a peer that cannot decode our first batches gets them again in the other one.
     pub wire_variant: WireVariant,
+    /// How long [`Remote::shutdown`](crate::Remote::shutdown) lets each endpoint send what is
+    /// queued before closing it (default 5 s); what is left then goes to dead letters.
+    pub drain_timeout: Duration,
     /// Kinds other nodes may spawn here.
     pub kinds: HashMap<String, Props>,
     /// The message types this node can send and receive.
     pub serialization: Serialization,
     /// TLS (default: none).
     pub tls: Option<TlsConfig>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut kinds: Vec<&String> = self.kinds.keys().collect();
+        kinds.sort();
+        f.debug_struct("RemoteConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("advertised_address", &self.advertised_address)
+            .field("batch_size", &self.batch_size)
+            .field("queue_size", &self.queue_size)
+            .field("max_retry_count", &self.max_retry_count)
+            .field("retry_interval", &self.retry_interval)
+            .field("max_message_size", &self.max_message_size)
+            .field("wire_variant", &self.wire_variant)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("kinds", &kinds)
+            .field("serialization", &self.serialization)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl RemoteConfig {
@@ -76,6 +104,7 @@ impl RemoteConfig {
             retry_interval: Duration::from_secs(2),
             max_message_size: 4 * 1024 * 1024,
             wire_variant: WireVariant::Current,
+            drain_timeout: Duration::from_secs(5),
             kinds: HashMap::new(),
             serialization: Serialization::new(),
             tls: None,
@@ -111,7 +140,12 @@ impl RemoteConfig {
         self.max_message_size = bytes.max(1024);
         self
     }
-    /// Sets the wire variant this node writes.
+    /// Sets how long shutdown drains the endpoints.
+    pub fn with_drain_timeout(mut self, limit: Duration) -> Self {
+        self.drain_timeout = limit;
+        self
+    }
+    /// Sets the wire variant this node writes to peers it has not yet seen writing.
     pub fn with_wire_variant(mut self, v: WireVariant) -> Self {
         self.wire_variant = v;
         self

@@ -1,41 +1,46 @@
 //! Endpoints: one writer task per remote address that dials, handshakes and streams
 //! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
+//! The node-wide state they share is in [`node`](crate::node).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use protoactor::runtime::{Process, SystemMessage};
-use protoactor::{ActorSystem, MessageEnvelope, Pid, Stop, Terminated, TerminatedReason};
-use tokio::sync::{mpsc, Notify};
+use protoactor::{MessageEnvelope, Pid, Terminated, TerminatedReason};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::actor_proto;
+use crate::codec::WireVariant;
 use crate::codec::{BatchBuilder, Outbound};
-use crate::config::RemoteConfig;
 use crate::events::{Direction, EndpointConnected, EndpointTerminated, RemoteDeliveryError};
+use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_client::RemotingClient;
-use crate::remote_proto::{connect_request, ConnectRequest, RemoteMessage, ServerConnection};
-use crate::serializer::{Serialization, WireContext};
+use crate::remote_proto::{
+    connect_request, ConnectRequest, MessageBatch, RemoteMessage, ServerConnection,
+};
+use crate::system_messages;
 
 const CONNECTING: u8 = 0;
 const CONNECTED: u8 = 1;
 const TERMINATED: u8 = 2;
 
-/// State shared by the server, the endpoints and the remote processes of one node.
-pub(crate) struct Shared {
-    pub(crate) system: ActorSystem,
-    pub(crate) config: RemoteConfig,
-    pub(crate) ser: Serialization,
-    pub(crate) address: Arc<str>,
-    pub(crate) endpoints: DashMap<String, Arc<Endpoint>>,
-    pub(crate) inbound: Mutex<Vec<mpsc::Sender<Result<RemoteMessage, tonic::Status>>>>,
-    pub(crate) shutting_down: AtomicBool,
-    pub(crate) me: Weak<Shared>,
+/// True if `address` can be dialled: `host:port` with a non-empty host and a non-zero port.
+/// Anything else (an empty address, a URL, a missing port) is refused at once instead of
+/// being retried: messages to it go to dead letters.
+pub(crate) fn is_dialable(address: &str) -> bool {
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && !host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c));
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 /// The connection state and send queue for one remote address.
@@ -45,56 +50,78 @@ pub(crate) struct Endpoint {
     state: AtomicU8,
     /// Messages queued and not yet taken by the writer (bounded by `queue_size`).
     queued: AtomicUsize,
-    closed: Notify,
+    /// Run, drain (send what is queued, then close) or close now; set by shutdown.
+    control: watch::Sender<Control>,
+    /// True once the writer has finished (the endpoint is terminated).
+    done: watch::Sender<bool>,
     /// watcher (local) → watchees (at this address).
     watches: Mutex<HashMap<Pid, HashSet<Pid>>>,
+}
+
+/// What shutdown asks of an endpoint's writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Run,
+    Drain,
+    Close,
 }
 
 impl Endpoint {
     fn is_terminated(&self) -> bool {
         self.state.load(Ordering::Acquire) == TERMINATED
     }
+
+    /// Resolves once the endpoint must close at once.
+    async fn close_requested(&self) {
+        let mut rx = self.control.subscribe();
+        let _ = rx.wait_for(|c| *c == Control::Close).await;
+    }
+
+    /// Resolves once the endpoint must drain (or close).
+    async fn drain_requested(&self) {
+        let mut rx = self.control.subscribe();
+        let _ = rx.wait_for(|c| *c != Control::Run).await;
+    }
+
+    fn draining(&self) -> bool {
+        *self.control.borrow() != Control::Run
+    }
 }
 
-impl Shared {
-    pub(crate) fn wire_ctx(&self) -> WireContext<'_> {
-        WireContext {
-            local_address: &self.address,
-        }
-    }
+/// The endpoints of one node, by remote address.
+pub(crate) struct Endpoints {
+    pub(crate) node: Arc<Node>,
+    map: DashMap<String, Arc<Endpoint>>,
+    me: Weak<Endpoints>,
+}
 
-    pub(crate) fn publish_error(&self, ev: RemoteDeliveryError) {
-        tracing::warn!(
-            peer = %ev.peer,
-            target = ?ev.target,
-            type_name = %ev.type_name,
-            error = %ev.error,
-            direction = ?ev.direction,
-            "remote delivery error"
-        );
-        self.system.event_stream().publish(&ev);
-    }
-
-    /// Sends to dead letters as if `target` did not exist: a `DeadLetterEvent`, and a
-    /// `DeadLetterResponse` to the sender if there is one.
-    pub(crate) fn dead_letter(&self, target: &Pid, envelope: MessageEnvelope) {
-        let dl = self.system.dead_letter().resolve(&self.system);
-        dl.send_user_message(target, envelope);
+impl Endpoints {
+    /// No endpoints yet; each is created on first use.
+    pub(crate) fn new(node: Arc<Node>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Endpoints {
+            node,
+            map: DashMap::new(),
+            me: me.clone(),
+        })
     }
 
     /// The live endpoint for `address`, created (and dialling) if there is none.
-    pub(crate) fn endpoint(&self, address: &str) -> Option<Arc<Endpoint>> {
-        if self.shutting_down.load(Ordering::Acquire) {
+    pub(crate) fn get_or_connect(&self, address: &str) -> Option<Arc<Endpoint>> {
+        if self.node.shutting_down.load(Ordering::Acquire) {
             return None;
         }
-        if let Some(e) = self.endpoints.get(address) {
+        if !is_dialable(address) {
+            tracing::debug!(%address, "not a dialable host:port; dead-lettering");
+            return None;
+        }
+        if let Some(e) = self.map.get(address) {
             if !e.is_terminated() {
                 return Some(e.clone());
             }
         }
         let mut created = None;
         let ep = self
-            .endpoints
+            .map
             .entry(address.to_string())
             .and_modify(|e| {
                 if e.is_terminated() {
@@ -111,14 +138,17 @@ impl Shared {
             .clone();
         if let Some(rx) = created {
             let me = self.me.upgrade()?;
-            self.system.runtime().spawn(run_writer(me, ep.clone(), rx));
+            self.node
+                .system
+                .runtime()
+                .spawn(run_writer(me, ep.clone(), rx));
         }
         Some(ep)
     }
 
     /// A `Terminated` came from a peer for a local watcher.
     pub(crate) fn remote_terminated(&self, watcher: &Pid, t: Terminated) {
-        if let Some(ep) = self.endpoints.get(t.who.address()) {
+        if let Some(ep) = self.map.get(t.who.address()) {
             let mut w = ep.watches.lock();
             if let Some(set) = w.get_mut(watcher) {
                 set.remove(&t.who);
@@ -127,13 +157,35 @@ impl Shared {
                 }
             }
         }
-        watcher.send_system_message(&self.system, SystemMessage::Terminated(t));
+        watcher.send_system_message(&self.node.system, SystemMessage::Terminated(t));
     }
 
-    /// Closes every endpoint (used by shutdown).
-    pub(crate) fn close_all(&self) {
-        for e in self.endpoints.iter() {
-            e.closed.notify_one();
+    /// Graceful shutdown of the outbound side: every endpoint sends what is queued (waiting
+    /// for its connection if it is still dialling) and closes its stream once the peer has
+    /// read it all; after `limit` the rest are closed at once (what they still hold goes to
+    /// dead letters).
+    pub(crate) async fn drain_all(&self, limit: Duration) {
+        let endpoints: Vec<Arc<Endpoint>> = self.map.iter().map(|e| e.clone()).collect();
+        for e in &endpoints {
+            e.control.send_replace(Control::Drain);
+        }
+        let all_done = async {
+            for e in &endpoints {
+                let mut done = e.done.subscribe();
+                let _ = done.wait_for(|d| *d).await;
+            }
+        };
+        if tokio::time::timeout(limit, all_done).await.is_err() {
+            tracing::warn!(
+                ?limit,
+                "remote shutdown: endpoints not drained in time are closed"
+            );
+        }
+        for e in self.map.iter() {
+            e.control.send_replace(Control::Close);
+        }
+        for e in &endpoints {
+            e.control.send_replace(Control::Close);
         }
     }
 }
@@ -146,7 +198,8 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
             tx,
             state: AtomicU8::new(CONNECTING),
             queued: AtomicUsize::new(0),
-            closed: Notify::new(),
+            control: watch::Sender::new(Control::Run),
+            done: watch::Sender::new(false),
             watches: Mutex::new(HashMap::new()),
         }),
         rx,
@@ -155,8 +208,8 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
 
 type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
 
-async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> {
-    let scheme = if shared.config.tls.is_some() {
+async fn connect_once(node: &Node, address: &str) -> Result<Stream, String> {
+    let scheme = if node.config.tls.is_some() {
         "https"
     } else {
         "http"
@@ -165,7 +218,7 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
-    if let Some(tls) = &shared.config.tls {
+    if let Some(tls) = &node.config.tls {
         let domain = tls.domain_name.clone().unwrap_or_else(|| {
             address
                 .rsplit_once(':')
@@ -179,7 +232,7 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         endpoint = endpoint.tls_config(client).map_err(|e| e.to_string())?;
     }
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
-    let max = shared.config.max_message_size.saturating_mul(4);
+    let max = node.config.max_message_size.saturating_mul(4);
     let mut client = RemotingClient::new(channel)
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
@@ -188,8 +241,8 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
         message_type: Some(MessageType::ConnectRequest(ConnectRequest {
             connection_type: Some(connect_request::ConnectionType::ServerConnection(
                 ServerConnection {
-                    member_id: shared.system.id().to_string(),
-                    address: shared.address.to_string(),
+                    member_id: node.system.id().to_string(),
+                    address: node.address.to_string(),
                     block_list: Vec::new(),
                 },
             )),
@@ -222,87 +275,253 @@ async fn connect_once(shared: &Shared, address: &str) -> Result<Stream, String> 
     }
 }
 
-async fn run_writer(
-    shared: Arc<Shared>,
-    ep: Arc<Endpoint>,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-) {
-    let mut stream = None;
-    for attempt in 0..shared.config.max_retry_count {
+/// How the peer ended our stream, as the writer's stream watcher saw it.
+#[derive(Debug)]
+enum StreamEnd {
+    /// A plain end of stream: the peer has read everything we sent before our own end.
+    Eof,
+    /// The peer sent something (in practice a `DisconnectRequest`).
+    Disconnect,
+    /// An error status: a transport failure, or a peer that refused a frame.
+    Error(tonic::Status),
+}
+
+/// Why a write loop ended.
+enum WriteEnd {
+    /// Shutdown closed the endpoint (or its drain time ran out).
+    Closed,
+    /// Shutdown drained the endpoint: everything queued was sent and read by the peer.
+    Drained,
+    /// The peer ended the stream.
+    Stream(StreamEnd),
+}
+
+/// True for the status a grpc-go peer ends a stream with when a frame does not unmarshal
+/// (as protoactor-go 2024 does for a batch in the current wire variant); also tonic's.
+fn is_decode_error(status: &tonic::Status) -> bool {
+    let msg = status.message().to_ascii_lowercase();
+    matches!(status.code(), tonic::Code::Internal | tonic::Code::Unknown)
+        && ["unmarshal", "decode", "deserializ", "parse"]
+            .iter()
+            .any(|w| msg.contains(w))
+}
+
+/// Batches sent while the peer's wire variant is unconfirmed, kept to be resent in the
+/// other variant if the peer refuses them (bounded; beyond the bounds nothing is kept).
+#[derive(Default)]
+struct Unconfirmed {
+    batches: Vec<MessageBatch>,
+    messages: usize,
+    bytes: usize,
+    /// When the copies are dropped: a refusal comes back within a round trip of the first
+    /// batch, so a stream that lived this long accepted it.
+    until: Option<tokio::time::Instant>,
+}
+
+impl Unconfirmed {
+    const MAX_MESSAGES: usize = 10_000;
+    const WINDOW: Duration = Duration::from_secs(5);
+
+    /// Keeps `batch` (a copy of one handed to the stream); false once over the bounds (then
+    /// stop keeping).
+    fn keep(&mut self, batch: MessageBatch, max_bytes: usize) -> bool {
+        self.messages += batch.envelopes.len();
+        self.bytes += batch
+            .envelopes
+            .iter()
+            .map(|e| e.message_data.len())
+            .sum::<usize>();
+        if self.messages > Self::MAX_MESSAGES || self.bytes > max_bytes {
+            return false;
+        }
+        self.until
+            .get_or_insert_with(|| tokio::time::Instant::now() + Self::WINDOW);
+        self.batches.push(batch);
+        true
+    }
+}
+
+async fn connect(node: &Node, ep: &Endpoint) -> Option<Stream> {
+    for attempt in 0..node.config.max_retry_count {
         // Bounded as a whole: a peer that accepts TCP but never speaks HTTP/2 must not hang us.
-        let attempt_result =
-            tokio::time::timeout(Duration::from_secs(15), connect_once(&shared, &ep.address))
-                .await
-                .unwrap_or_else(|_| Err("connection attempt timed out".to_string()));
+        let attempt_result = tokio::select! {
+            biased;
+            _ = ep.close_requested() => return None,
+            r = tokio::time::timeout(Duration::from_secs(15), connect_once(node, &ep.address)) =>
+                r.unwrap_or_else(|_| Err("connection attempt timed out".to_string())),
+        };
         match attempt_result {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
+            Ok(s) => return Some(s),
             Err(e) => {
                 tracing::info!(address = %ep.address, attempt, error = %e, "remote connect failed");
-                if attempt + 1 < shared.config.max_retry_count {
+                if attempt + 1 < node.config.max_retry_count {
                     tokio::select! {
-                        _ = tokio::time::sleep(shared.config.retry_interval) => {}
-                        _ = ep.closed.notified() => break,
+                        _ = tokio::time::sleep(node.config.retry_interval) => {}
+                        _ = ep.close_requested() => return None,
                     }
                 }
             }
         }
     }
-    if let Some((tx, mut inbound)) = stream {
+    None
+}
+
+async fn run_writer(
+    endpoints: Arc<Endpoints>,
+    ep: Arc<Endpoint>,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) {
+    let node = &*endpoints.node;
+    let learned = node.learned_variant(&ep.address);
+    let mut variant = learned.unwrap_or(node.config.wire_variant);
+    // Until the peer is seen writing, or has accepted a first batch, its variant is a guess.
+    let mut unconfirmed = learned.is_none().then(Unconfirmed::default);
+    let mut switched = false;
+    let mut replay: Vec<MessageBatch> = Vec::new();
+    while let Some((tx, mut inbound)) = connect(node, &ep).await {
         ep.state.store(CONNECTED, Ordering::Release);
-        shared.system.event_stream().publish(&EndpointConnected {
+        node.system.event_stream().publish(&EndpointConnected {
             address: ep.address.clone(),
         });
         // The peer never writes data on this stream: anything it sends (a DisconnectRequest),
         // an error or the end of the stream means the endpoint is gone.
-        let ep2 = ep.clone();
+        let (end_tx, mut end_rx) = oneshot::channel();
         let watcher = tokio::spawn(async move {
-            let r = inbound.message().await;
-            tracing::debug!(address = %ep2.address, result = ?r.as_ref().map(|m| m.is_some()), "endpoint stream ended");
-            ep2.closed.notify_one();
+            let end = match inbound.message().await {
+                Ok(None) => StreamEnd::Eof,
+                Ok(Some(_)) => StreamEnd::Disconnect,
+                Err(status) => StreamEnd::Error(status),
+            };
+            let _ = end_tx.send(end);
         });
-        write_loop(&shared, &ep, &mut rx, tx).await;
+        let mut replayed = true;
+        for batch in replay.drain(..) {
+            let msg = RemoteMessage {
+                message_type: Some(MessageType::MessageBatch(batch)),
+            };
+            replayed &= tx.send(msg).await.is_ok();
+        }
+        let end = if replayed {
+            write_loop(
+                node,
+                &ep,
+                &mut rx,
+                tx,
+                &mut end_rx,
+                variant,
+                &mut unconfirmed,
+            )
+            .await
+        } else {
+            WriteEnd::Stream(end_rx.await.unwrap_or(StreamEnd::Eof))
+        };
         watcher.abort();
+        tracing::debug!(address = %ep.address, end = ?match &end {
+            WriteEnd::Closed => "closed", WriteEnd::Drained => "drained", WriteEnd::Stream(_) => "stream ended",
+        }, "endpoint stream ended");
+        // A peer that cannot decode our first batches speaks the other wire variant: say so,
+        // and resend them in its variant on a new stream (once).
+        if let WriteEnd::Stream(StreamEnd::Error(status)) = &end {
+            let kept = unconfirmed.take().map(|u| u.batches).unwrap_or_default();
+            if !switched && !kept.is_empty() && is_decode_error(status) && !ep.draining() {
+                let other = match variant {
+                    WireVariant::Current => WireVariant::Legacy2024,
+                    WireVariant::Legacy2024 => WireVariant::Current,
+                };
+                tracing::warn!(
+                    address = %ep.address,
+                    refused = ?variant,
+                    using = ?other,
+                    error = %status.message(),
+                    "the peer could not decode our batches: it speaks the other wire variant; resending {} batches in it",
+                    kept.len()
+                );
+                node.learn_variant(&ep.address, other);
+                variant = other;
+                switched = true;
+                replay = kept
+                    .into_iter()
+                    .map(|mut b| {
+                        crate::codec::convert_targets(&mut b, other, &ep.address);
+                        b
+                    })
+                    .collect();
+                ep.state.store(CONNECTING, Ordering::Release);
+                continue;
+            }
+        }
+        break;
     }
-    terminate(&shared, &ep, rx);
+    terminate(&endpoints, &ep, rx);
 }
 
 async fn write_loop(
-    shared: &Shared,
+    node: &Node,
     ep: &Endpoint,
     rx: &mut mpsc::UnboundedReceiver<Outbound>,
     tx: mpsc::Sender<RemoteMessage>,
-) {
-    let batch_size = shared.config.batch_size;
+    end: &mut oneshot::Receiver<StreamEnd>,
+    mut variant: WireVariant,
+    unconfirmed: &mut Option<Unconfirmed>,
+) -> WriteEnd {
+    let batch_size = node.config.batch_size;
     // Keep batches well under the peer's message limit.
-    let max_bytes = shared.config.max_message_size / 2;
-    let mut builder = BatchBuilder::new(shared.config.wire_variant)
-        .with_max_payload(shared.config.max_message_size);
+    let max_bytes = node.config.max_message_size / 2;
+    let mut builder = BatchBuilder::new(variant).with_max_payload(node.config.max_message_size);
     let mut pending: Vec<Outbound> = Vec::with_capacity(batch_size);
     let mut in_batch: Vec<Outbound> = Vec::with_capacity(batch_size);
+    let stream_end = |e: Result<StreamEnd, oneshot::error::RecvError>| {
+        WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))
+    };
     loop {
+        if ep.draining() && rx.is_empty() {
+            // Our end of stream; the peer ends its side once it has read everything before it.
+            drop(tx);
+            return tokio::select! {
+                biased;
+                _ = ep.close_requested() => WriteEnd::Closed,
+                e = &mut *end => match e {
+                    Ok(StreamEnd::Eof) => WriteEnd::Drained,
+                    e => stream_end(e),
+                },
+            };
+        }
+        let confirm_at = unconfirmed.as_ref().and_then(|u| u.until);
         tokio::select! {
             biased;
-            _ = ep.closed.notified() => return,
-            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return },
+            _ = ep.close_requested() => return WriteEnd::Closed,
+            e = &mut *end => return stream_end(e),
+            _ = ep.drain_requested(), if !ep.draining() => continue,
+            _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
+                if confirm_at.is_some() => {
+                *unconfirmed = None;
+                continue;
+            }
+            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
+        }
+        // What the peer was seen writing wins over a guess.
+        if let Some(v) = node.learned_variant(&ep.address) {
+            *unconfirmed = None;
+            if v != variant {
+                variant = v;
+                builder = BatchBuilder::new(variant).with_max_payload(node.config.max_message_size);
+            }
         }
         ep.queued.fetch_sub(pending.len(), Ordering::Relaxed);
-        let ctx = shared.wire_ctx();
+        let ctx = node.wire_ctx();
         let mut drained = pending.drain(..);
         while let Some(m) = drained.next() {
-            match builder.push(&shared.ser, &ctx, &m) {
+            match builder.push(&node.ser, &ctx, &m) {
                 Ok(()) => in_batch.push(m),
                 Err(e) => {
-                    shared.publish_error(RemoteDeliveryError {
+                    node.publish_error(RemoteDeliveryError {
                         direction: Direction::Outbound,
                         peer: ep.address.clone(),
                         target: Some(m.target.clone()),
                         type_name: m.message.type_name().to_string(),
                         error: e.to_string(),
                     });
-                    shared.dead_letter(
+                    node.dead_letter(
                         &m.target,
                         MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
                     );
@@ -310,38 +529,57 @@ async fn write_loop(
                 }
             }
             if builder.approx_size() >= max_bytes
-                && !send_batch(shared, &mut builder, &mut in_batch, &tx).await
+                && !send_batch(node, &mut builder, &mut in_batch, &tx, unconfirmed).await
             {
                 // Taken from the queue but not yet in a batch: report them too.
                 for rest in drained {
-                    undeliverable(shared, rest);
+                    undeliverable(node, rest);
                 }
-                return;
+                return stream_gone(ep, end).await;
             }
         }
-        if !builder.is_empty() && !send_batch(shared, &mut builder, &mut in_batch, &tx).await {
-            return;
+        if !builder.is_empty()
+            && !send_batch(node, &mut builder, &mut in_batch, &tx, unconfirmed).await
+        {
+            return stream_gone(ep, end).await;
         }
+    }
+}
+
+/// The stream refused a send: the call is over, so its end (the reason) is on its way.
+async fn stream_gone(ep: &Endpoint, end: &mut oneshot::Receiver<StreamEnd>) -> WriteEnd {
+    tokio::select! {
+        biased;
+        _ = ep.close_requested() => WriteEnd::Closed,
+        e = &mut *end => WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof)),
     }
 }
 
 /// Hands one batch to the gRPC stream; on failure its messages go to dead letters.
 async fn send_batch(
-    shared: &Shared,
+    node: &Node,
     builder: &mut BatchBuilder,
     in_batch: &mut Vec<Outbound>,
     tx: &mpsc::Sender<RemoteMessage>,
+    unconfirmed: &mut Option<Unconfirmed>,
 ) -> bool {
     let batch = builder.finish();
+    let copy = unconfirmed.is_some().then(|| batch.clone());
     let msg = RemoteMessage {
         message_type: Some(MessageType::MessageBatch(batch)),
     };
     if tx.send(msg).await.is_ok() {
         in_batch.clear();
+        // Only what the stream took: what it refused goes to dead letters below instead.
+        if let (Some(u), Some(copy)) = (unconfirmed.as_mut(), copy) {
+            if !u.keep(copy, node.config.max_message_size) {
+                *unconfirmed = None;
+            }
+        }
         true
     } else {
         for m in in_batch.drain(..) {
-            undeliverable(shared, m);
+            undeliverable(node, m);
         }
         false
     }
@@ -349,8 +587,8 @@ async fn send_batch(
 
 /// A message that cannot reach its endpoint: requesters get `DeadLetterResponse`, others a
 /// dead-letter event.
-fn undeliverable(shared: &Shared, m: Outbound) {
-    shared.dead_letter(
+fn undeliverable(node: &Node, m: Outbound) {
+    node.dead_letter(
         &m.target,
         MessageEnvelope::from_boxed(m.message).with_sender(m.sender),
     );
@@ -358,21 +596,22 @@ fn undeliverable(shared: &Shared, m: Outbound) {
 
 // Pid's Hash/Eq use only address, id and request id, never the cached process.
 #[allow(clippy::mutable_key_type)]
-fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+    let node = &*endpoints.node;
     ep.state.store(TERMINATED, Ordering::Release);
-    shared
-        .endpoints
+    endpoints
+        .map
         .remove_if(&ep.address, |_, e| Arc::ptr_eq(e, ep));
     // Closing first makes later sends fail at once (the sender dead-letters them itself).
     rx.close();
     while let Ok(m) = rx.try_recv() {
-        undeliverable(shared, m);
+        undeliverable(node, m);
     }
     let watches = std::mem::take(&mut *ep.watches.lock());
     for (watcher, watchees) in watches {
         for who in watchees {
             watcher.send_system_message(
-                &shared.system,
+                &node.system,
                 SystemMessage::Terminated(Terminated {
                     who,
                     why: TerminatedReason::AddressTerminated,
@@ -380,49 +619,50 @@ fn terminate(shared: &Shared, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceive
             );
         }
     }
+    ep.done.send_replace(true);
     tracing::info!(address = %ep.address, "endpoint terminated");
-    shared.system.event_stream().publish(&EndpointTerminated {
+    node.system.event_stream().publish(&EndpointTerminated {
         address: ep.address.clone(),
     });
 }
 
 /// What a PID of another node resolves to: it queues messages on that node's endpoint.
 pub(crate) struct RemoteProcess {
-    pub(crate) shared: Weak<Shared>,
+    pub(crate) node: Weak<Node>,
     pub(crate) endpoint: Arc<Endpoint>,
 }
 
 impl RemoteProcess {
-    fn enqueue(&self, shared: &Shared, m: Outbound) {
+    fn enqueue(&self, node: &Node, m: Outbound) {
         // A full queue (a slow or unreachable peer) refuses instead of growing without bound.
-        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= shared.config.queue_size {
+        if self.endpoint.queued.fetch_add(1, Ordering::Relaxed) >= node.config.queue_size {
             self.endpoint.queued.fetch_sub(1, Ordering::Relaxed);
-            shared.publish_error(RemoteDeliveryError {
+            node.publish_error(RemoteDeliveryError {
                 direction: Direction::Outbound,
                 peer: self.endpoint.address.clone(),
                 target: Some(m.target.clone()),
                 type_name: m.message.type_name().to_string(),
                 error: format!(
                     "the endpoint queue is full ({} messages)",
-                    shared.config.queue_size
+                    node.config.queue_size
                 ),
             });
-            return undeliverable(shared, m);
+            return undeliverable(node, m);
         }
         if let Err(e) = self.endpoint.tx.send(m) {
-            undeliverable(shared, e.0);
+            undeliverable(node, e.0);
         }
     }
 }
 
 impl Process for RemoteProcess {
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
         let (message, sender, header) = envelope.into_parts();
         self.enqueue(
-            &shared,
+            &node,
             Outbound {
                 target: pid.clone(),
                 message,
@@ -433,20 +673,14 @@ impl Process for RemoteProcess {
     }
 
     fn send_system_message(&self, pid: &Pid, message: SystemMessage) {
-        let Some(shared) = self.shared.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
-        let out = |message: protoactor::BoxedMessage| Outbound {
-            target: pid.clone(),
-            message,
-            sender: None,
-            header: None,
-        };
-        match message {
+        match &message {
             SystemMessage::Watch { watcher } => {
                 if self.endpoint.is_terminated() {
                     watcher.send_system_message(
-                        &shared.system,
+                        &node.system,
                         SystemMessage::Terminated(Terminated {
                             who: pid.clone(),
                             why: TerminatedReason::AddressTerminated,
@@ -454,38 +688,35 @@ impl Process for RemoteProcess {
                     );
                     return;
                 }
-                let w = shared.wire_ctx().pid(&watcher);
                 self.endpoint
                     .watches
                     .lock()
-                    .entry(watcher)
+                    .entry(watcher.clone())
                     .or_default()
                     .insert(pid.clone());
-                self.enqueue(
-                    &shared,
-                    out(Box::new(actor_proto::Watch { watcher: Some(w) })),
-                );
             }
             SystemMessage::Unwatch { watcher } => {
-                let w = shared.wire_ctx().pid(&watcher);
-                {
-                    let mut map = self.endpoint.watches.lock();
-                    if let Some(set) = map.get_mut(&watcher) {
-                        set.remove(pid);
-                        if set.is_empty() {
-                            map.remove(&watcher);
-                        }
+                let mut map = self.endpoint.watches.lock();
+                if let Some(set) = map.get_mut(watcher) {
+                    set.remove(pid);
+                    if set.is_empty() {
+                        map.remove(watcher);
                     }
                 }
-                self.enqueue(
-                    &shared,
-                    out(Box::new(actor_proto::Unwatch { watcher: Some(w) })),
-                );
             }
-            SystemMessage::Stop => self.enqueue(&shared, out(Box::new(Stop))),
-            // A local actor that a remote actor watched is gone.
-            SystemMessage::Terminated(t) => self.enqueue(&shared, out(Box::new(t))),
-            other => {
+            _ => {}
+        }
+        match system_messages::to_wire(message, &node.wire_ctx()) {
+            Ok(message) => self.enqueue(
+                &node,
+                Outbound {
+                    target: pid.clone(),
+                    message,
+                    sender: None,
+                    header: None,
+                },
+            ),
+            Err(other) => {
                 tracing::debug!(pid = %pid, message = other.name(), "system message not sent to a remote process");
             }
         }
@@ -494,5 +725,37 @@ impl Process for RemoteProcess {
     fn is_dead(&self) -> bool {
         // A terminated endpoint makes cached PIDs resolve again, which reconnects.
         self.endpoint.is_terminated()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dialable;
+
+    #[test]
+    fn only_host_port_addresses_are_dialable() {
+        for ok in [
+            "127.0.0.1:8090",
+            "localhost:1",
+            "[::1]:65535",
+            "node-a.svc:443",
+        ] {
+            assert!(is_dialable(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":",
+            ":8090",
+            "host",
+            "host:",
+            "host:0",
+            "host:70000",
+            "host:port",
+            "http://host:80",
+            "a b:80",
+            "user@host:80",
+        ] {
+            assert!(!is_dialable(bad), "{bad:?}");
+        }
     }
 }

@@ -12,13 +12,23 @@
 //! ```
 //! use std::time::Duration;
 //! use protoactor::prelude::*;
-//! use protoactor_remote::messages::{Echo, Response};
 //! use protoactor_remote::{Remote, RemoteConfig, Serialization};
 //!
-//! // The message types that cross the wire, registered once.
+//! // The message types that cross the wire: usually generated from `.proto` files by a
+//! // build script (see [`build`]); written out here.
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! struct Greet {
+//!     #[prost(string, tag = "1")]
+//!     who: String,
+//! }
+//! impl prost::Name for Greet {
+//!     const NAME: &'static str = "Greet";
+//!     const PACKAGE: &'static str = "demo";
+//! }
+//!
+//! // Registered once.
 //! let types = Serialization::new();
-//! types.register::<Echo>();
-//! types.register::<Response>();
+//! types.register::<Greet>();
 //!
 //! // Two nodes on free loopback ports (one process here; normally two machines).
 //! let a = ActorSystem::new();
@@ -29,23 +39,23 @@
 //! b.root()
 //!     .spawn_named(
 //!         &Props::from_func(|ctx| {
-//!             if let Some(e) = ctx.message_as::<Echo>() {
-//!                 let reply = Response { some_value: e.message.clone(), ..Default::default() };
+//!             if let Some(g) = ctx.message_as::<Greet>() {
+//!                 let reply = Greet { who: format!("hello {}", g.who) };
 //!                 ctx.respond(reply);
 //!             }
 //!         }),
-//!         "echo",
+//!         "greeter",
 //!     )
 //!     .unwrap();
 //!
 //! // Same code as for a local PID.
-//! let echo = Pid::new(remote_b.address(), "echo");
+//! let greeter = Pid::new(remote_b.address(), "greeter");
 //! let reply = a
 //!     .root()
-//!     .request_future(&echo, Echo { message: "hi".into(), sender: None }, Duration::from_secs(10))
-//!     .result_as::<Response>()
+//!     .request_future(&greeter, Greet { who: "a".into() }, Duration::from_secs(10))
+//!     .result_as::<Greet>()
 //!     .unwrap();
-//! assert_eq!(reply.some_value, "hi");
+//! assert_eq!(reply.who, "hello a");
 //! remote_a.shutdown();
 //! remote_b.shutdown();
 //! ```
@@ -53,28 +63,55 @@
 //! Wire protocol variants: protoactor-go's published module (2024) writes
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
 //! [`WireVariant`] selects what this node writes; the reader accepts both.
+//!
+//! # Modules, bottom up
+//!
+//! Each module names (`crate::…`) only modules listed before it (checked by a unit test):
+//!
+//! - `pid`: the one conversion between core `Pid`s and wire `actor.PID`s ([`PidExt`],
+//!   [`WireContext`]);
+//! - `system_messages`: the wire mapping of core messages in both directions (`Watch`,
+//!   `Unwatch`, `Stop`, `Terminated` for remote processes and the server; `PoisonPill`,
+//!   `Touch`, `Touched`, `DeadLetterResponse` for the serializer);
+//! - [`serializer`]: the registry of message types and their payload encodings;
+//! - [`codec`]: `MessageBatch`es (tables, both wire variants, per-envelope errors, the
+//!   type-name cap);
+//! - [`frame`]: the gRPC codec, with the memory budget checked on each received frame;
+//! - [`events`], [`config`]: published events and settings;
+//! - `node`: the node-wide state (system, settings, registry, address, inbound streams,
+//!   shutdown flag, learned peer variants, throttled delivery-error log);
+//! - `endpoint`: one writer per remote address, the remote process PIDs of other nodes
+//!   resolve to, remote watches;
+//! - `server`: the gRPC service reading inbound streams and delivering their messages;
+//! - `activator`, `remote`: remote spawn, and [`Remote`], which starts and stops it all.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod activator;
+pub mod build;
 pub mod codec;
 pub mod config;
 mod endpoint;
 pub mod events;
+pub mod frame;
+mod node;
+mod pid;
 mod remote;
 pub mod serializer;
 mod server;
+mod system_messages;
 
 pub use activator::ResponseStatusCode;
 pub use config::{RemoteConfig, TlsConfig, WireVariant};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
+pub use pid::{PidExt, WireContext};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};
 pub use serializer::{
     JsonMessage, Serialization, SerializationError, SerializerId, UndecodableMessage,
 };
 
-/// Generated protobuf types: packages `actor`, `remote` (with the gRPC service) and
-/// `messages` (the examples' and the interop suite's messages).
+/// Generated protobuf types: packages `actor` and `remote` (with the gRPC service).
 pub mod proto {
     /// Package `actor` (`actor.PID`, `actor.Watch`, ...).
     pub mod actor {
@@ -86,49 +123,64 @@ pub mod proto {
         #![allow(missing_docs, clippy::all)]
         include!(concat!(env!("OUT_DIR"), "/remote.rs"));
     }
-    /// Package `messages`, shared with the Go programs under `interop/`.
-    pub mod messages {
-        #![allow(missing_docs, clippy::all)]
+    /// Package `messages` of the examples and tests (they include `shared/messages.rs`).
+    #[cfg(test)]
+    pub(crate) mod messages {
+        #![allow(missing_docs, clippy::all, dead_code)]
         include!(concat!(env!("OUT_DIR"), "/messages.rs"));
     }
 }
 
 pub use proto::actor as actor_proto;
-pub use proto::messages;
+#[cfg(test)]
+pub(crate) use proto::messages;
 pub use proto::remote as remote_proto;
 
 pub use actor_proto::Pid as ProtoPid;
 
-/// Converts between core [`Pid`](protoactor::Pid)s and wire `actor.PID`s.
-pub trait PidExt {
-    /// The wire form of this PID.
-    fn to_proto(&self) -> actor_proto::Pid;
-}
+#[cfg(test)]
+mod layering {
+    /// The modules bottom to top (see the crate docs), with their source.
+    const LAYERS: &[(&str, &str)] = &[
+        ("pid", include_str!("pid.rs")),
+        ("system_messages", include_str!("system_messages.rs")),
+        ("serializer", include_str!("serializer.rs")),
+        ("codec", include_str!("codec.rs")),
+        ("frame", include_str!("frame.rs")),
+        ("events", include_str!("events.rs")),
+        ("config", include_str!("config.rs")),
+        ("node", include_str!("node.rs")),
+        ("endpoint", include_str!("endpoint.rs")),
+        ("server", include_str!("server.rs")),
+        ("activator", include_str!("activator.rs")),
+        ("remote", include_str!("remote.rs")),
+    ];
 
-impl PidExt for protoactor::Pid {
-    fn to_proto(&self) -> actor_proto::Pid {
-        actor_proto::Pid {
-            address: self.address().to_string(),
-            id: self.id().to_string(),
-            request_id: self.request_id(),
-        }
+    /// The modules `src` names as `crate::<module>`.
+    fn named(src: &str) -> Vec<&str> {
+        src.match_indices("crate::")
+            .map(|(i, _)| {
+                let rest = &src[i + "crate::".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect()
     }
-}
 
-impl actor_proto::Pid {
-    /// The core PID for this wire PID.
-    pub fn to_pid(&self) -> protoactor::Pid {
-        let p = protoactor::Pid::new(self.address.as_str(), self.id.as_str());
-        if self.request_id != 0 {
-            p.with_request_id(self.request_id)
-        } else {
-            p
+    #[test]
+    fn modules_name_only_lower_layers() {
+        for (i, (module, src)) in LAYERS.iter().enumerate() {
+            for higher in named(src) {
+                if let Some(j) = LAYERS.iter().position(|(m, _)| *m == higher) {
+                    assert!(j <= i, "{module} names {higher}, a higher layer");
+                }
+            }
         }
-    }
-}
-
-impl From<&protoactor::Pid> for actor_proto::Pid {
-    fn from(p: &protoactor::Pid) -> Self {
-        p.to_proto()
+        assert_eq!(
+            named("use crate::remote_proto; crate::codec::X"),
+            ["remote_proto", "codec"]
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -15,7 +15,8 @@ use tokio_stream::StreamExt;
 
 use crate::activator::{Activator, Kinds, ResponseStatusCode};
 use crate::config::RemoteConfig;
-use crate::endpoint::{RemoteProcess, Shared};
+use crate::endpoint::{Endpoints, RemoteProcess};
+use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_server::RemotingServer;
 use crate::remote_proto::{ActorPidRequest, ActorPidResponse, DisconnectRequest, RemoteMessage};
@@ -86,13 +87,24 @@ impl RemoteSpawnError {
 
 /// Remoting on one actor system. Kept as an extension of the system.
 pub struct Remote {
-    shared: Arc<Shared>,
+    node: Arc<Node>,
+    endpoints: Arc<Endpoints>,
     bound: SocketAddr,
     server_stop: Mutex<Option<oneshot::Sender<()>>>,
     server_done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     server_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     kinds: Kinds,
     stopped: AtomicBool,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("address", &self.node.address)
+            .field("bound", &self.bound)
+            .field("stopped", &self.stopped.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Remote {
@@ -135,25 +147,29 @@ impl Remote {
         let ser: Serialization = config.serialization.clone();
         let kinds: Kinds = Arc::new(parking_lot::RwLock::new(config.kinds.clone()));
         let max = config.max_message_size.saturating_mul(4);
-        let shared = Arc::new_cyclic(|me: &Weak<Shared>| Shared {
+        let node = Arc::new(Node {
             system: system.clone(),
             config,
             ser,
             address: Arc::from(address.as_str()),
-            endpoints: DashMap::new(),
             inbound: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
-            me: me.clone(),
+            error_log_throttle: protoactor::throttle::Throttle::new(
+                system.config().dead_letter_throttle_count,
+                system.config().dead_letter_throttle_interval,
+            ),
+            peer_variants: DashMap::new(),
         });
+        let endpoints = Endpoints::new(node.clone());
 
-        let weak = Arc::downgrade(&shared);
+        let weak = Arc::downgrade(&endpoints);
         system
             .registry()
             .register_address_resolver(Arc::new(move |pid: &Pid| {
-                let shared = weak.upgrade()?;
-                let endpoint = shared.endpoint(pid.address())?;
+                let endpoints = weak.upgrade()?;
+                let endpoint = endpoints.get_or_connect(pid.address())?;
                 Some(Arc::new(RemoteProcess {
-                    shared: weak.clone(),
+                    node: Arc::downgrade(&endpoints.node),
                     endpoint,
                 }) as Arc<dyn Process>)
             }));
@@ -161,12 +177,13 @@ impl Remote {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let service = RemotingServer::new(RemotingService {
-            shared: shared.clone(),
+            node: node.clone(),
+            endpoints: endpoints.clone(),
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
         let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &shared.config.tls {
+        if let Some(tls) = &node.config.tls {
             let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
             builder = builder
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
@@ -211,7 +228,8 @@ impl Remote {
             .map_err(|e| RemoteError::Activator(e.to_string()))?;
 
         let remote = Arc::new(Remote {
-            shared,
+            node,
+            endpoints,
             bound,
             server_stop: Mutex::new(Some(stop_tx)),
             server_done: Mutex::new(Some(done_rx)),
@@ -231,7 +249,7 @@ impl Remote {
 
     /// The advertised address (`host:port`) other nodes use.
     pub fn address(&self) -> &str {
-        &self.shared.address
+        &self.node.address
     }
 
     /// The socket address actually bound (useful with port 0).
@@ -241,12 +259,12 @@ impl Remote {
 
     /// The actor system.
     pub fn system(&self) -> &ActorSystem {
-        &self.shared.system
+        &self.node.system
     }
 
     /// The message registry (types can be added after start).
     pub fn serialization(&self) -> &Serialization {
-        &self.shared.ser
+        &self.node.ser
     }
 
     /// Registers (or replaces) a kind other nodes may spawn here.
@@ -285,36 +303,23 @@ impl Remote {
         kind: &str,
         timeout: Duration,
     ) -> Result<Pid, RemoteSpawnError> {
-        let fut = self.shared.system.root().request_future(
-            &Self::activator_for(address),
-            ActorPidRequest {
-                name: name.to_string(),
-                kind: kind.to_string(),
-            },
-            timeout,
-        );
-        let msg = match fut.await {
-            Ok(m) => m,
-            Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
-            Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
-            Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
-        };
-        let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {
-            return Err(RemoteSpawnError::UnexpectedResponse(
-                msg.type_name().to_string(),
-            ));
-        };
-        let pid = resp.pid.as_ref().map(|p| p.to_pid());
-        match ResponseStatusCode::from_i32(resp.status_code) {
-            Some(ResponseStatusCode::Ok) => pid.ok_or_else(|| {
-                RemoteSpawnError::UnexpectedResponse("an OK response without a PID".into())
-            }),
-            Some(code) => Err(RemoteSpawnError::Status { code, pid }),
-            None => Err(RemoteSpawnError::UnknownStatus(resp.status_code)),
-        }
+        spawn_result(self.spawn_request(address, name, kind, timeout).await)
     }
 
-    /// Blocking form of [`spawn_named`](Self::spawn_named), for code outside async contexts.
+    /// Blocking form of [`spawn`](Self::spawn).
+    pub fn spawn_blocking(
+        &self,
+        address: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> Result<Pid, RemoteSpawnError> {
+        self.spawn_named_blocking(address, "", kind, timeout)
+    }
+
+    /// Blocking form of [`spawn_named`](Self::spawn_named). Safe from any thread, inside an
+    /// actor too (as Go code does in `Started`): it waits like
+    /// [`ActorFuture::result`](protoactor::ActorFuture::result), which lets the runtime move
+    /// other work off the blocked worker, and it returns `Timeout` after `timeout`.
     pub fn spawn_named_blocking(
         &self,
         address: &str,
@@ -322,52 +327,103 @@ impl Remote {
         kind: &str,
         timeout: Duration,
     ) -> Result<Pid, RemoteSpawnError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let this = self.shared.system.extension::<Remote>();
-        let (address, name, kind) = (address.to_string(), name.to_string(), kind.to_string());
-        let Some(this) = this else {
-            return Err(RemoteSpawnError::UnexpectedResponse(
-                "remote is shut down".into(),
-            ));
-        };
-        self.shared.system.runtime().spawn(async move {
-            let _ = tx.send(this.spawn_named(&address, &name, &kind, timeout).await);
-        });
-        rx.recv().unwrap_or(Err(RemoteSpawnError::Timeout))
+        spawn_result(self.spawn_request(address, name, kind, timeout).result())
     }
 
-    /// Shuts remoting down: sends `DisconnectRequest` on every inbound stream, closes every
-    /// endpoint and stops the server. Outside async code it waits (up to 10 s) for the server
-    /// to stop. Call it before [`ActorSystem::shutdown`].
+    fn spawn_request(
+        &self,
+        address: &str,
+        name: &str,
+        kind: &str,
+        timeout: Duration,
+    ) -> protoactor::ActorFuture {
+        self.node.system.root().request_future(
+            &Self::activator_for(address),
+            ActorPidRequest {
+                name: name.to_string(),
+                kind: kind.to_string(),
+            },
+            timeout,
+        )
+    }
+
+    /// Shuts remoting down gracefully: each endpoint first sends what is queued to its peer
+    /// (up to [`RemoteConfig::drain_timeout`]; the rest goes to dead letters), then
+    /// `DisconnectRequest` goes out on every inbound stream and the server stops. Outside
+    /// async code (and on a multi-threaded runtime) it waits for the drain and then (up to
+    /// 10 s) for the server to stop. Call it before [`ActorSystem::shutdown`].
     pub fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.shared.shutting_down.store(true, Ordering::Release);
-        let inbound = std::mem::take(&mut *self.shared.inbound.lock());
-        for tx in inbound {
-            let _ = tx.try_send(Ok(RemoteMessage {
-                message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
-            }));
-        }
-        self.shared.close_all();
-        if let Some(stop) = self.server_stop.lock().take() {
-            let _ = stop.send(());
-        }
-        // A graceful stop waits for the peers to close their streams; after 10 s the server
-        // is stopped regardless (as protoactor-go does).
-        if let Some(task) = self.server_task.lock().take() {
-            let abort = task.abort_handle();
-            self.shared.system.runtime().spawn(async move {
-                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
-                abort.abort();
-            });
-        }
-        if tokio::runtime::Handle::try_current().is_err() {
-            if let Some(done) = self.server_done.lock().take() {
-                let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
+        // No new endpoints from here on; existing ones still take messages while draining.
+        self.node.shutting_down.store(true, Ordering::Release);
+        let node = self.node.clone();
+        let endpoints = self.endpoints.clone();
+        let server_stop = self.server_stop.lock().take();
+        let server_task = self.server_task.lock().take();
+        let limit = node.config.drain_timeout;
+        let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
+        self.node.system.runtime().spawn(async move {
+            endpoints.drain_all(limit).await;
+            let inbound = std::mem::take(&mut *node.inbound.lock());
+            for tx in inbound {
+                let _ = tx.try_send(Ok(RemoteMessage {
+                    message_type: Some(MessageType::DisconnectRequest(DisconnectRequest {})),
+                }));
             }
+            if let Some(stop) = server_stop {
+                let _ = stop.send(());
+            }
+            let _ = drained_tx.send(());
+            // A graceful stop waits for the peers to close their streams; after 10 s the
+            // server is stopped regardless (as protoactor-go does).
+            if let Some(task) = server_task {
+                tokio::time::sleep(GRACEFUL_STOP_LIMIT).await;
+                task.abort();
+            }
+        });
+        let wait_drained = || {
+            let _ = drained_rx.recv_timeout(limit + Duration::from_secs(1));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Err(_) => {
+                wait_drained();
+                if let Some(done) = self.server_done.lock().take() {
+                    let _ = done.recv_timeout(GRACEFUL_STOP_LIMIT);
+                }
+            }
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait_drained)
+            }
+            // A single-threaded runtime runs the drain itself once we return.
+            Ok(_) => {}
         }
+    }
+}
+
+/// The outcome of a remote spawn from the activator's answer.
+fn spawn_result(
+    answer: Result<protoactor::BoxedMessage, FutureError>,
+) -> Result<Pid, RemoteSpawnError> {
+    let msg = match answer {
+        Ok(m) => m,
+        Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
+        Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
+        Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
+    };
+    let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {
+        return Err(RemoteSpawnError::UnexpectedResponse(
+            msg.type_name().to_string(),
+        ));
+    };
+    let pid = resp.pid.as_ref().map(|p| p.to_pid());
+    match ResponseStatusCode::from_i32(resp.status_code) {
+        Some(ResponseStatusCode::Ok) => pid.ok_or_else(|| {
+            RemoteSpawnError::UnexpectedResponse("an OK response without a PID".into())
+        }),
+        Some(code) => Err(RemoteSpawnError::Status { code, pid }),
+        None => Err(RemoteSpawnError::UnknownStatus(resp.status_code)),
     }
 }
 

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use bytes::{BufMut, BytesMut};
 use parking_lot::Mutex;
-use protoactor::{
-    BoxedMessage, DeadLetterResponse, Message, Pid, PoisonPill, Stop, Terminated, TerminatedReason,
-    Touch, Touched,
-};
+use prost::{Message as _, Name as _};
+use protoactor::{BoxedMessage, Message};
 use rustc_hash::FxHashMap;
 
-use crate::actor_proto;
+pub use crate::pid::WireContext;
 use crate::remote_proto;
+use crate::system_messages::{self, Registrar, WireForm};
 
 /// A serializer id as carried in `MessageEnvelope.serializer_id`.
 pub type SerializerId = i32;
@@ -69,40 +68,19 @@ pub struct JsonMessage {
 /// A message that arrived but could not be decoded: what dead-letter events carry for it.
 #[derive(Debug, Clone)]
 pub struct UndecodableMessage {
-    /// The type name from the batch (empty if the type index was bad).
-    pub type_name: String,
+    /// The type name from the batch (empty if the type index was bad), shared with the
+    /// batch's other envelopes of that type.
+    pub type_name: Arc<str>,
     /// The serializer id from the envelope.
     pub serializer_id: SerializerId,
     /// The raw payload.
     pub data: bytes::Bytes,
     /// Why it could not be decoded.
-    pub error: String,
-}
-
-/// What an encoder needs to know about the local node.
-pub struct WireContext<'a> {
-    /// This node's address, written instead of `"nonhost"` in PIDs.
-    pub local_address: &'a str,
-}
-
-impl WireContext<'_> {
-    /// The wire form of `pid`, with a pre-remote `"nonhost"` address replaced.
-    pub fn pid(&self, pid: &Pid) -> actor_proto::Pid {
-        let address = if pid.address() == protoactor::pid::LOCAL_ADDRESS {
-            self.local_address.to_string()
-        } else {
-            pid.address().to_string()
-        };
-        actor_proto::Pid {
-            address,
-            id: pid.id().to_string(),
-            request_id: pid.request_id(),
-        }
-    }
+    pub error: Arc<str>,
 }
 
 type EncodeFn =
-    Arc<dyn Fn(&dyn Message, &WireContext, &mut BytesMut) -> Result<(), String> + Send + Sync>;
+    Arc<dyn Fn(&dyn Message, &WireContext<'_>, &mut BytesMut) -> Result<(), String> + Send + Sync>;
 type DecodeFn = Arc<dyn Fn(&[u8]) -> Result<BoxedMessage, String> + Send + Sync>;
 
 #[derive(Clone)]
@@ -126,13 +104,47 @@ struct Inner {
 /// The registry of message types that cross the wire. Cheap to clone (shared).
 ///
 /// ```
-/// use protoactor_remote::{Serialization, messages::Echo};
+/// use protoactor_remote::Serialization;
+///
+/// // Usually generated from a `.proto` file (see [`build`](crate::build)).
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Greet {
+///     #[prost(string, tag = "1")]
+///     who: String,
+/// }
+/// impl prost::Name for Greet {
+///     const NAME: &'static str = "Greet";
+///     const PACKAGE: &'static str = "demo";
+/// }
+///
 /// let s = Serialization::new();
-/// s.register::<Echo>();
-/// assert!(s.is_registered::<Echo>());
+/// s.register::<Greet>();
+/// assert!(s.is_registered::<Greet>());
 /// ```
 #[derive(Clone)]
 pub struct Serialization(Arc<Inner>);
+
+impl std::fmt::Debug for Serialization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0.tables.load();
+        f.debug_struct("Serialization")
+            .field("outgoing_types", &t.outgoing.len())
+            .field("incoming_names", &t.incoming.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Decoder")
+            .field(&if self.0.is_some() {
+                "registered"
+            } else {
+                "none"
+            })
+            .finish()
+    }
+}
 
 impl Default for Serialization {
     fn default() -> Self {
@@ -176,6 +188,7 @@ impl Decoder {
 }
 
 /// The encoded form of one message.
+#[derive(Debug)]
 pub struct Encoded {
     /// The proto full name.
     pub type_name: Arc<str>,
@@ -284,7 +297,7 @@ impl Serialization {
     pub fn encode(
         &self,
         msg: &dyn Message,
-        ctx: &WireContext,
+        ctx: &WireContext<'_>,
         buf: &mut BytesMut,
     ) -> Result<Encoded, SerializationError> {
         if let Some(j) = msg.downcast_ref::<JsonMessage>() {
@@ -340,66 +353,25 @@ impl Serialization {
     fn register_builtins(&self) {
         self.register::<remote_proto::ActorPidRequest>();
         self.register::<remote_proto::ActorPidResponse>();
-        // The wire forms are registered too, so a user can send them directly.
-        self.register::<actor_proto::PoisonPill>();
-        self.register::<actor_proto::Touch>();
-        self.register::<actor_proto::Stop>();
-        self.register::<actor_proto::Watch>();
-        self.register::<actor_proto::Unwatch>();
-        self.builtin::<PoisonPill, actor_proto::PoisonPill>(
-            |_, _| actor_proto::PoisonPill {},
-            |_| PoisonPill,
-        );
-        self.builtin::<Touch, actor_proto::Touch>(|_, _| actor_proto::Touch {}, |_| Touch);
-        self.builtin::<Stop, actor_proto::Stop>(|_, _| actor_proto::Stop {}, |_| Stop);
-        self.builtin::<Touched, actor_proto::Touched>(
-            |m, c| actor_proto::Touched {
-                who: Some(c.pid(&m.who)),
-            },
-            |w| Touched {
-                who: w
-                    .who
-                    .map(|p| p.to_pid())
-                    .unwrap_or_else(|| Pid::new("", "")),
-            },
-        );
-        self.builtin::<DeadLetterResponse, actor_proto::DeadLetterResponse>(
-            |m, c| actor_proto::DeadLetterResponse {
-                target: m.target.as_ref().map(|p| c.pid(p)),
-            },
-            |w| DeadLetterResponse {
-                target: w.target.map(|p| p.to_pid()),
-            },
-        );
-        self.builtin::<Terminated, actor_proto::Terminated>(
-            |m, c| actor_proto::Terminated {
-                who: Some(c.pid(&m.who)),
-                why: m.why as i32,
-            },
-            |w| Terminated {
-                who: w
-                    .who
-                    .map(|p| p.to_pid())
-                    .unwrap_or_else(|| Pid::new("", "")),
-                why: TerminatedReason::try_from(w.why).unwrap_or_default(),
-            },
-        );
+        system_messages::register_all(self);
+    }
+}
+
+impl Registrar for Serialization {
+    fn wire_type<W: prost::Message + prost::Name + Default + Message>(&self) {
+        self.register::<W>();
     }
 
-    /// Maps a core type `R` to its wire type `W` both ways.
-    fn builtin<R, W>(&self, to_wire: fn(&R, &WireContext) -> W, from_wire: fn(W) -> R)
-    where
-        R: Message,
-        W: prost::Message + prost::Name + Default + 'static,
-    {
-        let name = W::full_name();
+    /// Maps a core type `R` to its wire type both ways.
+    fn wire_form<R: WireForm>(&self) {
+        let name = R::Wire::full_name();
         let encode: EncodeFn = Arc::new(move |m, c, buf| {
             let m = m.downcast_ref::<R>().ok_or("type mismatch")?;
-            to_wire(m, c).encode(buf).map_err(|e| e.to_string())
+            m.to_wire(c).encode(buf).map_err(|e| e.to_string())
         });
         let decode: DecodeFn = Arc::new(move |b| {
-            W::decode(b)
-                .map(|w| Box::new(from_wire(w)) as BoxedMessage)
+            R::Wire::decode(b)
+                .map(|w| Box::new(R::from_wire(w)) as BoxedMessage)
                 .map_err(|e| e.to_string())
         });
         self.update(|t| {
@@ -419,7 +391,9 @@ impl Serialization {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actor_proto;
     use crate::messages::{Echo, Response};
+    use protoactor::{Pid, Terminated, TerminatedReason};
 
     fn ctx() -> WireContext<'static> {
         WireContext {

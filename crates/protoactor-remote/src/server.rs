@@ -5,16 +5,16 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use protoactor::runtime::SystemMessage;
-use protoactor::{MessageEnvelope, Stop, Terminated};
+use protoactor::MessageEnvelope;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::actor_proto;
 use crate::codec::{BatchReader, Incoming};
-use crate::endpoint::Shared;
+use crate::endpoint::Endpoints;
 use crate::events::{Direction, RemoteDeliveryError};
+use crate::node::Node;
+use crate::pid::PidExt;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_server::Remoting;
 use crate::remote_proto::{
@@ -23,10 +23,11 @@ use crate::remote_proto::{
     RemoteMessage,
 };
 use crate::serializer::UndecodableMessage;
-use crate::PidExt;
+use crate::system_messages::{self, Inbound};
 
 pub(crate) struct RemotingService {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) node: Arc<Node>,
+    pub(crate) endpoints: Arc<Endpoints>,
 }
 
 type Out = Result<RemoteMessage, Status>;
@@ -39,7 +40,7 @@ impl Remoting for RemotingService {
         &self,
         request: Request<Streaming<RemoteMessage>>,
     ) -> Result<Response<Self::ReceiveStream>, Status> {
-        if self.shared.shutting_down.load(Ordering::Acquire) {
+        if self.node.shutting_down.load(Ordering::Acquire) {
             return Err(Status::unavailable("the node is shutting down"));
         }
         let peer = request
@@ -48,9 +49,8 @@ impl Remoting for RemotingService {
             .unwrap_or_default();
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel::<Out>(4);
-        self.shared.inbound.lock().push(tx.clone());
-        let shared = self.shared.clone();
-        tokio::spawn(read_stream(shared, inbound, tx, peer));
+        self.node.inbound.lock().push(tx.clone());
+        tokio::spawn(read_stream(self.endpoints.clone(), inbound, tx, peer));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -59,7 +59,7 @@ impl Remoting for RemotingService {
         request: Request<ListProcessesRequest>,
     ) -> Result<Response<ListProcessesResponse>, Status> {
         let req = request.into_inner();
-        let registry = self.shared.system.registry();
+        let registry = self.node.system.registry();
         let matches: Box<dyn Fn(&str) -> bool> = match ListProcessesMatchType::try_from(req.r#type)
         {
             Ok(ListProcessesMatchType::MatchPartOfString) => {
@@ -76,7 +76,7 @@ impl Remoting for RemotingService {
             .ids()
             .into_iter()
             .filter(|id| matches(id))
-            .map(|id| self.shared.system.new_local_pid(&id).to_proto())
+            .map(|id| self.node.system.new_local_pid(&id).to_proto())
             .collect();
         pids.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Response::new(ListProcessesResponse { pids }))
@@ -93,13 +93,15 @@ impl Remoting for RemotingService {
 }
 
 async fn read_stream(
-    shared: Arc<Shared>,
+    endpoints: Arc<Endpoints>,
     mut inbound: Streaming<RemoteMessage>,
     tx: mpsc::Sender<Out>,
     transport_peer: String,
 ) {
-    let mut reader = BatchReader::new(shared.address.clone());
+    let node = &*endpoints.node;
+    let mut reader = BatchReader::new(node.address.clone());
     let mut peer = transport_peer;
+    let mut advertised = false;
     loop {
         let msg = match inbound.message().await {
             Ok(Some(m)) => m,
@@ -112,7 +114,7 @@ async fn read_stream(
                 // transport failures (a peer that vanished) carry their h2/io error as source
                 // and are reported by the sending side's endpoint instead.
                 if std::error::Error::source(&status).is_none() {
-                    shared.publish_error(RemoteDeliveryError {
+                    node.publish_error(RemoteDeliveryError {
                         direction: Direction::Inbound,
                         peer: peer.clone(),
                         target: None,
@@ -131,10 +133,11 @@ async fn read_stream(
                 Some(connect_request::ConnectionType::ServerConnection(sc)) => {
                     if !sc.address.is_empty() {
                         peer = sc.address;
+                        advertised = true;
                     }
                     let resp = RemoteMessage {
                         message_type: Some(MessageType::ConnectResponse(ConnectResponse {
-                            member_id: shared.system.id().to_string(),
+                            member_id: node.system.id().to_string(),
                             blocked: false,
                         })),
                     };
@@ -146,54 +149,75 @@ async fn read_stream(
                     tracing::warn!(%peer, "client connections are not supported; ignoring");
                 }
             },
-            Some(MessageType::MessageBatch(batch)) => on_batch(&shared, &mut reader, batch, &peer),
+            Some(MessageType::MessageBatch(batch)) => {
+                // Answer in the variant the peer writes (its advertised address is how our
+                // endpoint to it is keyed).
+                if let (true, Some(v)) = (advertised, crate::codec::batch_variant(&batch)) {
+                    node.learn_variant(&peer, v);
+                }
+                on_batch(&endpoints, &mut reader, batch, &peer)
+            }
             other => {
                 tracing::debug!(%peer, message = ?other.is_some(), "unexpected message on an inbound stream");
             }
         }
     }
-    shared.inbound.lock().retain(|t| !t.same_channel(&tx));
+    node.inbound.lock().retain(|t| !t.same_channel(&tx));
 }
 
-fn on_batch(shared: &Shared, reader: &mut BatchReader, batch: MessageBatch, peer: &str) {
+fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch, peer: &str) {
+    let node = &*endpoints.node;
     let size: usize = batch.envelopes.iter().map(|e| e.message_data.len()).sum();
-    if size > shared.config.max_message_size {
+    if size > node.config.max_message_size {
         // An oversized batch is refused as a whole, but the stream goes on.
-        let error = format!(
+        let error: Arc<str> = Arc::from(format!(
             "batch of {size} payload bytes exceeds the limit of {}",
-            shared.config.max_message_size
-        );
+            node.config.max_message_size
+        ));
+        // Names shared by the envelopes, never copied per envelope (nor kept past the cap).
+        let names: Vec<Arc<str>> = batch
+            .type_names
+            .iter()
+            .map(|n| {
+                if n.len() > crate::codec::MAX_TYPE_NAME_LEN {
+                    Arc::from("")
+                } else {
+                    Arc::from(n.as_str())
+                }
+            })
+            .collect();
+        let no_name: Arc<str> = Arc::from("");
+        let target = protoactor::Pid::new(node.address.clone(), "");
         for e in &batch.envelopes {
             let type_name = usize::try_from(e.type_id)
                 .ok()
-                .and_then(|i| batch.type_names.get(i))
-                .cloned()
-                .unwrap_or_default();
-            shared.publish_error(RemoteDeliveryError {
+                .and_then(|i| names.get(i))
+                .unwrap_or(&no_name);
+            node.publish_error(RemoteDeliveryError {
                 direction: Direction::Inbound,
                 peer: peer.to_string(),
                 target: None,
-                type_name: type_name.clone(),
-                error: error.clone(),
+                type_name: type_name.to_string(),
+                error: error.to_string(),
             });
             let raw = UndecodableMessage {
-                type_name,
+                type_name: type_name.clone(),
                 serializer_id: e.serializer_id,
                 data: e.message_data.clone(),
                 error: error.clone(),
             };
-            let target = protoactor::Pid::new(shared.address.clone(), "");
-            shared.dead_letter(&target, MessageEnvelope::new(raw));
+            node.dead_letter(&target, MessageEnvelope::new(raw));
         }
         return;
     }
-    for inc in reader.read(batch, &shared.ser) {
-        deliver(shared, inc, peer);
+    for inc in reader.read(batch, &node.ser) {
+        deliver(endpoints, inc, peer);
     }
 }
 
-fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
-    let system = &shared.system;
+fn deliver(endpoints: &Endpoints, inc: Incoming, peer: &str) {
+    let node = &*endpoints.node;
+    let system = &node.system;
     let Incoming {
         target,
         sender,
@@ -204,58 +228,32 @@ fn deliver(shared: &Shared, inc: Incoming, peer: &str) {
     let message = match message {
         Ok(m) => m,
         Err((e, raw)) => {
-            shared.publish_error(RemoteDeliveryError {
+            node.publish_error(RemoteDeliveryError {
                 direction: Direction::Inbound,
                 peer: peer.to_string(),
                 target: Some(target.clone()),
-                type_name,
+                type_name: type_name.to_string(),
                 error: e.to_string(),
             });
-            shared.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));
+            node.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));
             return;
         }
     };
-    if let Some(w) = message.downcast_ref::<actor_proto::Watch>() {
-        match &w.watcher {
-            Some(watcher) => target.send_system_message(
-                system,
-                SystemMessage::Watch {
-                    watcher: watcher.to_pid(),
-                },
-            ),
-            None => bad_system_message(shared, peer, &target, "actor.Watch without a watcher"),
-        }
-    } else if let Some(w) = message.downcast_ref::<actor_proto::Unwatch>() {
-        match &w.watcher {
-            Some(watcher) => target.send_system_message(
-                system,
-                SystemMessage::Unwatch {
-                    watcher: watcher.to_pid(),
-                },
-            ),
-            None => bad_system_message(shared, peer, &target, "actor.Unwatch without a watcher"),
-        }
-    } else if message.is::<Stop>() {
-        target.send_system_message(system, SystemMessage::Stop);
-    } else if message.is::<Terminated>() {
-        let t = protoactor::message::downcast_message::<Terminated>(message)
-            .map(|b| *b)
-            .ok();
-        if let Some(t) = t {
-            shared.remote_terminated(&target, t);
-        }
-    } else {
-        target.send_user_message(
+    match system_messages::from_wire(message) {
+        Inbound::System(m) => target.send_system_message(system, m),
+        Inbound::Terminated(t) => endpoints.remote_terminated(&target, t),
+        Inbound::User(message) => target.send_user_message(
             system,
             MessageEnvelope::from_boxed(message)
                 .with_sender(sender)
                 .with_header(header),
-        );
+        ),
+        Inbound::Invalid(why) => bad_system_message(node, peer, &target, why),
     }
 }
 
-fn bad_system_message(shared: &Shared, peer: &str, target: &protoactor::Pid, error: &str) {
-    shared.publish_error(RemoteDeliveryError {
+fn bad_system_message(node: &Node, peer: &str, target: &protoactor::Pid, error: &str) {
+    node.publish_error(RemoteDeliveryError {
         direction: Direction::Inbound,
         peer: peer.to_string(),
         target: Some(target.clone()),

@@ -1,14 +1,17 @@
 //! Property tests: random and mutated frames never panic the decoder, and every envelope
 //! of a decodable batch comes out (delivered or as an error), never silently dropped.
 
+#[path = "../shared/messages.rs"]
+mod messages;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
+use messages::{Echo, Seq};
 use proptest::prelude::*;
 use prost::Message as _;
 use protoactor::{MessageHeader, Pid};
 use protoactor_remote::codec::{BatchBuilder, BatchReader, Outbound};
-use protoactor_remote::messages::{Echo, Seq};
 use protoactor_remote::remote_proto::{MessageBatch, RemoteMessage};
 use protoactor_remote::serializer::WireContext;
 use protoactor_remote::{Serialization, WireVariant};

@@ -10,12 +10,12 @@ use std::pin::Pin;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+use common::messages::{Echo, Response, Seq};
 use common::*;
 use prost::Message as _;
 use protoactor::prelude::*;
 use protoactor::DeadLetterEvent;
 use protoactor_remote::events::{Direction, EndpointTerminated};
-use protoactor_remote::messages::{Echo, Response, Seq};
 use protoactor_remote::remote_proto::remote_message::MessageType;
 use protoactor_remote::remote_proto::remoting_server::{Remoting, RemotingServer};
 use protoactor_remote::remote_proto::*;
@@ -597,6 +597,8 @@ fn config_defaults_are_protoactor_go_s() {
     assert_eq!(c.retry_interval, Duration::from_secs(2));
     assert_eq!(c.max_message_size, 4 * 1024 * 1024);
     assert_eq!(c.wire_variant, WireVariant::Current);
+    // Ours (protoactor-go does not drain): how long shutdown sends what is queued.
+    assert_eq!(c.drain_timeout, Duration::from_secs(5));
     assert!(c.kinds.is_empty());
     assert!(c.tls.is_none());
     let l = RemoteConfig::local();

@@ -1,7 +1,8 @@
 //! Interop with real protoactor-go nodes: builds `interop/cmd/gonode` (Go module pinned to
 //! `github.com/asynkron/protoactor-go@latest`, the 2024 wire variant), launches it and checks
 //! messaging, request/response, remote spawn, remote watch, 100k ordered messages and JSON
-//! in both directions.
+//! in both directions, with the 2024 variant set explicitly and with the default config
+//! (which falls back to, or learns, Go's variant).
 //!
 //! Without `go` these tests print a loud SKIPPED line and pass, unless
 //! `PROTOACTOR_INTEROP=required` (CI), where they fail.
@@ -14,12 +15,13 @@ use std::process::{Child, ChildStdin, Command as Process, Stdio};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, OnceLock};
 
+use common::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
 use common::*;
 use protoactor::prelude::*;
 use protoactor::MessageHeader;
-use protoactor_remote::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
 use protoactor_remote::{
-    PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode, WireVariant,
+    EndpointConnected, PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode,
+    WireVariant,
 };
 
 const GO_ECHO_KIND: &str = "goecho";
@@ -261,6 +263,127 @@ fn messages_both_ways_with_pids_and_headers() {
     stop(&system, &remote);
 }
 
+/// A node that never sets the wire variant (`RemoteConfig::local()` defaults) talks to
+/// protoactor-go `@latest` (the 2024 variant): Go refuses its first batch, the node resends
+/// it in the 2024 variant and says so at WARN; requests, remote spawn both ways and Go's own
+/// requests (which teach the node Go's variant) then work. The same node still talks to a
+/// default Rust node in the current variant.
+#[test]
+fn default_config_talks_to_go_and_to_rust() {
+    let Some(go) = ChildNode::go() else { return };
+    let ser = serialization();
+    ser.register::<Command>();
+    ser.register::<Report>();
+    let (system, remote) = node(
+        RemoteConfig::local()
+            .with_serialization(ser)
+            .with_kind(RUST_ECHO_KIND, echo_props()),
+    );
+    let (rep, reports) = reporter(&system);
+
+    // Rust first: the very first batch to Go is a request.
+    let reply = system
+        .root()
+        .request_future(
+            &go.pid("echo"),
+            Echo {
+                message: "default".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .expect("Go answers a node with the default config");
+    assert_eq!(reply.some_value, "go:default");
+
+    let rt = system.runtime().clone();
+    let pid = rt
+        .block_on(remote.spawn_named(&go.address, "d1", GO_ECHO_KIND, WAIT))
+        .expect("remote spawn on Go with the default config");
+    assert_eq!(pid.id(), "activator/Remote$d1");
+
+    // Go → Rust: a Go request and a Go remote spawn of a Rust kind.
+    let rust_echo = system.root().spawn_named(&echo_props(), "echo").unwrap();
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(rust_echo.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("request")
+        },
+    );
+    let r = wait_op(&reports, "request");
+    assert!(r.ok, "{r:?}");
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            address: remote.address().to_string(),
+            name: "g1".into(),
+            kind: RUST_ECHO_KIND.into(),
+            report_to: Some(rep.to_proto()),
+            ..command("spawn")
+        },
+    );
+    let r = wait_op(&reports, "spawn");
+    assert!(r.ok && r.status == 0, "{r:?}");
+    assert_eq!(r.detail, "echo:spawned");
+
+    // And a default Rust node.
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let reply = system
+        .root()
+        .request_future(
+            &Pid::new(r2.address(), "echo"),
+            Echo {
+                message: "rust".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .unwrap();
+    assert_eq!(reply.some_value, "echo:rust");
+    stop(&s2, &r2);
+    stop(&system, &remote);
+}
+
+/// Go first: a default node learns the 2024 variant from what Go sends it and answers in
+/// it, without a refused batch (one connection to Go, not a second one after a refusal).
+#[test]
+fn default_config_learns_go_s_variant_from_its_requests() {
+    let Some(go) = ChildNode::go() else { return };
+    // The controller speaks Go's variant; the node under test never writes to Go first.
+    let (controller, controller_remote) = rust_node();
+    let (rep, reports) = reporter(&controller);
+    let (system, remote) = default_node();
+    let (p, connects) = probe::<String>();
+    system
+        .event_stream()
+        .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
+    let rust_echo = system.root().spawn_named(&echo_props(), "echo").unwrap();
+    controller.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(rust_echo.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("request")
+        },
+    );
+    let r = wait_op(&reports, "request");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.detail, "echo:from-go-future");
+    // The reply reached Go, so every connection made for it has been reported.
+    let to_go: Vec<String> = connects.try_iter().filter(|a| *a == go.address).collect();
+    assert_eq!(
+        to_go.len(),
+        1,
+        "one connection to Go, no refused first batch"
+    );
+    stop(&system, &remote);
+    stop(&controller, &controller_remote);
+}
+
 /// Scenario 2: request_future from Rust to Go and from Go to Rust, and dead letters.
 #[test]
 fn request_futures_both_ways() {
@@ -473,6 +596,19 @@ fn killing_rust_gives_address_terminated_in_go() {
     let (rep, reports) = reporter(&system);
     let mut child = ChildNode::rust();
     let victim = child.pid("victim");
+    // Observable order instead of luck: the child answered a Touch of the victim before
+    // READY (its Started has run), and a Go request to the victim comes back before the
+    // watch, so the Watch travels on Go's already connected endpoint to a started actor.
+    // (Go reports NotFound for any Watch that becomes a dead letter on its side.)
+    system.root().send(
+        &go.pid("control"),
+        Command {
+            target: Some(victim.to_proto()),
+            report_to: Some(rep.to_proto()),
+            ..command("request")
+        },
+    );
+    assert!(wait_op(&reports, "request").ok);
     system.root().send(
         &go.pid("control"),
         Command {
@@ -535,7 +671,9 @@ fn interop_child_node() {
         return;
     }
     let (system, remote) = rust_node();
-    system.root().spawn_named(&echo_props(), "victim").unwrap();
+    let victim = system.root().spawn_named(&echo_props(), "victim").unwrap();
+    // Started has run before anyone is told the node is ready.
+    touch(&system, &victim);
     println!("READY {}", remote.address());
     // Runs until killed (or stdin closes).
     let mut line = String::new();

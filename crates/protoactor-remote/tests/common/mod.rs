@@ -1,13 +1,16 @@
 //! Shared helpers: nodes on loopback ports, probes, and the test actors.
 #![allow(dead_code)]
 
+#[path = "../../shared/messages.rs"]
+pub mod messages;
+
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::messages::{Count, Echo, Response, Seq};
 use protoactor::prelude::*;
 use protoactor::Config;
-use protoactor_remote::messages::{Count, Echo, Response, Seq};
 use protoactor_remote::remote_proto::remote_message::MessageType;
 use protoactor_remote::remote_proto::remoting_client::RemotingClient;
 use protoactor_remote::remote_proto::{
