@@ -1,0 +1,24 @@
+//! Compiles the cluster `.proto` files with protox (pure Rust, no system `protoc`). `actor.proto`
+//! comes from the remote crate, and its types are reused from there (`extern_path`), so an
+//! `actor.PID` inside a cluster message is the same Rust type the remote layer encodes.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/cluster.proto",
+        "proto/gossip.proto",
+        "proto/grain.proto",
+    ];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-changed=../protoactor-remote/proto/actor.proto");
+    let fds = protox::compile(files, ["proto", "../protoactor-remote/proto"])?;
+    let mut config = prost_build::Config::new();
+    config
+        .extern_path(".actor", "::protoactor_remote::actor_proto")
+        // `prost::Name` gives each message its proto full name for the serializer registry,
+        // and the type URL Go's `anypb.New` writes (`type.googleapis.com/cluster.X`).
+        .enable_type_names()
+        .type_name_domain([".cluster"], "type.googleapis.com");
+    config.compile_fds(fds)?;
+    Ok(())
+}
