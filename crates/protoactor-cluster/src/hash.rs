@@ -269,3 +269,83 @@ mod tests {
         assert_eq!(owner(&[], "K", "x"), None);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The rule written out the slow, obvious way: the highest FNV-1a-32 of the string
+    /// `identity + address` among members hosting the kind, lower id on a tie.
+    fn naive_owner(members: &[Member], kind: &str, identity: &str) -> Option<String> {
+        let mut eligible: Vec<&Member> = members.iter().filter(|m| m.has_kind(kind)).collect();
+        eligible.sort_by(|a, b| a.id.cmp(&b.id));
+        match eligible.len() {
+            0 => None,
+            1 => Some(eligible[0].address()),
+            _ => {
+                let mut best: Option<(&Member, u32)> = None;
+                for m in eligible {
+                    let s = fnv1a32(format!("{identity}{}", m.address()).as_bytes());
+                    if s > best.map_or(0, |b| b.1) {
+                        best = Some((m, s));
+                    }
+                }
+                best.map(|(m, _)| m.address())
+            }
+        }
+    }
+
+    fn members() -> impl Strategy<Value = Vec<Member>> {
+        // Unique ids and ports; kinds drawn from a small set so some members lack a kind.
+        prop::collection::btree_map(
+            "[a-z0-9]{1,8}",
+            (1u16..65535, prop::collection::btree_set("[AB]", 0..=2)),
+            0..8,
+        )
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(id, (port, kinds))| Member::new("10.0.0.1", port, id, kinds))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn owner_is_the_naive_rule(ms in members(), identity in "\\PC{0,12}", kind in "[AB]") {
+            let got = owner_of(&ms, &kind, &identity).map(Member::address);
+            prop_assert_eq!(got, naive_owner(&ms, &kind, &identity));
+        }
+
+        #[test]
+        fn owner_hosts_the_kind_and_ignores_input_order(
+            ms in members(), identity in "\\PC{0,12}", kind in "[AB]", seed in any::<u64>()
+        ) {
+            let owner = owner_of(&ms, &kind, &identity).cloned();
+            if let Some(o) = &owner {
+                prop_assert!(o.has_kind(&kind));
+            } else {
+                prop_assert!(ms.iter().all(|m| !m.has_kind(&kind)) || ms.len() > 1);
+            }
+            let mut shuffled = ms.clone();
+            let n = shuffled.len().max(1);
+            shuffled.rotate_left((seed as usize) % n);
+            shuffled.reverse();
+            prop_assert_eq!(owner_of(&shuffled, &kind, &identity).cloned(), owner);
+        }
+
+        /// Rendezvous stability: removing a member that is not the owner never moves a grain,
+        /// so a member leaving only moves its own grains.
+        #[test]
+        fn removing_another_member_keeps_the_owner(
+            ms in members(), identity in "\\PC{0,12}", kind in "[AB]", pick in any::<usize>()
+        ) {
+            prop_assume!(!ms.is_empty());
+            let owner = owner_of(&ms, &kind, &identity).cloned();
+            let removed = &ms[pick % ms.len()];
+            prop_assume!(Some(removed) != owner.as_ref());
+            let rest: Vec<Member> = ms.iter().filter(|m| m.id != removed.id).cloned().collect();
+            prop_assert_eq!(owner_of(&rest, &kind, &identity).cloned(), owner);
+        }
+    }
+}

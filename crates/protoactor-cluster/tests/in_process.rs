@@ -1,0 +1,522 @@
+//! Rust-only clusters in one process: several members (each its own actor system and remote on
+//! a loopback port) on the test provider.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use protoactor::prelude::*;
+use protoactor::Config;
+use protoactor_cluster::hash::owner_of;
+use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
+use protoactor_cluster::{
+    ActivationRequest, ActivationResponse, ActivationTerminated, CallOptions, Cluster,
+    ClusterConfig, ClusterError, ClusterIdentity, DistHashIdentityLookup, GrainContext, Kind,
+    Member,
+};
+use protoactor_remote::messages::{Echo, Response};
+use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use tokio::sync::mpsc;
+
+/// Generous upper bound for things that must happen (never a timing assertion).
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Every activation (`Started` of a grain): identity -> the addresses it started at.
+type Activations = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+/// The test grain: records its activation and answers `Echo` with
+/// `Response { some_value: "<identity>|<kind>|<member address>" }`; `Echo { "stop" }` makes it
+/// answer and then stop itself.
+struct Hello {
+    activations: Activations,
+}
+
+impl Actor for Hello {
+    fn receive(&mut self, ctx: &mut Context) {
+        if ctx.message_as::<Started>().is_some() {
+            let me = ctx
+                .cluster_identity()
+                .expect("a grain knows its identity from Started on");
+            let address = ctx
+                .cluster()
+                .expect("a grain knows its cluster")
+                .address()
+                .to_string();
+            self.activations
+                .lock()
+                .entry(me.identity)
+                .or_default()
+                .push(address);
+        } else if let Some(echo) = ctx.message_as::<Echo>() {
+            let stop = echo.message == "stop";
+            let me = ctx.cluster_identity().expect("identity");
+            let address = ctx.cluster().expect("cluster").address().to_string();
+            ctx.respond(Response {
+                some_value: format!("{}|{}|{}", me.identity, me.kind, address),
+                ..Default::default()
+            });
+            if stop {
+                let pid = ctx.self_pid().clone();
+                ctx.poison(&pid);
+            }
+        }
+    }
+}
+
+struct Node {
+    system: ActorSystem,
+    cluster: Cluster,
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+fn start_remote() -> (ActorSystem, Arc<Remote>) {
+    init_tracing();
+    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
+    )
+    .expect("remote starts");
+    // The grain messages cross the wire between members: registered on every node.
+    remote.serialization().register::<Echo>();
+    remote.serialization().register::<Response>();
+    (system, remote)
+}
+
+fn member(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
+    let (system, remote) = start_remote();
+    let a = activations.clone();
+    let props = Props::from_producer(move || Hello {
+        activations: a.clone(),
+    });
+    let config = ClusterConfig::new(
+        "test",
+        TestProvider::new(agent),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(Kind::new("hello", props));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
+    Node { system, cluster }
+}
+
+fn client(agent: &Arc<InMemAgent>) -> Node {
+    let (system, remote) = start_remote();
+    let config = ClusterConfig::new(
+        "test",
+        TestProvider::new(agent),
+        DistHashIdentityLookup::new(),
+    );
+    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
+    Node { system, cluster }
+}
+
+/// Waits until every node's topology has exactly the members of `nodes`.
+async fn wait_for_topology(nodes: &[&Node], members: &[&Node]) {
+    let mut ids: Vec<String> = members
+        .iter()
+        .map(|n| n.cluster.self_member().id.clone())
+        .collect();
+    ids.sort();
+    for n in nodes {
+        let ok = n
+            .cluster
+            .member_list()
+            .wait_until(WAIT, |t| {
+                t.members().map(|m| m.id.as_str()).collect::<Vec<_>>() == ids
+            })
+            .await;
+        assert!(ok, "{} never saw the topology {ids:?}", n.cluster.address());
+    }
+}
+
+async fn shutdown(nodes: Vec<Node>) {
+    for n in nodes {
+        n.cluster.shutdown(true).await;
+        n.system.shutdown();
+    }
+}
+
+/// Calls `identity` through `node` and returns the address that hosted it.
+async fn call(node: &Node, identity: &str) -> String {
+    let reply: Response = node
+        .cluster
+        .request_as(
+            identity,
+            "hello",
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("call {identity} via {}: {e}", node.cluster.address()));
+    let parts: Vec<&str> = reply.some_value.split('|').collect();
+    assert_eq!(
+        parts[..2],
+        [identity, "hello"],
+        "the grain sees its identity and kind"
+    );
+    parts[2].to_string()
+}
+
+/// Calls every identity, `calls_in_flight` at a time, each through `nodes[i % len]`;
+/// returns identity -> hosting address.
+async fn call_all(nodes: &[&Node], identities: &[String]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for chunk in identities.chunks(100) {
+        let mut tasks = Vec::new();
+        for (i, id) in chunk.iter().enumerate() {
+            let cluster = nodes[i % nodes.len()].cluster.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let reply: Result<Response, ClusterError> = cluster
+                    .request_as(
+                        id.as_str(),
+                        "hello",
+                        Echo {
+                            message: "hi".into(),
+                            sender: None,
+                        },
+                        &CallOptions::default(),
+                    )
+                    .await;
+                (id, reply)
+            }));
+        }
+        for t in tasks {
+            let (id, reply) = t.await.expect("task");
+            let reply = reply.unwrap_or_else(|e| panic!("call {id}: {e}"));
+            let address = reply.some_value.rsplit('|').next().unwrap().to_string();
+            out.insert(id, address);
+        }
+    }
+    out
+}
+
+fn members_of(nodes: &[&Node]) -> Vec<Member> {
+    nodes
+        .iter()
+        .map(|n| n.cluster.self_member().clone())
+        .collect()
+}
+
+fn expected_owner(nodes: &[&Node], identity: &str) -> String {
+    owner_of(&members_of(nodes), "hello", identity)
+        .expect("an owner")
+        .address()
+}
+
+/// A stream of the `ActivationTerminated` events published on `node`.
+fn terminated_events(node: &Node) -> mpsc::UnboundedReceiver<ActivationTerminated> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    node.system
+        .event_stream()
+        .subscribe_to::<ActivationTerminated, _>(move |t| {
+            let _ = tx.send(t.clone());
+        });
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_once() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+
+    let identities: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
+    let hosts = call_all(&all, &identities).await;
+    // Called again through other members: the same activations answer.
+    let mut rotated = all.clone();
+    rotated.rotate_left(1);
+    let again = call_all(&rotated, &identities).await;
+    assert_eq!(hosts, again);
+
+    let acts = activations.lock();
+    let mut per_member: HashMap<&str, usize> = HashMap::new();
+    for id in &identities {
+        let owner = expected_owner(&all, id);
+        assert_eq!(
+            acts[id],
+            [owner.clone()],
+            "{id}: activated exactly once, on its owner"
+        );
+        assert_eq!(hosts[id], owner);
+        *per_member.entry(hosts[id].as_str()).or_default() += 1;
+    }
+    assert_eq!(
+        per_member.len(),
+        3,
+        "every member hosts grains: {per_member:?}"
+    );
+    assert!(
+        per_member.values().all(|&n| n >= 100),
+        "spread: {per_member:?}"
+    );
+    drop(acts);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_to_one_identity_activate_it_once() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let same: Vec<String> = vec!["contended".to_string(); 60];
+    let hosts = call_all(&all, &same).await;
+    assert_eq!(hosts["contended"], expected_owner(&all, "contended"));
+    assert_eq!(activations.lock()["contended"].len(), 1);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let identities: Vec<String> = (0..300).map(|i| format!("g-{i}")).collect();
+    let before = call_all(&all, &identities).await;
+
+    let leaving = nodes.pop().unwrap();
+    let gone = leaving.cluster.address().to_string();
+    let moved: Vec<&String> = identities.iter().filter(|i| before[*i] == gone).collect();
+    assert!(!moved.is_empty());
+    leaving.cluster.shutdown(true).await;
+    leaving.system.shutdown();
+    let rest: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&rest, &rest).await;
+
+    let after = call_all(&rest, &identities).await;
+    let acts = activations.lock();
+    for id in &identities {
+        assert_eq!(after[id], expected_owner(&rest, id), "{id}");
+        if before[id] == gone {
+            assert_eq!(acts[id].len(), 2, "{id}: re-activated once elsewhere");
+        } else {
+            assert_eq!(
+                after[id], before[id],
+                "{id}: a grain of a remaining member stays"
+            );
+            assert_eq!(acts[id].len(), 1, "{id}: not re-activated");
+        }
+    }
+    drop(acts);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let mut nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let two: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&two, &two).await;
+    let identities: Vec<String> = (0..200).map(|i| format!("j-{i}")).collect();
+    let before = call_all(&two, &identities).await;
+    let mut stops: Vec<_> = nodes.iter().map(terminated_events).collect();
+
+    nodes.push(member(&agent, &activations));
+    let three: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&three, &three).await;
+    let newcomer = nodes[2].cluster.address().to_string();
+    let moved: Vec<&String> = identities
+        .iter()
+        .filter(|i| expected_owner(&three, i) == newcomer)
+        .collect();
+    assert!(!moved.is_empty());
+    // The old owners stop exactly the activations that moved (each stop is broadcast).
+    let mut stopped = Vec::new();
+    for rx in stops.iter_mut().take(1) {
+        while stopped.len() < moved.len() {
+            let t = tokio::time::timeout(WAIT, rx.recv())
+                .await
+                .expect("stops")
+                .expect("open");
+            stopped.push(t.cluster_identity.unwrap().identity);
+        }
+    }
+    stopped.sort();
+    let mut expected: Vec<String> = moved.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(stopped, expected);
+
+    let after = call_all(&three, &identities).await;
+    for id in &identities {
+        assert_eq!(after[id], expected_owner(&three, id), "{id}");
+        if after[id] != before[id] {
+            assert_eq!(after[id], newcomer);
+        }
+    }
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grain_that_stops_is_evicted_everywhere_and_reactivated_by_the_next_call() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    // An identity hosted by the second member, called from the first.
+    let id = (0..)
+        .map(|i| format!("s-{i}"))
+        .find(|i| expected_owner(&all, i) == nodes[1].cluster.address())
+        .unwrap();
+    let ci = ClusterIdentity::new(id.as_str(), "hello");
+    call(&nodes[0], &id).await;
+    assert!(nodes[0].cluster.pid_cache().get(&ci).is_some());
+
+    let mut terminated = terminated_events(&nodes[0]);
+    let _: Response = nodes[0]
+        .cluster
+        .request_as(
+            id.as_str(),
+            "hello",
+            Echo {
+                message: "stop".into(),
+                sender: None,
+            },
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let t = tokio::time::timeout(WAIT, terminated.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.cluster_identity.as_ref(), Some(&ci));
+    // ActivationTerminated reached the caller's eventstream and evicted its cache entry.
+    assert!(nodes[0].cluster.pid_cache().get(&ci).is_none());
+
+    assert_eq!(call(&nodes[0], &id).await, nodes[1].cluster.address());
+    assert_eq!(activations.lock()[&id].len(), 2);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_calls_grains_but_is_not_a_member() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let c = client(&agent);
+    let members: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&[&nodes[0], &nodes[1], &c], &members).await;
+    let hosts = call_all(
+        &[&c],
+        &(0..50).map(|i| format!("c-{i}")).collect::<Vec<_>>(),
+    )
+    .await;
+    for (id, host) in &hosts {
+        assert_eq!(host, &expected_owner(&members, id));
+    }
+    assert!(c.cluster.self_member().kinds.is_empty());
+    let mut all = nodes;
+    all.insert(0, c);
+    shutdown(all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_requests_for_kinds_not_hosted_are_answered_failed() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    wait_for_topology(&[&n], &[&n]).await;
+    let activator = Pid::new(n.cluster.address(), "partition-activator");
+    let reply = n
+        .system
+        .root()
+        .request_future(
+            &activator,
+            ActivationRequest {
+                cluster_identity: Some(ClusterIdentity::new("x", "nope")),
+                ..Default::default()
+            },
+            WAIT,
+        )
+        .await
+        .expect("an answer, not a timeout");
+    let resp = reply
+        .downcast_ref::<ActivationResponse>()
+        .expect("ActivationResponse");
+    assert!(resp.failed);
+    assert!(resp.pid.is_none());
+
+    // A kind no member hosts: the call fails quickly with the reason, it does not hang.
+    let err = n
+        .cluster
+        .request(
+            "x",
+            "nope",
+            Echo::default(),
+            &CallOptions::default().with_max_attempts(2),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        ClusterError::RetriesExhausted {
+            last, attempts: 2, ..
+        } => {
+            assert!(matches!(*last, ClusterError::NoOwner { ref kind } if kind == "nope"))
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    shutdown(vec![n]).await;
+}
+
+#[test]
+fn start_rejects_bad_kinds_and_a_second_cluster() {
+    let agent = InMemAgent::new();
+    let (system, remote) = start_remote();
+    for bad in ["", "a/b"] {
+        let config = ClusterConfig::new(
+            "t",
+            TestProvider::new(&agent),
+            DistHashIdentityLookup::new(),
+        )
+        .with_kind(Kind::new(bad, Props::from_func(|_| {})));
+        assert_eq!(
+            Cluster::start_member(&system, &remote, config).unwrap_err(),
+            ClusterError::InvalidKind(bad.into())
+        );
+    }
+    let twice = ClusterConfig::new(
+        "t",
+        TestProvider::new(&agent),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(Kind::new("k", Props::from_func(|_| {})))
+    .with_kind(Kind::new("k", Props::from_func(|_| {})));
+    assert_eq!(
+        Cluster::start_member(&system, &remote, twice).unwrap_err(),
+        ClusterError::DuplicateKind("k".into())
+    );
+    let ok = ClusterConfig::new(
+        "t",
+        TestProvider::new(&agent),
+        DistHashIdentityLookup::new(),
+    );
+    let cluster = Cluster::start_member(&system, &remote, ok.clone()).unwrap();
+    assert_eq!(
+        Cluster::start_member(&system, &remote, ok).unwrap_err(),
+        ClusterError::AlreadyStarted
+    );
+    // Blocking API from a plain thread.
+    assert_eq!(cluster.self_member().address(), cluster.address());
+    cluster.shutdown_blocking(true);
+    system.shutdown();
+}
