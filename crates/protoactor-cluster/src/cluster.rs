@@ -109,6 +109,10 @@ impl ClusterError {
 pub struct CallOptions {
     /// The overall deadline, retries included (`None`: the config's `request_timeout`).
     pub timeout: Option<Duration>,
+    /// The longest one request attempt waits for the grain's reply before the PID is evicted
+    /// and the call retried (`None`: until the overall deadline). A shorter value lets a call
+    /// get past an activation on a member that died without a trace.
+    pub attempt_timeout: Option<Duration>,
     /// The most attempts (lookups and requests that fail with a dead letter or a timeout,
     /// or find no owner); at least 1. Default 10.
     pub max_attempts: u32,
@@ -123,6 +127,7 @@ impl Default for CallOptions {
     fn default() -> Self {
         CallOptions {
             timeout: None,
+            attempt_timeout: None,
             max_attempts: 10,
             backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(500),
@@ -134,6 +139,11 @@ impl CallOptions {
     /// Sets the overall deadline.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+    /// Sets the longest wait of one request attempt.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
         self
     }
     /// Sets the most attempts.
@@ -517,11 +527,8 @@ impl Cluster {
             if remaining.is_zero() {
                 return Err(ClusterError::Timeout);
             }
-            let fut = self
-                .0
-                .system
-                .root()
-                .request_future(&pid, msg.clone(), remaining);
+            let wait = opts.attempt_timeout.map_or(remaining, |t| t.min(remaining));
+            let fut = self.0.system.root().request_future(&pid, msg.clone(), wait);
             let err = match fut.await {
                 Ok(reply) => return Ok(reply),
                 Err(FutureError::DeadLetter) => ClusterError::DeadLetter,

@@ -322,10 +322,9 @@ mod props {
             ms in members(), identity in "\\PC{0,12}", kind in "[AB]", seed in any::<u64>()
         ) {
             let owner = owner_of(&ms, &kind, &identity).cloned();
-            if let Some(o) = &owner {
-                prop_assert!(o.has_kind(&kind));
-            } else {
-                prop_assert!(ms.iter().all(|m| !m.has_kind(&kind)) || ms.len() > 1);
+            match &owner {
+                Some(o) => prop_assert!(o.has_kind(&kind)),
+                None => prop_assert!(ms.iter().all(|m| !m.has_kind(&kind))),
             }
             let mut shuffled = ms.clone();
             let n = shuffled.len().max(1);

@@ -520,3 +520,60 @@ fn start_rejects_bad_kinds_and_a_second_cluster() {
     cluster.shutdown_blocking(true);
     system.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_cached_pid_is_evicted_on_dead_letter_and_the_call_retried() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let id = "stale";
+    let owner = expected_owner(&all, id);
+    let ci = ClusterIdentity::new(id, "hello");
+    // A PID on the owner that does not exist, as left behind by a lost ActivationTerminated.
+    let ghost = Pid::new(owner.as_str(), "partition-activator/stale$zz");
+    nodes[0].cluster.pid_cache().set(ci.clone(), ghost.clone());
+    assert_eq!(call(&nodes[0], id).await, owner);
+    let cached = nodes[0].cluster.pid_cache().get(&ci).unwrap();
+    assert_ne!(cached, ghost);
+    assert_eq!(activations.lock()[id].len(), 1);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let id = "silent";
+    let ci = ClusterIdentity::new(id, "hello");
+    // An actor that swallows everything stands in for an activation on a hung member.
+    let black_hole = nodes[1].system.root().spawn(&Props::from_func(|_| {}));
+    let black_hole = Pid::new(nodes[1].cluster.address(), black_hole.id());
+    nodes[0]
+        .cluster
+        .pid_cache()
+        .set(ci.clone(), black_hole.clone());
+    let opts = CallOptions::default()
+        .with_timeout(WAIT)
+        .with_attempt_timeout(Duration::from_millis(200));
+    let reply: Response = nodes[0]
+        .cluster
+        .request_as(
+            id,
+            "hello",
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            &opts,
+        )
+        .await
+        .unwrap();
+    assert!(reply.some_value.starts_with("silent|hello|"));
+    assert_ne!(nodes[0].cluster.pid_cache().get(&ci).unwrap(), black_hole);
+    shutdown(nodes).await;
+}
