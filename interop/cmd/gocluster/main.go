@@ -12,8 +12,8 @@
 //	(on start)                       READY <address> <system id>
 //	call <kind> <identity> <name>    REPLY <kind> <identity> <address> <message...>
 //	                                 | ERROR <text>      (cluster.Request with HelloRequest)
-//	owner <kind> <identity>...       OWNER <identity>=<address> ...   (cluster.Get, which
-//	                                 activates the grain; "-" when no PID came back)
+//	owner <kind> <identity>...       OWNER <identity>=<address>|<pid id> ...   (cluster.Get,
+//	                                 which activates the grain; "-" when no PID came back)
 //	members                          MEMBERS <id>@<address>[<kind>,...] ...
 //	                                 (current topology, ascending by id)
 //	await-members <timeout-ms> <id>...
@@ -21,6 +21,11 @@
 //	await-absent <timeout-ms> <id>...
 //	                                 MEMBERS ... once no id is in the topology | ERROR
 //	blocked                          BLOCKED <id> ...
+//	gossip <key>                     GOSSIP <member id>=<sequence number> ...   (this
+//	                                 member's gossip state of <key>, ascending by id)
+//	await-gossip <timeout-ms> <key> <id>=<min seq>...
+//	                                 GOSSIP ... once every id has a <key> value with at
+//	                                 least that sequence number | ERROR timeout; GOSSIP ...
 //	(anything else)                  ERROR unknown command <line>
 //
 // When stdin closes the member shuts down gracefully and exits 0.
@@ -156,6 +161,80 @@ func (m *member) await(args []string, present bool) {
 	}
 }
 
+func (m *member) gossipState(key string) (map[string]int64, error) {
+	state, err := m.c.Gossip.GetState(key)
+	if err != nil {
+		return nil, err
+	}
+	seqs := make(map[string]int64, len(state))
+	for id, v := range state {
+		seqs[id] = v.SequenceNumber
+	}
+	return seqs, nil
+}
+
+func (m *member) gossipLine(key string) (string, error) {
+	seqs, err := m.gossipState(key)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]string, 0, len(seqs))
+	for id := range seqs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b strings.Builder
+	b.WriteString("GOSSIP")
+	for _, id := range ids {
+		fmt.Fprintf(&b, " %s=%d", id, seqs[id])
+	}
+	return b.String(), nil
+}
+
+// awaitGossip polls the gossip state of key until every want entry (id=min seq) holds.
+func (m *member) awaitGossip(timeout, key string, want []string) {
+	ms, err := strconv.Atoi(timeout)
+	if err != nil {
+		m.println("ERROR bad timeout %q", timeout)
+		return
+	}
+	mins := map[string]int64{}
+	for _, w := range want {
+		id, seq, ok := strings.Cut(w, "=")
+		n, err := strconv.ParseInt(seq, 10, 64)
+		if !ok || err != nil {
+			m.println("ERROR bad entry %q (want id=seq)", w)
+			return
+		}
+		mins[id] = n
+	}
+	deadline := time.Now().Add(time.Duration(ms) * time.Millisecond)
+	for {
+		seqs, err := m.gossipState(key)
+		if err != nil {
+			m.println("ERROR %s", oneLine(err.Error()))
+			return
+		}
+		ok := true
+		for id, min := range mins {
+			if seq, found := seqs[id]; !found || seq < min {
+				ok = false
+				break
+			}
+		}
+		line, _ := m.gossipLine(key)
+		if ok {
+			m.println("%s", line)
+			return
+		}
+		if time.Now().After(deadline) {
+			m.println("ERROR timeout; %s", line)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (m *member) owners(kind string, ids []string) {
 	res := make([]string, len(ids))
 	var wg sync.WaitGroup
@@ -166,11 +245,11 @@ func (m *member) owners(kind string, ids []string) {
 		go func(i int, id string) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			addr := "-"
+			at := "-"
 			if pid := m.c.Get(id, kind); pid != nil {
-				addr = pid.Address
+				at = pid.Address + "|" + pid.Id
 			}
-			res[i] = id + "=" + addr
+			res[i] = id + "=" + at
 		}(i, id)
 	}
 	wg.Wait()
@@ -217,6 +296,14 @@ func (m *member) handle(line string) {
 		ids := m.c.GetBlockedMembers().ToSlice()
 		sort.Strings(ids)
 		m.println("BLOCKED %s", strings.Join(ids, " "))
+	case f[0] == "gossip" && len(f) == 2:
+		if line, err := m.gossipLine(f[1]); err != nil {
+			m.println("ERROR %s", oneLine(err.Error()))
+		} else {
+			m.println("%s", line)
+		}
+	case f[0] == "await-gossip" && len(f) >= 3:
+		m.awaitGossip(f[1], f[2], f[3:])
 	default:
 		m.println("ERROR unknown command %s", oneLine(line))
 	}
