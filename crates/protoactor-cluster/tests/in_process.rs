@@ -243,28 +243,29 @@ async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_
     let again = call_all(&rotated, &identities).await;
     assert_eq!(hosts, again);
 
-    let acts = activations.lock();
-    let mut per_member: HashMap<&str, usize> = HashMap::new();
-    for id in &identities {
-        let owner = expected_owner(&all, id);
+    {
+        let acts = activations.lock();
+        let mut per_member: HashMap<&str, usize> = HashMap::new();
+        for id in &identities {
+            let owner = expected_owner(&all, id);
+            assert_eq!(
+                acts[id],
+                std::slice::from_ref(&owner),
+                "{id}: activated exactly once, on its owner"
+            );
+            assert_eq!(hosts[id], owner);
+            *per_member.entry(hosts[id].as_str()).or_default() += 1;
+        }
         assert_eq!(
-            acts[id],
-            [owner.clone()],
-            "{id}: activated exactly once, on its owner"
+            per_member.len(),
+            3,
+            "every member hosts grains: {per_member:?}"
         );
-        assert_eq!(hosts[id], owner);
-        *per_member.entry(hosts[id].as_str()).or_default() += 1;
+        assert!(
+            per_member.values().all(|&n| n >= 100),
+            "spread: {per_member:?}"
+        );
     }
-    assert_eq!(
-        per_member.len(),
-        3,
-        "every member hosts grains: {per_member:?}"
-    );
-    assert!(
-        per_member.values().all(|&n| n >= 100),
-        "spread: {per_member:?}"
-    );
-    drop(acts);
     shutdown(nodes).await;
 }
 
@@ -302,20 +303,21 @@ async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
     wait_for_topology(&rest, &rest).await;
 
     let after = call_all(&rest, &identities).await;
-    let acts = activations.lock();
-    for id in &identities {
-        assert_eq!(after[id], expected_owner(&rest, id), "{id}");
-        if before[id] == gone {
-            assert_eq!(acts[id].len(), 2, "{id}: re-activated once elsewhere");
-        } else {
-            assert_eq!(
-                after[id], before[id],
-                "{id}: a grain of a remaining member stays"
-            );
-            assert_eq!(acts[id].len(), 1, "{id}: not re-activated");
+    {
+        let acts = activations.lock();
+        for id in &identities {
+            assert_eq!(after[id], expected_owner(&rest, id), "{id}");
+            if before[id] == gone {
+                assert_eq!(acts[id].len(), 2, "{id}: re-activated once elsewhere");
+            } else {
+                assert_eq!(
+                    after[id], before[id],
+                    "{id}: a grain of a remaining member stays"
+                );
+                assert_eq!(acts[id].len(), 1, "{id}: not re-activated");
+            }
         }
     }
-    drop(acts);
     shutdown(nodes).await;
 }
 
