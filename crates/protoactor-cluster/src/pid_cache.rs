@@ -35,15 +35,24 @@ impl PidCache {
     }
     /// Evicts every PID at `address` (a member left); returns how many.
     pub fn remove_by_member(&self, address: &str) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, pid| pid.address() != address);
-        before - self.map.len()
+        // Counted in the closure: entries added concurrently would make a len() difference wrong.
+        let mut removed = 0;
+        self.map.retain(|_, pid| {
+            let keep = pid.address() != address;
+            removed += usize::from(!keep);
+            keep
+        });
+        removed
     }
     /// Evicts `pid` wherever it is cached (its activation terminated).
     pub fn remove_by_pid(&self, pid: &Pid) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, cached| cached != pid);
-        before - self.map.len()
+        let mut removed = 0;
+        self.map.retain(|_, cached| {
+            let keep = cached != pid;
+            removed += usize::from(!keep);
+            keep
+        });
+        removed
     }
     /// The number of cached PIDs.
     pub fn len(&self) -> usize {
