@@ -862,6 +862,213 @@ mod tests {
         assert_eq!(core.others().len(), 1);
     }
 
+    fn shared_for_test(system: &ActorSystem, ml: MemberList, config: GossipConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            system: system.clone(),
+            core: Mutex::new(GossipCore::new(ml.self_id(), config.max_send)),
+            member_list: ml,
+            config,
+            actor_counts: Arc::new(HashMap::new),
+            in_flight: Mutex::new(HashSet::new()),
+            blocks: Mutex::new(Blocks::default()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    #[test]
+    fn expired_heartbeat_blocks_until_a_fresh_one_and_left_blocks_for_the_configured_time() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        ml.update_cluster_topology(vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+            Member::new("h", 3, "c", ["k"]),
+        ]);
+        let config = GossipConfig {
+            heartbeat_expiration: Duration::from_secs(20),
+            left_block: Duration::from_secs(3600),
+            ..GossipConfig::default()
+        };
+        let s = shared_for_test(&system, ml.clone(), config);
+        s.core
+            .lock()
+            .receive(state(&[("b", "heartbeat", 1), ("c", "heartbeat", 1)]), 0);
+        s.apply_membership(10_000);
+        assert_eq!(ml.members().len(), 3);
+        s.apply_membership(20_001);
+        assert!(ml.is_blocked("b") && ml.is_blocked("c"));
+        assert_eq!(ml.members().len(), 1);
+        // b's heartbeat advances again: readmitted (Go: blocked forever).
+        s.core
+            .lock()
+            .receive(state(&[("b", "heartbeat", 2)]), 20_500);
+        s.apply_membership(21_000);
+        assert!(!ml.is_blocked("b"));
+        // The provider lists it again: it is a member again.
+        ml.update_cluster_topology(vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+            Member::new("h", 3, "c", ["k"]),
+        ]);
+        assert_eq!(
+            ml.members()
+                .iter()
+                .map(|m| m.id.as_str())
+                .collect::<Vec<_>>(),
+            ["b", "me"]
+        );
+        // b leaves gracefully: blocked, and a later heartbeat does not readmit it.
+        s.core.lock().receive(state(&[("b", "left", 3)]), 21_000);
+        s.apply_membership(21_100);
+        assert!(ml.is_blocked("b"));
+        s.core
+            .lock()
+            .receive(state(&[("b", "heartbeat", 4)]), 21_200);
+        s.apply_membership(21_300);
+        assert!(ml.is_blocked("b"));
+        system.shutdown();
+    }
+
+    fn node() -> (ActorSystem, Arc<protoactor_remote::Remote>) {
+        let system = ActorSystem::new();
+        let remote =
+            protoactor_remote::Remote::start(&system, protoactor_remote::RemoteConfig::local())
+                .unwrap();
+        crate::cluster::register_cluster_types(remote.serialization());
+        (system, remote)
+    }
+
+    fn member_of(system: &ActorSystem, remote: &protoactor_remote::Remote) -> Member {
+        let (host, port) = crate::member::split_address(remote.address()).unwrap();
+        Member::new(host, port, system.id(), ["k"])
+    }
+
+    /// Polls `check` until it holds or 30 s pass (the gossip rounds are the events).
+    fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn gossip_lost_while_a_member_was_unreachable_is_resent_and_a_dead_member_blocks_nobody() {
+        let (sa, ra) = node();
+        let (sb, rb) = node();
+        let a = member_of(&sa, &ra);
+        let b = member_of(&sb, &rb);
+        // A member nobody listens for: every request to it fails.
+        let dead = Member::new("127.0.0.1", free_port(), "dead", ["k"]);
+        let all = vec![a.clone(), b.clone(), dead.clone()];
+        let mla = MemberList::new(&sa, a.id.clone());
+        let fast = GossipConfig {
+            interval: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(300),
+            ..GossipConfig::default()
+        };
+        let ga = Gossiper::start(&sa, mla.clone(), fast.clone(), Arc::new(HashMap::new)).unwrap();
+        // A's topology is set once, now, while B has no gossip actor: those sends fail.
+        mla.update_cluster_topology(all.clone());
+        let a_topology_seq = ga.get_state(TOPOLOGY_KEY)[&a.id].sequence_number;
+        eventually("A tried B", || {
+            ga.get_state(HEARTBEAT_KEY)
+                .get(&a.id)
+                .is_some_and(|v| v.sequence_number > a_topology_seq + 5)
+        });
+        let mlb = MemberList::new(&sb, b.id.clone());
+        mlb.update_cluster_topology(all);
+        let gb = Gossiper::start(&sb, mlb, fast, Arc::new(HashMap::new)).unwrap();
+        // Go never resends a value once offered; here A's old topology still reaches B,
+        // and A's heartbeats keep coming although "dead" never answers.
+        eventually("B got A's topology", || {
+            gb.get_state(TOPOLOGY_KEY)
+                .get(&a.id)
+                .is_some_and(|v| v.sequence_number == a_topology_seq)
+        });
+        let hb = gb.get_state(HEARTBEAT_KEY)[&a.id].sequence_number;
+        eventually("A's heartbeats keep coming", || {
+            gb.get_state(HEARTBEAT_KEY)[&a.id].sequence_number > hb + 3
+        });
+        // And B's state reaches A.
+        eventually("A got B's topology", || {
+            ga.get_state(TOPOLOGY_KEY).contains_key(&b.id)
+        });
+        ga.stop();
+        gb.stop();
+        ra.shutdown();
+        rb.shutdown();
+        sa.shutdown();
+        sb.shutdown();
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn garbage_in_an_any_does_not_kill_the_gossip_actor() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        let g =
+            Gossiper::start(&system, ml, GossipConfig::default(), Arc::new(HashMap::new)).unwrap();
+        let garbage = |seq: i64, url: &str| GossipKeyValue {
+            sequence_number: seq,
+            value: Some(Any {
+                type_url: url.into(),
+                value: vec![0xff, 0xff, 0xff, 0x07, 0x00, 0x9c],
+            }),
+            local_timestamp_unix_milliseconds: -5,
+        };
+        let mut bad = GossipState::default();
+        let values = &mut bad.members.entry("x".into()).or_default().values;
+        values.insert(
+            TOPOLOGY_KEY.into(),
+            garbage(1, "type.googleapis.com/cluster.ClusterTopology"),
+        );
+        values.insert(
+            HEARTBEAT_KEY.into(),
+            garbage(2, "type.googleapis.com/cluster.MemberHeartbeat"),
+        );
+        values.insert(LEFT_KEY.into(), garbage(3, "nope"));
+        values.insert("no-value".into(), GossipKeyValue::default());
+        bad.members
+            .insert(String::new(), GossipMemberState::default());
+        let updates = Arc::new(Mutex::new(Vec::new()));
+        let u = updates.clone();
+        system
+            .event_stream()
+            .subscribe_to::<GossipUpdate, _>(move |x| u.lock().push(x.key.clone()));
+        let ask = |state: Option<GossipState>| {
+            system
+                .root()
+                .request_future(
+                    g.pid(),
+                    GossipRequest {
+                        from_member_id: "me".into(),
+                        state,
+                    },
+                    Duration::from_secs(5),
+                )
+                .result_as::<GossipResponse>()
+        };
+        ask(Some(bad)).expect("answered the garbage");
+        ask(None).expect("answered an empty request");
+        // Still the same actor, still merging: the garbage is kept as opaque bytes.
+        ask(Some(state(&[("y", "heartbeat", 1)]))).expect("answered after the garbage");
+        let started = system.registry().get_local(GOSSIP_ACTOR_NAME).is_some();
+        assert!(started);
+        assert_eq!(g.get_state(HEARTBEAT_KEY)["x"].sequence_number, 2);
+        assert!(g.get_state(HEARTBEAT_KEY).contains_key("y"));
+        assert_eq!(updates.lock().len(), 5);
+        g.stop();
+        system.shutdown();
+    }
+
     fn arb_state() -> impl Strategy<Value = Vec<(u8, u8, i64)>> {
         proptest::collection::vec((0u8..4, 0u8..3, 0i64..6), 0..12)
     }
