@@ -251,7 +251,11 @@ impl Cluster {
         if system.is_shut_down() {
             return Err(ClusterError::ShutDown);
         }
-        if system.extension::<Cluster>().is_some() {
+        // A cluster that was shut down (or failed to start) may be replaced.
+        if system
+            .extension::<Cluster>()
+            .is_some_and(|c| !c.is_shut_down())
+        {
             return Err(ClusterError::AlreadyStarted);
         }
         let mut kinds = HashMap::new();

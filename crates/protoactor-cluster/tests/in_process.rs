@@ -12,8 +12,8 @@ use protoactor_cluster::hash::owner_of;
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
     ActivationRequest, ActivationResponse, ActivationTerminated, CallOptions, Cluster,
-    ClusterConfig, ClusterError, ClusterIdentity, DistHashIdentityLookup, GrainContext, Kind,
-    Member,
+    ClusterConfig, ClusterError, ClusterIdentity, ClusterProvider, DistHashIdentityLookup,
+    GrainContext, Kind, Member, ProviderContext, ProviderFuture,
 };
 use protoactor_remote::messages::{Echo, Response};
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
@@ -104,6 +104,52 @@ fn member(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
         DistHashIdentityLookup::new(),
     )
     .with_kind(Kind::new("hello", props));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
+    Node { system, cluster }
+}
+
+/// A member hosting `hello` and `caller`: a caller grain asked `Echo { target }` calls the
+/// hello grain `target` through its own cluster, without blocking, and answers
+/// `Response { "via <caller identity>: <hello's answer>" }`.
+fn member_with_caller(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
+    let (system, remote) = start_remote();
+    let a = activations.clone();
+    let hello = Props::from_producer(move || Hello {
+        activations: a.clone(),
+    });
+    let caller = Props::from_func(|ctx| {
+        let Some(echo) = ctx.message_as::<Echo>() else {
+            return;
+        };
+        let cluster = ctx.cluster().expect("a grain has its cluster");
+        let me = ctx.cluster_identity().expect("and its identity").identity;
+        let call = cluster.request_as::<Response, _>(
+            echo.message.as_str(),
+            "hello",
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            &CallOptions::default(),
+        );
+        ctx.reenter_after_with_context(call, move |ctx, reply| {
+            let text = match reply {
+                Ok(r) => format!("via {me}: {}", r.some_value),
+                Err(e) => format!("via {me}: error {e}"),
+            };
+            ctx.respond(Response {
+                some_value: text,
+                ..Default::default()
+            });
+        });
+    });
+    let config = ClusterConfig::new(
+        "test",
+        TestProvider::new(agent),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(Kind::new("hello", hello))
+    .with_kind(Kind::new("caller", caller));
     let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
     Node { system, cluster }
 }
@@ -520,6 +566,7 @@ fn start_rejects_bad_kinds_and_a_second_cluster() {
     // Blocking API from a plain thread.
     assert_eq!(cluster.self_member().address(), cluster.address());
     cluster.shutdown_blocking(true);
+    assert!(cluster.is_shut_down());
     system.shutdown();
 }
 
@@ -578,4 +625,117 @@ async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() 
     assert!(reply.some_value.starts_with("silent|hello|"));
     assert_ne!(nodes[0].cluster.pid_cache().get(&ci).unwrap(), black_hole);
     shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_returns_the_grain_pid_in_go_s_shape_on_the_owner() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let ci = ClusterIdentity::new("a/b.c", "hello");
+    let pid = nodes[0].cluster.get(&ci).await.unwrap();
+    assert_eq!(pid.address(), expected_owner(&all, "a/b.c"));
+    let suffix = pid
+        .id()
+        .strip_prefix("partition-activator/a/b.c$")
+        .unwrap_or_else(|| panic!("not Go's shape: {pid}"));
+    assert!(
+        !suffix.is_empty()
+            && suffix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '~' || c == '+')
+    );
+    // The same activation from every member.
+    assert_eq!(nodes[1].cluster.get(&ci).await.unwrap(), pid);
+    assert_eq!(activations.lock()["a/b.c"].len(), 1);
+    shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grain_calls_another_grain_through_its_context_without_blocking() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| member_with_caller(&agent, &activations))
+        .collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    for i in 0..20 {
+        let (caller, target) = (format!("caller-{i}"), format!("target-{i}"));
+        let reply: Response = nodes[i % 3]
+            .cluster
+            .request_as(
+                caller.as_str(),
+                "caller",
+                Echo {
+                    message: target.clone(),
+                    sender: None,
+                },
+                &CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        let owner = expected_owner(&all, &target);
+        assert_eq!(
+            reply.some_value,
+            format!("via {caller}: {target}|hello|{owner}")
+        );
+    }
+    shutdown(nodes).await;
+}
+
+/// A provider whose start fails, as one whose port is taken would.
+struct FailingProvider;
+
+impl ClusterProvider for FailingProvider {
+    fn start_member(&self, _ctx: ProviderContext) -> Result<(), ClusterError> {
+        Err(ClusterError::Provider("port in use".into()))
+    }
+    fn start_client(&self, _ctx: ProviderContext) -> Result<(), ClusterError> {
+        Err(ClusterError::Provider("port in use".into()))
+    }
+    fn shutdown(&self, _graceful: bool) -> ProviderFuture {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_provider_start_is_an_error_and_a_later_start_works() {
+    let agent = InMemAgent::new();
+    let (system, remote) = start_remote();
+    let hello = || Kind::new("hello", Props::from_func(|_| {}));
+    let bad =
+        ClusterConfig::new("t", FailingProvider, DistHashIdentityLookup::new()).with_kind(hello());
+    assert_eq!(
+        Cluster::start_member(&system, &remote, bad).unwrap_err(),
+        ClusterError::Provider("port in use".into())
+    );
+    let good = ClusterConfig::new(
+        "t",
+        TestProvider::new(&agent),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(hello());
+    // The failed start stopped its actors, so the names are free again.
+    let cluster = tokio::time::timeout(WAIT, async {
+        loop {
+            match Cluster::start_member(&system, &remote, good.clone()) {
+                Err(ClusterError::Spawn(_)) => tokio::task::yield_now().await,
+                other => break other.expect("a second start works"),
+            }
+        }
+    })
+    .await
+    .expect("the failed start's actors stop");
+    let me = cluster.self_member().id.clone();
+    assert!(
+        cluster
+            .member_list()
+            .wait_until(WAIT, |t| t.member(&me).is_some())
+            .await
+    );
+    cluster.shutdown(true).await;
+    system.shutdown();
 }
