@@ -65,6 +65,15 @@
 //! that is not registered is never written to the wire: the send fails locally, the message
 //! goes to dead letters and a `RemoteDeliveryError` is published.
 //!
+//! ## Membership
+//!
+//! A [`ClusterProvider`] feeds the complete member list to the [`MemberList`]; whenever the
+//! set of member ids changes, a [`ClusterTopology`] (`members`, `joined`, `left`, ascending by
+//! id) is published on the actor system's event stream
+//! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
+//! `cluster.member_list().members()` reads the current topology. Providers here:
+//! [`test_provider`] (one process) and [`automanaged`] (Go's `/_health` endpoints).
+//!
 //! ## Inside a grain
 //!
 //! [`GrainContext`] (implemented for [`protoactor::Context`]) gives a grain its

@@ -739,3 +739,64 @@ async fn a_failed_provider_start_is_an_error_and_a_later_start_works() {
     cluster.shutdown(true).await;
     system.shutdown();
 }
+
+/// The blocking calls from a plain thread, from a multi-threaded runtime's worker and from a
+/// current-thread runtime all complete; after shutdown a call fails with `ShutDown`.
+fn blocking_calls_work(node: &Node) {
+    let reply: Response = node
+        .cluster
+        .request_blocking_as(
+            "blocking",
+            "hello",
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            &CallOptions::default(),
+        )
+        .unwrap();
+    assert!(reply.some_value.starts_with("blocking|hello|"));
+    let pid = node
+        .cluster
+        .get_blocking(&ClusterIdentity::new("blocking", "hello"))
+        .unwrap();
+    assert!(pid.id().starts_with("partition-activator/blocking$"));
+}
+
+#[test]
+fn blocking_calls_from_a_plain_thread_and_after_shutdown() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    blocking_calls_work(&n);
+    n.cluster.shutdown_blocking(true);
+    let err = n
+        .cluster
+        .request_blocking(
+            "blocking",
+            "hello",
+            Echo::default(),
+            &CallOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err, ClusterError::ShutDown);
+    n.system.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_calls_from_a_multi_threaded_runtime() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    blocking_calls_work(&n);
+    shutdown(vec![n]).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn blocking_calls_from_a_current_thread_runtime() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    blocking_calls_work(&n);
+    shutdown(vec![n]).await;
+}
