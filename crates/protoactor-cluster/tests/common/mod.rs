@@ -133,6 +133,31 @@ pub struct Reply {
     pub message: String,
 }
 
+/// Where each identity lives: identity -> (address, PID id).
+pub type Owners = BTreeMap<String, (String, String)>;
+
+/// The first few identities on which two owner maps differ (for short failure messages).
+pub fn differences(a: &Owners, b: &Owners) -> Vec<String> {
+    a.keys()
+        .chain(b.keys())
+        .filter(|id| a.get(*id) != b.get(*id))
+        .take(5)
+        .map(|id| format!("{id}: {:?} vs {:?}", a.get(id), b.get(id)))
+        .collect()
+}
+
+/// Asserts that `other` resolves `ids` to exactly `expected`.
+pub fn assert_same_owners(
+    other: &mut MemberProcess,
+    kind: &str,
+    ids: &[String],
+    expected: &Owners,
+) {
+    let got = other.owners(kind, ids);
+    let diff = differences(expected, &got);
+    assert!(diff.is_empty(), "{} disagrees: {diff:?}", other.label);
+}
+
 /// A member process; killed (SIGKILL) when dropped.
 pub struct MemberProcess {
     pub label: String,
@@ -282,7 +307,7 @@ impl MemberProcess {
     }
 
     /// `owner`: identity -> (address, PID id) of its activation, activating it if needed.
-    pub fn owners(&mut self, kind: &str, ids: &[String]) -> BTreeMap<String, (String, String)> {
+    pub fn owners(&mut self, kind: &str, ids: &[String]) -> Owners {
         let a = self.command(&format!("owner {kind} {}", ids.join(" ")));
         let mut f = a.split(' ');
         assert_eq!(f.next(), Some("OWNER"), "{}: {a}", self.label);
