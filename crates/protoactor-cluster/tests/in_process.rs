@@ -800,3 +800,71 @@ async fn blocking_calls_from_a_current_thread_runtime() {
     blocking_calls_work(&n);
     shutdown(vec![n]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_dies_is_dropped_by_the_provider_and_a_restarted_one_rejoins() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    let identities: Vec<String> = (0..150).map(|i| format!("d-{i}")).collect();
+    let before = call_all(&all, &identities).await;
+
+    // Dies without leaving: no deregistration, its remote and actors just stop.
+    let dead = nodes.pop().unwrap();
+    let (dead_address, dead_id) = (
+        dead.cluster.address().to_string(),
+        dead.cluster.self_member().id.clone(),
+    );
+    dead.cluster.shutdown(false).await;
+    dead.system.shutdown();
+    assert!(
+        agent.members().iter().any(|m| m.id == dead_id),
+        "still registered"
+    );
+    // Its registration expires at the provider.
+    agent.deregister(&dead_id);
+    let rest: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&rest, &rest).await;
+    let after = call_all(&rest, &identities).await;
+    for id in &identities {
+        assert_eq!(after[id], expected_owner(&rest, id), "{id}");
+        if before[id] != dead_address {
+            assert_eq!(after[id], before[id], "{id}: grains of live members stay");
+        }
+    }
+
+    // Restarted: a new process is a new member (new system id) and takes its share again.
+    let mut stops = terminated_events(&nodes[0]);
+    nodes.push(member(&agent, &activations));
+    let three: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&three, &three).await;
+    let newcomer = nodes[2].cluster.address().to_string();
+    // The activations that moved to it stop first (each stop is broadcast to every member).
+    let mut moving: std::collections::HashSet<String> = identities
+        .iter()
+        .filter(|i| expected_owner(&three, i) == newcomer)
+        .cloned()
+        .collect();
+    while !moving.is_empty() {
+        let t = tokio::time::timeout(WAIT, stops.recv())
+            .await
+            .expect("moved activations stop")
+            .expect("open");
+        // Late stops of the dead member's grains may come in too; count only the moved ones.
+        let stopped = t.cluster_identity.expect("identity").identity;
+        let on_live = t.pid.is_some_and(|p| p.address != dead_address);
+        if on_live {
+            moving.remove(&stopped);
+        }
+    }
+    let again = call_all(&three, &identities).await;
+    let mut hosted = 0;
+    for id in &identities {
+        assert_eq!(again[id], expected_owner(&three, id), "{id}");
+        hosted += usize::from(again[id] == newcomer);
+    }
+    assert!(hosted > 0, "the restarted member hosts grains again");
+    shutdown(nodes).await;
+}
