@@ -113,8 +113,8 @@ pub use grain::{GrainContext, GrainErrorReason};
 pub use identity_lookup::IdentityLookup;
 pub use kind::Kind;
 pub use member_list::MemberList;
-pub use provider::{ClusterProvider, ProviderContext, ProviderFuture};
 pub use proto::{
-    ActivationRequest, ActivationResponse, ActivationTerminated, ClusterIdentity,
-    ClusterTopology, GrainErrorResponse, GrainRequest, Member,
+    ActivationRequest, ActivationResponse, ActivationTerminated, ClusterIdentity, ClusterTopology,
+    GrainErrorResponse, GrainRequest, Member,
 };
+pub use provider::{ClusterProvider, ProviderContext, ProviderFuture};
