@@ -506,6 +506,140 @@ mod tests {
         assert_eq!(ids(select_members(&states, "c", Some(&me), 2)), ["me", "b"]);
     }
 
+    /// A peer's health endpoint whose answers the test controls: `fail` > 0 fails that many
+    /// polls (500), `u32::MAX` fails all of them.
+    struct FlakyPeer {
+        fail: std::sync::atomic::AtomicU32,
+        polls: std::sync::atomic::AtomicUsize,
+        body: Bytes,
+    }
+
+    async fn run_flaky(listener: tokio::net::TcpListener, peer: std::sync::Arc<FlakyPeer>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        while let Ok((stream, _)) = listener.accept().await {
+            let peer = peer.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let peer = peer.clone();
+                    async move {
+                        let failing = peer
+                            .fail
+                            .fetch_update(SeqCst, SeqCst, |f| match f {
+                                0 => None,
+                                u32::MAX => Some(u32::MAX),
+                                n => Some(n - 1),
+                            })
+                            .is_ok();
+                        peer.polls.fetch_add(1, SeqCst);
+                        let mut resp = Response::new(Full::new(if failing {
+                            Bytes::from_static(b"down")
+                        } else {
+                            peer.body.clone()
+                        }));
+                        if failing {
+                            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                        }
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    #[test]
+    fn a_missed_poll_keeps_the_member_and_a_member_that_left_rejoins_when_it_answers() {
+        use crate::{Cluster, ClusterConfig, ClusterTopology, DistHashIdentityLookup};
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::sync::Arc;
+
+        let system = protoactor::ActorSystem::new();
+        let remote =
+            protoactor_remote::Remote::start(&system, protoactor_remote::RemoteConfig::local())
+                .unwrap();
+        let rt = system.runtime().clone();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let peer_host = listener.local_addr().unwrap().to_string();
+        let peer = Arc::new(FlakyPeer {
+            fail: 0.into(),
+            polls: 0.into(),
+            body: Bytes::from(node_json(&node("peer", "c", 9))),
+        });
+        rt.spawn(run_flaky(listener, peer.clone()));
+        let own = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let own_port = own.local_addr().unwrap().port();
+        drop(own);
+        let provider = AutoManagedProvider::new(
+            AutoManagedConfig::new(own_port, [format!("127.0.0.1:{own_port}"), peer_host])
+                .with_bind_host("127.0.0.1")
+                .with_refresh(Duration::from_millis(50)),
+        );
+        let left = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let l = left.clone();
+        system
+            .event_stream()
+            .subscribe_to::<ClusterTopology, _>(move |t| {
+                l.lock().extend(t.left.iter().map(|m| m.id.clone()))
+            });
+        let cluster = Cluster::start_member(
+            &system,
+            &remote,
+            ClusterConfig::new("c", provider, DistHashIdentityLookup::new()),
+        )
+        .unwrap();
+        let ml = cluster.member_list().clone();
+        let wait = |present: bool| {
+            let ml = ml.clone();
+            rt.block_on(async move {
+                ml.wait_until(Duration::from_secs(30), |t| {
+                    t.member("peer").is_some() == present
+                })
+                .await
+            })
+        };
+        let polls_after = |n: usize| {
+            let start = peer.polls.load(SeqCst);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while peer.polls.load(SeqCst) < start + n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the peer is not polled"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        assert!(wait(true), "the peer never joined");
+        assert!(
+            ml.contains_member_id(&system.id().to_string()),
+            "self is a member"
+        );
+
+        // One failed poll (Go: the member leaves and is blocked forever).
+        peer.fail.store(1, SeqCst);
+        polls_after(4);
+        assert!(
+            left.lock().is_empty(),
+            "left after one missed poll: {:?}",
+            left.lock()
+        );
+        assert!(ml.contains_member_id("peer"));
+
+        // It stops answering: it leaves; it answers again: it is a member again.
+        peer.fail.store(u32::MAX, SeqCst);
+        assert!(wait(false), "a peer that never answers stays");
+        peer.fail.store(0, SeqCst);
+        assert!(wait(true), "the peer never rejoined");
+        assert!(!ml.is_blocked("peer"));
+
+        cluster.shutdown_blocking(true);
+        remote.shutdown();
+        system.shutdown();
+    }
+
     #[tokio::test]
     async fn serves_health_and_polls_it_and_closes_kept_alive_connections_on_stop() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
