@@ -613,10 +613,7 @@ mod tests {
             }
         };
         assert!(wait(true), "the peer never joined");
-        assert!(
-            ml.contains_member_id(&system.id().to_string()),
-            "self is a member"
-        );
+        assert!(ml.contains_member_id(system.id()), "self is a member");
 
         // One failed poll (Go: the member leaves and is blocked forever).
         peer.fail.store(1, SeqCst);
