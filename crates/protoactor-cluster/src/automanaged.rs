@@ -64,7 +64,7 @@ impl NodeModel {
 #[derive(Debug, Clone)]
 pub struct AutoManagedConfig {
     /// Port of this member's `/_health` endpoint (Go: 6330). 0 picks a free port, see
-    /// [`AutoManagedProvider::bound_port`]; other members must know it, though.
+    /// [`AutoManagedProvider::bound_address`]; other members must know it, though.
     pub auto_manage_port: u16,
     /// Interface the endpoint listens on (Go: `0.0.0.0`).
     pub bind_host: String,
