@@ -337,11 +337,15 @@ impl Cluster {
     fn subscribe_events(&self) {
         let es = self.0.system.event_stream();
         let weak = self.downgrade();
-        let left = es.subscribe_to::<ClusterTopology, _>(move |t| {
+        let moved = es.subscribe_to::<ClusterTopology, _>(move |_| {
             if let Some(c) = weak.upgrade() {
-                for m in &t.left {
-                    c.0.pid_cache.remove_by_member(&m.address());
-                }
+                // A cached PID is kept only while its member still owns the identity: after a
+                // member left or joined, calls go to the new owner at once instead of to an
+                // activation the old owner is about to stop (Go's PID cache keeps it).
+                let topology = c.0.member_list.topology();
+                c.0.pid_cache.retain(|ci, pid| {
+                    topology.owner(&ci.kind, &ci.identity) == Some(pid.address())
+                });
             }
         });
         let weak = self.downgrade();
@@ -350,7 +354,7 @@ impl Cluster {
                 c.0.pid_cache.remove_by_pid(&pid.to_pid());
             }
         });
-        self.0.subscriptions.lock().extend([left, terminated]);
+        self.0.subscriptions.lock().extend([moved, terminated]);
     }
 
     fn unsubscribe_events(&self) {

@@ -144,16 +144,18 @@ impl MemberList {
     }
 
     /// Waits until `predicate` holds for the current topology, or `timeout` passes
-    /// (`false` then).
+    /// (`false` then). A topology is seen here only after its `ClusterTopology` event was
+    /// handled (PID caches evicted, placement re-checked). Any executor may poll it.
     pub async fn wait_until(
         &self,
         timeout: Duration,
         mut predicate: impl FnMut(&Topology) -> bool,
     ) -> bool {
         let mut rx = self.watch();
-        let fut = async {
+        let fut = async move {
             loop {
-                if predicate(&self.topology()) {
+                let current = rx.borrow_and_update().clone();
+                if predicate(&current) {
                     return;
                 }
                 if rx.changed().await.is_err() {
@@ -162,7 +164,12 @@ impl MemberList {
                 }
             }
         };
-        tokio::time::timeout(timeout, fut).await.is_ok()
+        // The timer belongs to the system's runtime, so callers need no tokio context.
+        let timed = {
+            let _rt = self.0.system.runtime().enter();
+            tokio::time::timeout(timeout, fut)
+        };
+        timed.await.is_ok()
     }
 
     /// Providers call this with the complete current member list, self included. When the
@@ -292,8 +299,9 @@ impl MemberList {
             left = event.left.len(),
             "cluster topology changed"
         );
-        self.0.watch.send_replace(topology);
         self.0.system.event_stream().publish(&event);
+        // Waiters see the topology once its handlers ran.
+        self.0.watch.send_replace(topology);
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Keyed by the whole [`ClusterIdentity`] (Go's `identity + "." + kind` string key is
 //! ambiguous). Entries are evicted when a call to the PID fails (dead letter or timeout),
-//! when its member leaves the topology, and when an `ActivationTerminated` for it arrives
-//! at this node's `eventstream` (Go broadcasts these but never uses them).
+//! when a new topology makes another member the owner of the identity (its member left, or
+//! a joining member took the identity over), and when an `ActivationTerminated` for it
+//! arrives at this node's `eventstream` (Go broadcasts these but never uses them).
 
 use dashmap::DashMap;
 use protoactor::Pid;
@@ -51,6 +52,16 @@ impl PidCache {
             let keep = cached != pid;
             removed += usize::from(!keep);
             keep
+        });
+        removed
+    }
+    /// Keeps only the entries for which `keep` is true; returns how many were evicted.
+    pub fn retain(&self, mut keep: impl FnMut(&ClusterIdentity, &Pid) -> bool) -> usize {
+        let mut removed = 0;
+        self.map.retain(|ci, pid| {
+            let k = keep(ci, pid);
+            removed += usize::from(!k);
+            k
         });
         removed
     }

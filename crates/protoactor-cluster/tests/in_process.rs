@@ -381,6 +381,23 @@ async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop
     nodes.push(member(&agent, &activations));
     let three: Vec<&Node> = nodes.iter().collect();
     wait_for_topology(&three, &three).await;
+    // Once a member sees the new topology, its cache no longer points at old owners, so its
+    // next call goes to the newcomer even while the old activation still runs.
+    for n in &three {
+        for id in &identities {
+            if let Some(pid) = n
+                .cluster
+                .pid_cache()
+                .get(&ClusterIdentity::new(id.as_str(), "hello"))
+            {
+                assert_eq!(
+                    pid.address(),
+                    expected_owner(&three, id),
+                    "{id} cached at a non-owner"
+                );
+            }
+        }
+    }
     let newcomer = nodes[2].cluster.address().to_string();
     let moved: Vec<&String> = identities
         .iter()
@@ -867,4 +884,56 @@ async fn a_member_that_dies_is_dropped_by_the_provider_and_a_restarted_one_rejoi
     }
     assert!(hosted > 0, "the restarted member hosts grains again");
     shutdown(nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_pids_follow_the_owner_when_the_topology_changes() {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    wait_for_topology(&[&n], &[&n]).await;
+    let me = n.cluster.self_member().clone();
+    let identities: Vec<String> = (0..100).map(|i| format!("f-{i}")).collect();
+    let ci = |id: &str| ClusterIdentity::new(id, "hello");
+    for id in &identities {
+        n.cluster.pid_cache().set(
+            ci(id),
+            Pid::new(me.address(), format!("partition-activator/{id}$1")),
+        );
+    }
+    // A member joins (registered by hand: it never answers, nothing is sent to it here).
+    let other = Member::new("127.0.0.1", 1, "other-member", ["hello"]);
+    agent.register(other.clone());
+    assert!(
+        n.cluster
+            .member_list()
+            .wait_until(WAIT, |t| t.len() == 2)
+            .await
+    );
+    let both = [me.clone(), other.clone()];
+    let mut kept = 0;
+    for id in &identities {
+        let owner = owner_of(&both, "hello", id).unwrap().address();
+        let cached = n.cluster.pid_cache().get(&ci(id));
+        if owner == me.address() {
+            assert!(cached.is_some(), "{id}: still ours, still cached");
+            kept += 1;
+        } else {
+            assert!(
+                cached.is_none(),
+                "{id}: moved to the newcomer, evicted at once"
+            );
+        }
+    }
+    assert!(kept > 0 && kept < identities.len());
+    // It leaves again: its identities come back to us; ours stay cached.
+    agent.deregister(&other.id);
+    assert!(
+        n.cluster
+            .member_list()
+            .wait_until(WAIT, |t| t.len() == 1)
+            .await
+    );
+    assert_eq!(n.cluster.pid_cache().len(), kept);
+    shutdown(vec![n]).await;
 }
