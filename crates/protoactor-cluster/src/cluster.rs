@@ -322,14 +322,14 @@ impl Cluster {
     fn abort(&self) {
         self.0.shut_down.store(true, Ordering::Release);
         self.unsubscribe_events();
-        let root = self.0.system.root();
-        for name in [
-            crate::activator::PARTITION_ACTIVATOR,
-            gossip::GOSSIP_ACTOR_NAME,
-        ] {
-            if self.0.system.registry().get_local(name).is_some() {
-                root.stop(&self.0.system.new_local_pid(name));
-            }
+        // Not graceful: the lookup unsubscribes and stops its actor before returning.
+        drop(self.0.config.identity_lookup.shutdown(self, false));
+        if self.0.gossip.lock().is_some() {
+            let c = self.clone();
+            self.0
+                .system
+                .runtime()
+                .spawn(async move { gossip::stop(&c).await });
         }
     }
 

@@ -96,16 +96,17 @@ impl IdentityLookup for DistHashIdentityLookup {
         };
         let system = cluster.system().clone();
         system.event_stream().unsubscribe(&sub);
+        if !graceful {
+            // At once, so a caller may drop the future (a failed start does).
+            system.root().stop(&pid);
+            return Box::pin(async {});
+        }
         let wait = cluster.config().shutdown_timeout;
         Box::pin(async move {
-            if graceful {
-                // Poison: activation requests already queued are answered first; stopping the
-                // placement actor stops every grain, which broadcasts ActivationTerminated.
-                let fut = system.root().poison_future(&pid);
-                let _ = tokio::time::timeout(wait, fut).await;
-            } else {
-                system.root().stop(&pid);
-            }
+            // Poison: activation requests already queued are answered first; stopping the
+            // placement actor stops every grain, which broadcasts ActivationTerminated.
+            let fut = system.root().poison_future(&pid);
+            let _ = tokio::time::timeout(wait, fut).await;
         })
     }
 }

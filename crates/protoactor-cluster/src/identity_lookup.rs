@@ -22,6 +22,7 @@ pub trait IdentityLookup: Send + Sync + 'static {
     fn setup(&self, cluster: &Cluster, client: bool) -> Result<(), ClusterError>;
     /// One attempt to find or activate `ci`, waiting at most `timeout`.
     fn get(&self, cluster: &Cluster, ci: &ClusterIdentity, timeout: Duration) -> LookupFuture;
-    /// Stops the lookup; `graceful`: stop the local activations and wait for them.
+    /// Stops the lookup; `graceful`: stop the local activations and wait for them. Not
+    /// graceful: everything is stopped before this returns (the future may be dropped).
     fn shutdown(&self, cluster: &Cluster, graceful: bool) -> ShutdownFuture;
 }
