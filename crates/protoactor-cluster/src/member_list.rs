@@ -408,6 +408,32 @@ mod tests {
     }
 
     #[test]
+    fn waiters_see_a_topology_only_after_its_handlers_ran() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "a");
+        let seen_by_waiters_during_handler = Arc::new(Mutex::new(Vec::new()));
+        let (ml2, seen) = (ml.clone(), seen_by_waiters_during_handler.clone());
+        system
+            .event_stream()
+            .subscribe_to::<ClusterTopology, _>(move |t| {
+                // The handler already reads the new topology...
+                assert_eq!(ml2.topology_hash(), t.topology_hash);
+                // ...but waiters do not see it yet.
+                seen.lock()
+                    .push(ml2.watch().borrow().hash() == t.topology_hash);
+            });
+        ml.update_cluster_topology(vec![m("a", 1)]);
+        ml.update_cluster_topology(vec![m("a", 1), m("b", 2)]);
+        assert_eq!(*seen_by_waiters_during_handler.lock(), [false, false]);
+        assert_eq!(ml.watch().borrow().hash(), ml.topology_hash());
+        let ready = system
+            .runtime()
+            .block_on(ml.wait_until(Duration::from_secs(5), |t| t.member("b").is_some()));
+        assert!(ready);
+        system.shutdown();
+    }
+
+    #[test]
     fn owner_follows_the_topology() {
         let system = ActorSystem::new();
         let ml = MemberList::new(&system, "a");
