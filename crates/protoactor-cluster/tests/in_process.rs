@@ -937,3 +937,40 @@ async fn cached_pids_follow_the_owner_when_the_topology_changes() {
     assert_eq!(n.cluster.pid_cache().len(), kept);
     shutdown(vec![n]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_placement_actor_keeps_its_activations_after_an_unknown_termination() {
+    // Go's placement actor panics on a Terminated for a PID it does not know and, restarted,
+    // loses its whole activation map (reference §4.4).
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let n = member(&agent, &activations);
+    wait_for_topology(&[&n], &[&n]).await;
+    let ci = ClusterIdentity::new("kept", "hello");
+    let pid = n.cluster.get(&ci).await.unwrap();
+    let activator = Pid::new(n.cluster.address(), "partition-activator");
+    n.system.root().send(
+        &activator,
+        Terminated {
+            who: Pid::new(n.cluster.address(), "partition-activator/unknown$1"),
+            why: TerminatedReason::Stopped,
+        },
+    );
+    let reply = n
+        .system
+        .root()
+        .request_future(
+            &activator,
+            ActivationRequest {
+                cluster_identity: Some(ci.clone()),
+                ..Default::default()
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let resp = reply.downcast_ref::<ActivationResponse>().unwrap();
+    assert_eq!(resp.pid.as_ref().map(|p| p.to_pid()), Some(pid));
+    assert_eq!(activations.lock()["kept"].len(), 1);
+    shutdown(vec![n]).await;
+}
