@@ -166,3 +166,89 @@ fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_st
         );
     }
 }
+
+/// The example binary `cargo test` builds (`target/<profile>/examples/<name>`).
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "example binary {} is missing: run `cargo build -p protoactor-cluster --examples` first",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_two_process_example_agrees_on_the_hosting_members() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let ports = [free_port(), free_port()];
+    let peers = format!("{},{}", ports[0], ports[1]);
+    let mut children: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            let mut child = Command::new(example("cluster_automanaged"))
+                .args([p.to_string(), peers.clone()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("example starts");
+            let (tx, rx) = std::sync::mpsc::channel();
+            let out = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            (child, rx)
+        })
+        .collect();
+    // Each prints its address, then the greetings once it sees both members.
+    let mut addresses = Vec::new();
+    let mut greetings = Vec::new();
+    for (_, rx) in &children {
+        let mut mine = std::collections::BTreeMap::new();
+        loop {
+            let line = rx.recv_timeout(TOPOLOGY).expect("the example prints");
+            if let Some(rest) = line.strip_prefix("member ") {
+                addresses.push(rest.split(' ').next().unwrap().to_string());
+            } else if let Some((who, greeting)) = line.split_once(": Hello from grain ") {
+                mine.insert(who.to_string(), greeting.to_string());
+            } else if line == "press Enter to leave" {
+                break;
+            }
+        }
+        assert_eq!(mine.len(), 4, "four greetings");
+        greetings.push(mine);
+    }
+    assert_eq!(
+        greetings[0], greetings[1],
+        "both processes reach the same grains"
+    );
+    for g in greetings[0].values() {
+        let host = g.rsplit(' ').next().unwrap();
+        assert!(
+            addresses.iter().any(|a| a == host),
+            "{g} is hosted on neither member"
+        );
+    }
+    for (child, _) in &mut children {
+        writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    }
+    for (mut child, rx) in children {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the example exited with {status}");
+        assert!(rx.iter().any(|l| l == "left"));
+    }
+}

@@ -57,10 +57,26 @@ pub const CLUSTER: &str = "interop";
 /// Longest wait for any one answer of a member process.
 pub const ANSWER: Duration = Duration::from_secs(90);
 
-/// A free loopback port (bound, read, released).
+/// A free loopback port for a listener a member binds later. Taken below the kernel's
+/// ephemeral range (32768 and up on Linux), so that no outgoing connection of the busy
+/// machine takes it between this check and the member's bind.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Different test binaries run at once: start each at a different point.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() % 10_000) as u16;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7))) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn interop_dir() -> PathBuf {
@@ -166,6 +182,9 @@ pub struct MemberProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// The last lines of the process's stderr, for failure messages.
+    stderr_tail: Arc<parking_lot::Mutex<std::collections::VecDeque<String>>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 const TAGS: [&str; 7] = [
@@ -189,13 +208,27 @@ impl MemberProcess {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(if verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(Stdio::piped())
             .spawn()
             .expect("member process starts");
+        let stderr_tail = Arc::new(parking_lot::Mutex::new(std::collections::VecDeque::new()));
+        let (tail, err, l) = (
+            stderr_tail.clone(),
+            child.stderr.take().unwrap(),
+            label.to_string(),
+        );
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if verbose {
+                    eprintln!("[{l} stderr] {line}");
+                }
+                let mut t = tail.lock();
+                if t.len() == 40 {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let l = label.to_string();
@@ -219,6 +252,8 @@ impl MemberProcess {
             child,
             stdin: None,
             lines: rx,
+            stderr_tail,
+            stderr_reader: Some(stderr_reader),
         };
         let ready = m.next_line("READY");
         let f: Vec<&str> = ready.split_whitespace().collect();
@@ -270,16 +305,34 @@ impl MemberProcess {
         match self.lines.recv_timeout(ANSWER) {
             Ok(l) => l,
             Err(RecvTimeoutError::Timeout) => {
-                panic!("{}: no answer to {what:?} within {ANSWER:?}", self.label)
+                panic!(
+                    "{}: no answer to {what:?} within {ANSWER:?}; its stderr ends with:\n{}",
+                    self.label,
+                    self.stderr_tail()
+                )
             }
             Err(RecvTimeoutError::Disconnected) => {
-                let status = self.child.try_wait();
+                let status = self.child.wait();
+                // All of stderr, up to the end of the process.
+                if let Some(r) = self.stderr_reader.take() {
+                    let _ = r.join();
+                }
                 panic!(
-                    "{}: the process ended while waiting for {what:?} ({status:?})",
-                    self.label
+                    "{}: the process ended while waiting for {what:?} ({status:?}); its stderr ends with:\n{}",
+                    self.label,
+                    self.stderr_tail()
                 )
             }
         }
+    }
+
+    fn stderr_tail(&self) -> String {
+        self.stderr_tail
+            .lock()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Sends one command and returns its answer line.
