@@ -7,8 +7,7 @@
 //! identity lookup `disthash` with the `partition-activator` actor, and grain PIDs shaped
 //! `partition-activator/<identity>$<n>` (see `shared/reference/cluster.md`).
 //!
-//! ```no_run
-//! use std::time::Duration;
+//! ```
 //! use protoactor::prelude::*;
 //! use protoactor_cluster::{
 //!     CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind,
@@ -38,11 +37,12 @@
 //! )
 //! .unwrap();
 //! // (A String only works inside one process: see "Message types" below.)
-//! let reply = cluster
-//!     .request_blocking("roger", "hello", String::from("Roger"), &CallOptions::default())
+//! let reply: String = cluster
+//!     .request_blocking_as("roger", "hello", String::from("Roger"), &CallOptions::default())
 //!     .unwrap();
-//! # let _ = reply;
+//! assert_eq!(reply, "Hello Roger from roger");
 //! cluster.shutdown_blocking(true);
+//! system.shutdown();
 //! ```
 //!
 //! ## Message types: register them on both sides
