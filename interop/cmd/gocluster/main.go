@@ -3,7 +3,9 @@
 // provider (each member serves GET /_health on -auto-port and polls every -peers endpoint)
 // and the disthash identity lookup, and hosts the kinds in -kinds. Every hosted kind answers
 // clustertest.HelloRequest, sent directly or inside cluster.GrainRequest (method 0), with a
-// clustertest.HelloResponse naming the kind, the identity and the hosting member's address.
+// clustertest.HelloResponse naming the kind, the identity and the hosting member's address,
+// and messages.HelloRequest (the examples' message) with messages.HelloResponse{"Hello from
+// grain <identity> on member <address>"}, as the Rust example cluster_automanaged's grain.
 //
 // Control protocol: one command per stdin line, answered by exactly one stdout line whose
 // first word is the answer tag. Other stdout lines (e.g. the HTTP server's start line) may
@@ -50,6 +52,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"protoactor-rs/interop/clustertest"
+	"protoactor-rs/interop/messages"
 )
 
 // grain answers HelloRequest for whatever kind it was registered as.
@@ -63,6 +66,14 @@ func (g *grain) Receive(ctx actor.Context) {
 		g.identity = m.Identity
 	case *clustertest.HelloRequest:
 		ctx.Respond(g.hello(ctx, m))
+	case *messages.HelloRequest:
+		identity := ""
+		if g.identity != nil {
+			identity = g.identity.Identity
+		}
+		ctx.Respond(&messages.HelloResponse{
+			Message: fmt.Sprintf("Hello from grain %s on member %s", identity, ctx.Self().Address),
+		})
 	case *cluster.GrainRequest:
 		// The shape protoc-gen-go-grain's clients send: method 0 = SayHello.
 		if m.MethodIndex != 0 {
