@@ -354,6 +354,10 @@ impl Poller {
             })
             .collect();
         loop {
+            // A cluster dropped or shut down without the provider's shutdown ends it too.
+            if self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down() {
+                break;
+            }
             let results = poll_all(&self.hosts, self.timeout).await;
             for ((state, result), host) in states.iter_mut().zip(results).zip(&self.hosts) {
                 match result {
