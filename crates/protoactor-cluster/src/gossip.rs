@@ -929,6 +929,45 @@ mod tests {
         system.shutdown();
     }
 
+    #[test]
+    fn a_blocked_list_gossiped_by_another_member_blocks_nobody() {
+        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever (§3.7).
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        let members = vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+            Member::new("h", 3, "evil", ["k"]),
+        ];
+        ml.update_cluster_topology(members.clone());
+        let s = shared_for_test(&system, ml.clone(), GossipConfig::default());
+        let evil_topology = ClusterTopology {
+            members,
+            blocked: vec!["b".into(), "me".into()],
+            ..Default::default()
+        };
+        let mut st = GossipState::default();
+        st.members.entry("evil".into()).or_default().values.insert(
+            TOPOLOGY_KEY.into(),
+            GossipKeyValue {
+                sequence_number: 1,
+                value: Some(pack(&evil_topology)),
+                local_timestamp_unix_milliseconds: 0,
+            },
+        );
+        s.on_request(
+            GossipRequest {
+                from_member_id: "me".into(),
+                state: Some(st),
+            },
+            None,
+        );
+        s.apply_membership(now_ms());
+        assert!(!ml.is_blocked("b"));
+        assert_eq!(ml.members().len(), 3);
+        system.shutdown();
+    }
+
     fn node() -> (ActorSystem, Arc<protoactor_remote::Remote>) {
         let system = ActorSystem::new();
         let remote =
