@@ -102,6 +102,22 @@ fn go_and_rust_members_form_one_cluster() {
     );
     assert_eq!(r.message, "hello crab from goonly/g1");
 
+    // The generated-grain shape (cluster.GrainRequest, errors as cluster.GrainErrorResponse)
+    // both ways.
+    let r = go2
+        .grain_call(RUST_ONLY, "r1", "generated", 0)
+        .expect("GrainRequest to Rust");
+    assert_eq!(r.address, rust.address);
+    assert_eq!(r.message, "hello generated from rustonly/r1");
+    let e = go2.grain_call(RUST_ONLY, "r1", "x", 7).unwrap_err();
+    assert!(e.starts_with("ERROR grain error UNIMPLEMENTED:"), "{e}");
+    let r = rust
+        .grain_call(GO_ONLY, "g1", "generated", 0)
+        .expect("GrainRequest to Go");
+    assert_eq!(r.address, go1.address);
+    let e = rust.grain_call(GO_ONLY, "g1", "x", 7).unwrap_err();
+    assert!(e.starts_with("ERROR grain error UNIMPLEMENTED:"), "{e}");
+
     // 1,000 identities of a kind on every member: every member reaches the same activation
     // (same owner address, same PID), and the Rust member owns its share.
     let many = identities("id", 1000);

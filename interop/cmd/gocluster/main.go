@@ -14,6 +14,12 @@
 //	(on start)                       READY <address> <system id>
 //	call <kind> <identity> <name>    REPLY <kind> <identity> <address> <message...>
 //	                                 | ERROR <text>      (cluster.Request with HelloRequest)
+//	gcall <kind> <identity> <name> [<method index>]
+//	                                 as call, but the HelloRequest travels inside
+//	                                 cluster.GrainRequest (default method 0), as
+//	                                 protoc-gen-go-grain clients send it; a
+//	                                 cluster.GrainErrorResponse answer is
+//	                                 ERROR grain error <reason>: <message>
 //	owner <kind> <identity>...       OWNER <identity>=<address>|<pid id> ...   (cluster.Get,
 //	                                 which activates the grain; "-" when no PID came back)
 //	members                          MEMBERS <id>@<address>[<kind>,...] ...
@@ -268,7 +274,19 @@ func (m *member) owners(kind string, ids []string) {
 }
 
 func (m *member) call(kind, identity, name string) {
-	resp, err := m.c.Request(identity, kind, &clustertest.HelloRequest{Name: name})
+	m.reply(m.c.Request(identity, kind, &clustertest.HelloRequest{Name: name}))
+}
+
+func (m *member) gcall(kind, identity, name string, method int32) {
+	data, err := proto.Marshal(&clustertest.HelloRequest{Name: name})
+	if err != nil {
+		m.println("ERROR %s", oneLine(err.Error()))
+		return
+	}
+	m.reply(m.c.Request(identity, kind, &cluster.GrainRequest{MethodIndex: method, MessageData: data}))
+}
+
+func (m *member) reply(resp interface{}, err error) {
 	if err != nil {
 		m.println("ERROR %s", oneLine(err.Error()))
 		return
@@ -295,6 +313,17 @@ func (m *member) handle(line string) {
 	switch {
 	case f[0] == "call" && len(f) == 4:
 		m.call(f[1], f[2], f[3])
+	case f[0] == "gcall" && (len(f) == 4 || len(f) == 5):
+		method := 0
+		if len(f) == 5 {
+			n, err := strconv.Atoi(f[4])
+			if err != nil {
+				m.println("ERROR bad method index %q", f[4])
+				return
+			}
+			method = n
+		}
+		m.gcall(f[1], f[2], f[3], int32(method))
 	case f[0] == "owner" && len(f) >= 2:
 		m.owners(f[1], f[2:])
 	case f[0] == "members":

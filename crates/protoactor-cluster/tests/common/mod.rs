@@ -16,8 +16,8 @@ use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, ClusterIdentity, DistHashIdentityLookup, GrainContext,
-    GrainErrorResponse, GrainRequest, Kind,
+    CallOptions, Cluster, ClusterConfig, ClusterError, ClusterIdentity, DistHashIdentityLookup,
+    GrainContext, GrainErrorResponse, GrainRequest, Kind,
 };
 use protoactor_remote::{Remote, RemoteConfig, Serialization, WireVariant};
 
@@ -172,6 +172,19 @@ pub fn assert_same_owners(
     let got = other.owners(kind, ids);
     let diff = differences(expected, &got);
     assert!(diff.is_empty(), "{} disagrees: {diff:?}", other.label);
+}
+
+fn parse_reply(a: String) -> Result<Reply, String> {
+    let mut f = a.splitn(5, ' ');
+    match f.next() {
+        Some("REPLY") => Ok(Reply {
+            kind: f.next().unwrap_or("").into(),
+            identity: f.next().unwrap_or("").into(),
+            address: f.next().unwrap_or("").into(),
+            message: f.next().unwrap_or("").into(),
+        }),
+        _ => Err(a),
+    }
 }
 
 /// A member process; killed (SIGKILL) when dropped.
@@ -347,16 +360,20 @@ impl MemberProcess {
     /// `call`: a HelloRequest to grain `identity` of `kind` through the cluster.
     pub fn call(&mut self, kind: &str, identity: &str, name: &str) -> Result<Reply, String> {
         let a = self.command(&format!("call {kind} {identity} {name}"));
-        let mut f = a.splitn(5, ' ');
-        match f.next() {
-            Some("REPLY") => Ok(Reply {
-                kind: f.next().unwrap_or("").into(),
-                identity: f.next().unwrap_or("").into(),
-                address: f.next().unwrap_or("").into(),
-                message: f.next().unwrap_or("").into(),
-            }),
-            _ => Err(a),
-        }
+        parse_reply(a)
+    }
+
+    /// `gcall`: the HelloRequest inside `cluster.GrainRequest` with `method`, as generated
+    /// grain clients send it; a `GrainErrorResponse` is `Err("ERROR grain error <reason>: ..")`.
+    pub fn grain_call(
+        &mut self,
+        kind: &str,
+        identity: &str,
+        name: &str,
+        method: i32,
+    ) -> Result<Reply, String> {
+        let a = self.command(&format!("gcall {kind} {identity} {name} {method}"));
+        parse_reply(a)
     }
 
     /// `owner`: identity -> (address, PID id) of its activation, activating it if needed.
@@ -593,6 +610,22 @@ fn gossip_line(cluster: &Cluster, key: &str) -> String {
     s
 }
 
+/// A call's answer in the protocol's words (the same as gocluster's).
+fn reply_line(r: Result<HelloResponse, ClusterError>) -> String {
+    match r {
+        Ok(r) => format!(
+            "REPLY {} {} {} {}",
+            r.kind, r.identity, r.address, r.message
+        ),
+        Err(ClusterError::Grain(e)) => format!(
+            "ERROR grain error {}: {}",
+            e.reason,
+            e.message.replace('\n', " ")
+        ),
+        Err(e) => format!("ERROR {}", e.to_string().replace('\n', " ")),
+    }
+}
+
 fn handle(cluster: &Cluster, line: &str) -> String {
     let f: Vec<&str> = line.split_whitespace().collect();
     let opts = CallOptions::default();
@@ -601,13 +634,23 @@ fn handle(cluster: &Cluster, line: &str) -> String {
             let req = HelloRequest {
                 name: name.to_string(),
             };
-            match cluster.request_blocking_as::<HelloResponse, _>(*identity, *kind, req, &opts) {
-                Ok(r) => format!(
-                    "REPLY {} {} {} {}",
-                    r.kind, r.identity, r.address, r.message
-                ),
-                Err(e) => format!("ERROR {}", e.to_string().replace('\n', " ")),
-            }
+            reply_line(
+                cluster.request_blocking_as::<HelloResponse, _>(*identity, *kind, req, &opts),
+            )
+        }
+        ["gcall", kind, identity, name, method @ ..] if method.len() <= 1 => {
+            let Ok(method) = method.first().map_or(Ok(0), |m| m.parse::<i32>()) else {
+                return format!("ERROR bad method index {method:?}");
+            };
+            let req = GrainRequest::new(
+                method,
+                &HelloRequest {
+                    name: name.to_string(),
+                },
+            );
+            reply_line(
+                cluster.request_blocking_as::<HelloResponse, _>(*identity, *kind, req, &opts),
+            )
         }
         ["owner", kind, ids @ ..] => {
             let futs: Vec<_> = ids
