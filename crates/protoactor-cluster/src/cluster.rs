@@ -272,7 +272,9 @@ impl Cluster {
             split_address(&address).ok_or_else(|| ClusterError::InvalidAddress(address.clone()))?;
         let mut kind_names: Vec<&String> = kinds.keys().collect();
         kind_names.sort();
-        let self_member = Member::new(host, port, system.id(), kind_names);
+        // The provider decides the id format (etcd: `<cluster>@<system id>`, as Go).
+        let member_id = config.provider.member_id(&config.name, system.id());
+        let self_member = Member::new(host, port, member_id.clone(), kind_names);
         register_cluster_types(remote.serialization());
         let cluster = Cluster(Arc::new(ClusterInner {
             system: system.clone(),
@@ -281,7 +283,7 @@ impl Cluster {
             self_member,
             client,
             kinds,
-            member_list: MemberList::new(system, system.id()),
+            member_list: MemberList::new(system, member_id),
             pid_cache: PidCache::new(),
             activations: DashMap::new(),
             subscriptions: Mutex::new(Vec::new()),
@@ -392,7 +394,10 @@ impl Cluster {
     pub fn address(&self) -> &str {
         &self.0.address
     }
-    /// This node as a member (id = the actor system id; kinds sorted).
+    /// This node as a member (id = the provider's [`member_id`], usually the actor system id;
+    /// kinds sorted).
+    ///
+    /// [`member_id`]: crate::provider::ClusterProvider::member_id
     pub fn self_member(&self) -> &Member {
         &self.0.self_member
     }

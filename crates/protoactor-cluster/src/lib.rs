@@ -72,7 +72,8 @@
 //! id) is published on the actor system's event stream
 //! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
 //! `cluster.member_list().members()` reads the current topology. Providers here:
-//! [`test_provider`] (one process) and [`automanaged`] (Go's `/_health` endpoints).
+//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints) and [`etcd`]
+//! (keys with leases in an etcd server, shared with Go's etcd provider).
 //!
 //! ## Inside a grain
 //!
@@ -88,6 +89,7 @@ pub mod automanaged;
 pub mod cluster;
 pub mod config;
 pub mod disthash;
+pub mod etcd;
 pub mod gossip;
 pub mod grain;
 pub mod hash;

@@ -32,8 +32,9 @@ impl ProviderContext {
     pub fn cluster_name(&self) -> &str {
         self.cluster.name()
     }
-    /// This node as a member: `host`/`port` of its advertised remote address, `id` = the
-    /// actor system id, and its kinds (sorted). A client's member has no kinds and is not
+    /// This node as a member: `host`/`port` of its advertised remote address, `id` =
+    /// [`ClusterProvider::member_id`] (the actor system id unless the provider says
+    /// otherwise), and its kinds (sorted). A client's member has no kinds and is not
     /// registered.
     pub fn self_member(&self) -> &Member {
         self.cluster.self_member()
@@ -66,4 +67,11 @@ pub trait ClusterProvider: Send + Sync + 'static {
     fn start_client(&self, ctx: ProviderContext) -> Result<(), ClusterError>;
     /// Deregisters (when `graceful`) and stops watching.
     fn shutdown(&self, graceful: bool) -> ProviderFuture;
+    /// This node's member id in the topology, from the cluster name and the actor system
+    /// id. Go members of the same provider must compute the same for their own ids, since
+    /// owners tie-break on ids: the actor system id for most providers, but
+    /// `<cluster>@<system id>` for etcd (reference §2.1).
+    fn member_id(&self, _cluster_name: &str, system_id: &str) -> String {
+        system_id.to_string()
+    }
 }

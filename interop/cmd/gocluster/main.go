@@ -1,7 +1,8 @@
 // gocluster is a protoactor-go cluster member for the mixed Go/Rust cluster tests
-// (crates/protoactor-cluster/tests/interop.rs). It joins cluster -name with the automanaged
-// provider (each member serves GET /_health on -auto-port and polls every -peers endpoint)
-// and the disthash identity lookup, and hosts the kinds in -kinds. Every hosted kind answers
+// (crates/protoactor-cluster/tests/interop.rs, tests/etcd.rs). It joins cluster -name with
+// the automanaged provider (each member serves GET /_health on -auto-port and polls every
+// -peers endpoint), or with -provider etcd through protoactor-go's etcd provider (base key
+// /protoactor, endpoints -etcd), and the disthash identity lookup, and hosts the kinds in -kinds. Every hosted kind answers
 // clustertest.HelloRequest, sent directly or inside cluster.GrainRequest (method 0), with a
 // clustertest.HelloResponse naming the kind, the identity and the hosting member's address,
 // and messages.HelloRequest (the examples' message) with messages.HelloResponse{"Hello from
@@ -53,8 +54,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
 
 	"protoactor-rs/interop/clustertest"
@@ -357,6 +360,8 @@ func main() {
 	peers := flag.String("peers", "", "comma-separated host:port of EVERY member's /_health endpoint, this one included")
 	kinds := flag.String("kinds", "", "comma-separated kinds this member hosts")
 	refresh := flag.Duration("refresh", 2*time.Second, "automanaged poll interval")
+	providerName := flag.String("provider", "automanaged", "cluster provider: automanaged or etcd")
+	etcdEndpoints := flag.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints (-provider etcd)")
 	flag.Parse()
 
 	hosts := splitList(*peers)
@@ -370,7 +375,24 @@ func main() {
 		clusterKinds = append(clusterKinds, cluster.NewKind(k,
 			actor.PropsFromProducer(func() actor.Actor { return &grain{} })))
 	}
-	provider := automanaged.NewWithConfig(*refresh, *autoPort, hosts...)
+	var provider cluster.ClusterProvider
+	switch *providerName {
+	case "automanaged":
+		provider = automanaged.NewWithConfig(*refresh, *autoPort, hosts...)
+	case "etcd":
+		p, err := etcd.NewWithConfig("/protoactor", clientv3.Config{
+			Endpoints:   splitList(*etcdEndpoints),
+			DialTimeout: 5 * time.Second,
+		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "etcd provider: %v\n", err)
+			os.Exit(2)
+		}
+		provider = p
+	default:
+		fmt.Fprintf(os.Stderr, "unknown -provider %q\n", *providerName)
+		os.Exit(2)
+	}
 	cfg := cluster.Configure(*name, provider, disthash.New(),
 		remote.Configure(*host, *port), cluster.WithKinds(clusterKinds...))
 	c := cluster.New(system, cfg)
