@@ -20,5 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_type_names()
         .type_name_domain([".cluster"], "type.googleapis.com");
     config.compile_fds(fds)?;
+
+    // Typed grains of the tests and the `grains` example (only compiled where included).
+    protoactor_cluster_build::compile(
+        &[
+            "tests/protos/grainstest.proto",
+            "examples/protos/hello.proto",
+        ],
+        &["tests/protos", "examples/protos"],
+    )?;
     Ok(())
 }

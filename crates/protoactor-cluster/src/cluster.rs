@@ -702,7 +702,7 @@ async fn sleep(system: &ActorSystem, d: Duration) {
 }
 
 /// Runs `fut` to completion from synchronous code.
-fn block_on<T: Send + 'static>(
+pub(crate) fn block_on<T: Send + 'static>(
     system: &ActorSystem,
     fut: impl Future<Output = Result<T, ClusterError>> + Send + 'static,
 ) -> Result<T, ClusterError> {

@@ -111,7 +111,7 @@ pub mod proto {
 pub use cluster::{CallOptions, Cluster, ClusterError};
 pub use config::ClusterConfig;
 pub use disthash::DistHashIdentityLookup;
-pub use grain::{GrainContext, GrainErrorReason};
+pub use grain::{GrainContext, GrainCtx, GrainError, GrainErrorReason, Responder};
 pub use identity_lookup::IdentityLookup;
 pub use kind::Kind;
 pub use member_list::MemberList;
