@@ -224,10 +224,14 @@ impl EtcdProvider {
     fn start(&self, ctx: ProviderContext, member: bool) -> Result<(), ClusterError> {
         let mut running = self.running.lock();
         if running.is_some() {
-            return Err(ClusterError::Provider("etcd provider already started".into()));
+            return Err(ClusterError::Provider(
+                "etcd provider already started".into(),
+            ));
         }
         if self.config.endpoints.is_empty() {
-            return Err(ClusterError::Provider("etcd: no endpoints configured".into()));
+            return Err(ClusterError::Provider(
+                "etcd: no endpoints configured".into(),
+            ));
         }
         let (stop, stop_rx) = watch::channel(false);
         let registration = std::sync::Arc::new(Mutex::new(None));
@@ -345,9 +349,7 @@ impl Session {
     }
 
     fn stopped(&self) -> bool {
-        *self.stop.borrow()
-            || self.ctx.cluster().is_shut_down()
-            || self.ctx.system().is_shut_down()
+        *self.stop.borrow() || self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down()
     }
 
     async fn call<T>(
@@ -400,7 +402,11 @@ impl Session {
                 .id();
             self.call(
                 "put",
-                client.put(key.clone(), value, Some(PutOptions::new().with_lease(lease))),
+                client.put(
+                    key.clone(),
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
             )
             .await?;
             let previous = self.registration.lock().replace(Registration {
@@ -416,7 +422,10 @@ impl Session {
                 .await;
             }
             tracing::info!(key = %key, lease, "etcd: registered");
-            keepalive = Some(self.call("keepalive", client.lease_keep_alive(lease)).await?);
+            keepalive = Some(
+                self.call("keepalive", client.lease_keep_alive(lease))
+                    .await?,
+            );
         }
 
         // Read the members, then watch from the next revision: nothing is missed between.
@@ -565,12 +574,18 @@ mod tests {
     fn values_from_other_writers() {
         let go = br#"{"id":"c@x","name":"c@x","host":"","address":"10.0.0.1","port":1,"kinds":null,"alive":true}"#;
         let m = parse_value(go).unwrap().unwrap();
-        assert_eq!((m.host.as_str(), m.port, m.id.as_str()), ("10.0.0.1", 1, "c@x"));
+        assert_eq!(
+            (m.host.as_str(), m.port, m.id.as_str()),
+            ("10.0.0.1", 1, "c@x")
+        );
         assert!(m.kinds.is_empty());
         // No `alive`: live (Go would drop it on a watch event).
         let m = parse_value(br#"{"id":"c@y","host":"h","port":2}"#).unwrap();
         assert!(m.is_some());
-        assert_eq!(parse_value(br#"{"id":"c@y","host":"h","port":2,"alive":false}"#), Ok(None));
+        assert_eq!(
+            parse_value(br#"{"id":"c@y","host":"h","port":2,"alive":false}"#),
+            Ok(None)
+        );
         for bad in [
             &b"not json"[..],
             br#"{"host":"h","port":2}"#,
@@ -578,7 +593,11 @@ mod tests {
             br#"{"id":"a","port":2}"#,
             br#"[1,2]"#,
         ] {
-            assert!(parse_value(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_value(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -587,7 +606,10 @@ mod tests {
         let c = EtcdConfig::new(["x"]).with_base_key("/p/");
         assert_eq!(c.cluster_prefix("app"), "/p/app/");
         assert_eq!(c.member_key("app", "app@1"), "/p/app/app@1");
-        assert_eq!(c.clone().with_ttl(Duration::from_millis(2500)).ttl_secs(), 3);
+        assert_eq!(
+            c.clone().with_ttl(Duration::from_millis(2500)).ttl_secs(),
+            3
+        );
         assert_eq!(c.with_ttl(Duration::ZERO).ttl_secs(), 1);
         assert_eq!(
             EtcdProvider::new(EtcdConfig::new(["x"])).member_id("app", "sys"),

@@ -88,6 +88,7 @@ pub mod activator;
 pub mod automanaged;
 pub mod cluster;
 pub mod config;
+pub mod consul;
 pub mod disthash;
 pub mod etcd;
 pub mod gossip;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, ClusterError, ClusterIdentity, DistHashIdentityLookup,
@@ -303,6 +304,50 @@ impl MemberProcess {
         Some(Self::start(&spec.label, cmd))
     }
 
+    /// A protoactor-go member of `cluster` on Go's etcd provider, or `None` when Go is not
+    /// available.
+    pub fn go_etcd(
+        label: &str,
+        cluster: &str,
+        endpoints: &str,
+        kinds: &[&str],
+    ) -> Option<MemberProcess> {
+        let bin = go_member_binary()?;
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-name",
+            cluster,
+            "-host",
+            "127.0.0.1",
+            "-port",
+            "0",
+            "-provider",
+            "etcd",
+            "-etcd",
+            endpoints,
+            "-kinds",
+            &kinds.join(","),
+        ]);
+        Some(Self::start(label, cmd))
+    }
+
+    /// A Rust member of `cluster` on the etcd provider (this test binary in child mode).
+    pub fn rust_etcd(
+        label: &str,
+        child_test: &str,
+        cluster: &str,
+        endpoints: &str,
+        kinds: &[&str],
+    ) -> MemberProcess {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .env("CLUSTER_MEMBER_ETCD", endpoints)
+            .env("CLUSTER_MEMBER_CLUSTER", cluster)
+            .env("CLUSTER_MEMBER_KINDS", kinds.join(","));
+        Self::start(label, cmd)
+    }
+
     /// A Rust member: this test binary again, running only `child_test` in child mode.
     pub fn rust(spec: &MemberSpec, child_test: &str) -> MemberProcess {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
@@ -395,8 +440,9 @@ impl MemberProcess {
             .skip(1)
             .filter(|s| !s.is_empty() && *s != "timeout;")
             .filter_map(|e| {
-                let (id, rest) = e.split_once('@')?;
-                let (addr, kinds) = rest.split_once('[')?;
+                // Ids may contain '@' (etcd: `<cluster>@<system id>`); addresses never do.
+                let (member, kinds) = e.split_once('[')?;
+                let (id, addr) = member.rsplit_once('@')?;
                 let kinds = kinds.trim_end_matches(']');
                 Some(SeenMember {
                     id: id.to_string(),
@@ -568,6 +614,30 @@ pub fn start_rust_member(
             .with_refresh(Duration::from_secs(1)),
     );
     let config = ClusterConfig::new(CLUSTER, provider, DistHashIdentityLookup::new())
+        .with_kinds(kinds.iter().map(|k| Kind::new(k.as_str(), hello_props())));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
+    (system, remote, cluster)
+}
+
+/// Starts a Rust member of `cluster` on the etcd provider (Legacy2024 wire).
+pub fn start_rust_member_etcd(
+    cluster: &str,
+    endpoints: &str,
+    kinds: &[String],
+) -> (ActorSystem, Arc<Remote>, Cluster) {
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .expect("remote starts");
+    let provider = EtcdProvider::new(
+        EtcdConfig::new(endpoints.split(',').filter(|e| !e.is_empty()))
+            .with_retry_interval(Duration::from_millis(200)),
+    );
+    let config = ClusterConfig::new(cluster, provider, DistHashIdentityLookup::new())
         .with_kinds(kinds.iter().map(|k| Kind::new(k.as_str(), hello_props())));
     let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
     (system, remote, cluster)
@@ -756,12 +826,20 @@ pub fn run_rust_member_if_child() -> bool {
             .map(String::from)
             .collect()
     };
-    let auto_port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
-    let (system, remote, cluster) = start_rust_member(
-        auto_port,
-        split(var("CLUSTER_MEMBER_PEERS")),
-        &split(var("CLUSTER_MEMBER_KINDS")),
-    );
+    let (system, remote, cluster) = if std::env::var_os("CLUSTER_MEMBER_ETCD").is_some() {
+        start_rust_member_etcd(
+            &var("CLUSTER_MEMBER_CLUSTER"),
+            &var("CLUSTER_MEMBER_ETCD"),
+            &split(var("CLUSTER_MEMBER_KINDS")),
+        )
+    } else {
+        let auto_port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
+        start_rust_member(
+            auto_port,
+            split(var("CLUSTER_MEMBER_PEERS")),
+            &split(var("CLUSTER_MEMBER_KINDS")),
+        )
+    };
     say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };

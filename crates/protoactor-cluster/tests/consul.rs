@@ -1,0 +1,253 @@
+//! The Consul provider against a Consul-compatible test agent (tests/consul_agent: the four
+//! endpoints protoactor-go's provider uses, with Consul's documented semantics). No Consul
+//! server runs here, so this checks the provider against Consul's documented API, not a live
+//! Consul.
+
+mod common;
+mod consul_agent;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{hello_props, serialization, HelloRequest, HelloResponse};
+use consul_agent::ConsulAgent;
+use protoactor::prelude::*;
+use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
+use protoactor_cluster::{CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, Kind};
+use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+
+const HELLO: &str = "hello";
+/// Generous bound for what must happen (never a timing assertion).
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Node {
+    system: ActorSystem,
+    remote: Arc<Remote>,
+    cluster: Cluster,
+}
+
+impl Node {
+    fn id(&self) -> String {
+        self.cluster.self_member().id.clone()
+    }
+}
+
+fn start_node(cluster: &str, config: ConsulConfig) -> Node {
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .expect("remote starts");
+    let config = ClusterConfig::new(
+        cluster,
+        ConsulProvider::new(config),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(Kind::new(HELLO, hello_props()));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
+    Node {
+        system,
+        remote,
+        cluster,
+    }
+}
+
+async fn stop_node(n: Node, graceful: bool) {
+    n.cluster.shutdown(graceful).await;
+    n.remote.shutdown();
+    n.system.shutdown();
+}
+
+async fn await_ids(node: &Node, ids: &[String], present: bool) -> bool {
+    let ids = ids.to_vec();
+    node.cluster
+        .member_list()
+        .wait_until(WAIT, move |t| {
+            ids.iter().all(|id| t.member(id).is_some() == present)
+        })
+        .await
+}
+
+async fn hello(node: &Node, identity: &str) -> HelloResponse {
+    node.cluster
+        .request_as::<HelloResponse, _>(
+            identity,
+            HELLO,
+            HelloRequest {
+                name: "consul".into(),
+            },
+            &CallOptions::default().with_timeout(Duration::from_secs(20)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("call {identity}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_agent_holds_blocking_queries_and_expires_ttls() {
+    let agent = ConsulAgent::start().await;
+    let addr = agent.address();
+    let get = |path: String| {
+        let addr = addr.clone();
+        async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let (mut s, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let r = s
+                .send_request(
+                    hyper::Request::get(path)
+                        .header("host", "x")
+                        .body(http_body_util::Empty::<bytes::Bytes>::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            r.headers()["X-Consul-Index"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    let index = get("/v1/health/service/x".into()).await;
+    assert!(index >= 1);
+    // Same index: held for the wait, then answered with the same index.
+    let t = Instant::now();
+    assert_eq!(
+        get(format!("/v1/health/service/x?index={index}&wait=300ms")).await,
+        index
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "not held: {:?}",
+        t.elapsed()
+    );
+    // A registration ends the hold at once with a newer index.
+    let held = tokio::spawn(get(format!("/v1/health/service/x?index={index}&wait=30s")));
+    let n = start_node("agent-test", ConsulConfig::new(agent.address()));
+    let t = Instant::now();
+    let newer = held.await.unwrap();
+    assert!(newer > index && t.elapsed() < Duration::from_secs(10));
+    // The check starts critical, passes after the first update, and goes critical when the
+    // updates stop (non-graceful shutdown: no deregistration).
+    let id = n.system.id().to_string();
+    let deadline = Instant::now() + WAIT;
+    while agent.services().get(&id).map(|s| s.status.clone()) != Some("passing".into()) {
+        assert!(
+            Instant::now() < deadline,
+            "never passing: {:?}",
+            agent.services()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_node(n, false).await;
+    let deadline = Instant::now() + WAIT;
+    while agent.services()[&id].status != "critical" {
+        assert!(Instant::now() < deadline, "never critical");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_converge_through_the_agent_with_gos_registration() {
+    let agent = ConsulAgent::start().await;
+    let config = ConsulConfig::new(agent.address());
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| start_node("consul-3", config.clone()))
+        .collect();
+    let ids: Vec<String> = nodes.iter().map(Node::id).collect();
+    for n in &nodes {
+        assert!(
+            await_ids(n, &ids, true).await,
+            "{}: {:?}",
+            n.id(),
+            n.cluster.member_list().members()
+        );
+    }
+    // Member id = the actor system id, as Go's consul provider.
+    assert_eq!(nodes[0].id(), nodes[0].system.id());
+
+    // What reached the agent is Go's registration body.
+    let me = nodes[0].cluster.self_member();
+    let body = agent
+        .registrations()
+        .into_iter()
+        .find(|r| r["ID"] == me.id.as_str())
+        .expect("registered");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "ID": me.id, "Name": "consul-3", "Tags": ["hello"], "Port": me.port,
+            "Address": "127.0.0.1", "Meta": {"id": me.id},
+            "Check": {"TTL": "3s", "DeregisterCriticalServiceAfter": "1m0s"},
+            "Checks": null
+        })
+    );
+
+    // Grain calls spread over the three and agree from every member.
+    let mut at = BTreeSet::new();
+    for i in 0..60 {
+        let id = format!("g-{i}");
+        let a = hello(&nodes[0], &id).await;
+        let b = hello(&nodes[2], &id).await;
+        assert_eq!(a.address, b.address, "{id}: members disagree");
+        at.insert(a.address);
+    }
+    assert_eq!(at.len(), 3, "60 identities all on {at:?}");
+    for n in nodes {
+        stop_node(n, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
+    let agent = ConsulAgent::start().await;
+    let config = ConsulConfig::new(agent.address());
+    let n1 = start_node("consul-leave", config.clone());
+    let n2 = start_node("consul-leave", config.clone());
+    let n3 = start_node("consul-leave", config.clone());
+    let ids = vec![n1.id(), n2.id(), n3.id()];
+    for n in [&n1, &n2, &n3] {
+        assert!(await_ids(n, &ids, true).await);
+    }
+
+    // n3's TTL updates stop (shut down without deregistering): its check goes critical after
+    // the TTL, and the others drop it while it is still registered.
+    let n3_id = n3.id();
+    stop_node(n3, false).await;
+    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), false).await);
+    assert!(await_ids(&n2, std::slice::from_ref(&n3_id), false).await);
+    let s = agent.services();
+    assert_eq!(s[&n3_id].status, "critical", "left without a lapsed TTL");
+    // Grains now live on n1 and n2 only.
+    let alive: BTreeSet<String> = [
+        n1.cluster.address().to_string(),
+        n2.cluster.address().to_string(),
+    ]
+    .into();
+    for i in 0..20 {
+        let r = hello(&n2, &format!("after-{i}")).await;
+        assert!(alive.contains(&r.address), "answered from {}", r.address);
+    }
+
+    // n2 leaves gracefully: deregistered, and n1 sees it go before any TTL could lapse.
+    let n2_id = n2.id();
+    let t = Instant::now();
+    stop_node(n2, true).await;
+    assert!(!agent.services().contains_key(&n2_id), "not deregistered");
+    assert!(await_ids(&n1, &[n2_id], false).await);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "graceful leave took {:?}",
+        t.elapsed()
+    );
+    let r = hello(&n1, "solo").await;
+    assert_eq!(r.address, n1.cluster.address());
+    stop_node(n1, true).await;
+}
