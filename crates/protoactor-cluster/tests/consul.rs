@@ -86,6 +86,27 @@ async fn hello(node: &Node, identity: &str) -> HelloResponse {
         .unwrap_or_else(|e| panic!("call {identity}: {e}"))
 }
 
+/// A PUT to the agent; panics unless it answers 200.
+async fn put(addr: &str, path: &str, body: &'static str) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut s, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let r = s
+        .send_request(
+            hyper::Request::put(path)
+                .header("host", "x")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    body.as_bytes(),
+                )))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "PUT {path}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_agent_holds_blocking_queries_and_expires_ttls() {
     let agent = ConsulAgent::start().await;
@@ -225,6 +246,18 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
     assert!(await_ids(&n2, std::slice::from_ref(&n3_id), false).await);
     let s = agent.services();
     assert_eq!(s[&n3_id].status, "critical", "left without a lapsed TTL");
+    // Its check passes again (as after a pause): it is a member again, not blocked (Go
+    // blocks it forever).
+    put(
+        &agent.address(),
+        &format!("/v1/agent/check/update/service:{n3_id}"),
+        r#"{"Status":"passing","Output":""}"#,
+    )
+    .await;
+    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), true).await);
+    // And lapses again (nobody updates it any more).
+    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), false).await);
+
     // Grains now live on n1 and n2 only.
     let alive: BTreeSet<String> = [
         n1.cluster.address().to_string(),

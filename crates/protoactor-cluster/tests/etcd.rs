@@ -288,23 +288,38 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
     let (_, value, lease1) = kvs
         .iter()
         .find(|(k, _, _)| *k == key1)
+        .cloned()
         .expect("n1 registered");
     let me = n1.cluster.self_member();
     assert_eq!(
-        *value,
+        value,
         format!(
             r#"{{"id":"{id}","name":"{id}","host":"127.0.0.1","address":"127.0.0.1","port":{port},"kinds":["hello"],"alive":true}}"#,
             id = me.id,
             port = me.port
         )
     );
-    assert!(*lease1 != 0, "registered without a lease");
+    assert!(lease1 != 0, "registered without a lease");
     let ttl = client
-        .lease_time_to_live(*lease1, None)
+        .lease_time_to_live(lease1, None)
         .await
         .unwrap()
         .ttl();
     assert!((1..=3).contains(&ttl), "lease TTL {ttl}");
+
+    // Someone deletes n1's key while it lives: n1 registers again (a new lease).
+    client.delete(key1.clone(), None).await.unwrap();
+    let deadline = Instant::now() + TOPOLOGY;
+    loop {
+        let kvs = keys(&mut client, &prefix).await;
+        if let Some((_, _, lease)) = kvs.iter().find(|(k, _, _)| *k == key1) {
+            assert_ne!(*lease, lease1, "registered again on the old lease");
+            break;
+        }
+        assert!(Instant::now() < deadline, "n1 never registered again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(await_ids(&n2, &ids, true).await);
 
     // Grain calls reach both members.
     let mut at = BTreeSet::new();
