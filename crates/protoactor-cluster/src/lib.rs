@@ -72,8 +72,9 @@
 //! id) is published on the actor system's event stream
 //! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
 //! `cluster.member_list().members()` reads the current topology. Providers here:
-//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints) and [`etcd`]
-//! (keys with leases in an etcd server, shared with Go's etcd provider).
+//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), [`etcd`]
+//! (keys with leases in an etcd server, shared with Go's etcd provider) and [`consul`] (a
+//! Consul agent's services and TTL checks, as Go's consul provider).
 //!
 //! ## Inside a grain
 //!
