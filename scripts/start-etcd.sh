@@ -25,9 +25,10 @@ running() {
 }
 
 healthy() {
-  # /health answers {"health":"true"} once the member serves requests.
+  # /health answers {"health":"true"} once the member serves requests (bash's /dev/tcp: no
+  # curl needed).
   local body
-  body="$(curl -fsS --max-time 2 "$ENDPOINT/health" 2>/dev/null || true)"
+  body="$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT && printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3" 2>/dev/null || true)"
   case "$body" in *'"health":"true"'*) return 0 ;; *) return 1 ;; esac
 }
 
