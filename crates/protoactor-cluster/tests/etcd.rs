@@ -300,11 +300,7 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         )
     );
     assert!(lease1 != 0, "registered without a lease");
-    let ttl = client
-        .lease_time_to_live(lease1, None)
-        .await
-        .unwrap()
-        .ttl();
+    let ttl = client.lease_time_to_live(lease1, None).await.unwrap().ttl();
     assert!((1..=3).contains(&ttl), "lease TTL {ttl}");
 
     // Someone deletes n1's key while it lives: n1 registers again (a new lease).
