@@ -6,10 +6,8 @@
 //! cluster of Go and Rust members.
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     protoactor_cluster_build::compile(&["protos/hello.proto"], &["protos"]).unwrap();
-//! }
+//! // build.rs, in `fn main`:
+//! protoactor_cluster_build::compile(&["protos/hello.proto"], &["protos"]).unwrap();
 //! ```
 //! ```ignore
 //! // src/lib.rs (package `hello`)

@@ -188,7 +188,8 @@ pub struct GrainError {
     pub message: String,
     /// Metadata.
     pub metadata: HashMap<String, String>,
-    cause: Option<ClusterError>,
+    // Boxed: keeps `Result<_, GrainError>` small.
+    cause: Option<Box<ClusterError>>,
 }
 
 macro_rules! reason_constructors {
@@ -246,7 +247,7 @@ impl GrainError {
     /// The transport failure this error was made from (timeout, no owner, shut down), or
     /// `None` when the grain answered it.
     pub fn cluster_error(&self) -> Option<&ClusterError> {
-        self.cause.as_ref()
+        self.cause.as_deref()
     }
 
     /// The wire form.
@@ -273,7 +274,7 @@ impl fmt::Display for GrainError {
 impl std::error::Error for GrainError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.cause
-            .as_ref()
+            .as_deref()
             .map(|c| c as &(dyn std::error::Error + 'static))
     }
 }
@@ -321,7 +322,7 @@ impl From<ClusterError> for GrainError {
             reason: reason.as_str().to_string(),
             message: e.to_string(),
             metadata: HashMap::new(),
-            cause: Some(e),
+            cause: Some(Box::new(e)),
         }
     }
 }

@@ -247,7 +247,13 @@ fn a_reenterable_method_awaits_without_blocking_its_grain() {
     // A dropped responder answers INTERNAL instead of leaving the caller waiting.
     let e = client.relay_blocking(greet("drop")).unwrap_err();
     assert_eq!(e.reason, "INTERNAL", "{e}");
+    assert!(e.message.contains("dropped"), "{e}");
     assert!(e.cluster_error().is_none());
+    // So does a continuation that panics while holding it; then the grain restarts.
+    let e = client.relay_blocking(greet("panic-later")).unwrap_err();
+    assert_eq!(e.reason, "INTERNAL", "{e}");
+    assert!(e.message.contains("panicked"), "{e}");
+    assert_eq!(client.greet_blocking(greet("after")).unwrap().calls, 1);
 }
 
 #[test]
@@ -284,6 +290,10 @@ fn an_idle_grain_stops_after_its_idle_timeout() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        grain_impls::TERMINATED.lock().unwrap().contains(&id),
+        "terminate ran when the idle grain stopped"
+    );
     // A new activation, with fresh state.
     assert_eq!(client.greet_blocking(greet("c")).unwrap().calls, 1);
     // The counter kind (60 s default) is unaffected by the greeter's timeout.
