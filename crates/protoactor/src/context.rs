@@ -810,6 +810,8 @@ pub(crate) struct TimeoutTimer {
     deadline: AtomicU64,
     fired: AtomicBool,
     cancelled: AtomicBool,
+    /// The timer task waits for `reset` (it woke while a message was being processed).
+    parked: AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -820,12 +822,26 @@ impl TimeoutTimer {
             deadline: AtomicU64::new(0),
             fired: AtomicBool::new(false),
             cancelled: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
             notify: tokio::sync::Notify::new(),
         });
         t.reset(d);
         let (t2, system2, pid) = (t.clone(), system.clone(), pid.clone());
         system.runtime().spawn(async move {
             loop {
+                if t2.deadline.load(Ordering::SeqCst) == u64::MAX {
+                    // Paused while a message is processed: wait until `reset` re-arms it
+                    // (sleeping until a far deadline would miss the new one).
+                    t2.parked.store(true, Ordering::SeqCst);
+                    if t2.deadline.load(Ordering::SeqCst) == u64::MAX {
+                        t2.notify.notified().await;
+                    }
+                    t2.parked.store(false, Ordering::SeqCst);
+                    if t2.cancelled.load(Ordering::Acquire) {
+                        return;
+                    }
+                    continue;
+                }
                 let dl = t2.deadline_instant();
                 tokio::select! {
                     _ = tokio::time::sleep_until(dl.into()) => {}
@@ -856,7 +872,10 @@ impl TimeoutTimer {
         let n = (self.base.elapsed() + d)
             .as_nanos()
             .min(u64::MAX as u128 - 1) as u64;
-        self.deadline.store(n, Ordering::Release);
+        self.deadline.store(n, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
     }
     fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
