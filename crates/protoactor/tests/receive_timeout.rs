@@ -28,6 +28,10 @@ fn receive_timeout_fires_after_a_message_that_outlasts_it() {
     let sent = Instant::now();
     system.root().send(&pid, "slow");
     let fired = rx.next();
-    assert!(fired - sent >= Duration::from_millis(500), "{:?}", fired - sent);
+    assert!(
+        fired - sent >= Duration::from_millis(500),
+        "{:?}",
+        fired - sent
+    );
     system.shutdown();
 }
