@@ -16,6 +16,9 @@
 //! }
 //! ```
 //!
+//! The generated code uses the crates `prost`, `protoactor-cluster` and (for
+//! `register_types`) `protoactor-remote`: the user's crate depends on them.
+//!
 //! For the messages, prost's code is generated with type names (`prost::Name`), and the
 //! types of `actor.proto` and the cluster protos map to `protoactor_remote::actor_proto` and
 //! `protoactor_cluster::proto`. Those files, and protoc-gen-go-grain's
@@ -446,7 +449,8 @@ fn service_code(service: &Service, info: &ServiceInfo) -> String {
     );
     let _ = writeln!(
         w,
-        "fn {snake}_dispatch<T: {name}>(grain: &mut T, ctx: &mut {RT}::GrainCtx<'_, T>, req: ::protoactor_cluster::GrainRequest) {{\n    \
+        "#[allow(unused_variables)] // a service of streaming rpcs only has no arm\n\
+         fn {snake}_dispatch<T: {name}>(grain: &mut T, ctx: &mut {RT}::GrainCtx<'_, T>, req: ::protoactor_cluster::GrainRequest) {{\n    \
          match req.method_index {{"
     );
     for (m, i) in &methods {
@@ -534,6 +538,7 @@ fn package_code(info: &PackageInfo) -> String {
         w,
         "/// Registers every message of this package with the remote serializer (needed before\n\
          /// they cross the network, as requests or replies).\n\
+         #[allow(unused_variables)] // a package without messages\n\
          pub fn register_types(serialization: &::protoactor_cluster::grain::Serialization) {{"
     );
     for m in &info.messages {
@@ -646,6 +651,25 @@ mod tests {
         assert!(has("pub fn four_future("));
         assert!(!has("pub fn one_future("));
         assert!(has("serialization.register::<A>();"));
+    }
+
+    /// A file with only an `ErrorReason` enum has no service, which prost's service
+    /// generator never visits: the helpers are still generated (as Go's generator does).
+    #[test]
+    fn error_reasons_without_services() {
+        let code = generate(
+            r#"syntax = "proto3"; package t;
+            enum ErrorReason { USER_NOT_FOUND = 0; TOO_MANY_REQUESTS = 1; }"#,
+        )
+        .unwrap();
+        for item in [
+            "pub fn err_user_not_found(",
+            "pub fn is_too_many_requests(",
+            "GrainError::new(\"TOO_MANY_REQUESTS\", message)",
+            "pub fn register_types(",
+        ] {
+            assert!(code.contains(item), "no {item} in {code}");
+        }
     }
 
     #[test]
