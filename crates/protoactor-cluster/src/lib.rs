@@ -82,6 +82,13 @@
 //! [`ClusterIdentity`] (identity and kind) and its [`Cluster`] from the first message on,
 //! `Started` included. Generated-grain style calls travel as [`GrainRequest`] and fail with
 //! [`GrainErrorResponse`], as with protoc-gen-go-grain.
+//!
+//! ## Typed grains
+//!
+//! `protoactor-cluster-build` (in a `build.rs`) generates from a `.proto` service a grain
+//! trait, its [`Kind`] and a typed client, call-compatible with the code protoactor-go's
+//! `protoc-gen-go-grain` generates from the same file; [`grain`] is their runtime
+//! ([`GrainError`], [`GrainCtx`], [`Responder`]).
 
 #![warn(missing_docs)]
 
