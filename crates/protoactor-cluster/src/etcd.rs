@@ -199,10 +199,18 @@ struct Registration {
     lease: i64,
 }
 
+/// Test hook: runs between the initial read and the start of the watch.
+#[cfg(test)]
+type Gap = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync,
+>;
+
 /// The etcd provider. See the [module docs](self).
 pub struct EtcdProvider {
     config: EtcdConfig,
     running: Mutex<Option<Running>>,
+    #[cfg(test)]
+    gap: Option<Gap>,
 }
 
 impl EtcdProvider {
@@ -211,6 +219,8 @@ impl EtcdProvider {
         EtcdProvider {
             config,
             running: Mutex::new(None),
+            #[cfg(test)]
+            gap: None,
         }
     }
 
@@ -242,6 +252,8 @@ impl EtcdProvider {
             ctx: ctx.clone(),
             registration: registration.clone(),
             stop: stop_rx,
+            #[cfg(test)]
+            gap: self.gap.clone(),
         };
         let task = ctx.system().runtime().spawn(session.run());
         *running = Some(Running {
@@ -317,6 +329,8 @@ struct Session {
     self_member: Option<Member>,
     registration: std::sync::Arc<Mutex<Option<Registration>>>,
     stop: watch::Receiver<bool>,
+    #[cfg(test)]
+    gap: Option<Gap>,
 }
 
 /// Why a session ended: stopped (for good), or failed (reconnect).
@@ -442,6 +456,10 @@ impl Session {
             self.apply_put(&mut members, key, kv.value());
         }
         self.publish(&members);
+        #[cfg(test)]
+        if let Some(gap) = &self.gap {
+            gap().await;
+        }
         let mut watch = self
             .call(
                 "watch",
@@ -614,6 +632,60 @@ mod tests {
         assert_eq!(
             EtcdProvider::new(EtcdConfig::new(["x"])).member_id("app", "sys"),
             "app@sys"
+        );
+    }
+
+    /// A change between the initial read and the start of the watch is seen (Go's watch
+    /// starts "now" and loses it). Needs the test etcd (`PROTOACTOR_ETCD_ENDPOINTS`).
+    #[test]
+    fn a_change_between_the_read_and_the_watch_is_not_lost() {
+        use crate::{Cluster, ClusterConfig, DistHashIdentityLookup};
+        let Ok(endpoints) = std::env::var("PROTOACTOR_ETCD_ENDPOINTS") else {
+            assert!(
+                std::env::var("PROTOACTOR_ETCD").as_deref() != Ok("required"),
+                "PROTOACTOR_ETCD=required but PROTOACTOR_ETCD_ENDPOINTS is not set"
+            );
+            eprintln!(
+                "\n!!!!! SKIPPED: etcd unit test: PROTOACTOR_ETCD_ENDPOINTS is not set !!!!!\n"
+            );
+            return;
+        };
+        let endpoints: Vec<String> = endpoints.split(',').map(String::from).collect();
+        let cluster_name = format!("etcd-gap-{}", std::process::id());
+        let late = format!("{cluster_name}@late");
+        let key = EtcdConfig::new(["x"]).member_key(&cluster_name, &late);
+        let value =
+            EtcdNode::of_member(&Member::new("127.0.0.1", 7, late.clone(), ["k"])).to_json();
+        let mut provider = EtcdProvider::new(EtcdConfig::new(endpoints.clone()));
+        let (eps, k, v) = (endpoints.clone(), key.clone(), value.clone());
+        provider.gap = Some(std::sync::Arc::new(move || {
+            let (eps, k, v) = (eps.clone(), k.clone(), v.clone());
+            Box::pin(async move {
+                let mut c = Client::connect(eps, None).await.unwrap();
+                c.put(k, v, None).await.unwrap();
+            })
+        }));
+        let system = protoactor::ActorSystem::new();
+        let remote =
+            protoactor_remote::Remote::start(&system, protoactor_remote::RemoteConfig::local())
+                .unwrap();
+        let config = ClusterConfig::new(&cluster_name, provider, DistHashIdentityLookup::new());
+        let cluster = Cluster::start_member(&system, &remote, config).unwrap();
+        let ml = cluster.member_list().clone();
+        let seen = system.runtime().block_on(async move {
+            ml.wait_until(Duration::from_secs(10), |t| t.member(&late).is_some())
+                .await
+        });
+        cluster.shutdown_blocking(true);
+        system.runtime().block_on(async {
+            let mut c = Client::connect(endpoints, None).await.unwrap();
+            c.delete(key, None).await.unwrap();
+        });
+        remote.shutdown();
+        system.shutdown();
+        assert!(
+            seen,
+            "the node written between the read and the watch was lost"
         );
     }
 }
