@@ -728,6 +728,22 @@ mod tests {
     }
 
     #[test]
+    fn transport_failures_get_the_closest_reason() {
+        let e = GrainError::from(ClusterError::Timeout);
+        assert_eq!(e.reason, "DEADLINE_EXCEEDED");
+        assert_eq!(e.cluster_error(), Some(&ClusterError::Timeout));
+        let e = GrainError::from(ClusterError::RetriesExhausted {
+            identity: "k/i".into(),
+            attempts: 3,
+            last: Box::new(ClusterError::DeadLetter),
+        });
+        assert_eq!(e.reason, "UNAVAILABLE");
+        let answered = GrainErrorResponse::new("USER_NOT_FOUND", "x").with_metadata("k", "v");
+        let e = GrainError::from(ClusterError::Grain(answered.clone()));
+        assert_eq!((e.cluster_error(), e.to_response()), (None, answered));
+    }
+
+    #[test]
     fn error_text_is_gos() {
         let e = GrainErrorResponse::new(GrainErrorReason::NotFound, "no such user");
         assert_eq!(
