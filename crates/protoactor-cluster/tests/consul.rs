@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{hello_props, serialization, HelloRequest, HelloResponse};
+use common::{
+    assert_same_owners, go_member_binary, hello_props, run_rust_member_if_child, serialization,
+    HelloRequest, HelloResponse, MemberProcess,
+};
 use consul_agent::ConsulAgent;
 use protoactor::prelude::*;
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
@@ -283,4 +286,100 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
     let r = hello(&n1, "solo").await;
     assert_eq!(r.address, n1.cluster.address());
     stop_node(n1, true).await;
+}
+
+/// Child mode of this binary: a Rust member process for the mixed test.
+#[test]
+fn rust_member_child() {
+    run_rust_member_if_child();
+}
+
+#[test]
+fn go_and_rust_members_share_one_consul_agent() {
+    if go_member_binary().is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let agent = rt.block_on(ConsulAgent::start());
+    let cluster = "consul-mixed";
+    let topology = Duration::from_secs(60);
+    let mut go =
+        MemberProcess::go_consul("go", cluster, &agent.address(), &[HELLO, "goonly"]).unwrap();
+    let mut rust = MemberProcess::rust_consul(
+        "rust",
+        "rust_member_child",
+        cluster,
+        &agent.address(),
+        &[HELLO, "rustonly"],
+    );
+    // Member ids are the system ids on both sides.
+    let ids = [go.id.clone(), rust.id.clone()];
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let seen_by_go = go.await_members(&ids, topology);
+    rust.await_members(&ids, topology);
+    let rust_in_go = seen_by_go.iter().find(|m| m.id == rust.id).unwrap();
+    assert_eq!(rust_in_go.address, rust.address);
+    assert_eq!(rust_in_go.kinds, [HELLO, "rustonly"]);
+
+    // Both registrations have the same shape (the Go one is the reference).
+    let regs = agent.registrations();
+    let keys = |id: &str| -> Vec<String> {
+        let r = regs.iter().find(|r| r["ID"] == id).expect("registered");
+        let mut k: Vec<String> = r.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&go.id), keys(&rust.id));
+    let go_reg = regs.iter().find(|r| r["ID"] == go.id.as_str()).unwrap();
+    let rust_reg = regs.iter().find(|r| r["ID"] == rust.id.as_str()).unwrap();
+    assert_eq!(go_reg["Check"], rust_reg["Check"]);
+    assert_eq!(go_reg["Name"], rust_reg["Name"]);
+
+    // Grain calls both ways and the same owners.
+    let r = go
+        .call("rustonly", "r1", "gopher")
+        .expect("Go calls a Rust grain");
+    assert_eq!(r.address, rust.address);
+    let r = rust
+        .call("goonly", "g1", "crab")
+        .expect("Rust calls a Go grain");
+    assert_eq!(r.address, go.address);
+    let many: Vec<String> = (0..200).map(|i| format!("id-{i}")).collect();
+    let owners = go.owners(HELLO, &many);
+    assert_same_owners(&mut rust, HELLO, &many, &owners);
+    for addr in [&go.address, &rust.address] {
+        assert!(
+            owners.values().any(|(a, _)| a == addr),
+            "{addr} owns none of 200"
+        );
+    }
+
+    // The Rust member is killed: its TTL lapses and Go drops it.
+    let rust_id = rust.id.clone();
+    rust.kill();
+    go.await_absent(&[&rust_id], topology);
+    assert_eq!(agent.services()[&rust_id].status, "critical");
+    let r = go.call("hello", "after", "x").expect("Go alone serves");
+    assert_eq!(r.address, go.address);
+
+    // A new Rust member joins; the Go member leaves gracefully (deregisters) and the Rust
+    // member drops it.
+    let mut rust = MemberProcess::rust_consul(
+        "rust2",
+        "rust_member_child",
+        cluster,
+        &agent.address(),
+        &[HELLO, "rustonly"],
+    );
+    let (go_id, rust2_id) = (go.id.clone(), rust.id.clone());
+    go.await_members(&[&go_id, &rust2_id], topology);
+    rust.await_members(&[&go_id, &rust2_id], topology);
+    let status = go.stop();
+    assert!(status.success(), "the Go member exited with {status}");
+    assert!(
+        !agent.services().contains_key(&go_id),
+        "Go did not deregister"
+    );
+    rust.await_absent(&[&go_id], topology);
+    drop(agent);
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{
@@ -331,6 +332,49 @@ impl MemberProcess {
         Some(Self::start(label, cmd))
     }
 
+    /// A protoactor-go member of `cluster` on Go's consul provider with its agent at
+    /// `agent` (`host:port`), or `None` when Go is not available.
+    pub fn go_consul(
+        label: &str,
+        cluster: &str,
+        agent: &str,
+        kinds: &[&str],
+    ) -> Option<MemberProcess> {
+        let bin = go_member_binary()?;
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-name",
+            cluster,
+            "-host",
+            "127.0.0.1",
+            "-port",
+            "0",
+            "-provider",
+            "consul",
+            "-kinds",
+            &kinds.join(","),
+        ])
+        .env("CONSUL_HTTP_ADDR", agent);
+        Some(Self::start(label, cmd))
+    }
+
+    /// A Rust member of `cluster` on the consul provider (this test binary in child mode).
+    pub fn rust_consul(
+        label: &str,
+        child_test: &str,
+        cluster: &str,
+        agent: &str,
+        kinds: &[&str],
+    ) -> MemberProcess {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .env("CLUSTER_MEMBER_CONSUL", agent)
+            .env("CLUSTER_MEMBER_CLUSTER", cluster)
+            .env("CLUSTER_MEMBER_KINDS", kinds.join(","));
+        Self::start(label, cmd)
+    }
+
     /// A Rust member of `cluster` on the etcd provider (this test binary in child mode).
     pub fn rust_etcd(
         label: &str,
@@ -643,6 +687,27 @@ pub fn start_rust_member_etcd(
     (system, remote, cluster)
 }
 
+/// Starts a Rust member of `cluster` on the consul provider (Legacy2024 wire).
+pub fn start_rust_member_consul(
+    cluster: &str,
+    agent: &str,
+    kinds: &[String],
+) -> (ActorSystem, Arc<Remote>, Cluster) {
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .expect("remote starts");
+    let provider = ConsulProvider::new(ConsulConfig::new(agent));
+    let config = ClusterConfig::new(cluster, provider, DistHashIdentityLookup::new())
+        .with_kinds(kinds.iter().map(|k| Kind::new(k.as_str(), hello_props())));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
+    (system, remote, cluster)
+}
+
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\n@@ {line}");
@@ -826,7 +891,13 @@ pub fn run_rust_member_if_child() -> bool {
             .map(String::from)
             .collect()
     };
-    let (system, remote, cluster) = if std::env::var_os("CLUSTER_MEMBER_ETCD").is_some() {
+    let (system, remote, cluster) = if std::env::var_os("CLUSTER_MEMBER_CONSUL").is_some() {
+        start_rust_member_consul(
+            &var("CLUSTER_MEMBER_CLUSTER"),
+            &var("CLUSTER_MEMBER_CONSUL"),
+            &split(var("CLUSTER_MEMBER_KINDS")),
+        )
+    } else if std::env::var_os("CLUSTER_MEMBER_ETCD").is_some() {
         start_rust_member_etcd(
             &var("CLUSTER_MEMBER_CLUSTER"),
             &var("CLUSTER_MEMBER_ETCD"),
