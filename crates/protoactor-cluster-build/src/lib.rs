@@ -31,8 +31,8 @@
 //! * `trait Hello`: the grain a user implements, one method per unary rpc, taking the request
 //!   and a `GrainCtx` and returning `Result<Response, GrainError>`. An rpc with the option
 //!   `reenterable` gets a `Responder` instead and may answer later, after awaiting without
-//!   blocking the grain (`ctx.reenter_after`); optional `init`, `terminate` and
-//!   `receive_default`.
+//!   blocking the grain (`ctx.reenter_after`); [`Builder::all_methods_reenterable`] gives every
+//!   method that shape. Optional `init`, `terminate` and `receive_default`.
 //! * `HELLO_KIND` = `"Hello"`, the kind name protoc-gen-go-grain gives (the service's Go
 //!   name), `hello_kind(factory)` (the cluster `Kind`, with Go's 60 s idle timeout),
 //!   `hello_kind_with_timeout(factory, timeout)` and `hello_props(factory, timeout)`.
@@ -96,6 +96,7 @@ pub struct Builder {
     config: Config,
     out_dir: Option<PathBuf>,
     emit_rerun: bool,
+    all_reenterable: bool,
 }
 
 impl Default for Builder {
@@ -111,6 +112,7 @@ impl Builder {
             config: Config::new(),
             out_dir: None,
             emit_rerun: true,
+            all_reenterable: false,
         }
     }
 
@@ -124,6 +126,15 @@ impl Builder {
     /// Writes the generated files to `dir` instead of `OUT_DIR`.
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Gives every unary method the reenterable shape (it gets a
+    /// `protoactor_cluster::Responder` and may answer after awaiting), as if each rpc had the
+    /// option `reenterable`. Only the Rust grain trait changes: the wire is the same, so Go
+    /// callers see no difference.
+    pub fn all_methods_reenterable(mut self, yes: bool) -> Self {
+        self.all_reenterable = yes;
         self
     }
 
@@ -173,7 +184,12 @@ impl Builder {
         });
         let user_files: HashSet<String> = fds.file.iter().map(|f| f.name().to_string()).collect();
 
-        let services = describe_services(&pool, &user_files)?;
+        let mut services = describe_services(&pool, &user_files)?;
+        if self.all_reenterable {
+            for m in services.values_mut().flat_map(|s| s.methods.values_mut()) {
+                m.reenterable = true;
+            }
+        }
         let packages = describe_packages(&pool, &user_files);
 
         self.config
@@ -611,9 +627,13 @@ mod tests {
     }
 
     fn generate(proto: &str) -> io::Result<String> {
+        generate_with(Builder::new(), proto)
+    }
+
+    fn generate_with(builder: Builder, proto: &str) -> io::Result<String> {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("t.proto"), proto)?;
-        Builder::new()
+        builder
             .out_dir(dir.path().join("out"))
             .emit_rerun_if_changed(false)
             .compile(&[dir.path().join("t.proto")], &[dir.path()])?;
@@ -651,6 +671,18 @@ mod tests {
         assert!(has("pub fn four_future("));
         assert!(!has("pub fn one_future("));
         assert!(has("serialization.register::<A>();"));
+    }
+
+    #[test]
+    fn every_method_may_be_made_reenterable() {
+        let proto = r#"syntax = "proto3"; package t; message A {}
+            service S { rpc One(A) returns (A); }"#;
+        let plain: String = generate(proto).unwrap().split_whitespace().collect();
+        assert!(plain.contains("::protoactor_cluster::grain::handle::<T,A,A,>"));
+        let all = generate_with(Builder::new().all_methods_reenterable(true), proto).unwrap();
+        let all: String = all.split_whitespace().collect();
+        assert!(all.contains("::protoactor_cluster::grain::handle_reenterable::<T,A,A,>"));
+        assert!(all.contains("respond:::protoactor_cluster::grain::Responder<A>"));
     }
 
     /// A file with only an `ErrorReason` enum has no service, which prost's service
