@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_same_owners, go_member_binary, hello_props, run_rust_member_if_child, serialization,
-    HelloRequest, HelloResponse, MemberProcess,
+    assert_same_owners, go_call_after_a_leave, go_member_binary, hello_props,
+    run_rust_member_if_child, serialization, HelloRequest, HelloResponse, MemberProcess,
 };
 use consul_agent::ConsulAgent;
 use protoactor::prelude::*;
@@ -359,7 +359,7 @@ fn go_and_rust_members_share_one_consul_agent() {
     rust.kill();
     go.await_absent(&[&rust_id], topology);
     assert_eq!(agent.services()[&rust_id].status, "critical");
-    let r = go.call("hello", "after", "x").expect("Go alone serves");
+    let r = go_call_after_a_leave(&mut go, HELLO, "after", "x");
     assert_eq!(r.address, go.address);
 
     // A new Rust member joins; the Go member leaves gracefully (deregisters) and the Rust

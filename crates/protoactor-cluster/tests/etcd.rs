@@ -604,9 +604,7 @@ fn go_and_rust_members_share_one_etcd() {
     rust.kill();
     go.await_absent(&[&rust_id], TOPOLOGY);
     for id in &on_rust {
-        let r = go
-            .call(HELLO, id, "again")
-            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        let r = go_call_after_a_leave(&mut go, HELLO, id, "again");
         assert_eq!(r.address, go.address);
     }
 

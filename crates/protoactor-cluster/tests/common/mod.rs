@@ -591,6 +591,27 @@ impl Drop for MemberProcess {
     }
 }
 
+/// A Go member's `call` right after a member left its topology: Go's member list drops the
+/// member before its disthash rendezvous does (both in one topology update, reference §10
+/// item 14), so a call in between is routed to the dead member and times out ("context
+/// deadline exceeded"); the next call resolves anew. Up to three tries, on that error only.
+pub fn go_call_after_a_leave(
+    go: &mut MemberProcess,
+    kind: &str,
+    identity: &str,
+    name: &str,
+) -> Reply {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match go.call(kind, identity, name) {
+            Ok(r) => return r,
+            Err(e) if e.contains("deadline exceeded") => last = e,
+            Err(e) => panic!("{}: {kind}/{identity}: {e}", go.label),
+        }
+    }
+    panic!("{}: {kind}/{identity}: {last}", go.label)
+}
+
 // ------------------------------------------------------------------ the Rust member child
 
 const CHILD_ENV: &str = "PROTOACTOR_CLUSTER_CHILD";
