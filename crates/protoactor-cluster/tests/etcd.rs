@@ -11,6 +11,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -44,7 +45,8 @@ fn endpoints() -> Option<String> {
              (export PROTOACTOR_ETCD_ENDPOINTS=\"$(scripts/start-etcd.sh)\")"
         ),
         _ => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!!!! SKIPPED: etcd test not run: PROTOACTOR_ETCD_ENDPOINTS is not set \
                  (export PROTOACTOR_ETCD_ENDPOINTS=\"$(scripts/start-etcd.sh)\"; \
                  PROTOACTOR_ETCD=required fails instead) !!!!!\n"
