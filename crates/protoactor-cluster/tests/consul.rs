@@ -224,6 +224,40 @@ async fn members_converge_through_the_agent_with_gos_registration() {
         at.insert(a.address);
     }
     assert_eq!(at.len(), 3, "60 identities all on {at:?}");
+
+    // A client follows the members without registering and reaches the same activations.
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .unwrap();
+    let client = Node {
+        cluster: Cluster::start_client(
+            &system,
+            &remote,
+            ClusterConfig::new(
+                "consul-3",
+                ConsulProvider::new(config.clone()),
+                DistHashIdentityLookup::new(),
+            ),
+        )
+        .unwrap(),
+        system,
+        remote,
+    };
+    assert!(await_ids(&client, &ids, true).await);
+    for i in 0..10 {
+        let id = format!("g-{i}");
+        assert_eq!(
+            hello(&client, &id).await.address,
+            hello(&nodes[1], &id).await.address
+        );
+    }
+    assert_eq!(agent.services().len(), 3, "the client registered");
+    stop_node(client, true).await;
     for n in nodes {
         stop_node(n, true).await;
     }

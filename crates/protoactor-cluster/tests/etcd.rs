@@ -133,6 +133,29 @@ fn start_node(cluster: &str, config: EtcdConfig, kinds: &[&str]) -> Node {
     }
 }
 
+/// An in-process client of `cluster` on etcd (no kinds, not registered).
+fn start_client_node(cluster: &str, config: EtcdConfig) -> Node {
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .expect("remote starts");
+    let config = ClusterConfig::new(
+        cluster,
+        EtcdProvider::new(config),
+        DistHashIdentityLookup::new(),
+    );
+    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
+    Node {
+        system,
+        remote,
+        cluster,
+    }
+}
+
 async fn stop_node(n: Node) {
     n.cluster.shutdown(true).await;
     n.remote.shutdown();
@@ -325,6 +348,27 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         at.insert(hello(&n1, &id).await.expect("call").address);
     }
     assert_eq!(at.len(), 2, "40 identities all on {at:?}");
+
+    // A client reads the members without registering, and reaches the same activations.
+    let client_node = start_client_node(&cluster, config.clone());
+    assert!(await_ids(&client_node, &ids, true).await);
+    for id in identities("g", 10) {
+        let via_client = hello(&client_node, &id).await.expect("client call");
+        assert_eq!(
+            via_client.address,
+            hello(&n2, &id).await.expect("call").address
+        );
+    }
+    let registered: Vec<String> = keys(&mut client, &prefix)
+        .await
+        .into_iter()
+        .map(|k| k.0)
+        .collect();
+    assert!(
+        !registered.iter().any(|k| k.ends_with(&client_node.id())),
+        "the client registered: {registered:?}"
+    );
+    stop_node(client_node).await;
 
     // Changes after the start come through the watch: a node joins with a lease, then its
     // lease is revoked.
