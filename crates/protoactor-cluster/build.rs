@@ -1,0 +1,48 @@
+//! Compiles the cluster `.proto` files with protox (pure Rust, no system `protoc`). `actor.proto`
+//! comes from the remote crate, and its types are reused from there (`extern_path`), so an
+//! `actor.PID` inside a cluster message is the same Rust type the remote layer encodes.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/cluster.proto",
+        "proto/gossip.proto",
+        "proto/grain.proto",
+    ];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-changed=../protoactor-remote/proto/actor.proto");
+    let fds = protox::compile(files, ["proto", "../protoactor-remote/proto"])?;
+    let mut config = prost_build::Config::new();
+    config
+        .extern_path(".actor", "::protoactor_remote::actor_proto")
+        // `prost::Name` gives each message its proto full name for the serializer registry,
+        // and the type URL Go's `anypb.New` writes (`type.googleapis.com/cluster.X`).
+        .enable_type_names()
+        .type_name_domain([".cluster"], "type.googleapis.com");
+    config.compile_fds(fds)?;
+
+    // The remote crate's example/test messages (`messages.HelloRequest`, ...), which the Go
+    // interop programs also know; the examples and tests include them from `OUT_DIR` through
+    // the remote crate's `shared/messages.rs` (they are not part of either library).
+    let shared = "../protoactor-remote/shared/messages.proto";
+    println!("cargo:rerun-if-changed={shared}");
+    let fds = protox::compile(
+        [shared],
+        ["../protoactor-remote/shared", "../protoactor-remote/proto"],
+    )?;
+    // No extern_path: the generated code names `super::actor::Pid`, which `messages.rs` maps
+    // to the remote crate's `actor_proto` (as in the remote crate's own build).
+    prost_build::Config::new()
+        .enable_type_names()
+        .compile_fds(fds)?;
+
+    // Typed grains of the tests and the `grains` example (only compiled where included).
+    protoactor_cluster_build::compile(
+        &[
+            "tests/protos/grainstest.proto",
+            "examples/protos/hello.proto",
+        ],
+        &["tests/protos", "examples/protos"],
+    )?;
+    Ok(())
+}

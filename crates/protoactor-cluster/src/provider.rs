@@ -1,0 +1,77 @@
+//! Cluster providers: where the member list comes from (an in-memory agent for tests,
+//! automanaged HTTP health endpoints, later etcd, consul, kubernetes...).
+//!
+//! A provider registers this node (member mode), watches the membership, and hands every
+//! complete member list, self included, to [`ProviderContext::update_members`]. It never
+//! computes joined/left or blocks anything itself: the [`MemberList`] does that the same
+//! way for every provider.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use protoactor::ActorSystem;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::member_list::MemberList;
+use crate::proto::Member;
+
+/// The future a provider returns from [`ClusterProvider::shutdown`].
+pub type ProviderFuture = Pin<Box<dyn Future<Output = Result<(), ClusterError>> + Send>>;
+
+/// What a provider gets from the cluster it serves. Cheap to clone; keep it.
+#[derive(Clone)]
+pub struct ProviderContext {
+    cluster: Cluster,
+}
+
+impl ProviderContext {
+    pub(crate) fn new(cluster: Cluster) -> Self {
+        Self { cluster }
+    }
+    /// The cluster name (members of other clusters must be ignored).
+    pub fn cluster_name(&self) -> &str {
+        self.cluster.name()
+    }
+    /// This node as a member: `host`/`port` of its advertised remote address, `id` =
+    /// [`ClusterProvider::member_id`] (the actor system id unless the provider says
+    /// otherwise), and its kinds (sorted). A client's member has no kinds and is not
+    /// registered.
+    pub fn self_member(&self) -> &Member {
+        self.cluster.self_member()
+    }
+    /// The actor system (its runtime is where a provider spawns its tasks).
+    pub fn system(&self) -> &ActorSystem {
+        self.cluster.system()
+    }
+    /// The member list the provider feeds.
+    pub fn member_list(&self) -> &MemberList {
+        self.cluster.member_list()
+    }
+    /// Publishes the complete current member list, self included (in member mode).
+    pub fn update_members(&self, members: Vec<Member>) {
+        self.cluster.member_list().update_cluster_topology(members)
+    }
+    /// The cluster, for anything else.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+/// A source of membership. `start_member`/`start_client` must not block: they start what
+/// the provider runs (tasks on `ctx.system().runtime()`, listeners) and return; failures
+/// they can see at once (a port in use) are errors. The first member list may come later.
+pub trait ClusterProvider: Send + Sync + 'static {
+    /// Registers this node (`ctx.self_member()`) and starts watching the membership.
+    fn start_member(&self, ctx: ProviderContext) -> Result<(), ClusterError>;
+    /// Starts watching the membership without registering (client mode).
+    fn start_client(&self, ctx: ProviderContext) -> Result<(), ClusterError>;
+    /// Deregisters (when `graceful`) and stops watching.
+    fn shutdown(&self, graceful: bool) -> ProviderFuture;
+    /// This node's member id in the topology, from the cluster name and the actor system
+    /// id. Go members of the same provider must compute the same for their own ids, since
+    /// owners tie-break on ids: the actor system id for most providers, but
+    /// `<cluster>@<system id>` for etcd (reference §2.1).
+    fn member_id(&self, _cluster_name: &str, system_id: &str) -> String {
+        system_id.to_string()
+    }
+}

@@ -1,0 +1,37 @@
+//! Smoke test of the `grains` example (typed grains, a counter persisted in SQLite): the
+//! binary `cargo test` builds next to this test runs, greets, and finds the counter's value
+//! again after the idle timeout stopped the grain.
+
+use std::process::Command;
+
+#[test]
+fn the_grains_example_keeps_the_counter_across_reactivation() {
+    let exe = std::env::current_exe().expect("own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps")
+        .join("examples")
+        .join(format!("grains{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is missing", bin.display());
+    let out = Command::new(&bin).output().expect("example runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "grains failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    for expected in [
+        "hello: Hello Ann from grain ann",
+        "hello error: INVALID_ARGUMENT who should I greet?",
+        "activated visits with value 0",
+        "counter: 1, 2, 3",
+        "counter stopped after its idle timeout",
+        "activated visits with value 3",
+        "counter after re-activation: 3",
+    ] {
+        assert!(lines.contains(&expected), "no {expected:?} in:\n{stdout}");
+    }
+}
