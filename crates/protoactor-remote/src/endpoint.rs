@@ -354,9 +354,16 @@ async fn connect(node: &Node, ep: &Endpoint) -> Option<Stream> {
             Ok(s) => return Some(s),
             Err(e) => {
                 tracing::info!(address = %ep.address, attempt, error = %e, "remote connect failed");
+                // A shutdown drain gives a peer that cannot be reached one more attempt, not
+                // every retry: a dead peer must not hold the drain until its time runs out
+                // (what is queued for it goes to dead letters).
+                if ep.draining() {
+                    return None;
+                }
                 if attempt + 1 < node.config.max_retry_count {
                     tokio::select! {
                         _ = tokio::time::sleep(node.config.retry_interval) => {}
+                        _ = ep.drain_requested() => {}
                         _ = ep.close_requested() => return None,
                     }
                 }

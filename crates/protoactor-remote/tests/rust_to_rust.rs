@@ -437,6 +437,36 @@ fn shutdown_drain_is_bounded_by_the_drain_timeout() {
 }
 
 #[test]
+fn shutdown_drain_gives_an_unreachable_peer_one_more_attempt_not_its_whole_time() {
+    // Nothing listens here: every dial is refused at once.
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let drain = Duration::from_secs(30);
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_drain_timeout(drain),
+    );
+    let (p, rx) = probe::<String>();
+    s1.event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
+    s1.root()
+        .send(&Pid::new(refused.as_str(), "x"), Echo::default());
+    let start = std::time::Instant::now();
+    r1.shutdown();
+    // Without the last-attempt rule the drain waits out the retries (4 pauses of 2 s).
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(next(&rx), format!("{refused}/x"));
+    s1.shutdown();
+}
+
+#[test]
 fn unregistered_types_are_reported_and_dead_lettered() {
     let (s1, r1) = default_node();
     let (s2, r2) = default_node();
