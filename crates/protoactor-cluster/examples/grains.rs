@@ -40,7 +40,8 @@ impl Hello for HelloGrain {
     }
 }
 
-/// A counter stored as a snapshot per identity (`counter/<identity>`).
+/// A counter per identity (`counter/<identity>`): each increment journaled, its value
+/// snapshotted after it.
 struct CounterGrain {
     store: Arc<dyn Provider>,
     value: i64,
@@ -87,10 +88,15 @@ impl Counter for CounterGrain {
         };
         let store = self.store.clone();
         let key = Self::key(ctx);
-        Self::wait(
-            ctx,
-            store.persist_snapshot(&key, self.version + 1, next.to_record()),
-        )
+        // The increment is journaled at the next index, then the value is snapshotted after
+        // it (a snapshot covers the events before its index), so re-activation reads one row.
+        let index = self.version;
+        Self::wait(ctx, async {
+            store.persist_event(&key, index, req.to_record()).await?;
+            store
+                .persist_snapshot(&key, index + 1, next.to_record())
+                .await
+        })
         .map_err(|e| GrainError::unavailable(format!("cannot store the counter: {e}")))?;
         self.value = next.value;
         self.version += 1;

@@ -85,7 +85,7 @@ impl PlacementActor {
         let name = format!("{}{}", ci.identity, ctx.system().registry().next_id());
         let id = format!("{}/{}", ctx.self_pid().id(), name);
         cluster.register_activation(&id, ci.clone());
-        match ctx.spawn_named(kind.props(), &name) {
+        match ctx.spawn_named_unvalidated(kind.props(), &name) {
             Ok(pid) => {
                 self.actors.insert(ci.clone(), pid.clone());
                 self.by_pid.insert(pid.clone(), ci);

@@ -314,6 +314,24 @@ impl ContextOps for Context {
 
     fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
         validate_name(name)?;
+        self.spawn_named_unvalidated(props, name)
+    }
+}
+
+impl Context {
+    /// Spawns a child named `name` even if the name contains `/`, for ids whose shape
+    /// another system dictates: a cluster grain is named after its protoactor-go identity,
+    /// which may contain `/` (`partition-activator/user/42$1`, as Go names it).
+    ///
+    /// Such a name can take the id a descendant of a sibling would get (`a/b` is also child
+    /// `b` of child `a`, whose own spawn of `b` then fails with `NameExists`), which is why
+    /// [`ContextOps::spawn_named`] refuses it; use this only where the caller owns the whole
+    /// namespace under this actor (the cluster's activator spawns only grains, each named
+    /// `<identity>$<n>`). An empty name is still refused.
+    pub fn spawn_named_unvalidated(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        if name.is_empty() {
+            return Err(SpawnError::InvalidName(String::new()));
+        }
         if props.0.guardian.is_some() {
             return Err(SpawnError::GuardianOnChild);
         }

@@ -431,6 +431,28 @@ fn empty_names_and_names_with_the_id_separator_are_rejected() {
 }
 
 #[test]
+fn an_unvalidated_child_name_may_hold_the_separator_but_not_be_empty() {
+    let system = ActorSystem::new();
+    let props = Props::from_func(|ctx| {
+        if let Some(name) = ctx.message_as::<&str>() {
+            let r = ctx.spawn_named_unvalidated(&Props::from_func(|_| {}), name);
+            ctx.respond(r);
+        }
+    });
+    let p = system.root().spawn_named(&props, "activator").unwrap();
+    let ask = |name: &'static str| {
+        system
+            .root()
+            .request_future(&p, name, WAIT)
+            .result_as::<Result<Pid, SpawnError>>()
+            .unwrap()
+    };
+    // A grain id in protoactor-go's shape, its identity holding the separator.
+    assert_eq!(ask("user/42$1").unwrap().id(), "activator/user/42$1");
+    assert_eq!(ask(""), Err(SpawnError::InvalidName(String::new())));
+}
+
+#[test]
 fn a_panic_in_stopping_or_stopped_does_not_undo_the_stop() {
     for when in ["Stopping", "Stopped"] {
         let system = ActorSystem::new();
