@@ -1,17 +1,17 @@
-//! Compiles the cluster `.proto` files with protox (pure Rust, no system `protoc`). `actor.proto`
-//! comes from the remote crate, and its types are reused from there (`extern_path`), so an
-//! `actor.PID` inside a cluster message is the same Rust type the remote layer encodes.
+//! Compiles the cluster `.proto` files with protox (pure Rust, no system `protoc`). Their one
+//! copy is the one `protoactor-cluster-build` bundles for users' `.proto` files (written to
+//! `OUT_DIR/proto` here); `actor.proto` comes from the remote crate, and its types are reused
+//! from there (`extern_path`), so an `actor.PID` inside a cluster message is the same Rust type
+//! the remote layer encodes.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = [
-        "proto/cluster.proto",
-        "proto/gossip.proto",
-        "proto/grain.proto",
-    ];
-    for f in files {
-        println!("cargo:rerun-if-changed={f}");
-    }
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    let include = protoactor_cluster_build::write_include_dir(&out.join("proto"))?;
+    let files = ["cluster.proto", "gossip.proto", "grain.proto"].map(|f| include.join(f));
     println!("cargo:rerun-if-changed=../protoactor-remote/proto/actor.proto");
-    let fds = protox::compile(files, ["proto", "../protoactor-remote/proto"])?;
+    let fds = protox::compile(
+        &files,
+        [include.as_path(), "../protoactor-remote/proto".as_ref()],
+    )?;
     let mut config = prost_build::Config::new();
     config
         .extern_path(".actor", "::protoactor_remote::actor_proto")
