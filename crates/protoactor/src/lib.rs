@@ -49,7 +49,7 @@
 //!  4 actor      actor, context, context_ops, props, spawn, actor_process, middleware_propagation
 //!                 the actor, its context (context/*.rs), the send/spawn surface shared with
 //!                 the root context, props, spawning, the process that runs an actor
-//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime
+//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //!                 starting a system, sending from outside, ready-made actors and middleware,
 //!                 the runtime-level API for crates that extend the system
 //! ```
@@ -97,6 +97,8 @@ mod spawn;
 pub mod supervision;
 pub mod system;
 pub mod throttle;
+#[cfg(feature = "tracing-otel")]
+pub mod tracing_otel;
 
 pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};
 pub use context::Context;
