@@ -130,3 +130,20 @@ fn futures_shows_wait_result_pipe_to_reenter_after_and_timeout() {
         ]
     );
 }
+
+#[cfg(feature = "tracing-otel")]
+#[test]
+fn tracing_prints_one_trace_tree() {
+    assert_eq!(
+        run("tracing"),
+        [
+            "checkout",
+            "  receive Order [shop]",
+            "    continue Order [shop]",
+            "    receive Audit [shop/audit]",
+            "    receive Charge [billing]",
+            "    spawn [shop/audit]",
+            "      receive Started [shop/audit]",
+        ]
+    );
+}
