@@ -296,3 +296,83 @@ fn log_events_in_receive_carry_pid_and_message_type() {
         "{line}"
     );
 }
+
+/// A propagator of its own: `x-trace: <trace id>:<span id>`.
+#[derive(Debug)]
+struct XTrace;
+
+impl opentelemetry::propagation::TextMapPropagator for XTrace {
+    fn inject_context(
+        &self,
+        cx: &opentelemetry::Context,
+        injector: &mut dyn opentelemetry::propagation::Injector,
+    ) {
+        let sc = cx.span().span_context().clone();
+        if sc.is_valid() {
+            injector.set("x-trace", format!("{}:{}", sc.trace_id(), sc.span_id()));
+        }
+    }
+    fn extract_with_context(
+        &self,
+        cx: &opentelemetry::Context,
+        extractor: &dyn opentelemetry::propagation::Extractor,
+    ) -> opentelemetry::Context {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        let sc = extractor.get("x-trace").and_then(|v| {
+            let (t, s) = v.split_once(':')?;
+            Some(SpanContext::new(
+                TraceId::from_hex(t).ok()?,
+                SpanId::from_hex(s).ok()?,
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            ))
+        });
+        match sc {
+            Some(sc) => cx.with_remote_span_context(sc),
+            None => cx.clone(),
+        }
+    }
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        static FIELDS: std::sync::OnceLock<[String; 1]> = std::sync::OnceLock::new();
+        opentelemetry::propagation::text_map_propagator::FieldIter::new(
+            FIELDS.get_or_init(|| ["x-trace".to_string()]),
+        )
+    }
+}
+
+/// The propagator is pluggable: with another one, its headers carry the span context
+/// (and no W3C `traceparent`), and the parent links hold.
+#[test]
+fn another_propagator_carries_the_context() {
+    let (provider, exporter, tracing) = setup();
+    let tracing = tracing.with_propagator(XTrace);
+    let system = ActorSystem::new();
+    let root = system
+        .root()
+        .with_sender_middleware(tracing.sender_middleware());
+    let (p, rx) = common::probe::<Vec<String>>();
+    let a = root
+        .spawn_named(
+            &Props::from_func(move |ctx| {
+                if ctx.message().is::<Ping>() {
+                    let mut keys: Vec<String> = ctx
+                        .header()
+                        .map(|h| h.keys().map(str::to_owned).collect())
+                        .unwrap_or_default();
+                    keys.sort();
+                    p.push(keys);
+                }
+            })
+            .with_propagated(&tracing.propagation()),
+            "x",
+        )
+        .unwrap();
+    let client = provider.tracer("test").in_span("client", |cx| {
+        root.send(&a, Ping);
+        cx.span().span_context().span_id()
+    });
+    assert_eq!(rx.next(), ["x-trace"]);
+    let ping = span(&exporter, "receive Ping");
+    assert_eq!(ping.parent_span_id, client);
+}
