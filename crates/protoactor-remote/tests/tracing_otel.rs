@@ -39,6 +39,23 @@ fn span_of(exporter: &InMemorySpanExporter, name: &str, actor: &str) -> SpanData
     }
 }
 
+/// Waits until a span named `name` has been exported.
+fn span_named(exporter: &InMemorySpanExporter, name: &str) -> SpanData {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == name);
+        if let Some(s) = found {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no span {name:?} in time");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// A caller's span on node 1 -> `request_future` to a relay on node 2 -> the relay sends
 /// to an actor back on node 1 and responds: one trace id on both nodes, each receive span
 /// the child of the span that sent the message, and the response carries the relay's span.
@@ -115,7 +132,9 @@ fn a_trace_crosses_nodes_and_comes_back() {
     let on_relay = span_of(&exporter, "receive Echo", "relay");
     let on_back = span_of(&exporter, "receive Echo", "back");
     assert_eq!(on_relay.span_context.trace_id(), client_trace);
-    assert_eq!(on_relay.parent_span_id, client_span);
+    let request = span_named(&exporter, "request Echo");
+    assert_eq!(request.parent_span_id, client_span);
+    assert_eq!(on_relay.parent_span_id, request.span_context.span_id());
     assert!(
         on_relay.parent_span_is_remote,
         "node 2 continued a context from the wire"

@@ -6,12 +6,14 @@
 //! Run with `cargo run -p protoactor --example tracing --features tracing-otel`. Prints:
 //! ```text
 //! checkout
-//!   receive Order [shop]
-//!     continue Order [shop]
-//!     receive Audit [shop/audit]
-//!     receive Charge [billing]
-//!     spawn [shop/audit]
-//!       receive Started [shop/audit]
+//!   request Order [shop]
+//!     receive Order [shop]
+//!       continue Order [shop]
+//!       receive Audit [shop/audit]
+//!       request Charge [billing]
+//!         receive Charge [billing]
+//!       spawn [shop/audit]
+//!         receive Started [shop/audit]
 //! ```
 
 use std::collections::HashMap;
@@ -70,7 +72,7 @@ fn main() {
         cx.span().span_context().trace_id()
     });
 
-    print_tree(&wait_for_trace(&exporter, trace, 7));
+    print_tree(&wait_for_trace(&exporter, trace, 9));
 }
 
 /// The spans of `trace`, once `n` of them have ended (spans export when they end).
@@ -114,8 +116,8 @@ fn print_span(s: &SpanData, children: &HashMap<SpanId, Vec<&SpanData>>, depth: u
             .map(|kv| kv.value.to_string())
     };
     // a receive names the PID (`address/id`; one address here, so the id is shown), a
-    // spawn the new actor's id
-    let actor = match (attr("actor.pid"), attr("actor.id")) {
+    // request its target, a spawn the new actor's id
+    let actor = match (attr("actor.pid").or(attr("actor.target")), attr("actor.id")) {
         (Some(pid), _) => format!(" [{}]", pid.split_once('/').map_or(&*pid, |(_, id)| id)),
         (None, Some(id)) => format!(" [{id}]"),
         (None, None) => String::new(),

@@ -22,17 +22,19 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context as OtelContext, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use parking_lot::Mutex;
 
 use crate::context::Context;
 use crate::message::{MessageEnvelope, MessageHeader, Started};
 use crate::middleware_propagation::MiddlewarePropagation;
 use crate::pid::Pid;
+use crate::process::CompletionHook;
 use crate::props::{Props, ReceiverFunc, SenderContext, SenderFunc, SpawnFunc};
 use crate::system::ActorSystem;
 
@@ -50,6 +52,9 @@ struct Inner {
     /// The spawn span of each child spawned but not started yet, keyed by its id: a child's
     /// `Started` is a system message without a header (Go keeps the same map).
     spawning: DashMap<String, OtelContext>,
+    /// The futures with an open `request` span: a forward of the request keeps its pair's
+    /// span instead of opening another.
+    requests: DashSet<String>,
 }
 
 impl std::fmt::Debug for OtelTracing {
@@ -79,6 +84,7 @@ impl OtelTracing {
             tracer: Arc::new(tracer),
             propagator: Box::new(TraceContextPropagator::new()),
             spawning: DashMap::new(),
+            requests: DashSet::new(),
         }))
     }
 
@@ -92,6 +98,7 @@ impl OtelTracing {
             tracer: self.0.tracer.clone(),
             propagator: Box::new(propagator),
             spawning: DashMap::new(),
+            requests: DashSet::new(),
         }))
     }
 
@@ -142,7 +149,9 @@ impl OtelTracing {
     }
 
     /// Sender middleware: puts the current span context (the span of the message being
-    /// handled, or the caller's span for a root context) into the envelope's header. A
+    /// handled, or the caller's span for a root context) into the envelope's header; a
+    /// `request_future` gets a `request <Type>` span around the request/response pair,
+    /// ended when the future completes, and carries that instead. A
     /// message sent with no current span keeps its header (a forwarded message keeps the
     /// context it came with only when it is forwarded outside a span).
     pub fn sender_middleware(&self) -> impl Fn(SenderFunc) -> SenderFunc + Send + Sync + 'static {
@@ -151,7 +160,10 @@ impl OtelTracing {
             let me = me.clone();
             Arc::new(
                 move |sc: &SenderContext<'_>, target: &Pid, mut env: MessageEnvelope| {
-                    let cx = OtelContext::current();
+                    let mut cx = OtelContext::current();
+                    if let Some(request) = me.request_span(sc.system, &cx, target, &env) {
+                        cx = request;
+                    }
                     if cx.span().span_context().is_valid() {
                         me.0.propagator
                             .inject_context(&cx, &mut EnvelopeInjector(&mut env));
@@ -226,6 +238,50 @@ impl OtelTracing {
             let _log = tracing::info_span!("actor", pid = %ctx.self_pid(), message_type).entered();
             next(ctx)
         }
+    }
+
+    /// For a message whose sender is a future (`request_future`): a `request <Type>` span,
+    /// child of `parent`, that ends when the future completes (an error on a timeout or a
+    /// dead letter); the receiver's span becomes its child.
+    fn request_span(
+        &self,
+        system: &ActorSystem,
+        parent: &OtelContext,
+        target: &Pid,
+        env: &MessageEnvelope,
+    ) -> Option<OtelContext> {
+        let sender = env.sender()?;
+        if self.0.requests.contains(sender.id()) {
+            return None;
+        }
+        // filled once the span exists; the future cannot complete before the request is sent
+        let slot: Arc<Mutex<Option<OtelContext>>> = Arc::default();
+        let filled = slot.clone();
+        let (me, id) = (self.clone(), sender.id().to_owned());
+        let hook: CompletionHook = Box::new(move |error: Option<&str>| {
+            me.0.requests.remove(&id);
+            if let Some(cx) = filled.lock().take() {
+                if let Some(e) = error {
+                    cx.span().set_status(Status::error(e.to_owned()));
+                }
+                cx.span().end();
+            }
+        });
+        sender.resolve(system).on_completion(hook).ok()?;
+        self.0.requests.insert(sender.id().to_owned());
+        let message_type = env.message().type_name();
+        let builder = self
+            .0
+            .tracer
+            .span_builder(format!("request {}", short_type(message_type)))
+            .with_kind(SpanKind::Client)
+            .with_attributes(vec![
+                KeyValue::new("actor.target", target.to_string()),
+                KeyValue::new("message.type", message_type),
+            ]);
+        let cx = parent.with_span(self.0.tracer.build_with_context(builder, parent));
+        *slot.lock() = Some(cx.clone());
+        Some(cx)
     }
 
     fn extract(&self, header: Option<&MessageHeader>) -> OtelContext {

@@ -138,12 +138,14 @@ fn tracing_prints_one_trace_tree() {
         run("tracing"),
         [
             "checkout",
-            "  receive Order [shop]",
-            "    continue Order [shop]",
-            "    receive Audit [shop/audit]",
-            "    receive Charge [billing]",
-            "    spawn [shop/audit]",
-            "      receive Started [shop/audit]",
+            "  request Order [shop]",
+            "    receive Order [shop]",
+            "      continue Order [shop]",
+            "      receive Audit [shop/audit]",
+            "      request Charge [billing]",
+            "        receive Charge [billing]",
+            "      spawn [shop/audit]",
+            "        receive Started [shop/audit]",
         ]
     );
 }

@@ -71,7 +71,7 @@ struct Pong;
 
 /// A trace started by a caller's span follows `request_future` into an actor, a forward
 /// to a second actor and the response: one trace, each receive span the child of the span
-/// that sent the message.
+/// that sent the message, the request/response pair in a `request` span.
 #[test]
 fn a_trace_follows_request_future_and_forward() {
     let (provider, exporter, tracing) = setup();
@@ -123,7 +123,11 @@ fn a_trace_follows_request_future_and_forward() {
     let trace = client.span_context.trace_id();
     assert_eq!(ra.span_context.trace_id(), trace);
     assert_eq!(rb.span_context.trace_id(), trace);
-    assert_eq!(ra.parent_span_id, client.span_context.span_id());
+    // request_future: a `request` span around the pair, ended before the result is read
+    let request = span(&exporter, "request Ping");
+    assert_eq!(request.span_kind, opentelemetry::trace::SpanKind::Client);
+    assert_eq!(request.parent_span_id, client.span_context.span_id());
+    assert_eq!(ra.parent_span_id, request.span_context.span_id());
     assert_eq!(
         rb.parent_span_id,
         ra.span_context.span_id(),
@@ -375,4 +379,25 @@ fn another_propagator_carries_the_context() {
     assert_eq!(rx.next(), ["x-trace"]);
     let ping = span(&exporter, "receive Ping");
     assert_eq!(ping.parent_span_id, client);
+}
+
+/// A request that times out ends its `request` span as an error.
+#[test]
+fn a_timed_out_request_span_is_an_error() {
+    let (_provider, exporter, tracing) = setup();
+    let system = ActorSystem::new();
+    let root = system
+        .root()
+        .with_sender_middleware(tracing.sender_middleware());
+    let silent = root.spawn(&Props::from_func(|_| {}));
+    let r = root
+        .request_future(&silent, Ping, Duration::from_millis(50))
+        .result();
+    assert!(matches!(r, Err(protoactor::FutureError::Timeout)));
+    let request = span(&exporter, "request Ping");
+    assert!(
+        matches!(&request.status, Status::Error { description } if description.contains("timeout")),
+        "{:?}",
+        request.status
+    );
 }
