@@ -153,3 +153,145 @@ fn a_trace_crosses_nodes_and_comes_back() {
     stop(&s1, &r1);
     stop(&s2, &r2);
 }
+
+/// Builds and starts `interop/cmd/gotrace` (a protoactor-go node tracing with the
+/// OpenTelemetry Go SDK and W3C propagation), or `None` after a loud SKIPPED line when Go
+/// is not installed (a failure with `PROTOACTOR_INTEROP=required`, as CI runs).
+fn start_gotrace() -> Option<std::process::Child> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
+    let skip = |why: String| {
+        assert!(!required, "the Go tracing test is required: {why}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!! SKIPPED: Go tracing test not run: {why} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
+        );
+        None
+    };
+    if !Command::new("go")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return skip("the `go` tool is not installed".into());
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    let bin = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gotrace");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg("./cmd/gotrace")
+        .current_dir(dir)
+        .status();
+    if !built.as_ref().is_ok_and(|s| s.success()) {
+        return skip(format!("go build failed: {built:?}"));
+    }
+    Some(
+        Command::new(bin)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gotrace starts"),
+    )
+}
+
+/// Across languages: a trace started in Go (OpenTelemetry Go SDK, W3C `traceparent` in
+/// protoactor-go's message header) reaches a traced Rust actor, which calls back into a Go
+/// actor: one trace id on both sides, the Rust span the child of Go's client span, Go's
+/// receive span the child of the Rust span.
+#[test]
+fn a_trace_crosses_from_go_to_rust_and_back() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(mut go) = start_gotrace() else {
+        return;
+    };
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracing = OtelTracing::with_tracer_provider(&provider);
+    let (system, remote) = node(
+        protoactor_remote::RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_wire_variant(protoactor_remote::WireVariant::Legacy2024),
+    );
+    system
+        .root()
+        .spawn_named(
+            &Props::from_func(|ctx| {
+                if let Some(e) = ctx.message_as::<Echo>() {
+                    let back = e.sender.as_ref().expect("a return address").to_pid();
+                    ctx.send(
+                        &back,
+                        Echo {
+                            message: "back".into(),
+                            sender: None,
+                        },
+                    );
+                    ctx.respond(Response {
+                        some_value: "relayed".into(),
+                        ..Default::default()
+                    });
+                }
+            })
+            .with_propagated(&tracing.propagation()),
+            "relay",
+        )
+        .unwrap();
+
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = go.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || lines.recv_timeout(WAIT).expect("a line from gotrace");
+    let ready = next();
+    assert!(ready.starts_with("READY "), "{ready}");
+    let mut stdin = go.stdin.take().unwrap();
+    writeln!(stdin, "call {} relay", remote.address()).unwrap();
+    stdin.flush().unwrap();
+    // SPAN <name> <trace id> <span id> <parent span id>
+    let mut go_spans = Vec::new();
+    loop {
+        let line = next();
+        assert!(!line.starts_with("ERROR"), "{line}");
+        if line == "DONE" {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("SPAN ") {
+            let f: Vec<String> = rest.split(' ').map(str::to_owned).collect();
+            go_spans.push(f);
+        }
+    }
+    let go_span = |name: &str| {
+        go_spans
+            .iter()
+            .find(|f| f[0] == name)
+            .unwrap_or_else(|| panic!("no Go span {name}: {go_spans:?}"))
+            .clone()
+    };
+    let (client, go_back) = (go_span("go_client"), go_span("go_receive_Echo"));
+    let relay = span_of(&exporter, "receive Echo", "relay");
+    let trace = relay.span_context.trace_id().to_string();
+    assert_eq!(client[1], trace, "Rust continues Go's trace");
+    assert_eq!(
+        relay.parent_span_id.to_string(),
+        client[2],
+        "Go's client span is the parent"
+    );
+    assert!(relay.parent_span_is_remote);
+    assert_eq!(go_back[1], trace, "Go continues the same trace");
+    assert_eq!(
+        go_back[3],
+        relay.span_context.span_id().to_string(),
+        "the Rust span is Go's parent"
+    );
+    drop(stdin);
+    let _ = go.kill();
+    let _ = go.wait();
+    stop(&system, &remote);
+}
