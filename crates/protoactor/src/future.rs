@@ -15,7 +15,7 @@ use crate::message::{
     downcast_message, BoxedMessage, DeadLetterResponse, Message, MessageEnvelope,
 };
 use crate::pid::Pid;
-use crate::process::{Process, SystemMessage};
+use crate::process::{CompletionHook, Process, SystemMessage};
 use crate::registry::with_joined;
 use crate::system::ActorSystem;
 
@@ -54,6 +54,8 @@ struct State {
     timer: Option<tokio::task::JoinHandle<()>>,
     /// Keeps the future alive while a response is piped and nobody holds the handle.
     keepalive: Option<Arc<Shared>>,
+    /// Run once on completion (see [`Process::on_completion`]).
+    hooks: Vec<CompletionHook>,
 }
 
 struct Shared {
@@ -103,16 +105,29 @@ impl Process for FutureProcess {
             .upgrade()
             .is_none_or(|s| !matches!(s.state.lock().outcome, Outcome::Pending))
     }
+    fn on_completion(&self, hook: CompletionHook) -> Result<(), CompletionHook> {
+        let Some(s) = self.0.upgrade() else {
+            return Err(hook);
+        };
+        let mut st = s.state.lock();
+        if !matches!(st.outcome, Outcome::Pending) {
+            return Err(hook);
+        }
+        st.hooks.push(hook);
+        Ok(())
+    }
 }
 
 impl Shared {
     fn complete(&self, result: Result<BoxedMessage, FutureError>) {
-        let (wakers, pipe, timer, _keepalive) = {
+        let error = result.as_ref().err().map(|e| e.to_string());
+        let (wakers, pipe, timer, hooks, _keepalive) = {
             let mut st = self.state.lock();
             if !matches!(st.outcome, Outcome::Pending) {
                 return;
             }
             let keepalive = st.keepalive.take();
+            let hooks = std::mem::take(&mut st.hooks);
             let pipe = std::mem::take(&mut st.pipe_to);
             if pipe.is_empty() {
                 st.outcome = Outcome::Done(result);
@@ -120,6 +135,7 @@ impl Shared {
                     std::mem::take(&mut st.wakers),
                     None,
                     st.timer.take(),
+                    hooks,
                     keepalive,
                 )
             } else {
@@ -128,6 +144,7 @@ impl Shared {
                     std::mem::take(&mut st.wakers),
                     Some((pipe, result)),
                     st.timer.take(),
+                    hooks,
                     keepalive,
                 )
             }
@@ -135,6 +152,9 @@ impl Shared {
         self.system.registry().remove(&self.pid);
         if let Some(t) = timer {
             t.abort();
+        }
+        for hook in hooks {
+            hook(error.as_deref());
         }
         self.cond.notify_all();
         for w in wakers {
@@ -152,6 +172,9 @@ impl Drop for Shared {
         self.system.registry().remove(&self.pid);
         if let Some(t) = self.state.get_mut().timer.take() {
             t.abort();
+        }
+        for hook in std::mem::take(&mut self.state.get_mut().hooks) {
+            hook(Some("future: dropped unanswered"));
         }
     }
 }
@@ -222,6 +245,7 @@ impl ActorFuture {
                     pipe_to: Vec::new(),
                     timer: None,
                     keepalive: None,
+                    hooks: Vec::new(),
                 }),
                 cond: Condvar::new(),
             }

@@ -46,10 +46,10 @@
 //!                 processes that are not actors, supervision policy, where mailboxes run
 //!  3 mailbox    mailbox
 //!                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
-//!  4 actor      actor, context, context_ops, props, spawn, actor_process
+//!  4 actor      actor, context, context_ops, props, spawn, actor_process, middleware_propagation
 //!                 the actor, its context (context/*.rs), the send/spawn surface shared with
 //!                 the root context, props, spawning, the process that runs an actor
-//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime
+//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //!                 starting a system, sending from outside, ready-made actors and middleware,
 //!                 the runtime-level API for crates that extend the system
 //! ```
@@ -84,6 +84,7 @@ mod message_traits;
 mod metrics;
 pub mod middleware;
 mod middleware_chain;
+mod middleware_propagation;
 pub mod pid;
 mod process;
 pub mod props;
@@ -96,6 +97,8 @@ mod spawn;
 pub mod supervision;
 pub mod system;
 pub mod throttle;
+#[cfg(feature = "tracing-otel")]
+pub mod tracing_otel;
 
 pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};
 pub use context::Context;

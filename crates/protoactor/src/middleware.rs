@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+pub use crate::middleware_propagation::MiddlewarePropagation;
+
 use crate::context::Context;
 use crate::message::MessageEnvelope;
 use crate::pid::Pid;

@@ -21,7 +21,16 @@ pub trait Process: Send + Sync + 'static {
     fn is_dead(&self) -> bool {
         false
     }
+    /// Runs `hook` once this process has its one response (futures do, so middleware can
+    /// follow a request/response pair); any other process hands the hook back.
+    fn on_completion(&self, hook: CompletionHook) -> Result<(), CompletionHook> {
+        Err(hook)
+    }
 }
+
+/// Called once when a future completes: with `None` on a response, with the error's text
+/// on a timeout, a dead letter or a future dropped unanswered.
+pub type CompletionHook = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// Messages that control an actor; they bypass suspension and are always processed before
 /// user messages.

@@ -8,6 +8,7 @@ use crate::dispatcher::Dispatcher;
 use crate::mailbox::MailboxConfig;
 use crate::message::MessageEnvelope;
 use crate::middleware_chain::{Middleware, MiddlewareChain};
+use crate::middleware_propagation::{MiddlewarePropagation, PropagationInner};
 use crate::pid::Pid;
 use crate::registry::NameExists;
 use crate::spawn::spawn;
@@ -105,6 +106,8 @@ pub(crate) struct PropsInner {
     pub(crate) context_decorators: Vec<ContextDecorator>,
     pub(crate) on_init: Vec<OnInit>,
     pub(crate) spawner: Option<SpawnFunc>,
+    /// Propagations already applied (each at most once).
+    pub(crate) propagations: Vec<Arc<PropagationInner>>,
 }
 
 /// How to create and run an actor: producer, mailbox, dispatcher, supervisor strategy,
@@ -169,12 +172,17 @@ impl Props {
             context_decorators: Vec::new(),
             on_init: Vec::new(),
             spawner: None,
+            propagations: Vec::new(),
         }))
     }
 
     fn edit(mut self, f: impl FnOnce(&mut PropsInner)) -> Self {
         f(Arc::make_mut(&mut self.0));
         self
+    }
+
+    pub(crate) fn edit_inner(self, f: impl FnOnce(&mut PropsInner)) -> Self {
+        self.edit(f)
     }
 
     /// Replaces the producer.
@@ -220,8 +228,7 @@ impl Props {
     where
         F: Fn(ReceiverFunc) -> ReceiverFunc + Send + Sync + 'static,
     {
-        let base: ReceiverFunc = Arc::new(|ctx: &mut Context, env| ctx.receive_envelope(env));
-        self.edit(|p| p.receiver_chain.push(Arc::new(middleware), base))
+        self.edit(|p| p.receiver_chain.push(Arc::new(middleware), receiver_base()))
     }
     /// Adds sender (outbound) middleware; the first added runs outermost.
     pub fn with_sender_middleware<F>(self, middleware: F) -> Self
@@ -243,6 +250,12 @@ impl Props {
         F: Fn(&mut Context, &mut dyn FnMut(&mut Context)) + Send + Sync + 'static,
     {
         self.edit(|p| p.context_decorators.push(Arc::new(decorator)))
+    }
+    /// Installs `propagation` on these props and hands it down: this actor and every
+    /// descendant get its middleware and decorators (after their own), as protoactor-go's
+    /// middleware propagator does.
+    pub fn with_propagated(self, propagation: &MiddlewarePropagation) -> Self {
+        propagation.apply(&self)
     }
     /// Runs `f` on each new context, before `Started`.
     pub fn with_on_init<F>(self, f: F) -> Self
@@ -296,6 +309,11 @@ pub(crate) fn send_through(
             envelope,
         ),
     }
+}
+
+/// The innermost step of a receiver chain: the context's own receive.
+pub(crate) fn receiver_base() -> ReceiverFunc {
+    Arc::new(|ctx: &mut Context, env| ctx.receive_envelope(env))
 }
 
 /// The innermost step of a sender chain: deliver.

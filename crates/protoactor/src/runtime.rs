@@ -18,6 +18,6 @@
 //! ```
 
 pub use crate::failure::{Failure, RestartStatistics};
-pub use crate::process::{Continuation, Process, SystemMessage};
+pub use crate::process::{CompletionHook, Continuation, Process, SystemMessage};
 pub use crate::registry::{AddressResolver, NameExists, ProcessRegistry};
 pub use crate::spawn::{default_spawn, spawn};

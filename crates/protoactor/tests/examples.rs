@@ -130,3 +130,22 @@ fn futures_shows_wait_result_pipe_to_reenter_after_and_timeout() {
         ]
     );
 }
+
+#[cfg(feature = "tracing-otel")]
+#[test]
+fn tracing_prints_one_trace_tree() {
+    assert_eq!(
+        run("tracing"),
+        [
+            "checkout",
+            "  request Order [shop]",
+            "    receive Order [shop]",
+            "      continue Order [shop]",
+            "      receive Audit [shop/audit]",
+            "      request Charge [billing]",
+            "        receive Charge [billing]",
+            "      spawn [shop/audit]",
+            "        receive Started [shop/audit]",
+        ]
+    );
+}

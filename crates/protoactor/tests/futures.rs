@@ -262,3 +262,34 @@ fn wait_and_result_block_a_plain_thread_until_the_response() {
         "result() after wait() still has the response"
     );
 }
+
+/// `Process::on_completion` (what tracing middleware follows a request/response pair
+/// with): a future runs its hooks once, with `None` on a response and the error's text on
+/// a timeout; another process (an actor) hands the hook back.
+#[test]
+fn completion_hooks_run_once_on_response_and_timeout() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<Option<String>>();
+    let hook = |p: common::Probe<Option<String>>| -> protoactor::runtime::CompletionHook {
+        Box::new(move |e: Option<&str>| p.push(e.map(str::to_owned)))
+    };
+    let answered = ActorFuture::new(&system, WAIT);
+    assert!(answered
+        .pid()
+        .resolve(&system)
+        .on_completion(hook(p.clone()))
+        .is_ok());
+    system.root().send(answered.pid(), "reply");
+    assert_eq!(rx.next(), None);
+    let late = ActorFuture::new(&system, Duration::from_millis(20));
+    assert!(late
+        .pid()
+        .resolve(&system)
+        .on_completion(hook(p.clone()))
+        .is_ok());
+    assert!(late.wait().is_err());
+    assert_eq!(rx.next().as_deref(), Some("future: timeout"));
+    let actor = system.root().spawn(&Props::from_func(|_| {}));
+    assert!(actor.resolve(&system).on_completion(hook(p)).is_err());
+    rx.assert_quiet(Duration::from_millis(50));
+}

@@ -73,7 +73,7 @@ impl Context {
     }
 }
 
-fn run_decorators(
+pub(super) fn run_decorators(
     decorators: &[ContextDecorator],
     ctx: &mut Context,
     inner: &mut dyn FnMut(&mut Context),

@@ -3,6 +3,7 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
+use super::invoke::run_decorators;
 use super::{Context, Current};
 use crate::actor::Actor;
 use crate::message::MessageEnvelope;
@@ -117,7 +118,22 @@ impl Context {
         };
         self.current = Current::Slot(slot);
         if let Some(mut actor) = self.actor.take() {
-            let r = catch_unwind(AssertUnwindSafe(|| f(&mut *actor, self)));
+            // Through the context decorators, as the actor's receive: in Go a continuation
+            // uses the decorated context, and tracing resumes the message's span there.
+            let props = self.props.clone();
+            let decorators = &props.0.context_decorators;
+            let r = if decorators.is_empty() {
+                catch_unwind(AssertUnwindSafe(|| f(&mut *actor, self)))
+            } else {
+                let mut f = Some(f);
+                catch_unwind(AssertUnwindSafe(|| {
+                    run_decorators(decorators, self, &mut |c| {
+                        if let Some(f) = f.take() {
+                            f(&mut *actor, c)
+                        }
+                    })
+                }))
+            };
             self.actor = Some(actor);
             self.current = Current::None;
             self.release_slot(slot);
