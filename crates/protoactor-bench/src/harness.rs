@@ -537,7 +537,10 @@ fn cluster_commands(
             (m, c)
         }
         ("protoactor-go", GoProgram::Missing(why)) => return Err(format!("skipped: {why}")),
-        ("protoactor-rs", _) => (rust_node("__cluster-member")?, rust_node("__cluster-caller")?),
+        ("protoactor-rs", _) => (
+            rust_node("__cluster-member")?,
+            rust_node("__cluster-caller")?,
+        ),
         (other, _) => return Err(format!("{other} has no cluster")),
     };
     member.args([&ports[1].to_string(), &peers]);

@@ -167,14 +167,15 @@ pub const WORKLOADS: &[Workload] = &[
         about: "grain request round trips in a cluster of 2 member processes on loopback \
                 (automanaged provider, disthash lookup), 1,000 identities of kind echo hosted \
                 on both, the caller on member 1, grains activated before timing: requests/s of \
-                100 concurrent callers, p50/p99 of sequential round trips (all grains, and \
-                only those on member 2); kameo, ractor and actix have no cluster",
+                100 concurrent callers over all grains; p50/p99 of sequential round trips to \
+                the grains on member 2, and (cluster-local) to those on member 1 itself; \
+                kameo, ractor and actix have no cluster",
         metrics: &[
             higher("cluster"),
             lower("cluster:p50"),
             lower("cluster:p99"),
-            lower("cluster-remote:p50"),
-            lower("cluster-remote:p99"),
+            lower("cluster-local:p50"),
+            lower("cluster-local:p99"),
         ],
         shape: Shape::Cluster,
         impls: Some(&["protoactor-rs", "protoactor-go"]),

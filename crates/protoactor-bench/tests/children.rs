@@ -187,13 +187,16 @@ fn the_cluster_workload_runs_two_member_processes() {
         "| cluster | protoactor-rs |",
         "| cluster:p50 | protoactor-rs |",
         "| cluster:p99 | protoactor-rs |",
-        "| cluster-remote:p50 | protoactor-rs |",
-        "| cluster-remote:p99 | protoactor-rs |",
+        "| cluster-local:p50 | protoactor-rs |",
+        "| cluster-local:p99 | protoactor-rs |",
     ] {
         assert!(table.contains(row), "{row} missing in {table}");
     }
     assert!(!table.contains("kameo"), "{table}");
-    assert!(!table.contains("FAILED") && !err.contains("FAILED"), "{err}");
+    assert!(
+        !table.contains("FAILED") && !err.contains("FAILED"),
+        "{err}"
+    );
 
     // Bad sizes are a clear error of the caller, not a hang.
     let (ok, _, err) = run(&[
@@ -206,5 +209,8 @@ fn the_cluster_workload_runs_two_member_processes() {
         "10",
     ]);
     assert!(!ok);
-    assert!(err.contains("more concurrent callers than requests"), "{err}");
+    assert!(
+        err.contains("more concurrent callers than requests"),
+        "{err}"
+    );
 }
