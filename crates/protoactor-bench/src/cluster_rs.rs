@@ -10,7 +10,8 @@
 //! `/_health` on HEALTH_PORT and polls every `host:port` of PEERS) and the disthash identity
 //! lookup, and host kind `echo`: a grain answering `protoactor_bench.Ping{seq}` with
 //! `Pong{seq}`. The caller waits until both members are in its topology, activates grains
-//! `id-0` .. `id-<IDS-1>` (warm-up, not timed), then measures:
+//! `id-0` .. `id-<IDS-1>` (warm-up, not timed), then measures (the caller is a task on the
+//! actor system's runtime, as Go's is a goroutine):
 //!
 //! * `cluster:p50` / `cluster:p99`: SEQ sequential `request(...).await` round trips, grain
 //!   `i % IDS` for the i-th, the latency of each in µs, over the calls whose grain lives on
@@ -241,7 +242,11 @@ pub fn run_caller(cluster: &Cluster, s: CallerSizes) -> Result<Vec<Metric>, Stri
     let ids: std::sync::Arc<Vec<String>> = std::sync::Arc::new((0..s.ids).map(identity).collect());
     let opts = CallOptions::default().with_timeout(Duration::from_secs(30));
     let c = cluster.clone();
-    cluster.system().runtime().block_on(async move {
+    // The caller is a task on the actor system's runtime, as Go's caller is a goroutine: a
+    // reply wakes it on the worker thread that handled the reply, not a thread parked
+    // outside the runtime.
+    let rt = cluster.system().runtime().clone();
+    let caller = rt.spawn(async move {
         // Warm-up: every grain activated (and its PID cached) before any clock starts.
         concurrent(&c, &ids, s.ids, s.concurrency.min(s.ids), &opts).await?;
         let mut remote = Vec::with_capacity(ids.len());
@@ -283,7 +288,9 @@ pub fn run_caller(cluster: &Cluster, s: CallerSizes) -> Result<Vec<Metric>, Stri
         metrics.extend(latency_metrics_named("cluster", &mut far));
         metrics.extend(latency_metrics_named("cluster-local", &mut near));
         Ok(metrics)
-    })
+    });
+    rt.block_on(caller)
+        .map_err(|e| format!("the caller task failed: {e}"))?
 }
 
 #[cfg(test)]
@@ -324,6 +331,9 @@ mod tests {
 
     #[test]
     fn two_members_in_one_process_answer_every_phase() {
+        let _alone = crate::alloc::tests::ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let (pa, pb) = (free_port(), free_port());
         let list = vec![format!("127.0.0.1:{pa}"), format!("127.0.0.1:{pb}")];
         let (sys_b, b) = start_member(pb, list.clone()).unwrap();
