@@ -86,6 +86,17 @@ func main() {
 			fail("usage: remote-client <port> <peer host:port> <messages>")
 		}
 		remoteClient(arg(0), os.Args[3], arg(1))
+	case "cluster-member":
+		if len(os.Args) < 4 {
+			fail("usage: cluster-member <health port> <host:port,...>")
+		}
+		clusterMember(arg(0), os.Args[3])
+		os.Exit(0)
+	case "cluster-caller":
+		if len(os.Args) < 8 {
+			fail("usage: cluster-caller <health port> <host:port,...> <ids> <seq> <requests> <conc>")
+		}
+		clusterCaller(arg(0), os.Args[3], arg(1), arg(2), arg(3), arg(4))
 	default:
 		fail("unknown workload %q", os.Args[1])
 	}

@@ -97,13 +97,15 @@ pub fn release_free_memory() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::common::proc_status_kb;
     use std::sync::Mutex;
 
-    /// The two tests must not run at once: each one's big blocks would skew the other's.
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    /// The two tests must not run at once: each one's big blocks would skew the other's. Other
+    /// tests of this binary that allocate heavily on several threads (the in-process cluster)
+    /// take it too: their heap growth would hide the pages the release test frees.
+    pub(crate) static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
     #[test]
     fn counts_live_bytes() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Metric;
 use crate::report::{load_average, Report, Sample};
-use crate::workloads::{self, Workload, WORKLOADS};
+use crate::workloads::{self, Shape, Workload, WORKLOADS};
 
 /// The implementations of the local workloads, in table order.
 pub const LOCAL_IMPLS: &[&str] = &["protoactor-rs", "protoactor-go", "kameo", "ractor", "actix"];
@@ -183,10 +183,10 @@ pub fn run(opts: &Options) -> ExitCode {
                  (`bash scripts/start-postgres.sh` starts a server and prints one)"
             );
         }
-        if w.remote {
-            run_remote(opts, w, &sizes, &go, &mut report);
-        } else {
-            run_local(opts, w, &sizes, &go, &me, &mut report);
+        match w.shape {
+            Shape::Local => run_local(opts, w, &sizes, &go, &me, &mut report),
+            Shape::Remote => run_remote(opts, w, &sizes, &go, &mut report),
+            Shape::Cluster => run_cluster(opts, w, &sizes, &go, &mut report),
         }
     }
     let load = load_average();
@@ -469,10 +469,19 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
         return Sample::Failed("no free port on 127.0.0.1".into());
     };
     let wire = wire_for(client, server);
-    let mut scmd = match server_command(server, go, sport, wire) {
+    let scmd = match server_command(server, go, sport, wire) {
         Ok(c) => c,
         Err(e) => return Sample::Failed(e),
     };
+    match client_command(client, go, cport, sport, n, wire) {
+        Ok(ccmd) => run_two(scmd, ccmd, limit),
+        Err(e) => Sample::Failed(e),
+    }
+}
+
+/// Starts node 2 (`scmd`), waits for its READY line, runs node 1 (`ccmd`, which measures)
+/// and stops node 2 again by closing its stdin.
+fn run_two(mut scmd: Command, ccmd: Command, limit: Duration) -> Sample {
     scmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -493,13 +502,10 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
     let up = ready
         .map(|rx| rx.recv_timeout(Duration::from_secs(20)).unwrap_or(false))
         .unwrap_or(false);
-    let sample = if !up {
-        Sample::Failed("node 2 did not print READY".into())
+    let sample = if up {
+        run_child(ccmd, limit)
     } else {
-        match client_command(client, go, cport, sport, n, wire) {
-            Ok(c) => run_child(c, limit),
-            Err(e) => Sample::Failed(e),
-        }
+        Sample::Failed("node 2 did not print READY".into())
     };
     // Closing stdin asks node 2 to shut down; kill it if it lingers.
     if let Some(mut stdin) = srv.stdin.take() {
@@ -509,6 +515,69 @@ fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration)
         eprintln!("  (node 2 had to be killed)");
     }
     sample
+}
+
+// ---------------------------------------------------------------------- cluster
+
+/// The two member commands of one `cluster` run of `imp` (member 2, then member 1, the
+/// caller), with their automanaged health ports, or why there are none.
+fn cluster_commands(
+    imp: &str,
+    go: &GoProgram,
+    ports: [u16; 2],
+    sizes: &[u64],
+) -> Result<(Command, Command), String> {
+    let peers = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
+    let sizes: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    let (mut member, mut caller) = match (imp, go) {
+        ("protoactor-go", GoProgram::Ready(bin)) => {
+            let (mut m, mut c) = (Command::new(bin), Command::new(bin));
+            m.arg("cluster-member");
+            c.arg("cluster-caller");
+            (m, c)
+        }
+        ("protoactor-go", GoProgram::Missing(why)) => return Err(format!("skipped: {why}")),
+        ("protoactor-rs", _) => (
+            rust_node("__cluster-member")?,
+            rust_node("__cluster-caller")?,
+        ),
+        (other, _) => return Err(format!("{other} has no cluster")),
+    };
+    member.args([&ports[1].to_string(), &peers]);
+    caller.args([&ports[0].to_string(), &peers]).args(sizes);
+    Ok((member, caller))
+}
+
+fn run_cluster(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, report: &mut Report) {
+    let impls: Vec<&str> = w
+        .impls
+        .unwrap_or(LOCAL_IMPLS)
+        .iter()
+        .copied()
+        .filter(|i| opts.wants(i))
+        .collect();
+    let mut runnable = Vec::new();
+    for imp in &impls {
+        report.declare(w, imp);
+        match cluster_commands(imp, go, [0, 0], sizes) {
+            Ok(_) => runnable.push(*imp),
+            Err(why) => report.skip(w, imp, &why),
+        }
+    }
+    for round in 0..opts.rounds {
+        for k in 0..runnable.len() {
+            let imp = runnable[(k + round) % runnable.len()];
+            let sample = match (free_port(), free_port()) {
+                (Ok(a), Ok(b)) if a != b => match cluster_commands(imp, go, [a, b], sizes) {
+                    Ok((member, caller)) => run_two(member, caller, timeout(opts)),
+                    Err(e) => Sample::Failed(e),
+                },
+                _ => Sample::Failed("no two free ports on 127.0.0.1".into()),
+            };
+            progress(w.name, round, opts.rounds, imp, &sample);
+            report.add(w, imp, round, sample);
+        }
+    }
 }
 
 #[cfg(test)]

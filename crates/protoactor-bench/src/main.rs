@@ -8,12 +8,14 @@
 //! Every measurement runs in its own child process (this binary re-executed with the hidden
 //! `__run` subcommand, or the Go program), so the peak RSS of a row is that implementation's
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
-//! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands.
+//! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands, the
+//! `cluster` workload's members `__cluster-member` / `__cluster-caller`.
 
 #![deny(unsafe_code)]
 
 mod actix_impl;
 mod alloc;
+mod cluster_rs;
 mod common;
 mod framework;
 mod harness;
@@ -58,6 +60,9 @@ fn main() -> ExitCode {
     let node = match args.first().map(String::as_str) {
         Some("__remote-server") => Some(remote_rs::server_main(&args[1..])),
         Some("__remote-client") => Some(remote_rs::client_main(&args[1..])),
+        // The cluster workload's members (see `cluster_rs`).
+        Some("__cluster-member") => Some(cluster_rs::member_main(&args[1..])),
+        Some("__cluster-caller") => Some(cluster_rs::caller_main(&args[1..])),
         _ => None,
     };
     if let Some(r) = node {

@@ -112,9 +112,9 @@ fn median_u64(v: &[u64]) -> Option<u64> {
 /// A value with a unit, readably.
 fn fmt_value(v: f64, unit: &str) -> String {
     match unit {
-        "msg/s" | "events/s" if v >= 1e6 => format!("{:.2} M", v / 1e6),
-        "msg/s" | "events/s" if v >= 1e3 => format!("{:.1} k", v / 1e3),
-        "msg/s" | "events/s" => format!("{v:.0}"),
+        "msg/s" | "events/s" | "req/s" if v >= 1e6 => format!("{:.2} M", v / 1e6),
+        "msg/s" | "events/s" | "req/s" if v >= 1e3 => format!("{:.1} k", v / 1e3),
+        "msg/s" | "events/s" | "req/s" => format!("{v:.0}"),
         "B" => format!("{v:.0}"),
         _ if v >= 100.0 => format!("{v:.0}"),
         _ => format!("{v:.2}"),

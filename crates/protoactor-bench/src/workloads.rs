@@ -30,6 +30,17 @@ const fn lower(name: &'static str) -> MetricSpec {
     }
 }
 
+/// How a workload's processes run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One process per implementation (`__run IMPL ...` or the Go program).
+    Local,
+    /// Two nodes per pair of implementations (Rust and Go, either way round).
+    Remote,
+    /// Two cluster members of one implementation, each its own process.
+    Cluster,
+}
+
 /// A workload.
 pub struct Workload {
     /// Name on the command line.
@@ -38,8 +49,8 @@ pub struct Workload {
     pub about: &'static str,
     /// The metrics it reports.
     pub metrics: &'static [MetricSpec],
-    /// Two nodes: run as remote pairs instead of one process per implementation.
-    pub remote: bool,
+    /// How its processes run.
+    pub shape: Shape,
     /// The local implementations that have this workload (`None`: all of them). The others
     /// are left out of its rows, as the Rust crates are left out of `remote`.
     pub impls: Option<&'static [&'static str]>,
@@ -53,7 +64,7 @@ pub const WORKLOADS: &[Workload] = &[
                 protoactor-go's message pattern: a fresh message carrying its sender, sent back \
                 to that sender",
         metrics: &[higher("in-process")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
@@ -61,7 +72,7 @@ pub const WORKLOADS: &[Workload] = &[
         about:
             "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
         metrics: &[lower("spawn"), lower("spawn:peak-bytes-per-actor")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
@@ -69,56 +80,56 @@ pub const WORKLOADS: &[Workload] = &[
         about: "protoactor-go's own spawn benchmark shape: the same tree and requests, but every \
                 actor spawned from the root (top level) and none stops; peak bytes per actor",
         metrics: &[lower("spawn-root"), lower("spawn-root:peak-bytes-per-actor")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-ping-pong",
         about: "two actors, 40k round trips",
         metrics: &[higher("savina-ping-pong")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-counting",
         about: "1M messages into one counter, then a request for the count",
         metrics: &[higher("savina-counting")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-fork-join",
         about: "fork-join throughput: 60 workers x 10k messages with a little math each",
         metrics: &[higher("savina-fork-join")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-thread-ring",
         about: "100 actors in a ring, a token passed 100k times",
         metrics: &[higher("savina-thread-ring")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-big",
         about: "120 actors, each 20k pings to random peers answered by pongs",
         metrics: &[higher("savina-big")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "savina-chameneos",
         about: "100 creatures, 200k meetings through one mall actor (4 messages a meeting)",
         metrics: &[higher("savina-chameneos")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
         name: "skynet",
         about: "1M-leaf fan-out-10 tree, children send sums to their parent and stop",
         metrics: &[lower("skynet")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
@@ -131,7 +142,7 @@ pub const WORKLOADS: &[Workload] = &[
             lower("request-blocking:p50"),
             lower("request-blocking:p99"),
         ],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
@@ -140,7 +151,7 @@ pub const WORKLOADS: &[Workload] = &[
                 after the allocator returned its free pages (Go: debug.FreeOSMemory; Rust: \
                 malloc_trim) and live heap growth (Go: HeapAlloc; Rust: a counting allocator)",
         metrics: &[lower("idle-memory"), lower("idle-memory:live-heap")],
-        remote: false,
+        shape: Shape::Local,
         impls: None,
     },
     Workload {
@@ -148,8 +159,26 @@ pub const WORKLOADS: &[Workload] = &[
         about: "two nodes on loopback, 1M Ping/Pong from root with order checked; Rust-Go pairs \
                 use WireVariant::Legacy2024 (Go @latest is the 2024 protocol), Rust-Rust the default",
         metrics: &[higher("remote")],
-        remote: true,
+        shape: Shape::Remote,
         impls: None,
+    },
+    Workload {
+        name: "cluster",
+        about: "grain request round trips in a cluster of 2 member processes on loopback \
+                (automanaged provider, disthash lookup), 1,000 identities of kind echo hosted \
+                on both, the caller on member 1, grains activated before timing: requests/s of \
+                100 concurrent callers over all grains; p50/p99 of sequential round trips to \
+                the grains on member 2, and (cluster-local) to those on member 1 itself; \
+                kameo, ractor and actix have no cluster",
+        metrics: &[
+            higher("cluster"),
+            lower("cluster:p50"),
+            lower("cluster:p99"),
+            lower("cluster-local:p50"),
+            lower("cluster-local:p99"),
+        ],
+        shape: Shape::Cluster,
+        impls: Some(&["protoactor-rs", "protoactor-go"]),
     },
     Workload {
         name: "persistence",
@@ -173,7 +202,7 @@ pub const WORKLOADS: &[Workload] = &[
             higher("persistence-recovery:sqlite"),
             higher("persistence-recovery:postgres"),
         ],
-        remote: false,
+        shape: Shape::Local,
         impls: Some(&["protoactor-rs", "protoactor-go"]),
     },
 ];
@@ -198,6 +227,8 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
         "request" => q(&[100_000], &[1_000]),
         "idle-memory" => q(&[100_000], &[2_000]),
         "remote" => q(&[1_000_000], &[10_000]),
+        // [identities, sequential round trips, concurrent requests, concurrent callers]
+        "cluster" => q(&[1_000, 20_000, 200_000, 100], &[1_000, 1_000, 5_000, 100]),
         // [events, PostgreSQL one-by-one events]: PostgreSQL commits durably once per event
         // (~300/s here), so its one-by-one row stores fewer.
         "persistence" => q(&[20_000, 2_000], &[200, 20]),

@@ -169,3 +169,48 @@ fn the_harness_leaves_implementations_without_persistence_out() {
         );
     }
 }
+
+#[test]
+fn the_cluster_workload_runs_two_member_processes() {
+    // Member 2 and the caller (member 1) as separate processes through the harness, the
+    // quick sizes (1,000 identities); only protoactor-rs: the Go rows need `go` (CI runs
+    // `all --quick` with it). The actor crates have no cluster and no rows.
+    let out = Command::new(env!("CARGO_BIN_EXE_protoactor-bench"))
+        .args(["cluster", "--quick", "--only", "protoactor-rs,kameo"])
+        .env_remove("PROTOACTOR_INTEROP")
+        .output()
+        .expect("the benchmark binary runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{table}\n{err}");
+    for row in [
+        "| cluster | protoactor-rs |",
+        "| cluster:p50 | protoactor-rs |",
+        "| cluster:p99 | protoactor-rs |",
+        "| cluster-local:p50 | protoactor-rs |",
+        "| cluster-local:p99 | protoactor-rs |",
+    ] {
+        assert!(table.contains(row), "{row} missing in {table}");
+    }
+    assert!(!table.contains("kameo"), "{table}");
+    assert!(
+        !table.contains("FAILED") && !err.contains("FAILED"),
+        "{err}"
+    );
+
+    // Bad sizes are a clear error of the caller, not a hang.
+    let (ok, _, err) = run(&[
+        "__cluster-caller",
+        "1",
+        "127.0.0.1:1,127.0.0.1:2",
+        "10",
+        "10",
+        "5",
+        "10",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("more concurrent callers than requests"),
+        "{err}"
+    );
+}
