@@ -33,9 +33,9 @@ use serde_json::Value;
 /// Longest wait for one answer of the Go process or one topology change.
 const WAIT: Duration = Duration::from_secs(60);
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
+#[path = "common/go_build.rs"]
+mod go_build;
+use go_build::interop_dir;
 
 /// `(service, method)` → method index, from generated code.
 type Indexes = BTreeMap<(String, String), i32>;
@@ -125,38 +125,7 @@ fn rust_and_go_generators_agree() {
 // ------------------------------------------------------------------ the mixed cluster
 
 fn go_binary() -> Option<PathBuf> {
-    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
-    let built = (|| {
-        match Command::new("go").arg("version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err("the `go` tool is not installed".to_string()),
-        }
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gograins");
-        let status = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg("./cmd/gograins")
-            .current_dir(interop_dir())
-            .status()
-            .map_err(|e| format!("cannot run go build: {e}"))?;
-        if !status.success() {
-            return Err(format!("go build failed: {status}"));
-        }
-        Ok(out)
-    })();
-    match built {
-        Ok(p) => Some(p),
-        Err(e) if required => {
-            panic!("interop tests are required (PROTOACTOR_INTEROP=required): {e}")
-        }
-        Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: Go typed-grain interop test not run: {e} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
-            );
-            None
-        }
-    }
+    go_build::go_program("gograins", "Go typed-grain interop test")
 }
 
 /// A loopback port below the ephemeral range (no outgoing connection takes it before the

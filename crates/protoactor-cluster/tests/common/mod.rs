@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use protoactor::prelude::*;
@@ -81,47 +81,12 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
+mod go_build;
 
 /// The built Go member, or `None` (after a loud message) when Go is not available; panics
 /// when `PROTOACTOR_INTEROP=required`.
 pub fn go_member_binary() -> Option<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
-    let r = BUILT.get_or_init(|| {
-        match Command::new("go").arg("version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err("the `go` tool is not installed".into()),
-        }
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocluster");
-        let status = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg("./cmd/gocluster")
-            .current_dir(interop_dir())
-            .status()
-            .map_err(|e| format!("cannot run go build: {e}"))?;
-        if !status.success() {
-            return Err(format!("go build failed: {status}"));
-        }
-        Ok(out)
-    });
-    match r {
-        Ok(p) => Some(p.clone()),
-        Err(e) if required => {
-            panic!("interop tests are required (PROTOACTOR_INTEROP=required): {e}")
-        }
-        Err(e) => {
-            // The real stderr: the harness hides the output of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: Go cluster interop test not run: {e} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
-            );
-            None
-        }
-    }
+    go_build::go_program("gocluster", "Go cluster interop test")
 }
 
 /// How to start one member.
