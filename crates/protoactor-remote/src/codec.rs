@@ -319,7 +319,9 @@ fn looks_like_pid(raw: &[u8]) -> bool {
     true
 }
 
-fn varint(b: &[u8]) -> Option<(u64, usize)> {
+/// A protobuf varint at the start of `b`: its value and length (`None` if cut short or
+/// longer than 10 bytes). Shared with the frame budget's field walk.
+pub(crate) fn varint(b: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     for (i, byte) in b.iter().enumerate().take(10) {
         v |= u64::from(byte & 0x7f) << (7 * i);

@@ -16,6 +16,7 @@ use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
 use tonic::Status;
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
+use crate::codec::varint;
 use crate::remote_proto;
 
 /// The most memory a received frame may take beyond its own size once decoded and read.
@@ -112,17 +113,6 @@ enum Field<'a> {
     Varint(u32, u64),
     Bytes(u32, &'a [u8]),
     Other,
-}
-
-fn varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v: u64 = 0;
-    for (i, byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
 }
 
 impl<'a> Iterator for Fields<'a> {
