@@ -49,6 +49,32 @@ impl std::fmt::Debug for FuncActor {
     }
 }
 
+/// An actor instance as its context holds it: boxed, or a closure actor inline (its box
+/// would be one more allocation per actor for the two words of the shared closure).
+pub(crate) enum ActorSlot {
+    Boxed(Box<dyn Actor>),
+    Func(FuncActor),
+}
+
+impl std::ops::Deref for ActorSlot {
+    type Target = dyn Actor;
+    fn deref(&self) -> &(dyn Actor + 'static) {
+        match self {
+            ActorSlot::Boxed(a) => &**a,
+            ActorSlot::Func(f) => f,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ActorSlot {
+    fn deref_mut(&mut self) -> &mut (dyn Actor + 'static) {
+        match self {
+            ActorSlot::Boxed(a) => &mut **a,
+            ActorSlot::Func(f) => f,
+        }
+    }
+}
+
 /// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
 /// return one:
 ///

@@ -38,10 +38,9 @@ pub(crate) struct ActorProcess {
     sched: ScheduleState,
     dead: AtomicBool,
     mode: RunMode,
-    throughput: usize,
+    /// Packs beside the two flags (a `usize` would take a word of its own).
+    throughput: u32,
     system: ActorSystem,
-    /// The id, for naming leftovers sent to dead letters (a PID here would be a cycle).
-    id: std::sync::OnceLock<Arc<str>>,
 }
 
 impl ActorProcess {
@@ -59,9 +58,8 @@ impl ActorProcess {
             } else {
                 RunMode::Task(AtomicWaker::new())
             },
-            throughput: dispatcher.throughput(),
+            throughput: dispatcher.throughput().try_into().unwrap_or(u32::MAX),
             system: system.clone(),
-            id: std::sync::OnceLock::new(),
         }
     }
 
@@ -90,14 +88,16 @@ impl ActorProcess {
         }
     }
 
-    pub(crate) fn post_system(&self, msg: SystemMessage) {
+    /// `pid` (this process's) names what goes to dead letters: the process keeps no id of
+    /// its own, to stay small.
+    pub(crate) fn post_system(&self, pid: &Pid, msg: SystemMessage) {
         if self.dead.load(Ordering::Acquire) {
-            return self.dead_system(msg);
+            return self.dead_system(pid, msg);
         }
         self.mailbox.system.push(msg);
         self.schedule();
         if self.dead.load(Ordering::SeqCst) {
-            self.drain_to_dead_letters();
+            self.drain_to_dead_letters(pid);
         }
     }
 
@@ -116,7 +116,7 @@ impl ActorProcess {
         self.push_user(pid, env);
         self.schedule();
         if self.dead.load(Ordering::SeqCst) {
-            self.drain_to_dead_letters();
+            self.drain_to_dead_letters(pid);
         }
     }
 
@@ -201,10 +201,11 @@ impl ActorProcess {
             match core.run(self) {
                 Outcome::Yield => continue,
                 Outcome::Stopped => {
+                    let pid = core.ctx.self_pid().clone();
                     let core = guard.take();
                     drop(guard);
                     drop(core);
-                    self.finish();
+                    self.finish(&pid);
                     return;
                 }
                 Outcome::Idle => {
@@ -232,35 +233,26 @@ impl ActorProcess {
     }
 
     /// The actor stopped: mark the process dead and send what is left to dead letters.
-    fn finish(&self) {
-        self.mark_dead();
+    fn finish(&self, pid: &Pid) {
+        self.mark_dead(pid);
     }
 
     /// From now on sends go straight to dead letters; what is queued goes there too.
-    pub(crate) fn mark_dead(&self) {
+    pub(crate) fn mark_dead(&self, pid: &Pid) {
         self.dead.store(true, Ordering::SeqCst);
-        self.drain_to_dead_letters();
+        self.drain_to_dead_letters(pid);
     }
 
-    pub(crate) fn set_id(&self, id: Arc<str>) {
-        let _ = self.id.set(id);
-    }
-
-    fn own_pid(&self) -> Pid {
-        let id = self.id.get().cloned().unwrap_or_else(|| Arc::from("?"));
-        Pid::with_parts(self.system.registry().address(), id, 0)
-    }
-
-    fn drain_to_dead_letters(&self) {
+    fn drain_to_dead_letters(&self, pid: &Pid) {
         if self.mailbox.system.is_empty() && self.mailbox.user.is_empty() {
             return;
         }
-        let (dl, pid) = (self.system.registry().dead_letter_process(), self.own_pid());
+        let dl = self.system.registry().dead_letter_process();
         while let Some(m) = self.mailbox.system.pop(0) {
-            dl.send_system_message(&pid, m);
+            dl.send_system_message(pid, m);
         }
         while let Some(env) = self.mailbox.user.pop() {
-            dl.send_user_message(&pid, env);
+            dl.send_user_message(pid, env);
         }
     }
 
@@ -271,11 +263,11 @@ impl ActorProcess {
             .send_user_message(pid, env);
     }
 
-    fn dead_system(&self, msg: SystemMessage) {
+    fn dead_system(&self, pid: &Pid, msg: SystemMessage) {
         self.system
             .registry()
             .dead_letter_process()
-            .send_system_message(&self.own_pid(), msg);
+            .send_system_message(pid, msg);
     }
 
     /// How many user messages are queued.
@@ -298,7 +290,7 @@ impl Process for ActorProcess {
                 .dead_letter_process()
                 .send_system_message(pid, message);
         }
-        self.post_system(message);
+        self.post_system(pid, message);
     }
     #[inline]
     fn is_dead(&self) -> bool {
@@ -317,7 +309,10 @@ enum Outcome {
 pub(crate) struct RunnerCore {
     ctx: Box<Context>,
     suspended: bool,
-    processed: u64,
+    /// Messages since the last metrics report (reset every turn while metrics are on, so a
+    /// `u32` suffices; it wraps harmlessly while they are off). Not a `u64`: see
+    /// `the_runner_future_fits_tokios_smallest_task_cell`.
+    processed: u32,
 }
 
 impl RunnerCore {
@@ -327,7 +322,7 @@ impl RunnerCore {
                 Ok(outcome) => {
                     let metrics = p.system.metrics();
                     if metrics.enabled() {
-                        metrics.mailbox_turn(self.processed, p.user_len() as u64);
+                        metrics.mailbox_turn(self.processed.into(), p.user_len() as u64);
                         self.processed = 0;
                     }
                     return outcome;
@@ -364,7 +359,7 @@ impl RunnerCore {
             match p.mailbox.user.pop() {
                 Some(env) => {
                     processed += 1;
-                    self.processed += 1;
+                    self.processed = self.processed.wrapping_add(1);
                     for m in p.mailbox.middleware.iter() {
                         m.message_received(&*env.message);
                     }
@@ -400,7 +395,7 @@ impl Future for RunnerFuture {
                     return Poll::Pending;
                 }
                 Outcome::Stopped => {
-                    p.finish();
+                    p.finish(this.core.ctx.self_pid());
                     return Poll::Ready(());
                 }
                 Outcome::Idle => {
@@ -413,5 +408,17 @@ impl Future for RunnerFuture {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every actor is one tokio task, whose cell (header, scheduler handle, task id, the
+    /// future in a `#[repr(C)]` stage enum, trailer) is aligned to 128 bytes on x86_64 and
+    /// aarch64: with a 24-byte future it is exactly 128 bytes, one more word and it is 256.
+    #[test]
+    fn the_runner_future_fits_tokios_smallest_task_cell() {
+        let size = std::mem::size_of::<super::RunnerFuture>();
+        assert!(size <= 24, "RunnerFuture grew to {size} bytes");
     }
 }

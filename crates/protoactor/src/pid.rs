@@ -71,6 +71,11 @@ impl Pid {
         let _ = self.0.process.set((registry_serial, process));
     }
 
+    /// The process cached at registration, dead or alive (for the registry's own PIDs).
+    pub(crate) fn registered_process(&self) -> Option<&Arc<dyn Process>> {
+        self.0.process.get().map(|(_, p)| p)
+    }
+
     /// The cached process, if the registry with `registry_serial` cached one that lives.
     #[inline]
     pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {

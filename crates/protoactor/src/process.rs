@@ -53,8 +53,9 @@ pub enum SystemMessage {
     },
     /// A watched actor or a child is gone.
     Terminated(Terminated),
-    /// A child failed (sent to the supervisor).
-    Failure(Failure),
+    /// A child failed (sent to the supervisor). Boxed: rare, and every mailbox holds one
+    /// system message inline, so this enum's size is paid by every idle actor.
+    Failure(Box<Failure>),
     /// Suspend user message processing (mailbox-internal).
     SuspendMailbox,
     /// Resume user message processing (mailbox-internal).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::actor::{Actor, FuncActor};
+use crate::actor::{Actor, ActorSlot, FuncActor};
 use crate::context::Context;
 use crate::dispatcher::Dispatcher;
 use crate::mailbox::MailboxConfig;
@@ -93,9 +93,26 @@ pub(crate) fn validate_name(name: &str) -> Result<(), SpawnError> {
     Ok(())
 }
 
+/// How props make an actor: a producer, or a closure all incarnations share (kept apart so
+/// that a closure actor lives inline in its context, see [`ActorSlot`]).
+#[derive(Clone)]
+pub(crate) enum ActorMaker {
+    Producer(Producer),
+    Func(Arc<dyn Fn(&mut Context) + Send + Sync>),
+}
+
+impl ActorMaker {
+    pub(crate) fn make(&self, system: &ActorSystem) -> ActorSlot {
+        match self {
+            ActorMaker::Producer(p) => ActorSlot::Boxed(p(system)),
+            ActorMaker::Func(f) => ActorSlot::Func(FuncActor(f.clone())),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct PropsInner {
-    pub(crate) producer: Producer,
+    pub(crate) producer: ActorMaker,
     pub(crate) mailbox: MailboxConfig,
     pub(crate) dispatcher: Option<Dispatcher>,
     pub(crate) supervisor: Option<Arc<dyn SupervisorStrategy>>,
@@ -154,12 +171,15 @@ impl Props {
     where
         F: Fn(&mut Context) + Send + Sync + 'static,
     {
-        let f: Arc<dyn Fn(&mut Context) + Send + Sync> = Arc::new(f);
-        Self::from_boxed_producer(Arc::new(move |_| Box::new(FuncActor(f.clone()))))
+        Self::from_maker(ActorMaker::Func(Arc::new(f)))
     }
 
     /// Props from a type-erased producer.
     pub fn from_boxed_producer(producer: Producer) -> Self {
+        Self::from_maker(ActorMaker::Producer(producer))
+    }
+
+    fn from_maker(producer: ActorMaker) -> Self {
         Props(Arc::new(PropsInner {
             producer,
             mailbox: MailboxConfig::default(),
@@ -191,15 +211,14 @@ impl Props {
         A: Actor,
         F: Fn() -> A + Send + Sync + 'static,
     {
-        self.edit(|p| p.producer = Arc::new(move |_| Box::new(producer())))
+        self.edit(|p| p.producer = ActorMaker::Producer(Arc::new(move |_| Box::new(producer()))))
     }
     /// Replaces the producer with a closure actor.
     pub fn with_func<F>(self, f: F) -> Self
     where
         F: Fn(&mut Context) + Send + Sync + 'static,
     {
-        let f: Arc<dyn Fn(&mut Context) + Send + Sync> = Arc::new(f);
-        self.edit(|p| p.producer = Arc::new(move |_| Box::new(FuncActor(f.clone()))))
+        self.edit(|p| p.producer = ActorMaker::Func(Arc::new(f)))
     }
     /// Sets the mailbox.
     pub fn with_mailbox(self, mailbox: MailboxConfig) -> Self {

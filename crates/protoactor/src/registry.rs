@@ -68,7 +68,9 @@ pub struct ProcessRegistry {
     serial: u64,
     address: RwLock<Arc<str>>,
     /// foldhash: SipHash was 6 % of a spawn-heavy profile; foldhash is seeded per process.
-    local: DashMap<Arc<str>, Arc<dyn Process>, foldhash::fast::RandomState>,
+    /// Keyed by the registered PID itself, which holds the id and caches the process: one
+    /// word per entry instead of an id and a process (four words), times the table's slack.
+    local: DashMap<Registered, (), foldhash::fast::RandomState>,
     sequence: AtomicU64,
     resolvers: RwLock<Vec<AddressResolver>>,
     dead_letter: RwLock<Option<Arc<dyn Process>>>,
@@ -80,6 +82,36 @@ impl std::fmt::Debug for ProcessRegistry {
             .field("address", &self.address())
             .field("processes", &self.len())
             .finish()
+    }
+}
+
+/// A registry entry: the PID a process was registered under, looked up by its id. The PID
+/// always caches its process (`add` sets it before the entry is visible).
+struct Registered(Pid);
+
+impl Registered {
+    fn process(&self) -> Option<&Arc<dyn Process>> {
+        self.0.registered_process()
+    }
+}
+
+impl std::hash::Hash for Registered {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes: lookups go by `&str` through `Borrow`.
+        self.0.id().hash(state)
+    }
+}
+
+impl PartialEq for Registered {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+impl Eq for Registered {}
+
+impl std::borrow::Borrow<str> for Registered {
+    fn borrow(&self) -> &str {
+        self.0.id()
     }
 }
 
@@ -138,13 +170,16 @@ impl ProcessRegistry {
     /// Registers `process` under `id`; fails with the existing PID if the id is taken.
     pub fn add(&self, process: Arc<dyn Process>, id: &str) -> Result<Pid, NameExists> {
         let address = self.address();
-        match self.local.entry(Arc::from(id)) {
-            Entry::Occupied(e) => Err(NameExists(Pid::with_parts(address, e.key().clone(), 0))),
+        let pid = Pid::with_parts(address.clone(), Arc::from(id), 0);
+        pid.cache_process(self.serial, process);
+        match self.local.entry(Registered(pid.clone())) {
+            Entry::Occupied(e) => Err(NameExists(Pid::with_parts(
+                address,
+                e.key().0.id_arc().clone(),
+                0,
+            ))),
             Entry::Vacant(v) => {
-                let key = v.key().clone();
-                v.insert(process.clone());
-                let pid = Pid::with_parts(address, key, 0);
-                pid.cache_process(self.serial, process);
+                v.insert(());
                 Ok(pid)
             }
         }
@@ -157,7 +192,7 @@ impl ProcessRegistry {
 
     /// The local process registered under `id`.
     pub fn get_local(&self, id: &str) -> Option<Arc<dyn Process>> {
-        self.local.get(id).map(|e| e.value().clone())
+        self.local.get(id).and_then(|e| e.key().process().cloned())
     }
 
     /// How many processes are registered.
@@ -172,7 +207,10 @@ impl ProcessRegistry {
 
     /// The ids of all registered processes.
     pub fn ids(&self) -> Vec<String> {
-        self.local.iter().map(|e| e.key().to_string()).collect()
+        self.local
+            .iter()
+            .map(|e| e.key().0.id().to_owned())
+            .collect()
     }
 
     /// True if `pid` lives on this node.

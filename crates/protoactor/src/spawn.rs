@@ -40,7 +40,6 @@ pub fn default_spawn(
     let dispatcher = props.0.dispatcher.clone().unwrap_or_default();
     let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
     let pid = system.registry().add(process.clone(), id)?;
-    process.set_id(pid.id_arc().clone());
     let mut ctx = Box::new(Context::new(
         system,
         props.clone(),
@@ -52,7 +51,7 @@ pub fn default_spawn(
         f(&mut ctx);
     }
     system.metrics().spawn();
-    process.post_system(SystemMessage::Started);
+    process.post_system(&pid, SystemMessage::Started);
     process.start(ctx, &dispatcher);
     Ok(pid)
 }

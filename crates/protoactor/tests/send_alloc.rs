@@ -99,3 +99,39 @@ fn a_burst_to_a_busy_actor_adds_only_amortized_queue_growth() {
     );
     system.shutdown();
 }
+
+/// Spawn-heavy programs keep millions of idle actors: the heap one costs stays within its
+/// budget. Counted on the spawning thread, where all of it is allocated: the process with
+/// its mailbox (192 B), the tokio task (128 B: one word more and tokio's 128-aligned cell
+/// is 256 B), the context (120 B), the PID (88 B), its id (~20 B) and the registry entry
+/// (one word, plus the table's slack); 568-569 B when this was written.
+#[test]
+fn an_idle_actor_costs_at_most_its_budget_of_heap() {
+    const IDLE_ACTOR_BYTES: i64 = 576;
+    const N: usize = 4096;
+    let system = ActorSystem::new();
+    let started = Arc::new(AtomicU64::new(0));
+    let s = started.clone();
+    let props = Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            s.fetch_add(1, Ordering::Release);
+        }
+    });
+    let root = system.root();
+    let mut pids = Vec::with_capacity(N);
+    // Warm: the registry's shards and the runtime's queues have their first buffers.
+    pids.push(root.spawn(&props));
+    let info = allocation_counter::measure(|| {
+        for _ in 1..N {
+            pids.push(root.spawn(&props));
+        }
+    });
+    wait_for(&started, N as u64);
+    let per_actor = info.bytes_current / (N as i64 - 1);
+    assert!(
+        per_actor <= IDLE_ACTOR_BYTES,
+        "an idle actor costs {per_actor} B of heap: {info:?}"
+    );
+    drop(pids);
+    system.shutdown();
+}

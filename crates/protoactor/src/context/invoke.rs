@@ -26,8 +26,8 @@ impl Context {
         if let Err(payload) = result {
             resume_unwind(payload);
         }
-        if let Some(reason) = self.pending_failure.take() {
-            self.escalate_reason(*reason);
+        if let Some(reason) = self.take_pending_failure() {
+            self.escalate_reason(reason);
         }
     }
 

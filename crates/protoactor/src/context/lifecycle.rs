@@ -52,13 +52,13 @@ impl Context {
             }
             SystemMessage::Stop => self.handle_stop(),
             SystemMessage::Terminated(t) => {
-                if let Some(c) = self.children.get_mut() {
-                    c.get_mut().shift_remove(&t.who);
+                if let Some(f) = self.family.get_mut() {
+                    f.children.get_mut().shift_remove(&t.who);
                 }
                 self.invoke_lifecycle(t);
                 self.try_restart_or_terminate();
             }
-            SystemMessage::Failure(f) => self.handle_failure(f),
+            SystemMessage::Failure(f) => self.handle_failure(*f),
             SystemMessage::Restart => self.handle_restart(),
             SystemMessage::Continuation(c) => self.run_continuation(c),
             SystemMessage::SuspendMailbox | SystemMessage::ResumeMailbox => {}
@@ -88,7 +88,7 @@ impl Context {
     }
 
     fn stop_all_children(&mut self) {
-        if let Some(c) = self.children.get() {
+        if let Some(c) = self.children_set() {
             for pid in c.borrow().iter().rev() {
                 pid.send_system_message(&self.system, SystemMessage::Stop);
             }
@@ -96,7 +96,7 @@ impl Context {
     }
 
     fn try_restart_or_terminate(&mut self) {
-        if self.children.get().is_some_and(|c| !c.borrow().is_empty()) {
+        if self.children_set().is_some_and(|c| !c.borrow().is_empty()) {
             return;
         }
         match self.state {
@@ -114,7 +114,7 @@ impl Context {
 
     fn restart(&mut self) {
         self.state = State::Alive;
-        self.actor = Some((self.props.0.producer)(&self.system));
+        self.actor = Some(self.props.0.producer.make(&self.system));
         self.system.metrics().spawn();
         self.self_pid
             .send_system_message(&self.system, SystemMessage::ResumeMailbox);
@@ -135,7 +135,7 @@ impl Context {
         // `Terminated`, a send to this PID is dead-lettered on the sender's thread, before
         // `send` returns, instead of being queued here and drained later.
         if let Some(p) = self.process.upgrade() {
-            p.mark_dead();
+            p.mark_dead(&self.self_pid);
         }
         self.invoke_lifecycle(Stopped);
         let t = Terminated {
@@ -157,7 +157,9 @@ impl Context {
     }
 
     fn restart_stats(&self) -> RestartStatistics {
-        self.restart_stats
+        self.family
+            .get_or_init(Default::default)
+            .restart_stats
             .get_or_init(RestartStatistics::new)
             .clone()
     }
@@ -232,7 +234,7 @@ impl Supervisor for Context {
             .send_system_message(&self.system, SystemMessage::SuspendMailbox);
         match &self.parent {
             Some(parent) => {
-                parent.send_system_message(&self.system, SystemMessage::Failure(failure))
+                parent.send_system_message(&self.system, SystemMessage::Failure(Box::new(failure)))
             }
             None => default_strategy().handle_failure(
                 &self.system,

@@ -1,6 +1,7 @@
 //! Reentrancy: awaiting a future without blocking the actor, then continuing inside it
 //! with the original message restored.
 
+use std::num::NonZeroU64;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::invoke::run_decorators;
@@ -74,11 +75,11 @@ impl Context {
         let current = std::mem::replace(&mut self.current, Current::None);
         let e = self.extras();
         let id = match current {
-            Current::Slot(id) => {
-                if let Some(s) = e.slots.get_mut(&id) {
+            Current::Slot(Some(id)) => {
+                if let Some(s) = e.slots.get_mut(&id.get()) {
                     s.1 += 1;
                 }
-                id
+                id.get()
             }
             other => {
                 let env = match other {
@@ -91,7 +92,7 @@ impl Context {
                 id
             }
         };
-        self.current = Current::Slot(id);
+        self.current = Current::Slot(NonZeroU64::new(id));
         id
     }
 
@@ -116,7 +117,7 @@ impl Context {
                 return self.release_slot(slot);
             }
         };
-        self.current = Current::Slot(slot);
+        self.current = Current::Slot(NonZeroU64::new(slot));
         if let Some(mut actor) = self.actor.take() {
             // Through the context decorators, as the actor's receive: in Go a continuation
             // uses the decorated context, and tracing resumes the message's span there.
@@ -140,8 +141,8 @@ impl Context {
             if let Err(p) = r {
                 resume_unwind(p);
             }
-            if let Some(reason) = self.pending_failure.take() {
-                self.escalate_reason(*reason);
+            if let Some(reason) = self.take_pending_failure() {
+                self.escalate_reason(reason);
             }
         } else {
             self.current = Current::None;
