@@ -60,8 +60,9 @@ pub enum SystemMessage {
     SuspendMailbox,
     /// Resume user message processing (mailbox-internal).
     ResumeMailbox,
-    /// Resume a `reenter_after` continuation inside the actor.
-    Continuation(Continuation),
+    /// Resume a `reenter_after` continuation inside the actor. Boxed, as `Failure`: the
+    /// largest variant left, `Terminated`, makes the enum 16 bytes.
+    Continuation(Box<Continuation>),
 }
 
 impl SystemMessage {
@@ -117,5 +118,16 @@ pub struct Continuation {
 impl fmt::Debug for Continuation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Continuation({})", self.slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every mailbox holds one system message inline, so its size is paid by every idle
+    /// actor: the rare large variants (`Failure`, `Continuation`) are boxed.
+    #[test]
+    fn a_system_message_is_two_words() {
+        let size = std::mem::size_of::<super::SystemMessage>();
+        assert!(size <= 16, "SystemMessage grew to {size} bytes");
     }
 }

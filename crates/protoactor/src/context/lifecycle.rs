@@ -60,7 +60,7 @@ impl Context {
             }
             SystemMessage::Failure(f) => self.handle_failure(*f),
             SystemMessage::Restart => self.handle_restart(),
-            SystemMessage::Continuation(c) => self.run_continuation(c),
+            SystemMessage::Continuation(c) => self.run_continuation(*c),
             SystemMessage::SuspendMailbox | SystemMessage::ResumeMailbox => {}
         }
     }

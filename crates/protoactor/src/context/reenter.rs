@@ -63,10 +63,10 @@ impl Context {
             let f: ContinuationFn = Box::new(move |a, c| continuation(a, c, out));
             pid.send_system_message(
                 &system,
-                SystemMessage::Continuation(Continuation {
+                SystemMessage::Continuation(Box::new(Continuation {
                     slot,
                     f: Box::new(f),
-                }),
+                })),
             );
         });
     }
