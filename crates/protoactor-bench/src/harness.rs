@@ -11,7 +11,31 @@ use crate::report::{load_average, Report, Sample};
 use crate::workloads::{self, Shape, Workload, WORKLOADS};
 
 /// The implementations of the local workloads, in table order.
-pub const LOCAL_IMPLS: &[&str] = &["protoactor-rs", "protoactor-go", "kameo", "ractor", "actix"];
+pub const LOCAL_IMPLS: &[&str] = &[
+    "protoactor-rs",
+    "protoactor-rs-pinned",
+    "protoactor-go",
+    "kameo",
+    "ractor",
+    "actix",
+];
+
+/// The single-chain workloads (one message in flight, handed from actor to actor), which
+/// `protoactor-rs-pinned` runs with its actors on one pinned thread, as actix runs them.
+pub const PINNED_WORKLOADS: &[&str] = &[
+    "savina-ping-pong",
+    "savina-thread-ring",
+    "skynet",
+    "spawn",
+    "spawn-root",
+];
+
+/// Whether `imp` runs `w` locally: the workload's own list, and the pinned variant only on
+/// the single-chain rows.
+fn runs_locally(imp: &str, w: &Workload) -> bool {
+    w.impls.is_none_or(|only| only.contains(&imp))
+        && (imp != "protoactor-rs-pinned" || PINNED_WORKLOADS.contains(&w.name))
+}
 
 /// Command-line options.
 pub struct Options {
@@ -222,7 +246,7 @@ fn run_local(
     let impls: Vec<&str> = LOCAL_IMPLS
         .iter()
         .copied()
-        .filter(|i| opts.wants(i) && w.impls.is_none_or(|only| only.contains(i)))
+        .filter(|i| opts.wants(i) && runs_locally(i, w))
         .collect();
     let args: Vec<String> = sizes.iter().map(u64::to_string).collect();
     for imp in &impls {
@@ -605,12 +629,39 @@ mod tests {
         assert!(Options::parse(&args("--only akka")).is_err());
         let only = Options::parse(&args("--only kameo")).unwrap().unwrap();
         assert!(only.wants("kameo") && !only.wants("actix"));
+        // protoactor-rs brings its pinned variant along; the variant alone is accepted too.
+        let rs = Options::parse(&args("--only protoactor-rs,actix"))
+            .unwrap()
+            .unwrap();
+        assert!(rs.wants("protoactor-rs-pinned") && rs.wants("actix") && !rs.wants("kameo"));
+        let pinned = Options::parse(&args("--only protoactor-rs-pinned"))
+            .unwrap()
+            .unwrap();
+        assert!(pinned.wants("protoactor-rs-pinned") && !pinned.wants("protoactor-rs"));
         assert_eq!(only.rounds, 5);
         let cmp = Options::parse(&args("all --compare old.json"))
             .unwrap()
             .unwrap();
         assert_eq!(cmp.compare.as_deref(), Some(Path::new("old.json")));
         assert!(Options::parse(&args("--compare")).is_err());
+    }
+
+    #[test]
+    fn the_pinned_variant_runs_only_the_single_chain_rows() {
+        for w in WORKLOADS.iter().filter(|w| w.shape == Shape::Local) {
+            let pinned = runs_locally("protoactor-rs-pinned", w);
+            assert_eq!(pinned, PINNED_WORKLOADS.contains(&w.name), "{}", w.name);
+            if w.impls.is_none() {
+                assert!(runs_locally("protoactor-rs", w), "{}", w.name);
+            }
+        }
+        assert!(runs_locally(
+            "protoactor-rs-pinned",
+            workloads::find("savina-ping-pong").unwrap()
+        ));
+        for name in PINNED_WORKLOADS {
+            assert!(workloads::find(name).is_some(), "{name}");
+        }
     }
 
     #[test]

@@ -48,7 +48,9 @@ protoactor-go (above 1 is better than Go): the median and min-max of the per-rou
   --json FILE  also write the run as JSON (load averages and rows)
   --rounds N   rounds per workload (default 5, quick 1)
   --compare F  mark the rows that moved more than 25% since the run in JSON file F
-  --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix)
+  --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix;
+               protoactor-rs includes protoactor-rs-pinned, which runs the single-chain
+               rows with their actors on one pinned thread)
   --list       list the workloads and their sizes";
 
 fn main() -> ExitCode {
@@ -103,6 +105,7 @@ fn child_main(args: &[String]) -> ExitCode {
     }
     let result: RunResult = match imp.as_str() {
         "protoactor-rs" => run::<protoactor_rs::ProtoActor>(workload, &sizes),
+        "protoactor-rs-pinned" => run::<protoactor_rs::ProtoActorPinned>(workload, &sizes),
         "kameo" => run::<kameo_impl::Kameo>(workload, &sizes),
         "ractor" => run::<ractor_impl::Ractor>(workload, &sizes),
         "actix" => run::<actix_impl::Actix>(workload, &sizes),

@@ -6,6 +6,7 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use protoactor::dispatcher::PinnedGroup;
 use protoactor::prelude::*;
 
 use crate::common::*;
@@ -34,13 +35,13 @@ impl Framework for ProtoActor {
         in_process(&self.system, pairs, per_pair, batch)
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
-        spawn_tree(&self.system, leaves, div, TreeShape::Children)
+        spawn_tree(&self.system, None, leaves, div, TreeShape::Children)
     }
     fn spawn_root(&self, leaves: u64, div: u64) -> Timed {
-        spawn_tree(&self.system, leaves, div, TreeShape::FromRoot)
+        spawn_tree(&self.system, None, leaves, div, TreeShape::FromRoot)
     }
     fn ping_pong(&self, n: u64) -> Timed {
-        ping_pong(&self.system, n)
+        ping_pong(&self.system, None, n)
     }
     fn counting(&self, n: u64) -> Timed {
         counting(&self.system, n)
@@ -49,7 +50,7 @@ impl Framework for ProtoActor {
         fork_join(&self.system, workers, per_worker)
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
-        thread_ring(&self.system, actors, passes)
+        thread_ring(&self.system, None, actors, passes)
     }
     fn big(&self, actors: u64, pings: u64) -> Timed {
         big(&self.system, actors, pings)
@@ -58,13 +59,96 @@ impl Framework for ProtoActor {
         chameneos(&self.system, creatures, meetings)
     }
     fn skynet(&self, leaves: u64, div: u64) -> Timed {
-        skynet(&self.system, leaves, div)
+        skynet(&self.system, None, leaves, div)
     }
     fn request(&self, n: u64) -> RunResult {
         request(&self.system, n)
     }
     fn idle_actors(&self, n: u64) -> Result<Box<dyn Any>, String> {
         idle_actors(&self.system, n)
+    }
+}
+
+/// protoactor-rs with the single-chain workloads' actors on one [`PinnedGroup`] (one
+/// dedicated thread, as actix runs every actor of an `Arbiter`); the harness runs it only
+/// on those rows (`harness::PINNED_WORKLOADS`).
+pub struct ProtoActorPinned {
+    system: ActorSystem,
+    on: Dispatcher,
+}
+
+/// The other rows, which the pinned variant does not run.
+fn not_pinned() -> String {
+    "protoactor-rs-pinned runs only the single-chain rows".to_string()
+}
+
+impl Framework for ProtoActorPinned {
+    const NAME: &'static str = "protoactor-rs-pinned";
+    fn start() -> Result<Self, String> {
+        let group = PinnedGroup::new("bench").map_err(|e| format!("pinned group: {e}"))?;
+        Ok(ProtoActorPinned {
+            system: ActorSystem::new(),
+            on: Dispatcher::pinned(&group, protoactor::dispatcher::DEFAULT_THROUGHPUT),
+        })
+    }
+    fn stop(self) {
+        self.system.shutdown();
+    }
+    fn in_process(&self, _: u64, _: u64, _: u64) -> Timed {
+        Err(not_pinned())
+    }
+    fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
+        spawn_tree(
+            &self.system,
+            Some(&self.on),
+            leaves,
+            div,
+            TreeShape::Children,
+        )
+    }
+    fn spawn_root(&self, leaves: u64, div: u64) -> Timed {
+        spawn_tree(
+            &self.system,
+            Some(&self.on),
+            leaves,
+            div,
+            TreeShape::FromRoot,
+        )
+    }
+    fn ping_pong(&self, n: u64) -> Timed {
+        ping_pong(&self.system, Some(&self.on), n)
+    }
+    fn counting(&self, _: u64) -> Timed {
+        Err(not_pinned())
+    }
+    fn fork_join(&self, _: u64, _: u64) -> Timed {
+        Err(not_pinned())
+    }
+    fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
+        thread_ring(&self.system, Some(&self.on), actors, passes)
+    }
+    fn big(&self, _: u64, _: u64) -> Timed {
+        Err(not_pinned())
+    }
+    fn chameneos(&self, _: u64, _: u64) -> Timed {
+        Err(not_pinned())
+    }
+    fn skynet(&self, leaves: u64, div: u64) -> Timed {
+        skynet(&self.system, Some(&self.on), leaves, div)
+    }
+    fn request(&self, _: u64) -> RunResult {
+        Err(not_pinned())
+    }
+    fn idle_actors(&self, _: u64) -> Result<Box<dyn Any>, String> {
+        Err(not_pinned())
+    }
+}
+
+/// `props` on the dispatcher `on` if given, else on the default one.
+fn on(props: Props, on: Option<&Dispatcher>) -> Props {
+    match on {
+        Some(d) => props.with_dispatcher(d.clone()),
+        None => props,
     }
 }
 
@@ -221,17 +305,29 @@ impl Actor for SpawnNode {
     }
 }
 
-fn node_props<A: Actor>(make: impl Fn(Props) -> A + Send + Sync + 'static) -> Props {
+fn node_props<A: Actor>(
+    d: Option<&Dispatcher>,
+    make: impl Fn(Props) -> A + Send + Sync + 'static,
+) -> Props {
     // The producer needs the props it belongs to, for spawning children of the same kind.
     let cell: Arc<std::sync::OnceLock<Props>> = Arc::default();
     let c = cell.clone();
-    let props = Props::from_producer(move || make(c.get().expect("set below").clone()));
+    let props = on(
+        Props::from_producer(move || make(c.get().expect("set below").clone())),
+        d,
+    );
     cell.set(props.clone()).ok();
     props
 }
 
-fn spawn_tree(system: &ActorSystem, leaves: u64, div: u64, shape: TreeShape) -> Timed {
-    let props = node_props(move |props| SpawnNode {
+fn spawn_tree(
+    system: &ActorSystem,
+    d: Option<&Dispatcher>,
+    leaves: u64,
+    div: u64,
+    shape: TreeShape,
+) -> Timed {
+    let props = node_props(d, move |props| SpawnNode {
         props,
         shape,
         replies: 0,
@@ -288,19 +384,25 @@ impl Actor for Pinger {
     }
 }
 
-fn ping_pong(system: &ActorSystem, n: u64) -> Timed {
+fn ping_pong(system: &ActorSystem, d: Option<&Dispatcher>, n: u64) -> Timed {
     let root = system.root();
-    let pong = root.spawn(&Props::from_func(|ctx| {
-        if ctx.message().is::<PpPing>() {
-            ctx.respond(PpPong);
-        }
-    }));
+    let pong = root.spawn(&on(
+        Props::from_func(|ctx| {
+            if ctx.message().is::<PpPing>() {
+                ctx.respond(PpPong);
+            }
+        }),
+        d,
+    ));
     let (tx, rx) = channel();
-    let ping = root.spawn(&Props::from_producer(move || Pinger {
-        pong: None,
-        left: n,
-        done: tx.clone(),
-    }));
+    let ping = root.spawn(&on(
+        Props::from_producer(move || Pinger {
+            pong: None,
+            left: n,
+            done: tx.clone(),
+        }),
+        d,
+    ));
     // As in every implementation: both actors exist, the window starts with the start message.
     let start = Instant::now();
     root.send(&ping, PpStart(pong));
@@ -417,16 +519,19 @@ impl Actor for RingNode {
     }
 }
 
-fn thread_ring(system: &ActorSystem, actors: u64, passes: u64) -> Timed {
+fn thread_ring(system: &ActorSystem, d: Option<&Dispatcher>, actors: u64, passes: u64) -> Timed {
     let root = system.root();
     let (tx, rx) = channel();
     let pids: Vec<Pid> = (0..actors)
         .map(|_| {
             let done = tx.clone();
-            root.spawn(&Props::from_producer(move || RingNode {
-                next: None,
-                done: done.clone(),
-            }))
+            root.spawn(&on(
+                Props::from_producer(move || RingNode {
+                    next: None,
+                    done: done.clone(),
+                }),
+                d,
+            ))
         })
         .collect();
     for (i, p) in pids.iter().enumerate() {
@@ -641,8 +746,8 @@ impl Actor for SkyNode {
     }
 }
 
-fn skynet(system: &ActorSystem, leaves: u64, div: u64) -> Timed {
-    let props = node_props(|props| SkyNode {
+fn skynet(system: &ActorSystem, d: Option<&Dispatcher>, leaves: u64, div: u64) -> Timed {
+    let props = node_props(d, |props| SkyNode {
         props,
         replies: 0,
         sum: 0,
@@ -650,7 +755,7 @@ fn skynet(system: &ActorSystem, leaves: u64, div: u64) -> Timed {
     let (tx, rx) = channel::<i64>();
     let tx = std::sync::Mutex::new(tx);
     let start = Instant::now();
-    system.root().spawn(&Props::from_func(move |ctx| {
+    let top = Props::from_func(move |ctx| {
         if ctx.message().is::<Started>() {
             let child = ctx.spawn(&props);
             ctx.send(
@@ -664,7 +769,8 @@ fn skynet(system: &ActorSystem, leaves: u64, div: u64) -> Timed {
         } else if let Some(sum) = ctx.message_as::<i64>() {
             let _ = tx.lock().expect("not poisoned").send(*sum);
         }
-    }));
+    });
+    system.root().spawn(&on(top, d));
     let sum = rx
         .recv_timeout(RUN_TIMEOUT)
         .map_err(|_| "skynet: timed out".to_string())?;

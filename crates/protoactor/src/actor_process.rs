@@ -9,11 +9,10 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
-use atomic_waker::AtomicWaker;
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::Backoff;
 use parking_lot::Mutex;
@@ -28,7 +27,11 @@ use crate::process::{Process, SystemMessage};
 use crate::system::ActorSystem;
 
 enum RunMode {
-    Task(AtomicWaker),
+    /// The runner task's waker, stored at its first poll (before the mailbox can go idle,
+    /// so before any sender must wake it) and woken by reference: a tokio task's waker is
+    /// the same at every poll, so re-registering it (an `AtomicWaker`'s take, clone and
+    /// four atomic operations per message) would buy nothing.
+    Task(OnceLock<Waker>),
     Inline(Mutex<Option<RunnerCore>>),
 }
 
@@ -56,7 +59,7 @@ impl ActorProcess {
             mode: if dispatcher.is_synchronized() {
                 RunMode::Inline(Mutex::new(None))
             } else {
-                RunMode::Task(AtomicWaker::new())
+                RunMode::Task(OnceLock::new())
             },
             throughput: dispatcher.throughput().try_into().unwrap_or(u32::MAX),
             system: system.clone(),
@@ -183,7 +186,11 @@ impl ActorProcess {
     fn schedule(&self) {
         if self.sched.request() {
             match &self.mode {
-                RunMode::Task(w) => w.wake(),
+                RunMode::Task(w) => {
+                    if let Some(w) = w.get() {
+                        w.wake_by_ref()
+                    }
+                }
                 RunMode::Inline(_) => self.run_inline(),
             }
         }
@@ -386,7 +393,9 @@ impl Future for RunnerFuture {
         let this = self.get_mut();
         let p = &*this.process;
         if let RunMode::Task(w) = &p.mode {
-            w.register(cx.waker());
+            // Only this module spawns the runner, as its own task: its waker never changes.
+            let w = w.get_or_init(|| cx.waker().clone());
+            debug_assert!(w.will_wake(cx.waker()));
         }
         loop {
             match this.core.run(p) {

@@ -74,6 +74,10 @@ pub enum SpawnError {
     /// The system is shut down.
     #[error("the actor system is shut down")]
     SystemShutDown,
+    /// The props' dispatcher runs no actors any more (a stopped
+    /// [`PinnedGroup`](crate::dispatcher::PinnedGroup)).
+    #[error("the dispatcher is stopped")]
+    DispatcherStopped,
 }
 
 impl From<NameExists> for SpawnError {

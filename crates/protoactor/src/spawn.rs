@@ -38,6 +38,9 @@ pub fn default_spawn(
         return Err(SpawnError::SystemShutDown);
     }
     let dispatcher = props.0.dispatcher.clone().unwrap_or_default();
+    if !dispatcher.prepare(system) {
+        return Err(SpawnError::DispatcherStopped);
+    }
     let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
     let pid = system.registry().add(process.clone(), id)?;
     let mut ctx = Box::new(Context::new(

@@ -32,7 +32,11 @@ pub(crate) struct SystemInner {
     extensions: DashMap<TypeId, Arc<dyn std::any::Any + Send + Sync>>,
     metrics: Metrics,
     shut_down: AtomicBool,
+    /// Run by `shutdown` once the actors were told to stop (pinned dispatchers' threads).
+    shutdown_hooks: Mutex<Vec<ShutdownHook>>,
 }
+
+type ShutdownHook = Box<dyn FnOnce() + Send>;
 
 /// An actor system: the home of actors, with its registry, root context, event stream,
 /// dead letters and tokio runtime. Cheap to clone.
@@ -71,6 +75,7 @@ impl ActorSystem {
                 extensions: DashMap::new(),
                 metrics,
                 shut_down: AtomicBool::new(false),
+                shutdown_hooks: Mutex::new(Vec::new()),
             }
         });
         ActorSystem(inner)
@@ -157,6 +162,16 @@ impl ActorSystem {
             .expect("extensions are keyed by their type")
     }
 
+    /// Runs `hook` when the system shuts down (at once if it already has).
+    pub(crate) fn on_shutdown(&self, hook: ShutdownHook) {
+        let mut hooks = self.0.shutdown_hooks.lock();
+        if self.is_shut_down() {
+            drop(hooks);
+            return hook();
+        }
+        hooks.push(hook);
+    }
+
     /// True once [`ActorSystem::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
         self.0.shut_down.load(Ordering::Acquire)
@@ -173,6 +188,11 @@ impl ActorSystem {
                 let pid = self.new_local_pid(&id);
                 p.send_system_message(&pid, SystemMessage::Stop);
             }
+        }
+        // Taken out first: a hook may wait for a thread that calls back into the system.
+        let hooks = std::mem::take(&mut *self.0.shutdown_hooks.lock());
+        for hook in hooks {
+            hook();
         }
         self.0.extensions.clear();
         if let Some(rt) = self.0.owned_runtime.lock().take() {
