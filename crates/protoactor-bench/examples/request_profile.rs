@@ -39,23 +39,30 @@ fn main() {
         None => (mode, Duration::from_secs(5)),
     };
     let start = Instant::now();
+    let mut lat = Vec::with_capacity(n as usize);
     match mode.as_str() {
         "task" => {
             let (root, echo) = (root.clone(), echo.clone());
             let task = system.runtime().spawn(async move {
+                let mut lat = Vec::with_capacity(n as usize);
                 for i in 0..n {
+                    let t = Instant::now();
                     let r = root.request_future(&echo, i, timeout).await;
+                    lat.push(t.elapsed());
                     assert_eq!(
                         r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
                         Some(i)
                     );
                 }
+                lat
             });
-            system.runtime().block_on(task).expect("requester task");
+            lat = system.runtime().block_on(task).expect("requester task");
         }
         "outside" => system.runtime().block_on(async {
             for i in 0..n {
+                let t = Instant::now();
                 let r = root.request_future(&echo, i, timeout).await;
+                lat.push(t.elapsed());
                 assert_eq!(
                     r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
                     Some(i)
@@ -64,7 +71,9 @@ fn main() {
         }),
         "blocking" => {
             for i in 0..n {
+                let t = Instant::now();
                 let r = root.request_future(&echo, i, timeout).result_as::<u64>();
+                lat.push(t.elapsed());
                 assert_eq!(r, Ok(i));
             }
         }
@@ -89,9 +98,15 @@ fn main() {
         other => panic!("unknown mode {other}: task, outside, blocking or actor"),
     }
     let took = start.elapsed();
+    lat.sort_unstable();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (p50, p99) = match lat.len() {
+        0 => (f64::NAN, f64::NAN),
+        l => (us(lat[l / 2]), us(lat[l * 99 / 100])),
+    };
     println!(
-        "{mode}: {n} round trips, {:.2} us each",
-        took.as_secs_f64() * 1e6 / n as f64
+        "{mode} (timeout {timeout:?}): {n} round trips, {:.2} us each, p50 {p50:.2} us, p99 {p99:.2} us",
+        us(took) / n as f64
     );
     system.shutdown();
 }
