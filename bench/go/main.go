@@ -17,7 +17,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -669,9 +668,39 @@ func requestLatency(n int) {
 			fail("request: got %v, %v", res, err)
 		}
 	}
-	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
-	result("request:p50", float64(lat[n/2].Nanoseconds())/1000, "us")
-	result("request:p99", float64(lat[n*99/100].Nanoseconds())/1000, "us")
+	latencyResults("request", lat)
+
+	// request-actor: the requester is an actor using ctx.Request, the reply arriving as a
+	// message in its Receive, as protoactor-go actors request from each other.
+	actorLat := make([]time.Duration, 0, n)
+	done := make(chan struct{})
+	next := 0
+	var sent time.Time
+	sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			sent = time.Now()
+			ctx.Request(echo, &reqPing{n: next})
+		case int:
+			actorLat = append(actorLat, time.Since(sent))
+			if m != next {
+				fail("request-actor: got %d for %d", m, next)
+			}
+			next++
+			if next == n {
+				close(done)
+				return
+			}
+			sent = time.Now()
+			ctx.Request(echo, &reqPing{n: next})
+		}
+	}))
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		fail("request-actor: timed out")
+	}
+	latencyResults("request-actor", actorLat)
 }
 
 // ---------------------------------------------------------------- idle memory

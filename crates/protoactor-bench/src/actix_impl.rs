@@ -686,6 +686,8 @@ impl Handler<Echo> for EchoActor {
 }
 
 async fn request(n: u64) -> RunResult {
+    // The requester runs on the system arbiter, the thread its actors run on: actix's one
+    // way to await a request.
     let echo = EchoActor.start();
     let mut lat = Vec::with_capacity(n as usize);
     for i in 0..n {
@@ -700,7 +702,74 @@ async fn request(n: u64) -> RunResult {
             return Err(format!("request: got {got} for {i}"));
         }
     }
-    Ok(latency_metrics(&mut lat))
+    let mut metrics = latency_metrics(&mut lat);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Requester {
+        echo,
+        n,
+        next: 0,
+        sent: Instant::now(),
+        lat: Vec::with_capacity(n as usize),
+        done: Some(tx),
+    }
+    .start();
+    let mut lat = rx
+        .await
+        .map_err(|_| "request-actor: the requester stopped".to_string())??;
+    metrics.extend(latency_metrics_named("request-actor", &mut lat));
+    Ok(metrics)
+}
+
+/// The `request-actor` requester: `send(..).into_actor(self)` waited on in its context
+/// (the actix way to use a reply inside an actor), then the next request.
+struct Requester {
+    echo: Addr<EchoActor>,
+    n: u64,
+    next: u64,
+    sent: Instant,
+    lat: Vec<Duration>,
+    done: Option<tokio::sync::oneshot::Sender<Result<Vec<Duration>, String>>>,
+}
+
+impl Actor for Requester {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.request_next(ctx);
+    }
+}
+
+impl Requester {
+    fn finish(&mut self, ctx: &mut Context<Self>, r: Result<Vec<Duration>, String>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(r);
+        }
+        ctx.stop();
+    }
+
+    fn request_next(&mut self, ctx: &mut Context<Self>) {
+        if self.next == self.n {
+            let lat = std::mem::take(&mut self.lat);
+            return self.finish(ctx, Ok(lat));
+        }
+        let i = self.next;
+        self.sent = Instant::now();
+        ctx.wait(
+            self.echo
+                .send(Echo(i))
+                .timeout(Duration::from_secs(5))
+                .into_actor(self)
+                .map(move |r, act, ctx| {
+                    act.lat.push(act.sent.elapsed());
+                    match r {
+                        Ok(got) if got == i => {
+                            act.next += 1;
+                            act.request_next(ctx);
+                        }
+                        other => act.finish(ctx, Err(format!("request-actor: {other:?} for {i}"))),
+                    }
+                }),
+        );
+    }
 }
 
 // ------------------------------------------------------------------ idle memory

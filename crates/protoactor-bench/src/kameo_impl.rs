@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kameo::mailbox;
 use kameo::message::{Context, Message};
@@ -695,22 +695,59 @@ impl Message<Echo> for EchoActor {
 
 fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
     let echo = EchoActor::spawn(EchoActor);
+    // The row compared with the others: the requester is a task on the runtime the actors
+    // run on (as protoactor-go's is a goroutine).
+    let task = rt.spawn({
+        let echo = echo.clone();
+        async move { ask_round_trips(&echo, n).await }
+    });
+    let mut lat = rt.block_on(task).map_err(|e| format!("request: {e}"))??;
+    let mut metrics = latency_metrics(&mut lat);
+    // `block_on` on the main thread, outside the runtime.
+    let mut lat = rt.block_on(ask_round_trips(&echo, n))?;
+    metrics.extend(latency_metrics_named("request-outside", &mut lat));
+    // An actor asking inside its handler, the kameo way.
+    let requester = Requester::spawn(Requester { echo });
+    let mut lat = rt
+        .block_on(async { requester.ask(RunRequests(n)).await })
+        .map_err(|e| format!("request-actor: {e}"))?;
+    metrics.extend(latency_metrics_named("request-actor", &mut lat));
+    Ok(metrics)
+}
+
+async fn ask_round_trips(echo: &ActorRef<EchoActor>, n: u64) -> Result<Vec<Duration>, String> {
     let mut lat = Vec::with_capacity(n as usize);
-    rt.block_on(async {
-        for i in 0..n {
-            let t = Instant::now();
-            let got = echo
-                .ask(Echo(i))
-                .await
-                .map_err(|e| format!("request: {e}"))?;
-            lat.push(t.elapsed());
-            if got != i {
-                return Err(format!("request: got {got} for {i}"));
-            }
+    for i in 0..n {
+        let t = Instant::now();
+        let got = echo
+            .ask(Echo(i))
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        lat.push(t.elapsed());
+        if got != i {
+            return Err(format!("request: got {got} for {i}"));
         }
-        Ok(())
-    })?;
-    Ok(latency_metrics(&mut lat))
+    }
+    Ok(lat)
+}
+
+/// The `request-actor` requester: asks the echo `n` times inside one handler.
+#[derive(Actor)]
+struct Requester {
+    echo: ActorRef<EchoActor>,
+}
+
+struct RunRequests(u64);
+
+impl Message<RunRequests> for Requester {
+    type Reply = Result<Vec<Duration>, String>;
+    async fn handle(
+        &mut self,
+        RunRequests(n): RunRequests,
+        _: &mut Context<Self, Self::Reply>,
+    ) -> Self::Reply {
+        ask_round_trips(&self.echo, n).await
+    }
 }
 
 // ------------------------------------------------------------------ idle memory

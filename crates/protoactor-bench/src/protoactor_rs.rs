@@ -790,31 +790,28 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
             ctx.respond(*i);
         }
     }));
-    let check = |got: u64, i: u64| {
-        if got == i {
-            Ok(())
-        } else {
-            Err(format!("request: got {got} for {i}"))
-        }
+    // The row compared with Go, kameo, ractor and actix: the requester is a task on the
+    // system's runtime, as Go's is a goroutine on a P (and kameo's and ractor's a task on
+    // theirs), so a round trip hands off between tasks, not between parked threads.
+    let task = {
+        let (root, echo) = (root.clone(), echo.clone());
+        system
+            .runtime()
+            .spawn(async move { await_round_trips(&root, &echo, n).await })
     };
-    // `.await` from async code driven by `block_on`, as the kameo, ractor and actix
-    // versions do: the row compared with them and with Go.
-    let mut lat = Vec::with_capacity(n as usize);
-    system.runtime().block_on(async {
-        for i in 0..n {
-            let t = Instant::now();
-            let got = root
-                .request_future(&echo, i, Duration::from_secs(5))
-                .await
-                .map_err(|e| format!("request: {e}"))?;
-            lat.push(t.elapsed());
-            check(*got.downcast_ref::<u64>().ok_or("request: not a u64")?, i)?;
-        }
-        Ok::<_, String>(())
-    })?;
+    let mut lat = system
+        .runtime()
+        .block_on(task)
+        .map_err(|e| format!("request: {e}"))??;
     let mut metrics = latency_metrics(&mut lat);
+    // The same `.await` driven by `block_on` on the main thread, outside the runtime: each
+    // round trip wakes a parked worker for the echo and then the main thread for the reply.
+    let mut lat = system
+        .runtime()
+        .block_on(await_round_trips(&root, &echo, n))?;
+    metrics.extend(latency_metrics_named("request-outside", &mut lat));
     // The blocking `result()` of a plain thread: two OS thread wake-ups per round trip.
-    lat.clear();
+    let mut lat = Vec::with_capacity(n as usize);
     for i in 0..n {
         let t = Instant::now();
         let got = root
@@ -822,10 +819,100 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
             .result_as::<u64>()
             .map_err(|e| format!("request: {e}"))?;
         lat.push(t.elapsed());
-        check(got, i)?;
+        check_echo(got, i)?;
     }
     metrics.extend(latency_metrics_named("request-blocking", &mut lat));
+    let mut lat = actor_round_trips(system, &echo, n)?;
+    metrics.extend(latency_metrics_named("request-actor", &mut lat));
     Ok(metrics)
+}
+
+fn check_echo(got: u64, i: u64) -> Result<(), String> {
+    if got == i {
+        Ok(())
+    } else {
+        Err(format!("request: got {got} for {i}"))
+    }
+}
+
+/// `n` sequential `request_future(..).await` round trips to `echo`: their latencies.
+async fn await_round_trips(
+    root: &RootContext,
+    echo: &Pid,
+    n: u64,
+) -> Result<Vec<Duration>, String> {
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        let got = root
+            .request_future(echo, i, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        lat.push(t.elapsed());
+        check_echo(*got.downcast_ref::<u64>().ok_or("request: not a u64")?, i)?;
+    }
+    Ok(lat)
+}
+
+/// The requester of the `request-actor` row: an actor that requests with `ctx.request`
+/// and gets the reply as a message (protoactor-go's `ctx.Request` idiom), then requests
+/// the next.
+struct Requester {
+    echo: Pid,
+    n: u64,
+    next: u64,
+    sent: Instant,
+    lat: Vec<Duration>,
+    done: Sender<Result<Vec<Duration>, String>>,
+}
+
+impl Requester {
+    fn request_next(&mut self, ctx: &mut Context) {
+        if self.next == self.n {
+            let _ = self.done.send(Ok(std::mem::take(&mut self.lat)));
+            return;
+        }
+        self.sent = Instant::now();
+        ctx.request(&self.echo, self.next);
+    }
+}
+
+impl Actor for Requester {
+    fn receive(&mut self, ctx: &mut Context) {
+        if ctx.message().is::<Started>() {
+            self.request_next(ctx);
+        } else if let Some(&got) = ctx.message_as::<u64>() {
+            self.lat.push(self.sent.elapsed());
+            if got != self.next {
+                let _ = self
+                    .done
+                    .send(Err(format!("request-actor: got {got} for {}", self.next)));
+                return;
+            }
+            self.next += 1;
+            self.request_next(ctx);
+        }
+    }
+}
+
+fn actor_round_trips(system: &ActorSystem, echo: &Pid, n: u64) -> Result<Vec<Duration>, String> {
+    let (tx, rx) = channel();
+    let echo = echo.clone();
+    let requester = system
+        .root()
+        .spawn(&Props::from_producer(move || Requester {
+            echo: echo.clone(),
+            n,
+            next: 0,
+            sent: Instant::now(),
+            lat: Vec::with_capacity(n as usize),
+            done: tx.clone(),
+        }));
+    let r = rx
+        .recv_timeout(RUN_TIMEOUT)
+        .map_err(|_| "request-actor: timed out".to_string())?;
+    system.root().stop(&requester);
+    r
 }
 
 // ------------------------------------------------------------------ idle memory

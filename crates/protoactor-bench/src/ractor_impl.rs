@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
@@ -675,27 +675,56 @@ simple_actor!(EchoActor, Echo, (), |me, m, s| {
 });
 
 fn request(rt: &tokio::runtime::Runtime, n: u64) -> RunResult {
-    rt.block_on(async {
-        let echo = spawn(EchoActor, ()).await?;
-        let mut lat = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let t = Instant::now();
-            let got = echo
-                .call(
-                    |port| Echo(i, port),
-                    Some(std::time::Duration::from_secs(5)),
-                )
-                .await
-                .map_err(|e| format!("request: {e}"))?;
-            lat.push(t.elapsed());
-            match got {
-                ractor::rpc::CallResult::Success(v) if v == i => {}
-                _ => return Err(format!("request: wrong or no answer for {i}")),
-            }
+    let echo = rt.block_on(spawn(EchoActor, ()))?;
+    // The row compared with the others: the requester is a task on the runtime the actors
+    // run on (as protoactor-go's is a goroutine).
+    let task = rt.spawn({
+        let echo = echo.clone();
+        async move { call_round_trips(&echo, n).await }
+    });
+    let mut lat = rt.block_on(task).map_err(|e| format!("request: {e}"))??;
+    let mut metrics = latency_metrics(&mut lat);
+    // `block_on` on the main thread, outside the runtime.
+    let mut lat = rt.block_on(call_round_trips(&echo, n))?;
+    metrics.extend(latency_metrics_named("request-outside", &mut lat));
+    // An actor calling inside its handler, the ractor way.
+    let mut lat = rt.block_on(async {
+        let requester = spawn(Requester, echo).await?;
+        match requester
+            .call(|port| RunRequests(n, port), Some(RUN_TIMEOUT))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(r)) => r,
+            _ => Err("request-actor: no answer".to_string()),
         }
-        Ok(latency_metrics(&mut lat))
-    })
+    })?;
+    metrics.extend(latency_metrics_named("request-actor", &mut lat));
+    Ok(metrics)
 }
+
+async fn call_round_trips(echo: &ActorRef<Echo>, n: u64) -> Result<Vec<Duration>, String> {
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        let got = echo
+            .call(|port| Echo(i, port), Some(Duration::from_secs(5)))
+            .await
+            .map_err(|e| format!("request: {e}"))?;
+        lat.push(t.elapsed());
+        match got {
+            ractor::rpc::CallResult::Success(v) if v == i => {}
+            _ => return Err(format!("request: wrong or no answer for {i}")),
+        }
+    }
+    Ok(lat)
+}
+
+/// Asks the `request-actor` requester for `n` round trips and their latencies.
+struct RunRequests(u64, RpcReplyPort<Result<Vec<Duration>, String>>);
+
+simple_actor!(Requester, RunRequests, ActorRef<Echo>, |me, m, s| {
+    let _ = m.1.send(call_round_trips(s, m.0).await);
+});
 
 // ------------------------------------------------------------------ idle memory
 

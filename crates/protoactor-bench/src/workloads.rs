@@ -134,11 +134,21 @@ pub const WORKLOADS: &[Workload] = &[
     },
     Workload {
         name: "request",
-        about: "sequential request/response round trips from outside the system, 100k \
-                (protoactor-rs also reports a plain thread's blocking result() as request-blocking)",
+        about: "100k sequential request/response round trips to an echo actor, per requester: \
+                request, a task on the runtime the actors run on (Go: the main goroutine; \
+                actix: its arbiter, the actors' thread); request-outside, block_on from the \
+                main thread, outside the runtime (protoactor-rs, kameo, ractor); \
+                request-blocking, a plain thread's blocking result() (protoactor-rs); \
+                request-actor, an actor requesting and getting the reply in its handler \
+                (ctx.Request with the reply as a message; kameo ask, ractor call, actix \
+                send().into_actor)",
         metrics: &[
             lower("request:p50"),
             lower("request:p99"),
+            lower("request-actor:p50"),
+            lower("request-actor:p99"),
+            lower("request-outside:p50"),
+            lower("request-outside:p99"),
             lower("request-blocking:p50"),
             lower("request-blocking:p99"),
         ],

@@ -4,6 +4,7 @@
 //! and can also be waited on from a plain thread with [`ActorFuture::wait`] /
 //! [`ActorFuture::result`].
 
+use std::cell::RefCell;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
@@ -49,7 +50,9 @@ enum Outcome {
 
 struct State {
     outcome: Outcome,
-    wakers: Vec<Waker>,
+    /// The waker of the last `.await` poll (an `ActorFuture` has one owner, so one task
+    /// awaits it; a `Vec` here was an allocation per request).
+    waker: Option<Waker>,
     pipe_to: Vec<Pid>,
     timer: Option<tokio::task::JoinHandle<()>>,
     /// Keeps the future alive while a response is piped and nobody holds the handle.
@@ -121,7 +124,7 @@ impl Process for FutureProcess {
 impl Shared {
     fn complete(&self, result: Result<BoxedMessage, FutureError>) {
         let error = result.as_ref().err().map(|e| e.to_string());
-        let (wakers, pipe, timer, hooks, _keepalive) = {
+        let (waker, pipe, timer, hooks, _keepalive) = {
             let mut st = self.state.lock();
             if !matches!(st.outcome, Outcome::Pending) {
                 return;
@@ -131,17 +134,11 @@ impl Shared {
             let pipe = std::mem::take(&mut st.pipe_to);
             if pipe.is_empty() {
                 st.outcome = Outcome::Done(result);
-                (
-                    std::mem::take(&mut st.wakers),
-                    None,
-                    st.timer.take(),
-                    hooks,
-                    keepalive,
-                )
+                (st.waker.take(), None, st.timer.take(), hooks, keepalive)
             } else {
                 st.outcome = Outcome::Taken;
                 (
-                    std::mem::take(&mut st.wakers),
+                    st.waker.take(),
                     Some((pipe, result)),
                     st.timer.take(),
                     hooks,
@@ -157,7 +154,7 @@ impl Shared {
             hook(error.as_deref());
         }
         self.cond.notify_all();
-        for w in wakers {
+        if let Some(w) = waker {
             w.wake();
         }
         if let Some((pipe, result)) = pipe {
@@ -168,8 +165,11 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // Dropped unanswered: nobody can read the response any more.
-        self.system.registry().remove(&self.pid);
+        // Dropped unanswered: nobody can read the response any more. (A completed future
+        // left the registry in `complete`.)
+        if matches!(self.state.get_mut().outcome, Outcome::Pending) {
+            self.system.registry().remove(&self.pid);
+        }
         if let Some(t) = self.state.get_mut().timer.take() {
             t.abort();
         }
@@ -241,7 +241,7 @@ impl ActorFuture {
                 },
                 state: Mutex::new(State {
                     outcome: Outcome::Pending,
-                    wakers: Vec::new(),
+                    waker: None,
                     pipe_to: Vec::new(),
                     timer: None,
                     keepalive: None,
@@ -402,16 +402,18 @@ impl std::future::Future for ActorFuture {
                 drop(st);
                 return Poll::Ready(this.take());
             }
-            if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                st.wakers.push(cx.waker().clone());
+            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.waker = Some(cx.waker().clone());
             }
         }
         if let Some(deadline) = this.shared.deadline {
             let system = &this.shared.system;
             let sleep = this.sleep.get_or_insert_with(|| {
-                // Bound to the system's runtime, so any executor can poll it.
-                let _rt = system.runtime().enter();
-                Box::pin(tokio::time::sleep_until(deadline.into()))
+                spare_timer(system, deadline).unwrap_or_else(|| {
+                    // Bound to the system's runtime, so any executor can poll it.
+                    let _rt = system.runtime().enter();
+                    Box::pin(tokio::time::sleep_until(deadline.into()))
+                })
             });
             if sleep.as_mut().poll(cx).is_ready() {
                 // A response that raced the deadline wins: `complete` keeps the first.
@@ -421,6 +423,55 @@ impl std::future::Future for ActorFuture {
         }
         Poll::Pending
     }
+}
+
+impl Drop for ActorFuture {
+    fn drop(&mut self) {
+        if let Some(sleep) = self.sleep.take() {
+            keep_spare_timer(self.shared.system.registry().serial(), sleep);
+        }
+    }
+}
+
+/// Spare deadline timers per thread, at most this many.
+const SPARE_TIMERS: usize = 4;
+
+thread_local! {
+    /// Deadline timers of dropped futures, with the serial of the system whose runtime
+    /// they belong to, for the next `.await` on this thread. A timer stays registered in
+    /// tokio's timer wheel, and moving a registered timer to a later deadline is one atomic
+    /// operation; a fresh timer per request took the wheel's lock twice and, whenever the
+    /// thread parked on the time driver had no earlier timer, woke it with a syscall
+    /// (about one request in three). A spare timer that fires while unused wakes the task
+    /// that last used it once, which polls and finds nothing to do.
+    static SPARE: RefCell<Vec<(u64, Pin<Box<tokio::time::Sleep>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A spare timer of `system`'s runtime, reset to `deadline`.
+fn spare_timer(system: &ActorSystem, deadline: Instant) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    let serial = system.registry().serial();
+    let mut sleep = SPARE
+        .try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            let i = spare.iter().rposition(|(s, _)| *s == serial)?;
+            Some(spare.swap_remove(i).1)
+        })
+        .ok()??;
+    sleep.as_mut().reset(deadline.into());
+    Some(sleep)
+}
+
+/// Keeps `sleep` (a timer of the system with `serial`) for a later `.await` on this thread.
+fn keep_spare_timer(serial: u64, sleep: Pin<Box<tokio::time::Sleep>>) {
+    // Dropped here if the thread is exiting or already keeps enough (the oldest goes, so
+    // timers of systems no longer used leave).
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() == SPARE_TIMERS {
+            drop(spare.remove(0));
+        }
+        spare.push((serial, sleep));
+    });
 }
 
 /// A future that completes with `Terminated` when `pid` is gone (10 s timeout).
@@ -458,6 +509,7 @@ impl std::fmt::Debug for ActorFuture {
 #[cfg(test)]
 mod lazy_timeout_tests {
     use super::*;
+    use std::future::Future;
 
     /// Timeouts hold on every path although no timer task is spawned up front.
     #[test]
@@ -479,6 +531,86 @@ mod lazy_timeout_tests {
 
         let never = ActorFuture::new(&system, ActorFuture::NO_TIMEOUT);
         assert!(!never.is_done());
+        system.shutdown();
+    }
+
+    fn spare_timers_here() -> usize {
+        SPARE.with(|s| s.borrow().len())
+    }
+
+    /// An `.await` takes the deadline timer an earlier `.await` on its thread left, moved
+    /// to its own deadline, earlier or later: each still times out at its own deadline.
+    #[test]
+    fn awaits_reusing_a_spare_timer_time_out_at_their_own_deadline() {
+        let system = ActorSystem::new();
+        let rt = system.runtime().clone();
+        // `block_on` polls on this thread, so the spare timers are this thread's.
+        let mut long = ActorFuture::new(&system, Duration::from_secs(60));
+        let polled =
+            rt.block_on(async { tokio::time::timeout(Duration::from_millis(5), &mut long).await });
+        assert!(polled.is_err(), "no reply: still pending");
+        let before = spare_timers_here();
+        drop(long);
+        assert_eq!(spare_timers_here(), before + 1, "its timer is kept");
+
+        // Earlier than the spare's deadline (60 s): the timer must move back.
+        let t = Instant::now();
+        let short = ActorFuture::new(&system, Duration::from_millis(30));
+        assert_eq!(rt.block_on(short).err(), Some(FutureError::Timeout));
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(30),
+            "not before its deadline: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(30),
+            "at its own deadline: {took:?}"
+        );
+        assert_eq!(spare_timers_here(), before + 1, "taken and given back");
+
+        // Later than the spare's (elapsed) deadline.
+        let t = Instant::now();
+        let later = ActorFuture::new(&system, Duration::from_millis(60));
+        assert_eq!(rt.block_on(later).err(), Some(FutureError::Timeout));
+        assert!(
+            t.elapsed() >= Duration::from_millis(60),
+            "{:?}",
+            t.elapsed()
+        );
+
+        // And a reply still wins over the moved timer.
+        let answered = ActorFuture::new(&system, Duration::from_secs(5));
+        answered
+            .pid()
+            .send_user_message(&system, MessageEnvelope::new(7u32));
+        assert_eq!(
+            rt.block_on(answered.into_typed::<u32>()),
+            Ok(7),
+            "reply before the deadline"
+        );
+        system.shutdown();
+    }
+
+    /// The future keeps one waker, the last poller's: a future polled by one task and
+    /// then awaited by another wakes the other.
+    #[test]
+    fn the_last_poller_is_woken() {
+        let system = ActorSystem::new();
+        let mut fut = ActorFuture::new(&system, Duration::from_secs(5));
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        let (sys, pid) = (system.clone(), fut.pid().clone());
+        let r = system.runtime().block_on(async move {
+            // This task's waker replaces the first poller's.
+            std::future::poll_fn(|cx| {
+                assert!(Pin::new(&mut fut).poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            std::thread::spawn(move || pid.send_user_message(&sys, MessageEnvelope::new(7u32)));
+            fut.into_typed::<u32>().await
+        });
+        assert_eq!(r, Ok(7));
         system.shutdown();
     }
 }
