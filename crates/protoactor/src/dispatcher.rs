@@ -187,9 +187,9 @@ impl PinnedGroup {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             // A busy group polls the I/O driver (an `epoll_wait` system call) every 256
-            // mailbox turns instead of tokio's 61: a hand-off within the group costs about
-            // 140 ns of CPU, a system call here about 1 us. The thread still parks on the
-            // driver as soon as it is idle, and timers run on the system's runtime.
+            // mailbox turns instead of tokio's 61: a fourth of the system calls on a chain
+            // of hand-offs (BENCHMARKS.md). The thread still parks on the driver as soon as
+            // it is idle, and the actors' timers run on the system's runtime.
             .event_interval(256)
             .build()?;
         let handle = rt.handle().clone();
