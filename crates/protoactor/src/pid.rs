@@ -1,11 +1,10 @@
 //! Process identifiers: plain data (address, id, request id) plus the cache of the process
 //! a PID resolved to. Resolving and sending live with the actor system (`system.rs`).
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
-
-use crate::process::Process;
 
 /// The address of a process before remoting starts.
 pub const LOCAL_ADDRESS: &str = "nonhost";
@@ -23,9 +22,18 @@ struct PidInner {
     address: Arc<str>,
     id: Arc<str>,
     request_id: u32,
-    /// The resolved process and the serial of the registry that resolved it.
-    process: OnceLock<(u64, Arc<dyn Process>)>,
+    /// The serial of the registry that resolved this PID and what it resolved to.
+    resolved: OnceLock<(u64, Resolved)>,
 }
+
+/// What a PID keeps once it resolved: the process it points at, opaque here.
+///
+/// The process layer (`process.rs`) stores an `Arc<dyn Process>` in it and reads it back
+/// (`Pid::cached_process`). It is opaque because a process receives messages, and messages
+/// carry PIDs: naming `Process` here would make ids, messages and processes one import
+/// cycle. The price is one `Any` type check per send on a cached PID (a few instructions,
+/// measured in BENCHMARKS.md), against the registry lookup the cache saves.
+pub(crate) type Resolved = Box<dyn Any + Send + Sync>;
 
 impl Pid {
     /// A PID for `id` at `address`.
@@ -38,7 +46,7 @@ impl Pid {
             address,
             id,
             request_id,
-            process: OnceLock::new(),
+            resolved: OnceLock::new(),
         }))
     }
 
@@ -67,15 +75,17 @@ impl Pid {
         Self::with_parts(self.0.address.clone(), self.0.id.clone(), request_id)
     }
 
-    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
-        let _ = self.0.process.set((registry_serial, process));
+    /// Keeps what the registry with `registry_serial` resolved this PID to (the first one
+    /// set stays).
+    pub(crate) fn set_resolved(&self, registry_serial: u64, resolved: Resolved) {
+        let _ = self.0.resolved.set((registry_serial, resolved));
     }
 
-    /// The cached process, if the registry with `registry_serial` cached one that lives.
+    /// What the registry with `registry_serial` resolved this PID to, if it did.
     #[inline]
-    pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
-        match self.0.process.get() {
-            Some((serial, p)) if *serial == registry_serial && !p.is_dead() => Some(p),
+    pub(crate) fn resolved(&self, registry_serial: u64) -> Option<&Resolved> {
+        match self.0.resolved.get() {
+            Some((serial, r)) if *serial == registry_serial => Some(r),
             _ => None,
         }
     }
