@@ -1,38 +1,9 @@
 //! The actor trait, closure actors and the behavior stack.
 
-use std::any::Any;
 use std::sync::Arc;
 
+pub use crate::context::Actor;
 use crate::context::Context;
-use crate::supervision::SupervisorStrategy;
-
-/// An actor: state plus a synchronous `receive` that handles one message at a time.
-///
-/// ```
-/// use protoactor::prelude::*;
-///
-/// struct Greeter;
-/// struct Hello { who: String }
-///
-/// impl Actor for Greeter {
-///     fn receive(&mut self, ctx: &mut Context) {
-///         match_message!(ctx.message(), {
-///             Hello: h => println!("Hello {}", h.who),
-///             _ => {}
-///         });
-///     }
-/// }
-/// ```
-pub trait Actor: Any + Send {
-    /// Handles the current message (`ctx.message()`).
-    fn receive(&mut self, ctx: &mut Context);
-
-    /// An actor that returns a strategy here supervises its own children with it, instead
-    /// of the strategy in its props.
-    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
-        None
-    }
-}
 
 /// A closure actor, made by [`Props::from_func`](crate::Props::from_func).
 pub struct FuncActor(pub(crate) Arc<dyn Fn(&mut Context) + Send + Sync>);

@@ -304,6 +304,9 @@ impl Process for ActorProcess {
     fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }
+    fn mark_dead(&self) {
+        ActorProcess::mark_dead(self)
+    }
 }
 
 enum Outcome {

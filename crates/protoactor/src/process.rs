@@ -22,6 +22,9 @@ pub trait Process: Send + Sync + 'static {
     fn is_dead(&self) -> bool {
         false
     }
+    /// Called when the actor behind this process begins its final stop, after it left the
+    /// registry: from then on sends go to dead letters. Other processes ignore it.
+    fn mark_dead(&self) {}
     /// Runs `hook` once this process has its one response (futures do, so middleware can
     /// follow a request/response pair); any other process hands the hook back.
     fn on_completion(&self, hook: CompletionHook) -> Result<(), CompletionHook> {

@@ -150,9 +150,9 @@ impl ProcessRegistry {
         }
     }
 
-    /// Removes a process.
-    pub fn remove(&self, pid: &Pid) {
-        self.local.remove(pid.id());
+    /// Removes a process; returns it if it was registered.
+    pub fn remove(&self, pid: &Pid) -> Option<Arc<dyn Process>> {
+        self.local.remove(pid.id()).map(|(_, p)| p)
     }
 
     /// The local process registered under `id`.
