@@ -94,12 +94,7 @@ impl std::fmt::Debug for Context {
 static NO_MESSAGE: () = ();
 
 impl Context {
-    pub(crate) fn new(
-        system: &ActorSystem,
-        props: Props,
-        pid: Pid,
-        parent: Option<Pid>,
-    ) -> Self {
+    pub(crate) fn new(system: &ActorSystem, props: Props, pid: Pid, parent: Option<Pid>) -> Self {
         let actor = (props.0.producer)(system);
         Context {
             system: system.clone(),

@@ -125,7 +125,12 @@ impl MiddlewarePropagation {
     /// with the forwarding spawn middleware; unchanged if it already has this propagation.
     pub(crate) fn apply(&self, props: &Props) -> Props {
         let me = Arc::as_ptr(&self.0);
-        if props.0.propagations.iter().any(|p| std::ptr::addr_eq(Arc::as_ptr(p), me)) {
+        if props
+            .0
+            .propagations
+            .iter()
+            .any(|p| std::ptr::addr_eq(Arc::as_ptr(p), me))
+        {
             return props.clone();
         }
         let forward: Middleware<SpawnFunc> = Arc::new(self.spawn_middleware());

@@ -42,7 +42,9 @@ impl Pid {
     /// The cached process, if the registry with `registry_serial` cached one that lives.
     #[inline]
     pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
-        let p = self.resolved(registry_serial)?.downcast_ref::<Arc<dyn Process>>()?;
+        let p = self
+            .resolved(registry_serial)?
+            .downcast_ref::<Arc<dyn Process>>()?;
         (!p.is_dead()).then_some(p)
     }
 }

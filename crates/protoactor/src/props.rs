@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use crate::actor::FuncActor;
+pub(crate) use crate::context::{send_through, PropsInner};
+use crate::context::{Actor, Context};
 pub use crate::context::{
     ContextDecorator, OnInit, Producer, Props, ReceiverFunc, ReceiverMiddleware, SenderContext,
     SenderFunc, SenderMiddleware, SpawnError, SpawnFunc, SpawnMiddleware,
 };
-pub(crate) use crate::context::{send_through, PropsInner};
-use crate::context::{Actor, Context};
 use crate::dispatcher::Dispatcher;
 use crate::mailbox::MailboxConfig;
 use crate::middleware_chain::MiddlewareChain;
