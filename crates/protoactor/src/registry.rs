@@ -222,6 +222,22 @@ mod tests {
         assert_eq!(encode_id(u64::MAX).as_str(), "$f++++++++++");
     }
 
+    /// The actor's final stop marks its process dead through what `remove` returns.
+    #[test]
+    fn remove_returns_the_registered_process_once() {
+        struct Nothing;
+        impl Process for Nothing {
+            fn send_user_message(&self, _: &Pid, _: crate::message::MessageEnvelope) {}
+            fn send_system_message(&self, _: &Pid, _: crate::process::SystemMessage) {}
+        }
+        let registry = ProcessRegistry::new();
+        let process: Arc<dyn Process> = Arc::new(Nothing);
+        let pid = registry.add(process.clone(), "a").unwrap();
+        let removed = registry.remove(&pid).expect("registered");
+        assert!(Arc::ptr_eq(&removed, &process));
+        assert!(registry.remove(&pid).is_none());
+    }
+
     #[test]
     fn joined_ids_on_the_stack_and_beyond() {
         assert_eq!(with_joined(&["a/", "$1"], str::to_owned), "a/$1");
