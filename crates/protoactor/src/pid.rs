@@ -50,20 +50,19 @@ impl Pid {
         }))
     }
 
+    // One accessor per part. Code that keeps a PID's id or address as a key keeps the PID
+    // itself (cloning it is one reference count), as the remote codec's batch tables do.
+
     /// The node address (`"nonhost"` for a purely local system).
     pub fn address(&self) -> &str {
-        &self.0.address
-    }
-    /// The address as a shared string.
-    pub fn address_arc(&self) -> &Arc<str> {
         &self.0.address
     }
     /// The process id on its node.
     pub fn id(&self) -> &str {
         &self.0.id
     }
-    /// The id as a shared string.
-    pub fn id_arc(&self) -> &Arc<str> {
+    /// The id as the shared string it is stored as (spawning names the process with it).
+    pub(crate) fn id_arc(&self) -> &Arc<str> {
         &self.0.id
     }
     /// The request id (used by remote request/response correlation; 0 when unused).
