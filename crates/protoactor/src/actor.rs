@@ -1,4 +1,5 @@
-//! The actor trait, closure actors and the behavior stack.
+//! Closure actors and the behavior stack. The [`Actor`] trait is defined with the context its
+//! `receive` takes (`context.rs`) and re-exported here.
 
 use std::sync::Arc;
 

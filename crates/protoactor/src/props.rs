@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::actor::FuncActor;
 pub(crate) use crate::context::{send_through, PropsInner};
 use crate::context::{Actor, Context};
+#[doc(inline)]
 pub use crate::context::{
     ContextDecorator, OnInit, Producer, Props, ReceiverFunc, ReceiverMiddleware, SenderContext,
     SenderFunc, SenderMiddleware, SpawnError, SpawnFunc, SpawnMiddleware,
