@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
 # Checks the layering of the core crate (crates/protoactor): a module may name (`crate::x`)
-# only modules of its own layer or of lower layers. The layers are the table in the crate
-# docs of crates/protoactor/src/lib.rs (lines `//!  <n> <name>  <module>, <module>, ...`), so the
-# documentation and the check cannot drift apart. Test code (items under `#[cfg(test)]`
-# or `#[cfg(all(test, ...))]`) is exempt: it may build a whole system.
+# only modules of its own layer or of lower layers, and the modules never name each other in
+# a cycle (not even inside one layer), so the crate reads from the bottom up. The layers are
+# the table in the crate docs of crates/protoactor/src/lib.rs (lines
+# `//!  <n> <name>  <module>, <module>, ...`), so the documentation and the check cannot drift
+# apart. Test code (items under `#[cfg(test)]` or `#[cfg(all(test, ...))]`) is exempt: it may
+# build a whole system. A cycle is printed as `a -> b -> a` with where each name is.
 # Usage: scripts/check-layers.sh [path/to/crates/protoactor/src]   (exit 1 on a violation)
 set -euo pipefail
 
 if [ "${1:-}" = "--self-test" ]; then
-  # The check must pass a layered tree and fail an upward name, a hidden module and a
-  # module missing from the table.
+  # The check must pass a layered tree without cycles (names inside a layer and from test
+  # code allowed) and fail an upward name, a hidden module, a module missing from the
+  # table and a cycle inside a layer.
   t="$(mktemp -d)"; trap 'rm -rf "$t"' EXIT
-  printf '//  0 data       low\n//  1 top        high (notes)\n' > "$t/lib.rs"
+  printf '//  0 data       low, mid, side\n//  1 top        high (notes)\n' > "$t/lib.rs"
   printf 'use crate::low::X;\n#[cfg(test)]\nmod tests {\n    use crate::high::Y;\n}\n' > "$t/low.rs"
+  printf 'use crate::low::X;\n#[cfg(test)]\nfn t() { crate::side::f() }\n' > "$t/mid.rs"
+  printf 'use crate::mid::X;\n' > "$t/side.rs"
   printf 'use crate::low::X;\n' > "$t/high.rs"
   "$0" "$t" >/dev/null || { echo "self-test: a layered tree was rejected"; exit 1; }
-  for bad in 'use crate::high::Y;' 'use crate::Y;' 'use crate::nowhere::Y;'; do
+  for bad in 'use crate::high::Y;' 'use crate::Y;' 'use crate::nowhere::Y;' 'use crate::side::Y;'; do
     printf '%s\n' "$bad" > "$t/low.rs"
     if "$0" "$t" >/dev/null; then echo "self-test: accepted \`$bad\` in a lower layer"; exit 1; fi
   done
+  # low -> side -> mid -> low: the cycle is reported with each step
+  out="$("$0" "$t" || true)"
+  case "$out" in
+    *"import cycle: low -> side -> mid -> low"*) ;;
+    *) echo "self-test: the cycle low -> side -> mid -> low was not reported: $out"; exit 1 ;;
+  esac
   echo "check-layers self-test: ok"; exit 0
 fi
 
@@ -35,7 +46,9 @@ FNR == NR {
         rest = substr($0, RLENGTH + 1)
         sub(/\(.*/, "", rest)
         count = split(rest, mods, /[ ,]+/)
-        for (i = 1; i <= count; i++) if (mods[i] != "") { layer[mods[i]] = n; modules++ }
+        for (i = 1; i <= count; i++) if (mods[i] != "") {
+            layer[mods[i]] = n; order[++modules] = mods[i]
+        }
     }
     next
 }
@@ -80,14 +93,67 @@ FNR == 1 {
             printf "%s:%d: `crate::%s` is in no layer of the table in lib.rs\n", rel, FNR, name
             bad = 1; continue
         }
+        if (name != mod && !((mod, name) in edge)) {
+            edge[mod, name] = rel ":" FNR
+            adj[mod] = adj[mod] " " name
+        }
         if (layer[name] > layer[mod]) {
             printf "%s:%d: `%s` (layer %s) names `%s` (layer %s): a lower layer must not name a higher one\n", rel, FNR, mod, layer[mod], name, layer[name]
             bad = 1
         }
     }
 }
+# Tarjan: the strongly connected components of the module graph; one with two or more
+# modules holds an import cycle.
+function connect(v,   i, n, next_, w) {
+    ix[v] = low[v] = ++visited
+    stack[++sp] = v; onstack[v] = 1
+    n = split(adj[v], next_, " ")
+    for (i = 1; i <= n; i++) {
+        w = next_[i]
+        if (!(w in ix)) { connect(w); if (low[w] < low[v]) low[v] = low[w] }
+        else if (onstack[w] && ix[w] < low[v]) low[v] = ix[w]
+    }
+    if (low[v] == ix[v]) {
+        components++
+        do { w = stack[sp--]; onstack[w] = 0; comp[w] = components; size[components]++ } while (w != v)
+    }
+}
+# The shortest cycle through v inside its component (breadth first), as "v -> ... -> v"
+# followed by where each step is named.
+function cycle_through(v,   q, head, tail, from, u, i, n, next_, w, path, where, hop) {
+    q[tail = 1] = v; head = 0
+    while (head < tail) {
+        u = q[++head]
+        n = split(adj[u], next_, " ")
+        for (i = 1; i <= n; i++) {
+            w = next_[i]
+            if (comp[w] != comp[v]) continue
+            if (w == v) {
+                path = v; where = ""
+                for (hop = u; ; hop = from[hop]) {
+                    path = hop " -> " path
+                    where = "\n    " hop " -> " (hop == u ? v : nextstep[hop]) " at " edge[hop, (hop == u ? v : nextstep[hop])] where
+                    if (hop == v) break
+                    nextstep[from[hop]] = hop
+                }
+                return path where
+            }
+            if (!(w in from) && w != v) { from[w] = u; q[++tail] = w }
+        }
+    }
+}
 END {
     if (modules == 0) { print "check-layers: no layer table found in lib.rs"; exit 2 }
+    for (i = 1; i <= modules; i++) if (!(order[i] in ix)) connect(order[i])
+    for (i = 1; i <= modules; i++) {
+        c = comp[order[i]]
+        if (size[c] > 1 && !(c in reported)) {
+            reported[c] = 1; bad = 1; members = ""
+            for (j = 1; j <= modules; j++) if (comp[order[j]] == c) members = members ", " order[j]
+            printf "import cycle: %s\n    (all the modules of this cycle: %s)\n", cycle_through(order[i]), substr(members, 3)
+        }
+    }
     if (bad) exit 1
     print "check-layers: ok"
 }

@@ -53,15 +53,54 @@ pub struct Outbound {
     pub header: Option<Arc<MessageHeader>>,
 }
 
+/// A target table key: the target's id (its request id travels per envelope). The key holds
+/// the PID, so inserting one costs a reference count, not a copy of the id; it is looked up
+/// by the id (`Borrow<str>`).
+struct TargetKey(Pid);
+
+impl std::hash::Hash for TargetKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // as `str` hashes, so that a lookup by `&str` finds the key
+        self.0.id().hash(state)
+    }
+}
+impl PartialEq for TargetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+impl Eq for TargetKey {}
+impl std::borrow::Borrow<str> for TargetKey {
+    fn borrow(&self) -> &str {
+        self.0.id()
+    }
+}
+
+/// A sender table key: the sender's address and id (its request id travels per envelope).
+struct SenderKey(Pid);
+
+impl std::hash::Hash for SenderKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.address().hash(state);
+        self.0.id().hash(state);
+    }
+}
+impl PartialEq for SenderKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id() && self.0.address() == other.0.address()
+    }
+}
+impl Eq for SenderKey {}
+
 /// Accumulates messages into one `MessageBatch`, de-duplicating the tables.
 pub struct BatchBuilder {
     variant: WireVariant,
     type_names: Vec<String>,
     type_index: HashMap<Arc<str>, i32>,
     targets: Vec<Bytes>,
-    target_index: HashMap<Arc<str>, i32>,
+    target_index: HashMap<TargetKey, i32>,
     senders: Vec<actor_proto::Pid>,
-    sender_index: HashMap<(Arc<str>, Arc<str>), i32>,
+    sender_index: HashMap<SenderKey, i32>,
     envelopes: Vec<MessageEnvelope>,
     buf: BytesMut,
     size: usize,
@@ -148,7 +187,7 @@ impl BatchBuilder {
                 i
             }
         };
-        let target = match self.target_index.get(m.target.id_arc()) {
+        let target = match self.target_index.get(m.target.id()) {
             Some(&i) => i,
             None => {
                 let i = self.targets.len() as i32;
@@ -160,14 +199,14 @@ impl BatchBuilder {
                 };
                 self.size += raw.len() + 2;
                 self.targets.push(raw);
-                self.target_index.insert(m.target.id_arc().clone(), i);
+                self.target_index.insert(TargetKey(m.target.clone()), i);
                 i
             }
         };
         let (sender, sender_request_id) = match &m.sender {
             None => (0, 0),
             Some(s) => {
-                let key = (s.address_arc().clone(), s.id_arc().clone());
+                let key = SenderKey(s.clone());
                 let i = match self.sender_index.get(&key) {
                     Some(&i) => i,
                     None => {

@@ -1,79 +1,8 @@
-//! The actor trait, closure actors and the behavior stack.
+//! Closure actors and the behavior stack. The [`Actor`] trait is defined with the context its
+//! `receive` takes (`context.rs`) and re-exported here.
 
-use std::any::Any;
-use std::sync::Arc;
-
+pub use crate::context::{Actor, FuncActor};
 use crate::context::Context;
-use crate::supervision::SupervisorStrategy;
-
-/// An actor: state plus a synchronous `receive` that handles one message at a time.
-///
-/// ```
-/// use protoactor::prelude::*;
-///
-/// struct Greeter;
-/// struct Hello { who: String }
-///
-/// impl Actor for Greeter {
-///     fn receive(&mut self, ctx: &mut Context) {
-///         match_message!(ctx.message(), {
-///             Hello: h => println!("Hello {}", h.who),
-///             _ => {}
-///         });
-///     }
-/// }
-/// ```
-pub trait Actor: Any + Send {
-    /// Handles the current message (`ctx.message()`).
-    fn receive(&mut self, ctx: &mut Context);
-
-    /// An actor that returns a strategy here supervises its own children with it, instead
-    /// of the strategy in its props.
-    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
-        None
-    }
-}
-
-/// A closure actor, made by [`Props::from_func`](crate::Props::from_func).
-pub struct FuncActor(pub(crate) Arc<dyn Fn(&mut Context) + Send + Sync>);
-
-impl Actor for FuncActor {
-    fn receive(&mut self, ctx: &mut Context) {
-        (self.0)(ctx)
-    }
-}
-
-impl std::fmt::Debug for FuncActor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FuncActor")
-    }
-}
-
-/// An actor instance as its context holds it: boxed, or a closure actor inline (its box
-/// would be one more allocation per actor for the two words of the shared closure).
-pub(crate) enum ActorSlot {
-    Boxed(Box<dyn Actor>),
-    Func(FuncActor),
-}
-
-impl std::ops::Deref for ActorSlot {
-    type Target = dyn Actor;
-    fn deref(&self) -> &(dyn Actor + 'static) {
-        match self {
-            ActorSlot::Boxed(a) => &**a,
-            ActorSlot::Func(f) => f,
-        }
-    }
-}
-
-impl std::ops::DerefMut for ActorSlot {
-    fn deref_mut(&mut self) -> &mut (dyn Actor + 'static) {
-        match self {
-            ActorSlot::Boxed(a) => &mut **a,
-            ActorSlot::Func(f) => f,
-        }
-    }
-}
 
 /// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
 /// return one:

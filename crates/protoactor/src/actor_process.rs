@@ -303,6 +303,9 @@ impl Process for ActorProcess {
     fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }
+    fn mark_dead(&self, pid: &Pid) {
+        ActorProcess::mark_dead(self, pid)
+    }
 }
 
 enum Outcome {

@@ -3,31 +3,35 @@
 //! The machinery behind it has one file per concept: `context/invoke.rs` (delivering a
 //! message), `context/lifecycle.rs` (start, stop, restart, watch, failure),
 //! `context/reenter.rs` (continuing after a future) and `context/receive_timeout.rs`.
-//! Sending, spawning and stopping are [`ContextOps`], shared with the root context.
+//! Sending, spawning and stopping are [`ContextOps`](crate::ContextOps), shared with the root
+//! context (`context_ops.rs`, above this module; spawning a child is in `spawn.rs`).
+//!
+//! The [`Actor`] trait and the types of [`Props`] are defined here too: see "the actor and
+//! its props" below.
 
 mod invoke;
 mod lifecycle;
 mod receive_timeout;
 mod reenter;
 
+use std::any::Any;
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexSet;
 
-use crate::actor::{Actor, ActorSlot};
-use crate::actor_process::ActorProcess;
-use crate::context_ops::ContextOps;
+use crate::dispatcher::Dispatcher;
 use crate::failure::{FailureReason, RestartStatistics};
+use crate::mailbox::MailboxConfig;
 use crate::message::{downcast_message, Message, MessageEnvelope, MessageHeader};
+use crate::middleware_chain::{Middleware, MiddlewareChain};
 use crate::pid::Pid;
 use crate::process::SystemMessage;
-use crate::props::{send_through, validate_name, Props, SpawnError};
-use crate::registry::with_joined;
-use crate::spawn::spawn;
+use crate::registry::NameExists;
+use crate::supervision::SupervisorStrategy;
 use crate::system::ActorSystem;
 
 use receive_timeout::TimeoutTimer;
@@ -89,8 +93,6 @@ pub struct Context {
     extras: Option<Box<Extras>>,
     /// Children and restart statistics, allocated on the first spawn or failure.
     family: OnceCell<Box<Family>>,
-    /// This actor's process, marked dead at the start of the final stop (see `finalize_stop`).
-    process: Weak<ActorProcess>,
 }
 
 impl std::fmt::Debug for Context {
@@ -106,13 +108,7 @@ impl std::fmt::Debug for Context {
 static NO_MESSAGE: () = ();
 
 impl Context {
-    pub(crate) fn new(
-        system: &ActorSystem,
-        props: Props,
-        pid: Pid,
-        parent: Option<Pid>,
-        process: Weak<ActorProcess>,
-    ) -> Self {
+    pub(crate) fn new(system: &ActorSystem, props: Props, pid: Pid, parent: Option<Pid>) -> Self {
         let actor = props.0.producer.make(system);
         Context {
             system: system.clone(),
@@ -124,7 +120,6 @@ impl Context {
             state: State::Alive,
             extras: None,
             family: OnceCell::new(),
-            process,
         }
     }
 
@@ -225,7 +220,7 @@ impl Context {
         match self.sender() {
             Some(s) => {
                 let s = s.clone();
-                self.send(&s, message)
+                self.send_as_self(&s, MessageEnvelope::new(message))
             }
             None => {
                 let dl = self.system.dead_letter();
@@ -249,7 +244,7 @@ impl Context {
                     header: env.header.clone(),
                 };
                 self.current = Current::Owned(placeholder);
-                self.send_envelope(target, env);
+                self.send_as_self(target, env);
             }
             other => {
                 self.current = other;
@@ -310,20 +305,11 @@ impl Context {
     }
 }
 
-impl ContextOps for Context {
+impl Context {
+    /// Sends through this actor's sender middleware, as this actor (the body of
+    /// `ContextOps::send_envelope`, which is implemented above this module).
     #[inline]
-    fn system(&self) -> &ActorSystem {
-        &self.system
-    }
-
-    #[inline]
-    fn owner(&self) -> Option<&Pid> {
-        Some(&self.self_pid)
-    }
-
-    /// Sends through this actor's sender middleware.
-    #[inline]
-    fn send_envelope(&self, target: &Pid, envelope: MessageEnvelope) {
+    pub(crate) fn send_as_self(&self, target: &Pid, envelope: MessageEnvelope) {
         send_through(
             self.props.0.sender_chain.get(),
             &self.system,
@@ -333,41 +319,236 @@ impl ContextOps for Context {
         )
     }
 
-    fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
-        validate_name(name)?;
-        self.spawn_named_unvalidated(props, name)
-    }
-}
-
-impl Context {
-    /// Spawns a child named `name` even if the name contains `/`, for ids whose shape
-    /// another system dictates: a cluster grain is named after its protoactor-go identity,
-    /// which may contain `/` (`partition-activator/user/42$1`, as Go names it).
-    ///
-    /// Such a name can take the id a descendant of a sibling would get (`a/b` is also child
-    /// `b` of child `a`, whose own spawn of `b` then fails with `NameExists`), which is why
-    /// [`ContextOps::spawn_named`] refuses it; use this only where the caller owns the whole
-    /// namespace under this actor (the cluster's activator spawns only grains, each named
-    /// `<identity>$<n>`). An empty name is still refused.
-    pub fn spawn_named_unvalidated(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
-        if name.is_empty() {
-            return Err(SpawnError::InvalidName(String::new()));
-        }
-        if props.0.guardian.is_some() {
-            return Err(SpawnError::GuardianOnChild);
-        }
-        let pid = with_joined(&[self.self_pid.id(), "/", name], |id| {
-            match self.props.0.spawn_chain.get() {
-                Some(chain) => chain(&self.system, id, props, Some(&self.self_pid)),
-                None => spawn(&self.system, id, props, Some(&self.self_pid)),
-            }
-        })?;
+    /// Records a spawned child (spawning is `spawn.rs`).
+    pub(crate) fn add_child(&self, pid: Pid) {
         self.family
             .get_or_init(Default::default)
             .children
             .borrow_mut()
-            .insert(pid.clone());
-        Ok(pid)
+            .insert(pid);
+    }
+}
+
+// ---------------------------------------------------------------- the actor and its props
+//
+// An actor receives a context, a context owns its actor and keeps its props, and props
+// make actors and hold middleware over contexts: these types name each other, so they are
+// defined together here. Building props is `props.rs`; spawning is `spawn.rs`.
+
+/// An actor: state plus a synchronous `receive` that handles one message at a time.
+///
+/// ```
+/// use protoactor::prelude::*;
+///
+/// struct Greeter;
+/// struct Hello { who: String }
+///
+/// impl Actor for Greeter {
+///     fn receive(&mut self, ctx: &mut Context) {
+///         match_message!(ctx.message(), {
+///             Hello: h => println!("Hello {}", h.who),
+///             _ => {}
+///         });
+///     }
+/// }
+/// ```
+pub trait Actor: Any + Send {
+    /// Handles the current message (`ctx.message()`).
+    fn receive(&mut self, ctx: &mut Context);
+
+    /// An actor that returns a strategy here supervises its own children with it, instead
+    /// of the strategy in its props.
+    fn supervisor_strategy(&self) -> Option<Arc<dyn SupervisorStrategy>> {
+        None
+    }
+}
+
+/// Makes a new actor instance (called at spawn and at every restart).
+pub type Producer = Arc<dyn Fn(&ActorSystem) -> Box<dyn Actor> + Send + Sync>;
+
+/// The inbound path of a message into an actor.
+pub type ReceiverFunc = Arc<dyn Fn(&mut Context, MessageEnvelope) + Send + Sync>;
+/// Wraps the inbound path; the first registered runs outermost.
+pub type ReceiverMiddleware = Middleware<ReceiverFunc>;
+
+/// Who is sending, as seen by sender middleware.
+pub struct SenderContext<'a> {
+    /// The system.
+    pub system: &'a ActorSystem,
+    /// The sending actor (`None` for the root context).
+    pub self_pid: Option<&'a Pid>,
+}
+
+impl std::fmt::Debug for SenderContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderContext")
+            .field("self_pid", &self.self_pid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outbound path of a message from an actor (or root context) to a target.
+pub type SenderFunc = Arc<dyn Fn(&SenderContext<'_>, &Pid, MessageEnvelope) + Send + Sync>;
+/// Wraps the outbound path; the first registered runs outermost.
+pub type SenderMiddleware = Middleware<SenderFunc>;
+
+/// Spawns a process: `(system, id, props, parent)`.
+pub type SpawnFunc =
+    Arc<dyn Fn(&ActorSystem, &str, &Props, Option<&Pid>) -> Result<Pid, SpawnError> + Send + Sync>;
+/// Wraps spawning of children (of actors with these props, or of a root context).
+pub type SpawnMiddleware = Middleware<SpawnFunc>;
+
+/// Wraps every invocation of the actor with access to its context (the first registered
+/// runs outermost). Rust cannot substitute the `Context` type the way Go decorates its
+/// context interface, so a decorator runs code around the actor's `receive` instead.
+pub type ContextDecorator = Arc<dyn Fn(&mut Context, &mut dyn FnMut(&mut Context)) + Send + Sync>;
+
+/// Runs when a context is created, before `Started`.
+pub type OnInit = Arc<dyn Fn(&mut Context) + Send + Sync>;
+
+/// Why a spawn failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The name is taken; the PID holding it is given.
+    #[error("spawn: name already exists: {0}")]
+    NameExists(Pid),
+    /// The name is empty or contains the id separator `/` (a child's id is
+    /// `<parent id>/<name>`, so such a name could take another actor's child's id).
+    #[error("spawn: invalid actor name {0:?}: a name must be non-empty and must not contain '/'")]
+    InvalidName(String),
+    /// Guardian props can only be spawned from the root context.
+    #[error("props with a guardian strategy can only be spawned from the root context")]
+    GuardianOnChild,
+    /// The system is shut down.
+    #[error("the actor system is shut down")]
+    SystemShutDown,
+    /// The props' dispatcher runs no actors any more (a stopped
+    /// [`PinnedGroup`](crate::dispatcher::PinnedGroup)).
+    #[error("the dispatcher is stopped")]
+    DispatcherStopped,
+}
+
+impl From<NameExists> for SpawnError {
+    fn from(e: NameExists) -> Self {
+        SpawnError::NameExists(e.0)
+    }
+}
+
+/// A closure actor, made by [`Props::from_func`](crate::Props::from_func).
+pub struct FuncActor(pub(crate) Arc<dyn Fn(&mut Context) + Send + Sync>);
+
+impl Actor for FuncActor {
+    fn receive(&mut self, ctx: &mut Context) {
+        (self.0)(ctx)
+    }
+}
+
+impl std::fmt::Debug for FuncActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FuncActor")
+    }
+}
+
+/// An actor instance as its context holds it: boxed, or a closure actor inline (its box
+/// would be one more allocation per actor for the two words of the shared closure).
+pub(crate) enum ActorSlot {
+    Boxed(Box<dyn Actor>),
+    Func(FuncActor),
+}
+
+impl std::ops::Deref for ActorSlot {
+    type Target = dyn Actor;
+    fn deref(&self) -> &(dyn Actor + 'static) {
+        match self {
+            ActorSlot::Boxed(a) => &**a,
+            ActorSlot::Func(f) => f,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ActorSlot {
+    fn deref_mut(&mut self) -> &mut (dyn Actor + 'static) {
+        match self {
+            ActorSlot::Boxed(a) => &mut **a,
+            ActorSlot::Func(f) => f,
+        }
+    }
+}
+
+/// How props make an actor: a producer, or a closure all incarnations share (kept apart so
+/// that a closure actor lives inline in its context, see [`ActorSlot`]).
+#[derive(Clone)]
+pub(crate) enum ActorMaker {
+    Producer(Producer),
+    Func(Arc<dyn Fn(&mut Context) + Send + Sync>),
+}
+
+impl ActorMaker {
+    pub(crate) fn make(&self, system: &ActorSystem) -> ActorSlot {
+        match self {
+            ActorMaker::Producer(p) => ActorSlot::Boxed(p(system)),
+            ActorMaker::Func(f) => ActorSlot::Func(FuncActor(f.clone())),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct PropsInner {
+    pub(crate) producer: ActorMaker,
+    pub(crate) mailbox: MailboxConfig,
+    pub(crate) dispatcher: Option<Dispatcher>,
+    pub(crate) supervisor: Option<Arc<dyn SupervisorStrategy>>,
+    pub(crate) guardian: Option<Arc<dyn SupervisorStrategy>>,
+    pub(crate) receiver_chain: MiddlewareChain<ReceiverFunc>,
+    pub(crate) sender_chain: MiddlewareChain<SenderFunc>,
+    pub(crate) spawn_chain: MiddlewareChain<SpawnFunc>,
+    pub(crate) context_decorators: Vec<ContextDecorator>,
+    pub(crate) on_init: Vec<OnInit>,
+    pub(crate) spawner: Option<SpawnFunc>,
+    /// Propagations already applied, by identity (each at most once; the type is
+    /// `middleware_propagation.rs`'s, above this module).
+    pub(crate) propagations: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+/// How to create and run an actor: producer, mailbox, dispatcher, supervisor strategy,
+/// middleware. Cheap to clone.
+///
+/// ```
+/// use protoactor::prelude::*;
+/// struct Counter(u64);
+/// impl Actor for Counter {
+///     fn receive(&mut self, ctx: &mut Context) {
+///         if ctx.message_as::<u64>().is_some() { self.0 += 1; }
+///     }
+/// }
+/// let props = Props::from_producer(|| Counter(0))
+///     .with_mailbox(MailboxConfig::bounded(1000))
+///     .with_dispatcher(Dispatcher::new(300));
+/// # let _ = props;
+/// ```
+#[derive(Clone)]
+pub struct Props(pub(crate) Arc<PropsInner>);
+
+/// Sends `envelope` to `target` through a sender middleware chain (directly without one),
+/// as `owner` (the sending actor, `None` for a root context).
+#[inline]
+pub(crate) fn send_through(
+    chain: Option<&SenderFunc>,
+    system: &ActorSystem,
+    owner: Option<&Pid>,
+    target: &Pid,
+    envelope: MessageEnvelope,
+) {
+    match chain {
+        None => target.send_user_message(system, envelope),
+        Some(chain) => chain(
+            &SenderContext {
+                system,
+                self_pid: owner,
+            },
+            target,
+            envelope,
+        ),
     }
 }
 
@@ -375,7 +556,6 @@ impl Context {
 fn _assert_send() {
     fn is_send<T: Send>() {}
     is_send::<Context>();
-    is_send::<crate::actor::FuncActor>();
 }
 
 #[cfg(test)]
@@ -385,7 +565,7 @@ pub(crate) mod tests_support {
     /// A detached context for unit tests of code that takes `&mut Context`.
     pub(crate) fn context(system: &ActorSystem) -> Context {
         let pid = system.new_local_pid("test");
-        Context::new(system, Props::from_func(|_| {}), pid, None, Weak::new())
+        Context::new(system, Props::from_func(|_| {}), pid, None)
     }
 }
 

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::context::{Context, Props, SpawnError};
 use crate::future::{poison_future, stop_future, ActorFuture};
 use crate::message::{Message, MessageEnvelope, PoisonPill};
 use crate::pid::Pid;
-use crate::props::{Props, SpawnError};
+use crate::props::validate_name;
 use crate::registry::with_joined;
 use crate::system::ActorSystem;
 
@@ -125,6 +126,29 @@ pub trait ContextOps {
     /// Poisons `pid`; the future completes with `Terminated` when it is gone (10 s timeout).
     fn poison_future(&self, pid: &Pid) -> ActorFuture {
         poison_future(self.system(), pid)
+    }
+}
+
+impl ContextOps for Context {
+    #[inline]
+    fn system(&self) -> &ActorSystem {
+        Context::system(self)
+    }
+
+    #[inline]
+    fn owner(&self) -> Option<&Pid> {
+        Some(self.self_pid())
+    }
+
+    /// Sends through this actor's sender middleware.
+    #[inline]
+    fn send_envelope(&self, target: &Pid, envelope: MessageEnvelope) {
+        self.send_as_self(target, envelope)
+    }
+
+    fn spawn_named(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        validate_name(name)?;
+        self.spawn_named_unvalidated(props, name)
     }
 }
 

@@ -34,29 +34,35 @@
 //! ## Layers
 //!
 //! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
-//! own layer or of lower ones; `scripts/check-layers.sh`, run by CI, reads this table and
-//! fails on a name of a higher layer.
+//! own layer or of lower ones, and no modules name each other in a cycle, not even inside a
+//! layer; `scripts/check-layers.sh`, run by CI, reads this table and fails on a name of a
+//! higher layer and on an import cycle (which it prints).
 //!
 //! ```text
-//!  0 data       message, pid, process, failure, middleware_chain
-//!                 ids and messages, the process trait and system messages, failure reports
+//!  0 data       pid, message, failure, process, middleware_chain
+//!                 ids, messages, failure reports, the process trait and system messages
 //!  1 system     config, throttle, event_stream, message_traits, registry, metrics, system
 //!                 the process registry and the system handle; a PID resolves and sends here
 //!  2 processes  dead_letter, future, supervision, guardian, dispatcher
 //!                 processes that are not actors, supervision policy, where mailboxes run
 //!  3 mailbox    mailbox
 //!                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
-//!  4 actor      actor, context, context_ops, props, spawn, actor_process, middleware_propagation
-//!                 the actor, its context (context/*.rs), the send/spawn surface shared with
-//!                 the root context, props, spawning, the process that runs an actor
+//!  4 actor      context, actor, actor_process, spawn, props, middleware_propagation, context_ops
+//!                 the actor, its context and the types of its props (context/*.rs), closure
+//!                 actors and behaviors, the process that runs an actor, spawning, building
+//!                 props, the send/spawn surface shared with the root context
 //!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //!                 starting a system, sending from outside, ready-made actors and middleware,
 //!                 the runtime-level API for crates that extend the system
 //! ```
 //!
-//! Inside a layer, types defined by each other sit side by side: a PID caches the process
-//! it resolved to, which receives by PID (layer 0); an actor receives a context, which owns
-//! the actor and its props, and spawning makes contexts (layer 4).
+//! Where types refer to each other, the lower module keeps a small opening that the higher
+//! one fills: a PID keeps the process it resolved to as an opaque value that `process.rs`
+//! types (`Pid::cached_process`), and a context marks the process that runs it dead through
+//! the `Process` trait (`Process::mark_dead`), which `actor_process.rs` implements. `Actor`, `Context` and the
+//! types of `Props` hold each other, so `context.rs` defines them together; props are built
+//! in `props.rs`, children spawned in `spawn.rs`, and `ContextOps` is implemented for
+//! `Context` in `context_ops.rs`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

@@ -31,8 +31,17 @@ use crate::props::{ContextDecorator, Props, ReceiverFunc, SenderFunc, SpawnFunc}
 #[derive(Clone, Default)]
 pub struct MiddlewarePropagation(Arc<PropagationInner>);
 
+impl Props {
+    /// Installs `propagation` on these props and hands it down: this actor and every
+    /// descendant get its middleware and decorators (after their own), as protoactor-go's
+    /// middleware propagator does.
+    pub fn with_propagated(self, propagation: &MiddlewarePropagation) -> Self {
+        propagation.apply(&self)
+    }
+}
+
 #[derive(Default)]
-pub(crate) struct PropagationInner {
+struct PropagationInner {
     spawn: Vec<Middleware<SpawnFunc>>,
     sender: Vec<Middleware<SenderFunc>>,
     receiver: Vec<Middleware<ReceiverFunc>>,
@@ -115,12 +124,18 @@ impl MiddlewarePropagation {
     /// `props` with this propagation's middleware and decorators added after its own, and
     /// with the forwarding spawn middleware; unchanged if it already has this propagation.
     pub(crate) fn apply(&self, props: &Props) -> Props {
-        if props.0.propagations.iter().any(|p| Arc::ptr_eq(p, &self.0)) {
+        let me = Arc::as_ptr(&self.0);
+        if props
+            .0
+            .propagations
+            .iter()
+            .any(|p| std::ptr::addr_eq(Arc::as_ptr(p), me))
+        {
             return props.clone();
         }
         let forward: Middleware<SpawnFunc> = Arc::new(self.spawn_middleware());
         props.clone().edit_inner(|p| {
-            p.propagations.push(self.0.clone());
+            p.propagations.push(self.0.clone() as _);
             // Forwarding runs first, so this propagation's own spawn middleware sees the
             // configured child props.
             for m in std::iter::once(&forward).chain(self.0.spawn.iter()) {

@@ -1,11 +1,10 @@
 //! Process identifiers: plain data (address, id, request id) plus the cache of the process
 //! a PID resolved to. Resolving and sending live with the actor system (`system.rs`).
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
-
-use crate::process::Process;
 
 /// The address of a process before remoting starts.
 pub const LOCAL_ADDRESS: &str = "nonhost";
@@ -23,9 +22,21 @@ struct PidInner {
     address: Arc<str>,
     id: Arc<str>,
     request_id: u32,
-    /// The resolved process and the serial of the registry that resolved it.
-    process: OnceLock<(u64, Arc<dyn Process>)>,
+    /// The serial of the registry that resolved this PID and what it resolved to.
+    resolved: OnceLock<(u64, Resolved)>,
 }
+
+/// What a PID keeps once it resolved: the process it points at, opaque here.
+///
+/// The process layer (`process.rs`) stores an `Arc<dyn Process>` in it and reads it back
+/// (`Pid::cached_process`). It is opaque because a process receives messages, and messages
+/// carry PIDs: naming `Process` here would make ids, messages and processes one import
+/// cycle. The price, by callgrind (BENCHMARKS.md, "Import cycles out of the core"): one
+/// `Any` type check per send on a cached PID (+12 instructions on a ~700-instruction send and
+/// receive) and one 16-byte allocation per PID that caches (+430 instructions per spawn).
+/// Typing the cache here instead would put ids, messages, failures and processes in one
+/// module; the registry lookup the cache saves costs far more than either.
+pub(crate) type Resolved = Box<dyn Any + Send + Sync>;
 
 impl Pid {
     /// A PID for `id` at `address`.
@@ -38,24 +49,23 @@ impl Pid {
             address,
             id,
             request_id,
-            process: OnceLock::new(),
+            resolved: OnceLock::new(),
         }))
     }
 
+    // One accessor per part. Code that keeps a PID's id or address as a key keeps the PID
+    // itself (cloning it is one reference count), as the remote codec's batch tables do.
+
     /// The node address (`"nonhost"` for a purely local system).
     pub fn address(&self) -> &str {
-        &self.0.address
-    }
-    /// The address as a shared string.
-    pub fn address_arc(&self) -> &Arc<str> {
         &self.0.address
     }
     /// The process id on its node.
     pub fn id(&self) -> &str {
         &self.0.id
     }
-    /// The id as a shared string.
-    pub fn id_arc(&self) -> &Arc<str> {
+    /// The id as the shared string it is stored as (spawning names the process with it).
+    pub(crate) fn id_arc(&self) -> &Arc<str> {
         &self.0.id
     }
     /// The request id (used by remote request/response correlation; 0 when unused).
@@ -67,20 +77,23 @@ impl Pid {
         Self::with_parts(self.0.address.clone(), self.0.id.clone(), request_id)
     }
 
-    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
-        let _ = self.0.process.set((registry_serial, process));
+    /// Keeps what the registry with `registry_serial` resolved this PID to (the first one
+    /// set stays).
+    pub(crate) fn set_resolved(&self, registry_serial: u64, resolved: Resolved) {
+        let _ = self.0.resolved.set((registry_serial, resolved));
     }
 
-    /// The process cached at registration, dead or alive (for the registry's own PIDs).
-    pub(crate) fn registered_process(&self) -> Option<&Arc<dyn Process>> {
-        self.0.process.get().map(|(_, p)| p)
+    /// What this PID resolved to, whichever registry resolved it (for the registry's own
+    /// PIDs, which always carry their process).
+    pub(crate) fn resolved_any(&self) -> Option<&Resolved> {
+        self.0.resolved.get().map(|(_, r)| r)
     }
 
-    /// The cached process, if the registry with `registry_serial` cached one that lives.
+    /// What the registry with `registry_serial` resolved this PID to, if it did.
     #[inline]
-    pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
-        match self.0.process.get() {
-            Some((serial, p)) if *serial == registry_serial && !p.is_dead() => Some(p),
+    pub(crate) fn resolved(&self, registry_serial: u64) -> Option<&Resolved> {
+        match self.0.resolved.get() {
+            Some((serial, r)) if *serial == registry_serial => Some(r),
             _ => None,
         }
     }

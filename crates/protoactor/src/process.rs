@@ -1,6 +1,7 @@
 //! The process abstraction: anything a PID can point at.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::failure::Failure;
 use crate::message::{BoxedMessage, MessageEnvelope, Terminated};
@@ -21,10 +22,35 @@ pub trait Process: Send + Sync + 'static {
     fn is_dead(&self) -> bool {
         false
     }
+    /// Called when the actor behind this process begins its final stop, after it left the
+    /// registry: from then on sends go to dead letters. Other processes ignore it.
+    fn mark_dead(&self, _pid: &Pid) {}
     /// Runs `hook` once this process has its one response (futures do, so middleware can
     /// follow a request/response pair); any other process hands the hook back.
     fn on_completion(&self, hook: CompletionHook) -> Result<(), CompletionHook> {
         Err(hook)
+    }
+}
+
+// The PID's cache of its process is typed here, not in `pid.rs` (see `pid::Resolved`).
+impl Pid {
+    /// Caches `process` in this PID for the registry with `registry_serial`.
+    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
+        self.set_resolved(registry_serial, Box::new(process));
+    }
+
+    /// The process cached at registration, dead or alive (for the registry's own PIDs).
+    pub(crate) fn registered_process(&self) -> Option<&Arc<dyn Process>> {
+        self.resolved_any()?.downcast_ref::<Arc<dyn Process>>()
+    }
+
+    /// The cached process, if the registry with `registry_serial` cached one that lives.
+    #[inline]
+    pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
+        let p = self
+            .resolved(registry_serial)?
+            .downcast_ref::<Arc<dyn Process>>()?;
+        (!p.is_dead()).then_some(p)
     }
 }
 

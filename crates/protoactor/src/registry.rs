@@ -185,9 +185,10 @@ impl ProcessRegistry {
         }
     }
 
-    /// Removes a process.
-    pub fn remove(&self, pid: &Pid) {
-        self.local.remove(pid.id());
+    /// Removes a process; returns it if it was registered.
+    pub fn remove(&self, pid: &Pid) -> Option<Arc<dyn Process>> {
+        let (entry, ()) = self.local.remove(pid.id())?;
+        entry.process().cloned()
     }
 
     /// The local process registered under `id`.
@@ -258,6 +259,22 @@ mod tests {
         assert_eq!(encode_id(64).as_str(), "$10");
         assert_eq!(encode_id(65).as_str(), "$11");
         assert_eq!(encode_id(u64::MAX).as_str(), "$f++++++++++");
+    }
+
+    /// The actor's final stop marks its process dead through what `remove` returns.
+    #[test]
+    fn remove_returns_the_registered_process_once() {
+        struct Nothing;
+        impl Process for Nothing {
+            fn send_user_message(&self, _: &Pid, _: crate::message::MessageEnvelope) {}
+            fn send_system_message(&self, _: &Pid, _: crate::process::SystemMessage) {}
+        }
+        let registry = ProcessRegistry::new();
+        let process: Arc<dyn Process> = Arc::new(Nothing);
+        let pid = registry.add(process.clone(), "a").unwrap();
+        let removed = registry.remove(&pid).expect("registered");
+        assert!(Arc::ptr_eq(&removed, &process));
+        assert!(registry.remove(&pid).is_none());
     }
 
     #[test]

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::actor_process::ActorProcess;
-use crate::context::Context;
+use crate::context::{Context, Props, SpawnError};
 use crate::pid::Pid;
 use crate::process::SystemMessage;
-use crate::props::{Props, SpawnError};
+use crate::registry::with_joined;
 use crate::system::ActorSystem;
 
 /// Spawns `props` as `id` (the full id) under `parent`, with the props' own spawn
@@ -48,7 +48,6 @@ pub fn default_spawn(
         props.clone(),
         pid.clone(),
         parent.cloned(),
-        Arc::downgrade(&process),
     ));
     for f in props.0.on_init.iter() {
         f(&mut ctx);
@@ -57,4 +56,33 @@ pub fn default_spawn(
     process.post_system(&pid, SystemMessage::Started);
     process.start(ctx, &dispatcher);
     Ok(pid)
+}
+
+impl Context {
+    /// Spawns a child named `name` even if the name contains `/`, for ids whose shape
+    /// another system dictates: a cluster grain is named after its protoactor-go identity,
+    /// which may contain `/` (`partition-activator/user/42$1`, as Go names it).
+    ///
+    /// Such a name can take the id a descendant of a sibling would get (`a/b` is also child
+    /// `b` of child `a`, whose own spawn of `b` then fails with `NameExists`), which is why
+    /// [`ContextOps::spawn_named`](crate::ContextOps::spawn_named) refuses it; use this only
+    /// where the caller owns the whole namespace under this actor (the cluster's activator
+    /// spawns only grains, each named `<identity>$<n>`). An empty name is still refused.
+    pub fn spawn_named_unvalidated(&self, props: &Props, name: &str) -> Result<Pid, SpawnError> {
+        if name.is_empty() {
+            return Err(SpawnError::InvalidName(String::new()));
+        }
+        if props.0.guardian.is_some() {
+            return Err(SpawnError::GuardianOnChild);
+        }
+        let (system, me) = (self.system(), self.self_pid());
+        let pid = with_joined(&[me.id(), "/", name], |id| {
+            match self.props().0.spawn_chain.get() {
+                Some(chain) => chain(system, id, props, Some(me)),
+                None => spawn(system, id, props, Some(me)),
+            }
+        })?;
+        self.add_child(pid.clone());
+        Ok(pid)
+    }
 }

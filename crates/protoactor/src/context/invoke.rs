@@ -3,10 +3,8 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use super::{Context, Current, State};
-use crate::context_ops::ContextOps;
+use super::{Context, ContextDecorator, Current, State};
 use crate::message::{MessageEnvelope, PoisonPill, Touch, Touched};
-use crate::props::ContextDecorator;
 
 impl Context {
     /// Runs the actor (through the context decorators) on the current message.
@@ -41,7 +39,7 @@ impl Context {
     fn default_receive(&mut self) {
         if self.message().is::<PoisonPill>() {
             let me = self.self_pid.clone();
-            self.stop(&me);
+            me.resolve(&self.system).stop(&me);
         } else if self.message().is::<Touch>() {
             self.invoke_actor();
             self.respond(Touched {

@@ -130,11 +130,10 @@ impl Context {
     }
 
     fn finalize_stop(&mut self) {
-        self.system.registry().remove(&self.self_pid);
         // Dead before anyone hears of the stop (as in protoactor-go): once a watcher has its
         // `Terminated`, a send to this PID is dead-lettered on the sender's thread, before
         // `send` returns, instead of being queued here and drained later.
-        if let Some(p) = self.process.upgrade() {
+        if let Some(p) = self.system.registry().remove(&self.self_pid) {
             p.mark_dead(&self.self_pid);
         }
         self.invoke_lifecycle(Stopped);

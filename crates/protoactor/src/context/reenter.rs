@@ -5,8 +5,7 @@ use std::num::NonZeroU64;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::invoke::run_decorators;
-use super::{Context, Current};
-use crate::actor::Actor;
+use super::{Actor, Context, Current};
 use crate::message::MessageEnvelope;
 use crate::process::{Continuation, SystemMessage};
 
