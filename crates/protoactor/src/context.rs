@@ -21,7 +21,7 @@ use crate::actor::Actor;
 use crate::actor_process::ActorProcess;
 use crate::context_ops::ContextOps;
 use crate::failure::{FailureReason, RestartStatistics};
-use crate::message::{downcast_message, Message, MessageEnvelope, MessageHeader};
+use crate::message::{Message, MessageEnvelope, MessageHeader};
 use crate::pid::Pid;
 use crate::process::SystemMessage;
 use crate::props::{send_through, validate_name, Props, SpawnError};
@@ -182,8 +182,10 @@ impl Context {
         if !env.message.is::<T>() {
             return None;
         }
+        // Checked above: one more `type_id` call (in `downcast`), not two.
         let msg = std::mem::replace(&mut env.message, Box::new(()));
-        downcast_message::<T>(msg).ok().map(|b| *b)
+        let msg: Box<dyn std::any::Any> = msg;
+        msg.downcast::<T>().ok().map(|b| *b)
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {

@@ -92,10 +92,7 @@ impl Taken<'_> {
             return Some(env);
         }
         match self.queue {
-            UserQueue::Unbounded(q) => {
-                q.pop_many(&mut self.batch, max, USER_QUEUE_KEEP);
-                self.batch.pop_front()
-            }
+            UserQueue::Unbounded(q) => q.pop_many(&mut self.batch, max, USER_QUEUE_KEEP),
             other => other.pop(),
         }
     }
@@ -182,27 +179,32 @@ impl<T> LockedQueue<T> {
         msg
     }
 
-    /// Moves up to `max` of the oldest messages to the back of `out` under one lock (the
-    /// runner's batch: one lock per turn instead of one per message, so the senders'
-    /// pushes rarely wait for the runner); once drained, frees a buffer above `keep`.
-    fn pop_many(&self, out: &mut std::collections::VecDeque<T>, max: usize, keep: usize) {
+    /// Pops the oldest message and moves up to `max - 1` more to the back of `out`, under
+    /// one lock (the runner's batch: one lock per turn instead of one per message, so the
+    /// senders' pushes rarely wait for the runner). A lone message is returned without
+    /// touching `out`, so a turn for one message allocates nothing. Once drained, frees a
+    /// buffer above `keep` slots.
+    fn pop_many(
+        &self,
+        out: &mut std::collections::VecDeque<T>,
+        max: usize,
+        keep: usize,
+    ) -> Option<T> {
         if max == 0 || self.len.load(Ordering::Acquire) == 0 {
-            return;
+            return None;
         }
         let mut q = self.queue.lock();
-        let before = out.len();
-        if let Some(m) = q.head.take() {
-            out.push_back(m);
-        }
-        let n = q.rest.len().min(max - (out.len() - before));
+        let first = q.head.take().or_else(|| q.rest.pop_front())?;
+        let n = q.rest.len().min(max - 1);
         out.extend(q.rest.drain(..n));
         self.len.store(
-            self.len.load(Ordering::Relaxed) - (out.len() - before),
+            self.len.load(Ordering::Relaxed) - (n + 1),
             Ordering::Release,
         );
         if q.rest.is_empty() && q.rest.capacity() > keep {
             q.rest = std::collections::VecDeque::new();
         }
+        Some(first)
     }
 
     /// Puts `msgs` back in front of everything queued, in their order (the runner's batch
