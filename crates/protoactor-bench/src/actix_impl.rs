@@ -379,7 +379,12 @@ impl Handler<Get> for Counter {
 }
 
 async fn counting(n: u64) -> Timed {
-    let counter = Counter(0).start();
+    // The counter on an arbiter (thread) of its own and the sender on this one: one sender
+    // and one receiver on two threads, as in the other implementations (the sender is
+    // protoactor-go's main goroutine, the main thread for protoactor-rs, kameo and ractor).
+    // On one arbiter all sends would be queued before the counter ran at all.
+    let arb = Arbiter::new();
+    let counter = Counter::start_in_arbiter(&arb.handle(), |_| Counter(0));
     let start = Instant::now();
     for _ in 0..n {
         counter.do_send(Inc);
@@ -389,6 +394,7 @@ async fn counting(n: u64) -> Timed {
         .await
         .map_err(|e| format!("counting: {e}"))?;
     let took = start.elapsed();
+    arb.stop();
     if got != n {
         return Err(format!("counting: counted {got} of {n}"));
     }

@@ -348,8 +348,10 @@ impl RunnerCore {
 
     fn run_batch(&mut self, p: &ActorProcess) -> Outcome {
         let mut processed = 0;
+        let mut user = p.mailbox.user.taker();
         loop {
             if let Some(sys) = p.mailbox.system.pop(0) {
+                user.put_back();
                 match sys {
                     SystemMessage::SuspendMailbox => self.suspended = true,
                     SystemMessage::ResumeMailbox => self.suspended = false,
@@ -366,7 +368,7 @@ impl RunnerCore {
             if processed >= p.throughput {
                 return Outcome::Yield;
             }
-            match p.mailbox.user.pop() {
+            match user.pop((p.throughput - processed) as usize) {
                 Some(env) => {
                     processed += 1;
                     self.processed = self.processed.wrapping_add(1);

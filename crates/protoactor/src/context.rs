@@ -26,7 +26,7 @@ use indexmap::IndexSet;
 use crate::dispatcher::Dispatcher;
 use crate::failure::{FailureReason, RestartStatistics};
 use crate::mailbox::MailboxConfig;
-use crate::message::{downcast_message, Message, MessageEnvelope, MessageHeader};
+use crate::message::{Message, MessageEnvelope, MessageHeader};
 use crate::middleware_chain::{Middleware, MiddlewareChain};
 use crate::pid::Pid;
 use crate::process::SystemMessage;
@@ -198,8 +198,10 @@ impl Context {
         if !env.message.is::<T>() {
             return None;
         }
+        // Checked above: one more `type_id` call (in `downcast`), not two.
         let msg = std::mem::replace(&mut env.message, Box::new(()));
-        downcast_message::<T>(msg).ok().map(|b| *b)
+        let msg: Box<dyn std::any::Any> = msg;
+        msg.downcast::<T>().ok().map(|b| *b)
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {

@@ -303,3 +303,97 @@ fn many_actors_many_messages_on_the_default_dispatcher() {
     rx.next();
     assert_eq!(counted.load(Ordering::SeqCst), 200 * 500);
 }
+
+/// An unbounded mailbox's runner takes the queued messages in one batch per turn: those
+/// of the batch not yet handled when the turn ends early must neither be lost nor reordered.
+/// A panic in the middle of a batch restarts the actor, and the rest of the batch follows.
+#[test]
+fn a_panic_in_the_middle_of_a_turn_loses_none_of_the_messages_queued_behind_it() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let (open, gate) = mpsc::channel::<()>();
+    let (entered, entered_rx) = mpsc::channel();
+    let gate = std::sync::Mutex::new(Some((gate, entered)));
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(&n) = ctx.message_as::<u32>() {
+            if let Some((g, entered)) = gate.lock().unwrap().take() {
+                let _ = entered.send(());
+                g.recv_timeout(WAIT).expect("gate opened");
+            }
+            if n == 50 && !failed.swap(true, Ordering::SeqCst) {
+                panic!("fails once on 50");
+            }
+            p.push(n);
+        }
+    }));
+    system.root().send(&pid, 0u32);
+    entered_rx.recv_timeout(WAIT).unwrap();
+    // Queued while the actor is busy: the next turn takes them together.
+    for i in 1..=100u32 {
+        system.root().send(&pid, i);
+    }
+    open.send(()).unwrap();
+    let got = rx.take(100);
+    let want: Vec<u32> = (0..=100).filter(|&n| n != 50).collect();
+    assert_eq!(
+        got, want,
+        "the failing message is not redelivered; all others are"
+    );
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+/// A stop requested in the middle of a turn (a system message) is handled before the rest
+/// of the batch, which goes to dead letters in order, before any watcher hears of the stop.
+#[test]
+fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminated() {
+    let system = ActorSystem::new();
+    let dead = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let d = dead.clone();
+    system
+        .event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |ev| {
+            if let Some(n) = ev.message.downcast_ref::<u32>() {
+                d.lock().unwrap().push(*n);
+            }
+        });
+    let (p, rx) = probe();
+    let (open, gate) = mpsc::channel::<()>();
+    let (entered, entered_rx) = mpsc::channel();
+    let gate = std::sync::Mutex::new(Some((gate, entered)));
+    let target = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(&n) = ctx.message_as::<u32>() {
+            if let Some((g, entered)) = gate.lock().unwrap().take() {
+                let _ = entered.send(());
+                g.recv_timeout(WAIT).expect("gate opened");
+            }
+            p.push(n);
+            if n == 10 {
+                let me = ctx.self_pid().clone();
+                ctx.stop(&me);
+            }
+        }
+    }));
+    system.root().send(&target, 0u32);
+    entered_rx.recv_timeout(WAIT).unwrap();
+    for i in 1..=100u32 {
+        system.root().send(&target, i);
+    }
+    // A watcher that notes, when it hears of the stop, the dead letters published so far.
+    let (wp, wrx) = probe();
+    let t = target.clone();
+    system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.watch(&t);
+            wp.push(None);
+        } else if ctx.message().is::<Terminated>() {
+            wp.push(Some(dead.lock().unwrap().clone()));
+        }
+    }));
+    assert_eq!(wrx.next(), None, "watching");
+    open.send(()).unwrap();
+    assert_eq!(rx.take(11), (0..=10).collect::<Vec<u32>>());
+    let dead_at_terminated = wrx.next().expect("Terminated");
+    assert_eq!(dead_at_terminated, (11..=100).collect::<Vec<u32>>());
+    rx.assert_quiet(Duration::from_millis(100));
+}

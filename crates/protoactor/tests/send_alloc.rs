@@ -60,6 +60,39 @@ fn a_send_to_a_keeping_up_actor_allocates_exactly_the_message_box() {
 }
 
 #[test]
+fn a_turn_for_one_message_allocates_nothing_beyond_the_message_box() {
+    // The synchronized dispatcher runs the actor's turn inside `send`, on this thread, so
+    // the runner's own allocations are counted too: taking a lone message from the
+    // mailbox (the runner takes batches, see `mailbox/queue.rs`) must not allocate.
+    let system = ActorSystem::new();
+    let received = Arc::new(AtomicU64::new(0));
+    let r = received.clone();
+    let pid = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<u64>() {
+                r.fetch_add(1, Ordering::Release);
+            }
+        })
+        .with_dispatcher(Dispatcher::synchronized(300)),
+    );
+    let root = system.root();
+    root.send(&pid, 0u64);
+    assert_eq!(received.load(Ordering::Acquire), 1, "handled inside send");
+
+    const N: u64 = 200;
+    let mut total = allocation_counter::AllocationInfo::default();
+    for n in 1..=N {
+        total += allocation_counter::measure(|| root.send(&pid, n));
+    }
+    assert_eq!(received.load(Ordering::Acquire), N + 1);
+    assert_eq!(
+        total.count_total, N,
+        "one allocation (the boxed message) per send and turn: {total:?}"
+    );
+    system.shutdown();
+}
+
+#[test]
 fn a_burst_to_a_busy_actor_adds_only_amortized_queue_growth() {
     let system = ActorSystem::new();
     let received = Arc::new(AtomicU64::new(0));

@@ -1,6 +1,7 @@
 //! Delivering a message to the actor: receiver middleware, context decorators, the
 //! built-in `PoisonPill` and `Touch`, and the receive-timeout pause around each message.
 
+use std::any::TypeId;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::{Context, ContextDecorator, Current, State};
@@ -37,10 +38,12 @@ impl Context {
     }
 
     fn default_receive(&mut self) {
-        if self.message().is::<PoisonPill>() {
+        // One virtual `type_id` call for both checks.
+        let ty = self.message().message_type_id();
+        if ty == TypeId::of::<PoisonPill>() {
             let me = self.self_pid.clone();
             me.resolve(&self.system).stop(&me);
-        } else if self.message().is::<Touch>() {
+        } else if ty == TypeId::of::<Touch>() {
             self.invoke_actor();
             self.respond(Touched {
                 who: self.self_pid.clone(),
