@@ -1,8 +1,8 @@
 //! Closure actors and the behavior stack. The [`Actor`] trait is defined with the context its
 //! `receive` takes (`context.rs`) and re-exported here.
 
-pub use crate::context::{Actor, FuncActor};
 use crate::context::Context;
+pub use crate::context::{Actor, FuncActor};
 
 /// Any `FnMut(&mut Context)` closure is an actor with its own state, so a producer can
 /// return one:
