@@ -60,8 +60,10 @@ pub trait Framework: Sized {
     /// The skynet tree: children send sums to their parent and stop, inner nodes too.
     fn skynet(&self, leaves: u64, div: u64) -> Timed;
 
-    /// `n` sequential request round trips from outside the system: their latencies (an
-    /// implementation may add rows of its own, as protoactor-rs does for `request-blocking`).
+    /// `n` sequential request round trips to an echo actor: the latencies of a requester
+    /// that is a task on the implementation's runtime (`request`) and of one that is an
+    /// actor (`request-actor`), plus the rows an implementation has of its own
+    /// (`request-outside`, `request-blocking`).
     fn request(&self, n: u64) -> RunResult;
 
     /// Spawns `n` actors and has each answer one request; returns what keeps them alive
