@@ -46,32 +46,16 @@ fn main() {
     match mode.as_str() {
         "task" => {
             let (root, echo) = (root.clone(), echo.clone());
-            let task = system.runtime().spawn(async move {
-                let mut lat = Vec::with_capacity(n as usize);
-                for i in 0..n {
-                    let t = Instant::now();
-                    let r = root.request_future(&echo, i, timeout).await;
-                    lat.push(t.elapsed());
-                    assert_eq!(
-                        r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
-                        Some(i)
-                    );
-                }
-                lat
-            });
+            let task = system
+                .runtime()
+                .spawn(async move { awaited_round_trips(&root, &echo, n, timeout).await });
             lat = system.runtime().block_on(task).expect("requester task");
         }
-        "outside" => system.runtime().block_on(async {
-            for i in 0..n {
-                let t = Instant::now();
-                let r = root.request_future(&echo, i, timeout).await;
-                lat.push(t.elapsed());
-                assert_eq!(
-                    r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
-                    Some(i)
-                );
-            }
-        }),
+        "outside" => {
+            lat = system
+                .runtime()
+                .block_on(awaited_round_trips(&root, &echo, n, timeout))
+        }
         "blocking" => {
             for i in 0..n {
                 let t = Instant::now();
@@ -112,4 +96,24 @@ fn main() {
         us(took) / n as f64
     );
     system.shutdown();
+}
+
+/// `n` sequential `request_future(..).await`s to `echo`, each reply checked; their latencies.
+async fn awaited_round_trips(
+    root: &RootContext,
+    echo: &Pid,
+    n: u64,
+    timeout: Duration,
+) -> Vec<Duration> {
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        let r = root.request_future(echo, i, timeout).await;
+        lat.push(t.elapsed());
+        assert_eq!(
+            r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
+            Some(i)
+        );
+    }
+    lat
 }

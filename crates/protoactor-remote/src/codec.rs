@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use prost::Message as _;
+use protoactor::pid::PidById;
 use protoactor::{BoxedMessage, MessageHeader, Pid};
 
 use crate::actor_proto;
@@ -53,29 +54,6 @@ pub struct Outbound {
     pub header: Option<Arc<MessageHeader>>,
 }
 
-/// A target table key: the target's id (its request id travels per envelope). The key holds
-/// the PID, so inserting one costs a reference count, not a copy of the id; it is looked up
-/// by the id (`Borrow<str>`).
-struct TargetKey(Pid);
-
-impl std::hash::Hash for TargetKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // as `str` hashes, so that a lookup by `&str` finds the key
-        self.0.id().hash(state)
-    }
-}
-impl PartialEq for TargetKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.id() == other.0.id()
-    }
-}
-impl Eq for TargetKey {}
-impl std::borrow::Borrow<str> for TargetKey {
-    fn borrow(&self) -> &str {
-        self.0.id()
-    }
-}
-
 /// A sender table key: the sender's address and id (its request id travels per envelope).
 struct SenderKey(Pid);
 
@@ -98,7 +76,8 @@ pub struct BatchBuilder {
     type_names: Vec<String>,
     type_index: HashMap<Arc<str>, i32>,
     targets: Vec<Bytes>,
-    target_index: HashMap<TargetKey, i32>,
+    /// By the target's id alone: its request id travels per envelope.
+    target_index: HashMap<PidById, i32>,
     senders: Vec<actor_proto::Pid>,
     sender_index: HashMap<SenderKey, i32>,
     envelopes: Vec<MessageEnvelope>,
@@ -199,7 +178,7 @@ impl BatchBuilder {
                 };
                 self.size += raw.len() + 2;
                 self.targets.push(raw);
-                self.target_index.insert(TargetKey(m.target.clone()), i);
+                self.target_index.insert(PidById(m.target.clone()), i);
                 i
             }
         };

@@ -117,6 +117,40 @@ impl Hash for Pid {
     }
 }
 
+/// A PID as a key by its id alone, looked up by `&str` (through `Borrow<str>`): a table of
+/// PIDs that lives on one node (the process registry, the remote codec's targets) keys by
+/// id, and inserting this key costs a reference count instead of a copy of the id.
+///
+/// ```
+/// use std::collections::HashSet;
+/// use protoactor::pid::{Pid, PidById};
+/// let mut set = HashSet::new();
+/// set.insert(PidById(Pid::new("node:1", "$1")));
+/// assert!(set.contains("$1"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct PidById(pub Pid);
+
+impl Hash for PidById {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that a lookup by `&str` finds the key.
+        self.0.id().hash(state)
+    }
+}
+
+impl PartialEq for PidById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id() == other.0.id()
+    }
+}
+impl Eq for PidById {}
+
+impl std::borrow::Borrow<str> for PidById {
+    fn borrow(&self) -> &str {
+        self.0.id()
+    }
+}
+
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.0.address, self.0.id)

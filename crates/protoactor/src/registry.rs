@@ -8,7 +8,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 
-use crate::pid::{Pid, LOCAL_ADDRESS};
+use crate::pid::{Pid, PidById, LOCAL_ADDRESS};
 use crate::process::Process;
 
 /// Resolves PIDs whose address is another node (installed by remote).
@@ -70,7 +70,7 @@ pub struct ProcessRegistry {
     /// foldhash: SipHash was 6 % of a spawn-heavy profile; foldhash is seeded per process.
     /// Keyed by the registered PID itself, which holds the id and caches the process: one
     /// word per entry instead of an id and a process (four words), times the table's slack.
-    local: DashMap<Registered, (), foldhash::fast::RandomState>,
+    local: DashMap<PidById, (), foldhash::fast::RandomState>,
     sequence: AtomicU64,
     resolvers: RwLock<Vec<AddressResolver>>,
     dead_letter: RwLock<Option<Arc<dyn Process>>>,
@@ -85,34 +85,10 @@ impl std::fmt::Debug for ProcessRegistry {
     }
 }
 
-/// A registry entry: the PID a process was registered under, looked up by its id. The PID
+/// A registry entry is the PID a process was registered under, keyed by its id. The PID
 /// always caches its process (`add` sets it before the entry is visible).
-struct Registered(Pid);
-
-impl Registered {
-    fn process(&self) -> Option<&Arc<dyn Process>> {
-        self.0.registered_process()
-    }
-}
-
-impl std::hash::Hash for Registered {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `str` hashes: lookups go by `&str` through `Borrow`.
-        self.0.id().hash(state)
-    }
-}
-
-impl PartialEq for Registered {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.id() == other.0.id()
-    }
-}
-impl Eq for Registered {}
-
-impl std::borrow::Borrow<str> for Registered {
-    fn borrow(&self) -> &str {
-        self.0.id()
-    }
+fn registered(entry: &PidById) -> Option<&Arc<dyn Process>> {
+    entry.0.registered_process()
 }
 
 /// The id is already taken (the existing PID is returned).
@@ -172,7 +148,7 @@ impl ProcessRegistry {
         let address = self.address();
         let pid = Pid::with_parts(address.clone(), Arc::from(id), 0);
         pid.cache_process(self.serial, process);
-        match self.local.entry(Registered(pid.clone())) {
+        match self.local.entry(PidById(pid.clone())) {
             Entry::Occupied(e) => Err(NameExists(Pid::with_parts(
                 address,
                 e.key().0.id_arc().clone(),
@@ -188,12 +164,14 @@ impl ProcessRegistry {
     /// Removes a process; returns it if it was registered.
     pub fn remove(&self, pid: &Pid) -> Option<Arc<dyn Process>> {
         let (entry, ()) = self.local.remove(pid.id())?;
-        entry.process().cloned()
+        registered(&entry).cloned()
     }
 
     /// The local process registered under `id`.
     pub fn get_local(&self, id: &str) -> Option<Arc<dyn Process>> {
-        self.local.get(id).and_then(|e| e.key().process().cloned())
+        self.local
+            .get(id)
+            .and_then(|e| registered(e.key()).cloned())
     }
 
     /// How many processes are registered.
