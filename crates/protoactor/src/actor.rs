@@ -1,5 +1,5 @@
 //! Closure actors and the behavior stack. The [`Actor`] trait is defined with the context its
-//! `receive` takes (`context.rs`) and re-exported here.
+//! `receive` takes (`context/actor_props.rs`) and re-exported here.
 
 use crate::context::Context;
 pub use crate::context::{Actor, FuncActor};

@@ -59,10 +59,10 @@
 //! Where types refer to each other, the lower module keeps a small opening that the higher
 //! one fills: a PID keeps the process it resolved to as an opaque value that `process.rs`
 //! types (`Pid::cached_process`), and a context marks the process that runs it dead through
-//! the `Process` trait (`Process::mark_dead`), which `actor_process.rs` implements. `Actor`, `Context` and the
-//! types of `Props` hold each other, so `context.rs` defines them together; props are built
-//! in `props.rs`, children spawned in `spawn.rs`, and `ContextOps` is implemented for
-//! `Context` in `context_ops.rs`.
+//! the `Process` trait (`Process::mark_dead`), which `actor_process.rs` implements. `Actor`,
+//! `Context` and the types of `Props` hold each other, so the context module defines them
+//! together (`context/actor_props.rs`); props are built in `props.rs`, children spawned in
+//! `spawn.rs`, and `ContextOps` is implemented for `Context` in `context_ops.rs`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

@@ -1,6 +1,6 @@
 //! Props: how to create and run an actor. The `Props` type and the function types it holds
-//! are defined with the context (`context.rs`), because a context keeps its props and the
-//! props hold middleware over contexts; building props is here.
+//! are defined with the context (`context/actor_props.rs`), because a context keeps its
+//! props and the props hold middleware over contexts; building props is here.
 
 use std::sync::Arc;
 
