@@ -50,15 +50,14 @@ enum State {
 /// Two variants, so that the envelope's non-null box pointer holds the tag (32 bytes, not 40).
 enum Current {
     Owned(MessageEnvelope),
-    /// No message (`Current::None`), or one retained in a slot for `reenter_after`
+    /// No message (`Current::NONE`), or one retained in a slot for `reenter_after`
     /// continuations.
     Slot(Option<NonZeroU64>),
 }
 
 impl Current {
-    /// No message; spelled like the variant it was, so readers and writers stay unchanged.
-    #[allow(non_upper_case_globals)]
-    const None: Current = Current::Slot(None);
+    /// No message: an empty slot.
+    const NONE: Current = Current::Slot(None);
 }
 
 /// State most actors never need, allocated on first use (keeps idle actors small).
@@ -117,7 +116,7 @@ impl Context {
             self_pid: pid,
             parent,
             actor: Some(actor),
-            current: Current::None,
+            current: Current::NONE,
             state: State::Alive,
             extras: None,
             family: OnceCell::new(),
@@ -239,7 +238,7 @@ impl Context {
     /// a Rust message is an owned `Box<dyn Any>` that cannot be cloned in general, and
     /// sending a copy later would reorder it behind this actor's later sends.
     pub fn forward(&mut self, target: &Pid) {
-        match std::mem::replace(&mut self.current, Current::None) {
+        match std::mem::replace(&mut self.current, Current::NONE) {
             Current::Owned(env) => {
                 let placeholder = MessageEnvelope {
                     message: Box::new(()),
@@ -282,7 +281,7 @@ impl Context {
     /// Stashes the current message; stashed messages are delivered again, in the order they
     /// were stashed, after the actor restarts. The message moves: afterwards `message()` is `()`.
     pub fn stash(&mut self) {
-        match std::mem::replace(&mut self.current, Current::None) {
+        match std::mem::replace(&mut self.current, Current::NONE) {
             Current::Owned(env) => self.extras().stash.push(env),
             other => {
                 self.current = other;

@@ -34,7 +34,7 @@ impl Context {
     pub(crate) fn receive_envelope(&mut self, env: MessageEnvelope) {
         self.current = Current::Owned(env);
         self.default_receive();
-        self.current = Current::None;
+        self.current = Current::NONE;
     }
 
     fn default_receive(&mut self) {

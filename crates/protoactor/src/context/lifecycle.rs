@@ -25,7 +25,7 @@ impl Context {
         }));
         if let Err(payload) = r {
             self.escalate_reason(FailureReason::from_panic(payload));
-            self.current = Current::None;
+            self.current = Current::NONE;
         }
     }
 
@@ -166,7 +166,7 @@ impl Context {
     /// A panic escaped while handling a message.
     pub(crate) fn escalate_panic(&mut self, payload: Box<dyn std::any::Any + Send>) {
         self.escalate_reason(FailureReason::from_panic(payload));
-        self.current = Current::None;
+        self.current = Current::NONE;
     }
 
     pub(super) fn escalate_reason(&mut self, reason: FailureReason) {

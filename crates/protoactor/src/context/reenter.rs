@@ -71,7 +71,7 @@ impl Context {
     }
 
     fn retain_current(&mut self) -> u64 {
-        let current = std::mem::replace(&mut self.current, Current::None);
+        let current = std::mem::replace(&mut self.current, Current::NONE);
         let e = self.extras();
         let id = match current {
             Current::Slot(Some(id)) => {
@@ -135,7 +135,7 @@ impl Context {
                 }))
             };
             self.actor = Some(actor);
-            self.current = Current::None;
+            self.current = Current::NONE;
             self.release_slot(slot);
             if let Err(p) = r {
                 resume_unwind(p);
@@ -144,7 +144,7 @@ impl Context {
                 self.escalate_reason(reason);
             }
         } else {
-            self.current = Current::None;
+            self.current = Current::NONE;
             self.release_slot(slot);
         }
     }
