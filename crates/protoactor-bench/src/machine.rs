@@ -129,7 +129,10 @@ impl Usage {
     pub fn busy_reason(&self) -> Option<String> {
         let mut why = Vec::new();
         if self.others_cores > BUSY_OTHERS_CORES {
-            why.push(format!("other processes used {:.2} cores", self.others_cores));
+            why.push(format!(
+                "other processes used {:.2} cores",
+                self.others_cores
+            ));
         }
         if self.steal_pct > BUSY_STEAL_PCT {
             why.push(format!("{:.1}% CPU steal", self.steal_pct));

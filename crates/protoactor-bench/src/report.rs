@@ -402,11 +402,7 @@ impl Report {
             machine_start: self.machine.0.clone(),
             machine_end: self.machine.1.clone(),
             busy: self.busy_run.clone(),
-            workload_usage: self
-                .usage
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
+            workload_usage: self.usage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             rows: self.rows(workloads),
         };
         serde_json::to_string_pretty(&run).unwrap_or_else(|_| "{}".into())
@@ -517,7 +513,10 @@ mod tests {
             Some("0.50× → 1.00× (+100%)")
         );
         let t = new.table(&[w]);
-        assert!(t.contains("at the start: load average 0.50 2.00 3.00"), "{t}");
+        assert!(
+            t.contains("at the start: load average 0.50 2.00 3.00"),
+            "{t}"
+        );
         assert!(t.contains("no row measured on a busy machine"), "{t}");
         assert!(rows.iter().all(|r| r.busy.is_none()));
         assert!(t.contains("| 0.50× → 1.00× (+100%) |"), "{t}");
@@ -562,7 +561,10 @@ mod tests {
         let t = r.table(&[w, s]);
         assert!(t.contains("| in-process | protoactor-rs (busy) |"), "{t}");
         assert!(t.contains("| skynet | protoactor-rs | 5.00 |"), "{t}");
-        assert!(t.contains("- in-process: other processes used 1.50 cores"), "{t}");
+        assert!(
+            t.contains("- in-process: other processes used 1.50 cores"),
+            "{t}"
+        );
         // A busy start marks every row, in the JSON too.
         r.machine(false, at(3.1));
         let rows = r.rows(&[w, s]);
@@ -572,7 +574,10 @@ mod tests {
         );
         let j: serde_json::Value = serde_json::from_str(&r.json(&[w, s])).unwrap();
         assert_eq!(j["busy"], "load average 3.10 2.00 1.00 at the start");
-        assert_eq!(j["rows"][1]["busy"], "load average 3.10 2.00 1.00 at the start");
+        assert_eq!(
+            j["rows"][1]["busy"],
+            "load average 3.10 2.00 1.00 at the start"
+        );
         assert_eq!(j["machine_start"]["load1"], 3.1);
         assert_eq!(j["workload_usage"]["in-process"]["others_cores"], 1.5);
         // A file of this format can be compared with.
