@@ -118,6 +118,7 @@ pub fn release_free_memory() {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
     use crate::common::proc_status_kb;
     use std::sync::Mutex;
 

@@ -200,7 +200,7 @@ pub fn run(opts: &Options) -> ExitCode {
     }
     if start.is_busy() {
         eprintln!(
-            "protoactor-bench: WARNING: busy machine (1-minute load above {BUSY_LOAD}): \
+            "protoactor-bench: WARNING: busy machine (1-minute load above {BUSY_LOAD:.1}): \
              every row is marked busy"
         );
     }
@@ -265,8 +265,9 @@ fn refuse_busy(opts: &Options, start: &MachineState) -> Option<String> {
     let json = opts.json.as_ref()?;
     (start.is_busy() && !opts.allow_busy).then(|| {
         format!(
-            "refusing to write {}: the 1-minute load average is {} (above {BUSY_LOAD}): \
-             wait for a quiet machine, or pass --allow-busy (every row is then marked busy)",
+            "refusing to write {}: load average (1, 5, 15 min) {}, the 1-minute figure above \
+             {BUSY_LOAD:.1}: wait for a quiet machine, or pass --allow-busy (every row is then \
+             marked busy)",
             json.display(),
             start.load_average
         )
