@@ -18,7 +18,8 @@ use protoactor_cluster::{
 #[path = "../../protoactor-remote/shared/messages.rs"]
 mod messages;
 use messages::{Echo, Response};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_remote::{Remote, RemoteConfig, Serialization, WireVariant};
+use protoactor_testkit::cluster::{Node, NodeBuilder};
 use tokio::sync::mpsc;
 
 /// Generous upper bound for things that must happen (never a timing assertion).
@@ -66,11 +67,6 @@ impl Actor for Hello {
     }
 }
 
-struct Node {
-    system: ActorSystem,
-    cluster: Cluster,
-}
-
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -80,45 +76,47 @@ fn init_tracing() {
         .try_init();
 }
 
-fn start_remote() -> (ActorSystem, Arc<Remote>) {
+/// Members of cluster `test` in this process: two worker threads each, the 2024 wire
+/// variant, the grain messages registered (they cross the wire between members).
+fn nodes() -> NodeBuilder {
     init_tracing();
-    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
+    NodeBuilder::new("test")
+        .with_system_config(Config::default().with_worker_threads(2))
+        .with_remote_config(|| {
+            let ser = Serialization::new();
+            ser.register::<Echo>();
+            ser.register::<Response>();
+            RemoteConfig::local()
+                .with_wire_variant(WireVariant::Legacy2024)
+                .with_serialization(ser)
+        })
+}
+
+fn start_remote() -> (ActorSystem, Arc<Remote>) {
+    nodes().start_remote()
+}
+
+/// The `hello` kind, recording its activations in `activations`.
+fn hello_kind(activations: &Activations) -> Kind {
+    let a = activations.clone();
+    Kind::new(
+        "hello",
+        Props::from_producer(move || Hello {
+            activations: a.clone(),
+        }),
     )
-    .expect("remote starts");
-    // The grain messages cross the wire between members: registered on every node.
-    remote.serialization().register::<Echo>();
-    remote.serialization().register::<Response>();
-    (system, remote)
 }
 
 fn member(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
-    let (system, remote) = start_remote();
-    let a = activations.clone();
-    let props = Props::from_producer(move || Hello {
-        activations: a.clone(),
-    });
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(Kind::new("hello", props));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
+    nodes()
+        .with_kind(hello_kind(activations))
+        .member(TestProvider::new(agent))
 }
 
 /// A member hosting `hello` and `caller`: a caller grain asked `Echo { target }` calls the
 /// hello grain `target` through its own cluster, without blocking, and answers
 /// `Response { "via <caller identity>: <hello's answer>" }`.
 fn member_with_caller(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
-    let (system, remote) = start_remote();
-    let a = activations.clone();
-    let hello = Props::from_producer(move || Hello {
-        activations: a.clone(),
-    });
     let caller = Props::from_func(|ctx| {
         let Some(echo) = ctx.message_as::<Echo>() else {
             return;
@@ -145,26 +143,14 @@ fn member_with_caller(agent: &Arc<InMemAgent>, activations: &Activations) -> Nod
             });
         });
     });
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(Kind::new("hello", hello))
-    .with_kind(Kind::new("caller", caller));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
+    nodes()
+        .with_kind(hello_kind(activations))
+        .with_kind(Kind::new("caller", caller))
+        .member(TestProvider::new(agent))
 }
 
 fn client(agent: &Arc<InMemAgent>) -> Node {
-    let (system, remote) = start_remote();
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    );
-    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
-    Node { system, cluster }
+    nodes().client(TestProvider::new(agent))
 }
 
 /// Waits until every node's topology has exactly the members of `nodes`.
