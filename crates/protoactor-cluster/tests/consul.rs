@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use consul_agent::ConsulAgent;
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
-use protoactor_cluster::CallOptions;
 use protoactor_testkit::cluster::{
-    assert_same_owners, go_call_after_a_leave, go_member_binary, HelloRequest, HelloResponse,
-    MemberProcess, Node, NodeBuilder, Provider,
+    assert_same_owners, go_call_after_a_leave, go_member_binary, HelloResponse, MemberProcess,
+    Node, NodeBuilder, Provider,
 };
 
 const HELLO: &str = "hello";
@@ -28,17 +27,7 @@ fn start_node(cluster: &str, config: ConsulConfig) -> Node {
 }
 
 async fn hello(node: &Node, identity: &str) -> HelloResponse {
-    node.cluster
-        .request_as::<HelloResponse, _>(
-            identity,
-            HELLO,
-            HelloRequest {
-                name: "consul".into(),
-            },
-            &CallOptions::default().with_timeout(Duration::from_secs(20)),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("call {identity}: {e}"))
+    (node.hello(HELLO, identity, "consul").await).unwrap_or_else(|e| panic!("call {identity}: {e}"))
 }
 
 /// A PUT to the agent; panics unless it answers 200.

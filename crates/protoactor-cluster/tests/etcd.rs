@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, GetOptions, PutOptions};
 use protoactor_cluster::etcd::{EtcdConfig, EtcdNode, EtcdProvider};
-use protoactor_cluster::{CallOptions, Member};
+use protoactor_cluster::Member;
 use protoactor_testkit::cluster::*;
 use protoactor_testkit::paths::example_binary;
 use protoactor_testkit::process::{run_to_end, ChildProcess};
@@ -68,17 +68,7 @@ async fn keys(client: &mut Client, prefix: &str) -> Vec<(String, String, i64)> {
 }
 
 async fn hello(node: &Node, identity: &str) -> Result<HelloResponse, String> {
-    node.cluster
-        .request_as::<HelloResponse, _>(
-            identity,
-            HELLO,
-            HelloRequest {
-                name: "etcd".into(),
-            },
-            &CallOptions::default().with_timeout(Duration::from_secs(20)),
-        )
-        .await
-        .map_err(|e| e.to_string())
+    (node.hello(HELLO, identity, "etcd").await).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -153,6 +153,16 @@ fn client(agent: &Arc<InMemAgent>) -> Node {
     nodes().client(TestProvider::new(agent))
 }
 
+/// `n` members of one in-memory agent hosting `hello`, once every one sees all of them.
+async fn cluster_of(n: usize) -> (Arc<InMemAgent>, Activations, Vec<Node>) {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..n).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    (agent, activations, nodes)
+}
+
 /// Waits until every node's topology has exactly the members of `nodes`.
 async fn wait_for_topology(nodes: &[&Node], members: &[&Node]) {
     let mut ids: Vec<String> = members
@@ -263,11 +273,8 @@ fn terminated_events(node: &Node) -> mpsc::UnboundedReceiver<ActivationTerminate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_once() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
 
     let identities: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
     let hosts = call_all(&all, &identities).await;
@@ -305,11 +312,8 @@ async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_calls_to_one_identity_activate_it_once() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let same: Vec<String> = vec!["contended".to_string(); 60];
     let hosts = call_all(&all, &same).await;
     assert_eq!(hosts["contended"], expected_owner(&all, "contended"));
@@ -319,11 +323,8 @@ async fn concurrent_first_calls_to_one_identity_activate_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, mut nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let identities: Vec<String> = (0..300).map(|i| format!("g-{i}")).collect();
     let before = call_all(&all, &identities).await;
 
@@ -357,11 +358,8 @@ async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (agent, activations, mut nodes) = cluster_of(2).await;
     let two: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&two, &two).await;
     let identities: Vec<String> = (0..200).map(|i| format!("j-{i}")).collect();
     let before = call_all(&two, &identities).await;
     let mut stops: Vec<_> = nodes.iter().map(terminated_events).collect();
@@ -420,11 +418,8 @@ async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grain_that_stops_is_evicted_everywhere_and_reactivated_by_the_next_call() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     // An identity hosted by the second member, called from the first.
     let id = (0..)
         .map(|i| format!("s-{i}"))
@@ -577,11 +572,8 @@ fn start_rejects_bad_kinds_and_a_second_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_cached_pid_is_evicted_on_dead_letter_and_the_call_retried() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let id = "stale";
     let owner = expected_owner(&all, id);
     let ci = ClusterIdentity::new(id, "hello");
@@ -597,11 +589,7 @@ async fn a_stale_cached_pid_is_evicted_on_dead_letter_and_the_call_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
-    let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
+    let (_, _, nodes) = cluster_of(2).await;
     let id = "silent";
     let ci = ClusterIdentity::new(id, "hello");
     // An actor that swallows everything stands in for an activation on a hung member.
@@ -634,11 +622,8 @@ async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_returns_the_grain_pid_in_go_s_shape_on_the_owner() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let ci = ClusterIdentity::new("a/b.c", "hello");
     let pid = nodes[0].cluster.get(&ci).await.unwrap();
     assert_eq!(pid.address(), expected_owner(&all, "a/b.c"));
@@ -808,11 +793,8 @@ async fn blocking_calls_from_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_dies_is_dropped_by_the_provider_and_a_restarted_one_rejoins() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (agent, activations, mut nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let identities: Vec<String> = (0..150).map(|i| format!("d-{i}")).collect();
     let before = call_all(&all, &identities).await;
 

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use protoactor::prelude::*;
 use protoactor::Config;
-use protoactor_cluster::{Cluster, ClusterConfig, ClusterProvider, DistHashIdentityLookup, Kind};
+use protoactor_cluster::{
+    CallOptions, Cluster, ClusterConfig, ClusterError, ClusterProvider, DistHashIdentityLookup,
+    Kind,
+};
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
-use super::hello::{hello_props, serialization};
+use super::hello::{hello_props, serialization, HelloRequest, HelloResponse};
 use super::protocol::Provider;
 use crate::ports::free_port;
 
@@ -32,6 +35,26 @@ impl Node {
         self.cluster.shutdown(graceful).await;
         self.remote.shutdown();
         self.system.shutdown();
+    }
+
+    /// Calls the hello grain `identity` of `kind` through this node's cluster with
+    /// `HelloRequest { name }` (20 s overall deadline).
+    pub async fn hello(
+        &self,
+        kind: &str,
+        identity: &str,
+        name: &str,
+    ) -> Result<HelloResponse, ClusterError> {
+        self.cluster
+            .request_as::<HelloResponse, _>(
+                identity,
+                kind,
+                HelloRequest {
+                    name: name.to_string(),
+                },
+                &CallOptions::default().with_timeout(Duration::from_secs(20)),
+            )
+            .await
     }
 
     /// True once every id in `ids` is (`present`) or is not (`!present`) in this member's
