@@ -11,6 +11,27 @@
 //! - [`scenario`]: [`NodeBuilder`] for N members of one provider in this process, and
 //!   [`AutoManagedPeers`] for N automanaged members in N processes.
 //!
+//! # Example
+//!
+//! A Go and a Rust member in their own processes on the automanaged provider (the test
+//! binary declares `protoactor_testkit::rust_member_child_test!();` once, at top level):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use protoactor_testkit::cluster::*;
+//!
+//! let peers = AutoManagedPeers::new(2);
+//! let Some(mut go) = MemberProcess::go("go", CLUSTER, &peers.provider(0), &["hello"]) else {
+//!     return; // no `go`: skipped loudly (a failure under PROTOACTOR_INTEROP=required)
+//! };
+//! let mut rust = MemberProcess::rust("rust", CLUSTER, &peers.provider(1), &["hello"]);
+//! let ids = [go.id.clone(), rust.id.clone()];
+//! let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+//! go.await_members(&ids, Duration::from_secs(60));
+//! let reply = rust.call("hello", "someone", "crab").expect("a grain answers");
+//! assert!(reply.address == go.address || reply.address == rust.address);
+//! ```
+//!
 //! Layers, bottom-up: `hello`, `protocol` (the parent's side), `scenario`, `child` (a
 //! member built by `scenario`, answering the protocol).
 
