@@ -253,6 +253,52 @@ pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_addr
     }
 }
 
+/// The type the wire-variant probe carries: `actor.Touch` is known to every protoactor node
+/// (protoactor-go 2024 and current, protoactor-dotnet, this crate) and is a user message.
+pub const PROBE_TYPE_NAME: &str = "actor.Touch";
+
+/// The batch a node sends first on a new connection to learn which wire variant the peer
+/// reads. Its one target entry is the encoded `actor.PID{local_address, probe_id}`, which
+/// decodes in both variants, to different targets:
+/// - a 2024 reader (`repeated actor.PID targets`) takes it as that PID, whose address is this
+///   node's, so it forwards the `Touch` back here, to the probe;
+/// - a current reader (`repeated string targets`) takes the bytes as an actor id on its own
+///   node, finds no such actor and answers the sender (the probe) with `DeadLetterResponse`.
+///
+/// `None` when those bytes would not be valid UTF-8 (an address or id of 128 bytes or more
+/// makes a length prefix a multi-byte varint), as a current reader would then refuse it.
+pub fn variant_probe(local_address: &str, probe_id: &str) -> Option<MessageBatch> {
+    let pid = wire_pid(local_address, probe_id, 0);
+    let raw = pid.encode_to_vec();
+    std::str::from_utf8(&raw).ok()?;
+    Some(MessageBatch {
+        type_names: vec![PROBE_TYPE_NAME.to_string()],
+        targets: vec![Bytes::from(raw)],
+        envelopes: vec![MessageEnvelope {
+            type_id: 0,
+            target: 0,
+            sender: 1,
+            ..Default::default()
+        }],
+        senders: vec![pid],
+    })
+}
+
+/// True if `batch` has the shape of a [`variant_probe`] (or of the `Touch` a 2024 peer
+/// forwards back from one): one `actor.Touch` whose target entry is the encoded sender.
+/// Such a batch says nothing about the variant its writer reads.
+pub fn is_variant_probe(batch: &MessageBatch) -> bool {
+    match (&batch.envelopes[..], &batch.targets[..], &batch.senders[..]) {
+        ([e], [raw], [sender]) => {
+            e.target == 0
+                && e.sender == 1
+                && batch.type_names.first().map(String::as_str) == Some(PROBE_TYPE_NAME)
+                && parse_target(raw) == Some(TargetEntry::Pid(sender.clone()))
+        }
+        _ => false,
+    }
+}
+
 /// The wire variant a received batch was written in, from its first target entry (`None`
 /// without targets).
 pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {

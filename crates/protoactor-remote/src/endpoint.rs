@@ -10,7 +10,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use protoactor::runtime::{Process, SystemMessage};
-use protoactor::{MessageEnvelope, Pid, Terminated, TerminatedReason};
+use protoactor::{DeadLetterResponse, MessageEnvelope, Pid, Terminated, TerminatedReason, Touch};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -381,10 +381,14 @@ async fn run_writer(
     let node = &*endpoints.node;
     let learned = node.learned_variant(&ep.address);
     let mut variant = learned.unwrap_or(node.config.wire_variant);
-    // Until the peer is seen writing, or has accepted a first batch, its variant is a guess.
-    let mut unconfirmed = learned.is_none().then(Unconfirmed::default);
+    // A peer of unknown variant is probed once connected; only if it does not answer is its
+    // variant a guess, kept unconfirmed until it is seen writing or accepts a first batch.
+    let mut must_probe = learned.is_none();
+    let mut unconfirmed = None;
     let mut switched = false;
     let mut replay: Vec<MessageBatch> = Vec::new();
+    // Registered while the writer runs, so that a late answer still teaches the variant.
+    let mut probe: Option<ProbeGuard> = None;
     while let Some((tx, mut inbound)) = connect(node, &ep).await {
         ep.state.store(CONNECTED, Ordering::Release);
         node.system.event_stream().publish(&EndpointConnected {
@@ -401,6 +405,23 @@ async fn run_writer(
             };
             let _ = end_tx.send(end);
         });
+        if must_probe {
+            must_probe = false;
+            match probe_variant(&endpoints.node, &ep, &tx, &mut end_rx, &mut probe).await {
+                Ok(Some(v)) => variant = v,
+                Ok(None) => match node.learned_variant(&ep.address) {
+                    Some(v) => variant = v,
+                    None => unconfirmed = Some(Unconfirmed::default()),
+                },
+                Err(end) => {
+                    watcher.abort();
+                    if let WriteEnd::Stream(e) = &end {
+                        tracing::debug!(address = %ep.address, end = ?e, "endpoint stream ended while probing");
+                    }
+                    break;
+                }
+            }
+        }
         let mut replayed = true;
         for batch in replay.drain(..) {
             let msg = RemoteMessage {
@@ -459,7 +480,101 @@ async fn run_writer(
         }
         break;
     }
+    drop(probe);
     terminate(&endpoints, &ep, rx);
+}
+
+/// The process a wire-variant probe answers to: a `Touch` forwarded back means the peer read
+/// the probe's target as an `actor.PID` (2024 variant), a `DeadLetterResponse` means it read
+/// it as an actor id (current variant). See [`variant_probe`](crate::codec::variant_probe).
+struct VariantProbe {
+    node: Weak<Node>,
+    address: String,
+    verdict: Mutex<Option<oneshot::Sender<WireVariant>>>,
+}
+
+impl Process for VariantProbe {
+    fn send_user_message(&self, _pid: &Pid, envelope: MessageEnvelope) {
+        let v = if envelope.message().is::<Touch>() {
+            WireVariant::Legacy2024
+        } else if envelope.message().is::<DeadLetterResponse>() {
+            WireVariant::Current
+        } else {
+            return;
+        };
+        if let Some(node) = self.node.upgrade() {
+            node.learn_variant(&self.address, v);
+        }
+        if let Some(tx) = self.verdict.lock().take() {
+            let _ = tx.send(v);
+        }
+    }
+
+    fn send_system_message(&self, _pid: &Pid, _message: SystemMessage) {}
+}
+
+/// Unregisters a probe's process when dropped.
+struct ProbeGuard {
+    node: Arc<Node>,
+    pid: Pid,
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        self.node.system.registry().remove(&self.pid);
+    }
+}
+
+/// Sends the wire-variant probe on a new stream and waits (holding every other message) for
+/// its answer: `Ok(Some)` with the peer's variant, `Ok(None)` if it cannot be probed or did
+/// not answer in time, `Err` if the stream or the endpoint ended meanwhile.
+async fn probe_variant(
+    node: &Arc<Node>,
+    ep: &Endpoint,
+    tx: &mpsc::Sender<RemoteMessage>,
+    end: &mut oneshot::Receiver<StreamEnd>,
+    guard: &mut Option<ProbeGuard>,
+) -> Result<Option<WireVariant>, WriteEnd> {
+    let Some(limit) = node.config.variant_probe_timeout else {
+        return Ok(None);
+    };
+    let registry = node.system.registry();
+    // Unique across nodes: a peer that reads the probe as an id looks it up among its own.
+    let id = format!("dialect-probe/{}/{}", node.system.id(), registry.next_id());
+    let Some(batch) = crate::codec::variant_probe(&node.address, &id) else {
+        tracing::debug!(address = %ep.address, "this node's address is too long to probe with");
+        return Ok(None);
+    };
+    let (verdict_tx, verdict_rx) = oneshot::channel();
+    let process = Arc::new(VariantProbe {
+        node: Arc::downgrade(node),
+        address: ep.address.clone(),
+        verdict: Mutex::new(Some(verdict_tx)),
+    });
+    let Ok(pid) = registry.add(process, &id) else {
+        return Ok(None);
+    };
+    *guard = Some(ProbeGuard {
+        node: node.clone(),
+        pid,
+    });
+    let msg = RemoteMessage {
+        message_type: Some(MessageType::MessageBatch(batch)),
+    };
+    if tx.send(msg).await.is_err() {
+        return Err(stream_gone(ep, end).await);
+    }
+    tokio::select! {
+        biased;
+        _ = ep.close_requested() => Err(WriteEnd::Closed),
+        e = &mut *end => Err(WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))),
+        v = verdict_rx => Ok(v.ok()),
+        _ = tokio::time::sleep(limit) => {
+            tracing::warn!(address = %ep.address, ?limit, fallback = ?node.config.wire_variant,
+                "the peer did not answer the wire-variant probe in time");
+            Ok(None)
+        }
+    }
 }
 
 async fn write_loop(
@@ -614,6 +729,7 @@ fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedR
     while let Ok(m) = rx.try_recv() {
         undeliverable(node, m);
     }
+    node.forget_variant(&ep.address);
     let watches = std::mem::take(&mut *ep.watches.lock());
     for (watcher, watchees) in watches {
         for who in watchees {
