@@ -854,33 +854,36 @@ fn first_message_watch_reaches_a_fresh_go_node() {
     stop(&system, &remote);
 }
 
-/// A request as the very first message: to a missing actor whose id is ambiguous
-/// (`aardvarks`), which Go answers with a dead letter, then to Go's echo.
+/// A request as the very first message, to Go's second echo, whose id (`aardvarks`) is
+/// ambiguous; then one to a missing actor with an ambiguous id, which Go answers with a
+/// dead letter.
 #[test]
 fn first_message_request_reaches_a_fresh_go_node() {
     let Some(go) = ChildNode::go() else { return };
     let (system, remote, connects) = fresh_default_node();
-    let missing = system
-        .root()
-        .request_future(&go.pid("aardvarks"), Echo::default(), WAIT)
-        .result();
-    assert!(
-        matches!(missing, Err(FutureError::DeadLetter)),
-        "Go answers a request to a missing actor with DeadLetterResponse: {missing:?}"
-    );
+    let target = go.pid("aardvarks");
     let reply = system
         .root()
         .request_future(
-            &go.pid("echo"),
+            &target,
             Echo {
-                message: "second".into(),
+                message: "first".into(),
                 sender: None,
             },
             WAIT,
         )
         .result_as::<Response>()
-        .expect("Go answers");
-    assert_eq!(reply.some_value, "go:second");
+        .expect("Go's actor answers the first message");
+    assert_eq!(reply.some_value, "go:first");
+    assert_eq!(reply.from.unwrap().to_pid(), target);
+    let missing = system
+        .root()
+        .request_future(&go.pid("anteaters"), Echo::default(), WAIT)
+        .result();
+    assert!(
+        matches!(missing, Err(FutureError::DeadLetter)),
+        "Go answers a request to a missing actor with DeadLetterResponse: {missing:?}"
+    );
     connected_once(&connects, &go.address);
     stop(&system, &remote);
 }
