@@ -1023,7 +1023,8 @@ mod tests {
             assert_eq!(legacy.targets, vec![me.clone()]);
             assert_eq!(legacy.senders, vec![me.clone()]);
             assert_eq!(legacy.type_names, vec![PROBE_TYPE_NAME]);
-            let current = CurrentBatch::decode(bytes.as_slice()).expect("a current reader decodes it");
+            let current =
+                CurrentBatch::decode(bytes.as_slice()).expect("a current reader decodes it");
             assert_eq!(current.targets.len(), 1);
             assert_ne!(current.targets[0], id, "not the probe's own id");
             assert!(current.targets[0].starts_with('\n'), "an id no actor has");

@@ -376,9 +376,13 @@ async fn connect(node: &Node, ep: &Endpoint) -> Option<Stream> {
 async fn run_writer(
     endpoints: Arc<Endpoints>,
     ep: Arc<Endpoint>,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    rx: mpsc::UnboundedReceiver<Outbound>,
 ) {
     let node = &*endpoints.node;
+    let mut queue = Queue {
+        rx,
+        held: Vec::new(),
+    };
     let learned = node.learned_variant(&ep.address);
     let mut variant = learned.unwrap_or(node.config.wire_variant);
     // A peer of unknown variant is probed once connected; only if it does not answer is its
@@ -407,7 +411,12 @@ async fn run_writer(
         });
         if must_probe {
             must_probe = false;
-            match probe_variant(&endpoints.node, &ep, &tx, &mut end_rx, &mut probe).await {
+            let io = ProbeIo {
+                tx: &tx,
+                end: &mut end_rx,
+                queue: &mut queue,
+            };
+            match probe_variant(&endpoints.node, &ep, io, &mut probe).await {
                 Ok(Some(v)) => variant = v,
                 Ok(None) => match node.learned_variant(&ep.address) {
                     Some(v) => variant = v,
@@ -433,7 +442,7 @@ async fn run_writer(
             write_loop(
                 node,
                 &ep,
-                &mut rx,
+                &mut queue,
                 tx,
                 &mut end_rx,
                 variant,
@@ -481,7 +490,10 @@ async fn run_writer(
         break;
     }
     drop(probe);
-    terminate(&endpoints, &ep, rx);
+    for m in queue.held {
+        undeliverable(node, m);
+    }
+    terminate(&endpoints, &ep, queue.rx);
 }
 
 /// The process a wire-variant probe answers to: a `Touch` forwarded back means the peer read
@@ -531,16 +543,25 @@ impl Drop for ProbeGuard {
 async fn probe_variant(
     node: &Arc<Node>,
     ep: &Endpoint,
-    tx: &mpsc::Sender<RemoteMessage>,
-    end: &mut oneshot::Receiver<StreamEnd>,
+    io: ProbeIo<'_>,
     guard: &mut Option<ProbeGuard>,
 ) -> Result<Option<WireVariant>, WriteEnd> {
+    let ProbeIo { tx, end, queue } = io;
+    let Queue { rx, held } = queue;
     let Some(limit) = node.config.variant_probe_timeout else {
         return Ok(None);
     };
+    // A node shutting down accepts no new inbound streams, so no answer could reach it.
+    if ep.draining() {
+        return Ok(None);
+    }
     let registry = node.system.registry();
     // Unique across nodes: a peer that reads the probe as an id looks it up among its own.
-    let id = format!("dialect-probe/{}/{}", node.system.id(), registry.next_id());
+    let id = format!(
+        "{PROBE_ID_PREFIX}{}/{}",
+        node.system.id(),
+        registry.next_id()
+    );
     let Some(batch) = crate::codec::variant_probe(&node.address, &id) else {
         tracing::debug!(address = %ep.address, "this node's address is too long to probe with");
         return Ok(None);
@@ -564,28 +585,75 @@ async fn probe_variant(
     if tx.send(msg).await.is_err() {
         return Err(stream_gone(ep, end).await);
     }
-    tokio::select! {
-        biased;
-        _ = ep.close_requested() => Err(WriteEnd::Closed),
-        e = &mut *end => Err(WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))),
-        v = verdict_rx => Ok(v.ok()),
-        _ = tokio::time::sleep(limit) => {
-            tracing::warn!(address = %ep.address, ?limit, fallback = ?node.config.wire_variant,
-                "the peer did not answer the wire-variant probe in time");
-            Ok(None)
+    let timeout = tokio::time::sleep(limit);
+    tokio::pin!(timeout);
+    let mut verdict_rx = verdict_rx;
+    loop {
+        tokio::select! {
+            biased;
+            _ = ep.close_requested() => return Err(WriteEnd::Closed),
+            e = &mut *end => return Err(WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))),
+            v = &mut verdict_rx => return Ok(v.ok()),
+            _ = ep.drain_requested() => return Ok(None),
+            _ = &mut timeout => {
+                tracing::warn!(address = %ep.address, ?limit, fallback = ?node.config.wire_variant,
+                    "the peer did not answer the wire-variant probe in time");
+                return Ok(None);
+            }
+            m = rx.recv() => match m {
+                None => return Err(WriteEnd::Closed),
+                // The answer to the peer's own probe of this node: sent at once, or two nodes
+                // probing each other would each hold the answer the other waits for. Only
+                // nodes of this crate probe, and they read both variants.
+                Some(m) if m.target.id().starts_with(PROBE_ID_PREFIX) => {
+                    ep.queued.fetch_sub(1, Ordering::Relaxed);
+                    let mut b = BatchBuilder::new(WireVariant::Current);
+                    if b.push(&node.ser, &node.wire_ctx(), &m).is_err() {
+                        undeliverable(node, m);
+                        continue;
+                    }
+                    let msg = RemoteMessage {
+                        message_type: Some(MessageType::MessageBatch(b.finish())),
+                    };
+                    if tx.send(msg).await.is_err() {
+                        undeliverable(node, m);
+                        return Err(stream_gone(ep, end).await);
+                    }
+                }
+                // Counted in the queue until the write loop takes them.
+                Some(m) => held.push(m),
+            },
         }
     }
+}
+
+/// The id prefix of probe processes (`dialect-probe/<system id>/<n>`).
+const PROBE_ID_PREFIX: &str = "dialect-probe/";
+
+/// What a probe uses of its endpoint's stream and queue.
+struct ProbeIo<'a> {
+    tx: &'a mpsc::Sender<RemoteMessage>,
+    end: &'a mut oneshot::Receiver<StreamEnd>,
+    queue: &'a mut Queue,
+}
+
+/// An endpoint's send queue, and what was taken from it while a probe was out.
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    /// Taken from `rx` while the probe was out, in order; still counted in `queued`.
+    held: Vec<Outbound>,
 }
 
 async fn write_loop(
     node: &Node,
     ep: &Endpoint,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    queue: &mut Queue,
     tx: mpsc::Sender<RemoteMessage>,
     end: &mut oneshot::Receiver<StreamEnd>,
     mut variant: WireVariant,
     unconfirmed: &mut Option<Unconfirmed>,
 ) -> WriteEnd {
+    let Queue { rx, held } = queue;
     let batch_size = node.config.batch_size;
     // Keep batches well under the peer's message limit.
     let max_bytes = node.config.max_message_size / 2;
@@ -596,7 +664,11 @@ async fn write_loop(
         WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))
     };
     loop {
-        if ep.draining() && rx.is_empty() {
+        if !held.is_empty() {
+            // Held while the probe was out: they go first, in order, a batch at a time.
+            let k = held.len().min(batch_size);
+            pending.extend(held.drain(..k));
+        } else if ep.draining() && rx.is_empty() {
             // Our end of stream; the peer ends its side once it has read everything before it.
             drop(tx);
             return tokio::select! {
@@ -609,7 +681,8 @@ async fn write_loop(
             };
         }
         let confirm_at = unconfirmed.as_ref().and_then(|u| u.until);
-        tokio::select! {
+        if pending.is_empty() {
+            tokio::select! {
             biased;
             _ = ep.close_requested() => return WriteEnd::Closed,
             e = &mut *end => return stream_end(e),
@@ -620,6 +693,7 @@ async fn write_loop(
                 continue;
             }
             n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
+            }
         }
         // What the peer was seen writing wins over a guess.
         if let Some(v) = node.learned_variant(&ep.address) {
@@ -720,6 +794,7 @@ fn undeliverable(node: &Node, m: Outbound) {
 #[allow(clippy::mutable_key_type)]
 fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
     let node = &*endpoints.node;
+    node.forget_variant(&ep.address);
     ep.state.store(TERMINATED, Ordering::Release);
     endpoints
         .map
@@ -729,7 +804,6 @@ fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedR
     while let Ok(m) = rx.try_recv() {
         undeliverable(node, m);
     }
-    node.forget_variant(&ep.address);
     let watches = std::mem::take(&mut *ep.watches.lock());
     for (watcher, watchees) in watches {
         for who in watchees {

@@ -607,6 +607,8 @@ fn config_defaults_are_protoactor_go_s() {
     assert_eq!(c.retry_interval, Duration::from_secs(2));
     assert_eq!(c.max_message_size, 4 * 1024 * 1024);
     assert_eq!(c.wire_variant, WireVariant::Current);
+    // Ours: how long a new endpoint waits for the answer to its wire-variant probe.
+    assert_eq!(c.variant_probe_timeout, Some(Duration::from_secs(5)));
     // Ours (protoactor-go does not drain): how long shutdown sends what is queued.
     assert_eq!(c.drain_timeout, Duration::from_secs(5));
     assert!(c.kinds.is_empty());
@@ -624,4 +626,25 @@ fn config_defaults_are_protoactor_go_s() {
     assert_eq!(z.queue_size, 1);
     assert_eq!(z.max_retry_count, 1);
     assert_eq!(z.max_message_size, 1024);
+}
+
+/// A peer that never answers the wire-variant probe (it is no protoactor node and cannot
+/// dial back) gets every message sent while the probe was out, in order, once
+/// `variant_probe_timeout` has passed: they are held, not lost.
+#[test]
+fn messages_held_for_an_unanswered_probe_are_sent_after_its_timeout() {
+    let peer = FakePeer::start(true, usize::MAX);
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(Some(Duration::from_millis(300))),
+    );
+    let target = Pid::new(peer.address.as_str(), "sink");
+    for i in 0..100 {
+        s1.root().send(&target, seq(i, ""));
+    }
+    let batches = peer.batches_until(100);
+    assert_eq!(batches.concat(), (0..100).collect::<Vec<_>>());
+    stop(&s1, &r1);
+    peer.kill();
 }

@@ -2,7 +2,7 @@
 //! `github.com/asynkron/protoactor-go@latest`, the 2024 wire variant), launches it and checks
 //! messaging, request/response, remote spawn, remote watch, 100k ordered messages and JSON
 //! in both directions, with the 2024 variant set explicitly and with the default config
-//! (which falls back to, or learns, Go's variant).
+//! (which probes for, or learns, Go's variant).
 //!
 //! Without `go` these tests print a loud SKIPPED line and pass, unless
 //! `PROTOACTOR_INTEROP=required` (CI), where they fail.
@@ -267,10 +267,9 @@ fn messages_both_ways_with_pids_and_headers() {
 }
 
 /// A node that never sets the wire variant (`RemoteConfig::local()` defaults) talks to
-/// protoactor-go `@latest` (the 2024 variant): Go refuses its first batch, the node resends
-/// it in the 2024 variant and says so at WARN; requests, remote spawn both ways and Go's own
-/// requests (which teach the node Go's variant) then work. The same node still talks to a
-/// default Rust node in the current variant.
+/// protoactor-go `@latest` (the 2024 variant): it probes Go's variant before its first
+/// batch; requests, remote spawn both ways and Go's own requests then work. The same node
+/// still talks to a default Rust node in the current variant.
 #[test]
 fn default_config_talks_to_go_and_to_rust() {
     let Some(go) = ChildNode::go() else { return };
@@ -1049,5 +1048,38 @@ fn go_example_remote_benchmark_with_rust_node1() {
     }
     assert_eq!(next(&done), PINGS);
     connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+/// With the probe off, a default node's first batch to Go (a request to `echo`, whose id
+/// does not decode as a 2024 PID) is refused by Go, and the node resends it in the 2024
+/// variant on a second connection.
+#[test]
+fn without_the_probe_a_refused_first_batch_is_resent_in_go_s_variant() {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(None),
+    );
+    let (p, connects) = probe::<String>();
+    system
+        .event_stream()
+        .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
+    let reply = system
+        .root()
+        .request_future(
+            &go.pid("echo"),
+            Echo {
+                message: "resent".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .expect("Go answers the resent request");
+    assert_eq!(reply.some_value, "go:resent");
+    let n = connects.try_iter().filter(|a| *a == go.address).count();
+    assert_eq!(n, 2, "a second connection after Go refused the first batch");
     stop(&system, &remote);
 }
