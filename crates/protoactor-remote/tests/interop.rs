@@ -798,16 +798,22 @@ fn connected_once(connects: &Receiver<String>, address: &str) {
     assert_eq!(n, 1, "one connection to {address}, no refused first batch");
 }
 
-/// Remote spawn with a name as the very first message (its target is `activator`).
-#[test]
-fn first_message_named_remote_spawn_reaches_a_fresh_go_node() {
+/// Remote spawn as the very first message from a fresh default node (its target is
+/// `activator`), named or (with `""`) under an id Go generates, then a request to the
+/// spawned Go actor.
+fn first_message_remote_spawn(name: &str) {
     let Some(go) = ChildNode::go() else { return };
     let (system, remote, connects) = fresh_default_node();
-    let rt = system.runtime().clone();
-    let pid = rt
-        .block_on(remote.spawn_named(&go.address, "first", GO_ECHO_KIND, WAIT))
+    let pid = system
+        .runtime()
+        .block_on(remote.spawn_named(&go.address, name, GO_ECHO_KIND, WAIT))
         .expect("the first message, a remote spawn, reaches Go's activator");
-    assert_eq!(pid, go.pid("activator/Remote$first"));
+    if name.is_empty() {
+        assert!(pid.id().starts_with("activator/Remote$"), "{pid}");
+        assert_eq!(pid.address(), go.address);
+    } else {
+        assert_eq!(pid, go.pid(&format!("activator/Remote${name}")));
+    }
     let reply = system
         .root()
         .request_future(&pid, Echo::default(), WAIT)
@@ -818,25 +824,14 @@ fn first_message_named_remote_spawn_reaches_a_fresh_go_node() {
     stop(&system, &remote);
 }
 
-/// Remote spawn without a name (Go prefixes a generated id) as the very first message.
+#[test]
+fn first_message_named_remote_spawn_reaches_a_fresh_go_node() {
+    first_message_remote_spawn("first");
+}
+
 #[test]
 fn first_message_prefixed_remote_spawn_reaches_a_fresh_go_node() {
-    let Some(go) = ChildNode::go() else { return };
-    let (system, remote, connects) = fresh_default_node();
-    let rt = system.runtime().clone();
-    let pid = rt
-        .block_on(remote.spawn(&go.address, GO_ECHO_KIND, WAIT))
-        .expect("the first message, a remote spawn, reaches Go's activator");
-    assert!(pid.id().starts_with("activator/Remote$"), "{pid}");
-    assert_eq!(pid.address(), go.address);
-    let reply = system
-        .root()
-        .request_future(&pid, Echo::default(), WAIT)
-        .result_as::<Response>()
-        .expect("the spawned Go actor answers");
-    assert_eq!(reply.some_value, "go:");
-    connected_once(&connects, &go.address);
-    stop(&system, &remote);
+    first_message_remote_spawn("");
 }
 
 /// A watch of Go's `activator` as the very first message, then a stop: the watcher hears
