@@ -683,16 +683,16 @@ async fn write_loop(
         let confirm_at = unconfirmed.as_ref().and_then(|u| u.until);
         if pending.is_empty() {
             tokio::select! {
-            biased;
-            _ = ep.close_requested() => return WriteEnd::Closed,
-            e = &mut *end => return stream_end(e),
-            _ = ep.drain_requested(), if !ep.draining() => continue,
-            _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
-                if confirm_at.is_some() => {
-                *unconfirmed = None;
-                continue;
-            }
-            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
+                biased;
+                _ = ep.close_requested() => return WriteEnd::Closed,
+                e = &mut *end => return stream_end(e),
+                _ = ep.drain_requested(), if !ep.draining() => continue,
+                _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if confirm_at.is_some() => {
+                    *unconfirmed = None;
+                    continue;
+                }
+                n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
             }
         }
         // What the peer was seen writing wins over a guess.
