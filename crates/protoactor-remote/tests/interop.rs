@@ -838,35 +838,13 @@ fn first_messages_both_ways_between_fresh_nodes() {
 // protoactor-go's own remote examples (`_examples/remote-activate`, `remote-watch`,
 // `remote-benchmark`) with the Go program as node2 and a default-config Rust node as node1.
 
-/// `interop/cmd/goexamples`, built once (`None` after a loud message when Go is missing).
-fn go_examples_binary() -> Option<PathBuf> {
-    // Checks for Go (and honours PROTOACTOR_INTEROP=required) as every interop test does.
-    go_node_binary()?;
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    Some(
-        BUILT
-            .get_or_init(|| {
-                let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("goexamples");
-                let status = Process::new("go")
-                    .args(["build", "-o"])
-                    .arg(&out)
-                    .arg("./cmd/goexamples")
-                    .current_dir(interop_dir())
-                    .status()
-                    .expect("go build runs");
-                assert!(status.success(), "go build ./cmd/goexamples: {status}");
-                out
-            })
-            .clone(),
-    )
-}
-
 impl ChildNode {
-    /// node2 of protoactor-go's example `example` (activate, watch or benchmark).
+    /// node2 of protoactor-go's example `example` (activate, watch or benchmark), from
+    /// `interop/cmd/goexamples`; `None` (after a loud SKIPPED line) without Go.
     fn go_example(example: &str) -> Option<ChildNode> {
-        let mut cmd = Process::new(go_examples_binary()?);
+        let mut cmd = Process::new(go::go_program("goexamples", "Go example interop test")?);
         cmd.arg("-example").arg(example);
-        Some(Self::start(cmd))
+        Some(Self::start(example, cmd))
     }
 }
 
