@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use crate::{paths, skip};
+use crate::paths;
+use crate::skip;
 
 /// The variable that makes a missing `go` a failure (`PROTOACTOR_INTEROP=required`).
 pub const INTEROP: &str = "PROTOACTOR_INTEROP";

@@ -20,9 +20,16 @@
 //!   child), and `cluster::NodeBuilder` for N in-process members of one
 //!   provider.
 //!
-//! Layers, bottom-up (a module imports only from the ones above it): `paths`, `skip`,
-//! `ports`, `wait`, `go`, `process`, `services`, then `cluster::hello`,
-//! `cluster::protocol`, `cluster::scenario`, `cluster::child`.
+//! Layers, bottom to top (a module names only modules of its own or lower layers, never in a
+//! cycle; `scripts/check-layers.sh` checks this table):
+//!
+//! ```text
+//!  0 base        paths, skip, ports, wait
+//!  1 tools       go, process, services
+//!  2 cluster     cluster
+//! ```
+//!
+//! Inside `cluster`: `hello`, `protocol`, `scenario`, `child`, bottom-up.
 //!
 //! # Example
 //!

@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{paths, ports, skip};
+use crate::paths;
+use crate::ports;
+use crate::skip;
 
 /// The shared etcd's client endpoints (comma-separated), or `None` after a loud SKIPPED
 /// line; panics under `PROTOACTOR_ETCD=required`.
