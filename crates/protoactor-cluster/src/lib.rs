@@ -104,6 +104,8 @@ pub mod grain;
 pub mod hash;
 pub mod identity_lookup;
 pub mod kind;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod member;
 pub mod member_list;
 pub mod pid_cache;
