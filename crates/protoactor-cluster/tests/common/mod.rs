@@ -323,6 +323,52 @@ impl MemberProcess {
         Some(Self::start(label, cmd))
     }
 
+    /// A protoactor-go member of `cluster` on Go's Kubernetes provider with its in-cluster
+    /// configuration, or `None` when Go is not available. `sa_dir` holds the service account
+    /// files (`token`, `ca.crt`, `namespace`); Go reads them from their fixed path and takes
+    /// its pod name from the host name, so the member runs in its own mount and UTS
+    /// namespaces (`unshare`, as root): a tmpfs on /run (/var/run) holds the files, and the
+    /// host name is `pod`. Nothing outside the process changes.
+    pub fn go_kubernetes(
+        label: &str,
+        cluster: &str,
+        kinds: &[&str],
+        sa_dir: &std::path::Path,
+        pod: &str,
+        api_port: u16,
+    ) -> Option<MemberProcess> {
+        let bin = go_member_binary()?;
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--uts",
+            "sh",
+            "-c",
+            "set -e; mount -t tmpfs tmpfs /run; d=/run/secrets/kubernetes.io/serviceaccount; \
+             mkdir -p $d; cp \"$1\"/token \"$1\"/ca.crt \"$1\"/namespace $d/; hostname \"$2\"; \
+             shift 2; exec \"$@\"",
+            "sh",
+        ])
+        .arg(sa_dir)
+        .arg(pod)
+        .arg(bin)
+        .args([
+            "-name",
+            cluster,
+            "-host",
+            "127.0.0.1",
+            "-port",
+            "0",
+            "-provider",
+            "k8s",
+            "-kinds",
+            &kinds.join(","),
+        ])
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", api_port.to_string());
+        Some(Self::start(label, cmd))
+    }
+
     /// A Rust member of `cluster` on the consul provider (this test binary in child mode).
     pub fn rust_consul(
         label: &str,
