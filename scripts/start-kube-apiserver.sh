@@ -127,11 +127,13 @@ ready() {
 }
 
 if ! running; then
-  # Flags: no controllers run, so nothing would use priority and fairness or profiling.
+  # Flags: no controllers run, so nothing would use priority and fairness or profiling; the
+  # endpoint reconciler (the `kubernetes` Service's endpoints) refuses a loopback address.
   nohup "$BIN" \
     --etcd-servers="$ETCD_URL" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
+    --endpoint-reconciler-type=none \
     --secure-port="$PORT" \
     --tls-cert-file="$DIR/server.crt" \
     --tls-private-key-file="$DIR/server.key" \

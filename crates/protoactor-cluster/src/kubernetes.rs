@@ -839,7 +839,8 @@ mod tests {
 
     #[test]
     fn pods_that_are_not_members_now() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Pod)>)> = vec![
+        type Change = Box<dyn Fn(&mut Pod)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "pending",
                 Box::new(|p| p.status.as_mut().unwrap().phase = Some("Pending".into())),
