@@ -62,7 +62,10 @@
 //!
 //! Wire protocol variants: protoactor-go's published module (2024) writes
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
-//! [`WireVariant`] selects what this node writes; the reader accepts both.
+//! The reader accepts both. What this node writes to a peer is the peer's own variant, which
+//! a new endpoint learns with a probe that decodes in both before it sends anything else
+//! (messages meanwhile are held); [`WireVariant`] is the fallback for a peer that does not
+//! answer (see `docs/semantics.md`).
 //!
 //! # Modules, bottom up
 //!
