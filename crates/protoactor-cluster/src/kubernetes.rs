@@ -50,7 +50,7 @@ use parking_lot::Mutex;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::cluster::ClusterError;
+use crate::error::ClusterError;
 use crate::proto::Member;
 use crate::provider::{ClusterProvider, ProviderContext, ProviderFuture};
 
@@ -272,14 +272,18 @@ pub fn pod_member(pod: &Pod, cluster: &str) -> Result<Option<Member>, String> {
     if status.phase.as_deref() != Some("Running") {
         return Ok(None);
     }
-    let ip = status.pod_ip.clone().filter(|ip| !ip.is_empty()).or_else(|| {
-        status
-            .pod_ips
-            .as_ref()
-            .and_then(|ips| ips.first())
-            .map(|ip| ip.ip.clone())
-            .filter(|ip| !ip.is_empty())
-    });
+    let ip = status
+        .pod_ip
+        .clone()
+        .filter(|ip| !ip.is_empty())
+        .or_else(|| {
+            status
+                .pod_ips
+                .as_ref()
+                .and_then(|ips| ips.first())
+                .map(|ip| ip.ip.clone())
+                .filter(|ip| !ip.is_empty())
+        });
     let Some(host) = ip else { return Ok(None) };
     let containers_ready = status
         .container_statuses
@@ -522,7 +526,7 @@ impl Session {
     }
 
     fn stopped(&self) -> bool {
-        *self.stop.borrow() || self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down()
+        *self.stop.borrow() || self.ctx.is_shut_down()
     }
 
     /// Waits `d`; false when stopped meanwhile.
@@ -561,11 +565,14 @@ impl Session {
             );
         }
         if before.is_some() || !reachable {
-            self.ctx.system().event_stream().publish(&KubernetesApiStatus {
-                cluster: self.shared.cluster.clone(),
-                reachable,
-                error,
-            });
+            self.ctx
+                .system()
+                .event_stream()
+                .publish(&KubernetesApiStatus {
+                    cluster: self.shared.cluster.clone(),
+                    reachable,
+                    error,
+                });
         }
     }
 
@@ -616,7 +623,9 @@ impl Session {
                 .shared
                 .timed(
                     "list pods",
-                    self.shared.api.list(&ListParams::default().labels(&selector)),
+                    self.shared
+                        .api
+                        .list(&ListParams::default().labels(&selector)),
                 )
                 .await;
             let list = match listed {
@@ -657,7 +666,12 @@ impl Session {
         pods: &mut BTreeMap<String, Option<Member>>,
     ) -> WatchEnd {
         use futures_util::StreamExt;
-        let secs = self.shared.config.watch_timeout.as_secs().clamp(1, u32::MAX as u64) as u32;
+        let secs = self
+            .shared
+            .config
+            .watch_timeout
+            .as_secs()
+            .clamp(1, u32::MAX as u64) as u32;
         let params = WatchParams::default().labels(selector).timeout(secs);
         let stream = match self
             .shared
@@ -857,8 +871,13 @@ mod tests {
             (
                 "a container not ready",
                 Box::new(|p| {
-                    p.status.as_mut().unwrap().container_statuses.as_mut().unwrap()[0].ready =
-                        false
+                    p.status
+                        .as_mut()
+                        .unwrap()
+                        .container_statuses
+                        .as_mut()
+                        .unwrap()[0]
+                        .ready = false
                 }),
             ),
             (

@@ -188,7 +188,10 @@ async fn proto_labels(pods: &Api<Pod>, name: &str) -> BTreeMap<String, String> {
 async fn cleanup(client: &Client, ns: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let _ = pods
-        .delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+        .delete_collection(
+            &DeleteParams::default().grace_period(0),
+            &ListParams::default(),
+        )
         .await;
 }
 
@@ -303,7 +306,13 @@ async fn three_rust_members_on_their_own_pods_share_one_topology_and_grains() {
     let ids = vec![a.id(), b.id(), c.id()];
     assert_ids(&[&a, &b, &c], &ids, true).await;
     // Each sees the others at their pod IP and labelled port, with their kinds.
-    let seen_b = a.cluster.member_list().topology().member(&b.id()).cloned().unwrap();
+    let seen_b = a
+        .cluster
+        .member_list()
+        .topology()
+        .member(&b.id())
+        .cloned()
+        .unwrap();
     assert_eq!(seen_b.address(), b.address());
     assert_eq!(seen_b.kinds, ["bonly", HELLO]);
 
@@ -346,7 +355,9 @@ async fn three_rust_members_on_their_own_pods_share_one_topology_and_grains() {
     assert_ids(&[&a, &c], std::slice::from_ref(&b_id), false).await;
 
     // c's pod is deleted: it stays, terminating (no kubelet confirms), and c leaves at once.
-    pods.delete("c", &DeleteParams::default()).await.expect("delete c");
+    pods.delete("c", &DeleteParams::default())
+        .await
+        .expect("delete c");
     let terminating = pods.get("c").await.expect("c still there");
     assert!(terminating.metadata.deletion_timestamp.is_some());
     assert_ids(&[&a], &ids[2..], false).await;
@@ -384,12 +395,18 @@ async fn a_deleted_pod_takes_its_member_out_and_its_grains_move() {
     assert!(!on_c.is_empty(), "c owns none of 60");
 
     // An unscheduled pod is deleted at once: c leaves a's and b's lists.
-    pods.delete("c", &DeleteParams::default()).await.expect("delete c");
+    pods.delete("c", &DeleteParams::default())
+        .await
+        .expect("delete c");
     assert_ids(&[&a, &b], &ids[2..], false).await;
     let alive: BTreeSet<String> = [a.address(), b.address()].into();
     for id in &on_c {
         let r = hello(&a, HELLO, id).await.expect("call after c left");
-        assert!(alive.contains(&r.address), "{id} answered from {}", r.address);
+        assert!(
+            alive.contains(&r.address),
+            "{id} answered from {}",
+            r.address
+        );
         let again = hello(&b, HELLO, id).await.expect("call after c left");
         assert_eq!(again.address, r.address, "{id}: a and b disagree");
     }
@@ -532,7 +549,9 @@ async fn members_keep_serving_while_the_api_server_restarts_and_then_watch_again
     own.run(Some("stop-apiserver"));
     await_status(&mut a_status, false).await;
     for (g, addr) in &before {
-        let r = hello(&b, HELLO, g).await.expect("call while the API server is down");
+        let r = hello(&b, HELLO, g)
+            .await
+            .expect("call while the API server is down");
         assert_eq!(&r.address, addr, "{g} moved while the API server was down");
     }
     assert_eq!(a.cluster.member_list().members().len(), 2);
@@ -546,7 +565,11 @@ async fn members_keep_serving_while_the_api_server_restarts_and_then_watch_again
         .delete(format!("/registry/pods/{ns}/b"), None)
         .await
         .expect("delete from etcd");
-    assert_eq!(deleted.deleted(), 1, "b's pod was not at /registry/pods/{ns}/b");
+    assert_eq!(
+        deleted.deleted(),
+        1,
+        "b's pod was not at /registry/pods/{ns}/b"
+    );
     let revision = deleted.header().unwrap().revision();
     etcd.compact(revision, None).await.expect("compact");
 
@@ -628,7 +651,10 @@ async fn the_deployment_guide_manifests_are_accepted_by_the_api_server() {
     namespace(&admin, &ns).await;
     let docs = guide_manifests(&ns);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "Deployment"]);
+    assert_eq!(
+        kinds,
+        ["ServiceAccount", "Role", "RoleBinding", "Deployment"]
+    );
     for d in &docs {
         apply(&admin, &ns, d, true).await;
     }
@@ -640,7 +666,10 @@ async fn the_deployment_guide_manifests_are_accepted_by_the_api_server() {
 /// Applies the guide's ServiceAccount, Role and RoleBinding in `ns` and returns a token of
 /// that service account (TokenRequest), which has exactly the Role's permissions.
 async fn role_token(admin: &Client, ns: &str) -> String {
-    for d in guide_manifests(ns).iter().filter(|d| d["kind"] != "Deployment") {
+    for d in guide_manifests(ns)
+        .iter()
+        .filter(|d| d["kind"] != "Deployment")
+    {
         apply(admin, ns, d, false).await;
     }
     let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
@@ -680,25 +709,40 @@ async fn the_documented_role_is_enough() {
         other => panic!("{what}: wanted 403, got {other:?}"),
     };
     let secrets: Api<Secret> = Api::namespaced(limited.clone(), &ns);
-    forbidden(secrets.list(&ListParams::default()).await.map(|_| ()), "list secrets");
+    forbidden(
+        secrets.list(&ListParams::default()).await.map(|_| ()),
+        "list secrets",
+    );
     let own_pods: Api<Pod> = Api::namespaced(limited.clone(), &ns);
     forbidden(
-        own_pods.delete("a", &DeleteParams::default()).await.map(|_| ()),
+        own_pods
+            .delete("a", &DeleteParams::default())
+            .await
+            .map(|_| ()),
         "delete a pod",
     );
     let other: Api<Pod> = Api::namespaced(limited, "default");
-    forbidden(other.list(&ListParams::default()).await.map(|_| ()), "list pods elsewhere");
+    forbidden(
+        other.list(&ListParams::default()).await.map(|_| ()),
+        "list pods elsewhere",
+    );
 
     // With it, members register, watch, serve and deregister.
     let a = start_node("rbac", config.clone(), &ns, "a", &[HELLO]);
     let b = start_node("rbac", config.clone(), &ns, "b", &[HELLO]);
     let ids = vec![a.id(), b.id()];
     assert_ids(&[&a, &b], &ids, true).await;
-    let at: BTreeSet<String> = owners(&a, &identities("x", 30)).await.into_values().collect();
+    let at: BTreeSet<String> = owners(&a, &identities("x", 30))
+        .await
+        .into_values()
+        .collect();
     assert_eq!(at.len(), 2, "30 identities all on {at:?}");
     let b_id = b.id();
     stop_node(b).await;
-    assert!(proto_labels(&pods, "b").await.is_empty(), "b's labels stayed");
+    assert!(
+        proto_labels(&pods, "b").await.is_empty(),
+        "b's labels stayed"
+    );
     assert_ids(&[&a], &[b_id], false).await;
     stop_node(a).await;
     cleanup(&admin, &ns).await;
@@ -742,14 +786,9 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
     std::fs::write(sa.join("namespace"), &ns).unwrap();
 
     let cluster = "mixed";
-    let Some(mut go) = MemberProcess::go_kubernetes(
-        "go",
-        cluster,
-        &[HELLO, "goonly"],
-        &sa,
-        "go",
-        server.port(),
-    ) else {
+    let Some(mut go) =
+        MemberProcess::go_kubernetes("go", cluster, &[HELLO, "goonly"], &sa, "go", server.port())
+    else {
         return;
     };
     let config = kube_config(&server, &token, &ns).await;
@@ -765,17 +804,29 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
         {
             break id.clone();
         }
-        assert!(Instant::now() < deadline, "the Go member never labelled its pod");
+        assert!(
+            Instant::now() < deadline,
+            "the Go member never labelled its pod"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let ids = vec![go_id.clone(), a.id(), b.id()];
     assert_ids(&[&a, &b], &ids, true).await;
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let seen_by_go = tokio::task::block_in_place(|| go.await_members(&id_refs, TOPOLOGY));
-    let rust_in_go = seen_by_go.iter().find(|m| m.id == a.id()).expect("a in Go's list");
+    let rust_in_go = seen_by_go
+        .iter()
+        .find(|m| m.id == a.id())
+        .expect("a in Go's list");
     assert_eq!(rust_in_go.address, a.address());
     assert_eq!(rust_in_go.kinds, [HELLO, "rustonly"]);
-    let go_in_rust = a.cluster.member_list().topology().member(&go_id).cloned().unwrap();
+    let go_in_rust = a
+        .cluster
+        .member_list()
+        .topology()
+        .member(&go_id)
+        .cloned()
+        .unwrap();
     assert_eq!(go_in_rust.address(), go.address);
 
     // Calls both ways, and the same owners from both sides.
@@ -787,7 +838,9 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
         r.address
     );
     assert_eq!(r.message, "hello gopher from rustonly/r1");
-    let r = hello(&a, "goonly", "g1").await.expect("Rust calls a Go grain");
+    let r = hello(&a, "goonly", "g1")
+        .await
+        .expect("Rust calls a Go grain");
     assert_eq!(r.address, go.address);
     let many = identities("id", 60);
     let go_owners = tokio::task::block_in_place(|| go.owners(HELLO, &many));
