@@ -41,6 +41,41 @@ const HELLO: &str = "hello";
 /// Longest wait for a topology change (never a timing assertion).
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
+/// Child mode of this binary: a Rust member on the in-cluster configuration
+/// (`KubernetesConfig::in_cluster`), in a pod-like environment made by the parent test.
+#[test]
+fn rust_member_child() {
+    if !is_member_child() {
+        return;
+    }
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let system = ActorSystem::new();
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::new("127.0.0.1", 0)
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization()),
+    )
+    .expect("remote starts");
+    let config = KubernetesConfig::in_cluster()
+        .expect("in-cluster config")
+        .with_retry_interval(Duration::from_millis(200));
+    let kinds = var("CLUSTER_MEMBER_KINDS");
+    let config = ClusterConfig::new(
+        var("CLUSTER_MEMBER_CLUSTER"),
+        KubernetesProvider::new(config),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kinds(
+        kinds
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(|k| Kind::new(k, hello_props())),
+    );
+    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
+    serve_member(system, remote, cluster);
+}
+
 /// How to reach an API server.
 #[derive(Clone, Debug)]
 struct Server {
@@ -791,9 +826,20 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
     else {
         return;
     };
+    // Rust member a on an explicit config, b in its "pod" on the in-cluster config.
     let config = kube_config(&server, &token, &ns).await;
     let a = start_node(cluster, config.clone(), &ns, "rust-a", &[HELLO, "rustonly"]);
-    let b = start_node(cluster, config.clone(), &ns, "rust-b", &[HELLO, "rustonly"]);
+    let mut b = tokio::task::block_in_place(|| {
+        MemberProcess::rust_in_pod(
+            "rust-b",
+            "rust_member_child",
+            cluster,
+            &[HELLO, "rustonly"],
+            &sa,
+            "rust-b",
+            server.port(),
+        )
+    });
 
     // Go's member id is the UUID its provider put on its pod.
     let deadline = Instant::now() + TOPOLOGY;
@@ -810,10 +856,22 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let ids = vec![go_id.clone(), a.id(), b.id()];
-    assert_ids(&[&a, &b], &ids, true).await;
+    let ids = vec![go_id.clone(), a.id(), b.id.clone()];
+    assert_ids(&[&a], &ids, true).await;
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let seen_by_b = tokio::task::block_in_place(|| b.await_members(&id_refs, TOPOLOGY));
     let seen_by_go = tokio::task::block_in_place(|| go.await_members(&id_refs, TOPOLOGY));
+    assert_eq!(
+        seen_by_b, seen_by_go,
+        "Go and Rust see different topologies"
+    );
+    // b labelled its pod (found from its host name and namespace file) with its id.
+    assert_eq!(
+        proto_labels(&pods, "rust-b")
+            .await
+            .get("cluster.proto.actor/member-id"),
+        Some(&b.id)
+    );
     let rust_in_go = seen_by_go
         .iter()
         .find(|m| m.id == a.id())
@@ -833,7 +891,7 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
     let r = tokio::task::block_in_place(|| go.call("rustonly", "r1", "gopher"))
         .expect("Go calls a Rust grain");
     assert!(
-        [a.address(), b.address()].contains(&r.address),
+        [a.address(), b.address.clone()].contains(&r.address),
         "answered from {}",
         r.address
     );
@@ -845,8 +903,12 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
     let many = identities("id", 60);
     let go_owners = tokio::task::block_in_place(|| go.owners(HELLO, &many));
     for (id, (addr, _)) in &go_owners {
-        assert_eq!(&hello(&b, HELLO, id).await.unwrap().address, addr, "{id}");
+        assert_eq!(&hello(&a, HELLO, id).await.unwrap().address, addr, "{id}");
     }
+    tokio::task::block_in_place(|| assert_same_owners(&mut b, HELLO, &many, &go_owners));
+    let r = tokio::task::block_in_place(|| b.call("goonly", "g2", "crab"))
+        .expect("the in-cluster Rust member calls a Go grain");
+    assert_eq!(r.address, go.address);
     let at: BTreeSet<&String> = go_owners.values().map(|(a, _)| a).collect();
     assert_eq!(at.len(), 3, "60 identities all on {at:?}");
 
@@ -854,10 +916,13 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
     let status = tokio::task::block_in_place(|| go.stop());
     assert!(status.success(), "the Go member exited with {status}");
     assert!(proto_labels(&pods, "go").await.is_empty());
-    assert_ids(&[&a, &b], &[go_id], false).await;
-    // And a Rust member leaving is seen by the other.
-    let b_id = b.id();
-    stop_node(b).await;
+    assert_ids(&[&a], std::slice::from_ref(&go_id), false).await;
+    tokio::task::block_in_place(|| b.await_absent(&[&go_id], TOPOLOGY));
+    // The in-cluster Rust member leaves gracefully: its labels go, a drops it.
+    let b_id = b.id.clone();
+    let status = tokio::task::block_in_place(|| b.stop());
+    assert!(status.success(), "the Rust member exited with {status}");
+    assert!(proto_labels(&pods, "rust-b").await.is_empty());
     assert_ids(&[&a], &[b_id], false).await;
     stop_node(a).await;
     let _ = std::fs::remove_dir_all(&sa);

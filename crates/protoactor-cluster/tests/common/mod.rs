@@ -323,21 +323,17 @@ impl MemberProcess {
         Some(Self::start(label, cmd))
     }
 
-    /// A protoactor-go member of `cluster` on Go's Kubernetes provider with its in-cluster
-    /// configuration, or `None` when Go is not available. `sa_dir` holds the service account
-    /// files (`token`, `ca.crt`, `namespace`); Go reads them from their fixed path and takes
-    /// its pod name from the host name, so the member runs in its own mount and UTS
-    /// namespaces (`unshare`, as root): a tmpfs on /run (/var/run) holds the files, and the
-    /// host name is `pod`. Nothing outside the process changes.
-    pub fn go_kubernetes(
-        label: &str,
-        cluster: &str,
-        kinds: &[&str],
+    /// `program args` as if in pod `pod`: its own mount and UTS namespaces (`unshare`, as
+    /// root), a tmpfs on /run (/var/run) holding the service account files of `sa_dir`
+    /// (`token`, `ca.crt`, `namespace`) at their in-cluster path, the host name `pod`, and
+    /// `KUBERNETES_SERVICE_HOST/PORT` pointing at the API server on loopback. Nothing outside
+    /// the process changes.
+    pub fn in_pod_command(
+        program: &std::path::Path,
         sa_dir: &std::path::Path,
         pod: &str,
         api_port: u16,
-    ) -> Option<MemberProcess> {
-        let bin = go_member_binary()?;
+    ) -> Command {
         let mut cmd = Command::new("unshare");
         cmd.args([
             "--mount",
@@ -351,8 +347,26 @@ impl MemberProcess {
         ])
         .arg(sa_dir)
         .arg(pod)
-        .arg(bin)
-        .args([
+        .arg(program)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", api_port.to_string());
+        cmd
+    }
+
+    /// A protoactor-go member of `cluster` on Go's Kubernetes provider with its in-cluster
+    /// configuration, in pod `pod` (see [`Self::in_pod_command`]), or `None` when Go is not
+    /// available.
+    pub fn go_kubernetes(
+        label: &str,
+        cluster: &str,
+        kinds: &[&str],
+        sa_dir: &std::path::Path,
+        pod: &str,
+        api_port: u16,
+    ) -> Option<MemberProcess> {
+        let bin = go_member_binary()?;
+        let mut cmd = Self::in_pod_command(&bin, sa_dir, pod, api_port);
+        cmd.args([
             "-name",
             cluster,
             "-host",
@@ -363,10 +377,29 @@ impl MemberProcess {
             "k8s",
             "-kinds",
             &kinds.join(","),
-        ])
-        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-        .env("KUBERNETES_SERVICE_PORT", api_port.to_string());
+        ]);
         Some(Self::start(label, cmd))
+    }
+
+    /// A Rust member of `cluster` in pod `pod` (see [`Self::in_pod_command`]): this test
+    /// binary in child mode, running `child_test`, which reads `CLUSTER_MEMBER_CLUSTER` and
+    /// `CLUSTER_MEMBER_KINDS`, starts its member and calls [`serve_member`].
+    pub fn rust_in_pod(
+        label: &str,
+        child_test: &str,
+        cluster: &str,
+        kinds: &[&str],
+        sa_dir: &std::path::Path,
+        pod: &str,
+        api_port: u16,
+    ) -> MemberProcess {
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = Self::in_pod_command(&exe, sa_dir, pod, api_port);
+        cmd.args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .env("CLUSTER_MEMBER_CLUSTER", cluster)
+            .env("CLUSTER_MEMBER_KINDS", kinds.join(","));
+        Self::start(label, cmd)
     }
 
     /// A Rust member of `cluster` on the consul provider (this test binary in child mode).
@@ -943,6 +976,18 @@ pub fn run_rust_member_if_child() -> bool {
             &split(var("CLUSTER_MEMBER_KINDS")),
         )
     };
+    serve_member(system, remote, cluster);
+    true
+}
+
+/// True in a child process started by [`MemberProcess`] (the test then runs as a member).
+pub fn is_member_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Runs a started member for the parent test over stdin/stdout with the gocluster protocol
+/// (`READY`, then one answer per command) until stdin closes, then leaves gracefully.
+pub fn serve_member(system: ActorSystem, remote: Arc<Remote>, cluster: Cluster) {
     say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -954,5 +999,4 @@ pub fn run_rust_member_if_child() -> bool {
     cluster.shutdown_blocking(true);
     remote.shutdown();
     system.shutdown();
-    true
 }
