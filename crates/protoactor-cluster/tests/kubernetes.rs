@@ -49,31 +49,13 @@ fn rust_member_child() {
         return;
     }
     let var = |k: &str| std::env::var(k).unwrap_or_default();
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
     let config = KubernetesConfig::in_cluster()
         .expect("in-cluster config")
         .with_retry_interval(Duration::from_millis(200));
     let kinds = var("CLUSTER_MEMBER_KINDS");
-    let config = ClusterConfig::new(
-        var("CLUSTER_MEMBER_CLUSTER"),
-        KubernetesProvider::new(config),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kinds(
-        kinds
-            .split(',')
-            .filter(|k| !k.is_empty())
-            .map(|k| Kind::new(k, hello_props())),
-    );
-    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
-    serve_member(system, remote, cluster);
+    let kinds: Vec<&str> = kinds.split(',').filter(|k| !k.is_empty()).collect();
+    let n = member(&var("CLUSTER_MEMBER_CLUSTER"), config, &kinds);
+    serve_member(n.system, n.remote, n.cluster);
 }
 
 /// How to reach an API server.
@@ -219,6 +201,30 @@ async fn proto_labels(pods: &Api<Pod>, name: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A test's namespace on `server`: its admin client, name and pods API.
+struct Space {
+    admin: Client,
+    ns: String,
+    pods: Api<Pod>,
+}
+
+/// Creates a namespace named after `name` with running, ready pods `pods` (bound to a node
+/// when `node`, see [`pod`]).
+async fn space(server: &Server, name: &str, pods: &[&str], node: bool) -> Space {
+    let admin = admin(server).await;
+    let ns = unique(name);
+    namespace(&admin, &ns).await;
+    let api: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    for p in pods {
+        pod(&api, p, node).await;
+    }
+    Space {
+        admin,
+        ns,
+        pods: api,
+    }
+}
+
 /// Deletes every pod of `ns` at once (grace period 0: nothing else would finish them).
 async fn cleanup(client: &Client, ns: &str) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -247,6 +253,13 @@ impl Node {
 
 /// A Rust member of `cluster` on pod `pod` of `ns`, with `config` as its client config.
 fn start_node(cluster: &str, config: kube::Config, ns: &str, pod: &str, kinds: &[&str]) -> Node {
+    let config =
+        KubernetesConfig::new(config, ns, pod).with_retry_interval(Duration::from_millis(200));
+    member(cluster, config, kinds)
+}
+
+/// A Rust member of `cluster` on the Kubernetes provider with `config`.
+fn member(cluster: &str, config: KubernetesConfig, kinds: &[&str]) -> Node {
     let system = ActorSystem::new();
     let remote = Remote::start(
         &system,
@@ -255,9 +268,7 @@ fn start_node(cluster: &str, config: kube::Config, ns: &str, pod: &str, kinds: &
             .with_serialization(serialization()),
     )
     .expect("remote starts");
-    let provider = KubernetesProvider::new(
-        KubernetesConfig::new(config, ns, pod).with_retry_interval(Duration::from_millis(200)),
-    );
+    let provider = KubernetesProvider::new(config);
     let config = ClusterConfig::new(cluster, provider, DistHashIdentityLookup::new())
         .with_kinds(kinds.iter().map(|k| Kind::new(*k, hello_props())));
     let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
@@ -326,13 +337,7 @@ async fn owners(node: &Node, ids: &[String]) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_rust_members_on_their_own_pods_share_one_topology_and_grains() {
     let Some(server) = server() else { return };
-    let admin = admin(&server).await;
-    let ns = unique("three");
-    namespace(&admin, &ns).await;
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
-    for p in ["a", "b", "c"] {
-        pod(&pods, p, true).await;
-    }
+    let Space { admin, ns, pods } = space(&server, "three", &["a", "b", "c"], true).await;
     let config = kube_config(&server, &server.token, &ns).await;
     let cluster = "three";
     let a = start_node(cluster, config.clone(), &ns, "a", &[HELLO]);
@@ -407,13 +412,7 @@ async fn three_rust_members_on_their_own_pods_share_one_topology_and_grains() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_pod_takes_its_member_out_and_its_grains_move() {
     let Some(server) = server() else { return };
-    let admin = admin(&server).await;
-    let ns = unique("deleted");
-    namespace(&admin, &ns).await;
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
-    for p in ["a", "b", "c"] {
-        pod(&pods, p, false).await;
-    }
+    let Space { admin, ns, pods } = space(&server, "deleted", &["a", "b", "c"], false).await;
     let config = kube_config(&server, &server.token, &ns).await;
     let a = start_node("deleted", config.clone(), &ns, "a", &[HELLO]);
     let b = start_node("deleted", config.clone(), &ns, "b", &[HELLO]);
@@ -564,13 +563,7 @@ async fn members_keep_serving_while_the_api_server_restarts_and_then_watch_again
         return;
     }
     let (own, server) = OwnServer::start();
-    let admin = admin(&server).await;
-    let ns = unique("restart");
-    namespace(&admin, &ns).await;
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
-    for p in ["a", "b"] {
-        pod(&pods, p, false).await;
-    }
+    let Space { admin: _, ns, pods } = space(&server, "restart", &["a", "b"], false).await;
     let config = kube_config(&server, &server.token, &ns).await;
     let a = start_node("restart", config.clone(), &ns, "a", &[HELLO]);
     let b = start_node("restart", config.clone(), &ns, "b", &[HELLO]);
@@ -681,9 +674,7 @@ async fn apply(client: &Client, ns: &str, doc: &serde_json::Value, dry_run: bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployment_guide_manifests_are_accepted_by_the_api_server() {
     let Some(server) = server() else { return };
-    let admin = admin(&server).await;
-    let ns = unique("guide");
-    namespace(&admin, &ns).await;
+    let Space { admin, ns, .. } = space(&server, "guide", &[], false).await;
     let docs = guide_manifests(&ns);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
@@ -727,13 +718,7 @@ async fn role_token(admin: &Client, ns: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_role_is_enough() {
     let Some(server) = server() else { return };
-    let admin = admin(&server).await;
-    let ns = unique("rbac");
-    namespace(&admin, &ns).await;
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
-    for p in ["a", "b"] {
-        pod(&pods, p, false).await;
-    }
+    let Space { admin, ns, pods } = space(&server, "rbac", &["a", "b"], false).await;
     let token = role_token(&admin, &ns).await;
     let config = kube_config(&server, &token, &ns).await;
 
@@ -805,13 +790,8 @@ async fn go_and_rust_members_share_the_pods_and_call_each_other() {
         );
         return;
     }
-    let admin = admin(&server).await;
-    let ns = unique("mixed");
-    namespace(&admin, &ns).await;
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
-    for p in ["go", "rust-a", "rust-b"] {
-        pod(&pods, p, false).await;
-    }
+    let Space { admin, ns, pods } =
+        space(&server, "mixed", &["go", "rust-a", "rust-b"], false).await;
     // Go's in-cluster files: the Role's token, the CA, the namespace.
     let token = role_token(&admin, &ns).await;
     let sa = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sa-{ns}"));
