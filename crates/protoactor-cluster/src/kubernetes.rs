@@ -369,6 +369,7 @@ impl KubernetesProvider {
             cluster: ctx.cluster_name().to_string(),
             labels,
             reachable: Mutex::new(None),
+            refusal: Mutex::new(None),
             reregister: Notify::new(),
         });
         let session = Session {
@@ -436,6 +437,8 @@ struct Shared {
     labels: Option<BTreeMap<String, String>>,
     /// Whether the last request reached the API server (`None` before the first).
     reachable: Mutex<Option<bool>>,
+    /// The last refusal logged (an error status), until a request succeeds.
+    refusal: Mutex<Option<String>>,
     /// Wakes the registration when this member's labels disappeared.
     reregister: Notify,
 }
@@ -542,9 +545,19 @@ impl Session {
     fn report(&self, outcome: Result<(), &Failure>) {
         let reachable = !matches!(outcome, Err(Failure::Unreachable(_)));
         let before = self.shared.reachable.lock().replace(reachable);
-        if let Err(Failure::Status(code, m)) = outcome {
-            tracing::warn!(cluster = %self.shared.cluster, code, error = %m, "kubernetes: the API server refused a request");
+        // A refusal repeats every retry (a deleted own pod: 404): logged when it changes.
+        let refusal = match outcome {
+            Err(Failure::Status(code, m)) => Some(format!("{code}: {m}")),
+            _ => None,
+        };
+        let mut last = self.shared.refusal.lock();
+        if refusal.is_some() && *last != refusal {
+            tracing::warn!(cluster = %self.shared.cluster, error = %refusal.as_deref().unwrap_or(""), "kubernetes: the API server refused a request; retrying");
         }
+        if refusal.is_some() || outcome.is_ok() {
+            *last = refusal;
+        }
+        drop(last);
         if before == Some(reachable) {
             return;
         }
