@@ -380,6 +380,22 @@ async fn three_rust_members_on_their_own_pods_share_one_topology_and_grains() {
     let r = hello(&c, "bonly", "x").await.expect("bonly call");
     assert_eq!(r.address, b.address());
 
+    // Someone removes a's cluster label while a lives: a labels its pod again.
+    let unlabel =
+        serde_json::json!({"metadata": {"labels": {"cluster.proto.actor/cluster": null}}});
+    pods.patch("a", &PatchParams::default(), &Patch::Merge(&unlabel))
+        .await
+        .expect("unlabel a");
+    let deadline = Instant::now() + TOPOLOGY;
+    while !proto_labels(&pods, "a")
+        .await
+        .contains_key("cluster.proto.actor/cluster")
+    {
+        assert!(Instant::now() < deadline, "a never labelled its pod again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ids(&[&b, &c], &ids, true).await;
+
     // c's pod stops being ready: c leaves the others' lists; ready again: back.
     set_ready(&pods, "c", false).await;
     assert_ids(&[&a, &b], &ids[2..], false).await;
