@@ -368,6 +368,7 @@ impl Cluster {
             max_send: c.gossip_max_send,
             heartbeat_expiration: c.heartbeat_expiration,
             left_block: c.block_duration,
+            ..GossipConfig::default()
         };
         // Weak: the gossiper lives in the system's extensions, which the cluster holds.
         let counted = self.0.node.downgrade();
