@@ -246,10 +246,11 @@ impl GossipCore {
         let limits = self.limits.clone();
         let mut admitted = GossipState::default();
         let mut members = self.state.members.len();
+        let mut unknown = 0usize;
         for (id, member) in remote.members {
             if !listed(&id) {
                 self.rejections.unknown_member += member.values.len().max(1) as u64;
-                tracing::warn!(member = %id, "gossip: values about an id the provider does not list; dropped");
+                unknown += 1;
                 continue;
             }
             let local = self.state.members.get(&id);
@@ -299,6 +300,13 @@ impl GossipCore {
                 members += usize::from(local.is_none());
                 admitted.members.insert(id, out);
             }
+        }
+        if unknown > 0 {
+            // One line per request, however many ids it forged.
+            tracing::warn!(
+                ids = unknown,
+                "gossip: values about ids the provider does not list; dropped"
+            );
         }
         merge_state(&mut self.state, admitted, &self.my_id, now_ms)
     }
