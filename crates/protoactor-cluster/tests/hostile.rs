@@ -15,8 +15,8 @@ use protoactor_cluster::gossip::{Gossiper, HEARTBEAT_KEY, LEFT_KEY};
 use protoactor_cluster::proto::{GossipKeyValue, GossipMemberState, GossipRequest, GossipState};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
-    ActivationTerminated, Cluster, ClusterConfig, ClusterIdentity, ClusterTopology,
-    DistHashIdentityLookup, Kind, Member,
+    ActivationRequest, ActivationResponse, ActivationTerminated, Cluster, ClusterConfig,
+    ClusterError, ClusterIdentity, ClusterTopology, DistHashIdentityLookup, Kind, Member,
 };
 use protoactor_remote::{Remote, RemoteConfig, RemoteDeliveryError, WireVariant};
 
@@ -379,5 +379,49 @@ fn a_peer_cannot_publish_a_topology_or_other_local_events_on_a_member() {
         .request_blocking_as(&own, "hello", String::from("hi"), &Default::default())
         .expect("a still serves its grains");
     assert_eq!(reply, "hi");
+    shutdown(nodes, attacker, remote);
+}
+
+#[test]
+fn huge_identities_are_refused_before_any_activation() {
+    let (nodes, attacker, remote) = cluster();
+    let a = &nodes[0];
+    let huge = ActivationRequest {
+        cluster_identity: Some(ClusterIdentity::new("x".repeat(1 << 20), "hello")),
+        ..Default::default()
+    };
+    for _ in 0..40 {
+        let reply = attacker
+            .root()
+            .request_future(
+                &Pid::new(a.address(), "partition-activator"),
+                huge.clone(),
+                WAIT,
+            )
+            .result_as::<ActivationResponse>()
+            .expect("answered");
+        assert!(reply.failed);
+    }
+    assert!(a.cluster.activation_counts().values().all(|n| *n == 0));
+    // A caller gets a clear error at once.
+    let err = a
+        .cluster
+        .request_blocking(
+            "y".repeat(1 << 20),
+            "hello",
+            String::new(),
+            &Default::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClusterError::TooLong {
+                what: "identity",
+                ..
+            }
+        ),
+        "{err}"
+    );
     shutdown(nodes, attacker, remote);
 }
