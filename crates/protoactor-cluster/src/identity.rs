@@ -41,6 +41,13 @@ pub(crate) fn check_len(what: &'static str, value: &str, limit: usize) -> Result
     Ok(())
 }
 
+impl fmt::Display for ClusterIdentity {
+    /// `kind/identity`, Go's `ToShortString`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.identity)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,12 +67,5 @@ mod tests {
         assert!(ClusterIdentity::new("a", "k".repeat(MAX_KIND_LEN + 1))
             .validate()
             .is_err());
-    }
-}
-
-impl fmt::Display for ClusterIdentity {
-    /// `kind/identity`, Go's `ToShortString`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.identity)
     }
 }

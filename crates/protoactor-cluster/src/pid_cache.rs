@@ -6,6 +6,8 @@
 //! a joining member took the identity over), and when an `ActivationTerminated` for it
 //! arrives at this node's `eventstream` (Go broadcasts these but never uses them).
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
 use protoactor::Pid;
 
@@ -16,10 +18,11 @@ use crate::proto::ClusterIdentity;
 /// made a topology change that stops tens of thousands of grains quadratic).
 #[derive(Default)]
 pub struct PidCache {
-    map: DashMap<ClusterIdentity, Pid>,
+    /// The identity is shared with `by_pid` (one allocation per entry).
+    map: DashMap<Arc<ClusterIdentity>, Pid>,
     /// The reverse of `map`. Written after `map` on insert and before it on removal; an entry
     /// here whose identity no longer maps to the PID is stale and ignored.
-    by_pid: DashMap<Pid, ClusterIdentity>,
+    by_pid: DashMap<Pid, Arc<ClusterIdentity>>,
 }
 
 impl PidCache {
@@ -33,6 +36,7 @@ impl PidCache {
     }
     /// Caches `pid` for `ci`.
     pub fn set(&self, ci: ClusterIdentity, pid: Pid) {
+        let ci = Arc::new(ci);
         if let Some(old) = self.map.insert(ci.clone(), pid.clone()) {
             if old != pid {
                 self.by_pid.remove_if(&old, |_, c| *c == ci);
@@ -44,7 +48,7 @@ impl PidCache {
     pub fn remove_if(&self, ci: &ClusterIdentity, pid: &Pid) -> bool {
         let removed = self.map.remove_if(ci, |_, cached| cached == pid).is_some();
         if removed {
-            self.by_pid.remove_if(pid, |_, c| c == ci);
+            self.by_pid.remove_if(pid, |_, c| **c == *ci);
         }
         removed
     }
@@ -55,7 +59,7 @@ impl PidCache {
     /// Evicts `pid` wherever it is cached (its activation terminated). O(1).
     pub fn remove_by_pid(&self, pid: &Pid) -> usize {
         match self.by_pid.remove(pid) {
-            Some((_, ci)) => usize::from(self.map.remove_if(&ci, |_, c| c == pid).is_some()),
+            Some((_, ci)) => usize::from(self.map.remove_if(&*ci, |_, c| c == pid).is_some()),
             None => 0,
         }
     }
