@@ -6,7 +6,7 @@
 //! keeps stays under a stated bound, and that the forgeries are reported.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use protoactor::prelude::*;
@@ -103,11 +103,7 @@ fn assert_whole(nodes: &[Node], what: &str) {
 }
 
 fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    protoactor_testkit::wait::poll_until(what, WAIT, || check().then_some(()));
 }
 
 fn shutdown(nodes: Vec<Node>, attacker: ActorSystem, remote: Arc<Remote>) {
