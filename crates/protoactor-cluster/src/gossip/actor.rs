@@ -71,6 +71,9 @@ struct Shared {
     /// What this node blocked in the member list because of gossip.
     expiry: Expiry,
     stopped: std::sync::atomic::AtomicBool,
+    /// The rejections last logged, and when (one warning a minute at most, whatever the
+    /// flood; with etcd, Go members' gossip about their system ids is dropped all the time).
+    reported: Mutex<(GossipRejections, Option<std::time::Instant>)>,
 }
 
 impl Shared {
@@ -118,6 +121,20 @@ impl Shared {
             });
         }
         self.apply_membership(now);
+        self.report_rejections();
+    }
+
+    /// Logs the rejection counters when they changed since the last round.
+    fn report_rejections(&self) {
+        let now = self.core.lock().rejections();
+        let mut last = self.reported.lock();
+        let due = last
+            .1
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if now != last.0 && due {
+            tracing::warn!(rejections = ?now, "gossip: values refused or corrected (forged or over the limits)");
+            *last = (now, Some(std::time::Instant::now()));
+        }
     }
 
     /// Sends `delta` to `member`; on an answer commits its watermarks and merges the state
@@ -172,7 +189,7 @@ impl Shared {
         // Go's from_member_id names the receiver, so the sender is found by address.
         let Some(from) = sender.and_then(|p| self.member_list.listed_at(p.address())) else {
             self.core.lock().count_unknown_sender();
-            tracing::warn!(sender = ?sender.map(|p| p.to_string()), "gossip: request from a sender the provider does not list; dropped");
+            tracing::debug!(sender = ?sender.map(|p| p.to_string()), "gossip: request from a sender the provider does not list; dropped");
             return GossipResponse::default();
         };
         let (updates, delta) = {
@@ -238,6 +255,7 @@ impl Gossiper {
             actor_counts,
             in_flight: Mutex::new(HashSet::new()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            reported: Mutex::new((GossipRejections::default(), None)),
         });
         let s = shared.clone();
         let pid = system.root().spawn_named(
@@ -407,6 +425,7 @@ mod tests {
             actor_counts: Arc::new(HashMap::new),
             in_flight: Mutex::new(HashSet::new()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            reported: Mutex::new((GossipRejections::default(), None)),
         })
     }
 

@@ -271,14 +271,14 @@ impl GossipCore {
                 let len = value_len(&value);
                 if len > limits.max_value_bytes {
                     self.rejections.oversized_value += 1;
-                    tracing::warn!(member = %id, %key, bytes = len, "gossip: value over the size limit; dropped");
+                    tracing::debug!(member = %id, %key, bytes = len, "gossip: value over the size limit; dropped");
                     continue;
                 }
                 if value.sequence_number > known_high.saturating_add(limits.max_sequence_step)
                     || value.sequence_number <= 0
                 {
                     self.rejections.implausible_sequence += 1;
-                    tracing::warn!(member = %id, %key, seq = value.sequence_number, known_high, "gossip: implausible sequence number; dropped");
+                    tracing::debug!(member = %id, %key, seq = value.sequence_number, known_high, "gossip: implausible sequence number; dropped");
                     continue;
                 }
                 if old.is_none() {
@@ -302,8 +302,9 @@ impl GossipCore {
             }
         }
         if unknown > 0 {
-            // One line per request, however many ids it forged.
-            tracing::warn!(
+            // One line per request, however many ids it forged. Debug: with etcd, Go members
+            // key their gossip by system id, which the provider does not list.
+            tracing::debug!(
                 ids = unknown,
                 "gossip: values about ids the provider does not list; dropped"
             );
