@@ -92,7 +92,11 @@ impl Shared {
         };
         let sends = {
             let mut core = self.core.lock();
-            core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
+            // A member that left heartbeats no more: `left` stays its last value, so the
+            // others do not take a later heartbeat as proof that the `left` was forged.
+            if !core.has_left() {
+                core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
+            }
             core.prune(&|id| self.member_list.is_listed(id));
             let mut others = core.others().to_vec();
             others.shuffle(&mut rand::rng());

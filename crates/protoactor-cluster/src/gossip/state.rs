@@ -183,6 +183,14 @@ impl GossipCore {
         self.rejections
     }
 
+    /// True once this node set its own `left`.
+    pub(crate) fn has_left(&self) -> bool {
+        self.state
+            .members
+            .get(&self.my_id)
+            .is_some_and(|m| m.values.contains_key(LEFT_KEY))
+    }
+
     /// (member states, bytes of others' values).
     pub(crate) fn size(&self) -> (usize, usize) {
         (self.state.members.len(), self.bytes)
@@ -730,6 +738,15 @@ pub(crate) mod tests {
         }
         got.sort();
         assert_eq!(got, [1, 2, 3, 4, 5], "every value went, in sequence order");
+    }
+
+    #[test]
+    fn has_left_once_this_node_set_left() {
+        let mut core = GossipCore::new("me", 50);
+        core.set_state(HEARTBEAT_KEY, Any::default(), 1);
+        assert!(!core.has_left());
+        core.set_state(LEFT_KEY, Any::default(), 2);
+        assert!(core.has_left());
     }
 
     #[test]
