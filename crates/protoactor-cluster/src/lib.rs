@@ -106,6 +106,8 @@ pub mod identity_lookup;
 pub mod kind;
 pub mod member;
 pub mod member_list;
+#[cfg(feature = "persistence")]
+pub mod persistent;
 pub mod pid_cache;
 pub mod provider;
 pub mod test_provider;
