@@ -43,7 +43,8 @@ use std::time::Duration;
 use protoactor::message::{ReceiveTimeout, Started, Stopped};
 use protoactor::{Actor, Context, ContextOps, Message, Props};
 pub use protoactor_persistence::{
-    InMemoryProvider, PersistenceError, PersistentMessage, Provider, Record, Recovered,
+    persistent_enum, InMemoryProvider, PersistenceError, PersistentMessage, Provider, Record,
+    Recovered,
 };
 use protoactor_persistence::{replay, wait_for_storage, Replayed};
 
