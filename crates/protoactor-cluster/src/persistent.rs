@@ -379,11 +379,15 @@ pub fn persistent_props<T: PersistentGrain>(
     })
 }
 
+/// How long an activation whose recovery failed waits for the request that activated it.
+const FAILED_LINGER: Duration = Duration::from_secs(5);
+
 enum Phase<T> {
     Starting,
     Active(Box<Active<T>>),
-    /// Recovery or `init` failed: the answer to every request until the activation stops.
-    Failed(GrainErrorResponse),
+    /// Recovery or `init` failed: the answer to every request until the activation stops;
+    /// true once it is stopping.
+    Failed(GrainErrorResponse, bool),
 }
 
 struct Active<T> {
@@ -461,11 +465,11 @@ impl<T: PersistentGrain> PersistentGrainActor<T> {
                 tracing::error!(identity = %active.identity,
                     store = %active.log.store.provider.describe(), journal = %active.log.name,
                     error = %e, "persistent grain did not start: its requests get the error");
-                self.phase = Phase::Failed(e.to_response());
-                // After the requests already queued: each of them gets the error; later ones
-                // find the grain stopped and activate it again.
-                let me = ctx.self_pid().clone();
-                ctx.poison(&me);
+                self.phase = Phase::Failed(e.to_response(), false);
+                // The request that activated the grain may not have arrived yet (its caller
+                // sends it once the activation is placed): the activation waits for it, and
+                // stops after answering it (see `receive`) or after `FAILED_LINGER`.
+                ctx.set_receive_timeout(FAILED_LINGER);
             }
         }
     }
@@ -539,7 +543,17 @@ impl<T: PersistentGrain> Actor for PersistentGrainActor<T> {
             let dispatch = self.service.dispatch;
             match &mut self.phase {
                 Phase::Active(active) => active.with_ctx(ctx, |pc| dispatch(pc, req)),
-                Phase::Failed(e) => return ctx.respond(e.clone()),
+                Phase::Failed(e, stopping) => {
+                    ctx.respond(e.clone());
+                    if !*stopping {
+                        // After the requests queued meanwhile, which get the error too; later
+                        // ones activate the grain again.
+                        *stopping = true;
+                        let me = ctx.self_pid().clone();
+                        ctx.poison(&me);
+                    }
+                    return;
+                }
                 Phase::Starting => {
                     return ctx.respond(
                         GrainError::unavailable("the grain is not started").to_response(),

@@ -2,13 +2,15 @@
 //! grain generated from `examples/protos/bank.proto`, and a teller that moves money between
 //! accounts through the generated client, retrying each step until it is done.
 
+// Shared by the example and the tests, each of which uses part of it.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 use protoactor_cluster::persistent::{GrainStore, PersistentCtx, PersistentGrain};
 use protoactor_cluster::{CallOptions, Cluster, GrainError, Kind};
 
 /// The generated messages, grain traits, kinds and client of package `bank`.
-#[allow(dead_code)] // each includer uses part of it
 pub mod bank {
     include!(concat!(env!("OUT_DIR"), "/bank.rs"));
 }
@@ -147,7 +149,6 @@ impl Teller {
     }
 
     /// The last operation id used.
-    #[allow(dead_code)] // used by the tests, which start a teller per step
     pub fn last_op(&self) -> u64 {
         self.next_op - 1
     }
