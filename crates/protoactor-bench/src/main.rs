@@ -21,6 +21,7 @@ mod framework;
 mod harness;
 mod kameo_impl;
 mod persistence_rs;
+mod persistent_grains_rs;
 mod protoactor_rs;
 mod ractor_impl;
 mod remote_rs;
