@@ -788,6 +788,30 @@ mod tests {
         assert!(all.contains("respond:::protoactor_cluster::grain::Responder<A>"));
     }
 
+    #[test]
+    fn persistent_services_get_a_second_trait_and_kind_with_the_same_indexes() {
+        let proto = r#"syntax = "proto3"; package t; message A {} message B {}
+            service Plain { rpc One(A) returns (B); }
+            service Store { rpc Put(A) returns (B); rpc Watch(A) returns (stream B); rpc Get(A) returns (B); }"#;
+        let code = generate_with(Builder::new().persistent("t.Store"), proto).unwrap();
+        let code: String = code.split_whitespace().collect();
+        let has = |s: &str| code.contains(&s.split_whitespace().collect::<String>());
+        assert!(has("pub trait StorePersistent: ::protoactor_cluster::persistent::PersistentGrain"));
+        assert!(has("pub fn store_persistent_kind<T: StorePersistent>("));
+        assert!(has("0 => { ::protoactor_cluster::persistent::handle::<T, A, B,"));
+        // The streaming rpc keeps its slot: `Get` is index 2, as on the plain kind.
+        assert!(has("2 => { ::protoactor_cluster::persistent::handle::<T, A, B,"));
+        assert!(has("<T as StorePersistent>::get(ctx, input)"));
+        assert!(has("pub trait Store:"), "the plain form stays");
+        assert!(!has("PlainPersistent"), "only the services asked for");
+        // A short name works too; a name that is no service is an error.
+        let short = generate_with(Builder::new().persistent("Store"), proto).unwrap();
+        assert!(short.contains("StorePersistent"));
+        let e = generate_with(Builder::new().persistent("Nope"), proto).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("Nope"), "{e}");
+    }
+
     /// A file with only an `ErrorReason` enum has no service, which prost's service
     /// generator never visits: the helpers are still generated (as Go's generator does).
     #[test]
