@@ -91,7 +91,14 @@ pub fn run(p: &[u64]) -> RunResult {
             .map_or(0, |d| d.as_nanos())
     );
     let mut out = Vec::new();
-    out.extend(measure("memory", &tag, &|_| Ok(Arc::new(InMemoryProvider::new())), one, grains, per_grain)?);
+    out.extend(measure(
+        "memory",
+        &tag,
+        &|_| Ok(Arc::new(InMemoryProvider::new())),
+        one,
+        grains,
+        per_grain,
+    )?);
 
     let dir = std::env::temp_dir().join(format!("protoactor-bench-{tag}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("temp dir {}: {e}", dir.display()))?;
@@ -144,8 +151,8 @@ fn measure(
     let system = ActorSystem::new();
     let r = (|| {
         let provider = open(&system)?;
-        let remote = Remote::start(&system, RemoteConfig::local())
-            .map_err(|e| format!("remote: {e:?}"))?;
+        let remote =
+            Remote::start(&system, RemoteConfig::local()).map_err(|e| format!("remote: {e:?}"))?;
         register_types(remote.serialization());
         let config = ClusterConfig::new(
             "persistent-grains",
@@ -170,7 +177,14 @@ fn measure(
         let last = rt.block_on(async {
             let mut last = None;
             for _ in 0..one {
-                last = Some(client.deposit(Change { amount: 1, op_id: 0 }).await);
+                last = Some(
+                    client
+                        .deposit(Change {
+                            amount: 1,
+                            op_id: 0,
+                        })
+                        .await,
+                );
             }
             last
         });
@@ -179,7 +193,11 @@ fn measure(
             Some(Ok(b)) if b.amount == one as i64 => {}
             other => return Err(format!("{label}: one grain ended with {other:?}")),
         }
-        out.push(Metric::rate(&format!("persistent-grains:{label}"), one, elapsed));
+        out.push(Metric::rate(
+            &format!("persistent-grains:{label}"),
+            one,
+            elapsed,
+        ));
 
         let clients: Vec<AccountClient> = (0..grains)
             .map(|i| AccountClient::new(&cluster, format!("{tag}-{label}-{i}")))
@@ -197,7 +215,13 @@ fn measure(
                     tokio::spawn(async move {
                         let mut last = None;
                         for _ in 0..per_grain {
-                            last = Some(c.deposit(Change { amount: 1, op_id: 0 }).await);
+                            last = Some(
+                                c.deposit(Change {
+                                    amount: 1,
+                                    op_id: 0,
+                                })
+                                .await,
+                            );
                         }
                         last
                     })

@@ -796,11 +796,17 @@ mod tests {
         let code = generate_with(Builder::new().persistent("t.Store"), proto).unwrap();
         let code: String = code.split_whitespace().collect();
         let has = |s: &str| code.contains(&s.split_whitespace().collect::<String>());
-        assert!(has("pub trait StorePersistent: ::protoactor_cluster::persistent::PersistentGrain"));
+        assert!(has(
+            "pub trait StorePersistent: ::protoactor_cluster::persistent::PersistentGrain"
+        ));
         assert!(has("pub fn store_persistent_kind<T: StorePersistent>("));
-        assert!(has("0 => { ::protoactor_cluster::persistent::handle::<T, A, B,"));
+        assert!(has(
+            "0 => { ::protoactor_cluster::persistent::handle::<T, A, B,"
+        ));
         // The streaming rpc keeps its slot: `Get` is index 2, as on the plain kind.
-        assert!(has("2 => { ::protoactor_cluster::persistent::handle::<T, A, B,"));
+        assert!(has(
+            "2 => { ::protoactor_cluster::persistent::handle::<T, A, B,"
+        ));
         assert!(has("<T as StorePersistent>::get(ctx, input)"));
         assert!(has("pub trait Store:"), "the plain form stays");
         assert!(!has("PlainPersistent"), "only the services asked for");

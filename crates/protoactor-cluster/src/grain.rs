@@ -146,7 +146,10 @@ impl GrainError {
     /// clients retry it themselves (within the call's attempts and deadline).
     pub fn is_stale_activation(&self) -> bool {
         self.has_reason(GrainErrorReason::Unavailable)
-            && self.metadata.get(STALE_ACTIVATION).is_some_and(|v| v == "true")
+            && self
+                .metadata
+                .get(STALE_ACTIVATION)
+                .is_some_and(|v| v == "true")
     }
 
     /// True if the reason is `reason` (Go's `errors.Is` on grain errors compares reasons).
@@ -263,10 +266,8 @@ pub fn call<Out: Message>(
     let ci = ClusterIdentity::new(identity, kind);
     let request = GrainRequest::new(method_index, input);
     let options = options.clone();
-    let deadline = std::time::Instant::now()
-        + options
-            .timeout
-            .unwrap_or(cluster.config().request_timeout);
+    let deadline =
+        std::time::Instant::now() + options.timeout.unwrap_or(cluster.config().request_timeout);
     async move {
         let mut attempts = 1;
         loop {

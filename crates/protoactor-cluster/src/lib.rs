@@ -116,9 +116,10 @@
 //!                  kubernetes provider comes in here)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain
-//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
-//!                  and cluster management come in here)
+//!  7 services    grain, persistent
+//!                  what runs on a started cluster: grain contexts and typed grains, and
+//!                  persistent typed grains on top of them (pub/sub and cluster management
+//!                  come in here)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the

@@ -138,7 +138,10 @@ impl GrainStore {
         self
     }
     /// A snapshot whenever `due` says so (asked after each method that wrote events).
-    pub fn snapshot_when(mut self, due: impl Fn(SnapshotCheck) -> bool + Send + Sync + 'static) -> Self {
+    pub fn snapshot_when(
+        mut self,
+        due: impl Fn(SnapshotCheck) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.snapshots = SnapshotPolicy::When(Arc::new(due));
         self
     }
@@ -265,8 +268,11 @@ impl<T: PersistentGrain> PersistentCtx<'_, T> {
         let n = records.len() as u64;
         let first = self.log.durable;
         let provider = self.log.store.provider.clone();
-        let written = wait_for_storage(self.ctx, provider.persist_events(&self.log.name, first, records))
-            .and_then(|r| r);
+        let written = wait_for_storage(
+            self.ctx,
+            provider.persist_events(&self.log.name, first, records),
+        )
+        .and_then(|r| r);
         match written {
             Ok(()) => {
                 self.log.durable += n;
@@ -284,8 +290,11 @@ impl<T: PersistentGrain> PersistentCtx<'_, T> {
     pub fn ensure_current(&mut self) -> Result<(), GrainError> {
         self.flush()?;
         let provider = self.log.store.provider.clone();
-        let later = wait_for_storage(self.ctx, provider.get_events(&self.log.name, self.log.durable, 1))
-            .and_then(|r| r);
+        let later = wait_for_storage(
+            self.ctx,
+            provider.get_events(&self.log.name, self.log.durable, 1),
+        )
+        .and_then(|r| r);
         match later {
             Ok(events) => match events.first() {
                 None => Ok(()),
@@ -398,7 +407,11 @@ struct Active<T> {
 }
 
 impl<T: PersistentGrain> Active<T> {
-    fn with_ctx<R>(&mut self, ctx: &mut Context, f: impl FnOnce(&mut PersistentCtx<'_, T>) -> R) -> R {
+    fn with_ctx<R>(
+        &mut self,
+        ctx: &mut Context,
+        f: impl FnOnce(&mut PersistentCtx<'_, T>) -> R,
+    ) -> R {
         let mut pc = PersistentCtx {
             ctx,
             grain: &mut self.grain,
@@ -517,8 +530,11 @@ impl<T: PersistentGrain> PersistentGrainActor<T> {
         log.snapshot_requested = false;
         let record = active.grain.snapshot().to_record();
         let provider = log.store.provider.clone();
-        let stored = wait_for_storage(ctx, provider.persist_snapshot(&log.name, log.durable, record))
-            .and_then(|r| r);
+        let stored = wait_for_storage(
+            ctx,
+            provider.persist_snapshot(&log.name, log.durable, record),
+        )
+        .and_then(|r| r);
         match stored {
             Ok(()) => log.since_snapshot = 0,
             // Only replay time is lost; the next method tries again.
@@ -555,9 +571,8 @@ impl<T: PersistentGrain> Actor for PersistentGrainActor<T> {
                     return;
                 }
                 Phase::Starting => {
-                    return ctx.respond(
-                        GrainError::unavailable("the grain is not started").to_response(),
-                    )
+                    return ctx
+                        .respond(GrainError::unavailable("the grain is not started").to_response())
                 }
             }
             self.after_request(ctx);

@@ -89,7 +89,12 @@ impl Drop for Member {
 
 fn spawn_member(label: &'static str, auto_port: u16, peers: &[String], db: &Path) -> Member {
     let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .args(["--exact", "bank_member_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "bank_member_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "1")
         .env("BANK_AUTO_PORT", auto_port.to_string())
         .env("BANK_PEERS", peers.join(","))
@@ -183,7 +188,10 @@ fn assert_total(teller: &mut Teller, accounts: &[String], db: &Path, step: &str)
         OPENING * ACCOUNTS as i64,
         "after {step}: the balances add up to {total}"
     );
-    eprintln!("after {step}: total {total}, {} retried calls so far", teller.retries);
+    eprintln!(
+        "after {step}: total {total}, {} retried calls so far",
+        teller.retries
+    );
 }
 
 /// The balance and event count of `account` from its journal in the SQLite file.
@@ -257,13 +265,23 @@ fn money_is_conserved_while_members_are_killed_and_restarted() {
         await_hosts(&cluster, &[&survivor]);
         transfers(&mut teller, &mut dice, &accounts, 10);
         let label = members[v].label;
-        assert_total(&mut teller, &accounts, &db, &format!("round {round}: {label} killed"));
+        assert_total(
+            &mut teller,
+            &accounts,
+            &db,
+            &format!("round {round}: {label} killed"),
+        );
 
         let auto_port = members[v].auto_port;
         members[v] = spawn_member(label, auto_port, &peers, &db);
         await_hosts(&cluster, &[&members[0].address, &members[1].address]);
         transfers(&mut teller, &mut dice, &accounts, 20);
-        assert_total(&mut teller, &accounts, &db, &format!("round {round}: {label} restarted"));
+        assert_total(
+            &mut teller,
+            &accounts,
+            &db,
+            &format!("round {round}: {label} restarted"),
+        );
     }
     cluster.shutdown_blocking(true);
     system.shutdown();
@@ -299,11 +317,12 @@ fn the_bank_example_keeps_its_total() {
         .output()
         .expect("the example runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bank failed: {}\n{stdout}", out.status);
+    assert!(
+        out.status.success(),
+        "bank failed: {}\n{stdout}",
+        out.status
+    );
     assert!(stdout.contains("member b stopped"), "{stdout}");
     assert!(stdout.contains("member b started again"), "{stdout}");
-    assert!(
-        stdout.contains("total: 10000 (expected 10000)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("total: 10000 (expected 10000)"), "{stdout}");
 }

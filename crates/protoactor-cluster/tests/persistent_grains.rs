@@ -46,8 +46,12 @@ fn node_with(name: &str, agent: &Arc<InMemAgent>, store: GrainStore) -> Node {
     )
     .expect("remote starts");
     register_types(remote.serialization());
-    let config = ClusterConfig::new(name, TestProvider::new(agent), DistHashIdentityLookup::new())
-        .with_kind(account_kind(store));
+    let config = ClusterConfig::new(
+        name,
+        TestProvider::new(agent),
+        DistHashIdentityLookup::new(),
+    )
+    .with_kind(account_kind(store));
     let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
     Node { system, cluster }
 }
@@ -111,7 +115,10 @@ fn state_is_recovered_after_a_restart_of_the_whole_cluster() {
         let n = node(&InMemAgent::new(), &store);
         deposit(&n.cluster, "ann", 100, 1);
         let b = account(&n.cluster, "ann")
-            .withdraw_blocking(Change { amount: 30, op_id: 2 })
+            .withdraw_blocking(Change {
+                amount: 30,
+                op_id: 2,
+            })
             .expect("withdraw");
         assert_eq!((b.amount, b.events), (70, 2));
         // A repeated operation id is answered, not applied again.
@@ -131,7 +138,10 @@ fn state_is_recovered_after_a_restart_of_the_whole_cluster() {
     let first = &events(&store, "ann")[0].record;
     assert!(matches!(
         AccountEvent::decode_payload(&first.type_name, &first.payload),
-        Ok(AccountEvent::Deposited(Deposited { amount: 100, op_id: 1 }))
+        Ok(AccountEvent::Deposited(Deposited {
+            amount: 100,
+            op_id: 1
+        }))
     ));
 }
 
@@ -195,8 +205,8 @@ fn a_snapshot_and_the_events_after_it_rebuild_the_state() {
         .expect("read")
         .expect("a snapshot");
     assert_eq!(snap.index, 6, "snapshots after 3 and 6 events");
-    let state = AccountState::decode_payload(&snap.record.type_name, &snap.record.payload)
-        .expect("state");
+    let state =
+        AccountState::decode_payload(&snap.record.type_name, &snap.record.payload).expect("state");
     assert_eq!((state.balance, state.last_op_id), (60, 6));
     // The events the snapshot covers are gone: only the snapshot can give their sum.
     block_on(store.delete_events(&journal, 5)).expect("delete");
@@ -269,9 +279,18 @@ fn a_second_activation_is_fenced_and_the_call_goes_to_the_current_one() {
         panic!("expected a grain error, got {raw:?}");
     };
     assert_eq!(e.reason, "UNAVAILABLE");
-    assert_eq!(e.metadata.get("stale_activation").map(String::as_str), Some("true"));
-    assert_eq!(e.metadata.get("journal").map(String::as_str), Some("Account/shared"));
-    assert_eq!(e.metadata.get("store").map(String::as_str), Some("in-memory"));
+    assert_eq!(
+        e.metadata.get("stale_activation").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        e.metadata.get("journal").map(String::as_str),
+        Some("Account/shared")
+    );
+    assert_eq!(
+        e.metadata.get("store").map(String::as_str),
+        Some("in-memory")
+    );
     assert!(GrainError::from(e).is_stale_activation());
     wait_until("the second stale activation stopped", || {
         two.cluster.activation_counts()[ACCOUNT_KIND] == 0
@@ -310,14 +329,24 @@ impl Provider for FlakyStore {
     async fn delete_snapshots(&self, n: &str, to: u64) -> Result<(), PersistenceError> {
         self.inner.delete_snapshots(n, to).await
     }
-    async fn get_events(&self, n: &str, from: u64, max: usize) -> Result<Vec<Entry>, PersistenceError> {
+    async fn get_events(
+        &self,
+        n: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Entry>, PersistenceError> {
         self.check()?;
         self.inner.get_events(n, from, max).await
     }
     async fn persist_event(&self, n: &str, i: u64, e: Record) -> Result<(), PersistenceError> {
         self.inner.persist_event(n, i, e).await
     }
-    async fn persist_events(&self, n: &str, i: u64, e: Vec<Record>) -> Result<(), PersistenceError> {
+    async fn persist_events(
+        &self,
+        n: &str,
+        i: u64,
+        e: Vec<Record>,
+    ) -> Result<(), PersistenceError> {
         self.inner.persist_events(n, i, e).await
     }
     async fn delete_events(&self, n: &str, to: u64) -> Result<(), PersistenceError> {
@@ -343,7 +372,10 @@ fn a_failed_recovery_is_the_callers_grain_error_and_the_next_call_recovers() {
 
     flaky.down.store(true, Ordering::SeqCst);
     let e = account(&n.cluster, "f")
-        .deposit_blocking(Change { amount: 1, op_id: 2 })
+        .deposit_blocking(Change {
+            amount: 1,
+            op_id: 2,
+        })
         .unwrap_err();
     assert!(e.cluster_error().is_none(), "answered by the grain: {e:?}");
     assert_eq!(e.reason, "UNAVAILABLE");
@@ -390,9 +422,38 @@ fn the_wire_is_the_plain_kinds() {
             &CallOptions::default(),
         )
     };
-    assert_eq!(call(0, &Change { amount: 7, op_id: 0 }).unwrap().amount, 7);
-    assert_eq!(call(1, &Change { amount: 2, op_id: 0 }).unwrap().amount, 5);
-    let err = call(1, &Change { amount: 50, op_id: 0 }).unwrap_err();
+    assert_eq!(
+        call(
+            0,
+            &Change {
+                amount: 7,
+                op_id: 0
+            }
+        )
+        .unwrap()
+        .amount,
+        7
+    );
+    assert_eq!(
+        call(
+            1,
+            &Change {
+                amount: 2,
+                op_id: 0
+            }
+        )
+        .unwrap()
+        .amount,
+        5
+    );
+    let err = call(
+        1,
+        &Change {
+            amount: 50,
+            op_id: 0,
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, ClusterError::Grain(ref g) if g.reason == "FAILED_PRECONDITION"));
     let err = call(9, &Change::default()).unwrap_err();
     assert!(matches!(err, ClusterError::Grain(ref g) if g.reason == "UNIMPLEMENTED"));

@@ -187,7 +187,8 @@ impl<A: Persistent> Journal<A> {
         let index = self.next_index;
         let record = event.to_record();
         let provider = self.provider.clone();
-        let result = wait_for_storage(ctx, provider.persist_event(&self.name, index, record)).and_then(|r| r);
+        let result = wait_for_storage(ctx, provider.persist_event(&self.name, index, record))
+            .and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -233,7 +234,8 @@ impl<A: Persistent> Journal<A> {
         }
         let records = events.iter().map(|e| e.to_record()).collect();
         let provider = self.provider.clone();
-        let result = wait_for_storage(ctx, provider.persist_events(&self.name, first, records)).and_then(|r| r);
+        let result = wait_for_storage(ctx, provider.persist_events(&self.name, first, records))
+            .and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -265,7 +267,8 @@ impl<A: Persistent> Journal<A> {
         let index = self.next_index;
         let record = actor.snapshot().to_record();
         let provider = self.provider.clone();
-        wait_for_storage(ctx, provider.persist_snapshot(&self.name, index, record)).and_then(|r| r)?;
+        wait_for_storage(ctx, provider.persist_snapshot(&self.name, index, record))
+            .and_then(|r| r)?;
         Ok(index)
     }
 
@@ -361,13 +364,14 @@ pub fn replay<S: PersistentMessage, E: PersistentMessage>(
     // before it (a snapshot beyond the journal); that event is not applied again.
     let mut covered = None;
     if let Some(entry) = wait_for_storage(ctx, provider.get_snapshot(name))?? {
-        let snapshot = S::decode_payload(&entry.record.type_name, &entry.record.payload)
-            .map_err(|source| PersistenceError::Corrupt {
+        let snapshot = S::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
+            |source| PersistenceError::Corrupt {
                 actor: name.to_string(),
                 kind: RecordKind::Snapshot,
                 index: entry.index,
                 source,
-            })?;
+            },
+        )?;
         on(Replayed::Snapshot(snapshot, entry.index));
         out.snapshot_index = Some(entry.index);
         next = entry.index;
@@ -394,13 +398,14 @@ pub fn replay<S: PersistentMessage, E: PersistentMessage>(
                     entry.index
                 )));
             }
-            let event = E::decode_payload(&entry.record.type_name, &entry.record.payload)
-                .map_err(|source| PersistenceError::Corrupt {
+            let event = E::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
+                |source| PersistenceError::Corrupt {
                     actor: name.to_string(),
                     kind: RecordKind::Event,
                     index: entry.index,
                     source,
-                })?;
+                },
+            )?;
             on(Replayed::Event(
                 event,
                 EventMeta {

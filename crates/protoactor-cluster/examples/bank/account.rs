@@ -69,10 +69,7 @@ fn balance(ctx: &PersistentCtx<'_, AccountGrain>) -> Balance {
 }
 
 impl AccountPersistent for AccountGrain {
-    fn deposit(
-        ctx: &mut PersistentCtx<'_, Self>,
-        req: Change,
-    ) -> Result<Balance, GrainError> {
+    fn deposit(ctx: &mut PersistentCtx<'_, Self>, req: Change) -> Result<Balance, GrainError> {
         if req.amount <= 0 {
             return Err(GrainError::invalid_argument("a deposit must be positive"));
         }
@@ -85,12 +82,11 @@ impl AccountPersistent for AccountGrain {
         Ok(balance(ctx))
     }
 
-    fn withdraw(
-        ctx: &mut PersistentCtx<'_, Self>,
-        req: Change,
-    ) -> Result<Balance, GrainError> {
+    fn withdraw(ctx: &mut PersistentCtx<'_, Self>, req: Change) -> Result<Balance, GrainError> {
         if req.amount <= 0 {
-            return Err(GrainError::invalid_argument("a withdrawal must be positive"));
+            return Err(GrainError::invalid_argument(
+                "a withdrawal must be positive",
+            ));
         }
         if !ctx.is_repeat(req.op_id) {
             if ctx.balance < req.amount {
@@ -109,10 +105,7 @@ impl AccountPersistent for AccountGrain {
         Ok(balance(ctx))
     }
 
-    fn get_balance(
-        ctx: &mut PersistentCtx<'_, Self>,
-        _req: Empty,
-    ) -> Result<Balance, GrainError> {
+    fn get_balance(ctx: &mut PersistentCtx<'_, Self>, _req: Empty) -> Result<Balance, GrainError> {
         ctx.ensure_current()?;
         Ok(balance(ctx))
     }
@@ -167,8 +160,9 @@ impl Teller {
         let give_up = Instant::now() + self.patience;
         loop {
             match f() {
-                Err(e) if (e.cluster_error().is_some() || e.has_reason("UNAVAILABLE"))
-                    && Instant::now() < give_up =>
+                Err(e)
+                    if (e.cluster_error().is_some() || e.has_reason("UNAVAILABLE"))
+                        && Instant::now() < give_up =>
                 {
                     self.retries += 1;
                 }
