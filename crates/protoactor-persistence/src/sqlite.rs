@@ -462,9 +462,25 @@ impl Provider for SqliteProvider {
                 writes: self.writes.clone(),
                 done: false,
             };
-            match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn_blocking(move || flusher.run())),
-                Err(_) => flusher.run(),
+            // Its own thread, not tokio's blocking pool: actors waiting for their writes
+            // hold pool threads (`block_in_place`), and with 512 of them (the pool's limit,
+            // e.g. 1,000 persistent grains writing at once) a write queued on the pool would
+            // never run.
+            let flusher = std::sync::Arc::new(parking_lot::Mutex::new(Some(flusher)));
+            let spawned = {
+                let f = flusher.clone();
+                std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || {
+                        if let Some(f) = f.lock().take() {
+                            f.run()
+                        }
+                    })
+            };
+            if spawned.is_err() {
+                if let Some(f) = flusher.lock().take() {
+                    f.run();
+                }
             }
         }
         outcome(rx).await
