@@ -5,7 +5,7 @@
 //!
 //! - `persistent-grains:<provider>`: one grain, one caller, requests one after another
 //!   (one storage round trip and one commit per request);
-//! - `persistent-grains-1000:<provider>`: `GRAINS` grains, one caller per grain, all at once
+//! - `persistent-grains-many:<provider>`: `GRAINS` grains, one caller per grain, all at once
 //!   (the SQL providers commit concurrent writes of different grains together).
 //!
 //! Providers: in-memory, SQLite (a file, WAL), PostgreSQL when `PROTOACTOR_POSTGRES_URL` is
@@ -241,7 +241,7 @@ fn measure(
             }
         }
         out.push(Metric::rate(
-            &format!("persistent-grains-1000:{label}"),
+            &format!("persistent-grains-many:{label}"),
             grains * per_grain,
             elapsed,
         ));
