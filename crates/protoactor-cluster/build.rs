@@ -36,13 +36,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_type_names()
         .compile_fds(fds)?;
 
-    // Typed grains of the tests and the `grains` example (only compiled where included).
-    protoactor_cluster_build::compile(
-        &[
-            "tests/protos/grainstest.proto",
-            "examples/protos/hello.proto",
-        ],
-        &["tests/protos", "examples/protos"],
-    )?;
+    // Typed grains of the tests and the `grains` and `bank` examples (only compiled where
+    // included); `bank.Account` also as a persistent grain.
+    protoactor_cluster_build::Builder::new()
+        .persistent("bank.Account")
+        .compile(
+            &[
+                "tests/protos/grainstest.proto",
+                "examples/protos/hello.proto",
+                "examples/protos/bank.proto",
+            ],
+            &["tests/protos", "examples/protos"],
+        )?;
     Ok(())
 }

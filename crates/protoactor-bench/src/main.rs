@@ -40,6 +40,7 @@ mod harness;
 mod kameo_impl;
 mod machine;
 mod persistence_rs;
+mod persistent_grains_rs;
 mod protoactor_rs;
 mod ractor_impl;
 mod remote_rs;

@@ -117,9 +117,10 @@
 //!                  behind the cargo feature `kubernetes`)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain
-//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
-//!                  and cluster management come in here)
+//!  7 services    grain, persistent
+//!                  what runs on a started cluster: grain contexts and typed grains, and
+//!                  persistent typed grains on top of them (pub/sub and cluster management
+//!                  come in here)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the
@@ -146,6 +147,8 @@ pub mod kind;
 pub mod kubernetes;
 pub mod member;
 pub mod member_list;
+#[cfg(feature = "persistence")]
+pub mod persistent;
 pub mod pid_cache;
 pub mod provider;
 pub mod test_provider;
