@@ -1,0 +1,507 @@
+//! "A virtual actor is never two actors", checked in one process: members on a test provider
+//! whose views can lag (each node gets the member list after its own delay, as nodes polling
+//! a provider do), and a duplicate-activation detector: every grain logs its activation and
+//! deactivation with its member and the time, and the tests assert that no two activations
+//! of one identity were ever alive at once, and that once the topology is stable every
+//! identity lives exactly once, on its owner (zero orphans).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use protoactor::prelude::*;
+use protoactor::Config;
+use protoactor_cluster::hash::owner_of;
+use protoactor_cluster::{
+    ActivationRequest, ActivationResponse, CallOptions, Cluster, ClusterConfig, ClusterError,
+    ClusterIdentity, ClusterProvider, DistHashIdentityLookup, GrainContext, Kind, Member,
+    ProviderContext, ProviderFuture,
+};
+#[path = "../../protoactor-remote/shared/messages.rs"]
+mod messages;
+use messages::{Echo, Response};
+use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+
+/// Generous upper bound for things that must happen (never a timing assertion).
+const WAIT: Duration = Duration::from_secs(30);
+const KIND: &str = "hello";
+
+// ------------------------------------------------------------------ the detector
+
+/// One activation of a grain: where, and from when to when (`None`: still alive).
+#[derive(Debug, Clone)]
+struct Life {
+    member: String,
+    started: Instant,
+    stopped: Option<Instant>,
+}
+
+/// Every activation of every identity, across all members of the test.
+#[derive(Clone, Default)]
+struct ActivationLog(Arc<Mutex<HashMap<String, Vec<Life>>>>);
+
+impl ActivationLog {
+    fn started(&self, identity: &str, member: &str) -> usize {
+        let mut log = self.0.lock();
+        let lives = log.entry(identity.to_string()).or_default();
+        lives.push(Life {
+            member: member.to_string(),
+            started: Instant::now(),
+            stopped: None,
+        });
+        lives.len() - 1
+    }
+
+    fn stopped(&self, identity: &str, index: usize) {
+        if let Some(l) = self.0.lock().get_mut(identity).and_then(|v| v.get_mut(index)) {
+            l.stopped = Some(Instant::now());
+        }
+    }
+
+    /// Pairs of activations of one identity that were alive at the same time.
+    fn overlaps(&self) -> Vec<String> {
+        let log = self.0.lock();
+        let mut out = Vec::new();
+        for (id, lives) in log.iter() {
+            let mut lives = lives.clone();
+            lives.sort_by_key(|l| l.started);
+            for w in lives.windows(2) {
+                let (a, b) = (&w[0], &w[1]);
+                if a.stopped.is_none_or(|s| s > b.started) {
+                    out.push(format!("{id}: {} and {}", a.member, b.member));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The members where each identity is alive now.
+    fn alive(&self) -> BTreeMap<String, Vec<String>> {
+        self.0
+            .lock()
+            .iter()
+            .map(|(id, lives)| {
+                let at = lives
+                    .iter()
+                    .filter(|l| l.stopped.is_none())
+                    .map(|l| l.member.clone())
+                    .collect();
+                (id.clone(), at)
+            })
+            .collect()
+    }
+
+    fn activations(&self, identity: &str) -> usize {
+        self.0.lock().get(identity).map_or(0, Vec::len)
+    }
+}
+
+/// The test grain: logs its life in the [`ActivationLog`] and answers `Echo` with
+/// `Response { some_value: "<identity>|<member address>" }`. Its `Stopping` takes
+/// `stop_work` (a grain saving its state), so an overlap with a successor would show.
+struct Grain {
+    log: ActivationLog,
+    stop_work: Duration,
+    entry: Option<(String, usize)>,
+}
+
+impl Actor for Grain {
+    fn receive(&mut self, ctx: &mut Context) {
+        if ctx.message_as::<Started>().is_some() {
+            let me = ctx.cluster_identity().expect("identity").identity;
+            let at = ctx.cluster().expect("cluster").address().to_string();
+            let i = self.log.started(&me, &at);
+            self.entry = Some((me, i));
+        } else if ctx.message_as::<Stopping>().is_some() {
+            if !self.stop_work.is_zero() {
+                std::thread::sleep(self.stop_work);
+            }
+        } else if ctx.message_as::<Stopped>().is_some() {
+            if let Some((me, i)) = self.entry.take() {
+                self.log.stopped(&me, i);
+            }
+        } else if ctx.message_as::<Echo>().is_some() {
+            let me = ctx.cluster_identity().expect("identity").identity;
+            let at = ctx.cluster().expect("cluster").address().to_string();
+            ctx.respond(Response {
+                some_value: format!("{me}|{at}"),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+// ------------------------------------------------------------------ a provider with lag
+
+struct Subscriber {
+    ctx: ProviderContext,
+    /// How late this node sees each member list.
+    lag: Duration,
+    tx: tokio::sync::mpsc::UnboundedSender<(Instant, Vec<Member>)>,
+}
+
+/// The membership of one test cluster; each node sees every change after its own lag, in
+/// order (a node that polls its provider sees joins and leaves late).
+#[derive(Default)]
+struct LagAgent {
+    members: Mutex<BTreeMap<String, Member>>,
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+impl LagAgent {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn push(&self) {
+        // Under the subscribers' lock: every node gets the lists in one order.
+        let subs = self.subscribers.lock();
+        let list: Vec<Member> = self.members.lock().values().cloned().collect();
+        for s in subs.iter() {
+            if s.lag.is_zero() {
+                s.ctx.update_members(list.clone());
+            } else {
+                let _ = s.tx.send((Instant::now() + s.lag, list.clone()));
+            }
+        }
+    }
+
+    fn subscribe(&self, ctx: ProviderContext, lag: Duration) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<Member>)>();
+        let c = ctx.clone();
+        ctx.system().runtime().spawn(async move {
+            while let Some((at, list)) = rx.recv().await {
+                // The simulated lag of this node's view.
+                tokio::time::sleep_until(at.into()).await;
+                c.update_members(list);
+            }
+        });
+        self.subscribers.lock().push(Subscriber { ctx, lag, tx });
+        self.push();
+    }
+
+    fn register(&self, m: Member) {
+        self.members.lock().insert(m.id.clone(), m);
+        self.push();
+    }
+
+    fn deregister(&self, id: &str) {
+        self.members.lock().remove(id);
+        self.push();
+    }
+}
+
+struct LagProvider {
+    agent: Arc<LagAgent>,
+    lag: Duration,
+    id: Mutex<Option<String>>,
+}
+
+impl ClusterProvider for LagProvider {
+    fn start_member(&self, ctx: ProviderContext) -> Result<(), ClusterError> {
+        let me = ctx.self_member().clone();
+        *self.id.lock() = Some(me.id.clone());
+        self.agent.subscribe(ctx, self.lag);
+        self.agent.register(me);
+        Ok(())
+    }
+    fn start_client(&self, ctx: ProviderContext) -> Result<(), ClusterError> {
+        self.agent.subscribe(ctx, self.lag);
+        Ok(())
+    }
+    fn shutdown(&self, graceful: bool) -> ProviderFuture {
+        if let (true, Some(id)) = (graceful, self.id.lock().take()) {
+            self.agent.deregister(&id);
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+// ------------------------------------------------------------------ nodes
+
+struct Node {
+    system: ActorSystem,
+    cluster: Cluster,
+}
+
+fn start_remote() -> (ActorSystem, Arc<Remote>) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
+    let remote = Remote::start(
+        &system,
+        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
+    )
+    .expect("remote starts");
+    remote.serialization().register::<Echo>();
+    remote.serialization().register::<Response>();
+    (system, remote)
+}
+
+fn member(agent: &Arc<LagAgent>, log: &ActivationLog, lag: Duration, stop_work: Duration) -> Node {
+    let (system, remote) = start_remote();
+    let l = log.clone();
+    let props = Props::from_producer(move || Grain {
+        log: l.clone(),
+        stop_work,
+        entry: None,
+    });
+    let provider = LagProvider {
+        agent: agent.clone(),
+        lag,
+        id: Mutex::new(None),
+    };
+    let config = ClusterConfig::new("single", provider, DistHashIdentityLookup::new())
+        .with_kind(Kind::new(KIND, props));
+    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
+    Node { system, cluster }
+}
+
+fn client(agent: &Arc<LagAgent>, lag: Duration) -> Node {
+    let (system, remote) = start_remote();
+    let provider = LagProvider {
+        agent: agent.clone(),
+        lag,
+        id: Mutex::new(None),
+    };
+    let config = ClusterConfig::new("single", provider, DistHashIdentityLookup::new());
+    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
+    Node { system, cluster }
+}
+
+fn ids_of(members: &[&Node]) -> Vec<String> {
+    let mut ids: Vec<String> = members
+        .iter()
+        .map(|n| n.cluster.self_member().id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Waits until every node's topology has exactly the members `members`.
+async fn wait_for_topology(nodes: &[&Node], members: &[&Node]) {
+    let ids = ids_of(members);
+    for n in nodes {
+        let ok = n
+            .cluster
+            .member_list()
+            .wait_until(WAIT, |t| {
+                t.members().map(|m| m.id.as_str()).collect::<Vec<_>>() == ids
+            })
+            .await;
+        assert!(ok, "{} never saw the topology {ids:?}", n.cluster.address());
+    }
+}
+
+fn owner(members: &[&Node], identity: &str) -> String {
+    let ms: Vec<Member> = members
+        .iter()
+        .map(|n| n.cluster.self_member().clone())
+        .collect();
+    owner_of(&ms, KIND, identity).expect("an owner").address()
+}
+
+/// One call of every identity through `via`, all at once; identity -> the answering member
+/// (or the error).
+async fn call_round(via: &Cluster, identities: &[String]) -> BTreeMap<String, Result<String, String>> {
+    let mut set = tokio::task::JoinSet::new();
+    for id in identities {
+        let (c, id) = (via.clone(), id.clone());
+        set.spawn(async move {
+            let r = c
+                .request_as::<Response, _>(
+                    id.as_str(),
+                    KIND,
+                    Echo {
+                        message: "hi".into(),
+                        sender: None,
+                    },
+                    &CallOptions::default(),
+                )
+                .await
+                .map(|r| r.some_value.rsplit('|').next().unwrap_or("").to_string())
+                .map_err(|e| e.to_string());
+            (id, r)
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(r) = set.join_next().await {
+        let (id, r) = r.expect("call task");
+        out.insert(id, r);
+    }
+    out
+}
+
+/// Waits until every identity in `identities` is alive exactly once, on its owner in
+/// `members`; panics with the differences at the deadline.
+async fn await_single_activations(log: &ActivationLog, members: &[&Node], identities: &[String]) {
+    let expected: BTreeMap<String, Vec<String>> = identities
+        .iter()
+        .map(|id| (id.clone(), vec![owner(members, id)]))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let alive = log.alive();
+        let wrong: Vec<String> = expected
+            .iter()
+            .filter(|(id, at)| alive.get(*id).is_some_and(|a| a != *at))
+            .map(|(id, at)| format!("{id}: alive at {:?}, owner {at:?}", alive.get(id)))
+            .collect();
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} identities are not alive exactly once on their owner, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+        // Polling the log (shared memory, no event to wait on); bounded by the deadline.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn shutdown(nodes: Vec<Node>) {
+    for n in nodes {
+        n.cluster.shutdown(true).await;
+        n.system.shutdown();
+    }
+}
+
+fn identities(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+// ------------------------------------------------------------------ tests
+
+/// A caller whose view lags behind a join keeps asking the former owner of the identities
+/// that moved. The former owner refuses them (its view gives them to the newcomer), the
+/// caller refreshes its view and asks the newcomer: no call fails, and once the topology is
+/// stable each identity lives once, on its owner. (Before, the former owner activated them
+/// again and never stopped these orphans.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_with_a_lagging_view_leaves_no_orphan_when_a_member_joins() {
+    let agent = LagAgent::new();
+    let log = ActivationLog::default();
+    let zero = Duration::ZERO;
+    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &log, zero, zero)).collect();
+    let lagging = client(&agent, Duration::from_millis(400));
+    let all: Vec<&Node> = nodes.iter().collect();
+    let mut everyone = all.clone();
+    everyone.push(&lagging);
+    wait_for_topology(&everyone, &all).await;
+    let ids = identities("lag", 200);
+    let first = call_round(&lagging.cluster, &ids).await;
+    assert!(first.values().all(Result::is_ok), "{first:?}");
+
+    // A fourth member joins; the lagging client learns it 400 ms after the members.
+    let old_hash = lagging.cluster.member_list().topology_hash();
+    nodes.push(member(&agent, &log, zero, zero));
+    let four: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&four, &four).await;
+    let newcomer = nodes[3].cluster.address().to_string();
+    let moved: Vec<String> = ids
+        .iter()
+        .filter(|id| owner(&four, id) == newcomer)
+        .cloned()
+        .collect();
+    assert!(!moved.is_empty(), "the newcomer owns some of 200 identities");
+    assert_eq!(
+        lagging.cluster.member_list().topology_hash(),
+        old_hash,
+        "the client still has the old view"
+    );
+    // Calls through the stale view, until (and once after) the client sees the newcomer.
+    let mut rounds = 0;
+    loop {
+        let saw_it = lagging.cluster.member_list().topology_hash() != old_hash;
+        let r = call_round(&lagging.cluster, &moved).await;
+        let failed: Vec<_> = r.iter().filter(|(_, r)| r.is_err()).collect();
+        assert!(failed.is_empty(), "calls failed in round {rounds}: {failed:?}");
+        rounds += 1;
+        if saw_it {
+            for (id, at) in &r {
+                assert_eq!(at.as_ref().unwrap(), &newcomer, "{id}");
+            }
+            break;
+        }
+    }
+    everyone = four.clone();
+    everyone.push(&lagging);
+    wait_for_topology(&everyone, &four).await;
+    await_single_activations(&log, &four, &ids).await;
+    let overlaps = log.overlaps();
+    assert!(overlaps.is_empty(), "activations overlapped: {overlaps:?}");
+    drop((four, everyone));
+    nodes.push(lagging);
+    shutdown(nodes).await;
+}
+
+/// An `ActivationRequest` for an identity the member's view gives to another member is
+/// answered `failed` with the member's topology hash, whatever the caller sent as its hash
+/// (a current one, an old one, or Go's 0), and activates nothing; the owner activates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_request_to_a_member_that_does_not_own_the_identity_is_refused() {
+    let agent = LagAgent::new();
+    let log = ActivationLog::default();
+    let zero = Duration::ZERO;
+    let a = member(&agent, &log, zero, zero);
+    wait_for_topology(&[&a], &[&a]).await;
+    let alone = a.cluster.member_list().topology_hash();
+    let b = member(&agent, &log, zero, zero);
+    wait_for_topology(&[&a, &b], &[&a, &b]).await;
+    let now = a.cluster.member_list().topology_hash();
+    let on_b = identities("refuse", 100)
+        .into_iter()
+        .find(|id| owner(&[&a, &b], id) == b.cluster.address())
+        .expect("b owns one of 100 identities");
+    let activator = Pid::new(a.cluster.address(), "partition-activator");
+    for hash in [now, alone, 0] {
+        let request = ActivationRequest {
+            cluster_identity: Some(ClusterIdentity::new(on_b.as_str(), KIND)),
+            request_id: String::new(),
+            topology_hash: hash,
+        };
+        // From b's root, so the request crosses the wire as a Go caller's would.
+        let reply = b
+            .system
+            .root()
+            .request_future(&activator, request, WAIT)
+            .await
+            .expect("an answer");
+        let reply = reply
+            .downcast_ref::<ActivationResponse>()
+            .expect("an ActivationResponse");
+        assert!(reply.failed, "hash {hash}: {reply:?}");
+        assert!(reply.pid.is_none());
+        assert_eq!(reply.topology_hash, now, "the refusal carries a's view");
+    }
+    assert_eq!(log.activations(&on_b), 0, "nothing was activated on a");
+    // The owner activates it.
+    let request = ActivationRequest {
+        cluster_identity: Some(ClusterIdentity::new(on_b.as_str(), KIND)),
+        request_id: String::new(),
+        topology_hash: now,
+    };
+    let reply = a
+        .system
+        .root()
+        .request_future(
+            &Pid::new(b.cluster.address(), "partition-activator"),
+            request,
+            WAIT,
+        )
+        .await
+        .expect("an answer");
+    let reply = reply.downcast_ref::<ActivationResponse>().expect("response");
+    assert!(!reply.failed);
+    assert_eq!(reply.pid.as_ref().unwrap().to_pid().address(), b.cluster.address());
+    assert_eq!(log.activations(&on_b), 1);
+    shutdown(vec![a, b]).await;
+}
