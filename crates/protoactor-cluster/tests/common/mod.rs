@@ -167,8 +167,8 @@ pub struct MemberProcess {
     stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
-const TAGS: [&str; 7] = [
-    "READY", "REPLY", "ERROR", "OWNER", "MEMBERS", "BLOCKED", "GOSSIP",
+const TAGS: [&str; 8] = [
+    "READY", "REPLY", "ERROR", "OWNER", "MEMBERS", "BLOCKED", "GOSSIP", "STATS",
 ];
 
 /// The protocol line in `line`, if any: Rust children prefix theirs with `@@ ` (the test
@@ -694,7 +694,8 @@ pub fn start_rust_member_consul(
     (system, remote, cluster)
 }
 
-fn say(line: &str) {
+/// Prints one protocol line (prefixed, so the harness can find it).
+pub fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "\n@@ {line}");
     let _ = out.flush();
@@ -747,7 +748,8 @@ fn reply_line(r: Result<HelloResponse, ClusterError>) -> String {
     }
 }
 
-fn handle(cluster: &Cluster, line: &str) -> String {
+/// Answers one protocol command (the gocluster protocol) on `cluster`.
+pub fn handle(cluster: &Cluster, line: &str) -> String {
     let f: Vec<&str> = line.split_whitespace().collect();
     let opts = CallOptions::default();
     match f.as_slice() {
