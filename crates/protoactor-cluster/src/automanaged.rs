@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::cluster::ClusterError;
+use crate::error::ClusterError;
 use crate::proto::Member;
 use crate::provider::{ClusterProvider, ProviderContext, ProviderFuture};
 
@@ -355,7 +355,7 @@ impl Poller {
             .collect();
         loop {
             // A cluster dropped or shut down without the provider's shutdown ends it too.
-            if self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down() {
+            if self.ctx.is_shut_down() {
                 break;
             }
             let results = poll_all(&self.hosts, self.timeout).await;

@@ -90,6 +90,40 @@
 //! `protoc-gen-go-grain` generates from the same file; [`grain`] is their runtime
 //! ([`GrainError`], [`GrainCtx`], [`Responder`]).
 
+//! ## Layers
+//!
+//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
+//! own layer or of lower ones, and no modules name each other in a cycle, not even inside a
+//! layer; `scripts/check-layers.sh`, run by CI, reads this table and fails on a name of a
+//! higher layer and on an import cycle (which it prints).
+//!
+//! ```text
+//!  0 base        proto, error, envelope, identity
+//!                  the generated messages, ClusterError, the grain envelopes, identities
+//!  1 members     member, hash, kind, pid_cache
+//!                  members and their addresses, Go's topology and owner hashes, kinds,
+//!                  the PID cache
+//!  2 membership  member_list
+//!                  the current topology, blocking, ClusterTopology events
+//!  3 gossip      gossip
+//!                  gossip/wire.rs (names, keys, packing), gossip/state.rs (state, merge),
+//!                  gossip/heartbeat.rs (expiry, blocking), gossip/actor.rs (actor, rounds)
+//!  4 placement   identity_lookup, activator, disthash
+//!                  the lookup trait and its LookupContext, the placement actor, disthash
+//!                  (a strong-consistency identity lookup comes in here)
+//!  5 providers   provider, test_provider, automanaged, etcd, consul
+//!                  the provider trait and its ProviderContext, the providers (the
+//!                  kubernetes provider comes in here)
+//!  6 cluster     config, cluster
+//!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
+//!  7 services    grain
+//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
+//!                  and cluster management come in here)
+//! ```
+//!
+//! Identity lookups and providers see the cluster only through the narrow context the
+//! façade hands them ([`LookupContext`], [`ProviderContext`]), so they sit below it.
+
 #![warn(missing_docs)]
 
 pub mod activator;
@@ -98,10 +132,13 @@ pub mod cluster;
 pub mod config;
 pub mod consul;
 pub mod disthash;
+pub mod envelope;
+pub mod error;
 pub mod etcd;
 pub mod gossip;
 pub mod grain;
 pub mod hash;
+pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
 pub mod member;
@@ -117,11 +154,13 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/cluster.rs"));
 }
 
-pub use cluster::{CallOptions, Cluster, ClusterError};
+pub use cluster::{CallOptions, Cluster};
 pub use config::ClusterConfig;
 pub use disthash::DistHashIdentityLookup;
-pub use grain::{GrainContext, GrainCtx, GrainError, GrainErrorReason, Responder};
-pub use identity_lookup::IdentityLookup;
+pub use envelope::GrainErrorReason;
+pub use error::ClusterError;
+pub use grain::{GrainContext, GrainCtx, GrainError, Responder};
+pub use identity_lookup::{IdentityLookup, LookupContext};
 pub use kind::Kind;
 pub use member_list::MemberList;
 pub use proto::{
