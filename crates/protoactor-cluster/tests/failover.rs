@@ -83,8 +83,12 @@ fn load_start(cluster: &Cluster, kind: &str, n: usize, workers: usize) -> String
     let ids: Vec<String> = (0..n).map(|i| format!("f-{i}")).collect();
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let (cluster, stop, stats, kind) =
-            (cluster.clone(), stop.clone(), stats.clone(), kind.to_string());
+        let (cluster, stop, stats, kind) = (
+            cluster.clone(),
+            stop.clone(),
+            stats.clone(),
+            kind.to_string(),
+        );
         let mine: Vec<String> = ids.iter().skip(w).step_by(workers).cloned().collect();
         let rt = cluster.system().runtime().clone();
         tasks.push(rt.spawn(async move {
@@ -96,7 +100,9 @@ fn load_start(cluster: &Cluster, kind: &str, n: usize, workers: usize) -> String
                         .request_as::<HelloResponse, _>(
                             id.as_str(),
                             kind.as_str(),
-                            HelloRequest { name: "load".into() },
+                            HelloRequest {
+                                name: "load".into(),
+                            },
                             &opts,
                         )
                         .await;
@@ -184,7 +190,9 @@ fn load_await(dead: &str, kill_ms: u64, timeout_ms: u64) -> String {
             return line;
         }
         if now_ms() > deadline {
-            return format!("ERROR timeout: {pending} identities never answered from another member");
+            return format!(
+                "ERROR timeout: {pending} identities never answered from another member"
+            );
         }
         // The load runs in this process; its counters are polled, bounded by the deadline.
         std::thread::sleep(Duration::from_millis(20));
@@ -307,7 +315,10 @@ impl Report {
 }
 
 fn await_load(client: &mut MemberProcess, dead: &str, kill_ms: u64) -> Report {
-    let line = client.command(&format!("load-await {dead} {kill_ms} {}", TOPOLOGY.as_millis()));
+    let line = client.command(&format!(
+        "load-await {dead} {kill_ms} {}",
+        TOPOLOGY.as_millis()
+    ));
     assert!(line.starts_with("STATS "), "{line}");
     let fields = line
         .split(' ')
@@ -324,7 +335,11 @@ fn check(step: &str, r: &Report) {
     eprintln!("failover figures, {step}: {}", r.line);
     assert_eq!(r.num("failed"), 0, "{step}: calls failed: {}", r.line);
     let left = r.num("left_ms");
-    assert!(left >= 0, "{step}: the client never saw the member leave: {}", r.line);
+    assert!(
+        left >= 0,
+        "{step}: the client never saw the member leave: {}",
+        r.line
+    );
     assert!(r.num("moved") > 0, "{step}: no identity moved: {}", r.line);
     let recover = r.num("recover_max_ms");
     assert!(

@@ -54,7 +54,12 @@ impl ActivationLog {
     }
 
     fn stopped(&self, identity: &str, index: usize) {
-        if let Some(l) = self.0.lock().get_mut(identity).and_then(|v| v.get_mut(index)) {
+        if let Some(l) = self
+            .0
+            .lock()
+            .get_mut(identity)
+            .and_then(|v| v.get_mut(index))
+        {
             l.stopped = Some(Instant::now());
         }
     }
@@ -245,6 +250,16 @@ fn start_remote() -> (ActorSystem, Arc<Remote>) {
 }
 
 fn member(agent: &Arc<LagAgent>, log: &ActivationLog, lag: Duration, stop_work: Duration) -> Node {
+    member_with(agent, log, lag, stop_work, |c| c)
+}
+
+fn member_with(
+    agent: &Arc<LagAgent>,
+    log: &ActivationLog,
+    lag: Duration,
+    stop_work: Duration,
+    config: impl FnOnce(ClusterConfig) -> ClusterConfig,
+) -> Node {
     let (system, remote) = start_remote();
     let l = log.clone();
     let props = Props::from_producer(move || Grain {
@@ -257,8 +272,10 @@ fn member(agent: &Arc<LagAgent>, log: &ActivationLog, lag: Duration, stop_work: 
         lag,
         id: Mutex::new(None),
     };
-    let config = ClusterConfig::new("single", provider, DistHashIdentityLookup::new())
-        .with_kind(Kind::new(KIND, props));
+    let config = config(
+        ClusterConfig::new("single", provider, DistHashIdentityLookup::new())
+            .with_kind(Kind::new(KIND, props)),
+    );
     let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
     Node { system, cluster }
 }
@@ -309,7 +326,10 @@ fn owner(members: &[&Node], identity: &str) -> String {
 
 /// One call of every identity through `via`, all at once; identity -> the answering member
 /// (or the error).
-async fn call_round(via: &Cluster, identities: &[String]) -> BTreeMap<String, Result<String, String>> {
+async fn call_round(
+    via: &Cluster,
+    identities: &[String],
+) -> BTreeMap<String, Result<String, String>> {
     let mut set = tokio::task::JoinSet::new();
     for id in identities {
         let (c, id) = (via.clone(), id.clone());
@@ -356,12 +376,15 @@ async fn await_single_activations(log: &ActivationLog, members: &[&Node], identi
         if wrong.is_empty() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} identities are not alive exactly once on their owner, e.g. {:?}",
-            wrong.len(),
-            &wrong[..wrong.len().min(5)]
-        );
+        if Instant::now() >= deadline {
+            let first = wrong[0].split(':').next().unwrap_or("").to_string();
+            let lives = log.0.lock().get(&first).cloned();
+            panic!(
+                "{} identities are not alive exactly once on their owner, e.g. {:?}; {first}: {lives:?}",
+                wrong.len(),
+                &wrong[..wrong.len().min(5)]
+            );
+        }
         // Polling the log (shared memory, no event to wait on); bounded by the deadline.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -411,7 +434,10 @@ async fn a_caller_with_a_lagging_view_leaves_no_orphan_when_a_member_joins() {
         .filter(|id| owner(&four, id) == newcomer)
         .cloned()
         .collect();
-    assert!(!moved.is_empty(), "the newcomer owns some of 200 identities");
+    assert!(
+        !moved.is_empty(),
+        "the newcomer owns some of 200 identities"
+    );
     assert_eq!(
         lagging.cluster.member_list().topology_hash(),
         old_hash,
@@ -423,7 +449,10 @@ async fn a_caller_with_a_lagging_view_leaves_no_orphan_when_a_member_joins() {
         let saw_it = lagging.cluster.member_list().topology_hash() != old_hash;
         let r = call_round(&lagging.cluster, &moved).await;
         let failed: Vec<_> = r.iter().filter(|(_, r)| r.is_err()).collect();
-        assert!(failed.is_empty(), "calls failed in round {rounds}: {failed:?}");
+        assert!(
+            failed.is_empty(),
+            "calls failed in round {rounds}: {failed:?}"
+        );
         rounds += 1;
         if saw_it {
             for (id, at) in &r {
@@ -499,9 +528,117 @@ async fn an_activation_request_to_a_member_that_does_not_own_the_identity_is_ref
         )
         .await
         .expect("an answer");
-    let reply = reply.downcast_ref::<ActivationResponse>().expect("response");
+    let reply = reply
+        .downcast_ref::<ActivationResponse>()
+        .expect("response");
     assert!(!reply.failed);
-    assert_eq!(reply.pid.as_ref().unwrap().to_pid().address(), b.cluster.address());
+    assert_eq!(
+        reply.pid.as_ref().unwrap().to_pid().address(),
+        b.cluster.address()
+    );
     assert_eq!(log.activations(&on_b), 1);
     shutdown(vec![a, b]).await;
+}
+
+/// A member joins while its future identities are active elsewhere (each takes 400 ms to
+/// stop), and calls for them come at once: the newcomer activates each only after the former
+/// owner's activation ended (its `Stopping`/`Stopped` done and its `ActivationTerminated`
+/// received), so no two activations of one identity run at once. (With no hand-off they
+/// overlap.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joining_member_activates_a_moved_identity_only_after_the_former_owner_released_it() {
+    let agent = LagAgent::new();
+    let log = ActivationLog::default();
+    let (zero, slow) = (Duration::ZERO, Duration::from_millis(400));
+    // A hand-off bound above what the stops take (about 3 grains per member, 2 at a time),
+    // below the calls' 5 s deadline: identities never active before wait for all of it.
+    let handoff = |c: ClusterConfig| c.with_handoff_timeout(Duration::from_secs(2));
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|_| member_with(&agent, &log, zero, slow, handoff))
+        .collect();
+    let three: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&three, &three).await;
+    let ids = identities("join", 30);
+    let first = call_round(&nodes[0].cluster, &ids).await;
+    assert!(first.values().all(Result::is_ok), "{first:?}");
+
+    // The members see the newcomer as it starts (no lag): call at once.
+    nodes.push(member_with(&agent, &log, zero, slow, handoff));
+    let r = call_round(&nodes[0].cluster, &ids).await;
+    let four: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&four, &four).await;
+    let newcomer = nodes[3].cluster.address().to_string();
+    let mut moved = 0;
+    for (id, at) in &r {
+        let at = at.as_ref().unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(*at, owner(&four, id), "{id}");
+        moved += usize::from(*at == newcomer);
+    }
+    assert!(moved > 0, "identities moved to the newcomer");
+    await_single_activations(&log, &four, &ids).await;
+    let overlaps = log.overlaps();
+    assert!(overlaps.is_empty(), "activations overlapped: {overlaps:?}");
+    drop(four);
+    shutdown(nodes).await;
+}
+
+/// A member leaves gracefully while a client and a member keep calling its identities: it
+/// stops its grains before it leaves anyone's topology, so their new owners activate them
+/// only after the old activations ended; no call fails meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_leaves_gracefully_stops_its_grains_before_they_are_activated_elsewhere() {
+    let agent = LagAgent::new();
+    let log = ActivationLog::default();
+    let (zero, slow) = (Duration::ZERO, Duration::from_millis(30));
+    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &log, zero, slow)).collect();
+    let caller = client(&agent, zero);
+    let three: Vec<&Node> = nodes.iter().collect();
+    let mut everyone = three.clone();
+    everyone.push(&caller);
+    wait_for_topology(&everyone, &three).await;
+    let ids = identities("leave", 150);
+    let first = call_round(&caller.cluster, &ids).await;
+    assert!(first.values().all(Result::is_ok), "{first:?}");
+    drop((three, everyone));
+    let leaving = nodes.pop().unwrap();
+    let leaving_address = leaving.cluster.address().to_string();
+    assert!(
+        first
+            .values()
+            .any(|a| a.as_deref() == Ok(leaving_address.as_str())),
+        "the leaving member hosts some identities"
+    );
+
+    let stop = tokio::spawn({
+        let c = leaving.cluster.clone();
+        async move { c.shutdown(true).await }
+    });
+    let mut rounds = 0;
+    while !stop.is_finished() || rounds == 0 {
+        for via in [&caller.cluster, &nodes[0].cluster] {
+            let r = call_round(via, &ids).await;
+            let failed: Vec<_> = r.iter().filter(|(_, r)| r.is_err()).collect();
+            assert!(
+                failed.is_empty(),
+                "calls failed in round {rounds}: {failed:?}"
+            );
+        }
+        rounds += 1;
+    }
+    stop.await.expect("shutdown");
+    leaving.system.shutdown();
+    let two: Vec<&Node> = nodes.iter().collect();
+    let mut everyone = two.clone();
+    everyone.push(&caller);
+    wait_for_topology(&everyone, &two).await;
+    let after = call_round(&caller.cluster, &ids).await;
+    for (id, at) in &after {
+        assert_eq!(at.as_ref().unwrap(), &owner(&two, id), "{id}");
+    }
+    await_single_activations(&log, &two, &ids).await;
+    let overlaps = log.overlaps();
+    assert!(overlaps.is_empty(), "activations overlapped: {overlaps:?}");
+    drop((two, everyone));
+    nodes.push(caller);
+    shutdown(nodes).await;
 }

@@ -165,11 +165,32 @@ impl Cluster {
             }
             let wait = opts.attempt_timeout.map_or(remaining, |t| t.min(remaining));
             let fut = self.system().root().request_future(&pid, msg.clone(), wait);
-            let err = match fut.await {
-                Ok(reply) => return Ok(reply),
-                Err(FutureError::DeadLetter) => ClusterError::DeadLetter,
-                Err(FutureError::Timeout) => ClusterError::Timeout,
-                Err(e) => return Err(ClusterError::Future(e)),
+            let outcome = if pid.address() == self.address() {
+                Some(fut.await)
+            } else {
+                self.member_list()
+                    .until_gone(pid.address(), wait, fut)
+                    .await
+            };
+            let err = match outcome {
+                Some(Ok(reply)) => return Ok(reply),
+                Some(Err(FutureError::DeadLetter)) => ClusterError::DeadLetter,
+                Some(Err(FutureError::Timeout)) => ClusterError::Timeout,
+                Some(Err(e)) => return Err(ClusterError::Future(e)),
+                None => {
+                    // Its member left this view: the identity has a new owner; ask it at once.
+                    self.0.pid_cache.remove_if(&ci, &pid);
+                    attempts += 1;
+                    tracing::debug!(identity = %ci, %pid, attempts, "grain's member left; re-resolving");
+                    if attempts >= opts.max_attempts.max(1) {
+                        return Err(ClusterError::RetriesExhausted {
+                            identity: ci.to_string(),
+                            attempts,
+                            last: Box::new(ClusterError::DeadLetter),
+                        });
+                    }
+                    continue;
+                }
             };
             // The activation is gone or unreachable: forget it and find the current one.
             self.0.pid_cache.remove_if(&ci, &pid);
@@ -199,7 +220,10 @@ impl Cluster {
             if remaining.is_zero() {
                 return Err(ClusterError::Timeout);
             }
-            let timeout = remaining.min(self.0.config.activation_timeout);
+            // An attempt's bound covers the activation round trip too.
+            let timeout = remaining
+                .min(self.0.config.activation_timeout)
+                .min(opts.attempt_timeout.unwrap_or(remaining));
             let err = match self
                 .0
                 .config
