@@ -20,7 +20,7 @@
 //! [`ClusterConfig::placement_check_interval`]: crate::ClusterConfig::placement_check_interval
 
 use protoactor::ContextOps;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,7 @@ pub(crate) fn props(node: &LookupContext, releases: Arc<Releases>) -> Props {
         seen_topology: false,
         joined: Vec::new(),
         stopping: false,
+        handing_off: Vec::new(),
     })
 }
 
@@ -62,6 +63,9 @@ pub(crate) fn props(node: &LookupContext, releases: Arc<Releases>) -> Props {
 #[derive(Default)]
 pub(crate) struct Releases {
     ended: Mutex<HashMap<ClusterIdentity, (Instant, String)>>,
+    /// Members (by address) that said they released everything another member's join took
+    /// from them (an `ActivationTerminated` with no identity, from their placement actor).
+    released_all: Mutex<HashMap<String, Instant>>,
     notify: tokio::sync::Notify,
 }
 
@@ -71,10 +75,17 @@ const RELEASES_KEPT: Duration = Duration::from_secs(60);
 impl Releases {
     /// Records an `ActivationTerminated` this node received.
     pub(crate) fn record(&self, t: &ActivationTerminated) {
-        let (Some(ci), Some(pid)) = (&t.cluster_identity, &t.pid) else {
+        let Some(pid) = &t.pid else {
             return;
         };
         let now = Instant::now();
+        let Some(ci) = &t.cluster_identity else {
+            if pid.id == PARTITION_ACTIVATOR {
+                self.released_all.lock().insert(pid.address.clone(), now);
+                self.notify.notify_waiters();
+            }
+            return;
+        };
         {
             let mut ended = self.ended.lock();
             ended.retain(|_, (at, _)| now.duration_since(*at) < RELEASES_KEPT);
@@ -83,11 +94,15 @@ impl Releases {
         self.notify.notify_waiters();
     }
 
+    /// True if `by` released `ci` after `since`, or released everything since this node
+    /// started (it saw this node join: it never activates `ci` again while that holds).
     fn released(&self, ci: &ClusterIdentity, by: &str, since: Instant) -> bool {
-        self.ended
-            .lock()
-            .get(ci)
-            .is_some_and(|(at, from)| *at >= since && from == by)
+        self.released_all.lock().contains_key(by)
+            || self
+                .ended
+                .lock()
+                .get(ci)
+                .is_some_and(|(at, from)| *at >= since && from == by)
     }
 
     /// Waits until `by` released `ci` after `since`, at most `limit`; true if it did.
@@ -129,6 +144,9 @@ struct PlacementActor {
     /// Set once the actor stops (the node leaves): requests answered later, after a wait,
     /// must not spawn grains that nobody would stop.
     stopping: bool,
+    /// Members that joined, with the activations stopped for that topology that have not
+    /// terminated yet; once none is left they are told everything was released.
+    handing_off: Vec<(Vec<String>, HashSet<Pid>)>,
 }
 
 /// What to do with an activation request for an identity this node's view does not give
@@ -152,8 +170,21 @@ impl Actor for PlacementActor {
             self.on_request(&node, ctx, req);
         } else if let Some(t) = ctx.message_as::<ClusterTopology>() {
             let t = t.clone();
+            // A node's own first topology lists everyone as joined: nothing to hand off.
+            let first = !self.seen_topology;
             self.note_joins(&node, &t);
-            self.stop_orphans(&node, ctx);
+            let stopped = self.stop_orphans(&node, ctx);
+            let me = node.address();
+            let joiners: Vec<String> = t
+                .joined
+                .iter()
+                .map(|m| m.address())
+                .filter(|a| a != me)
+                .collect();
+            if !first && !joiners.is_empty() {
+                self.handing_off.push((joiners, stopped));
+                self.announce_releases(&node, ctx);
+            }
         } else if ctx.message_as::<Recheck>().is_some() {
             self.stop_orphans(&node, ctx);
         } else if let Some(t) = ctx.message_as::<Terminated>() {
@@ -358,22 +389,52 @@ impl PlacementActor {
 
     /// Stops the activations the current view gives to another member. They leave the map
     /// when they terminate; until then a request for them is refused (not owned) anyway.
-    fn stop_orphans(&mut self, node: &LookupContext, ctx: &mut Context) {
+    /// Returns the activations told to stop.
+    fn stop_orphans(&mut self, node: &LookupContext, ctx: &mut Context) -> HashSet<Pid> {
         let view = node.member_list().topology();
         let me = node.address();
+        let mut stopped = HashSet::new();
         for (ci, pid) in &self.actors {
             let owner = view.owner(&ci.kind, &ci.identity);
             if owner != Some(me) {
                 tracing::debug!(identity = %ci, ?owner, "grain owned elsewhere: stopping the local activation");
                 ctx.poison(pid);
+                stopped.insert(pid.clone());
             }
         }
+        stopped
+    }
+
+    /// Tells the members that joined, once the activations their topology moved away from
+    /// here all terminated, that this member released everything they took over: an
+    /// `ActivationTerminated` with this placement actor's PID and no identity, at their
+    /// `eventstream` (after the per-grain ones, on the same connection). A Go member
+    /// republishes it locally, where nothing listens.
+    fn announce_releases(&mut self, node: &LookupContext, ctx: &mut Context) {
+        let me = Pid::new(node.address(), PARTITION_ACTIVATOR).to_proto();
+        self.handing_off.retain(|(joiners, waiting)| {
+            if !waiting.is_empty() {
+                return true;
+            }
+            for j in joiners {
+                let marker = ActivationTerminated {
+                    pid: Some(me.clone()),
+                    cluster_identity: None,
+                };
+                ctx.send(&Pid::new(j.as_str(), EVENT_STREAM), marker);
+            }
+            false
+        });
     }
 
     fn on_terminated(&mut self, node: &LookupContext, ctx: &mut Context, who: &Pid) {
         let Some(ci) = self.by_pid.remove(who) else {
             return;
         };
+        let released = self
+            .handing_off
+            .iter_mut()
+            .fold(false, |any, (_, waiting)| waiting.remove(who) || any);
         if self.actors.get(&ci) == Some(who) {
             self.actors.remove(&ci);
         }
@@ -391,6 +452,9 @@ impl PlacementActor {
         }
         if !sent_to_self {
             ctx.send(&Pid::new(me, EVENT_STREAM), msg);
+        }
+        if released {
+            self.announce_releases(node, ctx);
         }
     }
 }
