@@ -406,3 +406,65 @@ fn calls_fail_over_when_members_are_killed_restarted_and_stopped() {
     eprintln!("failover figures, rest: {total}");
     drop(c);
 }
+
+/// The same with protoactor-go members (the pinned module): two Go members and one Rust
+/// member, the Rust client calling. Go members activate what they are asked and stop their
+/// grains after leaving (their own order); the client still fails no call when a Go member
+/// is killed or stops gracefully, or when the Rust member is killed.
+#[test]
+fn calls_fail_over_in_a_cluster_with_go_members() {
+    let ports = [free_port(), free_port(), free_port()];
+    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let spec = |label: &str, port: u16| MemberSpec {
+        label: label.into(),
+        auto_port: port,
+        peers: peers.clone(),
+        kinds: vec![KIND.into()],
+    };
+    let Some(mut g1) = MemberProcess::go(&spec("go1", ports[0])) else {
+        return;
+    };
+    let mut g2 = MemberProcess::go(&spec("go2", ports[1])).expect("go member");
+    let mut r = start("rust", ports[2], &peers, &[KIND]);
+    let mut client = start("client", 0, &peers, &[]);
+    let ids = [g1.id.clone(), g2.id.clone(), r.id.clone()];
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for m in [&mut g1, &mut g2, &mut r, &mut client] {
+        m.await_members(&ids, TOPOLOGY);
+    }
+    let started = client.command(&format!("load-start {KIND} {IDENTITIES} {WORKERS}"));
+    assert!(started.starts_with("STATS"), "{started}");
+    let warm = await_load(&mut client, "-", now_ms());
+    assert_eq!(warm.num("failed"), 0, "{}", warm.line);
+
+    let g1_address = g1.address.clone();
+    let kill = now_ms();
+    g1.kill();
+    check("mixed: kill -9 Go member", &await_load(&mut client, &g1_address, kill));
+
+    let g2_address = g2.address.clone();
+    let stop = now_ms();
+    let status = g2.stop();
+    assert!(status.success(), "go2 exited with {status}");
+    check(
+        "mixed: graceful stop of a Go member",
+        &await_load(&mut client, &g2_address, stop),
+    );
+
+    // A Go member again, then the Rust member killed: its identities go to the Go member.
+    let mut g3 = MemberProcess::go(&spec("go3", ports[0])).expect("go member");
+    let ids = [g3.id.clone(), r.id.clone()];
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for m in [&mut g3, &mut r, &mut client] {
+        m.await_members(&ids, TOPOLOGY);
+    }
+    let joined = await_load(&mut client, "-", now_ms());
+    assert_eq!(joined.num("failed"), 0, "join: {}", joined.line);
+    let r_address = r.address.clone();
+    let kill = now_ms();
+    r.kill();
+    check("mixed: kill -9 Rust member", &await_load(&mut client, &r_address, kill));
+    let total = client.command("load-stop");
+    eprintln!("failover figures, mixed, rest: {total}");
+    drop(g3);
+}
