@@ -146,7 +146,7 @@ struct PlacementActor {
     stopping: bool,
     /// Members that joined, with the activations stopped for that topology that have not
     /// terminated yet; once none is left they are told everything was released.
-    handing_off: Vec<(Vec<String>, HashSet<Pid>)>,
+    handing_off: Vec<(Vec<String>, HashSet<String>)>,
 }
 
 /// What to do with an activation request for an identity this node's view does not give
@@ -389,8 +389,8 @@ impl PlacementActor {
 
     /// Stops the activations the current view gives to another member. They leave the map
     /// when they terminate; until then a request for them is refused (not owned) anyway.
-    /// Returns the activations told to stop.
-    fn stop_orphans(&mut self, node: &LookupContext, ctx: &mut Context) -> HashSet<Pid> {
+    /// Returns the ids of the activations told to stop.
+    fn stop_orphans(&mut self, node: &LookupContext, ctx: &mut Context) -> HashSet<String> {
         let view = node.member_list().topology();
         let me = node.address();
         let mut stopped = HashSet::new();
@@ -399,7 +399,7 @@ impl PlacementActor {
             if owner != Some(me) {
                 tracing::debug!(identity = %ci, ?owner, "grain owned elsewhere: stopping the local activation");
                 ctx.poison(pid);
-                stopped.insert(pid.clone());
+                stopped.insert(pid.id().to_string());
             }
         }
         stopped
@@ -434,7 +434,7 @@ impl PlacementActor {
         let released = self
             .handing_off
             .iter_mut()
-            .fold(false, |any, (_, waiting)| waiting.remove(who) || any);
+            .fold(false, |any, (_, waiting)| waiting.remove(who.id()) || any);
         if self.actors.get(&ci) == Some(who) {
             self.actors.remove(&ci);
         }

@@ -18,12 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use parking_lot::Mutex;
-use protoactor::prelude::*;
-use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
-use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, ClusterTopology, DistHashIdentityLookup,
-};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_cluster::{CallOptions, Cluster, ClusterTopology};
 
 const KIND: &str = "hello";
 /// Longest wait for a topology change (polls every second; a member leaves after two
@@ -227,30 +222,10 @@ fn extra(cluster: &Cluster, line: &str) -> String {
     }
 }
 
-fn start_rust_client(peers: Vec<String>) -> (ActorSystem, Arc<Remote>, Cluster) {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
-    let provider = AutoManagedProvider::new(
-        AutoManagedConfig::new(0, peers)
-            .with_bind_host("127.0.0.1")
-            .with_refresh(Duration::from_secs(1)),
-    );
-    let config = ClusterConfig::new(CLUSTER, provider, DistHashIdentityLookup::new());
-    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
-    (system, remote, cluster)
-}
-
 /// Child mode of this binary: a Rust member (or, with no kinds, a client) driven over
 /// stdin/stdout, with the load commands above. Does nothing when run as a test.
 #[test]
 fn failover_child() {
-    use std::io::BufRead;
     if std::env::var_os("PROTOACTOR_CLUSTER_CHILD").is_none() {
         return;
     }
@@ -271,17 +246,7 @@ fn failover_child() {
         let port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
         start_rust_member(port, peers, &kinds)
     };
-    say(&format!("READY {} {}", remote.address(), system.id()));
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        say(&extra(&cluster, &line));
-    }
-    cluster.shutdown_blocking(true);
-    remote.shutdown();
-    system.shutdown();
+    serve_member(system, remote, cluster, extra);
 }
 
 // ------------------------------------------------------------------ the test
@@ -440,7 +405,10 @@ fn calls_fail_over_in_a_cluster_with_go_members() {
     let g1_address = g1.address.clone();
     let kill = now_ms();
     g1.kill();
-    check("mixed: kill -9 Go member", &await_load(&mut client, &g1_address, kill));
+    check(
+        "mixed: kill -9 Go member",
+        &await_load(&mut client, &g1_address, kill),
+    );
 
     let g2_address = g2.address.clone();
     let stop = now_ms();
@@ -463,7 +431,10 @@ fn calls_fail_over_in_a_cluster_with_go_members() {
     let r_address = r.address.clone();
     let kill = now_ms();
     r.kill();
-    check("mixed: kill -9 Rust member", &await_load(&mut client, &r_address, kill));
+    check(
+        "mixed: kill -9 Rust member",
+        &await_load(&mut client, &r_address, kill),
+    );
     let total = client.command("load-stop");
     eprintln!("failover figures, mixed, rest: {total}");
     drop(g3);

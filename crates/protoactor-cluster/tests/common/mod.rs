@@ -624,12 +624,9 @@ pub fn serialization() -> Serialization {
     s
 }
 
-/// Starts a Rust member on automanaged (Legacy2024 wire, as the Go module speaks).
-pub fn start_rust_member(
-    auto_port: u16,
-    peers: Vec<String>,
-    kinds: &[String],
-) -> (ActorSystem, Arc<Remote>, Cluster) {
+/// An actor system and its remote on a free loopback port, speaking Legacy2024 (as the Go
+/// module does), with the test's grain messages registered.
+pub fn rust_node() -> (ActorSystem, Arc<Remote>) {
     let system = ActorSystem::new();
     let remote = Remote::start(
         &system,
@@ -638,6 +635,29 @@ pub fn start_rust_member(
             .with_serialization(serialization()),
     )
     .expect("remote starts");
+    (system, remote)
+}
+
+/// Starts a Rust client (no kinds, not registered) on automanaged, polling `peers`.
+pub fn start_rust_client(peers: Vec<String>) -> (ActorSystem, Arc<Remote>, Cluster) {
+    let (system, remote) = rust_node();
+    let provider = AutoManagedProvider::new(
+        AutoManagedConfig::new(0, peers)
+            .with_bind_host("127.0.0.1")
+            .with_refresh(Duration::from_secs(1)),
+    );
+    let config = ClusterConfig::new(CLUSTER, provider, DistHashIdentityLookup::new());
+    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
+    (system, remote, cluster)
+}
+
+/// Starts a Rust member on automanaged (Legacy2024 wire, as the Go module speaks).
+pub fn start_rust_member(
+    auto_port: u16,
+    peers: Vec<String>,
+    kinds: &[String],
+) -> (ActorSystem, Arc<Remote>, Cluster) {
+    let (system, remote) = rust_node();
     let provider = AutoManagedProvider::new(
         AutoManagedConfig::new(auto_port, peers)
             .with_bind_host("127.0.0.1")
@@ -655,14 +675,7 @@ pub fn start_rust_member_etcd(
     endpoints: &str,
     kinds: &[String],
 ) -> (ActorSystem, Arc<Remote>, Cluster) {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
+    let (system, remote) = rust_node();
     let provider = EtcdProvider::new(
         EtcdConfig::new(endpoints.split(',').filter(|e| !e.is_empty()))
             .with_retry_interval(Duration::from_millis(200)),
@@ -679,14 +692,7 @@ pub fn start_rust_member_consul(
     agent: &str,
     kinds: &[String],
 ) -> (ActorSystem, Arc<Remote>, Cluster) {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
+    let (system, remote) = rust_node();
     let provider = ConsulProvider::new(ConsulConfig::new(agent));
     let config = ClusterConfig::new(cluster, provider, DistHashIdentityLookup::new())
         .with_kinds(kinds.iter().map(|k| Kind::new(k.as_str(), hello_props())));
@@ -899,16 +905,27 @@ pub fn run_rust_member_if_child() -> bool {
             &split(var("CLUSTER_MEMBER_KINDS")),
         )
     };
+    serve_member(system, remote, cluster, handle);
+    true
+}
+
+/// Says `READY <address> <system id>`, answers every stdin line with `handler` until stdin
+/// closes, then leaves gracefully and shuts down.
+pub fn serve_member(
+    system: ActorSystem,
+    remote: Arc<Remote>,
+    cluster: Cluster,
+    handler: impl Fn(&Cluster, &str) -> String,
+) {
     say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
-        say(&handle(&cluster, &line));
+        say(&handler(&cluster, &line));
     }
     cluster.shutdown_blocking(true);
     remote.shutdown();
     system.shutdown();
-    true
 }
