@@ -196,7 +196,7 @@ impl Cluster {
             self.0.pid_cache.remove_if(&ci, &pid);
             attempts += 1;
             tracing::debug!(identity = %ci, %pid, error = %err, attempts, "grain request failed");
-            self.pause_before_retry(&ci, err, deadline, &opts, attempts)
+            self.pause_before_retry(&ci, err, deadline, &opts, attempts, Some(pid.address()))
                 .await?;
         }
     }
@@ -240,12 +240,14 @@ impl Cluster {
             };
             *attempts += 1;
             tracing::debug!(identity = %ci, error = %err, attempts = *attempts, "grain lookup failed");
-            self.pause_before_retry(ci, err, deadline, opts, *attempts)
+            self.pause_before_retry(ci, err, deadline, opts, *attempts, None)
                 .await?;
         }
     }
 
     /// Sleeps before the next attempt, or gives up with the right error.
+    /// The pause ends early when `member` (the address the failed attempt went to) leaves
+    /// this node's view: the identity's new owner is asked at once.
     async fn pause_before_retry(
         &self,
         ci: &ClusterIdentity,
@@ -253,6 +255,7 @@ impl Cluster {
         deadline: Instant,
         opts: &CallOptions,
         attempts: u32,
+        member: Option<&str>,
     ) -> Result<(), ClusterError> {
         if attempts >= opts.max_attempts.max(1) {
             return Err(ClusterError::RetriesExhausted {
@@ -273,7 +276,16 @@ impl Cluster {
                 }
             });
         }
-        sleep(self.system(), opts.pause(attempts).min(remaining)).await;
+        let pause = opts.pause(attempts).min(remaining);
+        match member.filter(|m| *m != self.address()) {
+            Some(m) => {
+                let _ = self
+                    .member_list()
+                    .until_gone(m, pause, sleep(self.system(), pause))
+                    .await;
+            }
+            None => sleep(self.system(), pause).await,
+        }
         Ok(())
     }
 }
