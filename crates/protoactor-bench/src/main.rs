@@ -10,6 +10,24 @@
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
 //! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands, the
 //! `cluster` workload's members `__cluster-member` / `__cluster-caller`.
+//!
+//! # Layers
+//!
+//! Bottom up: a module names (`crate::module`) only modules of its own layer or of lower
+//! ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
+//!
+//! ```text
+//!  0 base       common, alloc, workloads
+//!                 shared metrics and memory readings, the child's allocator, the workloads
+//!  1 shared     framework, report
+//!                 the trait of the Rust implementations; tables and JSON
+//!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs
+//!                 the implementations and the protoactor-rs remote and persistence sides
+//!  3 composite  protoactor_rs, cluster_rs
+//!                 protoactor-rs's local workloads, the cluster members
+//!  4 parent     harness
+//!                 options, the Go program, one child process per measurement
+//! ```
 
 #![deny(unsafe_code)]
 
