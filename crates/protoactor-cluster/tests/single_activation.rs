@@ -908,3 +908,73 @@ async fn transfers_between_journaled_accounts_conserve_money_through_joins_leave
     nodes.push(driver);
     shutdown(nodes).await;
 }
+
+/// `attempt_timeout` bounds the activation round trip too: a member whose placement actor
+/// never answers (it is in the topology, its `partition-activator` swallows requests) costs
+/// a call `max_attempts` × `attempt_timeout`, not the activation timeout (5 s) per attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempt_timeout_bounds_the_activation_round_trip() {
+    let agent = LagAgent::new();
+    let log = ActivationLog::default();
+    let a = member(&agent, &log, Duration::ZERO, Duration::ZERO);
+    // A node that looks like a member hosting the kind but never answers activations.
+    let (silent_system, silent_remote) = start_remote();
+    protoactor_cluster::cluster::register_cluster_types(silent_remote.serialization());
+    silent_system
+        .root()
+        .spawn_named(&Props::from_func(|_| {}), "partition-activator")
+        .expect("spawn");
+    let (host, port) = silent_remote.address().rsplit_once(':').expect("host:port");
+    let silent = Member::new(host, port.parse::<u16>().expect("port"), "silent", [KIND]);
+    agent.register(silent.clone());
+    let both = {
+        let mut ids = vec![a.cluster.self_member().id.clone(), "silent".to_string()];
+        ids.sort();
+        ids
+    };
+    assert!(
+        a.cluster
+            .member_list()
+            .wait_until(WAIT, |t| t
+                .members()
+                .map(|m| m.id.clone())
+                .collect::<Vec<_>>()
+                == both)
+            .await
+    );
+    let on_silent = identities("silent", 100)
+        .into_iter()
+        .find(|id| {
+            owner_of(&[a.cluster.self_member().clone(), silent.clone()], KIND, id)
+                .map(|m| m.id.as_str())
+                == Some("silent")
+        })
+        .expect("the silent member owns one of 100 identities");
+    let opts = CallOptions::default()
+        .with_timeout(Duration::from_secs(20))
+        .with_attempt_timeout(Duration::from_millis(200))
+        .with_max_attempts(2);
+    let started = Instant::now();
+    let r = a
+        .cluster
+        .request_as::<Response, _>(
+            on_silent.as_str(),
+            KIND,
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            &opts,
+        )
+        .await;
+    let took = started.elapsed();
+    assert!(
+        matches!(r, Err(ClusterError::RetriesExhausted { attempts: 2, .. })),
+        "{r:?}"
+    );
+    // Two activation timeouts (5 s each) would take 10 s.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    shutdown(vec![a]).await;
+    silent_remote.shutdown();
+    silent_system.shutdown();
+}

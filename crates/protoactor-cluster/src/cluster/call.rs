@@ -16,9 +16,11 @@ use crate::proto::{ClusterIdentity, GrainErrorResponse};
 pub struct CallOptions {
     /// The overall deadline, retries included (`None`: the config's `request_timeout`).
     pub timeout: Option<Duration>,
-    /// The longest one request attempt waits for the grain's reply before the PID is evicted
-    /// and the call retried (`None`: until the overall deadline). A shorter value lets a call
-    /// get past an activation on a member that died without a trace.
+    /// The longest one attempt waits: for the grain's reply before the PID is evicted and the
+    /// call retried, and for an activation round trip (`None`: until the overall deadline).
+    /// A shorter value lets a call get past a member that died without a trace before the
+    /// provider drops it (once the caller's view drops a member, calls waiting on it are
+    /// re-resolved at once anyway).
     pub attempt_timeout: Option<Duration>,
     /// The most attempts (lookups and requests that fail with a dead letter or a timeout,
     /// or find no owner); at least 1. Default 10.
