@@ -9,16 +9,14 @@
 //! Every wait is for an answer line of a process; the processes wait for events (a topology
 //! change, an identity answering from elsewhere) with deadlines.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
 use parking_lot::Mutex;
 use protoactor_cluster::{CallOptions, Cluster, ClusterTopology};
+use protoactor_testkit::cluster::*;
 
 const KIND: &str = "hello";
 /// Longest wait for a topology change (polls every second; a member leaves after two
@@ -206,9 +204,9 @@ fn load_stop() -> String {
     format!("STATS calls={} failed={}", s.calls, s.failed)
 }
 
-fn extra(cluster: &Cluster, line: &str) -> String {
+fn extra(cluster: &Cluster, line: &str) -> Option<String> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    match f.as_slice() {
+    Some(match f.as_slice() {
         ["load-start", kind, n, workers] => match (n.parse(), workers.parse()) {
             (Ok(n), Ok(w)) => load_start(cluster, kind, n, w),
             _ => format!("ERROR bad load-start {line}"),
@@ -218,49 +216,30 @@ fn extra(cluster: &Cluster, line: &str) -> String {
             _ => format!("ERROR bad load-await {line}"),
         },
         ["load-stop"] => load_stop(),
-        _ => handle(cluster, line),
-    }
+        _ => return None,
+    })
 }
 
-/// Child mode of this binary: a Rust member (or, with no kinds, a client) driven over
-/// stdin/stdout, with the load commands above. Does nothing when run as a test.
+/// Child mode of this binary (the name `MemberProcess::rust` runs): a Rust member, or with
+/// no kinds a client, with the load commands above. Does nothing when run as a test.
 #[test]
-fn failover_child() {
-    if std::env::var_os("PROTOACTOR_CLUSTER_CHILD").is_none() {
-        return;
-    }
-    let var = |k: &str| std::env::var(k).unwrap_or_default();
-    let peers: Vec<String> = var("CLUSTER_MEMBER_PEERS")
-        .split(',')
-        .filter(|x| !x.is_empty())
-        .map(String::from)
-        .collect();
-    let kinds: Vec<String> = var("CLUSTER_MEMBER_KINDS")
-        .split(',')
-        .filter(|x| !x.is_empty())
-        .map(String::from)
-        .collect();
-    let (system, remote, cluster) = if kinds.is_empty() {
-        start_rust_client(peers)
-    } else {
-        let port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
-        start_rust_member(port, peers, &kinds)
-    };
-    serve_member(system, remote, cluster, extra);
+fn rust_member_child() {
+    run_rust_member_if_child_with(extra);
 }
 
 // ------------------------------------------------------------------ the test
 
-fn start(label: &str, port: u16, peers: &[String], kinds: &[&str]) -> MemberProcess {
-    MemberProcess::rust(
-        &MemberSpec {
-            label: label.into(),
-            auto_port: port,
-            peers: peers.to_vec(),
-            kinds: kinds.iter().map(|k| k.to_string()).collect(),
-        },
-        "failover_child",
-    )
+fn start(label: &str, peers: &AutoManagedPeers, i: usize) -> MemberProcess {
+    MemberProcess::rust(label, CLUSTER, &peers.provider(i), &[KIND])
+}
+
+/// A Rust client process polling every member of `peers`.
+fn start_client(peers: &AutoManagedPeers) -> MemberProcess {
+    let provider = Provider::AutoManaged {
+        auto_port: 0,
+        peers: peers.peers.clone(),
+    };
+    MemberProcess::rust("client", CLUSTER, &provider, &[])
 }
 
 /// One report of `load-await`, parsed.
@@ -316,12 +295,11 @@ fn check(step: &str, r: &Report) {
 
 #[test]
 fn calls_fail_over_when_members_are_killed_restarted_and_stopped() {
-    let ports = [free_port(), free_port(), free_port()];
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut a = start("a", ports[0], &peers, &[KIND]);
-    let mut b = start("b", ports[1], &peers, &[KIND]);
-    let mut c = start("c", ports[2], &peers, &[KIND]);
-    let mut client = start("client", 0, &peers, &[]);
+    let peers = AutoManagedPeers::new(3);
+    let mut a = start("a", &peers, 0);
+    let mut b = start("b", &peers, 1);
+    let mut c = start("c", &peers, 2);
+    let mut client = start_client(&peers);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut a, &mut b, &mut c, &mut client] {
@@ -343,7 +321,7 @@ fn calls_fail_over_when_members_are_killed_restarted_and_stopped() {
     }
 
     // c comes back (a new process, a new member): identities move to it while calls go on.
-    let mut c = start("c2", ports[2], &peers, &[KIND]);
+    let mut c = start("c2", &peers, 2);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut a, &mut b, &mut c, &mut client] {
@@ -378,20 +356,14 @@ fn calls_fail_over_when_members_are_killed_restarted_and_stopped() {
 /// is killed or stops gracefully, or when the Rust member is killed.
 #[test]
 fn calls_fail_over_in_a_cluster_with_go_members() {
-    let ports = [free_port(), free_port(), free_port()];
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let spec = |label: &str, port: u16| MemberSpec {
-        label: label.into(),
-        auto_port: port,
-        peers: peers.clone(),
-        kinds: vec![KIND.into()],
-    };
-    let Some(mut g1) = MemberProcess::go(&spec("go1", ports[0])) else {
+    let peers = AutoManagedPeers::new(3);
+    let go = |label: &str, i: usize| MemberProcess::go(label, CLUSTER, &peers.provider(i), &[KIND]);
+    let Some(mut g1) = go("go1", 0) else {
         return;
     };
-    let mut g2 = MemberProcess::go(&spec("go2", ports[1])).expect("go member");
-    let mut r = start("rust", ports[2], &peers, &[KIND]);
-    let mut client = start("client", 0, &peers, &[]);
+    let mut g2 = go("go2", 1).expect("go member");
+    let mut r = start("rust", &peers, 2);
+    let mut client = start_client(&peers);
     let ids = [g1.id.clone(), g2.id.clone(), r.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut g1, &mut g2, &mut r, &mut client] {
@@ -420,7 +392,7 @@ fn calls_fail_over_in_a_cluster_with_go_members() {
     );
 
     // A Go member again, then the Rust member killed: its identities go to the Go member.
-    let mut g3 = MemberProcess::go(&spec("go3", ports[0])).expect("go member");
+    let mut g3 = go("go3", 0).expect("go member");
     let ids = [g3.id.clone(), r.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut g3, &mut r, &mut client] {
