@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::Duration;
 
+use protoactor::prelude::ActorSystem;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{CallOptions, Cluster, ClusterError, ClusterIdentity, GrainRequest};
+use protoactor_remote::Remote;
 
 use super::hello::{HelloRequest, HelloResponse};
 use super::protocol::*;
@@ -225,7 +228,7 @@ pub fn run_rust_member_if_child() -> bool {
 /// (`Some(answer)`), [`handle`] the others. With no kinds on the automanaged provider the
 /// child is a client (`start_client`: polls the peers, hosts nothing, not registered).
 pub fn run_rust_member_if_child_with(extra: impl Fn(&Cluster, &str) -> Option<String>) -> bool {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    if !is_member_child() {
         return false;
     }
     if crate::process::verbose() {
@@ -248,21 +251,40 @@ pub fn run_rust_member_if_child_with(extra: impl Fn(&Cluster, &str) -> Option<St
             )),
         _ => start_rust_member(&cluster, &provider, &kinds),
     };
-    say(&format!(
-        "READY {} {}",
-        node.remote.address(),
-        node.system.id()
-    ));
+    serve_member_with(node.system, node.remote, node.cluster, extra);
+    true
+}
+
+/// True in a child process started by [`MemberProcess`](super::MemberProcess) (the test then
+/// runs as a member).
+pub fn is_member_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Runs a started member for the parent test over stdin/stdout with the gocluster protocol
+/// (`READY`, then one answer per command) until stdin closes, then leaves gracefully.
+pub fn serve_member(system: ActorSystem, remote: Arc<Remote>, cluster: Cluster) {
+    serve_member_with(system, remote, cluster, |_, _| None)
+}
+
+/// [`serve_member`] with more commands: `extra` answers the lines it knows, [`handle`] the
+/// others.
+pub fn serve_member_with(
+    system: ActorSystem,
+    remote: Arc<Remote>,
+    cluster: Cluster,
+    extra: impl Fn(&Cluster, &str) -> Option<String>,
+) {
+    say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
-        let answer = extra(&node.cluster, &line).unwrap_or_else(|| handle(&node.cluster, &line));
+        let answer = extra(&cluster, &line).unwrap_or_else(|| handle(&cluster, &line));
         say(&answer);
     }
-    node.cluster.shutdown_blocking(true);
-    node.remote.shutdown();
-    node.system.shutdown();
-    true
+    cluster.shutdown_blocking(true);
+    remote.shutdown();
+    system.shutdown();
 }

@@ -41,12 +41,14 @@ pub mod protocol;
 pub mod scenario;
 
 pub use child::{
-    handle, run_rust_member_if_child, run_rust_member_if_child_with, start_rust_member,
+    handle, is_member_child, run_rust_member_if_child, run_rust_member_if_child_with, serve_member,
+    serve_member_with, start_rust_member,
 };
 pub use hello::{hello_props, serialization, HelloRequest, HelloResponse};
 pub use protocol::{
     assert_same_owners, differences, go_call_after_a_leave, go_member_binary, MemberProcess,
-    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, RUST_MEMBER_CHILD,
+    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, ENV_CLUSTER, ENV_KINDS,
+    RUST_MEMBER_CHILD,
 };
 pub use scenario::{AutoManagedPeers, Node, NodeBuilder};
 
