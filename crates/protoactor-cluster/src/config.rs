@@ -38,6 +38,20 @@ pub struct ClusterConfig {
     pub block_duration: Duration,
     /// The longest a graceful shutdown waits for the local grains to stop (default 10 s).
     pub shutdown_timeout: Duration,
+    /// How often the placement actor re-checks its activations against the current
+    /// topology and stops those another member owns (default 1 s; it also re-checks on
+    /// every topology change).
+    pub placement_check_interval: Duration,
+    /// The longest the placement actor holds an activation request for an identity its
+    /// view gives to another member, when the caller's view may be newer than its own (an
+    /// unknown topology hash, or Go's 0): it answers at its next topology change, or
+    /// `failed` after this long (default 1 s).
+    pub stale_view_wait: Duration,
+    /// How long a member that just joined waits, at most, for the former owner of an
+    /// identity to release it (its `ActivationTerminated`) before activating it (default
+    /// 1 s). Only identities that moved to the new member wait, only within this time after
+    /// the join, and only until the release arrives.
+    pub handoff_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -62,6 +76,9 @@ impl ClusterConfig {
             heartbeat_expiration: Duration::from_secs(20),
             block_duration: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(10),
+            placement_check_interval: Duration::from_secs(1),
+            stale_view_wait: Duration::from_secs(1),
+            handoff_timeout: Duration::from_secs(1),
         }
     }
     /// Hosts `kind` on this node.
@@ -97,6 +114,21 @@ impl ClusterConfig {
     /// Sets how long gossip-blocked ids stay blocked.
     pub fn with_block_duration(mut self, duration: Duration) -> Self {
         self.block_duration = duration;
+        self
+    }
+    /// Sets how often the placement actor re-checks its activations.
+    pub fn with_placement_check_interval(mut self, interval: Duration) -> Self {
+        self.placement_check_interval = interval;
+        self
+    }
+    /// Sets the longest an activation request waits for this node's view to catch up.
+    pub fn with_stale_view_wait(mut self, wait: Duration) -> Self {
+        self.stale_view_wait = wait;
+        self
+    }
+    /// Sets the longest a joining member waits for a former owner's release.
+    pub fn with_handoff_timeout(mut self, timeout: Duration) -> Self {
+        self.handoff_timeout = timeout;
         self
     }
     /// Sets the longest a graceful shutdown waits for local grains to stop.

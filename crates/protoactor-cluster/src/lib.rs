@@ -166,7 +166,7 @@ pub use disthash::DistHashIdentityLookup;
 pub use envelope::GrainErrorReason;
 pub use error::ClusterError;
 pub use grain::{GrainContext, GrainCtx, GrainError, Responder};
-pub use identity_lookup::{IdentityLookup, LookupContext};
+pub use identity_lookup::{IdentityLookup, LookupContext, PlacementTimings};
 pub use kind::Kind;
 pub use member_list::MemberList;
 pub use proto::{

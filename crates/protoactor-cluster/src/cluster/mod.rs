@@ -20,7 +20,7 @@ pub use call::CallOptions;
 
 use crate::config::ClusterConfig;
 use crate::gossip::{GossipConfig, Gossiper};
-use crate::identity_lookup::LookupContext;
+use crate::identity_lookup::{LookupContext, PlacementTimings};
 use crate::kind::Kind;
 use crate::member::split_address;
 use crate::member_list::MemberList;
@@ -147,7 +147,12 @@ impl Cluster {
             address,
             MemberList::new(system, member_id),
             kinds,
-            config.shutdown_timeout,
+            PlacementTimings {
+                shutdown_timeout: config.shutdown_timeout,
+                check_interval: config.placement_check_interval,
+                stale_view_wait: config.stale_view_wait,
+                handoff_timeout: config.handoff_timeout,
+            },
         );
         let cluster = Cluster(Arc::new(ClusterInner {
             remote: remote.clone(),
@@ -318,9 +323,9 @@ impl Cluster {
 
     // ------------------------------------------------------------------ shutdown
 
-    /// Leaves the cluster. Graceful: gossip `left` (pushed to every member), deregister from
-    /// the provider, stop the local grains (waiting up to `shutdown_timeout`; each stop
-    /// broadcasts `ActivationTerminated`), stop gossip, then shut the remote down. Not
+    /// Leaves the cluster. Graceful: stop the local grains (waiting up to `shutdown_timeout`;
+    /// each stop broadcasts `ActivationTerminated`), then gossip `left` (pushed to every
+    /// member), deregister from the provider, stop gossip, and shut the remote down. Not
     /// graceful: no `left`, the provider registration is left to expire, the grains are
     /// stopped without waiting. The actor system itself is left running (shut it down
     /// afterwards).
@@ -349,17 +354,21 @@ impl Cluster {
             return;
         }
         tracing::info!(cluster = %self.name(), address = %self.address(), graceful, "cluster shutting down");
+        // The grains stop first (their Stopping/Stopped handlers done) while this member is
+        // still in everyone's topology: callers meanwhile get dead letters and wait for the
+        // leave, so no other member activates an identity before its activation here ended
+        // (Go leaves first and stops its grains afterwards, so the two overlap).
+        self.0
+            .config
+            .identity_lookup
+            .shutdown(&self.0.node, graceful)
+            .await;
         if graceful && !self.0.client {
             self.leave_gossip().await;
         }
         if let Err(e) = self.0.config.provider.shutdown(graceful).await {
             tracing::warn!(error = %e, "cluster provider shutdown failed");
         }
-        self.0
-            .config
-            .identity_lookup
-            .shutdown(&self.0.node, graceful)
-            .await;
         self.stop_gossip();
         self.unsubscribe_events();
         self.0.remote.shutdown();
@@ -400,8 +409,8 @@ impl Cluster {
         Ok(pid)
     }
 
-    /// Graceful leave: sets the `left` key and pushes it to every member, before the provider
-    /// deregisters. Called first by [`Cluster::shutdown`] with `graceful = true`.
+    /// Graceful leave: sets the `left` key and pushes it to every member, after the grains
+    /// stopped and before the provider deregisters ([`Cluster::shutdown`], graceful).
     async fn leave_gossip(&self) {
         if let Some(g) = self.system().extension::<Gossiper>() {
             let missed = g.leave(LEAVE_TIMEOUT).await;
