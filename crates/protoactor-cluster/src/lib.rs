@@ -116,7 +116,7 @@
 //!                  kubernetes provider comes in here)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain
+//!  7 services    grain, pubsub
 //!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
 //!                  and cluster management come in here)
 //! ```
@@ -145,17 +145,18 @@ pub mod member;
 pub mod member_list;
 pub mod pid_cache;
 pub mod provider;
+pub mod pubsub;
 pub mod test_provider;
 
 /// Generated protobuf types of package `cluster` (`cluster.proto`, `gossip.proto`,
-/// `grain.proto`); `actor.PID` is [`protoactor_remote::actor_proto::Pid`].
+/// `grain.proto`, `pubsub.proto`); `actor.PID` is [`protoactor_remote::actor_proto::Pid`].
 pub mod proto {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/cluster.rs"));
 }
 
 pub use cluster::{CallOptions, Cluster};
-pub use config::ClusterConfig;
+pub use config::{ClusterConfig, ClusterService};
 pub use disthash::DistHashIdentityLookup;
 pub use envelope::GrainErrorReason;
 pub use error::ClusterError;
