@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
-use protoactor_cluster::pubsub::{PubSub, PubSubConfig, TOPIC_KIND};
+use protoactor_cluster::pubsub::{
+    InMemoryStore, PubSub, PubSubConfig, SubscriptionStore, TOPIC_KIND,
+};
 use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind};
 #[path = "../../protoactor-remote/shared/messages.rs"]
 mod messages;
@@ -95,6 +97,15 @@ impl Drop for GoMember {
 }
 
 fn rust_member(auto_port: u16, peers: &str, log: &Log) -> (ActorSystem, Cluster) {
+    rust_member_with(auto_port, peers, log, PubSubConfig::default())
+}
+
+fn rust_member_with(
+    auto_port: u16,
+    peers: &str,
+    log: &Log,
+    pubsub: PubSubConfig,
+) -> (ActorSystem, Cluster) {
     let system = ActorSystem::new();
     let remote = Remote::start(
         &system,
@@ -119,7 +130,7 @@ fn rust_member(auto_port: u16, peers: &str, log: &Log) -> (ActorSystem, Cluster)
     );
     let config = ClusterConfig::new("pubsub-interop", provider, DistHashIdentityLookup::new())
         .with_kind(listener)
-        .with_service(PubSub::new(PubSubConfig::default()));
+        .with_service(PubSub::new(pubsub));
     let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
     (system, cluster)
 }
@@ -246,6 +257,86 @@ fn go_and_rust_publish_to_each_other_s_pid_and_grain_subscribers_on_topics_hoste
         next += 1;
     }
     drop(go);
+    rt.block_on(rust.shutdown(false));
+    system.shutdown();
+}
+
+#[test]
+fn a_killed_go_subscriber_member_s_pids_are_removed_and_publishing_goes_on() {
+    let log = Log::default();
+    let (go1_port, go2_port, rust_port) = (41821, 41822, 41823);
+    let peers = format!("127.0.0.1:{go1_port},127.0.0.1:{go2_port},127.0.0.1:{rust_port}");
+    let store = InMemoryStore::new();
+    let (system, rust) = rust_member_with(
+        rust_port,
+        &peers,
+        &log,
+        PubSubConfig::default().with_store(store.clone()),
+    );
+    let Some((mut stays, _)) = GoMember::start(go1_port, &peers, &log) else {
+        return;
+    };
+    let Some((mut killed, _)) = GoMember::start(go2_port, &peers, &log) else {
+        return;
+    };
+    stays.ok("await 3");
+    killed.ok("await 3");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(
+        rust.member_list()
+            .wait_until(WAIT, |t| t.members().count() == 3)
+    ));
+    let rust_address = rust.address().to_string();
+    let topic = owned_by(&rust, TOPIC_KIND, "kt", &rust_address);
+    stays.ok(&format!("subpid {topic} stays"));
+    killed.ok(&format!("subpid {topic} killed"));
+    let publisher = rust.publisher();
+    rt.block_on(publisher.publish(
+        &topic,
+        Seq {
+            n: 1,
+            tag: String::new(),
+        },
+    ))
+    .unwrap();
+    wait_for("both", || {
+        got(&log, "go:stays") == [1] && got(&log, "go:killed") == [1]
+    });
+    // kill -9 the second Go member.
+    drop(killed);
+    let started = Instant::now();
+    rt.block_on(publisher.publish(
+        &topic,
+        Seq {
+            n: 2,
+            tag: String::new(),
+        },
+    ))
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "a publish waited on the dead member"
+    );
+    wait_for("the live subscriber", || got(&log, "go:stays") == [1, 2]);
+    // Once the member is gone from the topology, its PID subscriptions go (as in Go).
+    wait_for("the dead member's PID to be removed", || {
+        store
+            .get(&topic)
+            .unwrap()
+            .is_some_and(|s| s.subscribers.len() == 1)
+    });
+    rt.block_on(publisher.publish(
+        &topic,
+        Seq {
+            n: 3,
+            tag: String::new(),
+        },
+    ))
+    .unwrap();
+    wait_for("the live subscriber again", || {
+        got(&log, "go:stays") == [1, 2, 3]
+    });
+    drop(stays);
     rt.block_on(rust.shutdown(false));
     system.shutdown();
 }
