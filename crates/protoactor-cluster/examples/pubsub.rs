@@ -116,11 +116,13 @@ fn main() {
         }
         // Publishing completes at fan-out: wait until every subscriber has all ten.
         for _ in 0..1500 {
-            let g = got.lock().unwrap();
-            if g.len() == 3 && g.values().all(|v| v.len() == 10) {
+            let done = {
+                let g = got.lock().unwrap();
+                g.len() == 3 && g.values().all(|v| v.len() == 10)
+            };
+            if done {
                 break;
             }
-            drop(g);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
