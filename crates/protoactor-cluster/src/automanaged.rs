@@ -10,6 +10,9 @@
 //! only after [`AutoManagedConfig::misses_before_leave`] polls in a row failed, and it rejoins
 //! as soon as it answers again (the member list blocks nobody for it). This node is always
 //! in its own list, whatever its own endpoint does under load.
+//!
+//! Over 700 lines: about 430 of code (the health endpoint and its poller), the rest its
+//! unit tests beside it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

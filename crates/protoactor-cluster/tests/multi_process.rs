@@ -3,34 +3,22 @@
 //! 1,000 identities spread and each activated once, a member killed with SIGKILL (its grains
 //! re-activate elsewhere), restarted (it rejoins), and one stopped gracefully.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use protoactor_testkit::cluster::*;
+use protoactor_testkit::paths::example_binary;
+use protoactor_testkit::ports::free_port;
+use protoactor_testkit::process::ChildProcess;
 
 const KIND: &str = "hello";
 /// Longest wait for a topology change (polls every second; a member leaves after two
 /// missed polls in a row).
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
-/// Child mode of this binary: a Rust member process for the test below (does nothing when
-/// run as a test).
-#[test]
-fn rust_member_child() {
-    run_rust_member_if_child();
-}
+protoactor_testkit::rust_member_child_test!();
 
-fn start(label: &str, port: u16, peers: &[String]) -> MemberProcess {
-    MemberProcess::rust(
-        &MemberSpec {
-            label: label.into(),
-            auto_port: port,
-            peers: peers.to_vec(),
-            kinds: vec![KIND.into()],
-        },
-        "rust_member_child",
-    )
+fn start(label: &str, peers: &AutoManagedPeers, i: usize) -> MemberProcess {
+    MemberProcess::rust(label, CLUSTER, &peers.provider(i), &[KIND])
 }
 
 fn identities(n: usize) -> Vec<String> {
@@ -39,11 +27,10 @@ fn identities(n: usize) -> Vec<String> {
 
 #[test]
 fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_stop() {
-    let ports = [free_port(), free_port(), free_port()];
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut a = start("a", ports[0], &peers);
-    let mut b = start("b", ports[1], &peers);
-    let mut c = start("c", ports[2], &peers);
+    let peers = AutoManagedPeers::new(3);
+    let mut a = start("a", &peers, 0);
+    let mut b = start("b", &peers, 1);
+    let mut c = start("c", &peers, 2);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut a, &mut b, &mut c] {
@@ -100,7 +87,7 @@ fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_st
 
     // Restarted with a new system id on the same health port: it rejoins and takes its
     // share back.
-    let mut c = start("c2", ports[2], &peers);
+    let mut c = start("c2", &peers, 2);
     assert_ne!(c.id, old_c);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -154,60 +141,28 @@ fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_st
     }
 }
 
-/// The example binary `cargo test` builds (`target/<profile>/examples/<name>`).
-fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "example binary {} is missing: run `cargo build -p protoactor-cluster --examples` first",
-        path.display()
-    );
-    path
-}
-
 #[test]
 fn the_two_process_example_agrees_on_the_hosting_members() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-
     let ports = [free_port(), free_port()];
     let peers = format!("{},{}", ports[0], ports[1]);
-    let mut children: Vec<_> = ports
+    let mut children: Vec<ChildProcess> = ports
         .iter()
         .map(|p| {
-            let mut child = Command::new(example("cluster_automanaged"))
-                .args([p.to_string(), peers.clone()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("example starts");
-            let (tx, rx) = std::sync::mpsc::channel();
-            let out = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            (child, rx)
+            let mut cmd = std::process::Command::new(example_binary(
+                "cluster_automanaged",
+                "protoactor-cluster",
+            ));
+            cmd.args([p.to_string(), peers.clone()]);
+            ChildProcess::spawn_all_lines(&format!("example on {p}"), cmd)
         })
         .collect();
     // Each prints its address, then the greetings once it sees both members.
     let mut addresses = Vec::new();
     let mut greetings = Vec::new();
-    for (_, rx) in &children {
+    for child in &mut children {
         let mut mine = std::collections::BTreeMap::new();
         loop {
-            let line = rx.recv_timeout(TOPOLOGY).expect("the example prints");
+            let line = child.next_line("the example's output", TOPOLOGY);
             if let Some(rest) = line.strip_prefix("member ") {
                 addresses.push(rest.split(' ').next().unwrap().to_string());
             } else if let Some((who, greeting)) = line.split_once(": Hello from grain ") {
@@ -230,12 +185,12 @@ fn the_two_process_example_agrees_on_the_hosting_members() {
             "{g} is hosted on neither member"
         );
     }
-    for (child, _) in &mut children {
-        writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    for child in &mut children {
+        child.send_line("");
     }
-    for (mut child, rx) in children {
-        let status = child.wait().unwrap();
+    for child in &mut children {
+        let status = child.wait_exit(TOPOLOGY);
         assert!(status.success(), "the example exited with {status}");
-        assert!(rx.iter().any(|l| l == "left"));
+        assert!(child.remaining_lines().any(|l| l == "left"));
     }
 }

@@ -33,6 +33,22 @@
 //! SQLite's blocking calls run on tokio's blocking pool. A persistent actor on a
 //! current-thread runtime gets [`PersistenceError::Runtime`] instead of a stall.
 #![forbid(unsafe_code)]
+//! # Layers
+//!
+//! The crate reads from the bottom up: a module names (`crate::module`) only modules of its
+//! own layer or of lower ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
+//!
+//! ```text
+//!  0 records    error, codec
+//!                 errors; events and snapshots as stored records
+//!  1 storage    provider, group
+//!                 the storage interface; group commit for the SQL providers
+//!  2 providers  memory, sqlite, postgres
+//!                 the providers
+//!  3 actors     persistence
+//!                 persistent actors, their journal and recovery
+//! ```
+
 #![warn(missing_docs)]
 
 mod codec;

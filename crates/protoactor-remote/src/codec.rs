@@ -10,6 +10,9 @@
 //! (length-delimited, valid UTF-8) and 3 (varint), with a non-empty id. Anything else is an
 //! id string. An id would have to start with the control byte `0x0A` or `0x12` and continue
 //! as a valid PID encoding to be misread, which no generated or user-chosen id does.
+//!
+//! Over 700 lines: about 600 of code (the writer and the reader share the batch tables and
+//! both wire variants), the rest its unit tests beside it.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;

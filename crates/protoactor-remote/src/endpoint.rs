@@ -1,6 +1,9 @@
 //! Endpoints: one writer task per remote address that dials, handshakes and streams
 //! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
 //! The node-wide state they share is in [`node`](crate::node).
+//!
+//! Over 700 lines: the writer task, the remote process and the remote watches share one
+//! endpoint state; what the node shares is already in `node`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};

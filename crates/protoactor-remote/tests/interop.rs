@@ -9,11 +9,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command as Process, Stdio};
+use std::process::Command as Process;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use common::messages::{
     Command, Echo, HelloRequest, HelloResponse, JsonEcho, Ping, Pong, Report, Response, Seq, Start,
@@ -26,112 +24,46 @@ use protoactor_remote::{
     EndpointConnected, PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode,
     Serialization, WireVariant,
 };
+use protoactor_testkit::go;
+use protoactor_testkit::process::{test_child, ChildProcess};
 
 const GO_ECHO_KIND: &str = "goecho";
 const RUST_ECHO_KIND: &str = "rustecho";
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
-/// The built Go node, or `None` (after a loud message) when Go is not available.
-fn go_node_binary() -> Option<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
-    let r = BUILT.get_or_init(|| {
-        match Process::new("go").arg("version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err("the `go` tool is not installed".into()),
-        }
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gonode");
-        let status = Process::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg("./cmd/gonode")
-            .current_dir(interop_dir())
-            .status()
-            .map_err(|e| format!("cannot run go build: {e}"))?;
-        if !status.success() {
-            return Err(format!("go build failed: {status}"));
-        }
-        Ok(out)
-    });
-    match r {
-        Ok(p) => Some(p.clone()),
-        Err(e) if required => {
-            panic!("interop tests are required (PROTOACTOR_INTEROP=required): {e}")
-        }
-        Err(e) => {
-            // Written to the real stderr: the test harness hides `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: Go interop test not run: {e} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
-            );
-            None
-        }
-    }
-}
-
-/// A running child node; killed when dropped.
+/// A running child node (`READY <address>` on stdout once it serves); killed when dropped.
 struct ChildNode {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    process: ChildProcess,
     address: String,
 }
 
 impl ChildNode {
-    fn start(mut cmd: Process) -> ChildNode {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // The nodes' logs only with PROTOACTOR_INTEROP_VERBOSE set (protoactor-go is chatty).
-            .stderr(
-                if std::env::var_os("PROTOACTOR_INTEROP_VERBOSE").is_some() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                },
+    fn start(label: &str, cmd: Process) -> ChildNode {
+        // The test harness may print its own text before ours on the same line.
+        let mut process = ChildProcess::spawn(label, cmd, |line| {
+            let i = line.find("READY ")?;
+            Some(
+                line[i + 6..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
             )
-            .spawn()
-            .expect("child node starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The test harness may print its own text before ours on the same line.
-                if let Some(i) = line.find("READY ") {
-                    let a = line[i + 6..].split_whitespace().next().unwrap_or("");
-                    let _ = tx.send(a.to_string());
-                }
-            }
         });
-        let address = rx
-            .recv_timeout(WAIT)
-            .expect("the child node prints READY <address>");
-        ChildNode {
-            stdin: child.stdin.take(),
-            child,
-            address,
-        }
+        let address = process.next_line("READY <address>", WAIT);
+        ChildNode { process, address }
     }
 
+    /// The Go node (`interop/cmd/gonode`), or `None` (after a loud SKIPPED line) without Go.
     fn go() -> Option<ChildNode> {
-        let bin = go_node_binary()?;
-        Some(Self::start(Process::new(bin)))
+        let bin = go::go_program("gonode", "Go interop test")?;
+        Some(Self::start("gonode", Process::new(bin)))
     }
 
     /// The same test binary, running `interop_child_node` as a separate Rust node.
     fn rust() -> ChildNode {
-        let mut cmd = Process::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "interop_child_node",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PROTOACTOR_INTEROP_CHILD", "1");
-        Self::start(cmd)
+        let mut cmd = test_child("interop_child_node");
+        cmd.env("PROTOACTOR_INTEROP_CHILD", "1");
+        Self::start("rust node", cmd)
     }
 
     fn pid(&self, id: &str) -> Pid {
@@ -139,18 +71,7 @@ impl ChildNode {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildNode {
-    fn drop(&mut self) {
-        // Closing stdin asks for a graceful shutdown; the kill makes sure.
-        if let Some(mut s) = self.stdin.take() {
-            let _ = s.flush();
-        }
-        self.kill();
+        self.process.kill();
     }
 }
 
@@ -917,35 +838,13 @@ fn first_messages_both_ways_between_fresh_nodes() {
 // protoactor-go's own remote examples (`_examples/remote-activate`, `remote-watch`,
 // `remote-benchmark`) with the Go program as node2 and a default-config Rust node as node1.
 
-/// `interop/cmd/goexamples`, built once (`None` after a loud message when Go is missing).
-fn go_examples_binary() -> Option<PathBuf> {
-    // Checks for Go (and honours PROTOACTOR_INTEROP=required) as every interop test does.
-    go_node_binary()?;
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    Some(
-        BUILT
-            .get_or_init(|| {
-                let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("goexamples");
-                let status = Process::new("go")
-                    .args(["build", "-o"])
-                    .arg(&out)
-                    .arg("./cmd/goexamples")
-                    .current_dir(interop_dir())
-                    .status()
-                    .expect("go build runs");
-                assert!(status.success(), "go build ./cmd/goexamples: {status}");
-                out
-            })
-            .clone(),
-    )
-}
-
 impl ChildNode {
-    /// node2 of protoactor-go's example `example` (activate, watch or benchmark).
+    /// node2 of protoactor-go's example `example` (activate, watch or benchmark), from
+    /// `interop/cmd/goexamples`; `None` (after a loud SKIPPED line) without Go.
     fn go_example(example: &str) -> Option<ChildNode> {
-        let mut cmd = Process::new(go_examples_binary()?);
+        let mut cmd = Process::new(go::go_program("goexamples", "Go example interop test")?);
         cmd.arg("-example").arg(example);
-        Some(Self::start(cmd))
+        Some(Self::start(example, cmd))
     }
 }
 

@@ -19,11 +19,11 @@
 //! * the state lives outside the actor instance, so a restart keeps the sequence counter.
 //!
 //! The module reads from the bottom up: [`wire`] (names, keys, packing), [`state`] (the
-//! state and its merge), [`heartbeat`] (expiry and blocking), [`actor`] (the actor, the
+//! state and its merge), `heartbeat` (expiry and blocking), [`actor`] (the actor, the
 //! rounds and the graceful leave).
 
 pub mod actor;
-pub mod heartbeat;
+mod heartbeat;
 pub mod state;
 pub mod wire;
 
