@@ -36,12 +36,8 @@ fn cluster_basic_greets_from_the_hosting_members() {
 
 #[test]
 fn pubsub_example_delivers_every_message_in_order_to_each_subscriber() {
-    let out = Command::new(example("pubsub"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("example runs");
-    assert!(out.status.success(), "pubsub failed: {}", out.status);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bin = example_binary("pubsub", "protoactor-cluster");
+    let stdout = run_to_end("pubsub", Command::new(bin), LIMIT);
     for who in ["actor on member 1", "actor on member 2", "grain reader"] {
         assert!(
             stdout.contains(&format!("{who} got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]")),

@@ -20,9 +20,6 @@ mod messages;
 use messages::Seq;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
-#[path = "common/go_build.rs"]
-mod go_build;
-
 const WAIT: Duration = Duration::from_secs(60);
 
 /// What the subscribers of both sides saw: (subscriber, n) in arrival order.
@@ -36,7 +33,7 @@ struct GoMember {
 
 impl GoMember {
     fn start(auto_port: u16, peers: &str, log: &Log) -> Option<(GoMember, String)> {
-        let bin = go_build::go_program("gopubsub", "Go pub/sub interop test")?;
+        let bin = protoactor_testkit::go::go_program("gopubsub", "Go pub/sub interop test")?;
         let mut child = Command::new(bin)
             .args([
                 "-name",
