@@ -19,6 +19,7 @@ use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainCo
 mod messages;
 use messages::Seq;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_testkit::ports::free_port;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -159,8 +160,7 @@ fn owned_by(cluster: &Cluster, kind: &str, prefix: &str, address: &str) -> Strin
 #[test]
 fn go_and_rust_publish_to_each_other_s_pid_and_grain_subscribers_on_topics_hosted_by_either() {
     let log = Log::default();
-    // This session's private port range.
-    let (go_port, rust_port) = (41811, 41812);
+    let (go_port, rust_port) = (free_port(), free_port());
     let peers = format!("127.0.0.1:{go_port},127.0.0.1:{rust_port}");
     let (system, rust) = rust_member(rust_port, &peers, &log);
     let Some((mut go, go_address)) = GoMember::start(go_port, &peers, &log) else {
@@ -261,7 +261,7 @@ fn go_and_rust_publish_to_each_other_s_pid_and_grain_subscribers_on_topics_hoste
 #[test]
 fn a_killed_go_subscriber_member_s_pids_are_removed_and_publishing_goes_on() {
     let log = Log::default();
-    let (go1_port, go2_port, rust_port) = (41821, 41822, 41823);
+    let (go1_port, go2_port, rust_port) = (free_port(), free_port(), free_port());
     let peers = format!("127.0.0.1:{go1_port},127.0.0.1:{go2_port},127.0.0.1:{rust_port}");
     let store = InMemoryStore::new();
     let (system, rust) = rust_member_with(
