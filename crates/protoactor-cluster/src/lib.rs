@@ -90,6 +90,13 @@
 //! `protoc-gen-go-grain` generates from the same file; [`grain`] is their runtime
 //! ([`GrainError`], [`GrainCtx`], [`Responder`]).
 
+//! ## Pub/sub
+//!
+//! [`pubsub`] is protoactor-go's cluster pub/sub (topics of kind `prototopic`, the delivery
+//! actor `$pubsub-delivery`), started with the cluster as a [`ClusterService`]:
+//! `config.with_service(PubSub::new(PubSubConfig::default()))`; then
+//! `cluster.publisher().publish(topic, msg)` and `cluster.subscribe_pid(topic, &pid)`.
+
 //! ## Layers
 //!
 //! The crate reads from the bottom up. A module names (`crate::module`) only modules of its

@@ -196,6 +196,10 @@ fn pubsub_config(cluster: &Cluster) -> PubSubConfig {
         .unwrap_or_default()
 }
 
+/// The result of a subscribe or unsubscribe: `Ok` once the topic has the change.
+pub type SubscriptionFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), PubSubError>> + Send + 'static>>;
+
 /// Publishes to topics (Go's `Cluster.Publisher()`); cheap to clone.
 #[derive(Clone)]
 pub struct Publisher {
@@ -300,18 +304,8 @@ impl Cluster {
 
     /// Subscribes the actor `pid` to `topic` (Go's `SubscribeByPid`); it is removed when it
     /// dies or its member leaves.
-    pub fn subscribe_pid(
-        &self,
-        topic: &str,
-        pid: &Pid,
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + Send + 'static {
-        let s = pid_subscriber(pid, self.address());
-        self.subscription::<SubscribeResponse, _>(
-            topic,
-            SubscribeRequest {
-                subscriber: Some(s),
-            },
-        )
+    pub fn subscribe_pid(&self, topic: &str, pid: &Pid) -> SubscriptionFuture {
+        self.subscription(topic, pid_subscriber(pid, self.address()), true)
     }
 
     /// Subscribes grain `identity` of `kind` to `topic` (Go's `SubscribeByClusterIdentity`).
@@ -320,29 +314,13 @@ impl Cluster {
         topic: &str,
         identity: &str,
         kind: &str,
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + Send + 'static {
-        let s = identity_subscriber(identity, kind);
-        self.subscription::<SubscribeResponse, _>(
-            topic,
-            SubscribeRequest {
-                subscriber: Some(s),
-            },
-        )
+    ) -> SubscriptionFuture {
+        self.subscription(topic, identity_subscriber(identity, kind), true)
     }
 
     /// Unsubscribes the actor `pid` from `topic` (Go's `UnsubscribeByPid`).
-    pub fn unsubscribe_pid(
-        &self,
-        topic: &str,
-        pid: &Pid,
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + Send + 'static {
-        let s = pid_subscriber(pid, self.address());
-        self.subscription::<UnsubscribeResponse, _>(
-            topic,
-            UnsubscribeRequest {
-                subscriber: Some(s),
-            },
-        )
+    pub fn unsubscribe_pid(&self, topic: &str, pid: &Pid) -> SubscriptionFuture {
+        self.subscription(topic, pid_subscriber(pid, self.address()), false)
     }
 
     /// Unsubscribes grain `identity` of `kind` from `topic` (Go's
@@ -352,26 +330,29 @@ impl Cluster {
         topic: &str,
         identity: &str,
         kind: &str,
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + Send + 'static {
-        let s = identity_subscriber(identity, kind);
-        self.subscription::<UnsubscribeResponse, _>(
-            topic,
-            UnsubscribeRequest {
-                subscriber: Some(s),
-            },
-        )
+    ) -> SubscriptionFuture {
+        self.subscription(topic, identity_subscriber(identity, kind), false)
     }
 
-    fn subscription<R: Message, M: Message + Clone>(
+    fn subscription(
         &self,
         topic: &str,
-        msg: M,
-    ) -> impl std::future::Future<Output = Result<(), PubSubError>> + Send + 'static {
-        let fut =
-            self.request_as::<R, M>(topic.to_string(), TOPIC_KIND, msg, &CallOptions::default());
-        async move {
-            fut.await?;
+        s: SubscriberIdentity,
+        subscribe: bool,
+    ) -> SubscriptionFuture {
+        let (c, topic, opts) = (self.clone(), topic.to_string(), CallOptions::default());
+        Box::pin(async move {
+            let subscriber = Some(s);
+            if subscribe {
+                let req = SubscribeRequest { subscriber };
+                c.request_as::<SubscribeResponse, _>(topic, TOPIC_KIND, req, &opts)
+                    .await?;
+            } else {
+                let req = UnsubscribeRequest { subscriber };
+                c.request_as::<UnsubscribeResponse, _>(topic, TOPIC_KIND, req, &opts)
+                    .await?;
+            }
             Ok(())
-        }
+        })
     }
 }
