@@ -73,8 +73,9 @@
 //! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
 //! `cluster.member_list().members()` reads the current topology. Providers here:
 //! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), [`etcd`]
-//! (keys with leases in an etcd server, shared with Go's etcd provider) and [`consul`] (a
-//! Consul agent's services and TTL checks, as Go's consul provider).
+//! (keys with leases in an etcd server, shared with Go's etcd provider), [`consul`] (a
+//! Consul agent's services and TTL checks, as Go's consul provider) and, with the cargo
+//! feature `kubernetes`, `kubernetes` (pod labels, as Go's k8s provider; docs/kubernetes.md).
 //!
 //! ## Inside a grain
 //!
@@ -118,9 +119,9 @@
 //!  4 placement   identity_lookup, activator, disthash
 //!                  the lookup trait and its LookupContext, the placement actor, disthash
 //!                  (a strong-consistency identity lookup comes in here)
-//!  5 providers   provider, test_provider, automanaged, etcd, consul
-//!                  the provider trait and its ProviderContext, the providers (the
-//!                  kubernetes provider comes in here)
+//!  5 providers   provider, test_provider, automanaged, etcd, consul, kubernetes
+//!                  the provider trait and its ProviderContext, the providers (kubernetes
+//!                  behind the cargo feature `kubernetes`)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
 //!  7 services    grain, pubsub
@@ -148,6 +149,8 @@ pub mod hash;
 pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod member;
 pub mod member_list;
 pub mod pid_cache;

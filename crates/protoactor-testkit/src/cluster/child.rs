@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::Duration;
 
+use protoactor::prelude::ActorSystem;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{CallOptions, Cluster, ClusterError, ClusterIdentity, GrainRequest};
+use protoactor_remote::Remote;
 
 use super::hello::{HelloRequest, HelloResponse};
 use super::protocol::*;
@@ -217,7 +220,7 @@ fn from_env() -> (String, Provider, Vec<String>) {
 /// runs a Rust member driven over stdin/stdout with the gocluster protocol until stdin
 /// closes, then leaves gracefully. Returns false in the parent test process.
 pub fn run_rust_member_if_child() -> bool {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    if !is_member_child() {
         return false;
     }
     if crate::process::verbose() {
@@ -232,20 +235,28 @@ pub fn run_rust_member_if_child() -> bool {
     let (cluster, provider, kinds) = from_env();
     let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
     let node = start_rust_member(&cluster, &provider, &kinds);
-    say(&format!(
-        "READY {} {}",
-        node.remote.address(),
-        node.system.id()
-    ));
+    serve_member(node.system, node.remote, node.cluster);
+    true
+}
+
+/// True in a child process started by [`MemberProcess`](super::MemberProcess) (the test then
+/// runs as a member).
+pub fn is_member_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Runs a started member for the parent test over stdin/stdout with the gocluster protocol
+/// (`READY`, then one answer per command) until stdin closes, then leaves gracefully.
+pub fn serve_member(system: ActorSystem, remote: Arc<Remote>, cluster: Cluster) {
+    say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
-        say(&handle(&node.cluster, &line));
+        say(&handle(&cluster, &line));
     }
-    node.cluster.shutdown_blocking(true);
-    node.remote.shutdown();
-    node.system.shutdown();
-    true
+    cluster.shutdown_blocking(true);
+    remote.shutdown();
+    system.shutdown();
 }

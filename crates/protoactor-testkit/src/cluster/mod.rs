@@ -40,11 +40,12 @@ pub mod hello;
 pub mod protocol;
 pub mod scenario;
 
-pub use child::{run_rust_member_if_child, start_rust_member};
+pub use child::{is_member_child, run_rust_member_if_child, serve_member, start_rust_member};
 pub use hello::{hello_props, serialization, HelloRequest, HelloResponse};
 pub use protocol::{
     assert_same_owners, differences, go_call_after_a_leave, go_member_binary, MemberProcess,
-    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, RUST_MEMBER_CHILD,
+    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, ENV_CLUSTER, ENV_KINDS,
+    RUST_MEMBER_CHILD,
 };
 pub use scenario::{AutoManagedPeers, Node, NodeBuilder};
 

@@ -2,7 +2,7 @@
 //! commands, parse its answers.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
@@ -21,8 +21,10 @@ pub const RUST_MEMBER_CHILD: &str = "rust_member_child";
 
 // How the parent tells the child test what to run (environment variables).
 pub(crate) const CHILD_ENV: &str = "PROTOACTOR_CLUSTER_CHILD";
-pub(crate) const ENV_CLUSTER: &str = "CLUSTER_MEMBER_CLUSTER";
-pub(crate) const ENV_KINDS: &str = "CLUSTER_MEMBER_KINDS";
+/// The cluster name a child member reads (set by the parent).
+pub const ENV_CLUSTER: &str = "CLUSTER_MEMBER_CLUSTER";
+/// The comma-separated kinds a child member hosts (set by the parent).
+pub const ENV_KINDS: &str = "CLUSTER_MEMBER_KINDS";
 pub(crate) const ENV_AUTO_PORT: &str = "CLUSTER_MEMBER_AUTO_PORT";
 pub(crate) const ENV_PEERS: &str = "CLUSTER_MEMBER_PEERS";
 pub(crate) const ENV_ETCD: &str = "CLUSTER_MEMBER_ETCD";
@@ -172,6 +174,71 @@ impl MemberProcess {
             Provider::Etcd { endpoints } => cmd.env(ENV_ETCD, endpoints),
             Provider::Consul { agent } => cmd.env(ENV_CONSUL, agent),
         };
+        Self::start(label, cmd)
+    }
+
+    /// `program` as if in pod `pod`: its own mount and UTS namespaces (`unshare`, as root), a
+    /// tmpfs on /run holding the service account files of `sa_dir` (`token`, `ca.crt`,
+    /// `namespace`) at their in-cluster path, the host name `pod`, and
+    /// `KUBERNETES_SERVICE_HOST/PORT` pointing at the API server on loopback. Nothing outside
+    /// the process changes.
+    pub fn in_pod_command(program: &Path, sa_dir: &Path, pod: &str, api_port: u16) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--uts",
+            "sh",
+            "-c",
+            "set -e; mount -t tmpfs tmpfs /run; d=/run/secrets/kubernetes.io/serviceaccount; \
+             mkdir -p $d; cp \"$1\"/token \"$1\"/ca.crt \"$1\"/namespace $d/; hostname \"$2\"; \
+             shift 2; exec \"$@\"",
+            "sh",
+        ])
+        .arg(sa_dir)
+        .arg(pod)
+        .arg(program)
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", api_port.to_string());
+        cmd
+    }
+
+    /// A protoactor-go member of `cluster` on Go's Kubernetes provider with its in-cluster
+    /// configuration, in pod `pod` (see [`Self::in_pod_command`]), or `None` when Go is not
+    /// available.
+    pub fn go_kubernetes(
+        label: &str,
+        cluster: &str,
+        kinds: &[&str],
+        sa_dir: &Path,
+        pod: &str,
+        api_port: u16,
+    ) -> Option<MemberProcess> {
+        let bin = go_member_binary()?;
+        let mut cmd = Self::in_pod_command(&bin, sa_dir, pod, api_port);
+        cmd.args(["-name", cluster, "-host", "127.0.0.1", "-port", "0"])
+            .args(["-provider", "k8s", "-kinds", &kinds.join(",")]);
+        Some(Self::start(label, cmd))
+    }
+
+    /// A Rust member of `cluster` in pod `pod` (see [`Self::in_pod_command`]): this test
+    /// binary in child mode, running `child_test`, which reads [`ENV_CLUSTER`] and
+    /// [`ENV_KINDS`], starts its member and calls
+    /// [`serve_member`](super::child::serve_member).
+    pub fn rust_in_pod(
+        label: &str,
+        child_test: &str,
+        cluster: &str,
+        kinds: &[&str],
+        sa_dir: &Path,
+        pod: &str,
+        api_port: u16,
+    ) -> MemberProcess {
+        let exe = std::env::current_exe().expect("own path");
+        let mut cmd = Self::in_pod_command(&exe, sa_dir, pod, api_port);
+        cmd.args(test_child(child_test).get_args())
+            .env(CHILD_ENV, "1")
+            .env(ENV_CLUSTER, cluster)
+            .env(ENV_KINDS, kinds.join(","));
         Self::start(label, cmd)
     }
 
