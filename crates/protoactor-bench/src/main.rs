@@ -17,11 +17,11 @@
 //! ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
 //!
 //! ```text
-//!  0 base       common, alloc, workloads
+//!  0 base       common, alloc, workloads, machine
 //!                 shared metrics and memory readings, the child's allocator, the workloads
 //!  1 shared     framework, report
 //!                 the trait of the Rust implementations; tables and JSON
-//!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs
+//!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs, persistent_grains_rs
 //!                 the implementations and the protoactor-rs remote and persistence sides
 //!  3 composite  protoactor_rs, cluster_rs
 //!                 protoactor-rs's local workloads, the cluster members

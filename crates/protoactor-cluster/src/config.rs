@@ -3,9 +3,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use protoactor::ActorSystem;
+use protoactor_remote::Remote;
+
+use crate::error::ClusterError;
 use crate::identity_lookup::IdentityLookup;
 use crate::kind::Kind;
 use crate::provider::ClusterProvider;
+
+/// Something that runs on every node of a cluster besides the grains: it may add kinds (hosted
+/// and advertised by members) and start actors before the provider announces the node (pub/sub
+/// is one: [`crate::pubsub`]). It finds the cluster through
+/// `Cluster::from_system(system)` once started.
+pub trait ClusterService: Send + Sync + 'static {
+    /// Kinds a member hosts for this service (none on a client).
+    fn kinds(&self) -> Vec<Kind> {
+        Vec::new()
+    }
+    /// Starts the service on `system` (member or client); called once, after the cluster is
+    /// set on the system and before the provider starts.
+    fn start(
+        &self,
+        system: &ActorSystem,
+        remote: &Remote,
+        client: bool,
+    ) -> Result<(), ClusterError>;
+}
 
 /// How a node joins a cluster: the cluster name, where membership comes from, how grains are
 /// located, which kinds this node hosts, and the timing of requests and gossip.
@@ -19,6 +42,8 @@ pub struct ClusterConfig {
     pub identity_lookup: Arc<dyn IdentityLookup>,
     /// The kinds this node hosts (a client hosts none).
     pub kinds: Vec<Kind>,
+    /// Services started with the cluster (e.g. pub/sub); their kinds are hosted too.
+    pub services: Vec<Arc<dyn ClusterService>>,
     /// The overall deadline of a grain request, retries included (default 5 s).
     pub request_timeout: Duration,
     /// The deadline of one `ActivationRequest` round trip (default 5 s, as Go); a request
@@ -67,6 +92,7 @@ impl ClusterConfig {
             provider: Arc::new(provider),
             identity_lookup: Arc::new(identity_lookup),
             kinds: Vec::new(),
+            services: Vec::new(),
             request_timeout: Duration::from_secs(5),
             activation_timeout: Duration::from_secs(5),
             gossip_interval: Duration::from_millis(300),
@@ -89,6 +115,11 @@ impl ClusterConfig {
     /// Hosts every kind in `kinds`.
     pub fn with_kinds(mut self, kinds: impl IntoIterator<Item = Kind>) -> Self {
         self.kinds.extend(kinds);
+        self
+    }
+    /// Starts `service` with the cluster (and hosts its kinds on a member).
+    pub fn with_service(mut self, service: impl ClusterService) -> Self {
+        self.services.push(Arc::new(service));
         self
     }
     /// Sets the default overall deadline of grain requests.

@@ -33,3 +33,15 @@ fn cluster_basic_greets_from_the_hosting_members() {
         );
     }
 }
+
+#[test]
+fn pubsub_example_delivers_every_message_in_order_to_each_subscriber() {
+    let bin = example_binary("pubsub", "protoactor-cluster");
+    let stdout = run_to_end("pubsub", Command::new(bin), LIMIT);
+    for who in ["actor on member 1", "actor on member 2", "grain reader"] {
+        assert!(
+            stdout.contains(&format!("{who} got [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]")),
+            "{who} missing or incomplete in:\n{stdout}"
+        );
+    }
+}

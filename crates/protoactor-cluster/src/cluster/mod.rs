@@ -122,10 +122,12 @@ impl Cluster {
         }
         let mut kinds = HashMap::new();
         if !client {
-            for k in &config.kinds {
+            let service_kinds = config.services.iter().flat_map(|s| s.kinds());
+            for k in config.kinds.iter().cloned().chain(service_kinds) {
                 k.validate()?;
-                if kinds.insert(k.name().to_string(), k.clone()).is_some() {
-                    return Err(ClusterError::DuplicateKind(k.name().to_string()));
+                let name = k.name().to_string();
+                if kinds.insert(name.clone(), k).is_some() {
+                    return Err(ClusterError::DuplicateKind(name));
                 }
             }
         }
@@ -183,6 +185,9 @@ impl Cluster {
 
     fn start_components(&self, client: bool) -> Result<(), ClusterError> {
         self.0.config.identity_lookup.setup(&self.0.node, client)?;
+        for s in &self.0.config.services {
+            s.start(self.system(), &self.0.remote, client)?;
+        }
         if !client {
             *self.0.gossip.lock() = Some(self.start_gossip()?);
         }
