@@ -57,7 +57,8 @@ impl IdentityLookup for DistHashIdentityLookup {
     fn get(&self, node: &LookupContext, ci: &ClusterIdentity, timeout: Duration) -> LookupFuture {
         let Some(owner) = node.member_list().owner(&ci.kind, &ci.identity) else {
             let kind = ci.kind.clone();
-            return Box::pin(async move { Err(ClusterError::NoOwner { kind }) });
+            let members = node.member_list().topology().len();
+            return Box::pin(async move { Err(ClusterError::NoOwner { kind, members }) });
         };
         let target = Pid::new(owner.as_str(), PARTITION_ACTIVATOR);
         // As Go sends it: no request id, topology hash 0.

@@ -96,14 +96,38 @@ fn pg_err(e: tokio_postgres::Error) -> PersistenceError {
     }
 }
 
+/// `url` with the password of a `postgres://user:password@host` URL replaced by `***`, so
+/// an error can name the server without leaking the secret.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // A key=value string: drop a password=… pair.
+        return url
+            .split_whitespace()
+            .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
 impl PostgresProvider {
     /// Connects (e.g. `postgres://user@127.0.0.1:5432/db` or `host=/run/postgresql user=…`),
     /// creates the tables if needed and prepares the statements. Must run inside a tokio
     /// runtime, which then drives the connection.
     pub async fn connect(url: &str) -> Result<Self, PersistenceError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| PersistenceError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+            PersistenceError::Storage(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                redact_password(url)
+            ))
+        })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "PostgreSQL persistence connection closed");
@@ -458,5 +482,44 @@ impl Provider for PostgresProvider {
             .await
             .map_err(pg_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_password("postgres://app@db/x"),
+            "postgres://app@db/x"
+        );
+        assert_eq!(
+            redact_password("host=db user=app password=s3cret"),
+            "host=db user=app password=***"
+        );
+    }
+
+    /// A server that cannot be reached is named in the error (password hidden).
+    #[tokio::test]
+    async fn a_failed_connect_names_the_server() {
+        // Nothing listens on this port of the test range.
+        let err = match PostgresProvider::connect("postgres://app:s3cret@127.0.0.1:42002/x").await
+        {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to nothing"),
+        };
+        assert!(
+            err.starts_with(
+                "storage error: cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:42002/x: "
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

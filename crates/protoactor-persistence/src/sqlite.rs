@@ -76,7 +76,12 @@ impl SqliteProvider {
         let conn = Connection::open(path).map_err(|e| {
             PersistenceError::Storage(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
-        Self::init(conn, true)
+        Self::init(conn, true).map_err(|e| match e {
+            PersistenceError::Storage(m) => {
+                PersistenceError::Storage(format!("SQLite file {}: {m}", path.display()))
+            }
+            e => e,
+        })
     }
 
     /// A private in-memory database (lost with the provider).
