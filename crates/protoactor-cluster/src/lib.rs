@@ -116,9 +116,9 @@
 //!                  kubernetes provider comes in here)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain
-//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
-//!                  and cluster management come in here)
+//!  7 services    grain, management
+//!                  what runs on a started cluster: grain contexts and typed grains, the
+//!                  management HTTP API (feature `management`) (pub/sub comes in here)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the
@@ -142,6 +142,8 @@ pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
 pub mod member;
+#[cfg(feature = "management")]
+pub mod management;
 pub mod member_list;
 pub mod pid_cache;
 pub mod provider;
