@@ -40,7 +40,9 @@ fn main() {
             // Load: calls to a growing set of grains of both kinds, from every member.
             let node = &nodes[(i % 3) as usize];
             let kind = if i % 2 == 0 { "hello" } else { "counter" };
-            let _ = node.hello(kind, &format!("grain-{}", i % 500), "load").await;
+            let _ = node
+                .hello(kind, &format!("grain-{}", i % 500), "load")
+                .await;
             i += 1;
             if i % 50 == 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;

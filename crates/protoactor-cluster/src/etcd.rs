@@ -747,7 +747,11 @@ mod tests {
             Ok(_) => panic!("a member started without reaching etcd"),
         };
         // Bounded: the connect timeout plus scheduling slack on a loaded machine.
-        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(
             err.starts_with("cluster provider: etcd: cannot reach [\"http://127.0.0.1:42001\"]: "),
             "{err}"

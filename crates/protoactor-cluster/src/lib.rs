@@ -141,9 +141,9 @@ pub mod hash;
 pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
-pub mod member;
 #[cfg(feature = "management")]
 pub mod management;
+pub mod member;
 pub mod member_list;
 pub mod pid_cache;
 pub mod provider;

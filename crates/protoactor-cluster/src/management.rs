@@ -11,6 +11,7 @@
 //! | `GET {base}/actors?pattern=P&member=host:port` | `{member, ids}`: processes whose id contains `P`; another member is asked with the remote `ListProcesses` RPC |
 //! | `GET {base}/actors/{id}?member=host:port` | `{member, id, diagnostics}` (remote `GetProcessDiagnostics`), 404 if there is none |
 //! | `GET {base}/cluster/events` | server-sent events: one `topology` event (`{hash, members}`) now and on every change |
+//! | `GET {base}/metrics` | Prometheus text: members, activations per kind per member, processes, dead letters since start |
 //! | `GET {base}/dashboard` | one HTML page (embedded, nothing fetched elsewhere) showing the above live |
 //!
 //! With a token set, every route answers 401 unless the request carries
@@ -19,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -28,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use protoactor::DeadLetterEvent;
 use protoactor_remote::remote_proto::remoting_client::RemotingClient;
 use protoactor_remote::remote_proto::{
     GetProcessDiagnosticsRequest, ListProcessesMatchType, ListProcessesRequest,
@@ -114,21 +117,36 @@ impl ManagementServer {
             .route("/cluster/events", get(events))
             .route("/actors", get(actors))
             .route("/actors/{id}", get(actor))
-            .route("/dashboard", get(dashboard));
+            .route("/dashboard", get(dashboard))
+            .route("/metrics", get(metrics));
         let routes = if config.base_path.is_empty() {
             routes
         } else {
             Router::new().nest(&config.base_path, routes)
         };
         let token: Arc<Option<String>> = Arc::new(config.token.clone());
+        let dead_letters = Arc::new(AtomicU64::new(0));
+        let counted = dead_letters.clone();
+        let subscription = cluster
+            .system()
+            .event_stream()
+            .subscribe_to::<DeadLetterEvent, _>(move |_| {
+                counted.fetch_add(1, AtomicOrdering::Relaxed);
+            });
         let app = routes
-            .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-                let token = token.clone();
-                async move { authorize(token.as_deref(), req, next).await }
-            }))
-            .with_state(cluster.downgrade());
+            .layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| {
+                    let token = token.clone();
+                    async move { authorize(token.as_deref(), req, next).await }
+                },
+            ))
+            .with_state(Shared {
+                cluster: cluster.downgrade(),
+                dead_letters: dead_letters.clone(),
+            });
         let (stop, stopped) = oneshot::channel::<()>();
         let system = cluster.system().clone();
+        let events = system.clone();
         system.runtime().spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
@@ -145,6 +163,7 @@ impl ManagementServer {
             if let Err(e) = served {
                 tracing::error!(error = %e, "management API failed");
             }
+            events.event_stream().unsubscribe(&subscription);
         });
         tracing::info!(%address, base_path = %config.base_path, "management API started");
         Ok(ManagementServer {
@@ -182,8 +201,19 @@ impl Drop for ManagementServer {
     }
 }
 
-/// The handlers' state: the cluster, weakly (the API must not keep a shut-down cluster).
-type Shared = crate::cluster::WeakCluster;
+/// The handlers' state: the cluster, weakly (the API must not keep a shut-down cluster),
+/// and the dead letters counted since the API started.
+#[derive(Clone)]
+struct Shared {
+    cluster: crate::cluster::WeakCluster,
+    dead_letters: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn upgrade(&self) -> Option<Cluster> {
+        self.cluster.upgrade()
+    }
+}
 
 async fn authorize(token: Option<&str>, req: Request, next: Next) -> Response {
     if let Some(token) = token {
@@ -304,9 +334,9 @@ async fn gossip(State(w): State<Shared>) -> Response {
     json_response(StatusCode::OK, json!(out))
 }
 
-async fn activations(State(w): State<Shared>) -> Response {
-    let Some(c) = w.upgrade() else { return gone() };
-    let mut per_member: BTreeMap<String, BTreeMap<String, i64>> = heartbeats(&c)
+/// Activations per kind per member: gossip heartbeats, and this member's current counts.
+fn activations_per_member(c: &Cluster) -> BTreeMap<String, BTreeMap<String, i64>> {
+    let mut per_member: BTreeMap<String, BTreeMap<String, i64>> = heartbeats(c)
         .into_iter()
         .map(|(id, (_, hb))| {
             let counts = hb
@@ -321,7 +351,15 @@ async fn activations(State(w): State<Shared>) -> Response {
         c.self_member().id.clone(),
         c.activation_counts().into_iter().collect(),
     );
-    json_response(StatusCode::OK, json!({ "members": per_member }))
+    per_member
+}
+
+async fn activations(State(w): State<Shared>) -> Response {
+    let Some(c) = w.upgrade() else { return gone() };
+    json_response(
+        StatusCode::OK,
+        json!({ "members": activations_per_member(&c) }),
+    )
 }
 
 /// The value of `name` in the request's query string (percent-decoding `%XX` and `+`).
@@ -468,6 +506,48 @@ fn rpc_error(member: &str, s: tonic::Status) -> Response {
     )
 }
 
+/// A Prometheus label value: `\\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+async fn metrics(State(api): State<Shared>) -> Response {
+    let Some(c) = api.upgrade() else {
+        return gone();
+    };
+    let mut out = String::new();
+    let members = c.member_list().topology().len();
+    out.push_str("# HELP protocluster_members_count Members of the current topology.\n");
+    out.push_str("# TYPE protocluster_members_count gauge\n");
+    out.push_str(&format!("protocluster_members_count {members}\n"));
+    out.push_str("# HELP protocluster_virtualactors Activations per kind per member (gossip heartbeats; this member: now).\n");
+    out.push_str("# TYPE protocluster_virtualactors gauge\n");
+    for (member, kinds) in &activations_per_member(&c) {
+        for (kind, n) in kinds {
+            out.push_str(&format!(
+                "protocluster_virtualactors{{member=\"{}\",kind=\"{}\"}} {n}\n",
+                label(member),
+                label(kind)
+            ));
+        }
+    }
+    out.push_str("# HELP protoactor_processes Processes registered on this node.\n");
+    out.push_str("# TYPE protoactor_processes gauge\n");
+    out.push_str(&format!(
+        "protoactor_processes {}\n",
+        c.system().registry().len()
+    ));
+    out.push_str("# HELP protoactor_deadletter_count Dead letters on this node since the management API started.\n");
+    out.push_str("# TYPE protoactor_deadletter_count counter\n");
+    out.push_str(&format!(
+        "protoactor_deadletter_count {}\n",
+        api.dead_letters.load(AtomicOrdering::Relaxed)
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
 /// The dashboard: one static page, compiled into the binary.
 async fn dashboard() -> Response {
     (
@@ -517,7 +597,10 @@ mod tests {
     #[test]
     fn base_paths_are_normalised() {
         let a: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        assert_eq!(ManagementConfig::new(a).with_base_path("mgmt/").base_path, "/mgmt");
+        assert_eq!(
+            ManagementConfig::new(a).with_base_path("mgmt/").base_path,
+            "/mgmt"
+        );
         assert_eq!(ManagementConfig::new(a).with_base_path("/").base_path, "");
     }
 }

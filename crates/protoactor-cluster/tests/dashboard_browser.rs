@@ -33,11 +33,29 @@ fn webdriver(port: u16, method: &str, path: &str, body: &Value) -> Value {
         body.len()
     )
     .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {raw}"));
-    v["value"].clone()
+    // Read by Content-Length: the driver may keep the connection open.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = s
+            .read(&mut buf)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())
+                    .flatten()
+            });
+            if n == 0 || length.is_some_and(|len| body.len() >= len) {
+                let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+                return v["value"].clone();
+            }
+        }
+        assert!(n > 0, "{method} {path}: the connection closed early");
+    }
 }
 
 /// Runs `script` in the page and returns its value.
@@ -58,14 +76,21 @@ fn await_page(port: u16, session: &str, script: &str, ok: impl Fn(&Value) -> boo
         if ok(&v) {
             return v;
         }
-        assert!(Instant::now() < deadline, "the page never showed it; last: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed it; last: {v}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
-    if Command::new("chromedriver").arg("--version").output().is_err() {
+    if Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         return unavailable::<()>(
             "PROTOACTOR_BROWSER",
             "the dashboard browser test",
@@ -133,8 +158,26 @@ async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
         .as_str()
         .unwrap_or_else(|| panic!("no session: {session}"))
         .to_string();
+    // The browser quits with the session, even when an assertion fails.
+    struct Quit(u16, String);
+    impl Drop for Quit {
+        fn drop(&mut self) {
+            webdriver(
+                self.0,
+                "DELETE",
+                &format!("/session/{}", self.1),
+                &json!({}),
+            );
+        }
+    }
+    let quit = Quit(port, session.clone());
     let url = format!("{}/dashboard?token=t0k", server.url());
-    webdriver(port, "POST", &format!("/session/{session}/url"), &json!({ "url": url }));
+    webdriver(
+        port,
+        "POST",
+        &format!("/session/{session}/url"),
+        &json!({ "url": url }),
+    );
 
     // Members, kinds and a non-zero rate appear.
     let rows = "return [...document.querySelectorAll('#members tbody tr')].map(r => \
@@ -154,7 +197,12 @@ async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
         has("hello") && has("counter") && a.iter().any(|r| r[1].as_f64().unwrap_or(0.0) > 0.0)
     });
 
-    let png = webdriver(port, "GET", &format!("/session/{session}/screenshot"), &json!({}));
+    let png = webdriver(
+        port,
+        "GET",
+        &format!("/session/{session}/screenshot"),
+        &json!({}),
+    );
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     std::fs::write(&out, base64_decode(png.as_str().unwrap())).unwrap();
     eprintln!("dashboard screenshot: {}", out.display());
@@ -170,7 +218,7 @@ async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
         })
     });
 
-    webdriver(port, "DELETE", &format!("/session/{session}"), &json!({}));
+    drop(quit);
     running.store(false, Ordering::Relaxed);
     let _ = load.await;
     server.stop();

@@ -26,7 +26,10 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let status = raw[9..12].parse().unwrap();
-    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_string();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
     (status, body)
 }
 
@@ -95,8 +98,14 @@ async fn the_management_api_shows_members_activations_processes_and_topology_cha
     // dashboard page is served from the binary and reads only this API.
     let (status, page) = get(addr, "/mgmt/dashboard?token=secret", None);
     assert_eq!(status, 200);
-    assert!(page.contains("new EventSource(base + \"/cluster/events\""), "{page}");
-    assert!(!page.contains("http://") && !page.contains("https://"), "nothing external");
+    assert!(
+        page.contains("new EventSource(base + \"/cluster/events\""),
+        "{page}"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "nothing external"
+    );
 
     let members = get_json(addr, "/mgmt/cluster/members");
     assert_eq!(members["self"], ids[0]);
@@ -131,6 +140,39 @@ async fn the_management_api_shows_members_activations_processes_and_topology_cha
         ids.iter().all(|id| v[id]["heartbeat"].as_i64().is_some())
     });
     assert!(gossip[&ids[0]]["topology"].as_i64().is_some(), "{gossip}");
+
+    // Prometheus text: the members, the activations and a dead letter sent after the start.
+    nodes[0].system.root().send(
+        &protoactor::Pid::new(nodes[0].cluster.address(), "nobody-here"),
+        1u8,
+    );
+    let dead_letters = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("protoactor_deadletter_count "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + WAIT;
+    let metrics = loop {
+        let (status, text) = get(addr, "/mgmt/metrics", Some("secret"));
+        assert_eq!(status, 200);
+        if dead_letters(&text) >= 1 || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains("protocluster_members_count 2\n"),
+        "{metrics}"
+    );
+    assert!(dead_letters(&metrics) >= 1, "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "protocluster_virtualactors{{member=\"{}\",kind=\"hello\"}} ",
+            ids[1]
+        )),
+        "{metrics}"
+    );
 
     // This node's processes, and the other member's through the remote RPCs.
     let local = get_json(addr, "/mgmt/actors?pattern=partition-activator%2Fuser-");
@@ -177,7 +219,11 @@ async fn the_management_api_shows_members_activations_processes_and_topology_cha
     let gone_id = gone.id();
     gone.stop(true).await;
     let next = next_event(&mut lines);
-    assert_eq!(next["members"], serde_json::json!([ids[0]]), "{gone_id} left");
+    assert_eq!(
+        next["members"],
+        serde_json::json!([ids[0]]),
+        "{gone_id} left"
+    );
 
     server.stop();
     for n in nodes {

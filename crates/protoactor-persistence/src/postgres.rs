@@ -103,7 +103,13 @@ fn redact_password(url: &str) -> String {
         // A key=value string: drop a password=… pair.
         return url
             .split_whitespace()
-            .map(|kv| if kv.starts_with("password=") { "password=***" } else { kv })
+            .map(|kv| {
+                if kv.starts_with("password=") {
+                    "password=***"
+                } else {
+                    kv
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ");
     };
@@ -509,8 +515,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_connect_names_the_server() {
         // Nothing listens on this port of the test range.
-        let err = match PostgresProvider::connect("postgres://app:s3cret@127.0.0.1:42002/x").await
-        {
+        let err = match PostgresProvider::connect("postgres://app:s3cret@127.0.0.1:42002/x").await {
             Err(e) => e.to_string(),
             Ok(_) => panic!("connected to nothing"),
         };

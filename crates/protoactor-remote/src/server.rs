@@ -98,9 +98,14 @@ impl Remoting for RemotingService {
         let Some(pid) = request.into_inner().pid else {
             return Err(Status::invalid_argument("no pid in the request"));
         };
-        let process = self.node.system.registry().get_local(&pid.id).ok_or_else(|| {
-            Status::not_found(format!("no process {:?} on {}", pid.id, self.node.address))
-        })?;
+        let process = self
+            .node
+            .system
+            .registry()
+            .get_local(&pid.id)
+            .ok_or_else(|| {
+                Status::not_found(format!("no process {:?} on {}", pid.id, self.node.address))
+            })?;
         Ok(Response::new(GetProcessDiagnosticsResponse {
             diagnostics_string: process.diagnostics(),
         }))

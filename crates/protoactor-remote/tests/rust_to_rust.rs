@@ -874,7 +874,11 @@ fn list_processes_answers_by_pattern() {
     assert_eq!(ids(regex), vec!["listed-b"]);
     let bad = bad.unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
-    assert!(bad.message().starts_with("bad pattern: "), "{}", bad.message());
+    assert!(
+        bad.message().starts_with("bad pattern: "),
+        "{}",
+        bad.message()
+    );
     stop(&s, &r);
 }
 

@@ -9,8 +9,8 @@ use protoactor::{ActorSystem, BoxedMessage, FutureError, Message, Pid};
 
 use super::Cluster;
 use crate::error::ClusterError;
-use protoactor_remote::UndecodableMessage;
 use crate::proto::{ClusterIdentity, GrainErrorResponse};
+use protoactor_remote::UndecodableMessage;
 
 /// Options of one grain call.
 #[derive(Debug, Clone)]
@@ -333,7 +333,9 @@ mod tests {
             error: "no message type is registered under this type name for serializer 0".into(),
         });
         assert_eq!(
-            downcast_reply::<String>(undecodable).unwrap_err().to_string(),
+            downcast_reply::<String>(undecodable)
+                .unwrap_err()
+                .to_string(),
             "the reply of type \"shared.HelloResponse\" could not be decoded here: no message \
              type is registered under this type name for serializer 0 (register the reply type \
              on this node's remote serialization)"
