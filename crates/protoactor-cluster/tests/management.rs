@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use protoactor::ContextOps;
 use protoactor_cluster::management::{ManagementConfig, ManagementServer};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_testkit::cluster::NodeBuilder;
