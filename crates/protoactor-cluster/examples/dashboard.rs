@@ -39,12 +39,16 @@ fn main() {
         while Instant::now() < end {
             // Load: calls to a growing set of grains of both kinds, from every member.
             let node = &nodes[(i % 3) as usize];
-            let kind = if i % 2 == 0 { "hello" } else { "counter" };
+            let kind = if i.is_multiple_of(2) {
+                "hello"
+            } else {
+                "counter"
+            };
             let _ = node
                 .hello(kind, &format!("grain-{}", i % 500), "load")
                 .await;
             i += 1;
-            if i % 50 == 0 {
+            if i.is_multiple_of(50) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }

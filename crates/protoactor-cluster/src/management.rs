@@ -397,15 +397,15 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The member to ask: `member=host:port` if given and not this node, else this node (`None`).
-fn other_member(c: &Cluster, query: Option<&str>) -> Result<Option<String>, Response> {
+fn other_member(c: &Cluster, query: Option<&str>) -> Result<Option<String>, Box<Response>> {
     match query_param(query, "member") {
         None => Ok(None),
         Some(m) if m == c.address() => Ok(None),
         Some(m) if c.member_list().topology().contains_address(&m) => Ok(Some(m)),
-        Some(m) => Err(json_response(
+        Some(m) => Err(Box::new(json_response(
             StatusCode::NOT_FOUND,
             json!({"error": format!("{m} is not a member of the current topology")}),
-        )),
+        ))),
     }
 }
 
@@ -415,7 +415,7 @@ async fn actors(State(w): State<Shared>, req: Request) -> Response {
     let pattern = query_param(query, "pattern").unwrap_or_default();
     let member = match other_member(&c, query) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (address, ids) = match member {
         None => {
@@ -439,7 +439,7 @@ async fn actors(State(w): State<Shared>, req: Request) -> Response {
                     Ok(r) => (m, r.into_inner().pids.into_iter().map(|p| p.id).collect()),
                     Err(s) => return rpc_error(&m, s),
                 },
-                Err(r) => return r,
+                Err(r) => return *r,
             }
         }
     };
@@ -450,7 +450,7 @@ async fn actor(State(w): State<Shared>, Path(id): Path<String>, req: Request) ->
     let Some(c) = w.upgrade() else { return gone() };
     let member = match other_member(&c, req.uri().query()) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let address = member.clone().unwrap_or_else(|| c.address().to_string());
     let diagnostics = match member {
@@ -471,7 +471,7 @@ async fn actor(State(w): State<Shared>, Path(id): Path<String>, req: Request) ->
                     Ok(r) => r.into_inner().diagnostics_string,
                     Err(s) => return rpc_error(&m, s),
                 },
-                Err(r) => return r,
+                Err(r) => return *r,
             }
         }
     };
@@ -483,14 +483,14 @@ async fn actor(State(w): State<Shared>, Path(id): Path<String>, req: Request) ->
 
 async fn remote_client(
     member: &str,
-) -> Result<RemotingClient<tonic::transport::Channel>, Response> {
+) -> Result<RemotingClient<tonic::transport::Channel>, Box<Response>> {
     RemotingClient::connect(format!("http://{member}"))
         .await
         .map_err(|e| {
-            json_response(
+            Box::new(json_response(
                 StatusCode::BAD_GATEWAY,
                 json!({"error": format!("cannot reach {member}: {e}")}),
-            )
+            ))
         })
 }
 

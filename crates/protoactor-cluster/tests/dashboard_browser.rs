@@ -119,7 +119,11 @@ async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
         tokio::spawn(async move {
             let mut i = 0u64;
             while running.load(Ordering::Relaxed) {
-                let kind = if i % 2 == 0 { "hello" } else { "counter" };
+                let kind = if i.is_multiple_of(2) {
+                    "hello"
+                } else {
+                    "counter"
+                };
                 let _ = cluster
                     .request(
                         format!("g-{i}"),
