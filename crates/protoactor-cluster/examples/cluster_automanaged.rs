@@ -41,6 +41,13 @@ fn hello_kind() -> Kind {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let mut args = std::env::args().skip(1);
     let (Some(port), Some(peers)) = (args.next(), args.next()) else {
         eprintln!("usage: cluster_automanaged <health port> <health port or host:port>,...");

@@ -133,6 +133,13 @@ fn one_member_per_process(membership: &Membership, n: usize) {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let membership = Membership::from_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let [cmd, n] = args.as_slice() {

@@ -113,6 +113,13 @@ impl Counter for CounterGrain {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let db = std::env::temp_dir().join(format!("protoactor-grains-{}.db", std::process::id()));
     let store: Arc<dyn Provider> = Arc::new(SqliteProvider::open(&db).expect("sqlite file"));
 

@@ -82,6 +82,7 @@ impl IdentityLookup for DistHashIdentityLookup {
                 let Some(owner) = view.owner(&ci.kind, &ci.identity).map(str::to_owned) else {
                     return Err(ClusterError::NoOwner {
                         kind: ci.kind.clone(),
+                        members: view.len(),
                     });
                 };
                 let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -46,11 +46,15 @@ pub enum ClusterError {
     /// The provider failed.
     #[error("cluster provider: {0}")]
     Provider(String),
-    /// No member of the current topology hosts the kind.
-    #[error("no member hosts kind {kind:?}")]
+    /// No member of the current topology hosts the kind: either the topology is empty (no
+    /// member is known yet, e.g. the provider is not connected) or none of its `members`
+    /// registered the kind (a configuration error, so it is not retried).
+    #[error("{}", no_owner_text(kind, *members))]
     NoOwner {
         /// The kind asked for.
         kind: String,
+        /// How many members the topology had (0: empty).
+        members: usize,
     },
     /// The owner answered `ActivationResponse { failed: true }` (it does not host the kind, or
     /// the spawn failed).
@@ -86,6 +90,15 @@ pub enum ClusterError {
         /// The type that came.
         actual: &'static str,
     },
+    /// The reply arrived but this node cannot decode it: its type is not registered here
+    /// (`remote.serialization().register::<T>()`) or its bytes are bad.
+    #[error("the reply of type {type_name:?} could not be decoded here: {error} (register the reply type on this node's remote serialization)")]
+    UndecodableReply {
+        /// The proto full name the reply came with.
+        type_name: String,
+        /// The decoder's error.
+        error: String,
+    },
     /// Another future error.
     #[error(transparent)]
     Future(FutureError),
@@ -94,15 +107,60 @@ pub enum ClusterError {
     ShutDown,
 }
 
+fn no_owner_text(kind: &str, members: usize) -> String {
+    if members == 0 {
+        format!(
+            "no owner for kind {kind:?}: the topology is empty (no member is known yet; \
+             is the cluster provider connected?)"
+        )
+    } else {
+        format!(
+            "no member hosts kind {kind:?}: none of the {members} members of the topology \
+             registered it (ClusterConfig::with_kind)"
+        )
+    }
+}
+
 impl ClusterError {
     /// Errors a later attempt may not get: the owner moved, was not known yet, or is gone.
+    /// A kind that no member of a non-empty topology hosts is a configuration error, not
+    /// retried; an empty topology is (the members may not be known yet).
     pub(crate) fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ClusterError::NoOwner { .. }
+            ClusterError::NoOwner { members: 0, .. }
                 | ClusterError::ActivationFailed { .. }
                 | ClusterError::DeadLetter
                 | ClusterError::Timeout
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_owner_says_whether_the_topology_is_empty() {
+        let empty = ClusterError::NoOwner {
+            kind: "Account".into(),
+            members: 0,
+        };
+        assert_eq!(
+            empty.to_string(),
+            "no owner for kind \"Account\": the topology is empty (no member is known yet; \
+             is the cluster provider connected?)"
+        );
+        assert!(empty.is_retryable());
+        let unhosted = ClusterError::NoOwner {
+            kind: "Account".into(),
+            members: 3,
+        };
+        assert_eq!(
+            unhosted.to_string(),
+            "no member hosts kind \"Account\": none of the 3 members of the topology \
+             registered it (ClusterConfig::with_kind)"
+        );
+        assert!(!unhosted.is_retryable());
     }
 }

@@ -87,6 +87,13 @@ impl EtcdConfig {
         self
     }
 
+    /// Sets the longest wait for a connection; `start_member`/`start_client` fail with the
+    /// connection error when the first session cannot connect in this time.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Sets the longest wait for one request.
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
@@ -245,7 +252,9 @@ impl EtcdProvider {
         }
         let (stop, stop_rx) = watch::channel(false);
         let registration = std::sync::Arc::new(Mutex::new(None));
+        let (first_tx, first_rx) = std::sync::mpsc::channel();
         let session = Session {
+            first: Some(first_tx),
             config: self.config.clone(),
             prefix: self.config.cluster_prefix(ctx.cluster_name()),
             self_member: member.then(|| ctx.self_member().clone()),
@@ -256,6 +265,22 @@ impl EtcdProvider {
             gap: self.gap.clone(),
         };
         let task = ctx.system().runtime().spawn(session.run());
+        // The first session is bounded by the connect and request timeouts: a provider that
+        // cannot reach etcd fails the start with etcd's error instead of starting a member
+        // with an empty topology (which would look like a hosting error later).
+        let bound = self.config.connect_timeout + 4 * self.config.request_timeout;
+        let first = match first_rx.recv_timeout(bound) {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {bound:?}")),
+        };
+        if let Err(e) = first {
+            let _ = stop.send(true);
+            task.abort();
+            return Err(ClusterError::Provider(format!(
+                "etcd: cannot reach {:?}: {e}",
+                self.config.endpoints
+            )));
+        }
         *running = Some(Running {
             stop,
             task,
@@ -322,6 +347,8 @@ impl Drop for EtcdProvider {
 
 /// The provider's task: sessions (connect, register, read, watch, keep alive) until stopped.
 struct Session {
+    /// Told the outcome of the first session (the start waits for it).
+    first: Option<std::sync::mpsc::Sender<Result<(), String>>>,
     config: EtcdConfig,
     prefix: String,
     ctx: ProviderContext,
@@ -351,6 +378,10 @@ impl Session {
             match self.session().await {
                 End::Stopped => return,
                 End::Failed(e) => {
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Err(e));
+                        return;
+                    }
                     tracing::warn!(cluster = %self.ctx.cluster_name(), error = %e, "etcd: session failed; reconnecting");
                 }
             }
@@ -456,6 +487,9 @@ impl Session {
             self.apply_put(&mut members, key, kv.value());
         }
         self.publish(&members);
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Ok(()));
+        }
         #[cfg(test)]
         if let Some(gap) = &self.gap {
             gap().await;
@@ -689,5 +723,40 @@ mod tests {
             seen,
             "the node written between the read and the watch was lost"
         );
+    }
+
+    /// A member whose etcd has nothing listening does not start (it would otherwise start
+    /// with an empty topology and later blame the kinds): the start fails with etcd's error
+    /// within the connect timeout.
+    #[test]
+    fn start_fails_with_the_connection_error_when_etcd_is_unreachable() {
+        use crate::{Cluster, ClusterConfig, DistHashIdentityLookup};
+        // Nothing listens on the first port of this test range.
+        let endpoint = "http://127.0.0.1:42001";
+        let system = protoactor::ActorSystem::new();
+        let remote =
+            protoactor_remote::Remote::start(&system, protoactor_remote::RemoteConfig::local())
+                .unwrap();
+        let provider = EtcdProvider::new(
+            EtcdConfig::new([endpoint]).with_connect_timeout(Duration::from_millis(500)),
+        );
+        let config = ClusterConfig::new("unreachable", provider, DistHashIdentityLookup::new());
+        let started = std::time::Instant::now();
+        let err = match Cluster::start_member(&system, &remote, config) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a member started without reaching etcd"),
+        };
+        // Bounded: the connect timeout plus scheduling slack on a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.starts_with("cluster provider: etcd: cannot reach [\"http://127.0.0.1:42001\"]: "),
+            "{err}"
+        );
+        remote.shutdown();
+        system.shutdown();
     }
 }

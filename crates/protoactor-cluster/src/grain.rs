@@ -228,7 +228,9 @@ impl From<ClusterError> for GrainError {
             | ClusterError::ActivationFailed { .. }
             | ClusterError::DeadLetter
             | ClusterError::ShutDown => GrainErrorReason::Unavailable,
-            ClusterError::UnexpectedResponse { .. } => GrainErrorReason::Internal,
+            ClusterError::UnexpectedResponse { .. } | ClusterError::UndecodableReply { .. } => {
+                GrainErrorReason::Internal
+            }
             _ => GrainErrorReason::Unknown,
         };
         GrainError {

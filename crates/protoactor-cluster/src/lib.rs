@@ -124,10 +124,10 @@
 //!                  behind the cargo feature `kubernetes`)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain, persistent, pubsub
+//!  7 services    grain, persistent, pubsub, management
 //!                  what runs on a started cluster: grain contexts and typed grains,
-//!                  persistent typed grains on top of them, and pub/sub (cluster management
-//!                  comes in here)
+//!                  persistent typed grains on top of them, pub/sub, and the management HTTP
+//!                  API (feature `management`)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the
@@ -152,6 +152,8 @@ pub mod identity_lookup;
 pub mod kind;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
+#[cfg(feature = "management")]
+pub mod management;
 pub mod member;
 pub mod member_list;
 #[cfg(feature = "persistence")]

@@ -504,25 +504,25 @@ async fn activation_requests_for_kinds_not_hosted_are_answered_failed() {
     assert!(resp.failed);
     assert!(resp.pid.is_none());
 
-    // A kind no member hosts: the call fails quickly with the reason, it does not hang.
+    // A kind no member hosts: a configuration error, answered at once (no retries) with
+    // the reason and the topology's size.
     let err = n
         .cluster
-        .request(
-            "x",
-            "nope",
-            Echo::default(),
-            &CallOptions::default().with_max_attempts(2),
-        )
+        .request("x", "nope", Echo::default(), &CallOptions::default())
         .await
         .unwrap_err();
-    match err {
-        ClusterError::RetriesExhausted {
-            last, attempts: 2, ..
-        } => {
-            assert!(matches!(*last, ClusterError::NoOwner { ref kind } if kind == "nope"))
+    assert_eq!(
+        err,
+        ClusterError::NoOwner {
+            kind: "nope".into(),
+            members: 1
         }
-        e => panic!("unexpected {e:?}"),
-    }
+    );
+    assert_eq!(
+        err.to_string(),
+        "no member hosts kind \"nope\": none of the 1 members of the topology registered it \
+         (ClusterConfig::with_kind)"
+    );
     shutdown(vec![n]).await;
 }
 

@@ -120,9 +120,12 @@ impl PostgresProvider {
     /// creates the tables if needed and prepares the statements. Must run inside a tokio
     /// runtime, which then drives the connection.
     pub async fn connect(url: &str) -> Result<Self, PersistenceError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| PersistenceError::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+            PersistenceError::Storage(format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                describe_url(url)
+            ))
+        })?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::error!(error = %e, "PostgreSQL persistence connection closed");
@@ -482,5 +485,40 @@ impl Provider for PostgresProvider {
             .await
             .map_err(pg_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_described_without_user_or_password() {
+        assert_eq!(
+            describe_url("postgres://app:s3cret@db:5432/x"),
+            "postgres:x@db:5432"
+        );
+        assert_eq!(describe_url("postgres://app@db/x"), "postgres:x@db:5432");
+        assert_eq!(
+            describe_url("host=db user=app password=s3cret dbname=x"),
+            "postgres:x@db:5432"
+        );
+    }
+
+    /// A server that cannot be reached is named in the error (password hidden).
+    #[tokio::test]
+    async fn a_failed_connect_names_the_server() {
+        // Nothing listens on this port of the test range.
+        let err = match PostgresProvider::connect("postgres://app:s3cret@127.0.0.1:42002/x").await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("connected to nothing"),
+        };
+        assert!(
+            err.starts_with(
+                "storage error: cannot connect to PostgreSQL at postgres:x@127.0.0.1:42002: "
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

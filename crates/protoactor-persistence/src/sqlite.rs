@@ -78,7 +78,12 @@ impl SqliteProvider {
         let conn = Connection::open(path).map_err(|e| {
             PersistenceError::Storage(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
-        Self::init(conn, true, &format!("sqlite:{}", path.display()))
+        Self::init(conn, true, &format!("sqlite:{}", path.display())).map_err(|e| match e {
+            PersistenceError::Storage(m) => {
+                PersistenceError::Storage(format!("SQLite file {}: {m}", path.display()))
+            }
+            e => e,
+        })
     }
 
     /// A private in-memory database (lost with the provider).

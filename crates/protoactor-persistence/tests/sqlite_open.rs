@@ -163,3 +163,19 @@ fn a_write_lost_with_its_runtime_does_not_stall_the_provider() {
         .expect("a later write is not stalled")
         .expect("and it is stored");
 }
+
+/// A file that is not a SQLite database: the error names the file.
+#[test]
+fn opening_a_file_that_is_not_a_database_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-db.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = match SqliteProvider::open(&path) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("opened a file that is not a database"),
+    };
+    assert!(
+        err.starts_with(&format!("storage error: SQLite file {}: ", path.display())),
+        "{err}"
+    );
+}

@@ -137,6 +137,13 @@ fn run_node1(node2: &str, messages: u64) {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let args: Vec<String> = std::env::args().collect();
     let messages = args
         .iter()

@@ -16,6 +16,13 @@ use protoactor::prelude::*;
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let port: u16 = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())

@@ -66,10 +66,19 @@ impl Remoting for RemotingService {
                 Box::new(|id: &str| id.contains(req.pattern.as_str()))
             }
             Ok(ListProcessesMatchType::MatchExactString) => Box::new(|id: &str| id == req.pattern),
-            _ => {
-                return Err(Status::unimplemented(
-                    "only MatchPartOfString and MatchExactString are supported",
-                ))
+            Ok(ListProcessesMatchType::MatchRegex) => {
+                // The regex crate runs in linear time; the size limit bounds its memory.
+                let re = regex::RegexBuilder::new(&req.pattern)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| Status::invalid_argument(format!("bad pattern: {e}")))?;
+                Box::new(move |id: &str| re.is_match(id))
+            }
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown match type {}",
+                    req.r#type
+                )))
             }
         };
         let mut pids: Vec<_> = registry
@@ -84,11 +93,22 @@ impl Remoting for RemotingService {
 
     async fn get_process_diagnostics(
         &self,
-        _request: Request<GetProcessDiagnosticsRequest>,
+        request: Request<GetProcessDiagnosticsRequest>,
     ) -> Result<Response<GetProcessDiagnosticsResponse>, Status> {
-        Err(Status::unimplemented(
-            "process diagnostics are not available",
-        ))
+        let Some(pid) = request.into_inner().pid else {
+            return Err(Status::invalid_argument("no pid in the request"));
+        };
+        let process = self
+            .node
+            .system
+            .registry()
+            .get_local(&pid.id)
+            .ok_or_else(|| {
+                Status::not_found(format!("no process {:?} on {}", pid.id, self.node.address))
+            })?;
+        Ok(Response::new(GetProcessDiagnosticsResponse {
+            diagnostics_string: process.diagnostics(),
+        }))
     }
 }
 
@@ -238,7 +258,14 @@ fn deliver(endpoints: &Endpoints, inc: Incoming, peer: &str) {
                 type_name: type_name.to_string(),
                 error: e.to_string(),
             });
-            node.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));
+            // A reply the caller cannot decode goes to the waiting future itself, so the
+            // caller gets a named error at once instead of waiting for its timeout.
+            if target.id().starts_with("future$") && target.address() == &*node.address {
+                tracing::warn!(%target, type_name = %type_name, error = %e, "a reply could not be decoded; handed to the waiting request");
+                target.send_user_message(system, MessageEnvelope::new(raw));
+            } else {
+                node.dead_letter(&target, MessageEnvelope::new(raw).with_sender(sender));
+            }
             return;
         }
     };

@@ -488,6 +488,43 @@ fn unregistered_types_are_reported_and_dead_lettered() {
     stop(&s2, &r2);
 }
 
+/// A reply whose type the caller has not registered completes the caller's request at once
+/// with an `UndecodableMessage` naming the type (not a timeout, not a silent dead letter).
+#[test]
+fn a_reply_of_an_unregistered_type_is_an_immediate_named_error() {
+    use protoactor_remote::{Serialization, UndecodableMessage};
+    let only_echo = Serialization::new();
+    only_echo.register::<Echo>();
+    let (s1, r1) = node(RemoteConfig::local().with_serialization(only_echo));
+    let (s2, r2) = default_node();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let started = std::time::Instant::now();
+    let reply = s1
+        .root()
+        .request_future(
+            &Pid::new(r2.address(), "echo"),
+            Echo {
+                message: "hi".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result()
+        .expect("the undecodable reply itself, not a timeout");
+    // Well before the request's 30 s timeout, even on a loaded machine.
+    assert!(started.elapsed() < WAIT / 2, "{:?}", started.elapsed());
+    let u = reply
+        .downcast_ref::<UndecodableMessage>()
+        .expect("an UndecodableMessage");
+    assert_eq!(&*u.type_name, "messages.Response");
+    assert_eq!(
+        &*u.error,
+        "no message type is registered under this type name for serializer 0"
+    );
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
 #[test]
 fn json_serializer_roundtrip() {
     let ser = || {
@@ -804,7 +841,7 @@ fn list_processes_answers_by_pattern() {
     s.root().spawn_named(&echo_props(), "listed-b").unwrap();
     let addr = format!("http://{}", r.address());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (part, exact, regex) = rt.block_on(async move {
+    let (part, exact, regex, bad) = rt.block_on(async move {
         let c = RemotingClient::connect(addr).await.unwrap();
         let ask = |pattern: &str, t: ListProcessesMatchType| {
             let req = ListProcessesRequest {
@@ -816,8 +853,9 @@ fn list_processes_answers_by_pattern() {
         };
         let part = ask("listed-", ListProcessesMatchType::MatchPartOfString).await;
         let exact = ask("listed-b", ListProcessesMatchType::MatchExactString).await;
-        let regex = ask(".*", ListProcessesMatchType::MatchRegex).await;
-        (part, exact, regex)
+        let regex = ask("^listed-[b-z]$", ListProcessesMatchType::MatchRegex).await;
+        let bad = ask("(", ListProcessesMatchType::MatchRegex).await;
+        (part, exact, regex, bad)
     });
     type Answer = Result<
         tonic::Response<protoactor_remote::remote_proto::ListProcessesResponse>,
@@ -833,7 +871,48 @@ fn list_processes_answers_by_pattern() {
     };
     assert_eq!(ids(part), vec!["listed-a", "listed-b"]);
     assert_eq!(ids(exact), vec!["listed-b"]);
-    assert_eq!(regex.unwrap_err().code(), tonic::Code::Unimplemented);
+    assert_eq!(ids(regex), vec!["listed-b"]);
+    let bad = bad.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(
+        bad.message().starts_with("bad pattern: "),
+        "{}",
+        bad.message()
+    );
+    stop(&s, &r);
+}
+
+/// `GetProcessDiagnostics` (protoactor-dotnet's semantics; the Go module panics on it, so
+/// this is Rust to Rust): a line about a live process, NOT_FOUND for a missing one.
+#[test]
+fn process_diagnostics_describe_a_process_or_say_it_is_missing() {
+    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+    use protoactor_remote::remote_proto::GetProcessDiagnosticsRequest;
+    let (s, r) = default_node();
+    s.root().spawn_named(&echo_props(), "diag").unwrap();
+    let addr = format!("http://{}", r.address());
+    let (found, missing) = tokio::runtime::Runtime::new().unwrap().block_on({
+        let address = r.address().to_string();
+        async move {
+            let mut c = RemotingClient::connect(addr).await.unwrap();
+            let ask = |id: &str| GetProcessDiagnosticsRequest {
+                pid: Some(Pid::new(address.clone(), id).to_proto()),
+            };
+            let found = c.get_process_diagnostics(ask("diag")).await;
+            let missing = c.get_process_diagnostics(ask("nobody")).await;
+            (found, missing)
+        }
+    });
+    assert_eq!(
+        found.unwrap().into_inner().diagnostics_string,
+        "actor: 0 user messages queued"
+    );
+    let missing = missing.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    assert_eq!(
+        missing.message(),
+        format!("no process \"nobody\" on {}", r.address())
+    );
     stop(&s, &r);
 }
 

@@ -15,6 +15,13 @@ use std::time::Duration;
 use protoactor::prelude::*;
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let system = ActorSystem::new();
     let root = system.root();
     let doubler = root.spawn(&Props::from_func(|ctx| {

@@ -18,6 +18,13 @@ impl Actor for HelloActor {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let system = ActorSystem::new();
     let pid = system.root().spawn(&Props::from_producer(|| HelloActor));
     system.root().send(

@@ -52,6 +52,13 @@ impl Actor for ChildActor {
 }
 
 fn main() {
+    // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     // keep the console readable: the panic is reported by the supervisor, not the hook
     std::panic::set_hook(Box::new(|_| {}));
     let decider = |reason: &FailureReason| {

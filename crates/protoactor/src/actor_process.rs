@@ -284,6 +284,17 @@ impl ActorProcess {
 }
 
 impl Process for ActorProcess {
+    fn diagnostics(&self) -> String {
+        format!(
+            "actor: {} user messages queued{}",
+            self.mailbox.user.len(),
+            if self.dead.load(Ordering::Acquire) {
+                ", stopping"
+            } else {
+                ""
+            }
+        )
+    }
     #[inline]
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
         self.post_user(pid, envelope);

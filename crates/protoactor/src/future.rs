@@ -75,6 +75,14 @@ struct Shared {
 struct FutureProcess(Weak<Shared>);
 
 impl Process for FutureProcess {
+    fn diagnostics(&self) -> String {
+        match self.0.upgrade() {
+            Some(s) if matches!(s.state.lock().outcome, Outcome::Pending) => {
+                "future: waiting for a response".into()
+            }
+            _ => "future: completed".into(),
+        }
+    }
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope) {
         if let Some(s) = self.0.upgrade() {
             // Timeouts are enforced lazily (no timer task for blocking waits): a reply that

@@ -18,6 +18,11 @@ pub trait Process: Send + Sync + 'static {
     fn stop(&self, pid: &Pid) {
         self.send_system_message(pid, SystemMessage::Stop);
     }
+    /// One line describing the process for diagnostics (the remote `GetProcessDiagnostics`
+    /// RPC): what it is and its state.
+    fn diagnostics(&self) -> String {
+        String::from("process")
+    }
     /// True once the process is gone, so cached PIDs resolve again.
     fn is_dead(&self) -> bool {
         false

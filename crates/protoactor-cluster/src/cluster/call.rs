@@ -10,6 +10,7 @@ use protoactor::{ActorSystem, BoxedMessage, FutureError, Message, Pid};
 use super::Cluster;
 use crate::error::ClusterError;
 use crate::proto::{ClusterIdentity, GrainErrorResponse};
+use protoactor_remote::UndecodableMessage;
 
 /// Options of one grain call.
 #[derive(Debug, Clone)]
@@ -298,6 +299,13 @@ fn downcast_reply<R: Message>(reply: BoxedMessage) -> Result<R, ClusterError> {
         Ok(r) => Ok(*r),
         Err(other) => match protoactor::message::downcast_message::<GrainErrorResponse>(other) {
             Ok(e) => Err(ClusterError::Grain(*e)),
+            Err(other) if other.is::<UndecodableMessage>() => {
+                let u = other.downcast_ref::<UndecodableMessage>().expect("checked");
+                Err(ClusterError::UndecodableReply {
+                    type_name: u.type_name.to_string(),
+                    error: u.error.to_string(),
+                })
+            }
             Err(other) => Err(ClusterError::UnexpectedResponse {
                 expected: std::any::type_name::<R>(),
                 actual: other.type_name(),
@@ -357,6 +365,20 @@ mod tests {
             downcast_reply::<String>(grain),
             Err(ClusterError::Grain(e)) if e.reason == "NOT_FOUND"
         ));
+        let undecodable: BoxedMessage = Box::new(UndecodableMessage {
+            type_name: "shared.HelloResponse".into(),
+            serializer_id: 0,
+            data: Default::default(),
+            error: "no message type is registered under this type name for serializer 0".into(),
+        });
+        assert_eq!(
+            downcast_reply::<String>(undecodable)
+                .unwrap_err()
+                .to_string(),
+            "the reply of type \"shared.HelloResponse\" could not be decoded here: no message \
+             type is registered under this type name for serializer 0 (register the reply type \
+             on this node's remote serialization)"
+        );
         let other: BoxedMessage = Box::new(5u8);
         assert!(matches!(
             downcast_reply::<String>(other),

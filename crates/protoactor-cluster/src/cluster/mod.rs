@@ -53,10 +53,10 @@ pub struct Cluster(Arc<ClusterInner>);
 
 /// A cluster handle that does not keep it alive (for event handlers).
 #[derive(Clone)]
-struct WeakCluster(Weak<ClusterInner>);
+pub(crate) struct WeakCluster(Weak<ClusterInner>);
 
 impl WeakCluster {
-    fn upgrade(&self) -> Option<Cluster> {
+    pub(crate) fn upgrade(&self) -> Option<Cluster> {
         self.0.upgrade().map(Cluster)
     }
 }
@@ -254,7 +254,7 @@ impl Cluster {
         system.extension::<Cluster>().map(|c| Cluster::clone(&c))
     }
 
-    fn downgrade(&self) -> WeakCluster {
+    pub(crate) fn downgrade(&self) -> WeakCluster {
         WeakCluster(Arc::downgrade(&self.0))
     }
 
