@@ -918,6 +918,13 @@ async fn the_placement_actor_keeps_its_activations_after_an_unknown_termination(
     wait_for_topology(&[&n], &[&n]).await;
     let ci = ClusterIdentity::new("kept", "hello");
     let pid = n.cluster.get(&ci).await.unwrap();
+    // The grain records its activation when it handles `Started`, which may come after `get`.
+    let started = tokio::time::timeout(WAIT, async {
+        while !activations.lock().contains_key("kept") {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    started.await.expect("the grain starts");
     let activator = Pid::new(n.cluster.address(), "partition-activator");
     n.system.root().send(
         &activator,
