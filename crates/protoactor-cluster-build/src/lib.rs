@@ -45,6 +45,10 @@
 //! registers every message of the package with the remote serializer, and a top-level
 //! `enum ErrorReason` gets `ErrorReason::error`/`ErrorReason::is` and one
 //! `err_<value>`/`is_<value>` pair per value (Go's `Err<Value>`/`Is<Value>`).
+//!
+//! ## Features
+//!
+//! None: the crate is a build-time dependency with no options.
 
 #![warn(missing_docs)]
 

@@ -1,11 +1,12 @@
-//! Gossip in protoactor-go's dialect (reference §3, §9.4): the root actor `gossip` keeps a
+//! Gossip in protoactor-go's dialect (protoactor-go's `cluster/gossiper.go`, `gossip_actor.go`, `informer.go` and
+//! `gossip_state_management.go`): the root actor `gossip` keeps a
 //! [`GossipState`] (per member id, per key, a value with a sequence number), sets this node's
 //! `heartbeat` every tick and `topology` on each topology change, and every
 //! [`GossipConfig::interval`] sends up to [`GossipConfig::fan_out`] random peers a
 //! `GossipRequest` with what they have not acknowledged yet. Incoming state is merged by
 //! sequence number, as Go merges it.
 //!
-//! Where Go is weak (reference §10), this actor does better and stays compatible:
+//! Where Go is weak, this actor does better and stays compatible:
 //! * per-target watermarks advance only after the peer answered, so lost gossip is resent
 //!   (Go commits them before sending);
 //! * the answer to a `GossipRequest` carries the sender's missing state (Go's is empty);
@@ -106,7 +107,7 @@ pub fn pack<M: prost::Name>(msg: &M) -> Any {
     }
 }
 
-/// Merges `remote` into `local` by Go's rule (reference §3.6): a member or key not known
+/// Merges `remote` into `local` by Go's rule (`mergeState` in `cluster/gossip_state_management.go`): a member or key not known
 /// locally is taken whole, a known key only with a greater sequence number; each taken value
 /// gets `now_ms` as its local timestamp and is returned as an update. Values for `own_id`
 /// are never taken (only this node writes them).
@@ -370,7 +371,7 @@ impl Shared {
     /// the answer carries. True if the member answered.
     async fn send_to(&self, member: &Member, delta: Delta) -> bool {
         let pid = Pid::new(member.address(), GOSSIP_ACTOR_NAME);
-        // Go's quirk: the *target's* id goes into from_member_id (reference §3.4).
+        // Go's quirk: the *target's* id goes into from_member_id (`Informer.SendState` in `cluster/informer.go`).
         let request = GossipRequest {
             from_member_id: member.id.clone(),
             state: Some(delta.state),
@@ -932,7 +933,8 @@ mod tests {
 
     #[test]
     fn a_blocked_list_gossiped_by_another_member_blocks_nobody() {
-        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever (§3.7).
+        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever
+        // (`cluster/member_list.go`).
         let system = ActorSystem::new();
         let ml = MemberList::new(&system, "me");
         let members = vec![

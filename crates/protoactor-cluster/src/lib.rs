@@ -5,7 +5,8 @@
 //! cluster and reached from any member, **in one cluster with protoactor-go members**.
 //! It speaks the Go dialect: the same member list and topology hash, gossip actor `gossip`,
 //! identity lookup `disthash` with the `partition-activator` actor, and grain PIDs shaped
-//! `partition-activator/<identity>$<n>` (see `shared/reference/cluster.md`).
+//! `partition-activator/<identity>$<n>` (protoactor-go's `cluster/member_list.go`, `gossiper.go` and
+//! `identitylookup/disthash/`).
 //!
 //! ```
 //! use protoactor::prelude::*;
@@ -49,7 +50,7 @@
 //!
 //! Everything that crosses the network is a protobuf message carried with its proto full
 //! name (`shared.HelloRequest`), and **protoactor-go exits the whole process when it
-//! receives a type name it has not linked in** (reference §1.5). So, for every grain message
+//! receives a type name it has not linked in** (its `remote/proto_serializer.go` does not check for an unknown name). So, for every grain message
 //! type (requests *and* replies):
 //!
 //! * **Rust side:** define it in a `.proto` file (same package and names as the Go side),
@@ -72,9 +73,10 @@
 //! id) is published on the actor system's event stream
 //! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
 //! `cluster.member_list().members()` reads the current topology. Providers here:
-//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), [`etcd`]
-//! (keys with leases in an etcd server, shared with Go's etcd provider) and [`consul`] (a
-//! Consul agent's services and TTL checks, as Go's consul provider).
+//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), and with
+//! cargo features `etcd` (keys with leases in an etcd server, shared with Go's etcd
+//! provider) and `consul` (a Consul agent's services and TTL checks, as Go's consul
+//! provider).
 //!
 //! ## Inside a grain
 //!
@@ -89,15 +91,30 @@
 //! trait, its [`Kind`] and a typed client, call-compatible with the code protoactor-go's
 //! `protoc-gen-go-grain` generates from the same file; [`grain`] is their runtime
 //! ([`GrainError`], [`GrainCtx`], [`Responder`]).
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider. Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
+//! | `consul` | no | the `consul` provider: a Consul agent's services and TTL checks, as protoactor-go's consul provider (no extra dependency) |
+//!
+//! With default features the crate builds without a system `protoc`: its own `.proto` files
+//! are compiled by protox (pure Rust). The test and automanaged providers are always there.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod activator;
 pub mod automanaged;
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "consul")]
+#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
 pub mod disthash;
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
 pub mod gossip;
 pub mod grain;

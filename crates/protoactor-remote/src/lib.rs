@@ -64,27 +64,18 @@
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
 //! [`WireVariant`] selects what this node writes; the reader accepts both.
 //!
-//! # Modules, bottom up
+//! # Features
 //!
-//! Each module names (`crate::…`) only modules listed before it (checked by a unit test):
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | no | `TlsConfig` and `RemoteConfig::with_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic) |
+//! | `build` | no | `compile_protos` and `configure` in [`build`], for a user's `build.rs` whose `.proto` files import `actor.proto` (protox, no system `protoc`) |
+//! | `tracing-otel` | no | enables `protoactor/tracing-otel`: span context crosses nodes in message headers |
 //!
-//! - `pid`: the one conversion between core `Pid`s and wire `actor.PID`s ([`PidExt`],
-//!   [`WireContext`]);
-//! - `system_messages`: the wire mapping of core messages in both directions (`Watch`,
-//!   `Unwatch`, `Stop`, `Terminated` for remote processes and the server; `PoisonPill`,
-//!   `Touch`, `Touched`, `DeadLetterResponse` for the serializer);
-//! - [`serializer`]: the registry of message types and their payload encodings;
-//! - [`codec`]: `MessageBatch`es (tables, both wire variants, per-envelope errors, the
-//!   type-name cap);
-//! - [`frame`]: the gRPC codec, with the memory budget checked on each received frame;
-//! - [`events`], [`config`]: published events and settings;
-//! - `node`: the node-wide state (system, settings, registry, address, inbound streams,
-//!   shutdown flag, learned peer variants, throttled delivery-error log);
-//! - `endpoint`: one writer per remote address, the remote process PIDs of other nodes
-//!   resolve to, remote watches;
-//! - `server`: the gRPC service reading inbound streams and delivering their messages;
-//! - `activator`, `remote`: remote spawn, and [`Remote`], which starts and stops it all.
+//! How the crate is built inside (its modules, bottom up) is described in the repository's
+//! `docs/architecture.md`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -103,7 +94,10 @@ mod server;
 mod system_messages;
 
 pub use activator::ResponseStatusCode;
-pub use config::{RemoteConfig, TlsConfig, WireVariant};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use config::TlsConfig;
+pub use config::{RemoteConfig, WireVariant};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 pub use pid::{PidExt, WireContext};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};

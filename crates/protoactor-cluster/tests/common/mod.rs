@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+#[cfg(feature = "consul")]
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
+#[cfg(feature = "etcd")]
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{
@@ -557,8 +559,8 @@ impl Drop for MemberProcess {
 }
 
 /// A Go member's `call` right after a member left its topology: Go's member list drops the
-/// member before its disthash rendezvous does (both in one topology update, reference §10
-/// item 14), so a call in between is routed to the dead member and times out ("context
+/// member before its disthash rendezvous does (both in one topology update, in
+/// protoactor-go's `cluster/member_list.go`), so a call in between is routed to the dead member and times out ("context
 /// deadline exceeded"); the next call resolves anew. Up to three tries, on that error only.
 pub fn go_call_after_a_leave(
     go: &mut MemberProcess,
@@ -650,6 +652,7 @@ pub fn start_rust_member(
 }
 
 /// Starts a Rust member of `cluster` on the etcd provider (Legacy2024 wire).
+#[cfg(feature = "etcd")]
 pub fn start_rust_member_etcd(
     cluster: &str,
     endpoints: &str,
@@ -674,6 +677,7 @@ pub fn start_rust_member_etcd(
 }
 
 /// Starts a Rust member of `cluster` on the consul provider (Legacy2024 wire).
+#[cfg(feature = "consul")]
 pub fn start_rust_member_consul(
     cluster: &str,
     agent: &str,
@@ -877,26 +881,37 @@ pub fn run_rust_member_if_child() -> bool {
             .map(String::from)
             .collect()
     };
-    let (system, remote, cluster) = if std::env::var_os("CLUSTER_MEMBER_CONSUL").is_some() {
-        start_rust_member_consul(
-            &var("CLUSTER_MEMBER_CLUSTER"),
-            &var("CLUSTER_MEMBER_CONSUL"),
-            &split(var("CLUSTER_MEMBER_KINDS")),
-        )
-    } else if std::env::var_os("CLUSTER_MEMBER_ETCD").is_some() {
-        start_rust_member_etcd(
-            &var("CLUSTER_MEMBER_CLUSTER"),
-            &var("CLUSTER_MEMBER_ETCD"),
-            &split(var("CLUSTER_MEMBER_KINDS")),
-        )
-    } else {
+    // The etcd and consul members exist only in builds with those features (their tests
+    // require them).
+    let started: Option<(ActorSystem, Arc<Remote>, Cluster)> = None;
+    #[cfg(feature = "consul")]
+    let started = started.or_else(|| {
+        std::env::var_os("CLUSTER_MEMBER_CONSUL").map(|_| {
+            start_rust_member_consul(
+                &var("CLUSTER_MEMBER_CLUSTER"),
+                &var("CLUSTER_MEMBER_CONSUL"),
+                &split(var("CLUSTER_MEMBER_KINDS")),
+            )
+        })
+    });
+    #[cfg(feature = "etcd")]
+    let started = started.or_else(|| {
+        std::env::var_os("CLUSTER_MEMBER_ETCD").map(|_| {
+            start_rust_member_etcd(
+                &var("CLUSTER_MEMBER_CLUSTER"),
+                &var("CLUSTER_MEMBER_ETCD"),
+                &split(var("CLUSTER_MEMBER_KINDS")),
+            )
+        })
+    });
+    let (system, remote, cluster) = started.unwrap_or_else(|| {
         let auto_port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
         start_rust_member(
             auto_port,
             split(var("CLUSTER_MEMBER_PEERS")),
             &split(var("CLUSTER_MEMBER_KINDS")),
         )
-    };
+    });
     say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
