@@ -21,8 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .type_name_domain([".cluster"], "type.googleapis.com");
     config.compile_fds(fds)?;
 
-    // The remote crate's example/test messages (`messages.HelloRequest`, ...), which the Go
-    // interop programs also know; the examples and tests include them from `OUT_DIR` through
+    // The remote crate's test messages (`messages.HelloRequest`, ...), which the Go
+    // interop programs also know; the tests include them from `OUT_DIR` through
     // the remote crate's `shared/messages.rs` (they are not part of either library).
     let shared = "../protoactor-remote/shared/messages.proto";
     println!("cargo:rerun-if-changed={shared}");
@@ -36,13 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_type_names()
         .compile_fds(fds)?;
 
-    // Typed grains of the tests and the `grains` example (only compiled where included).
-    protoactor_cluster_build::compile(
-        &[
-            "tests/protos/grainstest.proto",
-            "examples/protos/hello.proto",
-        ],
-        &["tests/protos", "examples/protos"],
-    )?;
+    // Typed grains of the tests (only compiled where included).
+    protoactor_cluster_build::compile(&["tests/protos/grainstest.proto"], &["tests/protos"])?;
     Ok(())
 }

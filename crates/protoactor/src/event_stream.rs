@@ -19,7 +19,10 @@ struct Sub {
 }
 
 /// A subscription; pass it to [`EventStream::unsubscribe`] to stop receiving events.
+/// Dropping it does **not** unsubscribe: the handler stays subscribed for the system's life
+/// (as protoactor-go's `*Subscription`), so keep it when the handler should stop some day.
 #[derive(Clone)]
+#[must_use = "dropping a Subscription does not unsubscribe; keep it to unsubscribe later, or bind it to `_` to subscribe for good"]
 pub struct Subscription {
     sub: Arc<Sub>,
 }

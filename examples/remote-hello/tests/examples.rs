@@ -1,6 +1,5 @@
-//! Smoke tests of the examples: the binaries `cargo test` builds next to this test
-//! (`target/<profile>/examples/<name>`) are run with small inputs and their key output lines
-//! checked.
+//! Smoke tests of the examples: the package's binaries, which `cargo test` builds for this
+//! test, are run with small inputs and their key output lines checked.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -11,24 +10,14 @@ use std::time::{Duration, Instant};
 /// Generous bound so a stuck example fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(300);
 
-/// The path of an example binary built by the same `cargo test` run.
+/// The path of an example binary: cargo builds this package's binaries for its tests.
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "example binary {} is missing: `cargo test` builds examples unless test targets are \
-         filtered; run `cargo build -p protoactor-remote --examples` first",
-        path.display()
-    );
-    path
+    PathBuf::from(match name {
+        "remote_node1" => env!("CARGO_BIN_EXE_remote_node1"),
+        "remote_node2" => env!("CARGO_BIN_EXE_remote_node2"),
+        "remote_benchmark" => env!("CARGO_BIN_EXE_remote_benchmark"),
+        other => panic!("no example {other}"),
+    })
 }
 
 /// Waits for `child` to exit within [`LIMIT`], killing it otherwise; returns its stdout.

@@ -1,5 +1,5 @@
-//! Smoke test of the example: the binary `cargo test` builds next to this test
-//! (`target/<profile>/examples/cluster_basic`) runs and prints one greeting per identity.
+//! Smoke test of the example: `cluster_basic` (built by cargo for this test) runs and prints
+//! one greeting per identity.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -9,21 +9,8 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    // target/<profile>/deps/<this test> → target/<profile>/examples/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps");
-    let path = dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "example binary {} is missing: run `cargo build -p protoactor-cluster --examples` first",
-        path.display()
-    );
-    path
+    assert_eq!(name, "cluster_basic");
+    env!("CARGO_BIN_EXE_cluster_basic").into()
 }
 
 #[test]

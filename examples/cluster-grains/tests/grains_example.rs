@@ -1,19 +1,12 @@
 //! Smoke test of the `grains` example (typed grains, a counter persisted in SQLite): the
-//! binary `cargo test` builds next to this test runs, greets, and finds the counter's value
+//! binary (built by cargo for this test) runs, greets, and finds the counter's value
 //! again after the idle timeout stopped the grain.
 
 use std::process::Command;
 
 #[test]
 fn the_grains_example_keeps_the_counter_across_reactivation() {
-    let exe = std::env::current_exe().expect("own path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps")
-        .join("examples")
-        .join(format!("grains{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing", bin.display());
+    let bin = env!("CARGO_BIN_EXE_grains");
     let out = Command::new(&bin).output().expect("example runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
