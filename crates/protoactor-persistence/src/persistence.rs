@@ -565,7 +565,7 @@ impl<A: Persistent> Persisted<A> {
 }
 
 /// How persistent actors are stored: the provider, the snapshot interval and the name.
-/// Makes their [`Props`] (protoactor-go's `persistence.Using(provider)`).
+/// Makes their [`Props`](protoactor::Props) (protoactor-go's `persistence.Using(provider)`).
 /// The crate documentation has a complete example.
 #[derive(Clone)]
 pub struct Persistence {

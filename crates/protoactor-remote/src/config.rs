@@ -79,8 +79,7 @@ impl std::fmt::Debug for RemoteConfig {
         let mut kinds: Vec<&String> = self.kinds.keys().collect();
         kinds.sort();
         let mut f = f.debug_struct("RemoteConfig");
-        f
-            .field("host", &self.host)
+        f.field("host", &self.host)
             .field("port", &self.port)
             .field("advertised_address", &self.advertised_address)
             .field("batch_size", &self.batch_size)

@@ -63,7 +63,6 @@
 //  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //                 starting a system, sending from outside, ready-made actors and middleware,
 //                 the runtime-level API for crates that extend the system
-
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

@@ -72,7 +72,12 @@ fn dropping_the_last_handle_cancels_and_detach_keeps_sending() {
         }
     }));
     let s = Scheduler::new(&system);
-    let h = s.send_repeatedly(Duration::from_millis(1), Duration::from_millis(10), &pid, 1u32);
+    let h = s.send_repeatedly(
+        Duration::from_millis(1),
+        Duration::from_millis(10),
+        &pid,
+        1u32,
+    );
     assert_eq!(rx.take(2), [1, 1]);
     let clone = h.clone();
     drop(h);
@@ -82,8 +87,13 @@ fn dropping_the_last_handle_cancels_and_detach_keeps_sending() {
     while rx.try_next(Duration::from_millis(100)).is_some() {}
     rx.assert_quiet(Duration::from_millis(200));
 
-    s.send_repeatedly(Duration::from_millis(1), Duration::from_millis(10), &pid, 2u32)
-        .detach();
+    s.send_repeatedly(
+        Duration::from_millis(1),
+        Duration::from_millis(10),
+        &pid,
+        2u32,
+    )
+    .detach();
     assert_eq!(rx.take(3), [2, 2, 2]);
     system.shutdown();
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 #[test]
 fn the_grains_example_keeps_the_counter_across_reactivation() {
     let bin = env!("CARGO_BIN_EXE_grains");
-    let out = Command::new(&bin).output().expect("example runs");
+    let out = Command::new(bin).output().expect("example runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -904,6 +904,8 @@ pub fn run_rust_member_if_child() -> bool {
             )
         })
     });
+    // Without the etcd and consul features `started` is a literal None.
+    #[allow(clippy::unnecessary_literal_unwrap)]
     let (system, remote, cluster) = started.unwrap_or_else(|| {
         let auto_port: u16 = var("CLUSTER_MEMBER_AUTO_PORT").parse().expect("auto port");
         start_rust_member(

@@ -15,13 +15,13 @@
 use std::io::BufRead;
 use std::time::Duration;
 
+use messages::{HelloRequest, HelloResponse};
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind,
 };
 use protoactor_example_cluster_hello::messages;
-use messages::{HelloRequest, HelloResponse};
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
 fn hello_kind() -> Kind {

@@ -14,6 +14,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
+use messages::{HelloRequest, HelloResponse};
 use protoactor::prelude::*;
 #[cfg(feature = "etcd")]
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
@@ -22,7 +23,6 @@ use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind,
 };
 use protoactor_example_cluster_hello::messages;
-use messages::{HelloRequest, HelloResponse};
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
 /// The hello grain: greets with its identity and the member that hosts it.
