@@ -3,6 +3,9 @@
 //! arbiter on one thread; the throughput workloads that can use every core (in-process,
 //! fork-join) spread their actors over one arbiter per core, the others run on the system
 //! arbiter as a typical actix program does.
+//!
+//! Over 700 lines on purpose: every workload of one implementation in one file, so the
+//! implementations read side by side (kameo_impl.rs, ractor_impl.rs, protoactor_rs.rs alike).
 
 use std::any::Any;
 use std::sync::Arc;

@@ -5,17 +5,29 @@
 //!
 //! Counting is off unless [`start_counting`] is called first thing in the process (only
 //! the `idle-memory` child does): the other rows pay one relaxed load of a flag per call.
+//!
+//! With the crate's opt-in `mimalloc` feature the allocator underneath is mimalloc instead
+//! of the system's, for every Rust implementation alike (BENCHMARKS.md gives its measured
+//! effect); [`release_free_memory`] then asks mimalloc to return its free pages.
 
 // The two exceptions to the crate's no-unsafe rule live here, each with its proof.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+#[cfg(feature = "mimalloc")]
+use mimalloc::MiMalloc as Inner;
+/// The allocator underneath the counting (see the module's documentation).
+#[cfg(not(feature = "mimalloc"))]
+use std::alloc::System as Inner;
+const INNER: Inner = Inner;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-/// [`System`], counting the bytes it hands out and takes back while counting is on.
+/// The inner allocator (`System`, or mimalloc with the feature), counting the bytes it
+/// hands out and takes back while counting is on.
 pub struct CountingAlloc;
 
 fn add(bytes: isize) {
@@ -24,14 +36,14 @@ fn add(bytes: isize) {
     }
 }
 
-// SAFETY: every method forwards its arguments unchanged to `System`, which implements
-// `GlobalAlloc` soundly, and returns `System`'s result unchanged; the bookkeeping around it
+// SAFETY: every method forwards its arguments unchanged to the inner allocator (`System`
+// or mimalloc), which implements `GlobalAlloc` soundly, and returns its result unchanged; the bookkeeping around it
 // touches only two atomics and never allocates, so the trait's contract (valid layouts in,
-// blocks of that layout out, no unwinding) is `System`'s own.
+// blocks of that layout out, no unwinding) is the inner allocator's own.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller guarantees `layout` has a non-zero size, as System requires.
-        let p = unsafe { System.alloc(layout) };
+        // SAFETY: the caller guarantees `layout` has a non-zero size, as the inner allocator requires.
+        let p = unsafe { INNER.alloc(layout) };
         if !p.is_null() {
             add(layout.size() as isize);
         }
@@ -40,7 +52,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { INNER.alloc_zeroed(layout) };
         if !p.is_null() {
             add(layout.size() as isize);
         }
@@ -48,15 +60,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller guarantees `ptr` came from this allocator (so from System)
+        // SAFETY: the caller guarantees `ptr` came from this allocator (so from the inner allocator)
         // with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { INNER.dealloc(ptr, layout) };
         add(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's guarantees for `ptr`, `layout` and `new_size` are System's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        // SAFETY: the caller's guarantees for `ptr`, `layout` and `new_size` are the inner allocator's.
+        let p = unsafe { INNER.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             add(new_size as isize - layout.size() as isize);
         }
@@ -85,7 +97,14 @@ pub fn live_bytes() -> i64 {
 /// Go's heap, so that a resident-set reading counts live memory, not freed memory that glibc
 /// keeps for reuse. A no-op where the allocator is not glibc's.
 pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(feature = "mimalloc")]
+    // SAFETY: `mi_collect` takes no pointer and has no precondition: it frees mimalloc's
+    // own unused segments and pages (never an allocated block) and may be called from any
+    // thread at any time.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
     // SAFETY: `malloc_trim` takes no pointer and has no precondition: it locks each of
     // glibc's arenas in turn and returns whole free pages inside them to the kernel
     // (`madvise(MADV_DONTNEED)` and shrinking the top), never touching an allocated block,
@@ -99,6 +118,7 @@ pub fn release_free_memory() {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
     use crate::common::proc_status_kb;
     use std::sync::Mutex;
 
@@ -128,7 +148,7 @@ pub(crate) mod tests {
         panic!("grown and left over per attempt: {seen:?}");
     }
 
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
     #[test]
     fn release_gives_freed_pages_back() {
         let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,7 +7,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::Metric;
-use crate::report::{load_average, Report, Sample};
+use crate::machine::{MachineState, Snapshot, Usage, BUSY_LOAD, TICKS_PER_S};
+use crate::report::{Report, Sample};
 use crate::workloads::{self, Shape, Workload, WORKLOADS};
 
 /// The implementations of the local workloads, in table order.
@@ -45,6 +46,7 @@ pub struct Options {
     rounds: usize,
     only: Option<Vec<String>>,
     compare: Option<PathBuf>,
+    allow_busy: bool,
 }
 
 impl Options {
@@ -52,11 +54,12 @@ impl Options {
     pub fn parse(args: &[String]) -> Result<Option<Self>, String> {
         let mut names = Vec::new();
         let (mut quick, mut json, mut rounds, mut only) = (false, None, None, None);
-        let mut compare = None;
+        let (mut compare, mut allow_busy) = (None, false);
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--quick" => quick = true,
+                "--allow-busy" => allow_busy = true,
                 "--json" => json = Some(PathBuf::from(it.next().ok_or("--json needs a FILE")?)),
                 "--compare" => {
                     compare = Some(PathBuf::from(it.next().ok_or("--compare needs a FILE")?))
@@ -111,6 +114,7 @@ impl Options {
             rounds: rounds.unwrap_or(if quick { 1 } else { 5 }),
             only,
             compare,
+            allow_busy,
         }))
     }
 
@@ -159,6 +163,13 @@ fn build_go() -> GoProgram {
 
 /// Runs the benchmark and prints the table.
 pub fn run(opts: &Options) -> ExitCode {
+    // The machine before anything of ours runs (the Go build included).
+    let start = MachineState::sample();
+    eprintln!("machine at the start: {start}");
+    if let Some(refusal) = refuse_busy(opts, &start) {
+        eprintln!("protoactor-bench: {refusal}");
+        return ExitCode::from(2);
+    }
     let go = if opts.wants("protoactor-go") {
         build_go()
     } else {
@@ -187,9 +198,13 @@ pub fn run(opts: &Options) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let load = load_average();
-    eprintln!("load average (1, 5, 15 min) at the start: {load}");
-    report.load(false, load);
+    if start.is_busy() {
+        eprintln!(
+            "protoactor-bench: WARNING: busy machine (1-minute load above {BUSY_LOAD:.1}): \
+             every row is marked busy"
+        );
+    }
+    report.machine(false, start);
     let started = Instant::now();
     for (wi, w) in opts.workloads.iter().enumerate() {
         let sizes = workloads::sizes(w.name, opts.quick, cores());
@@ -207,18 +222,26 @@ pub fn run(opts: &Options) -> ExitCode {
                  (`bash scripts/start-postgres.sh` starts a server and prints one)"
             );
         }
+        let before = Snapshot::now();
         match w.shape {
             Shape::Local => run_local(opts, w, &sizes, &go, &me, &mut report),
             Shape::Remote => run_remote(opts, w, &sizes, &go, &mut report),
             Shape::Cluster => run_cluster(opts, w, &sizes, &go, &mut report),
         }
+        if let Some(u) = Usage::between(&before, &Snapshot::now(), TICKS_PER_S) {
+            let mark = u
+                .busy_reason()
+                .map_or(String::new(), |_| " (busy: its rows are marked)".into());
+            eprintln!("  during {}: {u}{mark}", w.name);
+            report.workload_usage(w.name, u);
+        }
     }
-    let load = load_average();
+    let end = MachineState::sample();
     eprintln!(
-        "done in {:.1} s; load average (1, 5, 15 min) at the end: {load}",
+        "done in {:.1} s; machine at the end: {end}",
         started.elapsed().as_secs_f64()
     );
-    report.load(true, load);
+    report.machine(true, end);
     let table = report.table(&opts.workloads);
     println!("{table}");
     if let Some(path) = &opts.json {
@@ -233,6 +256,22 @@ pub fn run(opts: &Options) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Why a run that would write a results file must not start: the 1-minute load average
+/// above [`BUSY_LOAD`] without `--allow-busy` (a busy run's figures measure the machine;
+/// the published table must come from a quiet one).
+fn refuse_busy(opts: &Options, start: &MachineState) -> Option<String> {
+    let json = opts.json.as_ref()?;
+    (start.is_busy() && !opts.allow_busy).then(|| {
+        format!(
+            "refusing to write {}: load average (1, 5, 15 min) {}, the 1-minute figure above \
+             {BUSY_LOAD:.1}: wait for a quiet machine, or pass --allow-busy (every row is then \
+             marked busy)",
+            json.display(),
+            start.load_average
+        )
+    })
 }
 
 fn run_local(
@@ -644,6 +683,30 @@ mod tests {
             .unwrap();
         assert_eq!(cmp.compare.as_deref(), Some(Path::new("old.json")));
         assert!(Options::parse(&args("--compare")).is_err());
+        assert!(!cmp.allow_busy);
+        assert!(
+            Options::parse(&args("all --allow-busy"))
+                .unwrap()
+                .unwrap()
+                .allow_busy
+        );
+    }
+
+    #[test]
+    fn a_busy_start_refuses_to_write_results_unless_allowed() {
+        let at = |l: f64| MachineState {
+            load_average: format!("{l:.2} 1.00 1.00"),
+            load1: Some(l),
+            usage: None,
+        };
+        let opts = |s: &str| Options::parse(&args(s)).unwrap().unwrap();
+        let refused = refuse_busy(&opts("in-process --json r.json"), &at(1.5)).unwrap();
+        assert!(refused.contains("refusing to write r.json"), "{refused}");
+        assert!(refused.contains("1.50 1.00 1.00"), "{refused}");
+        assert!(refuse_busy(&opts("in-process --json r.json"), &at(0.4)).is_none());
+        assert!(refuse_busy(&opts("in-process --json r.json --allow-busy"), &at(9.0)).is_none());
+        // Without a results file nothing is written: the run goes ahead, its rows marked.
+        assert!(refuse_busy(&opts("in-process"), &at(9.0)).is_none());
     }
 
     #[test]

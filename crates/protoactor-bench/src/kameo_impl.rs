@@ -1,6 +1,9 @@
 //! The local workloads on kameo, written the kameo way: typed `Message<T>` handlers, `tell`
 //! for one-way messages, `ask` for the request round trip, unbounded mailboxes for the
 //! throughput runs (bounded(110) for in-process, as the Go benchmark does).
+//!
+//! Over 700 lines on purpose: every workload of one implementation in one file, so the
+//! implementations read side by side (actix_impl.rs, ractor_impl.rs, protoactor_rs.rs alike).
 
 use std::any::Any;
 use std::sync::mpsc::{channel, Sender};

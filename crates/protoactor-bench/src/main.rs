@@ -2,7 +2,7 @@
 //! and actix, side by side, and prints a table (median, min–max, peak RSS, ratio to Go).
 //!
 //! ```text
-//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--compare FILE]
+//! cargo run --release -p protoactor-bench -- [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--compare FILE] [--allow-busy]
 //! ```
 //!
 //! Every measurement runs in its own child process (this binary re-executed with the hidden
@@ -10,6 +10,24 @@
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
 //! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands, the
 //! `cluster` workload's members `__cluster-member` / `__cluster-caller`.
+//!
+//! # Layers
+//!
+//! Bottom up: a module names (`crate::module`) only modules of its own layer or of lower
+//! ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
+//!
+//! ```text
+//!  0 base       common, alloc, workloads
+//!                 shared metrics and memory readings, the child's allocator, the workloads
+//!  1 shared     framework, report
+//!                 the trait of the Rust implementations; tables and JSON
+//!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs
+//!                 the implementations and the protoactor-rs remote and persistence sides
+//!  3 composite  protoactor_rs, cluster_rs
+//!                 protoactor-rs's local workloads, the cluster members
+//!  4 parent     harness
+//!                 options, the Go program, one child process per measurement
+//! ```
 
 #![deny(unsafe_code)]
 
@@ -20,6 +38,7 @@ mod common;
 mod framework;
 mod harness;
 mod kameo_impl;
+mod machine;
 mod persistence_rs;
 mod protoactor_rs;
 mod ractor_impl;
@@ -39,13 +58,17 @@ static ALLOC: alloc::CountingAlloc = alloc::CountingAlloc;
 
 const USAGE: &str = "\
 usage: protoactor-bench [WORKLOAD|all] [--quick] [--json FILE] [--rounds N] [--only IMPL,...]
-                        [--compare FILE]
+                        [--compare FILE] [--allow-busy]
 
 Runs every implementation of each workload in rounds (each round runs all of them back to
 back, in alternating order) and prints median, min-max, peak RSS and the ratio to
 protoactor-go (above 1 is better than Go): the median and min-max of the per-round ratios.
   --quick      tiny sizes, one round (CI: keeps every implementation working)
-  --json FILE  also write the run as JSON (load averages and rows)
+  --json FILE  also write the run as JSON (the machine's load, CPU steal and other
+               processes' CPU use at the start, the end and during each workload; the rows).
+               Refused when the 1-minute load average at the start is above 1.0
+  --allow-busy write the JSON even then; every row is marked busy (so are the rows of a
+               workload during which other processes used > 0.25 cores or steal was > 5%)
   --rounds N   rounds per workload (default 5, quick 1)
   --compare F  mark the rows that moved more than 25% since the run in JSON file F
   --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix;

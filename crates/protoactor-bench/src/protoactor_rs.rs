@@ -1,5 +1,8 @@
 //! The workloads on protoactor-rs (this project), written as a user of the crate would,
 //! with the same mailboxes as the Go programs.
+//!
+//! Over 700 lines on purpose: every workload of one implementation in one file, so the
+//! implementations read side by side (actix_impl.rs, kameo_impl.rs, ractor_impl.rs alike).
 
 use std::any::Any;
 use std::sync::mpsc::{channel, Sender};

@@ -2,6 +2,9 @@
 //! `State`, one message enum per actor, `cast` for one-way messages, `call` with an
 //! `RpcReplyPort` for the request round trip, children spawned with `spawn_linked`.
 //! ractor's mailboxes are unbounded (it has no bounded mailbox to mirror Go's).
+//!
+//! Over 700 lines on purpose: every workload of one implementation in one file, so the
+//! implementations read side by side (actix_impl.rs, kameo_impl.rs, protoactor_rs.rs alike).
 
 use std::any::Any;
 use std::sync::mpsc::{channel, Sender};

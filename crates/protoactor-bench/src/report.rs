@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::common::Metric;
+use crate::machine::{MachineState, Usage};
 use crate::workloads::{Better, Workload};
 
 /// What one child run produced.
@@ -36,8 +37,12 @@ pub struct Report {
     /// (workload, implementation) → samples; `order` keeps the implementations' order.
     cells: HashMap<(String, String), Cell>,
     order: HashMap<String, Vec<String>>,
-    /// `/proc/loadavg` when the run started and when it ended.
-    load: (String, String),
+    /// The machine when the run started and when it ended.
+    machine: (MachineState, MachineState),
+    /// Why every row of this run is marked busy (the load at its start), if it is.
+    busy_run: Option<String>,
+    /// The machine's use while each workload ran.
+    usage: HashMap<String, Usage>,
     /// The rows of an earlier run to compare with (`--compare`).
     previous: Vec<JsonRow>,
 }
@@ -71,22 +76,29 @@ struct JsonRow {
     /// one, value otherwise), when that is more than [`MOVED`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     moved_vs_previous: Option<String>,
+    /// Why this row was measured on a busy machine (see `machine`), if it was: such a row
+    /// is not a quiet measurement and does not belong in the published table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    busy: Option<String>,
 }
 
-/// The JSON file: the load averages and the rows.
+/// The JSON file: the machine at the start and the end, and the rows.
 #[derive(Serialize, serde::Deserialize)]
 struct JsonRun {
     load_average_start: String,
     load_average_end: String,
+    /// The load average and one second of CPU steal and other processes' CPU use.
+    #[serde(default)]
+    machine_start: MachineState,
+    #[serde(default)]
+    machine_end: MachineState,
+    /// Set when the run started on a busy machine (`--allow-busy`): every row is marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    busy: Option<String>,
+    /// Steal and other processes' CPU use while each workload ran.
+    #[serde(default)]
+    workload_usage: std::collections::BTreeMap<String, Usage>,
     rows: Vec<JsonRow>,
-}
-
-/// `/proc/loadavg`'s first three fields (1, 5 and 15 minutes), or "unknown".
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn median(v: &[f64]) -> Option<f64> {
@@ -127,12 +139,34 @@ impl Report {
         Self::default()
     }
 
-    /// Records the load average at the start (`end` false) or the end of the run.
-    pub fn load(&mut self, end: bool, load: String) {
+    /// Records the machine at the start (`end` false) or the end of the run. A busy start
+    /// marks every row.
+    pub fn machine(&mut self, end: bool, state: MachineState) {
         if end {
-            self.load.1 = load;
+            self.machine.1 = state;
         } else {
-            self.load.0 = load;
+            self.busy_run = state
+                .is_busy()
+                .then(|| format!("load average {} at the start", state.load_average));
+            self.machine.0 = state;
+        }
+    }
+
+    /// Records the machine's use while `workload` ran; a busy one marks its rows.
+    pub fn workload_usage(&mut self, workload: &str, usage: Usage) {
+        self.usage.insert(workload.to_string(), usage);
+    }
+
+    /// Why the rows of `workload` are not quiet measurements, if they are not.
+    fn busy(&self, workload: &str) -> Option<String> {
+        let during = self
+            .usage
+            .get(workload)
+            .and_then(Usage::busy_reason)
+            .map(|r| format!("{r} during the workload"));
+        match (&self.busy_run, during) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.clone().or(b),
         }
     }
 
@@ -277,6 +311,7 @@ impl Report {
                         peak_rss_kb: median_u64(&cell.rss_kb),
                         status,
                         moved_vs_previous: None,
+                        busy: self.busy(w.name),
                     };
                     row.moved_vs_previous = self.moved(&row);
                     rows.push(row);
@@ -289,9 +324,20 @@ impl Report {
     /// The markdown table.
     pub fn table(&self, workloads: &[&Workload]) -> String {
         let mut s = format!(
-            "load average (1, 5, 15 min) at the start: {}; at the end: {}\n\n",
-            self.load.0, self.load.1
+            "machine at the start: {}\nmachine at the end: {}\n",
+            self.machine.0, self.machine.1
         );
+        let busy: Vec<String> = workloads
+            .iter()
+            .filter_map(|w| Some(format!("- {}: {}", w.name, self.busy(w.name)?)))
+            .collect();
+        if busy.is_empty() {
+            s.push_str("no row measured on a busy machine\n\n");
+        } else {
+            s.push_str("rows marked (busy), measured on a busy machine:\n");
+            s.push_str(&busy.join("\n"));
+            s.push_str("\n\n");
+        }
         let compared = !self.previous.is_empty();
         s.push_str(
             "| workload | implementation | median | min – max | unit | peak RSS (MiB) \
@@ -325,11 +371,14 @@ impl Report {
                 (Some(m), _, _) => format!("{m:.2}×"),
                 _ => String::new(),
             };
-            let note = if r.value.is_some() && r.status != "ok" {
+            let mut note = if r.value.is_some() && r.status != "ok" {
                 format!(" ({})", r.status)
             } else {
                 String::new()
             };
+            if r.busy.is_some() {
+                note.push_str(" (busy)");
+            }
             s.push_str(&format!(
                 "| {} | {}{} | {} | {} | {} | {} | {} |",
                 r.workload, r.implementation, note, median, range, r.unit, rss, ratio
@@ -345,11 +394,15 @@ impl Report {
         s
     }
 
-    /// The run as JSON: the load averages and the rows.
+    /// The run as JSON: the machine at the start and the end, and the rows.
     pub fn json(&self, workloads: &[&Workload]) -> String {
         let run = JsonRun {
-            load_average_start: self.load.0.clone(),
-            load_average_end: self.load.1.clone(),
+            load_average_start: self.machine.0.load_average.clone(),
+            load_average_end: self.machine.1.load_average.clone(),
+            machine_start: self.machine.0.clone(),
+            machine_end: self.machine.1.clone(),
+            busy: self.busy_run.clone(),
+            workload_usage: self.usage.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             rows: self.rows(workloads),
         };
         serde_json::to_string_pretty(&run).unwrap_or_else(|_| "{}".into())
@@ -444,7 +497,14 @@ mod tests {
         new.add(w, "protoactor-go", 0, ok("in-process", 2.4e6, "msg/s"));
         new.add(w, "protoactor-rs", 0, ok("in-process", 3.6e6, "msg/s"));
         new.add(w, "kameo", 0, ok("in-process", 2.4e6, "msg/s"));
-        new.load(false, "1.00 2.00 3.00".into());
+        new.machine(
+            false,
+            MachineState {
+                load_average: "0.50 2.00 3.00".into(),
+                load1: Some(0.5),
+                usage: None,
+            },
+        );
         let rows = new.rows(&[w]);
         assert_eq!(rows[0].moved_vs_previous, None);
         assert_eq!(rows[1].moved_vs_previous, None);
@@ -453,11 +513,74 @@ mod tests {
             Some("0.50× → 1.00× (+100%)")
         );
         let t = new.table(&[w]);
-        assert!(t.contains("at the start: 1.00 2.00 3.00"), "{t}");
+        assert!(
+            t.contains("at the start: load average 0.50 2.00 3.00"),
+            "{t}"
+        );
+        assert!(t.contains("no row measured on a busy machine"), "{t}");
+        assert!(rows.iter().all(|r| r.busy.is_none()));
         assert!(t.contains("| 0.50× → 1.00× (+100%) |"), "{t}");
         // The older plain-list format is read too.
         let list = serde_json::to_string(&old.rows(&[w])).unwrap();
         assert!(Report::new().compare_with(&list).is_ok());
         assert!(Report::new().compare_with("{").is_err());
+    }
+
+    #[test]
+    fn rows_of_a_busy_run_or_workload_are_marked() {
+        let (w, s) = (find("in-process").unwrap(), find("skynet").unwrap());
+        let at = |l: f64| MachineState {
+            load_average: format!("{l:.2} 2.00 1.00"),
+            load1: Some(l),
+            usage: None,
+        };
+        let mut r = Report::new();
+        r.machine(false, at(0.2));
+        r.add(w, "protoactor-rs", 0, ok("in-process", 1e6, "msg/s"));
+        r.add(s, "protoactor-rs", 0, ok("skynet", 5.0, "ms"));
+        r.workload_usage(
+            "in-process",
+            Usage {
+                steal_pct: 0.0,
+                others_cores: 1.5,
+            },
+        );
+        r.workload_usage(
+            "skynet",
+            Usage {
+                steal_pct: 0.1,
+                others_cores: 0.01,
+            },
+        );
+        let rows = r.rows(&[w, s]);
+        assert_eq!(
+            rows[0].busy.as_deref(),
+            Some("other processes used 1.50 cores during the workload")
+        );
+        assert_eq!(rows[1].busy, None);
+        let t = r.table(&[w, s]);
+        assert!(t.contains("| in-process | protoactor-rs (busy) |"), "{t}");
+        assert!(t.contains("| skynet | protoactor-rs | 5.00 |"), "{t}");
+        assert!(
+            t.contains("- in-process: other processes used 1.50 cores"),
+            "{t}"
+        );
+        // A busy start marks every row, in the JSON too.
+        r.machine(false, at(3.1));
+        let rows = r.rows(&[w, s]);
+        assert_eq!(
+            rows[1].busy.as_deref(),
+            Some("load average 3.10 2.00 1.00 at the start")
+        );
+        let j: serde_json::Value = serde_json::from_str(&r.json(&[w, s])).unwrap();
+        assert_eq!(j["busy"], "load average 3.10 2.00 1.00 at the start");
+        assert_eq!(
+            j["rows"][1]["busy"],
+            "load average 3.10 2.00 1.00 at the start"
+        );
+        assert_eq!(j["machine_start"]["load1"], 3.1);
+        assert_eq!(j["workload_usage"]["in-process"]["others_cores"], 1.5);
+        // A file of this format can be compared with.
+        assert!(Report::new().compare_with(&r.json(&[w, s])).is_ok());
     }
 }

@@ -46,6 +46,9 @@
 //! `enum ErrorReason` gets `ErrorReason::error`/`ErrorReason::is` and one
 //! `err_<value>`/`is_<value>` pair per value (Go's `Err<Value>`/`Is<Value>`).
 //!
+//! Over 700 lines: about 590 of code generation (one pass over a service, its client and
+//! its kind), the rest its unit tests beside it.
+//!
 //! ## Features
 //!
 //! None: the crate is a build-time dependency with no options.

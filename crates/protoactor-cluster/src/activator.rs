@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use protoactor::{Actor, Context, Pid, Props, Terminated};
 use protoactor_remote::PidExt;
 
-use crate::cluster::{Cluster, WeakCluster};
 use crate::hash::rendezvous_owner;
+use crate::identity_lookup::{LookupContext, WeakLookupContext};
 use crate::member::AddressedMember;
 use crate::proto::{
     ActivationRequest, ActivationResponse, ActivationTerminated, ClusterIdentity, ClusterTopology,
@@ -25,36 +25,36 @@ pub const PARTITION_ACTIVATOR: &str = "partition-activator";
 /// The actor name of the event stream process, where `ActivationTerminated` is sent.
 pub const EVENT_STREAM: &str = "eventstream";
 
-pub(crate) fn props(cluster: &Cluster) -> Props {
-    let weak = cluster.downgrade();
+pub(crate) fn props(ctx: &LookupContext) -> Props {
+    let weak = ctx.downgrade();
     Props::from_producer(move || PlacementActor {
-        cluster: weak.clone(),
+        node: weak.clone(),
         actors: HashMap::new(),
         by_pid: HashMap::new(),
     })
 }
 
 struct PlacementActor {
-    cluster: WeakCluster,
+    node: WeakLookupContext,
     actors: HashMap<ClusterIdentity, Pid>,
     by_pid: HashMap<Pid, ClusterIdentity>,
 }
 
 impl Actor for PlacementActor {
     fn receive(&mut self, ctx: &mut Context) {
-        let Some(cluster) = self.cluster.upgrade() else {
+        let Some(node) = self.node.upgrade() else {
             return;
         };
         if let Some(req) = ctx.message_as::<ActivationRequest>() {
             let ci = req.cluster_identity.clone().unwrap_or_default();
-            let resp = self.activate(&cluster, ctx, ci);
+            let resp = self.activate(&node, ctx, ci);
             ctx.respond(resp);
         } else if let Some(t) = ctx.message_as::<ClusterTopology>() {
             let t = t.clone();
-            self.on_topology(&cluster, ctx, &t);
+            self.on_topology(&node, ctx, &t);
         } else if let Some(t) = ctx.message_as::<Terminated>() {
             let who = t.who.clone();
-            self.on_terminated(&cluster, ctx, &who);
+            self.on_terminated(&node, ctx, &who);
         }
     }
 }
@@ -62,7 +62,7 @@ impl Actor for PlacementActor {
 impl PlacementActor {
     fn activate(
         &mut self,
-        cluster: &Cluster,
+        node: &LookupContext,
         ctx: &mut Context,
         ci: ClusterIdentity,
     ) -> ActivationResponse {
@@ -76,7 +76,7 @@ impl PlacementActor {
             failed: true,
             ..Default::default()
         };
-        let Some(kind) = cluster.kind(&ci.kind) else {
+        let Some(kind) = node.kind(&ci.kind) else {
             tracing::debug!(kind = %ci.kind, "activation request for a kind this node does not host");
             return failed;
         };
@@ -84,7 +84,7 @@ impl PlacementActor {
         // id is known before the spawn, so the grain can read its identity from `Started` on.
         let name = format!("{}{}", ci.identity, ctx.system().registry().next_id());
         let id = format!("{}/{}", ctx.self_pid().id(), name);
-        cluster.register_activation(&id, ci.clone());
+        node.register_activation(&id, ci.clone());
         match ctx.spawn_named_unvalidated(kind.props(), &name) {
             Ok(pid) => {
                 self.actors.insert(ci.clone(), pid.clone());
@@ -95,14 +95,14 @@ impl PlacementActor {
                 }
             }
             Err(e) => {
-                cluster.unregister_activation(&id);
+                node.unregister_activation(&id);
                 tracing::warn!(identity = %ci, error = %e, "grain activation failed");
                 failed
             }
         }
     }
 
-    fn on_topology(&mut self, cluster: &Cluster, ctx: &mut Context, t: &ClusterTopology) {
+    fn on_topology(&mut self, node: &LookupContext, ctx: &mut Context, t: &ClusterTopology) {
         let mut members: Vec<AddressedMember> = t
             .members
             .iter()
@@ -110,7 +110,7 @@ impl PlacementActor {
             .map(AddressedMember::new)
             .collect();
         members.sort_by(|a, b| a.member.id.cmp(&b.member.id));
-        let me = cluster.address();
+        let me = node.address();
         for (ci, pid) in &self.actors {
             let owner =
                 rendezvous_owner(&members, &ci.kind, &ci.identity).map(|m| m.address.as_str());
@@ -121,21 +121,21 @@ impl PlacementActor {
         }
     }
 
-    fn on_terminated(&mut self, cluster: &Cluster, ctx: &mut Context, who: &Pid) {
+    fn on_terminated(&mut self, node: &LookupContext, ctx: &mut Context, who: &Pid) {
         let Some(ci) = self.by_pid.remove(who) else {
             return;
         };
         if self.actors.get(&ci) == Some(who) {
             self.actors.remove(&ci);
         }
-        cluster.unregister_activation(who.id());
+        node.unregister_activation(who.id());
         let msg = ActivationTerminated {
             pid: Some(who.to_proto()),
             cluster_identity: Some(ci),
         };
-        let me = cluster.address();
+        let me = node.address();
         let mut sent_to_self = false;
-        for m in cluster.member_list().topology().members() {
+        for m in node.member_list().topology().members() {
             let address = m.address();
             sent_to_self |= address == me;
             ctx.send(&Pid::new(address, EVENT_STREAM), msg.clone());

@@ -10,6 +10,9 @@
 //! only after [`AutoManagedConfig::misses_before_leave`] polls in a row failed, and it rejoins
 //! as soon as it answers again (the member list blocks nobody for it). This node is always
 //! in its own list, whatever its own endpoint does under load.
+//!
+//! Over 700 lines: about 430 of code (the health endpoint and its poller), the rest its
+//! unit tests beside it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::cluster::ClusterError;
+use crate::error::ClusterError;
 use crate::proto::Member;
 use crate::provider::{ClusterProvider, ProviderContext, ProviderFuture};
 
@@ -355,7 +358,7 @@ impl Poller {
             .collect();
         loop {
             // A cluster dropped or shut down without the provider's shutdown ends it too.
-            if self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down() {
+            if self.ctx.is_shut_down() {
                 break;
             }
             let results = poll_all(&self.hosts, self.timeout).await;

@@ -12,8 +12,8 @@ use parking_lot::Mutex;
 use protoactor::{FutureError, Pid, Subscription};
 
 use crate::activator::{self, PARTITION_ACTIVATOR};
-use crate::cluster::{Cluster, ClusterError};
-use crate::identity_lookup::{IdentityLookup, LookupFuture, ShutdownFuture};
+use crate::error::ClusterError;
+use crate::identity_lookup::{IdentityLookup, LookupContext, LookupFuture, ShutdownFuture};
 use crate::proto::{ActivationRequest, ActivationResponse, ClusterIdentity, ClusterTopology};
 
 /// The disthash identity lookup (`disthash.New()` in Go).
@@ -30,18 +30,18 @@ impl DistHashIdentityLookup {
 }
 
 impl IdentityLookup for DistHashIdentityLookup {
-    fn setup(&self, cluster: &Cluster, _client: bool) -> Result<(), ClusterError> {
+    fn setup(&self, node: &LookupContext, _client: bool) -> Result<(), ClusterError> {
         let mut started = self.started.lock();
         if started.is_some() {
             return Err(ClusterError::AlreadyStarted);
         }
-        let system = cluster.system();
+        let system = node.system();
         let pid = system
             .root()
-            .spawn_named(&activator::props(cluster), PARTITION_ACTIVATOR)
+            .spawn_named(&activator::props(node), PARTITION_ACTIVATOR)
             .map_err(|e| ClusterError::Spawn(e.to_string()))?;
         // The placement actor re-checks its activations on every topology, in order.
-        let weak = cluster.downgrade();
+        let weak = node.downgrade();
         let target = pid.clone();
         let sub = system
             .event_stream()
@@ -54,8 +54,8 @@ impl IdentityLookup for DistHashIdentityLookup {
         Ok(())
     }
 
-    fn get(&self, cluster: &Cluster, ci: &ClusterIdentity, timeout: Duration) -> LookupFuture {
-        let Some(owner) = cluster.member_list().owner(&ci.kind, &ci.identity) else {
+    fn get(&self, node: &LookupContext, ci: &ClusterIdentity, timeout: Duration) -> LookupFuture {
+        let Some(owner) = node.member_list().owner(&ci.kind, &ci.identity) else {
             let kind = ci.kind.clone();
             return Box::pin(async move { Err(ClusterError::NoOwner { kind }) });
         };
@@ -66,7 +66,7 @@ impl IdentityLookup for DistHashIdentityLookup {
             request_id: String::new(),
             topology_hash: 0,
         };
-        let fut = cluster
+        let fut = node
             .system()
             .root()
             .request_future(&target, request, timeout);
@@ -91,18 +91,18 @@ impl IdentityLookup for DistHashIdentityLookup {
         })
     }
 
-    fn shutdown(&self, cluster: &Cluster, graceful: bool) -> ShutdownFuture {
+    fn shutdown(&self, node: &LookupContext, graceful: bool) -> ShutdownFuture {
         let Some((pid, sub)) = self.started.lock().take() else {
             return Box::pin(async {});
         };
-        let system = cluster.system().clone();
+        let system = node.system().clone();
         system.event_stream().unsubscribe(&sub);
         if !graceful {
             // At once, so a caller may drop the future (a failed start does).
             system.root().stop(&pid);
             return Box::pin(async {});
         }
-        let wait = cluster.config().shutdown_timeout;
+        let wait = node.shutdown_timeout();
         Box::pin(async move {
             // Poison: activation requests already queued are answered first; stopping the
             // placement actor stops every grain, which broadcasts ActivationTerminated.

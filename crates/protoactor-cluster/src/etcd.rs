@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::cluster::ClusterError;
+use crate::error::ClusterError;
 use crate::proto::Member;
 use crate::provider::{ClusterProvider, ProviderContext, ProviderFuture};
 
@@ -363,7 +363,7 @@ impl Session {
     }
 
     fn stopped(&self) -> bool {
-        *self.stop.borrow() || self.ctx.cluster().is_shut_down() || self.ctx.system().is_shut_down()
+        *self.stop.borrow() || self.ctx.is_shut_down()
     }
 
     async fn call<T>(

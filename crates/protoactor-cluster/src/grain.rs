@@ -28,7 +28,8 @@ use protoactor::{Actor, ActorSystem, Context, Message, Pid};
 pub use protoactor::Props;
 pub use protoactor_remote::Serialization;
 
-use crate::cluster::{CallOptions, Cluster, ClusterError};
+use crate::cluster::{CallOptions, Cluster};
+use crate::error::ClusterError;
 use crate::proto::{ClusterIdentity, GrainErrorResponse, GrainRequest};
 
 /// Cluster access from inside a grain, on its [`Context`]: its identity, its kind and its
@@ -62,114 +63,7 @@ impl GrainContext for Context {
     }
 }
 
-/// The reasons of [`GrainErrorResponse`], as strings on the wire (Go's `ErrorReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum GrainErrorReason {
-    Ok,
-    Cancelled,
-    Unknown,
-    InvalidArgument,
-    DeadlineExceeded,
-    NotFound,
-    AlreadyExists,
-    PermissionDenied,
-    ResourceExhausted,
-    FailedPrecondition,
-    Aborted,
-    OutOfRange,
-    Unimplemented,
-    Internal,
-    Unavailable,
-    DataLoss,
-    Unauthenticated,
-}
-
-impl GrainErrorReason {
-    /// The wire string (`"INVALID_ARGUMENT"`, ...).
-    pub fn as_str(self) -> &'static str {
-        use GrainErrorReason::*;
-        match self {
-            Ok => "OK",
-            Cancelled => "CANCELLED",
-            Unknown => "UNKNOWN",
-            InvalidArgument => "INVALID_ARGUMENT",
-            DeadlineExceeded => "DEADLINE_EXCEEDED",
-            NotFound => "NOT_FOUND",
-            AlreadyExists => "ALREADY_EXISTS",
-            PermissionDenied => "PERMISSION_DENIED",
-            ResourceExhausted => "RESOURCE_EXHAUSTED",
-            FailedPrecondition => "FAILED_PRECONDITION",
-            Aborted => "ABORTED",
-            OutOfRange => "OUT_OF_RANGE",
-            Unimplemented => "UNIMPLEMENTED",
-            Internal => "INTERNAL",
-            Unavailable => "UNAVAILABLE",
-            DataLoss => "DATA_LOSS",
-            Unauthenticated => "UNAUTHENTICATED",
-        }
-    }
-}
-
-impl GrainErrorResponse {
-    /// An error reply with `reason` (a [`GrainErrorReason`] string or a user enum name) and
-    /// `message`.
-    pub fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
-        GrainErrorResponse {
-            reason: reason.into(),
-            message: message.into(),
-            metadata: Default::default(),
-        }
-    }
-    /// The same error with a metadata entry.
-    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.into(), value.into());
-        self
-    }
-}
-
-impl From<GrainErrorReason> for String {
-    fn from(r: GrainErrorReason) -> String {
-        r.as_str().to_string()
-    }
-}
-
-impl fmt::Display for GrainErrorResponse {
-    /// Go's `Error()` text.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "grain error response, reason: {}, message: {}, metadata: {:?}",
-            self.reason, self.message, self.metadata
-        )
-    }
-}
-
-impl std::error::Error for GrainErrorResponse {}
-
-impl GrainRequest {
-    /// The request a generated client sends for method `method_index` (the rpc's 0-based
-    /// position in its service) with input `input`.
-    pub fn new<M: prost::Message>(method_index: i32, input: &M) -> Self {
-        GrainRequest {
-            method_index,
-            message_data: input.encode_to_vec(),
-            message_type_name: String::new(),
-        }
-    }
-    /// Decodes the input as `M`; a generated grain answers a failure with
-    /// `GrainErrorResponse { reason: "INVALID_ARGUMENT" }`.
-    pub fn decode_input<M: prost::Message + Default>(&self) -> Result<M, GrainErrorResponse> {
-        M::decode(self.message_data.as_slice())
-            .map_err(|e| GrainErrorResponse::new(GrainErrorReason::InvalidArgument, e.to_string()))
-    }
-}
-
-impl AsRef<str> for GrainErrorReason {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
+pub use crate::envelope::GrainErrorReason;
 
 // ---------------------------------------------------------------------- typed grains
 
@@ -710,23 +604,6 @@ pub fn unknown_method<T: Send + 'static>(ctx: &mut GrainCtx<'_, T>, kind: &str, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::ClusterIdentity;
-
-    #[test]
-    fn grain_request_round_trips_its_input() {
-        let ci = ClusterIdentity::new("id", "kind");
-        let req = GrainRequest::new(2, &ci);
-        assert_eq!(req.method_index, 2);
-        assert_eq!(req.decode_input::<ClusterIdentity>().unwrap(), ci);
-        let bad = GrainRequest {
-            message_data: vec![0xff],
-            ..Default::default()
-        };
-        assert_eq!(
-            bad.decode_input::<ClusterIdentity>().unwrap_err().reason,
-            "INVALID_ARGUMENT"
-        );
-    }
 
     #[test]
     fn transport_failures_get_the_closest_reason() {
@@ -742,14 +619,5 @@ mod tests {
         let answered = GrainErrorResponse::new("USER_NOT_FOUND", "x").with_metadata("k", "v");
         let e = GrainError::from(ClusterError::Grain(answered.clone()));
         assert_eq!((e.cluster_error(), e.to_response()), (None, answered));
-    }
-
-    #[test]
-    fn error_text_is_gos() {
-        let e = GrainErrorResponse::new(GrainErrorReason::NotFound, "no such user");
-        assert_eq!(
-            e.to_string(),
-            "grain error response, reason: NOT_FOUND, message: no such user, metadata: {}"
-        );
     }
 }

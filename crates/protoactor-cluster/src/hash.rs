@@ -100,6 +100,15 @@ pub trait RendezvousMember {
     fn hosts_kind(&self, kind: &str) -> bool;
 }
 
+impl RendezvousMember for AddressedMember {
+    fn rendezvous_address(&self) -> &str {
+        &self.address
+    }
+    fn hosts_kind(&self, kind: &str) -> bool {
+        self.member.has_kind(kind)
+    }
+}
+
 /// The owner of `identity` of `kind` among `members`, which must be in ascending member-id
 /// order (as the member list keeps them): the eligible member with the highest
 /// FNV-1a-32(`identity ++ address`); on a tie the earlier one; a single eligible member wins

@@ -75,8 +75,9 @@
 //! `cluster.member_list().members()` reads the current topology. Providers here:
 //! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), and with
 //! cargo features `etcd` (keys with leases in an etcd server, shared with Go's etcd
-//! provider) and `consul` (a Consul agent's services and TTL checks, as Go's consul
-//! provider).
+//! provider), `consul` (a Consul agent's services and TTL checks, as Go's consul
+//! provider) and `kubernetes` (pod labels, as Go's k8s provider; the repository's
+//! `docs/kubernetes.md`).
 //!
 //! ## Inside a grain
 //!
@@ -98,9 +99,44 @@
 //! |---|---|---|
 //! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider. Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
 //! | `consul` | no | the `consul` provider: a Consul agent's services and TTL checks, as protoactor-go's consul provider (no extra dependency) |
+//! | `kubernetes` | no | the `kubernetes` provider: pod labels watched through the Kubernetes API, as protoactor-go's k8s provider (kube and k8s-openapi; needs Rust 1.89+; the binary picks the k8s-openapi API version feature) |
 //!
 //! With default features the crate builds without a system `protoc`: its own `.proto` files
 //! are compiled by protox (pure Rust). The test and automanaged providers are always there.
+//!
+//! ## Layers
+//!
+//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
+//! own layer or of lower ones, and no modules name each other in a cycle, not even inside a
+//! layer; `scripts/check-layers.sh`, run by CI, reads this table and fails on a name of a
+//! higher layer and on an import cycle (which it prints).
+//!
+//! ```text
+//!  0 base        proto, error, envelope, identity
+//!                  the generated messages, ClusterError, the grain envelopes, identities
+//!  1 members     member, hash, kind, pid_cache
+//!                  members and their addresses, Go's topology and owner hashes, kinds,
+//!                  the PID cache
+//!  2 membership  member_list
+//!                  the current topology, blocking, ClusterTopology events
+//!  3 gossip      gossip
+//!                  gossip/wire.rs (names, keys, packing), gossip/state.rs (state, merge),
+//!                  gossip/heartbeat.rs (expiry, blocking), gossip/actor.rs (actor, rounds)
+//!  4 placement   identity_lookup, activator, disthash
+//!                  the lookup trait and its LookupContext, the placement actor, disthash
+//!                  (a strong-consistency identity lookup comes in here)
+//!  5 providers   provider, test_provider, automanaged, etcd, consul, kubernetes
+//!                  the provider trait and its ProviderContext, the providers (etcd, consul
+//!                  and kubernetes behind the cargo features of the same names)
+//!  6 cluster     config, cluster
+//!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
+//!  7 services    grain
+//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
+//!                  and cluster management come in here)
+//! ```
+//!
+//! Identity lookups and providers see the cluster only through the narrow context the
+//! façade hands them ([`LookupContext`], [`ProviderContext`]), so they sit below it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -113,14 +149,20 @@ pub mod config;
 #[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
 pub mod disthash;
+pub mod envelope;
+pub mod error;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
 pub mod gossip;
 pub mod grain;
 pub mod hash;
+pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
+#[cfg(feature = "kubernetes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kubernetes")))]
+pub mod kubernetes;
 pub mod member;
 pub mod member_list;
 pub mod pid_cache;
@@ -134,11 +176,13 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/cluster.rs"));
 }
 
-pub use cluster::{CallOptions, Cluster, ClusterError};
+pub use cluster::{CallOptions, Cluster};
 pub use config::ClusterConfig;
 pub use disthash::DistHashIdentityLookup;
-pub use grain::{GrainContext, GrainCtx, GrainError, GrainErrorReason, Responder};
-pub use identity_lookup::IdentityLookup;
+pub use envelope::GrainErrorReason;
+pub use error::ClusterError;
+pub use grain::{GrainContext, GrainCtx, GrainError, Responder};
+pub use identity_lookup::{IdentityLookup, LookupContext};
 pub use kind::Kind;
 pub use member_list::MemberList;
 pub use proto::{

@@ -1,9 +1,6 @@
-//! Members and cluster identities: constructors and the address rules of the Go cluster.
+//! Members: constructors and the address rules of the Go cluster.
 
-use std::fmt;
-
-use crate::hash::RendezvousMember;
-use crate::proto::{ClusterIdentity, Member};
+use crate::proto::Member;
 
 impl Member {
     /// A member reachable at `host:port`, with id `id` (for the test and automanaged
@@ -52,32 +49,6 @@ impl AddressedMember {
     pub(crate) fn new(member: Member) -> Self {
         let address = member.address();
         Self { member, address }
-    }
-}
-
-impl RendezvousMember for AddressedMember {
-    fn rendezvous_address(&self) -> &str {
-        &self.address
-    }
-    fn hosts_kind(&self, kind: &str) -> bool {
-        self.member.has_kind(kind)
-    }
-}
-
-impl ClusterIdentity {
-    /// The grain `identity` of `kind`.
-    pub fn new(identity: impl Into<String>, kind: impl Into<String>) -> Self {
-        ClusterIdentity {
-            identity: identity.into(),
-            kind: kind.into(),
-        }
-    }
-}
-
-impl fmt::Display for ClusterIdentity {
-    /// `kind/identity`, Go's `ToShortString`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.kind, self.identity)
     }
 }
 

@@ -9,52 +9,77 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use protoactor::ActorSystem;
 
-use crate::cluster::{Cluster, ClusterError};
+use crate::error::ClusterError;
 use crate::member_list::MemberList;
 use crate::proto::Member;
 
 /// The future a provider returns from [`ClusterProvider::shutdown`].
 pub type ProviderFuture = Pin<Box<dyn Future<Output = Result<(), ClusterError>> + Send>>;
 
-/// What a provider gets from the cluster it serves. Cheap to clone; keep it.
+/// What a provider gets from the cluster it serves: the cluster's name, this node as a
+/// member, the actor system, the member list it feeds, and whether the cluster is shutting
+/// down; nothing else of the cluster. Cheap to clone; keep it.
 #[derive(Clone)]
-pub struct ProviderContext {
-    cluster: Cluster,
+pub struct ProviderContext(Arc<ProviderInner>);
+
+struct ProviderInner {
+    cluster_name: String,
+    self_member: Member,
+    system: ActorSystem,
+    member_list: MemberList,
+    shut_down: Arc<AtomicBool>,
 }
 
 impl ProviderContext {
-    pub(crate) fn new(cluster: Cluster) -> Self {
-        Self { cluster }
+    /// The context of a provider serving cluster `cluster_name` on `system`, this node being
+    /// `self_member`; `shut_down` turns true when the cluster begins shutting down.
+    pub(crate) fn new(
+        cluster_name: impl Into<String>,
+        self_member: Member,
+        system: ActorSystem,
+        member_list: MemberList,
+        shut_down: Arc<AtomicBool>,
+    ) -> Self {
+        ProviderContext(Arc::new(ProviderInner {
+            cluster_name: cluster_name.into(),
+            self_member,
+            system,
+            member_list,
+            shut_down,
+        }))
     }
     /// The cluster name (members of other clusters must be ignored).
     pub fn cluster_name(&self) -> &str {
-        self.cluster.name()
+        &self.0.cluster_name
     }
     /// This node as a member: `host`/`port` of its advertised remote address, `id` =
     /// [`ClusterProvider::member_id`] (the actor system id unless the provider says
     /// otherwise), and its kinds (sorted). A client's member has no kinds and is not
     /// registered.
     pub fn self_member(&self) -> &Member {
-        self.cluster.self_member()
+        &self.0.self_member
     }
     /// The actor system (its runtime is where a provider spawns its tasks).
     pub fn system(&self) -> &ActorSystem {
-        self.cluster.system()
+        &self.0.system
     }
     /// The member list the provider feeds.
     pub fn member_list(&self) -> &MemberList {
-        self.cluster.member_list()
+        &self.0.member_list
     }
     /// Publishes the complete current member list, self included (in member mode).
     pub fn update_members(&self, members: Vec<Member>) {
-        self.cluster.member_list().update_cluster_topology(members)
+        self.0.member_list.update_cluster_topology(members)
     }
-    /// The cluster, for anything else.
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+    /// True once the cluster began shutting down or its actor system is shut down: a
+    /// provider's tasks end then.
+    pub fn is_shut_down(&self) -> bool {
+        self.0.shut_down.load(Ordering::Acquire) || self.0.system.is_shut_down()
     }
 }
 

@@ -3,90 +3,31 @@
 //! server runs here, so this checks the provider against Consul's documented API, not a live
 //! Consul.
 
-mod common;
 mod consul_agent;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{
-    assert_same_owners, go_call_after_a_leave, go_member_binary, hello_props,
-    run_rust_member_if_child, serialization, HelloRequest, HelloResponse, MemberProcess,
-};
 use consul_agent::ConsulAgent;
-use protoactor::prelude::*;
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
-use protoactor_cluster::{CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, Kind};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_testkit::cluster::{
+    assert_same_owners, go_call_after_a_leave, go_member_binary, HelloResponse, MemberProcess,
+    Node, NodeBuilder, Provider,
+};
 
 const HELLO: &str = "hello";
 /// Generous bound for what must happen (never a timing assertion).
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Node {
-    system: ActorSystem,
-    remote: Arc<Remote>,
-    cluster: Cluster,
-}
-
-impl Node {
-    fn id(&self) -> String {
-        self.cluster.self_member().id.clone()
-    }
-}
-
+/// A member of `cluster` on the agent's consul, hosting the hello grain.
 fn start_node(cluster: &str, config: ConsulConfig) -> Node {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
-    let config = ClusterConfig::new(
-        cluster,
-        ConsulProvider::new(config),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(Kind::new(HELLO, hello_props()));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
-    Node {
-        system,
-        remote,
-        cluster,
-    }
-}
-
-async fn stop_node(n: Node, graceful: bool) {
-    n.cluster.shutdown(graceful).await;
-    n.remote.shutdown();
-    n.system.shutdown();
-}
-
-async fn await_ids(node: &Node, ids: &[String], present: bool) -> bool {
-    let ids = ids.to_vec();
-    node.cluster
-        .member_list()
-        .wait_until(WAIT, move |t| {
-            ids.iter().all(|id| t.member(id).is_some() == present)
-        })
-        .await
+    NodeBuilder::new(cluster)
+        .with_hello_kinds(&[HELLO])
+        .member(ConsulProvider::new(config))
 }
 
 async fn hello(node: &Node, identity: &str) -> HelloResponse {
-    node.cluster
-        .request_as::<HelloResponse, _>(
-            identity,
-            HELLO,
-            HelloRequest {
-                name: "consul".into(),
-            },
-            &CallOptions::default().with_timeout(Duration::from_secs(20)),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("call {identity}: {e}"))
+    (node.hello(HELLO, identity, "consul").await).unwrap_or_else(|e| panic!("call {identity}: {e}"))
 }
 
 /// A PUT to the agent; panics unless it answers 200.
@@ -170,7 +111,7 @@ async fn the_test_agent_holds_blocking_queries_and_expires_ttls() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop_node(n, false).await;
+    n.stop(false).await;
     let deadline = Instant::now() + WAIT;
     while agent.services()[&id].status != "critical" {
         assert!(Instant::now() < deadline, "never critical");
@@ -188,7 +129,7 @@ async fn members_converge_through_the_agent_with_gos_registration() {
     let ids: Vec<String> = nodes.iter().map(Node::id).collect();
     for n in &nodes {
         assert!(
-            await_ids(n, &ids, true).await,
+            n.await_ids(&ids, true, WAIT).await,
             "{}: {:?}",
             n.id(),
             n.cluster.member_list().members()
@@ -226,29 +167,8 @@ async fn members_converge_through_the_agent_with_gos_registration() {
     assert_eq!(at.len(), 3, "60 identities all on {at:?}");
 
     // A client follows the members without registering and reaches the same activations.
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .unwrap();
-    let client = Node {
-        cluster: Cluster::start_client(
-            &system,
-            &remote,
-            ClusterConfig::new(
-                "consul-3",
-                ConsulProvider::new(config.clone()),
-                DistHashIdentityLookup::new(),
-            ),
-        )
-        .unwrap(),
-        system,
-        remote,
-    };
-    assert!(await_ids(&client, &ids, true).await);
+    let client = NodeBuilder::new("consul-3").client(ConsulProvider::new(config.clone()));
+    assert!(client.await_ids(&ids, true, WAIT).await);
     for i in 0..10 {
         let id = format!("g-{i}");
         assert_eq!(
@@ -257,9 +177,9 @@ async fn members_converge_through_the_agent_with_gos_registration() {
         );
     }
     assert_eq!(agent.services().len(), 3, "the client registered");
-    stop_node(client, true).await;
+    client.stop(true).await;
     for n in nodes {
-        stop_node(n, true).await;
+        n.stop(true).await;
     }
 }
 
@@ -272,15 +192,21 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
     let n3 = start_node("consul-leave", config.clone());
     let ids = vec![n1.id(), n2.id(), n3.id()];
     for n in [&n1, &n2, &n3] {
-        assert!(await_ids(n, &ids, true).await);
+        assert!(n.await_ids(&ids, true, WAIT).await);
     }
 
     // n3's TTL updates stop (shut down without deregistering): its check goes critical after
     // the TTL, and the others drop it while it is still registered.
     let n3_id = n3.id();
-    stop_node(n3, false).await;
-    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), false).await);
-    assert!(await_ids(&n2, std::slice::from_ref(&n3_id), false).await);
+    n3.stop(false).await;
+    assert!(
+        n1.await_ids(std::slice::from_ref(&n3_id), false, WAIT)
+            .await
+    );
+    assert!(
+        n2.await_ids(std::slice::from_ref(&n3_id), false, WAIT)
+            .await
+    );
     let s = agent.services();
     assert_eq!(s[&n3_id].status, "critical", "left without a lapsed TTL");
     // Its check passes again (as after a pause): it is a member again, not blocked (Go
@@ -291,9 +217,12 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
         r#"{"Status":"passing","Output":""}"#,
     )
     .await;
-    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), true).await);
+    assert!(n1.await_ids(std::slice::from_ref(&n3_id), true, WAIT).await);
     // And lapses again (nobody updates it any more).
-    assert!(await_ids(&n1, std::slice::from_ref(&n3_id), false).await);
+    assert!(
+        n1.await_ids(std::slice::from_ref(&n3_id), false, WAIT)
+            .await
+    );
 
     // Grains now live on n1 and n2 only.
     let alive: BTreeSet<String> = [
@@ -309,9 +238,9 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
     // n2 leaves gracefully: deregistered, and n1 sees it go before any TTL could lapse.
     let n2_id = n2.id();
     let t = Instant::now();
-    stop_node(n2, true).await;
+    n2.stop(true).await;
     assert!(!agent.services().contains_key(&n2_id), "not deregistered");
-    assert!(await_ids(&n1, &[n2_id], false).await);
+    assert!(n1.await_ids(&[n2_id], false, WAIT).await);
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "graceful leave took {:?}",
@@ -319,14 +248,10 @@ async fn a_member_whose_ttl_lapses_leaves_and_a_graceful_one_leaves_at_once() {
     );
     let r = hello(&n1, "solo").await;
     assert_eq!(r.address, n1.cluster.address());
-    stop_node(n1, true).await;
+    n1.stop(true).await;
 }
 
-/// Child mode of this binary: a Rust member process for the mixed test.
-#[test]
-fn rust_member_child() {
-    run_rust_member_if_child();
-}
+protoactor_testkit::rust_member_child_test!();
 
 #[test]
 fn go_and_rust_members_share_one_consul_agent() {
@@ -337,15 +262,11 @@ fn go_and_rust_members_share_one_consul_agent() {
     let agent = rt.block_on(ConsulAgent::start());
     let cluster = "consul-mixed";
     let topology = Duration::from_secs(60);
-    let mut go =
-        MemberProcess::go_consul("go", cluster, &agent.address(), &[HELLO, "goonly"]).unwrap();
-    let mut rust = MemberProcess::rust_consul(
-        "rust",
-        "rust_member_child",
-        cluster,
-        &agent.address(),
-        &[HELLO, "rustonly"],
-    );
+    let provider = Provider::Consul {
+        agent: agent.address(),
+    };
+    let mut go = MemberProcess::go("go", cluster, &provider, &[HELLO, "goonly"]).unwrap();
+    let mut rust = MemberProcess::rust("rust", cluster, &provider, &[HELLO, "rustonly"]);
     // Member ids are the system ids on both sides.
     let ids = [go.id.clone(), rust.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -398,13 +319,7 @@ fn go_and_rust_members_share_one_consul_agent() {
 
     // A new Rust member joins; the Go member leaves gracefully (deregisters) and the Rust
     // member drops it.
-    let mut rust = MemberProcess::rust_consul(
-        "rust2",
-        "rust_member_child",
-        cluster,
-        &agent.address(),
-        &[HELLO, "rustonly"],
-    );
+    let mut rust = MemberProcess::rust("rust2", cluster, &provider, &[HELLO, "rustonly"]);
     let (go_id, rust2_id) = (go.id.clone(), rust.id.clone());
     go.await_members(&[&go_id, &rust2_id], topology);
     rust.await_members(&[&go_id, &rust2_id], topology);

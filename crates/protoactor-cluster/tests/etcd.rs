@@ -4,57 +4,24 @@
 //! restart test starts its own etcd on its own port (through the same script), so it never
 //! disturbs the shared one. Every test uses its own cluster name.
 //!
-//! Member processes (tests/common): Rust members are this binary re-run as a child; the Go
+//! Member processes (protoactor-testkit's `cluster` module): Rust members are this binary re-run as a child; the Go
 //! member is `interop/cmd/gocluster -provider etcd` (needs `go`; `PROTOACTOR_INTEROP=required`
 //! fails instead of skipping).
 
-mod common;
-
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use etcd_client::{Client, GetOptions, PutOptions};
-use protoactor::prelude::*;
 use protoactor_cluster::etcd::{EtcdConfig, EtcdNode, EtcdProvider};
-use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, Kind, Member,
-};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_cluster::Member;
+use protoactor_testkit::cluster::*;
+use protoactor_testkit::services::{etcd_endpoints, ScriptServer};
 
 const HELLO: &str = "hello";
 /// Longest wait for a topology change (never a timing assertion).
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
-/// Child mode of this binary: a Rust member process for the tests below.
-#[test]
-fn rust_member_child() {
-    run_rust_member_if_child();
-}
-
-/// The shared etcd's endpoints, or `None` after a loud message (panics when required).
-fn endpoints() -> Option<String> {
-    match std::env::var("PROTOACTOR_ETCD_ENDPOINTS") {
-        Ok(e) if !e.trim().is_empty() => Some(e),
-        _ if std::env::var("PROTOACTOR_ETCD").as_deref() == Ok("required") => panic!(
-            "etcd tests are required (PROTOACTOR_ETCD=required) but PROTOACTOR_ETCD_ENDPOINTS is not set \
-             (export PROTOACTOR_ETCD_ENDPOINTS=\"$(scripts/start-etcd.sh)\")"
-        ),
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: etcd test not run: PROTOACTOR_ETCD_ENDPOINTS is not set \
-                 (export PROTOACTOR_ETCD_ENDPOINTS=\"$(scripts/start-etcd.sh)\"; \
-                 PROTOACTOR_ETCD=required fails instead) !!!!!\n"
-            );
-            None
-        }
-    }
-}
+protoactor_testkit::rust_member_child_test!();
 
 /// A cluster name no other test run uses.
 fn unique(name: &str) -> String {
@@ -97,101 +64,18 @@ async fn keys(client: &mut Client, prefix: &str) -> Vec<(String, String, i64)> {
         .collect()
 }
 
-struct Node {
-    system: ActorSystem,
-    remote: Arc<Remote>,
-    cluster: Cluster,
-}
-
-impl Node {
-    fn id(&self) -> String {
-        self.cluster.self_member().id.clone()
-    }
-}
-
-/// An in-process Rust member of `cluster` on etcd.
-fn start_node(cluster: &str, config: EtcdConfig, kinds: &[&str]) -> Node {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
-    let config = ClusterConfig::new(
-        cluster,
-        EtcdProvider::new(config),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kinds(kinds.iter().map(|k| Kind::new(*k, hello_props())));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
-    Node {
-        system,
-        remote,
-        cluster,
-    }
-}
-
-/// An in-process client of `cluster` on etcd (no kinds, not registered).
-fn start_client_node(cluster: &str, config: EtcdConfig) -> Node {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0)
-            .with_wire_variant(WireVariant::Legacy2024)
-            .with_serialization(serialization()),
-    )
-    .expect("remote starts");
-    let config = ClusterConfig::new(
-        cluster,
-        EtcdProvider::new(config),
-        DistHashIdentityLookup::new(),
-    );
-    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
-    Node {
-        system,
-        remote,
-        cluster,
-    }
-}
-
-async fn stop_node(n: Node) {
-    n.cluster.shutdown(true).await;
-    n.remote.shutdown();
-    n.system.shutdown();
-}
-
-async fn await_ids(node: &Node, ids: &[String], present: bool) -> bool {
-    let ids = ids.to_vec();
-    node.cluster
-        .member_list()
-        .wait_until(TOPOLOGY, move |t| {
-            ids.iter().all(|id| t.member(id).is_some() == present)
-        })
-        .await
-}
-
 async fn hello(node: &Node, identity: &str) -> Result<HelloResponse, String> {
-    node.cluster
-        .request_as::<HelloResponse, _>(
-            identity,
-            HELLO,
-            HelloRequest {
-                name: "etcd".into(),
-            },
-            &CallOptions::default().with_timeout(Duration::from_secs(20)),
-        )
-        .await
-        .map_err(|e| e.to_string())
+    (node.hello(HELLO, identity, "etcd").await).map_err(|e| e.to_string())
 }
 
 #[test]
 fn three_rust_members_converge_lose_a_killed_one_and_see_a_graceful_leave() {
-    let Some(ep) = endpoints() else { return };
+    let Some(ep) = etcd_endpoints() else { return };
     let cluster = unique("etcd-three");
-    let start =
-        |label: &str| MemberProcess::rust_etcd(label, "rust_member_child", &cluster, &ep, &[HELLO]);
+    let provider = Provider::Etcd {
+        endpoints: ep.clone(),
+    };
+    let start = |label: &str| MemberProcess::rust(label, &cluster, &provider, &[HELLO]);
     let mut a = start("a");
     let mut b = start("b");
     let mut c = start("c");
@@ -261,7 +145,7 @@ fn three_rust_members_converge_lose_a_killed_one_and_see_a_graceful_leave() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn go_format_values_foreign_writers_and_graceful_deregistration() {
-    let Some(ep) = endpoints() else { return };
+    let Some(ep) = etcd_endpoints() else { return };
     let cluster = unique("etcd-format");
     let mut client = etcd(&ep).await;
     let prefix = format!("/protoactor/{cluster}/");
@@ -292,13 +176,14 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         .unwrap();
 
     let config = EtcdConfig::new(ep.split(',')).with_retry_interval(Duration::from_millis(200));
-    let n1 = start_node(&cluster, config.clone(), &[HELLO]);
-    let n2 = start_node(&cluster, config.clone(), &[HELLO]);
+    let members = NodeBuilder::new(&cluster).with_hello_kinds(&[HELLO]);
+    let n1 = members.member(EtcdProvider::new(config.clone()));
+    let n2 = members.member(EtcdProvider::new(config.clone()));
     assert_eq!(n1.id(), member_id(&cluster, n1.system.id()));
     let ids = vec![n1.id(), n2.id(), foreign.clone()];
     for n in [&n1, &n2] {
         assert!(
-            await_ids(n, &ids, true).await,
+            n.await_ids(&ids, true, TOPOLOGY).await,
             "{}: {:?}",
             n.id(),
             n.cluster.member_list().members()
@@ -340,7 +225,7 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         assert!(Instant::now() < deadline, "n1 never registered again");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(await_ids(&n2, &ids, true).await);
+    assert!(n2.await_ids(&ids, true, TOPOLOGY).await);
 
     // Grain calls reach both members.
     let mut at = BTreeSet::new();
@@ -350,8 +235,8 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
     assert_eq!(at.len(), 2, "40 identities all on {at:?}");
 
     // A client reads the members without registering, and reaches the same activations.
-    let client_node = start_client_node(&cluster, config.clone());
-    assert!(await_ids(&client_node, &ids, true).await);
+    let client_node = members.client(EtcdProvider::new(config.clone()));
+    assert!(client_node.await_ids(&ids, true, TOPOLOGY).await);
     for id in identities("g", 10) {
         let via_client = hello(&client_node, &id).await.expect("client call");
         assert_eq!(
@@ -368,7 +253,7 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         !registered.iter().any(|k| k.ends_with(&client_node.id())),
         "the client registered: {registered:?}"
     );
-    stop_node(client_node).await;
+    client_node.stop(true).await;
 
     // Changes after the start come through the watch: a node joins with a lease, then its
     // lease is revoked.
@@ -383,9 +268,15 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         )
         .await
         .unwrap();
-    assert!(await_ids(&n2, std::slice::from_ref(&late), true).await);
+    assert!(
+        n2.await_ids(std::slice::from_ref(&late), true, TOPOLOGY)
+            .await
+    );
     client.lease_revoke(lease).await.unwrap();
-    assert!(await_ids(&n2, std::slice::from_ref(&late), false).await);
+    assert!(
+        n2.await_ids(std::slice::from_ref(&late), false, TOPOLOGY)
+            .await
+    );
     // `"alive":false` written by a Go member is a leave.
     client
         .put(
@@ -395,7 +286,10 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         )
         .await
         .unwrap();
-    assert!(await_ids(&n1, std::slice::from_ref(&foreign), false).await);
+    assert!(
+        n1.await_ids(std::slice::from_ref(&foreign), false, TOPOLOGY)
+            .await
+    );
 
     // Graceful shutdown: key deleted and lease revoked; n1 sees n2 leave at once.
     let key2 = format!("{prefix}{}", n2.id());
@@ -407,8 +301,8 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         .2;
     let n2_id = n2.id();
     let t = Instant::now();
-    stop_node(n2).await;
-    assert!(await_ids(&n1, &[n2_id], false).await);
+    n2.stop(true).await;
+    assert!(n1.await_ids(&[n2_id], false, TOPOLOGY).await);
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "leave took {:?}",
@@ -424,7 +318,7 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         "the lease outlived the member"
     );
 
-    stop_node(n1).await;
+    n1.stop(true).await;
     client
         .delete(
             prefix.clone(),
@@ -439,62 +333,6 @@ async fn go_format_values_foreign_writers_and_graceful_deregistration() {
         )
         .await
         .unwrap();
-}
-
-/// An etcd server of this test alone (scripts/start-etcd.sh on other ports and directory).
-struct OwnEtcd {
-    port: u16,
-    dir: PathBuf,
-}
-
-impl OwnEtcd {
-    fn script() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-etcd.sh")
-    }
-
-    fn run(&self, arg: Option<&str>) -> String {
-        let mut cmd = Command::new("bash");
-        cmd.arg(Self::script())
-            .env("PROTOACTOR_ETCD_PORT", self.port.to_string())
-            .env("PROTOACTOR_ETCD_DIR", &self.dir);
-        if let Some(a) = arg {
-            cmd.arg(a);
-        }
-        let out = cmd.output().expect("start-etcd.sh runs");
-        assert!(
-            out.status.success(),
-            "start-etcd.sh {arg:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn start() -> (OwnEtcd, String) {
-        // Two consecutive free ports (client and peer).
-        let port = loop {
-            let p = free_port();
-            if p < 65535 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-                break p;
-            }
-        };
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("etcd-restart-{}-{port}", std::process::id()));
-        let e = OwnEtcd { port, dir };
-        let endpoint = e.run(None);
-        (e, endpoint)
-    }
-}
-
-impl Drop for OwnEtcd {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(Self::script())
-            .arg("stop")
-            .env("PROTOACTOR_ETCD_PORT", self.port.to_string())
-            .env("PROTOACTOR_ETCD_DIR", &self.dir)
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// Polls etcd until every key is there (an observable event; etcd offers no wait for it).
@@ -526,17 +364,18 @@ async fn await_keys(client: &mut Client, prefix: &str, want: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_reregister_and_keep_serving_across_an_etcd_restart() {
     // Needs the etcd binary the shared server runs on; same skip rule.
-    if endpoints().is_none() {
+    if etcd_endpoints().is_none() {
         return;
     }
-    let (own, ep) = OwnEtcd::start();
+    let (own, ep) = ScriptServer::etcd();
     let cluster = unique("etcd-restart");
     let prefix = format!("/protoactor/{cluster}/");
     let config = EtcdConfig::new([ep.clone()]).with_retry_interval(Duration::from_millis(200));
-    let n1 = start_node(&cluster, config.clone(), &[HELLO]);
-    let n2 = start_node(&cluster, config.clone(), &[HELLO]);
+    let members = NodeBuilder::new(&cluster).with_hello_kinds(&[HELLO]);
+    let n1 = members.member(EtcdProvider::new(config.clone()));
+    let n2 = members.member(EtcdProvider::new(config.clone()));
     let ids = vec![n1.id(), n2.id()];
-    assert!(await_ids(&n1, &ids, true).await && await_ids(&n2, &ids, true).await);
+    assert!(n1.await_ids(&ids, true, TOPOLOGY).await && n2.await_ids(&ids, true, TOPOLOGY).await);
     let grains = identities("r", 20);
     let mut before = Vec::new();
     for g in &grains {
@@ -550,24 +389,24 @@ async fn members_reregister_and_keep_serving_across_an_etcd_restart() {
 
     // etcd goes away, and comes back empty (its data directory wiped): the members keep
     // their topology and serve meanwhile, then register again.
-    own.run(Some("stop"));
+    own.stop();
     std::fs::remove_dir_all(own.dir.join("data")).unwrap();
     for (g, addr) in grains.iter().zip(&before) {
         let r = hello(&n2, g).await.expect("call while etcd is down");
         assert_eq!(&r.address, addr, "{g} moved while etcd was down");
     }
     assert_eq!(n1.cluster.member_list().members().len(), 2);
-    assert_eq!(own.run(None), ep);
+    assert_eq!(own.start(), ep);
     let mut client = etcd(&ep).await;
     let want: Vec<String> = ids.iter().map(|id| format!("{prefix}{id}")).collect();
     await_keys(&mut client, &prefix, &want).await;
 
     // Their watches work again: a member started now is seen by both, and sees both.
-    let n3 = start_node(&cluster, config.clone(), &[HELLO]);
+    let n3 = members.member(EtcdProvider::new(config.clone()));
     let all = vec![n1.id(), n2.id(), n3.id()];
     for n in [&n1, &n2, &n3] {
         assert!(
-            await_ids(n, &all, true).await,
+            n.await_ids(&all, true, TOPOLOGY).await,
             "{}: {:?}",
             n.id(),
             n.cluster.member_list().members()
@@ -582,26 +421,23 @@ async fn members_reregister_and_keep_serving_across_an_etcd_restart() {
     }
     assert_eq!(at.len(), 3, "60 identities all on {at:?}");
     for n in [n1, n2, n3] {
-        stop_node(n).await;
+        n.stop(true).await;
     }
     drop(own);
 }
 
 #[test]
 fn go_and_rust_members_share_one_etcd() {
-    let Some(ep) = endpoints() else { return };
+    let Some(ep) = etcd_endpoints() else { return };
     if go_member_binary().is_none() {
         return;
     }
     let cluster = unique("etcd-mixed");
-    let mut go = MemberProcess::go_etcd("go", &cluster, &ep, &[HELLO, "goonly"]).unwrap();
-    let mut rust = MemberProcess::rust_etcd(
-        "rust",
-        "rust_member_child",
-        &cluster,
-        &ep,
-        &[HELLO, "rustonly"],
-    );
+    let provider = Provider::Etcd {
+        endpoints: ep.clone(),
+    };
+    let mut go = MemberProcess::go("go", &cluster, &provider, &[HELLO, "goonly"]).unwrap();
+    let mut rust = MemberProcess::rust("rust", &cluster, &provider, &[HELLO, "rustonly"]);
     let go_id = member_id(&cluster, &go.id);
     let rust_id = member_id(&cluster, &rust.id);
     let ids = [go_id.as_str(), rust_id.as_str()];
@@ -655,13 +491,7 @@ fn go_and_rust_members_share_one_etcd() {
     }
 
     // A new Rust member joins the Go member (Go's watch sees its key) and hosts grains again.
-    let mut rust = MemberProcess::rust_etcd(
-        "rust2",
-        "rust_member_child",
-        &cluster,
-        &ep,
-        &[HELLO, "rustonly"],
-    );
+    let mut rust = MemberProcess::rust("rust2", &cluster, &provider, &[HELLO, "rustonly"]);
     let rust_id = member_id(&cluster, &rust.id);
     go.await_members(&[&go_id, &rust_id], TOPOLOGY);
     rust.await_members(&[&go_id, &rust_id], TOPOLOGY);

@@ -13,12 +13,9 @@
 mod grain_impls;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use grain_impls::grainstest::*;
 use grain_impls::{CounterGrain, GreeterGrain};
@@ -33,9 +30,10 @@ use serde_json::Value;
 /// Longest wait for one answer of the Go process or one topology change.
 const WAIT: Duration = Duration::from_secs(60);
 
-#[path = "common/go_build.rs"]
-mod go_build;
-use go_build::interop_dir;
+use protoactor_testkit::go;
+use protoactor_testkit::paths::interop_dir;
+use protoactor_testkit::ports::free_port;
+use protoactor_testkit::process::ChildProcess;
 
 /// `(service, method)` → method index, from generated code.
 type Indexes = BTreeMap<(String, String), i32>;
@@ -125,98 +123,41 @@ fn rust_and_go_generators_agree() {
 // ------------------------------------------------------------------ the mixed cluster
 
 fn go_binary() -> Option<PathBuf> {
-    go_build::go_program("gograins", "Go typed-grain interop test")
+    go::go_program("gograins", "Go typed-grain interop test")
 }
 
-/// A loopback port below the ephemeral range (no outgoing connection takes it before the
-/// member binds it), in a range the other multi-process tests do not use.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let seed = (std::process::id() % 7_000) as u16;
-    for _ in 0..7_000 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 12_000 + (seed.wrapping_add(n.wrapping_mul(7))) % 7_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
-/// The Go member process; killed when dropped.
+/// The Go member process (`READY <address> <id>`, then one answer line a command); killed
+/// when dropped.
 struct GoMember {
     address: String,
     id: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<parking_lot::Mutex<Vec<String>>>,
+    process: ChildProcess,
 }
 
 impl GoMember {
     fn start(bin: &PathBuf, auto_port: u16, peers: &[String]) -> GoMember {
-        let mut child = Command::new(bin)
-            .args(["-name", "grains", "-auto-port", &auto_port.to_string()])
-            .args(["-peers", &peers.join(",")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the Go member starts");
-        let stderr = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let (tail, err) = (stderr.clone(), child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut t = tail.lock();
-                if t.len() == 30 {
-                    t.remove(0);
-                }
-                t.push(line);
-            }
+        let mut cmd = Command::new(bin);
+        cmd.args(["-name", "grains", "-auto-port", &auto_port.to_string()])
+            .args(["-peers", &peers.join(",")]);
+        let mut process = ChildProcess::spawn("Go member", cmd, |line| {
+            let tag = line.split(' ').next().unwrap_or("");
+            ["READY", "OK", "ERR", "ERROR", "MEMBERS"]
+                .contains(&tag)
+                .then(|| line.to_string())
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let tag = line.split(' ').next().unwrap_or("");
-                if ["READY", "OK", "ERR", "ERROR", "MEMBERS"].contains(&tag)
-                    && tx.send(line).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let mut m = GoMember {
-            address: String::new(),
-            id: String::new(),
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            stderr,
-        };
-        let ready = m.next_line("READY");
+        let ready = process.next_line("READY", WAIT);
         let f: Vec<&str> = ready.split(' ').collect();
         assert_eq!(f.len(), 3, "bad READY line {ready:?}");
-        (m.address, m.id) = (f[1].to_string(), f[2].to_string());
-        m
-    }
-
-    fn next_line(&mut self, what: &str) -> String {
-        self.lines.recv_timeout(WAIT).unwrap_or_else(|e| {
-            panic!(
-                "the Go member gave no answer to {what:?} ({e}); its stderr ends with:\n{}",
-                self.stderr.lock().join("\n")
-            )
-        })
+        GoMember {
+            address: f[1].to_string(),
+            id: f[2].to_string(),
+            process,
+        }
     }
 
     fn command(&mut self, line: &str) -> String {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}")
-            .and_then(|_| stdin.flush())
-            .unwrap();
-        self.next_line(line)
+        self.process.send_line(line);
+        self.process.next_line(line, WAIT)
     }
 
     /// A call's answer: `Ok(json)` or `Err(json error)`.
@@ -233,19 +174,7 @@ impl GoMember {
 
     /// Closes stdin (a graceful leave) and waits for the process to end.
     fn stop(mut self) {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the Go member did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for GoMember {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop(WAIT);
     }
 }
 

@@ -18,7 +18,8 @@ use protoactor_cluster::{
 #[path = "../../protoactor-remote/shared/messages.rs"]
 mod messages;
 use messages::{Echo, Response};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_remote::{Remote, RemoteConfig, Serialization, WireVariant};
+use protoactor_testkit::cluster::{Node, NodeBuilder};
 use tokio::sync::mpsc;
 
 /// Generous upper bound for things that must happen (never a timing assertion).
@@ -66,11 +67,6 @@ impl Actor for Hello {
     }
 }
 
-struct Node {
-    system: ActorSystem,
-    cluster: Cluster,
-}
-
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -80,45 +76,47 @@ fn init_tracing() {
         .try_init();
 }
 
-fn start_remote() -> (ActorSystem, Arc<Remote>) {
+/// Members of cluster `test` in this process: two worker threads each, the 2024 wire
+/// variant, the grain messages registered (they cross the wire between members).
+fn nodes() -> NodeBuilder {
     init_tracing();
-    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
+    NodeBuilder::new("test")
+        .with_system_config(Config::default().with_worker_threads(2))
+        .with_remote_config(|| {
+            let ser = Serialization::new();
+            ser.register::<Echo>();
+            ser.register::<Response>();
+            RemoteConfig::local()
+                .with_wire_variant(WireVariant::Legacy2024)
+                .with_serialization(ser)
+        })
+}
+
+fn start_remote() -> (ActorSystem, Arc<Remote>) {
+    nodes().start_remote()
+}
+
+/// The `hello` kind, recording its activations in `activations`.
+fn hello_kind(activations: &Activations) -> Kind {
+    let a = activations.clone();
+    Kind::new(
+        "hello",
+        Props::from_producer(move || Hello {
+            activations: a.clone(),
+        }),
     )
-    .expect("remote starts");
-    // The grain messages cross the wire between members: registered on every node.
-    remote.serialization().register::<Echo>();
-    remote.serialization().register::<Response>();
-    (system, remote)
 }
 
 fn member(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
-    let (system, remote) = start_remote();
-    let a = activations.clone();
-    let props = Props::from_producer(move || Hello {
-        activations: a.clone(),
-    });
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(Kind::new("hello", props));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
+    nodes()
+        .with_kind(hello_kind(activations))
+        .member(TestProvider::new(agent))
 }
 
 /// A member hosting `hello` and `caller`: a caller grain asked `Echo { target }` calls the
 /// hello grain `target` through its own cluster, without blocking, and answers
 /// `Response { "via <caller identity>: <hello's answer>" }`.
 fn member_with_caller(agent: &Arc<InMemAgent>, activations: &Activations) -> Node {
-    let (system, remote) = start_remote();
-    let a = activations.clone();
-    let hello = Props::from_producer(move || Hello {
-        activations: a.clone(),
-    });
     let caller = Props::from_func(|ctx| {
         let Some(echo) = ctx.message_as::<Echo>() else {
             return;
@@ -145,26 +143,24 @@ fn member_with_caller(agent: &Arc<InMemAgent>, activations: &Activations) -> Nod
             });
         });
     });
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(Kind::new("hello", hello))
-    .with_kind(Kind::new("caller", caller));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
+    nodes()
+        .with_kind(hello_kind(activations))
+        .with_kind(Kind::new("caller", caller))
+        .member(TestProvider::new(agent))
 }
 
 fn client(agent: &Arc<InMemAgent>) -> Node {
-    let (system, remote) = start_remote();
-    let config = ClusterConfig::new(
-        "test",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    );
-    let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
-    Node { system, cluster }
+    nodes().client(TestProvider::new(agent))
+}
+
+/// `n` members of one in-memory agent hosting `hello`, once every one sees all of them.
+async fn cluster_of(n: usize) -> (Arc<InMemAgent>, Activations, Vec<Node>) {
+    let agent = InMemAgent::new();
+    let activations = Activations::default();
+    let nodes: Vec<Node> = (0..n).map(|_| member(&agent, &activations)).collect();
+    let all: Vec<&Node> = nodes.iter().collect();
+    wait_for_topology(&all, &all).await;
+    (agent, activations, nodes)
 }
 
 /// Waits until every node's topology has exactly the members of `nodes`.
@@ -277,11 +273,8 @@ fn terminated_events(node: &Node) -> mpsc::UnboundedReceiver<ActivationTerminate
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_once() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
 
     let identities: Vec<String> = (0..1000).map(|i| format!("user-{i}")).collect();
     let hosts = call_all(&all, &identities).await;
@@ -319,11 +312,8 @@ async fn a_thousand_identities_spread_over_three_members_each_activated_exactly_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_calls_to_one_identity_activate_it_once() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let same: Vec<String> = vec!["contended".to_string(); 60];
     let hosts = call_all(&all, &same).await;
     assert_eq!(hosts["contended"], expected_owner(&all, "contended"));
@@ -333,11 +323,8 @@ async fn concurrent_first_calls_to_one_identity_activate_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, mut nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let identities: Vec<String> = (0..300).map(|i| format!("g-{i}")).collect();
     let before = call_all(&all, &identities).await;
 
@@ -371,11 +358,8 @@ async fn a_member_stopped_gracefully_hands_its_grains_to_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (agent, activations, mut nodes) = cluster_of(2).await;
     let two: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&two, &two).await;
     let identities: Vec<String> = (0..200).map(|i| format!("j-{i}")).collect();
     let before = call_all(&two, &identities).await;
     let mut stops: Vec<_> = nodes.iter().map(terminated_events).collect();
@@ -434,11 +418,8 @@ async fn a_joining_member_takes_over_its_identities_and_the_old_activations_stop
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grain_that_stops_is_evicted_everywhere_and_reactivated_by_the_next_call() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     // An identity hosted by the second member, called from the first.
     let id = (0..)
         .map(|i| format!("s-{i}"))
@@ -591,11 +572,8 @@ fn start_rejects_bad_kinds_and_a_second_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_cached_pid_is_evicted_on_dead_letter_and_the_call_retried() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let id = "stale";
     let owner = expected_owner(&all, id);
     let ci = ClusterIdentity::new(id, "hello");
@@ -611,11 +589,7 @@ async fn a_stale_cached_pid_is_evicted_on_dead_letter_and_the_call_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
-    let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
+    let (_, _, nodes) = cluster_of(2).await;
     let id = "silent";
     let ci = ClusterIdentity::new(id, "hello");
     // An actor that swallows everything stands in for an activation on a hung member.
@@ -648,11 +622,8 @@ async fn a_cached_pid_that_never_answers_is_evicted_after_the_attempt_timeout() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_returns_the_grain_pid_in_go_s_shape_on_the_owner() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let nodes: Vec<Node> = (0..2).map(|_| member(&agent, &activations)).collect();
+    let (_, activations, nodes) = cluster_of(2).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let ci = ClusterIdentity::new("a/b.c", "hello");
     let pid = nodes[0].cluster.get(&ci).await.unwrap();
     assert_eq!(pid.address(), expected_owner(&all, "a/b.c"));
@@ -822,11 +793,8 @@ async fn blocking_calls_from_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_dies_is_dropped_by_the_provider_and_a_restarted_one_rejoins() {
-    let agent = InMemAgent::new();
-    let activations = Activations::default();
-    let mut nodes: Vec<Node> = (0..3).map(|_| member(&agent, &activations)).collect();
+    let (agent, activations, mut nodes) = cluster_of(3).await;
     let all: Vec<&Node> = nodes.iter().collect();
-    wait_for_topology(&all, &all).await;
     let identities: Vec<String> = (0..150).map(|i| format!("d-{i}")).collect();
     let before = call_all(&all, &identities).await;
 

@@ -1,17 +1,15 @@
 //! One cluster of two protoactor-go members (`interop/cmd/gocluster`, the Go module pinned in
 //! interop/go.mod) and one Rust member, on the automanaged provider with disthash; the Rust
 //! member speaks the 2024 wire variant (`WireVariant::Legacy2024`). Every member is its own
-//! process, driven over stdin/stdout (see tests/common).
+//! process, driven over stdin/stdout (see protoactor-testkit's `cluster` module).
 //!
 //! Without `go` the test prints a loud SKIPPED line and passes, unless
 //! `PROTOACTOR_INTEROP=required` (CI), where it fails.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
+use protoactor_testkit::cluster::*;
 
 /// Kind hosted on every member.
 const ALL: &str = "hello";
@@ -23,21 +21,7 @@ const GO_ONLY: &str = "goonly";
 /// on its first failed poll).
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
-/// Child mode of this binary: a Rust member process for the tests below (does nothing when
-/// run as a test).
-#[test]
-fn rust_member_child() {
-    run_rust_member_if_child();
-}
-
-fn spec(label: &str, port: u16, peers: &[String], kinds: &[&str]) -> MemberSpec {
-    MemberSpec {
-        label: label.into(),
-        auto_port: port,
-        peers: peers.to_vec(),
-        kinds: kinds.iter().map(|k| k.to_string()).collect(),
-    }
-}
+protoactor_testkit::rust_member_child_test!();
 
 fn identities(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
@@ -48,12 +32,12 @@ fn go_and_rust_members_form_one_cluster() {
     if go_member_binary().is_none() {
         return;
     }
-    let ports = [free_port(), free_port(), free_port()];
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut go1 = MemberProcess::go(&spec("go1", ports[0], &peers, &[ALL, GO_ONLY])).unwrap();
-    let mut go2 = MemberProcess::go(&spec("go2", ports[1], &peers, &[ALL])).unwrap();
-    let rust_spec = spec("rust", ports[2], &peers, &[ALL, RUST_ONLY]);
-    let mut rust = MemberProcess::rust(&rust_spec, "rust_member_child");
+    let peers = AutoManagedPeers::new(3);
+    let mut go1 = MemberProcess::go("go1", CLUSTER, &peers.provider(0), &[ALL, GO_ONLY]).unwrap();
+    let mut go2 = MemberProcess::go("go2", CLUSTER, &peers.provider(1), &[ALL]).unwrap();
+    let rust_member =
+        || MemberProcess::rust("rust", CLUSTER, &peers.provider(2), &[ALL, RUST_ONLY]);
+    let mut rust = rust_member();
 
     // One topology, the same on every member.
     let ids = [go1.id.clone(), go2.id.clone(), rust.id.clone()];
@@ -163,7 +147,7 @@ fn go_and_rust_members_form_one_cluster() {
     }
 
     // Restarted (same health port, new system id): a member again, hosting grains for Go.
-    let mut rust = MemberProcess::rust(&rust_spec, "rust_member_child");
+    let mut rust = rust_member();
     assert_ne!(rust.id, old_rust_id);
     let ids = [go1.id.clone(), go2.id.clone(), rust.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -1,36 +1,21 @@
 //! A Rust-only cluster of three member processes on the automanaged provider (this test
-//! binary re-run as children, driven over the gocluster line protocol, see tests/common):
+//! binary re-run as children, driven over the gocluster line protocol, see protoactor-testkit's `cluster` module):
 //! 1,000 identities spread and each activated once, a member killed with SIGKILL (its grains
 //! re-activate elsewhere), restarted (it rejoins), and one stopped gracefully.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use protoactor_testkit::cluster::*;
 
 const KIND: &str = "hello";
 /// Longest wait for a topology change (polls every second; a member leaves after two
 /// missed polls in a row).
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
-/// Child mode of this binary: a Rust member process for the test below (does nothing when
-/// run as a test).
-#[test]
-fn rust_member_child() {
-    run_rust_member_if_child();
-}
+protoactor_testkit::rust_member_child_test!();
 
-fn start(label: &str, port: u16, peers: &[String]) -> MemberProcess {
-    MemberProcess::rust(
-        &MemberSpec {
-            label: label.into(),
-            auto_port: port,
-            peers: peers.to_vec(),
-            kinds: vec![KIND.into()],
-        },
-        "rust_member_child",
-    )
+fn start(label: &str, peers: &AutoManagedPeers, i: usize) -> MemberProcess {
+    MemberProcess::rust(label, CLUSTER, &peers.provider(i), &[KIND])
 }
 
 fn identities(n: usize) -> Vec<String> {
@@ -39,11 +24,10 @@ fn identities(n: usize) -> Vec<String> {
 
 #[test]
 fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_stop() {
-    let ports = [free_port(), free_port(), free_port()];
-    let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut a = start("a", ports[0], &peers);
-    let mut b = start("b", ports[1], &peers);
-    let mut c = start("c", ports[2], &peers);
+    let peers = AutoManagedPeers::new(3);
+    let mut a = start("a", &peers, 0);
+    let mut b = start("b", &peers, 1);
+    let mut c = start("c", &peers, 2);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for m in [&mut a, &mut b, &mut c] {
@@ -100,7 +84,7 @@ fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_st
 
     // Restarted with a new system id on the same health port: it rejoins and takes its
     // share back.
-    let mut c = start("c2", ports[2], &peers);
+    let mut c = start("c2", &peers, 2);
     assert_ne!(c.id, old_c);
     let ids = [a.id.clone(), b.id.clone(), c.id.clone()];
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -54,18 +54,34 @@ where
         self.encode_to_vec()
     }
     fn decode_payload(type_name: &str, payload: &[u8]) -> Result<Self, DecodeError> {
-        let expected = T::full_name();
-        if type_name != expected {
-            return Err(DecodeError::UnknownType {
-                found: type_name.to_string(),
-                expected: vec![expected],
-            });
+        // Replay decodes every event: compare with `PACKAGE.NAME` in place (what prost's
+        // `full_name` and prost-build's generated one return) before building the name.
+        if !is_package_dot_name::<T>(type_name) {
+            let expected = T::full_name();
+            if type_name != expected {
+                return Err(DecodeError::UnknownType {
+                    found: type_name.to_string(),
+                    expected: vec![expected],
+                });
+            }
         }
         T::decode(payload).map_err(|e| DecodeError::Malformed {
             type_name: type_name.to_string(),
             reason: e.to_string(),
         })
     }
+}
+
+/// True if `type_name` is `T::PACKAGE` + `.` + `T::NAME` (or `T::NAME` alone without a
+/// package), compared without allocating.
+fn is_package_dot_name<T: prost::Name>(type_name: &str) -> bool {
+    if T::PACKAGE.is_empty() {
+        return type_name == T::NAME;
+    }
+    type_name
+        .strip_prefix(T::PACKAGE)
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(T::NAME)
 }
 
 /// Declares an enum of protobuf messages that is a [`PersistentMessage`]: each variant is
@@ -187,6 +203,33 @@ mod tests {
             }
             other => panic!("expected UnknownType, got {other:?}"),
         }
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Bare {}
+    impl prost::Name for Bare {
+        const NAME: &'static str = "Bare";
+        const PACKAGE: &'static str = "";
+    }
+
+    #[test]
+    fn the_type_name_is_checked_without_building_it_and_exactly() {
+        assert!(is_package_dot_name::<Added>("counter.v1.Added"));
+        for wrong in [
+            "counter.v1Added",
+            "counter.v1.Adde",
+            "counter.v1.Added2",
+            "x.counter.v1.Added",
+            "Added",
+            "",
+        ] {
+            assert!(!is_package_dot_name::<Added>(wrong), "{wrong}");
+            assert!(Added::decode_payload(wrong, &[]).is_err(), "{wrong}");
+        }
+        assert!(is_package_dot_name::<Bare>("Bare"));
+        assert!(!is_package_dot_name::<Bare>(".Bare"));
+        assert!(Bare::decode_payload("Bare", &[]).is_ok());
+        assert!(Bare::decode_payload(".Bare", &[]).is_err());
     }
 
     #[test]

@@ -91,6 +91,22 @@
 //! [`InMemoryProvider`] is always there.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
+//! # Layers
+//!
+//! The crate reads from the bottom up: a module names (`crate::module`) only modules of its
+//! own layer or of lower ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
+//!
+//! ```text
+//!  0 records    error, codec
+//!                 errors; events and snapshots as stored records
+//!  1 storage    provider, group
+//!                 the storage interface; group commit for the SQL providers
+//!  2 providers  memory, sqlite, postgres
+//!                 the providers
+//!  3 actors     persistence
+//!                 persistent actors, their journal and recovery
+//! ```
+
 #![warn(missing_docs)]
 
 mod codec;

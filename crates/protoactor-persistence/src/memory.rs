@@ -9,17 +9,30 @@ use crate::codec::{Entry, Record};
 use crate::error::PersistenceError;
 use crate::provider::Provider;
 
+/// The logs by actor name. foldhash: SipHash of the name cost about 300 instructions
+/// per write, a sixth of the provider's share of a one-event write.
+type Logs = HashMap<String, Log, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Log {
     events: BTreeMap<u64, Record>,
     snapshots: BTreeMap<u64, Record>,
 }
 
+/// The log of `actor_name`, created empty if there is none (the name is copied only then,
+/// not on every write).
+fn log_mut<'a>(logs: &'a mut Logs, actor_name: &str) -> &'a mut Log {
+    if !logs.contains_key(actor_name) {
+        logs.insert(actor_name.to_string(), Log::default());
+    }
+    logs.get_mut(actor_name).expect("inserted above")
+}
+
 /// Keeps journals and snapshots in memory. Share one (`Arc`) between actor systems to
 /// simulate a restart in tests. Unlike protoactor-go's, deletes do delete.
 #[derive(Default)]
 pub struct InMemoryProvider {
-    logs: Mutex<HashMap<String, Log>>,
+    logs: Mutex<Logs>,
 }
 
 impl InMemoryProvider {
@@ -48,7 +61,7 @@ impl Provider for InMemoryProvider {
         snapshot: Record,
     ) -> Result<(), PersistenceError> {
         let mut logs = self.logs.lock();
-        let log = logs.entry(actor_name.to_string()).or_default();
+        let log = log_mut(&mut logs, actor_name);
         let journal_end = log
             .events
             .last_key_value()
@@ -104,7 +117,19 @@ impl Provider for InMemoryProvider {
         index: u64,
         event: Record,
     ) -> Result<(), PersistenceError> {
-        self.persist_events(actor_name, index, vec![event]).await
+        // One event, without the `Vec` and the second boxed future of `persist_events`.
+        let mut logs = self.logs.lock();
+        let log = log_mut(&mut logs, actor_name);
+        match log.events.entry(index) {
+            std::collections::btree_map::Entry::Occupied(_) => Err(PersistenceError::Conflict {
+                actor: actor_name.to_string(),
+                index,
+            }),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(event);
+                Ok(())
+            }
+        }
     }
 
     async fn persist_events(
@@ -114,7 +139,7 @@ impl Provider for InMemoryProvider {
         events: Vec<Record>,
     ) -> Result<(), PersistenceError> {
         let mut logs = self.logs.lock();
-        let log = logs.entry(actor_name.to_string()).or_default();
+        let log = log_mut(&mut logs, actor_name);
         let n = events.len() as u64;
         let last = first_index
             .checked_add(n)

@@ -5,29 +5,23 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use protoactor::prelude::*;
-
-fn skip(why: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: Go reads the journal: {why}");
-}
+use protoactor_testkit::go;
 
 #[test]
 fn go_decodes_events_and_snapshots_written_by_rust() {
     let Some(pg) = PostgresFixture::from_env() else {
         return;
     };
-    if Command::new("go").arg("version").output().is_err() {
-        assert!(
-            std::env::var("PROTOACTOR_INTEROP").as_deref() != Ok("required"),
-            "PROTOACTOR_INTEROP=required but `go` is not installed"
-        );
-        return skip("`go` is not installed");
-    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/reader");
+    let Some(reader) = go::go_binary(&dir, ".", "persistence-reader", "Go reads the journal")
+    else {
+        return;
+    };
 
     let name = unique("go-reads");
     let system = ActorSystem::new();
@@ -43,10 +37,8 @@ fn go_decodes_events_and_snapshots_written_by_rust() {
     get(&system, &pid);
     system.shutdown();
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("go/reader");
-    let out = Command::new("go")
-        .args(["run", ".", &pg.url, &name])
-        .current_dir(&dir)
+    let out = Command::new(reader)
+        .args([&pg.url, &name])
         .output()
         .expect("run the Go reader");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::*;
@@ -16,6 +13,7 @@ use protoactor::OneForOneStrategy;
 use protoactor_persistence::{
     DecodeError, PersistenceError, PersistentMessage, Provider, Record, RecordKind,
 };
+use protoactor_testkit::process::{test_child, ChildProcess};
 
 fn record_added(amount: i64, seq: u64) -> Record {
     Added { amount, seq }.to_record()
@@ -619,46 +617,22 @@ fn failed_write_is_not_reported(f: &dyn Fixture) {
 /// every event the child reported as persisted is there, in order, and nothing is torn.
 fn recovers_after_crash(f: &dyn Fixture) {
     let name = unique("crash");
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "crash_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .envs(f.child_env())
-        .env("CRASH_CHILD_NAME", &name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the child");
-    // Lines are read on another thread so that a stuck child cannot hang the test.
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if let Some(i) = line.strip_prefix("persisted ") {
-                if tx.send(i.trim().parse::<u64>().unwrap()).is_err() {
-                    break;
-                }
-            }
-        }
+    let mut cmd = test_child("crash_child");
+    cmd.envs(f.child_env()).env("CRASH_CHILD_NAME", &name);
+    // Only the `persisted <index>` lines, as the index (the harness may print
+    // `test crash_child ... ` before the first).
+    let mut child = ChildProcess::spawn("crash child", cmd, |line| {
+        let i = line.find("persisted ")?;
+        Some(line[i + "persisted ".len()..].trim().to_string())
     });
     let mut last_reported = None;
     while last_reported < Some(300) {
-        match rx.recv_timeout(WAIT) {
-            Ok(i) => last_reported = Some(i),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("the child stopped reporting ({e:?}) after {last_reported:?}");
-            }
-        }
+        let i = child.next_line("persisted <index>", WAIT);
+        last_reported = Some(i.parse::<u64>().expect("an index"));
     }
     let last = last_reported.expect("the child persisted events");
-    child.kill().expect("SIGKILL the child");
-    let status = child.wait().unwrap();
+    child.kill();
+    let status = child.wait_exit(WAIT);
     assert!(!status.success(), "the child was killed, not finished");
 
     let (system, p) = run(f);

@@ -2,12 +2,13 @@
 //! together do: every `SqliteProvider::open` succeeds (none fails with "database is locked").
 //! And the SQLite provider's write queue outliving a runtime that shut down.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use protoactor_persistence::{Provider, SqliteProvider};
+use protoactor_testkit::process::{test_child, ChildProcess};
 
 /// Opens `path` and uses it once (a write and a read), as a program's first steps do.
 fn open_and_use(path: &Path) -> Result<(), String> {
@@ -67,40 +68,42 @@ fn threads_opening_a_new_file_at_once_all_succeed() {
 fn processes_opening_a_new_file_at_once_all_succeed() {
     const PROCESSES: usize = 2;
     const ROUNDS: usize = 80;
-    let exe = std::env::current_exe().unwrap();
+    // Only to avoid hanging forever; no assertion on time.
+    const WAIT: Duration = Duration::from_secs(120);
     for round in 0..ROUNDS {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.db");
-        let mut children: Vec<_> = (0..PROCESSES)
-            .map(|_| {
-                Command::new(&exe)
-                    .args(["open_child", "--exact", "--ignored", "--nocapture"])
-                    .env("OPEN_CHILD_PATH", &path)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::inherit())
-                    .spawn()
-                    .expect("start a child")
+        let mut children: Vec<ChildProcess> = (0..PROCESSES)
+            .map(|i| {
+                let mut cmd = test_child("open_child");
+                cmd.env("OPEN_CHILD_PATH", &path);
+                // The harness may print `test open_child ... ` before a line of the child.
+                ChildProcess::spawn(&format!("open child {i}"), cmd, |l| {
+                    ["ready", "opened:"]
+                        .iter()
+                        .find_map(|t| l.find(t).map(|i| l[i..].to_string()))
+                })
             })
             .collect();
-        let mut outputs: Vec<_> = children
-            .iter_mut()
-            .map(|c| BufReader::new(c.stdout.take().unwrap()).lines())
-            .collect();
         // Every child is started and waiting: then all are told to open at once.
-        for out in &mut outputs {
-            let line = out.find_map(|l| l.ok().filter(|l| l.starts_with("ready")));
+        for c in &mut children {
+            let line = c
+                .try_next_line(WAIT)
+                .ok()
+                .filter(|l| l.starts_with("ready"));
             assert!(line.is_some(), "round {round}: a child exited before ready");
         }
         for c in &mut children {
-            writeln!(c.stdin.as_mut().unwrap(), "go").unwrap();
+            c.send_line("go");
         }
         let mut errors = Vec::new();
-        for (mut out, mut c) in outputs.into_iter().zip(children) {
-            let result = out
-                .find_map(|l| l.ok().filter(|l| l.starts_with("opened:")))
+        for mut c in children {
+            let result = c
+                .try_next_line(WAIT)
+                .ok()
+                .filter(|l| l.starts_with("opened:"))
                 .unwrap_or_else(|| "opened: no result (child died)".into());
-            assert!(c.wait().unwrap().success() || result != "opened: ok");
+            assert!(c.wait_exit(WAIT).success() || result != "opened: ok");
             if result != "opened: ok" {
                 errors.push(result);
             }

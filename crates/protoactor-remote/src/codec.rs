@@ -10,6 +10,9 @@
 //! (length-delimited, valid UTF-8) and 3 (varint), with a non-empty id. Anything else is an
 //! id string. An id would have to start with the control byte `0x0A` or `0x12` and continue
 //! as a valid PID encoding to be misread, which no generated or user-chosen id does.
+//!
+//! Over 700 lines: about 600 of code (the writer and the reader share the batch tables and
+//! both wire variants), the rest its unit tests beside it.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -250,6 +253,52 @@ pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_addr
                 Bytes::from(wire_pid(peer_address, entry.id(), 0).encode_to_vec())
             }
         };
+    }
+}
+
+/// The type the wire-variant probe carries: `actor.Touch` is known to every protoactor node
+/// (protoactor-go 2024 and current, protoactor-dotnet, this crate) and is a user message.
+pub const PROBE_TYPE_NAME: &str = "actor.Touch";
+
+/// The batch a node sends first on a new connection to learn which wire variant the peer
+/// reads. Its one target entry is the encoded `actor.PID{local_address, probe_id}`, which
+/// decodes in both variants, to different targets:
+/// - a 2024 reader (`repeated actor.PID targets`) takes it as that PID, whose address is this
+///   node's, so it forwards the `Touch` back here, to the probe;
+/// - a current reader (`repeated string targets`) takes the bytes as an actor id on its own
+///   node, finds no such actor and answers the sender (the probe) with `DeadLetterResponse`.
+///
+/// `None` when those bytes would not be valid UTF-8 (an address or id of 128 bytes or more
+/// makes a length prefix a multi-byte varint), as a current reader would then refuse it.
+pub fn variant_probe(local_address: &str, probe_id: &str) -> Option<MessageBatch> {
+    let pid = wire_pid(local_address, probe_id, 0);
+    let raw = pid.encode_to_vec();
+    std::str::from_utf8(&raw).ok()?;
+    Some(MessageBatch {
+        type_names: vec![PROBE_TYPE_NAME.to_string()],
+        targets: vec![Bytes::from(raw)],
+        envelopes: vec![MessageEnvelope {
+            type_id: 0,
+            target: 0,
+            sender: 1,
+            ..Default::default()
+        }],
+        senders: vec![pid],
+    })
+}
+
+/// True if `batch` has the shape of a [`variant_probe`] (or of the `Touch` a 2024 peer
+/// forwards back from one): one `actor.Touch` whose target entry is the encoded sender.
+/// Such a batch says nothing about the variant its writer reads.
+pub fn is_variant_probe(batch: &MessageBatch) -> bool {
+    match (&batch.envelopes[..], &batch.targets[..], &batch.senders[..]) {
+        ([e], [raw], [sender]) => {
+            e.target == 0
+                && e.sender == 1
+                && batch.type_names.first().map(String::as_str) == Some(PROBE_TYPE_NAME)
+                && parse_target(raw) == Some(TargetEntry::Pid(sender.clone()))
+        }
+        _ => false,
     }
 }
 
@@ -856,6 +905,144 @@ mod tests {
         let mut l = legacy.clone();
         convert_targets(&mut l, WireVariant::Current, "127.0.0.1:2");
         assert_eq!(l, current);
+    }
+
+    /// Reads `raw`, one current-variant target entry (an id), as a 2024 peer does: the
+    /// batch's `targets` decoded as `actor.PID` with the published schema (prost follows the
+    /// rules protobuf-go applies here: unknown fields are skipped, bad wire types, field 0,
+    /// truncated values and invalid UTF-8 in strings are refused).
+    fn as_legacy_target(id: &str) -> Option<actor_proto::Pid> {
+        let bytes = CurrentBatch {
+            targets: vec![id.to_string()],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        LegacyBatch::decode(bytes.as_slice())
+            .ok()
+            .map(|b| b.targets.into_iter().next().unwrap_or_default())
+    }
+
+    /// Every id up to two bytes, every three-character id over the characters protoactor ids
+    /// are made of, and the ids the protocol itself uses: which ones, written in the current
+    /// variant as a peer's first batch, also decode in the 2024 variant. Each such id reaches
+    /// a 2024 peer as another PID (it is mis-delivered, not refused), which is why a node
+    /// learns the peer's variant with a probe before it sends its first batch. This crate's
+    /// reader is never fooled by them: it reads each as the id it is.
+    #[test]
+    fn ambiguous_first_targets_exhaustively() {
+        let alphabet: Vec<char> =
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$/_-.#@"
+                .chars()
+                .collect();
+        let mut ids: Vec<String> = Vec::new();
+        for a in 0u8..=255 {
+            ids.extend(std::str::from_utf8(&[a]).ok().map(String::from));
+            for b in 0u8..=255 {
+                ids.extend(std::str::from_utf8(&[a, b]).ok().map(String::from));
+            }
+        }
+        for a in &alphabet {
+            for b in &alphabet {
+                for c in &alphabet {
+                    ids.push([*a, *b, *c].iter().collect());
+                }
+            }
+        }
+        let protocol_ids = [
+            "activator",
+            "aardvarks",
+            "echo",
+            "gossip",
+            "partition-activator",
+            "partition-identity",
+            "remote",
+            "eventstream",
+            "$1",
+            "$abc",
+            "activator/Remote$x",
+            "deadletter",
+        ];
+        ids.extend(protocol_ids.iter().map(|s| s.to_string()));
+        let mut ambiguous = Vec::new();
+        for id in &ids {
+            if let Some(pid) = as_legacy_target(id) {
+                // A 2024 peer gets another target than the one meant.
+                assert_ne!((pid.address.as_str(), pid.id.as_str()), ("", id.as_str()));
+                ambiguous.push(id.clone());
+            }
+            // This crate reads the current variant's id as that id, ambiguous or not.
+            assert_eq!(
+                parse_target(id.as_bytes()),
+                Some(TargetEntry::Id(id.clone())),
+                "{id:?}"
+            );
+        }
+        for id in ["activator", "aardvarks", "h1", "hh", "x$"] {
+            assert!(ambiguous.iter().any(|a| a == id), "{id} is ambiguous");
+        }
+        for id in [
+            "echo",
+            "gossip",
+            "partition-activator",
+            "remote",
+            "eventstream",
+        ] {
+            assert!(!ambiguous.iter().any(|a| a == id), "{id} fails to parse");
+        }
+        // The ambiguous shapes, by first byte's wire type: varint (0x68 'h' + one byte),
+        // fixed64 (0x61 'a' + 8 bytes), length-delimited, fixed32 (0x65 'e' + 4 bytes); an
+        // empty `targets` entry decodes as an empty PID too.
+        assert_eq!(as_legacy_target("h1"), Some(actor_proto::Pid::default()));
+        assert_eq!(as_legacy_target("echo!"), Some(actor_proto::Pid::default()));
+        assert_eq!(as_legacy_target("echo"), None);
+        assert!(as_legacy_target("\u{12}\u{1}x").is_some_and(|p| p.id == "x"));
+        eprintln!(
+            "{} of {} candidate first targets decode in both variants",
+            ambiguous.len(),
+            ids.len()
+        );
+    }
+
+    /// The probe decodes in both published schemas, to different targets: a 2024 reader
+    /// gets this node's probe PID (and forwards the `Touch` back), a current reader gets an id
+    /// no actor has. Over every address length it can carry, and refused beyond.
+    #[test]
+    fn the_variant_probe_decodes_in_both_variants() {
+        for len in 1..=200usize {
+            let address = format!("{}:{}", "h".repeat(len.saturating_sub(6).max(1)), 41200);
+            let id = format!("dialect-probe/{}/$1", "m".repeat(len % 40));
+            let Some(probe) = variant_probe(&address, &id) else {
+                // A length prefix of 128 or more is a multi-byte varint: not UTF-8.
+                assert!(address.len() + id.len() + 4 > 127, "{address} {id}");
+                continue;
+            };
+            let bytes = probe.encode_to_vec();
+            let legacy = LegacyBatch::decode(bytes.as_slice()).expect("a 2024 reader decodes it");
+            let me = actor_proto::Pid {
+                address: address.clone(),
+                id: id.clone(),
+                request_id: 0,
+            };
+            assert_eq!(legacy.targets, vec![me.clone()]);
+            assert_eq!(legacy.senders, vec![me.clone()]);
+            assert_eq!(legacy.type_names, vec![PROBE_TYPE_NAME]);
+            let current =
+                CurrentBatch::decode(bytes.as_slice()).expect("a current reader decodes it");
+            assert_eq!(current.targets.len(), 1);
+            assert_ne!(current.targets[0], id, "not the probe's own id");
+            assert!(current.targets[0].starts_with('\n'), "an id no actor has");
+            assert_eq!(current.senders, vec![me]);
+            assert_eq!(current.envelopes[0].sender, 1);
+            assert!(is_variant_probe(&probe));
+            // A batch that only looks similar is not a probe.
+            let mut other = probe.clone();
+            other.type_names = vec!["messages.Echo".into()];
+            assert!(!is_variant_probe(&other));
+            let mut other = probe.clone();
+            other.targets = vec![Bytes::from(id.clone())];
+            assert!(!is_variant_probe(&other));
+        }
+        assert!(variant_probe(&"h".repeat(130), "p").is_none());
     }
 
     #[test]

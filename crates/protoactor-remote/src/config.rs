@@ -58,9 +58,15 @@ pub struct RemoteConfig {
     pub retry_interval: Duration,
     /// Largest gRPC message accepted or sent, in bytes (default 4 MiB, as grpc-go).
     pub max_message_size: usize,
-    /// How targets are written to a peer until it is seen writing (then its own variant is
-    /// used); a peer that cannot decode our first batches gets them again in the other one.
+    /// How targets are written to a peer whose variant is not known: when probing is off,
+    /// or when the peer does not answer the probe in time (see
+    /// [`variant_probe_timeout`](Self::variant_probe_timeout)); a peer that cannot decode
+    /// those first batches then gets them again in the other variant.
     pub wire_variant: WireVariant,
+    /// How long a new endpoint waits for the answer to its wire-variant probe before it
+    /// falls back to [`wire_variant`](Self::wire_variant) (default 5 s); messages sent to
+    /// that peer meanwhile are held, not sent. `None` turns probing off.
+    pub variant_probe_timeout: Option<Duration>,
     /// How long [`Remote::shutdown`](crate::Remote::shutdown) lets each endpoint send what is
     /// queued before closing it (default 5 s); what is left then goes to dead letters.
     pub drain_timeout: Duration,
@@ -88,6 +94,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("retry_interval", &self.retry_interval)
             .field("max_message_size", &self.max_message_size)
             .field("wire_variant", &self.wire_variant)
+            .field("variant_probe_timeout", &self.variant_probe_timeout)
             .field("drain_timeout", &self.drain_timeout)
             .field("kinds", &kinds)
             .field("serialization", &self.serialization);
@@ -110,6 +117,7 @@ impl RemoteConfig {
             retry_interval: Duration::from_secs(2),
             max_message_size: 4 * 1024 * 1024,
             wire_variant: WireVariant::Current,
+            variant_probe_timeout: Some(Duration::from_secs(5)),
             drain_timeout: Duration::from_secs(5),
             kinds: HashMap::new(),
             serialization: Serialization::new(),
@@ -159,9 +167,14 @@ impl RemoteConfig {
         self.drain_timeout = limit;
         self
     }
-    /// Sets the wire variant this node writes to peers it has not yet seen writing.
+    /// Sets the wire variant this node writes to peers whose variant it does not know.
     pub fn with_wire_variant(mut self, v: WireVariant) -> Self {
         self.wire_variant = v;
+        self
+    }
+    /// Sets how long a new endpoint waits for its wire-variant probe (`None`: no probe).
+    pub fn with_variant_probe_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.variant_probe_timeout = limit;
         self
     }
     /// Registers a kind for remote spawn.

@@ -1,6 +1,9 @@
 //! Endpoints: one writer task per remote address that dials, handshakes and streams
 //! batches; the remote process that PIDs of other nodes resolve to; remote watch state.
 //! The node-wide state they share is in [`node`](crate::node).
+//!
+//! Over 700 lines: the writer task, the remote process and the remote watches share one
+//! endpoint state; what the node shares is already in `node`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -10,7 +13,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use protoactor::runtime::{Process, SystemMessage};
-use protoactor::{MessageEnvelope, Pid, Terminated, TerminatedReason};
+use protoactor::{DeadLetterResponse, MessageEnvelope, Pid, Terminated, TerminatedReason, Touch};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -378,15 +381,23 @@ async fn connect(node: &Node, ep: &Endpoint) -> Option<Stream> {
 async fn run_writer(
     endpoints: Arc<Endpoints>,
     ep: Arc<Endpoint>,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    rx: mpsc::UnboundedReceiver<Outbound>,
 ) {
     let node = &*endpoints.node;
+    let mut queue = Queue {
+        rx,
+        held: Vec::new(),
+    };
     let learned = node.learned_variant(&ep.address);
     let mut variant = learned.unwrap_or(node.config.wire_variant);
-    // Until the peer is seen writing, or has accepted a first batch, its variant is a guess.
-    let mut unconfirmed = learned.is_none().then(Unconfirmed::default);
+    // A peer of unknown variant is probed once connected; only if it does not answer is its
+    // variant a guess, kept unconfirmed until it is seen writing or accepts a first batch.
+    let mut must_probe = learned.is_none();
+    let mut unconfirmed = None;
     let mut switched = false;
     let mut replay: Vec<MessageBatch> = Vec::new();
+    // Registered while the writer runs, so that a late answer still teaches the variant.
+    let mut probe: Option<ProbeGuard> = None;
     while let Some((tx, mut inbound)) = connect(node, &ep).await {
         ep.state.store(CONNECTED, Ordering::Release);
         node.system.event_stream().publish(&EndpointConnected {
@@ -403,6 +414,28 @@ async fn run_writer(
             };
             let _ = end_tx.send(end);
         });
+        if must_probe {
+            must_probe = false;
+            let io = ProbeIo {
+                tx: &tx,
+                end: &mut end_rx,
+                queue: &mut queue,
+            };
+            match probe_variant(&endpoints.node, &ep, io, &mut probe).await {
+                Ok(Some(v)) => variant = v,
+                Ok(None) => match node.learned_variant(&ep.address) {
+                    Some(v) => variant = v,
+                    None => unconfirmed = Some(Unconfirmed::default()),
+                },
+                Err(end) => {
+                    watcher.abort();
+                    if let WriteEnd::Stream(e) = &end {
+                        tracing::debug!(address = %ep.address, end = ?e, "endpoint stream ended while probing");
+                    }
+                    break;
+                }
+            }
+        }
         let mut replayed = true;
         for batch in replay.drain(..) {
             let msg = RemoteMessage {
@@ -414,7 +447,7 @@ async fn run_writer(
             write_loop(
                 node,
                 &ep,
-                &mut rx,
+                &mut queue,
                 tx,
                 &mut end_rx,
                 variant,
@@ -461,18 +494,171 @@ async fn run_writer(
         }
         break;
     }
-    terminate(&endpoints, &ep, rx);
+    drop(probe);
+    for m in queue.held {
+        undeliverable(node, m);
+    }
+    terminate(&endpoints, &ep, queue.rx);
+}
+
+/// The process a wire-variant probe answers to: a `Touch` forwarded back means the peer read
+/// the probe's target as an `actor.PID` (2024 variant), a `DeadLetterResponse` means it read
+/// it as an actor id (current variant). See [`variant_probe`](crate::codec::variant_probe).
+struct VariantProbe {
+    node: Weak<Node>,
+    address: String,
+    verdict: Mutex<Option<oneshot::Sender<WireVariant>>>,
+}
+
+impl Process for VariantProbe {
+    fn send_user_message(&self, _pid: &Pid, envelope: MessageEnvelope) {
+        let v = if envelope.message().is::<Touch>() {
+            WireVariant::Legacy2024
+        } else if envelope.message().is::<DeadLetterResponse>() {
+            WireVariant::Current
+        } else {
+            return;
+        };
+        if let Some(node) = self.node.upgrade() {
+            node.learn_variant(&self.address, v);
+        }
+        if let Some(tx) = self.verdict.lock().take() {
+            let _ = tx.send(v);
+        }
+    }
+
+    fn send_system_message(&self, _pid: &Pid, _message: SystemMessage) {}
+}
+
+/// Unregisters a probe's process when dropped.
+struct ProbeGuard {
+    node: Arc<Node>,
+    pid: Pid,
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        self.node.system.registry().remove(&self.pid);
+    }
+}
+
+/// Sends the wire-variant probe on a new stream and waits (holding every other message) for
+/// its answer: `Ok(Some)` with the peer's variant, `Ok(None)` if it cannot be probed or did
+/// not answer in time, `Err` if the stream or the endpoint ended meanwhile.
+async fn probe_variant(
+    node: &Arc<Node>,
+    ep: &Endpoint,
+    io: ProbeIo<'_>,
+    guard: &mut Option<ProbeGuard>,
+) -> Result<Option<WireVariant>, WriteEnd> {
+    let ProbeIo { tx, end, queue } = io;
+    let Queue { rx, held } = queue;
+    let Some(limit) = node.config.variant_probe_timeout else {
+        return Ok(None);
+    };
+    // A node shutting down accepts no new inbound streams, so no answer could reach it.
+    if ep.draining() {
+        return Ok(None);
+    }
+    let registry = node.system.registry();
+    // Unique across nodes: a peer that reads the probe as an id looks it up among its own.
+    let id = format!(
+        "{PROBE_ID_PREFIX}{}/{}",
+        node.system.id(),
+        registry.next_id()
+    );
+    let Some(batch) = crate::codec::variant_probe(&node.address, &id) else {
+        tracing::debug!(address = %ep.address, "this node's address is too long to probe with");
+        return Ok(None);
+    };
+    let (verdict_tx, verdict_rx) = oneshot::channel();
+    let process = Arc::new(VariantProbe {
+        node: Arc::downgrade(node),
+        address: ep.address.clone(),
+        verdict: Mutex::new(Some(verdict_tx)),
+    });
+    let Ok(pid) = registry.add(process, &id) else {
+        return Ok(None);
+    };
+    *guard = Some(ProbeGuard {
+        node: node.clone(),
+        pid,
+    });
+    let msg = RemoteMessage {
+        message_type: Some(MessageType::MessageBatch(batch)),
+    };
+    if tx.send(msg).await.is_err() {
+        return Err(stream_gone(ep, end).await);
+    }
+    let timeout = tokio::time::sleep(limit);
+    tokio::pin!(timeout);
+    let mut verdict_rx = verdict_rx;
+    loop {
+        tokio::select! {
+            biased;
+            _ = ep.close_requested() => return Err(WriteEnd::Closed),
+            e = &mut *end => return Err(WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))),
+            v = &mut verdict_rx => return Ok(v.ok()),
+            _ = ep.drain_requested() => return Ok(None),
+            _ = &mut timeout => {
+                tracing::warn!(address = %ep.address, ?limit, fallback = ?node.config.wire_variant,
+                    "the peer did not answer the wire-variant probe in time");
+                return Ok(None);
+            }
+            m = rx.recv() => match m {
+                None => return Err(WriteEnd::Closed),
+                // The answer to the peer's own probe of this node: sent at once, or two nodes
+                // probing each other would each hold the answer the other waits for. Only
+                // nodes of this crate probe, and they read both variants.
+                Some(m) if m.target.id().starts_with(PROBE_ID_PREFIX) => {
+                    ep.queued.fetch_sub(1, Ordering::Relaxed);
+                    let mut b = BatchBuilder::new(WireVariant::Current);
+                    if b.push(&node.ser, &node.wire_ctx(), &m).is_err() {
+                        undeliverable(node, m);
+                        continue;
+                    }
+                    let msg = RemoteMessage {
+                        message_type: Some(MessageType::MessageBatch(b.finish())),
+                    };
+                    if tx.send(msg).await.is_err() {
+                        undeliverable(node, m);
+                        return Err(stream_gone(ep, end).await);
+                    }
+                }
+                // Counted in the queue until the write loop takes them.
+                Some(m) => held.push(m),
+            },
+        }
+    }
+}
+
+/// The id prefix of probe processes (`dialect-probe/<system id>/<n>`).
+const PROBE_ID_PREFIX: &str = "dialect-probe/";
+
+/// What a probe uses of its endpoint's stream and queue.
+struct ProbeIo<'a> {
+    tx: &'a mpsc::Sender<RemoteMessage>,
+    end: &'a mut oneshot::Receiver<StreamEnd>,
+    queue: &'a mut Queue,
+}
+
+/// An endpoint's send queue, and what was taken from it while a probe was out.
+struct Queue {
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    /// Taken from `rx` while the probe was out, in order; still counted in `queued`.
+    held: Vec<Outbound>,
 }
 
 async fn write_loop(
     node: &Node,
     ep: &Endpoint,
-    rx: &mut mpsc::UnboundedReceiver<Outbound>,
+    queue: &mut Queue,
     tx: mpsc::Sender<RemoteMessage>,
     end: &mut oneshot::Receiver<StreamEnd>,
     mut variant: WireVariant,
     unconfirmed: &mut Option<Unconfirmed>,
 ) -> WriteEnd {
+    let Queue { rx, held } = queue;
     let batch_size = node.config.batch_size;
     // Keep batches well under the peer's message limit.
     let max_bytes = node.config.max_message_size / 2;
@@ -483,7 +669,11 @@ async fn write_loop(
         WriteEnd::Stream(e.unwrap_or(StreamEnd::Eof))
     };
     loop {
-        if ep.draining() && rx.is_empty() {
+        if !held.is_empty() {
+            // Held while the probe was out: they go first, in order, a batch at a time.
+            let k = held.len().min(batch_size);
+            pending.extend(held.drain(..k));
+        } else if ep.draining() && rx.is_empty() {
             // Our end of stream; the peer ends its side once it has read everything before it.
             drop(tx);
             return tokio::select! {
@@ -496,17 +686,19 @@ async fn write_loop(
             };
         }
         let confirm_at = unconfirmed.as_ref().and_then(|u| u.until);
-        tokio::select! {
-            biased;
-            _ = ep.close_requested() => return WriteEnd::Closed,
-            e = &mut *end => return stream_end(e),
-            _ = ep.drain_requested(), if !ep.draining() => continue,
-            _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
-                if confirm_at.is_some() => {
-                *unconfirmed = None;
-                continue;
+        if pending.is_empty() {
+            tokio::select! {
+                biased;
+                _ = ep.close_requested() => return WriteEnd::Closed,
+                e = &mut *end => return stream_end(e),
+                _ = ep.drain_requested(), if !ep.draining() => continue,
+                _ = tokio::time::sleep_until(confirm_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if confirm_at.is_some() => {
+                    *unconfirmed = None;
+                    continue;
+                }
+                n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
             }
-            n = rx.recv_many(&mut pending, batch_size) => if n == 0 { return WriteEnd::Closed },
         }
         // What the peer was seen writing wins over a guess.
         if let Some(v) = node.learned_variant(&ep.address) {
@@ -607,6 +799,7 @@ fn undeliverable(node: &Node, m: Outbound) {
 #[allow(clippy::mutable_key_type)]
 fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
     let node = &*endpoints.node;
+    node.forget_variant(&ep.address);
     ep.state.store(TERMINATED, Ordering::Release);
     endpoints
         .map

@@ -62,7 +62,10 @@
 //!
 //! Wire protocol variants: protoactor-go's published module (2024) writes
 //! `MessageBatch.targets` as `actor.PID` messages, the current protocol as plain id strings.
-//! [`WireVariant`] selects what this node writes; the reader accepts both.
+//! The reader accepts both. What this node writes to a peer is the peer's own variant, which
+//! a new endpoint learns with a probe that decodes in both before it sends anything else
+//! (messages meanwhile are held); [`WireVariant`] is the fallback for a peer that does not
+//! answer (see `docs/semantics.md`).
 //!
 //! # Features
 //!
@@ -72,8 +75,39 @@
 //! | `build` | no | `compile_protos` and `configure` in [`build`], for a user's `build.rs` whose `.proto` files import `actor.proto` (protox, no system `protoc`) |
 //! | `tracing-otel` | no | enables `protoactor/tracing-otel`: span context crosses nodes in message headers |
 //!
-//! How the crate is built inside (its modules, bottom up) is described in the repository's
+//! How the crate is built inside is also described in the repository's
 //! `docs/architecture.md`.
+//!
+//! # Layers
+//!
+//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
+//! own layer or of lower ones, and no modules name each other in a cycle;
+//! `scripts/check-layers.sh`, run by CI, reads this table and fails on a name of a higher
+//! layer and on an import cycle.
+//!
+//! ```text
+//!  0 wire       proto, actor_proto, remote_proto, messages, pid, build
+//!                 the generated packages; `pid`: the one conversion between core `Pid`s
+//!                 and wire `actor.PID`s (PidExt, WireContext); `build`: build-script helpers
+//!  1 mapping    system_messages
+//!                 the wire mapping of core messages in both directions (`Watch`, `Unwatch`,
+//!                 `Stop`, `Terminated`; `PoisonPill`, `Touch`, `Touched`, `DeadLetterResponse`)
+//!  2 registry   serializer
+//!                 the registry of message types and their payload encodings
+//!  3 batches    codec, frame
+//!                 `MessageBatch`es (tables, both wire variants, per-envelope errors, the
+//!                 type-name cap); the gRPC codec, with the memory budget checked per frame
+//!  4 settings   events, config
+//!                 published events and settings
+//!  5 node       node
+//!                 the node-wide state (system, settings, registry, address, inbound streams,
+//!                 shutdown flag, learned peer variants, throttled delivery-error log)
+//!  6 transport  endpoint, server
+//!                 one writer per remote address, the remote process PIDs of other nodes
+//!                 resolve to, remote watches; the gRPC service reading inbound streams
+//!  7 top        activator, remote
+//!                 remote spawn, and [`Remote`], which starts and stops it all
+//! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -131,50 +165,3 @@ pub(crate) use proto::messages;
 pub use proto::remote as remote_proto;
 
 pub use actor_proto::Pid as ProtoPid;
-
-#[cfg(test)]
-mod layering {
-    /// The modules bottom to top (see the crate docs), with their source.
-    const LAYERS: &[(&str, &str)] = &[
-        ("pid", include_str!("pid.rs")),
-        ("system_messages", include_str!("system_messages.rs")),
-        ("serializer", include_str!("serializer.rs")),
-        ("codec", include_str!("codec.rs")),
-        ("frame", include_str!("frame.rs")),
-        ("events", include_str!("events.rs")),
-        ("config", include_str!("config.rs")),
-        ("node", include_str!("node.rs")),
-        ("endpoint", include_str!("endpoint.rs")),
-        ("server", include_str!("server.rs")),
-        ("activator", include_str!("activator.rs")),
-        ("remote", include_str!("remote.rs")),
-    ];
-
-    /// The modules `src` names as `crate::<module>`.
-    fn named(src: &str) -> Vec<&str> {
-        src.match_indices("crate::")
-            .map(|(i, _)| {
-                let rest = &src[i + "crate::".len()..];
-                let end = rest
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(rest.len());
-                &rest[..end]
-            })
-            .collect()
-    }
-
-    #[test]
-    fn modules_name_only_lower_layers() {
-        for (i, (module, src)) in LAYERS.iter().enumerate() {
-            for higher in named(src) {
-                if let Some(j) = LAYERS.iter().position(|(m, _)| *m == higher) {
-                    assert!(j <= i, "{module} names {higher}, a higher layer");
-                }
-            }
-        }
-        assert_eq!(
-            named("use crate::remote_proto; crate::codec::X"),
-            ["remote_proto", "codec"]
-        );
-    }
-}

@@ -74,11 +74,18 @@ impl Node {
         self.peer_variants.get(address).map(|v| *v)
     }
 
-    /// Records the variant the peer at `address` writes (from a batch it sent).
+    /// Records the variant the peer at `address` uses (from a batch it sent, or from the
+    /// answer to a probe).
     pub(crate) fn learn_variant(&self, address: &str, v: WireVariant) {
         if self.learned_variant(address) != Some(v) {
             tracing::debug!(%address, variant = ?v, "learned the peer's wire variant");
             self.peer_variants.insert(address.to_string(), v);
         }
+    }
+
+    /// Forgets the variant of the peer at `address` (its endpoint ended: whatever answers
+    /// there next may be another node, so it is probed again).
+    pub(crate) fn forget_variant(&self, address: &str) {
+        self.peer_variants.remove(address);
     }
 }

@@ -152,8 +152,11 @@ async fn read_stream(
             Some(MessageType::MessageBatch(batch)) => {
                 // Answer in the variant the peer writes (its advertised address is how our
                 // endpoint to it is keyed).
-                if let (true, Some(v)) = (advertised, crate::codec::batch_variant(&batch)) {
-                    node.learn_variant(&peer, v);
+                // A probe's target is written in the 2024 form whatever the prober reads.
+                if advertised && !crate::codec::is_variant_probe(&batch) {
+                    if let Some(v) = crate::codec::batch_variant(&batch) {
+                        node.learn_variant(&peer, v);
+                    }
                 }
                 on_batch(&endpoints, &mut reader, batch, &peer)
             }

@@ -81,6 +81,10 @@ impl Remoting for FakeService {
                 let Some(MessageType::MessageBatch(b)) = m.message_type else {
                     continue;
                 };
+                // Not a protoactor node: it cannot answer the wire-variant probe.
+                if protoactor_remote::codec::is_variant_probe(&b) {
+                    continue;
+                }
                 let ns: Vec<i64> = b
                     .envelopes
                     .iter()
@@ -236,7 +240,9 @@ fn flood_a_vanishing_peer(config: RemoteConfig, n: i64, tag_len: usize, received
     let (s1, r1) = node(
         config
             .with_serialization(serialization())
-            .with_retries(1, Duration::from_millis(10)),
+            .with_retries(1, Duration::from_millis(10))
+            // The fake peer does not answer probes: no need to wait for one.
+            .with_variant_probe_timeout(None),
     );
     let (p, events) = probe::<Ev>();
     let (p2, p3) = (p.clone(), p.clone());
@@ -550,7 +556,11 @@ fn a_wildcard_bind_with_an_advertised_address_round_trips_both_ways() {
 /// them are queued (so the writer has a full backlog), and returns the batches it received.
 fn batches_for(config: RemoteConfig, n: i64) -> Vec<Vec<i64>> {
     let peer = FakePeer::start(false, usize::MAX);
-    let (s1, r1) = node(config.with_serialization(serialization()));
+    let (s1, r1) = node(
+        config
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(None),
+    );
     let target = Pid::new(peer.address.as_str(), "sink");
     for i in 0..n {
         s1.root().send(&target, seq(i, ""));
@@ -597,6 +607,8 @@ fn config_defaults_are_protoactor_go_s() {
     assert_eq!(c.retry_interval, Duration::from_secs(2));
     assert_eq!(c.max_message_size, 4 * 1024 * 1024);
     assert_eq!(c.wire_variant, WireVariant::Current);
+    // Ours: how long a new endpoint waits for the answer to its wire-variant probe.
+    assert_eq!(c.variant_probe_timeout, Some(Duration::from_secs(5)));
     // Ours (protoactor-go does not drain): how long shutdown sends what is queued.
     assert_eq!(c.drain_timeout, Duration::from_secs(5));
     assert!(c.kinds.is_empty());
@@ -615,4 +627,25 @@ fn config_defaults_are_protoactor_go_s() {
     assert_eq!(z.queue_size, 1);
     assert_eq!(z.max_retry_count, 1);
     assert_eq!(z.max_message_size, 1024);
+}
+
+/// A peer that never answers the wire-variant probe (it is no protoactor node and cannot
+/// dial back) gets every message sent while the probe was out, in order, once
+/// `variant_probe_timeout` has passed: they are held, not lost.
+#[test]
+fn messages_held_for_an_unanswered_probe_are_sent_after_its_timeout() {
+    let peer = FakePeer::start(true, usize::MAX);
+    let (s1, r1) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(Some(Duration::from_millis(300))),
+    );
+    let target = Pid::new(peer.address.as_str(), "sink");
+    for i in 0..100 {
+        s1.root().send(&target, seq(i, ""));
+    }
+    let batches = peer.batches_until(100);
+    assert_eq!(batches.concat(), (0..100).collect::<Vec<_>>());
+    stop(&s1, &r1);
+    peer.kill();
 }

@@ -2,133 +2,68 @@
 //! `github.com/asynkron/protoactor-go@latest`, the 2024 wire variant), launches it and checks
 //! messaging, request/response, remote spawn, remote watch, 100k ordered messages and JSON
 //! in both directions, with the 2024 variant set explicitly and with the default config
-//! (which falls back to, or learns, Go's variant).
+//! (which probes for, or learns, Go's variant).
 //!
 //! Without `go` these tests print a loud SKIPPED line and pass, unless
 //! `PROTOACTOR_INTEROP=required` (CI), where they fail.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command as Process, Stdio};
+use std::process::Command as Process;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use common::messages::{Command, Echo, JsonEcho, Report, Response, Seq};
+use common::messages::{
+    Command, Echo, HelloRequest, HelloResponse, JsonEcho, Ping, Pong, Report, Response, Seq, Start,
+    StartRemote,
+};
 use common::*;
 use protoactor::prelude::*;
 use protoactor::MessageHeader;
 use protoactor_remote::{
     EndpointConnected, PidExt, Remote, RemoteConfig, RemoteSpawnError, ResponseStatusCode,
-    WireVariant,
+    Serialization, WireVariant,
 };
+use protoactor_testkit::go;
+use protoactor_testkit::process::{test_child, ChildProcess};
 
 const GO_ECHO_KIND: &str = "goecho";
 const RUST_ECHO_KIND: &str = "rustecho";
 
-fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop")
-}
-
-/// The built Go node, or `None` (after a loud message) when Go is not available.
-fn go_node_binary() -> Option<PathBuf> {
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
-    let r = BUILT.get_or_init(|| {
-        match Process::new("go").arg("version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => return Err("the `go` tool is not installed".into()),
-        }
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gonode");
-        let status = Process::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg("./cmd/gonode")
-            .current_dir(interop_dir())
-            .status()
-            .map_err(|e| format!("cannot run go build: {e}"))?;
-        if !status.success() {
-            return Err(format!("go build failed: {status}"));
-        }
-        Ok(out)
-    });
-    match r {
-        Ok(p) => Some(p.clone()),
-        Err(e) if required => {
-            panic!("interop tests are required (PROTOACTOR_INTEROP=required): {e}")
-        }
-        Err(e) => {
-            // Written to the real stderr: the test harness hides `eprintln!` of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: Go interop test not run: {e} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
-            );
-            None
-        }
-    }
-}
-
-/// A running child node; killed when dropped.
+/// A running child node (`READY <address>` on stdout once it serves); killed when dropped.
 struct ChildNode {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    process: ChildProcess,
     address: String,
 }
 
 impl ChildNode {
-    fn start(mut cmd: Process) -> ChildNode {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            // The nodes' logs only with PROTOACTOR_INTEROP_VERBOSE set (protoactor-go is chatty).
-            .stderr(
-                if std::env::var_os("PROTOACTOR_INTEROP_VERBOSE").is_some() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                },
+    fn start(label: &str, cmd: Process) -> ChildNode {
+        // The test harness may print its own text before ours on the same line.
+        let mut process = ChildProcess::spawn(label, cmd, |line| {
+            let i = line.find("READY ")?;
+            Some(
+                line[i + 6..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
             )
-            .spawn()
-            .expect("child node starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The test harness may print its own text before ours on the same line.
-                if let Some(i) = line.find("READY ") {
-                    let a = line[i + 6..].split_whitespace().next().unwrap_or("");
-                    let _ = tx.send(a.to_string());
-                }
-            }
         });
-        let address = rx
-            .recv_timeout(WAIT)
-            .expect("the child node prints READY <address>");
-        ChildNode {
-            stdin: child.stdin.take(),
-            child,
-            address,
-        }
+        let address = process.next_line("READY <address>", WAIT);
+        ChildNode { process, address }
     }
 
+    /// The Go node (`interop/cmd/gonode`), or `None` (after a loud SKIPPED line) without Go.
     fn go() -> Option<ChildNode> {
-        let bin = go_node_binary()?;
-        Some(Self::start(Process::new(bin)))
+        let bin = go::go_program("gonode", "Go interop test")?;
+        Some(Self::start("gonode", Process::new(bin)))
     }
 
     /// The same test binary, running `interop_child_node` as a separate Rust node.
     fn rust() -> ChildNode {
-        let mut cmd = Process::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "interop_child_node",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("PROTOACTOR_INTEROP_CHILD", "1");
-        Self::start(cmd)
+        let mut cmd = test_child("interop_child_node");
+        cmd.env("PROTOACTOR_INTEROP_CHILD", "1");
+        Self::start("rust node", cmd)
     }
 
     fn pid(&self, id: &str) -> Pid {
@@ -136,18 +71,7 @@ impl ChildNode {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildNode {
-    fn drop(&mut self) {
-        // Closing stdin asks for a graceful shutdown; the kill makes sure.
-        if let Some(mut s) = self.stdin.take() {
-            let _ = s.flush();
-        }
-        self.kill();
+        self.process.kill();
     }
 }
 
@@ -264,10 +188,9 @@ fn messages_both_ways_with_pids_and_headers() {
 }
 
 /// A node that never sets the wire variant (`RemoteConfig::local()` defaults) talks to
-/// protoactor-go `@latest` (the 2024 variant): Go refuses its first batch, the node resends
-/// it in the 2024 variant and says so at WARN; requests, remote spawn both ways and Go's own
-/// requests (which teach the node Go's variant) then work. The same node still talks to a
-/// default Rust node in the current variant.
+/// protoactor-go `@latest` (the 2024 variant): it probes Go's variant before its first
+/// batch; requests, remote spawn both ways and Go's own requests then work. The same node
+/// still talks to a default Rust node in the current variant.
 #[test]
 fn default_config_talks_to_go_and_to_rust() {
     let Some(go) = ChildNode::go() else { return };
@@ -752,5 +675,305 @@ fn json_serializer_rust_to_go() {
         .unwrap();
     assert_eq!(reply.some_value, "go-json:j:7");
     assert!(reply.via_json);
+    stop(&system, &remote);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 24: the first message from a fresh default-config node to a fresh Go node. The node
+// probes Go's wire variant before it sends anything else, so even a first batch whose
+// current-variant bytes also decode as a 2024 `actor.PID` (the target ids `activator` and
+// `aardvarks`: 0x61 reads as field 12, fixed64, and eight bytes follow) reaches its target.
+
+/// A fresh node with the default config (no wire variant set), the test messages, the Go
+/// echo's test kinds, and the addresses it connects to.
+fn fresh_default_node() -> (ActorSystem, Arc<Remote>, Receiver<String>) {
+    let ser = serialization();
+    for register in [
+        Serialization::register::<Command>,
+        Serialization::register::<Report>,
+        Serialization::register::<HelloRequest>,
+        Serialization::register::<HelloResponse>,
+        Serialization::register::<Ping>,
+        Serialization::register::<Pong>,
+        Serialization::register::<Start>,
+        Serialization::register::<StartRemote>,
+    ] {
+        register(&ser);
+    }
+    let (system, remote) = node(
+        RemoteConfig::local()
+            .with_serialization(ser)
+            .with_kind(RUST_ECHO_KIND, echo_props()),
+    );
+    let (p, connects) = probe::<String>();
+    system
+        .event_stream()
+        .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
+    (system, remote, connects)
+}
+
+/// Asserts that the node connected to `address` once: its first batch was not refused and
+/// resent on a second connection.
+fn connected_once(connects: &Receiver<String>, address: &str) {
+    let n = connects.try_iter().filter(|a| a == address).count();
+    assert_eq!(n, 1, "one connection to {address}, no refused first batch");
+}
+
+/// Remote spawn as the very first message from a fresh default node (its target is
+/// `activator`), named or (with `""`) under an id Go generates, then a request to the
+/// spawned Go actor.
+fn first_message_remote_spawn(name: &str) {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote, connects) = fresh_default_node();
+    let pid = system
+        .runtime()
+        .block_on(remote.spawn_named(&go.address, name, GO_ECHO_KIND, WAIT))
+        .expect("the first message, a remote spawn, reaches Go's activator");
+    if name.is_empty() {
+        assert!(pid.id().starts_with("activator/Remote$"), "{pid}");
+        assert_eq!(pid.address(), go.address);
+    } else {
+        assert_eq!(pid, go.pid(&format!("activator/Remote${name}")));
+    }
+    let reply = system
+        .root()
+        .request_future(&pid, Echo::default(), WAIT)
+        .result_as::<Response>()
+        .expect("the spawned Go actor answers");
+    assert_eq!(reply.from.unwrap().to_pid(), pid);
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+#[test]
+fn first_message_named_remote_spawn_reaches_a_fresh_go_node() {
+    first_message_remote_spawn("first");
+}
+
+#[test]
+fn first_message_prefixed_remote_spawn_reaches_a_fresh_go_node() {
+    first_message_remote_spawn("");
+}
+
+/// A watch of Go's `activator` as the very first message, then a stop: the watcher hears
+/// `Stopped` (a watch that missed its target would come back as `NotFound`).
+#[test]
+fn first_message_watch_reaches_a_fresh_go_node() {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote, connects) = fresh_default_node();
+    let activator = go.pid("activator");
+    let terminated = spawn_watcher(&system, activator.clone());
+    system.root().stop(&activator);
+    assert_eq!(next(&terminated), (activator, TerminatedReason::Stopped));
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+/// A request as the very first message, to Go's second echo, whose id (`aardvarks`) is
+/// ambiguous; then one to a missing actor with an ambiguous id, which Go answers with a
+/// dead letter.
+#[test]
+fn first_message_request_reaches_a_fresh_go_node() {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote, connects) = fresh_default_node();
+    let target = go.pid("aardvarks");
+    let reply = system
+        .root()
+        .request_future(
+            &target,
+            Echo {
+                message: "first".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .expect("Go's actor answers the first message");
+    assert_eq!(reply.some_value, "go:first");
+    assert_eq!(reply.from.unwrap().to_pid(), target);
+    let missing = system
+        .root()
+        .request_future(&go.pid("anteaters"), Echo::default(), WAIT)
+        .result();
+    assert!(
+        matches!(missing, Err(FutureError::DeadLetter)),
+        "Go answers a request to a missing actor with DeadLetterResponse: {missing:?}"
+    );
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+/// And back: a fresh Go node's first message to a fresh default Rust node (a remote spawn
+/// from Go), then the Rust node's first message to Go (a remote spawn on Go).
+#[test]
+fn first_messages_both_ways_between_fresh_nodes() {
+    let Some(go) = ChildNode::go() else { return };
+    // The controller asks Go to act; the node under test has not talked to Go before.
+    let (controller, controller_remote) = rust_node();
+    let (rep, reports) = reporter(&controller);
+    let (system, remote, connects) = fresh_default_node();
+    controller.root().send(
+        &go.pid("control"),
+        Command {
+            address: remote.address().to_string(),
+            name: "from-go".into(),
+            kind: RUST_ECHO_KIND.into(),
+            report_to: Some(rep.to_proto()),
+            ..command("spawn")
+        },
+    );
+    let r = wait_op(&reports, "spawn");
+    assert!(r.ok && r.status == 0, "{r:?}");
+    assert_eq!(r.detail, "echo:spawned");
+    let rt = system.runtime().clone();
+    let pid = rt
+        .block_on(remote.spawn_named(&go.address, "from-rust", GO_ECHO_KIND, WAIT))
+        .expect("remote spawn on Go");
+    assert_eq!(pid, go.pid("activator/Remote$from-rust"));
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+    stop(&controller, &controller_remote);
+}
+
+// protoactor-go's own remote examples (`_examples/remote-activate`, `remote-watch`,
+// `remote-benchmark`) with the Go program as node2 and a default-config Rust node as node1.
+
+impl ChildNode {
+    /// node2 of protoactor-go's example `example` (activate, watch or benchmark), from
+    /// `interop/cmd/goexamples`; `None` (after a loud SKIPPED line) without Go.
+    fn go_example(example: &str) -> Option<ChildNode> {
+        let mut cmd = Process::new(go::go_program("goexamples", "Go example interop test")?);
+        cmd.arg("-example").arg(example);
+        Some(Self::start(example, cmd))
+    }
+}
+
+/// remote-activate: node1 spawns kind `hello` on node2, named and unnamed, and asks each.
+#[test]
+fn go_example_remote_activate_with_rust_node1() {
+    let Some(go) = ChildNode::go_example("activate") else {
+        return;
+    };
+    let (system, remote, connects) = fresh_default_node();
+    let rt = system.runtime().clone();
+    let named = rt
+        .block_on(remote.spawn_named(&go.address, "remote", "hello", WAIT))
+        .expect("SpawnNamed(node2, \"remote\", \"hello\")");
+    assert_eq!(named, go.pid("activator/Remote$remote"));
+    let prefixed = rt
+        .block_on(remote.spawn(&go.address, "hello", WAIT))
+        .expect("Spawn(node2, \"hello\")");
+    assert!(prefixed.id().starts_with("activator/Remote$"), "{prefixed}");
+    for pid in [named, prefixed] {
+        let res = system
+            .root()
+            .request_future(&pid, HelloRequest {}, WAIT)
+            .result_as::<HelloResponse>()
+            .expect("HelloResponse");
+        assert_eq!(res.message, "Hello from remote node");
+    }
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+/// remote-watch: node1 spawns kind `remote` on node2 and watches it; stopping it gives
+/// `Stopped`, and killing node2 gives `AddressTerminated` for a second one.
+#[test]
+fn go_example_remote_watch_with_rust_node1() {
+    let Some(mut go) = ChildNode::go_example("watch") else {
+        return;
+    };
+    let (system, remote, connects) = fresh_default_node();
+    let rt = system.runtime().clone();
+    let first = rt
+        .block_on(remote.spawn_named(&go.address, "remote", "remote", WAIT))
+        .expect("SpawnNamed(node2, \"remote\", \"remote\")");
+    let terminated = spawn_watcher(&system, first.clone());
+    system.root().stop(&first);
+    assert_eq!(next(&terminated), (first, TerminatedReason::Stopped));
+    let second = rt
+        .block_on(remote.spawn(&go.address, "remote", WAIT))
+        .expect("Spawn(node2, \"remote\")");
+    let terminated = spawn_watcher(&system, second.clone());
+    // The watch went out before this round trip's spawn request: Go has it.
+    rt.block_on(remote.spawn(&go.address, "remote", WAIT))
+        .expect("a round trip after the watch");
+    connected_once(&connects, &go.address);
+    go.kill();
+    assert_eq!(
+        next(&terminated),
+        (second, TerminatedReason::AddressTerminated)
+    );
+    stop(&system, &remote);
+}
+
+/// remote-benchmark: node1 sends `StartRemote{sender}` to node2's actor `remote`, waits for
+/// `Start`, then sends Pings, and node2 answers each with a Pong to that sender.
+#[test]
+fn go_example_remote_benchmark_with_rust_node1() {
+    const PINGS: u64 = 20_000;
+    let Some(go) = ChildNode::go_example("benchmark") else {
+        return;
+    };
+    let (system, remote, connects) = fresh_default_node();
+    let (p, done) = probe::<u64>();
+    let pongs = std::sync::atomic::AtomicU64::new(0);
+    let counter = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Pong>().is_some()
+            && pongs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == PINGS
+        {
+            p.push(PINGS);
+        }
+    }));
+    let node2 = go.pid("remote");
+    system
+        .root()
+        .request_future(
+            &node2,
+            StartRemote {
+                sender: Some(counter.to_proto()),
+            },
+            WAIT,
+        )
+        .result_as::<Start>()
+        .expect("node2 answers StartRemote with Start");
+    for _ in 0..PINGS {
+        system.root().send(&node2, Ping {});
+    }
+    assert_eq!(next(&done), PINGS);
+    connected_once(&connects, &go.address);
+    stop(&system, &remote);
+}
+
+/// With the probe off, a default node's first batch to Go (a request to `echo`, whose id
+/// does not decode as a 2024 PID) is refused by Go, and the node resends it in the 2024
+/// variant on a second connection.
+#[test]
+fn without_the_probe_a_refused_first_batch_is_resent_in_go_s_variant() {
+    let Some(go) = ChildNode::go() else { return };
+    let (system, remote) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(None),
+    );
+    let (p, connects) = probe::<String>();
+    system
+        .event_stream()
+        .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
+    let reply = system
+        .root()
+        .request_future(
+            &go.pid("echo"),
+            Echo {
+                message: "resent".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .expect("Go answers the resent request");
+    assert_eq!(reply.some_value, "go:resent");
+    let n = connects.try_iter().filter(|a| *a == go.address).count();
+    assert_eq!(n, 2, "a second connection after Go refused the first batch");
     stop(&system, &remote);
 }

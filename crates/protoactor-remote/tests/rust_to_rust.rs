@@ -858,3 +858,33 @@ fn remote_spawn_on_an_unreachable_node_is_a_dead_letter() {
     );
     stop(&s1, &r1);
 }
+
+/// Two fresh nodes probe each other's wire variant (each answer travels on an endpoint that
+/// is itself waiting for its probe): the answers are not held, so the first request is
+/// answered long before a probe could time out (the timeout here is ten minutes).
+#[test]
+fn nodes_probing_each_other_answer_each_other_s_probes() {
+    let config = || {
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_variant_probe_timeout(Some(Duration::from_secs(600)))
+    };
+    let (s1, r1) = node(config());
+    let (s2, r2) = node(config());
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    let reply = s1
+        .root()
+        .request_future(
+            &Pid::new(r2.address(), "echo"),
+            Echo {
+                message: "probed".into(),
+                sender: None,
+            },
+            WAIT,
+        )
+        .result_as::<Response>()
+        .expect("answered without waiting for a probe timeout");
+    assert_eq!(reply.some_value, "echo:probed");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}

@@ -13,6 +13,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use protoactor::prelude::*;
 use protoactor::tracing_otel::OtelTracing;
 use protoactor_remote::PidExt;
+use protoactor_testkit::process::ChildProcess;
 
 /// Waits until a span named `name` of actor `actor` (its id) has been exported.
 fn span_of(exporter: &InMemorySpanExporter, name: &str, actor: &str) -> SpanData {
@@ -157,44 +158,12 @@ fn a_trace_crosses_nodes_and_comes_back() {
 /// Builds and starts `interop/cmd/gotrace` (a protoactor-go node tracing with the
 /// OpenTelemetry Go SDK and W3C propagation), or `None` after a loud SKIPPED line when Go
 /// is not installed (a failure with `PROTOACTOR_INTEROP=required`, as CI runs).
-fn start_gotrace() -> Option<std::process::Child> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let required = std::env::var("PROTOACTOR_INTEROP").as_deref() == Ok("required");
-    let skip = |why: String| {
-        assert!(!required, "the Go tracing test is required: {why}");
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!! SKIPPED: Go tracing test not run: {why} (set PROTOACTOR_INTEROP=required to fail instead) !!!!!\n"
-        );
-        None
-    };
-    if !Command::new("go")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return skip("the `go` tool is not installed".into());
-    }
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    let bin = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gotrace");
-    let built = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("./cmd/gotrace")
-        .current_dir(dir)
-        .status();
-    if !built.as_ref().is_ok_and(|s| s.success()) {
-        return skip(format!("go build failed: {built:?}"));
-    }
-    Some(
-        Command::new(bin)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gotrace starts"),
-    )
+fn start_gotrace() -> Option<ChildProcess> {
+    let bin = protoactor_testkit::go::go_program("gotrace", "Go tracing test")?;
+    Some(ChildProcess::spawn_all_lines(
+        "gotrace",
+        std::process::Command::new(bin),
+    ))
 }
 
 /// Across languages: a trace started in Go (OpenTelemetry Go SDK, W3C `traceparent` in
@@ -203,7 +172,6 @@ fn start_gotrace() -> Option<std::process::Child> {
 /// receive span the child of the Rust span.
 #[test]
 fn a_trace_crosses_from_go_to_rust_and_back() {
-    use std::io::{BufRead, BufReader, Write};
     let Some(mut go) = start_gotrace() else {
         return;
     };
@@ -241,23 +209,13 @@ fn a_trace_crosses_from_go_to_rust_and_back() {
         )
         .unwrap();
 
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = go.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let next = || lines.recv_timeout(WAIT).expect("a line from gotrace");
-    let ready = next();
+    let ready = go.next_line("READY", WAIT);
     assert!(ready.starts_with("READY "), "{ready}");
-    let mut stdin = go.stdin.take().unwrap();
-    writeln!(stdin, "call {} relay", remote.address()).unwrap();
-    stdin.flush().unwrap();
+    go.send_line(&format!("call {} relay", remote.address()));
     // SPAN <name> <trace id> <span id> <parent span id>
     let mut go_spans = Vec::new();
     loop {
-        let line = next();
+        let line = go.next_line("SPAN or DONE", WAIT);
         assert!(!line.starts_with("ERROR"), "{line}");
         if line == "DONE" {
             break;
@@ -290,8 +248,6 @@ fn a_trace_crosses_from_go_to_rust_and_back() {
         relay.span_context.span_id().to_string(),
         "the Rust span is Go's parent"
     );
-    drop(stdin);
-    let _ = go.kill();
-    let _ = go.wait();
+    go.kill();
     stop(&system, &remote);
 }

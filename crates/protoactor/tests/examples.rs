@@ -3,55 +3,17 @@
 //! `cargo test` builds the examples of the package before running its tests, into
 //! `<target>/<profile>/examples/`; this test binary lives in `<target>/<profile>/deps/`.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary is in <target>/<profile>/deps");
-    let path = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not found: run the tests with `cargo test -p protoactor` (or --workspace), which \
-         builds the examples, not with `--test examples` alone",
-        path.display()
-    );
-    path
-}
+use protoactor_testkit::paths::example_binary;
+use protoactor_testkit::process::run_to_end;
 
 /// Runs the example (killed after a generous minute, so a hang fails instead of blocking)
 /// and returns its stdout lines.
 fn run(name: &str) -> Vec<String> {
-    let mut child = Command::new(example_path(name))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().expect("poll the example").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("example {name} did not finish within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("the example's output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "example {name} failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let bin = example_binary(name, "protoactor");
+    let stdout = run_to_end(name, Command::new(bin), Duration::from_secs(60));
     stdout.lines().map(str::to_owned).collect()
 }
 

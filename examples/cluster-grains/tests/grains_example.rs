@@ -3,18 +3,14 @@
 //! again after the idle timeout stopped the grain.
 
 use std::process::Command;
+use std::time::Duration;
+
+use protoactor_testkit::process::run_to_end;
 
 #[test]
 fn the_grains_example_keeps_the_counter_across_reactivation() {
     let bin = env!("CARGO_BIN_EXE_grains");
-    let out = Command::new(bin).output().expect("example runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "grains failed: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_to_end("grains", Command::new(bin), Duration::from_secs(300));
     let lines: Vec<&str> = stdout.lines().collect();
     for expected in [
         "hello: Hello Ann from grain ann",

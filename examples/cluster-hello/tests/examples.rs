@@ -1,36 +1,18 @@
 //! Smoke test of the example: `cluster_basic` (built by cargo for this test) runs and prints
 //! one greeting per identity.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use protoactor_testkit::process::run_to_end;
 
 /// Generous bound so a stuck example fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(300);
 
-fn example(name: &str) -> PathBuf {
-    assert_eq!(name, "cluster_basic");
-    env!("CARGO_BIN_EXE_cluster_basic").into()
-}
-
 #[test]
 fn cluster_basic_greets_from_the_hosting_members() {
-    let mut child = Command::new(example("cluster_basic"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("example starts");
-    let start = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            panic!("cluster_basic did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(out.status.success(), "cluster_basic failed: {}", out.status);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bin = env!("CARGO_BIN_EXE_cluster_basic");
+    let stdout = run_to_end("cluster_basic", Command::new(bin), LIMIT);
     let members_line = stdout.lines().next().expect("a members line");
     let members: Vec<&str> = members_line
         .trim_start_matches("members: ")

@@ -1,61 +1,34 @@
 //! `cluster_automanaged` as two processes (the automanaged provider: each member polls the
 //! other's `/_health` endpoint): both agree on which member hosts each grain.
 
+use std::process::Command;
 use std::time::Duration;
+
+use protoactor_testkit::ports::free_port;
+use protoactor_testkit::process::ChildProcess;
 
 /// Longest wait for the members to see each other.
 const TOPOLOGY: Duration = Duration::from_secs(60);
 
-/// A loopback port free right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// The binary cargo builds for this package's tests.
-fn example(name: &str) -> std::path::PathBuf {
-    assert_eq!(name, "cluster_automanaged");
-    env!("CARGO_BIN_EXE_cluster_automanaged").into()
-}
-
 #[test]
 fn the_two_process_example_agrees_on_the_hosting_members() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-
     let ports = [free_port(), free_port()];
     let peers = format!("{},{}", ports[0], ports[1]);
-    let mut children: Vec<_> = ports
+    let mut children: Vec<ChildProcess> = ports
         .iter()
         .map(|p| {
-            let mut child = Command::new(example("cluster_automanaged"))
-                .args([p.to_string(), peers.clone()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("example starts");
-            let (tx, rx) = std::sync::mpsc::channel();
-            let out = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            (child, rx)
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_cluster_automanaged"));
+            cmd.args([p.to_string(), peers.clone()]);
+            ChildProcess::spawn_all_lines(&format!("example on {p}"), cmd)
         })
         .collect();
     // Each prints its address, then the greetings once it sees both members.
     let mut addresses = Vec::new();
     let mut greetings = Vec::new();
-    for (_, rx) in &children {
+    for child in &mut children {
         let mut mine = std::collections::BTreeMap::new();
         loop {
-            let line = rx.recv_timeout(TOPOLOGY).expect("the example prints");
+            let line = child.next_line("the example's output", TOPOLOGY);
             if let Some(rest) = line.strip_prefix("member ") {
                 addresses.push(rest.split(' ').next().unwrap().to_string());
             } else if let Some((who, greeting)) = line.split_once(": Hello from grain ") {
@@ -78,12 +51,12 @@ fn the_two_process_example_agrees_on_the_hosting_members() {
             "{g} is hosted on neither member"
         );
     }
-    for (child, _) in &mut children {
-        writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    for child in &mut children {
+        child.send_line("");
     }
-    for (mut child, rx) in children {
-        let status = child.wait().unwrap();
+    for child in &mut children {
+        let status = child.wait_exit(TOPOLOGY);
         assert!(status.success(), "the example exited with {status}");
-        assert!(rx.iter().any(|l| l == "left"));
+        assert!(child.remaining_lines().any(|l| l == "left"));
     }
 }

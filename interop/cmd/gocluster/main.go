@@ -3,7 +3,9 @@
 // the automanaged provider (each member serves GET /_health on -auto-port and polls every
 // -peers endpoint), or with -provider etcd through protoactor-go's etcd provider (base key
 // /protoactor, endpoints -etcd), or with -provider consul through protoactor-go's consul
-// provider (agent at CONSUL_HTTP_ADDR), and the disthash identity lookup, and hosts the kinds in -kinds. Every hosted kind answers
+// provider (agent at CONSUL_HTTP_ADDR), or with -provider k8s through protoactor-go's
+// Kubernetes provider (its in-cluster config: KUBERNETES_SERVICE_HOST/PORT, the service
+// account files, the host name as the pod name), and the disthash identity lookup, and hosts the kinds in -kinds. Every hosted kind answers
 // clustertest.HelloRequest, sent directly or inside cluster.GrainRequest (method 0), with a
 // clustertest.HelloResponse naming the kind, the identity and the hosting member's address,
 // and messages.HelloRequest (the examples' message) with messages.HelloResponse{"Hello from
@@ -57,6 +59,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/consul"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/k8s"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -362,7 +365,7 @@ func main() {
 	peers := flag.String("peers", "", "comma-separated host:port of EVERY member's /_health endpoint, this one included")
 	kinds := flag.String("kinds", "", "comma-separated kinds this member hosts")
 	refresh := flag.Duration("refresh", 2*time.Second, "automanaged poll interval")
-	providerName := flag.String("provider", "automanaged", "cluster provider: automanaged, etcd or consul (agent at CONSUL_HTTP_ADDR)")
+	providerName := flag.String("provider", "automanaged", "cluster provider: automanaged, etcd, consul (agent at CONSUL_HTTP_ADDR) or k8s (in-cluster config)")
 	etcdEndpoints := flag.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints (-provider etcd)")
 	flag.Parse()
 
@@ -388,6 +391,13 @@ func main() {
 		})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "etcd provider: %v\n", err)
+			os.Exit(2)
+		}
+		provider = p
+	case "k8s":
+		p, err := k8s.New()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "k8s provider: %v\n", err)
 			os.Exit(2)
 		}
 		provider = p

@@ -5,6 +5,7 @@
 //   - "echo": answers messages.Echo with messages.Response (its own PID, the request's
 //     headers); sends a second Response to the PID carried inside the Echo; answers
 //     messages.JsonEcho that arrives through the JSON serializer (as *remote.JsonMessage).
+//     "aardvarks" is a second echo.
 //   - "sink": counts messages.Seq after a Command{op:"expect"}, checks their order and
 //     reports to the command's report_to.
 //   - "control": runs Commands from the test (request, request-dead, request-actor, header,
@@ -186,6 +187,11 @@ func main() {
 	r.Start()
 
 	if _, err := system.Root.SpawnNamed(echo, "echo"); err != nil {
+		panic(err)
+	}
+	// The echo again under an id whose bytes also decode as an actor.PID (0x61 reads as
+	// field 12, fixed64, and eight bytes follow), for first-message tests.
+	if _, err := system.Root.SpawnNamed(echo, "aardvarks"); err != nil {
 		panic(err)
 	}
 	if _, err := system.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &sink{} }), "sink"); err != nil {

@@ -436,23 +436,8 @@ pub struct PostgresFixture {
 impl PostgresFixture {
     /// The fixture, or `None` (with a loud note) when no server is configured.
     pub fn from_env() -> Option<Self> {
-        match std::env::var("PROTOACTOR_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(Self { url }),
-            _ => {
-                assert!(
-                    std::env::var("PROTOACTOR_POSTGRES").as_deref() != Ok("required"),
-                    "PROTOACTOR_POSTGRES=required but PROTOACTOR_POSTGRES_URL is not set"
-                );
-                // Straight to stderr: the test harness captures `eprintln!` of passing tests.
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "SKIPPED: PostgreSQL provider test: PROTOACTOR_POSTGRES_URL is not set \
-                     (run `export PROTOACTOR_POSTGRES_URL=$(scripts/start-postgres.sh)`)"
-                );
-                None
-            }
-        }
+        protoactor_testkit::services::postgres_url("PostgreSQL provider test")
+            .map(|url| Self { url })
     }
 
     fn sql(&self, sql: &str) {

@@ -1,0 +1,306 @@
+//! The per-message paths of protoactor-rs in isolation, for counting instructions and
+//! allocations per delivered message (`valgrind --tool=callgrind` / `--tool=dhat`: run
+//! two sizes and divide the difference by the difference in messages). A small program
+//! builds in seconds where the benchmark binary, with all five implementations, takes
+//! minutes; the shapes are the `protoactor-bench` workloads' (see `src/protoactor_rs.rs`).
+//!
+//! ```text
+//! cargo build --release -p protoactor-bench --example message_profile
+//! target/release/examples/message_profile <shape> <n>
+//! ```
+//!
+//! - `counting`: the root sends `n` zero-sized messages to one actor;
+//! - `fork-join`: the root sends `n` rounds of one zero-sized message to each of 60 actors;
+//! - `in-process`: 4 ping/echo pairs, `n` messages each way per pair in bursts of 100,
+//!   each message carrying its sender's PID (bounded(110) mailboxes);
+//! - `ping-pong`: one message at a time between two actors, `n` round trips;
+//! - `persist`: an event-sourced counter on the in-memory provider (the `persistence`
+//!   workload's actor) persists `n` events, one `persist_event` per command;
+//! - `recover`: a journal of 1,000 events is written once, then `n` times a new
+//!   incarnation of the counter replays it (counted as 1,000 messages each).
+//!
+//! It prints the messages delivered and the time taken (meaningless under valgrind).
+//! Built with `--features mimalloc`, it runs on mimalloc instead of the system allocator.
+
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protoactor::prelude::*;
+use protoactor_persistence::{
+    EventMeta, InMemoryProvider, Journal, Persistence, Persistent, Provider,
+};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(shape), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
+        eprintln!(
+            "usage: message_profile <counting|fork-join|in-process|ping-pong|persist|recover> <n>"
+        );
+        std::process::exit(2);
+    };
+    let system = ActorSystem::new();
+    let start = Instant::now();
+    let delivered = match shape.as_str() {
+        "counting" => counting(&system, n),
+        "fork-join" => fork_join(&system, n),
+        "in-process" => in_process(&system, n),
+        "ping-pong" => ping_pong(&system, n),
+        "persist" => persist(&system, n),
+        "recover" => recover(&system, n),
+        other => {
+            eprintln!("unknown shape {other}");
+            std::process::exit(2);
+        }
+    };
+    let took = start.elapsed();
+    println!(
+        "{shape}: {delivered} messages in {took:?} ({:.2} M/s)",
+        delivered as f64 / took.as_secs_f64() / 1e6
+    );
+    std::process::exit(0);
+}
+
+struct Inc;
+struct Get;
+
+fn counting(system: &ActorSystem, n: u64) -> u64 {
+    let root = system.root();
+    let counter = root.spawn(&Props::from_producer(|| {
+        let mut count = 0u64;
+        move |ctx: &mut Context| {
+            if ctx.message().is::<Inc>() {
+                count += 1;
+            } else if ctx.message().is::<Get>() {
+                ctx.respond(count);
+            }
+        }
+    }));
+    for _ in 0..n {
+        root.send(&counter, Inc);
+    }
+    let got = root
+        .request_future(&counter, Get, TIMEOUT)
+        .result_as::<u64>()
+        .expect("count");
+    assert_eq!(got, n);
+    n
+}
+
+struct Work;
+
+fn fork_join(system: &ActorSystem, rounds: u64) -> u64 {
+    let root = system.root();
+    let (tx, rx) = channel::<()>();
+    let workers: Vec<Pid> = (0..60)
+        .map(|_| {
+            let done = tx.clone();
+            root.spawn(&Props::from_producer(move || {
+                let (done, mut count) = (done.clone(), 0u64);
+                move |ctx: &mut Context| {
+                    if ctx.message().is::<Work>() {
+                        count += 1;
+                        if count == rounds {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            }))
+        })
+        .collect();
+    for _ in 0..rounds {
+        for w in &workers {
+            root.send(w, Work);
+        }
+    }
+    for _ in 0..60 {
+        rx.recv_timeout(TIMEOUT).expect("fork-join");
+    }
+    rounds * 60
+}
+
+struct Msg {
+    sender: Pid,
+}
+struct Start(Pid);
+
+fn in_process(system: &ActorSystem, n: u64) -> u64 {
+    const PAIRS: u64 = 4;
+    const BURST: u64 = 100;
+    let root = system.root();
+    let (tx, rx) = channel::<()>();
+    let mailbox = MailboxConfig::bounded(BURST as usize + 10);
+    let echo = Props::from_func(|ctx| {
+        if let Some(Msg { sender }) = ctx.take_message::<Msg>() {
+            let me = ctx.self_pid().clone();
+            ctx.send(&sender, Msg { sender: me });
+        }
+    })
+    .with_mailbox(mailbox.clone());
+    let pairs: Vec<(Pid, Pid)> = (0..PAIRS)
+        .map(|_| {
+            let done: Sender<()> = tx.clone();
+            let ping = Props::from_producer(move || {
+                let (done, mut remaining, mut in_flight) = (done.clone(), n, 0u64);
+                move |ctx: &mut Context| {
+                    let target = if let Some(Start(echo)) = ctx.take_message::<Start>() {
+                        echo
+                    } else if let Some(Msg { sender }) = ctx.take_message::<Msg>() {
+                        in_flight -= 1;
+                        if in_flight > 0 {
+                            return;
+                        }
+                        sender
+                    } else {
+                        return;
+                    };
+                    if remaining == 0 {
+                        let _ = done.send(());
+                        return;
+                    }
+                    let burst = BURST.min(remaining);
+                    for _ in 0..burst {
+                        let me = ctx.self_pid().clone();
+                        ctx.send(&target, Msg { sender: me });
+                    }
+                    remaining -= burst;
+                    in_flight = burst;
+                }
+            })
+            .with_mailbox(mailbox.clone());
+            (root.spawn(&ping), root.spawn(&echo))
+        })
+        .collect();
+    for (ping, echo) in &pairs {
+        root.send(ping, Start(echo.clone()));
+    }
+    for _ in 0..PAIRS {
+        rx.recv_timeout(TIMEOUT).expect("in-process");
+    }
+    2 * n * PAIRS
+}
+
+struct Ball;
+struct Serve(Pid);
+
+fn ping_pong(system: &ActorSystem, n: u64) -> u64 {
+    let root = system.root();
+    let (tx, rx) = channel::<()>();
+    let pong = root.spawn(&Props::from_func(|ctx| {
+        if ctx.message().is::<Ball>() {
+            if let Some(s) = ctx.sender().cloned() {
+                ctx.request(&s, Ball);
+            }
+        }
+    }));
+    let pinger = root.spawn(&Props::from_producer(move || {
+        let (done, mut left) = (tx.clone(), n);
+        move |ctx: &mut Context| {
+            if let Some(Serve(p)) = ctx.take_message::<Serve>() {
+                ctx.request(&p, Ball);
+            } else if ctx.message().is::<Ball>() {
+                left -= 1;
+                if left == 0 {
+                    let _ = done.send(());
+                } else if let Some(s) = ctx.sender().cloned() {
+                    ctx.request(&s, Ball);
+                }
+            }
+        }
+    }));
+    root.send(&pinger, Serve(pong));
+    rx.recv_timeout(TIMEOUT).expect("ping-pong");
+    2 * n
+}
+
+/// The stored event (the `persistence` workload's `bench.Added`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Added {
+    #[prost(int64, tag = "1")]
+    amount: i64,
+}
+impl prost::Name for Added {
+    const NAME: &'static str = "Added";
+    const PACKAGE: &'static str = "bench";
+    fn full_name() -> String {
+        "bench.Added".into()
+    }
+}
+
+struct Add;
+struct AddBatch(usize);
+
+#[derive(Default)]
+struct Counter(i64);
+
+impl Persistent for Counter {
+    type Event = Added;
+    type Snapshot = Added;
+    fn apply_event(&mut self, e: Added, _: EventMeta) {
+        self.0 += e.amount;
+    }
+    fn apply_snapshot(&mut self, s: Added, _: u64) {
+        self.0 = s.amount;
+    }
+    fn snapshot(&self) -> Added {
+        Added { amount: self.0 }
+    }
+    fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>) {
+        if ctx.message().is::<Add>() {
+            journal
+                .persist_event(self, ctx, Added { amount: 1 })
+                .expect("persist");
+        } else if let Some(AddBatch(n)) = ctx.message_as::<AddBatch>() {
+            let events = (0..*n).map(|_| Added { amount: 1 }).collect();
+            journal.persist_events(self, ctx, events).expect("persist");
+        } else if ctx.message().is::<Get>() {
+            ctx.respond(self.0);
+        }
+    }
+}
+
+fn count(system: &ActorSystem, pid: &Pid) -> i64 {
+    system
+        .root()
+        .request_future(pid, Get, TIMEOUT)
+        .result_as::<i64>()
+        .expect("count")
+}
+
+fn persist(system: &ActorSystem, n: u64) -> u64 {
+    let provider: Arc<dyn Provider> = Arc::new(InMemoryProvider::new());
+    let pid = system
+        .root()
+        .spawn(&Persistence::using(provider).props(Counter::default));
+    for _ in 0..n {
+        system.root().send(&pid, Add);
+    }
+    assert_eq!(count(system, &pid), n as i64);
+    n
+}
+
+fn recover(system: &ActorSystem, n: u64) -> u64 {
+    const JOURNAL: u64 = 1_000;
+    let provider: Arc<dyn Provider> = Arc::new(InMemoryProvider::new());
+    let props = Persistence::using(provider)
+        .with_name("counter")
+        .props(Counter::default);
+    let writer = system.root().spawn(&props);
+    for _ in 0..JOURNAL / 100 {
+        system.root().send(&writer, AddBatch(100));
+    }
+    assert_eq!(count(system, &writer), JOURNAL as i64);
+    system.root().stop(&writer);
+    for _ in 0..n {
+        let pid = system.root().spawn(&props);
+        assert_eq!(count(system, &pid), JOURNAL as i64);
+        system.root().stop(&pid);
+    }
+    n * JOURNAL
+}

@@ -1,0 +1,558 @@
+//! The `gossip` actor and the rounds: every tick this node's heartbeat is set and up to
+//! `fan_out` random peers get what they have not acknowledged; incoming requests are merged
+//! and answered with what the sender lacks; a graceful leave pushes `left` to everyone.
+
+use protoactor::ContextOps;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use prost_types::Any;
+use protoactor::{Actor, ActorSystem, Context, Pid, Props, Subscription};
+use rand::seq::SliceRandom;
+
+use super::heartbeat::Expiry;
+use super::state::{Delta, GossipCore, GossipUpdate};
+use super::wire::{now_ms, pack, EMPTY_TYPE_URL, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY};
+use crate::member_list::MemberList;
+use crate::proto::{
+    ActorStatistics, ClusterTopology, GossipKeyValue, GossipRequest, GossipResponse, Member,
+    MemberHeartbeat,
+};
+
+/// Gossip settings; the defaults are protoactor-go's.
+#[derive(Debug, Clone)]
+pub struct GossipConfig {
+    /// Time between two gossip rounds (Go: 300 ms).
+    pub interval: Duration,
+    /// Timeout of one `GossipRequest` (Go: 500 ms).
+    pub request_timeout: Duration,
+    /// Peers per round (Go: 3).
+    pub fan_out: usize,
+    /// Most member states in one request besides this node's own (Go: 50).
+    pub max_send: usize,
+    /// A member whose heartbeat has not advanced for this long is blocked until it does
+    /// (Go: 20 s, and forever).
+    pub heartbeat_expiration: Duration,
+    /// How long a member that gossiped `left` stays blocked (its id never comes back: a
+    /// restarted process has a new system id).
+    pub left_block: Duration,
+}
+
+impl Default for GossipConfig {
+    fn default() -> Self {
+        GossipConfig {
+            interval: Duration::from_millis(300),
+            request_timeout: Duration::from_millis(500),
+            fan_out: 3,
+            max_send: 50,
+            heartbeat_expiration: Duration::from_secs(20),
+            left_block: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What this node's heartbeat reports: live activations per kind.
+pub type ActorCounts = Arc<dyn Fn() -> HashMap<String, i64> + Send + Sync>;
+
+struct Shared {
+    system: ActorSystem,
+    member_list: MemberList,
+    config: GossipConfig,
+    actor_counts: ActorCounts,
+    core: Mutex<GossipCore>,
+    /// Targets with a request on the way: a slow member holds only its own slot.
+    in_flight: Mutex<HashSet<String>>,
+    /// What this node blocked in the member list because of gossip.
+    expiry: Expiry,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn publish(&self, updates: Vec<GossipUpdate>) {
+        for u in updates {
+            self.system.event_stream().publish(&u);
+        }
+    }
+
+    fn tick(self: &Arc<Self>) {
+        let now = now_ms();
+        let heartbeat = MemberHeartbeat {
+            actor_statistics: Some(ActorStatistics {
+                actor_count: (self.actor_counts)(),
+            }),
+        };
+        let sends = {
+            let mut core = self.core.lock();
+            core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
+            let mut others = core.others().to_vec();
+            others.shuffle(&mut rand::rng());
+            let mut in_flight = self.in_flight.lock();
+            let mut sends = Vec::new();
+            for m in others {
+                if sends.len() >= self.config.fan_out {
+                    break;
+                }
+                if in_flight.contains(&m.id) {
+                    continue;
+                }
+                let delta = core.delta_for(&m.id);
+                if delta.is_empty() {
+                    continue;
+                }
+                in_flight.insert(m.id.clone());
+                sends.push((m, delta));
+            }
+            sends
+        };
+        for (member, delta) in sends {
+            let me = self.clone();
+            self.system.runtime().spawn(async move {
+                me.send_to(&member, delta).await;
+            });
+        }
+        self.apply_membership(now);
+    }
+
+    /// Sends `delta` to `member`; on an answer commits its watermarks and merges the state
+    /// the answer carries. True if the member answered.
+    async fn send_to(&self, member: &Member, delta: Delta) -> bool {
+        let pid = Pid::new(member.address(), GOSSIP_ACTOR_NAME);
+        // Go's quirk: the *target's* id goes into from_member_id (`Informer.SendState` in
+        // `cluster/informer.go`).
+        let request = GossipRequest {
+            from_member_id: member.id.clone(),
+            state: Some(delta.state),
+        };
+        let result = self
+            .system
+            .root()
+            .request_future(&pid, request, self.config.request_timeout)
+            .await;
+        self.in_flight.lock().remove(&member.id);
+        let response = match result {
+            Ok(m) => match m.downcast_ref::<GossipResponse>() {
+                Some(r) => r.clone(),
+                None => {
+                    tracing::warn!(member = %member.id, got = m.type_name(), "gossip: unexpected answer");
+                    return false;
+                }
+            },
+            Err(e) => {
+                tracing::debug!(member = %member.id, error = %e, "gossip: request failed; resent next round");
+                return false;
+            }
+        };
+        let updates = {
+            let mut core = self.core.lock();
+            core.commit(&member.id, &delta.watermarks);
+            response
+                .state
+                .map(|s| core.receive(s, now_ms()))
+                .unwrap_or_default()
+        };
+        self.publish(updates);
+        true
+    }
+
+    /// Applies gossip's blocks to the member list ([`Expiry::apply`]).
+    fn apply_membership(&self, now: i64) {
+        self.expiry.apply(&self.core, &self.member_list, now)
+    }
+
+    /// Merges an incoming request and builds the answer: the state the sender lacks.
+    fn on_request(&self, request: GossipRequest, sender: Option<&Pid>) -> GossipResponse {
+        let (updates, delta) = {
+            let mut core = self.core.lock();
+            let updates = request
+                .state
+                .map(|s| core.receive(s, now_ms()))
+                .unwrap_or_default();
+            // Go's from_member_id names the receiver, so the sender is found by address.
+            let from = sender.and_then(|p| {
+                core.others()
+                    .iter()
+                    .find(|m| m.address() == p.address())
+                    .map(|m| m.id.clone())
+            });
+            let delta = from.map(|id| core.delta_for(&id)).filter(|d| !d.is_empty());
+            (updates, delta)
+        };
+        self.publish(updates);
+        GossipResponse {
+            state: delta.map(|d| d.state),
+        }
+    }
+}
+
+/// The `gossip` actor: answers `GossipRequest`s. Its state lives in [`Shared`], so a restart
+/// keeps it.
+struct GossipActor(Arc<Shared>);
+
+impl Actor for GossipActor {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(request) = ctx.take_message::<GossipRequest>() {
+            let response = self.0.on_request(request, ctx.sender());
+            if ctx.sender().is_some() {
+                ctx.respond(response);
+            }
+        }
+    }
+}
+
+/// This node's gossip: the `gossip` actor and the round loop. Cheap to clone.
+#[derive(Clone)]
+pub struct Gossiper {
+    shared: Arc<Shared>,
+    pid: Pid,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    subscription: Arc<Mutex<Option<Subscription>>>,
+}
+
+impl Gossiper {
+    /// Spawns the `gossip` actor of the node whose member id is `member_list.self_id()`, and
+    /// starts the rounds. Gossip follows the member list's topologies from now on.
+    pub fn start(
+        system: &ActorSystem,
+        member_list: MemberList,
+        config: GossipConfig,
+        actor_counts: ActorCounts,
+    ) -> Result<Gossiper, protoactor::SpawnError> {
+        let shared = Arc::new(Shared {
+            system: system.clone(),
+            core: Mutex::new(GossipCore::new(member_list.self_id(), config.max_send)),
+            expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
+            member_list,
+            config,
+            actor_counts,
+            in_flight: Mutex::new(HashSet::new()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let pid = system.root().spawn_named(
+            &Props::from_producer(move || GossipActor(s.clone())),
+            GOSSIP_ACTOR_NAME,
+        )?;
+        // The current topology first, then every change.
+        let s = shared.clone();
+        let subscription = system
+            .event_stream()
+            .subscribe_to::<ClusterTopology, _>(move |t| {
+                s.core.lock().update_topology(t, now_ms())
+            });
+        {
+            let t = shared.member_list.topology();
+            if !t.is_empty() {
+                let current = ClusterTopology {
+                    topology_hash: t.hash(),
+                    members: t.members().cloned().collect(),
+                    ..Default::default()
+                };
+                shared.core.lock().update_topology(&current, now_ms());
+            }
+        }
+        let s = shared.clone();
+        let interval = s.config.interval;
+        let task = system.runtime().spawn(async move {
+            let mut iv = tokio::time::interval(interval);
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                iv.tick().await;
+                // Also ends when the actor was stopped without `stop` (a failed start).
+                if s.stopped.load(std::sync::atomic::Ordering::Acquire)
+                    || s.system.is_shut_down()
+                    || s.system.registry().get_local(GOSSIP_ACTOR_NAME).is_none()
+                {
+                    break;
+                }
+                s.tick();
+            }
+        });
+        Ok(Gossiper {
+            shared,
+            pid,
+            tasks: Arc::new(Mutex::new(vec![task.abort_handle()])),
+            subscription: Arc::new(Mutex::new(Some(subscription))),
+        })
+    }
+
+    /// The `gossip` actor.
+    pub fn pid(&self) -> &Pid {
+        &self.pid
+    }
+
+    /// Sets this node's `key` to `value` (spread from the next round on).
+    pub fn set_state<M: prost::Name>(&self, key: &str, value: &M) {
+        self.shared
+            .core
+            .lock()
+            .set_state(key, pack(value), now_ms());
+    }
+
+    /// Every member's value of `key`, by member id.
+    pub fn get_state(&self, key: &str) -> HashMap<String, GossipKeyValue> {
+        self.shared.core.lock().get_state(key)
+    }
+
+    /// Leaves gracefully: sets `left` and pushes this node's state to **every** member of
+    /// the topology, retrying each one up to three times within `timeout`. Returns the ids of
+    /// the members that did not acknowledge.
+    pub async fn leave(&self, timeout: Duration) -> Vec<String> {
+        let s = &self.shared;
+        let others = {
+            let mut core = s.core.lock();
+            core.set_state(
+                LEFT_KEY,
+                Any {
+                    type_url: EMPTY_TYPE_URL.to_string(),
+                    value: Vec::new(),
+                },
+                now_ms(),
+            );
+            core.others().to_vec()
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let pushes = others.into_iter().map(|m| {
+            let s = s.clone();
+            async move {
+                for _ in 0..3 {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    let delta = s.core.lock().delta_for(&m.id);
+                    if delta.is_empty() || s.send_to(&m, delta).await {
+                        return None;
+                    }
+                }
+                Some(m.id)
+            }
+        });
+        let mut set = tokio::task::JoinSet::new();
+        for p in pushes {
+            set.spawn(p);
+        }
+        let mut missed = Vec::new();
+        while let Some(r) = set.join_next().await {
+            if let Ok(Some(id)) = r {
+                missed.push(id);
+            }
+        }
+        missed
+    }
+
+    /// Stops the rounds and the `gossip` actor.
+    pub fn stop(&self) {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        if let Some(sub) = self.subscription.lock().take() {
+            self.shared.system.event_stream().unsubscribe(&sub);
+        }
+        self.shared.system.root().stop(&self.pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gossip::state::tests::state;
+    use crate::gossip::wire::TOPOLOGY_KEY;
+    use crate::proto::{GossipMemberState, GossipState};
+
+    fn shared_for_test(system: &ActorSystem, ml: MemberList, config: GossipConfig) -> Arc<Shared> {
+        Arc::new(Shared {
+            system: system.clone(),
+            core: Mutex::new(GossipCore::new(ml.self_id(), config.max_send)),
+            expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
+            member_list: ml,
+            config,
+            actor_counts: Arc::new(HashMap::new),
+            in_flight: Mutex::new(HashSet::new()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    #[test]
+    fn a_blocked_list_gossiped_by_another_member_blocks_nobody() {
+        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever
+        // (`cluster/member_list.go`).
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        let members = vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+            Member::new("h", 3, "evil", ["k"]),
+        ];
+        ml.update_cluster_topology(members.clone());
+        let s = shared_for_test(&system, ml.clone(), GossipConfig::default());
+        let evil_topology = ClusterTopology {
+            members,
+            blocked: vec!["b".into(), "me".into()],
+            ..Default::default()
+        };
+        let mut st = GossipState::default();
+        st.members.entry("evil".into()).or_default().values.insert(
+            TOPOLOGY_KEY.into(),
+            GossipKeyValue {
+                sequence_number: 1,
+                value: Some(pack(&evil_topology)),
+                local_timestamp_unix_milliseconds: 0,
+            },
+        );
+        s.on_request(
+            GossipRequest {
+                from_member_id: "me".into(),
+                state: Some(st),
+            },
+            None,
+        );
+        s.apply_membership(now_ms());
+        assert!(!ml.is_blocked("b"));
+        assert_eq!(ml.members().len(), 3);
+        system.shutdown();
+    }
+
+    fn node() -> (ActorSystem, Arc<protoactor_remote::Remote>) {
+        let system = ActorSystem::new();
+        let remote =
+            protoactor_remote::Remote::start(&system, protoactor_remote::RemoteConfig::local())
+                .unwrap();
+        crate::cluster::register_cluster_types(remote.serialization());
+        (system, remote)
+    }
+
+    fn member_of(system: &ActorSystem, remote: &protoactor_remote::Remote) -> Member {
+        let (host, port) = crate::member::split_address(remote.address()).unwrap();
+        Member::new(host, port, system.id(), ["k"])
+    }
+
+    /// Polls `check` until it holds or 30 s pass (the gossip rounds are the events).
+    fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn gossip_lost_while_a_member_was_unreachable_is_resent_and_a_dead_member_blocks_nobody() {
+        let (sa, ra) = node();
+        let (sb, rb) = node();
+        let a = member_of(&sa, &ra);
+        let b = member_of(&sb, &rb);
+        // A member nobody listens for: every request to it fails.
+        let dead = Member::new("127.0.0.1", free_port(), "dead", ["k"]);
+        let all = vec![a.clone(), b.clone(), dead.clone()];
+        let mla = MemberList::new(&sa, a.id.clone());
+        let fast = GossipConfig {
+            interval: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(300),
+            ..GossipConfig::default()
+        };
+        let ga = Gossiper::start(&sa, mla.clone(), fast.clone(), Arc::new(HashMap::new)).unwrap();
+        // A's topology is set once, now, while B has no gossip actor: those sends fail.
+        mla.update_cluster_topology(all.clone());
+        let a_topology_seq = ga.get_state(TOPOLOGY_KEY)[&a.id].sequence_number;
+        eventually("A tried B", || {
+            ga.get_state(HEARTBEAT_KEY)
+                .get(&a.id)
+                .is_some_and(|v| v.sequence_number > a_topology_seq + 5)
+        });
+        let mlb = MemberList::new(&sb, b.id.clone());
+        mlb.update_cluster_topology(all);
+        let gb = Gossiper::start(&sb, mlb, fast, Arc::new(HashMap::new)).unwrap();
+        // Go never resends a value once offered; here A's old topology still reaches B,
+        // and A's heartbeats keep coming although "dead" never answers.
+        eventually("B got A's topology", || {
+            gb.get_state(TOPOLOGY_KEY)
+                .get(&a.id)
+                .is_some_and(|v| v.sequence_number == a_topology_seq)
+        });
+        let hb = gb.get_state(HEARTBEAT_KEY)[&a.id].sequence_number;
+        eventually("A's heartbeats keep coming", || {
+            gb.get_state(HEARTBEAT_KEY)[&a.id].sequence_number > hb + 3
+        });
+        // And B's state reaches A.
+        eventually("A got B's topology", || {
+            ga.get_state(TOPOLOGY_KEY).contains_key(&b.id)
+        });
+        ga.stop();
+        gb.stop();
+        ra.shutdown();
+        rb.shutdown();
+        sa.shutdown();
+        sb.shutdown();
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn garbage_in_an_any_does_not_kill_the_gossip_actor() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        let g =
+            Gossiper::start(&system, ml, GossipConfig::default(), Arc::new(HashMap::new)).unwrap();
+        let garbage = |seq: i64, url: &str| GossipKeyValue {
+            sequence_number: seq,
+            value: Some(Any {
+                type_url: url.into(),
+                value: vec![0xff, 0xff, 0xff, 0x07, 0x00, 0x9c],
+            }),
+            local_timestamp_unix_milliseconds: -5,
+        };
+        let mut bad = GossipState::default();
+        let values = &mut bad.members.entry("x".into()).or_default().values;
+        values.insert(
+            TOPOLOGY_KEY.into(),
+            garbage(1, "type.googleapis.com/cluster.ClusterTopology"),
+        );
+        values.insert(
+            HEARTBEAT_KEY.into(),
+            garbage(2, "type.googleapis.com/cluster.MemberHeartbeat"),
+        );
+        values.insert(LEFT_KEY.into(), garbage(3, "nope"));
+        values.insert("no-value".into(), GossipKeyValue::default());
+        bad.members
+            .insert(String::new(), GossipMemberState::default());
+        let updates = Arc::new(Mutex::new(Vec::new()));
+        let u = updates.clone();
+        system
+            .event_stream()
+            .subscribe_to::<GossipUpdate, _>(move |x| u.lock().push(x.key.clone()));
+        let ask = |state: Option<GossipState>| {
+            system
+                .root()
+                .request_future(
+                    g.pid(),
+                    GossipRequest {
+                        from_member_id: "me".into(),
+                        state,
+                    },
+                    Duration::from_secs(5),
+                )
+                .result_as::<GossipResponse>()
+        };
+        ask(Some(bad)).expect("answered the garbage");
+        ask(None).expect("answered an empty request");
+        // Still the same actor, still merging: the garbage is kept as opaque bytes.
+        ask(Some(state(&[("y", "heartbeat", 1)]))).expect("answered after the garbage");
+        let started = system.registry().get_local(GOSSIP_ACTOR_NAME).is_some();
+        assert!(started);
+        assert_eq!(g.get_state(HEARTBEAT_KEY)["x"].sequence_number, 2);
+        assert!(g.get_state(HEARTBEAT_KEY).contains_key("y"));
+        assert_eq!(updates.lock().len(), 5);
+        g.stop();
+        system.shutdown();
+    }
+}
