@@ -13,5 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(false)
         .build_server(false)
         .compile_fds_with_config(fds, config)?;
+    // The persistent-grains workload's grain: the bank example's service, persistent.
+    protoactor_cluster_build::Builder::new()
+        .persistent("bank.Account")
+        .compile(
+            &["../protoactor-cluster/examples/protos/bank.proto"],
+            &["../protoactor-cluster/examples/protos"],
+        )?;
     Ok(())
 }

@@ -36,7 +36,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_type_names()
         .compile_fds(fds)?;
 
-    // Typed grains of the tests (only compiled where included).
-    protoactor_cluster_build::compile(&["tests/protos/grainstest.proto"], &["tests/protos"])?;
+    // Typed grains of the tests and of the `bank` example (only compiled where included);
+    // `bank.Account` also as a persistent grain.
+    protoactor_cluster_build::Builder::new()
+        .persistent("bank.Account")
+        .compile(
+            &[
+                "tests/protos/grainstest.proto",
+                "examples/protos/bank.proto",
+            ],
+            &["tests/protos", "examples/protos"],
+        )?;
     Ok(())
 }

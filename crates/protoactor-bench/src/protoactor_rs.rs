@@ -32,7 +32,11 @@ impl Framework for ProtoActor {
     }
     fn extra(workload: &str, sizes: &[u64]) -> Option<RunResult> {
         // Starts its own actor systems: recovery needs a second one.
-        (workload == "persistence").then(|| crate::persistence_rs::run(sizes))
+        match workload {
+            "persistence" => Some(crate::persistence_rs::run(sizes)),
+            "persistent-grains" => Some(crate::persistent_grains_rs::run(sizes)),
+            _ => None,
+        }
     }
     fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
         in_process(&self.system, pairs, per_pair, batch)

@@ -215,6 +215,25 @@ pub const WORKLOADS: &[Workload] = &[
         shape: Shape::Local,
         impls: Some(&["protoactor-rs", "protoactor-go"]),
     },
+    Workload {
+        name: "persistent-grains",
+        about: "a persistent typed grain (protoactor-cluster-build's persistent option) that \
+                persists one event per request and answers once it is durable: requests/s of \
+                one grain called one request after another, and of GRAINS (100) grains called at \
+                once (persistent-grains-many); per provider, postgres rows when \
+                PROTOACTOR_POSTGRES_URL is set. protoactor-go's generated grains have no \
+                persistence, nor do kameo, ractor and actix",
+        metrics: &[
+            higher("persistent-grains:memory"),
+            higher("persistent-grains:sqlite"),
+            higher("persistent-grains:postgres"),
+            higher("persistent-grains-many:memory"),
+            higher("persistent-grains-many:sqlite"),
+            higher("persistent-grains-many:postgres"),
+        ],
+        shape: Shape::Local,
+        impls: Some(&["protoactor-rs"]),
+    },
 ];
 
 /// Looks a workload up by name.
@@ -242,6 +261,9 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
         // [events, PostgreSQL one-by-one events]: PostgreSQL commits durably once per event
         // (~300/s here), so its one-by-one row stores fewer.
         "persistence" => q(&[20_000, 2_000], &[200, 20]),
+        // [requests to one grain, grains, requests per grain]
+        // 100 grains: with 1,000 grains writing at once the run hangs (open, see BENCHMARKS.md).
+        "persistent-grains" => q(&[2_000, 100, 20], &[50, 100, 2]),
         _ => Vec::new(),
     }
 }

@@ -40,6 +40,11 @@
 //!   a blocking form (`say_hello_blocking`), call options (`with_options`), and with the
 //!   option `future` a boxed `'static` form for `reenter_after` (`say_hello_future`).
 //!
+//! * With [`Builder::persistent`] for the service: `trait HelloPersistent` (extends
+//!   `protoactor_cluster::persistent::PersistentGrain`: events, `apply`, snapshots), whose
+//!   methods take a `PersistentCtx` and persist events with `ctx.persist(event)`, and
+//!   `hello_persistent_kind(store, factory)`; see `protoactor_cluster::persistent`.
+//!
 //! The method index on the wire is the rpc's position in the service: streaming rpcs are not
 //! generated but keep their slot, as in Go. Per package: `register_types(&serialization)`
 //! registers every message of the package with the remote serializer, and a top-level
@@ -104,6 +109,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     emit_rerun: bool,
     all_reenterable: bool,
+    persistent: HashSet<String>,
 }
 
 impl Default for Builder {
@@ -120,6 +126,7 @@ impl Builder {
             out_dir: None,
             emit_rerun: true,
             all_reenterable: false,
+            persistent: HashSet::new(),
         }
     }
 
@@ -142,6 +149,18 @@ impl Builder {
     /// callers see no difference.
     pub fn all_methods_reenterable(mut self, yes: bool) -> Self {
         self.all_reenterable = yes;
+        self
+    }
+
+    /// Also generates the persistent form of `service` (its proto name, `Account`, or full
+    /// name, `bank.Account`): a `trait AccountPersistent` whose state is event-sourced by
+    /// `protoactor_cluster::persistent` (recovered before the first request, events written
+    /// before each reply, fenced on a conflicting write) and its kind
+    /// `account_persistent_kind(store, factory)`. The wire stays the same (kind name, method
+    /// indexes), so Go callers and the generated client see no difference. Needs the
+    /// `persistence` feature of `protoactor-cluster` (on by default).
+    pub fn persistent(mut self, service: impl Into<String>) -> Self {
+        self.persistent.insert(service.into());
         self
     }
 
@@ -197,6 +216,25 @@ impl Builder {
                 m.reenterable = true;
             }
         }
+        for (full, info) in services.iter_mut() {
+            let short = full.rsplit('.').next().unwrap_or(full);
+            info.persistent = self.persistent.contains(full) || self.persistent.contains(short);
+        }
+        let unknown: Vec<&String> = self
+            .persistent
+            .iter()
+            .filter(|p| {
+                !services
+                    .keys()
+                    .any(|full| full == *p || full.rsplit('.').next() == Some(p.as_str()))
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("persistent services not found in the compiled files: {unknown:?}"),
+            ));
+        }
         let packages = describe_packages(&pool, &user_files);
 
         self.config
@@ -242,6 +280,8 @@ struct ServiceInfo {
     kind: String,
     /// By proto method name.
     methods: HashMap<String, MethodInfo>,
+    /// Generate the persistent form too.
+    persistent: bool,
 }
 
 #[derive(Debug, Default)]
@@ -294,6 +334,7 @@ fn describe_services(
             ServiceInfo {
                 kind: go_camel_case(service.name()),
                 methods,
+                persistent: false,
             },
         );
     }
@@ -499,6 +540,10 @@ fn service_code(service: &Service, info: &ServiceInfo) -> String {
         "        other => {RT}::unknown_method(ctx, {upper}_KIND, other),\n    }}\n}}"
     );
 
+    if info.persistent {
+        persistent_code(w, name, &snake, &upper, kind, &methods);
+    }
+
     // The client.
     let _ = writeln!(
         w,
@@ -552,6 +597,64 @@ fn service_code(service: &Service, info: &ServiceInfo) -> String {
     }
     w.push_str("}\n");
     s
+}
+
+const PRT: &str = "::protoactor_cluster::persistent";
+
+/// The persistent form of a service: its trait, kind, props and dispatch.
+fn persistent_code(
+    w: &mut String,
+    name: &str,
+    snake: &str,
+    upper: &str,
+    kind: &str,
+    methods: &[(&Method, &MethodInfo)],
+) {
+    let _ = writeln!(
+        w,
+        "/// A persistent grain of kind `{kind}`: its state is recovered from its journal before its\n\
+         /// first request and changed only by events (`ctx.persist(event)`), each method's events\n\
+         /// durable before its reply. Host it with [`{snake}_persistent_kind`]; call it with\n\
+         /// [`{name}Client`] (the wire is the plain kind's).\n\
+         pub trait {name}Persistent: {PRT}::PersistentGrain {{"
+    );
+    for (m, i) in methods {
+        w.push_str(&doc_lines(&m.comments, "    "));
+        let _ = writeln!(
+            w,
+            "    /// Method index {}.\n    \
+             fn {}(ctx: &mut {PRT}::PersistentCtx<'_, Self>, req: {}) -> ::core::result::Result<{}, {RT}::GrainError>;",
+            i.index, m.name, m.input_type, m.output_type
+        );
+    }
+    w.push_str("}\n");
+    let _ = writeln!(
+        w,
+        "/// The persistent cluster kind `{kind}`: activations made by `factory`, journaled in\n\
+         /// `store`, stopped after Go's 60 s without a message.\n\
+         pub fn {snake}_persistent_kind<T: {name}Persistent>(store: {PRT}::GrainStore, factory: impl Fn() -> T + Send + Sync + 'static) -> ::protoactor_cluster::Kind {{\n    \
+         {snake}_persistent_kind_with_timeout(store, factory, {RT}::DEFAULT_IDLE_TIMEOUT)\n}}\n\
+         /// The persistent cluster kind `{kind}` with another idle timeout (zero: never).\n\
+         pub fn {snake}_persistent_kind_with_timeout<T: {name}Persistent>(store: {PRT}::GrainStore, factory: impl Fn() -> T + Send + Sync + 'static, idle_timeout: ::core::time::Duration) -> ::protoactor_cluster::Kind {{\n    \
+         ::protoactor_cluster::Kind::new({upper}_KIND, {snake}_persistent_props(store, factory, idle_timeout))\n}}\n\
+         /// The props of a persistent `{kind}` activation.\n\
+         pub fn {snake}_persistent_props<T: {name}Persistent>(store: {PRT}::GrainStore, factory: impl Fn() -> T + Send + Sync + 'static, idle_timeout: ::core::time::Duration) -> {RT}::Props {{\n    \
+         {PRT}::persistent_props({PRT}::PersistentService::<T> {{ kind: {upper}_KIND, dispatch: {snake}_persistent_dispatch::<T> }}, store, factory, idle_timeout)\n}}\n\
+         #[allow(unused_variables)] // a service of streaming rpcs only has no arm\n\
+         fn {snake}_persistent_dispatch<T: {name}Persistent>(ctx: &mut {PRT}::PersistentCtx<'_, T>, req: ::protoactor_cluster::GrainRequest) {{\n    \
+         match req.method_index {{"
+    );
+    for (m, i) in methods {
+        let _ = writeln!(
+            w,
+            "        {} => {PRT}::handle::<T, {}, {}>(ctx, &req, |ctx, input| <T as {name}Persistent>::{}(ctx, input)),",
+            i.index, m.input_type, m.output_type, m.name
+        );
+    }
+    let _ = writeln!(
+        w,
+        "        other => {PRT}::unknown_method(ctx, {upper}_KIND, other),\n    }}\n}}"
+    );
 }
 
 fn package_code(info: &PackageInfo) -> String {
@@ -690,6 +793,36 @@ mod tests {
         let all: String = all.split_whitespace().collect();
         assert!(all.contains("::protoactor_cluster::grain::handle_reenterable::<T,A,A,>"));
         assert!(all.contains("respond:::protoactor_cluster::grain::Responder<A>"));
+    }
+
+    #[test]
+    fn persistent_services_get_a_second_trait_and_kind_with_the_same_indexes() {
+        let proto = r#"syntax = "proto3"; package t; message A {} message B {}
+            service Plain { rpc One(A) returns (B); }
+            service Store { rpc Put(A) returns (B); rpc Watch(A) returns (stream B); rpc Get(A) returns (B); }"#;
+        let code = generate_with(Builder::new().persistent("t.Store"), proto).unwrap();
+        let code: String = code.split_whitespace().collect();
+        let has = |s: &str| code.contains(&s.split_whitespace().collect::<String>());
+        assert!(has(
+            "pub trait StorePersistent: ::protoactor_cluster::persistent::PersistentGrain"
+        ));
+        assert!(has("pub fn store_persistent_kind<T: StorePersistent>("));
+        assert!(has(
+            "0 => { ::protoactor_cluster::persistent::handle::<T, A, B,"
+        ));
+        // The streaming rpc keeps its slot: `Get` is index 2, as on the plain kind.
+        assert!(has(
+            "2 => { ::protoactor_cluster::persistent::handle::<T, A, B,"
+        ));
+        assert!(has("<T as StorePersistent>::get(ctx, input)"));
+        assert!(has("pub trait Store:"), "the plain form stays");
+        assert!(!has("PlainPersistent"), "only the services asked for");
+        // A short name works too; a name that is no service is an error.
+        let short = generate_with(Builder::new().persistent("Store"), proto).unwrap();
+        assert!(short.contains("StorePersistent"));
+        let e = generate_with(Builder::new().persistent("Nope"), proto).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("Nope"), "{e}");
     }
 
     /// A file with only an `ErrorReason` enum has no service, which prost's service

@@ -76,6 +76,10 @@ impl PlacementActor {
             failed: true,
             ..Default::default()
         };
+        if let Err(e) = ci.validate() {
+            tracing::warn!(error = %e, "activation request refused");
+            return failed;
+        }
         let Some(kind) = node.kind(&ci.kind) else {
             tracing::debug!(kind = %ci.kind, "activation request for a kind this node does not host");
             return failed;

@@ -11,6 +11,26 @@ pub enum ClusterError {
     /// A cluster is already started on this actor system (or the component was started twice).
     #[error("the cluster is already started on this actor system")]
     AlreadyStarted,
+    /// An identity or a kind name is longer than the cluster takes.
+    #[error("the {what} is {len} bytes long, over the limit of {limit}")]
+    TooLong {
+        /// `identity` or `kind`.
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A gossip value is larger than the members take.
+    #[error("gossip value {key:?} is {bytes} bytes, over the limit of {limit}")]
+    GossipValueTooLarge {
+        /// The key.
+        key: String,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit (gossip's `max_value_bytes`).
+        limit: usize,
+    },
     /// A kind name is empty or contains `/`.
     #[error("invalid kind name {0:?}: it must be non-empty and contain no '/'")]
     InvalidKind(String),

@@ -134,6 +134,24 @@ impl GrainError {
         self
     }
 
+    /// The answer of a stale activation (see [`GrainError::is_stale_activation`]).
+    pub fn stale_activation(message: impl Into<String>) -> Self {
+        Self::unavailable(message).with_metadata(STALE_ACTIVATION, "true")
+    }
+
+    /// True for the answer of an activation that found another activation of its identity
+    /// ahead of it (a persistent grain whose journal write was fenced) and stopped: nothing
+    /// was done, and a retry reaches the current activation. `UNAVAILABLE` with metadata
+    /// `stale_activation = "true"`, so that a Go caller can tell it too. The generated
+    /// clients retry it themselves (within the call's attempts and deadline).
+    pub fn is_stale_activation(&self) -> bool {
+        self.has_reason(GrainErrorReason::Unavailable)
+            && self
+                .metadata
+                .get(STALE_ACTIVATION)
+                .is_some_and(|v| v == "true")
+    }
+
     /// True if the reason is `reason` (Go's `errors.Is` on grain errors compares reasons).
     pub fn has_reason(&self, reason: impl AsRef<str>) -> bool {
         self.reason == reason.as_ref()
@@ -222,6 +240,9 @@ impl From<ClusterError> for GrainError {
     }
 }
 
+/// The metadata key of [`GrainError::stale_activation`].
+pub const STALE_ACTIVATION: &str = "stale_activation";
+
 /// A boxed `'static` grain call, as the `<method>_future` client methods return.
 pub type GrainFuture<Out> = Pin<Box<dyn Future<Output = Result<Out, GrainError>> + Send>>;
 
@@ -229,6 +250,10 @@ pub type GrainFuture<Out> = Pin<Box<dyn Future<Output = Result<Out, GrainError>>
 /// client does: `GrainRequest { method_index, message_data }` out, the output message or a
 /// `GrainErrorResponse` back. `Out` must be registered with the remote serializer when the
 /// grain may live on another member.
+///
+/// An answer of a stale activation ([`GrainError::is_stale_activation`]: it did nothing and
+/// stopped) is retried at once against the current activation, within the options' attempts
+/// and deadline.
 pub fn call<Out: Message>(
     cluster: &Cluster,
     identity: &str,
@@ -237,13 +262,36 @@ pub fn call<Out: Message>(
     input: &impl prost::Message,
     options: &CallOptions,
 ) -> impl Future<Output = Result<Out, GrainError>> + Send + 'static {
-    let fut = cluster.request_as::<Out, _>(
-        identity.to_string(),
-        kind.to_string(),
-        GrainRequest::new(method_index, input),
-        options,
-    );
-    async move { fut.await.map_err(GrainError::from) }
+    let cluster = cluster.clone();
+    let ci = ClusterIdentity::new(identity, kind);
+    let request = GrainRequest::new(method_index, input);
+    let options = options.clone();
+    let deadline =
+        std::time::Instant::now() + options.timeout.unwrap_or(cluster.config().request_timeout);
+    async move {
+        let mut attempts = 1;
+        loop {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            let fut = cluster.request_as::<Out, _>(
+                ci.identity.clone(),
+                ci.kind.clone(),
+                request.clone(),
+                &options.clone().with_timeout(remaining),
+            );
+            match fut.await.map_err(GrainError::from) {
+                Err(e) if e.is_stale_activation() && attempts < options.max_attempts.max(1) => {
+                    // The activation that answered is stopping: forget it, so that the retry
+                    // resolves the current one.
+                    if let Some(pid) = cluster.pid_cache().get(&ci) {
+                        cluster.pid_cache().remove_if(&ci, &pid);
+                    }
+                    attempts += 1;
+                    tracing::debug!(identity = %ci, attempts, "stale activation answered; retrying");
+                }
+                r => return r,
+            }
+        }
+    }
 }
 
 /// [`call`], blocking the calling thread.
@@ -502,14 +550,14 @@ fn is_lifecycle(msg: &dyn Message) -> bool {
     msg.is::<Stopping>() || msg.is::<Restarting>() || msg.is::<Terminated>() || msg.is::<Touch>()
 }
 
-fn decode<In: prost::Message + Default>(req: &GrainRequest) -> Result<In, GrainError> {
+pub(crate) fn decode<In: prost::Message + Default>(req: &GrainRequest) -> Result<In, GrainError> {
     In::decode(req.message_data.as_slice()).map_err(|e| {
         GrainError::invalid_argument(e.to_string())
             .with_metadata("method_index", req.method_index.to_string())
     })
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     let text = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -594,11 +642,13 @@ pub fn handle_reenterable<T, In, Out>(
 /// Answers a request for a method index the service does not have (or a streaming rpc's
 /// slot) with `UNIMPLEMENTED`; Go's generated grains leave the caller waiting.
 pub fn unknown_method<T: Send + 'static>(ctx: &mut GrainCtx<'_, T>, kind: &str, index: i32) {
-    ctx.respond(
-        GrainError::unimplemented(format!("kind {kind} has no method with index {index}"))
-            .with_metadata("method_index", index.to_string())
-            .to_response(),
-    );
+    ctx.respond(unknown_method_error(kind, index));
+}
+
+pub(crate) fn unknown_method_error(kind: &str, index: i32) -> GrainErrorResponse {
+    GrainError::unimplemented(format!("kind {kind} has no method with index {index}"))
+        .with_metadata("method_index", index.to_string())
+        .to_response()
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ impl Kind {
         if self.name.is_empty() || self.name.contains('/') {
             return Err(ClusterError::InvalidKind(self.name.clone()));
         }
-        Ok(())
+        crate::identity::check_len("kind", &self.name, crate::identity::MAX_KIND_LEN)
     }
 }
 

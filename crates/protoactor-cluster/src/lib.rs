@@ -97,6 +97,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `persistence` | yes | the `persistent` module: persistent typed grains (journal and snapshots through a `protoactor-persistence` provider; pure Rust, the providers are that crate's features) |
 //! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider. Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
 //! | `consul` | no | the `consul` provider: a Consul agent's services and TTL checks, as protoactor-go's consul provider (no extra dependency) |
 //! | `kubernetes` | no | the `kubernetes` provider: pod labels watched through the Kubernetes API, as protoactor-go's k8s provider (kube and k8s-openapi; needs Rust 1.89+; the binary picks the k8s-openapi API version feature) |
@@ -130,9 +131,10 @@
 //!                  and kubernetes behind the cargo features of the same names)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain
-//!                  what runs on a started cluster: grain contexts and typed grains (pub/sub
-//!                  and cluster management come in here)
+//!  7 services    grain, persistent
+//!                  what runs on a started cluster: grain contexts and typed grains, and
+//!                  persistent typed grains on top of them (pub/sub and cluster management
+//!                  come in here)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the
@@ -165,6 +167,9 @@ pub mod kind;
 pub mod kubernetes;
 pub mod member;
 pub mod member_list;
+#[cfg(feature = "persistence")]
+#[cfg_attr(docsrs, doc(cfg(feature = "persistence")))]
+pub mod persistent;
 pub mod pid_cache;
 pub mod provider;
 pub mod test_provider;

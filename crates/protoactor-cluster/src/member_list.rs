@@ -211,6 +211,28 @@ impl MemberList {
         self.recompute();
     }
 
+    /// True if the provider lists `id` now, blocked or not: the provider is the authority on
+    /// who exists, so gossip takes values only about listed ids.
+    pub fn is_listed(&self, id: &str) -> bool {
+        self.0
+            .state
+            .lock()
+            .provider_members
+            .iter()
+            .any(|m| m.id == id)
+    }
+
+    /// The id of the member the provider lists at `address` (`host:port`), blocked or not.
+    pub fn listed_at(&self, address: &str) -> Option<String> {
+        self.0
+            .state
+            .lock()
+            .provider_members
+            .iter()
+            .find(|m| m.address() == address)
+            .map(|m| m.id.clone())
+    }
+
     /// True if `id` is blocked now.
     pub fn is_blocked(&self, id: &str) -> bool {
         let now = Instant::now();

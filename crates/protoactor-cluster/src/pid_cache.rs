@@ -6,15 +6,23 @@
 //! a joining member took the identity over), and when an `ActivationTerminated` for it
 //! arrives at this node's `eventstream` (Go broadcasts these but never uses them).
 
+use std::sync::Arc;
+
 use dashmap::DashMap;
 use protoactor::Pid;
 
 use crate::proto::ClusterIdentity;
 
-/// Cached grain PIDs by cluster identity.
+/// Cached grain PIDs by cluster identity, indexed by PID as well, so evicting a terminated
+/// activation costs O(1) whatever the size of the cache (a scan per `ActivationTerminated`
+/// made a topology change that stops tens of thousands of grains quadratic).
 #[derive(Default)]
 pub struct PidCache {
-    map: DashMap<ClusterIdentity, Pid>,
+    /// The identity is shared with `by_pid` (one allocation per entry).
+    map: DashMap<Arc<ClusterIdentity>, Pid>,
+    /// The reverse of `map`. Written after `map` on insert and before it on removal; an entry
+    /// here whose identity no longer maps to the PID is stale and ignored.
+    by_pid: DashMap<Pid, Arc<ClusterIdentity>>,
 }
 
 impl PidCache {
@@ -28,42 +36,47 @@ impl PidCache {
     }
     /// Caches `pid` for `ci`.
     pub fn set(&self, ci: ClusterIdentity, pid: Pid) {
-        self.map.insert(ci, pid);
+        let ci = Arc::new(ci);
+        if let Some(old) = self.map.insert(ci.clone(), pid.clone()) {
+            if old != pid {
+                self.by_pid.remove_if(&old, |_, c| *c == ci);
+            }
+        }
+        self.by_pid.insert(pid, ci);
     }
     /// Evicts `ci` if it still maps to `pid` (a newer activation is kept).
     pub fn remove_if(&self, ci: &ClusterIdentity, pid: &Pid) -> bool {
-        self.map.remove_if(ci, |_, cached| cached == pid).is_some()
+        let removed = self.map.remove_if(ci, |_, cached| cached == pid).is_some();
+        if removed {
+            self.by_pid.remove_if(pid, |_, c| **c == *ci);
+        }
+        removed
     }
     /// Evicts every PID at `address` (a member left); returns how many.
     pub fn remove_by_member(&self, address: &str) -> usize {
-        // Counted in the closure: entries added concurrently would make a len() difference wrong.
-        let mut removed = 0;
-        self.map.retain(|_, pid| {
-            let keep = pid.address() != address;
-            removed += usize::from(!keep);
-            keep
-        });
-        removed
+        self.retain(|_, pid| pid.address() != address)
     }
-    /// Evicts `pid` wherever it is cached (its activation terminated).
+    /// Evicts `pid` wherever it is cached (its activation terminated). O(1).
     pub fn remove_by_pid(&self, pid: &Pid) -> usize {
-        let mut removed = 0;
-        self.map.retain(|_, cached| {
-            let keep = cached != pid;
-            removed += usize::from(!keep);
-            keep
-        });
-        removed
+        match self.by_pid.remove(pid) {
+            Some((_, ci)) => usize::from(self.map.remove_if(&*ci, |_, c| c == pid).is_some()),
+            None => 0,
+        }
     }
     /// Keeps only the entries for which `keep` is true; returns how many were evicted.
     pub fn retain(&self, mut keep: impl FnMut(&ClusterIdentity, &Pid) -> bool) -> usize {
-        let mut removed = 0;
+        let mut evicted = Vec::new();
         self.map.retain(|ci, pid| {
             let k = keep(ci, pid);
-            removed += usize::from(!k);
+            if !k {
+                evicted.push((ci.clone(), pid.clone()));
+            }
             k
         });
-        removed
+        for (ci, pid) in &evicted {
+            self.by_pid.remove_if(pid, |_, c| c == ci);
+        }
+        evicted.len()
     }
     /// The number of cached PIDs.
     pub fn len(&self) -> usize {
@@ -104,5 +117,32 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c.remove_by_pid(&a), 1);
         assert!(c.is_empty());
+        assert!(c.by_pid.is_empty(), "the PID index follows");
+    }
+
+    #[test]
+    fn the_pid_index_follows_replacements() {
+        let c = PidCache::new();
+        let ci = ClusterIdentity::new("1", "k");
+        let (a, b) = (Pid::new("h:1", "a"), Pid::new("h:1", "b"));
+        c.set(ci.clone(), a.clone());
+        c.set(ci.clone(), b.clone());
+        // The old activation's termination does not evict the new one.
+        assert_eq!(c.remove_by_pid(&a), 0);
+        assert_eq!(c.get(&ci), Some(b.clone()));
+        assert_eq!(c.by_pid.len(), 1);
+        assert!(c.remove_if(&ci, &b));
+        assert!(c.by_pid.is_empty());
+        // Many entries: each eviction finds its entry directly.
+        for i in 0..10_000 {
+            c.set(
+                ClusterIdentity::new(i.to_string(), "k"),
+                Pid::new("h:1", format!("p{i}")),
+            );
+        }
+        for i in 0..10_000 {
+            assert_eq!(c.remove_by_pid(&Pid::new("h:1", format!("p{i}"))), 1);
+        }
+        assert!(c.is_empty() && c.by_pid.is_empty());
     }
 }

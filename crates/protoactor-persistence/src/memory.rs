@@ -44,6 +44,10 @@ impl InMemoryProvider {
 
 #[async_trait]
 impl Provider for InMemoryProvider {
+    fn describe(&self) -> String {
+        "in-memory".into()
+    }
+
     async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError> {
         let logs = self.logs.lock();
         Ok(logs.get(actor_name).and_then(|l| {

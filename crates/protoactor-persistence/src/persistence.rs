@@ -187,7 +187,8 @@ impl<A: Persistent> Journal<A> {
         let index = self.next_index;
         let record = event.to_record();
         let provider = self.provider.clone();
-        let result = wait(ctx, provider.persist_event(&self.name, index, record)).and_then(|r| r);
+        let result = wait_for_storage(ctx, provider.persist_event(&self.name, index, record))
+            .and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -233,7 +234,8 @@ impl<A: Persistent> Journal<A> {
         }
         let records = events.iter().map(|e| e.to_record()).collect();
         let provider = self.provider.clone();
-        let result = wait(ctx, provider.persist_events(&self.name, first, records)).and_then(|r| r);
+        let result = wait_for_storage(ctx, provider.persist_events(&self.name, first, records))
+            .and_then(|r| r);
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -265,7 +267,8 @@ impl<A: Persistent> Journal<A> {
         let index = self.next_index;
         let record = actor.snapshot().to_record();
         let provider = self.provider.clone();
-        wait(ctx, provider.persist_snapshot(&self.name, index, record)).and_then(|r| r)?;
+        wait_for_storage(ctx, provider.persist_snapshot(&self.name, index, record))
+            .and_then(|r| r)?;
         Ok(index)
     }
 
@@ -276,7 +279,7 @@ impl<A: Persistent> Journal<A> {
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
         let provider = self.provider.clone();
-        wait(ctx, provider.delete_events(&self.name, inclusive_to)).and_then(|r| r)
+        wait_for_storage(ctx, provider.delete_events(&self.name, inclusive_to)).and_then(|r| r)
     }
 
     /// Deletes this actor's snapshots with index `<= inclusive_to`.
@@ -286,37 +289,7 @@ impl<A: Persistent> Journal<A> {
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
         let provider = self.provider.clone();
-        wait(ctx, provider.delete_snapshots(&self.name, inclusive_to)).and_then(|r| r)
-    }
-
-    /// After a snapshot at `index` with neither the event it covers last (`index - 1`) nor
-    /// any later one: fine if the covered events were deleted, but if earlier events remain
-    /// (deletes remove a prefix), the journal ends before the snapshot.
-    fn check_journal_reaches(&self, ctx: &Context, index: u64) -> Result<(), PersistenceError> {
-        let provider = self.provider.clone();
-        let Some(first) = wait(ctx, provider.get_events(&self.name, 0, 1))??
-            .into_iter()
-            .next()
-        else {
-            return Ok(());
-        };
-        // An error path: find where the journal ends, for the message.
-        let mut journal_end = first.index + 1;
-        loop {
-            let page = wait(
-                ctx,
-                provider.get_events(&self.name, journal_end, self.page_size),
-            )??;
-            match page.last() {
-                Some(last) => journal_end = last.index + 1,
-                None => break,
-            }
-        }
-        Err(PersistenceError::SnapshotBeyondJournal {
-            actor: self.name.clone(),
-            index,
-            journal_end,
-        })
+        wait_for_storage(ctx, provider.delete_snapshots(&self.name, inclusive_to)).and_then(|r| r)
     }
 
     /// Loads the latest snapshot, then replays the events after it, in pages.
@@ -326,77 +299,160 @@ impl<A: Persistent> Journal<A> {
             .clone()
             .unwrap_or_else(|| ctx.self_pid().id().to_string());
         self.status = Status::Recovering;
-        self.replayed = 0;
-        self.snapshot_index = None;
-        let provider = self.provider.clone();
-        let mut next = 0;
-        // After a snapshot (or an event) the next event must follow without a gap; before
-        // the first one, events may have been deleted on purpose.
-        let mut expect_contiguous = false;
-        // The first read after a snapshot at `s > 0` starts at `s - 1`, the last event the
-        // snapshot covers, to tell a journal that reaches the snapshot from one that ends
-        // before it (a snapshot beyond the journal); that event is not applied again.
-        let mut covered = None;
-        if let Some(entry) = wait(ctx, provider.get_snapshot(&self.name))?? {
-            let snapshot =
-                A::Snapshot::decode_payload(&entry.record.type_name, &entry.record.payload)
-                    .map_err(|source| PersistenceError::Corrupt {
-                        actor: self.name.clone(),
-                        kind: RecordKind::Snapshot,
-                        index: entry.index,
-                        source,
-                    })?;
-            actor.apply_snapshot(snapshot, entry.index);
-            self.snapshot_index = Some(entry.index);
-            next = entry.index;
-            expect_contiguous = true;
-            covered = entry.index.checked_sub(1);
-        }
-        let mut from = covered.unwrap_or(next);
-        loop {
-            let page = wait(ctx, provider.get_events(&self.name, from, self.page_size))??;
-            if page.is_empty() {
-                if from != next {
-                    // The first read after the snapshot found nothing from `s - 1` on.
-                    self.check_journal_reaches(ctx, next)?;
-                }
-                break;
-            }
-            for entry in page {
-                if covered == Some(entry.index) {
-                    continue;
-                }
-                if expect_contiguous && entry.index != next {
-                    return Err(PersistenceError::Storage(format!(
-                        "journal of {:?} has a gap: expected event {next}, found {}",
-                        self.name, entry.index
-                    )));
-                }
-                let event =
-                    A::Event::decode_payload(&entry.record.type_name, &entry.record.payload)
-                        .map_err(|source| PersistenceError::Corrupt {
-                            actor: self.name.clone(),
-                            kind: RecordKind::Event,
-                            index: entry.index,
-                            source,
-                        })?;
-                actor.apply_event(
-                    event,
-                    EventMeta {
-                        index: entry.index,
-                        recovering: true,
-                    },
-                );
-                self.replayed += 1;
-                next = entry.index + 1;
-                expect_contiguous = true;
-            }
-            from = next;
-        }
-        self.next_index = next;
+        let recovered = replay::<A::Snapshot, A::Event>(
+            ctx,
+            &self.provider,
+            &self.name,
+            self.page_size,
+            |item| match item {
+                Replayed::Snapshot(s, index) => actor.apply_snapshot(s, index),
+                Replayed::Event(e, meta) => actor.apply_event(e, meta),
+            },
+        )?;
+        self.replayed = recovered.replayed;
+        self.snapshot_index = recovered.snapshot_index;
+        self.next_index = recovered.next_index;
         self.status = Status::Ready;
         Ok(())
     }
+}
+
+/// One decoded item of a [`replay`]: the snapshot it starts from (with its index), then each
+/// event after it.
+#[derive(Debug)]
+pub enum Replayed<S, E> {
+    /// The latest snapshot, taken after `index` events.
+    Snapshot(S, u64),
+    /// A stored event (`meta.recovering` is true).
+    Event(E, EventMeta),
+}
+
+/// What a [`replay`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovered {
+    /// The index the next event gets.
+    pub next_index: u64,
+    /// The index of the snapshot it started from, if any.
+    pub snapshot_index: Option<u64>,
+    /// How many events it replayed (after the snapshot).
+    pub replayed: u64,
+}
+
+/// Recovers the journal `name` from `provider` inside an actor: hands `on` the latest
+/// snapshot, then every event after it in index order (read `page_size` at a time), and
+/// returns where the journal ends. The checks of [`Persistence::props`]'s recovery apply: a
+/// record that does not decode is [`PersistenceError::Corrupt`], a gap after the snapshot or
+/// an event is an error, and so is a snapshot beyond the journal's end.
+///
+/// For runtimes other than [`Persistence::props`] that keep their own state (the persistent
+/// grains of `protoactor-cluster`); waits as [`wait_for_storage`] does.
+pub fn replay<S: PersistentMessage, E: PersistentMessage>(
+    ctx: &Context,
+    provider: &Arc<dyn Provider>,
+    name: &str,
+    page_size: usize,
+    mut on: impl FnMut(Replayed<S, E>),
+) -> Result<Recovered, PersistenceError> {
+    let page_size = page_size.max(1);
+    let mut out = Recovered::default();
+    let mut next = 0;
+    // After a snapshot (or an event) the next event must follow without a gap; before
+    // the first one, events may have been deleted on purpose.
+    let mut expect_contiguous = false;
+    // The first read after a snapshot at `s > 0` starts at `s - 1`, the last event the
+    // snapshot covers, to tell a journal that reaches the snapshot from one that ends
+    // before it (a snapshot beyond the journal); that event is not applied again.
+    let mut covered = None;
+    if let Some(entry) = wait_for_storage(ctx, provider.get_snapshot(name))?? {
+        let snapshot = S::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
+            |source| PersistenceError::Corrupt {
+                actor: name.to_string(),
+                kind: RecordKind::Snapshot,
+                index: entry.index,
+                source,
+            },
+        )?;
+        on(Replayed::Snapshot(snapshot, entry.index));
+        out.snapshot_index = Some(entry.index);
+        next = entry.index;
+        expect_contiguous = true;
+        covered = entry.index.checked_sub(1);
+    }
+    let mut from = covered.unwrap_or(next);
+    loop {
+        let page = wait_for_storage(ctx, provider.get_events(name, from, page_size))??;
+        if page.is_empty() {
+            if from != next {
+                // The first read after the snapshot found nothing from `s - 1` on.
+                check_journal_reaches(ctx, provider, name, page_size, next)?;
+            }
+            break;
+        }
+        for entry in page {
+            if covered == Some(entry.index) {
+                continue;
+            }
+            if expect_contiguous && entry.index != next {
+                return Err(PersistenceError::Storage(format!(
+                    "journal of {name:?} has a gap: expected event {next}, found {}",
+                    entry.index
+                )));
+            }
+            let event = E::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
+                |source| PersistenceError::Corrupt {
+                    actor: name.to_string(),
+                    kind: RecordKind::Event,
+                    index: entry.index,
+                    source,
+                },
+            )?;
+            on(Replayed::Event(
+                event,
+                EventMeta {
+                    index: entry.index,
+                    recovering: true,
+                },
+            ));
+            out.replayed += 1;
+            next = entry.index + 1;
+            expect_contiguous = true;
+        }
+        from = next;
+    }
+    out.next_index = next;
+    Ok(out)
+}
+
+/// After a snapshot at `index` with neither the event it covers last (`index - 1`) nor any
+/// later one: fine if the covered events were deleted, but if earlier events remain (deletes
+/// remove a prefix), the journal ends before the snapshot.
+fn check_journal_reaches(
+    ctx: &Context,
+    provider: &Arc<dyn Provider>,
+    name: &str,
+    page_size: usize,
+    index: u64,
+) -> Result<(), PersistenceError> {
+    let Some(first) = wait_for_storage(ctx, provider.get_events(name, 0, 1))??
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    // An error path: find where the journal ends, for the message.
+    let mut journal_end = first.index + 1;
+    loop {
+        let page = wait_for_storage(ctx, provider.get_events(name, journal_end, page_size))??;
+        match page.last() {
+            Some(last) => journal_end = last.index + 1,
+            None => break,
+        }
+    }
+    Err(PersistenceError::SnapshotBeyondJournal {
+        actor: name.to_string(),
+        index,
+        journal_end,
+    })
 }
 
 /// Waits for a storage future from inside an actor.
@@ -409,7 +465,11 @@ impl<A: Persistent> Journal<A> {
 ///
 /// A future that is ready at once (the in-memory provider) is taken without
 /// `block_in_place`, whose hand-over of the worker costs more than the write itself.
-fn wait<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, PersistenceError> {
+///
+/// Public for other runtimes of persistent state inside actors (`protoactor-cluster`'s
+/// persistent grains): it fails with [`PersistenceError::Runtime`] on a current-thread
+/// runtime instead of stalling it.
+pub fn wait_for_storage<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, PersistenceError> {
     use std::task::{Context as TaskContext, Poll, Waker};
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {

@@ -59,6 +59,8 @@ COMMIT;
 
 /// Journals and snapshots in a PostgreSQL database.
 pub struct PostgresProvider {
+    /// For [`Provider::describe`]: the database and host, without credentials.
+    location: String,
     client: Arc<Client>,
     writes: mpsc::UnboundedSender<PendingWrite>,
     counters: Arc<Counters>,
@@ -94,6 +96,23 @@ fn pg_err(e: tokio_postgres::Error) -> PersistenceError {
         )),
         None => PersistenceError::Storage(format!("PostgreSQL: {e}")),
     }
+}
+
+/// `postgres:<db>@<host>:<port>` from a connection string, without user or password.
+fn describe_url(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "postgres".into();
+    };
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres:{}@{host}:{port}",
+        config.get_dbname().unwrap_or("postgres")
+    )
 }
 
 impl PostgresProvider {
@@ -172,6 +191,7 @@ impl PostgresProvider {
         // Ends when the provider (the queue's sender) is dropped.
         tokio::spawn(writer.run(queue));
         Ok(Self {
+            location: describe_url(url),
             client,
             writes,
             counters,
@@ -339,6 +359,10 @@ fn row_entry(
 
 #[async_trait]
 impl Provider for PostgresProvider {
+    fn describe(&self) -> String {
+        self.location.clone()
+    }
+
     async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError> {
         let row = self
             .client

@@ -21,6 +21,12 @@ use crate::error::PersistenceError;
 ///   snapshot's index when later) is refused with [`PersistenceError::SnapshotBeyondJournal`].
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
+    /// What the storage is, for logs and error messages (`"sqlite:/var/lib/app.db"`,
+    /// `"postgres:db@host:5432"`, `"in-memory"`); never a password.
+    fn describe(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
+
     /// The snapshot with the highest index, if any.
     async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError>;
 

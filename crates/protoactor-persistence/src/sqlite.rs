@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS protoactor_snapshots (
 /// Journals and snapshots in a SQLite file.
 #[derive(Clone)]
 pub struct SqliteProvider {
+    /// For [`Provider::describe`].
+    location: Arc<str>,
     conn: Arc<Mutex<Connection>>,
     writes: Arc<Mutex<WriteQueue>>,
 }
@@ -76,15 +78,19 @@ impl SqliteProvider {
         let conn = Connection::open(path).map_err(|e| {
             PersistenceError::Storage(format!("cannot open SQLite file {}: {e}", path.display()))
         })?;
-        Self::init(conn, true)
+        Self::init(conn, true, &format!("sqlite:{}", path.display()))
     }
 
     /// A private in-memory database (lost with the provider).
     pub fn open_in_memory() -> Result<Self, PersistenceError> {
-        Self::init(Connection::open_in_memory().map_err(sqlite_err)?, false)
+        Self::init(
+            Connection::open_in_memory().map_err(sqlite_err)?,
+            false,
+            "sqlite::memory:",
+        )
     }
 
-    fn init(conn: Connection, wal: bool) -> Result<Self, PersistenceError> {
+    fn init(conn: Connection, wal: bool, location: &str) -> Result<Self, PersistenceError> {
         // First of all: another connection (process) may hold a lock, e.g. while it creates
         // the tables; wait for it instead of failing at once with "database is locked".
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
@@ -98,6 +104,7 @@ impl SqliteProvider {
         conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))
             .map_err(sqlite_err)?;
         Ok(Self {
+            location: location.into(),
             conn: Arc::new(Mutex::new(conn)),
             writes: Default::default(),
         })
@@ -302,6 +309,10 @@ fn to_entry(
 
 #[async_trait]
 impl Provider for SqliteProvider {
+    fn describe(&self) -> String {
+        self.location.to_string()
+    }
+
     async fn get_snapshot(&self, actor_name: &str) -> Result<Option<Entry>, PersistenceError> {
         let actor = actor_name.to_string();
         self.run(move |c| {
@@ -451,9 +462,25 @@ impl Provider for SqliteProvider {
                 writes: self.writes.clone(),
                 done: false,
             };
-            match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn_blocking(move || flusher.run())),
-                Err(_) => flusher.run(),
+            // Its own thread, not tokio's blocking pool: actors waiting for their writes
+            // hold pool threads (`block_in_place`), and with 512 of them (the pool's limit,
+            // e.g. 1,000 persistent grains writing at once) a write queued on the pool would
+            // never run.
+            let flusher = std::sync::Arc::new(parking_lot::Mutex::new(Some(flusher)));
+            let spawned = {
+                let f = flusher.clone();
+                std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || {
+                        if let Some(f) = f.lock().take() {
+                            f.run()
+                        }
+                    })
+            };
+            if spawned.is_err() {
+                if let Some(f) = flusher.lock().take() {
+                    f.run();
+                }
             }
         }
         outcome(rx).await

@@ -130,9 +130,9 @@ fn open_child() {
     stdout.flush().unwrap();
 }
 
-/// A write queued from a runtime that is already shut down (its blocking pool never runs the
-/// flusher) is answered with an error, and the provider keeps serving other runtimes: no
-/// later write waits forever for the lost flusher.
+/// A write queued from a runtime that is already shut down is still stored and answered
+/// (the writer runs on its own thread, not on that runtime's blocking pool), and the
+/// provider keeps serving other runtimes: no later write waits forever.
 #[test]
 fn a_write_lost_with_its_runtime_does_not_stall_the_provider() {
     use std::task::{Context, Poll, Waker};
@@ -158,7 +158,7 @@ fn a_write_lost_with_its_runtime_does_not_stall_the_provider() {
             .block_on(async { tokio::time::timeout(wait, w).await })
             .expect("the lost write is answered"),
     };
-    assert!(r.unwrap_err().to_string().contains("stopped"));
+    r.expect("stored although its runtime is gone");
     rt.block_on(async { tokio::time::timeout(wait, p.persist_event("next", 0, record())).await })
         .expect("a later write is not stalled")
         .expect("and it is stored");

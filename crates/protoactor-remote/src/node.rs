@@ -32,6 +32,10 @@ pub(crate) struct Node {
     pub(crate) error_log_throttle: Throttle,
     /// The wire variant each peer (by advertised address) was seen writing.
     pub(crate) peer_variants: DashMap<String, WireVariant>,
+    /// When set, the only type names a peer may publish on this node's `eventstream`.
+    pub(crate) event_stream_types: parking_lot::RwLock<Option<std::collections::HashSet<String>>>,
+    /// Type names refused from the network whatever the target (local-only events).
+    pub(crate) local_only_types: parking_lot::RwLock<std::collections::HashSet<String>>,
 }
 
 impl Node {

@@ -159,6 +159,8 @@ impl Remote {
                 system.config().dead_letter_throttle_interval,
             ),
             peer_variants: DashMap::new(),
+            event_stream_types: parking_lot::RwLock::new(None),
+            local_only_types: parking_lot::RwLock::new(Default::default()),
         });
         let endpoints = Endpoints::new(node.clone());
 
@@ -262,6 +264,38 @@ impl Remote {
     /// The actor system.
     pub fn system(&self) -> &ActorSystem {
         &self.node.system
+    }
+
+    /// Restricts what peers may publish on this node's event stream (messages to the
+    /// `eventstream` process) to the types named `type_names`, added to those allowed
+    /// already. Until called, any type is published, as protoactor-go does; once called,
+    /// any other type from the network goes to dead letters with a `RemoteDeliveryError`
+    /// (local senders are not affected). A cluster calls it so a peer cannot inject its
+    /// local events (a `ClusterTopology`).
+    pub fn allow_remote_events<I, S>(&self, type_names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut allowed = self.node.event_stream_types.write();
+        allowed
+            .get_or_insert_with(Default::default)
+            .extend(type_names.into_iter().map(Into::into));
+    }
+
+    /// Refuses the types named `type_names` from the network, whatever the target: they go
+    /// to dead letters with a `RemoteDeliveryError`. For types that are registered (to
+    /// travel inside other messages) but that no peer ever sends on their own, such as a
+    /// cluster's local `ClusterTopology` events.
+    pub fn refuse_remote_types<I, S>(&self, type_names: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.node
+            .local_only_types
+            .write()
+            .extend(type_names.into_iter().map(Into::into));
     }
 
     /// The message registry (types can be added after start).

@@ -245,6 +245,19 @@ fn deliver(endpoints: &Endpoints, inc: Incoming, peer: &str) {
     match system_messages::from_wire(message) {
         Inbound::System(m) => target.send_system_message(system, m),
         Inbound::Terminated(t) => endpoints.remote_terminated(&target, t),
+        Inbound::User(message) if !inbound_allowed(node, &target, &type_name) => {
+            node.publish_error(RemoteDeliveryError {
+                direction: Direction::Inbound,
+                peer: peer.to_string(),
+                target: Some(target.clone()),
+                type_name: type_name.to_string(),
+                error: "this type is not accepted from the network here".into(),
+            });
+            node.dead_letter(
+                &target,
+                MessageEnvelope::from_boxed(message).with_sender(sender),
+            );
+        }
         Inbound::User(message) => target.send_user_message(
             system,
             MessageEnvelope::from_boxed(message)
@@ -253,6 +266,22 @@ fn deliver(endpoints: &Endpoints, inc: Incoming, peer: &str) {
         ),
         Inbound::Invalid(why) => bad_system_message(node, peer, &target, why),
     }
+}
+
+/// False for a type refused from the network ([`crate::Remote::refuse_remote_types`]) and
+/// for a message to this node's `eventstream` whose type peers may not publish
+/// ([`crate::Remote::allow_remote_events`]).
+fn inbound_allowed(node: &Node, target: &protoactor::Pid, type_name: &str) -> bool {
+    if node.local_only_types.read().contains(type_name) {
+        return false;
+    }
+    if target.id() != "eventstream" || target.address() != &*node.address {
+        return true;
+    }
+    node.event_stream_types
+        .read()
+        .as_ref()
+        .is_none_or(|allowed| allowed.contains(type_name))
 }
 
 fn bad_system_message(node: &Node, peer: &str, target: &protoactor::Pid, error: &str) {

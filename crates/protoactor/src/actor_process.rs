@@ -330,11 +330,7 @@ impl RunnerCore {
         loop {
             match catch_unwind(AssertUnwindSafe(|| self.run_batch(p))) {
                 Ok(outcome) => {
-                    let metrics = p.system.metrics();
-                    if metrics.enabled() {
-                        metrics.mailbox_turn(self.processed.into(), p.user_len() as u64);
-                        self.processed = 0;
-                    }
+                    self.record_turn(p);
                     return outcome;
                 }
                 Err(payload) => {
@@ -346,12 +342,27 @@ impl RunnerCore {
         }
     }
 
+    /// Records the messages processed since the last record (metrics feature). Called at the
+    /// end of a turn and before each system message, so a count is on the meter before a
+    /// `Stop` handled in the same turn lets a watcher (or a stop future) see the actor gone.
+    #[inline]
+    fn record_turn(&mut self, p: &ActorProcess) {
+        let metrics = p.system.metrics();
+        if metrics.enabled() {
+            metrics.mailbox_turn(self.processed.into(), p.user_len() as u64);
+            self.processed = 0;
+        }
+    }
+
     fn run_batch(&mut self, p: &ActorProcess) -> Outcome {
         let mut processed = 0;
         let mut user = p.mailbox.user.taker();
         loop {
             if let Some(sys) = p.mailbox.system.pop(0) {
                 user.put_back();
+                if self.processed != 0 {
+                    self.record_turn(p);
+                }
                 match sys {
                     SystemMessage::SuspendMailbox => self.suspended = true,
                     SystemMessage::ResumeMailbox => self.suspended = false,

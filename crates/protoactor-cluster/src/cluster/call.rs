@@ -154,6 +154,7 @@ impl Cluster {
         msg: M,
         opts: CallOptions,
     ) -> Result<BoxedMessage, ClusterError> {
+        ci.validate()?;
         let timeout = opts.timeout.unwrap_or(self.0.config.request_timeout);
         let deadline = Instant::now() + timeout;
         let mut attempts = 0u32;

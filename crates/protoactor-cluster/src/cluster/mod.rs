@@ -138,6 +138,10 @@ impl Cluster {
         let member_id = config.provider.member_id(&config.name, system.id());
         let self_member = Member::new(host, port, member_id.clone(), kind_names);
         register_cluster_types(remote.serialization());
+        // A peer may not inject this node's local events: the topology comes only from the
+        // local member list, and the event stream takes only what members broadcast.
+        remote.refuse_remote_types([<proto::ClusterTopology as prost::Name>::full_name()]);
+        remote.allow_remote_events([<proto::ActivationTerminated as prost::Name>::full_name()]);
         let node = LookupContext::new(
             system.clone(),
             address,
@@ -287,6 +291,13 @@ impl Cluster {
     pub fn kind(&self, name: &str) -> Option<&Kind> {
         self.0.node.kind(name)
     }
+    /// Lets peers publish messages of type `M` on this node's event stream (a message sent
+    /// to `<address>/eventstream`); besides `cluster.ActivationTerminated`, every other type
+    /// from the network is refused there (a `RemoteDeliveryError` and a dead letter).
+    pub fn allow_remote_event<M: prost::Name>(&self) {
+        self.0.remote.allow_remote_events([M::full_name()]);
+    }
+
     /// The PID of the gossip actor (members only).
     pub fn gossip_pid(&self) -> Option<Pid> {
         self.0.gossip.lock().clone()
@@ -368,6 +379,7 @@ impl Cluster {
             max_send: c.gossip_max_send,
             heartbeat_expiration: c.heartbeat_expiration,
             left_block: c.block_duration,
+            ..GossipConfig::default()
         };
         // Weak: the gossiper lives in the system's extensions, which the cluster holds.
         let counted = self.0.node.downgrade();

@@ -13,8 +13,9 @@ use protoactor::{Actor, ActorSystem, Context, Pid, Props, Subscription};
 use rand::seq::SliceRandom;
 
 use super::heartbeat::Expiry;
-use super::state::{Delta, GossipCore, GossipUpdate};
+use super::state::{Delta, GossipCore, GossipLimits, GossipRejections, GossipUpdate};
 use super::wire::{now_ms, pack, EMPTY_TYPE_URL, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY};
+use crate::error::ClusterError;
 use crate::member_list::MemberList;
 use crate::proto::{
     ActorStatistics, ClusterTopology, GossipKeyValue, GossipRequest, GossipResponse, Member,
@@ -38,6 +39,8 @@ pub struct GossipConfig {
     /// How long a member that gossiped `left` stays blocked (its id never comes back: a
     /// restarted process has a new system id).
     pub left_block: Duration,
+    /// Bounds on what gossip takes and sends.
+    pub limits: GossipLimits,
 }
 
 impl Default for GossipConfig {
@@ -49,6 +52,7 @@ impl Default for GossipConfig {
             max_send: 50,
             heartbeat_expiration: Duration::from_secs(20),
             left_block: Duration::from_secs(3600),
+            limits: GossipLimits::default(),
         }
     }
 }
@@ -67,6 +71,9 @@ struct Shared {
     /// What this node blocked in the member list because of gossip.
     expiry: Expiry,
     stopped: std::sync::atomic::AtomicBool,
+    /// The rejections last logged, and when (one warning a minute at most, whatever the
+    /// flood; with etcd, Go members' gossip about their system ids is dropped all the time).
+    reported: Mutex<(GossipRejections, Option<std::time::Instant>)>,
 }
 
 impl Shared {
@@ -85,7 +92,12 @@ impl Shared {
         };
         let sends = {
             let mut core = self.core.lock();
-            core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
+            // A member that left heartbeats no more: `left` stays its last value, so the
+            // others do not take a later heartbeat as proof that the `left` was forged.
+            if !core.has_left() {
+                core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
+            }
+            core.prune(&|id| self.member_list.is_listed(id));
             let mut others = core.others().to_vec();
             others.shuffle(&mut rand::rng());
             let mut in_flight = self.in_flight.lock();
@@ -113,6 +125,20 @@ impl Shared {
             });
         }
         self.apply_membership(now);
+        self.report_rejections();
+    }
+
+    /// Logs the rejection counters when they changed since the last round.
+    fn report_rejections(&self) {
+        let now = self.core.lock().rejections();
+        let mut last = self.reported.lock();
+        let due = last
+            .1
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if now != last.0 && due {
+            tracing::warn!(rejections = ?now, "gossip: values refused or corrected (forged or over the limits)");
+            *last = (now, Some(std::time::Instant::now()));
+        }
     }
 
     /// Sends `delta` to `member`; on an answer commits its watermarks and merges the state
@@ -147,9 +173,10 @@ impl Shared {
         let updates = {
             let mut core = self.core.lock();
             core.commit(&member.id, &delta.watermarks);
+            core.commit_own(&member.id, response.state.as_ref());
             response
                 .state
-                .map(|s| core.receive(s, now_ms()))
+                .map(|s| core.receive(s, now_ms(), &|id| self.member_list.is_listed(id)))
                 .unwrap_or_default()
         };
         self.publish(updates);
@@ -161,22 +188,23 @@ impl Shared {
         self.expiry.apply(&self.core, &self.member_list, now)
     }
 
-    /// Merges an incoming request and builds the answer: the state the sender lacks.
+    /// Merges an incoming request and builds the answer: the state the sender lacks. A
+    /// request from an address the provider does not list is dropped whole (Go merges it).
     fn on_request(&self, request: GossipRequest, sender: Option<&Pid>) -> GossipResponse {
+        // Go's from_member_id names the receiver, so the sender is found by address.
+        let Some(from) = sender.and_then(|p| self.member_list.listed_at(p.address())) else {
+            self.core.lock().count_unknown_sender();
+            tracing::debug!(sender = ?sender.map(|p| p.to_string()), "gossip: request from a sender the provider does not list; dropped");
+            return GossipResponse::default();
+        };
         let (updates, delta) = {
             let mut core = self.core.lock();
+            core.commit_own(&from, request.state.as_ref());
             let updates = request
                 .state
-                .map(|s| core.receive(s, now_ms()))
+                .map(|s| core.receive(s, now_ms(), &|id| self.member_list.is_listed(id)))
                 .unwrap_or_default();
-            // Go's from_member_id names the receiver, so the sender is found by address.
-            let from = sender.and_then(|p| {
-                core.others()
-                    .iter()
-                    .find(|m| m.address() == p.address())
-                    .map(|m| m.id.clone())
-            });
-            let delta = from.map(|id| core.delta_for(&id)).filter(|d| !d.is_empty());
+            let delta = Some(core.delta_for(&from)).filter(|d| !d.is_empty());
             (updates, delta)
         };
         self.publish(updates);
@@ -221,13 +249,18 @@ impl Gossiper {
     ) -> Result<Gossiper, protoactor::SpawnError> {
         let shared = Arc::new(Shared {
             system: system.clone(),
-            core: Mutex::new(GossipCore::new(member_list.self_id(), config.max_send)),
+            core: Mutex::new(GossipCore::with_limits(
+                member_list.self_id(),
+                config.max_send,
+                config.limits.clone(),
+            )),
             expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
             member_list,
             config,
             actor_counts,
             in_flight: Mutex::new(HashSet::new()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            reported: Mutex::new((GossipRejections::default(), None)),
         });
         let s = shared.clone();
         let pid = system.root().spawn_named(
@@ -282,12 +315,32 @@ impl Gossiper {
         &self.pid
     }
 
-    /// Sets this node's `key` to `value` (spread from the next round on).
-    pub fn set_state<M: prost::Name>(&self, key: &str, value: &M) {
-        self.shared
-            .core
-            .lock()
-            .set_state(key, pack(value), now_ms());
+    /// Sets this node's `key` to `value` (spread from the next round on). A value over
+    /// [`GossipLimits::max_value_bytes`] is refused: the other members would drop it.
+    pub fn set_state<M: prost::Name>(&self, key: &str, value: &M) -> Result<(), ClusterError> {
+        let packed = pack(value);
+        let limit = self.shared.config.limits.max_value_bytes;
+        let bytes = prost::Message::encoded_len(&packed);
+        if bytes > limit {
+            return Err(ClusterError::GossipValueTooLarge {
+                key: key.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        self.shared.core.lock().set_state(key, packed, now_ms());
+        Ok(())
+    }
+
+    /// The gossip state this node keeps: member states, and bytes of the values taken from
+    /// others (bounded by [`GossipLimits`]).
+    pub fn state_size(&self) -> (usize, usize) {
+        self.shared.core.lock().size()
+    }
+
+    /// What this node refused or corrected in the gossip it received, by reason.
+    pub fn rejections(&self) -> GossipRejections {
+        self.shared.core.lock().rejections()
     }
 
     /// Every member's value of `key`, by member id.
@@ -366,13 +419,18 @@ mod tests {
     fn shared_for_test(system: &ActorSystem, ml: MemberList, config: GossipConfig) -> Arc<Shared> {
         Arc::new(Shared {
             system: system.clone(),
-            core: Mutex::new(GossipCore::new(ml.self_id(), config.max_send)),
+            core: Mutex::new(GossipCore::with_limits(
+                ml.self_id(),
+                config.max_send,
+                config.limits.clone(),
+            )),
             expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
             member_list: ml,
             config,
             actor_counts: Arc::new(HashMap::new),
             in_flight: Mutex::new(HashSet::new()),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            reported: Mutex::new((GossipRejections::default(), None)),
         })
     }
 
@@ -403,13 +461,18 @@ mod tests {
                 local_timestamp_unix_milliseconds: 0,
             },
         );
-        s.on_request(
-            GossipRequest {
-                from_member_id: "me".into(),
-                state: Some(st),
-            },
-            None,
-        );
+        let request = |st: GossipState| GossipRequest {
+            from_member_id: "me".into(),
+            state: Some(st),
+        };
+        // From an address the provider does not list (or no sender): dropped whole.
+        s.on_request(request(st.clone()), None);
+        s.on_request(request(st.clone()), Some(&Pid::new("h:9", "x")));
+        assert!(s.core.lock().get_state(TOPOLOGY_KEY).is_empty());
+        assert_eq!(s.core.lock().rejections().unknown_sender, 2);
+        // From evil's address: merged, and still blocks nobody.
+        s.on_request(request(st), Some(&Pid::new("h:3", "future$1")));
+        assert!(s.core.lock().get_state(TOPOLOGY_KEY).contains_key("evil"));
         s.apply_membership(now_ms());
         assert!(!ml.is_blocked("b"));
         assert_eq!(ml.members().len(), 3);
@@ -499,8 +562,16 @@ mod tests {
 
     #[test]
     fn garbage_in_an_any_does_not_kill_the_gossip_actor() {
-        let system = ActorSystem::new();
-        let ml = MemberList::new(&system, "me");
+        let (system, remote) = node();
+        let me = member_of(&system, &remote);
+        let ml = MemberList::new(&system, me.id.clone());
+        // The requests come from this node's own address (listed); x, y and "" are listed.
+        ml.update_cluster_topology(vec![
+            me.clone(),
+            Member::new("h", 2, "x", ["k"]),
+            Member::new("h", 3, "y", ["k"]),
+            Member::new("h", 4, "", ["k"]),
+        ]);
         let g =
             Gossiper::start(&system, ml, GossipConfig::default(), Arc::new(HashMap::new)).unwrap();
         let garbage = |seq: i64, url: &str| GossipKeyValue {
@@ -551,8 +622,10 @@ mod tests {
         assert!(started);
         assert_eq!(g.get_state(HEARTBEAT_KEY)["x"].sequence_number, 2);
         assert!(g.get_state(HEARTBEAT_KEY).contains_key("y"));
-        assert_eq!(updates.lock().len(), 5);
+        // Four values taken; the one without a sequence number (0) is refused.
+        assert_eq!(updates.lock().len(), 4);
         g.stop();
+        remote.shutdown();
         system.shutdown();
     }
 }

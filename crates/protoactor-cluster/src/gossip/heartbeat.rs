@@ -39,7 +39,7 @@ impl Expiry {
     /// left; lifts the block of members whose heartbeat came back.
     pub(super) fn apply(&self, core: &Mutex<GossipCore>, member_list: &MemberList, now: i64) {
         let (expired, left) = {
-            let core = core.lock();
+            let mut core = core.lock();
             (core.expired(now, self.heartbeat_expiration), core.left())
         };
         let (new_left, new_expired, recovered) = {
@@ -50,11 +50,15 @@ impl Expiry {
                 .filter(|id| !b.expired.contains(*id) && !left.contains(*id))
                 .cloned()
                 .collect();
+            // Back: the heartbeat advanced again, or a `left` was overtaken by newer values
+            // (a forged `left` lasts until the member's next heartbeat).
             let recovered: Vec<String> = b
                 .expired
-                .iter()
+                .union(&b.left)
                 .filter(|id| !expired.contains(*id) && !left.contains(*id))
                 .cloned()
+                .collect::<HashSet<String>>()
+                .into_iter()
                 .collect();
             b.left = left;
             b.expired = expired;
@@ -80,6 +84,7 @@ impl Expiry {
 mod tests {
     use super::*;
     use crate::gossip::state::tests::state;
+    const ALL: &dyn Fn(&str) -> bool = &|_| true;
     use crate::proto::Member;
     use protoactor::ActorSystem;
 
@@ -94,15 +99,19 @@ mod tests {
         ]);
         let core = Mutex::new(GossipCore::new("me", 50));
         let expiry = Expiry::new(Duration::from_secs(20), Duration::from_secs(3600));
-        core.lock()
-            .receive(state(&[("b", "heartbeat", 1), ("c", "heartbeat", 1)]), 0);
+        core.lock().receive(
+            state(&[("b", "heartbeat", 1), ("c", "heartbeat", 1)]),
+            0,
+            ALL,
+        );
         expiry.apply(&core, &ml, 10_000);
         assert_eq!(ml.members().len(), 3);
         expiry.apply(&core, &ml, 20_001);
         assert!(ml.is_blocked("b") && ml.is_blocked("c"));
         assert_eq!(ml.members().len(), 1);
         // b's heartbeat advances again: readmitted (Go: blocked forever).
-        core.lock().receive(state(&[("b", "heartbeat", 2)]), 20_500);
+        core.lock()
+            .receive(state(&[("b", "heartbeat", 2)]), 20_500, ALL);
         expiry.apply(&core, &ml, 21_000);
         assert!(!ml.is_blocked("b"));
         // The provider lists it again: it is a member again.
@@ -118,13 +127,18 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["b", "me"]
         );
-        // b leaves gracefully: blocked, and a later heartbeat does not readmit it.
-        core.lock().receive(state(&[("b", "left", 3)]), 21_000);
+        // b leaves gracefully (its last value): blocked, and stays blocked as time passes.
+        core.lock().receive(state(&[("b", "left", 3)]), 21_000, ALL);
         expiry.apply(&core, &ml, 21_100);
         assert!(ml.is_blocked("b"));
-        core.lock().receive(state(&[("b", "heartbeat", 4)]), 21_200);
-        expiry.apply(&core, &ml, 21_300);
+        expiry.apply(&core, &ml, 60_000);
         assert!(ml.is_blocked("b"));
+        // A heartbeat newer than the `left` (the `left` was forged; the member lives):
+        // readmitted at once.
+        core.lock()
+            .receive(state(&[("b", "heartbeat", 4)]), 60_100, ALL);
+        expiry.apply(&core, &ml, 60_200);
+        assert!(!ml.is_blocked("b"));
         system.shutdown();
     }
 }

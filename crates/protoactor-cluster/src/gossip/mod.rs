@@ -17,7 +17,15 @@
 //!   best-effort round to three);
 //! * values for this node's own id are never taken from others, and undecodable values are
 //!   kept as opaque bytes: garbage in an `Any` cannot break the actor;
-//! * the state lives outside the actor instance, so a restart keeps the sequence counter.
+//! * the state lives outside the actor instance, so a restart keeps the sequence counter;
+//! * values are trusted only where they can be (Go takes any value about any id from
+//!   anyone): a request from an address the provider does not list is dropped; values about
+//!   ids the provider does not list are dropped, never stored or relayed; a value about this
+//!   node above its own counter moves the counter past it and republishes this node's values;
+//!   a `left` older than the member's heartbeat is ignored; sequence numbers may not jump
+//!   out of reach; values, keys, members and bytes are bounded ([`GossipLimits`]), and a
+//!   round's request stays under the transport limit. What was refused is counted
+//!   ([`GossipRejections`]) and logged.
 //!
 //! The module reads from the bottom up: [`wire`] (names, keys, packing), [`state`] (the
 //! state and its merge), `heartbeat` (expiry and blocking), [`actor`] (the actor, the
@@ -29,5 +37,5 @@ pub mod state;
 pub mod wire;
 
 pub use actor::{ActorCounts, GossipConfig, Gossiper};
-pub use state::{merge_state, GossipUpdate};
+pub use state::{merge_state, GossipLimits, GossipRejections, GossipUpdate};
 pub use wire::{pack, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY, TOPOLOGY_KEY};

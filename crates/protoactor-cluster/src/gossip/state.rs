@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use prost::Message as _;
 use prost_types::Any;
 use rand::seq::SliceRandom;
 
@@ -61,6 +62,68 @@ pub fn merge_state(
     updates
 }
 
+/// Bounds on what gossip takes and sends, so one peer cannot grow a member without limit or
+/// make its rounds exceed the transport's frame limit.
+#[derive(Debug, Clone)]
+pub struct GossipLimits {
+    /// Largest value (encoded `Any`) taken or set, in bytes.
+    pub max_value_bytes: usize,
+    /// Most keys kept per member.
+    pub max_keys_per_member: usize,
+    /// Most member states kept (this node included).
+    pub max_members: usize,
+    /// Most bytes of values kept in total.
+    pub max_state_bytes: usize,
+    /// Largest `GossipRequest` payload sent in one round to one member; what does not fit
+    /// goes next round. Below the transport limit (gRPC: 4 MiB).
+    pub max_request_bytes: usize,
+    /// Largest step a member's sequence number may take above the highest one known for it.
+    /// Go members count one per value set (a few per second), so a real member needs a
+    /// century to take this step; a forgery cannot take sequence numbers out of reach.
+    pub max_sequence_step: i64,
+}
+
+impl Default for GossipLimits {
+    fn default() -> Self {
+        GossipLimits {
+            max_value_bytes: 256 * 1024,
+            max_keys_per_member: 64,
+            max_members: 4096,
+            max_state_bytes: 32 * 1024 * 1024,
+            max_request_bytes: 1024 * 1024,
+            max_sequence_step: 1 << 32,
+        }
+    }
+}
+
+/// Counts of gossip this node refused or corrected, by reason (forgeries are reported here
+/// and in the log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GossipRejections {
+    /// Values about ids the provider does not list (dropped, never stored or relayed).
+    pub unknown_member: u64,
+    /// Whole requests from a sender that is not a listed member.
+    pub unknown_sender: u64,
+    /// Values over [`GossipLimits::max_value_bytes`].
+    pub oversized_value: u64,
+    /// New keys over [`GossipLimits::max_keys_per_member`].
+    pub too_many_keys: u64,
+    /// Values refused because the state is full (members or bytes).
+    pub state_full: u64,
+    /// Values whose sequence number jumps more than [`GossipLimits::max_sequence_step`].
+    pub implausible_sequence: u64,
+    /// Values about this node with a sequence number above its own counter: the counter
+    /// advanced past them and this node's true values were republished.
+    pub own_value_overtaken: u64,
+    /// Members whose `left` is ignored now because they heartbeat with newer values.
+    pub stale_left: u64,
+}
+
+/// The encoded size of a value as it travels.
+fn value_len(v: &GossipKeyValue) -> usize {
+    v.encoded_len()
+}
+
 /// What one target has not acknowledged yet, with the watermarks to commit once it answers.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Delta {
@@ -87,10 +150,23 @@ pub(crate) struct GossipCore {
     /// The other members of the last topology.
     others: Vec<Member>,
     max_send: usize,
+    limits: GossipLimits,
+    /// Bytes of all values kept (an estimate kept by merge and prune).
+    bytes: usize,
+    rejections: GossipRejections,
 }
 
 impl GossipCore {
+    #[cfg(test)]
     pub(crate) fn new(my_id: impl Into<String>, max_send: usize) -> Self {
+        Self::with_limits(my_id, max_send, GossipLimits::default())
+    }
+
+    pub(crate) fn with_limits(
+        my_id: impl Into<String>,
+        max_send: usize,
+        limits: GossipLimits,
+    ) -> Self {
         GossipCore {
             my_id: my_id.into(),
             sequence: 0,
@@ -98,7 +174,31 @@ impl GossipCore {
             committed: HashMap::new(),
             others: Vec::new(),
             max_send,
+            limits,
+            bytes: 0,
+            rejections: GossipRejections::default(),
         }
+    }
+
+    pub(crate) fn rejections(&self) -> GossipRejections {
+        self.rejections
+    }
+
+    /// True once this node set its own `left`.
+    pub(crate) fn has_left(&self) -> bool {
+        self.state
+            .members
+            .get(&self.my_id)
+            .is_some_and(|m| m.values.contains_key(LEFT_KEY))
+    }
+
+    /// (member states, bytes of others' values).
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.state.members.len(), self.bytes)
+    }
+
+    pub(crate) fn count_unknown_sender(&mut self) {
+        self.rejections.unknown_sender += 1;
     }
 
     /// Sets this node's `key`, with the next sequence number of the node's one counter.
@@ -138,12 +238,162 @@ impl GossipCore {
         &self.others
     }
 
-    pub(crate) fn receive(&mut self, remote: GossipState, now_ms: i64) -> Vec<GossipUpdate> {
-        merge_state(&mut self.state, remote, &self.my_id, now_ms)
+    /// Merges `remote` by Go's rule after dropping what cannot be trusted (Go's `mergeState`
+    /// in `cluster/gossip_state_management.go` takes everything): values about ids `listed` does not know, oversized values, new
+    /// keys or members past the limits, and sequence numbers that jump out of reach. A value
+    /// about this node above its own counter moves the counter past it and republishes this
+    /// node's values, so such a forgery lasts one round.
+    pub(crate) fn receive(
+        &mut self,
+        mut remote: GossipState,
+        now_ms: i64,
+        listed: &dyn Fn(&str) -> bool,
+    ) -> Vec<GossipUpdate> {
+        if let Some(mine) = remote.members.remove(&self.my_id) {
+            self.overtake(mine, now_ms);
+        }
+        let limits = self.limits.clone();
+        let mut admitted = GossipState::default();
+        let mut members = self.state.members.len();
+        let mut unknown = 0usize;
+        for (id, member) in remote.members {
+            if !listed(&id) {
+                self.rejections.unknown_member += member.values.len().max(1) as u64;
+                unknown += 1;
+                continue;
+            }
+            let local = self.state.members.get(&id);
+            if local.is_none() && members >= limits.max_members {
+                self.rejections.state_full += member.values.len() as u64;
+                continue;
+            }
+            let known_high = local
+                .and_then(|m| m.values.values().map(|v| v.sequence_number).max())
+                .unwrap_or(0);
+            let mut keys = local.map_or(0, |m| m.values.len());
+            let mut out = GossipMemberState::default();
+            for (key, value) in member.values {
+                let old = local.and_then(|m| m.values.get(&key));
+                if old.is_some_and(|o| o.sequence_number >= value.sequence_number) {
+                    continue;
+                }
+                let len = value_len(&value);
+                if len > limits.max_value_bytes {
+                    self.rejections.oversized_value += 1;
+                    tracing::debug!(member = %id, %key, bytes = len, "gossip: value over the size limit; dropped");
+                    continue;
+                }
+                if value.sequence_number > known_high.saturating_add(limits.max_sequence_step)
+                    || value.sequence_number <= 0
+                {
+                    self.rejections.implausible_sequence += 1;
+                    tracing::debug!(member = %id, %key, seq = value.sequence_number, known_high, "gossip: implausible sequence number; dropped");
+                    continue;
+                }
+                if old.is_none() {
+                    if keys >= limits.max_keys_per_member {
+                        self.rejections.too_many_keys += 1;
+                        continue;
+                    }
+                    keys += 1;
+                }
+                let freed = old.map_or(0, value_len);
+                if (self.bytes + len).saturating_sub(freed) > limits.max_state_bytes {
+                    self.rejections.state_full += 1;
+                    continue;
+                }
+                self.bytes = (self.bytes + len).saturating_sub(freed);
+                out.values.insert(key, value);
+            }
+            if !out.values.is_empty() {
+                members += usize::from(local.is_none());
+                admitted.members.insert(id, out);
+            }
+        }
+        if unknown > 0 {
+            // One line per request, however many ids it forged. Debug: with etcd, Go members
+            // key their gossip by system id, which the provider does not list.
+            tracing::debug!(
+                ids = unknown,
+                "gossip: values about ids the provider does not list; dropped"
+            );
+        }
+        merge_state(&mut self.state, admitted, &self.my_id, now_ms)
+    }
+
+    /// Values about this node that others hold: any above this node's counter is a forgery
+    /// (only this node writes them). The counter moves past it and every value of this node
+    /// gets a new, higher number, so the true values win everywhere at the next round.
+    fn overtake(&mut self, mine: GossipMemberState, now_ms: i64) {
+        let Some(high) = mine.values.values().map(|v| v.sequence_number).max() else {
+            return;
+        };
+        if high <= self.sequence {
+            return;
+        }
+        self.rejections.own_value_overtaken += 1;
+        if high > self.sequence.saturating_add(self.limits.max_sequence_step) {
+            // Out of reach: others refused it too (they check the same step).
+            self.rejections.implausible_sequence += 1;
+            tracing::warn!(
+                seq = high,
+                own = self.sequence,
+                "gossip: an implausible value about this node; ignored"
+            );
+            return;
+        }
+        tracing::warn!(
+            seq = high,
+            own = self.sequence,
+            "gossip: a value about this node above its own counter (forged); republishing"
+        );
+        self.sequence = high;
+        let own = self.state.members.entry(self.my_id.clone()).or_default();
+        let mut keys: Vec<String> = own.values.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            self.sequence += 1;
+            if let Some(v) = own.values.get_mut(&key) {
+                v.sequence_number = self.sequence;
+                v.local_timestamp_unix_milliseconds = now_ms;
+            }
+        }
+    }
+
+    /// Forgets the state of members `listed` no longer knows (this node's own is kept), and
+    /// the watermarks about them.
+    pub(crate) fn prune(&mut self, listed: &dyn Fn(&str) -> bool) {
+        let me = self.my_id.clone();
+        let mut freed = 0;
+        self.state.members.retain(|id, m| {
+            let keep = *id == me || listed(id);
+            if !keep {
+                freed += m.values.values().map(value_len).sum::<usize>();
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        for c in self.committed.values_mut() {
+            c.retain(|id, _| *id == me || listed(id));
+        }
+    }
+
+    /// Records that `target` holds its own values up to `high` (it sent them itself), so
+    /// they are not echoed back to it.
+    pub(crate) fn commit_own(&mut self, target: &str, state: Option<&GossipState>) {
+        let high = state
+            .and_then(|s| s.members.get(target))
+            .and_then(|m| m.values.values().map(|v| v.sequence_number).max());
+        if let Some(high) = high {
+            self.commit(target, &[(target.to_string(), high)]);
+        }
     }
 
     /// The values `target` has not acknowledged: this node's state first, then up to
-    /// `max_send` other members' states; never the target's own state.
+    /// `max_send` other members' states, the target's own included (so a forgery about it
+    /// reaches it and is overtaken; what it sent itself is not echoed). Within
+    /// [`GossipLimits::max_request_bytes`]: each member's values go in sequence order and
+    /// stop at the first that does not fit, so its watermark skips nothing.
     pub(crate) fn delta_for(&self, target: &str) -> Delta {
         let committed = self.committed.get(target);
         let mut delta = Delta::default();
@@ -151,27 +401,43 @@ impl GossipCore {
             .state
             .members
             .keys()
-            .filter(|id| id.as_str() != target && **id != self.my_id)
+            .filter(|id| **id != self.my_id)
             .collect();
         ids.shuffle(&mut rand::rng());
         ids.truncate(self.max_send);
         if self.state.members.contains_key(&self.my_id) && target != self.my_id {
             ids.insert(0, &self.my_id);
         }
-        for id in ids {
+        let mut budget = self.limits.max_request_bytes;
+        'members: for id in ids {
             let member = &self.state.members[id];
             let mark = committed.and_then(|c| c.get(id)).copied().unwrap_or(0);
+            let mut fresh: Vec<(&String, &GossipKeyValue)> = member
+                .values
+                .iter()
+                .filter(|(_, v)| v.sequence_number > mark)
+                .collect();
+            fresh.sort_by_key(|(_, v)| v.sequence_number);
             let mut out = GossipMemberState::default();
             let mut high = mark;
-            for (key, value) in &member.values {
-                if value.sequence_number > mark {
-                    high = high.max(value.sequence_number);
-                    out.values.insert(key.clone(), value.clone());
+            let mut full = false;
+            for (key, value) in fresh {
+                // Key, value and framing.
+                let len = value_len(value) + key.len() + id.len() + 16;
+                if len > budget {
+                    full = true;
+                    break;
                 }
+                budget -= len;
+                high = high.max(value.sequence_number);
+                out.values.insert(key.clone(), value.clone());
             }
             if !out.values.is_empty() {
                 delta.state.members.insert(id.clone(), out);
                 delta.watermarks.push((id.clone(), high));
+            }
+            if full {
+                break 'members;
             }
         }
         delta
@@ -207,12 +473,28 @@ impl GossipCore {
             .collect()
     }
 
-    /// Members (not this one) that gossiped `left`.
-    pub(crate) fn left(&self) -> HashSet<String> {
-        self.get_state(LEFT_KEY)
-            .into_keys()
-            .filter(|id| *id != self.my_id)
-            .collect()
+    /// Members (not this one) that gossiped `left` after their last heartbeat. A `left`
+    /// older than the member's heartbeat is ignored: a member that still heartbeats with
+    /// newer values has not left (a real leave is the member's last value).
+    pub(crate) fn left(&mut self) -> HashSet<String> {
+        let mut stale = 0;
+        let left: HashSet<String> = self
+            .state
+            .members
+            .iter()
+            .filter(|(id, _)| **id != self.my_id)
+            .filter_map(|(id, m)| {
+                let left = m.values.get(LEFT_KEY)?;
+                let beat = m.values.get(HEARTBEAT_KEY);
+                if beat.is_some_and(|b| b.sequence_number > left.sequence_number) {
+                    stale += 1;
+                    return None;
+                }
+                Some(id.clone())
+            })
+            .collect();
+        self.rejections.stale_left = stale;
+        left
     }
 }
 
@@ -220,7 +502,6 @@ impl GossipCore {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use prost::Message as _;
     use std::collections::BTreeMap;
 
     pub(crate) fn kv(seq: i64, tag: &str) -> GossipKeyValue {
@@ -294,30 +575,228 @@ pub(crate) mod tests {
         );
     }
 
+    const ALL: &dyn Fn(&str) -> bool = &|_| true;
+
     #[test]
-    fn own_state_is_never_taken_from_others() {
+    fn a_value_about_this_node_above_its_counter_is_overtaken_and_republished() {
         let mut core = GossipCore::new("me", 50);
         core.set_state(HEARTBEAT_KEY, Any::default(), 1);
-        let updates = core.receive(state(&[("me", "left", 99), ("me", "heartbeat", 50)]), 2);
+        core.set_state(TOPOLOGY_KEY, Any::default(), 1);
+        // Below the counter: nothing happens.
+        assert!(core
+            .receive(state(&[("me", "heartbeat", 2)]), 2, ALL)
+            .is_empty());
+        assert_eq!(core.rejections().own_value_overtaken, 0);
+        // A forgery about this node: never taken, the counter moves past it and every value
+        // of this node gets a higher number, so the true values win everywhere.
+        let updates = core.receive(
+            state(&[("me", "left", 99), ("me", "heartbeat", 50)]),
+            3,
+            ALL,
+        );
         assert!(updates.is_empty());
         assert!(core.left().is_empty());
-        assert_eq!(core.get_state(HEARTBEAT_KEY)["me"].sequence_number, 1);
+        let mine = &core.state.members["me"].values;
+        assert!(!mine.contains_key(LEFT_KEY));
+        let mut seqs: Vec<i64> = mine.values().map(|v| v.sequence_number).collect();
+        seqs.sort();
+        assert_eq!(seqs, [100, 101]);
+        assert_eq!(core.rejections().own_value_overtaken, 1);
+        core.set_state(HEARTBEAT_KEY, Any::default(), 4);
+        assert_eq!(core.get_state(HEARTBEAT_KEY)["me"].sequence_number, 102);
+        // Out of reach (over the step): ignored, the counter stays usable.
+        core.receive(state(&[("me", "heartbeat", i64::MAX)]), 5, ALL);
+        assert_eq!(core.rejections().implausible_sequence, 1);
+        core.set_state(HEARTBEAT_KEY, Any::default(), 6);
+        assert_eq!(core.get_state(HEARTBEAT_KEY)["me"].sequence_number, 103);
     }
+
+    #[test]
+    fn values_about_unlisted_ids_are_dropped_and_forgotten_when_the_provider_drops_them() {
+        let mut core = GossipCore::new("me", 50);
+        let listed = |id: &str| id == "b" || id == "c";
+        let updates = core.receive(
+            state(&[
+                ("b", "heartbeat", 1),
+                ("ghost", "heartbeat", 1),
+                ("ghost", "left", 2),
+            ]),
+            1,
+            &listed,
+        );
+        assert_eq!(updates.len(), 1);
+        assert!(!core.state.members.contains_key("ghost"));
+        assert_eq!(core.rejections().unknown_member, 2);
+        // Never relayed: the delta to c carries b's heartbeat only.
+        let d = core.delta_for("c");
+        assert_eq!(d.state.members.keys().collect::<Vec<_>>(), ["b"]);
+        // The provider drops b: its state and watermarks go.
+        core.commit("c", &d.watermarks);
+        core.prune(&|id: &str| id == "c");
+        assert!(core.state.members.is_empty());
+        assert!(core.committed["c"].is_empty());
+    }
+
+    #[test]
+    fn sizes_and_sequence_steps_are_bounded() {
+        let limits = GossipLimits {
+            max_value_bytes: 100,
+            max_keys_per_member: 2,
+            max_members: 3,
+            max_state_bytes: 250,
+            max_sequence_step: 1000,
+            ..GossipLimits::default()
+        };
+        let mut core = GossipCore::with_limits("me", 50, limits);
+        core.set_state(HEARTBEAT_KEY, Any::default(), 0);
+        let big = |seq: i64, n: usize| GossipKeyValue {
+            sequence_number: seq,
+            value: Some(Any {
+                type_url: "t".into(),
+                value: vec![7; n],
+            }),
+            local_timestamp_unix_milliseconds: 0,
+        };
+        let mut s = GossipState::default();
+        let b = &mut s.members.entry("b".into()).or_default().values;
+        b.insert("huge".into(), big(1, 1000));
+        b.insert("k1".into(), big(2, 10));
+        b.insert("k2".into(), big(3, 10));
+        b.insert("k3".into(), big(4, 10));
+        core.receive(s, 1, ALL);
+        let r = core.rejections();
+        assert_eq!(r.oversized_value, 1);
+        // Two of k1..k3 fit (HashMap order decides which).
+        assert_eq!(r.too_many_keys, 1);
+        assert_eq!(core.state.members["b"].values.len(), 2);
+        // A jump beyond the step from the highest known number (at most 4) is refused;
+        // within it, taken.
+        let key = core.state.members["b"]
+            .values
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        core.receive(state(&[("b", &key, 1005)]), 2, ALL);
+        assert_eq!(core.rejections().implausible_sequence, 1);
+        core.receive(state(&[("b", &key, 1002)]), 2, ALL);
+        assert_eq!(core.state.members["b"].values[&key].sequence_number, 1002);
+        // Members: me, b and one more.
+        core.receive(state(&[("c", "k", 1), ("d", "k", 1)]), 3, ALL);
+        assert_eq!(core.state.members.len(), 3);
+        assert_eq!(core.rejections().state_full, 1);
+        // Bytes: values of 90 bytes fill the 400 bytes.
+        let mut s = GossipState::default();
+        let c = &mut s.members.entry("c".into()).or_default().values;
+        c.insert("k".into(), big(2, 90));
+        let before = core.rejections().state_full;
+        core.receive(s, 4, ALL);
+        let mut s = GossipState::default();
+        let b = &mut s.members.entry("b".into()).or_default().values;
+        for k in ["k1", "k2", "k3"] {
+            b.insert(k.into(), big(1900, 90));
+        }
+        core.receive(s, 5, ALL);
+        assert!(core.bytes <= 250, "{}", core.bytes);
+        assert!(core.rejections().state_full > before);
+    }
+
+    #[test]
+    fn a_round_stays_under_the_request_limit_and_the_rest_goes_next_round() {
+        let limits = GossipLimits {
+            max_request_bytes: 1000,
+            ..GossipLimits::default()
+        };
+        let mut core = GossipCore::with_limits("me", 50, limits);
+        let big = |seq: i64| GossipKeyValue {
+            sequence_number: seq,
+            value: Some(Any {
+                type_url: "t".into(),
+                value: vec![7; 400],
+            }),
+            local_timestamp_unix_milliseconds: 0,
+        };
+        let mut s = GossipState::default();
+        let b = &mut s.members.entry("b".into()).or_default().values;
+        for (i, k) in ["k1", "k2", "k3", "k4", "k5"].iter().enumerate() {
+            b.insert(k.to_string(), big(i as i64 + 1));
+        }
+        core.receive(s, 1, ALL);
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let d = core.delta_for("t");
+            if d.is_empty() {
+                break;
+            }
+            assert!(d.state.encoded_len() <= 1000, "{}", d.state.encoded_len());
+            got.extend(
+                d.state.members["b"]
+                    .values
+                    .values()
+                    .map(|v| v.sequence_number),
+            );
+            core.commit("t", &d.watermarks);
+        }
+        got.sort();
+        assert_eq!(got, [1, 2, 3, 4, 5], "every value went, in sequence order");
+    }
+
+    #[test]
+    fn has_left_once_this_node_set_left() {
+        let mut core = GossipCore::new("me", 50);
+        core.set_state(HEARTBEAT_KEY, Any::default(), 1);
+        assert!(!core.has_left());
+        core.set_state(LEFT_KEY, Any::default(), 2);
+        assert!(core.has_left());
+    }
+
+    #[test]
+    fn a_left_older_than_the_members_heartbeat_is_ignored() {
+        let mut core = GossipCore::new("me", 50);
+        core.receive(state(&[("b", "heartbeat", 10), ("b", "left", 1)]), 1, ALL);
+        assert!(core.left().is_empty());
+        assert_eq!(core.rejections().stale_left, 1);
+        // A real leave is the member's last value.
+        core.receive(state(&[("b", "left", 11)]), 2, ALL);
+        assert_eq!(core.left(), HashSet::from(["b".to_string()]));
+    }
+
+    #[test]
+    fn what_a_member_sent_itself_is_not_echoed_but_a_forgery_about_it_is() {
+        let mut core = GossipCore::new("me", 50);
+        let from_b = state(&[("b", "heartbeat", 5)]);
+        core.commit_own("b", Some(&from_b));
+        core.receive(from_b, 1, ALL);
+        assert!(core.delta_for("b").is_empty());
+        // Someone else's (higher) value about b goes to b, which overtakes it.
+        core.receive(state(&[("b", "heartbeat", 900)]), 2, ALL);
+        let d = core.delta_for("b");
+        assert_eq!(
+            d.state.members["b"].values["heartbeat"].sequence_number,
+            900
+        );
+    }
+
     #[test]
     fn watermarks_advance_only_on_commit_so_lost_gossip_is_resent() {
         let mut core = GossipCore::new("me", 50);
         core.set_state(TOPOLOGY_KEY, Any::default(), 1);
         core.set_state(HEARTBEAT_KEY, Any::default(), 1);
-        core.receive(state(&[("c", "heartbeat", 4), ("t", "heartbeat", 9)]), 1);
+        core.receive(
+            state(&[("c", "heartbeat", 4), ("t", "heartbeat", 9)]),
+            1,
+            ALL,
+        );
         let d1 = core.delta_for("t");
         assert_eq!(
             seqs(&d1.state).into_keys().collect::<Vec<_>>(),
             [
                 ("c".into(), "heartbeat".into()),
                 ("me".into(), "heartbeat".into()),
-                ("me".into(), "topology".into())
+                ("me".into(), "topology".into()),
+                ("t".into(), "heartbeat".into())
             ],
-            "everything but the target's own state"
+            "everything, the target's own state too (it did not send it itself)"
         );
         // The request got lost: nothing committed, the next delta is the same.
         let d2 = core.delta_for("t");
@@ -330,8 +809,8 @@ pub(crate) mod tests {
             seqs(&core.delta_for("t").state),
             BTreeMap::from([(("me".into(), "heartbeat".into()), 3)])
         );
-        // "c" acknowledged nothing: our two keys and t's heartbeat, not its own state.
-        assert_eq!(seqs(&core.delta_for("c").state).len(), 3);
+        // "c" acknowledged nothing: our two keys, t's heartbeat and its own.
+        assert_eq!(seqs(&core.delta_for("c").state).len(), 4);
         // A late commit of an older delta never lowers a watermark.
         core.commit("t", &[("me".into(), 1)]);
         assert_eq!(seqs(&core.delta_for("t").state).len(), 1);
@@ -341,16 +820,17 @@ pub(crate) mod tests {
     fn expiry_and_left_are_read_from_the_state() {
         let mut core = GossipCore::new("me", 50);
         core.set_state(HEARTBEAT_KEY, Any::default(), 0);
-        core.receive(state(&[("old", "heartbeat", 1)]), 1_000);
+        core.receive(state(&[("old", "heartbeat", 1)]), 1_000, ALL);
         core.receive(
             state(&[("fresh", "heartbeat", 1), ("gone", "left", 3)]),
             20_000,
+            ALL,
         );
         let expired = core.expired(21_500, Duration::from_secs(20));
         assert_eq!(expired, HashSet::from(["old".to_string()]));
         assert_eq!(core.left(), HashSet::from(["gone".to_string()]));
         // A newer heartbeat refreshes the timestamp: no longer expired.
-        core.receive(state(&[("old", "heartbeat", 2)]), 21_000);
+        core.receive(state(&[("old", "heartbeat", 2)]), 21_000, ALL);
         assert!(core.expired(21_500, Duration::from_secs(20)).is_empty());
     }
 

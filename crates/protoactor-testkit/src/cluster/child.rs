@@ -253,7 +253,7 @@ pub fn run_rust_member_if_child() -> bool {
     true
 }
 
-/// True in a child process started by [`MemberProcess`](super::MemberProcess) (the test then
+/// True in a child process started by [`MemberProcess`] (the test then
 /// runs as a member).
 pub fn is_member_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
