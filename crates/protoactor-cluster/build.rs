@@ -6,7 +6,13 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     let include = protoactor_cluster_build::write_include_dir(&out.join("proto"))?;
-    let files = ["cluster.proto", "gossip.proto", "grain.proto"].map(|f| include.join(f));
+    let files = [
+        "cluster.proto",
+        "gossip.proto",
+        "grain.proto",
+        "pubsub.proto",
+    ]
+    .map(|f| include.join(f));
     println!("cargo:rerun-if-changed=../protoactor-remote/proto/actor.proto");
     let fds = protox::compile(
         &files,

@@ -75,6 +75,7 @@ pub const BUNDLED_PROTOS: &[(&str, &str)] = &[
     ("cluster.proto", include_str!("../proto/cluster.proto")),
     ("gossip.proto", include_str!("../proto/gossip.proto")),
     ("grain.proto", include_str!("../proto/grain.proto")),
+    ("pubsub.proto", include_str!("../proto/pubsub.proto")),
     (
         "protobuf/protoc-gen-go-grain/options/options.proto",
         include_str!("../proto/protobuf/protoc-gen-go-grain/options/options.proto"),

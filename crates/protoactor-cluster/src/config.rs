@@ -4,9 +4,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use protoactor::ActorSystem;
+use protoactor_remote::Remote;
+
+use crate::error::ClusterError;
 use crate::identity_lookup::IdentityLookup;
 use crate::kind::Kind;
 use crate::provider::ClusterProvider;
+
+/// Something that runs on every node of a cluster besides the grains: it may add kinds (hosted
+/// and advertised by members) and start actors before the provider announces the node (pub/sub
+/// is one: [`crate::pubsub`]). It finds the cluster through
+/// `Cluster::from_system(system)` once started.
+pub trait ClusterService: Send + Sync + 'static {
+    /// Kinds a member hosts for this service (none on a client).
+    fn kinds(&self) -> Vec<Kind> {
+        Vec::new()
+    }
+    /// Starts the service on `system` (member or client); called once, after the cluster is
+    /// set on the system and before the provider starts.
+    fn start(
+        &self,
+        system: &ActorSystem,
+        remote: &Remote,
+        client: bool,
+    ) -> Result<(), ClusterError>;
+}
 
 /// How a node joins a cluster: the cluster name, where membership comes from, how grains are
 /// located, which kinds this node hosts, and the timing of requests and gossip.
@@ -20,6 +43,8 @@ pub struct ClusterConfig {
     pub identity_lookup: Arc<dyn IdentityLookup>,
     /// The kinds this node hosts (a client hosts none).
     pub kinds: Vec<Kind>,
+    /// Services started with the cluster (e.g. pub/sub); their kinds are hosted too.
+    pub services: Vec<Arc<dyn ClusterService>>,
     /// The overall deadline of a grain request, retries included (default 5 s).
     pub request_timeout: Duration,
     /// The deadline of one `ActivationRequest` round trip (default 5 s, as Go); a request
@@ -39,6 +64,20 @@ pub struct ClusterConfig {
     pub block_duration: Duration,
     /// The longest a graceful shutdown waits for the local grains to stop (default 10 s).
     pub shutdown_timeout: Duration,
+    /// How often the placement actor re-checks its activations against the current
+    /// topology and stops those another member owns (default 1 s; it also re-checks on
+    /// every topology change).
+    pub placement_check_interval: Duration,
+    /// The longest the placement actor holds an activation request for an identity its
+    /// view gives to another member, when the caller's view may be newer than its own (an
+    /// unknown topology hash, or Go's 0): it answers at its next topology change, or
+    /// `failed` after this long (default 1 s).
+    pub stale_view_wait: Duration,
+    /// How long a member that just joined waits, at most, for the former owner of an
+    /// identity to release it (its `ActivationTerminated`) before activating it (default
+    /// 1 s). Only identities that moved to the new member wait, only within this time after
+    /// the join, and only until the release arrives.
+    pub handoff_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -54,6 +93,7 @@ impl ClusterConfig {
             provider: Arc::new(provider),
             identity_lookup: Arc::new(identity_lookup),
             kinds: Vec::new(),
+            services: Vec::new(),
             request_timeout: Duration::from_secs(5),
             activation_timeout: Duration::from_secs(5),
             gossip_interval: Duration::from_millis(300),
@@ -63,6 +103,9 @@ impl ClusterConfig {
             heartbeat_expiration: Duration::from_secs(20),
             block_duration: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(10),
+            placement_check_interval: Duration::from_secs(1),
+            stale_view_wait: Duration::from_secs(1),
+            handoff_timeout: Duration::from_secs(1),
         }
     }
     /// Hosts `kind` on this node.
@@ -73,6 +116,11 @@ impl ClusterConfig {
     /// Hosts every kind in `kinds`.
     pub fn with_kinds(mut self, kinds: impl IntoIterator<Item = Kind>) -> Self {
         self.kinds.extend(kinds);
+        self
+    }
+    /// Starts `service` with the cluster (and hosts its kinds on a member).
+    pub fn with_service(mut self, service: impl ClusterService) -> Self {
+        self.services.push(Arc::new(service));
         self
     }
     /// Sets the default overall deadline of grain requests.
@@ -98,6 +146,21 @@ impl ClusterConfig {
     /// Sets how long gossip-blocked ids stay blocked.
     pub fn with_block_duration(mut self, duration: Duration) -> Self {
         self.block_duration = duration;
+        self
+    }
+    /// Sets how often the placement actor re-checks its activations.
+    pub fn with_placement_check_interval(mut self, interval: Duration) -> Self {
+        self.placement_check_interval = interval;
+        self
+    }
+    /// Sets the longest an activation request waits for this node's view to catch up.
+    pub fn with_stale_view_wait(mut self, wait: Duration) -> Self {
+        self.stale_view_wait = wait;
+        self
+    }
+    /// Sets the longest a joining member waits for a former owner's release.
+    pub fn with_handoff_timeout(mut self, timeout: Duration) -> Self {
+        self.handoff_timeout = timeout;
         self
     }
     /// Sets the longest a graceful shutdown waits for local grains to stop.

@@ -1,11 +1,17 @@
 //! disthash: the identity lookup of the Go cluster. The owner of a grain is chosen by
 //! rendezvous hashing over the current topology (FNV-1a-32, [`crate::hash`]); the caller asks
 //! the owner's `partition-activator` with an `ActivationRequest` and gets the grain's PID in
-//! an `ActivationResponse`. The owner activates on request even if its own view of the
-//! topology disagrees (as Go does), and stops its activations whose owner changed when the
-//! topology changes ([`crate::activator`]).
+//! an `ActivationResponse`. Unlike Go's, the owner activates only identities its own view
+//! gives to it, and stops the activations another member owns on every topology change and
+//! periodically ([`crate::activator`]). The request carries the caller's topology hash (Go
+//! sends 0), so the owner can tell a caller whose view is behind (refused at once) from one
+//! whose view may be ahead (the owner waits briefly for its own view). A refusal carries the
+//! owner's hash; a caller whose view differs waits for its view to change and asks again at
+//! once. A request to a member that leaves the caller's view meanwhile is abandoned and the
+//! new owner asked.
 
 use protoactor::ContextOps;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -14,12 +20,14 @@ use protoactor::{FutureError, Pid, Subscription};
 use crate::activator::{self, PARTITION_ACTIVATOR};
 use crate::error::ClusterError;
 use crate::identity_lookup::{IdentityLookup, LookupContext, LookupFuture, ShutdownFuture};
-use crate::proto::{ActivationRequest, ActivationResponse, ClusterIdentity, ClusterTopology};
+use crate::proto::{
+    ActivationRequest, ActivationResponse, ActivationTerminated, ClusterIdentity, ClusterTopology,
+};
 
 /// The disthash identity lookup (`disthash.New()` in Go).
 #[derive(Default)]
 pub struct DistHashIdentityLookup {
-    started: Mutex<Option<(Pid, Subscription)>>,
+    started: Mutex<Option<(Pid, [Subscription; 2])>>,
 }
 
 impl DistHashIdentityLookup {
@@ -36,10 +44,17 @@ impl IdentityLookup for DistHashIdentityLookup {
             return Err(ClusterError::AlreadyStarted);
         }
         let system = node.system();
+        let releases = Arc::new(activator::Releases::default());
         let pid = system
             .root()
-            .spawn_named(&activator::props(node), PARTITION_ACTIVATOR)
+            .spawn_named(
+                &activator::props(node, releases.clone()),
+                PARTITION_ACTIVATOR,
+            )
             .map_err(|e| ClusterError::Spawn(e.to_string()))?;
+        let released = system
+            .event_stream()
+            .subscribe_to::<ActivationTerminated, _>(move |t| releases.record(t));
         // The placement actor re-checks its activations on every topology, in order.
         let weak = node.downgrade();
         let target = pid.clone();
@@ -50,53 +65,102 @@ impl IdentityLookup for DistHashIdentityLookup {
                     c.system().root().send(&target, t.clone());
                 }
             });
-        *started = Some((pid, sub));
+        *started = Some((pid, [sub, released]));
         Ok(())
     }
 
     fn get(&self, node: &LookupContext, ci: &ClusterIdentity, timeout: Duration) -> LookupFuture {
-        let Some(owner) = node.member_list().owner(&ci.kind, &ci.identity) else {
-            let kind = ci.kind.clone();
-            return Box::pin(async move { Err(ClusterError::NoOwner { kind }) });
-        };
-        let target = Pid::new(owner.as_str(), PARTITION_ACTIVATOR);
-        // As Go sends it: no request id, topology hash 0.
-        let request = ActivationRequest {
-            cluster_identity: Some(ci.clone()),
-            request_id: String::new(),
-            topology_hash: 0,
-        };
-        let fut = node
-            .system()
-            .root()
-            .request_future(&target, request, timeout);
+        let (node, ci) = (node.clone(), ci.clone());
         Box::pin(async move {
-            match fut.await {
-                Ok(msg) => match msg.downcast_ref::<ActivationResponse>() {
-                    Some(ActivationResponse {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let ml = node.member_list().clone();
+            // A refusal from an owner whose view differs is followed by a wait for this
+            // node's view to change, then one more try at once (a few times at most).
+            let mut refusals = 0;
+            loop {
+                let view = ml.topology();
+                let Some(owner) = view.owner(&ci.kind, &ci.identity).map(str::to_owned) else {
+                    return Err(ClusterError::NoOwner {
+                        kind: ci.kind.clone(),
+                    });
+                };
+                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if remaining.is_zero() {
+                    return Err(ClusterError::Timeout);
+                }
+                // The view's hash goes along, so the owner can tell whose view is behind.
+                let request = ActivationRequest {
+                    cluster_identity: Some(ci.clone()),
+                    request_id: String::new(),
+                    topology_hash: view.hash(),
+                };
+                let target = Pid::new(owner.as_str(), PARTITION_ACTIVATOR);
+                let fut = node
+                    .system()
+                    .root()
+                    .request_future(&target, request, remaining);
+                let reply = match ml.until_gone(&owner, remaining, fut).await {
+                    // The owner left this view: ask the new one at once.
+                    None => continue,
+                    Some(r) => r,
+                };
+                let resp = match reply {
+                    Ok(msg) => match msg.downcast_ref::<ActivationResponse>() {
+                        Some(r) => r.clone(),
+                        None => {
+                            return Err(ClusterError::UnexpectedResponse {
+                                expected: "cluster.ActivationResponse",
+                                actual: msg.type_name(),
+                            })
+                        }
+                    },
+                    Err(FutureError::DeadLetter) => {
+                        // No placement actor there: the member is shutting down. Wait for it
+                        // to leave this view (briefly) rather than asking it again and again.
+                        let wait = deadline
+                            .saturating_duration_since(tokio::time::Instant::now())
+                            .min(node.timings().stale_view_wait);
+                        let gone = ml.wait_until(wait, |t| !t.contains_address(&owner)).await;
+                        if gone {
+                            continue;
+                        }
+                        return Err(ClusterError::DeadLetter);
+                    }
+                    Err(FutureError::Timeout) => return Err(ClusterError::Timeout),
+                    Err(e) => return Err(ClusterError::Future(e)),
+                };
+                match resp {
+                    ActivationResponse {
                         pid: Some(pid),
                         failed: false,
                         ..
-                    }) => Ok(pid.to_pid()),
-                    Some(_) => Err(ClusterError::ActivationFailed { owner }),
-                    None => Err(ClusterError::UnexpectedResponse {
-                        expected: "cluster.ActivationResponse",
-                        actual: msg.type_name(),
-                    }),
-                },
-                Err(FutureError::DeadLetter) => Err(ClusterError::DeadLetter),
-                Err(FutureError::Timeout) => Err(ClusterError::Timeout),
-                Err(e) => Err(ClusterError::Future(e)),
+                    } => return Ok(pid.to_pid()),
+                    ActivationResponse { topology_hash, .. }
+                        if topology_hash != 0 && topology_hash != view.hash() && refusals < 3 =>
+                    {
+                        // The owner's view differs from ours: ours is the one behind unless
+                        // it changes soon; retry as soon as it does.
+                        refusals += 1;
+                        let mine = view.hash();
+                        let wait = deadline
+                            .saturating_duration_since(tokio::time::Instant::now())
+                            .min(node.timings().stale_view_wait);
+                        ml.wait_until(wait, |t| t.hash() != mine).await;
+                    }
+                    _ => return Err(ClusterError::ActivationFailed { owner }),
+                }
             }
         })
     }
 
     fn shutdown(&self, node: &LookupContext, graceful: bool) -> ShutdownFuture {
-        let Some((pid, sub)) = self.started.lock().take() else {
+        let Some((pid, subs)) = self.started.lock().take() else {
             return Box::pin(async {});
         };
         let system = node.system().clone();
-        system.event_stream().unsubscribe(&sub);
+        for sub in &subs {
+            system.event_stream().unsubscribe(sub);
+        }
         if !graceful {
             // At once, so a caller may drop the future (a failed start does).
             system.root().stop(&pid);

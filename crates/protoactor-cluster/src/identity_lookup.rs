@@ -42,12 +42,25 @@ pub trait IdentityLookup: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct LookupContext(Arc<LookupInner>);
 
+/// The timings of a lookup's placement (from the cluster config).
+#[derive(Debug, Clone, Copy)]
+pub struct PlacementTimings {
+    /// The longest a graceful shutdown waits for the local grains to stop.
+    pub shutdown_timeout: Duration,
+    /// How often the activations are re-checked against the topology.
+    pub check_interval: Duration,
+    /// The longest an activation request waits for this node's view to catch up.
+    pub stale_view_wait: Duration,
+    /// The longest a member that just joined waits for a former owner's release.
+    pub handoff_timeout: Duration,
+}
+
 struct LookupInner {
     system: ActorSystem,
     address: String,
     member_list: MemberList,
     kinds: HashMap<String, Kind>,
-    shutdown_timeout: Duration,
+    timings: PlacementTimings,
     /// The local activations by PID id, readable by the grains themselves.
     activations: DashMap<String, ClusterIdentity>,
 }
@@ -64,21 +77,21 @@ impl WeakLookupContext {
 }
 
 impl LookupContext {
-    /// The context of the node at `address` on `system` hosting `kinds` (by name); a
-    /// graceful shutdown waits at most `shutdown_timeout` for the activations to stop.
+    /// The context of the node at `address` on `system` hosting `kinds` (by name), with the
+    /// placement's `timings`.
     pub(crate) fn new(
         system: ActorSystem,
         address: String,
         member_list: MemberList,
         kinds: HashMap<String, Kind>,
-        shutdown_timeout: Duration,
+        timings: PlacementTimings,
     ) -> Self {
         LookupContext(Arc::new(LookupInner {
             system,
             address,
             member_list,
             kinds,
-            shutdown_timeout,
+            timings,
             activations: DashMap::new(),
         }))
     }
@@ -104,7 +117,11 @@ impl LookupContext {
     }
     /// The longest a graceful shutdown waits for the local grains to stop.
     pub fn shutdown_timeout(&self) -> Duration {
-        self.0.shutdown_timeout
+        self.0.timings.shutdown_timeout
+    }
+    /// The placement's timings.
+    pub fn timings(&self) -> &PlacementTimings {
+        &self.0.timings
     }
     /// Records the local activation whose PID id is `pid_id` (before it is spawned, so the
     /// grain reads its identity from `Started` on).

@@ -105,6 +105,13 @@
 //! With default features the crate builds without a system `protoc`: its own `.proto` files
 //! are compiled by protox (pure Rust). The test and automanaged providers are always there.
 //!
+//! ## Pub/sub
+//!
+//! [`pubsub`] is protoactor-go's cluster pub/sub (topics of kind `prototopic`, the delivery
+//! actor `$pubsub-delivery`), started with the cluster as a [`ClusterService`]:
+//! `config.with_service(PubSub::new(PubSubConfig::default()))`; then
+//! `cluster.publisher().publish(topic, msg)` and `cluster.subscribe_pid(topic, &pid)`.
+//!
 //! ## Layers
 //!
 //! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
@@ -131,10 +138,10 @@
 //!                  and kubernetes behind the cargo features of the same names)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
-//!  7 services    grain, persistent
-//!                  what runs on a started cluster: grain contexts and typed grains, and
-//!                  persistent typed grains on top of them (pub/sub and cluster management
-//!                  come in here)
+//!  7 services    grain, persistent, pubsub
+//!                  what runs on a started cluster: grain contexts and typed grains,
+//!                  persistent typed grains on top of them, and pub/sub (cluster management
+//!                  comes in here)
 //! ```
 //!
 //! Identity lookups and providers see the cluster only through the narrow context the
@@ -172,22 +179,23 @@ pub mod member_list;
 pub mod persistent;
 pub mod pid_cache;
 pub mod provider;
+pub mod pubsub;
 pub mod test_provider;
 
 /// Generated protobuf types of package `cluster` (`cluster.proto`, `gossip.proto`,
-/// `grain.proto`); `actor.PID` is [`protoactor_remote::actor_proto::Pid`].
+/// `grain.proto`, `pubsub.proto`); `actor.PID` is [`protoactor_remote::actor_proto::Pid`].
 pub mod proto {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/cluster.rs"));
 }
 
 pub use cluster::{CallOptions, Cluster};
-pub use config::ClusterConfig;
+pub use config::{ClusterConfig, ClusterService};
 pub use disthash::DistHashIdentityLookup;
 pub use envelope::GrainErrorReason;
 pub use error::ClusterError;
 pub use grain::{GrainContext, GrainCtx, GrainError, Responder};
-pub use identity_lookup::{IdentityLookup, LookupContext};
+pub use identity_lookup::{IdentityLookup, LookupContext, PlacementTimings};
 pub use kind::Kind;
 pub use member_list::MemberList;
 pub use proto::{

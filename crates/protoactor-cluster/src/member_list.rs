@@ -78,8 +78,14 @@ struct Inner {
     /// Reentrant: an event handler that blocks an id publishes the next event itself.
     publish: ReentrantMutex<()>,
     current: ArcSwap<Topology>,
+    /// The hashes of the topologies before the current one, newest last (bounded), so a
+    /// placement actor can tell a caller whose view is behind from one whose view is ahead.
+    past: Mutex<std::collections::VecDeque<u64>>,
     watch: watch::Sender<Arc<Topology>>,
 }
+
+/// How many past topology hashes a member list remembers.
+const PAST_TOPOLOGIES: usize = 64;
 
 /// The member list of one cluster node. Cheap to clone (shared).
 #[derive(Clone)]
@@ -100,6 +106,7 @@ impl MemberList {
             }),
             publish: ReentrantMutex::new(()),
             current: ArcSwap::new(empty),
+            past: Mutex::new(std::collections::VecDeque::new()),
             watch: tx,
         }))
     }
@@ -122,6 +129,13 @@ impl MemberList {
     /// The current topology hash.
     pub fn topology_hash(&self) -> u64 {
         self.0.current.load().hash
+    }
+
+    /// True if `hash` is the hash of one of the last topologies before the current one (and
+    /// not the current one's): a caller that sends it has a view that is behind this node's.
+    /// Never true for 0 (what Go callers send, and the empty topology's hash).
+    pub fn is_past_topology(&self, hash: u64) -> bool {
+        hash != 0 && hash != self.topology_hash() && self.0.past.lock().contains(&hash)
     }
 
     /// True if the member id `id` is active.
@@ -170,6 +184,25 @@ impl MemberList {
             tokio::time::timeout(timeout, fut)
         };
         timed.await.is_ok()
+    }
+
+    /// Runs `fut` (a request to the member at `address`) until it completes, or `address`
+    /// leaves the topology (`None`: the caller re-resolves at once instead of waiting for a
+    /// member that is gone). After `limit` only `fut` is awaited (its own timeout answers).
+    pub async fn until_gone<F: std::future::Future>(
+        &self,
+        address: &str,
+        limit: Duration,
+        fut: F,
+    ) -> Option<F::Output> {
+        let gone = self.wait_until(limit, |t| !t.contains_address(address));
+        tokio::pin!(fut);
+        tokio::select! {
+            biased;
+            out = &mut fut => Some(out),
+            // (`gone` false: the limit passed first.)
+            true = gone => None,
+        }
     }
 
     /// Providers call this with the complete current member list, self included. When the
@@ -304,6 +337,13 @@ impl MemberList {
                 hash,
                 members: active.iter().cloned().map(AddressedMember::new).collect(),
             });
+            {
+                let mut past = self.0.past.lock();
+                if past.len() == PAST_TOPOLOGIES {
+                    past.pop_front();
+                }
+                past.push_back(current.hash);
+            }
             self.0.current.store(topology.clone());
             let event = ClusterTopology {
                 topology_hash: hash,
@@ -367,6 +407,12 @@ mod tests {
         assert_eq!(ids(&seen[1].left), ["c"]);
         assert!(seen[1].blocked.is_empty());
         assert_eq!(ml.topology_hash(), topology_hash(&["a", "b", "d"]));
+        assert!(ml.is_past_topology(topology_hash(&["a", "b", "c"])));
+        assert!(
+            !ml.is_past_topology(ml.topology_hash()),
+            "the current one is not past"
+        );
+        assert!(!ml.is_past_topology(12345), "never seen");
         system.shutdown();
     }
 

@@ -16,9 +16,11 @@ use crate::proto::{ClusterIdentity, GrainErrorResponse};
 pub struct CallOptions {
     /// The overall deadline, retries included (`None`: the config's `request_timeout`).
     pub timeout: Option<Duration>,
-    /// The longest one request attempt waits for the grain's reply before the PID is evicted
-    /// and the call retried (`None`: until the overall deadline). A shorter value lets a call
-    /// get past an activation on a member that died without a trace.
+    /// The longest one attempt waits: for the grain's reply before the PID is evicted and the
+    /// call retried, and for an activation round trip (`None`: until the overall deadline).
+    /// A shorter value lets a call get past a member that died without a trace before the
+    /// provider drops it (once the caller's view drops a member, calls waiting on it are
+    /// re-resolved at once anyway).
     pub attempt_timeout: Option<Duration>,
     /// The most attempts (lookups and requests that fail with a dead letter or a timeout,
     /// or find no owner); at least 1. Default 10.
@@ -166,17 +168,38 @@ impl Cluster {
             }
             let wait = opts.attempt_timeout.map_or(remaining, |t| t.min(remaining));
             let fut = self.system().root().request_future(&pid, msg.clone(), wait);
-            let err = match fut.await {
-                Ok(reply) => return Ok(reply),
-                Err(FutureError::DeadLetter) => ClusterError::DeadLetter,
-                Err(FutureError::Timeout) => ClusterError::Timeout,
-                Err(e) => return Err(ClusterError::Future(e)),
+            let outcome = if pid.address() == self.address() {
+                Some(fut.await)
+            } else {
+                self.member_list()
+                    .until_gone(pid.address(), wait, fut)
+                    .await
+            };
+            let err = match outcome {
+                Some(Ok(reply)) => return Ok(reply),
+                Some(Err(FutureError::DeadLetter)) => ClusterError::DeadLetter,
+                Some(Err(FutureError::Timeout)) => ClusterError::Timeout,
+                Some(Err(e)) => return Err(ClusterError::Future(e)),
+                None => {
+                    // Its member left this view: the identity has a new owner; ask it at once.
+                    self.0.pid_cache.remove_if(&ci, &pid);
+                    attempts += 1;
+                    tracing::debug!(identity = %ci, %pid, attempts, "grain's member left; re-resolving");
+                    if attempts >= opts.max_attempts.max(1) {
+                        return Err(ClusterError::RetriesExhausted {
+                            identity: ci.to_string(),
+                            attempts,
+                            last: Box::new(ClusterError::DeadLetter),
+                        });
+                    }
+                    continue;
+                }
             };
             // The activation is gone or unreachable: forget it and find the current one.
             self.0.pid_cache.remove_if(&ci, &pid);
             attempts += 1;
             tracing::debug!(identity = %ci, %pid, error = %err, attempts, "grain request failed");
-            self.pause_before_retry(&ci, err, deadline, &opts, attempts)
+            self.pause_before_retry(&ci, err, deadline, &opts, attempts, Some(pid.address()))
                 .await?;
         }
     }
@@ -200,7 +223,10 @@ impl Cluster {
             if remaining.is_zero() {
                 return Err(ClusterError::Timeout);
             }
-            let timeout = remaining.min(self.0.config.activation_timeout);
+            // An attempt's bound covers the activation round trip too.
+            let timeout = remaining
+                .min(self.0.config.activation_timeout)
+                .min(opts.attempt_timeout.unwrap_or(remaining));
             let err = match self
                 .0
                 .config
@@ -217,12 +243,14 @@ impl Cluster {
             };
             *attempts += 1;
             tracing::debug!(identity = %ci, error = %err, attempts = *attempts, "grain lookup failed");
-            self.pause_before_retry(ci, err, deadline, opts, *attempts)
+            self.pause_before_retry(ci, err, deadline, opts, *attempts, None)
                 .await?;
         }
     }
 
     /// Sleeps before the next attempt, or gives up with the right error.
+    /// The pause ends early when `member` (the address the failed attempt went to) leaves
+    /// this node's view: the identity's new owner is asked at once.
     async fn pause_before_retry(
         &self,
         ci: &ClusterIdentity,
@@ -230,6 +258,7 @@ impl Cluster {
         deadline: Instant,
         opts: &CallOptions,
         attempts: u32,
+        member: Option<&str>,
     ) -> Result<(), ClusterError> {
         if attempts >= opts.max_attempts.max(1) {
             return Err(ClusterError::RetriesExhausted {
@@ -250,7 +279,16 @@ impl Cluster {
                 }
             });
         }
-        sleep(self.system(), opts.pause(attempts).min(remaining)).await;
+        let pause = opts.pause(attempts).min(remaining);
+        match member.filter(|m| *m != self.address()) {
+            Some(m) => {
+                let _ = self
+                    .member_list()
+                    .until_gone(m, pause, sleep(self.system(), pause))
+                    .await;
+            }
+            None => sleep(self.system(), pause).await,
+        }
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ pub use call::CallOptions;
 
 use crate::config::ClusterConfig;
 use crate::gossip::{GossipConfig, Gossiper};
-use crate::identity_lookup::LookupContext;
+use crate::identity_lookup::{LookupContext, PlacementTimings};
 use crate::kind::Kind;
 use crate::member::split_address;
 use crate::member_list::MemberList;
@@ -122,10 +122,12 @@ impl Cluster {
         }
         let mut kinds = HashMap::new();
         if !client {
-            for k in &config.kinds {
+            let service_kinds = config.services.iter().flat_map(|s| s.kinds());
+            for k in config.kinds.iter().cloned().chain(service_kinds) {
                 k.validate()?;
-                if kinds.insert(k.name().to_string(), k.clone()).is_some() {
-                    return Err(ClusterError::DuplicateKind(k.name().to_string()));
+                let name = k.name().to_string();
+                if kinds.insert(name.clone(), k).is_some() {
+                    return Err(ClusterError::DuplicateKind(name));
                 }
             }
         }
@@ -147,7 +149,12 @@ impl Cluster {
             address,
             MemberList::new(system, member_id),
             kinds,
-            config.shutdown_timeout,
+            PlacementTimings {
+                shutdown_timeout: config.shutdown_timeout,
+                check_interval: config.placement_check_interval,
+                stale_view_wait: config.stale_view_wait,
+                handoff_timeout: config.handoff_timeout,
+            },
         );
         let cluster = Cluster(Arc::new(ClusterInner {
             remote: remote.clone(),
@@ -178,6 +185,9 @@ impl Cluster {
 
     fn start_components(&self, client: bool) -> Result<(), ClusterError> {
         self.0.config.identity_lookup.setup(&self.0.node, client)?;
+        for s in &self.0.config.services {
+            s.start(self.system(), &self.0.remote, client)?;
+        }
         if !client {
             *self.0.gossip.lock() = Some(self.start_gossip()?);
         }
@@ -318,9 +328,9 @@ impl Cluster {
 
     // ------------------------------------------------------------------ shutdown
 
-    /// Leaves the cluster. Graceful: gossip `left` (pushed to every member), deregister from
-    /// the provider, stop the local grains (waiting up to `shutdown_timeout`; each stop
-    /// broadcasts `ActivationTerminated`), stop gossip, then shut the remote down. Not
+    /// Leaves the cluster. Graceful: stop the local grains (waiting up to `shutdown_timeout`;
+    /// each stop broadcasts `ActivationTerminated`), then gossip `left` (pushed to every
+    /// member), deregister from the provider, stop gossip, and shut the remote down. Not
     /// graceful: no `left`, the provider registration is left to expire, the grains are
     /// stopped without waiting. The actor system itself is left running (shut it down
     /// afterwards).
@@ -349,17 +359,21 @@ impl Cluster {
             return;
         }
         tracing::info!(cluster = %self.name(), address = %self.address(), graceful, "cluster shutting down");
+        // The grains stop first (their Stopping/Stopped handlers done) while this member is
+        // still in everyone's topology: callers meanwhile get dead letters and wait for the
+        // leave, so no other member activates an identity before its activation here ended
+        // (Go leaves first and stops its grains afterwards, so the two overlap).
+        self.0
+            .config
+            .identity_lookup
+            .shutdown(&self.0.node, graceful)
+            .await;
         if graceful && !self.0.client {
             self.leave_gossip().await;
         }
         if let Err(e) = self.0.config.provider.shutdown(graceful).await {
             tracing::warn!(error = %e, "cluster provider shutdown failed");
         }
-        self.0
-            .config
-            .identity_lookup
-            .shutdown(&self.0.node, graceful)
-            .await;
         self.stop_gossip();
         self.unsubscribe_events();
         self.0.remote.shutdown();
@@ -400,8 +414,8 @@ impl Cluster {
         Ok(pid)
     }
 
-    /// Graceful leave: sets the `left` key and pushes it to every member, before the provider
-    /// deregisters. Called first by [`Cluster::shutdown`] with `graceful = true`.
+    /// Graceful leave: sets the `left` key and pushes it to every member, after the grains
+    /// stopped and before the provider deregisters ([`Cluster::shutdown`], graceful).
     async fn leave_gossip(&self) {
         if let Some(g) = self.system().extension::<Gossiper>() {
             let missed = g.leave(LEAVE_TIMEOUT).await;

@@ -101,7 +101,8 @@ fn reply_line(r: Result<HelloResponse, ClusterError>) -> String {
     }
 }
 
-fn handle(cluster: &Cluster, line: &str) -> String {
+/// Answers one protocol command on `cluster` (the answer line).
+pub fn handle(cluster: &Cluster, line: &str) -> String {
     let f: Vec<&str> = line.split_whitespace().collect();
     let opts = CallOptions::default();
     match f.as_slice() {
@@ -234,6 +235,13 @@ fn from_env() -> (String, Provider, Vec<String>) {
 /// runs a Rust member driven over stdin/stdout with the gocluster protocol until stdin
 /// closes, then leaves gracefully. Returns false in the parent test process.
 pub fn run_rust_member_if_child() -> bool {
+    run_rust_member_if_child_with(|_, _| None)
+}
+
+/// [`run_rust_member_if_child`] with more commands: `extra` answers the lines it knows
+/// (`Some(answer)`), [`handle`] the others. With no kinds on the automanaged provider the
+/// child is a client (`start_client`: polls the peers, hosts nothing, not registered).
+pub fn run_rust_member_if_child_with(extra: impl Fn(&Cluster, &str) -> Option<String>) -> bool {
     if !is_member_child() {
         return false;
     }
@@ -248,8 +256,16 @@ pub fn run_rust_member_if_child() -> bool {
     }
     let (cluster, provider, kinds) = from_env();
     let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-    let node = start_rust_member(&cluster, &provider, &kinds);
-    serve_member(node.system, node.remote, node.cluster);
+    let node = match &provider {
+        Provider::AutoManaged { peers, .. } if kinds.is_empty() => NodeBuilder::new(&cluster)
+            .client(AutoManagedProvider::new(
+                AutoManagedConfig::new(0, peers.clone())
+                    .with_bind_host("127.0.0.1")
+                    .with_refresh(Duration::from_secs(1)),
+            )),
+        _ => start_rust_member(&cluster, &provider, &kinds),
+    };
+    serve_member_with(node.system, node.remote, node.cluster, extra);
     true
 }
 
@@ -262,13 +278,25 @@ pub fn is_member_child() -> bool {
 /// Runs a started member for the parent test over stdin/stdout with the gocluster protocol
 /// (`READY`, then one answer per command) until stdin closes, then leaves gracefully.
 pub fn serve_member(system: ActorSystem, remote: Arc<Remote>, cluster: Cluster) {
+    serve_member_with(system, remote, cluster, |_, _| None)
+}
+
+/// [`serve_member`] with more commands: `extra` answers the lines it knows, [`handle`] the
+/// others.
+pub fn serve_member_with(
+    system: ActorSystem,
+    remote: Arc<Remote>,
+    cluster: Cluster,
+    extra: impl Fn(&Cluster, &str) -> Option<String>,
+) {
     say(&format!("READY {} {}", remote.address(), system.id()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
             continue;
         }
-        say(&handle(&cluster, &line));
+        let answer = extra(&cluster, &line).unwrap_or_else(|| handle(&cluster, &line));
+        say(&answer);
     }
     cluster.shutdown_blocking(true);
     remote.shutdown();

@@ -40,7 +40,10 @@ pub mod hello;
 pub mod protocol;
 pub mod scenario;
 
-pub use child::{is_member_child, run_rust_member_if_child, serve_member, start_rust_member};
+pub use child::{
+    handle, is_member_child, run_rust_member_if_child, run_rust_member_if_child_with, serve_member,
+    serve_member_with, start_rust_member,
+};
 pub use hello::{hello_props, serialization, HelloRequest, HelloResponse};
 pub use protocol::{
     assert_same_owners, differences, go_call_after_a_leave, go_member_binary, MemberProcess,

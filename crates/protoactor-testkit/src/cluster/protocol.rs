@@ -31,8 +31,8 @@ pub(crate) const ENV_ETCD: &str = "CLUSTER_MEMBER_ETCD";
 pub(crate) const ENV_CONSUL: &str = "CLUSTER_MEMBER_CONSUL";
 
 /// The first words of protocol lines.
-pub(crate) const TAGS: [&str; 7] = [
-    "READY", "REPLY", "ERROR", "OWNER", "MEMBERS", "BLOCKED", "GOSSIP",
+pub(crate) const TAGS: [&str; 8] = [
+    "READY", "REPLY", "ERROR", "OWNER", "MEMBERS", "BLOCKED", "GOSSIP", "STATS",
 ];
 
 /// The built Go member (`interop/cmd/gocluster`), or `None` (after a loud message) when Go
