@@ -27,8 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .type_name_domain([".cluster"], "type.googleapis.com");
     config.compile_fds(fds)?;
 
-    // The remote crate's example/test messages (`messages.HelloRequest`, ...), which the Go
-    // interop programs also know; the examples and tests include them from `OUT_DIR` through
+    // The remote crate's test messages (`messages.HelloRequest`, ...), which the Go
+    // interop programs also know; the tests include them from `OUT_DIR` through
     // the remote crate's `shared/messages.rs` (they are not part of either library).
     let shared = "../protoactor-remote/shared/messages.proto";
     println!("cargo:rerun-if-changed={shared}");
@@ -42,14 +42,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_type_names()
         .compile_fds(fds)?;
 
-    // Typed grains of the tests and the `grains` and `bank` examples (only compiled where
-    // included); `bank.Account` also as a persistent grain.
+    // Typed grains of the tests and of the `bank` example (only compiled where included);
+    // `bank.Account` also as a persistent grain.
     protoactor_cluster_build::Builder::new()
         .persistent("bank.Account")
         .compile(
             &[
                 "tests/protos/grainstest.proto",
-                "examples/protos/hello.proto",
                 "examples/protos/bank.proto",
             ],
             &["tests/protos", "examples/protos"],

@@ -65,35 +65,55 @@ fn main() {
             }
         }
         "actor" => {
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            // The requester times each round trip itself (request sent -> reply received) and
+            // hands the times over when done.
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<Duration>>();
             let target = echo.clone();
-            let requester = root.spawn(&Props::from_func(move |ctx| {
-                let next = if ctx.message_as::<&str>().is_some() {
-                    Some(0)
-                } else {
-                    ctx.message_as::<u64>().map(|i| i + 1)
-                };
-                match next {
-                    Some(i) if i < n => ctx.request(&target, i),
-                    Some(_) => done_tx.send(()).expect("main waits"),
-                    None => {}
+            let requester = root.spawn(&Props::from_producer(move || {
+                let (target, done_tx) = (target.clone(), done_tx.clone());
+                let mut times = Vec::with_capacity(n as usize);
+                let mut sent = Instant::now();
+                move |ctx: &mut Context| {
+                    let next = if ctx.message_as::<&str>().is_some() {
+                        Some(0)
+                    } else {
+                        ctx.message_as::<u64>().map(|i| {
+                            times.push(sent.elapsed());
+                            i + 1
+                        })
+                    };
+                    match next {
+                        Some(i) if i < n => {
+                            sent = Instant::now();
+                            ctx.request(&target, i)
+                        }
+                        Some(_) => done_tx
+                            .send(std::mem::take(&mut times))
+                            .expect("main waits"),
+                        None => {}
+                    }
                 }
             }));
             root.send(&requester, "start");
-            done_rx.recv().expect("requester done");
+            lat = done_rx.recv().expect("requester done");
         }
         other => panic!("unknown mode {other}: task, outside, blocking or actor"),
     }
     let took = start.elapsed();
     lat.sort_unstable();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let (p50, p99) = match lat.len() {
-        0 => (f64::NAN, f64::NAN),
-        l => (us(lat[l / 2]), us(lat[l * 99 / 100])),
+    // Every mode records each round trip; with none (n = 0) there is no percentile to print.
+    let percentiles = match lat.len() {
+        0 => String::from("no round trips timed"),
+        l => format!(
+            "p50 {:.2} us, p99 {:.2} us",
+            us(lat[l / 2]),
+            us(lat[l * 99 / 100])
+        ),
     };
     println!(
-        "{mode} (timeout {timeout:?}): {n} round trips, {:.2} us each, p50 {p50:.2} us, p99 {p99:.2} us",
-        us(took) / n as f64
+        "{mode} (timeout {timeout:?}): {n} round trips, {:.2} us each, {percentiles}",
+        us(took) / n.max(1) as f64
     );
     system.shutdown();
 }

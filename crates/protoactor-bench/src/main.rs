@@ -18,11 +18,13 @@
 //!
 //! ```text
 //!  0 base       common, alloc, workloads, machine
-//!                 shared metrics and memory readings, the child's allocator, the workloads
+//!                 shared metrics and memory readings, the child's allocator, the workloads,
+//!                 the machine's load and CPU steal
 //!  1 shared     framework, report
 //!                 the trait of the Rust implementations; tables and JSON
 //!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs, persistent_grains_rs
-//!                 the implementations and the protoactor-rs remote and persistence sides
+//!                 the implementations and the protoactor-rs remote, persistence and
+//!                 persistent-grain sides
 //!  3 composite  protoactor_rs, cluster_rs
 //!                 protoactor-rs's local workloads, the cluster members
 //!  4 parent     harness

@@ -53,6 +53,10 @@
 //!
 //! Over 700 lines: about 590 of code generation (one pass over a service, its client and
 //! its kind), the rest its unit tests beside it.
+//!
+//! ## Features
+//!
+//! None: the crate is a build-time dependency with no options.
 
 #![warn(missing_docs)]
 

@@ -1,4 +1,4 @@
-//! The automanaged provider (protoactor-go's `clusterproviders/automanaged`, reference §6.2):
+//! The automanaged provider (protoactor-go's `cluster/clusterproviders/automanaged/automanaged.go` and `node_model.go`):
 //! no membership service; every member serves `GET /_health` with its node description (the
 //! exact JSON Go serves) on its auto-manage port, and polls the health endpoint of every host
 //! in a static list, its own included, every [`AutoManagedConfig::refresh`]. The member list
@@ -6,7 +6,7 @@
 //!
 //! Rust and Go members mix: list every member's `host:auto-manage-port` on every node.
 //!
-//! Better than Go (reference §10 item 16): one failed poll does not drop a member; it leaves
+//! Better than Go (where one failed poll makes a member leave, which then blocks it for good): one failed poll does not drop a member; it leaves
 //! only after [`AutoManagedConfig::misses_before_leave`] polls in a row failed, and it rejoins
 //! as soon as it answers again (the member list blocks nobody for it). This node is always
 //! in its own list, whatever its own endpoint does under load.
@@ -449,7 +449,7 @@ mod tests {
 
     #[test]
     fn node_json_is_byte_for_byte_what_go_serves() {
-        // Go: echo's c.JSON(200, NewNode(...)) (verified output in reference §6.2).
+        // Go: echo's c.JSON(200, NewNode(...)) (`automanaged.go`; the bytes were checked against a running Go member).
         let n = NodeModel {
             id: "xS6gqVDs8FkgKrsZyLq2NJ".into(),
             address: "127.0.0.1".into(),

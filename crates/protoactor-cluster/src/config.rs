@@ -1,4 +1,5 @@
-//! Cluster settings. Defaults are protoactor-go's (reference §8).
+//! Cluster settings. Defaults are protoactor-go's (`cluster/config.go`,
+//! `cluster_config_context.go`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The etcd provider (protoactor-go's `clusterproviders/etcd`, reference §6.3): each member
+//! The etcd provider (protoactor-go's `cluster/clusterproviders/etcd/etcd_provider.go`): each member
 //! keeps one key `<base>/<cluster>/<cluster>@<system id>` (base `/protoactor`) holding Go's
 //! node JSON, attached to a lease (TTL 3 s) it keeps alive; every member watches the
 //! cluster's keys. Go and Rust members of one cluster find each other through one etcd.
@@ -6,7 +6,7 @@
 //! The member id is `<cluster>@<system id>`, as Go's (see
 //! [`ClusterProvider::member_id`]): owners tie-break on ids, so Rust must use Go's.
 //!
-//! Better than Go (reference §10 item 15):
+//! Better than Go:
 //! - the watch starts at the revision after the initial read, so no change between the read
 //!   and the watch is lost;
 //! - only this cluster's keys are read (`<base>/<cluster>/`, with the slash: cluster `app`
@@ -613,7 +613,7 @@ mod tests {
 
     #[test]
     fn node_json_is_byte_for_byte_what_go_writes() {
-        // Go: json.Marshal(NewNode(...)) (verified output in reference §6.3).
+        // Go: json.Marshal(NewNode(...)) (`clusterproviders/etcd/node.go`; the bytes were checked against a running Go member).
         let m = Member::new("127.0.0.1", 8090, "my-cluster@abc", ["Hello", "prototopic"]);
         assert_eq!(
             EtcdNode::of_member(&m).to_json(),

@@ -5,7 +5,8 @@
 //! cluster and reached from any member, **in one cluster with protoactor-go members**.
 //! It speaks the Go dialect: the same member list and topology hash, gossip actor `gossip`,
 //! identity lookup `disthash` with the `partition-activator` actor, and grain PIDs shaped
-//! `partition-activator/<identity>$<n>` (see `shared/reference/cluster.md`).
+//! `partition-activator/<identity>$<n>` (protoactor-go's `cluster/member_list.go`, `gossiper.go` and
+//! `identitylookup/disthash/`).
 //!
 //! ```
 //! use protoactor::prelude::*;
@@ -49,7 +50,7 @@
 //!
 //! Everything that crosses the network is a protobuf message carried with its proto full
 //! name (`shared.HelloRequest`), and **protoactor-go exits the whole process when it
-//! receives a type name it has not linked in** (reference §1.5). So, for every grain message
+//! receives a type name it has not linked in** (its `remote/proto_serializer.go` does not check for an unknown name). So, for every grain message
 //! type (requests *and* replies):
 //!
 //! * **Rust side:** define it in a `.proto` file (same package and names as the Go side),
@@ -72,10 +73,11 @@
 //! id) is published on the actor system's event stream
 //! (`system.event_stream().subscribe_to::<ClusterTopology, _>(..)`), and
 //! `cluster.member_list().members()` reads the current topology. Providers here:
-//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), [`etcd`]
-//! (keys with leases in an etcd server, shared with Go's etcd provider), [`consul`] (a
-//! Consul agent's services and TTL checks, as Go's consul provider) and, with the cargo
-//! feature `kubernetes`, `kubernetes` (pod labels, as Go's k8s provider; docs/kubernetes.md).
+//! [`test_provider`] (one process), [`automanaged`] (Go's `/_health` endpoints), and with
+//! cargo features `etcd` (keys with leases in an etcd server, shared with Go's etcd
+//! provider), `consul` (a Consul agent's services and TTL checks, as Go's consul
+//! provider) and `kubernetes` (pod labels, as Go's k8s provider; the repository's
+//! `docs/kubernetes.md`).
 //!
 //! ## Inside a grain
 //!
@@ -90,14 +92,26 @@
 //! trait, its [`Kind`] and a typed client, call-compatible with the code protoactor-go's
 //! `protoc-gen-go-grain` generates from the same file; [`grain`] is their runtime
 //! ([`GrainError`], [`GrainCtx`], [`Responder`]).
-
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `persistence` | yes | the `persistent` module: persistent typed grains (journal and snapshots through a `protoactor-persistence` provider; pure Rust, the providers are that crate's features) |
+//! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider. Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
+//! | `consul` | no | the `consul` provider: a Consul agent's services and TTL checks, as protoactor-go's consul provider (no extra dependency) |
+//! | `kubernetes` | no | the `kubernetes` provider: pod labels watched through the Kubernetes API, as protoactor-go's k8s provider (kube and k8s-openapi; needs Rust 1.89+; the binary picks the k8s-openapi API version feature) |
+//!
+//! With default features the crate builds without a system `protoc`: its own `.proto` files
+//! are compiled by protox (pure Rust). The test and automanaged providers are always there.
+//!
 //! ## Pub/sub
 //!
 //! [`pubsub`] is protoactor-go's cluster pub/sub (topics of kind `prototopic`, the delivery
 //! actor `$pubsub-delivery`), started with the cluster as a [`ClusterService`]:
 //! `config.with_service(PubSub::new(PubSubConfig::default()))`; then
 //! `cluster.publisher().publish(topic, msg)` and `cluster.subscribe_pid(topic, &pid)`.
-
+//!
 //! ## Layers
 //!
 //! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
@@ -120,8 +134,8 @@
 //!                  the lookup trait and its LookupContext, the placement actor, disthash
 //!                  (a strong-consistency identity lookup comes in here)
 //!  5 providers   provider, test_provider, automanaged, etcd, consul, kubernetes
-//!                  the provider trait and its ProviderContext, the providers (kubernetes
-//!                  behind the cargo feature `kubernetes`)
+//!                  the provider trait and its ProviderContext, the providers (etcd, consul
+//!                  and kubernetes behind the cargo features of the same names)
 //!  6 cluster     config, cluster
 //!                  the config and the Cluster façade: start, calls (cluster/call.rs), shutdown
 //!  7 services    grain, persistent, pubsub, management
@@ -133,16 +147,21 @@
 //! Identity lookups and providers see the cluster only through the narrow context the
 //! façade hands them ([`LookupContext`], [`ProviderContext`]), so they sit below it.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod activator;
 pub mod automanaged;
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "consul")]
+#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
 pub mod consul;
 pub mod disthash;
 pub mod envelope;
 pub mod error;
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
 pub mod gossip;
 pub mod grain;
@@ -151,12 +170,14 @@ pub mod identity;
 pub mod identity_lookup;
 pub mod kind;
 #[cfg(feature = "kubernetes")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kubernetes")))]
 pub mod kubernetes;
 #[cfg(feature = "management")]
 pub mod management;
 pub mod member;
 pub mod member_list;
 #[cfg(feature = "persistence")]
+#[cfg_attr(docsrs, doc(cfg(feature = "persistence")))]
 pub mod persistent;
 pub mod pid_cache;
 pub mod provider;

@@ -1,5 +1,6 @@
 //! Cluster providers: where the member list comes from (an in-memory agent for tests,
-//! automanaged HTTP health endpoints, later etcd, consul, kubernetes...).
+//! automanaged HTTP health endpoints, and behind cargo features an etcd server or a Consul
+//! agent).
 //!
 //! A provider registers this node (member mode), watches the membership, and hands every
 //! complete member list, self included, to [`ProviderContext::update_members`]. It never
@@ -95,7 +96,7 @@ pub trait ClusterProvider: Send + Sync + 'static {
     /// This node's member id in the topology, from the cluster name and the actor system
     /// id. Go members of the same provider must compute the same for their own ids, since
     /// owners tie-break on ids: the actor system id for most providers, but
-    /// `<cluster>@<system id>` for etcd (reference §2.1).
+    /// `<cluster>@<system id>` for etcd (as protoactor-go's `cluster/clusterproviders/etcd/etcd_provider.go`).
     fn member_id(&self, _cluster_name: &str, system_id: &str) -> String {
         system_id.to_string()
     }

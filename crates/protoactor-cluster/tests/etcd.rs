@@ -4,20 +4,17 @@
 //! restart test starts its own etcd on its own port (through the same script), so it never
 //! disturbs the shared one. Every test uses its own cluster name.
 //!
-//! Member processes (tests/common): Rust members are this binary re-run as a child; the Go
+//! Member processes (protoactor-testkit's `cluster` module): Rust members are this binary re-run as a child; the Go
 //! member is `interop/cmd/gocluster -provider etcd` (needs `go`; `PROTOACTOR_INTEROP=required`
 //! fails instead of skipping).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, GetOptions, PutOptions};
 use protoactor_cluster::etcd::{EtcdConfig, EtcdNode, EtcdProvider};
 use protoactor_cluster::Member;
 use protoactor_testkit::cluster::*;
-use protoactor_testkit::paths::example_binary;
-use protoactor_testkit::process::{run_to_end, ChildProcess};
 use protoactor_testkit::services::{etcd_endpoints, ScriptServer};
 
 const HELLO: &str = "hello";
@@ -509,72 +506,4 @@ fn go_and_rust_members_share_one_etcd() {
     rust.await_absent(&[&go_id], TOPOLOGY);
     let r = rust.call(HELLO, "solo", "x").expect("Rust alone serves");
     assert_eq!(r.address, rust.address);
-}
-
-#[test]
-fn the_example_cluster_basic_runs_on_etcd_in_one_process_and_in_two() {
-    let Some(ep) = etcd_endpoints() else { return };
-    let bin = example_binary("cluster_basic", "protoactor-cluster");
-
-    // Two members in one process, through etcd.
-    let mut one = Command::new(&bin);
-    one.env("PROTOACTOR_ETCD_ENDPOINTS", &ep);
-    let stdout = run_to_end("cluster_basic", one, TOPOLOGY);
-    let members: Vec<&str> = stdout
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("members: ")
-        .split(" and ")
-        .collect();
-    assert!(stdout.contains("provider: etcd"), "{stdout}");
-    let hosts: BTreeSet<&str> = ["alice", "bob", "carol", "dave"]
-        .iter()
-        .map(|id| {
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with(&format!("{id}: Hello from grain {id} on member ")))
-                .unwrap_or_else(|| panic!("no greeting for {id}: {stdout}"));
-            line.rsplit(' ').next().unwrap()
-        })
-        .collect();
-    assert!(hosts.iter().all(|h| members.contains(h)), "{stdout}");
-
-    // One member per process (the README's two-terminal version).
-    let spawn = |label: &str| {
-        let mut cmd = Command::new(&bin);
-        cmd.args(["member", "2"])
-            .env("PROTOACTOR_ETCD_ENDPOINTS", &ep);
-        ChildProcess::spawn_all_lines(label, cmd)
-    };
-    // Every line up to the first that starts with `until`.
-    let read_until = |p: &mut ChildProcess, until: &str| -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            let line = p.next_line(until, TOPOLOGY);
-            let done = line.starts_with(until);
-            seen.push(line);
-            if done {
-                return seen;
-            }
-        }
-    };
-    let mut a = spawn("a");
-    let mut b = spawn("b");
-    let a_lines = read_until(&mut a, "press Enter");
-    let b_lines = read_until(&mut b, "press Enter");
-    // Both processes reach the same activation of each grain.
-    let greetings = |lines: &[String]| -> Vec<String> {
-        lines
-            .iter()
-            .filter(|l| l.contains("Hello from grain"))
-            .cloned()
-            .collect()
-    };
-    assert_eq!(greetings(&a_lines).len(), 4, "{a_lines:?}");
-    assert_eq!(greetings(&a_lines), greetings(&b_lines));
-    a.close_stdin();
-    b.close_stdin();
-    assert!(a.wait_exit(TOPOLOGY).success() && b.wait_exit(TOPOLOGY).success());
-    assert!(read_until(&mut a, "left").last().unwrap() == "left");
 }

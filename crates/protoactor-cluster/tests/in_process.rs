@@ -911,7 +911,8 @@ async fn cached_pids_follow_the_owner_when_the_topology_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_placement_actor_keeps_its_activations_after_an_unknown_termination() {
     // Go's placement actor panics on a Terminated for a PID it does not know and, restarted,
-    // loses its whole activation map (reference §4.4).
+    // loses its whole activation map (`onTerminated` in protoactor-go's
+    // `cluster/identitylookup/disthash/placement_actor.go`).
     let agent = InMemAgent::new();
     let activations = Activations::default();
     let n = member(&agent, &activations);

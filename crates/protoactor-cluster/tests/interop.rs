@@ -1,7 +1,7 @@
 //! One cluster of two protoactor-go members (`interop/cmd/gocluster`, the Go module pinned in
 //! interop/go.mod) and one Rust member, on the automanaged provider with disthash; the Rust
 //! member speaks the 2024 wire variant (`WireVariant::Legacy2024`). Every member is its own
-//! process, driven over stdin/stdout (see tests/common).
+//! process, driven over stdin/stdout (see protoactor-testkit's `cluster` module).
 //!
 //! Without `go` the test prints a loud SKIPPED line and passes, unless
 //! `PROTOACTOR_INTEROP=required` (CI), where it fails.

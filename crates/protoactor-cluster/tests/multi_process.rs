@@ -1,14 +1,11 @@
 //! A Rust-only cluster of three member processes on the automanaged provider (this test
-//! binary re-run as children, driven over the gocluster line protocol, see tests/common):
+//! binary re-run as children, driven over the gocluster line protocol, see protoactor-testkit's `cluster` module):
 //! 1,000 identities spread and each activated once, a member killed with SIGKILL (its grains
 //! re-activate elsewhere), restarted (it rejoins), and one stopped gracefully.
 
 use std::time::Duration;
 
 use protoactor_testkit::cluster::*;
-use protoactor_testkit::paths::example_binary;
-use protoactor_testkit::ports::free_port;
-use protoactor_testkit::process::ChildProcess;
 
 const KIND: &str = "hello";
 /// Longest wait for a topology change (polls every second; a member leaves after two
@@ -138,59 +135,5 @@ fn rust_members_in_separate_processes_survive_a_kill_a_restart_and_a_graceful_st
             "{id} answered from {}",
             r.address
         );
-    }
-}
-
-#[test]
-fn the_two_process_example_agrees_on_the_hosting_members() {
-    let ports = [free_port(), free_port()];
-    let peers = format!("{},{}", ports[0], ports[1]);
-    let mut children: Vec<ChildProcess> = ports
-        .iter()
-        .map(|p| {
-            let mut cmd = std::process::Command::new(example_binary(
-                "cluster_automanaged",
-                "protoactor-cluster",
-            ));
-            cmd.args([p.to_string(), peers.clone()]);
-            ChildProcess::spawn_all_lines(&format!("example on {p}"), cmd)
-        })
-        .collect();
-    // Each prints its address, then the greetings once it sees both members.
-    let mut addresses = Vec::new();
-    let mut greetings = Vec::new();
-    for child in &mut children {
-        let mut mine = std::collections::BTreeMap::new();
-        loop {
-            let line = child.next_line("the example's output", TOPOLOGY);
-            if let Some(rest) = line.strip_prefix("member ") {
-                addresses.push(rest.split(' ').next().unwrap().to_string());
-            } else if let Some((who, greeting)) = line.split_once(": Hello from grain ") {
-                mine.insert(who.to_string(), greeting.to_string());
-            } else if line == "press Enter to leave" {
-                break;
-            }
-        }
-        assert_eq!(mine.len(), 4, "four greetings");
-        greetings.push(mine);
-    }
-    assert_eq!(
-        greetings[0], greetings[1],
-        "both processes reach the same grains"
-    );
-    for g in greetings[0].values() {
-        let host = g.rsplit(' ').next().unwrap();
-        assert!(
-            addresses.iter().any(|a| a == host),
-            "{g} is hosted on neither member"
-        );
-    }
-    for child in &mut children {
-        child.send_line("");
-    }
-    for child in &mut children {
-        let status = child.wait_exit(TOPOLOGY);
-        assert!(status.success(), "the example exited with {status}");
-        assert!(child.remaining_lines().any(|l| l == "left"));
     }
 }

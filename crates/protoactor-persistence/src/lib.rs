@@ -1,4 +1,52 @@
-//! Event sourcing and snapshots for Proto.Actor actors, on real storage.
+//! Event sourcing and snapshots for Proto.Actor actors, on real storage: a counter that
+//! survives restarts (stored in memory here; `SqliteProvider::open("counter.db")` keeps it in
+//! a file):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use protoactor::prelude::*;
+//! use protoactor_persistence::{EventMeta, InMemoryProvider, Journal, Persistence, Persistent};
+//!
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! pub struct Added { #[prost(int64, tag = "1")] pub amount: i64 }
+//! impl prost::Name for Added { const NAME: &'static str = "Added"; const PACKAGE: &'static str = "counter"; }
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! pub struct Total { #[prost(int64, tag = "1")] pub value: i64 }
+//! impl prost::Name for Total { const NAME: &'static str = "Total"; const PACKAGE: &'static str = "counter"; }
+//!
+//! #[derive(Default)]
+//! struct Counter { value: i64 }
+//! struct Add(i64);
+//!
+//! impl Persistent for Counter {
+//!     type Event = Added;
+//!     type Snapshot = Total;
+//!     fn apply_event(&mut self, e: Added, _: EventMeta) { self.value += e.amount }
+//!     fn apply_snapshot(&mut self, s: Total, _: u64) { self.value = s.value }
+//!     fn snapshot(&self) -> Total { Total { value: self.value } }
+//!     fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>) {
+//!         if let Some(Add(n)) = ctx.message_as::<Add>() {
+//!             let event = Added { amount: *n };
+//!             match journal.persist_event(self, ctx, event) {
+//!                 Ok(_) => ctx.respond(self.value),
+//!                 Err(e) => ctx.fail(e.into()), // the supervisor restarts it; it recovers
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! let system = ActorSystem::new();
+//! let props = Persistence::using(Arc::new(InMemoryProvider::new()))
+//!     .with_snapshot_interval(100)
+//!     .props(Counter::default);
+//! let pid = system.root().spawn_named(&props, "counter-1").unwrap();
+//! let value = system.root()
+//!     .request_future(&pid, Add(5), std::time::Duration::from_secs(10))
+//!     .result_as::<i64>()
+//!     .unwrap();
+//! assert_eq!(value, 5);
+//! system.shutdown();
+//! ```
 //!
 //! An actor implements [`Persistent`] (apply an event, apply a snapshot, take a snapshot,
 //! handle commands) and is spawned with [`Persistence::props`]. Then:
@@ -21,8 +69,8 @@
 //! Events and snapshots are protobuf messages ([`prost`]) stored as their protobuf full name
 //! plus their bytes ([`Record`]), which a Go or C# system can decode.
 //!
-//! Providers ([`Provider`]): [`InMemoryProvider`], [`SqliteProvider`] (feature `sqlite`,
-//! on by default: a file, no server) and [`PostgresProvider`] (feature `postgres`).
+//! Providers ([`Provider`]): [`InMemoryProvider`], `SqliteProvider` (feature `sqlite`,
+//! on by default: a file, no server) and `PostgresProvider` (feature `postgres`).
 //!
 //! # Threads
 //!
@@ -32,6 +80,16 @@
 //! that the runtime's other tasks move to another thread meanwhile. Providers are async;
 //! SQLite's blocking calls run on tokio's blocking pool. A persistent actor on a
 //! current-thread runtime gets [`PersistenceError::Runtime`] instead of a stall.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | `SqliteProvider`: a SQLite file, no server (SQLite is compiled in, `rusqlite`'s `bundled`) |
+//! | `postgres` | no | `PostgresProvider`: a PostgreSQL server through `tokio-postgres` (plain TCP or Unix socket, no TLS) |
+//!
+//! [`InMemoryProvider`] is always there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 //! # Layers
 //!
@@ -73,7 +131,9 @@ pub use persistence::{
     ReplayComplete, Replayed, RequestSnapshot,
 };
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresProvider;
 pub use provider::Provider;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteProvider;

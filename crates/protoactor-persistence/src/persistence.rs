@@ -625,53 +625,8 @@ impl<A: Persistent> Persisted<A> {
 }
 
 /// How persistent actors are stored: the provider, the snapshot interval and the name.
-/// Makes their [`Props`] (protoactor-go's `persistence.Using(provider)`).
-///
-/// ```
-/// use std::sync::Arc;
-/// use protoactor::prelude::*;
-/// use protoactor_persistence::{EventMeta, InMemoryProvider, Journal, Persistence, Persistent};
-///
-/// #[derive(Clone, PartialEq, prost::Message)]
-/// pub struct Added { #[prost(int64, tag = "1")] pub amount: i64 }
-/// impl prost::Name for Added { const NAME: &'static str = "Added"; const PACKAGE: &'static str = "counter"; }
-/// #[derive(Clone, PartialEq, prost::Message)]
-/// pub struct Total { #[prost(int64, tag = "1")] pub value: i64 }
-/// impl prost::Name for Total { const NAME: &'static str = "Total"; const PACKAGE: &'static str = "counter"; }
-///
-/// #[derive(Default)]
-/// struct Counter { value: i64 }
-/// struct Add(i64);
-///
-/// impl Persistent for Counter {
-///     type Event = Added;
-///     type Snapshot = Total;
-///     fn apply_event(&mut self, e: Added, _: EventMeta) { self.value += e.amount }
-///     fn apply_snapshot(&mut self, s: Total, _: u64) { self.value = s.value }
-///     fn snapshot(&self) -> Total { Total { value: self.value } }
-///     fn receive(&mut self, ctx: &mut Context, journal: &mut Journal<Self>) {
-///         if let Some(Add(n)) = ctx.message_as::<Add>() {
-///             let event = Added { amount: *n };
-///             match journal.persist_event(self, ctx, event) {
-///                 Ok(_) => ctx.respond(self.value),
-///                 Err(e) => ctx.fail(e.into()), // the supervisor restarts it; it recovers
-///             }
-///         }
-///     }
-/// }
-///
-/// let system = ActorSystem::new();
-/// let props = Persistence::using(Arc::new(InMemoryProvider::new()))
-///     .with_snapshot_interval(100)
-///     .props(Counter::default);
-/// let pid = system.root().spawn_named(&props, "counter-1").unwrap();
-/// let value = system.root()
-///     .request_future(&pid, Add(5), std::time::Duration::from_secs(10))
-///     .result_as::<i64>()
-///     .unwrap();
-/// assert_eq!(value, 5);
-/// system.shutdown();
-/// ```
+/// Makes their [`Props`](protoactor::Props) (protoactor-go's `persistence.Using(provider)`).
+/// The crate documentation has a complete example.
 #[derive(Clone)]
 pub struct Persistence {
     provider: Arc<dyn Provider>,

@@ -11,6 +11,8 @@ pub use crate::codec::WireVariant;
 
 /// TLS for the server and for the connections this node dials (gRPC over HTTP/2 with
 /// rustls). Without it, everything is plaintext HTTP/2, as protoactor-go's default.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 #[derive(Clone)]
 pub struct TlsConfig {
     /// PEM certificate (chain) this node's server presents.
@@ -24,6 +26,7 @@ pub struct TlsConfig {
 }
 
 // By hand: the private key is never printed.
+#[cfg(feature = "tls")]
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConfig")
@@ -72,6 +75,8 @@ pub struct RemoteConfig {
     /// The message types this node can send and receive.
     pub serialization: Serialization,
     /// TLS (default: none).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: Option<TlsConfig>,
 }
 
@@ -79,8 +84,8 @@ impl std::fmt::Debug for RemoteConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut kinds: Vec<&String> = self.kinds.keys().collect();
         kinds.sort();
-        f.debug_struct("RemoteConfig")
-            .field("host", &self.host)
+        let mut f = f.debug_struct("RemoteConfig");
+        f.field("host", &self.host)
             .field("port", &self.port)
             .field("advertised_address", &self.advertised_address)
             .field("batch_size", &self.batch_size)
@@ -92,9 +97,10 @@ impl std::fmt::Debug for RemoteConfig {
             .field("variant_probe_timeout", &self.variant_probe_timeout)
             .field("drain_timeout", &self.drain_timeout)
             .field("kinds", &kinds)
-            .field("serialization", &self.serialization)
-            .field("tls", &self.tls)
-            .finish()
+            .field("serialization", &self.serialization);
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls);
+        f.finish()
     }
 }
 
@@ -115,8 +121,16 @@ impl RemoteConfig {
             drain_timeout: Duration::from_secs(5),
             kinds: HashMap::new(),
             serialization: Serialization::new(),
+            #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+    /// Whether this node serves and dials with TLS (always false without the `tls` feature).
+    pub(crate) fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
     /// Loopback on a free port (handy for tests).
     pub fn local() -> Self {
@@ -169,6 +183,8 @@ impl RemoteConfig {
         self
     }
     /// Serves and dials with TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn with_tls(mut self, tls: TlsConfig) -> Self {
         self.tls = Some(tls);
         self

@@ -212,15 +212,17 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
 type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
 
 async fn connect_once(node: &Node, address: &str) -> Result<Stream, String> {
-    let scheme = if node.config.tls.is_some() {
+    let scheme = if node.config.uses_tls() {
         "https"
     } else {
         "http"
     };
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // only TLS changes it
     let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{address}"))
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
+    #[cfg(feature = "tls")]
     if let Some(tls) = &node.config.tls {
         let domain = tls.domain_name.clone().unwrap_or_else(|| {
             address

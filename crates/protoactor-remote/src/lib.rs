@@ -67,6 +67,17 @@
 //! (messages meanwhile are held); [`WireVariant`] is the fallback for a peer that does not
 //! answer (see `docs/semantics.md`).
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | no | `TlsConfig` and `RemoteConfig::with_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic) |
+//! | `build` | no | `compile_protos` and `configure` in [`build`], for a user's `build.rs` whose `.proto` files import `actor.proto` (protox, no system `protoc`) |
+//! | `tracing-otel` | no | enables `protoactor/tracing-otel`: span context crosses nodes in message headers |
+//!
+//! How the crate is built inside is also described in the repository's
+//! `docs/architecture.md`.
+//!
 //! # Layers
 //!
 //! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
@@ -98,6 +109,7 @@
 //!                 remote spawn, and [`Remote`], which starts and stops it all
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -116,7 +128,10 @@ mod server;
 mod system_messages;
 
 pub use activator::ResponseStatusCode;
-pub use config::{RemoteConfig, TlsConfig, WireVariant};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use config::TlsConfig;
+pub use config::{RemoteConfig, WireVariant};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 pub use pid::{PidExt, WireContext};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};

@@ -5,7 +5,7 @@ use protoactor::Pid;
 
 use crate::actor_proto;
 
-/// Converts between core [`Pid`]s and wire `actor.PID`s.
+/// Converts between core [`Pid`](protoactor::Pid)s and wire `actor.PID`s.
 pub trait PidExt {
     /// The wire form of this PID, as it is (a pre-remote `"nonhost"` address stays; the
     /// codec replaces it through [`WireContext::pid`]).

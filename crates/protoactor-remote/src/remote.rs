@@ -184,7 +184,9 @@ impl Remote {
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // only TLS changes it
         let mut builder = tonic::transport::Server::builder();
+        #[cfg(feature = "tls")]
         if let Some(tls) = &node.config.tls {
             let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
             builder = builder

@@ -612,6 +612,7 @@ fn config_defaults_are_protoactor_go_s() {
     // Ours (protoactor-go does not drain): how long shutdown sends what is queued.
     assert_eq!(c.drain_timeout, Duration::from_secs(5));
     assert!(c.kinds.is_empty());
+    #[cfg(feature = "tls")]
     assert!(c.tls.is_none());
     let l = RemoteConfig::local();
     assert_eq!((l.host.as_str(), l.port), ("127.0.0.1", 0));

@@ -704,6 +704,7 @@ fn oversized_messages_are_refused_by_the_sender() {
     stop(&s2, &r2);
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
     use protoactor_remote::TlsConfig;

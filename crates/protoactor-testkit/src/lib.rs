@@ -18,7 +18,9 @@
 //! - `cluster` (feature `cluster`): cluster members in other processes driven over the
 //!   gocluster line protocol (protoactor-go's `interop/cmd/gocluster` and the Rust member
 //!   child), and `cluster::NodeBuilder` for N in-process members of one
-//!   provider.
+//!   provider. Rust members on the etcd or consul provider need the features `etcd` /
+//!   `consul` (each implies `cluster` and enables protoactor-cluster's feature of the same
+//!   name, which forwards to them); Go members on those providers need neither.
 //!
 //! Layers, bottom to top (a module names only modules of its own or lower layers, never in a
 //! cycle; `scripts/check-layers.sh` checks this table):

@@ -19,6 +19,9 @@ struct Sub {
 }
 
 /// A subscription; pass it to [`EventStream::unsubscribe`] to stop receiving events.
+/// Dropping it does **not** unsubscribe: the handler stays subscribed for the system's life
+/// (as protoactor-go's `*Subscription`), so keep it when the handler should stop some day.
+/// (No `#[must_use]`: subscribing for the system's life is common and meant.)
 #[derive(Clone)]
 pub struct Subscription {
     sub: Arc<Sub>,

@@ -219,6 +219,10 @@ fn deliver(system: &ActorSystem, targets: &[Pid], result: Result<BoxedMessage, F
 /// let reply = system.root().request_future(&echo, 41u32, Duration::from_secs(5)).result_as::<u32>();
 /// assert_eq!(reply, Ok(42));
 /// ```
+///
+/// Dropping it does not take back the request: the request was sent when the future was made,
+/// and a reply that arrives after the drop goes to dead letters.
+#[must_use = "the request is sent already; dropping the future sends its reply to dead letters"]
 pub struct ActorFuture {
     shared: Arc<Shared>,
     /// The deadline as a tokio timer, made by the first `.await` that finds the future

@@ -3,7 +3,9 @@
 //! Proto.Actor for Rust: the local actor system. Actors are spawned from [`Props`], addressed
 //! by [`Pid`]s and driven through a [`Context`]: `send`, `request`, `request_future`,
 //! `respond`, `spawn`, `watch`, `stop`, with supervision, middleware, behaviors, routers and a
-//! scheduler, following protoactor-go's semantics (see `docs/semantics.md`).
+//! scheduler, following protoactor-go's semantics. Remoting, clustering and persistence are
+//! the crates `protoactor-remote`, `protoactor-cluster` and `protoactor-persistence`; the
+//! guide (the `protoactor-guide` crate) walks through all of them.
 //!
 //! ```
 //! use protoactor::prelude::*;
@@ -31,39 +33,36 @@
 //! assert_eq!(reply, "Hello Roger");
 //! ```
 //!
-//! ## Layers
+//! ## Features
 //!
-//! The crate reads from the bottom up. A module names (`crate::module`) only modules of its
-//! own layer or of lower ones, and no modules name each other in a cycle, not even inside a
-//! layer; `scripts/check-layers.sh`, run by CI, reads this table and fails on a name of a
-//! higher layer and on an import cycle (which it prints).
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | no | OpenTelemetry metrics named like protoactor-go's (`protoactor_actor_spawn_count`, …), recorded with the meter given to `Config::with_meter` |
+//! | `tracing-otel` | no | the `tracing_otel` module: OpenTelemetry spans per message and request, span context carried in message headers (W3C `traceparent`) |
 //!
-//! ```text
-//!  0 data       pid, message, failure, process, middleware_chain
-//!                 ids, messages, failure reports, the process trait and system messages
-//!  1 system     config, throttle, event_stream, message_traits, registry, metrics, system
-//!                 the process registry and the system handle; a PID resolves and sends here
-//!  2 processes  dead_letter, future, supervision, guardian, dispatcher
-//!                 processes that are not actors, supervision policy, where mailboxes run
-//!  3 mailbox    mailbox
-//!                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
-//!  4 actor      context, actor, actor_process, spawn, props, middleware_propagation, context_ops
-//!                 the actor, its context and the types of its props (context/*.rs), closure
-//!                 actors and behaviors, the process that runs an actor, spawning, building
-//!                 props, the send/spawn surface shared with the root context
-//!  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
-//!                 starting a system, sending from outside, ready-made actors and middleware,
-//!                 the runtime-level API for crates that extend the system
-//! ```
-//!
-//! Where types refer to each other, the lower module keeps a small opening that the higher
-//! one fills: a PID keeps the process it resolved to as an opaque value that `process.rs`
-//! types (`Pid::cached_process`), and a context marks the process that runs it dead through
-//! the `Process` trait (`Process::mark_dead`), which `actor_process.rs` implements. `Actor`,
-//! `Context` and the types of `Props` hold each other, so the context module defines them
-//! together (`context/actor_props.rs`); props are built in `props.rs`, children spawned in
-//! `spawn.rs`, and `ContextOps` is implemented for `Context` in `context_ops.rs`.
+//! Without features the crate depends on tokio, tracing and a few data-structure crates.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// ## Layers (internal; docs/architecture.md explains them)
+//
+// A module names (`crate::module`) only modules of its own layer or of lower ones, and no
+// modules name each other in a cycle; scripts/check-layers.sh reads this table.
+//
+//  0 data       pid, message, failure, process, middleware_chain
+//                 ids, messages, failure reports, the process trait and system messages
+//  1 system     config, throttle, event_stream, message_traits, registry, metrics, system
+//                 the process registry and the system handle; a PID resolves and sends here
+//  2 processes  dead_letter, future, supervision, guardian, dispatcher
+//                 processes that are not actors, supervision policy, where mailboxes run
+//  3 mailbox    mailbox
+//                 mailbox config, queues (mailbox/queue.rs), scheduling state (mailbox/sched.rs)
+//  4 actor      context, actor, actor_process, spawn, props, middleware_propagation, context_ops
+//                 the actor, its context and the types of its props (context/*.rs), closure
+//                 actors and behaviors, the process that runs an actor, spawning, building
+//                 props, the send/spawn surface shared with the root context
+//  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
+//                 starting a system, sending from outside, ready-made actors and middleware,
+//                 the runtime-level API for crates that extend the system
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -104,6 +103,7 @@ pub mod supervision;
 pub mod system;
 pub mod throttle;
 #[cfg(feature = "tracing-otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-otel")))]
 pub mod tracing_otel;
 
 pub use actor::{Actor, Behavior, FuncActor, ReceiveFn};

@@ -7,19 +7,46 @@ use crate::message::{Message, MessageEnvelope};
 use crate::pid::Pid;
 use crate::system::ActorSystem;
 
-/// Cancels a scheduled send. Dropping the handle does not cancel (as in protoactor-go,
-/// where the cancel function may be ignored).
+/// Cancels a scheduled send. Clones share one schedule; **dropping the last clone cancels it**
+/// (a repeating send nobody can stop any more would otherwise run for the system's life), so
+/// keep the handle for as long as the sends should go on, or call [`CancelHandle::detach`] to
+/// let the schedule run on its own. protoactor-go's scheduler returns a cancel function that
+/// may be ignored; here ignoring it is explicit.
 #[derive(Debug, Clone)]
-pub struct CancelHandle(Arc<tokio::task::AbortHandle>);
+#[must_use = "dropping the last CancelHandle cancels the schedule; keep it, or call .detach()"]
+pub struct CancelHandle(Arc<Schedule>);
+
+/// The running schedule behind the handles: aborts its task when the last handle goes,
+/// unless detached.
+#[derive(Debug)]
+struct Schedule {
+    task: tokio::task::AbortHandle,
+    detached: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Schedule {
+    fn drop(&mut self) {
+        if !self.detached.load(std::sync::atomic::Ordering::Acquire) {
+            self.task.abort();
+        }
+    }
+}
 
 impl CancelHandle {
     /// Stops future sends.
     pub fn cancel(&self) {
-        self.0.abort();
+        self.0.task.abort();
     }
     /// True once cancelled or finished.
     pub fn is_finished(&self) -> bool {
-        self.0.is_finished()
+        self.0.task.is_finished()
+    }
+    /// Lets the schedule run without a handle: a repeating send then goes on as long as the
+    /// actor system's runtime runs.
+    pub fn detach(self) {
+        self.0
+            .detached
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -64,7 +91,10 @@ impl Scheduler {
                 }
             }
         });
-        CancelHandle(Arc::new(task.abort_handle()))
+        CancelHandle(Arc::new(Schedule {
+            task: task.abort_handle(),
+            detached: std::sync::atomic::AtomicBool::new(false),
+        }))
     }
 
     /// Sends `message` to `target` after `delay`.

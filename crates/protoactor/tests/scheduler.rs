@@ -63,6 +63,42 @@ fn send_repeatedly_until_cancelled() {
 }
 
 #[test]
+fn dropping_the_last_handle_cancels_and_detach_keeps_sending() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            p.push(*n);
+        }
+    }));
+    let s = Scheduler::new(&system);
+    let h = s.send_repeatedly(
+        Duration::from_millis(1),
+        Duration::from_millis(10),
+        &pid,
+        1u32,
+    );
+    assert_eq!(rx.take(2), [1, 1]);
+    let clone = h.clone();
+    drop(h);
+    // one clone left: still sending
+    assert_eq!(rx.take(2), [1, 1]);
+    drop(clone);
+    while rx.try_next(Duration::from_millis(100)).is_some() {}
+    rx.assert_quiet(Duration::from_millis(200));
+
+    s.send_repeatedly(
+        Duration::from_millis(1),
+        Duration::from_millis(10),
+        &pid,
+        2u32,
+    )
+    .detach();
+    assert_eq!(rx.take(3), [2, 2, 2]);
+    system.shutdown();
+}
+
+#[test]
 fn request_once_and_repeatedly_carry_the_sender() {
     let system = ActorSystem::new();
     let (p, rx) = probe();
@@ -78,7 +114,8 @@ fn request_once_and_repeatedly_carry_the_sender() {
         }
     }));
     let s = Scheduler::new(&system);
-    s.request_once(Duration::from_millis(1), &replier, &collector, 1u32);
+    s.request_once(Duration::from_millis(1), &replier, &collector, 1u32)
+        .detach();
     assert_eq!(rx.next(), 2);
     let h = s.request_repeatedly(
         Duration::from_millis(1),

@@ -1,4 +1,5 @@
-//! The Consul provider (protoactor-go's `clusterproviders/consul`, reference §6.4), on the
+//! The Consul provider (protoactor-go's `cluster/clusterproviders/consul/consul_provider.go` and
+//! `provider_actor.go`), on the
 //! local Consul agent's HTTP API:
 //! - `PUT /v1/agent/service/register`: service `ID` = the actor system id, `Name` = the
 //!   cluster, `Tags` = the kinds, `Address`/`Port` of the remote, `Meta {"id": ..}`, and one
@@ -14,8 +15,7 @@
 //! implementing it), not a live Consul.
 //!
 //! Better than Go: a member whose TTL was missed is only out of the topology while its check
-//! is not passing, and comes back when it passes again (Go blocks it forever, reference §10
-//! item 16); a TTL update the agent refuses (it lost the registration, e.g. after a restart)
+//! is not passing, and comes back when it passes again (Go blocks it forever); a TTL update the agent refuses (it lost the registration, e.g. after a restart)
 //! registers again; a failed registration is retried after [`ConsulConfig::refresh_ttl`]
 //! rather than in a tight loop; a blocking query never spins (an index that goes backwards
 //! restarts from 0, as Consul's documentation asks).

@@ -145,7 +145,8 @@ impl Shared {
     /// the answer carries. True if the member answered.
     async fn send_to(&self, member: &Member, delta: Delta) -> bool {
         let pid = Pid::new(member.address(), GOSSIP_ACTOR_NAME);
-        // Go's quirk: the *target's* id goes into from_member_id (reference §3.4).
+        // Go's quirk: the *target's* id goes into from_member_id (`Informer.SendState` in
+        // `cluster/informer.go`).
         let request = GossipRequest {
             from_member_id: member.id.clone(),
             state: Some(delta.state),
@@ -435,7 +436,8 @@ mod tests {
 
     #[test]
     fn a_blocked_list_gossiped_by_another_member_blocks_nobody() {
-        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever (§3.7).
+        // Go applies every gossiped `ClusterTopology.blocked` cluster-wide, forever
+        // (`cluster/member_list.go`).
         let system = ActorSystem::new();
         let ml = MemberList::new(&system, "me");
         let members = vec![

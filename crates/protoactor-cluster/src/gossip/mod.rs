@@ -1,11 +1,12 @@
-//! Gossip in protoactor-go's dialect (reference §3, §9.4): the root actor `gossip` keeps a
+//! Gossip in protoactor-go's dialect (protoactor-go's `cluster/gossiper.go`, `gossip_actor.go`,
+//! `informer.go` and `gossip_state_management.go`): the root actor `gossip` keeps a
 //! `GossipState` (per member id, per key, a value with a sequence number), sets this node's
 //! `heartbeat` every tick and `topology` on each topology change, and every
 //! [`GossipConfig::interval`] sends up to [`GossipConfig::fan_out`] random peers a
 //! `GossipRequest` with what they have not acknowledged yet. Incoming state is merged by
 //! sequence number, as Go merges it.
 //!
-//! Where Go is weak (reference §10), this actor does better and stays compatible:
+//! Where Go is weak, this actor does better and stays compatible:
 //! * per-target watermarks advance only after the peer answered, so lost gossip is resent
 //!   (Go commits them before sending);
 //! * the answer to a `GossipRequest` carries the sender's missing state (Go's is empty);

@@ -24,7 +24,8 @@ pub struct GossipUpdate {
     pub sequence_number: i64,
 }
 
-/// Merges `remote` into `local` by Go's rule (reference §3.6): a member or key not known
+/// Merges `remote` into `local` by Go's rule (`mergeState` in
+/// `cluster/gossip_state_management.go`): a member or key not known
 /// locally is taken whole, a known key only with a greater sequence number; each taken value
 /// gets `now_ms` as its local timestamp and is returned as an update. Values for `own_id`
 /// are never taken (only this node writes them).
@@ -237,8 +238,8 @@ impl GossipCore {
         &self.others
     }
 
-    /// Merges `remote` by Go's rule after dropping what cannot be trusted (reference §3.6
-    /// takes everything): values about ids `listed` does not know, oversized values, new
+    /// Merges `remote` by Go's rule after dropping what cannot be trusted (Go's `mergeState`
+    /// in `cluster/gossip_state_management.go` takes everything): values about ids `listed` does not know, oversized values, new
     /// keys or members past the limits, and sequence numbers that jump out of reach. A value
     /// about this node above its own counter moves the counter past it and republishes this
     /// node's values, so such a forgery lasts one round.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use protoactor::prelude::ActorSystem;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+#[cfg(feature = "consul")]
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
+#[cfg(feature = "etcd")]
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{CallOptions, Cluster, ClusterError, ClusterIdentity, GrainRequest};
@@ -30,12 +32,24 @@ pub fn start_rust_member(cluster: &str, provider: &Provider, kinds: &[&str]) -> 
                 .with_bind_host("127.0.0.1")
                 .with_refresh(Duration::from_secs(1)),
         )),
+        #[cfg(feature = "etcd")]
         Provider::Etcd { endpoints } => b.member(EtcdProvider::new(
             EtcdConfig::new(endpoints.split(',').filter(|e| !e.is_empty()))
                 .with_retry_interval(Duration::from_millis(200)),
         )),
+        #[cfg(feature = "consul")]
         Provider::Consul { agent } => {
             b.member(ConsulProvider::new(ConsulConfig::new(agent.as_str())))
+        }
+        // Go members on these providers need no Rust provider; a Rust one needs the feature
+        // (the cluster crate's `etcd` / `consul` features forward to this crate's).
+        #[cfg(not(feature = "etcd"))]
+        Provider::Etcd { .. } => {
+            panic!("a Rust etcd member needs protoactor-testkit's `etcd` feature")
+        }
+        #[cfg(not(feature = "consul"))]
+        Provider::Consul { .. } => {
+            panic!("a Rust consul member needs protoactor-testkit's `consul` feature")
         }
     }
 }
@@ -255,7 +269,7 @@ pub fn run_rust_member_if_child_with(extra: impl Fn(&Cluster, &str) -> Option<St
     true
 }
 
-/// True in a child process started by [`MemberProcess`](super::MemberProcess) (the test then
+/// True in a child process started by [`MemberProcess`] (the test then
 /// runs as a member).
 pub fn is_member_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()

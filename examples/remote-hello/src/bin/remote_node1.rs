@@ -3,8 +3,7 @@
 //!
 //! Start `remote_node2` first; `remote_node1 <node2 address>` (default 127.0.0.1:8080).
 
-#[path = "../shared/messages.rs"]
-mod messages;
+use protoactor_example_remote_hello::messages;
 
 use std::time::Duration;
 

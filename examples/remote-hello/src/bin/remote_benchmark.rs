@@ -5,12 +5,11 @@
 //! One command starts both nodes, as two processes (this program starts itself again as
 //! node 2):
 //! ```text
-//! cargo run --release -p protoactor-remote --example remote_benchmark [-- --messages N] [--in-process]
+//! cargo run --release -p protoactor-example-remote-hello --bin remote_benchmark [-- --messages N] [--in-process]
 //! ```
 //! `--in-process` runs both nodes in this process instead (two actor systems, two ports).
 
-#[path = "../shared/messages.rs"]
-mod messages;
+use protoactor_example_remote_hello::messages;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};

@@ -2,8 +2,8 @@
 //! of processes with no membership service (two terminals):
 //!
 //! ```text
-//! cargo run -p protoactor-cluster --example cluster_automanaged -- 6331 6331,6332
-//! cargo run -p protoactor-cluster --example cluster_automanaged -- 6332 6331,6332
+//! cargo run -p protoactor-example-cluster-hello --bin cluster_automanaged -- 6331 6331,6332
+//! cargo run -p protoactor-example-cluster-hello --bin cluster_automanaged -- 6332 6331,6332
 //! ```
 //!
 //! Arguments: this member's health port, then every member's health port (or `host:port`).
@@ -15,14 +15,13 @@
 use std::io::BufRead;
 use std::time::Duration;
 
+use messages::{HelloRequest, HelloResponse};
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind,
 };
-#[path = "../../protoactor-remote/shared/messages.rs"]
-mod messages;
-use messages::{HelloRequest, HelloResponse};
+use protoactor_example_cluster_hello::messages;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
 fn hello_kind() -> Kind {

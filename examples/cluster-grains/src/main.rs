@@ -1,10 +1,9 @@
-//! Typed grains: `examples/protos/hello.proto` is compiled by `protoactor-cluster-build` in
-//! build.rs; here a `Hello` grain and a `Counter` grain implement the generated traits and
+//! Typed grains: `proto/hello.proto` is compiled by `protoactor-cluster-build` in build.rs; here a `Hello` grain and a `Counter` grain implement the generated traits and
 //! are called through the generated clients. The counter stores its value with
 //! protoactor-persistence (SQLite, a file in the temp dir), so its state survives the
 //! grain's re-activation after its idle timeout stopped it.
 //!
-//! `cargo run -p protoactor-cluster --example grains`
+//! `cargo run -p protoactor-example-cluster-grains` (or `cargo run` in this folder)
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,16 +1,15 @@
 //! Smoke test of the `grains` example (typed grains, a counter persisted in SQLite): the
-//! binary `cargo test` builds next to this test runs, greets, and finds the counter's value
+//! binary (built by cargo for this test) runs, greets, and finds the counter's value
 //! again after the idle timeout stopped the grain.
 
 use std::process::Command;
 use std::time::Duration;
 
-use protoactor_testkit::paths::example_binary;
 use protoactor_testkit::process::run_to_end;
 
 #[test]
 fn the_grains_example_keeps_the_counter_across_reactivation() {
-    let bin = example_binary("grains", "protoactor-cluster");
+    let bin = env!("CARGO_BIN_EXE_grains");
     let stdout = run_to_end("grains", Command::new(bin), Duration::from_secs(300));
     let lines: Vec<&str> = stdout.lines().collect();
     for expected in [

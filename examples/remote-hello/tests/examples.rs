@@ -1,18 +1,22 @@
-//! Smoke tests of the examples: the binaries `cargo test` builds next to this test
-//! (`target/<profile>/examples/<name>`) are run with small inputs and their key output lines
-//! checked.
+//! Smoke tests of the examples: the package's binaries, which `cargo test` builds for this
+//! test, are run with small inputs and their key output lines checked.
 
 use std::process::Command;
 use std::time::Duration;
 
-use protoactor_testkit::paths;
 use protoactor_testkit::process::{run_to_end, ChildProcess};
 
 /// Generous bound so a stuck example fails the test instead of hanging it.
 const LIMIT: Duration = Duration::from_secs(300);
 
+/// An example binary of this package (cargo builds them for its tests).
 fn example(name: &str) -> Command {
-    Command::new(paths::example_binary(name, "protoactor-remote"))
+    Command::new(match name {
+        "remote_node1" => env!("CARGO_BIN_EXE_remote_node1"),
+        "remote_node2" => env!("CARGO_BIN_EXE_remote_node2"),
+        "remote_benchmark" => env!("CARGO_BIN_EXE_remote_benchmark"),
+        other => panic!("no example {other}"),
+    })
 }
 
 fn lines_with<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {

@@ -3,9 +3,9 @@
 //! few identities are called through the first member, and each greeting tells which member
 //! hosted it.
 //!
-//! `cargo run -p protoactor-cluster --example cluster_basic`
+//! `cargo run -p protoactor-example-cluster-hello --bin cluster_basic`
 //!
-//! With `PROTOACTOR_ETCD_ENDPOINTS` set (e.g. `export PROTOACTOR_ETCD_ENDPOINTS="$(scripts/start-etcd.sh)"`)
+//! Built with the `etcd` feature (`--features etcd`) and `PROTOACTOR_ETCD_ENDPOINTS` set (e.g. `export PROTOACTOR_ETCD_ENDPOINTS="$(scripts/start-etcd.sh)"`)
 //! the members find each other through etcd instead (the etcd provider, Go's key layout), and
 //! `cluster_basic member <n>` runs one member per process: start it in `n` terminals; each
 //! waits for `n` members, greets, and leaves on Enter.
@@ -14,15 +14,15 @@ use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
+use messages::{HelloRequest, HelloResponse};
 use protoactor::prelude::*;
+#[cfg(feature = "etcd")]
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind,
 };
-#[path = "../../protoactor-remote/shared/messages.rs"]
-mod messages;
-use messages::{HelloRequest, HelloResponse};
+use protoactor_example_cluster_hello::messages;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
 /// The hello grain: greets with its identity and the member that hosts it.
@@ -48,6 +48,7 @@ fn hello_kind() -> Kind {
 /// Where the members meet: etcd when `PROTOACTOR_ETCD_ENDPOINTS` is set, else one process's
 /// in-memory agent.
 enum Membership {
+    #[cfg(feature = "etcd")]
     Etcd(Vec<String>),
     InMemory(Arc<InMemAgent>),
 }
@@ -55,8 +56,14 @@ enum Membership {
 impl Membership {
     fn from_env() -> Self {
         match std::env::var("PROTOACTOR_ETCD_ENDPOINTS") {
+            #[cfg(feature = "etcd")]
             Ok(e) if !e.trim().is_empty() => {
                 Membership::Etcd(e.split(',').map(|s| s.trim().to_string()).collect())
+            }
+            #[cfg(not(feature = "etcd"))]
+            Ok(e) if !e.trim().is_empty() => {
+                eprintln!("built without the `etcd` feature: PROTOACTOR_ETCD_ENDPOINTS ignored");
+                Membership::InMemory(InMemAgent::new())
             }
             _ => Membership::InMemory(InMemAgent::new()),
         }
@@ -66,6 +73,7 @@ impl Membership {
     fn config(&self, name: &str) -> ClusterConfig {
         let lookup = DistHashIdentityLookup::new();
         match self {
+            #[cfg(feature = "etcd")]
             Membership::Etcd(endpoints) => ClusterConfig::new(
                 name,
                 EtcdProvider::new(EtcdConfig::new(endpoints.clone())),
@@ -156,6 +164,7 @@ fn main() {
     println!(
         "provider: {}",
         match membership {
+            #[cfg(feature = "etcd")]
             Membership::Etcd(_) => "etcd",
             Membership::InMemory(_) => "test",
         }

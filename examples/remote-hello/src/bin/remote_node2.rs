@@ -1,13 +1,12 @@
 //! Node 2 of the remote example: hosts kind `hello` for remote spawn.
 //!
 //! ```text
-//! cargo run -p protoactor-remote --example remote_node2            # listens on 127.0.0.1:8080
-//! cargo run -p protoactor-remote --example remote_node1            # in another terminal
+//! cargo run -p protoactor-example-remote-hello --bin remote_node2            # listens on 127.0.0.1:8080
+//! cargo run -p protoactor-example-remote-hello --bin remote_node1            # in another terminal
 //! ```
 //! Runs until stdin closes (Ctrl-D) or it is killed. `remote_node2 <port>` picks the port.
 
-#[path = "../shared/messages.rs"]
-mod messages;
+use protoactor_example_remote_hello::messages;
 
 use std::io::Read;
 

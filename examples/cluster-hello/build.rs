@@ -1,0 +1,4 @@
+//! Compiles `proto/messages.proto` with protox: no system `protoc`.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    protoactor_remote::build::compile_protos(&["proto/messages.proto"], &["proto"])
+}
