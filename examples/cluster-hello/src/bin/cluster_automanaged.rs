@@ -40,7 +40,6 @@ fn hello_kind() -> Kind {
 }
 
 fn main() {
-    protoactor_example_cluster_hello::init_logging();
     // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

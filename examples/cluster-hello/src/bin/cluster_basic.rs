@@ -141,7 +141,6 @@ fn one_member_per_process(membership: &Membership, n: usize) {
 }
 
 fn main() {
-    protoactor_example_cluster_hello::init_logging();
     // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -136,7 +136,6 @@ fn run_node1(node2: &str, messages: u64) {
 }
 
 fn main() {
-    protoactor_example_remote_hello::init_logging();
     // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -12,7 +12,6 @@ use protoactor::prelude::*;
 use protoactor_remote::{PidExt, Remote, RemoteConfig, Serialization};
 
 fn main() {
-    protoactor_example_remote_hello::init_logging();
     // Framework logs go to stderr; RUST_LOG picks the level (`info` when unset).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
