@@ -96,6 +96,17 @@ func main() {
 			fail("usage: cluster-caller <health port> <host:port,...> <ids> <seq> <requests> <conc>")
 		}
 		clusterCaller(arg(0), os.Args[3], arg(1), arg(2), arg(3), arg(4))
+	case "pubsub-member":
+		if len(os.Args) < 5 {
+			fail("usage: pubsub-member <health port> <host:port,...> <subs>")
+		}
+		pubsubMember(arg(0), os.Args[3], arg(1))
+		os.Exit(0)
+	case "pubsub-publisher":
+		if len(os.Args) < 7 {
+			fail("usage: pubsub-publisher <health port> <host:port,...> <subs> <messages> <seq>")
+		}
+		pubsubPublisher(arg(0), os.Args[3], arg(1), arg(2), arg(3))
 	default:
 		fail("unknown workload %q", os.Args[1])
 	}

@@ -17,8 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     protoactor_cluster_build::Builder::new()
         .persistent("bank.Account")
         .compile(
-            &["../protoactor-cluster/examples/protos/bank.proto"],
-            &["../protoactor-cluster/examples/protos"],
+            &["../../examples/bank/proto/bank.proto"],
+            &["../../examples/bank/proto"],
         )?;
     Ok(())
 }

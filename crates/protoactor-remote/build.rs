@@ -10,6 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }
+    // Where this crate's protos are, for dependents' build scripts (`links` in Cargo.toml):
+    // the packaged crate ships both directories.
+    let dir = std::env::var("CARGO_MANIFEST_DIR")?;
+    println!("cargo:proto_dir={dir}/proto");
+    println!("cargo:shared_dir={dir}/shared");
     let fds = protox::compile(files, ["proto", "shared"])?;
     tonic_prost_build::configure()
         // prost with a memory budget check of each received frame (src/frame.rs).

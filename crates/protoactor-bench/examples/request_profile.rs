@@ -10,6 +10,8 @@
 //!
 //! - `task`: the requester is a task on the system's runtime, `.await`ing `request_future`
 //!   (the `request` row);
+//! - `async`: the same task awaiting `request_async` (sent by the await; an idle echo's
+//!   turn runs in the requester's task);
 //! - `outside`: `block_on` on the main thread (the `request-outside` row);
 //! - `blocking`: a plain thread's blocking `result()` (the `request-blocking` row);
 //! - `actor`: an actor requesting with `ctx.request`, the reply arriving as a message
@@ -49,6 +51,23 @@ fn main() {
             let task = system
                 .runtime()
                 .spawn(async move { awaited_round_trips(&root, &echo, n, timeout).await });
+            lat = system.runtime().block_on(task).expect("requester task");
+        }
+        "async" => {
+            let (root, echo) = (root.clone(), echo.clone());
+            let task = system.runtime().spawn(async move {
+                let mut lat = Vec::with_capacity(n as usize);
+                for i in 0..n {
+                    let t = Instant::now();
+                    let r = root.request_async(&echo, i, timeout).await;
+                    lat.push(t.elapsed());
+                    assert_eq!(
+                        r.ok().and_then(|m| m.downcast_ref::<u64>().copied()),
+                        Some(i)
+                    );
+                }
+                lat
+            });
             lat = system.runtime().block_on(task).expect("requester task");
         }
         "outside" => {
@@ -97,7 +116,7 @@ fn main() {
             root.send(&requester, "start");
             lat = done_rx.recv().expect("requester done");
         }
-        other => panic!("unknown mode {other}: task, outside, blocking or actor"),
+        other => panic!("unknown mode {other}: task, async, outside, blocking or actor"),
     }
     let took = start.elapsed();
     lat.sort_unstable();

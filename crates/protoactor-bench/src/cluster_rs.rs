@@ -4,11 +4,18 @@
 //! ```text
 //! __cluster-member HEALTH_PORT PEERS                         member 2: hosts kind "echo"
 //! __cluster-caller HEALTH_PORT PEERS IDS SEQ REQUESTS CONC   member 1: hosts "echo", calls
+//! __cluster-caller-management ...same...                     member 1 with the management
+//!                                                              API on and a dashboard polling it
 //! ```
+//!
+//! The `protoactor-rs-management` rows are the `protoactor-rs` ones with member 1 serving the
+//! management API (so its grain calls record their latency per kind and method) and a
+//! thread of the caller's process fetching what the dashboard fetches, once a second: the
+//! cost of a member watched by an open dashboard.
 //!
 //! Both members join cluster `bench` on 127.0.0.1 with the automanaged provider (each serves
 //! `/_health` on HEALTH_PORT and polls every `host:port` of PEERS) and the disthash identity
-//! lookup, and host kind `echo`: a grain answering `protoactor_bench.Ping{seq}` with
+//! lookup (or, with [`LOOKUP_ENV`] set, the strongly consistent etcd lookup), and host kind `echo`: a grain answering `protoactor_bench.Ping{seq}` with
 //! `Pong{seq}`. The caller waits until both members are in its topology, activates grains
 //! `id-0` .. `id-<IDS-1>` (warm-up, not timed), then measures (the caller is a task on the
 //! actor system's runtime, as Go's is a goroutine):
@@ -20,6 +27,8 @@
 //!   on member 1 itself (no network). Kept apart because the share of each varies from run
 //!   to run (the owner hash covers the members' random ports), and a median over both
 //!   lands on one mode or the other by that share alone;
+//! * `cluster-activate`: the warm-up's activations per second (IDS first calls by
+//!   min(CONC, IDS) callers, each an activation round trip);
 //! * `cluster`: REQUESTS requests by CONC concurrent callers (tokio tasks, each one request
 //!   at a time, caller `k` calling grains `k, k + CONC, ...` modulo IDS), requests/s from the
 //!   first request to the last reply.
@@ -37,7 +46,7 @@ use protoactor_cluster::{
 };
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 
-use crate::common::{latency_metrics_named, proc_status_kb, Metric};
+use crate::common::{latency_metrics_named, report_to_parent, Metric};
 use crate::remote_rs::proto::{Ping, Pong};
 
 /// The cluster both members join, and the grain kind they host (the Go program uses the same).
@@ -97,11 +106,11 @@ impl CallerSizes {
     }
 }
 
-fn port(s: &str) -> Result<u16, String> {
+pub(crate) fn port(s: &str) -> Result<u16, String> {
     s.parse().map_err(|_| format!("{s:?} is not a port number"))
 }
 
-fn peers(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn peers(s: &str) -> Result<Vec<String>, String> {
     let p: Vec<String> = s
         .split(',')
         .map(str::trim)
@@ -127,12 +136,58 @@ fn echo_kind() -> Kind {
     )
 }
 
-/// Starts a member of cluster `bench` hosting `echo`, its `/_health` on `health_port`.
-fn start_member(health_port: u16, peers: Vec<String>) -> Result<(ActorSystem, Cluster), String> {
-    let system = ActorSystem::new();
+/// The environment variable that puts both members of a run on the strongly consistent etcd
+/// identity lookup: `<etcd endpoints>|<key base of this run>` (unset: disthash).
+pub const LOOKUP_ENV: &str = "PROTOACTOR_BENCH_CLUSTER_LOOKUP";
+
+/// The [`LOOKUP_ENV`] value of one `protoactor-rs-etcd-lookup` run (a key base of its own, so
+/// a run never sees the keys an earlier run's members left on their leases), or why the rows
+/// are skipped.
+pub fn etcd_lookup_setting() -> Result<String, String> {
+    if !cfg!(feature = "etcd") {
+        return Err("skipped: built without the `etcd` feature (--features etcd)".into());
+    }
+    let endpoints = std::env::var("PROTOACTOR_ETCD_ENDPOINTS")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .ok_or("skipped: PROTOACTOR_ETCD_ENDPOINTS is not set (scripts/start-etcd.sh)")?;
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(format!(
+        "{endpoints}|/protoactor-bench-activations/{}-{run}",
+        std::process::id()
+    ))
+}
+
+/// The identity lookup [`LOOKUP_ENV`] asks for.
+fn lookup_from_env() -> Result<std::sync::Arc<dyn protoactor_cluster::IdentityLookup>, String> {
+    let Ok(setting) = std::env::var(LOOKUP_ENV) else {
+        return Ok(std::sync::Arc::new(DistHashIdentityLookup::new()));
+    };
+    #[cfg(feature = "etcd")]
+    {
+        use protoactor_cluster::etcd_lookup::{EtcdIdentityLookup, EtcdLookupConfig};
+        let (endpoints, base) = setting
+            .split_once('|')
+            .ok_or_else(|| format!("{LOOKUP_ENV}: want endpoints|base, not {setting:?}"))?;
+        let config = EtcdLookupConfig::new(endpoints.split(',')).with_base_key(base);
+        Ok(std::sync::Arc::new(EtcdIdentityLookup::new(config)))
+    }
+    #[cfg(not(feature = "etcd"))]
+    Err(format!("{LOOKUP_ENV}={setting:?} needs the `etcd` feature"))
+}
+
+/// A remote on 127.0.0.1 (any port) that knows `Ping`/`Pong`, and the automanaged provider
+/// with its `/_health` on `health_port` polling `peers` (the cluster benches' members).
+pub fn remote_and_provider(
+    system: &ActorSystem,
+    variant: WireVariant,
+    health_port: u16,
+    peers: Vec<String>,
+) -> Result<(std::sync::Arc<Remote>, AutoManagedProvider), String> {
     let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0).with_wire_variant(WireVariant::Legacy2024),
+        system,
+        RemoteConfig::new("127.0.0.1", 0).with_wire_variant(variant),
     )
     .map_err(|e| format!("cannot start remote: {e}"))?;
     remote.serialization().register::<Ping>();
@@ -142,8 +197,27 @@ fn start_member(health_port: u16, peers: Vec<String>) -> Result<(ActorSystem, Cl
             .with_bind_host("127.0.0.1")
             .with_refresh(REFRESH),
     );
-    let config =
-        ClusterConfig::new(CLUSTER, provider, DistHashIdentityLookup::new()).with_kind(echo_kind());
+    Ok((remote, provider))
+}
+
+/// Starts a member of cluster `bench` hosting `echo`, its `/_health` on `health_port`.
+fn start_member(health_port: u16, peers: Vec<String>) -> Result<(ActorSystem, Cluster), String> {
+    start_member_with(health_port, peers, |c| c)
+}
+
+/// [`start_member`] with more configuration (the pubsub workload adds pub/sub).
+pub(crate) fn start_member_with(
+    health_port: u16,
+    peers: Vec<String>,
+    configure: impl FnOnce(ClusterConfig) -> ClusterConfig,
+) -> Result<(ActorSystem, Cluster), String> {
+    let system = ActorSystem::new();
+    let (remote, provider) =
+        remote_and_provider(&system, WireVariant::Legacy2024, health_port, peers)?;
+    let mut config = configure(
+        ClusterConfig::new(CLUSTER, provider, DistHashIdentityLookup::new()).with_kind(echo_kind()),
+    );
+    config.identity_lookup = lookup_from_env()?;
     let cluster = Cluster::start_member(&system, &remote, config)
         .map_err(|e| format!("cannot start the member (health port {health_port}): {e}"))?;
     Ok((system, cluster))
@@ -163,8 +237,98 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The routes the dashboard page fetches on each refresh.
+const DASHBOARD_ROUTES: [&str; 4] = [
+    "/cluster/members",
+    "/cluster/activations",
+    "/cluster/requests",
+    "/metrics",
+];
+
+/// Fetches what the dashboard fetches from `addr`, once a second, until `stop` is set;
+/// returns how many refreshes it made (an error if any request failed).
+fn poll_like_the_dashboard(
+    addr: std::net::SocketAddr,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<u64, String> {
+    let mut refreshes = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        for route in DASHBOARD_ROUTES {
+            let mut s =
+                std::net::TcpStream::connect(addr).map_err(|e| format!("management API: {e}"))?;
+            write!(
+                s,
+                "GET {route} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .map_err(|e| format!("management API: {e}"))?;
+            let mut answer = String::new();
+            s.read_to_string(&mut answer)
+                .map_err(|e| format!("management API: {e}"))?;
+            if !answer.starts_with("HTTP/1.1 200") {
+                return Err(format!("management API {route}: {answer}"));
+            }
+        }
+        refreshes += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    Ok(refreshes)
+}
+
+/// `__latency-record N`: what the management API adds to each grain call, measured alone:
+/// N recordings (4 methods of 2 kinds, round robin, with the two clock reads a call makes)
+/// and N checks of the switch a call reads when nothing records; prints ns per call.
+pub fn latency_record_main(args: &[String]) -> Result<(), String> {
+    use protoactor_cluster::latency::RequestLatencies;
+    let n: u64 = match args {
+        [n] => n
+            .parse()
+            .map_err(|_| format!("{n:?} is not a whole number"))?,
+        _ => return Err("usage: __latency-record N".into()),
+    };
+    let l = RequestLatencies::default();
+    let labels = [
+        ("Account", "Deposit"),
+        ("Account", "Withdraw"),
+        ("Order", "Place"),
+        ("Order", "Cancel"),
+    ];
+    let t = Instant::now();
+    let mut off = 0u64;
+    for _ in 0..n {
+        off += u64::from(std::hint::black_box(&l).enabled());
+    }
+    let switch = t.elapsed();
+    l.start_recording();
+    let t = Instant::now();
+    for i in 0..n {
+        let (kind, method) = labels[(i % 4) as usize];
+        let started = Instant::now();
+        l.record(kind, method, started.elapsed(), true);
+    }
+    let on = t.elapsed();
+    let recorded: u64 = l.snapshot().iter().map(|s| s.count).sum();
+    if recorded != n || off != 0 {
+        return Err(format!("recorded {recorded} of {n}, switch on {off} times"));
+    }
+    println!(
+        "off: {:.2} ns per call (the switch); on: {:.1} ns per call (two clock reads and a recording)",
+        switch.as_nanos() as f64 / n as f64,
+        on.as_nanos() as f64 / n as f64
+    );
+    Ok(())
+}
+
+/// Member 1 with the management API on and a dashboard's polling (see the module docs).
+pub fn caller_management_main(args: &[String]) -> Result<(), String> {
+    caller(args, true)
+}
+
 /// Member 1: joins, waits for both members, runs the phases and prints `RESULT` lines.
 pub fn caller_main(args: &[String]) -> Result<(), String> {
+    caller(args, false)
+}
+
+fn caller(args: &[String], management: bool) -> Result<(), String> {
     let [p, list, sizes @ ..] = args else {
         return Err(
             "usage: __cluster-caller HEALTH_PORT HOST:PORT,... IDS SEQ REQUESTS CONC".into(),
@@ -186,13 +350,30 @@ pub fn caller_main(args: &[String]) -> Result<(), String> {
             JOIN_TIMEOUT.as_secs()
         ));
     }
+    let watched = if management {
+        use protoactor_cluster::management::{ManagementConfig, ManagementServer};
+        let server =
+            ManagementServer::start(&cluster, ManagementConfig::new(([127, 0, 0, 1], 0).into()))
+                .map_err(|e| format!("cannot start the management API: {e}"))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (addr, flag) = (server.address(), stop.clone());
+        let poller = std::thread::spawn(move || poll_like_the_dashboard(addr, &flag));
+        Some((server, stop, poller))
+    } else {
+        None
+    };
     let metrics = run_caller(&cluster, sizes)?;
-    let mut out = std::io::stdout().lock();
-    for m in metrics {
-        let _ = writeln!(out, "RESULT {} {} {}", m.name, m.value, m.unit);
+    if let Some((server, stop, poller)) = watched {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let refreshes = poller
+            .join()
+            .map_err(|_| "the dashboard poller panicked".to_string())??;
+        if refreshes == 0 {
+            return Err("the dashboard poller never refreshed".into());
+        }
+        server.stop();
     }
-    let _ = writeln!(out, "RSS {}", proc_status_kb("VmHWM"));
-    let _ = out.flush();
+    report_to_parent(&metrics);
     Ok(())
 }
 
@@ -247,8 +428,15 @@ pub fn run_caller(cluster: &Cluster, s: CallerSizes) -> Result<Vec<Metric>, Stri
     // outside the runtime.
     let rt = cluster.system().runtime().clone();
     let caller = rt.spawn(async move {
-        // Warm-up: every grain activated (and its PID cached) before any clock starts.
+        // Warm-up: every grain activated (and its PID cached) before the other clocks
+        // start; its own rate is the activation row.
+        let t = Instant::now();
         concurrent(&c, &ids, s.ids, s.concurrency.min(s.ids), &opts).await?;
+        let activate = Metric::new(
+            "cluster-activate",
+            s.ids as f64 / t.elapsed().as_secs_f64(),
+            "activations/s",
+        );
         let mut remote = Vec::with_capacity(ids.len());
         for id in ids.iter() {
             let pid = c
@@ -272,11 +460,10 @@ pub fn run_caller(cluster: &Cluster, s: CallerSizes) -> Result<Vec<Metric>, Stri
         let t = Instant::now();
         concurrent(&c, &ids, s.requests, s.concurrency, &opts).await?;
         let took = t.elapsed();
-        let mut metrics = vec![Metric::new(
-            "cluster",
-            s.requests as f64 / took.as_secs_f64(),
-            "req/s",
-        )];
+        let mut metrics = vec![
+            activate,
+            Metric::new("cluster", s.requests as f64 / took.as_secs_f64(), "req/s"),
+        ];
         if far.is_empty() || near.is_empty() {
             return Err(format!(
                 "the sequential calls found {} grains on member 1 and {} on member 2: \
@@ -296,15 +483,12 @@ pub fn run_caller(cluster: &Cluster, s: CallerSizes) -> Result<Vec<Metric>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
+    use protoactor_testkit::process::args;
 
     #[test]
     fn sizes_and_arguments_are_checked() {
         assert_eq!(
-            CallerSizes::parse(&strings("1000 20 300 10")),
+            CallerSizes::parse(&args("1000 20 300 10")),
             Ok(CallerSizes {
                 ids: 1000,
                 seq: 20,
@@ -312,14 +496,14 @@ mod tests {
                 concurrency: 10
             })
         );
-        assert!(CallerSizes::parse(&strings("1000 20 300")).is_err());
-        assert!(CallerSizes::parse(&strings("0 20 300 10")).is_err());
-        assert!(CallerSizes::parse(&strings("10 20 5 10")).is_err());
-        assert!(CallerSizes::parse(&strings("10 x 5 1")).is_err());
+        assert!(CallerSizes::parse(&args("1000 20 300")).is_err());
+        assert!(CallerSizes::parse(&args("0 20 300 10")).is_err());
+        assert!(CallerSizes::parse(&args("10 20 5 10")).is_err());
+        assert!(CallerSizes::parse(&args("10 x 5 1")).is_err());
         assert!(peers("6000").is_err());
         assert_eq!(peers("127.0.0.1:1, 127.0.0.1:2").unwrap().len(), 2);
-        assert!(member_main(&strings("notaport 127.0.0.1:1")).is_err());
-        assert!(caller_main(&strings("1 127.0.0.1:1 5")).is_err());
+        assert!(member_main(&args("notaport 127.0.0.1:1")).is_err());
+        assert!(caller_main(&args("1 127.0.0.1:1 5")).is_err());
     }
 
     fn free_port() -> u16 {
@@ -342,12 +526,13 @@ mod tests {
             .runtime()
             .block_on(a.member_list().wait_until(JOIN_TIMEOUT, |t| t.len() == 2));
         assert!(joined, "both members in the topology");
-        let sizes = CallerSizes::parse(&strings("100 200 500 8")).unwrap();
+        let sizes = CallerSizes::parse(&args("100 200 500 8")).unwrap();
         let m = run_caller(&a, sizes).unwrap();
         let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
             [
+                "cluster-activate",
                 "cluster",
                 "cluster:p50",
                 "cluster:p99",

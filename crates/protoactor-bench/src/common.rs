@@ -50,6 +50,19 @@ pub fn proc_status_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Writes a child's results to stdout in the lines the harness reads (`RESULT name value
+/// unit` per metric, then `RSS <peak kB>`). A closed stdout (the reader went away) is not
+/// worth a panic.
+pub fn report_to_parent(metrics: &[Metric]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for m in metrics {
+        let _ = writeln!(out, "RESULT {} {} {}", m.name, m.value, m.unit);
+    }
+    let _ = writeln!(out, "RSS {}", proc_status_kb("VmHWM"));
+    let _ = out.flush();
+}
+
 /// Number of actors in a fan-out tree with `leaves` leaves.
 pub fn tree_actors(leaves: u64, div: u64) -> u64 {
     let mut total = 0;

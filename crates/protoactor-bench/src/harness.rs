@@ -12,8 +12,22 @@ use crate::report::{Report, Sample};
 use crate::workloads::{self, Shape, Workload, WORKLOADS};
 
 /// The implementations of the local workloads, in table order.
+#[cfg(not(feature = "mimalloc"))]
 pub const LOCAL_IMPLS: &[&str] = &[
     "protoactor-rs",
+    "protoactor-rs-pinned",
+    "protoactor-go",
+    "kameo",
+    "ractor",
+    "actix",
+];
+
+/// The implementations of the local workloads, in table order; with the `mimalloc`
+/// feature, `protoactor-rs-mimalloc` is protoactor-rs on mimalloc (see `alloc`).
+#[cfg(feature = "mimalloc")]
+pub const LOCAL_IMPLS: &[&str] = &[
+    "protoactor-rs",
+    "protoactor-rs-mimalloc",
     "protoactor-rs-pinned",
     "protoactor-go",
     "kameo",
@@ -34,7 +48,13 @@ pub const PINNED_WORKLOADS: &[&str] = &[
 /// Whether `imp` runs `w` locally: the workload's own list, and the pinned variant only on
 /// the single-chain rows.
 fn runs_locally(imp: &str, w: &Workload) -> bool {
-    w.impls.is_none_or(|only| only.contains(&imp))
+    // The mimalloc variant runs wherever protoactor-rs does.
+    let listed = if imp == "protoactor-rs-mimalloc" {
+        "protoactor-rs"
+    } else {
+        imp
+    };
+    w.impls.is_none_or(|only| only.contains(&listed))
         && (imp != "protoactor-rs-pinned" || PINNED_WORKLOADS.contains(&w.name))
 }
 
@@ -582,9 +602,10 @@ fn run_two(mut scmd: Command, ccmd: Command, limit: Duration) -> Sample {
 
 // ---------------------------------------------------------------------- cluster
 
-/// The two member commands of one `cluster` run of `imp` (member 2, then member 1, the
-/// caller), with their automanaged health ports, or why there are none.
+/// The two member commands of one `cluster` or `pubsub` run of `imp` (member 2, then member
+/// 1, the caller or publisher), with their automanaged health ports, or why there are none.
 fn cluster_commands(
+    workload: &str,
     imp: &str,
     go: &GoProgram,
     ports: [u16; 2],
@@ -592,21 +613,38 @@ fn cluster_commands(
 ) -> Result<(Command, Command), String> {
     let peers = format!("127.0.0.1:{},127.0.0.1:{}", ports[0], ports[1]);
     let sizes: Vec<String> = sizes.iter().map(u64::to_string).collect();
+    let (m, c) = match workload {
+        "pubsub" => ("pubsub-member", "pubsub-publisher"),
+        _ => ("cluster-member", "cluster-caller"),
+    };
     let (mut member, mut caller) = match (imp, go) {
         ("protoactor-go", GoProgram::Ready(bin)) => {
-            let (mut m, mut c) = (Command::new(bin), Command::new(bin));
-            m.arg("cluster-member");
-            c.arg("cluster-caller");
-            (m, c)
+            let (mut member, mut caller) = (Command::new(bin), Command::new(bin));
+            member.arg(m);
+            caller.arg(c);
+            (member, caller)
         }
         ("protoactor-go", GoProgram::Missing(why)) => return Err(format!("skipped: {why}")),
-        ("protoactor-rs", _) => (
+        ("protoactor-rs", _) => (rust_node(&format!("__{m}"))?, rust_node(&format!("__{c}"))?),
+        ("protoactor-rs-etcd-lookup", _) => {
+            let lookup = crate::cluster_rs::etcd_lookup_setting()?;
+            let (mut m, mut c) = (rust_node(&format!("__{m}"))?, rust_node(&format!("__{c}"))?);
+            m.env(crate::cluster_rs::LOOKUP_ENV, &lookup);
+            c.env(crate::cluster_rs::LOOKUP_ENV, &lookup);
+            (m, c)
+        }
+        // The same members, member 1 serving the management API to a polling dashboard.
+        ("protoactor-rs-management", _) => (
             rust_node("__cluster-member")?,
-            rust_node("__cluster-caller")?,
+            rust_node("__cluster-caller-management")?,
         ),
         (other, _) => return Err(format!("{other} has no cluster")),
     };
     member.args([&ports[1].to_string(), &peers]);
+    if workload == "pubsub" {
+        // Member 2 hosts the subscribers: it needs their number.
+        member.args(&sizes[..1]);
+    }
     caller.args([&ports[0].to_string(), &peers]).args(sizes);
     Ok((member, caller))
 }
@@ -622,7 +660,7 @@ fn run_cluster(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repo
     let mut runnable = Vec::new();
     for imp in &impls {
         report.declare(w, imp);
-        match cluster_commands(imp, go, [0, 0], sizes) {
+        match cluster_commands(w.name, imp, go, [0, 0], sizes) {
             Ok(_) => runnable.push(*imp),
             Err(why) => report.skip(w, imp, &why),
         }
@@ -631,10 +669,12 @@ fn run_cluster(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repo
         for k in 0..runnable.len() {
             let imp = runnable[(k + round) % runnable.len()];
             let sample = match (free_port(), free_port()) {
-                (Ok(a), Ok(b)) if a != b => match cluster_commands(imp, go, [a, b], sizes) {
-                    Ok((member, caller)) => run_two(member, caller, timeout(opts)),
-                    Err(e) => Sample::Failed(e),
-                },
+                (Ok(a), Ok(b)) if a != b => {
+                    match cluster_commands(w.name, imp, go, [a, b], sizes) {
+                        Ok((member, caller)) => run_two(member, caller, timeout(opts)),
+                        Err(e) => Sample::Failed(e),
+                    }
+                }
                 _ => Sample::Failed("no two free ports on 127.0.0.1".into()),
             };
             progress(w.name, round, opts.rounds, imp, &sample);
@@ -725,6 +765,22 @@ mod tests {
         for name in PINNED_WORKLOADS {
             assert!(workloads::find(name).is_some(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_mimalloc_variant_runs_wherever_protoactor_rs_does() {
+        for w in WORKLOADS.iter().filter(|w| w.shape == Shape::Local) {
+            assert_eq!(
+                runs_locally("protoactor-rs-mimalloc", w),
+                runs_locally("protoactor-rs", w),
+                "{}",
+                w.name
+            );
+        }
+        assert_eq!(
+            LOCAL_IMPLS.contains(&"protoactor-rs-mimalloc"),
+            cfg!(feature = "mimalloc")
+        );
     }
 
     #[test]

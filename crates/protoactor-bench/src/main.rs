@@ -9,7 +9,9 @@
 //! `__run` subcommand, or the Go program), so the peak RSS of a row is that implementation's
 //! alone and one implementation's leftovers never slow the next. The `remote` workload's
 //! protoactor-rs nodes are the hidden `__remote-server` / `__remote-client` subcommands, the
-//! `cluster` workload's members `__cluster-member` / `__cluster-caller`.
+//! `cluster` workload's members `__cluster-member` / `__cluster-caller`, the `pubsub`
+//! workload's `__pubsub-member` / `__pubsub-publisher`. `cluster-scale [GRAINS...]` is a
+//! measurement of its own (a topology change at scale, `cluster_scale`).
 //!
 //! # Layers
 //!
@@ -25,9 +27,11 @@
 //!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs, persistent_grains_rs
 //!                 the implementations and the protoactor-rs remote, persistence and
 //!                 persistent-grain sides
-//!  3 composite  protoactor_rs, cluster_rs
-//!                 protoactor-rs's local workloads, the cluster members
-//!  4 parent     harness
+//!  3 composite  protoactor_rs, cluster_rs, cluster_scale
+//!                 protoactor-rs's local workloads, the cluster members, the scale run
+//!  4 pubsub     pubsub_rs
+//!                 the pub/sub members (on the cluster members' start)
+//!  5 parent     harness
 //!                 options, the Go program, one child process per measurement
 //! ```
 
@@ -36,6 +40,7 @@
 mod actix_impl;
 mod alloc;
 mod cluster_rs;
+mod cluster_scale;
 mod common;
 mod framework;
 mod harness;
@@ -44,15 +49,15 @@ mod machine;
 mod persistence_rs;
 mod persistent_grains_rs;
 mod protoactor_rs;
+mod pubsub_rs;
 mod ractor_impl;
 mod remote_rs;
 mod report;
 mod workloads;
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use common::{proc_status_kb, RunResult};
+use common::RunResult;
 use framework::run;
 
 /// The system allocator, able to count the live heap for the `idle-memory` rows.
@@ -76,7 +81,8 @@ protoactor-go (above 1 is better than Go): the median and min-max of the per-rou
   --compare F  mark the rows that moved more than 25% since the run in JSON file F
   --only LIST  only these implementations (protoactor-rs,protoactor-go,kameo,ractor,actix;
                protoactor-rs includes protoactor-rs-pinned, which runs the single-chain
-               rows with their actors on one pinned thread)
+               rows with their actors on one pinned thread, and, built with
+               --features mimalloc, protoactor-rs-mimalloc: protoactor-rs on mimalloc)
   --list       list the workloads and their sizes";
 
 fn main() -> ExitCode {
@@ -91,6 +97,15 @@ fn main() -> ExitCode {
         // The cluster workload's members (see `cluster_rs`).
         Some("__cluster-member") => Some(cluster_rs::member_main(&args[1..])),
         Some("__cluster-caller") => Some(cluster_rs::caller_main(&args[1..])),
+        // The pubsub workload's members (see `pubsub_rs`).
+        Some("__pubsub-member") => Some(pubsub_rs::member_main(&args[1..])),
+        Some("__pubsub-publisher") => Some(pubsub_rs::publisher_main(&args[1..])),
+        Some("__cluster-caller-management") => Some(cluster_rs::caller_management_main(&args[1..])),
+        // What recording one grain call's latency costs (see `cluster_rs`).
+        Some("__latency-record") => Some(cluster_rs::latency_record_main(&args[1..])),
+        // The scale measurement and its members (see `cluster_scale`).
+        Some("cluster-scale") => Some(cluster_scale::main(&args[1..])),
+        Some("__scale-member") => Some(cluster_scale::member_main(&args[1..])),
         _ => None,
     };
     if let Some(r) = node {
@@ -125,6 +140,11 @@ fn child_main(args: &[String]) -> ExitCode {
         eprintln!("__run: sizes must be whole numbers: {:?}", &args[2..]);
         return ExitCode::from(2);
     };
+    #[cfg(feature = "mimalloc")]
+    if imp == "protoactor-rs-mimalloc" {
+        // Before the implementation allocates anything (see `alloc`).
+        alloc::use_mimalloc();
+    }
     if workload == "idle-memory" {
         // Before anything is allocated that the row could count (see `alloc`).
         alloc::start_counting();
@@ -132,6 +152,8 @@ fn child_main(args: &[String]) -> ExitCode {
     let result: RunResult = match imp.as_str() {
         "protoactor-rs" => run::<protoactor_rs::ProtoActor>(workload, &sizes),
         "protoactor-rs-pinned" => run::<protoactor_rs::ProtoActorPinned>(workload, &sizes),
+        #[cfg(feature = "mimalloc")]
+        "protoactor-rs-mimalloc" => run::<protoactor_rs::ProtoActor>(workload, &sizes),
         "kameo" => run::<kameo_impl::Kameo>(workload, &sizes),
         "ractor" => run::<ractor_impl::Ractor>(workload, &sizes),
         "actix" => run::<actix_impl::Actix>(workload, &sizes),
@@ -139,14 +161,7 @@ fn child_main(args: &[String]) -> ExitCode {
     };
     match result {
         Ok(metrics) => {
-            // A closed stdout (the reader went away) is not worth a panic.
-            let mut out = std::io::stdout().lock();
-            for m in metrics {
-                let _ = writeln!(out, "RESULT {} {} {}", m.name, m.value, m.unit);
-            }
-            let _ = writeln!(out, "RSS {}", proc_status_kb("VmHWM"));
-            let _ = out.flush();
-            drop(out);
+            common::report_to_parent(&metrics);
             // Leftover actors must not delay the exit (their runtimes are torn down here).
             std::process::exit(0)
         }

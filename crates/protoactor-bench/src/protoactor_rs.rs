@@ -799,23 +799,29 @@ fn request(system: &ActorSystem, n: u64) -> RunResult {
     }));
     // The row compared with Go, kameo, ractor and actix: the requester is a task on the
     // system's runtime, as Go's is a goroutine on a P (and kameo's and ractor's a task on
-    // theirs), so a round trip hands off between tasks, not between parked threads.
-    let task = {
-        let (root, echo) = (root.clone(), echo.clone());
-        system
+    // theirs), awaiting `request_async` (sent by the await, as kameo's `ask` is), so an
+    // idle echo's turn runs in the requester's task. Then the same task awaiting
+    // `request_future` (sent at once, the echo's task woken, the reply waking the
+    // requester's task): the form of the `request` row before `request_async`.
+    let mut metrics = Vec::new();
+    for (lazy, name) in [(true, "request"), (false, "request-future")] {
+        let task = {
+            let (root, echo) = (root.clone(), echo.clone());
+            system
+                .runtime()
+                .spawn(async move { await_round_trips(&root, &echo, n, lazy).await })
+        };
+        let mut lat = system
             .runtime()
-            .spawn(async move { await_round_trips(&root, &echo, n).await })
-    };
-    let mut lat = system
-        .runtime()
-        .block_on(task)
-        .map_err(|e| format!("request: {e}"))??;
-    let mut metrics = latency_metrics(&mut lat);
+            .block_on(task)
+            .map_err(|e| format!("request: {e}"))??;
+        metrics.extend(latency_metrics_named(name, &mut lat));
+    }
     // The same `.await` driven by `block_on` on the main thread, outside the runtime: each
     // round trip wakes a parked worker for the echo and then the main thread for the reply.
     let mut lat = system
         .runtime()
-        .block_on(await_round_trips(&root, &echo, n))?;
+        .block_on(await_round_trips(&root, &echo, n, false))?;
     metrics.extend(latency_metrics_named("request-outside", &mut lat));
     // The blocking `result()` of a plain thread: two OS thread wake-ups per round trip.
     let mut lat = Vec::with_capacity(n as usize);
@@ -842,19 +848,23 @@ fn check_echo(got: u64, i: u64) -> Result<(), String> {
     }
 }
 
-/// `n` sequential `request_future(..).await` round trips to `echo`: their latencies.
+/// `n` sequential round trips to `echo`, each `request_async(..).await` (`lazy`) or
+/// `request_future(..).await`: their latencies.
 async fn await_round_trips(
     root: &RootContext,
     echo: &Pid,
     n: u64,
+    lazy: bool,
 ) -> Result<Vec<Duration>, String> {
     let mut lat = Vec::with_capacity(n as usize);
     for i in 0..n {
         let t = Instant::now();
-        let got = root
-            .request_future(echo, i, Duration::from_secs(5))
-            .await
-            .map_err(|e| format!("request: {e}"))?;
+        let got = if lazy {
+            root.request_async(echo, i, Duration::from_secs(5)).await
+        } else {
+            root.request_future(echo, i, Duration::from_secs(5)).await
+        }
+        .map_err(|e| format!("request: {e}"))?;
         lat.push(t.elapsed());
         check_echo(*got.downcast_ref::<u64>().ok_or("request: not a u64")?, i)?;
     }

@@ -136,7 +136,9 @@ pub const WORKLOADS: &[Workload] = &[
         name: "request",
         about: "100k sequential request/response round trips to an echo actor, per requester: \
                 request, a task on the runtime the actors run on (Go: the main goroutine; \
-                actix: its arbiter, the actors' thread); request-outside, block_on from the \
+                actix: its arbiter, the actors' thread; protoactor-rs: request_async, sent \
+                by the await); request-future, the same task awaiting request_future, sent \
+                at once (protoactor-rs); request-outside, block_on from the \
                 main thread, outside the runtime (protoactor-rs, kameo, ractor); \
                 request-blocking, a plain thread's blocking result() (protoactor-rs); \
                 request-actor, an actor requesting and getting the reply in its handler \
@@ -147,6 +149,8 @@ pub const WORKLOADS: &[Workload] = &[
             lower("request:p99"),
             lower("request-actor:p50"),
             lower("request-actor:p99"),
+            lower("request-future:p50"),
+            lower("request-future:p99"),
             lower("request-outside:p50"),
             lower("request-outside:p99"),
             lower("request-blocking:p50"),
@@ -179,14 +183,32 @@ pub const WORKLOADS: &[Workload] = &[
                 on both, the caller on member 1, grains activated before timing: requests/s of \
                 100 concurrent callers over all grains; p50/p99 of sequential round trips to \
                 the grains on member 2, and (cluster-local) to those on member 1 itself; \
-                kameo, ractor and actix have no cluster",
+                protoactor-rs-management: the same with member 1 serving the management API \
+                to a client fetching what the dashboard fetches once a second; \
+                cluster-activate: activations/s of the untimed-before warm-up (Rust callers); \
+                protoactor-rs-etcd-lookup: the same on the strongly consistent etcd lookup \
+                (feature etcd, PROTOACTOR_ETCD_ENDPOINTS); kameo, ractor and actix have no \
+                cluster",
         metrics: &[
+            higher("cluster-activate"),
             higher("cluster"),
             lower("cluster:p50"),
             lower("cluster:p99"),
             lower("cluster-local:p50"),
             lower("cluster-local:p99"),
         ],
+        shape: Shape::Cluster,
+        impls: Some(&["protoactor-rs", "protoactor-rs-etcd-lookup", "protoactor-rs-management", "protoactor-go"]),
+    },
+    Workload {
+        name: "pubsub",
+        about: "cluster pub/sub, 2 member processes on loopback (as cluster): 1 publisher on \
+                member 1 -> 1 topic -> 100 PID subscribers on member 2; messages/s delivered \
+                (deliveries over all subscribers) of messages sent through a batching \
+                producer, from the first produce to the last delivery; p50/p99 from publish \
+                to receipt of messages published one at a time (publish returns at fan-out, \
+                as Go's); kameo, ractor and actix have no cluster",
+        metrics: &[higher("pubsub"), lower("pubsub:p50"), lower("pubsub:p99")],
         shape: Shape::Cluster,
         impls: Some(&["protoactor-rs", "protoactor-go"]),
     },
@@ -219,7 +241,7 @@ pub const WORKLOADS: &[Workload] = &[
         name: "persistent-grains",
         about: "a persistent typed grain (protoactor-cluster-build's persistent option) that \
                 persists one event per request and answers once it is durable: requests/s of \
-                one grain called one request after another, and of GRAINS (100) grains called at \
+                one grain called one request after another, and of GRAINS (1,000) grains called at \
                 once (persistent-grains-many); per provider, postgres rows when \
                 PROTOACTOR_POSTGRES_URL is set. protoactor-go's generated grains have no \
                 persistence, nor do kameo, ractor and actix",
@@ -258,12 +280,13 @@ pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
         "remote" => q(&[1_000_000], &[10_000]),
         // [identities, sequential round trips, concurrent requests, concurrent callers]
         "cluster" => q(&[1_000, 20_000, 200_000, 100], &[1_000, 1_000, 5_000, 100]),
+        // [subscribers, produced messages, one-at-a-time messages]
+        "pubsub" => q(&[100, 20_000, 500], &[100, 200, 20]),
         // [events, PostgreSQL one-by-one events]: PostgreSQL commits durably once per event
         // (~300/s here), so its one-by-one row stores fewer.
         "persistence" => q(&[20_000, 2_000], &[200, 20]),
         // [requests to one grain, grains, requests per grain]
-        // 100 grains: with 1,000 grains writing at once the run hangs (open, see BENCHMARKS.md).
-        "persistent-grains" => q(&[2_000, 100, 20], &[50, 100, 2]),
+        "persistent-grains" => q(&[2_000, 1_000, 10], &[50, 100, 2]),
         _ => Vec::new(),
     }
 }

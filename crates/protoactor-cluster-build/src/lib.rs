@@ -570,10 +570,10 @@ fn service_code(service: &Service, info: &ServiceInfo) -> String {
             w,
             "    /// Calls `{}` (method index {}).\n    \
              pub fn {}(&self, req: {}) -> impl ::core::future::Future<Output = ::core::result::Result<{}, {RT}::GrainError>> + Send + 'static {{\n        \
-             {RT}::call(&self.cluster, &self.identity, {upper}_KIND, {}, &req, &self.options)\n    }}\n    \
+             {RT}::call(&self.cluster, &self.identity, {upper}_KIND, {RT}::GrainMethod {{ index: {}, name: \"{}\" }}, &req, &self.options)\n    }}\n    \
              /// Calls `{}`, blocking the calling thread.\n    \
              pub fn {}_blocking(&self, req: {}) -> ::core::result::Result<{}, {RT}::GrainError> {{\n        \
-             {RT}::call_blocking(&self.cluster, &self.identity, {upper}_KIND, {}, &req, &self.options)\n    }}",
+             {RT}::call_blocking(&self.cluster, &self.identity, {upper}_KIND, {RT}::GrainMethod {{ index: {}, name: \"{}\" }}, &req, &self.options)\n    }}",
             m.proto_name,
             i.index,
             m.name,
@@ -581,10 +581,12 @@ fn service_code(service: &Service, info: &ServiceInfo) -> String {
             m.output_type,
             i.index,
             m.proto_name,
+            m.proto_name,
             m.name,
             m.input_type,
             m.output_type,
             i.index,
+            m.proto_name,
         );
         if i.future {
             let _ = writeln!(

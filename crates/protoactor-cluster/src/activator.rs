@@ -20,7 +20,7 @@
 //! [`ClusterConfig::placement_check_interval`]: crate::ClusterConfig::placement_check_interval
 
 use protoactor::ContextOps;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,16 +46,25 @@ pub(crate) fn props(node: &LookupContext, releases: Arc<Releases>) -> Props {
     let weak = node.downgrade();
     Props::from_producer(move || PlacementActor {
         node: weak.clone(),
-        actors: HashMap::new(),
-        by_pid: HashMap::new(),
         recheck: None,
         releases: releases.clone(),
         seen_topology: false,
         joined: Vec::new(),
         stopping: false,
         handing_off: Vec::new(),
+        orphans: HashMap::new(),
+        to_stop: VecDeque::new(),
+        told: 0,
+        scanned: None,
     })
 }
+
+/// Most orphans told to stop and not terminated yet. A topology change that moves tens of
+/// thousands of grains stops them in this window, refilled as they terminate: the runtime
+/// never holds more than this many stops at once, so the gossip and heartbeat tasks, the
+/// remote and the calls keep their turns (all at once, a member once blocked its live peers
+/// as "heartbeat expired" and a call took 4 times its deadline).
+const STOP_WINDOW: usize = 256;
 
 /// The activations that ended on other members lately (from the `ActivationTerminated`
 /// they broadcast), so a member that just joined can wait for the former owner of an
@@ -63,6 +72,8 @@ pub(crate) fn props(node: &LookupContext, releases: Arc<Releases>) -> Props {
 #[derive(Default)]
 pub(crate) struct Releases {
     ended: Mutex<HashMap<ClusterIdentity, (Instant, String)>>,
+    /// Entries `ended` kept at its last prune.
+    kept: Mutex<usize>,
     /// Members (by address) that said they released everything another member's join took
     /// from them (an `ActivationTerminated` with no identity, from their placement actor).
     released_all: Mutex<HashMap<String, Instant>>,
@@ -88,7 +99,13 @@ impl Releases {
         };
         {
             let mut ended = self.ended.lock();
-            ended.retain(|_, (at, _)| now.duration_since(*at) < RELEASES_KEPT);
+            // Pruned once the map doubled since the last prune: amortised O(1) per release
+            // (a prune per release made a move of 45,000 grains quadratic on every member).
+            let mut kept = self.kept.lock();
+            if ended.len() >= 2 * *kept + 1024 {
+                ended.retain(|_, (at, _)| now.duration_since(*at) < RELEASES_KEPT);
+                *kept = ended.len();
+            }
             ended.insert(ci.clone(), (now, pid.address.clone()));
         }
         self.notify.notify_waiters();
@@ -134,8 +151,6 @@ struct Recheck;
 
 struct PlacementActor {
     node: WeakLookupContext,
-    actors: HashMap<ClusterIdentity, Pid>,
-    by_pid: HashMap<Pid, ClusterIdentity>,
     recheck: Option<CancelHandle>,
     releases: Arc<Releases>,
     seen_topology: bool,
@@ -147,6 +162,14 @@ struct PlacementActor {
     /// Members that joined, with the activations stopped for that topology that have not
     /// terminated yet; once none is left they are told everything was released.
     handing_off: Vec<(Vec<String>, HashSet<String>)>,
+    /// Orphans to stop, until they terminate: `true` once told (see [`STOP_WINDOW`]).
+    orphans: HashMap<Pid, bool>,
+    /// The orphans not told yet, in the order found.
+    to_stop: VecDeque<Pid>,
+    /// Orphans told and not terminated.
+    told: usize,
+    /// The topology hash of the last scan for orphans.
+    scanned: Option<u64>,
 }
 
 /// What to do with an activation request for an identity this node's view does not give
@@ -186,7 +209,14 @@ impl Actor for PlacementActor {
                 self.announce_releases(&node, ctx);
             }
         } else if ctx.message_as::<Recheck>().is_some() {
-            self.stop_orphans(&node, ctx);
+            // Orphans arise only from a topology change (activations check the owner in the
+            // current view): with the view scanned already, only the window moves on. A
+            // full scan of a million activations every second starved the stops.
+            if self.scanned != Some(node.member_list().topology_hash()) {
+                self.stop_orphans(&node, ctx);
+            }
+            // Progress even if grains of the window never stop (stuck in a handler).
+            self.tell_orphans(ctx, STOP_WINDOW);
         } else if let Some(t) = ctx.message_as::<Terminated>() {
             let who = t.who.clone();
             self.on_terminated(&node, ctx, &who);
@@ -315,7 +345,7 @@ impl PlacementActor {
         ctx: &mut Context,
         ci: ClusterIdentity,
     ) {
-        let handoff = if self.actors.contains_key(&ci) {
+        let handoff = if node.activation_pid(&ci).is_some() {
             None
         } else {
             self.former_owner(node, &ci)
@@ -356,7 +386,7 @@ impl PlacementActor {
         ctx: &mut Context,
         ci: ClusterIdentity,
     ) -> ActivationResponse {
-        if let Some(pid) = self.actors.get(&ci) {
+        if let Some(pid) = node.activation_pid(&ci) {
             return ActivationResponse {
                 pid: Some(pid.to_proto()),
                 ..Default::default()
@@ -373,13 +403,13 @@ impl PlacementActor {
         // id is known before the spawn, so the grain can read its identity from `Started` on.
         let name = format!("{}{}", ci.identity, ctx.system().registry().next_id());
         let id = format!("{}/{}", ctx.self_pid().id(), name);
-        node.register_activation(&id, ci.clone());
+        node.register_activation(&id, Arc::new(ci.clone()));
         match ctx.spawn_named_unvalidated(kind.props(), &name) {
             Ok(pid) => {
-                self.actors.insert(ci.clone(), pid.clone());
-                self.by_pid.insert(pid.clone(), ci);
+                let response_pid = pid.to_proto();
+                node.activation_spawned(&pid);
                 ActivationResponse {
-                    pid: Some(pid.to_proto()),
+                    pid: Some(response_pid),
                     ..Default::default()
                 }
             }
@@ -391,22 +421,48 @@ impl PlacementActor {
         }
     }
 
-    /// Stops the activations the current view gives to another member. They leave the map
-    /// when they terminate; until then a request for them is refused (not owned) anyway.
-    /// Returns the ids of the activations told to stop.
+    /// Stops the activations the current view gives to another member, at most
+    /// [`STOP_WINDOW`] at a time (the others as those terminate). They leave the map when
+    /// they terminate; until then a request for them is refused (not owned) anyway.
+    /// Returns the ids of the activations to stop.
     fn stop_orphans(&mut self, node: &LookupContext, ctx: &mut Context) -> HashSet<String> {
         let view = node.member_list().topology();
+        self.scanned = Some(view.hash());
         let me = node.address();
         let mut stopped = HashSet::new();
-        for (ci, pid) in &self.actors {
-            let owner = view.owner(&ci.kind, &ci.identity);
+        let (orphans, to_stop) = (&mut self.orphans, &mut self.to_stop);
+        node.for_each_activation(|kind, identity, pid| {
+            let owner = view.owner(kind, identity);
             if owner != Some(me) {
-                tracing::debug!(identity = %ci, ?owner, "grain owned elsewhere: stopping the local activation");
-                ctx.poison(pid);
                 stopped.insert(pid.id().to_string());
+                if !orphans.contains_key(pid) {
+                    tracing::debug!(%kind, %identity, ?owner, "grain owned elsewhere: stopping the local activation");
+                    orphans.insert(pid.clone(), false);
+                    to_stop.push_back(pid.clone());
+                }
             }
-        }
+        });
+        self.tell_orphans(ctx, 0);
         stopped
+    }
+
+    /// Tells orphans to stop (poison: requests queued before are answered) while fewer
+    /// than [`STOP_WINDOW`] are stopping, and `extra` more.
+    fn tell_orphans(&mut self, ctx: &mut Context, mut extra: usize) {
+        while self.told < STOP_WINDOW || extra > 0 {
+            let Some(pid) = self.to_stop.pop_front() else {
+                break;
+            };
+            let Some(told) = self.orphans.get_mut(&pid) else {
+                continue; // terminated meanwhile
+            };
+            if self.told >= STOP_WINDOW {
+                extra -= 1;
+            }
+            *told = true;
+            self.told += 1;
+            ctx.poison(&pid);
+        }
     }
 
     /// Tells the members that joined, once the activations their topology moved away from
@@ -432,33 +488,45 @@ impl PlacementActor {
     }
 
     fn on_terminated(&mut self, node: &LookupContext, ctx: &mut Context, who: &Pid) {
-        let Some(ci) = self.by_pid.remove(who) else {
+        if let Some(told) = self.orphans.remove(who) {
+            self.told -= usize::from(told);
+            self.tell_orphans(ctx, 0);
+        }
+        let Some(ci) = node.unregister_activation(who.id()) else {
             return;
         };
         let released = self
             .handing_off
             .iter_mut()
             .fold(false, |any, (_, waiting)| waiting.remove(who.id()) || any);
-        if self.actors.get(&ci) == Some(who) {
-            self.actors.remove(&ci);
-        }
-        node.unregister_activation(who.id());
-        let msg = ActivationTerminated {
-            pid: Some(who.to_proto()),
-            cluster_identity: Some(ci),
-        };
-        let me = node.address();
-        let mut sent_to_self = false;
-        for m in node.member_list().topology().members() {
-            let address = m.address();
-            sent_to_self |= address == me;
-            ctx.send(&Pid::new(address, EVENT_STREAM), msg.clone());
-        }
-        if !sent_to_self {
-            ctx.send(&Pid::new(me, EVENT_STREAM), msg);
-        }
+        broadcast_terminated(node, ctx, who, ci);
         if released {
             self.announce_releases(node, ctx);
         }
+    }
+}
+
+/// Tells every member of the current topology, and this node, that the activation `who` of
+/// `ci` ended: an `ActivationTerminated` at their `eventstream` (Go's broadcast), which
+/// evicts it from PID caches.
+pub(crate) fn broadcast_terminated(
+    node: &LookupContext,
+    ctx: &Context,
+    who: &Pid,
+    ci: ClusterIdentity,
+) {
+    let msg = ActivationTerminated {
+        pid: Some(who.to_proto()),
+        cluster_identity: Some(ci),
+    };
+    let me = node.address();
+    let mut sent_to_self = false;
+    for m in node.member_list().topology().members() {
+        let address = m.address();
+        sent_to_self |= address == me;
+        ctx.send(&Pid::new(address, EVENT_STREAM), msg.clone());
+    }
+    if !sent_to_self {
+        ctx.send(&Pid::new(me, EVENT_STREAM), msg);
     }
 }

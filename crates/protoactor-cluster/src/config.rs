@@ -8,6 +8,7 @@ use protoactor::ActorSystem;
 use protoactor_remote::Remote;
 
 use crate::error::ClusterError;
+use crate::gossip::GossipSecret;
 use crate::identity_lookup::IdentityLookup;
 use crate::kind::Kind;
 use crate::provider::ClusterProvider;
@@ -65,8 +66,9 @@ pub struct ClusterConfig {
     /// The longest a graceful shutdown waits for the local grains to stop (default 10 s).
     pub shutdown_timeout: Duration,
     /// How often the placement actor re-checks its activations against the current
-    /// topology and stops those another member owns (default 1 s; it also re-checks on
-    /// every topology change).
+    /// topology and stops those another member owns (default 1 s; it checks on every
+    /// topology change, so a re-check scans only a topology not checked yet, and moves the
+    /// window of stops on).
     pub placement_check_interval: Duration,
     /// The longest the placement actor holds an activation request for an identity its
     /// view gives to another member, when the caller's view may be newer than its own (an
@@ -78,9 +80,24 @@ pub struct ClusterConfig {
     /// 1 s). Only identities that moved to the new member wait, only within this time after
     /// the join, and only until the release arrives.
     pub handoff_timeout: Duration,
+    /// The cluster secret members sign their gossip values with (default none, as Go).
+    /// With one, values without a valid signature are dropped: a peer without the secret
+    /// cannot inject gossip. Rust-only: protoactor-go members do not sign.
+    pub gossip_secret: Option<GossipSecret>,
+    /// Whether a member the provider lists joins this node's topology only once its own
+    /// gossip reached this node directly (a gossip request it sent, or its answer to this
+    /// node's request), so that a listed member this node's transport cannot exchange
+    /// messages with (with mutual TLS: one without a certificate of the CA) gets no
+    /// identities. `None` (the default): on when the remote uses mutual TLS. Needs no
+    /// secret: protoactor-go members gossip, so they are admitted. With a gossip secret,
+    /// the secret's rule applies instead (a value the member signed).
+    pub gossip_admission: Option<bool>,
 }
 
 impl ClusterConfig {
+    /// How long a member's gossip heartbeat stays valid by default (protoactor-go: 20 s).
+    pub const DEFAULT_HEARTBEAT_EXPIRATION: Duration = Duration::from_secs(20);
+
     /// A config for cluster `name` with `provider` and `identity_lookup`, no kinds, and
     /// protoactor-go's default timings.
     pub fn new(
@@ -100,13 +117,28 @@ impl ClusterConfig {
             gossip_request_timeout: Duration::from_millis(500),
             gossip_fan_out: 3,
             gossip_max_send: 50,
-            heartbeat_expiration: Duration::from_secs(20),
+            heartbeat_expiration: Self::DEFAULT_HEARTBEAT_EXPIRATION,
             block_duration: Duration::from_secs(3600),
             shutdown_timeout: Duration::from_secs(10),
             placement_check_interval: Duration::from_secs(1),
             stale_view_wait: Duration::from_secs(1),
             handoff_timeout: Duration::from_secs(1),
+            gossip_secret: None,
+            gossip_admission: None,
         }
+    }
+    /// Signs this member's gossip values with `secret` and takes only values signed with
+    /// it (every member of the cluster needs the same secret; no protoactor-go member can
+    /// join such a cluster).
+    pub fn with_gossip_secret(mut self, secret: GossipSecret) -> Self {
+        self.gossip_secret = Some(secret);
+        self
+    }
+    /// Turns gossip admission on or off whatever the remote's TLS (see
+    /// [`gossip_admission`](Self::gossip_admission); on by default with mutual TLS only).
+    pub fn with_gossip_admission(mut self, on: bool) -> Self {
+        self.gossip_admission = Some(on);
+        self
     }
     /// Hosts `kind` on this node.
     pub fn with_kind(mut self, kind: Kind) -> Self {

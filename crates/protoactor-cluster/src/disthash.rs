@@ -78,75 +78,27 @@ impl IdentityLookup for DistHashIdentityLookup {
             // node's view to change, then one more try at once (a few times at most).
             let mut refusals = 0;
             loop {
-                let view = ml.topology();
-                let Some(owner) = view.owner(&ci.kind, &ci.identity).map(str::to_owned) else {
-                    return Err(ClusterError::NoOwner {
-                        kind: ci.kind.clone(),
-                        members: view.len(),
-                    });
-                };
-                let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if remaining.is_zero() {
-                    return Err(ClusterError::Timeout);
-                }
-                // The view's hash goes along, so the owner can tell whose view is behind.
-                let request = ActivationRequest {
-                    cluster_identity: Some(ci.clone()),
-                    request_id: String::new(),
-                    topology_hash: view.hash(),
-                };
-                let target = Pid::new(owner.as_str(), PARTITION_ACTIVATOR);
-                let fut = node
-                    .system()
-                    .root()
-                    .request_future(&target, request, remaining);
-                let reply = match ml.until_gone(&owner, remaining, fut).await {
-                    // The owner left this view: ask the new one at once.
-                    None => continue,
-                    Some(r) => r,
-                };
-                let resp = match reply {
-                    Ok(msg) => match msg.downcast_ref::<ActivationResponse>() {
-                        Some(r) => r.clone(),
-                        None => {
-                            return Err(ClusterError::UnexpectedResponse {
-                                expected: "cluster.ActivationResponse",
-                                actual: msg.type_name(),
-                            })
-                        }
-                    },
-                    Err(FutureError::DeadLetter) => {
-                        // No placement actor there: the member is shutting down. Wait for it
-                        // to leave this view (briefly) rather than asking it again and again.
-                        let wait = deadline
-                            .saturating_duration_since(tokio::time::Instant::now())
-                            .min(node.timings().stale_view_wait);
-                        let gone = ml.wait_until(wait, |t| !t.contains_address(&owner)).await;
-                        if gone {
-                            continue;
-                        }
-                        return Err(ClusterError::DeadLetter);
-                    }
-                    Err(FutureError::Timeout) => return Err(ClusterError::Timeout),
-                    Err(e) => return Err(ClusterError::Future(e)),
+                let Some(Answer { owner, view, resp }) =
+                    ask_owner(&node, &ci, deadline, timeout).await?
+                else {
+                    continue;
                 };
                 match resp {
                     ActivationResponse {
                         pid: Some(pid),
                         failed: false,
                         ..
-                    } => return Ok(pid.to_pid()),
+                    } => return Ok(ml.topology().pid_at_member(&pid)),
                     ActivationResponse { topology_hash, .. }
-                        if topology_hash != 0 && topology_hash != view.hash() && refusals < 3 =>
+                        if topology_hash != 0 && topology_hash != view && refusals < 3 =>
                     {
                         // The owner's view differs from ours: ours is the one behind unless
                         // it changes soon; retry as soon as it does.
                         refusals += 1;
-                        let mine = view.hash();
                         let wait = deadline
                             .saturating_duration_since(tokio::time::Instant::now())
                             .min(node.timings().stale_view_wait);
-                        ml.wait_until(wait, |t| t.hash() != mine).await;
+                        ml.wait_until(wait, |t| t.hash() != view).await;
                     }
                     _ => return Err(ClusterError::ActivationFailed { owner }),
                 }
@@ -174,5 +126,82 @@ impl IdentityLookup for DistHashIdentityLookup {
             let fut = system.root().poison_future(&pid);
             let _ = tokio::time::timeout(wait, fut).await;
         })
+    }
+}
+
+/// The owner's answer to one activation request, with the owner and the hash of the view
+/// that chose it.
+pub(crate) struct Answer {
+    pub(crate) owner: String,
+    pub(crate) view: u64,
+    pub(crate) resp: ActivationResponse,
+}
+
+/// Asks the owner of `ci` in this node's current view for its activation, by `deadline`.
+/// `Ok(None)`: the owner left this view meanwhile (or was shutting down and left): ask the
+/// new one at once.
+pub(crate) async fn ask_owner(
+    node: &LookupContext,
+    ci: &ClusterIdentity,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Option<Answer>, ClusterError> {
+    let timed_out = || ClusterError::Timeout {
+        identity: ci.to_string(),
+        message: "",
+        after: timeout,
+    };
+    let ml = node.member_list();
+    let view = ml.topology();
+    let Some(owner) = view.owner(&ci.kind, &ci.identity).map(str::to_owned) else {
+        return Err(ClusterError::NoOwner {
+            kind: ci.kind.clone(),
+            members: view.len(),
+        });
+    };
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if remaining.is_zero() {
+        return Err(timed_out());
+    }
+    // The view's hash goes along, so the owner can tell whose view is behind.
+    let request = ActivationRequest {
+        cluster_identity: Some(ci.clone()),
+        request_id: String::new(),
+        topology_hash: view.hash(),
+    };
+    let target = Pid::new(owner.as_str(), PARTITION_ACTIVATOR);
+    let fut = node
+        .system()
+        .root()
+        .request_future(&target, request, remaining);
+    let reply = match ml.until_gone(&owner, fut).await {
+        None => return Ok(None),
+        Some(r) => r,
+    };
+    match reply {
+        Ok(msg) => match msg.downcast_ref::<ActivationResponse>() {
+            Some(r) => Ok(Some(Answer {
+                owner,
+                view: view.hash(),
+                resp: r.clone(),
+            })),
+            None => Err(ClusterError::UnexpectedResponse {
+                expected: "cluster.ActivationResponse",
+                actual: msg.type_name(),
+            }),
+        },
+        Err(FutureError::DeadLetter { .. }) => {
+            // No placement actor there: the member is shutting down. Wait for it to leave
+            // this view (briefly) rather than asking it again and again.
+            let wait = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(node.timings().stale_view_wait);
+            if ml.wait_until(wait, |t| !t.contains_address(&owner)).await {
+                return Ok(None);
+            }
+            Err(ClusterError::DeadLetter)
+        }
+        Err(FutureError::Timeout { .. }) => Err(timed_out()),
+        Err(e) => Err(ClusterError::Future(e)),
     }
 }

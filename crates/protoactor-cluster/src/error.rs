@@ -1,6 +1,8 @@
 //! Why a cluster operation failed: the one error type of the crate, at its bottom so every
 //! layer can return it.
 
+use std::time::Duration;
+
 use protoactor::FutureError;
 
 use crate::proto::GrainErrorResponse;
@@ -31,6 +33,14 @@ pub enum ClusterError {
         /// The limit (gossip's `max_value_bytes`).
         limit: usize,
     },
+    /// A gossip secret is too short to sign with.
+    #[error("a gossip secret needs at least {min} bytes, this one has {len}")]
+    WeakSecret {
+        /// Its length.
+        len: usize,
+        /// The least length taken.
+        min: usize,
+    },
     /// A kind name is empty or contains `/`.
     #[error("invalid kind name {0:?}: it must be non-empty and contain no '/'")]
     InvalidKind(String),
@@ -56,6 +66,15 @@ pub enum ClusterError {
         /// How many members the topology had (0: empty).
         members: usize,
     },
+    /// The provider was started without a connection to its backend (e.g. the etcd
+    /// provider with `EtcdConfig::with_start_anyway`, feature `etcd`) and has
+    /// not connected yet: the member list is unknown, so no call can be placed. Not retried:
+    /// a call fails at once, and succeeds once the provider connects.
+    #[error("the cluster provider is not connected yet: {reason}")]
+    ProviderNotConnected {
+        /// The provider's last connection error.
+        reason: String,
+    },
     /// The owner answered `ActivationResponse { failed: true }` (it does not host the kind, or
     /// the spawn failed).
     #[error("the member at {owner} could not activate the grain")]
@@ -66,9 +85,17 @@ pub enum ClusterError {
     /// The request reached no process (a stopped grain or a member that is gone).
     #[error("dead letter: the target does not exist")]
     DeadLetter,
-    /// No answer in time.
-    #[error("timed out")]
-    Timeout,
+    /// No answer in time: names the grain, the request's message type and the time waited.
+    #[error("{} timed out after {after:?}", timeout_subject(identity, message))]
+    Timeout {
+        /// The grain, `kind/identity`.
+        identity: String,
+        /// The request's message type (`""`: the grain's activation timed out, before a
+        /// request was sent).
+        message: &'static str,
+        /// How long the call (or the attempt) waited.
+        after: Duration,
+    },
     /// The last of the allowed attempts failed.
     #[error("{identity}: gave up after {attempts} attempts; last error: {last}")]
     RetriesExhausted {
@@ -107,6 +134,14 @@ pub enum ClusterError {
     ShutDown,
 }
 
+fn timeout_subject(identity: &str, message: &str) -> String {
+    if message.is_empty() {
+        format!("activating grain {identity}")
+    } else {
+        format!("request to grain {identity} ({message})")
+    }
+}
+
 fn no_owner_text(kind: &str, members: usize) -> String {
     if members == 0 {
         format!(
@@ -131,7 +166,7 @@ impl ClusterError {
             ClusterError::NoOwner { members: 0, .. }
                 | ClusterError::ActivationFailed { .. }
                 | ClusterError::DeadLetter
-                | ClusterError::Timeout
+                | ClusterError::Timeout { .. }
         )
     }
 }
@@ -162,5 +197,28 @@ mod tests {
              registered it (ClusterConfig::with_kind)"
         );
         assert!(!unhosted.is_retryable());
+    }
+
+    #[test]
+    fn a_timeout_names_the_grain_the_message_and_the_wait() {
+        let request = ClusterError::Timeout {
+            identity: "Account/alice".into(),
+            message: "bank::Deposit",
+            after: Duration::from_secs(5),
+        };
+        assert_eq!(
+            request.to_string(),
+            "request to grain Account/alice (bank::Deposit) timed out after 5s"
+        );
+        let activation = ClusterError::Timeout {
+            identity: "Account/alice".into(),
+            message: "",
+            after: Duration::from_millis(250),
+        };
+        assert_eq!(
+            activation.to_string(),
+            "activating grain Account/alice timed out after 250ms"
+        );
+        assert!(activation.is_retryable());
     }
 }

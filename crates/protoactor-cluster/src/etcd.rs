@@ -54,6 +54,9 @@ pub struct EtcdConfig {
     pub connect_timeout: Duration,
     /// Longest wait for one request (grant, put, get, delete, revoke).
     pub request_timeout: Duration,
+    /// Start even when etcd cannot be reached (default `false`: the start fails with etcd's
+    /// error). See [`EtcdConfig::with_start_anyway`].
+    pub start_anyway: bool,
 }
 
 impl EtcdConfig {
@@ -66,6 +69,7 @@ impl EtcdConfig {
             retry_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
+            start_anyway: false,
         }
     }
 
@@ -91,6 +95,16 @@ impl EtcdConfig {
     /// connection error when the first session cannot connect in this time.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Starts the member (or client) even when etcd cannot be reached: the start returns at
+    /// once, the provider keeps connecting (every [`EtcdConfig::retry_interval`]), and until
+    /// it has read the members every grain call fails at once with
+    /// [`ClusterError::ProviderNotConnected`] naming etcd's error; then calls work. Off by
+    /// default: an unreachable etcd fails the start after [`EtcdConfig::connect_timeout`].
+    pub fn with_start_anyway(mut self, start_anyway: bool) -> Self {
+        self.start_anyway = start_anyway;
         self
     }
 
@@ -253,8 +267,13 @@ impl EtcdProvider {
         let (stop, stop_rx) = watch::channel(false);
         let registration = std::sync::Arc::new(Mutex::new(None));
         let (first_tx, first_rx) = std::sync::mpsc::channel();
+        let start_anyway = self.config.start_anyway;
+        if start_anyway {
+            ctx.set_not_connected(format!("etcd: connecting to {:?}", self.config.endpoints));
+        }
         let session = Session {
-            first: Some(first_tx),
+            first: (!start_anyway).then_some(first_tx),
+            connected: !start_anyway,
             config: self.config.clone(),
             prefix: self.config.cluster_prefix(ctx.cluster_name()),
             self_member: member.then(|| ctx.self_member().clone()),
@@ -265,6 +284,14 @@ impl EtcdProvider {
             gap: self.gap.clone(),
         };
         let task = ctx.system().runtime().spawn(session.run());
+        if start_anyway {
+            *running = Some(Running {
+                stop,
+                task,
+                registration,
+            });
+            return Ok(());
+        }
         // The first session is bounded by the connect and request timeouts: a provider that
         // cannot reach etcd fails the start with etcd's error instead of starting a member
         // with an empty topology (which would look like a hosting error later).
@@ -349,6 +376,8 @@ impl Drop for EtcdProvider {
 struct Session {
     /// Told the outcome of the first session (the start waits for it).
     first: Option<std::sync::mpsc::Sender<Result<(), String>>>,
+    /// False until a session read the members (start-anyway mode reports it to the cluster).
+    connected: bool,
     config: EtcdConfig,
     prefix: String,
     ctx: ProviderContext,
@@ -381,6 +410,12 @@ impl Session {
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Err(e));
                         return;
+                    }
+                    if !self.connected {
+                        self.ctx.set_not_connected(format!(
+                            "etcd: cannot reach {:?}: {e}",
+                            self.config.endpoints
+                        ));
                     }
                     tracing::warn!(cluster = %self.ctx.cluster_name(), error = %e, "etcd: session failed; reconnecting");
                 }
@@ -485,6 +520,12 @@ impl Session {
         for kv in got.kvs() {
             let key = String::from_utf8_lossy(kv.key()).into_owned();
             self.apply_put(&mut members, key, kv.value());
+        }
+        // Connected before the members are published: whoever sees them sees it connected.
+        if !self.connected {
+            self.connected = true;
+            self.ctx.set_connected();
+            tracing::info!(cluster = %self.ctx.cluster_name(), "etcd: connected");
         }
         self.publish(&members);
         if let Some(first) = self.first.take() {

@@ -219,14 +219,17 @@ impl From<ClusterError> for GrainError {
     fn from(e: ClusterError) -> Self {
         let reason = match &e {
             ClusterError::Grain(g) => return g.clone().into(),
-            ClusterError::Timeout => GrainErrorReason::DeadlineExceeded,
-            ClusterError::RetriesExhausted { last, .. } if **last == ClusterError::Timeout => {
+            ClusterError::Timeout { .. } => GrainErrorReason::DeadlineExceeded,
+            ClusterError::RetriesExhausted { last, .. }
+                if matches!(**last, ClusterError::Timeout { .. }) =>
+            {
                 GrainErrorReason::DeadlineExceeded
             }
             ClusterError::RetriesExhausted { .. }
             | ClusterError::NoOwner { .. }
             | ClusterError::ActivationFailed { .. }
             | ClusterError::DeadLetter
+            | ClusterError::ProviderNotConnected { .. }
             | ClusterError::ShutDown => GrainErrorReason::Unavailable,
             ClusterError::UnexpectedResponse { .. } | ClusterError::UndecodableReply { .. } => {
                 GrainErrorReason::Internal
@@ -248,25 +251,53 @@ pub const STALE_ACTIVATION: &str = "stale_activation";
 /// A boxed `'static` grain call, as the `<method>_future` client methods return.
 pub type GrainFuture<Out> = Pin<Box<dyn Future<Output = Result<Out, GrainError>> + Send>>;
 
-/// Calls method `method_index` of grain `identity` of `kind` with `input`, as a generated
-/// client does: `GrainRequest { method_index, message_data }` out, the output message or a
+/// A method of a typed grain: its index on the wire (`GrainRequest.method_index`) and its
+/// name, for error messages. A bare index converts (`5.into()`), with no name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrainMethod {
+    /// The method's index in the service (the order of the `.proto` file).
+    pub index: i32,
+    /// The method's name in the `.proto` file (`""`: unknown).
+    pub name: &'static str,
+}
+
+impl From<i32> for GrainMethod {
+    fn from(index: i32) -> Self {
+        GrainMethod { index, name: "" }
+    }
+}
+
+impl fmt::Display for GrainMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "method #{}", self.index)
+        } else {
+            f.write_str(self.name)
+        }
+    }
+}
+
+/// Calls `method` of grain `identity` of `kind` with `input`, as a generated client does:
+/// `GrainRequest { method_index, message_data }` out, the output message or a
 /// `GrainErrorResponse` back. `Out` must be registered with the remote serializer when the
 /// grain may live on another member.
 ///
 /// An answer of a stale activation ([`GrainError::is_stale_activation`]: it did nothing and
 /// stopped) is retried at once against the current activation, within the options' attempts
-/// and deadline.
+/// and deadline. A transport failure's message names the grain and the method
+/// (`request to grain Account/alice (Deposit) timed out after 5s`).
 pub fn call<Out: Message>(
     cluster: &Cluster,
     identity: &str,
     kind: &str,
-    method_index: i32,
+    method: impl Into<GrainMethod>,
     input: &impl prost::Message,
     options: &CallOptions,
 ) -> impl Future<Output = Result<Out, GrainError>> + Send + 'static {
     let cluster = cluster.clone();
     let ci = ClusterIdentity::new(identity, kind);
-    let request = GrainRequest::new(method_index, input);
+    let method = method.into();
+    let request = GrainRequest::new(method.index, input);
     let options = options.clone();
     let deadline =
         std::time::Instant::now() + options.timeout.unwrap_or(cluster.config().request_timeout);
@@ -274,13 +305,19 @@ pub fn call<Out: Message>(
         let mut attempts = 1;
         loop {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
-            let fut = cluster.request_as::<Out, _>(
+            let label = if method.name.is_empty() {
+                "GrainRequest"
+            } else {
+                method.name
+            };
+            let fut = cluster.request_method_as::<Out, _>(
                 ci.identity.clone(),
                 ci.kind.clone(),
                 request.clone(),
                 &options.clone().with_timeout(remaining),
+                label,
             );
-            match fut.await.map_err(GrainError::from) {
+            match fut.await.map_err(|e| call_error(e, &ci, method)) {
                 Err(e) if e.is_stale_activation() && attempts < options.max_attempts.max(1) => {
                     // The activation that answered is stopping: forget it, so that the retry
                     // resolves the current one.
@@ -296,16 +333,55 @@ pub fn call<Out: Message>(
     }
 }
 
+/// A grain call's failure, named: a timeout names the method instead of the wire message
+/// (`GrainRequest`); another transport failure says which grain and method it hit.
+fn call_error(e: ClusterError, ci: &ClusterIdentity, method: GrainMethod) -> GrainError {
+    let named = |e: ClusterError| match e {
+        ClusterError::Timeout {
+            identity,
+            message,
+            after,
+        } => ClusterError::Timeout {
+            identity,
+            message: if message.is_empty() || method.name.is_empty() {
+                message
+            } else {
+                method.name
+            },
+            after,
+        },
+        e => e,
+    };
+    let e = match e {
+        ClusterError::RetriesExhausted {
+            identity,
+            attempts,
+            last,
+        } => ClusterError::RetriesExhausted {
+            identity,
+            attempts,
+            last: Box::new(named(*last)),
+        },
+        e => named(e),
+    };
+    let prefix = !matches!(e, ClusterError::Grain(_) | ClusterError::Timeout { .. });
+    let mut g = GrainError::from(e);
+    if prefix {
+        g.message = format!("calling {method} on grain {ci}: {}", g.message);
+    }
+    g
+}
+
 /// [`call`], blocking the calling thread.
 pub fn call_blocking<Out: Message>(
     cluster: &Cluster,
     identity: &str,
     kind: &str,
-    method_index: i32,
+    method: impl Into<GrainMethod>,
     input: &impl prost::Message,
     options: &CallOptions,
 ) -> Result<Out, GrainError> {
-    let fut = call::<Out>(cluster, identity, kind, method_index, input, options);
+    let fut = call::<Out>(cluster, identity, kind, method, input, options);
     crate::cluster::block_on(cluster.system(), async move { Ok(fut.await) })
         .unwrap_or_else(|e| Err(e.into()))
 }
@@ -659,9 +735,14 @@ mod tests {
 
     #[test]
     fn transport_failures_get_the_closest_reason() {
-        let e = GrainError::from(ClusterError::Timeout);
+        let timeout = ClusterError::Timeout {
+            identity: "k/i".into(),
+            message: "",
+            after: std::time::Duration::from_secs(1),
+        };
+        let e = GrainError::from(timeout.clone());
         assert_eq!(e.reason, "DEADLINE_EXCEEDED");
-        assert_eq!(e.cluster_error(), Some(&ClusterError::Timeout));
+        assert_eq!(e.cluster_error(), Some(&timeout));
         let e = GrainError::from(ClusterError::RetriesExhausted {
             identity: "k/i".into(),
             attempts: 3,
@@ -671,5 +752,42 @@ mod tests {
         let answered = GrainErrorResponse::new("USER_NOT_FOUND", "x").with_metadata("k", "v");
         let e = GrainError::from(ClusterError::Grain(answered.clone()));
         assert_eq!((e.cluster_error(), e.to_response()), (None, answered));
+    }
+
+    #[test]
+    fn call_errors_name_the_grain_and_the_method() {
+        let ci = ClusterIdentity::new("alice", "Account");
+        let deposit = GrainMethod {
+            index: 0,
+            name: "Deposit",
+        };
+        let timeout = ClusterError::Timeout {
+            identity: ci.to_string(),
+            message: "protoactor_cluster::proto::GrainRequest",
+            after: std::time::Duration::from_secs(5),
+        };
+        let e = call_error(timeout, &ci, deposit);
+        assert_eq!(
+            e.message,
+            "request to grain Account/alice (Deposit) timed out after 5s"
+        );
+        let e = call_error(
+            ClusterError::NoOwner {
+                kind: "Account".into(),
+                members: 2,
+            },
+            &ci,
+            3.into(),
+        );
+        assert!(
+            e.message
+                .starts_with("calling method #3 on grain Account/alice: no member hosts kind"),
+            "{}",
+            e.message
+        );
+        // The grain's own answer stays as it was.
+        let answered = GrainErrorResponse::new("NOT_FOUND", "no such account");
+        let e = call_error(ClusterError::Grain(answered), &ci, deposit);
+        assert_eq!(e.message, "no such account");
     }
 }

@@ -1,6 +1,11 @@
 //! Cluster identities: a grain is addressed by `(identity, kind)`.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use protoactor::Pid;
 
 use crate::error::ClusterError;
 use crate::proto::ClusterIdentity;
@@ -41,6 +46,133 @@ pub(crate) fn check_len(what: &'static str, value: &str, limit: usize) -> Result
     Ok(())
 }
 
+/// The identity a grain PID's id carries, if it has the shape the placement actors give it:
+/// `<placement actor>/<identity>$<n>` (Go's `SpawnPrefix`; the placement actor's own id has
+/// no `/` and the generated suffix no `$`). Tables of grains keep the PID alone and read
+/// the identity from it, instead of a copy of the identity per grain.
+pub fn identity_in_pid_id(id: &str) -> Option<&str> {
+    let start = id.find('/')? + 1;
+    let end = id.rfind('$')?;
+    id.get(start..end)
+}
+
+/// A grain's `(kind, identity)` as a key, whatever holds it: a [`ClusterIdentity`], a
+/// `(kind, identity)` pair or a [`GrainPid`]. Tables keyed by `GrainPid` (or
+/// [`IdentityKey`]) are looked up with a `&ClusterIdentity` through `Borrow<dyn GrainKey>`
+/// (all of them hash and compare as the pair).
+pub trait GrainKey {
+    /// The kind.
+    fn kind(&self) -> &str;
+    /// The identity.
+    fn identity(&self) -> &str;
+}
+
+impl GrainKey for ClusterIdentity {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+}
+
+/// `(kind, identity)`.
+impl GrainKey for (&str, &str) {
+    fn kind(&self) -> &str {
+        self.0
+    }
+    fn identity(&self) -> &str {
+        self.1
+    }
+}
+
+impl Hash for dyn GrainKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind().hash(state);
+        self.identity().hash(state);
+    }
+}
+impl PartialEq for dyn GrainKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity() && self.kind() == other.kind()
+    }
+}
+impl Eq for dyn GrainKey + '_ {}
+
+/// A [`ClusterIdentity`] as a key that hashes as the pair (its own `Hash` differs), so a
+/// table of them is looked up with any `&dyn GrainKey`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityKey(pub ClusterIdentity);
+
+impl Hash for IdentityKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (&self.0 as &dyn GrainKey).hash(state)
+    }
+}
+
+impl<'a> Borrow<dyn GrainKey + 'a> for IdentityKey {
+    fn borrow(&self) -> &(dyn GrainKey + 'a) {
+        &self.0
+    }
+}
+
+/// A grain's PID with its kind, keyed as its `(kind, identity)`: the identity is read from
+/// the PID's id ([`identity_in_pid_id`]), so a table of them holds no copy of it (the kind
+/// is shared by all the grains of a kind). Build one with [`GrainPid::new`], which checks
+/// that the PID carries the identity.
+#[derive(Clone, Debug)]
+pub struct GrainPid {
+    pid: Pid,
+    kind: Arc<str>,
+}
+
+impl GrainPid {
+    /// `pid` of `ci` (`kind` is `ci`'s kind, shared); `pid` back if its id does not carry
+    /// `ci`'s identity.
+    pub fn new(ci: &ClusterIdentity, kind: Arc<str>, pid: Pid) -> Result<Self, Pid> {
+        if identity_in_pid_id(pid.id()) == Some(ci.identity.as_str()) && *kind == *ci.kind {
+            Ok(GrainPid { pid, kind })
+        } else {
+            Err(pid)
+        }
+    }
+    /// The PID.
+    pub fn pid(&self) -> &Pid {
+        &self.pid
+    }
+    /// The cluster identity (a copy).
+    pub fn cluster_identity(&self) -> ClusterIdentity {
+        ClusterIdentity::new(self.identity(), self.kind())
+    }
+}
+
+impl GrainKey for GrainPid {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn identity(&self) -> &str {
+        identity_in_pid_id(self.pid.id()).expect("checked by GrainPid::new")
+    }
+}
+
+impl Hash for GrainPid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn GrainKey).hash(state)
+    }
+}
+impl PartialEq for GrainPid {
+    fn eq(&self, other: &Self) -> bool {
+        (self as &dyn GrainKey) == (other as &dyn GrainKey)
+    }
+}
+impl Eq for GrainPid {}
+
+impl<'a> Borrow<dyn GrainKey + 'a> for GrainPid {
+    fn borrow(&self) -> &(dyn GrainKey + 'a) {
+        self
+    }
+}
+
 impl fmt::Display for ClusterIdentity {
     /// `kind/identity`, Go's `ToShortString`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -51,6 +183,36 @@ impl fmt::Display for ClusterIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    // A PID's interior mutability is its process cache, which neither hash nor eq reads.
+    #[allow(clippy::mutable_key_type)]
+    fn a_grain_pid_is_found_by_its_cluster_identity() {
+        assert_eq!(
+            identity_in_pid_id("partition-activator/a/b$c$1x"),
+            Some("a/b$c")
+        );
+        assert_eq!(identity_in_pid_id("partition-activator/$1"), Some(""));
+        assert_eq!(identity_in_pid_id("$1"), None);
+        assert_eq!(identity_in_pid_id("x$1/y"), None);
+        let kind: Arc<str> = Arc::from("k");
+        let pid = Pid::new("h:1", "partition-activator/a/b$c$1x");
+        let ci = ClusterIdentity::new("a/b$c", "k");
+        let g = GrainPid::new(&ci, kind.clone(), pid.clone()).expect("carries it");
+        assert_eq!(g.cluster_identity(), ci);
+        let mut set = std::collections::HashSet::new();
+        set.insert(g);
+        assert!(set.contains(&ci as &dyn GrainKey));
+        assert!(!set.contains(&ClusterIdentity::new("a/b$c", "other") as &dyn GrainKey));
+        assert!(!set.contains(&ClusterIdentity::new("a/b", "k") as &dyn GrainKey));
+        assert!(GrainPid::new(
+            &ClusterIdentity::new("other", "k"),
+            kind.clone(),
+            pid.clone()
+        )
+        .is_err());
+        assert!(GrainPid::new(&ClusterIdentity::new("a/b$c", "j"), kind, pid).is_err());
+    }
 
     #[test]
     fn identities_and_kinds_have_length_limits() {

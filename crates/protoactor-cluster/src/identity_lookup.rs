@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -15,8 +16,10 @@ use dashmap::DashMap;
 use protoactor::{ActorSystem, Pid};
 
 use crate::error::ClusterError;
+use crate::identity::{identity_in_pid_id, GrainKey};
 use crate::kind::Kind;
 use crate::member_list::MemberList;
+use crate::pid_cache::PidCache;
 use crate::proto::ClusterIdentity;
 
 /// The future of one lookup attempt.
@@ -57,12 +60,23 @@ pub struct PlacementTimings {
 
 struct LookupInner {
     system: ActorSystem,
+    cluster_name: String,
     address: String,
     member_list: MemberList,
     kinds: HashMap<String, Kind>,
     timings: PlacementTimings,
-    /// The local activations by PID id, readable by the grains themselves.
-    activations: DashMap<String, ClusterIdentity>,
+    /// The local activations by identity, the one table of them (the placement actor's
+    /// too): each is the grain's PID (shared with the core) and its kind's shared name; the
+    /// identity is read from the PID's id, so no copy of it is kept. Found by PID id too:
+    /// the id names the identity, and the kinds hosted are few.
+    activations: PidCache,
+    /// Activations registered by PID id and not moved to `activations` yet: registered
+    /// before their spawn (so the grain reads its identity from `Started` on), or whose PID
+    /// does not carry its identity. A reader looks here first: an entry moves by being
+    /// inserted there before it is removed here.
+    by_id: DashMap<Box<str>, Arc<ClusterIdentity>>,
+    /// Live activations per hosted kind (read every gossip round: no scan of the map).
+    counts: HashMap<String, AtomicI64>,
 }
 
 /// A [`LookupContext`] that does not keep the node alive.
@@ -77,22 +91,31 @@ impl WeakLookupContext {
 }
 
 impl LookupContext {
-    /// The context of the node at `address` on `system` hosting `kinds` (by name), with the
-    /// placement's `timings`.
+    /// The context of the node at `address` of cluster `cluster_name` on `system` hosting
+    /// `kinds` (by name), with the placement's `timings`.
     pub(crate) fn new(
         system: ActorSystem,
+        cluster_name: String,
         address: String,
         member_list: MemberList,
         kinds: HashMap<String, Kind>,
         timings: PlacementTimings,
     ) -> Self {
+        let counts = kinds
+            .keys()
+            .map(|k| (k.clone(), AtomicI64::new(0)))
+            .collect();
+
         LookupContext(Arc::new(LookupInner {
             system,
+            cluster_name,
             address,
             member_list,
             kinds,
             timings,
-            activations: DashMap::new(),
+            activations: PidCache::new(),
+            by_id: DashMap::new(),
+            counts,
         }))
     }
     /// A handle that does not keep the node alive.
@@ -103,9 +126,17 @@ impl LookupContext {
     pub fn system(&self) -> &ActorSystem {
         &self.0.system
     }
+    /// The cluster's name.
+    pub fn cluster_name(&self) -> &str {
+        &self.0.cluster_name
+    }
     /// This node's address (`host:port`).
     pub fn address(&self) -> &str {
         &self.0.address
+    }
+    /// True if this node hosts at least one kind.
+    pub fn hosts_kinds(&self) -> bool {
+        !self.0.kinds.is_empty()
     }
     /// The member list (current topology and owners).
     pub fn member_list(&self) -> &MemberList {
@@ -124,25 +155,201 @@ impl LookupContext {
         &self.0.timings
     }
     /// Records the local activation whose PID id is `pid_id` (before it is spawned, so the
-    /// grain reads its identity from `Started` on).
-    pub fn register_activation(&self, pid_id: &str, ci: ClusterIdentity) {
-        self.0.activations.insert(pid_id.to_string(), ci);
+    /// grain reads its identity from `Started` on); once spawned, [`activation_spawned`]
+    /// keeps it in a compact form.
+    ///
+    /// [`activation_spawned`]: Self::activation_spawned
+    pub fn register_activation(&self, pid_id: &str, ci: Arc<ClusterIdentity>) {
+        let kind = ci.kind.clone();
+        if self.find_by_id(pid_id).is_some() {
+            return;
+        }
+        if self.0.by_id.insert(pid_id.into(), ci).is_none() {
+            self.count(&kind, 1);
+        }
     }
-    /// Forgets the local activation whose PID id is `pid_id`.
-    pub fn unregister_activation(&self, pid_id: &str) {
-        self.0.activations.remove(pid_id);
+    /// The activation registered under `pid.id()` was spawned as `pid`: it joins the table
+    /// by identity ([`activation_pid`](Self::activation_pid)), and leaves the one by id if
+    /// its PID's id carries its identity.
+    pub fn activation_spawned(&self, pid: &Pid) {
+        let Some(ci) = self.0.by_id.get(pid.id()).map(|c| c.value().clone()) else {
+            return;
+        };
+        let carried = identity_in_pid_id(pid.id()) == Some(ci.identity.as_str())
+            && self.0.kinds.contains_key(&ci.kind);
+        // Inserted before it is removed from `by_id`, which readers look at first.
+        self.0
+            .activations
+            .set(Arc::unwrap_or_clone(ci), pid.clone());
+        if carried {
+            self.0.by_id.remove(pid.id());
+        }
+    }
+    /// The PID of the spawned local activation of `ci`.
+    pub fn activation_pid(&self, ci: &ClusterIdentity) -> Option<Pid> {
+        self.0.activations.get(ci)
+    }
+    /// Calls `f(kind, identity, pid)` for each spawned local activation.
+    pub fn for_each_activation(&self, f: impl FnMut(&str, &str, &Pid)) {
+        self.0.activations.for_each(f)
+    }
+    /// The hosted kind under which the table by identity holds the activation `pid_id`.
+    fn find_by_id<'a>(&'a self, pid_id: &'a str) -> Option<(&'a str, &'a str)> {
+        let identity = identity_in_pid_id(pid_id)?;
+        self.0.kinds.keys().find_map(|k| {
+            let key = (k.as_str(), identity);
+            self.0
+                .activations
+                .get(&key)
+                .is_some_and(|p| p.id() == pid_id)
+                .then_some(key)
+        })
+    }
+    /// Forgets the local activation whose PID id is `pid_id`, and returns its identity.
+    pub fn unregister_activation(&self, pid_id: &str) -> Option<ClusterIdentity> {
+        let ci = match self.0.by_id.remove(pid_id) {
+            Some((_, ci)) => {
+                self.0.activations.remove_where(&*ci, |p| p.id() == pid_id);
+                Arc::unwrap_or_clone(ci)
+            }
+            None => {
+                let key = self.find_by_id(pid_id)?;
+                self.0
+                    .activations
+                    .remove_where(&key, |p| p.id() == pid_id)?;
+                ClusterIdentity::new(key.identity(), key.kind())
+            }
+        };
+        self.count(&ci.kind, -1);
+        Some(ci)
+    }
+    fn count(&self, kind: &str, delta: i64) {
+        if let Some(c) = self.0.counts.get(kind) {
+            c.fetch_add(delta, Ordering::Relaxed);
+        }
     }
     /// The cluster identity of the local activation whose PID id is `pid_id`.
     pub fn activation(&self, pid_id: &str) -> Option<ClusterIdentity> {
-        self.0.activations.get(pid_id).map(|c| c.value().clone())
+        if let Some(c) = self.0.by_id.get(pid_id) {
+            return Some((**c.value()).clone());
+        }
+        let (kind, identity) = self.find_by_id(pid_id)?;
+        Some(ClusterIdentity::new(identity, kind))
+    }
+    /// This node's activations (of `kind`, if given) with their PID ids, sorted by kind then
+    /// identity.
+    pub fn activations(&self, kind: Option<&str>) -> Vec<(ClusterIdentity, String)> {
+        let mut out: Vec<(ClusterIdentity, String)> = Vec::new();
+        self.0.activations.for_each(|k, identity, pid| {
+            if kind.is_none_or(|want| want == k) {
+                out.push((ClusterIdentity::new(identity, k), pid.id().to_string()));
+            }
+        });
+        for a in self.0.by_id.iter() {
+            let spawned = self
+                .0
+                .activations
+                .get(&**a.value())
+                .is_some_and(|p| p.id() == &**a.key());
+            if !spawned && kind.is_none_or(|want| a.value().kind == want) {
+                out.push(((**a.value()).clone(), a.key().to_string()));
+            }
+        }
+        out.sort_by(|a, b| (&a.0.kind, &a.0.identity).cmp(&(&b.0.kind, &b.0.identity)));
+        out
     }
     /// How many activations of each kind this node hosts (every hosted kind, 0 included).
     pub fn activation_counts(&self) -> HashMap<String, i64> {
-        let mut counts: HashMap<String, i64> =
-            self.0.kinds.keys().map(|k| (k.clone(), 0)).collect();
-        for a in self.0.activations.iter() {
-            *counts.entry(a.value().kind.clone()).or_default() += 1;
-        }
-        counts
+        self.0
+            .counts
+            .iter()
+            .map(|(k, c)| (k.clone(), c.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protoactor::Props;
+
+    fn node(system: &ActorSystem) -> LookupContext {
+        let kinds = ["a", "b"]
+            .map(|k| (k.to_string(), Kind::new(k, Props::from_func(|_| {}))))
+            .into_iter()
+            .collect();
+        let d = Duration::from_secs(1);
+        LookupContext::new(
+            system.clone(),
+            "c".into(),
+            "h:1".into(),
+            MemberList::new(system, "m"),
+            kinds,
+            PlacementTimings {
+                shutdown_timeout: d,
+                check_interval: d,
+                stale_view_wait: d,
+                handoff_timeout: d,
+            },
+        )
+    }
+
+    /// The grain reads its identity by its PID id before its spawn returns, while it is
+    /// kept, and not after; the counts follow, and a PID whose id does not carry its
+    /// identity is found all the same.
+    #[test]
+    fn activations_are_found_by_pid_id_and_by_identity() {
+        let system = ActorSystem::new();
+        let node = node(&system);
+        let (x, y) = (
+            ClusterIdentity::new("u/1", "a"),
+            ClusterIdentity::new("u/1", "b"),
+        );
+        let (px, py) = (
+            Pid::new("h:1", "partition-activator/u/1$1"),
+            Pid::new("h:1", "partition-activator/u/1$2"),
+        );
+        node.register_activation(px.id(), Arc::new(x.clone()));
+        assert_eq!(
+            node.activation(px.id()),
+            Some(x.clone()),
+            "before the spawn"
+        );
+        assert_eq!(node.activation_pid(&x), None, "not spawned yet");
+        node.activation_spawned(&px);
+        node.register_activation(py.id(), Arc::new(y.clone()));
+        node.activation_spawned(&py);
+        assert!(node.0.by_id.is_empty(), "kept as their PIDs alone");
+        assert_eq!(node.activation(px.id()), Some(x.clone()));
+        assert_eq!(node.activation(py.id()), Some(y.clone()));
+        assert_eq!(node.activation_pid(&y), Some(py.clone()));
+        assert_eq!(node.activation("partition-activator/u/1$3"), None);
+        assert_eq!(node.activation_counts()["a"], 1);
+        assert_eq!(
+            node.activations(None),
+            vec![
+                (x.clone(), px.id().to_string()),
+                (y.clone(), py.id().to_string())
+            ]
+        );
+
+        // An id that does not carry the identity.
+        let (z, pz) = (ClusterIdentity::new("z", "a"), Pid::new("h:1", "elsewhere"));
+        node.register_activation(pz.id(), Arc::new(z.clone()));
+        node.activation_spawned(&pz);
+        assert_eq!(node.activation(pz.id()), Some(z.clone()));
+        assert_eq!(node.activation_pid(&z), Some(pz.clone()));
+        assert_eq!(node.activations(Some("a")).len(), 2);
+        assert_eq!(node.activation_counts()["a"], 2);
+
+        assert_eq!(node.unregister_activation(px.id()), Some(x.clone()));
+        assert_eq!(node.unregister_activation(px.id()), None);
+        assert_eq!(node.unregister_activation(pz.id()), Some(z.clone()));
+        assert_eq!(node.activation(px.id()), None);
+        assert_eq!(node.activation_pid(&z), None);
+        assert_eq!(node.activation(py.id()), Some(y));
+        assert_eq!(node.activation_counts()["a"], 0);
+        assert_eq!(node.activation_counts()["b"], 1);
+        system.shutdown();
     }
 }

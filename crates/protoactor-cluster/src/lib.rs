@@ -97,13 +97,45 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `persistence` | yes | the `persistent` module: persistent typed grains (journal and snapshots through a `protoactor-persistence` provider; pure Rust, the providers are that crate's features) |
-//! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider. Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
+//! | `persistence` | yes | the `persistent` module: persistent typed grains (journal and snapshots through a `protoactor-persistence` provider; pure Rust, the providers are that crate's features), and `pubsub::ProviderStore` (durable topic subscriptions in such a provider) |
+//! | `postgres` | no | `persistence` with protoactor-persistence's PostgreSQL provider (`tokio-postgres`) |
+//! | `etcd` | no | the `etcd` provider: members as keys with leases in an etcd server, the key layout of protoactor-go's etcd provider; and `etcd_lookup`, a strongly consistent identity lookup (one activation per identity, registered in etcd on the member's lease, fenced when the lease runs out; Rust members only). Building it needs a system `protoc` (the `etcd-client` crate's build script runs it) |
 //! | `consul` | no | the `consul` provider: a Consul agent's services and TTL checks, as protoactor-go's consul provider (no extra dependency) |
+//! | `management` | no | the `management` module: a read-only HTTP API (axum) and a dashboard page about the running cluster |
+//! | `metrics` | no | grain call latency per kind and method as the OpenTelemetry histogram `protocluster_grain_request_duration` of the actor system's meter (`protoactor` feature `metrics`) |
+//! | `tls` | no | `protoactor-remote`'s `tls` feature: members start their remote with `RemoteConfig::with_mutual_tls` (see "Authentication" below) |
 //! | `kubernetes` | no | the `kubernetes` provider: pod labels watched through the Kubernetes API, as protoactor-go's k8s provider (kube and k8s-openapi; needs Rust 1.89+; the binary picks the k8s-openapi API version feature) |
 //!
 //! With default features the crate builds without a system `protoc`: its own `.proto` files
 //! are compiled by protox (pure Rust). The test and automanaged providers are always there.
+//!
+//! ## Authentication
+//!
+//! By default, as in protoactor-go, nothing between members is authenticated. Two options,
+//! which combine:
+//!
+//! * **Mutual TLS** (feature `tls`): each member starts its remote with
+//!   `RemoteConfig::with_mutual_tls(cert_pem, key_pem, ca_pem)` and a certificate signed by
+//!   the cluster's CA. Every connection between members is then authenticated both ways:
+//!   grain calls, activation requests, gossip, watches, everything. A peer without such a
+//!   certificate fails the handshake and reaches nothing. protoactor-go members take part
+//!   when configured the same way (`remote.WithServerOptions` with
+//!   `grpc.Creds(credentials.NewTLS(..RequireAndVerifyClientCert..))` and
+//!   `remote.WithDialOptions` with `grpc.WithTransportCredentials(..)`).
+//! * **Signed gossip** ([`ClusterConfig::with_gossip_secret`], Rust-only clusters): a member
+//!   enters the topology only once gossip it signed has arrived.
+//!
+//! Membership still comes from the provider, but with either option a listed member joins
+//! a member's topology only once it proved itself: with a secret, once gossip it signed
+//! arrived; with mutual TLS and no secret, once its own gossip reached that member directly
+//! over its transport (a gossip request from its address, or its answer to one:
+//! [`ClusterConfig::gossip_admission`], on by default with mutual TLS and available without
+//! TLS through [`ClusterConfig::with_gossip_admission`]). A listed member whose certificate
+//! is refused is thus never admitted, and no grain is placed on it; protoactor-go members
+//! gossip, so they are admitted. Once authenticated, members trust each other fully: a
+//! certificate is not tied to a member id, so a member can still claim another's sender
+//! address. The automanaged provider's `/_health` endpoint and the management API are plain
+//! HTTP on their own ports; mutual TLS does not cover them.
 //!
 //! ## Pub/sub
 //!
@@ -120,19 +152,22 @@
 //! higher layer and on an import cycle (which it prints).
 //!
 //! ```text
-//!  0 base        proto, error, envelope, identity
-//!                  the generated messages, ClusterError, the grain envelopes, identities
+//!  0 base        proto, error, envelope, identity, latency
+//!                  the generated messages, ClusterError, the grain envelopes, identities,
+//!                  request latency histograms
 //!  1 members     member, hash, kind, pid_cache
 //!                  members and their addresses, Go's topology and owner hashes, kinds,
 //!                  the PID cache
 //!  2 membership  member_list
 //!                  the current topology, blocking, ClusterTopology events
 //!  3 gossip      gossip
-//!                  gossip/wire.rs (names, keys, packing), gossip/state.rs (state, merge),
+//!                  gossip/wire.rs (names, keys, packing), gossip/auth.rs (signed values),
+//!                  gossip/state.rs (state, merge),
 //!                  gossip/heartbeat.rs (expiry, blocking), gossip/actor.rs (actor, rounds)
-//!  4 placement   identity_lookup, activator, disthash
-//!                  the lookup trait and its LookupContext, the placement actor, disthash
-//!                  (a strong-consistency identity lookup comes in here)
+//!  4 placement   identity_lookup, activator, disthash, etcd_lookup
+//!                  the lookup trait and its LookupContext, the placement actor, disthash,
+//!                  and the strongly consistent lookup on etcd with lease fencing (feature
+//!                  `etcd`)
 //!  5 providers   provider, test_provider, automanaged, etcd, consul, kubernetes
 //!                  the provider trait and its ProviderContext, the providers (etcd, consul
 //!                  and kubernetes behind the cargo features of the same names)
@@ -163,6 +198,9 @@ pub mod error;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub mod etcd_lookup;
 pub mod gossip;
 pub mod grain;
 pub mod hash;
@@ -172,7 +210,9 @@ pub mod kind;
 #[cfg(feature = "kubernetes")]
 #[cfg_attr(docsrs, doc(cfg(feature = "kubernetes")))]
 pub mod kubernetes;
+pub mod latency;
 #[cfg(feature = "management")]
+#[cfg_attr(docsrs, doc(cfg(feature = "management")))]
 pub mod management;
 pub mod member;
 pub mod member_list;
@@ -196,7 +236,8 @@ pub use config::{ClusterConfig, ClusterService};
 pub use disthash::DistHashIdentityLookup;
 pub use envelope::GrainErrorReason;
 pub use error::ClusterError;
-pub use grain::{GrainContext, GrainCtx, GrainError, Responder};
+pub use gossip::GossipSecret;
+pub use grain::{GrainContext, GrainCtx, GrainError, GrainMethod, Responder};
 pub use identity_lookup::{IdentityLookup, LookupContext, PlacementTimings};
 pub use kind::Kind;
 pub use member_list::MemberList;

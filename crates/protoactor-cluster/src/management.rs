@@ -7,12 +7,16 @@
 //! | `GET {base}/cluster/members` | `{self, members: [{id, host, port, address, kinds, heartbeat_age_ms}], blocked}` |
 //! | `GET {base}/cluster/topology` | `{hash, members: [id]}` |
 //! | `GET {base}/cluster/gossip` | `{<member id>: {<key>: sequence number}}` for the built-in keys |
-//! | `GET {base}/cluster/activations` | `{members: {<member id>: {<kind>: count}}}` from gossip heartbeats |
+//! | `GET {base}/cluster/activations?kind=K&offset=N&limit=M` | `{members: {<member id>: {<kind>: count}}}` from gossip heartbeats, and `local: {total, offset, limit, identities: [{kind, identity, pid}]}`: this member's activations (of kind `K`), sorted, one page (default limit 100, at most 1000) |
+//! | `GET {base}/cluster/requests` | `{requests: [{kind, method, count, errors, mean_ms, p50_ms, p99_ms}]}`: this member's grain calls since the API started |
 //! | `GET {base}/actors?pattern=P&member=host:port` | `{member, ids}`: processes whose id contains `P`; another member is asked with the remote `ListProcesses` RPC |
 //! | `GET {base}/actors/{id}?member=host:port` | `{member, id, diagnostics}` (remote `GetProcessDiagnostics`), 404 if there is none |
 //! | `GET {base}/cluster/events` | server-sent events: one `topology` event (`{hash, members}`) now and on every change |
-//! | `GET {base}/metrics` | Prometheus text: members, activations per kind per member, processes, dead letters since start |
+//! | `GET {base}/metrics` | Prometheus text: members, activations per kind per member, processes, dead letters since start, and the histogram `protocluster_grain_request_duration_seconds{kind,method}` of this member's grain calls (with `protocluster_grain_request_errors_total`) |
 //! | `GET {base}/dashboard` | one HTML page (embedded, nothing fetched elsewhere) showing the above live |
+//!
+//! Request latency is recorded (per call: two clock reads and three atomic additions) only
+//! while a management API of the cluster runs.
 //!
 //! With a token set, every route answers 401 unless the request carries
 //! `Authorization: Bearer <token>` (or `?token=<token>`, for a browser's `EventSource`).
@@ -87,6 +91,7 @@ impl ManagementConfig {
 
 /// A running management API; stops when [`ManagementServer::stop`] is called or the value
 /// is dropped.
+#[must_use = "dropping the ManagementServer stops the management API; keep it while it should serve"]
 pub struct ManagementServer {
     address: SocketAddr,
     base_path: String,
@@ -111,6 +116,7 @@ impl ManagementServer {
             .map_err(|e| ClusterError::Spawn(format!("management API: {e}")))?;
         let routes = Router::new()
             .route("/cluster/members", get(members))
+            .route("/cluster/requests", get(requests))
             .route("/cluster/topology", get(topology))
             .route("/cluster/gossip", get(gossip))
             .route("/cluster/activations", get(activations))
@@ -147,6 +153,8 @@ impl ManagementServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let system = cluster.system().clone();
         let events = system.clone();
+        cluster.request_latencies().start_recording();
+        let recording = cluster.downgrade();
         system.runtime().spawn(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
@@ -164,6 +172,9 @@ impl ManagementServer {
                 tracing::error!(error = %e, "management API failed");
             }
             events.event_stream().unsubscribe(&subscription);
+            if let Some(c) = recording.upgrade() {
+                c.request_latencies().stop_recording();
+            }
         });
         tracing::info!(%address, base_path = %config.base_path, "management API started");
         Ok(ManagementServer {
@@ -354,12 +365,76 @@ fn activations_per_member(c: &Cluster) -> BTreeMap<String, BTreeMap<String, i64>
     per_member
 }
 
-async fn activations(State(w): State<Shared>) -> Response {
+/// The default and the largest page of `/cluster/activations`' identities.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+async fn activations(State(w): State<Shared>, req: Request) -> Response {
     let Some(c) = w.upgrade() else { return gone() };
+    let query = req.uri().query();
+    // A bad parameter is the message of a 400.
+    let number = |name: &str| -> Result<Option<usize>, String> {
+        match query_param(query, name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name} must be a non-negative integer, not {v:?}")),
+        }
+    };
+    let (offset, limit) = match (number("offset"), number("limit")) {
+        (Ok(o), Ok(l)) => (o.unwrap_or(0), l.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE)),
+        (Err(e), _) | (_, Err(e)) => {
+            return json_response(StatusCode::BAD_REQUEST, json!({ "error": e }))
+        }
+    };
+    let kind = query_param(query, "kind").filter(|k| !k.is_empty());
+    let local = c.local_activations(kind.as_deref());
+    let identities: Vec<Value> = local
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(ci, pid)| json!({"kind": ci.kind, "identity": ci.identity, "pid": pid}))
+        .collect();
     json_response(
         StatusCode::OK,
-        json!({ "members": activations_per_member(&c) }),
+        json!({
+            "members": activations_per_member(&c),
+            "local": {
+                "member": c.self_member().id,
+                "total": local.len(),
+                "offset": offset,
+                "limit": limit,
+                "identities": identities,
+            },
+        }),
     )
+}
+
+/// Milliseconds, rounded to microseconds (for the JSON).
+fn ms(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e3
+}
+
+async fn requests(State(w): State<Shared>) -> Response {
+    let Some(c) = w.upgrade() else { return gone() };
+    let rows: Vec<Value> = c
+        .request_latencies()
+        .snapshot()
+        .iter()
+        .map(|s| {
+            json!({
+                "kind": s.kind,
+                "method": s.method,
+                "count": s.count,
+                "errors": s.errors,
+                "mean_ms": (s.count > 0).then(|| ms(s.sum_seconds / s.count as f64)),
+                "p50_ms": s.quantile(0.5).map(ms),
+                "p99_ms": s.quantile(0.99).map(ms),
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, json!({ "requests": rows }))
 }
 
 /// The value of `name` in the request's query string (percent-decoding `%XX` and `+`).
@@ -539,6 +614,38 @@ async fn metrics(State(api): State<Shared>) -> Response {
         "protoactor_processes {}\n",
         c.system().registry().len()
     ));
+    let latencies = c.request_latencies().snapshot();
+    out.push_str("# HELP protocluster_grain_request_duration_seconds This member's grain calls per kind and method, retries included.\n");
+    out.push_str("# TYPE protocluster_grain_request_duration_seconds histogram\n");
+    for s in &latencies {
+        let labels = format!("kind=\"{}\",method=\"{}\"", label(&s.kind), label(s.method));
+        for (i, n) in s.cumulative.iter().enumerate() {
+            let le = crate::latency::BUCKETS
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            out.push_str(&format!(
+                "protocluster_grain_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "protocluster_grain_request_duration_seconds_sum{{{labels}}} {}\n",
+            s.sum_seconds
+        ));
+        out.push_str(&format!(
+            "protocluster_grain_request_duration_seconds_count{{{labels}}} {}\n",
+            s.count
+        ));
+    }
+    out.push_str("# HELP protocluster_grain_request_errors_total This member's failed grain calls per kind and method.\n");
+    out.push_str("# TYPE protocluster_grain_request_errors_total counter\n");
+    for s in &latencies {
+        out.push_str(&format!(
+            "protocluster_grain_request_errors_total{{kind=\"{}\",method=\"{}\"}} {}\n",
+            label(&s.kind),
+            label(s.method),
+            s.errors
+        ));
+    }
     out.push_str("# HELP protoactor_deadletter_count Dead letters on this node since the management API started.\n");
     out.push_str("# TYPE protoactor_deadletter_count counter\n");
     out.push_str(&format!(

@@ -42,12 +42,13 @@ pub fn split_address(address: &str) -> Option<(String, u16)> {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AddressedMember {
     pub(crate) member: Member,
-    pub(crate) address: String,
+    /// Shared with the PIDs resolved to this member (one copy per member, not per PID).
+    pub(crate) address: std::sync::Arc<str>,
 }
 
 impl AddressedMember {
     pub(crate) fn new(member: Member) -> Self {
-        let address = member.address();
+        let address = member.address().into();
         Self { member, address }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, ReentrantMutex};
-use protoactor::ActorSystem;
+use protoactor::{ActorSystem, Pid};
 use tokio::sync::watch;
 
 use crate::hash::{rendezvous_owner, topology_hash};
@@ -54,12 +54,20 @@ impl Topology {
     }
     /// True if a member at `address` (`host:port`) is active.
     pub fn contains_address(&self, address: &str) -> bool {
-        self.members.iter().any(|m| m.address == address)
+        self.members.iter().any(|m| &*m.address == address)
     }
     /// The address of the member that owns `identity` of `kind` (disthash rendezvous), or
     /// `None` if no active member hosts the kind.
     pub fn owner(&self, kind: &str, identity: &str) -> Option<&str> {
-        rendezvous_owner(&self.members, kind, identity).map(|m| m.address.as_str())
+        rendezvous_owner(&self.members, kind, identity).map(|m| &*m.address)
+    }
+    /// The PID `pid` of a member of this topology, sharing the member's address (a PID
+    /// cache of 100,000 grains then holds a handful of addresses, not 100,000 copies).
+    pub fn pid_at_member(&self, pid: &protoactor_remote::actor_proto::Pid) -> Pid {
+        match self.members.iter().find(|m| *m.address == *pid.address) {
+            Some(m) if pid.request_id == 0 => Pid::new(m.address.clone(), pid.id.as_str()),
+            _ => pid.to_pid(),
+        }
     }
 }
 
@@ -68,6 +76,11 @@ struct State {
     provider_members: Vec<Member>,
     /// Blocked ids, with when the block ends (`None`: never).
     blocked: HashMap<String, Option<Instant>>,
+    /// With admission (signed gossip, or gossip admission): the members that proved
+    /// themselves (a value they signed arrived; without a secret, their own gossip reached
+    /// this node directly); the others are kept out of the topology. `None`: every listed
+    /// member is in.
+    admitted: Option<HashSet<String>>,
 }
 
 struct Inner {
@@ -82,6 +95,9 @@ struct Inner {
     /// placement actor can tell a caller whose view is behind from one whose view is ahead.
     past: Mutex<std::collections::VecDeque<u64>>,
     watch: watch::Sender<Arc<Topology>>,
+    /// Why the provider is not connected (`None`: connected, or it does not say): set by a
+    /// provider started before it could reach its backend; calls fail with it meanwhile.
+    not_connected: ArcSwap<Option<String>>,
 }
 
 /// How many past topology hashes a member list remembers.
@@ -103,12 +119,24 @@ impl MemberList {
             state: Mutex::new(State {
                 provider_members: Vec::new(),
                 blocked: HashMap::new(),
+                admitted: None,
             }),
             publish: ReentrantMutex::new(()),
             current: ArcSwap::new(empty),
             past: Mutex::new(std::collections::VecDeque::new()),
             watch: tx,
+            not_connected: ArcSwap::from_pointee(None),
         }))
+    }
+
+    /// Why the provider is not connected yet, when it started without a connection (it
+    /// said so through its context's `set_not_connected`); `None` once it connected.
+    pub fn provider_not_connected(&self) -> Option<String> {
+        Option::clone(&self.0.not_connected.load())
+    }
+
+    pub(crate) fn set_provider_not_connected(&self, reason: Option<String>) {
+        self.0.not_connected.store(Arc::new(reason));
     }
 
     /// This node's member id.
@@ -186,22 +214,33 @@ impl MemberList {
         timed.await.is_ok()
     }
 
-    /// Runs `fut` (a request to the member at `address`) until it completes, or `address`
-    /// leaves the topology (`None`: the caller re-resolves at once instead of waiting for a
-    /// member that is gone). After `limit` only `fut` is awaited (its own timeout answers).
+    /// Runs `fut` (a request to the member at `address`, bounded by its own timeout) until
+    /// it completes, or `address` leaves the topology (`None`: the caller re-resolves at
+    /// once instead of waiting for a member that is gone). No timer of its own: one per
+    /// grain call was a second registration in the runtime's timer wheel beside the
+    /// request's deadline.
     pub async fn until_gone<F: std::future::Future>(
         &self,
         address: &str,
-        limit: Duration,
         fut: F,
     ) -> Option<F::Output> {
-        let gone = self.wait_until(limit, |t| !t.contains_address(address));
+        let mut rx = self.watch();
+        let gone = async move {
+            loop {
+                if !rx.borrow_and_update().contains_address(address) {
+                    return;
+                }
+                if rx.changed().await.is_err() {
+                    // The member list is gone: only `fut` can end the wait.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         tokio::pin!(fut);
         tokio::select! {
             biased;
             out = &mut fut => Some(out),
-            // (`gone` false: the limit passed first.)
-            true = gone => None,
+            () = gone => None,
         }
     }
 
@@ -242,6 +281,59 @@ impl MemberList {
             }
         }
         self.recompute();
+    }
+
+    /// From now on a listed member joins the topology only once [`admit`](Self::admit)ted
+    /// (signed gossip: once a value it signed with the cluster secret arrived; gossip
+    /// admission without a secret: once its own gossip reached this node directly). This
+    /// node is always in.
+    pub fn require_admission(&self) {
+        let _order = self.0.publish.lock();
+        self.0
+            .state
+            .lock()
+            .admitted
+            .get_or_insert_with(HashSet::new);
+        self.recompute();
+    }
+
+    /// Admits `ids` to the topology (see [`require_admission`](Self::require_admission));
+    /// publishes a new topology if one was listed and not admitted before.
+    pub fn admit<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let newly = {
+            let mut st = self.0.state.lock();
+            let Some(admitted) = st.admitted.as_mut() else {
+                return;
+            };
+            let mut newly = false;
+            for id in ids {
+                if !admitted.contains(id) {
+                    admitted.insert(id.to_string());
+                    newly = true;
+                }
+            }
+            newly
+        };
+        if newly {
+            let _order = self.0.publish.lock();
+            self.recompute();
+        }
+    }
+
+    /// The members the provider lists that are not blocked, admitted or not (self included):
+    /// whom a node requiring admission gossips with, so that they can prove themselves.
+    pub fn listed_members(&self) -> Vec<Member> {
+        let now = Instant::now();
+        let st = self.0.state.lock();
+        st.provider_members
+            .iter()
+            .filter(|m| {
+                st.blocked
+                    .get(&m.id)
+                    .is_none_or(|until| until.is_some_and(|u| u <= now))
+            })
+            .cloned()
+            .collect()
     }
 
     /// True if the provider lists `id` now, blocked or not: the provider is the authority on
@@ -300,8 +392,10 @@ impl MemberList {
             let now = Instant::now();
             st.blocked.retain(|_, until| until.is_none_or(|u| u > now));
             let mut by_id: HashMap<&str, &Member> = HashMap::new();
+            let me = self.0.self_id.as_str();
             for m in &st.provider_members {
-                if !st.blocked.contains_key(&m.id) {
+                let admitted = m.id == me || st.admitted.as_ref().is_none_or(|a| a.contains(&m.id));
+                if admitted && !st.blocked.contains_key(&m.id) {
                     // A provider listing one id twice: the later entry wins.
                     by_id.insert(m.id.as_str(), m);
                 }
@@ -379,7 +473,7 @@ mod tests {
     fn events(system: &ActorSystem) -> Arc<Mutex<Vec<ClusterTopology>>> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        system
+        let _ = system
             .event_stream()
             .subscribe_to::<ClusterTopology, _>(move |t| s.lock().push(t.clone()));
         seen
@@ -434,6 +528,26 @@ mod tests {
     }
 
     #[test]
+    fn with_admission_only_admitted_members_join() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "a");
+        ml.require_admission();
+        ml.update_cluster_topology(vec![m("a", 1), m("b", 2), m("c", 3)]);
+        assert_eq!(ids(&ml.members()), ["a"], "self is always in");
+        assert_eq!(ml.listed_members().len(), 3, "gossiped with all the same");
+        ml.admit(["b", "x"]);
+        assert_eq!(ids(&ml.members()), ["a", "b"], "x is not listed");
+        ml.block(&["b".into()], None);
+        assert_eq!(ids(&ml.members()), ["a"]);
+        assert_eq!(
+            ids(&ml.listed_members()),
+            ["a", "c"],
+            "blocked ids are not gossiped with"
+        );
+        system.shutdown();
+    }
+
+    #[test]
     fn blocked_ids_leave_until_unblocked_or_expired() {
         let system = ActorSystem::new();
         let ml = MemberList::new(&system, "a");
@@ -461,7 +575,7 @@ mod tests {
         let ml = MemberList::new(&system, "a");
         let calls = Arc::new(AtomicUsize::new(0));
         let (ml2, c2) = (ml.clone(), calls.clone());
-        system
+        let _ = system
             .event_stream()
             .subscribe_to::<ClusterTopology, _>(move |t| {
                 c2.fetch_add(1, Ordering::SeqCst);
@@ -481,7 +595,7 @@ mod tests {
         let ml = MemberList::new(&system, "a");
         let seen_by_waiters_during_handler = Arc::new(Mutex::new(Vec::new()));
         let (ml2, seen) = (ml.clone(), seen_by_waiters_during_handler.clone());
-        system
+        let _ = system
             .event_stream()
             .subscribe_to::<ClusterTopology, _>(move |t| {
                 // The handler already reads the new topology...

@@ -21,8 +21,9 @@
 //!   membership change). This activation then answers the caller with a retryable grain error
 //!   ([`GrainError::is_stale_activation`]: `UNAVAILABLE` with metadata `stale_activation`)
 //!   and stops; the generated clients retry it at once against the current activation (a
-//!   fenced write stored nothing). [`PersistentCtx::ensure_current`] does the same check for
-//!   a read: it fails if the journal has an event this activation has not seen.
+//!   fenced write stored nothing). [`PersistentCtx::ensure_current`] asks for the same check
+//!   for a method that only reads: before its reply, the journal is read once, and an event
+//!   this activation has not seen turns the reply into that error.
 //! - stores a snapshot after a reply when the kind's [`SnapshotPolicy`] says so (every N
 //!   events, or a closure); a failed snapshot is logged and costs only replay time.
 //!
@@ -30,23 +31,30 @@
 //! persistence crate's (protobuf full name + bytes), which Go reads as it reads any
 //! protoactor-persistence journal.
 //!
-//! Waiting for storage: methods run synchronously on the actor system's multi-thread
-//! runtime, and a write blocks the grain (not the runtime: see
-//! [`wait_for_storage`]). Grains writing at the same time share commits on the SQL
-//! providers (group commit).
+//! Waiting for storage holds no thread: a method runs synchronously, and when it returns
+//! with events to write, the write runs as a task of the actor system's runtime (recovery
+//! and snapshots too) while the activation keeps the requests that arrive meanwhile, in
+//! order, and runs them after the reply. So any number of grains can wait for their
+//! writes at once, and grains writing at the same time share commits on the SQL providers
+//! (group commit). An activation has at most one storage call in flight.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::Deref;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use protoactor::message::{ReceiveTimeout, Started, Stopped};
-use protoactor::{Actor, Context, ContextOps, Message, Props};
+use protoactor::message::{ReceiveTimeout, Restarting, Started, Stopped};
+use protoactor::{Actor, Context, ContextOps, Message, MessageEnvelope, Pid, Props};
 pub use protoactor_persistence::{
     persistent_enum, InMemoryProvider, PersistenceError, PersistentMessage, Provider, Record,
     Recovered,
 };
-use protoactor_persistence::{replay, wait_for_storage, Replayed};
+use protoactor_persistence::{replay_async, Replayed};
 
 use crate::cluster::Cluster;
 use crate::grain::{self, GrainError};
@@ -182,6 +190,27 @@ pub fn journal_name(kind: &str, identity: &str) -> String {
     format!("{kind}/{identity}")
 }
 
+/// A method's answer, sent to its caller once the method's events are durable.
+type Answer = Box<dyn FnOnce(&Context, Option<&Pid>) + Send>;
+
+fn answer<M: Message>(message: M) -> Answer {
+    Box::new(move |ctx, to| send_to(ctx, to, message))
+}
+
+/// Sends `message` to a request's sender, as `Context::respond` does for the current message
+/// (the activation answers requests after other messages were handled, so it keeps senders).
+fn send_to<M: Message>(ctx: &Context, to: Option<&Pid>, message: M) {
+    match to {
+        Some(pid) => ctx.send(pid, message),
+        None => {
+            let system = ctx.system();
+            system
+                .dead_letter()
+                .send_user_message(system, MessageEnvelope::new(message));
+        }
+    }
+}
+
 /// An activation's position in its journal.
 struct Log {
     store: GrainStore,
@@ -190,9 +219,15 @@ struct Log {
     durable: u64,
     /// Applied, not yet written.
     pending: Vec<Record>,
+    /// The method asked for [`PersistentCtx::ensure_current`].
+    check: bool,
     since_snapshot: u64,
     snapshot_requested: bool,
     recovered: Recovered,
+    /// The sender of the request being handled.
+    caller: Option<Pid>,
+    /// The handled request's answer (set by [`handle`]).
+    answer: Option<Answer>,
     /// Set when the activation must stop (fenced, or a write that may or may not have been
     /// stored): every later answer is this error.
     stop: Option<GrainError>,
@@ -240,9 +275,6 @@ impl<T: PersistentGrain> Deref for PersistentCtx<'_, T> {
 impl<T: PersistentGrain> PersistentCtx<'_, T> {
     /// Applies `event` to the state now and writes it before the method's reply.
     pub fn persist(&mut self, event: T::Event) {
-        if self.log.stop.is_some() {
-            return; // a stopping activation's state no longer matters
-        }
         self.log.pending.push(event.to_record());
         self.grain.apply(event);
     }
@@ -254,62 +286,14 @@ impl<T: PersistentGrain> PersistentCtx<'_, T> {
         }
     }
 
-    /// Writes the queued events now (e.g. before calling another grain), instead of when
-    /// the method returns. An `Err` (fenced, storage failure) stops the activation after
-    /// this method: return it (`?`).
-    pub fn flush(&mut self) -> Result<(), GrainError> {
-        if let Some(e) = &self.log.stop {
-            return Err(e.clone());
-        }
-        if self.log.pending.is_empty() {
-            return Ok(());
-        }
-        let records = std::mem::take(&mut self.log.pending);
-        let n = records.len() as u64;
-        let first = self.log.durable;
-        let provider = self.log.store.provider.clone();
-        let written = wait_for_storage(
-            self.ctx,
-            provider.persist_events(&self.log.name, first, records),
-        )
-        .and_then(|r| r);
-        match written {
-            Ok(()) => {
-                self.log.durable += n;
-                self.log.since_snapshot += n;
-                Ok(())
-            }
-            Err(e) => Err(self.stop_with(&e)),
-        }
-    }
-
-    /// Checks that no other activation wrote this grain's journal since this one last read
-    /// or wrote it (writing the queued events first). After an `Err` (stale, or storage
-    /// unreachable) the activation stops: return it (`?`). Costs one storage read; use it in
-    /// methods that only read, where a stale activation would answer old state.
-    pub fn ensure_current(&mut self) -> Result<(), GrainError> {
-        self.flush()?;
-        let provider = self.log.store.provider.clone();
-        let later = wait_for_storage(
-            self.ctx,
-            provider.get_events(&self.log.name, self.log.durable, 1),
-        )
-        .and_then(|r| r);
-        match later {
-            Ok(events) => match events.first() {
-                None => Ok(()),
-                Some(e) => Err(self.stop_with(&PersistenceError::Conflict {
-                    actor: self.log.name.clone(),
-                    index: e.index,
-                })),
-            },
-            Err(e) => Err(self.stop_with(&e)),
-        }
-    }
-
-    fn stop_with(&mut self, e: &PersistenceError) -> GrainError {
-        let err = self.log.error(e, self.identity);
-        self.log.stop.get_or_insert(err).clone()
+    /// Asks that, before this method's reply is sent, the journal is checked for an event
+    /// this activation has not seen (another activation wrote since this one last read or
+    /// wrote it). If there is one, the caller gets the stale-activation error instead of
+    /// the method's answer and the activation stops, as after a fenced write. Costs one
+    /// storage read; use it in methods that only read (or refuse), where a stale activation
+    /// would answer old state. Methods that persist need it less: their write is a check.
+    pub fn ensure_current(&mut self) {
+        self.log.check = true;
     }
 
     /// Stores a snapshot after this method's reply, whatever the policy says.
@@ -332,7 +316,8 @@ impl<T: PersistentGrain> PersistentCtx<'_, T> {
     pub fn cluster(&self) -> &Cluster {
         self.cluster
     }
-    /// The actor context (sender, system, timers, ...).
+    /// The actor context (system, timers, ...). The request being handled is answered by
+    /// the method's return value, not through this context.
     pub fn context(&mut self) -> &mut Context {
         self.ctx
     }
@@ -385,13 +370,22 @@ pub fn persistent_props<T: PersistentGrain>(
         factory: factory.clone(),
         idle_timeout,
         phase: Phase::Starting,
+        waiting: VecDeque::new(),
+        busy: false,
+        in_flight: None,
+        incarnation: NEXT_INCARNATION.fetch_add(1, Ordering::Relaxed),
     })
 }
 
 /// How long an activation whose recovery failed waits for the request that activated it.
 const FAILED_LINGER: Duration = Duration::from_secs(5);
 
+/// Tells apart the actor instances of one activation (a supervisor restart makes a new one),
+/// so that a storage call's continuation reaches only the instance that made the call.
+static NEXT_INCARNATION: AtomicU64 = AtomicU64::new(1);
+
 enum Phase<T> {
+    /// Before `Started`, and while recovery runs (the state is on the recovery's task).
     Starting,
     Active(Box<Active<T>>),
     /// Recovery or `init` failed: the answer to every request until the activation stops;
@@ -423,6 +417,31 @@ impl<T: PersistentGrain> Active<T> {
     }
 }
 
+/// A request kept while the activation waits for storage.
+struct Waiting {
+    sender: Option<Pid>,
+    request: GrainRequest,
+}
+
+/// The outcome of a storage call, or the panic that interrupted it (re-raised inside the
+/// actor, where its supervisor sees it).
+type Caught<R> = Result<R, Box<dyn std::any::Any + Send>>;
+
+/// Polls `inner`, catching a panic (a grain's `apply` during recovery runs on the task).
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Caught<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
 /// The actor of a generated persistent grain kind.
 pub struct PersistentGrainActor<T: PersistentGrain> {
     service: PersistentService<T>,
@@ -430,10 +449,42 @@ pub struct PersistentGrainActor<T: PersistentGrain> {
     factory: Arc<dyn Fn() -> T + Send + Sync>,
     idle_timeout: Duration,
     phase: Phase<T>,
+    /// Requests that arrived while a storage call was in flight, in arrival order.
+    waiting: VecDeque<Waiting>,
+    /// A storage call (recovery, a write, a snapshot) is in flight.
+    busy: bool,
+    /// The sender of the request whose events are being written.
+    in_flight: Option<Option<Pid>>,
+    incarnation: u64,
 }
 
 impl<T: PersistentGrain> PersistentGrainActor<T> {
-    /// Recovers the grain and runs `init`; on failure, answers with the error and stops.
+    /// Runs `call` on the runtime (holding no thread while it waits), then `then` inside
+    /// the actor, in order with its messages; requests wait meanwhile.
+    fn storage_call<R, F, C>(&mut self, ctx: &mut Context, call: F, then: C)
+    where
+        F: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+        C: FnOnce(&mut Self, &mut Context, R) + Send + 'static,
+    {
+        self.busy = true;
+        let incarnation = self.incarnation;
+        ctx.reenter_after::<Self, _, _>(
+            CatchPanic(Box::pin(call)),
+            move |me, ctx, out: Caught<R>| {
+                if me.incarnation != incarnation {
+                    return; // made by an instance the supervisor replaced
+                }
+                me.busy = false;
+                match out {
+                    Ok(r) => then(me, ctx, r),
+                    Err(panic) => resume_unwind(panic),
+                }
+            },
+        );
+    }
+
+    /// Starts recovering the grain (on a task that owns it meanwhile).
     fn activate(&mut self, ctx: &mut Context) {
         let cluster = Cluster::from_system(ctx.system());
         let identity = cluster
@@ -453,72 +504,203 @@ impl<T: PersistentGrain> PersistentGrainActor<T> {
                 name: journal_name(&identity.kind, &identity.identity),
                 durable: 0,
                 pending: Vec::new(),
+                check: false,
                 since_snapshot: 0,
                 snapshot_requested: false,
                 recovered: Recovered::default(),
+                caller: None,
+                answer: None,
                 stop: None,
             },
             identity,
             cluster,
         });
-        let result = self.recover(ctx, &mut active).and_then(|()| {
-            active.with_ctx(ctx, |pc| {
-                T::init(pc)?;
-                pc.flush() // events `init` persisted
-            })
+        let recovery =
+            async move {
+                let provider = active.log.store.provider.clone();
+                let name = active.log.name.clone();
+                let page_size = active.log.store.page_size;
+                let grain = &mut active.grain;
+                let r =
+                    replay_async::<T::Snapshot, T::Event>(&provider, &name, page_size, |item| {
+                        match item {
+                            Replayed::Snapshot(s, _) => grain.restore(s),
+                            Replayed::Event(e, _) => grain.apply(e),
+                        }
+                    })
+                    .await;
+                (active, r)
+            };
+        self.storage_call(ctx, recovery, |me, ctx, (active, r)| {
+            me.recovered(ctx, active, r)
         });
-        match result {
-            Ok(()) => {
-                self.phase = Phase::Active(active);
-                if !self.idle_timeout.is_zero() {
-                    ctx.set_receive_timeout(self.idle_timeout);
-                }
+    }
+
+    /// After recovery: runs `init`, then the requests that waited (or fails them all).
+    fn recovered(
+        &mut self,
+        ctx: &mut Context,
+        mut active: Box<Active<T>>,
+        r: Result<Recovered, PersistenceError>,
+    ) {
+        let result = match r {
+            Ok(recovered) => {
+                active.log.durable = recovered.next_index;
+                active.log.recovered = recovered;
+                active.with_ctx(ctx, |pc| T::init(pc))
             }
-            Err(e) => {
-                tracing::error!(identity = %active.identity,
-                    store = %active.log.store.provider.describe(), journal = %active.log.name,
-                    error = %e, "persistent grain did not start: its requests get the error");
-                self.phase = Phase::Failed(e.to_response(), false);
+            Err(e) => Err(active.log.error(&e, &active.identity)),
+        };
+        if let Err(e) = result {
+            tracing::error!(identity = %active.identity,
+                store = %active.log.store.provider.describe(), journal = %active.log.name,
+                error = %e, "persistent grain did not start: its requests get the error");
+            self.phase = Phase::Failed(e.to_response(), false);
+            if self.waiting.is_empty() {
                 // The request that activated the grain may not have arrived yet (its caller
                 // sends it once the activation is placed): the activation waits for it, and
-                // stops after answering it (see `receive`) or after `FAILED_LINGER`.
+                // stops after answering it (see `run`) or after `FAILED_LINGER`.
                 ctx.set_receive_timeout(FAILED_LINGER);
             }
+            return self.run_waiting(ctx);
+        }
+        self.phase = Phase::Active(active);
+        if !self.idle_timeout.is_zero() {
+            ctx.set_receive_timeout(self.idle_timeout);
+        }
+        // Events `init` persisted are written before the first request runs.
+        self.after_method(ctx, None, None);
+        self.run_waiting(ctx);
+    }
+
+    /// Runs the requests that waited, until one starts a storage call.
+    fn run_waiting(&mut self, ctx: &mut Context) {
+        while !self.busy {
+            let Some(w) = self.waiting.pop_front() else {
+                return;
+            };
+            self.run(ctx, w.sender, w.request);
         }
     }
 
-    fn recover(&self, ctx: &Context, active: &mut Active<T>) -> Result<(), GrainError> {
-        let grain = &mut active.grain;
-        let log = &mut active.log;
-        let recovered = replay::<T::Snapshot, T::Event>(
-            ctx,
-            log.store.provider(),
-            &log.name,
-            log.store.page_size,
-            |item| match item {
-                Replayed::Snapshot(s, _) => grain.restore(s),
-                Replayed::Event(e, _) => grain.apply(e),
-            },
-        )
-        .map_err(|e| log.error(&e, &active.identity))?;
-        log.durable = recovered.next_index;
-        log.recovered = recovered;
-        Ok(())
+    /// Handles one request (the activation is not waiting for storage).
+    fn run(&mut self, ctx: &mut Context, sender: Option<Pid>, request: GrainRequest) {
+        match &mut self.phase {
+            Phase::Active(active) => {
+                if let Some(stop) = &active.log.stop {
+                    return send_to(ctx, sender.as_ref(), stop.to_response());
+                }
+                let dispatch = self.service.dispatch;
+                active.log.caller = sender.clone();
+                active.with_ctx(ctx, |pc| dispatch(pc, request));
+                let answer = active.log.answer.take();
+                self.after_method(ctx, sender, answer);
+            }
+            Phase::Failed(e, stopping) => {
+                send_to(ctx, sender.as_ref(), e.clone());
+                if !*stopping {
+                    // After the requests queued meanwhile, which get the error too; later
+                    // ones activate the grain again.
+                    *stopping = true;
+                    let me = ctx.self_pid().clone();
+                    ctx.poison(&me);
+                }
+            }
+            Phase::Starting => send_to(
+                ctx,
+                sender.as_ref(),
+                GrainError::unavailable("the grain is not started").to_response(),
+            ),
+        }
     }
 
-    /// After a request: stops a fenced or broken activation, or snapshots when due.
-    fn after_request(&mut self, ctx: &mut Context) {
+    /// After a method (or `init`): writes its events and checks, then answers; or answers
+    /// at once when there is nothing to wait for.
+    fn after_method(&mut self, ctx: &mut Context, caller: Option<Pid>, answer: Option<Answer>) {
         let Phase::Active(active) = &mut self.phase else {
             return;
         };
-        if let Some(e) = &active.log.stop {
-            tracing::warn!(identity = %active.identity,
-                store = %active.log.store.provider.describe(), journal = %active.log.name,
-                error = %e, "persistent grain activation stops");
-            let me = ctx.self_pid().clone();
-            ctx.stop(&me);
-            return;
+        let log = &mut active.log;
+        if log.pending.is_empty() && !log.check {
+            if let Some(a) = answer {
+                a(ctx, caller.as_ref());
+            }
+            return self.snapshot_if_due(ctx);
         }
+        let records = std::mem::take(&mut log.pending);
+        let check = std::mem::take(&mut log.check);
+        let n = records.len() as u64;
+        let first = log.durable;
+        let provider = log.store.provider.clone();
+        let name = log.name.clone();
+        let write = async move {
+            if !records.is_empty() {
+                provider.persist_events(&name, first, records).await?;
+            }
+            if check {
+                let later = provider.get_events(&name, first + n, 1).await?;
+                if let Some(e) = later.first() {
+                    return Err(PersistenceError::Conflict {
+                        actor: name,
+                        index: e.index,
+                    });
+                }
+            }
+            Ok(())
+        };
+        self.in_flight = Some(caller.clone());
+        self.storage_call(ctx, write, move |me, ctx, r| {
+            me.written(ctx, n, r, caller, answer)
+        });
+    }
+
+    /// A method's write is done: answers, and snapshots when due; or stops the activation.
+    fn written(
+        &mut self,
+        ctx: &mut Context,
+        n: u64,
+        r: Result<(), PersistenceError>,
+        caller: Option<Pid>,
+        answer: Option<Answer>,
+    ) {
+        self.in_flight = None;
+        let Phase::Active(active) = &mut self.phase else {
+            return;
+        };
+        let log = &mut active.log;
+        match r {
+            Ok(()) => {
+                log.durable += n;
+                log.since_snapshot += n;
+                if let Some(a) = answer {
+                    a(ctx, caller.as_ref());
+                }
+                self.snapshot_if_due(ctx);
+                self.run_waiting(ctx);
+            }
+            Err(e) => {
+                let err = log.error(&e, &active.identity);
+                tracing::warn!(identity = %active.identity,
+                    store = %log.store.provider.describe(), journal = %log.name,
+                    error = %err, "persistent grain activation stops");
+                log.stop = Some(err.clone());
+                let response = err.to_response();
+                send_to(ctx, caller.as_ref(), response.clone());
+                // The requests that waited were not run (nothing of theirs is stored).
+                for w in self.waiting.drain(..) {
+                    send_to(ctx, w.sender.as_ref(), response.clone());
+                }
+                let me = ctx.self_pid().clone();
+                ctx.stop(&me);
+            }
+        }
+    }
+
+    /// Stores a snapshot when the policy (or the method) asks for one.
+    fn snapshot_if_due(&mut self, ctx: &mut Context) {
+        let Phase::Active(active) = &mut self.phase else {
+            return;
+        };
         let log = &mut active.log;
         let check = SnapshotCheck {
             next_index: log.durable,
@@ -530,16 +712,43 @@ impl<T: PersistentGrain> PersistentGrainActor<T> {
         log.snapshot_requested = false;
         let record = active.grain.snapshot().to_record();
         let provider = log.store.provider.clone();
-        let stored = wait_for_storage(
-            ctx,
-            provider.persist_snapshot(&log.name, log.durable, record),
-        )
-        .and_then(|r| r);
-        match stored {
-            Ok(()) => log.since_snapshot = 0,
-            // Only replay time is lost; the next method tries again.
-            Err(e) => tracing::warn!(identity = %active.identity, journal = %log.name,
-                store = %provider.describe(), error = %e, "persistent grain snapshot failed"),
+        let (name, index) = (log.name.clone(), log.durable);
+        let store = async move {
+            let r = provider.persist_snapshot(&name, index, record).await;
+            (provider, r)
+        };
+        self.storage_call(ctx, store, move |me, ctx, (provider, r)| {
+            if let Phase::Active(active) = &mut me.phase {
+                match r {
+                    Ok(()) => active.log.since_snapshot = active.log.durable - index,
+                    // Only replay time is lost; the next method tries again.
+                    Err(e) => tracing::warn!(identity = %active.identity,
+                        journal = %active.log.name, store = %provider.describe(), error = %e,
+                        "persistent grain snapshot failed"),
+                }
+            }
+            me.run_waiting(ctx);
+        });
+    }
+
+    /// The activation ends (stopped, or replaced by its supervisor): answers the requests it
+    /// will not run.
+    fn abandon(&mut self, ctx: &mut Context) {
+        if let Some(caller) = self.in_flight.take() {
+            let e = GrainError::unavailable(
+                "the activation stopped while writing this call's events; they may or may not \
+                 be stored",
+            );
+            send_to(ctx, caller.as_ref(), e.to_response());
+        }
+        if !self.waiting.is_empty() {
+            // Nothing of these was run or stored: the caller's retry reaches the next one.
+            let e =
+                GrainError::stale_activation("the activation stopped before this call ran; retry")
+                    .to_response();
+            for w in self.waiting.drain(..) {
+                send_to(ctx, w.sender.as_ref(), e.clone());
+            }
         }
     }
 }
@@ -549,42 +758,33 @@ impl<T: PersistentGrain> Actor for PersistentGrainActor<T> {
         if ctx.message().is::<Started>() {
             self.activate(ctx);
         } else if ctx.message().is::<ReceiveTimeout>() {
-            let me = ctx.self_pid().clone();
-            ctx.poison(&me);
+            if !self.busy && self.waiting.is_empty() {
+                let me = ctx.self_pid().clone();
+                ctx.poison(&me);
+            }
         } else if ctx.message().is::<Stopped>() {
+            self.abandon(ctx);
             if let Phase::Active(active) = &mut self.phase {
                 active.with_ctx(ctx, |pc| T::terminate(pc));
             }
-        } else if let Some(req) = ctx.take_message::<GrainRequest>() {
-            let dispatch = self.service.dispatch;
-            match &mut self.phase {
-                Phase::Active(active) => active.with_ctx(ctx, |pc| dispatch(pc, req)),
-                Phase::Failed(e, stopping) => {
-                    ctx.respond(e.clone());
-                    if !*stopping {
-                        // After the requests queued meanwhile, which get the error too; later
-                        // ones activate the grain again.
-                        *stopping = true;
-                        let me = ctx.self_pid().clone();
-                        ctx.poison(&me);
-                    }
-                    return;
-                }
-                Phase::Starting => {
-                    return ctx
-                        .respond(GrainError::unavailable("the grain is not started").to_response())
-                }
+        } else if ctx.message().is::<Restarting>() {
+            self.abandon(ctx);
+        } else if let Some(request) = ctx.take_message::<GrainRequest>() {
+            let sender = ctx.sender().cloned();
+            if self.busy {
+                self.waiting.push_back(Waiting { sender, request });
+            } else {
+                self.run(ctx, sender, request);
             }
-            self.after_request(ctx);
         }
     }
 }
 
 /// Runs a generated persistent method: decodes the input (`INVALID_ARGUMENT` if it cannot),
-/// calls `f`, writes the events it persisted, then answers its output or error (or the
-/// activation's stop error: fenced, storage failure). A panic in `f` is answered `INTERNAL`
-/// and goes on to the supervisor; its queued events are dropped, and the restarted
-/// activation recovers from the journal.
+/// calls `f`, and keeps its output or error as the answer, which the activation sends once
+/// the events `f` persisted are written (or the activation's stop error instead: fenced,
+/// storage failure). A panic in `f` is answered `INTERNAL` and goes on to the supervisor;
+/// its queued events are dropped, and the restarted activation recovers from the journal.
 pub fn handle<T, In, Out>(
     ctx: &mut PersistentCtx<'_, T>,
     req: &GrainRequest,
@@ -596,28 +796,28 @@ pub fn handle<T, In, Out>(
 {
     let input = match grain::decode::<In>(req) {
         Ok(i) => i,
-        Err(e) => return ctx.ctx.respond(e.to_response()),
+        Err(e) => {
+            ctx.log.answer = Some(answer(e.to_response()));
+            return;
+        }
     };
     let result = match catch_unwind(AssertUnwindSafe(|| f(ctx, input))) {
         Ok(r) => r,
         Err(payload) => {
             ctx.log.pending.clear();
-            ctx.ctx
-                .respond(GrainError::internal(grain::panic_text(&*payload)).to_response());
+            ctx.log.check = false;
+            let e = GrainError::internal(grain::panic_text(&*payload)).to_response();
+            send_to(ctx.ctx, ctx.log.caller.as_ref(), e);
             resume_unwind(payload)
         }
     };
-    let result = ctx.flush().and(result);
-    match ctx.log.stop.clone() {
-        Some(stop) => ctx.ctx.respond(stop.to_response()),
-        None => match result {
-            Ok(out) => ctx.ctx.respond(out),
-            Err(e) => ctx.ctx.respond(e.to_response()),
-        },
-    }
+    ctx.log.answer = Some(match result {
+        Ok(out) => answer(out),
+        Err(e) => answer(e.to_response()),
+    });
 }
 
 /// Answers a request for a method index the service does not have with `UNIMPLEMENTED`.
 pub fn unknown_method<T: PersistentGrain>(ctx: &mut PersistentCtx<'_, T>, kind: &str, index: i32) {
-    ctx.ctx.respond(grain::unknown_method_error(kind, index));
+    ctx.log.answer = Some(answer(grain::unknown_method_error(kind, index)));
 }

@@ -76,6 +76,19 @@ impl ProviderContext {
     pub fn update_members(&self, members: Vec<Member>) {
         self.0.member_list.update_cluster_topology(members)
     }
+    /// Says that the provider started without reaching its backend (a start-anyway mode) and
+    /// why: until [`ProviderContext::set_connected`], every grain call fails at once with
+    /// [`ClusterError::ProviderNotConnected`] carrying `reason`, instead of finding an empty
+    /// member list that would read like a hosting error.
+    pub fn set_not_connected(&self, reason: impl Into<String>) {
+        self.0
+            .member_list
+            .set_provider_not_connected(Some(reason.into()))
+    }
+    /// Says that the provider reached its backend (after [`ProviderContext::set_not_connected`]).
+    pub fn set_connected(&self) {
+        self.0.member_list.set_provider_not_connected(None)
+    }
     /// True once the cluster began shutting down or its actor system is shut down: a
     /// provider's tasks end then.
     pub fn is_shut_down(&self) -> bool {

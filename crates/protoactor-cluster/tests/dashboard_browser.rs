@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: Debian's `chromium` driven headless by `chromedriver`
 //! (WebDriver over HTTP). Three members under load; the page must show the members, the
-//! kinds and a non-zero activation rate, and a member that stops must be shown as gone.
+//! kinds, a non-zero activation rate and the grain calls per kind with a rate and a latency,
+//! and a member that stops must be shown as gone.
 //! A screenshot is written to `$CARGO_TARGET_TMPDIR/dashboard.png` for a person to look at.
 //! Skipped loudly without `chromedriver`, failing instead with `PROTOACTOR_BROWSER=required`.
 
@@ -199,6 +200,20 @@ async fn the_dashboard_shows_members_kinds_rates_and_a_member_that_is_gone() {
         let a = v.as_array().cloned().unwrap_or_default();
         let has = |k: &str| a.iter().any(|r| r[0] == k);
         has("hello") && has("counter") && a.iter().any(|r| r[1].as_f64().unwrap_or(0.0) > 0.0)
+    });
+    // The load's grain calls per kind and method, with a rate and a latency.
+    let calls = "return [...document.querySelectorAll('#requests tbody tr')].map(r => \
+                 [r.dataset.kind, r.dataset.method, parseFloat(r.cells[3].textContent) || 0, \
+                 r.cells[6].textContent])";
+    await_page(port, &session, calls, |v| {
+        let a = v.as_array().cloned().unwrap_or_default();
+        ["hello", "counter"].iter().all(|k| {
+            a.iter().any(|r| {
+                r[0] == *k
+                    && r[2].as_f64().unwrap_or(0.0) > 0.0
+                    && r[3].as_str().is_some_and(|t| t.ends_with(" ms"))
+            })
+        })
     });
 
     let png = webdriver(

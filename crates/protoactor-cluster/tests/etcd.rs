@@ -507,3 +507,55 @@ fn go_and_rust_members_share_one_etcd() {
     let r = rust.call(HELLO, "solo", "x").expect("Rust alone serves");
     assert_eq!(r.address, rust.address);
 }
+
+/// A member configured to start anyway starts while nothing listens on its etcd endpoint;
+/// every call then fails at once with "provider not connected" (not an empty topology that
+/// reads like a hosting error), and once etcd comes up the member registers and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_anyway_member_reports_provider_not_connected_until_etcd_comes_up() {
+    // Needs the etcd binary the shared server runs on; same skip rule.
+    if etcd_endpoints().is_none() {
+        return;
+    }
+    let (own, ep) = ScriptServer::etcd_unstarted();
+    let cluster = unique("etcd-start-anyway");
+    let config = EtcdConfig::new([ep.clone()])
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_retry_interval(Duration::from_millis(200))
+        .with_start_anyway(true);
+    let started = Instant::now();
+    let node = NodeBuilder::new(&cluster)
+        .with_hello_kinds(&[HELLO])
+        .member(EtcdProvider::new(config));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the start waited for etcd: {:?}",
+        started.elapsed()
+    );
+    for _ in 0..2 {
+        let called = Instant::now();
+        let err = hello(&node, "early").await.expect_err("no etcd yet");
+        assert!(
+            err.starts_with("the cluster provider is not connected yet: etcd: "),
+            "{err}"
+        );
+        assert!(err.contains(&ep), "names the endpoint: {err}");
+        assert!(
+            called.elapsed() < Duration::from_secs(10),
+            "failed at once, not after retries: {:?}",
+            called.elapsed()
+        );
+    }
+
+    assert_eq!(own.start(), ep);
+    let ids = vec![node.id()];
+    assert!(
+        node.await_ids(&ids, true, TOPOLOGY).await,
+        "registered once etcd is up"
+    );
+    assert_eq!(node.cluster.member_list().provider_not_connected(), None);
+    let r = hello(&node, "later").await.expect("served once connected");
+    assert_eq!(r.message, "hello etcd from hello/later");
+    node.stop(true).await;
+    drop(own);
+}

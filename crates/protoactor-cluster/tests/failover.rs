@@ -63,7 +63,7 @@ fn load_start(cluster: &Cluster, kind: &str, n: usize, workers: usize) -> String
     let stats = Arc::new(Mutex::new(Stats::default()));
     let s = stats.clone();
     // Not unsubscribed: the load lives as long as the process.
-    cluster
+    let _ = cluster
         .system()
         .event_stream()
         .subscribe_to::<ClusterTopology, _>(move |t| {

@@ -9,54 +9,28 @@ use std::time::{Duration, Instant};
 
 use grain_impls::grainstest::*;
 use grain_impls::{CounterGrain, GreeterGrain};
-use protoactor::prelude::*;
 use protoactor::Config;
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
-use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, ClusterError, DistHashIdentityLookup, GrainError,
-    GrainErrorResponse, GrainRequest,
-};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_cluster::{CallOptions, ClusterError, GrainError, GrainErrorResponse, GrainRequest};
+use protoactor_testkit::cluster::{Node, NodeBuilder, ScopedNode};
 
 /// Generous upper bound for things that must happen (never a timing assertion).
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Node {
-    system: ActorSystem,
-    cluster: Cluster,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.cluster.shutdown_blocking(false);
-        self.system.shutdown();
-    }
-}
-
-fn node(agent: &Arc<InMemAgent>, greeter_idle: Duration) -> Node {
-    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
-    )
-    .expect("remote starts");
-    register_types(remote.serialization());
-    let config = ClusterConfig::new(
-        "grains",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(greeter_kind_with_timeout(
-        GreeterGrain::default,
-        greeter_idle,
-    ))
-    .with_kind(counter_service_kind(CounterGrain::default));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
+fn node(agent: &Arc<InMemAgent>, greeter_idle: Duration) -> ScopedNode {
+    NodeBuilder::new("grains")
+        .with_system_config(Config::default().with_worker_threads(2))
+        .with_types(register_types)
+        .with_kind(greeter_kind_with_timeout(
+            GreeterGrain::default,
+            greeter_idle,
+        ))
+        .with_kind(counter_service_kind(CounterGrain::default))
+        .scoped_member(TestProvider::new(agent))
 }
 
 /// Two members that see each other.
-fn cluster_of_two(greeter_idle: Duration) -> (Node, Node) {
+fn cluster_of_two(greeter_idle: Duration) -> (ScopedNode, ScopedNode) {
     let agent = InMemAgent::new();
     let (a, b) = (node(&agent, greeter_idle), node(&agent, greeter_idle));
     for n in [&a, &b] {

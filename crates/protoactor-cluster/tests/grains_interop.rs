@@ -9,15 +9,22 @@
 //!   stdin/stdout). Go's generated clients call Rust generated grains, Rust's generated
 //!   clients call Go generated grains: successes and every error path. Without `go` it
 //!   prints a loud SKIPPED line and passes, unless `PROTOACTOR_INTEROP=required`.
+//! * `go_calls_a_rust_persistent_grain`: Go's generated `CounterService` client calls the
+//!   persistent form of the kind on a Rust member: its adds are journaled, a re-activation
+//!   recovers them, and a stale activation's answer reaches Go as a `GrainErrorResponse`
+//!   with `stale_activation`.
 
 mod grain_impls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use grain_impls::grainstest::*;
+#[cfg(feature = "persistence")]
+use grain_impls::PersistentCounter;
 use grain_impls::{CounterGrain, GreeterGrain};
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
@@ -61,14 +68,39 @@ fn go_indexes(go: &str) -> Indexes {
 /// From protoactor-cluster-build's file: `<n> => { ...handle...(.. grain.<m>(` in each
 /// `fn <service>_dispatch`.
 fn rust_indexes(rust: &str, services: &[(&str, &str)]) -> Indexes {
+    dispatch_indexes(rust, services, "_dispatch<", "::grain::handle", "grain.")
+}
+
+#[cfg(feature = "persistence")]
+/// The same from each `fn <service>_persistent_dispatch` (`<n> => persistent::handle(..
+/// <T as <S>Persistent>::<m>(`).
+fn rust_persistent_indexes(rust: &str, services: &[(&str, &str)]) -> Indexes {
+    dispatch_indexes(
+        rust,
+        services,
+        "_persistent_dispatch<",
+        "::persistent::handle",
+        "Persistent>::",
+    )
+}
+
+fn dispatch_indexes(
+    rust: &str,
+    services: &[(&str, &str)],
+    dispatch: &str,
+    handle: &str,
+    marker: &str,
+) -> Indexes {
     let code: String = rust.split_whitespace().collect();
     let mut out = Indexes::new();
     for (snake, go_name) in services {
-        let start = code.find(&format!("fn{snake}_dispatch<")).unwrap();
+        let start = code.find(&format!("fn{snake}{dispatch}")).unwrap();
         let body = &code[start..];
         let body = &body[..body.find("other=>").unwrap()];
         let mut rest = body;
-        while let Some(i) = rest.find("=>{::protoactor_cluster::grain::handle") {
+        let arm = format!("=>{{::protoactor_cluster{handle}");
+        let arm_plain = format!("=>::protoactor_cluster{handle}");
+        while let Some(i) = rest.find(&arm).or_else(|| rest.find(&arm_plain)) {
             let digits: String = rest[..i]
                 .chars()
                 .rev()
@@ -79,7 +111,7 @@ fn rust_indexes(rust: &str, services: &[(&str, &str)]) -> Indexes {
                 .collect();
             let after = &rest[i..];
             let method = after
-                .split("grain.")
+                .split(marker)
                 .nth(1)
                 .unwrap()
                 .split('(')
@@ -118,6 +150,23 @@ fn rust_and_go_generators_agree() {
     assert_eq!(rust, go);
     // The streaming rpc's slot (1) is taken by neither.
     assert_eq!(go[&("Greeter".to_string(), "fail".to_string())], 2);
+    // The persistent form of a service keeps the kind's indexes (Go's clients call it).
+    #[cfg(feature = "persistence")]
+    check_persistent_indexes(go);
+}
+
+#[cfg(feature = "persistence")]
+fn check_persistent_indexes(go: Indexes) {
+    let persistent = rust_persistent_indexes(
+        include_str!(concat!(env!("OUT_DIR"), "/grainstest.rs")),
+        &[("counter_service", "CounterService")],
+    );
+    let go_counter: Indexes = go
+        .into_iter()
+        .filter(|((service, _), _)| service == "CounterService")
+        .collect();
+    assert_eq!(persistent.len(), 2, "{persistent:?}");
+    assert_eq!(persistent, go_counter);
 }
 
 // ------------------------------------------------------------------ the mixed cluster
@@ -179,6 +228,21 @@ impl GoMember {
 }
 
 fn start_rust_member(auto_port: u16, peers: &[String]) -> (ActorSystem, Cluster) {
+    start_rust_member_with(
+        auto_port,
+        peers,
+        vec![
+            greeter_kind(GreeterGrain::default),
+            counter_service_kind(CounterGrain::default),
+        ],
+    )
+}
+
+fn start_rust_member_with(
+    auto_port: u16,
+    peers: &[String],
+    kinds: Vec<protoactor_cluster::Kind>,
+) -> (ActorSystem, Cluster) {
     let system = ActorSystem::new();
     let remote = Remote::start(
         &system,
@@ -191,11 +255,50 @@ fn start_rust_member(auto_port: u16, peers: &[String]) -> (ActorSystem, Cluster)
             .with_bind_host("127.0.0.1")
             .with_refresh(Duration::from_secs(1)),
     );
-    let config = ClusterConfig::new("grains", provider, DistHashIdentityLookup::new())
-        .with_kind(greeter_kind(GreeterGrain::default))
-        .with_kind(counter_service_kind(CounterGrain::default));
+    let mut config = ClusterConfig::new("grains", provider, DistHashIdentityLookup::new());
+    for kind in kinds {
+        config = config.with_kind(kind);
+    }
     let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
     (system, cluster)
+}
+
+/// A Rust member (this process; `kinds`, or the plain greeter and counter) and a Go member
+/// process in one cluster, once each sees the other.
+fn mixed_cluster(
+    bin: &PathBuf,
+    kinds: Option<Vec<protoactor_cluster::Kind>>,
+) -> (ActorSystem, Cluster, GoMember) {
+    let (rust_port, go_port) = (free_port(), free_port());
+    let peers = [
+        format!("127.0.0.1:{rust_port}"),
+        format!("127.0.0.1:{go_port}"),
+    ];
+    let (system, cluster) = match kinds {
+        Some(kinds) => start_rust_member_with(rust_port, &peers, kinds),
+        None => start_rust_member(rust_port, &peers),
+    };
+    let mut go = GoMember::start(bin, go_port, &peers);
+
+    // One topology on both sides.
+    let rust_id = cluster.self_member().id.clone();
+    let ml = cluster.member_list().clone();
+    let go_id = go.id.clone();
+    assert!(
+        system
+            .runtime()
+            .block_on(ml.wait_until(WAIT, |t| t.member(&go_id).is_some())),
+        "the Rust member sees the Go member"
+    );
+    let a = go.command(&format!(
+        "await-members {} {rust_id} {go_id}",
+        WAIT.as_millis()
+    ));
+    assert!(
+        a.starts_with("MEMBERS"),
+        "the Go member sees the Rust member: {a}"
+    );
+    (system, cluster, go)
 }
 
 /// An identity of `kind` that the member at `address` owns.
@@ -220,33 +323,7 @@ fn go_and_rust_generated_grains_call_each_other() {
     let Some(bin) = go_binary() else {
         return;
     };
-    let (rust_port, go_port) = (free_port(), free_port());
-    let peers = [
-        format!("127.0.0.1:{rust_port}"),
-        format!("127.0.0.1:{go_port}"),
-    ];
-    let (system, cluster) = start_rust_member(rust_port, &peers);
-    let mut go = GoMember::start(&bin, go_port, &peers);
-
-    // One topology on both sides.
-    let rust_id = cluster.self_member().id.clone();
-    let ml = cluster.member_list().clone();
-    let go_id = go.id.clone();
-    assert!(
-        system
-            .runtime()
-            .block_on(ml.wait_until(WAIT, |t| t.member(&go_id).is_some())),
-        "the Rust member sees the Go member"
-    );
-    let a = go.command(&format!(
-        "await-members {} {rust_id} {}",
-        WAIT.as_millis(),
-        go.id
-    ));
-    assert!(
-        a.starts_with("MEMBERS"),
-        "the Go member sees the Rust member: {a}"
-    );
+    let (system, cluster, mut go) = mixed_cluster(&bin, None);
     let rust_addr = cluster.address().to_string();
     let on_rust = identity_on(&cluster, GREETER_KIND, &rust_addr, "r");
     let on_go = identity_on(&cluster, GREETER_KIND, &go.address, "g");
@@ -383,6 +460,75 @@ fn go_and_rust_generated_grains_call_each_other() {
     assert!(e.cluster_error().is_some());
     // The Go grain still works afterwards.
     assert_eq!(client.greet_blocking(greet("again")).unwrap().calls, 2);
+
+    go.stop();
+    cluster.shutdown_blocking(true);
+    system.shutdown();
+}
+
+#[cfg(feature = "persistence")]
+#[test]
+fn go_calls_a_rust_persistent_grain() {
+    use protoactor_cluster::persistent::{
+        journal_name, GrainStore, InMemoryProvider, PersistentMessage, Provider,
+    };
+    use protoactor_cluster::ClusterIdentity;
+
+    let Some(bin) = go_binary() else {
+        return;
+    };
+    let store: Arc<dyn Provider> = Arc::new(InMemoryProvider::new());
+    let kind =
+        counter_service_persistent_kind(GrainStore::new(store.clone()), PersistentCounter::default);
+    let (system, cluster, mut go) = mixed_cluster(&bin, Some(vec![kind]));
+    let rust_addr = cluster.address().to_string();
+    let id = identity_on(&cluster, COUNTER_SERVICE_KIND, &rust_addr, "p");
+
+    // Go's generated client: each Add is answered after its event is in the journal.
+    assert_eq!(go.call(&format!("add {id} 5")).expect("add")["value"], 5);
+    assert_eq!(go.call(&format!("add {id} 7")).expect("add")["value"], 12);
+    let journal = journal_name(COUNTER_SERVICE_KIND, &id);
+    let events = system
+        .runtime()
+        .block_on(store.get_events(&journal, 0, 10))
+        .expect("events");
+    let types: Vec<&str> = events.iter().map(|e| e.record.type_name.as_str()).collect();
+    assert_eq!(types, ["grainstest.AddRequest", "grainstest.AddRequest"]);
+
+    // Stopped and activated again: the next activation recovers the two events.
+    let ci = ClusterIdentity::new(&id, COUNTER_SERVICE_KIND);
+    let pid = cluster.get_blocking(&ci).expect("activation");
+    system.root().stop_future(&pid).wait().expect("stopped");
+    let deadline = std::time::Instant::now() + WAIT;
+    while cluster.activation_counts()[COUNTER_SERVICE_KIND] != 0 {
+        assert!(std::time::Instant::now() < deadline, "the activation stops");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(go.call(&format!("add {id} 1")).expect("add")["value"], 13);
+
+    // Another writer appends event 3 behind the activation's back: Go's next Add meets a
+    // stale activation, and Go sees the retryable error (its client does not retry it).
+    let foreign = AddRequest { amount: 100 }.to_record();
+    system
+        .runtime()
+        .block_on(store.persist_event(&journal, 3, foreign))
+        .expect("foreign write");
+    let e = go.call(&format!("add {id} 1")).unwrap_err();
+    assert_eq!(e["reason"], "UNAVAILABLE", "{e}");
+    assert_eq!(metadata(&e)["stale_activation"], "true", "{e}");
+    assert_eq!(metadata(&e)["journal"], journal, "{e}");
+    // Go's retry reaches a new activation, which recovered all four events.
+    let deadline = std::time::Instant::now() + WAIT;
+    let value = loop {
+        match go.call(&format!("add {id} 1")) {
+            Ok(v) => break v["value"].clone(),
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "Go's retry: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    assert_eq!(value, 114);
 
     go.stop();
     cluster.shutdown_blocking(true);

@@ -16,7 +16,8 @@ use protoactor_cluster::proto::{GossipKeyValue, GossipMemberState, GossipRequest
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
     ActivationRequest, ActivationResponse, ActivationTerminated, Cluster, ClusterConfig,
-    ClusterError, ClusterIdentity, ClusterTopology, DistHashIdentityLookup, Kind, Member,
+    ClusterError, ClusterIdentity, ClusterTopology, DistHashIdentityLookup, GossipSecret, Kind,
+    Member,
 };
 use protoactor_remote::{Remote, RemoteConfig, RemoteDeliveryError, WireVariant};
 
@@ -61,6 +62,11 @@ fn remote_node() -> (ActorSystem, Arc<Remote>) {
 }
 
 fn member(agent: &Arc<InMemAgent>) -> Node {
+    member_with(agent, None)
+}
+
+/// A member, signing its gossip with `secret` if given.
+fn member_with(agent: &Arc<InMemAgent>, secret: Option<&GossipSecret>) -> Node {
     let (system, remote) = remote_node();
     let hello = Props::from_func(|ctx| {
         if ctx.message_as::<String>().is_some() {
@@ -74,6 +80,10 @@ fn member(agent: &Arc<InMemAgent>) -> Node {
     )
     .with_gossip_interval(Duration::from_millis(100))
     .with_kind(Kind::new("hello", hello));
+    let config = match secret {
+        Some(s) => config.with_gossip_secret(s.clone()),
+        None => config,
+    };
     let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
     Node {
         system,
@@ -129,6 +139,7 @@ fn value(seq: i64, bytes: usize) -> GossipKeyValue {
             value: vec![0; bytes],
         }),
         local_timestamp_unix_milliseconds: 0,
+        signature: Vec::new(),
     }
 }
 
@@ -295,17 +306,20 @@ fn a_peer_cannot_publish_a_topology_or_other_local_events_on_a_member() {
     let a = &nodes[0];
     let refused = Arc::new(Mutex::new(Vec::<String>::new()));
     let r = refused.clone();
-    a.system
+    let _ = a
+        .system
         .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| r.lock().push(e.type_name.clone()));
     let topologies = Arc::new(Mutex::new(Vec::<ClusterTopology>::new()));
     let t = topologies.clone();
-    a.system
+    let _ = a
+        .system
         .event_stream()
         .subscribe_to::<ClusterTopology, _>(move |e| t.lock().push(e.clone()));
     let terminated = Arc::new(Mutex::new(0));
     let n = terminated.clone();
-    a.system
+    let _ = a
+        .system
         .event_stream()
         .subscribe_to::<ActivationTerminated, _>(move |_| *n.lock() += 1);
 
@@ -419,5 +433,101 @@ fn huge_identities_are_refused_before_any_activation() {
         ),
         "{err}"
     );
+    shutdown(nodes, attacker, remote);
+}
+
+/// Signed gossip: three members with the cluster secret form their cluster and serve grains;
+/// the forgeries of the first test, unsigned, are refused and reported (never stored, so
+/// nothing needs overtaking); a fourth member with another secret is listed by the provider
+/// but never admitted to anyone's topology, and its gossip is reported refused.
+#[test]
+fn with_a_gossip_secret_forgeries_and_members_without_it_are_refused() {
+    let agent = InMemAgent::new();
+    let secret = GossipSecret::new(*b"cluster secret: 32 random bytes!").unwrap();
+    let nodes: Vec<Node> = (0..3).map(|_| member_with(&agent, Some(&secret))).collect();
+    assert_whole(&nodes, "the signed cluster formed");
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (b_id, c_id) = (b.id(), c.id());
+    for n in &nodes {
+        let own = (0..)
+            .map(|i| format!("g{i}"))
+            .find(|id| n.cluster.member_list().owner("hello", id).as_deref() == Some(&n.address()))
+            .unwrap();
+        // Activated from a over the wire (the owner's placement actor answers a), called on
+        // its member (a `String` does not cross the wire).
+        let pid = a
+            .cluster
+            .get_blocking(&ClusterIdentity::new(own.as_str(), "hello"))
+            .expect("a activates grains on every member of a signed cluster");
+        assert_eq!(pid.address(), n.address());
+        let reply: String = n
+            .cluster
+            .request_blocking_as(&own, "hello", String::from("hi"), &Default::default())
+            .expect("the grain answers");
+        assert_eq!(reply, "hi");
+    }
+
+    // The attacker claims to be b and sends values within reach, unsigned and signed with
+    // another secret: all refused.
+    let (attacker, remote) = remote_node();
+    protoactor_cluster::cluster::register_cluster_types(remote.serialization());
+    let to_a = Pid::new(a.address(), "gossip");
+    let as_b = Some(Pid::new(b.address(), "forged"));
+    let before = a.gossiper().rejections().bad_signature;
+    let forged_left = seq_on(a, HEARTBEAT_KEY, &c_id) + 1_000;
+    let mut wrongly_signed = value(seq_on(a, HEARTBEAT_KEY, &b_id) + 1_000, 0);
+    wrongly_signed.signature = vec![7; 32];
+    forge(
+        &attacker,
+        &to_a,
+        gossip(&[
+            (&c_id, LEFT_KEY, value(forged_left, 0)),
+            (&b_id, HEARTBEAT_KEY, wrongly_signed),
+        ]),
+        as_b,
+    );
+    eventually("the unsigned forgeries are reported", || {
+        a.gossiper().rejections().bad_signature >= before + 2
+    });
+    assert_eq!(
+        seq_on(a, LEFT_KEY, &c_id),
+        0,
+        "the forged left was never stored"
+    );
+    assert_eq!(
+        c.gossiper().rejections().own_value_overtaken,
+        0,
+        "nothing to overtake"
+    );
+
+    // A member with another secret: listed, never admitted.
+    let other = GossipSecret::new(*b"another secret, not the cluster's").unwrap();
+    let intruder = member_with(&agent, Some(&other));
+    eventually("the provider lists the intruder everywhere", || {
+        nodes
+            .iter()
+            .all(|n| n.cluster.member_list().listed_members().len() == 4)
+    });
+    let seen = a.gossiper().rejections().bad_signature;
+    eventually("the intruder's own gossip is refused", || {
+        a.gossiper().rejections().bad_signature >= seen + 3
+    });
+    assert_whole(&nodes, "the three members stay one cluster of three");
+    assert_eq!(
+        intruder.cluster.member_list().members().len(),
+        1,
+        "the intruder admits nobody either"
+    );
+    // Heartbeats keep flowing between the members.
+    for (observer, of) in [(a, b), (b, c), (c, a)] {
+        let seen = seq_on(observer, HEARTBEAT_KEY, &of.id());
+        eventually("heartbeats advance", || {
+            seq_on(observer, HEARTBEAT_KEY, &of.id()) > seen
+        });
+    }
+    assert_whole(&nodes, "still three");
+    intruder.cluster.shutdown_blocking(false);
+    intruder.remote.shutdown();
+    intruder.system.shutdown();
     shutdown(nodes, attacker, remote);
 }

@@ -546,7 +546,8 @@ impl Drop for OwnServer {
 fn statuses(node: &Node) -> std::sync::mpsc::Receiver<KubernetesApiStatus> {
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = parking_lot::Mutex::new(tx);
-    node.system
+    let _ = node
+        .system
         .event_stream()
         .subscribe_to::<KubernetesApiStatus, _>(move |s| {
             let _ = tx.lock().send(s.clone());

@@ -2,7 +2,7 @@
 //! bearer token, the base path, another member's processes over the remote
 //! `ListProcesses`/`GetProcessDiagnostics` RPCs, and the topology event stream.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -16,22 +16,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A GET over a fresh connection: the status and the body.
 fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw[9..12].parse().unwrap();
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    protoactor_testkit::http::get(addr, path, token, WAIT)
 }
 
 fn get_json(addr: SocketAddr, path: &str) -> Value {

@@ -2,17 +2,16 @@
 //! (`interop/cmd/gopubsub`): Go and Rust publishers, PID and grain subscribers on both sides,
 //! topics hosted on a Rust member and on a Go member, unsubscribing both ways.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use protoactor::prelude::*;
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+use protoactor_cluster::proto::DeliveryStatus;
 use protoactor_cluster::pubsub::{
-    InMemoryStore, PubSub, PubSubConfig, SubscriptionStore, TOPIC_KIND,
+    InMemoryStore, PubSub, PubSubConfig, PubSubError, SubscriptionStore, TOPIC_KIND,
 };
 use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind};
 #[path = "../../protoactor-remote/shared/messages.rs"]
@@ -20,77 +19,58 @@ mod messages;
 use messages::Seq;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
 use protoactor_testkit::ports::free_port;
+use protoactor_testkit::process::ChildProcess;
+use protoactor_testkit::wait::poll_until;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// What the subscribers of both sides saw: (subscriber, n) in arrival order.
 type Log = Arc<Mutex<Vec<(String, i64)>>>;
 
+/// The Go member (`READY <address>`, then `OK`/`ERROR` a command; `GOT <subscriber> <n>`
+/// lines go to the log); killed when dropped.
 struct GoMember {
-    child: Child,
-    stdin: ChildStdin,
-    answers: Receiver<String>,
+    process: ChildProcess,
 }
 
 impl GoMember {
     fn start(auto_port: u16, peers: &str, log: &Log) -> Option<(GoMember, String)> {
         let bin = protoactor_testkit::go::go_program("gopubsub", "Go pub/sub interop test")?;
-        let mut child = Command::new(bin)
-            .args([
-                "-name",
-                "pubsub-interop",
-                "-auto-port",
-                &auto_port.to_string(),
-            ])
-            .args(["-peers", peers])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gopubsub starts");
-        let (tx, answers) = channel();
-        let stdout = child.stdout.take().unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-name",
+            "pubsub-interop",
+            "-auto-port",
+            &auto_port.to_string(),
+        ])
+        .args(["-peers", peers]);
         let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                match f.as_slice() {
-                    ["GOT", name, n] => log.lock().push((format!("go:{name}"), n.parse().unwrap())),
-                    // Go's logger writes to stdout too: only protocol lines are answers.
-                    [tag, ..] if ["READY", "OK", "ERROR"].contains(tag) => {
-                        let _ = tx.send(line);
-                    }
-                    _ => {}
+        let mut process = ChildProcess::spawn("gopubsub", cmd, move |line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                ["GOT", name, n] => {
+                    log.lock().push((format!("go:{name}"), n.parse().unwrap()));
+                    None
                 }
+                // Go's logger writes to stdout too: only protocol lines are answers.
+                [tag, ..] if ["READY", "OK", "ERROR"].contains(tag) => Some(line.to_string()),
+                _ => None,
             }
         });
-        let stdin = child.stdin.take().unwrap();
-        let m = GoMember {
-            child,
-            stdin,
-            answers,
-        };
-        let ready = m.answers.recv_timeout(WAIT).expect("READY");
+        let ready = process.next_line("READY", WAIT);
         let address = ready
             .split_whitespace()
             .nth(1)
             .expect("READY address")
             .to_string();
-        Some((m, address))
+        Some((GoMember { process }, address))
     }
 
     /// Runs one command and asserts it answered OK.
     fn ok(&mut self, cmd: &str) {
-        writeln!(self.stdin, "{cmd}").unwrap();
-        let a = self.answers.recv_timeout(WAIT).expect("an answer");
+        self.process.send_line(cmd);
+        let a = self.process.next_line(cmd, WAIT);
         assert_eq!(a, "OK", "go: {cmd}");
-    }
-}
-
-impl Drop for GoMember {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -142,11 +122,7 @@ fn got(log: &Log, name: &str) -> Vec<i64> {
 }
 
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll_until(what, WAIT, || cond().then_some(()));
 }
 
 /// The first name `<prefix><i>` whose owner for `kind` is `address`.
@@ -334,6 +310,78 @@ fn a_killed_go_subscriber_member_s_pids_are_removed_and_publishing_goes_on() {
         got(&log, "go:stays") == [1, 2, 3]
     });
     drop(stays);
+    rt.block_on(rust.shutdown(false));
+    system.shutdown();
+}
+
+#[test]
+fn an_acknowledged_publish_confirms_rust_subscribers_and_reports_go_ones_as_unacknowledged() {
+    let log = Log::default();
+    let (go_port, rust_port) = (free_port(), free_port());
+    let peers = format!("127.0.0.1:{go_port},127.0.0.1:{rust_port}");
+    let config = PubSubConfig::default().with_subscriber_timeout(Duration::from_millis(500));
+    let (system, rust) = rust_member_with(rust_port, &peers, &log, config);
+    let Some((mut go, go_address)) = GoMember::start(go_port, &peers, &log) else {
+        return;
+    };
+    go.ok("await 2");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(rt.block_on(
+        rust.member_list()
+            .wait_until(WAIT, |t| t.members().count() == 2)
+    ));
+    let rust_address = rust.address().to_string();
+    let on_rust = owned_by(&rust, TOPIC_KIND, "ar", &rust_address);
+    let on_go = owned_by(&rust, TOPIC_KIND, "ag", &go_address);
+    let l = log.clone();
+    let rust_pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(s) = ctx.message_as::<Seq>() {
+            l.lock().push(("rust:pid".into(), s.n));
+        }
+    }));
+    let seq = |n| Seq {
+        n,
+        tag: String::new(),
+    };
+    let publisher = rust.publisher();
+
+    // A Rust-hosted topic with a Rust subscriber only: confirmed.
+    rt.block_on(rust.subscribe_pid(&on_rust, &rust_pid))
+        .unwrap();
+    rt.block_on(publisher.publish_acknowledged(&on_rust, seq(1)))
+        .unwrap();
+    assert_eq!(got(&log, "rust:pid"), [1]);
+
+    // A Go subscriber joins: it gets the message, but Go's delivery actor never
+    // acknowledges, so it is reported (and only it).
+    go.ok(&format!("subpid {on_rust} gopid"));
+    let err = rt
+        .block_on(publisher.publish_acknowledged(&on_rust, seq(2)))
+        .unwrap_err();
+    match &err {
+        PubSubError::Undelivered { failed, .. } => {
+            assert_eq!(failed.len(), 1, "{err}");
+            assert_eq!(failed[0].status, DeliveryStatus::Timeout, "{err}");
+            assert!(failed[0].reason.contains("protoactor-go"), "{err}");
+        }
+        other => panic!("expected Undelivered, got {other}"),
+    }
+    assert_eq!(got(&log, "rust:pid"), [1, 2]);
+    wait_for("the Go subscriber", || got(&log, "go:gopid") == [2]);
+
+    // A Go-hosted topic answers before delivering: published, not acknowledged.
+    rt.block_on(rust.subscribe_pid(&on_go, &rust_pid)).unwrap();
+    let err = rt
+        .block_on(publisher.publish_acknowledged(&on_go, seq(3)))
+        .unwrap_err();
+    assert!(
+        matches!(&err, PubSubError::NotAcknowledged { topic } if topic == &on_go),
+        "{err}"
+    );
+    wait_for("delivery through the Go topic", || {
+        got(&log, "rust:pid") == [1, 2, 3]
+    });
+    drop(go);
     rt.block_on(rust.shutdown(false));
     system.shutdown();
 }

@@ -17,11 +17,13 @@
 //! 7. [`remoting_with_go`]: two nodes over gRPC, message types, talking to protoactor-go.
 //! 8. [`cluster_and_typed_grains`]: virtual actors, providers, typed grains from `.proto`.
 //! 9. [`persistence`]: event sourcing and snapshots.
-//! 10. [`observability`]: logs through `tracing`, metrics, OpenTelemetry traces.
-//! 11. [`operations`]: shutdown, dead letters, settings that matter in production.
-//!
-//! Still to be written (their features are being built): [`pub_sub`],
-//! [`persistent_grains`], [`management_api`].
+//! 10. [`persistent_grains`]: typed grains whose state is event-sourced: recovery,
+//!     `persist`, snapshot policies, a provider per kind, fencing, failed starts.
+//! 11. [`pub_sub`]: topics, publishers, PID and grain subscribers, durable subscriptions,
+//!     acknowledged publish, mixing with Go.
+//! 12. [`observability`]: logs through `tracing`, metrics, OpenTelemetry traces.
+//! 13. [`operations`]: shutdown, dead letters, mutual TLS between members, settings that matter in production.
+//! 14. [`management_api`]: logs, named errors, metrics, the management API and dashboard.
 //!
 //! The API reference is the documentation of each crate: `protoactor`, `protoactor-remote`,
 //! `protoactor-cluster`, `protoactor-cluster-build`, `protoactor-persistence`.
@@ -34,6 +36,13 @@
 pub mod hello {
     #![allow(missing_docs, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/hello.rs"));
+}
+
+/// The types generated from `proto/counter.proto` by this crate's `build.rs`, `Counter` also
+/// as a persistent grain (used by the [`persistent_grains`] chapter).
+pub mod counter {
+    #![allow(missing_docs, clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/counter.rs"));
 }
 
 pub mod getting_started {
@@ -70,10 +79,10 @@ pub mod operations {
     #![doc = include_str!("chapters/11-operations.md")]
 }
 pub mod pub_sub {
-    #![doc = include_str!("chapters/stub-pub-sub.md")]
+    #![doc = include_str!("chapters/pub-sub.md")]
 }
 pub mod persistent_grains {
-    #![doc = include_str!("chapters/stub-persistent-grains.md")]
+    #![doc = include_str!("chapters/09a-persistent-grains.md")]
 }
 pub mod management_api {
     #![doc = include_str!("chapters/stub-management-api.md")]

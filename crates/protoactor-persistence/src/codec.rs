@@ -1,6 +1,12 @@
 //! How events and snapshots become stored records: protobuf bytes plus the protobuf full
 //! type name (`package.Message`), the same pair a Go or C# Proto.Actor system would read.
 
+use std::any::TypeId;
+use std::cell::RefCell;
+
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+
 use crate::error::DecodeError;
 
 /// A stored event or snapshot: a protobuf full type name and the message's protobuf bytes.
@@ -34,6 +40,19 @@ pub trait PersistentMessage: Sized + Send + 'static {
     /// Decodes a stored record; [`DecodeError::UnknownType`] if `type_name` is not accepted.
     fn decode_payload(type_name: &str, payload: &[u8]) -> Result<Self, DecodeError>;
 
+    /// The protobuf full name as a `&'static str` when it is fixed for the value's type
+    /// (prost messages: built once per type, then kept), so that storing an event needs no
+    /// name allocation; `None` (the default): the journal calls [`type_name`](Self::type_name).
+    fn static_type_name(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Appends the protobuf encoding to `buf`: a reused buffer spares an allocation per
+    /// stored event. The default appends [`encode_payload`](Self::encode_payload)'s bytes.
+    fn encode_payload_into(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&self.encode_payload());
+    }
+
     /// The record for this value.
     fn to_record(&self) -> Record {
         Record {
@@ -53,23 +72,74 @@ where
     fn encode_payload(&self) -> Vec<u8> {
         self.encode_to_vec()
     }
+    fn static_type_name(&self) -> Option<&'static str> {
+        Some(full_name_of::<T>())
+    }
+    fn encode_payload_into(&self, buf: &mut Vec<u8>) {
+        // What `encode_to_vec` does, into the caller's buffer.
+        buf.reserve(self.encoded_len());
+        self.encode_raw(buf);
+    }
+    #[inline]
     fn decode_payload(type_name: &str, payload: &[u8]) -> Result<Self, DecodeError> {
         // Replay decodes every event: compare with `PACKAGE.NAME` in place (what prost's
-        // `full_name` and prost-build's generated one return) before building the name.
-        if !is_package_dot_name::<T>(type_name) {
-            let expected = T::full_name();
-            if type_name != expected {
-                return Err(DecodeError::UnknownType {
-                    found: type_name.to_string(),
-                    expected: vec![expected],
-                });
-            }
+        // `full_name` and prost-build's generated one return) before the full name; the
+        // errors are built out of line, so that this path stays small enough to inline.
+        if !is_package_dot_name::<T>(type_name) && !is_full_name::<T>(type_name) {
+            return Err(unknown_type::<T>(type_name));
         }
-        T::decode(payload).map_err(|e| DecodeError::Malformed {
-            type_name: type_name.to_string(),
-            reason: e.to_string(),
-        })
+        match T::decode(payload) {
+            Ok(m) => Ok(m),
+            Err(e) => Err(malformed(type_name, e)),
+        }
     }
+}
+
+/// True if `type_name` is `T::full_name()` (a nested message's, which is not `PACKAGE.NAME`).
+#[inline(never)]
+fn is_full_name<T: prost::Name + 'static>(type_name: &str) -> bool {
+    type_name == full_name_of::<T>()
+}
+
+#[cold]
+#[inline(never)]
+fn unknown_type<T: prost::Name>(type_name: &str) -> DecodeError {
+    DecodeError::UnknownType {
+        found: type_name.to_string(),
+        expected: vec![T::full_name()],
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn malformed(type_name: &str, e: prost::DecodeError) -> DecodeError {
+    DecodeError::Malformed {
+        type_name: type_name.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// `T::full_name()`, built once per type and kept for the process's life (one short string
+/// per stored message type): building it allocates, and every stored event needs it. A
+/// thread's own map answers without a lock; the shared one makes sure each name is built
+/// (and kept) once, however many threads ask.
+fn full_name_of<T: prost::Name + 'static>() -> &'static str {
+    type Names = HashMap<TypeId, &'static str>;
+    thread_local! {
+        static LOCAL: RefCell<Names> = RefCell::new(Names::default());
+    }
+    static SHARED: Mutex<Option<Names>> = parking_lot::const_mutex(None);
+    let id = TypeId::of::<T>();
+    if let Some(name) = LOCAL.with(|l| l.borrow().get(&id).copied()) {
+        return name;
+    }
+    let name = *SHARED
+        .lock()
+        .get_or_insert_with(Names::default)
+        .entry(id)
+        .or_insert_with(|| &*Box::leak(T::full_name().into_boxed_str()));
+    LOCAL.with(|l| l.borrow_mut().insert(id, name));
+    name
 }
 
 /// True if `type_name` is `T::PACKAGE` + `.` + `T::NAME` (or `T::NAME` alone without a
@@ -129,6 +199,12 @@ macro_rules! persistent_enum {
             }
             fn encode_payload(&self) -> ::std::vec::Vec<u8> {
                 match self { $(Self::$variant(m) => $crate::PersistentMessage::encode_payload(m)),+ }
+            }
+            fn static_type_name(&self) -> ::std::option::Option<&'static str> {
+                match self { $(Self::$variant(m) => $crate::PersistentMessage::static_type_name(m)),+ }
+            }
+            fn encode_payload_into(&self, buf: &mut ::std::vec::Vec<u8>) {
+                match self { $(Self::$variant(m) => $crate::PersistentMessage::encode_payload_into(m, buf)),+ }
             }
             fn decode_payload(
                 type_name: &str,
@@ -230,6 +306,47 @@ mod tests {
         assert!(!is_package_dot_name::<Bare>(".Bare"));
         assert!(Bare::decode_payload("Bare", &[]).is_ok());
         assert!(Bare::decode_payload(".Bare", &[]).is_err());
+    }
+
+    /// A nested message: prost-build names it `package.Outer.Inner`, not `PACKAGE.NAME`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Inner {
+        #[prost(int64, tag = "1")]
+        amount: i64,
+    }
+    impl prost::Name for Inner {
+        const NAME: &'static str = "Inner";
+        const PACKAGE: &'static str = "counter.v1";
+        fn full_name() -> String {
+            "counter.v1.Outer.Inner".into()
+        }
+    }
+
+    #[test]
+    fn the_reused_buffers_hold_what_to_record_returns() {
+        fn check<M: PersistentMessage + Sync>(m: M, name: &str) {
+            let r = m.to_record();
+            assert_eq!(r.type_name, name);
+            assert_eq!(m.static_type_name(), Some(name));
+            // From another thread too (each thread keeps its own map of names).
+            assert_eq!(
+                std::thread::scope(|s| s.spawn(|| m.static_type_name()).join().unwrap()),
+                Some(name)
+            );
+            let mut buf = vec![0xff];
+            m.encode_payload_into(&mut buf);
+            assert_eq!(buf[0], 0xff, "appended, not overwritten");
+            assert_eq!(buf[1..], r.payload[..]);
+        }
+        let added = || Added {
+            amount: 150,
+            note: "hi".into(),
+        };
+        check(added(), "counter.v1.Added");
+        check(Inner { amount: -3 }, "counter.v1.Outer.Inner");
+        check(Bare {}, "Bare");
+        check(Event::Added(added()), "counter.v1.Added");
+        check(Event::Cleared(Cleared {}), "counter.v1.Cleared");
     }
 
     #[test]

@@ -127,8 +127,8 @@ pub use error::{DecodeError, PersistenceError, RecordKind};
 pub use group::WriteStats;
 pub use memory::InMemoryProvider;
 pub use persistence::{
-    replay, wait_for_storage, EventMeta, Journal, Persisted, Persistence, Persistent, Recovered,
-    ReplayComplete, Replayed, RequestSnapshot,
+    replay, replay_async, wait_for_storage, EventMeta, Journal, Persisted, Persistence, Persistent,
+    Recovered, ReplayComplete, Replayed, RequestSnapshot,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -1,6 +1,7 @@
 //! Persistent actors: the [`Persistent`] trait, the [`Journal`] handle and the
 //! [`Persistence`] props builder.
 
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -13,8 +14,8 @@ use protoactor::{
     SupervisorStrategy, Terminated,
 };
 
-use crate::codec::PersistentMessage;
-use crate::error::{PersistenceError, RecordKind};
+use crate::codec::{PersistentMessage, Record};
+use crate::error::{DecodeError, PersistenceError, RecordKind};
 use crate::provider::Provider;
 
 /// Delivered to a persistent actor right after `Started`, once its state is recovered.
@@ -90,6 +91,8 @@ pub struct Journal<A> {
     snapshot_index: Option<u64>,
     /// The error of an event write that failed while handling the current message.
     failed_write: Option<PersistenceError>,
+    /// The encoding of the event being stored, reused from event to event.
+    payload: Vec<u8>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -106,6 +109,7 @@ impl<A: Persistent> Journal<A> {
             replayed: 0,
             snapshot_index: None,
             failed_write: None,
+            payload: Vec::new(),
             _actor: PhantomData,
         }
     }
@@ -185,10 +189,29 @@ impl<A: Persistent> Journal<A> {
     ) -> Result<u64, PersistenceError> {
         self.writable()?;
         let index = self.next_index;
-        let record = event.to_record();
-        let provider = self.provider.clone();
-        let result = wait_for_storage(ctx, provider.persist_event(&self.name, index, record))
-            .and_then(|r| r);
+        self.payload.clear();
+        event.encode_payload_into(&mut self.payload);
+        let type_name = match event.static_type_name() {
+            Some(name) => std::borrow::Cow::Borrowed(name),
+            None => std::borrow::Cow::Owned(event.type_name()),
+        };
+        // A provider that writes at once takes the parts as they are; another gets a record
+        // (the buffer goes with it) and is awaited.
+        let result =
+            match self
+                .provider
+                .persist_event_now(&self.name, index, &type_name, &self.payload)
+            {
+                Some(r) => r,
+                None => {
+                    let record = Record {
+                        type_name: type_name.into_owned(),
+                        payload: std::mem::take(&mut self.payload),
+                    };
+                    wait_for_storage(ctx, self.provider.persist_event(&self.name, index, record))
+                        .and_then(|r| r)
+                }
+            };
         if let Err(e) = result {
             self.status = Status::Broken;
             return Err(e);
@@ -344,10 +367,21 @@ pub struct Recovered {
 /// record that does not decode is [`PersistenceError::Corrupt`], a gap after the snapshot or
 /// an event is an error, and so is a snapshot beyond the journal's end.
 ///
-/// For runtimes other than [`Persistence::props`] that keep their own state (the persistent
-/// grains of `protoactor-cluster`); waits as [`wait_for_storage`] does.
+/// For runtimes other than [`Persistence::props`] that keep their own state; waits as
+/// [`wait_for_storage`] does ([`replay_async`] is the same without holding a thread).
 pub fn replay<S: PersistentMessage, E: PersistentMessage>(
     ctx: &Context,
+    provider: &Arc<dyn Provider>,
+    name: &str,
+    page_size: usize,
+    on: impl FnMut(Replayed<S, E>),
+) -> Result<Recovered, PersistenceError> {
+    wait_for_storage(ctx, replay_async(provider, name, page_size, on))?
+}
+
+/// [`replay`] as a future, for runtimes that wait for storage without blocking a thread
+/// (the persistent grains of `protoactor-cluster` run it on a task that owns their state).
+pub async fn replay_async<S: PersistentMessage, E: PersistentMessage>(
     provider: &Arc<dyn Provider>,
     name: &str,
     page_size: usize,
@@ -363,7 +397,7 @@ pub fn replay<S: PersistentMessage, E: PersistentMessage>(
     // snapshot covers, to tell a journal that reaches the snapshot from one that ends
     // before it (a snapshot beyond the journal); that event is not applied again.
     let mut covered = None;
-    if let Some(entry) = wait_for_storage(ctx, provider.get_snapshot(name))?? {
+    if let Some(entry) = provider.get_snapshot(name).await? {
         let snapshot = S::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
             |source| PersistenceError::Corrupt {
                 actor: name.to_string(),
@@ -379,70 +413,154 @@ pub fn replay<S: PersistentMessage, E: PersistentMessage>(
         covered = entry.index.checked_sub(1);
     }
     let mut from = covered.unwrap_or(next);
+    let mut events = Events {
+        name,
+        next,
+        expect_contiguous,
+        covered,
+        replayed: 0,
+    };
+    // A provider that reads at once lends its records: they are decoded in place (under its
+    // lock, so a page at a time) and applied after; the others return owned pages.
+    // The event the snapshot covers is skipped, not decoded; the first record that does not
+    // decode ends the page (kept apart: the page holds only events, small).
+    let mut decoded: Vec<(u64, E)> = Vec::new();
+    let mut undecodable = None;
     loop {
-        let page = wait_for_storage(ctx, provider.get_events(name, from, page_size))??;
-        if page.is_empty() {
-            if from != next {
+        let lent =
+            provider.visit_events_now(name, from, page_size, &mut |index, type_name, payload| {
+                if covered == Some(index) {
+                    return true;
+                }
+                match E::decode_payload(type_name, payload) {
+                    Ok(event) => {
+                        decoded.push((index, event));
+                        true
+                    }
+                    Err(e) => {
+                        undecodable = Some((index, e));
+                        false
+                    }
+                }
+            });
+        let read = match lent {
+            Some(n) => {
+                let n = n?;
+                for (index, event) in decoded.drain(..) {
+                    events.event(index, || Ok(event), &mut on)?;
+                }
+                if let Some((index, e)) = undecodable.take() {
+                    events.event(index, || Err(e), &mut on)?;
+                }
+                n
+            }
+            None => {
+                let page = provider.get_events(name, from, page_size).await?;
+                let n = page.len();
+                for entry in page {
+                    let record = &entry.record;
+                    events.event(
+                        entry.index,
+                        || E::decode_payload(&record.type_name, &record.payload),
+                        &mut on,
+                    )?;
+                }
+                n
+            }
+        };
+        if read == 0 {
+            if from != events.next {
                 // The first read after the snapshot found nothing from `s - 1` on.
-                check_journal_reaches(ctx, provider, name, page_size, next)?;
+                check_journal_reaches(provider, name, page_size, events.next).await?;
             }
             break;
         }
-        for entry in page {
-            if covered == Some(entry.index) {
-                continue;
-            }
-            if expect_contiguous && entry.index != next {
-                return Err(PersistenceError::Storage(format!(
-                    "journal of {name:?} has a gap: expected event {next}, found {}",
-                    entry.index
-                )));
-            }
-            let event = E::decode_payload(&entry.record.type_name, &entry.record.payload).map_err(
-                |source| PersistenceError::Corrupt {
-                    actor: name.to_string(),
-                    kind: RecordKind::Event,
-                    index: entry.index,
-                    source,
-                },
-            )?;
-            on(Replayed::Event(
-                event,
-                EventMeta {
-                    index: entry.index,
-                    recovering: true,
-                },
-            ));
-            out.replayed += 1;
-            next = entry.index + 1;
-            expect_contiguous = true;
-        }
-        from = next;
+        from = events.next;
     }
-    out.next_index = next;
+    out.replayed = events.replayed;
+    out.next_index = events.next;
     Ok(out)
+}
+
+/// Where a [`replay`] is in the journal's events.
+struct Events<'a> {
+    name: &'a str,
+    next: u64,
+    expect_contiguous: bool,
+    covered: Option<u64>,
+    replayed: u64,
+}
+
+impl Events<'_> {
+    /// Checks the event at `index` follows, decodes it and hands it to `on`; skips the event
+    /// the snapshot covers (which is not decoded).
+    fn event<S, E>(
+        &mut self,
+        index: u64,
+        decode: impl FnOnce() -> Result<E, DecodeError>,
+        on: &mut impl FnMut(Replayed<S, E>),
+    ) -> Result<(), PersistenceError> {
+        if self.covered == Some(index) {
+            return Ok(());
+        }
+        if self.expect_contiguous && index != self.next {
+            return Err(self.gap(index));
+        }
+        let event = match decode() {
+            Ok(event) => event,
+            Err(source) => return Err(self.corrupt(index, source)),
+        };
+        on(Replayed::Event(
+            event,
+            EventMeta {
+                index,
+                recovering: true,
+            },
+        ));
+        self.replayed += 1;
+        self.next = index + 1;
+        self.expect_contiguous = true;
+        Ok(())
+    }
+
+    // The errors are built out of line: `event` runs for every replayed event.
+    #[cold]
+    #[inline(never)]
+    fn gap(&self, index: u64) -> PersistenceError {
+        PersistenceError::Storage(format!(
+            "journal of {:?} has a gap: expected event {}, found {index}",
+            self.name, self.next
+        ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn corrupt(&self, index: u64, source: DecodeError) -> PersistenceError {
+        PersistenceError::Corrupt {
+            actor: self.name.to_string(),
+            kind: RecordKind::Event,
+            index,
+            source,
+        }
+    }
 }
 
 /// After a snapshot at `index` with neither the event it covers last (`index - 1`) nor any
 /// later one: fine if the covered events were deleted, but if earlier events remain (deletes
 /// remove a prefix), the journal ends before the snapshot.
-fn check_journal_reaches(
-    ctx: &Context,
+async fn check_journal_reaches(
     provider: &Arc<dyn Provider>,
     name: &str,
     page_size: usize,
     index: u64,
 ) -> Result<(), PersistenceError> {
-    let Some(first) = wait_for_storage(ctx, provider.get_events(name, 0, 1))??
-        .into_iter()
-        .next()
-    else {
+    let Some(first) = provider.get_events(name, 0, 1).await?.into_iter().next() else {
         return Ok(());
     };
     // An error path: find where the journal ends, for the message.
     let mut journal_end = first.index + 1;
     loop {
-        let page = wait_for_storage(ctx, provider.get_events(name, journal_end, page_size))??;
+        let page = provider.get_events(name, journal_end, page_size).await?;
         match page.last() {
             Some(last) => journal_end = last.index + 1,
             None => break,
@@ -466,8 +584,7 @@ fn check_journal_reaches(
 /// A future that is ready at once (the in-memory provider) is taken without
 /// `block_in_place`, whose hand-over of the worker costs more than the write itself.
 ///
-/// Public for other runtimes of persistent state inside actors (`protoactor-cluster`'s
-/// persistent grains): it fails with [`PersistenceError::Runtime`] on a current-thread
+/// Public for other runtimes of persistent state inside actors: it fails with [`PersistenceError::Runtime`] on a current-thread
 /// runtime instead of stalling it.
 pub fn wait_for_storage<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, PersistenceError> {
     use std::task::{Context as TaskContext, Poll, Waker};
@@ -483,6 +600,7 @@ pub fn wait_for_storage<F: Future>(ctx: &Context, fut: F) -> Result<F::Output, P
             {
                 return Ok(v);
             }
+            protoactor::dispatcher::before_blocking();
             Ok(tokio::task::block_in_place(|| h.block_on(fut)))
         }
         Ok(_) => Err(PersistenceError::Runtime(
@@ -529,7 +647,10 @@ impl<A: Persistent> Actor for Persisted<A> {
     }
 
     fn receive(&mut self, ctx: &mut Context) {
-        if ctx.message().is::<Started>() {
+        // One look at the message's type (the concrete one: upcast, not the box's): this
+        // runs for every command.
+        let kind = (ctx.message() as &dyn Any).type_id();
+        if kind == TypeId::of::<Started>() {
             match self.journal.recover(&mut self.actor, ctx) {
                 Ok(()) => self.deliver(ctx),
                 Err(e) => {
@@ -544,19 +665,19 @@ impl<A: Persistent> Actor for Persisted<A> {
             // The state is not what the log says: keep commands for the restarted incarnation.
             if is_lifecycle(ctx) {
                 self.deliver(ctx);
-            } else if !ctx.message().is::<ReplayComplete>() {
+            } else if kind != TypeId::of::<ReplayComplete>() {
                 ctx.stash();
             }
             return;
         }
-        if ctx.message().is::<ReplayComplete>() {
+        if kind == TypeId::of::<ReplayComplete>() {
             if !self.replay_complete_delivered {
                 self.replay_complete_delivered = true;
                 self.deliver(ctx);
             }
             return;
         }
-        if ctx.message().is::<RequestSnapshot>() {
+        if kind == TypeId::of::<RequestSnapshot>() {
             // A snapshot only saves replay time: a failed one is logged, the actor goes on.
             if let Err(e) = self.journal.persist_snapshot(&self.actor, ctx) {
                 tracing::error!(actor = %ctx.self_pid(), error = %e, "persisting a snapshot failed");

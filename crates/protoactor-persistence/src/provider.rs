@@ -70,6 +70,38 @@ pub trait Provider: Send + Sync + 'static {
         events: Vec<Record>,
     ) -> Result<(), PersistenceError>;
 
+    /// Stores one event at `index` from borrowed parts, at once, when this provider can
+    /// write without waiting (the in-memory provider): no record, no future, no runtime.
+    /// Same contract as [`persist_event`](Self::persist_event). `None` (the default): the
+    /// provider cannot, and the caller calls `persist_event`.
+    fn persist_event_now(
+        &self,
+        actor_name: &str,
+        index: u64,
+        type_name: &str,
+        payload: &[u8],
+    ) -> Option<Result<(), PersistenceError>> {
+        let _ = (actor_name, index, type_name, payload);
+        None
+    }
+
+    /// Lends up to `max_count` events with index `>= from_index`, in index order, to
+    /// `visit(index, type_name, payload)` without copying them, at once, when this provider
+    /// can read without waiting (the in-memory provider: `visit` runs under its lock, so it
+    /// must not call the provider). `visit` returns false to stop early. Returns how many
+    /// events were lent. `None` (the default): the caller calls
+    /// [`get_events`](Self::get_events).
+    fn visit_events_now(
+        &self,
+        actor_name: &str,
+        from_index: u64,
+        max_count: usize,
+        visit: &mut dyn FnMut(u64, &str, &[u8]) -> bool,
+    ) -> Option<Result<usize, PersistenceError>> {
+        let _ = (actor_name, from_index, max_count, visit);
+        None
+    }
+
     /// Deletes the events with index `<= inclusive_to`.
     async fn delete_events(
         &self,

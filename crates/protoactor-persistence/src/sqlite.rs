@@ -469,7 +469,7 @@ impl Provider for SqliteProvider {
             };
             // Its own thread, not tokio's blocking pool: actors waiting for their writes
             // hold pool threads (`block_in_place`), and with 512 of them (the pool's limit,
-            // e.g. 1,000 persistent grains writing at once) a write queued on the pool would
+            // e.g. 1,000 `Persistence::props` actors writing at once) a write queued on the pool would
             // never run.
             let flusher = std::sync::Arc::new(parking_lot::Mutex::new(Some(flusher)));
             let spawned = {

@@ -7,10 +7,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use protoactor::prelude::*;
 use protoactor_testkit::go;
+use protoactor_testkit::process::run_to_end;
 
 #[test]
 fn go_decodes_events_and_snapshots_written_by_rust() {
@@ -37,16 +39,9 @@ fn go_decodes_events_and_snapshots_written_by_rust() {
     get(&system, &pid);
     system.shutdown();
 
-    let out = Command::new(reader)
-        .args([&pg.url, &name])
-        .output()
-        .expect("run the Go reader");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "Go reader failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut cmd = Command::new(reader);
+    cmd.args([&pg.url, &name]);
+    let stdout = run_to_end("Go reader", cmd, Duration::from_secs(120));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines,

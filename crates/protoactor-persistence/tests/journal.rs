@@ -224,3 +224,59 @@ fn works_on_the_synchronized_dispatcher() {
     assert_eq!((v.value, v.replayed), (20, 10));
     system.shutdown();
 }
+
+/// A provider that lends its records (the in-memory one) has a page decoded in place: the
+/// events before a record that does not decode are handed over in order, then that record
+/// is a corrupt event at its own index; a missing index before it is a gap, reported first.
+#[test]
+fn a_lent_page_hands_over_the_good_events_then_the_first_bad_record() {
+    use protoactor_persistence::{replay_async, DecodeError, PersistentMessage, Replayed};
+    let p: Arc<dyn Provider> = Arc::new(InMemoryProvider::new());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let added = |seq: u64| Added { amount: 1, seq }.to_record();
+    let garbage = || Record {
+        type_name: "test.Added".into(),
+        payload: vec![0xff; 4],
+    };
+    let replay = |name: &str| {
+        let mut seen = Vec::new();
+        let r = rt.block_on(replay_async::<CounterState, CounterEvent>(
+            &p,
+            name,
+            100,
+            |item| {
+                if let Replayed::Event(_, meta) = item {
+                    seen.push(meta.index);
+                }
+            },
+        ));
+        (r, seen)
+    };
+
+    let records = vec![added(0), added(1), garbage(), added(3)];
+    rt.block_on(p.persist_events("bad", 0, records)).unwrap();
+    let (r, seen) = replay("bad");
+    assert!(
+        matches!(
+            r,
+            Err(PersistenceError::Corrupt {
+                index: 2,
+                source: DecodeError::Malformed { .. },
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(seen, [0, 1]);
+
+    rt.block_on(p.persist_event("gap", 0, added(0))).unwrap();
+    rt.block_on(p.persist_event("gap", 2, garbage())).unwrap();
+    let (r, seen) = replay("gap");
+    assert!(
+        matches!(&r, Err(PersistenceError::Storage(m)) if m.contains("gap: expected event 1, found 2")),
+        "{r:?}"
+    );
+    assert_eq!(seen, [0]);
+}

@@ -452,17 +452,26 @@ pub struct Incoming {
 pub struct BatchReader {
     local_address: Arc<str>,
     targets: HashMap<String, Pid>,
-    senders: HashMap<(String, String), Pid>,
+    /// By address, then id: a hit is looked up by `&str`, with no key allocated.
+    senders: HashMap<String, HashMap<String, Pid>>,
+    cached_senders: usize,
 }
 
 const PID_CACHE_LIMIT: usize = 10_000;
+
+/// True for the id of a future (`future$<n>`, in protoactor-go too): a request's reply-to
+/// PID, seen once as a sender and once as a reply's target, so not worth a cache entry
+/// (every request then cost a key, an insert, and a share of the clearing at the limit).
+fn is_one_shot(id: &str) -> bool {
+    id.starts_with("future$")
+}
 
 impl std::fmt::Debug for BatchReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BatchReader")
             .field("local_address", &self.local_address)
             .field("cached_targets", &self.targets.len())
-            .field("cached_senders", &self.senders.len())
+            .field("cached_senders", &self.cached_senders)
             .finish()
     }
 }
@@ -474,6 +483,7 @@ impl BatchReader {
             local_address,
             targets: HashMap::default(),
             senders: HashMap::default(),
+            cached_senders: 0,
         }
     }
 
@@ -483,8 +493,9 @@ impl BatchReader {
         if self.targets.len() > PID_CACHE_LIMIT {
             self.targets.clear();
         }
-        if self.senders.len() > PID_CACHE_LIMIT {
+        if self.cached_senders > PID_CACHE_LIMIT {
             self.senders.clear();
+            self.cached_senders = 0;
         }
         let targets: Vec<Option<Pid>> = batch
             .targets
@@ -492,6 +503,9 @@ impl BatchReader {
             .map(|raw| {
                 parse_target(raw).map(|t| {
                     let id = t.id();
+                    if is_one_shot(id) {
+                        return Pid::new(self.local_address.clone(), id);
+                    }
                     match self.targets.get(id) {
                         Some(p) => p.clone(),
                         None => {
@@ -507,15 +521,22 @@ impl BatchReader {
             .senders
             .iter()
             .map(|s| {
-                let key = (s.address.clone(), s.id.clone());
-                match self.senders.get(&key) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = Pid::new(s.address.as_str(), s.id.as_str());
-                        self.senders.insert(key, p.clone());
-                        p
-                    }
+                if let Some(p) = self
+                    .senders
+                    .get(s.address.as_str())
+                    .and_then(|ids| ids.get(s.id.as_str()))
+                {
+                    return p.clone();
                 }
+                let p = Pid::new(s.address.as_str(), s.id.as_str());
+                if !is_one_shot(&s.id) {
+                    self.senders
+                        .entry(s.address.clone())
+                        .or_default()
+                        .insert(s.id.clone(), p.clone());
+                    self.cached_senders += 1;
+                }
+                p
             })
             .collect();
         // Each name once per batch, shared by its envelopes (never copied per envelope); a
@@ -686,6 +707,46 @@ mod tests {
         assert_eq!(parse_target(&[0xff, 0xfe]), None);
         // Empty: an empty id string.
         assert_eq!(parse_target(b""), Some(TargetEntry::Id(String::new())));
+    }
+
+    /// A request's reply-to PID (`future$<n>`) resolves like any other but is not cached:
+    /// the reader's caches hold the PIDs that come back, not one entry per request.
+    #[test]
+    fn futures_resolve_without_a_cache_entry() {
+        let ser = Serialization::new();
+        ser.register::<Echo>();
+        let ctx = WireContext {
+            local_address: "127.0.0.1:1",
+        };
+        let mut r = BatchReader::new(Arc::from("127.0.0.1:2"));
+        for round in 0..2 {
+            let mut b = BatchBuilder::new(WireVariant::Legacy2024);
+            for (target, sender) in [("future$7", "$9"), ("$5", "future$8")] {
+                let m = Outbound {
+                    target: Pid::new("127.0.0.1:2", target),
+                    message: Box::new(Echo {
+                        message: format!("{round}"),
+                        sender: None,
+                    }),
+                    sender: Some(Pid::new("127.0.0.1:1", sender)),
+                    header: None,
+                };
+                b.push(&ser, &ctx, &m).unwrap();
+            }
+            let bytes = b.finish().encode_to_vec();
+            let got = r.read(MessageBatch::decode(&*bytes).unwrap(), &ser);
+            let ids: Vec<(&str, &str)> = got
+                .iter()
+                .map(|m| (m.target.id(), m.sender.as_ref().unwrap().id()))
+                .collect();
+            assert_eq!(ids, [("future$7", "$9"), ("$5", "future$8")]);
+            assert_eq!(got[1].sender.as_ref().unwrap().address(), "127.0.0.1:1");
+        }
+        let cached = format!("{r:?}");
+        assert!(
+            cached.contains("cached_targets: 1") && cached.contains("cached_senders: 1"),
+            "{cached}"
+        );
     }
 
     fn roundtrip(variant: WireVariant) {

@@ -209,6 +209,33 @@ fn new_endpoint(address: &str) -> (Arc<Endpoint>, mpsc::UnboundedReceiver<Outbou
     )
 }
 
+/// The TLS settings this node dials `address` with: trusts `ca_pem`, expects the domain
+/// name (default: the address's host), and with mutual TLS presents this node's certificate.
+#[cfg(feature = "tls")]
+pub(crate) fn client_tls(
+    tls: &crate::config::TlsConfig,
+    address: &str,
+) -> tonic::transport::ClientTlsConfig {
+    let domain = tls.domain_name.clone().unwrap_or_else(|| {
+        address
+            .rsplit_once(':')
+            .map_or(address, |(h, _)| h)
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string()
+    });
+    let client = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem))
+        .domain_name(domain);
+    if tls.mutual {
+        client.identity(tonic::transport::Identity::from_pem(
+            &tls.cert_pem,
+            &tls.key_pem,
+        ))
+    } else {
+        client
+    }
+}
+
 type Stream = (mpsc::Sender<RemoteMessage>, tonic::Streaming<RemoteMessage>);
 
 async fn connect_once(node: &Node, address: &str) -> Result<Stream, String> {
@@ -224,17 +251,9 @@ async fn connect_once(node: &Node, address: &str) -> Result<Stream, String> {
         .tcp_nodelay(true);
     #[cfg(feature = "tls")]
     if let Some(tls) = &node.config.tls {
-        let domain = tls.domain_name.clone().unwrap_or_else(|| {
-            address
-                .rsplit_once(':')
-                .map_or(address, |(h, _)| h)
-                .trim_matches(|c| c == '[' || c == ']')
-                .to_string()
-        });
-        let client = tonic::transport::ClientTlsConfig::new()
-            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem))
-            .domain_name(domain);
-        endpoint = endpoint.tls_config(client).map_err(|e| e.to_string())?;
+        endpoint = endpoint
+            .tls_config(client_tls(tls, address))
+            .map_err(|e| e.to_string())?;
     }
     let channel = endpoint.connect().await.map_err(|e| e.to_string())?;
     let max = node.config.max_message_size.saturating_mul(4);

@@ -71,9 +71,24 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tls` | no | `TlsConfig` and `RemoteConfig::with_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic) |
+//! | `tls` | no | `TlsConfig`, `RemoteConfig::with_tls` and `RemoteConfig::with_mutual_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic); with mutual TLS the server accepts only peers presenting a certificate of the configured CA, and the node presents its own when it dials |
 //! | `build` | no | `compile_protos` and `configure` in [`build`], for a user's `build.rs` whose `.proto` files import `actor.proto` (protox, no system `protoc`) |
 //! | `tracing-otel` | no | enables `protoactor/tracing-otel`: span context crosses nodes in message headers |
+//!
+//! ## Mutual TLS
+//!
+//! By default, as in protoactor-go, anyone who reaches a node's port can send it anything.
+//! With `RemoteConfig::with_mutual_tls(cert_pem, key_pem, ca_pem)` (feature `tls`) the
+//! server requires a client certificate signed by `ca_pem` — a peer without one, or with one
+//! of another CA, fails the TLS handshake and reaches nothing, while the node keeps serving —
+//! and the node presents `cert_pem` when it dials peers, whose server certificates it checks
+//! against `ca_pem` (for the host of their address, or `TlsConfig::domain_name`). Every
+//! message between nodes is then on an authenticated connection. It authenticates the
+//! *connection*, not the sender PID inside a message: any holder of a certificate of the CA
+//! can still claim any sender. PEM data is checked by `Remote::start` (an error, never a
+//! panic); `TlsConfig::from_pem_files` reads files, naming a missing one. protoactor-go
+//! speaks it too, through `remote.WithServerOptions` / `remote.WithDialOptions` with gRPC TLS
+//! credentials (`RequireAndVerifyClientCert`).
 //!
 //! How the crate is built inside is also described in the repository's
 //! `docs/architecture.md`.
@@ -128,10 +143,10 @@ mod server;
 mod system_messages;
 
 pub use activator::ResponseStatusCode;
+pub use config::{RemoteConfig, WireVariant};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use config::TlsConfig;
-pub use config::{RemoteConfig, WireVariant};
+pub use config::{TlsConfig, TlsError};
 pub use events::{EndpointConnected, EndpointTerminated, RemoteDeliveryError};
 pub use pid::{PidExt, WireContext};
 pub use remote::{Remote, RemoteError, RemoteSpawnError};

@@ -47,6 +47,13 @@ pub enum RemoteError {
     Activator(String),
 }
 
+#[cfg(feature = "tls")]
+impl From<crate::config::TlsError> for RemoteError {
+    fn from(e: crate::config::TlsError) -> Self {
+        RemoteError::Tls(e.0)
+    }
+}
+
 /// Why a remote spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteSpawnError {
@@ -114,6 +121,23 @@ impl Remote {
     pub fn start(system: &ActorSystem, config: RemoteConfig) -> Result<Arc<Remote>, RemoteError> {
         if system.extension::<Remote>().is_some() {
             return Err(RemoteError::AlreadyStarted);
+        }
+        // TLS settings are checked before anything is bound or registered, so a bad one
+        // leaves the system as it was.
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // only TLS changes it
+        let mut builder = tonic::transport::Server::builder();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &config.tls {
+            builder = builder.tls_config(tls_server(tls)?).map_err(|e| {
+                RemoteError::Tls(format!("server settings refused: {}", error_chain(&e)))
+            })?;
+            // Building the dialing side once makes a bad client identity an error here, not
+            // a failed connection to every peer later.
+            tonic::transport::Endpoint::from_static("https://localhost")
+                .tls_config(crate::endpoint::client_tls(tls, "localhost:0"))
+                .map_err(|e| {
+                    RemoteError::Tls(format!("client settings refused: {}", error_chain(&e)))
+                })?;
         }
         let bind = format!("{}:{}", config.host, config.port);
         let std_listener = StdListener::bind((config.host.as_str(), config.port))
@@ -184,15 +208,6 @@ impl Remote {
         })
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-        #[cfg_attr(not(feature = "tls"), allow(unused_mut))] // only TLS changes it
-        let mut builder = tonic::transport::Server::builder();
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &node.config.tls {
-            let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
-            builder = builder
-                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
-                .map_err(|e| RemoteError::Tls(e.to_string()))?;
-        }
         let rt = system.runtime().clone();
         let server_task = {
             let _enter = rt.enter();
@@ -249,6 +264,16 @@ impl Remote {
     /// The remote started on `system`, if any.
     pub fn get(system: &ActorSystem) -> Option<Arc<Remote>> {
         system.extension::<Remote>()
+    }
+
+    /// True if this node serves and dials with mutual TLS (`RemoteConfig::with_mutual_tls`):
+    /// every peer whose messages arrive, and every peer it reaches, holds a certificate of
+    /// its CA. Always false without the `tls` feature.
+    pub fn uses_mutual_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.node.config.tls.as_ref().is_some_and(|t| t.mutual);
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The advertised address (`host:port`) other nodes use.
@@ -430,6 +455,7 @@ impl Remote {
                 }
             }
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                protoactor::dispatcher::before_blocking();
                 tokio::task::block_in_place(wait_drained)
             }
             // A single-threaded runtime runs the drain itself once we return.
@@ -439,13 +465,47 @@ impl Remote {
 }
 
 /// The outcome of a remote spawn from the activator's answer.
+/// The server side of `tls`: this node's certificate, and with mutual TLS the CA that must
+/// have signed every client's certificate. A handshake that does not finish in time is
+/// dropped, so idle half-open connections do not pile up.
+#[cfg(feature = "tls")]
+fn tls_server(
+    tls: &crate::config::TlsConfig,
+) -> Result<tonic::transport::ServerTlsConfig, RemoteError> {
+    tls.check()?;
+    let server = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(
+            &tls.cert_pem,
+            &tls.key_pem,
+        ))
+        .timeout(std::time::Duration::from_secs(10));
+    Ok(if tls.mutual {
+        server.client_ca_root(tonic::transport::Certificate::from_pem(&tls.ca_pem))
+    } else {
+        server
+    })
+}
+
+/// `e` and its sources, joined (tonic's transport errors keep the cause in the source).
+#[cfg(feature = "tls")]
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    s
+}
+
 fn spawn_result(
     answer: Result<protoactor::BoxedMessage, FutureError>,
 ) -> Result<Pid, RemoteSpawnError> {
     let msg = match answer {
         Ok(m) => m,
-        Err(FutureError::Timeout) => return Err(RemoteSpawnError::Timeout),
-        Err(FutureError::DeadLetter) => return Err(RemoteSpawnError::DeadLetter),
+        Err(FutureError::Timeout { .. }) => return Err(RemoteSpawnError::Timeout),
+        Err(FutureError::DeadLetter { .. }) => return Err(RemoteSpawnError::DeadLetter),
         Err(e) => return Err(RemoteSpawnError::UnexpectedResponse(e.to_string())),
     };
     let Some(resp) = msg.downcast_ref::<ActorPidResponse>() else {

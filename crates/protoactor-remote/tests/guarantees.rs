@@ -247,15 +247,18 @@ fn flood_a_vanishing_peer(config: RemoteConfig, n: i64, tag_len: usize, received
     let (p, events) = probe::<Ev>();
     let (p2, p3) = (p.clone(), p.clone());
     let fake = peer.address.clone();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |e| {
             if let Some(s) = e.message.downcast_ref::<Seq>() {
                 p.push(Ev::Dead(s.n));
             }
         });
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| p2.push(Ev::Error(e.error.clone())));
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<EndpointTerminated, _>(move |e| {
             if e.address == fake {
                 p3.push(Ev::Terminated)
@@ -343,10 +346,12 @@ fn a_frame_over_the_transport_limit_ends_the_stream_and_the_next_send_reconnects
     s2.root().spawn_named(&echo_props(), "echo").unwrap();
     let target = Pid::new(r2.address(), "echo");
     let (p, errors) = probe::<(Direction, String)>();
-    s2.event_stream()
+    let _ = s2
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push((e.direction, e.error.clone())));
     let (t, terminated) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<EndpointTerminated, _>(move |e| t.push(e.address.clone()));
     let ask = |m: &str| {
         s1.root()
@@ -426,7 +431,8 @@ fn a_frame_that_is_not_protobuf_ends_the_stream_with_an_error_event() {
     let (s2, r2) = default_node();
     s2.root().spawn_named(&echo_props(), "echo").unwrap();
     let (p, errors) = probe::<(Direction, String)>();
-    s2.event_stream()
+    let _ = s2
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push((e.direction, e.error.clone())));
     let addr = r2.address().to_string();
     let rt = tokio::runtime::Runtime::new().unwrap();

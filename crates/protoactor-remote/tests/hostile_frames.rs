@@ -67,7 +67,7 @@ fn hostile_frames_leave_memory_bounded_and_the_node_serving() {
     .unwrap();
     let errors = Arc::new(AtomicUsize::new(0));
     let e = errors.clone();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |_| {
             e.fetch_add(1, Ordering::Relaxed);

@@ -281,7 +281,7 @@ fn default_config_learns_go_s_variant_from_its_requests() {
     let (rep, reports) = reporter(&controller);
     let (system, remote) = default_node();
     let (p, connects) = probe::<String>();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
     let rust_echo = system.root().spawn_named(&echo_props(), "echo").unwrap();
@@ -347,7 +347,7 @@ fn request_futures_both_ways() {
         .request_future(&go.pid("nobody"), Echo::default(), WAIT)
         .result()
         .err();
-    assert_eq!(err, Some(FutureError::DeadLetter));
+    assert!(err.is_some_and(|e| e.is_dead_letter()));
     // A missing Rust actor: Rust answers DeadLetterResponse, Go's future fails with ErrDeadLetter.
     system.root().send(
         &go.pid("control"),
@@ -706,7 +706,7 @@ fn fresh_default_node() -> (ActorSystem, Arc<Remote>, Receiver<String>) {
             .with_kind(RUST_ECHO_KIND, echo_props()),
     );
     let (p, connects) = probe::<String>();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
     (system, remote, connects)
@@ -796,7 +796,7 @@ fn first_message_request_reaches_a_fresh_go_node() {
         .request_future(&go.pid("anteaters"), Echo::default(), WAIT)
         .result();
     assert!(
-        matches!(missing, Err(FutureError::DeadLetter)),
+        matches!(missing, Err(FutureError::DeadLetter { .. })),
         "Go answers a request to a missing actor with DeadLetterResponse: {missing:?}"
     );
     connected_once(&connects, &go.address);
@@ -957,7 +957,7 @@ fn without_the_probe_a_refused_first_batch_is_resent_in_go_s_variant() {
             .with_variant_probe_timeout(None),
     );
     let (p, connects) = probe::<String>();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<EndpointConnected, _>(move |e| p.push(e.address.clone()));
     let reply = system

@@ -237,9 +237,11 @@ fn peer_shutdown_gives_address_terminated_and_endpoint_events() {
     let remote_watched = Pid::new(r2.address(), "watched");
     let (ev, evs) = probe::<String>();
     let ev2 = ev.clone();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<EndpointConnected, _>(move |e| ev.push(format!("connected {}", e.address)));
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<EndpointTerminated, _>(move |e| {
             ev2.push(format!("terminated {}", e.address))
         });
@@ -278,20 +280,21 @@ fn requests_to_missing_actors_and_dead_nodes_give_dead_letters() {
         .root()
         .request_future(&Pid::new(r2.address(), "nobody"), Echo::default(), WAIT)
         .result();
-    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
 
     // A node nobody listens on: after the retries, the request is dead-lettered locally.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = free.local_addr().unwrap().to_string();
     drop(free);
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
     let r = s1
         .root()
         .request_future(&Pid::new(dead_addr.as_str(), "x"), Echo::default(), WAIT)
         .result();
-    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
     s1.root()
         .send(&Pid::new(dead_addr.as_str(), "y"), Echo::default());
     loop {
@@ -316,7 +319,8 @@ fn a_pid_with_an_invalid_address_is_dead_lettered_at_once() {
             .with_retries(5, Duration::from_secs(2)),
     );
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
     for address in ["", "no-port", "http://127.0.0.1:1"] {
         let r = s1
@@ -327,7 +331,7 @@ fn a_pid_with_an_invalid_address_is_dead_lettered_at_once() {
                 Duration::from_secs(1),
             )
             .result();
-        assert_eq!(r.err(), Some(FutureError::DeadLetter), "{address:?}");
+        assert!(r.err().is_some_and(|e| e.is_dead_letter()), "{address:?}");
         s1.root().send(&Pid::new(address, "y"), Echo::default());
         let expected = Pid::new(address, "y").to_string();
         while next(&rx) != expected {}
@@ -419,7 +423,8 @@ fn shutdown_drain_is_bounded_by_the_drain_timeout() {
             .with_drain_timeout(Duration::from_millis(300)),
     );
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
     s1.root()
         .send(&Pid::new(address.as_str(), "x"), Echo::default());
@@ -450,7 +455,8 @@ fn shutdown_drain_gives_an_unreachable_peer_one_more_attempt_not_its_whole_time(
             .with_drain_timeout(drain),
     );
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |e| p.push(e.pid.to_string()));
     s1.root()
         .send(&Pid::new(refused.as_str(), "x"), Echo::default());
@@ -472,7 +478,8 @@ fn unregistered_types_are_reported_and_dead_lettered() {
     let (s2, r2) = default_node();
     s2.root().spawn_named(&echo_props(), "echo").unwrap();
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| {
             assert_eq!(e.direction, Direction::Outbound);
             p.push(e.type_name.clone())
@@ -482,7 +489,7 @@ fn unregistered_types_are_reported_and_dead_lettered() {
         .root()
         .request_future(&Pid::new(r2.address(), "echo"), NotProto, WAIT)
         .result();
-    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
     assert!(next(&rx).contains("NotProto"));
     stop(&s1, &r1);
     stop(&s2, &r2);
@@ -604,12 +611,14 @@ fn bad_frames_do_not_kill_the_stream() {
     });
     s2.root().spawn_named(&props, "sink").unwrap();
     let (e, errs) = probe::<(String, String)>();
-    s2.event_stream()
+    let _ = s2
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |ev| {
             e.push((ev.type_name.clone(), ev.error.clone()))
         });
     let (d, dead) = probe::<String>();
-    s2.event_stream()
+    let _ = s2
+        .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |ev| d.push(ev.message.type_name().to_string()));
 
     let seq = |n: i64| {
@@ -685,14 +694,15 @@ fn oversized_messages_are_refused_by_the_sender() {
     s2.root().spawn_named(&echo_props(), "echo").unwrap();
     let target = Pid::new(r2.address(), "echo");
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
     let big = Echo {
         message: "x".repeat(20 * 1024),
         sender: None,
     };
     let r = s1.root().request_future(&target, big, WAIT).result();
-    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
     assert!(next(&rx).contains("exceed the message size limit"));
     // The endpoint still works.
     let ok = s1
@@ -709,12 +719,12 @@ fn oversized_messages_are_refused_by_the_sender() {
 fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
     use protoactor_remote::TlsConfig;
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let tls = TlsConfig {
-        cert_pem: cert.cert.pem().into_bytes(),
-        key_pem: cert.signing_key.serialize_pem().into_bytes(),
-        ca_pem: cert.cert.pem().into_bytes(),
-        domain_name: Some("localhost".into()),
-    };
+    let tls = TlsConfig::new(
+        cert.cert.pem(),
+        cert.signing_key.serialize_pem(),
+        cert.cert.pem(),
+    )
+    .with_domain_name("localhost");
     let secure = || {
         node(
             RemoteConfig::local()
@@ -752,10 +762,200 @@ fn tls_nodes_talk_and_plaintext_nodes_cannot_reach_them() {
         .root()
         .request_future(&target, Echo::default(), WAIT)
         .result();
-    assert_eq!(r.err(), Some(FutureError::DeadLetter));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
     stop(&s1, &r1);
     stop(&s2, &r2);
     stop(&s3, &r3);
+}
+
+/// Dials `address` as a bare gRPC client over TLS trusting `ca_pem`, presenting `identity`
+/// (certificate and key PEM) if given, and opens the remoting stream: `Ok` once the node
+/// answered the `ConnectRequest`, else the error (a refused handshake shows here: with TLS
+/// 1.3 the server checks the client's certificate after the client thinks it is done).
+#[cfg(feature = "tls")]
+fn raw_tls_connect(
+    address: &str,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<(), String> {
+    use protoactor_remote::remote_proto::remote_message::MessageType;
+    use protoactor_remote::remote_proto::remoting_client::RemotingClient;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca_pem))
+            .domain_name("localhost");
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        let attempt = async {
+            let channel = Endpoint::from_shared(format!("https://{address}"))
+                .map_err(|e| e.to_string())?
+                .tls_config(tls)
+                .map_err(|e| e.to_string())?
+                .connect()
+                .await
+                .map_err(|e| format!("connect: {e:?}"))?;
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            tx.send(connect_request("raw")).await.unwrap();
+            let mut inbound = RemotingClient::new(channel)
+                .receive(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .map_err(|e| format!("receive: {e:?}"))?
+                .into_inner();
+            match inbound.message().await {
+                Ok(Some(m)) if matches!(m.message_type, Some(MessageType::ConnectResponse(_))) => {
+                    Ok(())
+                }
+                other => Err(format!("no ConnectResponse: {other:?}")),
+            }
+        };
+        tokio::time::timeout(WAIT, attempt)
+            .await
+            .map_err(|_| "timed out".to_string())?
+    })
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn mutual_tls_nodes_talk_and_refuse_peers_without_a_certificate_of_their_ca() {
+    use protoactor_remote::{Remote, TlsConfig};
+    use protoactor_testkit::certs::TestCa;
+    let ca = TestCa::new("cluster CA");
+    let other_ca = TestCa::new("another CA");
+    let mtls_node = |ca: &TestCa, name: &str| {
+        let cert = ca.issue(name);
+        node(
+            RemoteConfig::local()
+                .with_serialization(serialization())
+                .with_mutual_tls(cert.cert_pem, cert.key_pem, ca.pem())
+                .with_retries(1, Duration::from_millis(10)),
+        )
+    };
+    let echo = |from: &ActorSystem, to: &Remote, message: &str| {
+        from.root()
+            .request_future(
+                &Pid::new(to.address(), "echo"),
+                Echo {
+                    message: message.into(),
+                    sender: None,
+                },
+                WAIT,
+            )
+            .result_as::<Response>()
+    };
+    let (s1, r1) = mtls_node(&ca, "one");
+    let (s2, r2) = mtls_node(&ca, "two");
+    s1.root().spawn_named(&echo_props(), "echo").unwrap();
+    s2.root().spawn_named(&echo_props(), "echo").unwrap();
+    // Both directions: each node's client side presents its certificate to the other's server.
+    assert_eq!(echo(&s1, &r2, "a").unwrap().some_value, "echo:a");
+    assert_eq!(echo(&s2, &r1, "b").unwrap().some_value, "echo:b");
+
+    // Bare gRPC clients: one with a certificate of the cluster's CA gets through (so the
+    // refusals below are the certificate's doing), one without a certificate and one with
+    // a certificate of another CA are refused.
+    let good = ca.issue("raw");
+    raw_tls_connect(
+        r2.address(),
+        &ca.pem(),
+        Some((&good.cert_pem, &good.key_pem)),
+    )
+    .expect("a client with a certificate of the cluster's CA connects");
+    let refused = raw_tls_connect(r2.address(), &ca.pem(), None);
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was accepted"
+    );
+    let stranger = other_ca.issue("stranger");
+    let refused = raw_tls_connect(
+        r2.address(),
+        &ca.pem(),
+        Some((&stranger.cert_pem, &stranger.key_pem)),
+    );
+    assert!(refused.is_err(), "a client of another CA was accepted");
+
+    // Nodes: one of another CA, one with server-only TLS trusting the right CA (so it has no
+    // client certificate): their messages to node two are dead letters.
+    let (s3, r3) = mtls_node(&other_ca, "three");
+    assert!(echo(&s3, &r2, "c")
+        .err()
+        .is_some_and(|e| e.is_dead_letter()));
+    let server_only = ca.issue("four");
+    let (s4, r4) = node(
+        RemoteConfig::local()
+            .with_serialization(serialization())
+            .with_tls(TlsConfig::new(
+                server_only.cert_pem,
+                server_only.key_pem,
+                ca.pem(),
+            ))
+            .with_retries(1, Duration::from_millis(10)),
+    );
+    assert!(echo(&s4, &r2, "d")
+        .err()
+        .is_some_and(|e| e.is_dead_letter()));
+
+    // Node two kept serving its peer.
+    assert_eq!(echo(&s1, &r2, "e").unwrap().some_value, "echo:e");
+    for (s, r) in [(&s1, &r1), (&s2, &r2), (&s3, &r3), (&s4, &r4)] {
+        stop(s, r);
+    }
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn bad_tls_settings_are_errors_at_start_and_leave_the_system_usable() {
+    use protoactor_remote::{Remote, RemoteError, TlsConfig};
+    use protoactor_testkit::certs::TestCa;
+    let ca = TestCa::new("cluster CA");
+    let cert = ca.issue("one");
+    let other = ca.issue("other");
+    let system = ActorSystem::new();
+    let start = |tls: TlsConfig| match Remote::start(&system, RemoteConfig::local().with_tls(tls)) {
+        Err(RemoteError::Tls(message)) => message,
+        other => panic!("expected a TLS error, got {other:?}"),
+    };
+    let garbage = "not a PEM file";
+    let m = start(TlsConfig::mutual(garbage, cert.key_pem.clone(), ca.pem()));
+    assert!(m.contains("cert_pem"), "{m}");
+    let m = start(TlsConfig::mutual(cert.cert_pem.clone(), garbage, ca.pem()));
+    assert!(m.contains("key_pem"), "{m}");
+    let m = start(TlsConfig::mutual(
+        cert.cert_pem.clone(),
+        cert.key_pem.clone(),
+        "",
+    ));
+    assert!(m.contains("ca_pem"), "{m}");
+    // A key that is not the certificate's.
+    let m = start(TlsConfig::mutual(
+        cert.cert_pem.clone(),
+        other.key_pem.clone(),
+        ca.pem(),
+    ));
+    assert!(!m.is_empty());
+
+    // Files: a missing one is named; written ones load.
+    let dir = std::env::temp_dir().join(format!("protoactor-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = cert.write(&dir, "one");
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let missing = dir.join("missing.crt");
+    let err = TlsConfig::from_pem_files(&missing, &key_path, &ca_path).unwrap_err();
+    assert!(err.0.contains("missing.crt"), "{err}");
+    let tls = TlsConfig::from_pem_files(&cert_path, &key_path, &ca_path)
+        .unwrap()
+        .with_mutual(true);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The failed starts left nothing behind: the same system starts its remote now.
+    let remote = Remote::start(&system, RemoteConfig::local().with_tls(tls)).expect("starts");
+    stop(&system, &remote);
 }
 
 /// An unwatched remote actor's stop gives no `Terminated` to the former watcher, while a
@@ -816,7 +1016,8 @@ fn a_full_endpoint_queue_refuses_messages() {
     let dead = Pid::new(free.local_addr().unwrap().to_string(), "x");
     drop(free);
     let (p, rx) = probe::<String>();
-    s1.event_stream()
+    let _ = s1
+        .event_stream()
         .subscribe_to::<RemoteDeliveryError, _>(move |e| p.push(e.error.clone()));
     for n in 0..15 {
         s1.root().send(

@@ -11,10 +11,13 @@
 //!   [`process::protocol_line`] are the two ends of the `@@ `-prefixed line protocol.
 //! - [`ports`]: loopback ports free for a listener a child binds later.
 //! - [`wait`]: polling for an observable condition with a deadline (never a fixed sleep).
+//! - [`http`]: a plain HTTP GET (status and body) for tests of HTTP endpoints.
 //! - [`services`]: the shared etcd and PostgreSQL servers named by environment variables
 //!   (`PROTOACTOR_ETCD=required` / `PROTOACTOR_POSTGRES=required` turn a missing one into a
 //!   failure) and private servers started with `scripts/start-etcd.sh` /
 //!   `scripts/start-postgres.sh`.
+//! - `certs` (feature `certs`): a test CA and the certificates it signs, made at test time
+//!   (rcgen), for TLS and mutual-TLS tests.
 //! - `cluster` (feature `cluster`): cluster members in other processes driven over the
 //!   gocluster line protocol (protoactor-go's `interop/cmd/gocluster` and the Rust member
 //!   child), and `cluster::NodeBuilder` for N in-process members of one
@@ -26,12 +29,13 @@
 //! cycle; `scripts/check-layers.sh` checks this table):
 //!
 //! ```text
-//!  0 base        paths, skip, ports, wait
+//!  0 base        paths, skip, ports, wait, http, certs
 //!  1 tools       go, process, services
 //!  2 cluster     cluster
 //! ```
 //!
-//! Inside `cluster`: `hello`, `protocol`, `scenario`, `child`, bottom-up.
+//! Inside `cluster`: `hello`, `activations`, `protocol`, `scenario`, `load`, `child`,
+//! bottom-up.
 //!
 //! # Example
 //!
@@ -65,6 +69,7 @@
 //! ```
 
 pub mod go;
+pub mod http;
 pub mod paths;
 pub mod ports;
 pub mod process;
@@ -72,5 +77,7 @@ pub mod services;
 pub mod skip;
 pub mod wait;
 
+#[cfg(feature = "certs")]
+pub mod certs;
 #[cfg(feature = "cluster")]
 pub mod cluster;

@@ -28,6 +28,12 @@ pub fn verbose() -> bool {
     std::env::var_os("PROTOACTOR_INTEROP_VERBOSE").is_some()
 }
 
+/// The words of `line` as a program's arguments (`"100 5 7"` -> `["100", "5", "7"]`): how
+/// tests of a child program's argument parsing write its command line.
+pub fn args(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
 /// A command that runs only the test `test` of this test binary (ignored or not), one
 /// thread, output not captured: how a test starts a Rust child process of its own. Set an
 /// environment variable on it that tells the child test it is the child.
@@ -292,6 +298,12 @@ pub fn run_to_end(label: &str, mut cmd: Command, limit: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn args_are_the_words_of_a_line() {
+        assert_eq!(args(" 100  5\t7 "), ["100", "5", "7"]);
+        assert!(args("").is_empty());
+    }
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");

@@ -57,6 +57,14 @@ impl ScriptServer {
     /// A private etcd (`scripts/start-etcd.sh` on two free ports), started; returns it and
     /// its endpoint.
     pub fn etcd() -> (ScriptServer, String) {
+        let (s, endpoint) = Self::etcd_unstarted();
+        assert_eq!(s.start(), endpoint);
+        (s, endpoint)
+    }
+
+    /// A private etcd on two free ports, not started yet (nothing listens on its endpoint
+    /// until [`ScriptServer::start`]); returns it and its endpoint.
+    pub fn etcd_unstarted() -> (ScriptServer, String) {
         let port = ports::free_port_pair();
         let dir = paths::scratch_dir().join(format!("etcd-{}-{port}", std::process::id()));
         let s = ScriptServer {
@@ -68,8 +76,7 @@ impl ScriptServer {
             dir,
             port,
         };
-        let endpoint = s.start();
-        (s, endpoint)
+        (s, format!("http://127.0.0.1:{port}"))
     }
 
     /// A private PostgreSQL (`scripts/start-postgres.sh` on a free port), started; returns

@@ -7,7 +7,7 @@
 //! pipe_to: 7 arrived
 //! reenter_after: still handling other messages
 //! reenter_after: resumed with "ask" and 84
-//! timeout: future: timeout
+//! timeout: request to nonhost/$7 (u32) timed out after 50ms
 //! ```
 
 use std::time::Duration;

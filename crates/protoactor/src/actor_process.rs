@@ -3,22 +3,28 @@
 //!
 //! An actor's mailbox runs as one long-lived task on the dispatcher's tokio runtime. The
 //! task parks when the mailbox is empty and a sender wakes it; waking allocates nothing, so
-//! a local send costs the message box and a lock-free queue push.
+//! a local send costs the message box and a queue push. On the system's dispatcher, a
+//! sender that is itself a mailbox's turn hands the woken mailbox to its own task instead,
+//! which runs it when the turn ends (`dispatcher/hand_off.rs`); so the actor's context
+//! lives in the process, not in the task, and moves to whichever task runs the turn.
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::atomic::AtomicCell;
 use crossbeam_utils::Backoff;
-use parking_lot::Mutex;
 
 use crate::context::Context;
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{
+    before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope, MAX_HAND_OFFS,
+};
 use crate::mailbox::sched::ScheduleState;
 use crate::mailbox::{Mailbox, MailboxConfig, UserQueue};
 use crate::message::{MessageBatch, MessageEnvelope};
@@ -26,23 +32,44 @@ use crate::pid::Pid;
 use crate::process::{Process, SystemMessage};
 use crate::system::ActorSystem;
 
-enum RunMode {
-    /// The runner task's waker, stored at its first poll (before the mailbox can go idle,
-    /// so before any sender must wake it) and woken by reference: a tokio task's waker is
-    /// the same at every poll, so re-registering it (an `AtomicWaker`'s take, clone and
-    /// four atomic operations per message) would buy nothing.
-    Task(OnceLock<Waker>),
-    Inline(Mutex<Option<RunnerCore>>),
+/// How the mailbox runs (fixed at spawn).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Its own tokio task, woken by the sender that wins the schedule.
+    Task,
+    /// Its own task on the system's runtime, and a sender running in another runner of
+    /// the system on the same thread hands it off instead of waking it (see
+    /// `dispatcher/hand_off.rs`).
+    HandOff,
+    /// On the sender's thread (the synchronized dispatcher).
+    Inline,
 }
+
+/// `ActorProcess::flags`: the mailbox is suspended (only the runner holding the schedule
+/// reads or writes it).
+const SUSPENDED: u8 = 1;
+/// `ActorProcess::flags`: the runner task was dropped without finishing (its runtime shut
+/// down); whoever puts the context back afterwards drops it.
+const DETACHED: u8 = 2;
 
 /// The process behind an actor's PID: its mailbox and how it is scheduled.
 pub(crate) struct ActorProcess {
     mailbox: Mailbox,
     sched: ScheduleState,
     dead: AtomicBool,
-    mode: RunMode,
-    /// Packs beside the two flags (a `usize` would take a word of its own).
+    flags: AtomicU8,
+    mode: Mode,
+    /// Packs beside the flags (a `usize` would take a word of its own).
     throughput: u32,
+    /// The runner task's waker, stored at its first poll (before the mailbox can go idle,
+    /// so before any sender must wake it) and woken by reference: a tokio task's waker is
+    /// the same at every poll, so re-registering it (an `AtomicWaker`'s take, clone and
+    /// four atomic operations per message) would buy nothing. Unused inline.
+    waker: OnceLock<Waker>,
+    /// The actor's context while no runner holds it. Whoever holds the schedule takes it
+    /// for the turn and puts it back before giving the schedule up, so a hand-off can run
+    /// the turn in another task (one word: a lock-free swap).
+    core: AtomicCell<Option<Box<Context>>>,
     system: ActorSystem,
 }
 
@@ -56,12 +83,17 @@ impl ActorProcess {
             mailbox: config.create(),
             sched: ScheduleState::new_scheduled(),
             dead: AtomicBool::new(false),
+            flags: AtomicU8::new(0),
             mode: if dispatcher.is_synchronized() {
-                RunMode::Inline(Mutex::new(None))
+                Mode::Inline
+            } else if dispatcher.is_system() {
+                Mode::HandOff
             } else {
-                RunMode::Task(OnceLock::new())
+                Mode::Task
             },
             throughput: dispatcher.throughput().try_into().unwrap_or(u32::MAX),
+            waker: OnceLock::new(),
+            core: AtomicCell::new(None),
             system: system.clone(),
         }
     }
@@ -71,23 +103,15 @@ impl ActorProcess {
         for m in self.mailbox.middleware.iter() {
             m.mailbox_started();
         }
-        let core = RunnerCore {
-            ctx,
-            suspended: false,
-            processed: 0,
-        };
-        match &self.mode {
-            RunMode::Task(_) => {
+        self.core.store(Some(ctx));
+        match self.mode {
+            Mode::Task | Mode::HandOff => {
                 let fut = RunnerFuture {
                     process: self.clone(),
-                    core,
                 };
                 dispatcher.handle(&self.system).spawn(fut);
             }
-            RunMode::Inline(slot) => {
-                *slot.lock() = Some(core);
-                self.run_inline();
-            }
+            Mode::Inline => self.run_inline(),
         }
     }
 
@@ -98,7 +122,7 @@ impl ActorProcess {
             return self.dead_system(pid, msg);
         }
         self.mailbox.system.push(msg);
-        self.schedule();
+        self.schedule(pid);
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
         }
@@ -117,7 +141,7 @@ impl ActorProcess {
             }
         }
         self.push_user(pid, env);
-        self.schedule();
+        self.schedule(pid);
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
         }
@@ -154,8 +178,12 @@ impl ActorProcess {
         q: &ArrayQueue<MessageEnvelope>,
         env: MessageEnvelope,
     ) -> Result<(), MessageEnvelope> {
-        // The runner may be parked on our own turn; make sure it will drain.
-        self.schedule();
+        // A mailbox this thread was to run after the current turn (this one, maybe) must
+        // run elsewhere while we wait; and the runner may be parked: make sure it drains.
+        before_blocking();
+        if self.sched.request() {
+            self.wake_now();
+        }
         let mut slot = Some(env);
         let mut wait = || {
             let backoff = Backoff::new();
@@ -182,48 +210,197 @@ impl ActorProcess {
         }
     }
 
+    /// After a push: if the sender won the schedule, runs the mailbox, hands it off to the
+    /// runner on this thread, or wakes its task.
     #[inline]
-    fn schedule(&self) {
+    fn schedule(&self, pid: &Pid) {
+        // Inline only the check: a busy mailbox (the common case under load) costs the
+        // sender no call.
         if self.sched.request() {
-            match &self.mode {
-                RunMode::Task(w) => {
-                    if let Some(w) = w.get() {
-                        w.wake_by_ref()
-                    }
+            self.won(pid);
+        }
+    }
+
+    #[inline(never)]
+    fn won(&self, pid: &Pid) {
+        if self.mode == Mode::HandOff && self.hand_off(pid) {
+            return;
+        }
+        self.wake_now();
+    }
+
+    /// Runs the won mailbox now: inline on this thread, or by waking its task.
+    fn wake_now(&self) {
+        match self.mode {
+            Mode::Task | Mode::HandOff => {
+                if let Some(w) = self.waker.get() {
+                    w.wake_by_ref()
                 }
-                RunMode::Inline(_) => self.run_inline(),
+            }
+            Mode::Inline => self.run_inline(),
+        }
+    }
+
+    /// Leaves this won mailbox to the runner polling on this thread, if there is one of
+    /// this system with a free slot. `pid` (this process's) carries the `Arc` to leave.
+    #[inline]
+    fn hand_off(&self, pid: &Pid) -> bool {
+        try_hand_off(self.system.identity(), || {
+            let p = pid.registered_process()?;
+            if !std::ptr::addr_eq(Arc::as_ptr(p), self as *const Self) {
+                return None;
+            }
+            let any: Arc<dyn Any + Send + Sync> = p.clone();
+            let me: Arc<ActorProcess> = any.downcast().ok()?;
+            Some(me as Arc<dyn HandOff>)
+        })
+    }
+
+    fn is_suspended(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & SUSPENDED != 0
+    }
+
+    fn set_suspended(&self, on: bool) {
+        if on {
+            self.flags.fetch_or(SUSPENDED, Ordering::Relaxed);
+        } else {
+            self.flags.fetch_and(!SUSPENDED, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs turns with the context `ctx` (the caller holds the schedule) until the mailbox
+    /// is idle (the context is back in `core`, the schedule given up), the turn used up its
+    /// throughput (the context is back, the schedule still held), or the actor stopped.
+    fn drive(&self, mut ctx: Box<Context>) -> Driven {
+        loop {
+            match self.run_turn(&mut ctx) {
+                Outcome::Yield => {
+                    self.core.store(Some(ctx));
+                    return Driven::Yield;
+                }
+                Outcome::Stopped => return Driven::Stopped(ctx),
+                Outcome::Idle => {
+                    let suspended = self.is_suspended();
+                    // Back before the schedule is given up: the next holder takes it.
+                    self.core.store(Some(ctx));
+                    self.sched.set_idle();
+                    if self.has_work(suspended) && self.sched.try_reclaim() {
+                        match self.core.take() {
+                            Some(c) => {
+                                ctx = c;
+                                continue;
+                            }
+                            // Dropped with its runner task (the runtime shut down).
+                            None => return Driven::Idle,
+                        }
+                    }
+                    self.mailbox_empty(suspended);
+                    return Driven::Idle;
+                }
             }
         }
     }
 
     fn run_inline(&self) {
-        let RunMode::Inline(slot) = &self.mode else {
-            return;
-        };
-        let mut guard = slot.lock();
-        let Some(core) = guard.as_mut() else {
+        let Some(mut ctx) = self.core.take() else {
             return;
         };
         loop {
-            match core.run(self) {
-                Outcome::Yield => continue,
-                Outcome::Stopped => {
-                    let pid = core.ctx.self_pid().clone();
-                    let core = guard.take();
-                    drop(guard);
-                    drop(core);
+            match self.drive(ctx) {
+                Driven::Yield => match self.core.take() {
+                    Some(c) => ctx = c,
+                    None => return,
+                },
+                Driven::Stopped(ctx) => {
+                    let pid = ctx.self_pid().clone();
+                    drop(ctx);
                     self.finish(&pid);
                     return;
                 }
-                Outcome::Idle => {
-                    self.sched.set_idle();
-                    if self.has_work(core.suspended) && self.sched.try_reclaim() {
-                        continue;
-                    }
-                    self.mailbox_empty(core.suspended);
-                    return;
+                Driven::Idle => return,
+            }
+        }
+    }
+
+    /// One turn: system messages first, then up to `throughput` user messages.
+    fn run_turn(&self, ctx: &mut Context) -> Outcome {
+        // Messages since the last metrics report (see `record_turn`).
+        let mut since_report = 0u32;
+        loop {
+            match catch_unwind(AssertUnwindSafe(|| self.run_batch(ctx, &mut since_report))) {
+                Ok(outcome) => {
+                    self.record_turn(&mut since_report);
+                    return outcome;
+                }
+                Err(payload) => {
+                    // A panic outside the actor's own receive (middleware, a supervisor
+                    // decider): treat it like a failure of this actor.
+                    ctx.escalate_panic(payload);
                 }
             }
+        }
+    }
+
+    /// Records the messages processed since the last record (metrics feature). Called at the
+    /// end of a turn and before each system message, so a count is on the meter before a
+    /// `Stop` handled in the same turn lets a watcher (or a stop future) see the actor gone.
+    #[inline]
+    fn record_turn(&self, since_report: &mut u32) {
+        let metrics = self.system.metrics();
+        if metrics.enabled() {
+            metrics.mailbox_turn((*since_report).into(), self.user_len() as u64);
+            *since_report = 0;
+        }
+    }
+
+    fn run_batch(&self, ctx: &mut Context, since_report: &mut u32) -> Outcome {
+        let mut processed = 0;
+        let mut user = self.mailbox.user.taker();
+        loop {
+            if let Some(sys) = self.mailbox.system.pop(0) {
+                user.put_back();
+                if *since_report != 0 {
+                    self.record_turn(since_report);
+                }
+                match sys {
+                    SystemMessage::SuspendMailbox => self.set_suspended(true),
+                    SystemMessage::ResumeMailbox => self.set_suspended(false),
+                    other => ctx.invoke_system(other),
+                }
+                if ctx.is_stopped() {
+                    return Outcome::Stopped;
+                }
+                continue;
+            }
+            if self.is_suspended() {
+                return Outcome::Idle;
+            }
+            if processed >= self.throughput {
+                return Outcome::Yield;
+            }
+            match user.pop((self.throughput - processed) as usize) {
+                Some(env) => {
+                    processed += 1;
+                    *since_report = since_report.wrapping_add(1);
+                    for m in self.mailbox.middleware.iter() {
+                        m.message_received(&*env.message);
+                    }
+                    ctx.invoke_user(env);
+                    if ctx.is_stopped() {
+                        return Outcome::Stopped;
+                    }
+                }
+                None => return Outcome::Idle,
+            }
+        }
+    }
+
+    /// After a hand-off's turn: if the runner task is gone (its runtime shut down), drop
+    /// the context it would have dropped.
+    fn drop_core_if_detached(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.flags.load(Ordering::SeqCst) & DETACHED != 0 {
+            drop(self.core.take());
         }
     }
 
@@ -325,125 +502,98 @@ enum Outcome {
     Stopped,
 }
 
-/// The actor's private side: its context (which owns the actor) and the suspension flag.
-/// Only the runner that holds the mailbox's schedule touches it.
-pub(crate) struct RunnerCore {
-    ctx: Box<Context>,
-    suspended: bool,
-    /// Messages since the last metrics report (reset every turn while metrics are on, so a
-    /// `u32` suffices; it wraps harmlessly while they are off). Not a `u64`: see
-    /// `the_runner_future_fits_tokios_smallest_task_cell`.
-    processed: u32,
+/// How [`ActorProcess::drive`] ended.
+enum Driven {
+    Idle,
+    Yield,
+    /// The actor stopped: its context, to drop after the process is marked dead.
+    Stopped(Box<Context>),
 }
 
-impl RunnerCore {
-    fn run(&mut self, p: &ActorProcess) -> Outcome {
-        loop {
-            match catch_unwind(AssertUnwindSafe(|| self.run_batch(p))) {
-                Ok(outcome) => {
-                    self.record_turn(p);
-                    return outcome;
-                }
-                Err(payload) => {
-                    // A panic outside the actor's own receive (middleware, a supervisor
-                    // decider): treat it like a failure of this actor.
-                    self.ctx.escalate_panic(payload);
-                }
+impl HandOff for ActorProcess {
+    fn run_handed_off(&self) {
+        let Some(ctx) = self.core.take() else {
+            // Not expected (whoever won the schedule finds the context back); the task
+            // then runs the turn.
+            return self.wake_now();
+        };
+        match self.drive(ctx) {
+            Driven::Idle => {}
+            // Its own task goes on after the other tasks of this worker.
+            Driven::Yield => self.wake_now(),
+            Driven::Stopped(ctx) => {
+                self.finish(ctx.self_pid());
+                drop(ctx);
+                // The task finds no context and a dead process, and ends.
+                self.wake_now();
             }
         }
+        self.drop_core_if_detached();
     }
 
-    /// Records the messages processed since the last record (metrics feature). Called at the
-    /// end of a turn and before each system message, so a count is on the meter before a
-    /// `Stop` handled in the same turn lets a watcher (or a stop future) see the actor gone.
-    #[inline]
-    fn record_turn(&mut self, p: &ActorProcess) {
-        let metrics = p.system.metrics();
-        if metrics.enabled() {
-            metrics.mailbox_turn(self.processed.into(), p.user_len() as u64);
-            self.processed = 0;
-        }
-    }
-
-    fn run_batch(&mut self, p: &ActorProcess) -> Outcome {
-        let mut processed = 0;
-        let mut user = p.mailbox.user.taker();
-        loop {
-            if let Some(sys) = p.mailbox.system.pop(0) {
-                user.put_back();
-                if self.processed != 0 {
-                    self.record_turn(p);
-                }
-                match sys {
-                    SystemMessage::SuspendMailbox => self.suspended = true,
-                    SystemMessage::ResumeMailbox => self.suspended = false,
-                    other => self.ctx.invoke_system(other),
-                }
-                if self.ctx.is_stopped() {
-                    return Outcome::Stopped;
-                }
-                continue;
-            }
-            if self.suspended {
-                return Outcome::Idle;
-            }
-            if processed >= p.throughput {
-                return Outcome::Yield;
-            }
-            match user.pop((p.throughput - processed) as usize) {
-                Some(env) => {
-                    processed += 1;
-                    self.processed = self.processed.wrapping_add(1);
-                    for m in p.mailbox.middleware.iter() {
-                        m.message_received(&*env.message);
-                    }
-                    self.ctx.invoke_user(env);
-                    if self.ctx.is_stopped() {
-                        return Outcome::Stopped;
-                    }
-                }
-                None => return Outcome::Idle,
-            }
-        }
+    fn wake_runner(&self) {
+        self.wake_now();
     }
 }
 
+/// The mailbox's tokio task (`Mode::Task` and `Mode::HandOff`).
 struct RunnerFuture {
     process: Arc<ActorProcess>,
-    core: RunnerCore,
 }
 
 impl Future for RunnerFuture {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let p = &*this.process;
-        if let RunMode::Task(w) = &p.mode {
-            // Only this module spawns the runner, as its own task: its waker never changes.
-            let w = w.get_or_init(|| cx.waker().clone());
-            debug_assert!(w.will_wake(cx.waker()));
-        }
-        loop {
-            match this.core.run(p) {
-                Outcome::Yield => {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Outcome::Stopped => {
-                    p.finish(this.core.ctx.self_pid());
-                    return Poll::Ready(());
-                }
-                Outcome::Idle => {
-                    p.sched.set_idle();
-                    if p.has_work(this.core.suspended) && p.sched.try_reclaim() {
-                        continue;
-                    }
-                    p.mailbox_empty(this.core.suspended);
-                    return Poll::Pending;
+        let p = &*self.get_mut().process;
+        // Only this module spawns the runner, as its own task: its waker never changes.
+        let w = p.waker.get_or_init(|| cx.waker().clone());
+        debug_assert!(w.will_wake(cx.waker()));
+        let Some(ctx) = p.core.take() else {
+            // A hand-off ran the turn in which the actor stopped (otherwise the schedule's
+            // holder has the context and wakes this task when it is done with it).
+            return if p.dead.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            };
+        };
+        let scope = (p.mode == Mode::HandOff).then(|| RunnerScope::enter(p.system.identity()));
+        let result = match p.drive(ctx) {
+            Driven::Idle => Poll::Pending,
+            Driven::Yield => {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Driven::Stopped(ctx) => {
+                p.finish(ctx.self_pid());
+                drop(ctx);
+                Poll::Ready(())
+            }
+        };
+        if let Some(mut scope) = scope {
+            // The mailboxes this turn's sends won, one after another (each one's sends may
+            // leave the next); the scope's drop wakes what is left.
+            for _ in 0..MAX_HAND_OFFS {
+                match scope.next() {
+                    Some(next) => next.run_handed_off(),
+                    None => break,
                 }
             }
         }
+        result
+    }
+}
+
+impl Drop for RunnerFuture {
+    fn drop(&mut self) {
+        // Dropped unfinished (its runtime shut down): drop the context with it, as before
+        // the context moved into the process (the context's PID holds the process: kept
+        // there, the two would keep each other alive). A hand-off holding it drops it
+        // when it sees the flag.
+        self.process.flags.fetch_or(DETACHED, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        drop(self.process.core.take());
     }
 }
 
@@ -456,5 +606,13 @@ mod tests {
     fn the_runner_future_fits_tokios_smallest_task_cell() {
         let size = std::mem::size_of::<super::RunnerFuture>();
         assert!(size <= 24, "RunnerFuture grew to {size} bytes");
+    }
+
+    /// The context moved from the runner task into the process (for hand-offs) without
+    /// growing it: the flags and the mode pack beside the schedule state.
+    #[test]
+    fn an_actor_process_stays_within_its_glibc_chunk() {
+        let size = std::mem::size_of::<super::ActorProcess>();
+        assert!(size <= 176, "ActorProcess grew to {size} bytes");
     }
 }

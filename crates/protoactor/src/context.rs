@@ -10,6 +10,7 @@
 //! `context/actor_props.rs`: they and the context name each other.
 
 mod actor_props;
+mod children;
 mod invoke;
 mod lifecycle;
 mod receive_timeout;
@@ -35,6 +36,7 @@ use crate::pid::Pid;
 use crate::process::SystemMessage;
 use crate::system::ActorSystem;
 
+use children::ChildSet;
 use receive_timeout::TimeoutTimer;
 
 type PidSet = IndexSet<Pid, foldhash::fast::RandomState>;
@@ -76,7 +78,7 @@ struct Extras {
 /// and escalating take `&self` (surfaces shared with the root context and supervisors).
 #[derive(Default)]
 struct Family {
-    children: RefCell<PidSet>,
+    children: RefCell<ChildSet>,
     restart_stats: OnceCell<RestartStatistics>,
 }
 
@@ -128,11 +130,12 @@ impl Context {
     }
 
     /// The children, if this actor ever spawned one.
-    fn children_set(&self) -> Option<&RefCell<PidSet>> {
+    fn children_set(&self) -> Option<&RefCell<ChildSet>> {
         self.family.get().map(|f| &f.children)
     }
 
     /// The failure `fail` left for after the current `receive`, if any.
+    #[inline]
     fn take_pending_failure(&mut self) -> Option<FailureReason> {
         self.extras.as_mut().and_then(|e| e.pending_failure.take())
     }
@@ -166,19 +169,28 @@ impl Context {
         self.actor.as_deref()
     }
 
+    // Inlined into every `message()` an actor's receive calls (twice per message at least:
+    // the type check of `default_receive` and the actor's own); the slot lookup stays out
+    // of line.
+    #[inline]
     fn envelope(&self) -> Option<&MessageEnvelope> {
         match &self.current {
             Current::Owned(env) => Some(env),
-            Current::Slot(Some(id)) => self
-                .extras
-                .as_ref()
-                .and_then(|e| e.slots.get(&id.get()))
-                .map(|(env, _)| env),
+            Current::Slot(Some(id)) => self.slot_envelope(id.get()),
             Current::Slot(None) => None,
         }
     }
 
+    #[inline(never)]
+    fn slot_envelope(&self, id: u64) -> Option<&MessageEnvelope> {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.slots.get(&id))
+            .map(|(env, _)| env)
+    }
+
     /// The current message (`()` outside message handling).
+    #[inline]
     pub fn message(&self) -> &dyn Message {
         match self.envelope() {
             Some(env) => &*env.message,

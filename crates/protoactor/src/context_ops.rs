@@ -78,11 +78,8 @@ pub trait ContextOps {
     where
         Self: Sized,
     {
-        let fut = ActorFuture::new(self.system(), timeout);
-        self.send_envelope(
-            target,
-            MessageEnvelope::new(message).with_sender(Some(fut.pid().clone())),
-        );
+        let (fut, envelope) = request_parts(self.system(), target, message, timeout);
+        self.send_envelope(target, envelope);
         fut
     }
 
@@ -153,6 +150,22 @@ impl ContextOps for Context {
 }
 
 /// Spawns, or logs the error and returns a PID that leads to dead letters.
+/// A request's reply future and its envelope, whose sender is the future (the one recipe of
+/// `request_future` and `RootContext::request_async`).
+pub(crate) fn request_parts<M: Message>(
+    system: &ActorSystem,
+    target: &Pid,
+    message: M,
+    timeout: Duration,
+) -> (ActorFuture, MessageEnvelope) {
+    let envelope = MessageEnvelope::new(message);
+    // The boxed message's type: `M` may itself be a `BoxedMessage`.
+    let message_type = envelope.message.type_name();
+    let fut = ActorFuture::for_request(system, timeout, target, message_type);
+    let envelope = envelope.with_sender(Some(fut.pid().clone()));
+    (fut, envelope)
+}
+
 fn spawn_or_dead<C: ContextOps>(ctx: &C, props: &Props, name: &str) -> Pid {
     ctx.spawn_named(props, name).unwrap_or_else(|e| {
         tracing::error!(parent = ?ctx.owner(), error = %e, "spawn failed");

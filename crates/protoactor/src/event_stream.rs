@@ -20,9 +20,10 @@ struct Sub {
 
 /// A subscription; pass it to [`EventStream::unsubscribe`] to stop receiving events.
 /// Dropping it does **not** unsubscribe: the handler stays subscribed for the system's life
-/// (as protoactor-go's `*Subscription`), so keep it when the handler should stop some day.
-/// (No `#[must_use]`: subscribing for the system's life is common and meant.)
+/// (as protoactor-go's `*Subscription`), so keep it when the handler should stop some day,
+/// and write `let _ = stream.subscribe(..)` where it is meant to stay for the system's life.
 #[derive(Clone)]
+#[must_use = "dropping a Subscription does not unsubscribe; keep it to unsubscribe later, or `let _ =` it to subscribe for the system's life"]
 pub struct Subscription {
     sub: Arc<Sub>,
 }
@@ -185,7 +186,7 @@ mod tests {
         let es = EventStream::new();
         let n = Arc::new(AtomicUsize::new(0));
         let n2 = n.clone();
-        es.subscribe_with_predicate(
+        let _ = es.subscribe_with_predicate(
             move |_| {
                 n2.fetch_add(1, Ordering::SeqCst);
             },
@@ -201,8 +202,8 @@ mod tests {
     fn a_handler_may_subscribe_while_publishing() {
         let es = Arc::new(EventStream::new());
         let es2 = es.clone();
-        es.subscribe(move |_| {
-            es2.subscribe(|_| {});
+        let _ = es.subscribe(move |_| {
+            let _ = es2.subscribe(|_| {});
         });
         es.publish(&1u8);
         assert_eq!(es.len(), 2);

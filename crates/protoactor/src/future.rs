@@ -21,14 +21,24 @@ use crate::registry::with_joined;
 use crate::system::ActorSystem;
 
 /// Why a future has no response.
+///
+/// A timeout and a dead letter say which request failed: the target PID, the request's
+/// message type and the timeout (`request to nonhost/$12 (example::Ping) timed out after 5s`).
+/// Match them with `FutureError::Timeout { .. }`, or ask [`FutureError::is_timeout`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FutureError {
     /// No response in time.
-    #[error("future: timeout")]
-    Timeout,
+    #[error("{request} timed out after {}", timeout_text(request.timeout))]
+    Timeout {
+        /// The request that got no response.
+        request: RequestInfo,
+    },
     /// The request went to dead letters (no such actor).
-    #[error("future: dead letter")]
-    DeadLetter,
+    #[error("{request} went to dead letters: the target does not exist")]
+    DeadLetter {
+        /// The request that reached no process.
+        request: RequestInfo,
+    },
     /// The response had another type than asked for.
     #[error("future: expected a response of type {expected}, got {actual}")]
     UnexpectedType {
@@ -40,6 +50,56 @@ pub enum FutureError {
     /// The response was already taken by another call.
     #[error("future: the result was already taken")]
     AlreadyTaken,
+}
+
+impl FutureError {
+    /// True for [`FutureError::Timeout { .. }`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, FutureError::Timeout { .. })
+    }
+    /// True for [`FutureError::DeadLetter { .. }`].
+    pub fn is_dead_letter(&self) -> bool {
+        matches!(self, FutureError::DeadLetter { .. })
+    }
+    /// The request a timeout or a dead letter is about.
+    pub fn request(&self) -> Option<&RequestInfo> {
+        match self {
+            FutureError::Timeout { request } | FutureError::DeadLetter { request } => Some(request),
+            _ => None,
+        }
+    }
+}
+
+fn timeout_text(timeout: Option<Duration>) -> String {
+    match timeout {
+        Some(t) => format!("{t:?}"),
+        None => "its deadline".into(),
+    }
+}
+
+/// Which request a [`FutureError`] is about. Made only when the error is: a future keeps
+/// the target PID (one reference count) and the message type's static name, nothing formatted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// Where the request went; `None` for a future made with [`ActorFuture::new`], whose
+    /// request the future does not know.
+    pub target: Option<Pid>,
+    /// The Rust type name of the request message (`""` when unknown).
+    pub message_type: &'static str,
+    /// The future's timeout (`None`: it had none).
+    pub timeout: Option<Duration>,
+    /// The future's own PID (the request's sender).
+    pub future: Pid,
+}
+
+impl std::fmt::Display for RequestInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.target {
+            Some(t) if self.message_type.is_empty() => write!(f, "request to {t}"),
+            Some(t) => write!(f, "request to {t} ({})", self.message_type),
+            None => write!(f, "future {}", self.future),
+        }
+    }
 }
 
 enum Outcome {
@@ -68,6 +128,10 @@ struct Shared {
     /// until it, `is_done` checks it, and only `.await` and `pipe_to` start a timer task,
     /// so a plain request/wait costs no task spawn (which would wake a runtime worker).
     deadline: Option<Instant>,
+    /// The request, for the errors (see [`RequestInfo`]).
+    target: Option<Pid>,
+    message_type: &'static str,
+    timeout: Duration,
     state: Mutex<State>,
     cond: Condvar,
 }
@@ -89,7 +153,7 @@ impl Process for FutureProcess {
             // comes after the deadline is late, exactly as if a timer had fired, so the
             // future times out and the reply goes to dead letters.
             if s.deadline.is_some_and(|d| Instant::now() >= d) {
-                s.complete(Err(FutureError::Timeout));
+                s.complete(Err(s.timeout_error()));
                 return s
                     .system
                     .registry()
@@ -97,7 +161,9 @@ impl Process for FutureProcess {
                     .send_user_message(pid, envelope);
             }
             let r = if envelope.message.is::<DeadLetterResponse>() {
-                Err(FutureError::DeadLetter)
+                Err(FutureError::DeadLetter {
+                    request: s.request_info(),
+                })
             } else {
                 Ok(envelope.message)
             };
@@ -130,6 +196,21 @@ impl Process for FutureProcess {
 }
 
 impl Shared {
+    fn request_info(&self) -> RequestInfo {
+        RequestInfo {
+            target: self.target.clone(),
+            message_type: self.message_type,
+            timeout: (self.timeout != ActorFuture::NO_TIMEOUT).then_some(self.timeout),
+            future: self.pid.clone(),
+        }
+    }
+
+    fn timeout_error(&self) -> FutureError {
+        FutureError::Timeout {
+            request: self.request_info(),
+        }
+    }
+
     fn complete(&self, result: Result<BoxedMessage, FutureError>) {
         let error = result.as_ref().err().map(|e| e.to_string());
         let (waker, pipe, timer, hooks, _keepalive) = {
@@ -235,7 +316,30 @@ impl ActorFuture {
     pub const NO_TIMEOUT: Duration = Duration::MAX;
 
     /// A future registered in `system`; [`ActorFuture::NO_TIMEOUT`] never times out.
+    ///
+    /// Its errors name no request; a future whose PID is sent as the sender of a request is
+    /// better made with [`ActorFuture::for_request`].
     pub fn new(system: &ActorSystem, timeout: Duration) -> Self {
+        Self::make(system, timeout, None, "")
+    }
+
+    /// A future for the reply to a request of type `message_type` sent to `target`: its
+    /// timeout and dead-letter errors name both (see [`RequestInfo`]).
+    pub fn for_request(
+        system: &ActorSystem,
+        timeout: Duration,
+        target: &Pid,
+        message_type: &'static str,
+    ) -> Self {
+        Self::make(system, timeout, Some(target.clone()), message_type)
+    }
+
+    fn make(
+        system: &ActorSystem,
+        timeout: Duration,
+        target: Option<Pid>,
+        message_type: &'static str,
+    ) -> Self {
         let generated = system.registry().next_id_buf();
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
             let process: Arc<dyn Process> = Arc::new(FutureProcess(weak.clone()));
@@ -251,6 +355,9 @@ impl ActorFuture {
                 } else {
                     Instant::now().checked_add(timeout)
                 },
+                target,
+                message_type,
+                timeout,
                 state: Mutex::new(State {
                     outcome: Outcome::Pending,
                     waker: None,
@@ -281,7 +388,7 @@ impl ActorFuture {
         st.timer = Some(shared.system.runtime().spawn(async move {
             tokio::time::sleep_until(deadline.into()).await;
             if let Some(s) = weak.upgrade() {
-                s.complete(Err(FutureError::Timeout));
+                s.complete(Err(s.timeout_error()));
             }
         }));
     }
@@ -289,7 +396,7 @@ impl ActorFuture {
     /// Completes the future with a timeout if its deadline has passed.
     fn check_deadline(&self) {
         if self.shared.deadline.is_some_and(|d| Instant::now() >= d) {
-            self.shared.complete(Err(FutureError::Timeout));
+            self.shared.complete(Err(self.shared.timeout_error()));
         }
     }
 
@@ -309,7 +416,7 @@ impl ActorFuture {
                             && matches!(st.outcome, Outcome::Pending)
                         {
                             drop(st);
-                            self.shared.complete(Err(FutureError::Timeout));
+                            self.shared.complete(Err(self.shared.timeout_error()));
                             return;
                         }
                     }
@@ -319,6 +426,8 @@ impl ActorFuture {
         if !matches!(self.shared.state.lock().outcome, Outcome::Pending) {
             return;
         }
+        // The answer may come from a mailbox this thread was to run after its turn.
+        crate::dispatcher::before_blocking();
         match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(wait)
@@ -429,7 +538,7 @@ impl std::future::Future for ActorFuture {
             });
             if sleep.as_mut().poll(cx).is_ready() {
                 // A response that raced the deadline wins: `complete` keeps the first.
-                this.shared.complete(Err(FutureError::Timeout));
+                this.shared.complete(Err(this.shared.timeout_error()));
                 return Poll::Ready(this.take());
             }
         }
@@ -488,7 +597,7 @@ fn keep_spare_timer(serial: u64, sleep: Pin<Box<tokio::time::Sleep>>) {
 
 /// A future that completes with `Terminated` when `pid` is gone (10 s timeout).
 fn watched_future(system: &ActorSystem, pid: &Pid) -> ActorFuture {
-    let fut = ActorFuture::new(system, Duration::from_secs(10));
+    let fut = ActorFuture::for_request(system, Duration::from_secs(10), pid, "Watch");
     pid.send_system_message(
         system,
         SystemMessage::Watch {
@@ -529,17 +638,17 @@ mod lazy_timeout_tests {
         let system = ActorSystem::new();
         let waited = ActorFuture::new(&system, Duration::from_millis(10));
         let id = waited.pid().id().to_string();
-        assert_eq!(waited.wait(), Err(FutureError::Timeout));
+        assert!(waited.wait().is_err_and(|e| e.is_timeout()));
         assert!(system.registry().get_local(&id).is_none(), "unregistered");
 
         let checked = ActorFuture::new(&system, Duration::from_millis(1));
         std::thread::sleep(Duration::from_millis(5));
         assert!(checked.is_done());
-        assert_eq!(checked.result().err(), Some(FutureError::Timeout));
+        assert!(checked.result().err().is_some_and(|e| e.is_timeout()));
 
         let awaited = ActorFuture::new(&system, Duration::from_millis(10));
         let r = system.runtime().block_on(awaited);
-        assert_eq!(r.err(), Some(FutureError::Timeout));
+        assert!(r.err().is_some_and(|e| e.is_timeout()));
 
         let never = ActorFuture::new(&system, ActorFuture::NO_TIMEOUT);
         assert!(!never.is_done());
@@ -568,7 +677,7 @@ mod lazy_timeout_tests {
         // Earlier than the spare's deadline (60 s): the timer must move back.
         let t = Instant::now();
         let short = ActorFuture::new(&system, Duration::from_millis(30));
-        assert_eq!(rt.block_on(short).err(), Some(FutureError::Timeout));
+        assert!(rt.block_on(short).err().is_some_and(|e| e.is_timeout()));
         let took = t.elapsed();
         assert!(
             took >= Duration::from_millis(30),
@@ -583,7 +692,7 @@ mod lazy_timeout_tests {
         // Later than the spare's (elapsed) deadline.
         let t = Instant::now();
         let later = ActorFuture::new(&system, Duration::from_millis(60));
-        assert_eq!(rt.block_on(later).err(), Some(FutureError::Timeout));
+        assert!(rt.block_on(later).err().is_some_and(|e| e.is_timeout()));
         assert!(
             t.elapsed() >= Duration::from_millis(60),
             "{:?}",

@@ -9,7 +9,7 @@ use crate::pid::Pid;
 
 /// Something that can receive messages through a [`Pid`]: an actor's mailbox, a future,
 /// a router, the dead-letter process, or a remote endpoint.
-pub trait Process: Send + Sync + 'static {
+pub trait Process: std::any::Any + Send + Sync {
     /// Delivers a user message.
     fn send_user_message(&self, pid: &Pid, envelope: MessageEnvelope);
     /// Delivers a system message.

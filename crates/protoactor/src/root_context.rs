@@ -1,10 +1,13 @@
 //! The root context: sending and spawning from outside any actor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::context_ops::ContextOps;
+use crate::context_ops::{request_parts, ContextOps};
+use crate::dispatcher::{run_handed_off, send_handing_off};
+use crate::future::FutureError;
 use crate::guardian::guardian_pid;
-use crate::message::{MessageEnvelope, MessageHeader};
+use crate::message::{BoxedMessage, Message, MessageEnvelope, MessageHeader};
 use crate::middleware_chain::MiddlewareChain;
 use crate::pid::Pid;
 use crate::props::{
@@ -94,6 +97,60 @@ impl RootContext {
         self.guardian = Some(GuardianStrategy(Arc::new(strategy)));
         self
     }
+    /// Sends `message` to `target` when first polled and resolves to the response, as
+    /// `request_future(target, message, timeout).await` does
+    /// ([`ActorFuture::NO_TIMEOUT`](crate::ActorFuture::NO_TIMEOUT): no timeout). Like any
+    /// Rust future it does nothing until polled: the request is sent by the first poll, not
+    /// by this call.
+    ///
+    /// Awaited by a task on the system's runtime, an idle target's turn runs in the awaiting
+    /// task right after the send, so a reply that the turn gives completes the request
+    /// without waking another task or thread (`request_future` wakes the target's task,
+    /// and the reply wakes the requester's; on a multi-threaded runtime one hand-off in a
+    /// few then moves to the other worker thread, which is the tail of a round trip). The
+    /// turns it runs count against the task's tokio budget, so a loop of requests still
+    /// yields to the worker's other tasks.
+    ///
+    /// ```
+    /// use protoactor::prelude::*;
+    /// use std::time::Duration;
+    /// let system = ActorSystem::new();
+    /// let echo = system.root().spawn(&Props::from_func(|ctx| {
+    ///     if let Some(n) = ctx.message_as::<u32>() { ctx.respond(n + 1); }
+    /// }));
+    /// let root = system.root();
+    /// let reply = system.runtime().block_on(async {
+    ///     root.request_async(&echo, 41u32, Duration::from_secs(5)).await
+    /// });
+    /// assert_eq!(reply.ok().and_then(|m| m.downcast_ref::<u32>().copied()), Some(42));
+    /// ```
+    pub async fn request_async<M: Message>(
+        &self,
+        target: &Pid,
+        message: M,
+        timeout: Duration,
+    ) -> Result<BoxedMessage, FutureError> {
+        // A unit of the task's budget per request: requests answered in the awaiting task
+        // never return `Pending`, so without it a loop of them would never yield.
+        tokio::task::consume_budget().await;
+        let (fut, envelope) = request_parts(&self.system, target, message, timeout);
+        if on_runtime_of(&self.system) {
+            let identity = self.system.identity();
+            if let Some(turn) = send_handing_off(identity, || self.send_envelope(target, envelope))
+            {
+                run_handed_off(identity, turn);
+            }
+        } else {
+            self.send_envelope(target, envelope);
+        }
+        fut.await
+    }
+}
+
+/// True on a thread inside `system`'s runtime (a worker, or a `block_on` of it): where an
+/// actor's turn may run.
+fn on_runtime_of(system: &ActorSystem) -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == system.runtime().id())
 }
 
 impl ContextOps for RootContext {

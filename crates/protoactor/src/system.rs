@@ -172,6 +172,12 @@ impl ActorSystem {
         hooks.push(hook);
     }
 
+    /// Identifies this system among the live ones (the address of its shared state).
+    #[inline]
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// True once [`ActorSystem::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
         self.0.shut_down.load(Ordering::Acquire)

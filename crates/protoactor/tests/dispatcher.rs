@@ -6,7 +6,6 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use common::WAIT;
 use protoactor::prelude::*;
-use protoactor::Config;
 
 /// Records `(actor, n)` for every `u32` it handles, into a shared log.
 fn recorder(name: char, log: &Arc<Mutex<Vec<(char, u32)>>>, dispatcher: Dispatcher) -> Props {
@@ -24,12 +23,7 @@ fn recorder(name: char, log: &Arc<Mutex<Vec<(char, u32)>>>, dispatcher: Dispatch
 /// Two actors with `throughput` each get 6 messages while the only worker thread is held
 /// busy; then the worker is released and the processing order is returned.
 fn run_two_actors(throughput: usize) -> Vec<(char, u32)> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let system = ActorSystem::with_config(Config::default().with_runtime(rt.handle().clone()));
+    let (rt, system) = common::system_on_workers(1);
     let log = Arc::new(Mutex::new(Vec::new()));
     let a = system
         .root()

@@ -57,7 +57,7 @@ fn subscribe_predicate_and_unsubscribe() {
 fn a_message_to_a_stopped_actor_is_a_dead_letter_event() {
     let system = ActorSystem::new();
     let (p, rx) = probe();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |ev| {
             if let Some(n) = ev.message.downcast_ref::<Note>() {
@@ -76,7 +76,7 @@ fn a_request_to_a_dead_pid_fails_with_dead_letter() {
     let pid = system.root().spawn(&Props::from_func(|_| {}));
     system.root().stop_future(&pid).wait().unwrap();
     let r = system.root().request_future(&pid, Note(1), WAIT).result();
-    assert!(matches!(r, Err(FutureError::DeadLetter)), "{r:?}");
+    assert!(matches!(r, Err(FutureError::DeadLetter { .. })), "{r:?}");
 }
 
 #[test]

@@ -27,13 +27,39 @@ fn success_timeout_and_dead_letter() {
     let f = system
         .root()
         .request_future(&silent, 1u32, Duration::from_millis(50));
-    assert_eq!(f.wait(), Err(FutureError::Timeout));
-    assert_eq!(f.result().unwrap_err(), FutureError::Timeout);
+    assert!(f.wait().is_err_and(|e| e.is_timeout()));
+    // The error names the target, the message type and the timeout.
+    let err = f.result().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("request to {silent} (u32) timed out after 50ms")
+    );
+    let request = err.request().expect("a timeout names its request");
+    assert_eq!(request.target.as_ref(), Some(&silent));
+    assert_eq!(request.timeout, Some(Duration::from_millis(50)));
 
     system.root().stop_future(&pid).wait().unwrap();
-    let dead = system.root().request_future(&pid, 1u32, WAIT);
-    assert_eq!(dead.result_as::<u32>(), Err(FutureError::DeadLetter));
+    let dead = system.root().request_future(&pid, Ping(1), WAIT);
+    let err = dead.result_as::<u32>().unwrap_err();
+    assert!(err.is_dead_letter(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("request to {pid} (futures::Ping) went to dead letters: the target does not exist")
+    );
+
+    // A future not made by a request names itself.
+    let bare = ActorFuture::new(&system, Duration::from_millis(1));
+    let err = bare.result().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "future {} timed out after 1ms",
+            err.request().unwrap().future
+        )
+    );
 }
+
+struct Ping(#[allow(dead_code)] u32);
 
 #[test]
 fn wrong_type_is_a_clear_error() {
@@ -102,7 +128,7 @@ fn an_awaited_future_times_out_on_any_executor() {
     let pid = system.root().spawn(&echo());
     let short = Duration::from_millis(30);
     let r = futures::executor::block_on(system.root().request_future(&silent, 1u32, short));
-    assert_eq!(r.err(), Some(FutureError::Timeout));
+    assert!(r.err().is_some_and(|e| e.is_timeout()));
     let r = futures::executor::block_on(system.root().request_future(&pid, 2u32, WAIT));
     assert_eq!(
         r.ok().and_then(|m| m.downcast_ref::<u32>().copied()),
@@ -112,7 +138,7 @@ fn an_awaited_future_times_out_on_any_executor() {
         .build()
         .expect("runtime without a timer of its own");
     let r = other.block_on(system.root().request_future(&silent, 3u32, short));
-    assert_eq!(r.err(), Some(FutureError::Timeout));
+    assert!(r.err().is_some_and(|e| e.is_timeout()));
     system.shutdown();
 }
 
@@ -138,7 +164,10 @@ fn pipe_to_forwards_results_and_errors() {
         .root()
         .request_future(&silent, 3u32, Duration::from_millis(20))
         .pipe_to(&sink);
-    assert_eq!(rx.next(), "error future: timeout");
+    assert_eq!(
+        rx.next(),
+        format!("error request to {silent} (u32) timed out after 20ms")
+    );
 }
 
 #[test]
@@ -217,7 +246,7 @@ fn a_reply_after_the_deadline_is_a_timeout_and_a_dead_letter() {
     // not count as a success, and it must not vanish.
     let system = ActorSystem::new();
     let (p, rx) = probe();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<protoactor::DeadLetterEvent, _>(move |ev| {
             if let Some(s) = ev.message.downcast_ref::<&str>() {
@@ -238,7 +267,7 @@ fn a_reply_after_the_deadline_is_a_timeout_and_a_dead_letter() {
     std::thread::sleep(Duration::from_millis(150));
     go.send(()).unwrap();
     assert_eq!(rx.next(), "late");
-    assert!(matches!(f.result(), Err(FutureError::Timeout)));
+    assert!(matches!(f.result(), Err(FutureError::Timeout { .. })));
 }
 
 #[test]
@@ -287,9 +316,112 @@ fn completion_hooks_run_once_on_response_and_timeout() {
         .resolve(&system)
         .on_completion(hook(p.clone()))
         .is_ok());
+    let late_pid = late.pid().clone();
     assert!(late.wait().is_err());
-    assert_eq!(rx.next().as_deref(), Some("future: timeout"));
+    assert_eq!(
+        rx.next(),
+        Some(format!("future {late_pid} timed out after 20ms"))
+    );
     let actor = system.root().spawn(&Props::from_func(|_| {}));
     assert!(actor.resolve(&system).on_completion(hook(p)).is_err());
     rx.assert_quiet(Duration::from_millis(50));
+}
+
+/// `request_async`: sent by the first poll, not by the call; answered, timed out and
+/// dead-lettered as `request_future` is, on the system's runtime and off it.
+#[test]
+fn request_async_is_sent_when_polled_and_answers_like_request_future() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<u32>();
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            p.push(*n);
+            ctx.respond(*n);
+        }
+    }));
+    let root = system.root();
+    let first = system
+        .runtime()
+        .block_on({
+            let (root, pid) = (root.clone(), pid.clone());
+            system.runtime().spawn(async move {
+                let unpolled = root.request_async(&pid, 1u32, WAIT);
+                // Not sent yet: a later request is the first the target sees.
+                let first = root.request_async(&pid, 2u32, WAIT).await;
+                drop(unpolled);
+                first
+            })
+        })
+        .expect("requester task");
+    assert_eq!(
+        first.ok().and_then(|m| m.downcast_ref::<u32>().copied()),
+        Some(2)
+    );
+    assert_eq!(
+        rx.next(),
+        2,
+        "the dropped, never polled request was never sent"
+    );
+
+    let silent = system.root().spawn(&Props::from_func(|_| {}));
+    let short = Duration::from_millis(30);
+    let r = system
+        .runtime()
+        .block_on(root.request_async(&silent, 3u32, short));
+    assert!(r.err().is_some_and(|e| e.is_timeout()));
+    system.root().stop_future(&silent).wait().unwrap();
+    let r = system
+        .runtime()
+        .block_on(root.request_async(&silent, 4u32, WAIT));
+    assert!(r.err().is_some_and(|e| e.is_dead_letter()));
+    // Off the system's runtime (another executor) the target's own task runs the turn.
+    let r = futures::executor::block_on(root.request_async(&pid, 5u32, WAIT));
+    assert_eq!(
+        r.ok().and_then(|m| m.downcast_ref::<u32>().copied()),
+        Some(5)
+    );
+    assert_eq!(rx.next(), 5);
+    system.shutdown();
+}
+
+/// A loop of `request_async`s answered in the awaiting task never returns `Pending` on its
+/// own: the tokio budget makes it yield, so the worker's other tasks still run.
+#[test]
+fn a_loop_of_request_async_yields_to_other_tasks() {
+    let system = ActorSystem::with_config(protoactor::Config::default().with_worker_threads(1));
+    let pid = system.root().spawn(&echo());
+    let ticked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let root = system.root();
+    let seen_ticks = system.runtime().block_on({
+        let ticked = ticked.clone();
+        system.runtime().spawn(async move {
+            // A first round trip waits for the echo to start: from then on it is idle
+            // whenever a request comes, and every turn runs in this task.
+            let r = root.request_async(&pid, 0u32, WAIT).await;
+            assert!(r.is_ok());
+            // Queued behind this task on the one worker: it runs only if the loop yields.
+            let flag = ticked.clone();
+            tokio::spawn(async move { flag.store(true, std::sync::atomic::Ordering::SeqCst) });
+            for i in 0..100_000u32 {
+                let r = root.request_async(&pid, i, WAIT).await;
+                assert_eq!(
+                    r.ok().and_then(|m| m.downcast_ref::<u32>().copied()),
+                    Some(i)
+                );
+                if ticked.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Some(i);
+                }
+            }
+            None
+        })
+    });
+    let at = seen_ticks.expect("requester task");
+    assert!(
+        at.is_some(),
+        "the other task never ran during 100,000 requests"
+    );
+    // Before yielding, requests were answered in the task without its returning `Pending`
+    // (the echo's turns ran in it).
+    assert!(at > Some(0), "yielded at the first request: {at:?}");
+    system.shutdown();
 }

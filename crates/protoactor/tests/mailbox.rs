@@ -62,7 +62,7 @@ fn bounded_mailbox_makes_the_sender_wait_and_loses_nothing() {
 fn bounded_dropping_mailbox_drops_the_oldest_to_dead_letters() {
     let system = ActorSystem::new();
     let (dp, drx) = probe();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |ev| {
             if let Some(n) = ev.message.downcast_ref::<u32>() {
@@ -201,7 +201,7 @@ fn system_messages_overtake_queued_user_messages() {
     // then go to dead letters.
     let system = ActorSystem::new();
     let (dp, drx) = probe();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |ev| {
             if let Some(n) = ev.message.downcast_ref::<u32>() {
@@ -350,7 +350,7 @@ fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminat
     let system = ActorSystem::new();
     let dead = Arc::new(std::sync::Mutex::new(Vec::new()));
     let d = dead.clone();
-    system
+    let _ = system
         .event_stream()
         .subscribe_to::<DeadLetterEvent, _>(move |ev| {
             if let Some(n) = ev.message.downcast_ref::<u32>() {

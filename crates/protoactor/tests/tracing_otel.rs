@@ -393,10 +393,10 @@ fn a_timed_out_request_span_is_an_error() {
     let r = root
         .request_future(&silent, Ping, Duration::from_millis(50))
         .result();
-    assert!(matches!(r, Err(protoactor::FutureError::Timeout)));
+    assert!(matches!(r, Err(protoactor::FutureError::Timeout { .. })));
     let request = span(&exporter, "request Ping");
     assert!(
-        matches!(&request.status, Status::Error { description } if description.contains("timeout")),
+        matches!(&request.status, Status::Error { description } if description.contains("timed out after")),
         "{:?}",
         request.status
     );

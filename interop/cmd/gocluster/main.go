@@ -1,5 +1,5 @@
 // gocluster is a protoactor-go cluster member for the mixed Go/Rust cluster tests
-// (crates/protoactor-cluster/tests/interop.rs, tests/etcd.rs). It joins cluster -name with
+// (crates/protoactor-cluster/tests/interop.rs, tests/etcd.rs, tests/membership_overlap.rs). It joins cluster -name with
 // the automanaged provider (each member serves GET /_health on -auto-port and polls every
 // -peers endpoint), or with -provider etcd through protoactor-go's etcd provider (base key
 // /protoactor, endpoints -etcd), or with -provider consul through protoactor-go's consul
@@ -40,11 +40,27 @@
 //	                                 least that sequence number | ERROR timeout; GOSSIP ...
 //	(anything else)                  ERROR unknown command <line>
 //
+// With -tls-cert, -tls-key and -tls-ca (PEM files) the member's remote uses mutual TLS
+// through protoactor-go's gRPC options (remote.WithServerOptions: grpc.Creds requiring a
+// client certificate signed by the CA; remote.WithDialOptions: transport credentials
+// trusting the CA and presenting the certificate), as a Rust member's
+// RemoteConfig::with_mutual_tls.
+//
+// With -activation-log <path> every grain appends its life to that file in the line format
+// of the testkit's duplicate-activation detector (crates/protoactor-testkit
+// src/cluster/activations.rs; times in µs since the Unix epoch, as the Rust members stamp
+// them): "start <identity> <address> <pid id> <t>" once it knows its identity (ClusterInit,
+// right after Started), "stop <identity> <address> <pid id> <last message t or 0> <t>" on
+// Stopped; and it answers clustertest.HelloRequest with its PID id as the message, as the
+// Rust members' logged hello grain does, so a caller can tell activations apart.
+//
 // When stdin closes the member shuts down gracefully and exits 0.
 package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -53,6 +69,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
@@ -69,15 +88,56 @@ import (
 	"protoactor-rs/interop/messages"
 )
 
+// activationLog is the -activation-log file, shared by every grain of the member.
+type activationLog struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// append writes one whole line in one write on an O_APPEND file, so lines stay whole even
+// if the process is killed.
+func (l *activationLog) append(format string, args ...interface{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = l.f.WriteString(fmt.Sprintf(format, args...))
+}
+
+// nowMicros is the detector's clock: µs since the Unix epoch, comparable across the
+// processes of one machine.
+func nowMicros() int64 {
+	return time.Now().UnixMicro()
+}
+
 // grain answers HelloRequest for whatever kind it was registered as.
 type grain struct {
 	identity *cluster.ClusterIdentity
+	// log, when set, receives the grain's start and stop lines; last is when it last
+	// handled a message (µs, 0: none).
+	log     *activationLog
+	started bool
+	last    int64
 }
 
 func (g *grain) Receive(ctx actor.Context) {
+	if g.log != nil {
+		switch ctx.Message().(type) {
+		case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, *cluster.ClusterInit:
+		default:
+			g.last = nowMicros()
+		}
+	}
 	switch m := ctx.Message().(type) {
 	case *cluster.ClusterInit:
 		g.identity = m.Identity
+		if g.log != nil && m.Identity != nil {
+			g.started = true
+			g.log.append("start %s %s %s %d\n", m.Identity.Identity, ctx.Self().Address, ctx.Self().Id, nowMicros())
+		}
+	case *actor.Stopped:
+		if g.log != nil && g.started {
+			g.started = false
+			g.log.append("stop %s %s %s %d %d\n", g.identity.Identity, ctx.Self().Address, ctx.Self().Id, g.last, nowMicros())
+		}
 	case *clustertest.HelloRequest:
 		ctx.Respond(g.hello(ctx, m))
 	case *messages.HelloRequest:
@@ -109,8 +169,12 @@ func (g *grain) hello(ctx actor.Context, req *clustertest.HelloRequest) *cluster
 	if g.identity != nil {
 		kind, identity = g.identity.Kind, g.identity.Identity
 	}
+	message := fmt.Sprintf("hello %s from %s/%s", req.Name, kind, identity)
+	if g.log != nil {
+		message = ctx.Self().Id
+	}
 	return &clustertest.HelloResponse{
-		Message:  fmt.Sprintf("hello %s from %s/%s", req.Name, kind, identity),
+		Message:  message,
 		Kind:     kind,
 		Identity: identity,
 		Address:  ctx.Self().Address,
@@ -367,7 +431,31 @@ func main() {
 	refresh := flag.Duration("refresh", 2*time.Second, "automanaged poll interval")
 	providerName := flag.String("provider", "automanaged", "cluster provider: automanaged, etcd, consul (agent at CONSUL_HTTP_ADDR) or k8s (in-cluster config)")
 	etcdEndpoints := flag.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints (-provider etcd)")
+	tlsCert := flag.String("tls-cert", "", "PEM certificate of this member (mutual TLS, with -tls-key and -tls-ca)")
+	tlsKey := flag.String("tls-key", "", "PEM private key of -tls-cert")
+	tlsCA := flag.String("tls-ca", "", "PEM CA that signs every member's certificate")
+	activations := flag.String("activation-log", "", "file every grain appends its start and stop lines to (the testkit's duplicate-activation detector)")
 	flag.Parse()
+
+	var actLog *activationLog
+	if *activations != "" {
+		f, err := os.OpenFile(*activations, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "activation log: %v\n", err)
+			os.Exit(2)
+		}
+		actLog = &activationLog{f: f}
+	}
+
+	var remoteOptions []remote.ConfigOption
+	if *tlsCert != "" {
+		opts, err := mutualTLS(*tlsCert, *tlsKey, *tlsCA)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tls: %v\n", err)
+			os.Exit(2)
+		}
+		remoteOptions = opts
+	}
 
 	hosts := splitList(*peers)
 	if len(hosts) == 0 {
@@ -378,7 +466,7 @@ func main() {
 	var clusterKinds []*cluster.Kind
 	for _, k := range splitList(*kinds) {
 		clusterKinds = append(clusterKinds, cluster.NewKind(k,
-			actor.PropsFromProducer(func() actor.Actor { return &grain{} })))
+			actor.PropsFromProducer(func() actor.Actor { return &grain{log: actLog} })))
 	}
 	var provider cluster.ClusterProvider
 	switch *providerName {
@@ -413,7 +501,7 @@ func main() {
 		os.Exit(2)
 	}
 	cfg := cluster.Configure(*name, provider, disthash.New(),
-		remote.Configure(*host, *port), cluster.WithKinds(clusterKinds...))
+		remote.Configure(*host, *port, remoteOptions...), cluster.WithKinds(clusterKinds...))
 	c := cluster.New(system, cfg)
 	c.StartMember()
 
@@ -427,4 +515,32 @@ func main() {
 		m.handle(in.Text())
 	}
 	c.Shutdown(true)
+}
+
+// mutualTLS is the remote configuration for mutual TLS: the server requires a client
+// certificate signed by the CA, and dialing presents this member's certificate and trusts
+// only the CA.
+func mutualTLS(certFile, keyFile, caFile string) ([]remote.ConfigOption, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	server := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}
+	client := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}
+	return []remote.ConfigOption{
+		remote.WithServerOptions(grpc.Creds(credentials.NewTLS(server))),
+		remote.WithDialOptions(grpc.WithTransportCredentials(credentials.NewTLS(client))),
+	}, nil
 }

@@ -9,6 +9,7 @@ use protoactor::{ActorSystem, BoxedMessage, FutureError, Message, Pid};
 
 use super::Cluster;
 use crate::error::ClusterError;
+use crate::latency::short_type_name;
 use crate::proto::{ClusterIdentity, GrainErrorResponse};
 use protoactor_remote::UndecodableMessage;
 
@@ -106,9 +107,32 @@ impl Cluster {
         msg: M,
         opts: &CallOptions,
     ) -> impl Future<Output = Result<BoxedMessage, ClusterError>> + Send + 'static {
+        let method = short_type_name(std::any::type_name::<M>());
+        self.request_method(identity, kind, msg, opts, method)
+    }
+
+    /// [`Cluster::request`] whose latency is recorded under `method` (a typed grain's
+    /// method name instead of its `GrainRequest` wire message).
+    pub(crate) fn request_method<M: Message + Clone>(
+        &self,
+        identity: impl Into<String>,
+        kind: impl Into<String>,
+        msg: M,
+        opts: &CallOptions,
+        method: &'static str,
+    ) -> impl Future<Output = Result<BoxedMessage, ClusterError>> + Send + 'static {
         let (c, opts) = (self.clone(), opts.clone());
         let ci = ClusterIdentity::new(identity, kind);
-        async move { c.request_inner(ci, msg, opts).await }
+        async move {
+            if !c.0.latencies.enabled() {
+                return c.request_inner(ci, msg, opts).await;
+            }
+            let started = Instant::now();
+            let r = c.request_inner(ci.clone(), msg, opts).await;
+            c.0.latencies
+                .record(&ci.kind, method, started.elapsed(), r.is_ok());
+            r
+        }
     }
 
     /// [`Cluster::request`] with the reply downcast to `R`: a [`GrainErrorResponse`] reply is
@@ -121,6 +145,19 @@ impl Cluster {
         opts: &CallOptions,
     ) -> impl Future<Output = Result<R, ClusterError>> + Send + 'static {
         let fut = self.request(identity, kind, msg, opts);
+        async move { downcast_reply::<R>(fut.await?) }
+    }
+
+    /// [`Cluster::request_as`] recorded under `method` (see [`Cluster::request_method`]).
+    pub(crate) fn request_method_as<R: Message, M: Message + Clone>(
+        &self,
+        identity: impl Into<String>,
+        kind: impl Into<String>,
+        msg: M,
+        opts: &CallOptions,
+        method: &'static str,
+    ) -> impl Future<Output = Result<R, ClusterError>> + Send + 'static {
+        let fut = self.request_method(identity, kind, msg, opts, method);
         async move { downcast_reply::<R>(fut.await?) }
     }
 
@@ -161,25 +198,31 @@ impl Cluster {
         let timeout = opts.timeout.unwrap_or(self.0.config.request_timeout);
         let deadline = Instant::now() + timeout;
         let mut attempts = 0u32;
+        let message = std::any::type_name::<M>();
+        let timed_out = |after| ClusterError::Timeout {
+            identity: ci.to_string(),
+            message,
+            after,
+        };
         loop {
             let pid = self.resolve(&ci, deadline, &opts, &mut attempts).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(ClusterError::Timeout);
+                return Err(timed_out(timeout));
             }
             let wait = opts.attempt_timeout.map_or(remaining, |t| t.min(remaining));
-            let fut = self.system().root().request_future(&pid, msg.clone(), wait);
+            let root = self.system().root();
             let outcome = if pid.address() == self.address() {
-                Some(fut.await)
+                // Sent by the await: an idle local grain's turn runs in this task.
+                Some(root.request_async(&pid, msg.clone(), wait).await)
             } else {
-                self.member_list()
-                    .until_gone(pid.address(), wait, fut)
-                    .await
+                let fut = root.request_future(&pid, msg.clone(), wait);
+                self.member_list().until_gone(pid.address(), fut).await
             };
             let err = match outcome {
                 Some(Ok(reply)) => return Ok(reply),
-                Some(Err(FutureError::DeadLetter)) => ClusterError::DeadLetter,
-                Some(Err(FutureError::Timeout)) => ClusterError::Timeout,
+                Some(Err(FutureError::DeadLetter { .. })) => ClusterError::DeadLetter,
+                Some(Err(FutureError::Timeout { .. })) => timed_out(wait),
                 Some(Err(e)) => return Err(ClusterError::Future(e)),
                 None => {
                     // Its member left this view: the identity has a new owner; ask it at once.
@@ -220,9 +263,16 @@ impl Cluster {
             if let Some(pid) = self.0.pid_cache.get(ci) {
                 return Ok(pid);
             }
+            if let Some(reason) = self.member_list().provider_not_connected() {
+                return Err(ClusterError::ProviderNotConnected { reason });
+            }
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(ClusterError::Timeout);
+                return Err(ClusterError::Timeout {
+                    identity: ci.to_string(),
+                    message: "",
+                    after: opts.timeout.unwrap_or(self.0.config.request_timeout),
+                });
             }
             // An attempt's bound covers the activation round trip too.
             let timeout = remaining
@@ -270,7 +320,7 @@ impl Cluster {
         }
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(if err == ClusterError::Timeout {
+            return Err(if matches!(err, ClusterError::Timeout { .. }) {
                 err
             } else {
                 ClusterError::RetriesExhausted {
@@ -285,7 +335,7 @@ impl Cluster {
             Some(m) => {
                 let _ = self
                     .member_list()
-                    .until_gone(m, pause, sleep(self.system(), pause))
+                    .until_gone(m, sleep(self.system(), pause))
                     .await;
             }
             None => sleep(self.system(), pause).await,
@@ -331,6 +381,7 @@ pub(crate) fn block_on<T: Send + 'static>(
     match Handle::try_current() {
         Err(_) => system.runtime().block_on(fut),
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            protoactor::dispatcher::before_blocking();
             tokio::task::block_in_place(|| system.runtime().block_on(fut))
         }
         Ok(_) => {

@@ -22,6 +22,7 @@ use crate::config::ClusterConfig;
 use crate::gossip::{GossipConfig, Gossiper};
 use crate::identity_lookup::{LookupContext, PlacementTimings};
 use crate::kind::Kind;
+use crate::latency::RequestLatencies;
 use crate::member::split_address;
 use crate::member_list::MemberList;
 use crate::pid_cache::PidCache;
@@ -36,6 +37,7 @@ struct ClusterInner {
     /// The system, address, member list, kinds and activations, as the lookup sees them.
     node: LookupContext,
     pid_cache: PidCache,
+    latencies: RequestLatencies,
     subscriptions: Mutex<Vec<Subscription>>,
     gossip: Mutex<Option<Pid>>,
     /// Shared with the provider's context, which ends its tasks once it is set.
@@ -146,6 +148,7 @@ impl Cluster {
         remote.allow_remote_events([<proto::ActivationTerminated as prost::Name>::full_name()]);
         let node = LookupContext::new(
             system.clone(),
+            config.name.clone(),
             address,
             MemberList::new(system, member_id),
             kinds,
@@ -162,6 +165,7 @@ impl Cluster {
             client,
             node,
             pid_cache: PidCache::new(),
+            latencies: RequestLatencies::new(system),
             subscriptions: Mutex::new(Vec::new()),
             gossip: Mutex::new(None),
             shut_down: Arc::new(AtomicBool::new(false)),
@@ -229,15 +233,15 @@ impl Cluster {
                 // member left or joined, calls go to the new owner at once instead of to an
                 // activation the old owner is about to stop (Go's PID cache keeps it).
                 let topology = c.member_list().topology();
-                c.0.pid_cache.retain(|ci, pid| {
-                    topology.owner(&ci.kind, &ci.identity) == Some(pid.address())
+                c.0.pid_cache.retain(|kind, identity, pid| {
+                    topology.owner(kind, identity) == Some(pid.address())
                 });
             }
         });
         let weak = self.downgrade();
         let terminated = es.subscribe_to::<ActivationTerminated, _>(move |t| {
-            if let (Some(c), Some(pid)) = (weak.upgrade(), &t.pid) {
-                c.0.pid_cache.remove_by_pid(&pid.to_pid());
+            if let (Some(c), Some(pid), Some(ci)) = (weak.upgrade(), &t.pid, &t.cluster_identity) {
+                c.0.pid_cache.remove_if(ci, &pid.to_pid());
             }
         });
         self.0.subscriptions.lock().extend([moved, terminated]);
@@ -296,6 +300,16 @@ impl Cluster {
     /// The PID cache.
     pub fn pid_cache(&self) -> &PidCache {
         &self.0.pid_cache
+    }
+    /// The latency of this node's grain calls per kind and method (recorded while the
+    /// management API runs, or after [`RequestLatencies::start_recording`]).
+    pub fn request_latencies(&self) -> &RequestLatencies {
+        &self.0.latencies
+    }
+    /// This node's activations (`kind` given: of that kind only), sorted by kind then
+    /// identity, with their PID ids.
+    pub fn local_activations(&self, kind: Option<&str>) -> Vec<(ClusterIdentity, String)> {
+        self.0.node.activations(kind)
     }
     /// The kind `name`, if this node hosts it.
     pub fn kind(&self, name: &str) -> Option<&Kind> {
@@ -393,6 +407,10 @@ impl Cluster {
             max_send: c.gossip_max_send,
             heartbeat_expiration: c.heartbeat_expiration,
             left_block: c.block_duration,
+            secret: c.gossip_secret.clone(),
+            admission: c
+                .gossip_admission
+                .unwrap_or_else(|| self.0.remote.uses_mutual_tls()),
             ..GossipConfig::default()
         };
         // Weak: the gossiper lives in the system's extensions, which the cluster holds.

@@ -12,6 +12,7 @@ use prost_types::Any;
 use protoactor::{Actor, ActorSystem, Context, Pid, Props, Subscription};
 use rand::seq::SliceRandom;
 
+use super::auth::GossipSecret;
 use super::heartbeat::Expiry;
 use super::state::{Delta, GossipCore, GossipLimits, GossipRejections, GossipUpdate};
 use super::wire::{now_ms, pack, EMPTY_TYPE_URL, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY};
@@ -41,6 +42,12 @@ pub struct GossipConfig {
     pub left_block: Duration,
     /// Bounds on what gossip takes and sends.
     pub limits: GossipLimits,
+    /// With a secret, this node signs its values and takes only signed ones (Rust-only
+    /// clusters; see [`GossipSecret`]).
+    pub secret: Option<GossipSecret>,
+    /// Without a secret: a listed member joins this node's topology only once its own
+    /// gossip reached this node directly (a request from its address, or its answer).
+    pub admission: bool,
 }
 
 impl Default for GossipConfig {
@@ -53,8 +60,17 @@ impl Default for GossipConfig {
             heartbeat_expiration: Duration::from_secs(20),
             left_block: Duration::from_secs(3600),
             limits: GossipLimits::default(),
+            secret: None,
+            admission: false,
         }
     }
+}
+
+/// The gossip state of node `self_id` with `config`'s limits and secret.
+fn new_core(self_id: &str, config: &GossipConfig) -> GossipCore {
+    let mut core = GossipCore::with_limits(self_id, config.max_send, config.limits.clone());
+    core.set_secret(config.secret.clone());
+    core
 }
 
 /// What this node's heartbeat reports: live activations per kind.
@@ -77,7 +93,34 @@ struct Shared {
 }
 
 impl Shared {
+    /// True if listed members join the topology only once admitted (a secret, or direct
+    /// admission).
+    fn requires_admission(&self) -> bool {
+        self.config.secret.is_some() || self.config.admission
+    }
+
+    /// Direct admission (no secret): admits `id`, whose own gossip just arrived over this
+    /// node's transport: a request sent from its listed address, or its answer to this
+    /// node's request to that address. With mutual TLS each proves that it holds a
+    /// certificate of the CA (the answer proves both directions: this node dialed its
+    /// address and verified its certificate, and it dialed back with its own); without TLS,
+    /// that it speaks gossip and is reachable. Values relayed by others never admit: without
+    /// a secret any member may write values about any other, so a relayed heartbeat proves
+    /// nothing about the member, and what counts is whether *this* node's transport reaches
+    /// it. A request's sender address is the sender's claim: under mutual TLS only a holder
+    /// of a CA certificate can make it, and one already may write any unsigned value.
+    fn admit_direct(&self, id: &str) {
+        if self.config.admission && self.config.secret.is_none() {
+            self.member_list.admit([id]);
+        }
+    }
+
     fn publish(&self, updates: Vec<GossipUpdate>) {
+        if self.config.secret.is_some() {
+            // Every value taken carried its member's valid signature.
+            self.member_list
+                .admit(updates.iter().map(|u| u.member_id.as_str()));
+        }
         for u in updates {
             self.system.event_stream().publish(&u);
         }
@@ -98,12 +141,37 @@ impl Shared {
                 core.set_state(HEARTBEAT_KEY, pack(&heartbeat), now);
             }
             core.prune(&|id| self.member_list.is_listed(id));
-            let mut others = core.others().to_vec();
-            others.shuffle(&mut rand::rng());
-            let mut in_flight = self.in_flight.lock();
-            let mut sends = Vec::new();
-            for m in others {
-                if sends.len() >= self.config.fan_out {
+            self.pick_targets(&mut core)
+        };
+        for (member, delta) in sends {
+            let me = self.clone();
+            self.system.runtime().spawn(async move {
+                me.send_to(&member, delta).await;
+            });
+        }
+        self.apply_membership(now);
+        self.report_rejections();
+    }
+
+    /// This round's targets and what each lacks: up to `fan_out` members of the topology
+    /// and, when admission is required, up to `fan_out` listed members not admitted yet
+    /// (they are admitted once their signed values, or their answers, arrive). Separate
+    /// slots: listed members that never answer cannot crowd out the admitted ones.
+    fn pick_targets(&self, core: &mut GossipCore) -> Vec<(Member, Delta)> {
+        let mut admitted = core.others().to_vec();
+        let mut pending = Vec::new();
+        if self.requires_admission() {
+            let me = self.member_list.self_id();
+            pending = self.member_list.listed_members();
+            pending.retain(|m| m.id != me && !admitted.iter().any(|a| a.id == m.id));
+        }
+        let mut in_flight = self.in_flight.lock();
+        let mut sends = Vec::new();
+        for group in [&mut admitted, &mut pending] {
+            group.shuffle(&mut rand::rng());
+            let mut picked = 0;
+            for m in group.drain(..) {
+                if picked >= self.config.fan_out {
                     break;
                 }
                 if in_flight.contains(&m.id) {
@@ -115,17 +183,10 @@ impl Shared {
                 }
                 in_flight.insert(m.id.clone());
                 sends.push((m, delta));
+                picked += 1;
             }
-            sends
-        };
-        for (member, delta) in sends {
-            let me = self.clone();
-            self.system.runtime().spawn(async move {
-                me.send_to(&member, delta).await;
-            });
         }
-        self.apply_membership(now);
-        self.report_rejections();
+        sends
     }
 
     /// Logs the rejection counters when they changed since the last round.
@@ -170,6 +231,7 @@ impl Shared {
                 return false;
             }
         };
+        self.admit_direct(&member.id);
         let updates = {
             let mut core = self.core.lock();
             core.commit(&member.id, &delta.watermarks);
@@ -197,6 +259,7 @@ impl Shared {
             tracing::debug!(sender = ?sender.map(|p| p.to_string()), "gossip: request from a sender the provider does not list; dropped");
             return GossipResponse::default();
         };
+        self.admit_direct(&from);
         let (updates, delta) = {
             let mut core = self.core.lock();
             core.commit_own(&from, request.state.as_ref());
@@ -249,11 +312,7 @@ impl Gossiper {
     ) -> Result<Gossiper, protoactor::SpawnError> {
         let shared = Arc::new(Shared {
             system: system.clone(),
-            core: Mutex::new(GossipCore::with_limits(
-                member_list.self_id(),
-                config.max_send,
-                config.limits.clone(),
-            )),
+            core: Mutex::new(new_core(member_list.self_id(), &config)),
             expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
             member_list,
             config,
@@ -267,6 +326,9 @@ impl Gossiper {
             &Props::from_producer(move || GossipActor(s.clone())),
             GOSSIP_ACTOR_NAME,
         )?;
+        if shared.requires_admission() {
+            shared.member_list.require_admission();
+        }
         // The current topology first, then every change.
         let s = shared.clone();
         let subscription = system
@@ -419,11 +481,7 @@ mod tests {
     fn shared_for_test(system: &ActorSystem, ml: MemberList, config: GossipConfig) -> Arc<Shared> {
         Arc::new(Shared {
             system: system.clone(),
-            core: Mutex::new(GossipCore::with_limits(
-                ml.self_id(),
-                config.max_send,
-                config.limits.clone(),
-            )),
+            core: Mutex::new(new_core(ml.self_id(), &config)),
             expiry: Expiry::new(config.heartbeat_expiration, config.left_block),
             member_list: ml,
             config,
@@ -459,6 +517,7 @@ mod tests {
                 sequence_number: 1,
                 value: Some(pack(&evil_topology)),
                 local_timestamp_unix_milliseconds: 0,
+                signature: Vec::new(),
             },
         );
         let request = |st: GossipState| GossipRequest {
@@ -477,6 +536,142 @@ mod tests {
         assert!(!ml.is_blocked("b"));
         assert_eq!(ml.members().len(), 3);
         system.shutdown();
+    }
+
+    #[test]
+    fn direct_admission_takes_a_members_own_request_never_a_relayed_value() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        ml.update_cluster_topology(vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+            Member::new("h", 3, "c", ["k"]),
+        ]);
+        let config = GossipConfig {
+            admission: true,
+            ..GossipConfig::default()
+        };
+        let s = shared_for_test(&system, ml.clone(), config);
+        ml.require_admission();
+        let ids = |ml: &MemberList| -> Vec<String> {
+            ml.members().iter().map(|m| m.id.clone()).collect()
+        };
+        assert_eq!(ids(&ml), ["me"], "only this node before any gossip");
+        let request = GossipRequest {
+            from_member_id: "me".into(),
+            state: Some(state(&[("b", HEARTBEAT_KEY, 7), ("c", HEARTBEAT_KEY, 9)])),
+        };
+        // No sender, or an address the provider does not list: nobody is admitted.
+        s.on_request(request.clone(), None);
+        s.on_request(request.clone(), Some(&Pid::new("h:9", "future$1")));
+        assert_eq!(ids(&ml), ["me"]);
+        // From b's address: b is admitted; c's heartbeat, relayed by b, admits nobody.
+        s.on_request(request.clone(), Some(&Pid::new("h:2", "future$2")));
+        assert_eq!(ids(&ml), ["b", "me"]);
+        assert!(s.core.lock().get_state(HEARTBEAT_KEY).contains_key("c"));
+        // c's own request admits c.
+        s.on_request(request.clone(), Some(&Pid::new("h:3", "future$3")));
+        assert_eq!(ids(&ml), ["b", "c", "me"]);
+
+        // With a secret, the secret's rule applies: an unsigned request from b's address
+        // admits nobody.
+        let ml2 = MemberList::new(&system, "me");
+        ml2.update_cluster_topology(ml.members().to_vec());
+        let config = GossipConfig {
+            admission: true,
+            secret: Some(GossipSecret::new([7u8; 32]).unwrap()),
+            ..GossipConfig::default()
+        };
+        let s2 = shared_for_test(&system, ml2.clone(), config);
+        ml2.require_admission();
+        s2.on_request(request, Some(&Pid::new("h:2", "future$4")));
+        assert_eq!(ids(&ml2), ["me"]);
+        system.shutdown();
+    }
+
+    #[test]
+    fn members_not_admitted_never_crowd_out_admitted_ones_in_a_round() {
+        let system = ActorSystem::new();
+        let ml = MemberList::new(&system, "me");
+        let mut listed = vec![
+            Member::new("h", 1, "me", ["k"]),
+            Member::new("h", 2, "b", ["k"]),
+        ];
+        listed.extend((0..5).map(|i| Member::new("h", 10 + i, format!("dead{i}"), ["k"])));
+        ml.update_cluster_topology(listed);
+        let config = GossipConfig {
+            admission: true,
+            fan_out: 1,
+            ..GossipConfig::default()
+        };
+        let s = shared_for_test(&system, ml.clone(), config);
+        ml.require_admission();
+        ml.admit(["b"]);
+        let t = ml.topology();
+        let topology = ClusterTopology {
+            topology_hash: t.hash(),
+            members: t.members().cloned().collect(),
+            ..Default::default()
+        };
+        for round in 0..20 {
+            let mut core = s.core.lock();
+            core.update_topology(&topology, now_ms());
+            core.set_state(HEARTBEAT_KEY, pack(&MemberHeartbeat::default()), now_ms());
+            let picked: Vec<String> = s
+                .pick_targets(&mut core)
+                .into_iter()
+                .map(|(m, _)| m.id)
+                .collect();
+            assert_eq!(picked.len(), 2, "round {round}: {picked:?}");
+            assert_eq!(picked[0], "b", "round {round}: the admitted member first");
+            assert!(picked[1].starts_with("dead"), "round {round}: {picked:?}");
+            s.in_flight.lock().clear();
+        }
+        system.shutdown();
+    }
+
+    #[test]
+    fn direct_admission_takes_an_answer_and_never_admits_a_member_that_does_not_answer() {
+        let (sa, ra) = node();
+        let (sb, rb) = node();
+        let a = member_of(&sa, &ra);
+        let b = member_of(&sb, &rb);
+        // Nobody listens for "dead": every request to it fails.
+        let dead = Member::new("127.0.0.1", free_port(), "dead", ["k"]);
+        let fast = GossipConfig {
+            interval: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(300),
+            ..GossipConfig::default()
+        };
+        // B lists only itself: it never sends a request to A, so A can admit it only by
+        // its answers (B answers a sender it does not list, as protoactor-go does).
+        let mlb = MemberList::new(&sb, b.id.clone());
+        mlb.update_cluster_topology(vec![b.clone()]);
+        let gb = Gossiper::start(&sb, mlb, fast.clone(), Arc::new(HashMap::new)).unwrap();
+        let mla = MemberList::new(&sa, a.id.clone());
+        mla.update_cluster_topology(vec![a.clone(), b.clone(), dead.clone()]);
+        let admission = GossipConfig {
+            admission: true,
+            ..fast
+        };
+        let ga = Gossiper::start(&sa, mla.clone(), admission, Arc::new(HashMap::new)).unwrap();
+        eventually("A admits B", || mla.contains_member_id(&b.id));
+        let hb = ga.get_state(HEARTBEAT_KEY)[&a.id].sequence_number;
+        eventually("ten more rounds on A", || {
+            ga.get_state(HEARTBEAT_KEY)[&a.id].sequence_number > hb + 10
+        });
+        assert!(
+            !mla.contains_member_id(&dead.id),
+            "a member that never answered was admitted"
+        );
+        assert_eq!(mla.members().len(), 2);
+        assert_eq!(mla.listed_members().len(), 3);
+        ga.stop();
+        gb.stop();
+        ra.shutdown();
+        rb.shutdown();
+        sa.shutdown();
+        sb.shutdown();
     }
 
     fn node() -> (ActorSystem, Arc<protoactor_remote::Remote>) {
@@ -581,6 +776,7 @@ mod tests {
                 value: vec![0xff, 0xff, 0xff, 0x07, 0x00, 0x9c],
             }),
             local_timestamp_unix_milliseconds: -5,
+            signature: Vec::new(),
         };
         let mut bad = GossipState::default();
         let values = &mut bad.members.entry("x".into()).or_default().values;
@@ -598,7 +794,7 @@ mod tests {
             .insert(String::new(), GossipMemberState::default());
         let updates = Arc::new(Mutex::new(Vec::new()));
         let u = updates.clone();
-        system
+        let _ = system
             .event_stream()
             .subscribe_to::<GossipUpdate, _>(move |x| u.lock().push(x.key.clone()));
         let ask = |state: Option<GossipState>| {

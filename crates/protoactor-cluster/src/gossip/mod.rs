@@ -25,17 +25,22 @@
 //!   a `left` older than the member's heartbeat is ignored; sequence numbers may not jump
 //!   out of reach; values, keys, members and bytes are bounded ([`GossipLimits`]), and a
 //!   round's request stays under the transport limit. What was refused is counted
-//!   ([`GossipRejections`]) and logged.
+//!   ([`GossipRejections`]) and logged;
+//! * optionally (Rust-only clusters), each member signs its own values with the cluster's
+//!   secret and values without a valid signature are dropped ([`auth`]).
 //!
-//! The module reads from the bottom up: [`wire`] (names, keys, packing), [`state`] (the
+//! The module reads from the bottom up: [`wire`] (names, keys, packing), [`auth`] (signed
+//! values), [`state`] (the
 //! state and its merge), `heartbeat` (expiry and blocking), [`actor`] (the actor, the
 //! rounds and the graceful leave).
 
 pub mod actor;
+pub mod auth;
 mod heartbeat;
 pub mod state;
 pub mod wire;
 
 pub use actor::{ActorCounts, GossipConfig, Gossiper};
+pub use auth::GossipSecret;
 pub use state::{merge_state, GossipLimits, GossipRejections, GossipUpdate};
 pub use wire::{pack, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY, TOPOLOGY_KEY};

@@ -8,6 +8,7 @@ use prost::Message as _;
 use prost_types::Any;
 use rand::seq::SliceRandom;
 
+use super::auth::GossipSecret;
 use super::wire::{pack, HEARTBEAT_KEY, LEFT_KEY, TOPOLOGY_KEY};
 use crate::proto::{ClusterTopology, GossipKeyValue, GossipMemberState, GossipState, Member};
 
@@ -117,6 +118,9 @@ pub struct GossipRejections {
     pub own_value_overtaken: u64,
     /// Members whose `left` is ignored now because they heartbeat with newer values.
     pub stale_left: u64,
+    /// Values without a valid signature, in a cluster with a gossip secret (unsigned,
+    /// signed with another secret, or moved to another member, key or sequence number).
+    pub bad_signature: u64,
 }
 
 /// The encoded size of a value as it travels.
@@ -154,6 +158,8 @@ pub(crate) struct GossipCore {
     /// Bytes of all values kept (an estimate kept by merge and prune).
     bytes: usize,
     rejections: GossipRejections,
+    /// With a cluster secret, this node signs its values and takes only signed ones.
+    secret: Option<GossipSecret>,
 }
 
 impl GossipCore {
@@ -177,6 +183,29 @@ impl GossipCore {
             limits,
             bytes: 0,
             rejections: GossipRejections::default(),
+            secret: None,
+        }
+    }
+
+    /// Signs this node's values with `secret` and takes only values signed with it.
+    pub(crate) fn set_secret(&mut self, secret: Option<GossipSecret>) {
+        self.secret = secret;
+    }
+
+    /// Drops the values of `member` that do not carry a valid signature (none without a
+    /// secret), counting them.
+    fn drop_unsigned(&mut self, member_id: &str, member: &mut GossipMemberState) {
+        let Some(secret) = &self.secret else {
+            return;
+        };
+        let before = member.values.len();
+        member
+            .values
+            .retain(|key, value| secret.verify(member_id, key, value));
+        let dropped = before - member.values.len();
+        if dropped > 0 {
+            self.rejections.bad_signature += dropped as u64;
+            tracing::debug!(member = %member_id, dropped, "gossip: values without a valid signature; dropped");
         }
     }
 
@@ -204,11 +233,15 @@ impl GossipCore {
     /// Sets this node's `key`, with the next sequence number of the node's one counter.
     pub(crate) fn set_state(&mut self, key: &str, value: Any, now_ms: i64) {
         self.sequence += 1;
-        let entry = GossipKeyValue {
+        let mut entry = GossipKeyValue {
             sequence_number: self.sequence,
             value: Some(value),
             local_timestamp_unix_milliseconds: now_ms,
+            signature: Vec::new(),
         };
+        if let Some(secret) = &self.secret {
+            secret.sign(&self.my_id, key, &mut entry);
+        }
         self.state
             .members
             .entry(self.my_id.clone())
@@ -249,19 +282,22 @@ impl GossipCore {
         now_ms: i64,
         listed: &dyn Fn(&str) -> bool,
     ) -> Vec<GossipUpdate> {
-        if let Some(mine) = remote.members.remove(&self.my_id) {
+        if let Some(mut mine) = remote.members.remove(&self.my_id) {
+            let me = self.my_id.clone();
+            self.drop_unsigned(&me, &mut mine);
             self.overtake(mine, now_ms);
         }
         let limits = self.limits.clone();
         let mut admitted = GossipState::default();
         let mut members = self.state.members.len();
         let mut unknown = 0usize;
-        for (id, member) in remote.members {
+        for (id, mut member) in remote.members {
             if !listed(&id) {
                 self.rejections.unknown_member += member.values.len().max(1) as u64;
                 unknown += 1;
                 continue;
             }
+            self.drop_unsigned(&id, &mut member);
             let local = self.state.members.get(&id);
             if local.is_none() && members >= limits.max_members {
                 self.rejections.state_full += member.values.len() as u64;
@@ -356,6 +392,9 @@ impl GossipCore {
             if let Some(v) = own.values.get_mut(&key) {
                 v.sequence_number = self.sequence;
                 v.local_timestamp_unix_milliseconds = now_ms;
+                if let Some(secret) = &self.secret {
+                    secret.sign(&self.my_id, &key, v);
+                }
             }
         }
     }
@@ -512,6 +551,7 @@ pub(crate) mod tests {
                 value: tag.as_bytes().to_vec(),
             }),
             local_timestamp_unix_milliseconds: 0,
+            signature: Vec::new(),
         }
     }
 
@@ -656,6 +696,7 @@ pub(crate) mod tests {
                 value: vec![7; n],
             }),
             local_timestamp_unix_milliseconds: 0,
+            signature: Vec::new(),
         };
         let mut s = GossipState::default();
         let b = &mut s.members.entry("b".into()).or_default().values;
@@ -715,6 +756,7 @@ pub(crate) mod tests {
                 value: vec![7; 400],
             }),
             local_timestamp_unix_milliseconds: 0,
+            signature: Vec::new(),
         };
         let mut s = GossipState::default();
         let b = &mut s.members.entry("b".into()).or_default().values;

@@ -3,7 +3,8 @@
 
 use bytes::BytesMut;
 use protoactor::{BoxedMessage, Message};
-use protoactor_remote::{Serialization, WireContext};
+use protoactor_remote::serializer::Decoder;
+use protoactor_remote::{Serialization, SerializationError, WireContext};
 
 use super::PubSubError;
 use crate::proto::{PubSubBatchTransport, PubSubEnvelope};
@@ -71,18 +72,64 @@ pub fn decode(
     type_names: &[String],
     envelopes: &[PubSubEnvelope],
 ) -> Result<Vec<BoxedMessage>, PubSubError> {
-    envelopes
-        .iter()
-        .map(|e| {
+    Prepared::new(serialization, type_names, envelopes)?.decode_all()
+}
+
+/// A batch to decode many times (once per local subscriber, each of which owns its
+/// messages): each type name is looked up once per batch and serializer, not once per
+/// message.
+pub(crate) struct Prepared<'a> {
+    type_names: &'a [String],
+    envelopes: &'a [PubSubEnvelope],
+    /// Slot `3 * type index + class` (class: the serializer id 0 or 1, else 2).
+    decoders: Vec<Option<Decoder>>,
+}
+
+fn slot(type_id: i32, serializer_id: i32) -> usize {
+    type_id as usize * 3 + serializer_id.clamp(0, 2) as usize
+}
+
+impl<'a> Prepared<'a> {
+    /// Looks the batch's types up; a type index outside the type names is an error.
+    pub(crate) fn new(
+        serialization: &Serialization,
+        type_names: &'a [String],
+        envelopes: &'a [PubSubEnvelope],
+    ) -> Result<Self, PubSubError> {
+        let mut decoders: Vec<Option<Decoder>> = vec![None; type_names.len() * 3];
+        for e in envelopes {
             let name = usize::try_from(e.type_id)
                 .ok()
                 .and_then(|i| type_names.get(i))
                 .ok_or(PubSubError::BadTypeIndex(e.type_id))?;
-            serialization
-                .decode(name, e.serializer_id, &e.message_data)
-                .map_err(|err| PubSubError::Decode(err.to_string()))
+            decoders[slot(e.type_id, e.serializer_id)]
+                .get_or_insert_with(|| serialization.decoder(name, e.serializer_id));
+        }
+        Ok(Prepared {
+            type_names,
+            envelopes,
+            decoders,
         })
-        .collect()
+    }
+
+    /// Every message, decoded in order; the first that cannot be decoded fails them all.
+    pub(crate) fn decode_all(&self) -> Result<Vec<BoxedMessage>, PubSubError> {
+        let mut all = Vec::with_capacity(self.envelopes.len());
+        for e in self.envelopes {
+            // `new` checked every index and filled every slot used.
+            let name = &self.type_names[e.type_id as usize];
+            let m = match &self.decoders[slot(e.type_id, e.serializer_id)] {
+                Some(d) => d.decode(name, e.serializer_id, &e.message_data),
+                None => Err(SerializationError::UnknownTypeName {
+                    type_name: name.clone(),
+                    serializer_id: e.serializer_id,
+                }),
+            }
+            .map_err(|err| PubSubError::Decode(err.to_string()))?;
+            all.push(m);
+        }
+        Ok(all)
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +160,29 @@ mod tests {
         let back = decode(&s, &batch.type_names, &batch.envelopes).unwrap();
         assert!(back[1].downcast_ref::<Acknowledge>().is_some());
         assert!(back[2].downcast_ref::<SubscribeResponse>().is_some());
+    }
+
+    #[test]
+    fn one_type_name_with_two_serializers_decodes_each_message_with_its_own() {
+        let s = Serialization::new();
+        s.register::<Acknowledge>();
+        let proto = EncodedMessage::encode(&s, "a:1", &Acknowledge {}, 1024).unwrap();
+        // The same name as JSON (serializer 1): with no JSON decoder registered it comes
+        // through as a `JsonMessage`, not through the proto decoder.
+        let json = EncodedMessage {
+            type_name: proto.type_name.clone(),
+            serializer_id: 1,
+            data: b"{}".to_vec(),
+        };
+        let batch = to_transport([proto.clone(), json, proto]);
+        assert_eq!(batch.type_names.len(), 1);
+        let back = decode(&s, &batch.type_names, &batch.envelopes).unwrap();
+        assert!(back[0].downcast_ref::<Acknowledge>().is_some());
+        let j = back[1]
+            .downcast_ref::<protoactor_remote::JsonMessage>()
+            .expect("the JSON one decoded as JSON");
+        assert_eq!(j.json, "{}");
+        assert!(back[2].downcast_ref::<Acknowledge>().is_some());
     }
 
     #[test]

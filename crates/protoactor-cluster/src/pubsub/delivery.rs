@@ -1,20 +1,24 @@
 //! The delivery actor `$pubsub-delivery` (Go's `cluster/pubsub_delivery.go`), on members and
 //! clients: it hands a batch to the subscribers on this node and reports the failures to the
-//! topic. Unlike Go: the subscribers get the messages themselves (then a `Touch`, whose
-//! `Touched` answer confirms they handled them); a cluster-identity subscriber is found
+//! topic. Unlike Go: the subscribers get the messages themselves (sent as one
+//! `MessageBatch`, which the mailbox unrolls; the emptied batch and a `Touch` follow them,
+//! and the `Touched` answer confirms they were handled); a cluster-identity subscriber is found
 //! through the PID cache and one that cannot be found is a reported failure, not a crash;
-//! the waits of one batch run together and never hold up the next batch.
+//! the waits of one batch run together and never hold up the next batch. A request with
+//! `acknowledge` set (an acknowledged publish, protoactor-rs only) is answered with the
+//! failures once every subscriber handled the batch or failed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use protoactor::{
-    Actor, ActorFuture, ActorSystem, Context, ContextOps, FutureError, MessageEnvelope, Touch,
+    Actor, ActorFuture, ActorSystem, Context, ContextOps, FutureError, MessageBatch,
+    MessageEnvelope, Pid, RootContext, Touch,
 };
 use tokio::sync::{mpsc, Semaphore};
 
 use super::batch;
-use super::TOPIC_KIND;
+use super::{PubSubError, TOPIC_KIND};
 use crate::cluster::{CallOptions, Cluster};
 use crate::proto::{
     subscriber_identity::Identity, DeliverBatchRequestTransport, DeliveryStatus,
@@ -24,7 +28,7 @@ use crate::proto::{
 
 /// The actor: it queues each request for one task, which keeps the batches in order.
 pub(crate) struct DeliveryActor {
-    queue: mpsc::UnboundedSender<DeliverBatchRequestTransport>,
+    queue: mpsc::UnboundedSender<(DeliverBatchRequestTransport, Option<Pid>)>,
 }
 
 impl DeliveryActor {
@@ -40,7 +44,8 @@ impl DeliveryActor {
 impl Actor for DeliveryActor {
     fn receive(&mut self, ctx: &mut Context) {
         if let Some(req) = ctx.take_message::<DeliverBatchRequestTransport>() {
-            let _ = self.queue.send(req);
+            let ack_to = req.acknowledge.then(|| ctx.sender().cloned()).flatten();
+            let _ = self.queue.send((req, ack_to));
         }
     }
 }
@@ -50,12 +55,12 @@ impl Actor for DeliveryActor {
 /// outstanding at once (beyond that, the next batch waits: back pressure).
 async fn run(
     system: ActorSystem,
-    mut rx: mpsc::UnboundedReceiver<DeliverBatchRequestTransport>,
+    mut rx: mpsc::UnboundedReceiver<(DeliverBatchRequestTransport, Option<Pid>)>,
     timeout: Duration,
     max_in_flight: usize,
 ) {
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-    while let Some(req) = rx.recv().await {
+    while let Some((req, ack_to)) = rx.recv().await {
         let Some(cluster) = Cluster::from_system(&system) else {
             continue;
         };
@@ -63,31 +68,48 @@ async fn run(
         let batch = req.batch.unwrap_or_default();
         let mut pending = Vec::with_capacity(subscribers.len());
         let mut failed = Vec::new();
+        let serialization = cluster.remote().serialization().clone();
+        let mut local = LocalBatch {
+            prepared: batch::Prepared::new(&serialization, &batch.type_names, &batch.envelopes),
+            checked: None,
+        };
         for s in subscribers {
             let Ok(permit) = permits.clone().acquire_many_owned(1).await else {
                 return;
             };
-            match deliver(&cluster, &batch, &s, timeout).await {
+            match deliver(&cluster, &req.topic, &batch, &mut local, &s, timeout).await {
                 Ok(fut) => pending.push((s, fut, permit)),
-                Err(status) => {
-                    tracing::warn!(topic = %req.topic, subscriber = ?s, ?status, "pubsub: cannot deliver to a subscriber");
-                    failed.push(report(s, status));
+                Err((status, reason)) => {
+                    tracing::warn!(topic = %req.topic, subscriber = ?s, ?status, %reason, "pubsub: cannot deliver to a subscriber");
+                    failed.push(report(s, status, reason));
                 }
             }
         }
         let topic = req.topic;
         system.runtime().spawn(async move {
             for (s, fut, _permit) in pending {
-                let status = match fut.await {
+                let (status, reason) = match fut.await {
                     Ok(_) => continue,
-                    Err(FutureError::Timeout) => DeliveryStatus::Timeout,
-                    Err(FutureError::DeadLetter) => DeliveryStatus::SubscriberNoLongerReachable,
-                    Err(_) => DeliveryStatus::OtherError,
+                    Err(FutureError::Timeout { .. }) => (
+                        DeliveryStatus::Timeout,
+                        format!("no answer within the subscriber timeout of {timeout:?}"),
+                    ),
+                    Err(FutureError::DeadLetter { .. }) => (
+                        DeliveryStatus::SubscriberNoLongerReachable,
+                        "the subscriber is gone (dead letter)".to_string(),
+                    ),
+                    Err(e) => (DeliveryStatus::OtherError, e.to_string()),
                 };
-                tracing::warn!(topic = %topic, subscriber = ?s, ?status, "pubsub: a subscriber did not process a batch");
-                failed.push(report(s, status));
+                tracing::warn!(topic = %topic, subscriber = ?s, ?status, %reason, "pubsub: a subscriber did not process a batch");
+                failed.push(report(s, status, reason));
             }
-            if !failed.is_empty() {
+            if let Some(to) = ack_to {
+                // The topic of an acknowledged publish handles the failures itself.
+                let answer = NotifyAboutFailingSubscribersRequest {
+                    invalid_deliveries: failed,
+                };
+                cluster.system().root().send(&to, answer);
+            } else if !failed.is_empty() {
                 let notify = NotifyAboutFailingSubscribersRequest {
                     invalid_deliveries: failed,
                 };
@@ -102,29 +124,77 @@ async fn run(
     }
 }
 
-fn report(s: SubscriberIdentity, status: DeliveryStatus) -> SubscriberDeliveryReport {
+pub(crate) fn report(
+    s: SubscriberIdentity,
+    status: DeliveryStatus,
+    reason: String,
+) -> SubscriberDeliveryReport {
     SubscriberDeliveryReport {
         subscriber: Some(s),
         status: status as i32,
+        reason,
+    }
+}
+
+/// One batch for the subscribers on this node, each of which gets its own messages: the
+/// batch's types are looked up once, the first subscriber's copy is decoded whole (so a
+/// batch that does not decode reaches no subscriber), the next ones decoded again (each
+/// subscriber owns its messages).
+struct LocalBatch<'a> {
+    prepared: Result<batch::Prepared<'a>, PubSubError>,
+    /// Whether the batch decodes, once a first subscriber had it decoded.
+    checked: Option<Result<(), PubSubError>>,
+}
+
+impl LocalBatch<'_> {
+    /// Sends every message of the batch to `pid`, in order, as one [`MessageBatch`]: the
+    /// mailbox queues them all and schedules the subscriber once, instead of a PID lookup
+    /// and a schedule per message.
+    fn send_to(&mut self, root: &RootContext, pid: &Pid) -> Result<(), PubSubError> {
+        let prepared = self.prepared.as_ref().map_err(Clone::clone)?;
+        let all = match &self.checked {
+            Some(Err(e)) => return Err(e.clone()),
+            // Decoding is deterministic: the bytes that decoded once decode again.
+            Some(Ok(())) => prepared.decode_all()?,
+            None => {
+                let all = prepared.decode_all();
+                self.checked = Some(all.as_ref().map(drop).map_err(Clone::clone));
+                all?
+            }
+        };
+        root.send(pid, MessageBatch::new(all));
+        Ok(())
     }
 }
 
 /// Sends the batch to one subscriber and returns the future of its answer.
 async fn deliver(
     cluster: &Cluster,
+    topic: &str,
     batch: &crate::proto::PubSubBatchTransport,
+    local: &mut LocalBatch<'_>,
     s: &SubscriberIdentity,
     timeout: Duration,
-) -> Result<ActorFuture, DeliveryStatus> {
+) -> Result<ActorFuture, (DeliveryStatus, String)> {
     let pid = match s.identity.as_ref() {
         Some(Identity::Pid(p)) => p.to_pid(),
         Some(Identity::ClusterIdentity(ci)) => {
             match tokio::time::timeout(timeout, cluster.get(ci)).await {
                 Ok(Ok(pid)) => pid,
-                Ok(Err(_)) | Err(_) => return Err(DeliveryStatus::OtherError),
+                Ok(Err(e)) => {
+                    let why = format!("cannot activate {}/{}: {e}", ci.kind, ci.identity);
+                    return Err((DeliveryStatus::OtherError, why));
+                }
+                Err(_) => {
+                    let why = format!(
+                        "no activation of {}/{} within {timeout:?}",
+                        ci.kind, ci.identity
+                    );
+                    return Err((DeliveryStatus::Timeout, why));
+                }
             }
         }
-        None => return Err(DeliveryStatus::OtherError),
+        None => return Err((DeliveryStatus::OtherError, "an empty subscriber".into())),
     };
     let system = cluster.system();
     let root = system.root();
@@ -142,19 +212,20 @@ async fn deliver(
         );
         return Ok(fut);
     }
-    let messages = batch::decode(
-        cluster.remote().serialization(),
-        &batch.type_names,
-        &batch.envelopes,
-    )
-    .map_err(|e| {
-        tracing::error!(error = %e, "pubsub: a batch cannot be decoded; it goes to dead letters");
-        root.send(&system.dead_letter(), batch.clone());
-        DeliveryStatus::OtherError
+    local.send_to(&root, &pid).map_err(|e| {
+        tracing::error!(topic, error = %e, "pubsub: a batch cannot be decoded; it goes to dead letters");
+        // The dead letter names the topic and the subscriber.
+        let undeliverable = DeliverBatchRequestTransport {
+            subscribers: Some(crate::proto::Subscribers {
+                subscribers: vec![s.clone()],
+            }),
+            batch: Some(batch.clone()),
+            topic: topic.to_string(),
+            acknowledge: false,
+        };
+        root.send(&system.dead_letter(), undeliverable);
+        (DeliveryStatus::OtherError, e.to_string())
     })?;
-    for m in messages {
-        root.send_envelope(&pid, MessageEnvelope::from_boxed(m));
-    }
     // Answered once the subscriber handled the messages before it (mailbox order).
     root.send_envelope(
         &pid,

@@ -7,7 +7,10 @@
 //! Then [`Cluster::publisher`] publishes, [`Cluster::batching_producer`] batches, and
 //! [`Cluster::subscribe_pid`] / [`Cluster::subscribe_identity`] subscribe (from inside an actor
 //! or a grain too: await them with `ctx.reenter_after`). A subscriber receives the published
-//! messages themselves, in publish order per publisher.
+//! messages themselves, in publish order per publisher; after the messages of each batch it
+//! also receives the emptied [`protoactor::MessageBatch`] that carried them and a
+//! [`protoactor::Touch`] (as a Go subscriber receives the `PubSubAutoRespondBatch`): match
+//! the message types you handle and ignore the rest.
 //!
 //! **Message types.** Published messages cross the wire in Go's `PubSubBatchTransport` with
 //! their proto full names: register each type on the remote's registry on every Rust node,
@@ -18,7 +21,8 @@
 //! Better than Go (see docs/semantics.md): subscriber lists kept in a [`SubscriptionStore`]
 //! survive a topic moving; a cluster-identity subscriber costs no activation round trip per
 //! batch and one that cannot be found is a reported failure; one batch's deliveries run
-//! together, each bounded by the subscriber timeout.
+//! together, each bounded by the subscriber timeout; [`Publisher::publish_acknowledged`]
+//! completes when every subscriber has handled the message (or says which did not).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +37,17 @@ pub mod store;
 mod topic;
 
 pub use producer::{BatchingProducer, ProducerConfig};
-pub use store::{InMemoryStore, NoStore, SubscriptionStore};
+#[cfg(feature = "persistence")]
+#[cfg_attr(docsrs, doc(cfg(feature = "persistence")))]
+pub use store::ProviderStore;
+pub use store::{InMemoryStore, NoStore, StoreFailure, SubscriptionStore};
 
 use crate::cluster::{CallOptions, Cluster};
 use crate::config::ClusterService;
 use crate::error::ClusterError;
 use crate::kind::Kind;
 use crate::proto::{
-    self, subscriber_identity::Identity, Acknowledge, ClusterIdentity, Initialize,
+    self, subscriber_identity::Identity, Acknowledge, ClusterIdentity, DeliveryStatus, Initialize,
     PubSubBatchTransport, PublishResponse, PublishStatus, SubscribeRequest, SubscribeResponse,
     SubscriberIdentity, UnsubscribeRequest, UnsubscribeResponse,
 };
@@ -83,6 +90,48 @@ pub enum PubSubError {
     /// The batching producer is stopped.
     #[error("pubsub: the producer is stopped")]
     Stopped,
+    /// An acknowledged publish: some subscribers did not handle the batch (the others did).
+    #[error("pubsub: topic {topic:?}: {} subscriber(s) did not handle the batch: {}", .failed.len(), list(.failed))]
+    Undelivered {
+        /// The topic.
+        topic: String,
+        /// Who failed and why.
+        failed: Vec<FailedDelivery>,
+    },
+    /// An acknowledged publish reached a topic whose host does not wait for its subscribers
+    /// (a protoactor-go member): the batch was published, but nothing confirms delivery.
+    #[error("pubsub: topic {topic:?} is hosted by a member that does not acknowledge deliveries (protoactor-go); the batch was published without acknowledgement")]
+    NotAcknowledged {
+        /// The topic.
+        topic: String,
+    },
+}
+
+fn list(failed: &[FailedDelivery]) -> String {
+    let all: Vec<String> = failed.iter().map(ToString::to_string).collect();
+    all.join("; ")
+}
+
+/// A subscriber that did not handle an acknowledged publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedDelivery {
+    /// The subscriber (a PID or a cluster identity).
+    pub subscriber: SubscriberIdentity,
+    /// Go's status: `Timeout`, `SubscriberNoLongerReachable` or `OtherError`.
+    pub status: DeliveryStatus,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl std::fmt::Display for FailedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.subscriber.identity.as_ref() {
+            Some(Identity::Pid(p)) => write!(f, "PID {}/{}", p.address, p.id)?,
+            Some(Identity::ClusterIdentity(ci)) => write!(f, "{}/{}", ci.kind, ci.identity)?,
+            None => write!(f, "(empty subscriber)")?,
+        }
+        write!(f, " ({:?}): {}", self.status, self.reason)
+    }
 }
 
 /// Pub/sub settings.
@@ -161,10 +210,10 @@ struct PubSubState(PubSubConfig);
 
 impl ClusterService for PubSub {
     fn kinds(&self) -> Vec<Kind> {
-        let store = self.config.store.clone();
+        let (store, timeout) = (self.config.store.clone(), self.config.subscriber_timeout);
         vec![Kind::new(
             TOPIC_KIND,
-            Props::from_producer(move || topic::TopicActor::new(store.clone())),
+            Props::from_producer(move || topic::TopicActor::new(store.clone(), timeout)),
         )]
     }
 
@@ -205,6 +254,7 @@ pub type SubscriptionFuture =
 pub struct Publisher {
     cluster: Cluster,
     max_message_bytes: usize,
+    subscriber_timeout: Duration,
 }
 
 impl Publisher {
@@ -233,12 +283,68 @@ impl Publisher {
         topic: &str,
         messages: Vec<BoxedMessage>,
     ) -> Result<(), PubSubError> {
-        let encoded = messages
-            .iter()
-            .map(|m| self.encode(m.as_ref()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let encoded = self.encode_all(&messages)?;
         self.publish_encoded(topic, encoded, &CallOptions::default())
             .await
+    }
+
+    /// Publishes one message and waits until every subscriber has handled it
+    /// (acknowledged mode, protoactor-rs topics only): `Ok` when all did, else
+    /// [`PubSubError::Undelivered`] naming each subscriber that did not and why. Unlike
+    /// [`Publisher::publish`] (Go's `PublishResponse`, which comes before any delivery),
+    /// an `Ok` here means delivered and handled: retry on an error for at-least-once.
+    pub async fn publish_acknowledged<M: Message>(
+        &self,
+        topic: &str,
+        message: M,
+    ) -> Result<(), PubSubError> {
+        self.publish_batch_acknowledged(topic, vec![Box::new(message) as BoxedMessage])
+            .await
+    }
+
+    /// [`Publisher::publish_acknowledged`] for a batch: completes when every subscriber has
+    /// handled every message of it. Waits at most about twice the subscriber timeout plus
+    /// a few seconds.
+    pub async fn publish_batch_acknowledged(
+        &self,
+        topic: &str,
+        messages: Vec<BoxedMessage>,
+    ) -> Result<(), PubSubError> {
+        let encoded = self.encode_all(&messages)?;
+        let mut batch = batch::to_transport(encoded);
+        batch.acknowledged = true;
+        // The topic waits up to 2 subscriber timeouts + 1 s for the delivery actors.
+        let opts = CallOptions::default()
+            .with_timeout(self.subscriber_timeout * 2 + Duration::from_secs(5));
+        let r: PublishResponse = self
+            .cluster
+            .request_as(topic, TOPIC_KIND, batch, &opts)
+            .await?;
+        if !r.acknowledged {
+            return Err(PubSubError::NotAcknowledged {
+                topic: topic.to_string(),
+            });
+        }
+        if r.failed.is_empty() {
+            return Ok(());
+        }
+        let failed = r
+            .failed
+            .into_iter()
+            .map(|f| FailedDelivery {
+                status: DeliveryStatus::try_from(f.status).unwrap_or(DeliveryStatus::OtherError),
+                subscriber: f.subscriber.unwrap_or_default(),
+                reason: f.reason,
+            })
+            .collect();
+        Err(PubSubError::Undelivered {
+            topic: topic.to_string(),
+            failed,
+        })
+    }
+
+    fn encode_all(&self, messages: &[BoxedMessage]) -> Result<Vec<EncodedMessage>, PubSubError> {
+        messages.iter().map(|m| self.encode(m.as_ref())).collect()
     }
 
     pub(crate) fn encode(&self, m: &dyn Message) -> Result<EncodedMessage, PubSubError> {
@@ -291,9 +397,11 @@ fn identity_subscriber(identity: &str, kind: &str) -> SubscriberIdentity {
 impl Cluster {
     /// A publisher (Go's `Cluster.Publisher()`).
     pub fn publisher(&self) -> Publisher {
+        let config = pubsub_config(self);
         Publisher {
             cluster: self.clone(),
-            max_message_bytes: pubsub_config(self).max_message_bytes,
+            max_message_bytes: config.max_message_bytes,
+            subscriber_timeout: config.subscriber_timeout,
         }
     }
 

@@ -48,6 +48,10 @@ pub struct BatchingProducer {
 }
 
 /// The result of one produced message: it resolves when its batch was published.
+///
+/// Dropping it does not take the message back (it is queued already); only whether it was
+/// published is lost.
+#[must_use = "the message is queued already; dropping the result only loses whether it was published"]
 pub struct ProduceResult(oneshot::Receiver<Result<(), PubSubError>>);
 
 impl std::future::Future for ProduceResult {

@@ -147,3 +147,45 @@ impl CounterService for CounterGrain {
         Ok(CountResponse { value: self.value })
     }
 }
+
+/// `counter_service` as a persistent grain: each `Add` persists its request as the event
+/// (`grainstest.AddRequest`), the snapshot is a `grainstest.CountResponse`.
+#[cfg(feature = "persistence")]
+#[derive(Default)]
+pub struct PersistentCounter {
+    value: i64,
+}
+
+#[cfg(feature = "persistence")]
+impl protoactor_cluster::persistent::PersistentGrain for PersistentCounter {
+    type Event = AddRequest;
+    type Snapshot = CountResponse;
+    fn apply(&mut self, event: AddRequest) {
+        self.value += event.amount;
+    }
+    fn snapshot(&self) -> CountResponse {
+        CountResponse { value: self.value }
+    }
+    fn restore(&mut self, snapshot: CountResponse) {
+        self.value = snapshot.value;
+    }
+}
+
+#[cfg(feature = "persistence")]
+impl CounterServicePersistent for PersistentCounter {
+    fn add(
+        ctx: &mut protoactor_cluster::persistent::PersistentCtx<'_, Self>,
+        req: AddRequest,
+    ) -> Result<CountResponse, GrainError> {
+        ctx.persist(req);
+        Ok(CountResponse { value: ctx.value })
+    }
+
+    fn get(
+        ctx: &mut protoactor_cluster::persistent::PersistentCtx<'_, Self>,
+        _req: Nothing,
+    ) -> Result<CountResponse, GrainError> {
+        ctx.ensure_current();
+        Ok(CountResponse { value: ctx.value })
+    }
+}

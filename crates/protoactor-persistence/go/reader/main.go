@@ -1,6 +1,7 @@
 // Reads a protoactor-rs persistence journal from PostgreSQL the way a Go service would: it
 // resolves each row's stored type name to a protobuf message type and unmarshals the bytes
-// with Go's official protobuf library. Used by tests/go_reads.rs.
+// with Go's official protobuf library. Used by tests/go_reads.rs, and by protoactor-cluster's
+// tests/persistent_go_reads.rs (a persistent grain's journal).
 //
 // usage: reader POSTGRES_URL ACTOR_NAME
 // prints: "event INDEX TYPE field=value ..." and "snapshot INDEX TYPE field=value ...".
@@ -53,14 +54,33 @@ func testTypes() (*protoregistry.Types, error) {
 			}},
 		},
 	}
-	fd, err := protodesc.NewFile(fdp, nil)
-	if err != nil {
-		return nil, err
+	// The persistent counter grain of protoactor-cluster's tests (tests/protos/grainstest.proto):
+	//
+	//	message AddRequest { int64 amount = 1; }     (its event)
+	//	message CountResponse { int64 value = 1; }   (its snapshot)
+	grains := &descriptorpb.FileDescriptorProto{
+		Name:    proto.String("grainstest.proto"),
+		Package: proto.String("grainstest"),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{
+			{Name: proto.String("AddRequest"), Field: []*descriptorpb.FieldDescriptorProto{
+				field("amount", 1, descriptorpb.FieldDescriptorProto_TYPE_INT64),
+			}},
+			{Name: proto.String("CountResponse"), Field: []*descriptorpb.FieldDescriptorProto{
+				field("value", 1, descriptorpb.FieldDescriptorProto_TYPE_INT64),
+			}},
+		},
 	}
 	types := new(protoregistry.Types)
-	for i := 0; i < fd.Messages().Len(); i++ {
-		if err := types.RegisterMessage(dynamicpb.NewMessageType(fd.Messages().Get(i))); err != nil {
+	for _, f := range []*descriptorpb.FileDescriptorProto{fdp, grains} {
+		fd, err := protodesc.NewFile(f, nil)
+		if err != nil {
 			return nil, err
+		}
+		for i := 0; i < fd.Messages().Len(); i++ {
+			if err := types.RegisterMessage(dynamicpb.NewMessageType(fd.Messages().Get(i))); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return types, nil

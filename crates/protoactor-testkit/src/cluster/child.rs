@@ -13,10 +13,13 @@ use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
 #[cfg(feature = "etcd")]
 use protoactor_cluster::etcd::{EtcdConfig, EtcdProvider};
+#[cfg(feature = "etcd")]
+use protoactor_cluster::etcd_lookup::{EtcdIdentityLookup, EtcdLookupConfig};
 use protoactor_cluster::gossip::Gossiper;
-use protoactor_cluster::{CallOptions, Cluster, ClusterError, ClusterIdentity, GrainRequest};
+use protoactor_cluster::{CallOptions, Cluster, ClusterError, ClusterIdentity, GrainRequest, Kind};
 use protoactor_remote::Remote;
 
+use super::activations::logged_hello_props;
 use super::hello::{HelloRequest, HelloResponse};
 use super::protocol::*;
 use super::scenario::{Node, NodeBuilder};
@@ -24,8 +27,21 @@ use crate::process::say;
 
 /// Starts a Rust member of `cluster` hosting the hello grain under `kinds` on `provider`
 /// (the member a [`MemberProcess::rust`](super::MemberProcess::rust) child runs).
+///
+/// With [`ENV_ACTIVATION_LOG`] set, the grains log their lives to that file
+/// ([`super::activations`]); with [`ENV_LOOKUP`] `etcd` (etcd provider only), the member uses
+/// the strongly consistent etcd identity lookup on the provider's endpoints.
 pub fn start_rust_member(cluster: &str, provider: &Provider, kinds: &[&str]) -> Node {
-    let b = NodeBuilder::new(cluster).with_hello_kinds(kinds);
+    let mut b = NodeBuilder::new(cluster);
+    b = match std::env::var_os(ENV_ACTIVATION_LOG) {
+        Some(path) => {
+            let props = logged_hello_props(std::path::Path::new(&path));
+            kinds
+                .iter()
+                .fold(b, |b, k| b.with_kind(Kind::new(*k, props.clone())))
+        }
+        None => b.with_hello_kinds(kinds),
+    };
     match provider {
         Provider::AutoManaged { auto_port, peers } => b.member(AutoManagedProvider::new(
             AutoManagedConfig::new(*auto_port, peers.clone())
@@ -33,10 +49,22 @@ pub fn start_rust_member(cluster: &str, provider: &Provider, kinds: &[&str]) -> 
                 .with_refresh(Duration::from_secs(1)),
         )),
         #[cfg(feature = "etcd")]
-        Provider::Etcd { endpoints } => b.member(EtcdProvider::new(
-            EtcdConfig::new(endpoints.split(',').filter(|e| !e.is_empty()))
-                .with_retry_interval(Duration::from_millis(200)),
-        )),
+        Provider::Etcd { endpoints } => {
+            let eps: Vec<String> = endpoints
+                .split(',')
+                .filter(|e| !e.is_empty())
+                .map(String::from)
+                .collect();
+            if std::env::var(ENV_LOOKUP).is_ok_and(|l| l == "etcd") {
+                let eps = eps.clone();
+                b = b.with_identity_lookup(move || {
+                    EtcdIdentityLookup::new(EtcdLookupConfig::new(eps.clone()))
+                });
+            }
+            b.member(EtcdProvider::new(
+                EtcdConfig::new(eps).with_retry_interval(Duration::from_millis(200)),
+            ))
+        }
         #[cfg(feature = "consul")]
         Provider::Consul { agent } => {
             b.member(ConsulProvider::new(ConsulConfig::new(agent.as_str())))

@@ -1,6 +1,8 @@
 //! Cluster scenarios (feature `cluster`): members in other processes and in this one.
 //!
 //! - [`hello`]: the test grain (the Go members host the same one) and its messages.
+//! - [`activations`]: a duplicate-activation detector across processes (a hello grain
+//!   logging its life to a file, and the check of those logs for overlaps).
 //! - [`protocol`]: [`MemberProcess`], a member in its own process — protoactor-go's
 //!   `interop/cmd/gocluster` or a Rust member (this test binary re-run as a child) — driven
 //!   over gocluster's line protocol (commands on stdin, one answer line each on stdout; the
@@ -8,8 +10,11 @@
 //!   consul provider ([`Provider`]).
 //! - [`child`]: the Rust side of that protocol; a test binary that starts Rust members
 //!   declares the child test with [`rust_member_child_test!`](crate::rust_member_child_test).
-//! - [`scenario`]: [`NodeBuilder`] for N members of one provider in this process, and
+//! - [`scenario`]: [`NodeBuilder`] for N members of one provider in this process (a
+//!   [`ScopedNode`] stops when dropped), and
 //!   [`AutoManagedPeers`] for N automanaged members in N processes.
+//! - [`load`]: a caller in this process calling logged hello grains without pause and
+//!   recording which activation answered each identity when (churn scenarios).
 //!
 //! # Example
 //!
@@ -32,11 +37,13 @@
 //! assert!(reply.address == go.address || reply.address == rust.address);
 //! ```
 //!
-//! Layers, bottom-up: `hello`, `protocol` (the parent's side), `scenario`, `child` (a
-//! member built by `scenario`, answering the protocol).
+//! Layers, bottom-up: `hello`, `activations`, `protocol` (the parent's side), `scenario`,
+//! `load`, `child` (a member built by `scenario`, answering the protocol).
 
+pub mod activations;
 pub mod child;
 pub mod hello;
+pub mod load;
 pub mod protocol;
 pub mod scenario;
 
@@ -47,10 +54,10 @@ pub use child::{
 pub use hello::{hello_props, serialization, HelloRequest, HelloResponse};
 pub use protocol::{
     assert_same_owners, differences, go_call_after_a_leave, go_member_binary, MemberProcess,
-    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, ENV_CLUSTER, ENV_KINDS,
-    RUST_MEMBER_CHILD,
+    Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, ENV_ACTIVATION_LOG, ENV_CLUSTER,
+    ENV_KINDS, ENV_LOOKUP, GO_ACTIVATION_LOG_ARG, RUST_MEMBER_CHILD,
 };
-pub use scenario::{AutoManagedPeers, Node, NodeBuilder};
+pub use scenario::{AutoManagedPeers, Node, NodeBuilder, ScopedNode};
 
 /// Declares the test `rust_member_child`, the child mode of this test binary that
 /// [`MemberProcess::rust`] starts (it does nothing when run as a test).

@@ -29,6 +29,15 @@ pub(crate) const ENV_AUTO_PORT: &str = "CLUSTER_MEMBER_AUTO_PORT";
 pub(crate) const ENV_PEERS: &str = "CLUSTER_MEMBER_PEERS";
 pub(crate) const ENV_ETCD: &str = "CLUSTER_MEMBER_ETCD";
 pub(crate) const ENV_CONSUL: &str = "CLUSTER_MEMBER_CONSUL";
+/// `etcd`: a Rust child member on the etcd provider uses the strongly consistent etcd
+/// identity lookup on the same endpoints (default: disthash).
+pub const ENV_LOOKUP: &str = "CLUSTER_MEMBER_LOOKUP";
+/// A file path: a Rust child member's grains log their lives there
+/// ([`super::activations`]).
+pub const ENV_ACTIVATION_LOG: &str = "CLUSTER_MEMBER_ACTIVATION_LOG";
+/// The flag (followed by a file path) with which a Go member's grains log their lives there
+/// in the same lines ([`super::activations`]; pass it to [`MemberProcess::go_with_args`]).
+pub const GO_ACTIVATION_LOG_ARG: &str = "-activation-log";
 
 /// The first words of protocol lines.
 pub(crate) const TAGS: [&str; 8] = [
@@ -144,9 +153,21 @@ impl MemberProcess {
         provider: &Provider,
         kinds: &[&str],
     ) -> Option<MemberProcess> {
+        Self::go_with_args(label, cluster, provider, kinds, &[])
+    }
+
+    /// As [`go`](Self::go), with more flags for the Go member (e.g. `-tls-cert`).
+    pub fn go_with_args(
+        label: &str,
+        cluster: &str,
+        provider: &Provider,
+        kinds: &[&str],
+        args: &[&str],
+    ) -> Option<MemberProcess> {
         let mut cmd = Command::new(go_member_binary()?);
         cmd.args(["-name", cluster, "-host", "127.0.0.1", "-port", "0"])
-            .args(["-kinds", &kinds.join(",")]);
+            .args(["-kinds", &kinds.join(",")])
+            .args(args);
         match provider {
             Provider::AutoManaged { auto_port, peers } => cmd
                 .args(["-auto-port", &auto_port.to_string()])
@@ -163,7 +184,20 @@ impl MemberProcess {
     /// running only its [`RUST_MEMBER_CHILD`] test in child mode
     /// (declare it with [`rust_member_child_test!`](crate::rust_member_child_test)).
     pub fn rust(label: &str, cluster: &str, provider: &Provider, kinds: &[&str]) -> MemberProcess {
+        Self::rust_with_env(label, cluster, provider, kinds, &[])
+    }
+
+    /// [`Self::rust`] with more environment variables for the child (e.g. [`ENV_LOOKUP`],
+    /// [`ENV_ACTIVATION_LOG`]).
+    pub fn rust_with_env(
+        label: &str,
+        cluster: &str,
+        provider: &Provider,
+        kinds: &[&str],
+        env: &[(&str, &str)],
+    ) -> MemberProcess {
         let mut cmd = test_child(RUST_MEMBER_CHILD);
+        cmd.envs(env.iter().copied());
         cmd.env(CHILD_ENV, "1")
             .env(ENV_CLUSTER, cluster)
             .env(ENV_KINDS, kinds.join(","));
@@ -380,6 +414,38 @@ impl MemberProcess {
     /// SIGKILL, and waits for the process to be gone.
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// The operating system's process id.
+    pub fn os_id(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// SIGSTOP: the process freezes (its timers, leases and sockets with it). Returns once
+    /// the kernel reports it stopped (`/proc/<pid>/stat` state `T`), so nothing it does
+    /// afterwards happened before this returned.
+    pub fn freeze(&mut self) {
+        self.signal("-STOP");
+        let stat = format!("/proc/{}/stat", self.process.id());
+        crate::wait::poll_until("the process stops", ANSWER, || {
+            let s = std::fs::read_to_string(&stat).ok()?;
+            // `pid (comm) state ...`; comm may hold spaces, the state follows its `)`.
+            let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
+            (state == "T" || state == "t").then_some(())
+        });
+    }
+
+    /// SIGCONT: a frozen process resumes.
+    pub fn thaw(&mut self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&mut self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.process.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "{}: kill {sig} failed", self.label);
     }
 
     /// Closes stdin (graceful shutdown) and waits (at most [`ANSWER`]) for the exit.

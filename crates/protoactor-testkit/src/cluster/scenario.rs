@@ -2,6 +2,7 @@
 //! N automanaged members in N processes ([`AutoManagedPeers`] with
 //! [`MemberProcess`](super::MemberProcess)).
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +10,9 @@ use protoactor::prelude::*;
 use protoactor::Config;
 use protoactor_cluster::{
     CallOptions, Cluster, ClusterConfig, ClusterError, ClusterProvider, DistHashIdentityLookup,
-    Kind,
+    IdentityLookup, Kind,
 };
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_remote::{Remote, RemoteConfig, Serialization, WireVariant};
 
 use super::hello::{hello_props, serialization, HelloRequest, HelloResponse};
 use super::protocol::Provider;
@@ -70,7 +71,28 @@ impl Node {
     }
 }
 
+/// A [`Node`] that leaves its cluster (not gracefully) and stops when dropped, for
+/// synchronous tests (dropped outside any runtime): the node of a failed test goes too.
+pub struct ScopedNode(Node);
+
+impl Deref for ScopedNode {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.0
+    }
+}
+
+impl Drop for ScopedNode {
+    fn drop(&mut self) {
+        self.0.cluster.shutdown_blocking(false);
+        self.0.remote.shutdown();
+        self.0.system.shutdown();
+    }
+}
+
 type RemoteConfigFn = Arc<dyn Fn() -> RemoteConfig + Send + Sync>;
+type RegisterFn = Arc<dyn Fn(&Serialization) + Send + Sync>;
+type LookupFn = Arc<dyn Fn() -> Arc<dyn IdentityLookup> + Send + Sync>;
 
 /// Starts members of cluster `name` in this process, each with its own actor system and
 /// remote on a loopback port: by default protoactor-go's 2024 wire variant
@@ -93,6 +115,8 @@ pub struct NodeBuilder {
     system_config: Option<Config>,
     remote_config: RemoteConfigFn,
     kinds: Vec<Kind>,
+    lookup: Option<LookupFn>,
+    types: Vec<RegisterFn>,
 }
 
 impl NodeBuilder {
@@ -107,7 +131,27 @@ impl NodeBuilder {
                     .with_serialization(serialization())
             }),
             kinds: Vec::new(),
+            lookup: None,
+            types: Vec::new(),
         }
+    }
+
+    /// The identity lookup of each node, made anew for each (default: disthash).
+    pub fn with_identity_lookup<L: IdentityLookup>(
+        mut self,
+        lookup: impl Fn() -> L + Send + Sync + 'static,
+    ) -> Self {
+        self.lookup = Some(Arc::new(move || {
+            Arc::new(lookup()) as Arc<dyn IdentityLookup>
+        }));
+        self
+    }
+
+    fn with_lookup(&self, mut config: ClusterConfig) -> ClusterConfig {
+        if let Some(l) = &self.lookup {
+            config.identity_lookup = l();
+        }
+        config
     }
 
     /// The actor systems' config (default: `ActorSystem::new()`'s).
@@ -122,6 +166,13 @@ impl NodeBuilder {
         config: impl Fn() -> RemoteConfig + Send + Sync + 'static,
     ) -> Self {
         self.remote_config = Arc::new(config);
+        self
+    }
+
+    /// Registers more message types on each member's remote once it is started, e.g. a
+    /// generated `register_types` (the default remote config registers the hello grain's).
+    pub fn with_types(mut self, register: impl Fn(&Serialization) + Send + Sync + 'static) -> Self {
+        self.types.push(Arc::new(register));
         self
     }
 
@@ -145,13 +196,18 @@ impl NodeBuilder {
             None => ActorSystem::new(),
         };
         let remote = Remote::start(&system, (self.remote_config)()).expect("remote starts");
+        for register in &self.types {
+            register(remote.serialization());
+        }
         (system, remote)
     }
 
     /// The cluster config of a member on `provider` (the builder's name and kinds).
     pub fn config(&self, provider: impl ClusterProvider) -> ClusterConfig {
-        ClusterConfig::new(self.name.as_str(), provider, DistHashIdentityLookup::new())
-            .with_kinds(self.kinds.iter().cloned())
+        self.with_lookup(
+            ClusterConfig::new(self.name.as_str(), provider, DistHashIdentityLookup::new())
+                .with_kinds(self.kinds.iter().cloned()),
+        )
     }
 
     /// A member on `provider`, hosting the builder's kinds.
@@ -166,11 +222,19 @@ impl NodeBuilder {
         }
     }
 
+    /// [`Self::member`], stopped when dropped.
+    pub fn scoped_member(&self, provider: impl ClusterProvider) -> ScopedNode {
+        ScopedNode(self.member(provider))
+    }
+
     /// A client on `provider` (calls grains, hosts none, not registered).
     pub fn client(&self, provider: impl ClusterProvider) -> Node {
         let (system, remote) = self.start_remote();
-        let config =
-            ClusterConfig::new(self.name.as_str(), provider, DistHashIdentityLookup::new());
+        let config = self.with_lookup(ClusterConfig::new(
+            self.name.as_str(),
+            provider,
+            DistHashIdentityLookup::new(),
+        ));
         let cluster = Cluster::start_client(&system, &remote, config).expect("client starts");
         Node {
             system,

@@ -9,6 +9,7 @@ use crate::message::{MessageEnvelope, PoisonPill, Touch, Touched};
 
 impl Context {
     /// Runs the actor (through the context decorators) on the current message.
+    #[inline]
     fn invoke_actor(&mut self) {
         let Some(mut actor) = self.actor.take() else {
             return;
@@ -31,12 +32,14 @@ impl Context {
     }
 
     /// The innermost step of the receiver chain (protoactor-go's `Receive(envelope)`).
+    #[inline]
     pub(crate) fn receive_envelope(&mut self, env: MessageEnvelope) {
         self.current = Current::Owned(env);
         self.default_receive();
         self.current = Current::NONE;
     }
 
+    #[inline]
     fn default_receive(&mut self) {
         // One virtual `type_id` call for both checks.
         let ty = self.message().message_type_id();
@@ -53,6 +56,7 @@ impl Context {
         }
     }
 
+    #[inline]
     fn process_message(&mut self, env: MessageEnvelope) {
         match self.props.0.receiver_chain.get() {
             Some(chain) => {

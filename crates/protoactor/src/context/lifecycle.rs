@@ -53,7 +53,7 @@ impl Context {
             SystemMessage::Stop => self.handle_stop(),
             SystemMessage::Terminated(t) => {
                 if let Some(f) = self.family.get_mut() {
-                    f.children.get_mut().shift_remove(&t.who);
+                    f.children.get_mut().remove(&t.who);
                 }
                 self.invoke_lifecycle(t);
                 self.try_restart_or_terminate();

@@ -214,7 +214,14 @@ impl<T> LockedQueue<T> {
         let mut free = false;
         if let Some(rest) = q.rest.as_mut() {
             n = rest.len().min(max - 1);
-            out.extend(rest.drain(..n));
+            if n == rest.len() && out.is_empty() {
+                // All of it (the common case when one sender outpaces the runner): the
+                // runner takes the whole buffer and leaves its own empty one, instead of
+                // moving the messages one by one into a buffer it grows for them.
+                std::mem::swap(out, &mut **rest);
+            } else {
+                out.extend(rest.drain(..n));
+            }
             free = rest.is_empty() && rest.capacity() > keep;
         }
         if free {
@@ -309,5 +316,38 @@ mod locked_queue_tests {
         assert_eq!(next_out, next_in);
         assert!(q.is_empty());
         assert!(q.queue.lock().rest.is_none(), "drained buffer freed");
+    }
+
+    /// A batch takes the whole buffer (swapped, not copied) or a part of it, in order; what
+    /// is put back goes in front of what was pushed meanwhile, and pushes after a whole
+    /// buffer was taken start a fresh one.
+    #[test]
+    fn batches_keep_the_order_whether_they_take_all_or_part() {
+        let q = LockedQueue::new();
+        let mut out = std::collections::VecDeque::new();
+        for i in 0..10u32 {
+            q.push(i);
+        }
+        // Part: 0, then 1..=3 in the batch.
+        assert_eq!(q.pop_many(&mut out, 4, 2), Some(0));
+        assert_eq!(out.iter().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(q.len(), 6);
+        // Put back in front of 10, pushed meanwhile.
+        q.push(10);
+        q.push_front_all(&mut out);
+        assert!(out.is_empty());
+        assert_eq!(q.len(), 10);
+        // All of it: the batch gets 2..=10 behind the returned 1.
+        assert_eq!(q.pop_many(&mut out, 100, 2), Some(1));
+        assert_eq!(
+            out.iter().copied().collect::<Vec<_>>(),
+            (2..=10).collect::<Vec<_>>()
+        );
+        assert_eq!(q.len(), 0);
+        q.push(11);
+        q.push(12);
+        assert_eq!(q.pop(2), Some(11));
+        assert_eq!(q.pop(2), Some(12));
+        assert_eq!(q.pop(2), None);
     }
 }

@@ -106,4 +106,51 @@ mod loom_tests {
             assert_eq!(consumed.load(Ordering::SeqCst), 2);
         });
     }
+
+    /// Hand-offs: whoever wins the schedule (the runner, or a sender that then runs the turn
+    /// itself, as a hand-off does) takes the actor's context, and puts it back before giving
+    /// the schedule up: a winner always finds it there, no two turns overlap, and no message
+    /// is left in an idle mailbox.
+    #[test]
+    fn the_context_is_always_there_for_the_schedules_winner() {
+        use loom::sync::atomic::AtomicBool;
+
+        fn turn(state: &ScheduleState, core: &AtomicBool, q: &AtomicUsize, consumed: &AtomicUsize) {
+            loop {
+                assert!(core.swap(false, Ordering::AcqRel), "context taken twice");
+                drain(q, consumed);
+                core.store(true, Ordering::Release);
+                state.set_idle();
+                if q.load(Ordering::Acquire) > 0 && state.try_reclaim() {
+                    continue;
+                }
+                break;
+            }
+        }
+
+        loom::model(|| {
+            let state = Arc::new(ScheduleState::new_scheduled());
+            let core = Arc::new(AtomicBool::new(true));
+            let queue = Arc::new(AtomicUsize::new(0));
+            let consumed = Arc::new(AtomicUsize::new(0));
+            let senders: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, c, q, n) =
+                        (state.clone(), core.clone(), queue.clone(), consumed.clone());
+                    loom::thread::spawn(move || {
+                        q.fetch_add(1, Ordering::Release);
+                        if s.request() {
+                            turn(&s, &c, &q, &n);
+                        }
+                    })
+                })
+                .collect();
+            turn(&state, &core, &queue, &consumed);
+            for s in senders {
+                s.join().unwrap();
+            }
+            assert_eq!(consumed.load(Ordering::SeqCst), 2);
+            assert!(core.load(Ordering::SeqCst));
+        });
+    }
 }

@@ -77,3 +77,17 @@ impl<T: std::fmt::Debug> ProbeRx<T> {
         }
     }
 }
+
+/// An actor system on a multi-threaded tokio runtime of `workers` threads (the runtime is
+/// returned so the test can inspect it and keeps it alive).
+pub fn system_on_workers(workers: usize) -> (tokio::runtime::Runtime, protoactor::ActorSystem) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    let system = protoactor::ActorSystem::with_config(
+        protoactor::Config::default().with_runtime(rt.handle().clone()),
+    );
+    (rt, system)
+}

@@ -1,22 +1,28 @@
 //! Cluster pub/sub: two members in one process (each its own actor system and remote on a
-//! loopback port) with pub/sub started, a topic, a PID subscriber on each member, a grain
-//! subscriber, and a batching producer publishing to the topic. Prints what each subscriber
-//! got, in the order it got it.
+//! loopback port) with pub/sub started and their topics' subscriptions kept in one SQLite
+//! file; a PID subscriber on each member and a grain subscriber; one publish, a batching
+//! producer, then an acknowledged publish, which returns once every subscriber has handled
+//! it. Prints what each subscriber got, in the order it got it.
 //!
-//! `cargo run -p protoactor-cluster --example pubsub`
+//! `cargo run -p protoactor-example-pubsub` (or `cargo run` in this folder)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use protoactor::prelude::*;
-use protoactor_cluster::pubsub::{InMemoryStore, ProducerConfig, PubSub, PubSubConfig};
+use protoactor_cluster::pubsub::{ProducerConfig, ProviderStore, PubSub, PubSubConfig};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind};
-#[path = "../../protoactor-remote/shared/messages.rs"]
-mod messages;
-use messages::Seq;
+use protoactor_persistence::SqliteProvider;
 use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+
+/// The generated messages of package `news`.
+pub mod news {
+    include!(concat!(env!("OUT_DIR"), "/news.rs"));
+}
+
+use news::Headline;
 
 /// What each subscriber got.
 type Got = Arc<Mutex<BTreeMap<String, Vec<i64>>>>;
@@ -25,22 +31,23 @@ fn record(got: &Got, who: String, n: i64) {
     got.lock().unwrap().entry(who).or_default().push(n);
 }
 
-fn member(agent: &Arc<InMemAgent>, store: &InMemoryStore, got: &Got) -> (ActorSystem, Cluster) {
+fn member(agent: &Arc<InMemAgent>, store: &ProviderStore, got: &Got) -> (ActorSystem, Cluster) {
     let system = ActorSystem::new();
+    // Legacy2024: the wire protoactor-go (the 2024 module) speaks, so Go members can join.
     let remote = Remote::start(
         &system,
         RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
     )
     .expect("remote starts");
     // Published messages cross the wire as protobuf: registered on every node.
-    remote.serialization().register::<Seq>();
+    remote.serialization().register::<Headline>();
     let g = got.clone();
     let listener = Kind::new(
         "listener",
         Props::from_func(move |ctx| {
-            if let Some(s) = ctx.message_as::<Seq>() {
+            if let Some(h) = ctx.message_as::<Headline>() {
                 let me = ctx.cluster_identity().expect("a grain knows its identity");
-                record(&g, format!("grain {}", me.identity), s.n);
+                record(&g, format!("grain {}", me.identity), h.n);
             }
         }),
     );
@@ -50,7 +57,7 @@ fn member(agent: &Arc<InMemAgent>, store: &InMemoryStore, got: &Got) -> (ActorSy
         DistHashIdentityLookup::new(),
     )
     .with_kind(listener)
-    // Topics keep their subscribers in the store: they survive a topic moving.
+    // Topics keep their subscribers in SQLite: they survive a topic moving to another member.
     .with_service(PubSub::new(
         PubSubConfig::default().with_store(store.clone()),
     ));
@@ -58,8 +65,24 @@ fn member(agent: &Arc<InMemAgent>, store: &InMemoryStore, got: &Got) -> (ActorSy
     (system, cluster)
 }
 
+fn headline(n: i64, text: &str) -> Headline {
+    Headline {
+        n,
+        text: text.to_string(),
+    }
+}
+
 fn main() {
-    let (agent, store, got) = (InMemAgent::new(), InMemoryStore::new(), Got::default());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let db = std::env::temp_dir().join(format!("protoactor-pubsub-{}.db", std::process::id()));
+    let sqlite = SqliteProvider::open(&db).expect("SQLite file");
+    let store = ProviderStore::new(Arc::new(sqlite));
+    let (agent, got) = (InMemAgent::new(), Got::default());
     let (s1, c1) = member(&agent, &store, &got);
     let (s2, c2) = member(&agent, &store, &got);
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -76,8 +99,8 @@ fn main() {
         for (i, (system, cluster)) in [(&s1, &c1), (&s2, &c2)].into_iter().enumerate() {
             let g = got.clone();
             let pid = system.root().spawn(&Props::from_func(move |ctx| {
-                if let Some(s) = ctx.message_as::<Seq>() {
-                    record(&g, format!("actor on member {}", i + 1), s.n);
+                if let Some(h) = ctx.message_as::<Headline>() {
+                    record(&g, format!("actor on member {}", i + 1), h.n);
                 }
             }));
             cluster
@@ -89,41 +112,28 @@ fn main() {
             .await
             .expect("subscribed");
 
-        // One publish, then a batching producer for the rest.
-        c2.publisher()
-            .publish(
-                "news",
-                Seq {
-                    n: 0,
-                    tag: "first".into(),
-                },
-            )
+        // One publish (it completes when the topic has fanned it out, as in Go) ...
+        let publisher = c2.publisher();
+        publisher
+            .publish("news", headline(0, "first"))
             .await
             .expect("published");
+        // ... a batching producer for the next nine ...
         let producer = c1.batching_producer("news", ProducerConfig::default());
         let results: Vec<_> = (1..10)
-            .map(|n| {
-                producer
-                    .produce(Seq {
-                        n,
-                        tag: String::new(),
-                    })
-                    .expect("queued")
-            })
+            .map(|n| producer.produce(headline(n, "")).expect("queued"))
             .collect();
         for r in results {
             r.await.expect("published");
         }
-        // Publishing completes at fan-out: wait until every subscriber has all ten.
-        for _ in 0..1500 {
-            let done = {
-                let g = got.lock().unwrap();
-                g.len() == 3 && g.values().all(|v| v.len() == 10)
-            };
-            if done {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // ... and an acknowledged publish: it completes once every subscriber handled it
+        // (each subscriber gets one topic's messages in order, so all the earlier ones too).
+        match publisher
+            .publish_acknowledged("news", headline(10, "last"))
+            .await
+        {
+            Ok(()) => println!("acknowledged: every subscriber handled headline 10"),
+            Err(e) => println!("not acknowledged: {e}"),
         }
     });
     for (who, ns) in got.lock().unwrap().iter() {
@@ -132,5 +142,8 @@ fn main() {
     for (s, c) in [(s1, c1), (s2, c2)] {
         c.shutdown_blocking(true);
         s.shutdown();
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }

@@ -3,69 +3,40 @@
 //! restart and on another member, snapshots with events, fencing of a second activation,
 //! failed recoveries answered as grain errors, and the Go wire shape.
 
-#[path = "../examples/bank/account.rs"]
-mod account;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use account::bank::*;
-use account::{account_kind, AccountEvent};
+use bank::proto::*;
+use bank::{account_kind, AccountEvent};
 use protoactor::prelude::*;
 use protoactor::Config;
 use protoactor_cluster::persistent::{journal_name, GrainStore, PersistentMessage};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, ClusterError, ClusterIdentity, DistHashIdentityLookup,
-    GrainError, GrainRequest,
+    CallOptions, Cluster, ClusterError, ClusterIdentity, GrainError, GrainRequest,
 };
 use protoactor_persistence::{Entry, InMemoryProvider, PersistenceError, Provider, Record};
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_testkit::cluster::{Node, NodeBuilder, ScopedNode};
+use protoactor_testkit::wait::poll_until;
 
 /// Generous upper bound for things that must happen (never a timing assertion).
 const WAIT: Duration = Duration::from_secs(30);
 
-struct Node {
-    system: ActorSystem,
-    cluster: Cluster,
+fn node_with(name: &str, agent: &Arc<InMemAgent>, store: GrainStore) -> ScopedNode {
+    NodeBuilder::new(name)
+        .with_system_config(Config::default().with_worker_threads(2))
+        .with_types(register_types)
+        .with_kind(account_kind(store))
+        .scoped_member(TestProvider::new(agent))
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.cluster.shutdown_blocking(false);
-        self.system.shutdown();
-    }
-}
-
-fn node_with(name: &str, agent: &Arc<InMemAgent>, store: GrainStore) -> Node {
-    let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024),
-    )
-    .expect("remote starts");
-    register_types(remote.serialization());
-    let config = ClusterConfig::new(
-        name,
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_kind(account_kind(store));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node { system, cluster }
-}
-
-fn node(agent: &Arc<InMemAgent>, store: &Arc<dyn Provider>) -> Node {
+fn node(agent: &Arc<InMemAgent>, store: &Arc<dyn Provider>) -> ScopedNode {
     node_with("bank", agent, GrainStore::new(store.clone()))
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll_until(what, WAIT, || done().then_some(()));
 }
 
 fn account(cluster: &Cluster, id: &str) -> AccountClient {

@@ -1,9 +1,7 @@
-//! The account grain of the `bank` example (also used by the `bank` tests): a persistent
-//! grain generated from `examples/protos/bank.proto`, and a teller that moves money between
-//! accounts through the generated client, retrying each step until it is done.
-
-// Shared by the example and the tests, each of which uses part of it.
-#![allow(dead_code)]
+//! The account grain of the `bank` example (used by its binary and its tests): a persistent
+//! grain generated from `proto/bank.proto` by this package's `build.rs`, and a teller that
+//! moves money between accounts through the generated client, retrying each step until it
+//! is done.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +9,12 @@ use protoactor_cluster::persistent::{GrainStore, PersistentCtx, PersistentGrain}
 use protoactor_cluster::{CallOptions, Cluster, GrainError, Kind};
 
 /// The generated messages, grain traits, kinds and client of package `bank`.
-pub mod bank {
+pub mod proto {
+    #![allow(missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/bank.rs"));
 }
 
-use bank::*;
+use proto::*;
 
 protoactor_cluster::persistent::persistent_enum! {
     /// What happens to an account.
@@ -90,8 +89,9 @@ impl AccountPersistent for AccountGrain {
         }
         if !ctx.is_repeat(req.op_id) {
             if ctx.balance < req.amount {
-                // A stale activation must not refuse on old state either.
-                ctx.ensure_current()?;
+                // A stale activation must not refuse on old state either: the refusal is
+                // answered only if the journal has nothing this activation has not seen.
+                ctx.ensure_current();
                 return Err(GrainError::failed_precondition(format!(
                     "balance {} is below {}",
                     ctx.balance, req.amount
@@ -106,7 +106,7 @@ impl AccountPersistent for AccountGrain {
     }
 
     fn get_balance(ctx: &mut PersistentCtx<'_, Self>, _req: Empty) -> Result<Balance, GrainError> {
-        ctx.ensure_current()?;
+        ctx.ensure_current();
         Ok(balance(ctx))
     }
 }

@@ -1,0 +1,198 @@
+package main
+
+// The pubsub workload on protoactor-go, the same shape as protoactor-rs's
+// (crates/protoactor-bench/src/pubsub_rs.rs): two members of cluster "bench" on 127.0.0.1
+// (automanaged provider, disthash lookup, pub/sub with Go's defaults), one topic,
+// <subs> PID subscribers (cluster.SubscribeByPid) on member 2, one publisher on member 1.
+//
+//	pubsub-member <health port> <host:port,...> <subs>                          member 2
+//	pubsub-publisher <health port> <host:port,...> <subs> <messages> <seq>       member 1
+//
+// Every message is a protoactor_bench.Ping whose seq is the publish time (Unix ns), so a
+// subscriber records the delivery latency. Member 2's actor "pubsub-stats" answers the
+// publisher's commands (Ping with a negative seq, answered with a Pong):
+// -10 subscribe the subscribers (once member 2 sees both members), -1 deliveries so far,
+// -2 the time of the last delivery, -3 reset, -4 / -5 latency p50 / p99 (ns).
+//
+// Phase 1 (pubsub, messages/s delivered): <messages> messages through a
+// cluster.BatchingProducer, from the first produce to the last delivery of the last one.
+// Phase 2 (pubsub:p50/p99): <seq> messages published one at a time with
+// Publisher().Publish (which returns once the topic has fanned the message out).
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"protoactor-bench-go/messages"
+)
+
+const (
+	pubsubTopic = "bench-topic"
+	statsName   = "pubsub-stats"
+)
+
+type pubsubStats struct {
+	mu        sync.Mutex
+	count     int64
+	last      int64
+	latencies []int64
+}
+
+func (s *pubsubStats) record(sent int64) {
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	s.count++
+	s.last = now
+	s.latencies = append(s.latencies, now-sent)
+	s.mu.Unlock()
+}
+
+func (s *pubsubStats) percentile(p int) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.latencies) == 0 {
+		return 0
+	}
+	l := append([]int64(nil), s.latencies...)
+	sort.Slice(l, func(a, b int) bool { return l[a] < l[b] })
+	return l[len(l)*p/100]
+}
+
+func waitMembers(c *cluster.Cluster, n int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for c.MemberList.Members().Len() < n {
+		if time.Now().After(deadline) {
+			fail("pubsub: only %d of %d members joined within 60 s", c.MemberList.Members().Len(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// pubsubMember is member 2: the subscribers and the stats actor.
+func pubsubMember(healthPort int, peers string, subs int) {
+	c := startClusterMember(healthPort, peers)
+	stats := &pubsubStats{}
+	subscriber := actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*messages.Ping); ok {
+			stats.record(m.Seq)
+		}
+	})
+	control := actor.PropsFromFunc(func(ctx actor.Context) {
+		m, ok := ctx.Message().(*messages.Ping)
+		if !ok {
+			return
+		}
+		var answer int64
+		switch m.Seq {
+		case -10:
+			waitMembers(c, 2)
+			for i := 0; i < subs; i++ {
+				pid := c.ActorSystem.Root.Spawn(subscriber)
+				if _, err := c.SubscribeByPid(pubsubTopic, pid); err != nil {
+					fail("pubsub: subscribe: %v", err)
+				}
+			}
+		case -1:
+			stats.mu.Lock()
+			answer = stats.count
+			stats.mu.Unlock()
+		case -2:
+			stats.mu.Lock()
+			answer = stats.last
+			stats.mu.Unlock()
+		case -3:
+			stats.mu.Lock()
+			stats.count, stats.last, stats.latencies = 0, 0, nil
+			stats.mu.Unlock()
+		case -4:
+			answer = stats.percentile(50)
+		case -5:
+			answer = stats.percentile(99)
+		}
+		ctx.Respond(&messages.Pong{Seq: answer})
+	})
+	if _, err := c.ActorSystem.Root.SpawnNamed(control, statsName); err != nil {
+		fail("pubsub: %v", err)
+	}
+	fmt.Println("READY")
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+}
+
+// pubsubPublisher is member 1: it drives member 2 and publishes.
+func pubsubPublisher(healthPort int, peers string, subs, n, seq int) {
+	if subs <= 0 || n <= 0 || seq <= 0 {
+		fail("pubsub: sizes must be at least 1")
+	}
+	c := startClusterMember(healthPort, peers)
+	waitMembers(c, 2)
+	var stats *actor.PID
+	for _, m := range c.MemberList.Members().Members() {
+		if m.Address() != c.ActorSystem.Address() {
+			stats = actor.NewPID(m.Address(), statsName)
+		}
+	}
+	ask := func(cmd int64) int64 {
+		res, err := c.ActorSystem.Root.RequestFuture(stats, &messages.Ping{Seq: cmd}, timeout).Result()
+		if err != nil {
+			fail("pubsub: member 2 command %d: %v", cmd, err)
+		}
+		return res.(*messages.Pong).Seq
+	}
+	awaitDeliveries := func(want int64) {
+		deadline := time.Now().Add(timeout)
+		for ask(-1) < want {
+			if time.Now().After(deadline) {
+				fail("pubsub: only %d of %d deliveries", ask(-1), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	ask(-10)
+	// Warm-up: the topic activated, every subscriber reached once.
+	publisher := c.Publisher()
+	if _, err := publisher.Publish(context.Background(), pubsubTopic, &messages.Ping{Seq: time.Now().UnixNano()}); err != nil {
+		fail("pubsub: publish: %v", err)
+	}
+	awaitDeliveries(int64(subs))
+	ask(-3)
+
+	producer := cluster.NewBatchingProducer(publisher, pubsubTopic)
+	infos := make([]*cluster.ProduceProcessInfo, 0, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		info, err := producer.Produce(context.Background(), &messages.Ping{Seq: time.Now().UnixNano()})
+		if err != nil {
+			fail("pubsub: produce: %v", err)
+		}
+		infos = append(infos, info)
+	}
+	for _, info := range infos {
+		<-info.Finished
+		if info.Err != nil {
+			fail("pubsub: produce: %v", info.Err)
+		}
+	}
+	awaitDeliveries(int64(n * subs))
+	took := time.Duration(ask(-2) - start.UnixNano())
+	producer.Dispose()
+	result("pubsub", rate(n*subs, took), "msg/s")
+
+	ask(-3)
+	for i := 0; i < seq; i++ {
+		if _, err := publisher.Publish(context.Background(), pubsubTopic, &messages.Ping{Seq: time.Now().UnixNano()}); err != nil {
+			fail("pubsub: publish: %v", err)
+		}
+	}
+	awaitDeliveries(int64(seq * subs))
+	result("pubsub:p50", float64(ask(-4))/1000, "us")
+	result("pubsub:p99", float64(ask(-5))/1000, "us")
+}

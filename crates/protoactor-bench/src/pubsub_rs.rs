@@ -1,0 +1,292 @@
+//! The `pubsub` workload's protoactor-rs members, each run as its own process (hidden
+//! subcommands of this binary), mirroring `pubsub-member` / `pubsub-publisher` of
+//! `bench/go`:
+//!
+//! ```text
+//! __pubsub-member HEALTH_PORT PEERS SUBS                      member 2: SUBS subscribers
+//! __pubsub-publisher HEALTH_PORT PEERS SUBS MESSAGES SEQ      member 1: the publisher
+//! ```
+//!
+//! Both join cluster `bench` as the `cluster` workload's members do (automanaged provider,
+//! disthash lookup), with pub/sub started (Go's defaults: no subscription store, 5 s
+//! subscriber timeout). One topic; SUBS PID subscribers on member 2. Every message is a
+//! `protoactor_bench.Ping` whose `seq` is the publish time (Unix ns), so a subscriber
+//! records the delivery latency. Member 2's actor `pubsub-stats` answers the publisher's
+//! commands (a `Ping` with a negative `seq`, answered with a `Pong`): -10 subscribe (once
+//! member 2 sees both members), -1 deliveries so far, -2 the time of the last delivery,
+//! -3 reset, -4 / -5 latency p50 / p99 (ns).
+//!
+//! * `pubsub` (messages/s delivered): MESSAGES messages through a batching producer (Go's
+//!   defaults: batches of up to 2,000), from the first `produce` to the last delivery of the
+//!   last message, deliveries counted over all SUBS subscribers;
+//! * `pubsub:p50` / `pubsub:p99`: SEQ messages published one at a time with
+//!   `publisher().publish` (which, as Go's, returns once the topic fanned the message out),
+//!   the time from publish to each subscriber's receipt.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use protoactor::prelude::*;
+use protoactor_cluster::pubsub::{ProducerConfig, PubSub, PubSubConfig};
+use protoactor_cluster::Cluster;
+use std::sync::Mutex;
+
+use crate::cluster_rs::{peers, port, start_member_with};
+use crate::common::{report_to_parent, Metric};
+use crate::remote_rs::proto::{Ping, Pong};
+
+const TOPIC: &str = "bench-topic";
+const STATS: &str = "pubsub-stats";
+/// How long the members may take to see each other, and a phase to finish.
+const WAIT: Duration = Duration::from_secs(120);
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// What member 2's subscribers saw.
+#[derive(Default)]
+struct Stats {
+    count: i64,
+    last: i64,
+    latencies: Vec<i64>,
+}
+
+impl Stats {
+    fn percentile(&self, p: usize) -> i64 {
+        let mut l = self.latencies.clone();
+        l.sort_unstable();
+        l.get(l.len() * p / 100).copied().unwrap_or(0)
+    }
+}
+
+fn sizes(args: &[String], n: usize) -> Result<Vec<u64>, String> {
+    let v: Vec<u64> = args
+        .iter()
+        .map(|a| {
+            a.parse()
+                .map_err(|_| format!("{a:?} is not a whole number"))
+        })
+        .collect::<Result<_, _>>()?;
+    if v.len() != n || v.contains(&0) {
+        return Err(format!("needs {n} sizes of at least 1, got {args:?}"));
+    }
+    Ok(v)
+}
+
+fn start(health_port: u16, peers: Vec<String>) -> Result<(ActorSystem, Cluster), String> {
+    let (system, cluster) = start_member_with(health_port, peers, |c| {
+        c.with_service(PubSub::new(PubSubConfig::default()))
+    })?;
+    Ok((system, cluster))
+}
+
+/// Member 2: the subscribers and the stats actor; prints `READY`, serves until stdin closes.
+pub fn member_main(args: &[String]) -> Result<(), String> {
+    let [p, list, rest @ ..] = args else {
+        return Err("usage: __pubsub-member HEALTH_PORT HOST:PORT,... SUBS".into());
+    };
+    let subs = sizes(rest, 1)?[0];
+    let (system, cluster) = start(port(p)?, peers(list)?)?;
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let s = stats.clone();
+    let subscriber = Props::from_func(move |ctx| {
+        if let Some(p) = ctx.message_as::<Ping>() {
+            let now = now_ns();
+            let mut st = s.lock().unwrap_or_else(|e| e.into_inner());
+            st.count += 1;
+            st.last = now;
+            st.latencies.push(now - p.seq);
+        }
+    });
+    let control = Props::from_func(move |ctx| {
+        let Some(cmd) = ctx.message_as::<Ping>().map(|p| p.seq) else {
+            return;
+        };
+        let seq = match cmd {
+            -10 => {
+                // Subscribing awaits the topic: a task answers when all are subscribed.
+                let (c, props, sender) =
+                    (cluster.clone(), subscriber.clone(), ctx.sender().cloned());
+                let system = ctx.system().clone();
+                system.runtime().clone().spawn(async move {
+                    if !c.member_list().wait_until(WAIT, |t| t.len() >= 2).await {
+                        eprintln!("pubsub member: member 1 never joined");
+                        std::process::exit(1);
+                    }
+                    for _ in 0..subs {
+                        let pid = system.root().spawn(&props);
+                        if let Err(e) = c.subscribe_pid(TOPIC, &pid).await {
+                            eprintln!("pubsub member: subscribe: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                    if let Some(to) = sender {
+                        system.root().send(&to, Pong { seq: 0 });
+                    }
+                });
+                return;
+            }
+            -1 => stats.lock().unwrap_or_else(|e| e.into_inner()).count,
+            -2 => stats.lock().unwrap_or_else(|e| e.into_inner()).last,
+            -3 => {
+                *stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+                0
+            }
+            -4 => stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .percentile(50),
+            -5 => stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .percentile(99),
+            _ => 0,
+        };
+        ctx.respond(Pong { seq });
+    });
+    system
+        .root()
+        .spawn_named(&control, STATS)
+        .map_err(|e| format!("cannot spawn {STATS}: {e}"))?;
+    println!("READY");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    Ok(())
+}
+
+/// Member 1: joins, drives member 2, publishes, prints `RESULT` lines.
+pub fn publisher_main(args: &[String]) -> Result<(), String> {
+    let [p, list, rest @ ..] = args else {
+        return Err("usage: __pubsub-publisher HEALTH_PORT HOST:PORT,... SUBS MESSAGES SEQ".into());
+    };
+    let s = sizes(rest, 3)?;
+    let (subs, n, seq) = (s[0] as i64, s[1], s[2]);
+    let (system, cluster) = start(port(p)?, peers(list)?)?;
+    let rt = system.runtime().clone();
+    let metrics = rt
+        .block_on(rt.spawn(run_publisher(cluster, subs, n, seq)))
+        .map_err(|e| format!("the publisher task failed: {e}"))??;
+    report_to_parent(&metrics);
+    Ok(())
+}
+
+async fn run_publisher(
+    cluster: Cluster,
+    subs: i64,
+    n: u64,
+    seq: u64,
+) -> Result<Vec<Metric>, String> {
+    if !cluster
+        .member_list()
+        .wait_until(WAIT, |t| t.len() >= 2)
+        .await
+    {
+        return Err("member 2 never joined".into());
+    }
+    let other = cluster
+        .member_list()
+        .members()
+        .into_iter()
+        .map(|m| m.address())
+        .find(|a| a != cluster.address())
+        .ok_or("no member 2")?;
+    let stats = Pid::new(other, STATS);
+    let root = cluster.system().root();
+    let ask = |cmd: i64| {
+        let (root, stats) = (root.clone(), stats.clone());
+        async move {
+            root.request_future(&stats, Ping { seq: cmd }, WAIT)
+                .await
+                .map_err(|e| format!("member 2 command {cmd}: {e}"))?
+                .downcast_ref::<Pong>()
+                .map(|p| p.seq)
+                .ok_or_else(|| format!("member 2 command {cmd}: not a Pong"))
+        }
+    };
+    let await_deliveries = |want: i64| {
+        let ask = &ask;
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let got = ask(-1).await?;
+                if got >= want {
+                    return Ok::<(), String>(());
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("only {got} of {want} deliveries"));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    ask(-10).await?;
+    // Warm-up: the topic activated, every subscriber reached once.
+    let publisher = cluster.publisher();
+    publisher
+        .publish(TOPIC, Ping { seq: now_ns() })
+        .await
+        .map_err(|e| e.to_string())?;
+    await_deliveries(subs).await?;
+    ask(-3).await?;
+
+    let producer = cluster.batching_producer(TOPIC, ProducerConfig::default());
+    let start = now_ns();
+    let mut results = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let r = producer
+            .produce_wait(Ping { seq: now_ns() })
+            .await
+            .map_err(|e| e.to_string())?;
+        results.push(r);
+    }
+    for r in results {
+        r.await.map_err(|e| format!("produce: {e}"))?;
+    }
+    await_deliveries(n as i64 * subs).await?;
+    let took = Duration::from_nanos((ask(-2).await? - start).max(1) as u64);
+    let mut metrics = vec![Metric::new(
+        "pubsub",
+        (n as i64 * subs) as f64 / took.as_secs_f64(),
+        "msg/s",
+    )];
+
+    ask(-3).await?;
+    for _ in 0..seq {
+        publisher
+            .publish(TOPIC, Ping { seq: now_ns() })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    await_deliveries(seq as i64 * subs).await?;
+    metrics.push(Metric::new(
+        "pubsub:p50",
+        ask(-4).await? as f64 / 1000.0,
+        "us",
+    ));
+    metrics.push(Metric::new(
+        "pubsub:p99",
+        ask(-5).await? as f64 / 1000.0,
+        "us",
+    ));
+    Ok(metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protoactor_testkit::process::args;
+
+    #[test]
+    fn sizes_are_checked() {
+        assert_eq!(sizes(&args("100 5 7"), 3), Ok(vec![100, 5, 7]));
+        assert!(sizes(&args("100 0 7"), 3).is_err());
+        assert!(sizes(&args("100 5"), 3).is_err());
+        assert!(member_main(&args("notaport 127.0.0.1:1 100")).is_err());
+        assert!(publisher_main(&args("1 127.0.0.1:1 5")).is_err());
+    }
+}
