@@ -357,7 +357,13 @@ impl ActorProcess {
         let mut processed = 0;
         let mut user = self.mailbox.user.taker();
         loop {
-            if let Some(sys) = self.mailbox.system.pop(0) {
+            if let Some(sys) = self
+                .mailbox
+                .system
+                .has_any()
+                .then(|| self.mailbox.system.pop(0))
+                .flatten()
+            {
                 user.put_back();
                 if *since_report != 0 {
                     self.record_turn(since_report);
@@ -378,7 +384,7 @@ impl ActorProcess {
             if processed >= self.throughput {
                 return Outcome::Yield;
             }
-            match user.pop((self.throughput - processed) as usize) {
+            match user.pop() {
                 Some(env) => {
                     processed += 1;
                     *since_report = since_report.wrapping_add(1);
