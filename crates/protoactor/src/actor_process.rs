@@ -136,14 +136,23 @@ impl ActorProcess {
             m.message_posted(&*env.message);
         }
         if let Some(batch) = env.message.downcast_mut::<MessageBatch>() {
-            for msg in batch.take_messages() {
-                self.push_user(pid, MessageEnvelope::from_boxed(msg));
-            }
+            self.push_batch(pid, batch);
         }
         self.push_user(pid, env);
         self.schedule(pid);
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
+        }
+    }
+
+    /// A `MessageBatch`'s messages, queued before the batch itself. Out of line, so that
+    /// `push_user` has one call site in `post_user` and inlines there (about 17
+    /// instructions per send of register saves, callgrind).
+    #[cold]
+    #[inline(never)]
+    fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
+        for msg in batch.take_messages() {
+            self.push_user(pid, MessageEnvelope::from_boxed(msg));
         }
     }
 

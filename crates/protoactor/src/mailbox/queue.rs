@@ -343,6 +343,7 @@ mod locked_queue_tests {
     /// A batch takes the whole buffer (swapped, not copied); what the turn leaves goes back
     /// in front of what was pushed meanwhile (into the inline slot and into a buffer), or
     /// alone when nothing was; the order holds throughout.
+    #[test]
     fn batches_keep_the_order_whether_they_take_all_or_part() {
         let q = LockedQueue::new();
         let mut out = std::collections::VecDeque::new();
