@@ -69,9 +69,10 @@ impl UserQueue {
 }
 
 /// The user messages a runner takes in one turn. From an unbounded queue they are taken
-/// all at once, the buffer changing hands under one lock; whatever is left when the turn ends (its throughput
-/// is used up, a system message comes first, a panic unwinds) goes back to the front of
-/// the queue, in order, so nothing is lost or reordered. Other queues pop one by one.
+/// all at once, the buffer changing hands under one lock; whatever is left when the turn
+/// ends (its throughput is used up, a system message comes first, a panic unwinds) goes
+/// back to the front of the queue, in order, so nothing is lost or reordered. Other queues
+/// pop one by one.
 pub(crate) struct Taken<'a> {
     queue: &'a UserQueue,
     /// Dropped by hand in `Drop` only if it ever allocated: most turns (one message, or a
