@@ -24,19 +24,9 @@ use protoactor_testkit::cluster::{Node, NodeBuilder};
 /// Generous upper bound for things that must happen (never a timing assertion).
 const WAIT: Duration = Duration::from_secs(60);
 
-fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "error".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 /// The attacker's node: an actor system with a remote, no cluster.
 fn remote_node() -> (ActorSystem, Arc<Remote>) {
-    init_logs();
+    protoactor_testkit::logs::init_test_logs("error");
     let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
     let remote = Remote::start(
         &system,
@@ -52,7 +42,7 @@ fn member(agent: &Arc<InMemAgent>) -> Node {
 
 /// A member, signing its gossip with `secret` if given.
 fn member_with(agent: &Arc<InMemAgent>, secret: Option<&GossipSecret>) -> Node {
-    init_logs();
+    protoactor_testkit::logs::init_test_logs("error");
     let hello = Props::from_func(|ctx| {
         if ctx.message_as::<String>().is_some() {
             ctx.respond(String::from("hi"));
