@@ -342,18 +342,30 @@ async fn poll_node_inner(host: &str) -> Result<NodeModel, String> {
     result
 }
 
+/// Where a host's poll stands within the current tick interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum PollState {
+    /// No poll in flight, and this interval already has an answer or a counted miss (also
+    /// the start: nothing to judge before the first tick).
+    #[default]
+    Accounted,
+    /// No poll in flight, and nothing accounted for this interval yet (the last poll failed
+    /// after a tick had already counted it).
+    Unaccounted,
+    /// A poll is in flight and no tick has counted it yet.
+    Polling,
+    /// A poll is in flight and a tick already counted it as missed, so its failure is not
+    /// counted again.
+    Overdue,
+}
+
 #[derive(Default)]
 struct HostState {
     node: Option<NodeModel>,
     /// Ticks in a row this host was missed (see [`HostState::tick`]).
     misses: u32,
-    /// Its poll is in flight (never more than one per host).
-    in_flight: bool,
-    /// This tick's interval already has an answer or a counted miss.
-    accounted: bool,
-    /// The poll in flight was already counted as missed by a tick, so its failure is not
-    /// counted again.
-    poll_counted: bool,
+    /// Its poll (never more than one in flight per host).
+    poll: PollState,
 }
 
 impl HostState {
@@ -362,35 +374,40 @@ impl HostState {
     /// missed now, on the poller's schedule rather than at the end of its own timeout.
     /// Returns whether a new poll should start (none is in flight).
     fn tick(&mut self) -> bool {
-        if !self.accounted {
+        if self.poll != PollState::Accounted {
             self.misses = self.misses.saturating_add(1);
-            self.poll_counted = self.in_flight;
         }
-        self.accounted = false;
-        if self.in_flight {
-            return false;
+        match self.poll {
+            PollState::Accounted | PollState::Unaccounted => {
+                self.poll = PollState::Polling;
+                true
+            }
+            PollState::Polling | PollState::Overdue => {
+                self.poll = PollState::Overdue;
+                false
+            }
         }
-        self.in_flight = true;
-        self.poll_counted = false;
-        true
     }
 
     /// The poll's result, whenever it arrives: an answer, however late, resets the misses;
     /// a failure counts one miss unless a tick already counted this poll or this interval.
     fn result(&mut self, result: Result<NodeModel, String>) -> Result<(), String> {
-        self.in_flight = false;
         match result {
             Ok(node) => {
                 self.node = Some(node);
                 self.misses = 0;
-                self.accounted = true;
+                self.poll = PollState::Accounted;
                 Ok(())
             }
             Err(e) => {
-                if !self.poll_counted && !self.accounted {
-                    self.misses = self.misses.saturating_add(1);
-                    self.accounted = true;
-                }
+                self.poll = match self.poll {
+                    PollState::Overdue => PollState::Unaccounted,
+                    PollState::Accounted => PollState::Accounted,
+                    PollState::Polling | PollState::Unaccounted => {
+                        self.misses = self.misses.saturating_add(1);
+                        PollState::Accounted
+                    }
+                };
                 Err(e)
             }
         }
@@ -414,14 +431,7 @@ impl Poller {
     /// whenever an answer or failure changes it.
     async fn run(self, refresh: Duration) {
         // Nothing to judge before the first tick.
-        let mut states: Vec<HostState> = self
-            .hosts
-            .iter()
-            .map(|_| HostState {
-                accounted: true,
-                ..HostState::default()
-            })
-            .collect();
+        let mut states: Vec<HostState> = self.hosts.iter().map(|_| HostState::default()).collect();
         let mut polls = JoinSet::new();
         let mut ticks = tokio::time::interval(refresh.max(Duration::from_millis(1)));
         // A late tick (a loaded machine) does not fire a burst of ticks: each would count a
@@ -471,7 +481,7 @@ impl Poller {
                             let timeout = self.timeout;
                             let task = polls.spawn(async move { (i, poll_node(&host, timeout).await) });
                             tasks[i] = Some(task.id());
-                        } else if state.poll_counted {
+                        } else if state.poll == PollState::Overdue {
                             tracing::debug!(host = %self.hosts[i], misses = state.misses, "automanaged: poll still unanswered");
                         }
                     }
@@ -844,10 +854,7 @@ mod tests {
     fn a_host_is_missed_once_per_tick_and_an_answer_however_late_resets_it() {
         let answer = || Ok(node("b", "c", 2));
         let failure = || Err("refused".to_string());
-        let fresh = || HostState {
-            accounted: true,
-            ..HostState::default()
-        };
+        let fresh = HostState::default;
         // Refused at once (a killed peer): each failed poll is a miss when it fails.
         let mut s = fresh();
         assert!(s.tick());

@@ -26,13 +26,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions};
+use etcd_client::{Client, EventType, GetOptions, PutOptions, WatchOptions};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ClusterError;
+use crate::etcd_common::{etcd_client_builders, whole_secs, EtcdClientConfig};
 use crate::proto::Member;
 use crate::provider::{ClusterProvider, ProviderContext, ProviderFuture};
 
@@ -42,18 +43,11 @@ pub const DEFAULT_BASE_KEY: &str = "/protoactor";
 /// Settings of the etcd provider.
 #[derive(Debug, Clone)]
 pub struct EtcdConfig {
-    /// etcd client endpoints (`http://127.0.0.1:2379` or `127.0.0.1:2379`).
-    pub endpoints: Vec<String>,
-    /// Prefix of every key (Go: `/protoactor`).
-    pub base_key: String,
+    /// Endpoints, key prefix (Go: `/protoactor`), timeouts (request 5 s) and the pause before
+    /// reconnecting (Go: 1 s), shared with the etcd identity lookup.
+    pub client: EtcdClientConfig,
     /// Lease TTL, in whole seconds (Go: 3 s): how long a killed member stays listed.
     pub ttl: Duration,
-    /// Pause before reconnecting after a failure (Go: 1 s).
-    pub retry_interval: Duration,
-    /// Longest wait for a connection (Go: 5 s dial timeout).
-    pub connect_timeout: Duration,
-    /// Longest wait for one request (grant, put, get, delete, revoke).
-    pub request_timeout: Duration,
     /// Start even when etcd cannot be reached (default `false`: the start fails with etcd's
     /// error). See [`EtcdConfig::with_start_anyway`].
     pub start_anyway: bool,
@@ -63,21 +57,18 @@ impl EtcdConfig {
     /// Go's defaults with these endpoints.
     pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
         EtcdConfig {
-            endpoints: endpoints.into_iter().map(Into::into).collect(),
-            base_key: DEFAULT_BASE_KEY.to_string(),
+            client: EtcdClientConfig::new(
+                endpoints,
+                DEFAULT_BASE_KEY,
+                Duration::from_secs(5),
+                Duration::from_secs(1),
+            ),
             ttl: Duration::from_secs(3),
-            retry_interval: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(5),
             start_anyway: false,
         }
     }
 
-    /// Sets the base key (no trailing `/`).
-    pub fn with_base_key(mut self, base_key: impl Into<String>) -> Self {
-        self.base_key = base_key.into().trim_end_matches('/').to_string();
-        self
-    }
+    etcd_client_builders!();
 
     /// Sets the lease TTL (rounded up to whole seconds, at least 1 s).
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
@@ -85,48 +76,29 @@ impl EtcdConfig {
         self
     }
 
-    /// Sets the pause before reconnecting.
-    pub fn with_retry_interval(mut self, retry: Duration) -> Self {
-        self.retry_interval = retry;
-        self
-    }
-
-    /// Sets the longest wait for a connection; `start_member`/`start_client` fail with the
-    /// connection error when the first session cannot connect in this time.
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
     /// Starts the member (or client) even when etcd cannot be reached: the start returns at
-    /// once, the provider keeps connecting (every [`EtcdConfig::retry_interval`]), and until
-    /// it has read the members every grain call fails at once with
+    /// once, the provider keeps connecting (every [`EtcdClientConfig::retry_interval`]), and
+    /// until it has read the members every grain call fails at once with
     /// [`ClusterError::ProviderNotConnected`] naming etcd's error; then calls work. Off by
-    /// default: an unreachable etcd fails the start after [`EtcdConfig::connect_timeout`].
+    /// default: an unreachable etcd fails the start after
+    /// [`EtcdClientConfig::connect_timeout`].
     pub fn with_start_anyway(mut self, start_anyway: bool) -> Self {
         self.start_anyway = start_anyway;
         self
     }
 
-    /// Sets the longest wait for one request.
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
     fn ttl_secs(&self) -> i64 {
-        let s = self.ttl.as_secs() + u64::from(self.ttl.subsec_nanos() > 0);
-        s.max(1) as i64
+        whole_secs(self.ttl, 1)
     }
 
     /// `<base>/<cluster>/`: the keys of one cluster's members.
     pub fn cluster_prefix(&self, cluster: &str) -> String {
-        format!("{}/{}/", self.base_key, cluster)
+        format!("{}/{}/", self.client.base_key, cluster)
     }
 
     /// `<base>/<cluster>/<member id>`: Go's key of a member.
     pub fn member_key(&self, cluster: &str, member_id: &str) -> String {
-        format!("{}/{}/{}", self.base_key, cluster, member_id)
+        format!("{}/{}/{}", self.client.base_key, cluster, member_id)
     }
 }
 
@@ -259,17 +231,16 @@ impl EtcdProvider {
                 "etcd provider already started".into(),
             ));
         }
-        if self.config.endpoints.is_empty() {
-            return Err(ClusterError::Provider(
-                "etcd: no endpoints configured".into(),
-            ));
-        }
+        self.config.client.check_endpoints("etcd")?;
         let (stop, stop_rx) = watch::channel(false);
         let registration = std::sync::Arc::new(Mutex::new(None));
         let (first_tx, first_rx) = std::sync::mpsc::channel();
         let start_anyway = self.config.start_anyway;
         if start_anyway {
-            ctx.set_not_connected(format!("etcd: connecting to {:?}", self.config.endpoints));
+            ctx.set_not_connected(format!(
+                "etcd: connecting to {:?}",
+                self.config.client.endpoints
+            ));
         }
         let session = Session {
             first: (!start_anyway).then_some(first_tx),
@@ -295,7 +266,7 @@ impl EtcdProvider {
         // The first session is bounded by the connect and request timeouts: a provider that
         // cannot reach etcd fails the start with etcd's error instead of starting a member
         // with an empty topology (which would look like a hosting error later).
-        let bound = self.config.connect_timeout + 4 * self.config.request_timeout;
+        let bound = self.config.client.connect_timeout + 4 * self.config.client.request_timeout;
         let first = match first_rx.recv_timeout(bound) {
             Ok(r) => r,
             Err(_) => Err(format!("no answer within {bound:?}")),
@@ -305,7 +276,7 @@ impl EtcdProvider {
             task.abort();
             return Err(ClusterError::Provider(format!(
                 "etcd: cannot reach {:?}: {e}",
-                self.config.endpoints
+                self.config.client.endpoints
             )));
         }
         *running = Some(Running {
@@ -328,7 +299,7 @@ impl ClusterProvider for EtcdProvider {
 
     fn shutdown(&self, graceful: bool) -> ProviderFuture {
         let running = self.running.lock().take();
-        let timeout = self.config.request_timeout;
+        let timeout = self.config.client.request_timeout;
         Box::pin(async move {
             let Some(r) = running else { return Ok(()) };
             let _ = r.stop.send(true);
@@ -414,13 +385,13 @@ impl Session {
                     if !self.connected {
                         self.ctx.set_not_connected(format!(
                             "etcd: cannot reach {:?}: {e}",
-                            self.config.endpoints
+                            self.config.client.endpoints
                         ));
                     }
                     tracing::warn!(cluster = %self.ctx.cluster_name(), error = %e, "etcd: session failed; reconnecting");
                 }
             }
-            let retry = self.config.retry_interval;
+            let retry = self.config.client.retry_interval;
             tokio::select! {
                 _ = tokio::time::sleep(retry) => {}
                 _ = self.stop.changed() => return,
@@ -437,11 +408,7 @@ impl Session {
         what: &str,
         f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
     ) -> Result<T, End> {
-        match tokio::time::timeout(self.config.request_timeout, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(End::Failed(format!("{what}: {e}"))),
-            Err(_) => Err(End::Failed(format!("{what}: timed out"))),
-        }
+        self.config.client.timed(what, f).await.map_err(End::Failed)
     }
 
     async fn session(&mut self) -> End {
@@ -456,19 +423,12 @@ impl Session {
             return Err(End::Stopped);
         }
         let ttl = self.config.ttl_secs();
-        let options = ConnectOptions::new()
-            .with_connect_timeout(self.config.connect_timeout)
-            // A silent network death ends the streams too.
-            .with_keep_alive(Duration::from_secs(ttl as u64), self.config.request_timeout);
-        let mut client = match tokio::time::timeout(
-            self.config.connect_timeout,
-            Client::connect(&self.config.endpoints, Some(options)),
-        )
-        .await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(End::Failed("connect: timed out".into())),
-        };
+        let mut client = self
+            .config
+            .client
+            .connect(Duration::from_secs(ttl as u64))
+            .await
+            .map_err(End::Failed)?;
 
         // Register (a fresh lease per session; the previous one, if etcd still has it, is
         // revoked once the key is on the new one).
@@ -496,7 +456,7 @@ impl Session {
             });
             if let Some(old) = previous.filter(|o| o.lease != lease) {
                 let _ = tokio::time::timeout(
-                    self.config.request_timeout,
+                    self.config.client.request_timeout,
                     client.lease_revoke(old.lease),
                 )
                 .await;

@@ -43,9 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
-};
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 use parking_lot::Mutex;
 use protoactor::props::ReceiverFunc;
 use protoactor::scheduler::{CancelHandle, Scheduler};
@@ -61,6 +59,7 @@ use tokio::task::JoinHandle;
 use crate::activator::{broadcast_terminated, PARTITION_ACTIVATOR};
 use crate::disthash::{ask_owner, Answer};
 use crate::error::ClusterError;
+use crate::etcd_common::{etcd_client_builders, timed, whole_secs, EtcdClientConfig};
 use crate::identity_lookup::{
     IdentityLookup, LookupContext, LookupFuture, ShutdownFuture, WeakLookupContext,
 };
@@ -72,10 +71,9 @@ pub const DEFAULT_ACTIVATIONS_KEY: &str = "/protoactor-activations";
 /// Settings of [`EtcdIdentityLookup`].
 #[derive(Debug, Clone)]
 pub struct EtcdLookupConfig {
-    /// etcd client endpoints (`http://127.0.0.1:2379` or `127.0.0.1:2379`).
-    pub endpoints: Vec<String>,
-    /// Prefix of the activation keys (default [`DEFAULT_ACTIVATIONS_KEY`]).
-    pub base_key: String,
+    /// Endpoints, key prefix (default [`DEFAULT_ACTIVATIONS_KEY`]), timeouts (request 2 s) and
+    /// the pause before reconnecting (500 ms), shared with the etcd provider.
+    pub client: EtcdClientConfig,
     /// The lease TTL, whole seconds (default 6 s): how long the identities of a member that
     /// froze or died stay unavailable, at most, after its last keep-alive.
     pub ttl: Duration,
@@ -86,34 +84,27 @@ pub struct EtcdLookupConfig {
     pub keepalive_interval: Duration,
     /// How often the placement actor stops activations whose lease ran out (default 200 ms).
     pub check_interval: Duration,
-    /// Longest wait for a connection (default 5 s).
-    pub connect_timeout: Duration,
-    /// Longest wait for one etcd request (default 2 s).
-    pub request_timeout: Duration,
-    /// Pause before reconnecting after a failure (default 500 ms).
-    pub retry_interval: Duration,
 }
 
 impl EtcdLookupConfig {
     /// The defaults with these endpoints.
     pub fn new(endpoints: impl IntoIterator<Item = impl Into<String>>) -> Self {
         EtcdLookupConfig {
-            endpoints: endpoints.into_iter().map(Into::into).collect(),
-            base_key: DEFAULT_ACTIVATIONS_KEY.to_string(),
+            client: EtcdClientConfig::new(
+                endpoints,
+                DEFAULT_ACTIVATIONS_KEY,
+                Duration::from_secs(2),
+                Duration::from_millis(500),
+            ),
             ttl: Duration::from_secs(6),
             margin: Duration::from_secs(1),
             keepalive_interval: Duration::from_secs(1),
             check_interval: Duration::from_millis(200),
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(2),
-            retry_interval: Duration::from_millis(500),
         }
     }
-    /// Sets the base key (no trailing `/`).
-    pub fn with_base_key(mut self, base_key: impl Into<String>) -> Self {
-        self.base_key = base_key.into().trim_end_matches('/').to_string();
-        self
-    }
+
+    etcd_client_builders!();
+
     /// Sets the lease TTL (rounded up to whole seconds, at least 2 s).
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
@@ -129,24 +120,19 @@ impl EtcdLookupConfig {
         self.keepalive_interval = interval;
         self
     }
-    /// Sets the longest wait for one etcd request.
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
     fn ttl_secs(&self) -> i64 {
-        let s = self.ttl.as_secs() + u64::from(self.ttl.subsec_nanos() > 0);
-        s.max(2) as i64
+        whole_secs(self.ttl, 2)
     }
     /// The key of `ci`'s activation in cluster `cluster`.
     pub fn activation_key(&self, cluster: &str, ci: &ClusterIdentity) -> String {
-        format!("{}/{}/{}/{}", self.base_key, cluster, ci.kind, ci.identity)
+        format!(
+            "{}/{}/{}/{}",
+            self.client.base_key, cluster, ci.kind, ci.identity
+        )
     }
     fn check(&self) -> Result<(), ClusterError> {
+        self.client.check_endpoints("etcd lookup")?;
         let bad = |m: String| Err(ClusterError::Provider(format!("etcd lookup: {m}")));
-        if self.endpoints.is_empty() {
-            return bad("no endpoints configured".into());
-        }
         let ttl = Duration::from_secs(self.ttl_secs() as u64);
         if self.margin.is_zero() || self.margin + self.keepalive_interval >= ttl {
             return bad(format!(
@@ -281,18 +267,6 @@ impl Shared {
     }
 }
 
-async fn timed<T>(
-    limit: Duration,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(limit, f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
-        Err(_) => Err(format!("{what}: timed out")),
-    }
-}
-
 /// Keeps this member's lease: sessions (connect, lease, keep-alives) until stopped.
 struct Keeper {
     config: EtcdLookupConfig,
@@ -314,7 +288,7 @@ impl Keeper {
             }
             tracing::warn!(error = %e, "etcd lookup: lease session failed; reconnecting");
             tokio::select! {
-                _ = tokio::time::sleep(self.config.retry_interval) => {}
+                _ = tokio::time::sleep(self.config.client.retry_interval) => {}
                 _ = self.stop.changed() => return,
             }
         }
@@ -323,18 +297,7 @@ impl Keeper {
     /// One session; `Ok` when stopped.
     async fn session(&mut self) -> Result<(), String> {
         let c = &self.config;
-        let options = ConnectOptions::new()
-            .with_connect_timeout(c.connect_timeout)
-            .with_keep_alive(c.keepalive_interval, c.request_timeout);
-        let mut client = match tokio::time::timeout(
-            c.connect_timeout,
-            Client::connect(&c.endpoints, Some(options)),
-        )
-        .await
-        {
-            Ok(r) => r.map_err(|e| format!("connect: {e}"))?,
-            Err(_) => return Err("connect: timed out".into()),
-        };
+        let mut client = c.client.connect(c.keepalive_interval).await?;
         *self.shared.client.lock() = Some(client.clone());
         // The lease of the last session if its guard still holds (etcd kept it meanwhile);
         // else a new one, and the old one is revoked (its keys, if etcd still has them, go).
@@ -344,15 +307,16 @@ impl Keeper {
             old => {
                 if let Some(old) = old {
                     old.end();
-                    let _ = timed(c.request_timeout, "revoke", client.lease_revoke(old.id())).await;
+                    let _ = c
+                        .client
+                        .timed("revoke", client.lease_revoke(old.id()))
+                        .await;
                 }
                 let sent = Instant::now();
-                let granted = timed(
-                    c.request_timeout,
-                    "lease grant",
-                    client.lease_grant(c.ttl_secs(), None),
-                )
-                .await?;
+                let granted = c
+                    .client
+                    .timed("lease grant", client.lease_grant(c.ttl_secs(), None))
+                    .await?;
                 let Some(deadline) = fence_deadline(sent, granted.ttl(), c.margin) else {
                     return Err(format!("etcd granted a TTL of {} s", granted.ttl()));
                 };
@@ -369,18 +333,19 @@ impl Keeper {
         if let Some(first) = self.first.take() {
             let _ = first.send(Ok(()));
         }
-        let (mut keeper, mut answers) = timed(
-            c.request_timeout,
-            "keepalive",
-            client.lease_keep_alive(guard.id()),
-        )
-        .await?;
+        let (mut keeper, mut answers) = c
+            .client
+            .timed("keepalive", client.lease_keep_alive(guard.id()))
+            .await?;
         loop {
             // One keep-alive at a time, so each answer belongs to the instant before its
             // request.
             let sent = Instant::now();
-            timed(c.request_timeout, "keepalive", keeper.keep_alive()).await?;
-            let answer = timed(c.request_timeout, "keepalive answer", answers.message()).await?;
+            c.client.timed("keepalive", keeper.keep_alive()).await?;
+            let answer = c
+                .client
+                .timed("keepalive answer", answers.message())
+                .await?;
             match answer {
                 Some(a) if a.ttl() > 0 => {
                     let extended =
@@ -483,7 +448,7 @@ async fn release(
             let txn = Txn::new()
                 .when([Compare::mod_revision(key.clone(), CompareOp::Equal, rev)])
                 .and_then([TxnOp::delete(key.clone(), None)]);
-            match timed(config.request_timeout, "release", client.txn(txn)).await {
+            match config.client.timed("release", client.txn(txn)).await {
                 Ok(_) => return,
                 Err(e) => {
                     tracing::debug!(%key, error = %e, "etcd lookup: release failed; retrying")
@@ -493,7 +458,7 @@ async fn release(
         if !guard.is_valid() {
             return;
         }
-        tokio::time::sleep(config.retry_interval).await;
+        tokio::time::sleep(config.client.retry_interval).await;
     }
 }
 
@@ -611,7 +576,7 @@ impl Placement {
             key.clone(),
             value,
             guard.id(),
-            self.config.request_timeout,
+            self.config.client.request_timeout,
         );
         ctx.reenter_after(fut, move |actor: &mut Placement, ctx, outcome| {
             let waiters = actor.pending.remove(&ci).unwrap_or_default();
@@ -792,7 +757,7 @@ impl IdentityLookup for EtcdIdentityLookup {
                 first: Some(first_tx),
             };
             let task = node.system().runtime().spawn(keeper.run());
-            let bound = self.config.connect_timeout + 3 * self.config.request_timeout;
+            let bound = self.config.client.connect_timeout + 3 * self.config.client.request_timeout;
             let first = first_rx
                 .recv_timeout(bound)
                 .unwrap_or_else(|_| Err(format!("no answer within {bound:?}")));
@@ -801,7 +766,7 @@ impl IdentityLookup for EtcdIdentityLookup {
                 task.abort();
                 return Err(ClusterError::Provider(format!(
                     "etcd lookup: cannot reach {:?}: {e}",
-                    self.config.endpoints
+                    self.config.client.endpoints
                 )));
             }
             Some(task)
@@ -907,7 +872,7 @@ impl IdentityLookup for EtcdIdentityLookup {
             let client = r.shared.client();
             if let (Some(g), Some(mut c)) = (lease, client) {
                 g.end();
-                let _ = timed(config.request_timeout, "revoke", c.lease_revoke(g.id())).await;
+                let _ = config.client.timed("revoke", c.lease_revoke(g.id())).await;
             }
         })
     }

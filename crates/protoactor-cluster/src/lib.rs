@@ -152,9 +152,10 @@
 //! higher layer and on an import cycle (which it prints).
 //!
 //! ```text
-//!  0 base        proto, error, envelope, identity, latency
+//!  0 base        proto, error, envelope, identity, latency, etcd_common
 //!                  the generated messages, ClusterError, the grain envelopes, identities,
-//!                  request latency histograms
+//!                  request latency histograms, the etcd client settings and connection
+//!                  that the etcd provider and lookup share (feature `etcd`)
 //!  1 members     member, hash, kind, pid_cache
 //!                  members and their addresses, Go's topology and owner hashes, kinds,
 //!                  the PID cache
@@ -198,6 +199,9 @@ pub mod error;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub mod etcd_common;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd_lookup;

@@ -11,47 +11,22 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use protoactor::prelude::*;
 use protoactor::{Config, MessageEnvelope};
-use protoactor_cluster::gossip::{Gossiper, HEARTBEAT_KEY, LEFT_KEY};
+use protoactor_cluster::gossip::{HEARTBEAT_KEY, LEFT_KEY};
 use protoactor_cluster::proto::{GossipKeyValue, GossipMemberState, GossipRequest, GossipState};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{
-    ActivationRequest, ActivationResponse, ActivationTerminated, Cluster, ClusterConfig,
-    ClusterError, ClusterIdentity, ClusterTopology, DistHashIdentityLookup, GossipSecret, Kind,
-    Member,
+    ActivationRequest, ActivationResponse, ActivationTerminated, ClusterError, ClusterIdentity,
+    ClusterTopology, GossipSecret, Kind, Member,
 };
 use protoactor_remote::{Remote, RemoteConfig, RemoteDeliveryError, WireVariant};
+use protoactor_testkit::cluster::{Node, NodeBuilder};
 
 /// Generous upper bound for things that must happen (never a timing assertion).
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Node {
-    system: ActorSystem,
-    remote: Arc<Remote>,
-    cluster: Cluster,
-}
-
-impl Node {
-    fn gossiper(&self) -> Arc<Gossiper> {
-        self.system
-            .extension::<Gossiper>()
-            .expect("a member gossips")
-    }
-    fn id(&self) -> String {
-        self.cluster.self_member().id.clone()
-    }
-    fn address(&self) -> String {
-        self.cluster.address().to_string()
-    }
-}
-
+/// The attacker's node: an actor system with a remote, no cluster.
 fn remote_node() -> (ActorSystem, Arc<Remote>) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "error".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    protoactor_testkit::logs::init_test_logs("error");
     let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
     let remote = Remote::start(
         &system,
@@ -67,29 +42,25 @@ fn member(agent: &Arc<InMemAgent>) -> Node {
 
 /// A member, signing its gossip with `secret` if given.
 fn member_with(agent: &Arc<InMemAgent>, secret: Option<&GossipSecret>) -> Node {
-    let (system, remote) = remote_node();
+    protoactor_testkit::logs::init_test_logs("error");
     let hello = Props::from_func(|ctx| {
         if ctx.message_as::<String>().is_some() {
             ctx.respond(String::from("hi"));
         }
     });
-    let config = ClusterConfig::new(
-        "hostile",
-        TestProvider::new(agent),
-        DistHashIdentityLookup::new(),
-    )
-    .with_gossip_interval(Duration::from_millis(100))
-    .with_kind(Kind::new("hello", hello));
-    let config = match secret {
-        Some(s) => config.with_gossip_secret(s.clone()),
-        None => config,
-    };
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    Node {
-        system,
-        remote,
-        cluster,
-    }
+    let secret = secret.cloned();
+    NodeBuilder::new("hostile")
+        .with_system_config(Config::default().with_worker_threads(2))
+        .with_remote_config(|| RemoteConfig::local().with_wire_variant(WireVariant::Legacy2024))
+        .with_kind(Kind::new("hello", hello))
+        .with_cluster_config(move |config| {
+            let config = config.with_gossip_interval(Duration::from_millis(100));
+            match &secret {
+                Some(s) => config.with_gossip_secret(s.clone()),
+                None => config,
+            }
+        })
+        .member(TestProvider::new(agent))
 }
 
 /// Three members that all list each other, and the attacker's node.

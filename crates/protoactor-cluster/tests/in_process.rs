@@ -67,19 +67,10 @@ impl Actor for Hello {
     }
 }
 
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 /// Members of cluster `test` in this process: two worker threads each, the 2024 wire
 /// variant, the grain messages registered (they cross the wire between members).
 fn nodes() -> NodeBuilder {
-    init_tracing();
+    protoactor_testkit::logs::init_test_logs("warn");
     NodeBuilder::new("test")
         .with_system_config(Config::default().with_worker_threads(2))
         .with_remote_config(|| {

@@ -34,15 +34,6 @@ struct Node {
     cluster: Cluster,
 }
 
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
 /// A grain of kind `listener` that logs every `Seq` as `grain:<identity>`.
 fn listener_kind(log: &Log) -> Kind {
     let log = log.clone();
@@ -58,7 +49,7 @@ fn listener_kind(log: &Log) -> Kind {
 }
 
 fn member(agent: &Arc<InMemAgent>, log: &Log, config: PubSubConfig) -> Node {
-    init_tracing();
+    protoactor_testkit::logs::init_test_logs("warn");
     let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
     let remote = Remote::start(
         &system,
@@ -341,7 +332,7 @@ async fn a_batching_producer_publishes_everything_in_order_with_per_message_resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_producer_queue_and_an_unhostable_topic_are_errors() {
-    init_tracing();
+    protoactor_testkit::logs::init_test_logs("warn");
     // A member without pub/sub: no member hosts `prototopic`.
     let agent = InMemAgent::new();
     let system = ActorSystem::new();

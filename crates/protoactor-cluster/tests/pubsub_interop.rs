@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use protoactor::prelude::*;
-use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::proto::DeliveryStatus;
 use protoactor_cluster::pubsub::{
     InMemoryStore, PubSub, PubSubConfig, PubSubError, SubscriptionStore, TOPIC_KIND,
 };
-use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind};
+use protoactor_cluster::Cluster;
 #[path = "../../protoactor-remote/shared/messages.rs"]
 mod messages;
 use messages::Seq;
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_testkit::cluster::{automanaged, sink_kind, NodeBuilder};
 use protoactor_testkit::ports::free_port;
 use protoactor_testkit::process::ChildProcess;
 use protoactor_testkit::wait::poll_until;
@@ -84,33 +83,19 @@ fn rust_member_with(
     log: &Log,
     pubsub: PubSubConfig,
 ) -> (ActorSystem, Cluster) {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0).with_wire_variant(WireVariant::Legacy2024),
-    )
-    .expect("remote starts");
-    remote.serialization().register::<Seq>();
-    let l = log.clone();
-    let listener = Kind::new(
-        "listener",
-        Props::from_func(move |ctx| {
-            if let Some(s) = ctx.message_as::<Seq>() {
-                let me = ctx.cluster_identity().expect("identity").identity;
-                l.lock().push((format!("rust:grain:{me}"), s.n));
-            }
-        }),
-    );
-    let provider = AutoManagedProvider::new(
-        AutoManagedConfig::new(auto_port, peers.split(',').map(str::to_string))
-            .with_bind_host("127.0.0.1")
-            .with_refresh(Duration::from_secs(1)),
-    );
-    let config = ClusterConfig::new("pubsub-interop", provider, DistHashIdentityLookup::new())
-        .with_kind(listener)
-        .with_service(PubSub::new(pubsub));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("cluster starts");
-    (system, cluster)
+    let log = log.clone();
+    let node = NodeBuilder::new("pubsub-interop")
+        .with_types(|s| s.register::<Seq>())
+        .with_kind(sink_kind("listener", move |me, s: &Seq| {
+            log.lock().push((format!("rust:grain:{me}"), s.n))
+        }))
+        .with_service(move || PubSub::new(pubsub.clone()))
+        .member(automanaged(
+            auto_port,
+            peers.split(','),
+            Duration::from_secs(1),
+        ));
+    (node.system, node.cluster)
 }
 
 fn got(log: &Log, name: &str) -> Vec<i64> {

@@ -9,16 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protoactor::prelude::*;
-use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::pubsub::{
     ProviderStore, PubSub, PubSubConfig, SubscriptionStore, TOPIC_KIND,
 };
-use protoactor_cluster::{Cluster, ClusterConfig, DistHashIdentityLookup, GrainContext, Kind};
+use protoactor_cluster::Cluster;
 #[path = "../../protoactor-remote/shared/messages.rs"]
 mod messages;
 use messages::Seq;
 use protoactor_persistence::SqliteProvider;
-use protoactor_remote::{Remote, RemoteConfig, WireVariant};
+use protoactor_testkit::cluster::{automanaged, sink_kind, NodeBuilder};
 use protoactor_testkit::ports::free_port;
 use protoactor_testkit::process::{protocol_line, say, test_child, ChildProcess};
 
@@ -40,32 +39,15 @@ fn seq(n: i64) -> Seq {
 /// One member: pub/sub with the SQLite store, and grains of kind `listener` that print
 /// `GOT grain:<identity> <n>`.
 fn start_member(auto_port: u16, peers: &[String], db: &Path) -> (ActorSystem, Cluster) {
-    let system = ActorSystem::new();
-    let remote = Remote::start(
-        &system,
-        RemoteConfig::new("127.0.0.1", 0).with_wire_variant(WireVariant::Legacy2024),
-    )
-    .expect("remote starts");
-    remote.serialization().register::<Seq>();
-    let listener = Kind::new(
-        "listener",
-        Props::from_func(|ctx| {
-            if let Some(s) = ctx.message_as::<Seq>() {
-                let me = ctx.cluster_identity().expect("identity").identity;
-                say(&format!("GOT grain:{me} {}", s.n));
-            }
-        }),
-    );
-    let provider = AutoManagedProvider::new(
-        AutoManagedConfig::new(auto_port, peers.to_vec())
-            .with_bind_host("127.0.0.1")
-            .with_refresh(Duration::from_millis(500)),
-    );
-    let config = ClusterConfig::new("pubsub-processes", provider, DistHashIdentityLookup::new())
-        .with_kind(listener)
-        .with_service(PubSub::new(PubSubConfig::default().with_store(store(db))));
-    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
-    (system, cluster)
+    let db = db.to_path_buf();
+    let node = NodeBuilder::new("pubsub-processes")
+        .with_types(|s| s.register::<Seq>())
+        .with_kind(sink_kind("listener", |me, s: &Seq| {
+            say(&format!("GOT grain:{me} {}", s.n))
+        }))
+        .with_service(move || PubSub::new(PubSubConfig::default().with_store(store(&db))))
+        .member(automanaged(auto_port, peers, Duration::from_millis(500)));
+    (node.system, node.cluster)
 }
 
 /// Answers one command line of the parent.

@@ -232,12 +232,7 @@ struct Node {
 }
 
 fn start_remote() -> (ActorSystem, Arc<Remote>) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    protoactor_testkit::logs::init_test_logs("warn");
     let system = ActorSystem::with_config(Config::default().with_worker_threads(2));
     let remote = Remote::start(
         &system,

@@ -85,5 +85,5 @@ pub mod persistent_grains {
     #![doc = include_str!("chapters/09a-persistent-grains.md")]
 }
 pub mod management_api {
-    #![doc = include_str!("chapters/stub-management-api.md")]
+    #![doc = include_str!("chapters/management-api.md")]
 }

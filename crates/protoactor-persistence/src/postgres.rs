@@ -229,6 +229,22 @@ impl PostgresProvider {
         }
         outcome(rx).await
     }
+
+    /// Runs a `DELETE` of one actor's rows with index `<= inclusive_to` (`sql` takes the
+    /// actor as `$1` and the index as `$2`).
+    async fn delete_through(
+        &self,
+        sql: &str,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
+        self.client
+            .execute(sql, &[&actor_name, &to])
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
 }
 
 impl Writer {
@@ -419,15 +435,12 @@ impl Provider for PostgresProvider {
         actor_name: &str,
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
-        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
-        self.client
-            .execute(
-                "DELETE FROM protoactor_snapshots WHERE actor_name = $1 AND snapshot_index <= $2",
-                &[&actor_name, &to],
-            )
-            .await
-            .map_err(pg_err)?;
-        Ok(())
+        self.delete_through(
+            "DELETE FROM protoactor_snapshots WHERE actor_name = $1 AND snapshot_index <= $2",
+            actor_name,
+            inclusive_to,
+        )
+        .await
     }
 
     async fn get_events(
@@ -453,15 +466,6 @@ impl Provider for PostgresProvider {
             .collect()
     }
 
-    async fn persist_event(
-        &self,
-        actor_name: &str,
-        index: u64,
-        event: Record,
-    ) -> Result<(), PersistenceError> {
-        self.write(actor_name, index, vec![event]).await
-    }
-
     async fn persist_events(
         &self,
         actor_name: &str,
@@ -476,15 +480,12 @@ impl Provider for PostgresProvider {
         actor_name: &str,
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
-        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
-        self.client
-            .execute(
-                "DELETE FROM protoactor_events WHERE actor_name = $1 AND event_index <= $2",
-                &[&actor_name, &to],
-            )
-            .await
-            .map_err(pg_err)?;
-        Ok(())
+        self.delete_through(
+            "DELETE FROM protoactor_events WHERE actor_name = $1 AND event_index <= $2",
+            actor_name,
+            inclusive_to,
+        )
+        .await
     }
 }
 

@@ -55,12 +55,15 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<Vec<Entry>, PersistenceError>;
 
     /// Stores one event at `index`; [`PersistenceError::Conflict`] if the index is taken.
+    /// The default is [`persist_events`](Self::persist_events) with that one event.
     async fn persist_event(
         &self,
         actor_name: &str,
         index: u64,
         event: Record,
-    ) -> Result<(), PersistenceError>;
+    ) -> Result<(), PersistenceError> {
+        self.persist_events(actor_name, index, vec![event]).await
+    }
 
     /// Stores events at `first_index`, `first_index + 1`, …, all or none.
     async fn persist_events(

@@ -135,6 +135,26 @@ impl SqliteProvider {
             Err(_) => f(&mut conn.lock()),
         }
     }
+
+    /// Runs a `DELETE` of one actor's rows with index `<= inclusive_to` (`sql` takes the
+    /// actor as `?1` and the index as `?2`).
+    async fn delete_through(
+        &self,
+        sql: &'static str,
+        actor_name: &str,
+        inclusive_to: u64,
+    ) -> Result<(), PersistenceError> {
+        let actor = actor_name.to_string();
+        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
+        self.run(move |c| {
+            c.prepare_cached(sql)
+                .map_err(sqlite_err)?
+                .execute(params![actor, to])
+                .map_err(sqlite_err)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// How long a connection waits for another one's lock.
@@ -389,17 +409,11 @@ impl Provider for SqliteProvider {
         actor_name: &str,
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
-        let actor = actor_name.to_string();
-        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
-        self.run(move |c| {
-            c.prepare_cached(
-                "DELETE FROM protoactor_snapshots WHERE actor_name = ?1 AND snapshot_index <= ?2",
-            )
-            .map_err(sqlite_err)?
-            .execute(params![actor, to])
-            .map_err(sqlite_err)?;
-            Ok(())
-        })
+        self.delete_through(
+            "DELETE FROM protoactor_snapshots WHERE actor_name = ?1 AND snapshot_index <= ?2",
+            actor_name,
+            inclusive_to,
+        )
         .await
     }
 
@@ -434,15 +448,6 @@ impl Provider for SqliteProvider {
             Ok(out)
         })
         .await
-    }
-
-    async fn persist_event(
-        &self,
-        actor_name: &str,
-        index: u64,
-        event: Record,
-    ) -> Result<(), PersistenceError> {
-        self.persist_events(actor_name, index, vec![event]).await
     }
 
     async fn persist_events(
@@ -496,17 +501,11 @@ impl Provider for SqliteProvider {
         actor_name: &str,
         inclusive_to: u64,
     ) -> Result<(), PersistenceError> {
-        let actor = actor_name.to_string();
-        let to = i64::try_from(inclusive_to).unwrap_or(i64::MAX);
-        self.run(move |c| {
-            c.prepare_cached(
-                "DELETE FROM protoactor_events WHERE actor_name = ?1 AND event_index <= ?2",
-            )
-            .map_err(sqlite_err)?
-            .execute(params![actor, to])
-            .map_err(sqlite_err)?;
-            Ok(())
-        })
+        self.delete_through(
+            "DELETE FROM protoactor_events WHERE actor_name = ?1 AND event_index <= ?2",
+            actor_name,
+            inclusive_to,
+        )
         .await
     }
 }

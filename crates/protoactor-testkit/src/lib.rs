@@ -11,6 +11,7 @@
 //!   [`process::protocol_line`] are the two ends of the `@@ `-prefixed line protocol.
 //! - [`ports`]: loopback ports free for a listener a child binds later.
 //! - [`wait`]: polling for an observable condition with a deadline (never a fixed sleep).
+//! - [`logs`]: the crates' `tracing` logs through the test harness's capture.
 //! - [`http`]: a plain HTTP GET (status and body) for tests of HTTP endpoints.
 //! - [`services`]: the shared etcd and PostgreSQL servers named by environment variables
 //!   (`PROTOACTOR_ETCD=required` / `PROTOACTOR_POSTGRES=required` turn a missing one into a
@@ -29,7 +30,7 @@
 //! cycle; `scripts/check-layers.sh` checks this table):
 //!
 //! ```text
-//!  0 base        paths, skip, ports, wait, http, certs
+//!  0 base        paths, skip, ports, wait, http, certs, logs
 //!  1 tools       go, process, services
 //!  2 cluster     cluster
 //! ```
@@ -70,6 +71,7 @@
 
 pub mod go;
 pub mod http;
+pub mod logs;
 pub mod paths;
 pub mod ports;
 pub mod process;

@@ -632,17 +632,13 @@ mod tests {
 
     #[test]
     fn direct_admission_takes_an_answer_and_never_admits_a_member_that_does_not_answer() {
-        let (sa, ra) = node();
-        let (sb, rb) = node();
-        let a = member_of(&sa, &ra);
-        let b = member_of(&sb, &rb);
-        // Nobody listens for "dead": every request to it fails.
-        let dead = Member::new("127.0.0.1", free_port(), "dead", ["k"]);
-        let fast = GossipConfig {
-            interval: Duration::from_millis(50),
-            request_timeout: Duration::from_millis(300),
-            ..GossipConfig::default()
-        };
+        let TwoNodes {
+            nodes: [(sa, ra), (sb, rb)],
+            a,
+            b,
+            dead,
+            fast,
+        } = two_nodes();
         // B lists only itself: it never sends a request to A, so A can admit it only by
         // its answers (B answers a sender it does not list, as protoactor-go does).
         let mlb = MemberList::new(&sb, b.id.clone());
@@ -674,6 +670,41 @@ mod tests {
         sb.shutdown();
     }
 
+    /// Two nodes, each with a remote, for gossip between their members `a` and `b`; a member
+    /// nobody listens for (`dead`: every request to it fails); and gossip settings with fast
+    /// rounds and short request timeouts.
+    struct TwoNodes {
+        nodes: [(ActorSystem, Arc<protoactor_remote::Remote>); 2],
+        a: Member,
+        b: Member,
+        dead: Member,
+        fast: GossipConfig,
+    }
+
+    fn two_nodes() -> TwoNodes {
+        let nodes = [node(), node()];
+        let a = member_of(&nodes[0].0, &nodes[0].1);
+        let b = member_of(&nodes[1].0, &nodes[1].1);
+        let dead = Member::new(
+            "127.0.0.1",
+            protoactor_testkit::ports::free_port(),
+            "dead",
+            ["k"],
+        );
+        let fast = GossipConfig {
+            interval: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(300),
+            ..GossipConfig::default()
+        };
+        TwoNodes {
+            nodes,
+            a,
+            b,
+            dead,
+            fast,
+        }
+    }
+
     fn node() -> (ActorSystem, Arc<protoactor_remote::Remote>) {
         let system = ActorSystem::new();
         let remote =
@@ -690,28 +721,22 @@ mod tests {
 
     /// Polls `check` until it holds or 30 s pass (the gossip rounds are the events).
     fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !check() {
-            assert!(std::time::Instant::now() < deadline, "never: {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        protoactor_testkit::wait::poll_until(what, Duration::from_secs(30), || {
+            check().then_some(())
+        });
     }
 
     #[test]
     fn gossip_lost_while_a_member_was_unreachable_is_resent_and_a_dead_member_blocks_nobody() {
-        let (sa, ra) = node();
-        let (sb, rb) = node();
-        let a = member_of(&sa, &ra);
-        let b = member_of(&sb, &rb);
-        // A member nobody listens for: every request to it fails.
-        let dead = Member::new("127.0.0.1", free_port(), "dead", ["k"]);
+        let TwoNodes {
+            nodes: [(sa, ra), (sb, rb)],
+            a,
+            b,
+            dead,
+            fast,
+        } = two_nodes();
         let all = vec![a.clone(), b.clone(), dead.clone()];
         let mla = MemberList::new(&sa, a.id.clone());
-        let fast = GossipConfig {
-            interval: Duration::from_millis(50),
-            request_timeout: Duration::from_millis(300),
-            ..GossipConfig::default()
-        };
         let ga = Gossiper::start(&sa, mla.clone(), fast.clone(), Arc::new(HashMap::new)).unwrap();
         // A's topology is set once, now, while B has no gossip actor: those sends fail.
         mla.update_cluster_topology(all.clone());
@@ -745,14 +770,6 @@ mod tests {
         rb.shutdown();
         sa.shutdown();
         sb.shutdown();
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protoactor::prelude::ActorSystem;
-use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 #[cfg(feature = "consul")]
 use protoactor_cluster::consul::{ConsulConfig, ConsulProvider};
 #[cfg(feature = "etcd")]
@@ -22,7 +21,7 @@ use protoactor_remote::Remote;
 use super::activations::logged_hello_props;
 use super::hello::{HelloRequest, HelloResponse};
 use super::protocol::*;
-use super::scenario::{Node, NodeBuilder};
+use super::scenario::{automanaged, Node, NodeBuilder};
 use crate::process::say;
 
 /// Starts a Rust member of `cluster` hosting the hello grain under `kinds` on `provider`
@@ -43,11 +42,9 @@ pub fn start_rust_member(cluster: &str, provider: &Provider, kinds: &[&str]) -> 
         None => b.with_hello_kinds(kinds),
     };
     match provider {
-        Provider::AutoManaged { auto_port, peers } => b.member(AutoManagedProvider::new(
-            AutoManagedConfig::new(*auto_port, peers.clone())
-                .with_bind_host("127.0.0.1")
-                .with_refresh(Duration::from_secs(1)),
-        )),
+        Provider::AutoManaged { auto_port, peers } => {
+            b.member(automanaged(*auto_port, peers, Duration::from_secs(1)))
+        }
         #[cfg(feature = "etcd")]
         Provider::Etcd { endpoints } => {
             let eps: Vec<String> = endpoints
@@ -285,12 +282,9 @@ pub fn run_rust_member_if_child_with(extra: impl Fn(&Cluster, &str) -> Option<St
     let (cluster, provider, kinds) = from_env();
     let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
     let node = match &provider {
-        Provider::AutoManaged { peers, .. } if kinds.is_empty() => NodeBuilder::new(&cluster)
-            .client(AutoManagedProvider::new(
-                AutoManagedConfig::new(0, peers.clone())
-                    .with_bind_host("127.0.0.1")
-                    .with_refresh(Duration::from_secs(1)),
-            )),
+        Provider::AutoManaged { peers, .. } if kinds.is_empty() => {
+            NodeBuilder::new(&cluster).client(automanaged(0, peers, Duration::from_secs(1)))
+        }
         _ => start_rust_member(&cluster, &provider, &kinds),
     };
     serve_member_with(node.system, node.remote, node.cluster, extra);

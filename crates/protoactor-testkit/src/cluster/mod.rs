@@ -57,7 +57,7 @@ pub use protocol::{
     Owners, Provider, Reply, SeenMember, ANSWER, CLUSTER, ENV_ACTIVATION_LOG, ENV_CLUSTER,
     ENV_KINDS, ENV_LOOKUP, GO_ACTIVATION_LOG_ARG, RUST_MEMBER_CHILD,
 };
-pub use scenario::{AutoManagedPeers, Node, NodeBuilder, ScopedNode};
+pub use scenario::{automanaged, sink_kind, AutoManagedPeers, Node, NodeBuilder, ScopedNode};
 
 /// Declares the test `rust_member_child`, the child mode of this test binary that
 /// [`MemberProcess::rust`] starts (it does nothing when run as a test).

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use protoactor::prelude::*;
 use protoactor::Config;
+use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
+use protoactor_cluster::gossip::Gossiper;
 use protoactor_cluster::{
-    CallOptions, Cluster, ClusterConfig, ClusterError, ClusterProvider, DistHashIdentityLookup,
-    IdentityLookup, Kind,
+    CallOptions, Cluster, ClusterConfig, ClusterError, ClusterProvider, ClusterService,
+    DistHashIdentityLookup, GrainContext, IdentityLookup, Kind,
 };
 use protoactor_remote::{Remote, RemoteConfig, Serialization, WireVariant};
 
@@ -29,6 +31,18 @@ impl Node {
     /// The member id.
     pub fn id(&self) -> String {
         self.cluster.self_member().id.clone()
+    }
+
+    /// The member's address (`host:port`).
+    pub fn address(&self) -> String {
+        self.cluster.address().to_string()
+    }
+
+    /// The member's gossip actor (panics on a client, which has none).
+    pub fn gossiper(&self) -> Arc<Gossiper> {
+        self.system
+            .extension::<Gossiper>()
+            .expect("a member gossips")
     }
 
     /// Leaves the cluster (gracefully or not), then stops remoting and the system.
@@ -93,6 +107,39 @@ impl Drop for ScopedNode {
 type RemoteConfigFn = Arc<dyn Fn() -> RemoteConfig + Send + Sync>;
 type RegisterFn = Arc<dyn Fn(&Serialization) + Send + Sync>;
 type LookupFn = Arc<dyn Fn() -> Arc<dyn IdentityLookup> + Send + Sync>;
+type ConfigFn = Arc<dyn Fn(ClusterConfig) -> ClusterConfig + Send + Sync>;
+
+/// An automanaged provider for a member in this process: its health endpoint on
+/// `127.0.0.1:<auto_port>` (0 for a client), polling `peers` every `refresh`.
+pub fn automanaged(
+    auto_port: u16,
+    peers: impl IntoIterator<Item = impl Into<String>>,
+    refresh: Duration,
+) -> AutoManagedProvider {
+    AutoManagedProvider::new(
+        AutoManagedConfig::new(
+            auto_port,
+            peers.into_iter().map(Into::into).collect::<Vec<_>>(),
+        )
+        .with_bind_host("127.0.0.1")
+        .with_refresh(refresh),
+    )
+}
+
+/// Kind `kind` of grains that hand each message of type `M` to `on` with their identity,
+/// and answer nothing (the subscribers and sinks of the scenarios).
+pub fn sink_kind<M: Message>(kind: &str, on: impl Fn(&str, &M) + Send + Sync + 'static) -> Kind {
+    let on = Arc::new(on);
+    Kind::new(
+        kind,
+        Props::from_func(move |ctx| {
+            if let Some(m) = ctx.message_as::<M>() {
+                let me = ctx.cluster_identity().expect("a grain has an identity");
+                on(&me.identity, m);
+            }
+        }),
+    )
+}
 
 /// Starts members of cluster `name` in this process, each with its own actor system and
 /// remote on a loopback port: by default protoactor-go's 2024 wire variant
@@ -117,6 +164,7 @@ pub struct NodeBuilder {
     kinds: Vec<Kind>,
     lookup: Option<LookupFn>,
     types: Vec<RegisterFn>,
+    configure: Vec<ConfigFn>,
 }
 
 impl NodeBuilder {
@@ -133,6 +181,7 @@ impl NodeBuilder {
             kinds: Vec::new(),
             lookup: None,
             types: Vec::new(),
+            configure: Vec::new(),
         }
     }
 
@@ -144,6 +193,25 @@ impl NodeBuilder {
         self.lookup = Some(Arc::new(move || {
             Arc::new(lookup()) as Arc<dyn IdentityLookup>
         }));
+        self
+    }
+
+    /// Runs a cluster service on each member, made anew for each (e.g.
+    /// `|| PubSub::new(config.clone())`).
+    pub fn with_service<S: ClusterService>(
+        self,
+        service: impl Fn() -> S + Send + Sync + 'static,
+    ) -> Self {
+        self.with_cluster_config(move |config| config.with_service(service()))
+    }
+
+    /// Changes each member's cluster config (after the builder's name, kinds and lookup),
+    /// e.g. `|c| c.with_gossip_interval(..)`.
+    pub fn with_cluster_config(
+        mut self,
+        change: impl Fn(ClusterConfig) -> ClusterConfig + Send + Sync + 'static,
+    ) -> Self {
+        self.configure.push(Arc::new(change));
         self
     }
 
@@ -202,12 +270,14 @@ impl NodeBuilder {
         (system, remote)
     }
 
-    /// The cluster config of a member on `provider` (the builder's name and kinds).
+    /// The cluster config of a member on `provider` (the builder's name, kinds, lookup and
+    /// config changes).
     pub fn config(&self, provider: impl ClusterProvider) -> ClusterConfig {
-        self.with_lookup(
+        let config = self.with_lookup(
             ClusterConfig::new(self.name.as_str(), provider, DistHashIdentityLookup::new())
                 .with_kinds(self.kinds.iter().cloned()),
-        )
+        );
+        self.configure.iter().fold(config, |c, change| change(c))
     }
 
     /// A member on `provider`, hosting the builder's kinds.
