@@ -100,7 +100,7 @@ impl ActorProcess {
 
     /// Starts running the mailbox with the actor's context (Started is already queued).
     pub(crate) fn start(self: &Arc<Self>, ctx: Box<Context>, dispatcher: &Dispatcher) {
-        for m in self.mailbox.middleware.iter() {
+        for m in self.mailbox.middleware().iter() {
             m.mailbox_started();
         }
         self.core.store(Some(ctx));
@@ -132,7 +132,7 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        for m in self.mailbox.middleware.iter() {
+        for m in self.mailbox.middleware().iter() {
             m.message_posted(&*env.message);
         }
         if let Some(batch) = env.message.downcast_mut::<MessageBatch>() {
@@ -149,7 +149,7 @@ impl ActorProcess {
 
     #[inline]
     fn push_user(&self, pid: &Pid, env: MessageEnvelope) {
-        match &self.mailbox.user {
+        match self.mailbox.user() {
             UserQueue::Unbounded(q) => q.push(env),
             UserQueue::Priority(qs, level) => {
                 let l = level(&*env.message).min(7) as usize;
@@ -355,7 +355,7 @@ impl ActorProcess {
 
     fn run_batch(&self, ctx: &mut Context, since_report: &mut u32) -> Outcome {
         let mut processed = 0;
-        let mut user = self.mailbox.user.taker();
+        let mut user = self.mailbox.user().taker();
         loop {
             if let Some(sys) = self.mailbox.system.pop(0) {
                 user.put_back();
@@ -382,7 +382,7 @@ impl ActorProcess {
                 Some(env) => {
                     processed += 1;
                     *since_report = since_report.wrapping_add(1);
-                    for m in self.mailbox.middleware.iter() {
+                    for m in self.mailbox.middleware().iter() {
                         m.message_received(&*env.message);
                     }
                     ctx.invoke_user(env);
@@ -405,12 +405,12 @@ impl ActorProcess {
     }
 
     fn has_work(&self, suspended: bool) -> bool {
-        !self.mailbox.system.is_empty() || (!suspended && !self.mailbox.user.is_empty())
+        !self.mailbox.system.is_empty() || (!suspended && !self.mailbox.user().is_empty())
     }
 
     fn mailbox_empty(&self, suspended: bool) {
-        if !suspended && !self.mailbox.middleware.is_empty() && self.mailbox.user.is_empty() {
-            for m in self.mailbox.middleware.iter() {
+        if !suspended && !self.mailbox.middleware().is_empty() && self.mailbox.user().is_empty() {
+            for m in self.mailbox.middleware().iter() {
                 m.mailbox_empty();
             }
         }
@@ -428,14 +428,14 @@ impl ActorProcess {
     }
 
     fn drain_to_dead_letters(&self, pid: &Pid) {
-        if self.mailbox.system.is_empty() && self.mailbox.user.is_empty() {
+        if self.mailbox.system.is_empty() && self.mailbox.user().is_empty() {
             return;
         }
         let dl = self.system.registry().dead_letter_process();
         while let Some(m) = self.mailbox.system.pop(0) {
             dl.send_system_message(pid, m);
         }
-        while let Some(env) = self.mailbox.user.pop() {
+        while let Some(env) = self.mailbox.user().pop() {
             dl.send_user_message(pid, env);
         }
     }
@@ -456,7 +456,7 @@ impl ActorProcess {
 
     /// How many user messages are queued.
     fn user_len(&self) -> usize {
-        self.mailbox.user.len()
+        self.mailbox.user().len()
     }
 }
 
@@ -464,7 +464,7 @@ impl Process for ActorProcess {
     fn diagnostics(&self) -> String {
         format!(
             "actor: {} user messages queued{}",
-            self.mailbox.user.len(),
+            self.mailbox.user().len(),
             if self.dead.load(Ordering::Acquire) {
                 ", stopping"
             } else {
@@ -608,11 +608,13 @@ mod tests {
         assert!(size <= 24, "RunnerFuture grew to {size} bytes");
     }
 
-    /// The context moved from the runner task into the process (for hand-offs) without
-    /// growing it: the flags and the mode pack beside the schedule state.
+    /// Every actor holds one process in an `Arc` (two counters before it): at most 152 bytes
+    /// it is a 176-byte glibc chunk, one more word and it is 192. The flags and the mode pack
+    /// beside the schedule state; the queue kinds other than the default and the mailbox
+    /// middleware share one box (160 bytes before).
     #[test]
     fn an_actor_process_stays_within_its_glibc_chunk() {
         let size = std::mem::size_of::<super::ActorProcess>();
-        assert!(size <= 176, "ActorProcess grew to {size} bytes");
+        assert!(size <= 152, "ActorProcess grew to {size} bytes");
     }
 }
