@@ -8,7 +8,6 @@
 //! which runs it when the turn ends (`dispatcher/hand_off.rs`); so the actor's context
 //! lives in the process, not in the task, and moves to whichever task runs the turn.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -246,12 +245,14 @@ impl ActorProcess {
     #[inline]
     fn hand_off(&self, pid: &Pid) -> bool {
         try_hand_off(self.system.identity(), || {
-            let p = pid.registered_process()?;
-            if !std::ptr::addr_eq(Arc::as_ptr(p), self as *const Self) {
+            let me = pid
+                .resolved_any()?
+                .clone()
+                .downcast::<ActorProcess>()
+                .ok()?;
+            if !std::ptr::eq(Arc::as_ptr(&me), self) {
                 return None;
             }
-            let any: Arc<dyn Any + Send + Sync> = p.clone();
-            let me: Arc<ActorProcess> = any.downcast().ok()?;
             Some(me as Arc<dyn HandOff>)
         })
     }
