@@ -15,10 +15,12 @@ impl MailboxConfig {
     pub(crate) fn create(&self) -> Mailbox {
         let queue = match &self.kind {
             QueueKind::Unbounded => None,
-            QueueKind::Bounded(n) => Some(OtherQueue::Bounded(ArrayQueue::new(*n))),
-            QueueKind::BoundedDropping(n) => Some(OtherQueue::Dropping(ArrayQueue::new(*n))),
+            QueueKind::Bounded(n) => Some(OtherQueue::Bounded(Box::new(ArrayQueue::new(*n)))),
+            QueueKind::BoundedDropping(n) => {
+                Some(OtherQueue::Dropping(Box::new(ArrayQueue::new(*n))))
+            }
             QueueKind::Priority(f) => Some(OtherQueue::Priority(
-                std::array::from_fn(|_| SegQueue::new()),
+                Box::new(std::array::from_fn(|_| SegQueue::new())),
                 f.clone(),
             )),
         };
@@ -35,13 +37,13 @@ impl MailboxConfig {
     }
 }
 
-/// The user queues other than the default unbounded one. Kept out of line, in the
-/// mailbox's `RareParts`: `ArrayQueue` is cache-padded (128-byte aligned, 384 bytes), and
-/// inline it would make every actor's process that big, bounded or not.
+/// The user queues other than the default unbounded one, in the mailbox's `RareParts`.
+/// Each boxed: `ArrayQueue` is cache-padded (128-byte aligned, 384 bytes) and the priority
+/// levels are 2 KiB; inline, the enum's tag would pad `RareParts` to 640 bytes.
 enum OtherQueue {
-    Bounded(ArrayQueue<MessageEnvelope>),
-    Dropping(ArrayQueue<MessageEnvelope>),
-    Priority([SegQueue<MessageEnvelope>; 8], PriorityFn),
+    Bounded(Box<ArrayQueue<MessageEnvelope>>),
+    Dropping(Box<ArrayQueue<MessageEnvelope>>),
+    Priority(Box<[SegQueue<MessageEnvelope>; 8]>, PriorityFn),
 }
 
 /// A mailbox's user queue, as its runner and its senders see it (a view: the mailbox keeps
@@ -375,5 +377,17 @@ mod locked_queue_tests {
         assert_eq!(q.pop(2), Some(11));
         assert_eq!(q.pop(2), Some(12));
         assert_eq!(q.pop(2), None);
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A bounded, dropping or priority mailbox, or one with middleware, pays for `RareParts`:
+    /// its queue stays boxed, so this is a 64-byte chunk and not the 640 bytes the
+    /// cache-padded queue would pad it to inline.
+    #[test]
+    fn the_rare_parts_of_a_mailbox_stay_small() {
+        let size = std::mem::size_of::<super::RareParts>();
+        assert!(size <= 56, "RareParts grew to {size} bytes");
     }
 }
