@@ -74,12 +74,21 @@ struct Extras {
     pending_failure: Option<FailureReason>,
 }
 
-/// What a parent or a failed actor needs, allocated on first use. A cell because spawning
-/// and escalating take `&self` (surfaces shared with the root context and supervisors).
+/// What a parent or a failed actor needs. A cell because spawning and escalating take
+/// `&self` (surfaces shared with the root context and supervisors).
 #[derive(Default)]
 struct Family {
     children: RefCell<ChildSet>,
     restart_stats: OnceCell<RestartStatistics>,
+}
+
+/// Everything an idle actor does not need, in one box allocated on first use: one word in
+/// every context instead of one per part (`Context` 104 bytes, a 112-byte malloc chunk,
+/// instead of 112 in a 128-byte one).
+#[derive(Default)]
+struct Rare {
+    extras: Extras,
+    family: Family,
 }
 
 /// The context of an actor: its identity, the current message, and the operations of
@@ -92,9 +101,8 @@ pub struct Context {
     actor: Option<ActorSlot>,
     current: Current,
     state: State,
-    extras: Option<Box<Extras>>,
-    /// Children and restart statistics, allocated on the first spawn or failure.
-    family: OnceCell<Box<Family>>,
+    /// The extras and the family, allocated on first use (a cell, as `Family` says).
+    rare: OnceCell<Box<Rare>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -120,24 +128,44 @@ impl Context {
             actor: Some(actor),
             current: Current::NONE,
             state: State::Alive,
-            extras: None,
-            family: OnceCell::new(),
+            rare: OnceCell::new(),
         }
     }
 
     fn extras(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Default::default)
+        self.rare.get_or_init(Default::default);
+        &mut self.rare.get_mut().expect("initialized above").extras
+    }
+
+    fn extras_ref(&self) -> Option<&Extras> {
+        self.rare.get().map(|r| &r.extras)
+    }
+
+    fn extras_mut(&mut self) -> Option<&mut Extras> {
+        self.rare.get_mut().map(|r| &mut r.extras)
+    }
+
+    fn family(&self) -> Option<&Family> {
+        self.rare.get().map(|r| &r.family)
+    }
+
+    fn family_mut(&mut self) -> Option<&mut Family> {
+        self.rare.get_mut().map(|r| &mut r.family)
+    }
+
+    fn family_or_init(&self) -> &Family {
+        &self.rare.get_or_init(Default::default).family
     }
 
     /// The children, if this actor ever spawned one.
     fn children_set(&self) -> Option<&RefCell<ChildSet>> {
-        self.family.get().map(|f| &f.children)
+        self.family().map(|f| &f.children)
     }
 
     /// The failure `fail` left for after the current `receive`, if any.
     #[inline]
     fn take_pending_failure(&mut self) -> Option<FailureReason> {
-        self.extras.as_mut().and_then(|e| e.pending_failure.take())
+        self.extras_mut().and_then(|e| e.pending_failure.take())
     }
 
     // ---------------------------------------------------------------- info
@@ -183,8 +211,7 @@ impl Context {
 
     #[inline(never)]
     fn slot_envelope(&self, id: u64) -> Option<&MessageEnvelope> {
-        self.extras
-            .as_ref()
+        self.extras_ref()
             .and_then(|e| e.slots.get(&id))
             .map(|(env, _)| env)
     }
@@ -304,7 +331,7 @@ impl Context {
 
     /// How many messages are stashed.
     pub fn stash_len(&self) -> usize {
-        self.extras.as_ref().map_or(0, |e| e.stash.len())
+        self.extras_ref().map_or(0, |e| e.stash.len())
     }
 
     /// Fails this actor without panicking: once the current `receive` returns, the failure
@@ -335,11 +362,7 @@ impl Context {
 
     /// Records a spawned child (spawning is `spawn.rs`).
     pub(crate) fn add_child(&self, pid: Pid) {
-        self.family
-            .get_or_init(Default::default)
-            .children
-            .borrow_mut()
-            .insert(pid);
+        self.family_or_init().children.borrow_mut().insert(pid);
     }
 }
 
@@ -367,9 +390,10 @@ mod tests {
     #[test]
     fn an_idle_context_stays_small() {
         // 144 before the children and the pending failure moved out of line, 136 before the
-        // restart statistics joined the children and the pending failure the extras; at
-        // most 120 it is a 128-byte malloc chunk instead of 144.
+        // restart statistics joined the children and the pending failure the extras, 112
+        // before the extras and the family shared one box; at most 104 it is a 112-byte
+        // malloc chunk instead of 128.
         let size = std::mem::size_of::<super::Context>();
-        assert!(size <= 120, "Context grew to {size} bytes");
+        assert!(size <= 104, "Context grew to {size} bytes");
     }
 }

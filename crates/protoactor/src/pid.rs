@@ -28,15 +28,17 @@ struct PidInner {
 
 /// What a PID keeps once it resolved: the process it points at, opaque here.
 ///
-/// The process layer (`process.rs`) stores an `Arc<dyn Process>` in it and reads it back
-/// (`Pid::cached_process`). It is opaque because a process receives messages, and messages
+/// The process layer (`process.rs`) stores the process in it and reads it back
+/// (`process::ProcessType`). It is opaque because a process receives messages, and messages
 /// carry PIDs: naming `Process` here would make ids, messages and processes one import
-/// cycle. The price, by callgrind (BENCHMARKS.md, "Import cycles out of the core"): one
-/// `Any` type check per send on a cached PID (+12 instructions on a ~700-instruction send and
-/// receive) and one 16-byte allocation per PID that caches (+430 instructions per spawn).
-/// Typing the cache here instead would put ids, messages, failures and processes in one
-/// module; the registry lookup the cache saves costs far more than either.
-pub(crate) type Resolved = Box<dyn Any + Send + Sync>;
+/// cycle. An actor's process is kept as itself (its own `Arc`, shared with the registry's
+/// PID: no allocation per spawn or per resolve), any other process as an
+/// `Arc<Arc<dyn Process>>`. The price, by callgrind (BENCHMARKS.md, "Import cycles out of
+/// the core"): one `Any` type check per send on a cached PID (+12 instructions on a
+/// ~700-instruction send and receive). Typing the cache here instead would put ids,
+/// messages, failures and processes in one module; the registry lookup the cache saves
+/// costs far more than either.
+pub(crate) type Resolved = Arc<dyn Any + Send + Sync>;
 
 impl Pid {
     /// A PID for `id` at `address`.
@@ -85,6 +87,7 @@ impl Pid {
 
     /// What this PID resolved to, whichever registry resolved it (for the registry's own
     /// PIDs, which always carry their process).
+    #[inline]
     pub(crate) fn resolved_any(&self) -> Option<&Resolved> {
         self.0.resolved.get().map(|(_, r)| r)
     }

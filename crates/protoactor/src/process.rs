@@ -1,11 +1,12 @@
 //! The process abstraction: anything a PID can point at.
 
+use std::any::TypeId;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::failure::Failure;
 use crate::message::{BoxedMessage, MessageEnvelope, Terminated};
-use crate::pid::Pid;
+use crate::pid::{Pid, Resolved};
 
 /// Something that can receive messages through a [`Pid`]: an actor's mailbox, a future,
 /// a router, the dead-letter process, or a remote endpoint.
@@ -38,24 +39,60 @@ pub trait Process: std::any::Any + Send + Sync {
 }
 
 // The PID's cache of its process is typed here, not in `pid.rs` (see `pid::Resolved`).
-impl Pid {
-    /// Caches `process` in this PID for the registry with `registry_serial`.
-    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
-        self.set_resolved(registry_serial, Box::new(process));
+
+/// The one concrete process type a registry caches in PIDs as itself (the actors'; see
+/// `pid::Resolved`), and how to read it back as a [`Process`]. Every other process is
+/// cached as an `Arc<dyn Process>` in an `Arc`.
+#[derive(Clone, Copy)]
+pub(crate) struct ProcessType {
+    id: TypeId,
+    view: for<'a> fn(&'a Resolved) -> Option<&'a dyn Process>,
+    shared: fn(&Resolved) -> Option<Arc<dyn Process>>,
+}
+
+impl ProcessType {
+    pub(crate) fn of<P: Process>() -> Self {
+        ProcessType {
+            id: TypeId::of::<P>(),
+            view: |r| r.downcast_ref::<P>().map(|p| p as &dyn Process),
+            shared: |r| {
+                r.clone()
+                    .downcast::<P>()
+                    .ok()
+                    .map(|p| p as Arc<dyn Process>)
+            },
+        }
     }
 
-    /// The process cached at registration, dead or alive (for the registry's own PIDs).
-    pub(crate) fn registered_process(&self) -> Option<&Arc<dyn Process>> {
-        self.resolved_any()?.downcast_ref::<Arc<dyn Process>>()
+    /// True if `P` is this type.
+    pub(crate) fn is<P: Process>(&self) -> bool {
+        self.id == TypeId::of::<P>()
     }
 
-    /// The cached process, if the registry with `registry_serial` cached one that lives.
+    /// The process `r` holds, cached as this type or boxed.
     #[inline]
-    pub(crate) fn cached_process(&self, registry_serial: u64) -> Option<&Arc<dyn Process>> {
-        let p = self
-            .resolved(registry_serial)?
-            .downcast_ref::<Arc<dyn Process>>()?;
-        (!p.is_dead()).then_some(p)
+    pub(crate) fn view<'a>(this: Option<&Self>, r: &'a Resolved) -> Option<&'a dyn Process> {
+        if let Some(t) = this {
+            if let Some(p) = (t.view)(r) {
+                return Some(p);
+            }
+        }
+        r.downcast_ref::<Arc<dyn Process>>().map(|p| &**p)
+    }
+
+    /// The process `r` holds, as an `Arc` of its own.
+    pub(crate) fn shared(this: Option<&Self>, r: &Resolved) -> Option<Arc<dyn Process>> {
+        if let Some(p) = this.and_then(|t| (t.shared)(r)) {
+            return Some(p);
+        }
+        r.downcast_ref::<Arc<dyn Process>>().cloned()
+    }
+}
+
+impl Pid {
+    /// Caches `process` (of any type) in this PID for the registry with `registry_serial`.
+    pub(crate) fn cache_process(&self, registry_serial: u64, process: Arc<dyn Process>) {
+        self.set_resolved(registry_serial, Arc::new(process));
     }
 }
 

@@ -8,8 +8,10 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use parking_lot::RwLock;
 
-use crate::pid::{Pid, PidById, LOCAL_ADDRESS};
-use crate::process::Process;
+use std::sync::OnceLock;
+
+use crate::pid::{Pid, PidById, Resolved, LOCAL_ADDRESS};
+use crate::process::{Process, ProcessType};
 
 /// Resolves PIDs whose address is another node (installed by remote).
 pub type AddressResolver = Arc<dyn Fn(&Pid) -> Option<Arc<dyn Process>> + Send + Sync>;
@@ -74,6 +76,9 @@ pub struct ProcessRegistry {
     sequence: AtomicU64,
     resolvers: RwLock<Vec<AddressResolver>>,
     dead_letter: RwLock<Option<Arc<dyn Process>>>,
+    /// The process type PIDs cache as itself: the first one `add_typed` registers (the
+    /// actors'; see `pid::Resolved`).
+    typed: OnceLock<ProcessType>,
 }
 
 impl std::fmt::Debug for ProcessRegistry {
@@ -83,12 +88,6 @@ impl std::fmt::Debug for ProcessRegistry {
             .field("processes", &self.len())
             .finish()
     }
-}
-
-/// A registry entry is the PID a process was registered under, keyed by its id. The PID
-/// always caches its process (`add` sets it before the entry is visible).
-fn registered(entry: &PidById) -> Option<&Arc<dyn Process>> {
-    entry.0.registered_process()
 }
 
 /// The id is already taken (the existing PID is returned).
@@ -106,6 +105,7 @@ impl ProcessRegistry {
             sequence: AtomicU64::new(0),
             resolvers: RwLock::new(Vec::new()),
             dead_letter: RwLock::new(None),
+            typed: OnceLock::new(),
         }
     }
 
@@ -145,9 +145,45 @@ impl ProcessRegistry {
 
     /// Registers `process` under `id`; fails with the existing PID if the id is taken.
     pub fn add(&self, process: Arc<dyn Process>, id: &str) -> Result<Pid, NameExists> {
+        self.insert(Arc::new(process), id)
+    }
+
+    /// [`add`](Self::add) for a process of a known type: the registry's PID keeps it as
+    /// itself, without a box, if `P` is the type this registry caches so (the first type
+    /// registered this way: the actors').
+    pub(crate) fn add_typed<P: Process>(
+        &self,
+        process: Arc<P>,
+        id: &str,
+    ) -> Result<Pid, NameExists> {
+        if self.typed.get_or_init(ProcessType::of::<P>).is::<P>() {
+            self.insert(process, id)
+        } else {
+            self.add(process, id)
+        }
+    }
+
+    /// What a PID of this registry caches, read as a process.
+    #[inline]
+    pub(crate) fn view<'a>(&self, resolved: &'a Resolved) -> Option<&'a dyn Process> {
+        ProcessType::view(self.typed.get(), resolved)
+    }
+
+    /// What a PID of this registry caches, as an `Arc` of the process.
+    pub(crate) fn shared(&self, resolved: &Resolved) -> Option<Arc<dyn Process>> {
+        ProcessType::shared(self.typed.get(), resolved)
+    }
+
+    /// A registry entry is the PID a process was registered under, keyed by its id. The
+    /// PID always caches its process (`insert` sets it before the entry is visible).
+    fn registered(&self, entry: &PidById) -> Option<Arc<dyn Process>> {
+        self.shared(entry.0.resolved_any()?)
+    }
+
+    fn insert(&self, resolved: Resolved, id: &str) -> Result<Pid, NameExists> {
         let address = self.address();
         let pid = Pid::with_parts(address.clone(), Arc::from(id), 0);
-        pid.cache_process(self.serial, process);
+        pid.set_resolved(self.serial, resolved);
         match self.local.entry(PidById(pid.clone())) {
             Entry::Occupied(e) => Err(NameExists(Pid::with_parts(
                 address,
@@ -164,14 +200,20 @@ impl ProcessRegistry {
     /// Removes a process; returns it if it was registered.
     pub fn remove(&self, pid: &Pid) -> Option<Arc<dyn Process>> {
         let (entry, ()) = self.local.remove(pid.id())?;
-        registered(&entry).cloned()
+        self.registered(&entry)
     }
 
     /// The local process registered under `id`.
     pub fn get_local(&self, id: &str) -> Option<Arc<dyn Process>> {
+        self.local.get(id).and_then(|e| self.registered(e.key()))
+    }
+
+    /// What the local process registered under `id` is cached as in its PID (to cache in
+    /// another PID of it: shared, no allocation).
+    pub(crate) fn get_local_resolved(&self, id: &str) -> Option<Resolved> {
         self.local
             .get(id)
-            .and_then(|e| registered(e.key()).cloned())
+            .and_then(|e| e.key().0.resolved_any().cloned())
     }
 
     /// How many processes are registered.
@@ -253,6 +295,45 @@ mod tests {
         let removed = registry.remove(&pid).expect("registered");
         assert!(Arc::ptr_eq(&removed, &process));
         assert!(registry.remove(&pid).is_none());
+    }
+
+    /// The first type registered with `add_typed` is cached as itself; any other process,
+    /// typed or not, in an `Arc`: both read back as the process they are, and a name taken
+    /// either way is taken for both.
+    #[test]
+    fn typed_and_boxed_processes_read_back_alike() {
+        struct Typed;
+        impl Process for Typed {
+            fn send_user_message(&self, _: &Pid, _: crate::message::MessageEnvelope) {}
+            fn send_system_message(&self, _: &Pid, _: crate::process::SystemMessage) {}
+        }
+        struct Other;
+        impl Process for Other {
+            fn send_user_message(&self, _: &Pid, _: crate::message::MessageEnvelope) {}
+            fn send_system_message(&self, _: &Pid, _: crate::process::SystemMessage) {}
+            fn diagnostics(&self) -> String {
+                "other".into()
+            }
+        }
+        let registry = ProcessRegistry::new();
+        let typed = Arc::new(Typed);
+        let a = registry.add_typed(typed.clone(), "a").unwrap();
+        let b = registry.add_typed(Arc::new(Other), "b").unwrap();
+        let c = registry.add(Arc::new(Other), "c").unwrap();
+        assert!(a.resolved_any().unwrap().is::<Typed>(), "kept as itself");
+        assert!(b.resolved_any().unwrap().is::<Arc<dyn Process>>(), "boxed");
+        assert!(c.resolved_any().unwrap().is::<Arc<dyn Process>>(), "boxed");
+        let got = registry.get_local("a").unwrap();
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&got), Arc::as_ptr(&typed)));
+        for (pid, name) in [(&a, "process"), (&b, "other"), (&c, "other")] {
+            let r = pid.resolved_any().unwrap();
+            assert_eq!(registry.view(r).unwrap().diagnostics(), name);
+            assert_eq!(registry.shared(r).unwrap().diagnostics(), name);
+        }
+        assert!(registry.add(Arc::new(Other), "a").is_err());
+        assert!(registry.add_typed(Arc::new(Typed), "c").is_err());
+        assert!(registry.remove(&a).is_some());
+        assert!(registry.get_local("a").is_none());
     }
 
     #[test]

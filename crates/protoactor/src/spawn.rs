@@ -42,7 +42,7 @@ pub fn default_spawn(
         return Err(SpawnError::DispatcherStopped);
     }
     let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
-    let pid = system.registry().add(process.clone(), id)?;
+    let pid = system.registry().add_typed(process.clone(), id)?;
     let mut ctx = Box::new(Context::new(
         system,
         props.clone(),
@@ -84,5 +84,43 @@ impl Context {
         })?;
         self.add_child(pid.clone());
         Ok(pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::message::MessageEnvelope;
+    use crate::pid::Pid;
+    use crate::{ActorSystem, ContextOps, Props};
+
+    /// An actor's PID caches its process as itself (no box per spawn), and another PID of
+    /// the same actor (received in a message, built from its id) caches that same `Arc`
+    /// when it resolves (no allocation per resolve), and still delivers.
+    #[test]
+    fn pids_of_an_actor_share_its_process_without_a_box() {
+        let system = ActorSystem::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let props = Props::from_func(move |ctx| {
+            if let Some(n) = ctx.message_as::<u32>() {
+                tx.send(*n).unwrap();
+            }
+        });
+        let pid = system.root().spawn(&props);
+        let registered = pid.resolved_any().expect("cached at registration").clone();
+        assert!(registered
+            .clone()
+            .downcast::<crate::actor_process::ActorProcess>()
+            .is_ok());
+        let other = Pid::new(pid.address(), pid.id());
+        other.send_user_message(&system, MessageEnvelope::new(7u32));
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(5)), Ok(7));
+        assert!(Arc::ptr_eq(
+            other.resolved_any().expect("cached on its first send"),
+            &registered
+        ));
+        assert!(Arc::ptr_eq(&pid.resolve(&system), &other.resolve(&system)));
+        system.shutdown();
     }
 }

@@ -229,17 +229,31 @@ impl WeakSystem {
 // Resolution and sending are defined here, not in `pid.rs`: a PID is plain data, and
 // resolving needs the system's registry.
 impl Pid {
+    /// The cached process, if this system's registry cached one that lives.
     #[inline]
-    fn cached(&self, system: &ActorSystem) -> Option<&Arc<dyn Process>> {
-        self.cached_process(system.registry().serial())
+    fn cached(&self, system: &ActorSystem) -> Option<&dyn Process> {
+        let registry = system.registry();
+        let p = registry.view(self.resolved(registry.serial())?)?;
+        (!p.is_dead()).then_some(p)
     }
 
     /// Resolves the process this PID points at (a dead-letter process if there is none).
     pub fn resolve(&self, system: &ActorSystem) -> Arc<dyn Process> {
-        if let Some(p) = self.cached(system) {
-            return p.clone();
-        }
         let registry = system.registry();
+        if let Some(r) = self.resolved(registry.serial()) {
+            if let Some(p) = registry.shared(r).filter(|p| !p.is_dead()) {
+                return p;
+            }
+        }
+        if self.resolved_any().is_none() && registry.is_local(self) {
+            // Cache what the registry's own PID caches (shared: no allocation).
+            if let Some(r) = registry.get_local_resolved(self.id()) {
+                if let Some(p) = registry.shared(&r) {
+                    self.set_resolved(registry.serial(), r);
+                    return p;
+                }
+            }
+        }
         let (p, cacheable) = registry.resolve(self);
         if cacheable {
             self.cache_process(registry.serial(), p.clone());

@@ -46,13 +46,13 @@ impl Context {
                 }
             }
             SystemMessage::Unwatch { watcher } => {
-                if let Some(e) = self.extras.as_mut() {
+                if let Some(e) = self.extras_mut() {
                     e.watchers.shift_remove(&watcher);
                 }
             }
             SystemMessage::Stop => self.handle_stop(),
             SystemMessage::Terminated(t) => {
-                if let Some(f) = self.family.get_mut() {
+                if let Some(f) = self.family_mut() {
                     f.children.get_mut().remove(&t.who);
                 }
                 self.invoke_lifecycle(t);
@@ -120,8 +120,7 @@ impl Context {
             .send_system_message(&self.system, SystemMessage::ResumeMailbox);
         self.invoke_lifecycle(Started);
         let stash = self
-            .extras
-            .as_mut()
+            .extras_mut()
             .map(|e| std::mem::take(&mut e.stash))
             .unwrap_or_default();
         for env in stash {
@@ -141,7 +140,7 @@ impl Context {
             who: self.self_pid.clone(),
             why: TerminatedReason::Stopped,
         };
-        if let Some(e) = self.extras.as_mut() {
+        if let Some(e) = self.extras_mut() {
             for w in std::mem::take(&mut e.watchers) {
                 w.send_system_message(&self.system, SystemMessage::Terminated(t.clone()));
             }
@@ -152,12 +151,13 @@ impl Context {
         self.state = State::Stopped;
         // Drop the actor now: its resources go with the stop, not with the last PID.
         self.actor = None;
-        self.extras = None;
+        if let Some(e) = self.extras_mut() {
+            *e = Default::default();
+        }
     }
 
     fn restart_stats(&self) -> RestartStatistics {
-        self.family
-            .get_or_init(Default::default)
+        self.family_or_init()
             .restart_stats
             .get_or_init(RestartStatistics::new)
             .clone()

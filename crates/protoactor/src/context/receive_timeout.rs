@@ -12,8 +12,7 @@ use crate::system::ActorSystem;
 impl Context {
     /// The receive timeout, if set.
     pub fn receive_timeout(&self) -> Option<Duration> {
-        self.extras
-            .as_ref()
+        self.extras_ref()
             .and_then(|e| e.receive_timeout.as_ref())
             .filter(|(_, t)| !t.fired.load(Ordering::Acquire))
             .map(|(d, _)| *d)
@@ -34,7 +33,7 @@ impl Context {
     }
     /// Cancels the receive timeout.
     pub fn cancel_receive_timeout(&mut self) {
-        if let Some(e) = self.extras.as_mut() {
+        if let Some(e) = self.extras_mut() {
             if let Some((_, t)) = e.receive_timeout.take() {
                 t.cancel();
             }
@@ -45,11 +44,7 @@ impl Context {
     /// `ReceiveTimeout` comes `d` after the end of the last influencing message. A message
     /// that sets the first timeout counts as influencing too.
     pub(super) fn pause_receive_timeout(&mut self, message: &dyn Message) -> TimerPause {
-        let (had_timer, paused) = match self
-            .extras
-            .as_mut()
-            .and_then(|e| e.receive_timeout.as_ref())
-        {
+        let (had_timer, paused) = match self.extras_ref().and_then(|e| e.receive_timeout.as_ref()) {
             None => (false, None),
             Some((_, t)) if t.fired.load(Ordering::Acquire) => {
                 self.extras().receive_timeout = None;
@@ -81,11 +76,7 @@ impl Context {
             None => !pause.had_timer,
         };
         if influenced {
-            if let Some((d, t)) = self
-                .extras
-                .as_ref()
-                .and_then(|e| e.receive_timeout.as_ref())
-            {
+            if let Some((d, t)) = self.extras_ref().and_then(|e| e.receive_timeout.as_ref()) {
                 t.reset(*d);
             }
         }

@@ -96,7 +96,7 @@ impl Context {
     }
 
     fn release_slot(&mut self, id: u64) {
-        if let Some(e) = self.extras.as_mut() {
+        if let Some(e) = self.extras_mut() {
             if let Some(s) = e.slots.get_mut(&id) {
                 s.1 -= 1;
                 if s.1 == 0 {

@@ -15,51 +15,66 @@ use crate::process::SystemMessage;
 
 impl MailboxConfig {
     pub(crate) fn create(&self) -> Mailbox {
-        let user = match &self.kind {
-            QueueKind::Unbounded => UserQueue::Unbounded(LockedQueue::new()),
-            QueueKind::Bounded(n) => UserQueue::Bounded(Box::new(ArrayQueue::new(*n))),
-            QueueKind::BoundedDropping(n) => UserQueue::Dropping(Box::new(ArrayQueue::new(*n))),
-            QueueKind::Priority(f) => UserQueue::Priority(
+        let queue = match &self.kind {
+            QueueKind::Unbounded => None,
+            QueueKind::Bounded(n) => Some(OtherQueue::Bounded(Box::new(ArrayQueue::new(*n)))),
+            QueueKind::BoundedDropping(n) => {
+                Some(OtherQueue::Dropping(Box::new(ArrayQueue::new(*n))))
+            }
+            QueueKind::Priority(f) => Some(OtherQueue::Priority(
                 Box::new(std::array::from_fn(|_| SegQueue::new())),
                 f.clone(),
-            ),
+            )),
         };
         Mailbox {
             system: LockedQueue::new(),
-            user,
-            middleware: MiddlewareList(
-                (!self.middleware.is_empty()).then(|| Box::new(self.middleware.clone())),
-            ),
+            unbounded: LockedQueue::new(),
+            rare: (queue.is_some() || !self.middleware.is_empty()).then(|| {
+                Box::new(RareParts {
+                    queue,
+                    middleware: self.middleware.clone(),
+                })
+            }),
         }
     }
 }
 
-/// The bounded queues are boxed: `ArrayQueue` is cache-padded (128-byte aligned, 384
-/// bytes), and inline it would make every actor's process that big, bounded or not.
-pub(crate) enum UserQueue {
-    Unbounded(LockedQueue<MessageEnvelope>),
+/// The user queues other than the default unbounded one, in the mailbox's `RareParts`.
+/// Each boxed: `ArrayQueue` is cache-padded (128-byte aligned, 384 bytes) and the priority
+/// levels are 2 KiB; inline, the enum's tag would pad `RareParts` to 640 bytes.
+enum OtherQueue {
     Bounded(Box<ArrayQueue<MessageEnvelope>>),
     Dropping(Box<ArrayQueue<MessageEnvelope>>),
     Priority(Box<[SegQueue<MessageEnvelope>; 8]>, PriorityFn),
 }
 
-impl UserQueue {
+/// A mailbox's user queue, as its runner and its senders see it (a view: the mailbox keeps
+/// the unbounded queue inline and the others out of line).
+#[derive(Clone, Copy)]
+pub(crate) enum UserQueue<'a> {
+    Unbounded(&'a LockedQueue<MessageEnvelope>),
+    Bounded(&'a ArrayQueue<MessageEnvelope>),
+    Dropping(&'a ArrayQueue<MessageEnvelope>),
+    Priority(&'a [SegQueue<MessageEnvelope>; 8], &'a PriorityFn),
+}
+
+impl UserQueue<'_> {
     #[inline]
-    pub(crate) fn pop(&self) -> Option<MessageEnvelope> {
+    pub(crate) fn pop(self) -> Option<MessageEnvelope> {
         match self {
             UserQueue::Unbounded(q) => q.pop(USER_QUEUE_KEEP),
             UserQueue::Bounded(q) | UserQueue::Dropping(q) => q.pop(),
             UserQueue::Priority(qs, _) => qs.iter().rev().find_map(|q| q.pop()),
         }
     }
-    pub(crate) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         match self {
             UserQueue::Unbounded(q) => q.is_empty(),
             UserQueue::Bounded(q) | UserQueue::Dropping(q) => q.is_empty(),
             UserQueue::Priority(qs, _) => qs.iter().all(|q| q.is_empty()),
         }
     }
-    pub(crate) fn len(&self) -> usize {
+    pub(crate) fn len(self) -> usize {
         match self {
             UserQueue::Unbounded(q) => q.len(),
             UserQueue::Bounded(q) | UserQueue::Dropping(q) => q.len(),
@@ -74,17 +89,17 @@ impl UserQueue {
 /// back to the front of the queue, in order, so nothing is lost or reordered. Other queues
 /// pop one by one.
 pub(crate) struct Taken<'a> {
-    queue: &'a UserQueue,
+    queue: UserQueue<'a>,
     /// Dropped by hand in `Drop` only if it ever allocated: most turns (one message, or a
     /// bounded queue) never fill it, and a `VecDeque`'s drop glue walks its two (empty)
     /// slices, about 35 instructions per turn for nothing.
     batch: ManuallyDrop<VecDeque<MessageEnvelope>>,
 }
 
-impl UserQueue {
+impl<'a> UserQueue<'a> {
     /// Starts a turn's taking (see [`Taken`]).
     #[inline]
-    pub(crate) fn taker(&self) -> Taken<'_> {
+    pub(crate) fn taker(self) -> Taken<'a> {
         Taken {
             queue: self,
             batch: ManuallyDrop::new(VecDeque::new()),
@@ -294,22 +309,35 @@ const USER_QUEUE_KEEP: usize = 16;
 /// An actor's queues and mailbox middleware.
 pub(crate) struct Mailbox {
     pub(crate) system: LockedQueue<SystemMessage>,
-    pub(crate) user: UserQueue,
-    pub(crate) middleware: MiddlewareList,
+    /// The user queue, unless `rare` holds another kind.
+    unbounded: LockedQueue<MessageEnvelope>,
+    /// Another kind of user queue and the middleware, if any: one word in every mailbox
+    /// (an enum of the queue kinds beside a middleware box took two).
+    rare: Option<Box<RareParts>>,
 }
 
-/// A mailbox's middleware: one word (a boxed slice would be two; most mailboxes have none).
-#[allow(clippy::box_collection)]
-pub(crate) struct MiddlewareList(Option<Box<Vec<Arc<dyn MailboxMiddleware>>>>);
+/// What few mailboxes have (see `Mailbox::rare`).
+struct RareParts {
+    queue: Option<OtherQueue>,
+    middleware: Vec<Arc<dyn MailboxMiddleware>>,
+}
 
-impl MiddlewareList {
+impl Mailbox {
+    /// The user queue.
     #[inline]
-    pub(crate) fn iter(&self) -> std::slice::Iter<'_, Arc<dyn MailboxMiddleware>> {
-        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    pub(crate) fn user(&self) -> UserQueue<'_> {
+        match self.rare.as_deref().and_then(|r| r.queue.as_ref()) {
+            None => UserQueue::Unbounded(&self.unbounded),
+            Some(OtherQueue::Bounded(q)) => UserQueue::Bounded(q),
+            Some(OtherQueue::Dropping(q)) => UserQueue::Dropping(q),
+            Some(OtherQueue::Priority(qs, f)) => UserQueue::Priority(qs, f),
+        }
     }
+
+    /// The mailbox middleware (most mailboxes have none).
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_none()
+    pub(crate) fn middleware(&self) -> &[Arc<dyn MailboxMiddleware>] {
+        self.rare.as_deref().map_or(&[], |r| &r.middleware)
     }
 }
 
@@ -388,5 +416,17 @@ mod locked_queue_tests {
         q.push_front_all(&mut out);
         assert_eq!(q.pop(2), None);
         assert!(q.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// A bounded, dropping or priority mailbox, or one with middleware, pays for `RareParts`:
+    /// its queue stays boxed, so this is a 64-byte chunk and not the 640 bytes the
+    /// cache-padded queue would pad it to inline.
+    #[test]
+    fn the_rare_parts_of_a_mailbox_stay_small() {
+        let size = std::mem::size_of::<super::RareParts>();
+        assert!(size <= 56, "RareParts grew to {size} bytes");
     }
 }
