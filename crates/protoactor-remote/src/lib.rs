@@ -112,8 +112,9 @@
 //!  3 batches    codec, frame
 //!                 `MessageBatch`es (tables, both wire variants, per-envelope errors, the
 //!                 type-name cap); the gRPC codec, with the memory budget checked per frame
-//!  4 settings   events, config
-//!                 published events and settings
+//!  4 settings   events, config, certs
+//!                 published events and settings; `certs` (feature `tls`): signing with the
+//!                 TLS key, checking peers' certificates, peer address binding
 //!  5 node       node
 //!                 the node-wide state (system, settings, registry, address, inbound streams,
 //!                 shutdown flag, learned peer variants, throttled delivery-error log)
@@ -130,6 +131,9 @@
 
 mod activator;
 pub mod build;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod certs;
 pub mod codec;
 pub mod config;
 mod endpoint;
