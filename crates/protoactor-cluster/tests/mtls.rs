@@ -570,6 +570,30 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
         vec![insider.cluster.address().to_string(); 2],
         "only the insider's own calls reached the probe"
     );
+    // 4. A node whose certificate names 127.0.0.5 advertising b's address: its connection
+    //    is refused at its handshake, so not even a message without a sender gets through.
+    let liar_cert = ca.issue_for("liar", &["127.0.0.5"]);
+    let (liar, liar_remote) = bare_node(
+        RemoteConfig::new("127.0.0.5", 0)
+            .with_advertised_address(b.cluster.address())
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(50))
+            .with_tls(TlsConfig::mutual(
+                liar_cert.cert_pem,
+                liar_cert.key_pem,
+                ca.pem(),
+            )),
+    );
+    let refused = a.remote.refused_senders();
+    Pid::new(a.cluster.address(), "probe")
+        .send_user_message(&liar, MessageEnvelope::new(probe_request()));
+    eventually("the connection claiming b's address is refused", || {
+        a.remote.refused_senders() > refused
+    });
+    liar_remote.shutdown();
+    liar.shutdown();
+    assert_eq!(askers.lock().len(), 2, "the liar's message reached the probe");
 
     // b keeps heartbeating, nobody takes a `left` for it, the topology stays the three
     // members (the insider, unsigned, is never admitted), and grain calls are answered.
