@@ -17,16 +17,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protoactor::prelude::*;
 use parking_lot::Mutex;
+use protoactor::prelude::*;
 use protoactor::{FutureError, MessageEnvelope};
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
 use protoactor_cluster::gossip::{
     pack, Gossiper, MemberSignatures, CERT_KEY, HEARTBEAT_KEY, LEFT_KEY,
 };
 use protoactor_cluster::proto::{
-    GossipKeyValue, GossipMemberState, GossipRequest, GossipResponse, GossipState,
-    MemberHeartbeat,
+    GossipKeyValue, GossipMemberState, GossipRequest, GossipResponse, GossipState, MemberHeartbeat,
 };
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
 use protoactor_cluster::{CallOptions, Cluster, ClusterError, GossipSecret};
@@ -385,7 +384,12 @@ fn a_go_member_with_a_certificate_of_the_cluster_ca_shares_a_mutual_tls_cluster(
 
 /// A member of cluster "bound" on loopback host `host` with a certificate of `ca` naming only
 /// that host, on `agent`'s test provider; with member signatures if `signatures`.
-fn member_on(ca: &Arc<TestCa>, host: &'static str, agent: &Arc<InMemAgent>, signatures: bool) -> Node {
+fn member_on(
+    ca: &Arc<TestCa>,
+    host: &'static str,
+    agent: &Arc<InMemAgent>,
+    signatures: bool,
+) -> Node {
     let ca = ca.clone();
     let builder = NodeBuilder::new("bound")
         .with_hello_kinds(&["hello"])
@@ -413,7 +417,9 @@ fn member_on(ca: &Arc<TestCa>, host: &'static str, agent: &Arc<InMemAgent>, sign
 }
 
 fn gossiper(node: &Node) -> Arc<Gossiper> {
-    node.system.extension::<Gossiper>().expect("a member gossips")
+    node.system
+        .extension::<Gossiper>()
+        .expect("a member gossips")
 }
 
 /// A gossip request holding `values` filed under `member`.
@@ -455,8 +461,11 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
     let seen = askers.clone();
     let props = Props::from_func(move |ctx| {
         if ctx.message_as::<HelloRequest>().is_some() {
-            seen.lock()
-                .push(ctx.sender().map(|p| p.address().to_string()).unwrap_or_default());
+            seen.lock().push(
+                ctx.sender()
+                    .map(|p| p.address().to_string())
+                    .unwrap_or_default(),
+            );
             ctx.respond(HelloResponse {
                 message: "pong".into(),
                 ..Default::default()
@@ -526,7 +535,11 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
         ],
     ));
     let after = gossiper(a).rejections();
-    assert_eq!(after.bad_certificate, before.bad_certificate + 1, "{after:?}");
+    assert_eq!(
+        after.bad_certificate,
+        before.bad_certificate + 1,
+        "{after:?}"
+    );
     assert!(after.bad_signature >= before.bad_signature + 3, "{after:?}");
     // 2. The same values without a certificate: checked with b's own, and refused.
     let before = after;
@@ -564,7 +577,10 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
     );
     // The insider's own call rides the same connection after the forgeries.
     assert_eq!(ping(&insider.system, a).as_deref(), Ok("pong"));
-    assert!(a.remote.refused_senders() >= refused + 2, "the calls as b were not refused");
+    assert!(
+        a.remote.refused_senders() >= refused + 2,
+        "the calls as b were not refused"
+    );
     assert_eq!(
         *askers.lock(),
         vec![insider.cluster.address().to_string(); 2],
@@ -593,7 +609,11 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
     });
     liar_remote.shutdown();
     liar.shutdown();
-    assert_eq!(askers.lock().len(), 2, "the liar's message reached the probe");
+    assert_eq!(
+        askers.lock().len(),
+        2,
+        "the liar's message reached the probe"
+    );
 
     // b keeps heartbeating, nobody takes a `left` for it, the topology stays the three
     // members (the insider, unsigned, is never admitted), and grain calls are answered.
@@ -643,7 +663,9 @@ fn member_signatures_need_mutual_tls_and_no_gossip_secret() {
     let got = Cluster::start_member(
         &system,
         &remote,
-        plain.config(TestProvider::new(&agent)).with_member_signatures(),
+        plain
+            .config(TestProvider::new(&agent))
+            .with_member_signatures(),
     );
     assert!(
         matches!(got, Err(ClusterError::MemberSignatures(_))),

@@ -238,7 +238,10 @@ mod tests {
     fn ca_and_cert(host: &str) -> (String, TlsConfig) {
         let ca = TestCa::new("ca");
         let cert = ca.issue_for("member", &[host]);
-        (ca.pem(), TlsConfig::mutual(cert.cert_pem, cert.key_pem, ca.pem()))
+        (
+            ca.pem(),
+            TlsConfig::mutual(cert.cert_pem, cert.key_pem, ca.pem()),
+        )
     }
 
     #[test]
@@ -275,7 +278,10 @@ mod tests {
             v.check(&vec![0x30; MAX_CERT_LEN + 1], "127.0.0.2"),
             Err(CertError::TooLarge(_))
         ));
-        assert!(matches!(v.check(b"junk", "h"), Err(CertError::Untrusted(_))));
+        assert!(matches!(
+            v.check(b"junk", "h"),
+            Err(CertError::Untrusted(_))
+        ));
         assert!(CertVerifier::new(&TlsConfig::mutual("", "", ca.into_bytes())).is_ok());
     }
 

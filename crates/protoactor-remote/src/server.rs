@@ -279,10 +279,13 @@ fn refuse_unbound_senders(
             .copied()
             .unwrap_or(false)
     };
-    let (refused, kept): (Vec<_>, Vec<_>) =
-        std::mem::take(&mut batch.envelopes).into_iter().partition(is_bad);
+    let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.envelopes)
+        .into_iter()
+        .partition(is_bad);
     batch.envelopes = kept;
-    let error: Arc<str> = Arc::from("sender address not named by the connection's certificate (peer address binding)");
+    let error: Arc<str> = Arc::from(
+        "sender address not named by the connection's certificate (peer address binding)",
+    );
     let target = protoactor::Pid::new(node.address.clone(), "");
     for e in refused {
         let claimed = e
