@@ -158,7 +158,7 @@ impl ClusterConfig {
     ///
     /// Members sharing a host (one certificate naming it) can still speak for each other,
     /// and any member can still activate any grain. [`Cluster::start_member`](crate::Cluster::start_member)
-    /// fails with [`ClusterError::MemberSignatures`](crate::ClusterError::MemberSignatures)
+    /// fails with [`ClusterError::MemberSignatures`]
     /// without mutual TLS or together with a gossip secret. protoactor-go members cannot
     /// join such a cluster (their values are unsigned).
     #[cfg(feature = "tls")]
