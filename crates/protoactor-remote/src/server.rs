@@ -263,14 +263,19 @@ fn refuse_unbound_senders(
     if !node.bind_peer_addresses.load(Ordering::Acquire) {
         return;
     }
+    // The common case (every sender allowed) allocates nothing.
+    if batch
+        .senders
+        .iter()
+        .all(|s| unbound(node, binding, &s.address).is_none())
+    {
+        return;
+    }
     let bad: Vec<bool> = batch
         .senders
         .iter()
         .map(|s| unbound(node, binding, &s.address).is_some())
         .collect();
-    if !bad.contains(&true) {
-        return;
-    }
     let is_bad = |e: &crate::remote_proto::MessageEnvelope| {
         usize::try_from(e.sender)
             .ok()
@@ -301,21 +306,34 @@ fn refuse_unbound_senders(
             .and_then(|i| batch.type_names.get(i))
             .filter(|n| n.len() <= crate::codec::MAX_TYPE_NAME_LEN)
             .map_or_else(|| Arc::from(""), |n| Arc::from(n.as_str()));
-        node.publish_error(RemoteDeliveryError {
-            direction: Direction::Inbound,
-            peer: peer.to_string(),
-            target: None,
-            type_name: type_name.to_string(),
-            error: error.to_string(),
-        });
-        let raw = UndecodableMessage {
-            type_name,
-            serializer_id: e.serializer_id,
-            data: e.message_data,
-            error: error.clone(),
-        };
-        node.dead_letter(&target, MessageEnvelope::new(raw));
+        refuse_envelope(node, peer, &target, type_name, &e, &error);
     }
+}
+
+/// Refuses an inbound envelope undelivered: a delivery error and a dead letter holding its
+/// raw payload.
+fn refuse_envelope(
+    node: &Node,
+    peer: &str,
+    target: &protoactor::Pid,
+    type_name: Arc<str>,
+    e: &crate::remote_proto::MessageEnvelope,
+    error: &Arc<str>,
+) {
+    node.publish_error(RemoteDeliveryError {
+        direction: Direction::Inbound,
+        peer: peer.to_string(),
+        target: None,
+        type_name: type_name.to_string(),
+        error: error.to_string(),
+    });
+    let raw = UndecodableMessage {
+        type_name,
+        serializer_id: e.serializer_id,
+        data: e.message_data.clone(),
+        error: error.clone(),
+    };
+    node.dead_letter(target, MessageEnvelope::new(raw));
 }
 
 fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch, peer: &str) {
@@ -346,20 +364,7 @@ fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch
                 .ok()
                 .and_then(|i| names.get(i))
                 .unwrap_or(&no_name);
-            node.publish_error(RemoteDeliveryError {
-                direction: Direction::Inbound,
-                peer: peer.to_string(),
-                target: None,
-                type_name: type_name.to_string(),
-                error: error.to_string(),
-            });
-            let raw = UndecodableMessage {
-                type_name: type_name.clone(),
-                serializer_id: e.serializer_id,
-                data: e.message_data.clone(),
-                error: error.clone(),
-            };
-            node.dead_letter(&target, MessageEnvelope::new(raw));
+            refuse_envelope(node, peer, &target, type_name.clone(), e, &error);
         }
         return;
     }

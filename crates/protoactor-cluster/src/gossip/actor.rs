@@ -127,7 +127,11 @@ impl Shared {
 
     /// True if values are signed (a secret or member signatures).
     fn signs(&self) -> bool {
-        self.config.signing().is_some()
+        #[cfg(feature = "tls")]
+        if self.config.member_signatures.is_some() {
+            return true;
+        }
+        self.config.secret.is_some()
     }
 
     /// Direct admission (no secret): admits `id`, whose own gossip just arrived over this
