@@ -41,8 +41,8 @@ pub enum ClusterError {
         /// The least length taken.
         min: usize,
     },
-    /// Member signatures ([`ClusterConfig::with_member_signatures`](crate::ClusterConfig::with_member_signatures))
-    /// cannot be used: the remote has no mutual TLS, a gossip secret is set too, or the
+    /// Member signatures (`ClusterConfig::with_member_signatures`, feature `tls`) cannot be
+    /// used: the remote has no mutual TLS, a gossip secret is set too, or the
     /// TLS certificate or key cannot sign.
     #[error("member signatures: {0}")]
     MemberSignatures(String),

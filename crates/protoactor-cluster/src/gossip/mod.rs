@@ -29,7 +29,7 @@
 //! * optionally (Rust-only clusters), each member signs its own values with the cluster's
 //!   secret and values without a valid signature are dropped ([`auth`]); or, with mutual
 //!   TLS, with its own TLS key, and values filed under a member are taken only if signed by
-//!   the key of a certificate of the CA naming that member's host ([`certs`], feature `tls`).
+//!   the key of a certificate of the CA naming that member's host (`certs`, feature `tls`).
 //!
 //! The module reads from the bottom up: [`wire`] (names, keys, packing), [`auth`] and `certs` (signed
 //! values), [`state`] (the
