@@ -28,7 +28,10 @@ use protoactor_cluster::proto::{
     GossipKeyValue, GossipMemberState, GossipRequest, GossipResponse, GossipState, MemberHeartbeat,
 };
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
-use protoactor_cluster::{CallOptions, Cluster, ClusterError, GossipSecret};
+use protoactor_cluster::{
+    ActivationRequest, ActivationResponse, CallOptions, Cluster, ClusterError, ClusterIdentity,
+    GossipSecret,
+};
 use protoactor_remote::{Remote, RemoteConfig, TlsConfig, WireVariant};
 use protoactor_testkit::certs::TestCa;
 use protoactor_testkit::cluster::{
@@ -573,14 +576,55 @@ fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_
     );
     Pid::new(a.cluster.address(), "probe").send_user_message(
         &insider.system,
-        MessageEnvelope::new(probe_request()).with_sender(as_b),
+        MessageEnvelope::new(probe_request()).with_sender(as_b.clone()),
+    );
+    // An activation of a grain `a` owns, requested as b.
+    let owned_by_a = |prefix: &str| {
+        // `owner` names the owner's address.
+        (0..10_000)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|id| {
+                a.cluster.member_list().owner("hello", id).as_deref() == Some(a.cluster.address())
+            })
+            .expect("`a` owns an identity")
+    };
+    let activation = |identity: &str| ActivationRequest {
+        cluster_identity: Some(ClusterIdentity::new(identity, "hello")),
+        topology_hash: a.cluster.member_list().topology_hash(),
+        ..Default::default()
+    };
+    let forged_grain = owned_by_a("forged");
+    let activator = Pid::new(a.cluster.address(), "partition-activator");
+    activator.send_user_message(
+        &insider.system,
+        MessageEnvelope::new(activation(&forged_grain)).with_sender(as_b),
     );
     // The insider's own call rides the same connection after the forgeries.
     assert_eq!(ping(&insider.system, a).as_deref(), Ok("pong"));
     assert!(
-        a.remote.refused_senders() >= refused + 2,
+        a.remote.refused_senders() >= refused + 3,
         "the calls as b were not refused"
     );
+    let activated = |identity: &str| {
+        a.cluster
+            .local_activations(Some("hello"))
+            .iter()
+            .any(|(ci, _)| ci.identity == identity)
+    };
+    assert!(
+        !activated(&forged_grain),
+        "the activation requested as b ran"
+    );
+    // What member signatures do not prevent: a certified member activates a grain as
+    // itself.
+    let own_grain = owned_by_a("insider");
+    insider
+        .system
+        .root()
+        .request_future(&activator, activation(&own_grain), Duration::from_secs(20))
+        .result_as::<ActivationResponse>()
+        .expect("the insider activates a grain as itself");
+    assert!(activated(&own_grain));
     assert_eq!(
         *askers.lock(),
         vec![insider.cluster.address().to_string(); 2],
