@@ -92,6 +92,13 @@ pub struct ClusterConfig {
     /// secret: protoactor-go members gossip, so they are admitted. With a gossip secret,
     /// the secret's rule applies instead (a value the member signed).
     pub gossip_admission: Option<bool>,
+    /// Per-member gossip signatures bound to each member's certificate, and peer address
+    /// binding on the remote (default off; needs the remote to use mutual TLS; Rust-only:
+    /// protoactor-go members neither sign nor bind). See
+    /// [`with_member_signatures`](Self::with_member_signatures).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub member_signatures: bool,
 }
 
 impl ClusterConfig {
@@ -125,6 +132,8 @@ impl ClusterConfig {
             handoff_timeout: Duration::from_secs(1),
             gossip_secret: None,
             gossip_admission: None,
+            #[cfg(feature = "tls")]
+            member_signatures: false,
         }
     }
     /// Signs this member's gossip values with `secret` and takes only values signed with
@@ -132,6 +141,30 @@ impl ClusterConfig {
     /// join such a cluster).
     pub fn with_gossip_secret(mut self, secret: GossipSecret) -> Self {
         self.gossip_secret = Some(secret);
+        self
+    }
+    /// One member cannot speak for another (Rust-only clusters with mutual TLS, every
+    /// member with a certificate of the cluster's CA naming the host of its own address):
+    /// * each member signs its own gossip values with its TLS private key and publishes its
+    ///   certificate in its gossip state; a value filed under member X is taken only if
+    ///   signed by the key of the certificate X published, which must chain to the CA the
+    ///   remote trusts and name the host of X's address as the provider lists it (refusals
+    ///   are counted in [`GossipRejections`](crate::gossip::GossipRejections)
+    ///   `bad_signature` and `bad_certificate`); members are admitted to the topology by
+    ///   their signed values;
+    /// * the remote binds peer addresses ([`Remote::bind_peer_addresses`](protoactor_remote::Remote::bind_peer_addresses)):
+    ///   a connection may claim only sender addresses whose host its client certificate
+    ///   names, so a member cannot send messages as another.
+    ///
+    /// Members sharing a host (one certificate naming it) can still speak for each other,
+    /// and any member can still activate any grain. [`Cluster::start_member`](crate::Cluster::start_member)
+    /// fails with [`ClusterError::MemberSignatures`]
+    /// without mutual TLS or together with a gossip secret. protoactor-go members cannot
+    /// join such a cluster (their values are unsigned).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn with_member_signatures(mut self) -> Self {
+        self.member_signatures = true;
         self
     }
     /// Turns gossip admission on or off whatever the remote's TLS (see

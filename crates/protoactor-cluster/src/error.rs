@@ -41,6 +41,11 @@ pub enum ClusterError {
         /// The least length taken.
         min: usize,
     },
+    /// Member signatures (`ClusterConfig::with_member_signatures`, feature `tls`) cannot be
+    /// used: the remote has no mutual TLS, a gossip secret is set too, or the
+    /// TLS certificate or key cannot sign.
+    #[error("member signatures: {0}")]
+    MemberSignatures(String),
     /// A kind name is empty or contains `/`.
     #[error("invalid kind name {0:?}: it must be non-empty and contain no '/'")]
     InvalidKind(String),

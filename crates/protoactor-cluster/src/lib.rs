@@ -124,6 +124,13 @@
 //!   `remote.WithDialOptions` with `grpc.WithTransportCredentials(..)`).
 //! * **Signed gossip** ([`ClusterConfig::with_gossip_secret`], Rust-only clusters): a member
 //!   enters the topology only once gossip it signed has arrived.
+//! * **Member signatures** (`ClusterConfig::with_member_signatures`, feature `tls`,
+//!   Rust-only clusters with mutual TLS): each member signs its gossip with its TLS key and
+//!   publishes its certificate; values filed under a member are taken only if signed by a
+//!   certificate of the CA naming that member's host, and the remote refuses messages whose
+//!   sender address names a host the connection's certificate does not
+//!   (`TlsConfig::with_peer_address_binding`). One member cannot speak for a member on
+//!   another host.
 //!
 //! Membership still comes from the provider, but with either option a listed member joins
 //! a member's topology only once it proved itself: with a secret, once gossip it signed
@@ -132,9 +139,9 @@
 //! [`ClusterConfig::gossip_admission`], on by default with mutual TLS and available without
 //! TLS through [`ClusterConfig::with_gossip_admission`]). A listed member whose certificate
 //! is refused is thus never admitted, and no grain is placed on it; protoactor-go members
-//! gossip, so they are admitted. Once authenticated, members trust each other fully: a
-//! certificate is not tied to a member id, so a member can still claim another's sender
-//! address. The automanaged provider's `/_health` endpoint and the management API are plain
+//! gossip, so they are admitted. Without member signatures, once authenticated, members
+//! trust each other fully: a certificate is not tied to a member's address, so a member can
+//! still claim another's sender address. The automanaged provider's `/_health` endpoint and the management API are plain
 //! HTTP on their own ports; mutual TLS does not cover them.
 //!
 //! ## Pub/sub

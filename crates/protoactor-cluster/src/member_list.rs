@@ -347,6 +347,17 @@ impl MemberList {
             .any(|m| m.id == id)
     }
 
+    /// The member the provider lists with id `id`, blocked or not.
+    pub fn listed_member(&self, id: &str) -> Option<Member> {
+        self.0
+            .state
+            .lock()
+            .provider_members
+            .iter()
+            .find(|m| m.id == id)
+            .cloned()
+    }
+
     /// The id of the member the provider lists at `address` (`host:port`), blocked or not.
     pub fn listed_at(&self, address: &str) -> Option<String> {
         self.0

@@ -7,18 +7,31 @@
 //! with mutual TLS), so every grain call is answered by the members that hold certificates.
 //! A protoactor-go member (`interop/cmd/gocluster` with `-tls-cert/-tls-key/-tls-ca`, i.e.
 //! protoactor-go's `remote.WithServerOptions`/`WithDialOptions` with gRPC TLS credentials)
-//! and a Rust member share one mutual-TLS cluster. Certificates are made at test time
+//! and a Rust member share one mutual-TLS cluster. With member signatures
+//! (`ClusterConfig::with_member_signatures`), three members each on a loopback host of its
+//! own (127.0.0.2-4) with a certificate naming only that host: an insider holding a valid
+//! certificate of the CA for another host forges gossip about member `b` and sends as `b`,
+//! and everything it forged is refused and counted. Certificates are made at test time
 //! (`protoactor_testkit::certs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use protoactor::prelude::*;
-use protoactor::FutureError;
+use protoactor::{FutureError, MessageEnvelope};
 use protoactor_cluster::automanaged::{AutoManagedConfig, AutoManagedProvider};
-use protoactor_cluster::gossip::{Gossiper, HEARTBEAT_KEY};
+use protoactor_cluster::gossip::{
+    pack, Gossiper, MemberSignatures, CERT_KEY, HEARTBEAT_KEY, LEFT_KEY,
+};
+use protoactor_cluster::proto::{
+    GossipKeyValue, GossipMemberState, GossipRequest, GossipResponse, GossipState, MemberHeartbeat,
+};
 use protoactor_cluster::test_provider::{InMemAgent, TestProvider};
-use protoactor_cluster::{CallOptions, Cluster, GossipSecret};
+use protoactor_cluster::{
+    ActivationRequest, ActivationResponse, CallOptions, Cluster, ClusterError, ClusterIdentity,
+    GossipSecret,
+};
 use protoactor_remote::{Remote, RemoteConfig, TlsConfig, WireVariant};
 use protoactor_testkit::certs::TestCa;
 use protoactor_testkit::cluster::{
@@ -370,4 +383,358 @@ fn a_go_member_with_a_certificate_of_the_cluster_ca_shares_a_mutual_tls_cluster(
     go.stop();
     rt.block_on(rust.stop(false));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A member of cluster "bound" on loopback host `host` with a certificate of `ca` naming only
+/// that host, on `agent`'s test provider; with member signatures if `signatures`.
+fn member_on(
+    ca: &Arc<TestCa>,
+    host: &'static str,
+    agent: &Arc<InMemAgent>,
+    signatures: bool,
+) -> Node {
+    let ca = ca.clone();
+    let builder = NodeBuilder::new("bound")
+        .with_hello_kinds(&["hello"])
+        .with_remote_config(move || {
+            let cert = ca.issue_for("member", &[host]);
+            RemoteConfig::new(host, 0)
+                .with_wire_variant(WireVariant::Legacy2024)
+                .with_serialization(serialization())
+                .with_retries(1, Duration::from_millis(50))
+                .with_tls(TlsConfig::mutual(cert.cert_pem, cert.key_pem, ca.pem()))
+        });
+    let (system, remote) = builder.start_remote();
+    let config = builder.config(TestProvider::new(agent));
+    let config = if signatures {
+        config.with_member_signatures()
+    } else {
+        config
+    };
+    let cluster = Cluster::start_member(&system, &remote, config).expect("member starts");
+    Node {
+        system,
+        remote,
+        cluster,
+    }
+}
+
+fn gossiper(node: &Node) -> Arc<Gossiper> {
+    node.system
+        .extension::<Gossiper>()
+        .expect("a member gossips")
+}
+
+/// A gossip request holding `values` filed under `member`.
+fn gossip_about(member: &str, values: Vec<(&str, GossipKeyValue)>) -> GossipRequest {
+    let mut state = GossipState::default();
+    let m = state
+        .members
+        .entry(member.to_string())
+        .or_insert_with(GossipMemberState::default);
+    for (key, v) in values {
+        m.values.insert(key.to_string(), v);
+    }
+    GossipRequest {
+        from_member_id: String::new(),
+        state: Some(state),
+    }
+}
+
+#[test]
+fn with_member_signatures_an_insider_with_a_certificate_for_another_host_cannot_speak_for_a_member()
+{
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ca = Arc::new(TestCa::new("cluster CA"));
+    let agent = InMemAgent::new();
+    let nodes: Vec<Node> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .into_iter()
+        .map(|host| member_on(&ca, host, &agent, true))
+        .collect();
+    eventually("the three members admit each other", || whole(&nodes));
+    eventually("heartbeats gossiped", || {
+        nodes
+            .iter()
+            .all(|n| nodes.iter().all(|m| heartbeat_seq(n, &m.id()) > 0))
+    });
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let b_id = b.id();
+    // An actor on `a` that answers "pong" and records who asked.
+    let askers = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = askers.clone();
+    let props = Props::from_func(move |ctx| {
+        if ctx.message_as::<HelloRequest>().is_some() {
+            seen.lock().push(
+                ctx.sender()
+                    .map(|p| p.address().to_string())
+                    .unwrap_or_default(),
+            );
+            ctx.respond(HelloResponse {
+                message: "pong".into(),
+                ..Default::default()
+            });
+        }
+    });
+    a.system.root().spawn_named(&props, "probe").unwrap();
+
+    // The insider: listed by the provider, a valid certificate of the CA for 127.0.0.5,
+    // signing nothing (so never admitted), and the signing key of that certificate.
+    let insider = member_on(&ca, "127.0.0.5", &agent, false);
+    let insider_id = insider.id();
+    let insider_tls = insider.remote.tls().unwrap().clone();
+    let forger = MemberSignatures::new(&insider_tls, Arc::new(|_: &str| None)).unwrap();
+    eventually("the provider lists the insider to `a`", || {
+        a.cluster.member_list().is_listed(&insider_id)
+    });
+    // The control: the insider reaches `a` as itself.
+    assert_eq!(ping(&insider.system, a).as_deref(), Ok("pong"));
+
+    let a_gossip = gossiper(a).pid().clone();
+    let ask_a = |request: GossipRequest| {
+        insider
+            .system
+            .root()
+            .request_future(&a_gossip, request, Duration::from_secs(20))
+            .result_as::<GossipResponse>()
+            .expect("`a` answers the insider's gossip (it is listed)")
+    };
+    let held = seq_on_a(a, HEARTBEAT_KEY, &b_id);
+    // Plausible sequence numbers (within the step limit): without member signatures, `a`
+    // would take them.
+    let signed = |key: &str, seq: i64, value: prost_types::Any| {
+        let mut v = GossipKeyValue {
+            sequence_number: seq,
+            value: Some(value),
+            ..Default::default()
+        };
+        forger.sign(&b_id, key, &mut v);
+        v
+    };
+    let forged_beat = || signed(HEARTBEAT_KEY, held + 50, pack(&MemberHeartbeat::default()));
+    let empty = prost_types::Any {
+        type_url: "type.googleapis.com/google.protobuf.Empty".into(),
+        value: Vec::new(),
+    };
+    let forged_left = || signed(LEFT_KEY, held + 60, empty.clone());
+    let before = gossiper(a).rejections();
+
+    // 1. The insider's certificate filed as b's, with a `left` and a heartbeat for b signed
+    //    with its key: the certificate does not name b's host.
+    let mut cert = GossipKeyValue {
+        sequence_number: held + 40,
+        value: Some(prost_types::Any {
+            type_url: protoactor_cluster::gossip::certs::CERT_TYPE_URL.into(),
+            value: forged_cert_der(&insider_tls),
+        }),
+        ..Default::default()
+    };
+    forger.sign(&b_id, CERT_KEY, &mut cert);
+    ask_a(gossip_about(
+        &b_id,
+        vec![
+            (CERT_KEY, cert),
+            (LEFT_KEY, forged_left()),
+            (HEARTBEAT_KEY, forged_beat()),
+        ],
+    ));
+    let after = gossiper(a).rejections();
+    assert_eq!(
+        after.bad_certificate,
+        before.bad_certificate + 1,
+        "{after:?}"
+    );
+    assert!(after.bad_signature >= before.bad_signature + 3, "{after:?}");
+    // 2. The same values without a certificate: checked with b's own, and refused.
+    let before = after;
+    ask_a(gossip_about(
+        &b_id,
+        vec![(LEFT_KEY, forged_left()), (HEARTBEAT_KEY, forged_beat())],
+    ));
+    let after = gossiper(a).rejections();
+    assert!(after.bad_signature >= before.bad_signature + 2, "{after:?}");
+    assert!(
+        !gossiper(a).get_state(LEFT_KEY).contains_key(&b_id),
+        "a forged `left` for b was taken"
+    );
+    assert!(
+        seq_on_a(a, HEARTBEAT_KEY, &b_id) < held + 50,
+        "a forged heartbeat for b was taken"
+    );
+    assert!(
+        seq_on_a(a, CERT_KEY, &b_id) < held + 40,
+        "the insider's certificate was taken as b's"
+    );
+
+    // 3. Sending as b (its address as the sender): refused by peer address binding, both
+    //    gossip and a call to the probe; the insider's own call still gets through after.
+    let refused = a.remote.refused_senders();
+    let as_b = Some(Pid::new(b.cluster.address(), "future$forged"));
+    a_gossip.send_user_message(
+        &insider.system,
+        MessageEnvelope::new(gossip_about(&b_id, vec![(LEFT_KEY, forged_left())]))
+            .with_sender(as_b.clone()),
+    );
+    Pid::new(a.cluster.address(), "probe").send_user_message(
+        &insider.system,
+        MessageEnvelope::new(probe_request()).with_sender(as_b.clone()),
+    );
+    // An activation of a grain `a` owns, requested as b.
+    let owned_by_a = |prefix: &str| {
+        // `owner` names the owner's address.
+        (0..10_000)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|id| {
+                a.cluster.member_list().owner("hello", id).as_deref() == Some(a.cluster.address())
+            })
+            .expect("`a` owns an identity")
+    };
+    let activation = |identity: &str| ActivationRequest {
+        cluster_identity: Some(ClusterIdentity::new(identity, "hello")),
+        topology_hash: a.cluster.member_list().topology_hash(),
+        ..Default::default()
+    };
+    let forged_grain = owned_by_a("forged");
+    let activator = Pid::new(a.cluster.address(), "partition-activator");
+    activator.send_user_message(
+        &insider.system,
+        MessageEnvelope::new(activation(&forged_grain)).with_sender(as_b),
+    );
+    // The insider's own call rides the same connection after the forgeries.
+    assert_eq!(ping(&insider.system, a).as_deref(), Ok("pong"));
+    assert!(
+        a.remote.refused_senders() >= refused + 3,
+        "the calls as b were not refused"
+    );
+    let activated = |identity: &str| {
+        a.cluster
+            .local_activations(Some("hello"))
+            .iter()
+            .any(|(ci, _)| ci.identity == identity)
+    };
+    assert!(
+        !activated(&forged_grain),
+        "the activation requested as b ran"
+    );
+    // What member signatures do not prevent: a certified member activates a grain as
+    // itself.
+    let own_grain = owned_by_a("insider");
+    insider
+        .system
+        .root()
+        .request_future(&activator, activation(&own_grain), Duration::from_secs(20))
+        .result_as::<ActivationResponse>()
+        .expect("the insider activates a grain as itself");
+    assert!(activated(&own_grain));
+    assert_eq!(
+        *askers.lock(),
+        vec![insider.cluster.address().to_string(); 2],
+        "only the insider's own calls reached the probe"
+    );
+    // 4. A node whose certificate names 127.0.0.5 advertising b's address: its connection
+    //    is refused at its handshake, so not even a message without a sender gets through.
+    let liar_cert = ca.issue_for("liar", &["127.0.0.5"]);
+    let (liar, liar_remote) = bare_node(
+        RemoteConfig::new("127.0.0.5", 0)
+            .with_advertised_address(b.cluster.address())
+            .with_wire_variant(WireVariant::Legacy2024)
+            .with_serialization(serialization())
+            .with_retries(1, Duration::from_millis(50))
+            .with_tls(TlsConfig::mutual(
+                liar_cert.cert_pem,
+                liar_cert.key_pem,
+                ca.pem(),
+            )),
+    );
+    let refused = a.remote.refused_senders();
+    Pid::new(a.cluster.address(), "probe")
+        .send_user_message(&liar, MessageEnvelope::new(probe_request()));
+    eventually("the connection claiming b's address is refused", || {
+        a.remote.refused_senders() > refused
+    });
+    liar_remote.shutdown();
+    liar.shutdown();
+    assert_eq!(
+        askers.lock().len(),
+        2,
+        "the liar's message reached the probe"
+    );
+
+    // b keeps heartbeating, nobody takes a `left` for it, the topology stays the three
+    // members (the insider, unsigned, is never admitted), and grain calls are answered.
+    let start = seq_on_a(a, HEARTBEAT_KEY, &b_id);
+    eventually("b's heartbeat advances three rounds on `a`", || {
+        seq_on_a(a, HEARTBEAT_KEY, &b_id) >= start + 3
+    });
+    assert!(whole(&nodes), "the topology changed");
+    for n in &nodes {
+        assert!(!gossiper(n).get_state(LEFT_KEY).contains_key(&b_id));
+    }
+    for g in 0..12 {
+        let r = rt
+            .block_on(a.hello("hello", &format!("g{g}"), "a"))
+            .expect("a grain call with the insider listed");
+        assert_ne!(r.address, insider.cluster.address().to_string());
+    }
+    rt.block_on(async {
+        insider.stop(false).await;
+        for n in nodes {
+            n.stop(true).await;
+        }
+    });
+}
+
+/// The certificate (DER) of `tls`, as the insider would publish it.
+fn forged_cert_der(tls: &TlsConfig) -> Vec<u8> {
+    protoactor_remote::certs::CertSigner::new(tls)
+        .unwrap()
+        .certificate()
+        .to_vec()
+}
+
+fn seq_on_a(a: &Node, key: &str, about: &str) -> i64 {
+    gossiper(a)
+        .get_state(key)
+        .get(about)
+        .map_or(0, |v| v.sequence_number)
+}
+
+#[test]
+fn member_signatures_need_mutual_tls_and_no_gossip_secret() {
+    let ca = Arc::new(TestCa::new("cluster CA"));
+    let agent = InMemAgent::new();
+    let plain = NodeBuilder::new("bound");
+    let (system, remote) = plain.start_remote();
+    let got = Cluster::start_member(
+        &system,
+        &remote,
+        plain
+            .config(TestProvider::new(&agent))
+            .with_member_signatures(),
+    );
+    assert!(
+        matches!(got, Err(ClusterError::MemberSignatures(_))),
+        "{:?}",
+        got.as_ref().err()
+    );
+    assert!(!remote.binds_peer_addresses());
+    remote.shutdown();
+    system.shutdown();
+
+    let tls = builder(&ca);
+    let (system, remote) = tls.start_remote();
+    let secret = GossipSecret::new(*b"a cluster secret, 32 bytes long!").unwrap();
+    let got = Cluster::start_member(
+        &system,
+        &remote,
+        tls.config(TestProvider::new(&agent))
+            .with_member_signatures()
+            .with_gossip_secret(secret),
+    );
+    assert!(
+        matches!(got, Err(ClusterError::MemberSignatures(_))),
+        "{:?}",
+        got.as_ref().err()
+    );
+    remote.shutdown();
+    system.shutdown();
 }

@@ -39,6 +39,15 @@ pub struct TlsConfig {
     /// `ca_pem` (the TLS handshake fails), and this node presents `cert_pem` when it dials
     /// (default false).
     pub mutual: bool,
+    /// Peer address binding (with [`mutual`](Self::mutual); Rust-only clusters): a
+    /// connection may claim only sender addresses (its `ConnectRequest`'s, its messages'
+    /// sender PIDs') whose host its client certificate names; other messages are refused
+    /// (dead letters, [`RemoteDeliveryError`](crate::RemoteDeliveryError)s, counted by
+    /// [`Remote::refused_senders`](crate::Remote::refused_senders)), so a holder of a
+    /// certificate cannot send as another node. protoactor-go members do not present
+    /// certificates naming their advertised host in general, so leave it off with them
+    /// (default false).
+    pub bind_peer_addresses: bool,
 }
 
 /// Why TLS settings are unusable: a file that cannot be read, or PEM data that does not
@@ -65,6 +74,7 @@ impl TlsConfig {
             ca_pem: ca_pem.into(),
             domain_name: None,
             mutual: false,
+            bind_peer_addresses: false,
         }
     }
     /// Mutual TLS: as [`new`](Self::new), and the server accepts only clients presenting a
@@ -99,6 +109,12 @@ impl TlsConfig {
     /// Turns mutual TLS on or off (see [`mutual`](Self::mutual)).
     pub fn with_mutual(mut self, mutual: bool) -> Self {
         self.mutual = mutual;
+        self
+    }
+    /// Turns peer address binding on (see [`bind_peer_addresses`](Self::bind_peer_addresses);
+    /// takes effect with mutual TLS only).
+    pub fn with_peer_address_binding(mut self) -> Self {
+        self.bind_peer_addresses = true;
         self
     }
     /// The name expected in the peers' certificates instead of the host of their address.
@@ -138,6 +154,7 @@ impl std::fmt::Debug for TlsConfig {
             .field("ca_pem", &format_args!("{} bytes", self.ca_pem.len()))
             .field("domain_name", &self.domain_name)
             .field("mutual", &self.mutual)
+            .field("bind_peer_addresses", &self.bind_peer_addresses)
             .finish()
     }
 }

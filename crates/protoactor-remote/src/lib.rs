@@ -71,7 +71,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tls` | no | `TlsConfig`, `RemoteConfig::with_tls` and `RemoteConfig::with_mutual_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic); with mutual TLS the server accepts only peers presenting a certificate of the configured CA, and the node presents its own when it dials |
+//! | `tls` | no | `TlsConfig`, `RemoteConfig::with_tls` and `RemoteConfig::with_mutual_tls`: the server and the connections a node dials use TLS (rustls with the ring provider, through tonic); with mutual TLS the server accepts only peers presenting a certificate of the configured CA, and the node presents its own when it dials; peer address binding (`TlsConfig::with_peer_address_binding`); the `certs` module (signing with the TLS key, certificate checks) |
 //! | `build` | no | `compile_protos` and `configure` in [`build`], for a user's `build.rs` whose `.proto` files import `actor.proto` (protox, no system `protoc`) |
 //! | `tracing-otel` | no | enables `protoactor/tracing-otel`: span context crosses nodes in message headers |
 //!
@@ -85,7 +85,12 @@
 //! against `ca_pem` (for the host of their address, or `TlsConfig::domain_name`). Every
 //! message between nodes is then on an authenticated connection. It authenticates the
 //! *connection*, not the sender PID inside a message: any holder of a certificate of the CA
-//! can still claim any sender. PEM data is checked by `Remote::start` (an error, never a
+//! can still claim any sender, unless peer address binding is on
+//! (`TlsConfig::with_peer_address_binding`, `Remote::bind_peer_addresses`; Rust-only
+//! clusters): then a connection may claim only sender addresses whose host its client
+//! certificate names, and other messages are refused (dead letters, delivery errors,
+//! `Remote::refused_senders`). The `certs` module signs with the TLS key and checks
+//! certificates for other layers (the cluster's member signatures). PEM data is checked by `Remote::start` (an error, never a
 //! panic); `TlsConfig::from_pem_files` reads files, naming a missing one. protoactor-go
 //! speaks it too, through `remote.WithServerOptions` / `remote.WithDialOptions` with gRPC TLS
 //! credentials (`RequireAndVerifyClientCert`).
@@ -112,8 +117,9 @@
 //!  3 batches    codec, frame
 //!                 `MessageBatch`es (tables, both wire variants, per-envelope errors, the
 //!                 type-name cap); the gRPC codec, with the memory budget checked per frame
-//!  4 settings   events, config
-//!                 published events and settings
+//!  4 settings   events, config, certs
+//!                 published events and settings; `certs` (feature `tls`): signing with the
+//!                 TLS key, checking peers' certificates, peer address binding
 //!  5 node       node
 //!                 the node-wide state (system, settings, registry, address, inbound streams,
 //!                 shutdown flag, learned peer variants, throttled delivery-error log)
@@ -130,6 +136,9 @@
 
 mod activator;
 pub mod build;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod certs;
 pub mod codec;
 pub mod config;
 mod endpoint;

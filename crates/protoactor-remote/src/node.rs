@@ -36,6 +36,11 @@ pub(crate) struct Node {
     pub(crate) event_stream_types: parking_lot::RwLock<Option<std::collections::HashSet<String>>>,
     /// Type names refused from the network whatever the target (local-only events).
     pub(crate) local_only_types: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// Peer address binding is on (mutual TLS only; `TlsConfig::bind_peer_addresses`).
+    pub(crate) bind_peer_addresses: AtomicBool,
+    /// Messages and connections refused because they claimed an address their peer's
+    /// certificate does not name.
+    pub(crate) refused_senders: std::sync::atomic::AtomicU64,
 }
 
 impl Node {

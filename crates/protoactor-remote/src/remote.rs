@@ -171,6 +171,13 @@ impl Remote {
         let ser: Serialization = config.serialization.clone();
         let kinds: Kinds = Arc::new(parking_lot::RwLock::new(config.kinds.clone()));
         let max = config.max_message_size.saturating_mul(4);
+        #[cfg(feature = "tls")]
+        let bind_peers = config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.mutual && t.bind_peer_addresses);
+        #[cfg(not(feature = "tls"))]
+        let bind_peers = false;
         let node = Arc::new(Node {
             system: system.clone(),
             config,
@@ -185,6 +192,8 @@ impl Remote {
             peer_variants: DashMap::new(),
             event_stream_types: parking_lot::RwLock::new(None),
             local_only_types: parking_lot::RwLock::new(Default::default()),
+            bind_peer_addresses: AtomicBool::new(bind_peers),
+            refused_senders: Default::default(),
         });
         let endpoints = Endpoints::new(node.clone());
 
@@ -274,6 +283,37 @@ impl Remote {
         return self.node.config.tls.as_ref().is_some_and(|t| t.mutual);
         #[cfg(not(feature = "tls"))]
         false
+    }
+
+    /// This node's TLS settings, if it uses TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(&self) -> Option<&crate::config::TlsConfig> {
+        self.node.config.tls.as_ref()
+    }
+
+    /// Turns peer address binding on ([`TlsConfig::bind_peer_addresses`](crate::TlsConfig::bind_peer_addresses)),
+    /// from the next batch of every connection on. False (and nothing changes) without mutual
+    /// TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn bind_peer_addresses(&self) -> bool {
+        let on = self.uses_mutual_tls();
+        if on {
+            self.node.bind_peer_addresses.store(true, Ordering::Release);
+        }
+        on
+    }
+
+    /// True if peer address binding is on.
+    pub fn binds_peer_addresses(&self) -> bool {
+        self.node.bind_peer_addresses.load(Ordering::Acquire)
+    }
+
+    /// Messages (and connections) refused so far because their sender address named a host
+    /// the peer's certificate does not (peer address binding; always 0 without it).
+    pub fn refused_senders(&self) -> u64 {
+        self.node.refused_senders.load(Ordering::Relaxed)
     }
 
     /// The advertised address (`host:port`) other nodes use.

@@ -47,10 +47,25 @@ impl Remoting for RemotingService {
             .remote_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        // The client certificate of a mutual-TLS connection, kept for peer address binding
+        // (which may be turned on after the connection was made).
+        #[cfg(feature = "tls")]
+        let binding = request
+            .peer_certs()
+            .and_then(|certs| certs.first().cloned())
+            .map(crate::certs::AddressBinding::new);
+        #[cfg(not(feature = "tls"))]
+        let binding = None;
         let inbound = request.into_inner();
         let (tx, rx) = mpsc::channel::<Out>(4);
         self.node.inbound.lock().push(tx.clone());
-        tokio::spawn(read_stream(self.endpoints.clone(), inbound, tx, peer));
+        tokio::spawn(read_stream(
+            self.endpoints.clone(),
+            inbound,
+            tx,
+            peer,
+            binding,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -117,6 +132,7 @@ async fn read_stream(
     mut inbound: Streaming<RemoteMessage>,
     tx: mpsc::Sender<Out>,
     transport_peer: String,
+    mut binding: Option<Binding>,
 ) {
     let node = &*endpoints.node;
     let mut reader = BatchReader::new(node.address.clone());
@@ -151,6 +167,11 @@ async fn read_stream(
         match msg.message_type {
             Some(MessageType::ConnectRequest(c)) => match c.connection_type {
                 Some(connect_request::ConnectionType::ServerConnection(sc)) => {
+                    if let Some(why) = unbound(node, &mut binding, &sc.address) {
+                        refuse(node, binding.as_mut(), &peer, &sc.address, "connection");
+                        let _ = tx.send(Err(Status::permission_denied(why))).await;
+                        break;
+                    }
                     if !sc.address.is_empty() {
                         peer = sc.address;
                         advertised = true;
@@ -169,7 +190,8 @@ async fn read_stream(
                     tracing::warn!(%peer, "client connections are not supported; ignoring");
                 }
             },
-            Some(MessageType::MessageBatch(batch)) => {
+            Some(MessageType::MessageBatch(mut batch)) => {
+                refuse_unbound_senders(node, &mut binding, &mut batch, &peer);
                 // Answer in the variant the peer writes (its advertised address is how our
                 // endpoint to it is keyed).
                 // A probe's target is written in the 2024 form whatever the prober reads.
@@ -186,6 +208,132 @@ async fn read_stream(
         }
     }
     node.inbound.lock().retain(|t| !t.same_channel(&tx));
+}
+
+#[cfg(feature = "tls")]
+type Binding = crate::certs::AddressBinding;
+/// No binding without TLS (never constructed).
+#[cfg(not(feature = "tls"))]
+type Binding = std::convert::Infallible;
+
+/// Why `address` may not be claimed on this connection, if peer address binding is on and
+/// the connection's certificate does not name its host.
+fn unbound(node: &Node, binding: &mut Option<Binding>, address: &str) -> Option<String> {
+    if !node.bind_peer_addresses.load(Ordering::Acquire) {
+        return None;
+    }
+    #[cfg(feature = "tls")]
+    {
+        match binding.as_mut().map(|b| b.allows(address)) {
+            Some(true) => None,
+            Some(false) => Some(format!(
+                "sender address {address} is not named by the connection's certificate"
+            )),
+            None => Some("no client certificate to bind sender addresses to".into()),
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (binding, address);
+        None
+    }
+}
+
+/// Counts a refusal and logs the first one of the connection.
+fn refuse(node: &Node, binding: Option<&mut Binding>, peer: &str, address: &str, what: &str) {
+    node.refused_senders.fetch_add(1, Ordering::Relaxed);
+    #[cfg(feature = "tls")]
+    let first = binding.is_none_or(|b| !std::mem::replace(&mut b.warned, true));
+    #[cfg(not(feature = "tls"))]
+    let first = binding.is_none();
+    if first {
+        tracing::warn!(%peer, claimed = %address, "peer address binding: a {what} claimed a sender address its certificate does not name; refused (logged once per connection)");
+    }
+}
+
+/// Peer address binding: takes out of `batch` the envelopes whose sender is at an address
+/// the connection's certificate does not name, and refuses them (dead letters and delivery
+/// errors). One check per distinct address of the batch's sender table, not per envelope.
+fn refuse_unbound_senders(
+    node: &Node,
+    binding: &mut Option<Binding>,
+    batch: &mut MessageBatch,
+    peer: &str,
+) {
+    if !node.bind_peer_addresses.load(Ordering::Acquire) {
+        return;
+    }
+    // The common case (every sender allowed) allocates nothing.
+    if batch
+        .senders
+        .iter()
+        .all(|s| unbound(node, binding, &s.address).is_none())
+    {
+        return;
+    }
+    let bad: Vec<bool> = batch
+        .senders
+        .iter()
+        .map(|s| unbound(node, binding, &s.address).is_some())
+        .collect();
+    let is_bad = |e: &crate::remote_proto::MessageEnvelope| {
+        usize::try_from(e.sender)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| bad.get(i))
+            .copied()
+            .unwrap_or(false)
+    };
+    let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.envelopes)
+        .into_iter()
+        .partition(is_bad);
+    batch.envelopes = kept;
+    let error: Arc<str> = Arc::from(
+        "sender address not named by the connection's certificate (peer address binding)",
+    );
+    let target = protoactor::Pid::new(node.address.clone(), "");
+    for e in refused {
+        let claimed = e
+            .sender
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| batch.senders.get(i))
+            .map(|s| s.address.clone())
+            .unwrap_or_default();
+        refuse(node, binding.as_mut(), peer, &claimed, "message");
+        let type_name: Arc<str> = usize::try_from(e.type_id)
+            .ok()
+            .and_then(|i| batch.type_names.get(i))
+            .filter(|n| n.len() <= crate::codec::MAX_TYPE_NAME_LEN)
+            .map_or_else(|| Arc::from(""), |n| Arc::from(n.as_str()));
+        refuse_envelope(node, peer, &target, type_name, &e, &error);
+    }
+}
+
+/// Refuses an inbound envelope undelivered: a delivery error and a dead letter holding its
+/// raw payload.
+fn refuse_envelope(
+    node: &Node,
+    peer: &str,
+    target: &protoactor::Pid,
+    type_name: Arc<str>,
+    e: &crate::remote_proto::MessageEnvelope,
+    error: &Arc<str>,
+) {
+    node.publish_error(RemoteDeliveryError {
+        direction: Direction::Inbound,
+        peer: peer.to_string(),
+        target: None,
+        type_name: type_name.to_string(),
+        error: error.to_string(),
+    });
+    let raw = UndecodableMessage {
+        type_name,
+        serializer_id: e.serializer_id,
+        data: e.message_data.clone(),
+        error: error.clone(),
+    };
+    node.dead_letter(target, MessageEnvelope::new(raw));
 }
 
 fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch, peer: &str) {
@@ -216,20 +364,7 @@ fn on_batch(endpoints: &Endpoints, reader: &mut BatchReader, batch: MessageBatch
                 .ok()
                 .and_then(|i| names.get(i))
                 .unwrap_or(&no_name);
-            node.publish_error(RemoteDeliveryError {
-                direction: Direction::Inbound,
-                peer: peer.to_string(),
-                target: None,
-                type_name: type_name.to_string(),
-                error: error.to_string(),
-            });
-            let raw = UndecodableMessage {
-                type_name: type_name.clone(),
-                serializer_id: e.serializer_id,
-                data: e.message_data.clone(),
-                error: error.clone(),
-            };
-            node.dead_letter(&target, MessageEnvelope::new(raw));
+            refuse_envelope(node, peer, &target, type_name.clone(), e, &error);
         }
         return;
     }

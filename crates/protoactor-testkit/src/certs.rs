@@ -1,6 +1,7 @@
 //! Test certificates made at test time: a CA ([`TestCa`]) and the certificates it signs
-//! ([`TestCert`]), valid for `localhost` and `127.0.0.1`, for server and client use (mutual
-//! TLS). Nothing is written to disk unless a test asks ([`TestCert::write`]).
+//! ([`TestCert`]), valid for `localhost` and `127.0.0.1` or for hosts of the test's choice
+//! ([`TestCa::issue_for`]), for server and client use (mutual TLS). Nothing is written to
+//! disk unless a test asks ([`TestCert::write`]).
 
 use std::path::{Path, PathBuf};
 
@@ -48,9 +49,16 @@ impl TestCa {
     /// A certificate for `name` (its common name), valid for `localhost` and `127.0.0.1`
     /// as a server and as a client.
     pub fn issue(&self, name: &str) -> TestCert {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("certificate params");
+        self.issue_for(name, &["localhost", "127.0.0.1"])
+    }
+
+    /// A certificate for `name` (its common name) whose only subject alternative names are
+    /// `hosts` (DNS names or IP addresses, e.g. `127.0.0.2`: on Linux all of 127/8 is
+    /// loopback, so members on one machine can each have a host of their own), as a server
+    /// and as a client.
+    pub fn issue_for(&self, name: &str, hosts: &[&str]) -> TestCert {
+        let sans: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+        let mut params = CertificateParams::new(sans).expect("certificate params");
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,

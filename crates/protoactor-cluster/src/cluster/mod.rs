@@ -122,6 +122,19 @@ impl Cluster {
         {
             return Err(ClusterError::AlreadyStarted);
         }
+        #[cfg(feature = "tls")]
+        if config.member_signatures {
+            if config.gossip_secret.is_some() {
+                return Err(ClusterError::MemberSignatures(
+                    "not together with a gossip secret".into(),
+                ));
+            }
+            if !remote.bind_peer_addresses() {
+                return Err(ClusterError::MemberSignatures(
+                    "the remote does not use mutual TLS".into(),
+                ));
+            }
+        }
         let mut kinds = HashMap::new();
         if !client {
             let service_kinds = config.services.iter().flat_map(|s| s.kinds());
@@ -408,6 +421,8 @@ impl Cluster {
             heartbeat_expiration: c.heartbeat_expiration,
             left_block: c.block_duration,
             secret: c.gossip_secret.clone(),
+            #[cfg(feature = "tls")]
+            member_signatures: self.member_signatures()?,
             admission: c
                 .gossip_admission
                 .unwrap_or_else(|| self.0.remote.uses_mutual_tls()),
@@ -430,6 +445,25 @@ impl Cluster {
         let pid = gossiper.pid().clone();
         self.system().set_extension(Arc::new(gossiper));
         Ok(pid)
+    }
+
+    /// The member signatures of this member, with them on: its TLS key and CA, and the
+    /// provider's listing for the members' hosts.
+    #[cfg(feature = "tls")]
+    fn member_signatures(
+        &self,
+    ) -> Result<Option<Arc<crate::gossip::MemberSignatures>>, ClusterError> {
+        if !self.config().member_signatures {
+            return Ok(None);
+        }
+        let tls = self.0.remote.tls().ok_or_else(|| {
+            ClusterError::MemberSignatures("the remote does not use mutual TLS".into())
+        })?;
+        let ml = self.member_list().clone();
+        let host_of = Arc::new(move |id: &str| ml.listed_member(id).map(|m| m.host));
+        crate::gossip::MemberSignatures::new(tls, host_of)
+            .map(|m| Some(Arc::new(m)))
+            .map_err(|e| ClusterError::MemberSignatures(e.to_string()))
     }
 
     /// Graceful leave: sets the `left` key and pushes it to every member, after the grains

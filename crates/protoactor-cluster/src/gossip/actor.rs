@@ -12,7 +12,7 @@ use prost_types::Any;
 use protoactor::{Actor, ActorSystem, Context, Pid, Props, Subscription};
 use rand::seq::SliceRandom;
 
-use super::auth::GossipSecret;
+use super::auth::{GossipSecret, Signing};
 use super::heartbeat::Expiry;
 use super::state::{Delta, GossipCore, GossipLimits, GossipRejections, GossipUpdate};
 use super::wire::{now_ms, pack, EMPTY_TYPE_URL, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY};
@@ -45,7 +45,14 @@ pub struct GossipConfig {
     /// With a secret, this node signs its values and takes only signed ones (Rust-only
     /// clusters; see [`GossipSecret`]).
     pub secret: Option<GossipSecret>,
-    /// Without a secret: a listed member joins this node's topology only once its own
+    /// With member signatures (mutual TLS, Rust-only clusters), this node signs its values
+    /// with its TLS key, publishes its certificate, and takes a member's values only if
+    /// signed by the key of its certificate ([`MemberSignatures`](super::MemberSignatures)).
+    /// Not together with `secret`.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub member_signatures: Option<Arc<super::certs::MemberSignatures>>,
+    /// Without a secret or member signatures: a listed member joins this node's topology only once its own
     /// gossip reached this node directly (a request from its address, or its answer).
     pub admission: bool,
 }
@@ -61,15 +68,34 @@ impl Default for GossipConfig {
             left_block: Duration::from_secs(3600),
             limits: GossipLimits::default(),
             secret: None,
+            #[cfg(feature = "tls")]
+            member_signatures: None,
             admission: false,
         }
     }
 }
 
-/// The gossip state of node `self_id` with `config`'s limits and secret.
+impl GossipConfig {
+    /// How this node signs its values, if it does (member signatures win over a secret;
+    /// the cluster refuses a config with both).
+    fn signing(&self) -> Option<Signing> {
+        #[cfg(feature = "tls")]
+        if let Some(c) = &self.member_signatures {
+            return Some(Signing::Certs(c.clone()));
+        }
+        self.secret.clone().map(Signing::Secret)
+    }
+}
+
+/// The gossip state of node `self_id` with `config`'s limits and signing; with member
+/// signatures, this node's certificate is its first value.
 fn new_core(self_id: &str, config: &GossipConfig) -> GossipCore {
     let mut core = GossipCore::with_limits(self_id, config.max_send, config.limits.clone());
-    core.set_secret(config.secret.clone());
+    core.set_signing(config.signing());
+    #[cfg(feature = "tls")]
+    if let Some(c) = &config.member_signatures {
+        core.set_state(super::certs::CERT_KEY, c.certificate_value(), now_ms());
+    }
     core
 }
 
@@ -96,7 +122,16 @@ impl Shared {
     /// True if listed members join the topology only once admitted (a secret, or direct
     /// admission).
     fn requires_admission(&self) -> bool {
-        self.config.secret.is_some() || self.config.admission
+        self.signs() || self.config.admission
+    }
+
+    /// True if values are signed (a secret or member signatures).
+    fn signs(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.config.member_signatures.is_some() {
+            return true;
+        }
+        self.config.secret.is_some()
     }
 
     /// Direct admission (no secret): admits `id`, whose own gossip just arrived over this
@@ -110,13 +145,13 @@ impl Shared {
     /// it. A request's sender address is the sender's claim: under mutual TLS only a holder
     /// of a CA certificate can make it, and one already may write any unsigned value.
     fn admit_direct(&self, id: &str) {
-        if self.config.admission && self.config.secret.is_none() {
+        if self.config.admission && !self.signs() {
             self.member_list.admit([id]);
         }
     }
 
     fn publish(&self, updates: Vec<GossipUpdate>) {
-        if self.config.secret.is_some() {
+        if self.signs() {
             // Every value taken carried its member's valid signature.
             self.member_list
                 .admit(updates.iter().map(|u| u.member_id.as_str()));

@@ -43,21 +43,7 @@ impl GossipSecret {
 
     fn mac(&self, member_id: &str, key: &str, value: &GossipKeyValue) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        // Length-prefixed fields: no two different values share an input.
-        let mut field = |bytes: &[u8]| {
-            mac.update(&(bytes.len() as u64).to_le_bytes());
-            mac.update(bytes);
-        };
-        field(member_id.as_bytes());
-        field(key.as_bytes());
-        field(&value.sequence_number.to_le_bytes());
-        match &value.value {
-            Some(any) => {
-                field(any.type_url.as_bytes());
-                field(&any.value);
-            }
-            None => field(b"\xffnone"),
-        }
+        mac.update(&signed_message(member_id, key, value));
         mac
     }
 
@@ -77,6 +63,50 @@ impl GossipSecret {
         self.mac(member_id, key, value)
             .verify_slice(&value.signature)
             .is_ok()
+    }
+}
+
+/// What a signature of member `member_id`'s value of `key` covers: the member id, the key,
+/// the sequence number and the value, each length-prefixed so no two different values share
+/// an input (the local timestamp is not covered: each receiver sets its own). The HMAC of a
+/// [`GossipSecret`] and the certificate signatures of member signatures sign it.
+pub(crate) fn signed_message(member_id: &str, key: &str, value: &GossipKeyValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + member_id.len() + key.len());
+    let mut field = |bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(bytes);
+    };
+    field(member_id.as_bytes());
+    field(key.as_bytes());
+    field(&value.sequence_number.to_le_bytes());
+    match &value.value {
+        Some(any) => {
+            field(any.type_url.as_bytes());
+            field(&any.value);
+        }
+        None => field(b"\xffnone"),
+    }
+    out
+}
+
+/// How a cluster's gossip values are signed: a shared secret, or each member's certificate.
+#[derive(Clone, Debug)]
+pub(crate) enum Signing {
+    /// HMAC with the cluster's secret.
+    Secret(GossipSecret),
+    /// Each member's TLS key, checked against the certificate it published.
+    #[cfg(feature = "tls")]
+    Certs(Arc<super::certs::MemberSignatures>),
+}
+
+impl Signing {
+    /// Signs `value`, member `member_id`'s value of `key`.
+    pub(crate) fn sign(&self, member_id: &str, key: &str, value: &mut GossipKeyValue) {
+        match self {
+            Signing::Secret(s) => s.sign(member_id, key, value),
+            #[cfg(feature = "tls")]
+            Signing::Certs(c) => c.sign(member_id, key, value),
+        }
     }
 }
 

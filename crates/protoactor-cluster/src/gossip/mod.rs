@@ -27,20 +27,27 @@
 //!   round's request stays under the transport limit. What was refused is counted
 //!   ([`GossipRejections`]) and logged;
 //! * optionally (Rust-only clusters), each member signs its own values with the cluster's
-//!   secret and values without a valid signature are dropped ([`auth`]).
+//!   secret and values without a valid signature are dropped ([`auth`]); or, with mutual
+//!   TLS, with its own TLS key, and values filed under a member are taken only if signed by
+//!   the key of a certificate of the CA naming that member's host (`certs`, feature `tls`).
 //!
-//! The module reads from the bottom up: [`wire`] (names, keys, packing), [`auth`] (signed
+//! The module reads from the bottom up: [`wire`] (names, keys, packing), [`auth`] and `certs` (signed
 //! values), [`state`] (the
 //! state and its merge), `heartbeat` (expiry and blocking), [`actor`] (the actor, the
 //! rounds and the graceful leave).
 
 pub mod actor;
 pub mod auth;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod certs;
 mod heartbeat;
 pub mod state;
 pub mod wire;
 
 pub use actor::{ActorCounts, GossipConfig, Gossiper};
 pub use auth::GossipSecret;
+#[cfg(feature = "tls")]
+pub use certs::{MemberSignatures, CERT_KEY};
 pub use state::{merge_state, GossipLimits, GossipRejections, GossipUpdate};
 pub use wire::{pack, GOSSIP_ACTOR_NAME, HEARTBEAT_KEY, LEFT_KEY, TOPOLOGY_KEY};

@@ -8,7 +8,7 @@ use prost::Message as _;
 use prost_types::Any;
 use rand::seq::SliceRandom;
 
-use super::auth::GossipSecret;
+use super::auth::Signing;
 use super::wire::{pack, HEARTBEAT_KEY, LEFT_KEY, TOPOLOGY_KEY};
 use crate::proto::{ClusterTopology, GossipKeyValue, GossipMemberState, GossipState, Member};
 
@@ -118,9 +118,14 @@ pub struct GossipRejections {
     pub own_value_overtaken: u64,
     /// Members whose `left` is ignored now because they heartbeat with newer values.
     pub stale_left: u64,
-    /// Values without a valid signature, in a cluster with a gossip secret (unsigned,
-    /// signed with another secret, or moved to another member, key or sequence number).
+    /// Values without a valid signature, in a cluster with a gossip secret or member
+    /// signatures (unsigned, signed with another secret or another member's key, moved to
+    /// another member, key or sequence number, or with no usable certificate to check).
     pub bad_signature: u64,
+    /// Certificates published for a member and refused, with member signatures (of another
+    /// CA, not naming the member's host, unparsable or oversized); the member's values
+    /// that came with one are dropped (counted in `bad_signature`).
+    pub bad_certificate: u64,
 }
 
 /// The encoded size of a value as it travels.
@@ -158,8 +163,9 @@ pub(crate) struct GossipCore {
     /// Bytes of all values kept (an estimate kept by merge and prune).
     bytes: usize,
     rejections: GossipRejections,
-    /// With a cluster secret, this node signs its values and takes only signed ones.
-    secret: Option<GossipSecret>,
+    /// With a cluster secret or member signatures, this node signs its values and takes
+    /// only signed ones.
+    signing: Option<Signing>,
 }
 
 impl GossipCore {
@@ -183,20 +189,29 @@ impl GossipCore {
             limits,
             bytes: 0,
             rejections: GossipRejections::default(),
-            secret: None,
+            signing: None,
         }
     }
 
-    /// Signs this node's values with `secret` and takes only values signed with it.
-    pub(crate) fn set_secret(&mut self, secret: Option<GossipSecret>) {
-        self.secret = secret;
+    /// Signs this node's values with `signing` and takes only values signed so.
+    pub(crate) fn set_signing(&mut self, signing: Option<Signing>) {
+        self.signing = signing;
     }
 
     /// Drops the values of `member` that do not carry a valid signature (none without a
     /// secret), counting them.
     fn drop_unsigned(&mut self, member_id: &str, member: &mut GossipMemberState) {
-        let Some(secret) = &self.secret else {
-            return;
+        let secret = match &self.signing {
+            None => return,
+            Some(Signing::Secret(secret)) => secret,
+            #[cfg(feature = "tls")]
+            Some(Signing::Certs(certs)) => {
+                let local = self.state.members.get(member_id);
+                let dropped = certs.filter(member_id, member, local);
+                self.rejections.bad_signature += dropped.values;
+                self.rejections.bad_certificate += dropped.certificates;
+                return;
+            }
         };
         let before = member.values.len();
         member
@@ -239,8 +254,8 @@ impl GossipCore {
             local_timestamp_unix_milliseconds: now_ms,
             signature: Vec::new(),
         };
-        if let Some(secret) = &self.secret {
-            secret.sign(&self.my_id, key, &mut entry);
+        if let Some(signing) = &self.signing {
+            signing.sign(&self.my_id, key, &mut entry);
         }
         self.state
             .members
@@ -392,8 +407,8 @@ impl GossipCore {
             if let Some(v) = own.values.get_mut(&key) {
                 v.sequence_number = self.sequence;
                 v.local_timestamp_unix_milliseconds = now_ms;
-                if let Some(secret) = &self.secret {
-                    secret.sign(&self.my_id, &key, v);
+                if let Some(signing) = &self.signing {
+                    signing.sign(&self.my_id, &key, v);
                 }
             }
         }
@@ -412,6 +427,10 @@ impl GossipCore {
             keep
         });
         self.bytes = self.bytes.saturating_sub(freed);
+        #[cfg(feature = "tls")]
+        if let Some(Signing::Certs(certs)) = &self.signing {
+            certs.prune(listed);
+        }
         for c in self.committed.values_mut() {
             c.retain(|id, _| *id == me || listed(id));
         }
