@@ -495,7 +495,9 @@ mod tests {
         };
         s.encode(&sent, &ctx(), &mut buf).unwrap();
         let decoded = echo.decode("messages.Echo", PROTOBUF, &buf).unwrap();
-        let copy = echo.copy(decoded.as_ref()).expect("a protobuf type is copied");
+        let copy = echo
+            .copy(decoded.as_ref())
+            .expect("a protobuf type is copied");
         assert_eq!(copy.downcast_ref::<Echo>(), Some(&sent));
         assert!(echo.copy(&Response::default()).is_none(), "another type");
         let json = s.decoder("messages.Response", JSON);

@@ -120,7 +120,10 @@ impl<'a> Prepared<'a> {
 
     /// A copy of `decoded` (what [`Prepared::decode_all`] gave): each message copied, or
     /// decoded again if its type has no copy (a JSON type).
-    pub(crate) fn copy_all(&self, decoded: &[BoxedMessage]) -> Result<Vec<BoxedMessage>, PubSubError> {
+    pub(crate) fn copy_all(
+        &self,
+        decoded: &[BoxedMessage],
+    ) -> Result<Vec<BoxedMessage>, PubSubError> {
         let mut all = Vec::with_capacity(decoded.len());
         for (e, m) in self.envelopes.iter().zip(decoded) {
             let decoder = self.decoders[slot(e.type_id, e.serializer_id)].as_ref();

@@ -383,9 +383,15 @@ mod locked_queue_tests {
         let q = LockedQueue::new();
         q.push_all(std::iter::empty::<u32>());
         assert!(q.is_empty());
-        assert!(q.queue.lock().rest.is_none(), "an empty batch allocates nothing");
+        assert!(
+            q.queue.lock().rest.is_none(),
+            "an empty batch allocates nothing"
+        );
         q.push_all([0u32].into_iter());
-        assert!(q.queue.lock().rest.is_none(), "one message goes to the inline slot");
+        assert!(
+            q.queue.lock().rest.is_none(),
+            "one message goes to the inline slot"
+        );
         q.push_all(1..1000);
         assert!(q.queue.lock().rest.as_ref().unwrap().capacity() < 1100);
         q.push(1000);
