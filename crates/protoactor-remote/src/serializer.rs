@@ -82,6 +82,21 @@ pub struct UndecodableMessage {
 type EncodeFn =
     Arc<dyn Fn(&dyn Message, &WireContext<'_>, &mut BytesMut) -> Result<(), String> + Send + Sync>;
 type DecodeFn = Arc<dyn Fn(&[u8]) -> Result<BoxedMessage, String> + Send + Sync>;
+/// Copies a decoded message of the registered type (`None` for another type).
+type CloneFn = fn(&dyn Message) -> Option<BoxedMessage>;
+
+fn clone_as<T: Message + Clone>(m: &dyn Message) -> Option<BoxedMessage> {
+    m.downcast_ref::<T>()
+        .map(|m| Box::new(m.clone()) as BoxedMessage)
+}
+
+/// How a type name is read: decoded, and copied once decoded (protobuf types; one decoded
+/// message copied to many local receivers costs a copy each instead of a decode each).
+#[derive(Clone)]
+struct Incoming {
+    decode: DecodeFn,
+    clone: Option<CloneFn>,
+}
 
 #[derive(Clone)]
 struct Outgoing {
@@ -93,7 +108,7 @@ struct Outgoing {
 #[derive(Default, Clone)]
 struct Tables {
     outgoing: FxHashMap<TypeId, Outgoing>,
-    incoming: FxHashMap<String, [Option<DecodeFn>; 2]>,
+    incoming: FxHashMap<String, [Option<Incoming>; 2]>,
 }
 
 struct Inner {
@@ -154,7 +169,7 @@ impl Default for Serialization {
 
 /// A looked-up decoder (see [`Serialization::decoder`]).
 #[derive(Clone)]
-pub struct Decoder(Option<DecodeFn>);
+pub struct Decoder(Option<Incoming>);
 
 impl Decoder {
     /// Decodes `data`; an unknown JSON type becomes a [`JsonMessage`], as in Go.
@@ -165,7 +180,7 @@ impl Decoder {
         data: &[u8],
     ) -> Result<BoxedMessage, SerializationError> {
         match &self.0 {
-            Some(d) => d(data).map_err(|reason| SerializationError::Decode {
+            Some(d) => (d.decode)(data).map_err(|reason| SerializationError::Decode {
                 type_name: type_name.to_string(),
                 reason,
             }),
@@ -184,6 +199,15 @@ impl Decoder {
                 serializer_id,
             }),
         }
+    }
+}
+
+impl Decoder {
+    /// A copy of `msg`, a message this decoder decoded, when its type can be copied
+    /// (protobuf types registered with [`Serialization::register`]); `None` otherwise (decode
+    /// the bytes again instead).
+    pub fn copy(&self, msg: &dyn Message) -> Option<BoxedMessage> {
+        self.0.as_ref()?.clone?(msg)
     }
 }
 
@@ -214,15 +238,24 @@ impl Serialization {
         self.0.tables.store(Arc::new(t));
     }
 
-    fn add_decoder(t: &mut Tables, name: &str, id: SerializerId, d: DecodeFn) {
-        t.incoming.entry(name.to_string()).or_default()[id as usize] = Some(d);
+    fn add_decoder(
+        t: &mut Tables,
+        name: &str,
+        id: SerializerId,
+        decode: DecodeFn,
+        clone: Option<CloneFn>,
+    ) {
+        t.incoming.entry(name.to_string()).or_default()[id as usize] =
+            Some(Incoming { decode, clone });
     }
 
     /// Registers a protobuf message type under its proto full name: it is sent with the
     /// protobuf serializer and decoded from protobuf (and from JSON if also registered so).
+    /// `Clone` (every prost-generated type is) lets a decoded message be copied to many
+    /// local receivers (pub/sub) instead of decoded for each.
     pub fn register<T>(&self)
     where
-        T: prost::Message + prost::Name + Default + Message,
+        T: prost::Message + prost::Name + Default + Clone + Message,
     {
         let name = T::full_name();
         let encode: EncodeFn = Arc::new(|m, _, buf| {
@@ -243,7 +276,7 @@ impl Serialization {
                     encode,
                 },
             );
-            Self::add_decoder(t, &name, PROTOBUF, decode);
+            Self::add_decoder(t, &name, PROTOBUF, decode, Some(clone_as::<T>));
         });
     }
 
@@ -280,7 +313,7 @@ impl Serialization {
                     encode,
                 },
             );
-            Self::add_decoder(t, type_name, JSON, decode);
+            Self::add_decoder(t, type_name, JSON, decode, None);
         });
     }
 
@@ -358,7 +391,7 @@ impl Serialization {
 }
 
 impl Registrar for Serialization {
-    fn wire_type<W: prost::Message + prost::Name + Default + Message>(&self) {
+    fn wire_type<W: prost::Message + prost::Name + Default + Clone + Message>(&self) {
         self.register::<W>();
     }
 
@@ -383,7 +416,7 @@ impl Registrar for Serialization {
                     encode,
                 },
             );
-            Self::add_decoder(t, &name, PROTOBUF, decode);
+            Self::add_decoder(t, &name, PROTOBUF, decode, None);
         });
     }
 }
@@ -445,6 +478,34 @@ mod tests {
             .decode("messages.Response", JSON, br#"{"someValue":"x"}"#)
             .unwrap();
         assert_eq!(back.downcast_ref::<Response>().unwrap().some_value, "x");
+    }
+
+    /// A decoded protobuf message is copied as itself (what pub/sub hands each local
+    /// subscriber); a JSON-only type, or a message of another type, has no copy.
+    #[test]
+    fn a_decoded_protobuf_message_is_copied_and_a_json_one_is_not() {
+        let s = Serialization::new();
+        s.register::<Echo>();
+        s.register_json::<Response>();
+        let echo = s.decoder("messages.Echo", PROTOBUF);
+        let mut buf = BytesMut::new();
+        let sent = Echo {
+            message: "hi".into(),
+            sender: None,
+        };
+        s.encode(&sent, &ctx(), &mut buf).unwrap();
+        let decoded = echo.decode("messages.Echo", PROTOBUF, &buf).unwrap();
+        let copy = echo
+            .copy(decoded.as_ref())
+            .expect("a protobuf type is copied");
+        assert_eq!(copy.downcast_ref::<Echo>(), Some(&sent));
+        assert!(echo.copy(&Response::default()).is_none(), "another type");
+        let json = s.decoder("messages.Response", JSON);
+        let r = json
+            .decode("messages.Response", JSON, br#"{"someValue":"x"}"#)
+            .unwrap();
+        assert!(json.copy(r.as_ref()).is_none());
+        assert!(s.decoder("x.Y", PROTOBUF).copy(&sent).is_none());
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) trait WireForm: Message + Sized {
 /// Where [`register_all`] puts the mappings (the serializer's tables).
 pub(crate) trait Registrar {
     /// `W` travels as itself.
-    fn wire_type<W: prost::Message + prost::Name + Default + Message>(&self);
+    fn wire_type<W: prost::Message + prost::Name + Default + Clone + Message>(&self);
     /// `R` travels as its [`WireForm::Wire`], and that wire type is read back as `R`.
     fn wire_form<R: WireForm>(&self);
 }

@@ -149,8 +149,16 @@ impl ActorProcess {
     #[cold]
     #[inline(never)]
     fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
-        for msg in batch.take_messages() {
-            self.push_user(pid, MessageEnvelope::from_boxed(msg));
+        let msgs = batch.take_messages().into_iter();
+        match self.mailbox.user() {
+            // One lock for the whole batch (the other queues take them one by one: a
+            // bounded one may have to wait for room, a priority one sorts each).
+            UserQueue::Unbounded(q) => q.push_all(msgs.map(MessageEnvelope::from_boxed)),
+            _ => {
+                for msg in msgs {
+                    self.push_user(pid, MessageEnvelope::from_boxed(msg));
+                }
+            }
         }
     }
 

@@ -75,9 +75,9 @@ pub fn decode(
     Prepared::new(serialization, type_names, envelopes)?.decode_all()
 }
 
-/// A batch to decode many times (once per local subscriber, each of which owns its
-/// messages): each type name is looked up once per batch and serializer, not once per
-/// message.
+/// A batch for many local subscribers, each of which owns its messages: each type name is
+/// looked up once per batch and serializer, not once per message; the messages are decoded
+/// once and copied for each subscriber (decoded again only for a type without a copy).
 pub(crate) struct Prepared<'a> {
     type_names: &'a [String],
     envelopes: &'a [PubSubEnvelope],
@@ -114,21 +114,37 @@ impl<'a> Prepared<'a> {
 
     /// Every message, decoded in order; the first that cannot be decoded fails them all.
     pub(crate) fn decode_all(&self) -> Result<Vec<BoxedMessage>, PubSubError> {
-        let mut all = Vec::with_capacity(self.envelopes.len());
-        for e in self.envelopes {
-            // `new` checked every index and filled every slot used.
-            let name = &self.type_names[e.type_id as usize];
-            let m = match &self.decoders[slot(e.type_id, e.serializer_id)] {
-                Some(d) => d.decode(name, e.serializer_id, &e.message_data),
-                None => Err(SerializationError::UnknownTypeName {
-                    type_name: name.clone(),
-                    serializer_id: e.serializer_id,
-                }),
+        // `new` checked every index and filled every slot used.
+        self.envelopes.iter().map(|e| self.decode_one(e)).collect()
+    }
+
+    /// A copy of `decoded` (what [`Prepared::decode_all`] gave): each message copied, or
+    /// decoded again if its type has no copy (a JSON type).
+    pub(crate) fn copy_all(
+        &self,
+        decoded: &[BoxedMessage],
+    ) -> Result<Vec<BoxedMessage>, PubSubError> {
+        let mut all = Vec::with_capacity(decoded.len());
+        for (e, m) in self.envelopes.iter().zip(decoded) {
+            let decoder = self.decoders[slot(e.type_id, e.serializer_id)].as_ref();
+            match decoder.and_then(|d| d.copy(m.as_ref())) {
+                Some(copy) => all.push(copy),
+                None => all.push(self.decode_one(e)?),
             }
-            .map_err(|err| PubSubError::Decode(err.to_string()))?;
-            all.push(m);
         }
         Ok(all)
+    }
+
+    fn decode_one(&self, e: &PubSubEnvelope) -> Result<BoxedMessage, PubSubError> {
+        let name = &self.type_names[e.type_id as usize];
+        match &self.decoders[slot(e.type_id, e.serializer_id)] {
+            Some(d) => d.decode(name, e.serializer_id, &e.message_data),
+            None => Err(SerializationError::UnknownTypeName {
+                type_name: name.clone(),
+                serializer_id: e.serializer_id,
+            }),
+        }
+        .map_err(|err| PubSubError::Decode(err.to_string()))
     }
 }
 
@@ -183,6 +199,39 @@ mod tests {
             .expect("the JSON one decoded as JSON");
         assert_eq!(j.json, "{}");
         assert!(back[2].downcast_ref::<Acknowledge>().is_some());
+    }
+
+    /// Every subscriber's copy holds the batch's messages in order, whether copied (a
+    /// protobuf type) or decoded again (a JSON one).
+    #[test]
+    fn copies_of_a_decoded_batch_equal_the_batch() {
+        let s = Serialization::new();
+        s.register::<crate::proto::Member>();
+        let member = |id: &str| crate::proto::Member {
+            id: id.into(),
+            ..Default::default()
+        };
+        let mut enc: Vec<EncodedMessage> = ["a", "b"]
+            .iter()
+            .map(|id| EncodedMessage::encode(&s, "a:1", &member(id), 1024).unwrap())
+            .collect();
+        enc.insert(
+            1,
+            EncodedMessage {
+                type_name: "x.Unknown".into(),
+                serializer_id: 1,
+                data: b"{}".to_vec(),
+            },
+        );
+        let batch = to_transport(enc);
+        let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
+        let decoded = prepared.decode_all().unwrap();
+        let copy = prepared.copy_all(&decoded).unwrap();
+        assert_eq!(copy.len(), 3);
+        assert_eq!(copy[0].downcast_ref(), Some(&member("a")));
+        let json = copy[1].downcast_ref::<protoactor_remote::JsonMessage>();
+        assert_eq!(json.map(|j| j.json.as_str()), Some("{}"));
+        assert_eq!(copy[2].downcast_ref(), Some(&member("b")));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use protoactor::{
-    Actor, ActorFuture, ActorSystem, Context, ContextOps, FutureError, MessageBatch,
+    Actor, ActorFuture, ActorSystem, BoxedMessage, Context, ContextOps, FutureError, MessageBatch,
     MessageEnvelope, Pid, RootContext, Touch,
 };
 use tokio::sync::{mpsc, Semaphore};
@@ -71,13 +71,18 @@ async fn run(
         let serialization = cluster.remote().serialization().clone();
         let mut local = LocalBatch {
             prepared: batch::Prepared::new(&serialization, &batch.type_names, &batch.envelopes),
-            checked: None,
+            decoded: None,
         };
-        for s in subscribers {
+        let last = subscribers.len().saturating_sub(1);
+        for (i, s) in subscribers.into_iter().enumerate() {
             let Ok(permit) = permits.clone().acquire_many_owned(1).await else {
                 return;
             };
-            match deliver(&cluster, &req.topic, &batch, &mut local, &s, timeout).await {
+            let to = Target {
+                subscriber: &s,
+                last: i == last,
+            };
+            match deliver(&cluster, &req.topic, &batch, &mut local, to, timeout).await {
                 Ok(fut) => pending.push((s, fut, permit)),
                 Err((status, reason)) => {
                     tracing::warn!(topic = %req.topic, subscriber = ?s, ?status, %reason, "pubsub: cannot deliver to a subscriber");
@@ -137,30 +142,32 @@ pub(crate) fn report(
 }
 
 /// One batch for the subscribers on this node, each of which gets its own messages: the
-/// batch's types are looked up once, the first subscriber's copy is decoded whole (so a
-/// batch that does not decode reaches no subscriber), the next ones decoded again (each
-/// subscriber owns its messages).
+/// batch's types are looked up once and the batch decoded whole once (so a batch that does
+/// not decode reaches no subscriber); each subscriber gets a copy of the decoded messages,
+/// the last one the decoded messages themselves.
 struct LocalBatch<'a> {
     prepared: Result<batch::Prepared<'a>, PubSubError>,
-    /// Whether the batch decodes, once a first subscriber had it decoded.
-    checked: Option<Result<(), PubSubError>>,
+    /// The decoded batch, once a first subscriber needed it (taken by the last subscriber).
+    decoded: Option<Result<Vec<BoxedMessage>, PubSubError>>,
+}
+
+/// A subscriber of the batch, and whether it is the batch's last.
+struct Target<'a> {
+    subscriber: &'a SubscriberIdentity,
+    last: bool,
 }
 
 impl LocalBatch<'_> {
     /// Sends every message of the batch to `pid`, in order, as one [`MessageBatch`]: the
     /// mailbox queues them all and schedules the subscriber once, instead of a PID lookup
     /// and a schedule per message.
-    fn send_to(&mut self, root: &RootContext, pid: &Pid) -> Result<(), PubSubError> {
+    fn send_to(&mut self, root: &RootContext, pid: &Pid, last: bool) -> Result<(), PubSubError> {
         let prepared = self.prepared.as_ref().map_err(Clone::clone)?;
-        let all = match &self.checked {
-            Some(Err(e)) => return Err(e.clone()),
-            // Decoding is deterministic: the bytes that decoded once decode again.
-            Some(Ok(())) => prepared.decode_all()?,
-            None => {
-                let all = prepared.decode_all();
-                self.checked = Some(all.as_ref().map(drop).map_err(Clone::clone));
-                all?
-            }
+        let decoded = self.decoded.get_or_insert_with(|| prepared.decode_all());
+        let all = match decoded {
+            Err(e) => return Err(e.clone()),
+            Ok(d) if last => std::mem::take(d),
+            Ok(d) => prepared.copy_all(d)?,
         };
         root.send(pid, MessageBatch::new(all));
         Ok(())
@@ -173,9 +180,10 @@ async fn deliver(
     topic: &str,
     batch: &crate::proto::PubSubBatchTransport,
     local: &mut LocalBatch<'_>,
-    s: &SubscriberIdentity,
+    to: Target<'_>,
     timeout: Duration,
 ) -> Result<ActorFuture, (DeliveryStatus, String)> {
+    let s = to.subscriber;
     let pid = match s.identity.as_ref() {
         Some(Identity::Pid(p)) => p.to_pid(),
         Some(Identity::ClusterIdentity(ci)) => {
@@ -212,7 +220,7 @@ async fn deliver(
         );
         return Ok(fut);
     }
-    local.send_to(&root, &pid).map_err(|e| {
+    local.send_to(&root, &pid, to.last).map_err(|e| {
         tracing::error!(topic, error = %e, "pubsub: a batch cannot be decoded; it goes to dead letters");
         // The dead letter names the topic and the subscriber.
         let undeliverable = DeliverBatchRequestTransport {

@@ -197,6 +197,30 @@ impl<T> LockedQueue<T> {
             .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
+    /// Pushes `msgs` in order under one lock, the buffer grown once for all of them (a
+    /// batch the mailbox unrolls: one lock and at most one allocation, instead of a lock per
+    /// message and a buffer doubling its way up for every batch).
+    pub(crate) fn push_all(&self, msgs: impl ExactSizeIterator<Item = T>) {
+        let n = msgs.len();
+        if n == 0 {
+            return;
+        }
+        let mut msgs = msgs;
+        let mut guard = self.queue.lock();
+        let q = &mut *guard;
+        if q.head.is_none() && q.rest.as_ref().is_none_or(|r| r.is_empty()) {
+            q.head = msgs.next();
+        }
+        if msgs.len() > 0 {
+            let rest = q.rest.get_or_insert_with(Default::default);
+            rest.reserve(msgs.len());
+            rest.extend(msgs);
+        }
+        // As in `push`: counted under the lock, before the sender's schedule request.
+        self.len
+            .store(self.len.load(Ordering::Relaxed) + n, Ordering::Release);
+    }
+
     /// Pops the oldest message; once drained, frees a buffer larger than `keep` slots.
     #[inline]
     pub(crate) fn pop(&self, keep: usize) -> Option<T> {
@@ -416,6 +440,38 @@ mod locked_queue_tests {
         q.push_front_all(&mut out);
         assert_eq!(q.pop(2), None);
         assert!(q.is_empty());
+    }
+
+    /// A pushed batch lands behind what is queued and in its own order, whether the queue
+    /// was empty (its first message in the inline slot), held one message or a buffer; its
+    /// buffer is allocated once, at the batch's size.
+    #[test]
+    fn a_batch_is_pushed_in_order_behind_what_is_queued() {
+        let q = LockedQueue::new();
+        q.push_all(std::iter::empty::<u32>());
+        assert!(q.is_empty());
+        assert!(
+            q.queue.lock().rest.is_none(),
+            "an empty batch allocates nothing"
+        );
+        q.push_all([0u32].into_iter());
+        assert!(
+            q.queue.lock().rest.is_none(),
+            "one message goes to the inline slot"
+        );
+        q.push_all(1..1000);
+        assert!(q.queue.lock().rest.as_ref().unwrap().capacity() < 1100);
+        q.push(1000);
+        assert_eq!(q.pop(2), Some(0));
+        q.push_all(1001..1003);
+        assert_eq!(q.len(), 1002);
+        let mut got = Vec::new();
+        while let Some(v) = q.pop(2) {
+            got.push(v);
+        }
+        assert_eq!(got, (1..1003).collect::<Vec<_>>());
+        q.push_all(5..7);
+        assert_eq!((q.pop(2), q.pop(2), q.pop(2)), (Some(5), Some(6), None));
     }
 }
 
