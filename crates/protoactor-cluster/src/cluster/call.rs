@@ -130,8 +130,7 @@ impl Cluster {
             }
             let started = Instant::now();
             let r = c.request_inner(ci.clone(), msg, opts).await;
-            let method =
-                method.unwrap_or_else(|| short_type_name(std::any::type_name::<M>()));
+            let method = method.unwrap_or_else(|| short_type_name(std::any::type_name::<M>()));
             c.0.latencies
                 .record(&ci.kind, method, started.elapsed(), r.is_ok());
             r
