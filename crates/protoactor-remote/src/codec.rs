@@ -169,28 +169,41 @@ impl BatchBuilder {
                 i
             }
         };
-        let target = match self.target_index.get(m.target.id()) {
-            Some(&i) => i,
+        // A reply's target is a future, seen once: no table entry to look up or index.
+        let one_shot = is_one_shot(m.target.id());
+        let indexed = if one_shot {
+            None
+        } else {
+            self.target_index.get(m.target.id()).copied()
+        };
+        let target = match indexed {
+            Some(i) => i,
             None => {
                 let i = self.targets.len() as i32;
                 let raw = match self.variant {
                     WireVariant::Current => Bytes::copy_from_slice(m.target.id().as_bytes()),
-                    WireVariant::Legacy2024 => {
-                        Bytes::from(wire_pid(m.target.address(), m.target.id(), 0).encode_to_vec())
-                    }
+                    WireVariant::Legacy2024 => encode_target_pid(m.target.address(), m.target.id()),
                 };
                 self.size += raw.len() + 2;
                 self.targets.push(raw);
-                self.target_index.insert(PidById(m.target.clone()), i);
+                if !one_shot {
+                    self.target_index.insert(PidById(m.target.clone()), i);
+                }
                 i
             }
         };
         let (sender, sender_request_id) = match &m.sender {
             None => (0, 0),
             Some(s) => {
-                let key = SenderKey(s.clone());
-                let i = match self.sender_index.get(&key) {
-                    Some(&i) => i,
+                // A request's sender is its future, seen once: no key to build nor index.
+                let one_shot = is_one_shot(s.id());
+                let indexed = if one_shot {
+                    None
+                } else {
+                    self.sender_index.get(&SenderKey(s.clone())).copied()
+                };
+                let i = match indexed {
+                    Some(i) => i,
                     None => {
                         // The request id travels per envelope.
                         let p = wire_pid(ctx.address(s), s.id(), 0);
@@ -198,7 +211,9 @@ impl BatchBuilder {
                         self.senders.push(p);
                         // Senders are 1-based: 0 means none.
                         let i = self.senders.len() as i32;
-                        self.sender_index.insert(key, i);
+                        if !one_shot {
+                            self.sender_index.insert(SenderKey(s.clone()), i);
+                        }
                         i
                     }
                 };
@@ -249,9 +264,7 @@ pub fn convert_targets(batch: &mut MessageBatch, variant: WireVariant, peer_addr
         };
         *raw = match variant {
             WireVariant::Current => Bytes::copy_from_slice(entry.id().as_bytes()),
-            WireVariant::Legacy2024 => {
-                Bytes::from(wire_pid(peer_address, entry.id(), 0).encode_to_vec())
-            }
+            WireVariant::Legacy2024 => encode_target_pid(peer_address, entry.id()),
         };
     }
 }
@@ -335,11 +348,9 @@ impl TargetEntry {
 
 /// Classifies one `targets` entry; `None` if it is neither a PID nor valid UTF-8.
 pub fn parse_target(raw: &[u8]) -> Option<TargetEntry> {
-    if looks_like_pid(raw) {
+    if pid_id(raw).is_some_and(|id| !id.is_empty()) {
         if let Ok(p) = actor_proto::Pid::decode(raw) {
-            if !p.id.is_empty() {
-                return Some(TargetEntry::Pid(p));
-            }
+            return Some(TargetEntry::Pid(p));
         }
     }
     std::str::from_utf8(raw)
@@ -347,43 +358,62 @@ pub fn parse_target(raw: &[u8]) -> Option<TargetEntry> {
         .map(|s| TargetEntry::Id(s.to_string()))
 }
 
-/// True if `raw` is entirely fields 1 and 2 (length-delimited UTF-8) and 3 (varint).
-fn looks_like_pid(raw: &[u8]) -> bool {
+/// The actor id of one `targets` entry, classified as [`parse_target`] does, borrowed from
+/// the entry (the reader's form: nothing decoded into strings of its own).
+fn target_id(raw: &[u8]) -> Option<&str> {
+    match pid_id(raw) {
+        Some(id) if !id.is_empty() => Some(id),
+        _ => std::str::from_utf8(raw).ok(),
+    }
+}
+
+/// The encoded `actor.PID{address, id}` (request id 0) of a `targets` entry in the 2024
+/// form: what `wire_pid(address, id, 0).encode_to_vec()` gives, without the two strings.
+fn encode_target_pid(address: &str, id: &str) -> Bytes {
+    let mut b = Vec::with_capacity(address.len() + id.len() + 6);
+    // proto3 leaves empty strings out.
+    for (key, field) in [(0x0a, address), (0x12, id)] {
+        if !field.is_empty() {
+            b.push(key);
+            prost::encoding::encode_varint(field.len() as u64, &mut b);
+            b.extend_from_slice(field.as_bytes());
+        }
+    }
+    Bytes::from(b)
+}
+
+/// If `raw` is entirely fields 1 and 2 (length-delimited UTF-8) and 3 (varint), its id (the
+/// last field 2, as a protobuf decoder takes it; `""` if none).
+fn pid_id(raw: &[u8]) -> Option<&str> {
     let mut i = 0;
     if raw.is_empty() {
-        return false;
+        return None;
     }
+    let mut id = "";
     while i < raw.len() {
-        let Some((tag, n)) = varint(&raw[i..]) else {
-            return false;
-        };
+        let (tag, n) = varint(&raw[i..])?;
         i += n;
         match tag {
             // Field 1 or 2, wire type 2.
             0x0a | 0x12 => {
-                let Some((len, n)) = varint(&raw[i..]) else {
-                    return false;
-                };
+                let (len, n) = varint(&raw[i..])?;
                 i += n;
-                let Some(end) = i.checked_add(len as usize).filter(|&e| e <= raw.len()) else {
-                    return false;
-                };
-                if std::str::from_utf8(&raw[i..end]).is_err() {
-                    return false;
+                let end = i.checked_add(len as usize).filter(|&e| e <= raw.len())?;
+                let s = std::str::from_utf8(&raw[i..end]).ok()?;
+                if tag == 0x12 {
+                    id = s;
                 }
                 i = end;
             }
             // Field 3, wire type 0.
             0x18 => {
-                let Some((_, n)) = varint(&raw[i..]) else {
-                    return false;
-                };
+                let (_, n) = varint(&raw[i..])?;
                 i += n;
             }
-            _ => return false,
+            _ => return None,
         }
     }
-    true
+    Some(id)
 }
 
 /// A protobuf varint at the start of `b`: its value and length (`None` if cut short or
@@ -452,8 +482,10 @@ pub struct Incoming {
 pub struct BatchReader {
     local_address: Arc<str>,
     targets: HashMap<String, Pid>,
-    /// By address, then id: a hit is looked up by `&str`, with no key allocated.
-    senders: HashMap<String, HashMap<String, Pid>>,
+    /// By address (its shared string, and the PIDs there by id): a hit is looked up by
+    /// `&str`, with no key allocated, and an uncached sender at a known address (a request's
+    /// future) shares the address instead of copying it.
+    senders: HashMap<String, (Arc<str>, HashMap<String, Pid>)>,
     cached_senders: usize,
 }
 
@@ -501,8 +533,7 @@ impl BatchReader {
             .targets
             .iter()
             .map(|raw| {
-                parse_target(raw).map(|t| {
-                    let id = t.id();
+                target_id(raw).map(|id| {
                     if is_one_shot(id) {
                         return Pid::new(self.local_address.clone(), id);
                     }
@@ -521,19 +552,23 @@ impl BatchReader {
             .senders
             .iter()
             .map(|s| {
-                if let Some(p) = self
-                    .senders
-                    .get(s.address.as_str())
-                    .and_then(|ids| ids.get(s.id.as_str()))
-                {
+                let at = match self.senders.get_mut(s.address.as_str()) {
+                    Some(at) => at,
+                    None => {
+                        // An address counts as an entry too, so that the cache stays bounded.
+                        self.cached_senders += 1;
+                        self.senders
+                            .entry(s.address.clone())
+                            .or_insert_with(|| (Arc::from(s.address.as_str()), HashMap::default()))
+                    }
+                };
+                let (address, ids) = at;
+                if let Some(p) = ids.get(s.id.as_str()) {
                     return p.clone();
                 }
-                let p = Pid::new(s.address.as_str(), s.id.as_str());
+                let p = Pid::new(address.clone(), s.id.as_str());
                 if !is_one_shot(&s.id) {
-                    self.senders
-                        .entry(s.address.clone())
-                        .or_default()
-                        .insert(s.id.clone(), p.clone());
+                    ids.insert(s.id.clone(), p.clone());
                     self.cached_senders += 1;
                 }
                 p
@@ -744,9 +779,39 @@ mod tests {
         }
         let cached = format!("{r:?}");
         assert!(
-            cached.contains("cached_targets: 1") && cached.contains("cached_senders: 1"),
+            // The senders' address and `$9`.
+            cached.contains("cached_targets: 1") && cached.contains("cached_senders: 2"),
             "{cached}"
         );
+    }
+
+    /// The writer's direct encoding of a 2024 target is the protobuf encoding of the PID,
+    /// and the reader's borrowed id is the one `parse_target` decodes, for every shape.
+    #[test]
+    fn target_entries_encode_and_read_as_protobuf_does() {
+        for (address, id) in [
+            ("127.0.0.1:8090", "future$12"),
+            ("", "$1"),
+            ("x", ""),
+            (&*"a".repeat(300), "partition-activator/x$1"),
+        ] {
+            let raw = encode_target_pid(address, id);
+            assert_eq!(&raw[..], &wire_pid(address, id, 0).encode_to_vec()[..]);
+            let parsed = parse_target(&raw);
+            assert_eq!(target_id(&raw), parsed.as_ref().map(TargetEntry::id));
+        }
+        // A PID with a request id and its id given twice (the last one counts).
+        let mut twice = wire_pid("h:1", "first", 9).encode_to_vec();
+        twice.extend_from_slice(&wire_pid("", "second", 0).encode_to_vec());
+        assert_eq!(target_id(&twice), Some("second"));
+        assert_eq!(parse_target(&twice).unwrap().id(), "second");
+        for raw in [&b"$5"[..], b"", b"\x0a\x01", &[0xff, 0xfe]] {
+            assert_eq!(
+                target_id(raw),
+                parse_target(raw).as_ref().map(TargetEntry::id),
+                "{raw:?}"
+            );
+        }
     }
 
     fn roundtrip(variant: WireVariant) {

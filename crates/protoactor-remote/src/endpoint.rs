@@ -91,10 +91,13 @@ impl Endpoint {
     }
 }
 
-/// The endpoints of one node, by remote address.
+/// The endpoints of one node, by remote address, each with the one process its PIDs
+/// resolve to (shared: resolving a PID seen for the first time, as each request's reply-to
+/// future is, allocates nothing here).
 pub(crate) struct Endpoints {
     pub(crate) node: Arc<Node>,
-    map: DashMap<String, Arc<Endpoint>>,
+    /// Keyed by peer-supplied addresses: hashed with a per-process seed.
+    map: DashMap<String, Arc<RemoteProcess>, foldhash::fast::RandomState>,
     me: Weak<Endpoints>,
 }
 
@@ -103,56 +106,60 @@ impl Endpoints {
     pub(crate) fn new(node: Arc<Node>) -> Arc<Self> {
         Arc::new_cyclic(|me| Endpoints {
             node,
-            map: DashMap::new(),
+            map: DashMap::default(),
             me: me.clone(),
         })
     }
 
-    /// The live endpoint for `address`, created (and dialling) if there is none.
-    pub(crate) fn get_or_connect(&self, address: &str) -> Option<Arc<Endpoint>> {
+    /// The process of the live endpoint for `address`, the endpoint created (and dialling)
+    /// if there is none.
+    pub(crate) fn get_or_connect(&self, address: &str) -> Option<Arc<RemoteProcess>> {
         if self.node.shutting_down.load(Ordering::Acquire) {
             return None;
+        }
+        // Only dialable addresses are ever in the map: a hit needs no check.
+        if let Some(e) = self.map.get(address) {
+            if !e.endpoint.is_terminated() {
+                return Some(e.clone());
+            }
         }
         if !is_dialable(address) {
             tracing::debug!(%address, "not a dialable host:port; dead-lettering");
             return None;
         }
-        if let Some(e) = self.map.get(address) {
-            if !e.is_terminated() {
-                return Some(e.clone());
-            }
-        }
         let mut created = None;
-        let ep = self
+        let new = |created: &mut Option<_>| {
+            let (endpoint, rx) = new_endpoint(address);
+            *created = Some(rx);
+            Arc::new(RemoteProcess {
+                node: Arc::downgrade(&self.node),
+                endpoint,
+            })
+        };
+        let process = self
             .map
             .entry(address.to_string())
             .and_modify(|e| {
-                if e.is_terminated() {
-                    let (ep, rx) = new_endpoint(address);
-                    created = Some(rx);
-                    *e = ep;
+                if e.endpoint.is_terminated() {
+                    *e = new(&mut created);
                 }
             })
-            .or_insert_with(|| {
-                let (ep, rx) = new_endpoint(address);
-                created = Some(rx);
-                ep
-            })
+            .or_insert_with(|| new(&mut created))
             .clone();
         if let Some(rx) = created {
             let me = self.me.upgrade()?;
             self.node
                 .system
                 .runtime()
-                .spawn(run_writer(me, ep.clone(), rx));
+                .spawn(run_writer(me, process.endpoint.clone(), rx));
         }
-        Some(ep)
+        Some(process)
     }
 
     /// A `Terminated` came from a peer for a local watcher.
     pub(crate) fn remote_terminated(&self, watcher: &Pid, t: Terminated) {
-        if let Some(ep) = self.map.get(t.who.address()) {
-            let mut w = ep.watches.lock();
+        if let Some(e) = self.map.get(t.who.address()) {
+            let mut w = e.endpoint.watches.lock();
             if let Some(set) = w.get_mut(watcher) {
                 set.remove(&t.who);
                 if set.is_empty() {
@@ -168,7 +175,7 @@ impl Endpoints {
     /// read it all; after `limit` the rest are closed at once (what they still hold goes to
     /// dead letters).
     pub(crate) async fn drain_all(&self, limit: Duration) {
-        let endpoints: Vec<Arc<Endpoint>> = self.map.iter().map(|e| e.clone()).collect();
+        let endpoints: Vec<Arc<Endpoint>> = self.map.iter().map(|e| e.endpoint.clone()).collect();
         for e in &endpoints {
             e.control.send_replace(Control::Drain);
         }
@@ -185,7 +192,7 @@ impl Endpoints {
             );
         }
         for e in self.map.iter() {
-            e.control.send_replace(Control::Close);
+            e.endpoint.control.send_replace(Control::Close);
         }
         for e in &endpoints {
             e.control.send_replace(Control::Close);
@@ -822,7 +829,7 @@ fn terminate(endpoints: &Endpoints, ep: &Arc<Endpoint>, mut rx: mpsc::UnboundedR
     ep.state.store(TERMINATED, Ordering::Release);
     endpoints
         .map
-        .remove_if(&ep.address, |_, e| Arc::ptr_eq(e, ep));
+        .remove_if(&ep.address, |_, e| Arc::ptr_eq(&e.endpoint, ep));
     // Closing first makes later sends fail at once (the sender dead-letters them itself).
     rx.close();
     while let Ok(m) = rx.try_recv() {

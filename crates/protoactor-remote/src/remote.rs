@@ -15,7 +15,7 @@ use tokio_stream::StreamExt;
 
 use crate::activator::{Activator, Kinds, ResponseStatusCode};
 use crate::config::RemoteConfig;
-use crate::endpoint::{Endpoints, RemoteProcess};
+use crate::endpoint::Endpoints;
 use crate::node::Node;
 use crate::remote_proto::remote_message::MessageType;
 use crate::remote_proto::remoting_server::RemotingServer;
@@ -202,11 +202,7 @@ impl Remote {
             .registry()
             .register_address_resolver(Arc::new(move |pid: &Pid| {
                 let endpoints = weak.upgrade()?;
-                let endpoint = endpoints.get_or_connect(pid.address())?;
-                Some(Arc::new(RemoteProcess {
-                    node: Arc::downgrade(&endpoints.node),
-                    endpoint,
-                }) as Arc<dyn Process>)
+                Some(endpoints.get_or_connect(pid.address())? as Arc<dyn Process>)
             }));
 
         let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -107,19 +107,20 @@ impl Cluster {
         msg: M,
         opts: &CallOptions,
     ) -> impl Future<Output = Result<BoxedMessage, ClusterError>> + Send + 'static {
-        let method = short_type_name(std::any::type_name::<M>());
-        self.request_method(identity, kind, msg, opts, method)
+        // The message's short name is made only when a latency is recorded.
+        self.request_method(identity, kind, msg, opts, None)
     }
 
     /// [`Cluster::request`] whose latency is recorded under `method` (a typed grain's
-    /// method name instead of its `GrainRequest` wire message).
+    /// method name instead of its `GrainRequest` wire message; `None`: the message type's
+    /// short name).
     pub(crate) fn request_method<M: Message + Clone>(
         &self,
         identity: impl Into<String>,
         kind: impl Into<String>,
         msg: M,
         opts: &CallOptions,
-        method: &'static str,
+        method: Option<&'static str>,
     ) -> impl Future<Output = Result<BoxedMessage, ClusterError>> + Send + 'static {
         let (c, opts) = (self.clone(), opts.clone());
         let ci = ClusterIdentity::new(identity, kind);
@@ -129,6 +130,7 @@ impl Cluster {
             }
             let started = Instant::now();
             let r = c.request_inner(ci.clone(), msg, opts).await;
+            let method = method.unwrap_or_else(|| short_type_name(std::any::type_name::<M>()));
             c.0.latencies
                 .record(&ci.kind, method, started.elapsed(), r.is_ok());
             r
@@ -157,7 +159,7 @@ impl Cluster {
         opts: &CallOptions,
         method: &'static str,
     ) -> impl Future<Output = Result<R, ClusterError>> + Send + 'static {
-        let fut = self.request_method(identity, kind, msg, opts, method);
+        let fut = self.request_method(identity, kind, msg, opts, Some(method));
         async move { downcast_reply::<R>(fut.await?) }
     }
 
