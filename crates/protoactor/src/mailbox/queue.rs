@@ -2,8 +2,9 @@
 //! (unbounded, bounded, bounded-dropping or priority).
 
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
@@ -27,8 +28,7 @@ impl MailboxConfig {
             )),
         };
         Mailbox {
-            system: LockedQueue::new(),
-            unbounded: LockedQueue::new(),
+            queues: LockedQueues::new(),
             rare: (queue.is_some() || !self.middleware.is_empty()).then(|| {
                 Box::new(RareParts {
                     queue,
@@ -52,7 +52,7 @@ enum OtherQueue {
 /// the unbounded queue inline and the others out of line).
 #[derive(Clone, Copy)]
 pub(crate) enum UserQueue<'a> {
-    Unbounded(&'a LockedQueue<MessageEnvelope>),
+    Unbounded(UnboundedQueue<'a>),
     Bounded(&'a ArrayQueue<MessageEnvelope>),
     Dropping(&'a ArrayQueue<MessageEnvelope>),
     Priority(&'a [SegQueue<MessageEnvelope>; 8], &'a PriorityFn),
@@ -148,66 +148,137 @@ impl Drop for Taken<'_> {
     }
 }
 
-/// A locked deque with an atomic length, used for the system queue and for unbounded user
-/// queues. It keeps idle actors small: a `SegQueue` holds 256 bytes inline plus a 31-slot
-/// block (1.2 KiB of envelopes, 2.5 KiB of system messages) for the rest of the actor's
-/// life once one message was pushed, while this holds one message inline and a buffer
-/// (boxed: one word inline) that is allocated only when two or more wait, and freed when
-/// drained past `keep`. The inline slot makes
-/// the common case (one message for an idle actor: `Started`, a request, a `Terminated`)
-/// allocation-free. The length keeps the runner's per-message "anything there?" check a
-/// single atomic load.
-pub(crate) struct LockedQueue<T> {
-    queue: Mutex<Slots<T>>,
-    len: std::sync::atomic::AtomicUsize,
+/// Two locked deques under one lock, each with an atomic length: an actor's system queue
+/// and its unbounded user queue (one lock and two 32-bit lengths: 16 bytes less in every
+/// mailbox than a lock and a `usize` length each; system messages are rare, so the runner
+/// and the senders seldom want the lock for different lanes at once). It keeps idle actors
+/// small: a `SegQueue` holds 256 bytes inline plus a 31-slot block (1.2 KiB of envelopes,
+/// 2.5 KiB of system messages) for the rest of the actor's life once one message was
+/// pushed, while a lane holds one message inline and a buffer (boxed: one word inline)
+/// that is allocated only when two or more wait, and freed when drained past `keep`. The
+/// inline slot makes the common case (one message for an idle actor: `Started`, a request,
+/// a `Terminated`) allocation-free. The length keeps the runner's per-message "anything
+/// there?" check a single atomic load.
+pub(crate) struct LockedQueues<A, B> {
+    lanes: Mutex<(Slots<A>, Slots<B>)>,
+    /// Lengths of the first and the second lane. 32 bits: 2^32 queued envelopes would be
+    /// 128 GiB of them before their messages.
+    lens: [AtomicU32; 2],
 }
 
 /// FIFO: `head` is older than everything in `rest`, since a push fills `head` only when
 /// both are empty.
-struct Slots<T> {
+pub(crate) struct Slots<T> {
     head: Option<T>,
     // One word instead of a `VecDeque`'s four, in every idle mailbox.
     #[allow(clippy::box_collection)]
     rest: Option<Box<std::collections::VecDeque<T>>>,
 }
 
-impl<T> LockedQueue<T> {
+impl<T> Slots<T> {
+    const EMPTY: Self = Slots {
+        head: None,
+        rest: None,
+    };
+}
+
+impl<A, B> LockedQueues<A, B> {
     fn new() -> Self {
         Self {
-            queue: Mutex::new(Slots {
-                head: None,
-                rest: None,
-            }),
-            len: std::sync::atomic::AtomicUsize::new(0),
+            lanes: Mutex::new((Slots::EMPTY, Slots::EMPTY)),
+            lens: [AtomicU32::new(0), AtomicU32::new(0)],
         }
     }
 
+    /// The first lane.
     #[inline]
-    pub(crate) fn push(&self, msg: T) {
-        let mut q = self.queue.lock();
+    pub(crate) fn first(&self) -> LockedQueue<'_, A, B, First> {
+        LockedQueue(self, PhantomData)
+    }
+
+    /// The second lane.
+    #[inline]
+    pub(crate) fn second(&self) -> LockedQueue<'_, A, B, Second> {
+        LockedQueue(self, PhantomData)
+    }
+}
+
+/// Which lane of a [`LockedQueues`] a [`LockedQueue`] is (resolved at compile time).
+pub(crate) trait Lane<A, B> {
+    /// What the lane holds.
+    type Item;
+    /// Index of its length in `LockedQueues::lens`.
+    const INDEX: usize;
+    /// Its slots among both lanes'.
+    fn slots(lanes: &mut (Slots<A>, Slots<B>)) -> &mut Slots<Self::Item>;
+}
+
+/// The first lane of a [`LockedQueues`].
+pub(crate) enum First {}
+/// The second lane of a [`LockedQueues`].
+pub(crate) enum Second {}
+
+impl<A, B> Lane<A, B> for First {
+    type Item = A;
+    const INDEX: usize = 0;
+    #[inline(always)]
+    fn slots(lanes: &mut (Slots<A>, Slots<B>)) -> &mut Slots<A> {
+        &mut lanes.0
+    }
+}
+
+impl<A, B> Lane<A, B> for Second {
+    type Item = B;
+    const INDEX: usize = 1;
+    #[inline(always)]
+    fn slots(lanes: &mut (Slots<A>, Slots<B>)) -> &mut Slots<B> {
+        &mut lanes.1
+    }
+}
+
+/// One lane of a [`LockedQueues`]: a FIFO queue (a view, one word).
+pub(crate) struct LockedQueue<'a, A, B, L>(&'a LockedQueues<A, B>, PhantomData<L>);
+
+impl<A, B, L> Clone for LockedQueue<'_, A, B, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A, B, L> Copy for LockedQueue<'_, A, B, L> {}
+
+impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
+    #[inline(always)]
+    fn len_cell(&self) -> &AtomicU32 {
+        &self.0.lens[L::INDEX]
+    }
+
+    #[inline]
+    pub(crate) fn push(self, msg: L::Item) {
+        let mut guard = self.0.lanes.lock();
+        let q = L::slots(&mut guard);
         if q.head.is_none() && q.rest.as_ref().is_none_or(|r| r.is_empty()) {
             q.head = Some(msg);
         } else {
             q.rest.get_or_insert_with(Default::default).push_back(msg);
         }
         // Counted before the sender's schedule request, whose SeqCst fence pairs with
-        // the runner's `set_idle` fence (see `sched`). Every change of `len` is made under
-        // the lock, so a plain store does (no second locked instruction per message).
-        self.len
-            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Release);
+        // the runner's `set_idle` fence (see `sched`). Every change of a length is made
+        // under the lock, so a plain store does (no second locked instruction per message).
+        let len = self.len_cell();
+        len.store(len.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// Pushes `msgs` in order under one lock, the buffer grown once for all of them (a
     /// batch the mailbox unrolls: one lock and at most one allocation, instead of a lock per
     /// message and a buffer doubling its way up for every batch).
-    pub(crate) fn push_all(&self, msgs: impl ExactSizeIterator<Item = T>) {
+    pub(crate) fn push_all(self, msgs: impl ExactSizeIterator<Item = L::Item>) {
         let n = msgs.len();
         if n == 0 {
             return;
         }
         let mut msgs = msgs;
-        let mut guard = self.queue.lock();
-        let q = &mut *guard;
+        let mut guard = self.0.lanes.lock();
+        let q = L::slots(&mut guard);
         if q.head.is_none() && q.rest.as_ref().is_none_or(|r| r.is_empty()) {
             q.head = msgs.next();
         }
@@ -217,24 +288,25 @@ impl<T> LockedQueue<T> {
             rest.extend(msgs);
         }
         // As in `push`: counted under the lock, before the sender's schedule request.
-        self.len
-            .store(self.len.load(Ordering::Relaxed) + n, Ordering::Release);
+        let len = self.len_cell();
+        len.store(len.load(Ordering::Relaxed) + n as u32, Ordering::Release);
     }
 
     /// Pops the oldest message; once drained, frees a buffer larger than `keep` slots.
     #[inline]
-    pub(crate) fn pop(&self, keep: usize) -> Option<T> {
-        if self.len.load(Ordering::Acquire) == 0 {
+    pub(crate) fn pop(self, keep: usize) -> Option<L::Item> {
+        let len = self.len_cell();
+        if len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut q = self.queue.lock();
+        let mut guard = self.0.lanes.lock();
+        let q = L::slots(&mut guard);
         let msg = q
             .head
             .take()
             .or_else(|| q.rest.as_mut().and_then(|r| r.pop_front()));
         if msg.is_some() {
-            self.len
-                .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Release);
+            len.store(len.load(Ordering::Relaxed) - 1, Ordering::Release);
         }
         if q.rest
             .as_ref()
@@ -252,12 +324,13 @@ impl<T> LockedQueue<T> {
     /// turn does not handle goes back with [`LockedQueue::push_front_all`]. A lone message
     /// is returned without touching `out`, so a turn for one message allocates nothing.
     /// Once drained, frees a buffer above `keep` slots.
-    fn pop_many(&self, out: &mut VecDeque<T>, keep: usize) -> Option<T> {
-        if self.len.load(Ordering::Acquire) == 0 {
+    fn pop_many(self, out: &mut VecDeque<L::Item>, keep: usize) -> Option<L::Item> {
+        let len = self.len_cell();
+        if len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let mut guard = self.queue.lock();
-        let q = &mut *guard;
+        let mut guard = self.0.lanes.lock();
+        let q = L::slots(&mut guard);
         let first = match q.head.take() {
             Some(m) => m,
             None => q.rest.as_mut()?.pop_front()?,
@@ -265,7 +338,7 @@ impl<T> LockedQueue<T> {
         let mut n = 0;
         let mut free = false;
         if let Some(rest) = q.rest.as_mut() {
-            n = rest.len();
+            n = rest.len() as u32;
             if out.is_empty() {
                 std::mem::swap(out, &mut **rest);
             } else {
@@ -276,10 +349,7 @@ impl<T> LockedQueue<T> {
         if free {
             q.rest = None;
         }
-        self.len.store(
-            self.len.load(Ordering::Relaxed) - (n + 1),
-            Ordering::Release,
-        );
+        len.store(len.load(Ordering::Relaxed) - (n + 1), Ordering::Release);
         Some(first)
     }
 
@@ -287,13 +357,13 @@ impl<T> LockedQueue<T> {
     /// left over when its turn ends early). What was pushed meanwhile is appended to
     /// `msgs` in bulk (a copy of slices, not a walk) and the buffers change hands again:
     /// the cost is what arrived during the turn, not what the runner gives back.
-    fn push_front_all(&self, msgs: &mut VecDeque<T>) {
-        let n = msgs.len();
+    fn push_front_all(self, msgs: &mut VecDeque<L::Item>) {
+        let n = msgs.len() as u32;
         if n == 0 {
             return;
         }
-        let mut guard = self.queue.lock();
-        let q = &mut *guard;
+        let mut guard = self.0.lanes.lock();
+        let q = L::slots(&mut guard);
         if let Some(m) = q.head.take() {
             msgs.push_back(m);
         }
@@ -304,13 +374,13 @@ impl<T> LockedQueue<T> {
             }
             None => q.rest = Some(Box::new(std::mem::take(msgs))),
         }
-        self.len
-            .store(self.len.load(Ordering::Relaxed) + n, Ordering::Release);
+        let len = self.len_cell();
+        len.store(len.load(Ordering::Relaxed) + n, Ordering::Release);
     }
 
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::SeqCst) == 0
+    pub(crate) fn is_empty(self) -> bool {
+        self.len_cell().load(Ordering::SeqCst) == 0
     }
 
     /// Whether anything is queued, as the first check of [`LockedQueue::pop`] and
@@ -318,23 +388,28 @@ impl<T> LockedQueue<T> {
     /// the call: the runner asks the system queue before every user message and the user
     /// queue once more at the end of every turn, and neither call is inlined there.
     #[inline(always)]
-    pub(crate) fn has_any(&self) -> bool {
-        self.len.load(Ordering::Acquire) != 0
+    pub(crate) fn has_any(self) -> bool {
+        self.len_cell().load(Ordering::Acquire) != 0
     }
 
-    fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+    fn len(self) -> usize {
+        self.len_cell().load(Ordering::Acquire) as usize
     }
 }
+
+/// The system lane of a mailbox.
+pub(crate) type SystemQueue<'a> = LockedQueue<'a, SystemMessage, MessageEnvelope, First>;
+/// The unbounded user lane of a mailbox.
+type UnboundedQueue<'a> = LockedQueue<'a, SystemMessage, MessageEnvelope, Second>;
 
 /// Buffer slots an idle unbounded mailbox may keep (bigger ones are freed when drained).
 const USER_QUEUE_KEEP: usize = 16;
 
 /// An actor's queues and mailbox middleware.
 pub(crate) struct Mailbox {
-    pub(crate) system: LockedQueue<SystemMessage>,
-    /// The user queue, unless `rare` holds another kind.
-    unbounded: LockedQueue<MessageEnvelope>,
+    /// The system queue and the user queue (unless `rare` holds another kind), under one
+    /// lock.
+    queues: LockedQueues<SystemMessage, MessageEnvelope>,
     /// Another kind of user queue and the middleware, if any: one word in every mailbox
     /// (an enum of the queue kinds beside a middleware box took two).
     rare: Option<Box<RareParts>>,
@@ -347,11 +422,17 @@ struct RareParts {
 }
 
 impl Mailbox {
+    /// The system queue.
+    #[inline]
+    pub(crate) fn system(&self) -> SystemQueue<'_> {
+        self.queues.first()
+    }
+
     /// The user queue.
     #[inline]
     pub(crate) fn user(&self) -> UserQueue<'_> {
         match self.rare.as_deref().and_then(|r| r.queue.as_ref()) {
-            None => UserQueue::Unbounded(&self.unbounded),
+            None => UserQueue::Unbounded(self.queues.second()),
             Some(OtherQueue::Bounded(q)) => UserQueue::Bounded(q),
             Some(OtherQueue::Dropping(q)) => UserQueue::Dropping(q),
             Some(OtherQueue::Priority(qs, f)) => UserQueue::Priority(qs, f),
@@ -367,13 +448,14 @@ impl Mailbox {
 
 #[cfg(test)]
 mod locked_queue_tests {
-    use super::LockedQueue;
+    use super::LockedQueues;
 
     /// Order holds across the inline slot and the buffer, in every interleaving of pushes
     /// and pops, and a drained buffer above `keep` is freed.
     #[test]
     fn fifo_across_the_inline_slot_and_the_buffer() {
-        let q = LockedQueue::new();
+        let qs = LockedQueues::<(), u32>::new();
+        let q = qs.second();
         let (mut next_in, mut next_out) = (0u32, 0u32);
         for round in 0..50u32 {
             for _ in 0..(round % 7) {
@@ -394,7 +476,7 @@ mod locked_queue_tests {
         }
         assert_eq!(next_out, next_in);
         assert!(q.is_empty());
-        assert!(q.queue.lock().rest.is_none(), "drained buffer freed");
+        assert!(qs.lanes.lock().1.rest.is_none(), "drained buffer freed");
     }
 
     /// A batch takes the whole buffer (swapped, not copied); what the turn leaves goes back
@@ -402,7 +484,8 @@ mod locked_queue_tests {
     /// alone when nothing was; the order holds throughout.
     #[test]
     fn batches_keep_the_order_whether_they_take_all_or_part() {
-        let q = LockedQueue::new();
+        let qs = LockedQueues::<(), u32>::new();
+        let q = qs.second();
         let mut out = std::collections::VecDeque::new();
         let drain_some = |out: &mut std::collections::VecDeque<u32>, k: usize| {
             (0..k).map(|_| out.pop_front().unwrap()).collect::<Vec<_>>()
@@ -447,20 +530,21 @@ mod locked_queue_tests {
     /// buffer is allocated once, at the batch's size.
     #[test]
     fn a_batch_is_pushed_in_order_behind_what_is_queued() {
-        let q = LockedQueue::new();
+        let qs = LockedQueues::<(), u32>::new();
+        let q = qs.second();
         q.push_all(std::iter::empty::<u32>());
         assert!(q.is_empty());
         assert!(
-            q.queue.lock().rest.is_none(),
+            qs.lanes.lock().1.rest.is_none(),
             "an empty batch allocates nothing"
         );
         q.push_all([0u32].into_iter());
         assert!(
-            q.queue.lock().rest.is_none(),
+            qs.lanes.lock().1.rest.is_none(),
             "one message goes to the inline slot"
         );
         q.push_all(1..1000);
-        assert!(q.queue.lock().rest.as_ref().unwrap().capacity() < 1100);
+        assert!(qs.lanes.lock().1.rest.as_ref().unwrap().capacity() < 1100);
         q.push(1000);
         assert_eq!(q.pop(2), Some(0));
         q.push_all(1001..1003);
@@ -473,6 +557,39 @@ mod locked_queue_tests {
         q.push_all(5..7);
         assert_eq!((q.pop(2), q.pop(2), q.pop(2)), (Some(5), Some(6), None));
     }
+
+    /// The two lanes share a lock but nothing else: each keeps its own order and length,
+    /// a batch taken from one leaves the other alone, and draining one frees only its
+    /// buffer.
+    #[test]
+    fn the_two_lanes_are_independent_queues() {
+        let qs = LockedQueues::<u32, u32>::new();
+        let (sys, user) = (qs.first(), qs.second());
+        for i in 0..5 {
+            user.push(100 + i);
+            if i % 2 == 0 {
+                sys.push(i);
+            }
+        }
+        assert_eq!((sys.len(), user.len()), (3, 5));
+        assert!(sys.has_any() && user.has_any());
+        let mut out = std::collections::VecDeque::new();
+        assert_eq!(user.pop_many(&mut out, 0), Some(100));
+        assert_eq!(out, [101, 102, 103, 104]);
+        assert!(user.is_empty());
+        assert_eq!(sys.len(), 3);
+        assert!(qs.lanes.lock().0.rest.is_some(), "the system buffer stays");
+        user.push(105);
+        user.push_front_all(&mut out);
+        assert_eq!(
+            (sys.pop(0), sys.pop(0), sys.pop(0), sys.pop(0)),
+            (Some(0), Some(2), Some(4), None)
+        );
+        assert!(sys.is_empty() && qs.lanes.lock().0.rest.is_none());
+        let rest: Vec<_> = std::iter::from_fn(|| user.pop(0)).collect();
+        assert_eq!(rest, [101, 102, 103, 104, 105]);
+        assert!(user.is_empty());
+    }
 }
 
 #[cfg(test)]
@@ -484,5 +601,13 @@ mod size_tests {
     fn the_rare_parts_of_a_mailbox_stay_small() {
         let size = std::mem::size_of::<super::RareParts>();
         assert!(size <= 56, "RareParts grew to {size} bytes");
+    }
+
+    /// Every actor holds one mailbox: its two queues share one lock and pack their lengths
+    /// into one word (96 bytes with a lock and a `usize` length each).
+    #[test]
+    fn a_mailbox_stays_small() {
+        let size = std::mem::size_of::<super::Mailbox>();
+        assert!(size <= 88, "Mailbox grew to {size} bytes");
     }
 }
