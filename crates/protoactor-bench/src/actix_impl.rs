@@ -30,7 +30,8 @@ impl Framework for Actix {
         Ok(Actix { sys: System::new() })
     }
     fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
-        self.sys.block_on(in_process(pairs, per_pair, batch, driver))
+        self.sys
+            .block_on(in_process(pairs, per_pair, batch, driver))
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
         self.sys.block_on(tree(leaves, div, Shape::Spawn))

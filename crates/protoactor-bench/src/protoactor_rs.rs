@@ -460,21 +460,20 @@ fn counting(system: &ActorSystem, n: u64, driver: Driver) -> Timed {
         }
         // The same sends and request from a task, awaiting the reply as Go's main goroutine
         // blocks on it.
-        Driver::Task => system.runtime().block_on(
-            system
-                .runtime()
-                .spawn(async move {
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        root.send(&counter, Inc);
-                    }
-                    let got = root
-                        .request_future(&counter, Get, RUN_TIMEOUT)
-                        .into_typed::<u64>()
-                        .await;
-                    (start.elapsed(), got)
-                })
-        ).map_err(|e| format!("counting: driver task: {e}"))?,
+        Driver::Task => system
+            .runtime()
+            .block_on(system.runtime().spawn(async move {
+                let start = Instant::now();
+                for _ in 0..n {
+                    root.send(&counter, Inc);
+                }
+                let got = root
+                    .request_future(&counter, Get, RUN_TIMEOUT)
+                    .into_typed::<u64>()
+                    .await;
+                (start.elapsed(), got)
+            }))
+            .map_err(|e| format!("counting: driver task: {e}"))?,
     };
     let got = got.map_err(|e| format!("counting: {e}"))?;
     if got != n {

@@ -293,7 +293,9 @@ pub fn find(name: &str) -> Option<&'static Workload> {
 pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
     let q = |full: &[u64], small: &[u64]| if quick { small.to_vec() } else { full.to_vec() };
     match workload {
-        "in-process" | "in-process-outside" => q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100]),
+        "in-process" | "in-process-outside" => {
+            q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100])
+        }
         "spawn" | "spawn-root" | "skynet" => q(&[1_000_000, 10], &[10_000, 10]),
         "savina-ping-pong" => q(&[40_000], &[2_000]),
         "savina-counting" | "savina-counting-outside" => q(&[1_000_000], &[20_000]),
