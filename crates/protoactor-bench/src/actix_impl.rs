@@ -400,8 +400,8 @@ impl Handler<Get> for Counter {
 async fn counting(n: u64, driver: Driver) -> Timed {
     // The counter on an arbiter (thread) of its own and the sender on this one: one sender
     // and one receiver on two threads, as in the other implementations (the sender is
-    // protoactor-go's main goroutine, the main thread for protoactor-rs, kameo and ractor).
-    // On one arbiter all sends would be queued before the counter ran at all.
+    // protoactor-go's main goroutine, a task on the runtime for protoactor-rs, kameo and
+    // ractor). On one arbiter all sends would be queued before the counter ran at all.
     let arb = Arbiter::new();
     let counter = Counter::start_in_arbiter(&arb.handle(), |_| Counter(0));
     let sender = counter.clone();

@@ -447,26 +447,27 @@ impl Actor for Counter {
 fn counting(system: &ActorSystem, n: u64, driver: Driver) -> Timed {
     let root = system.root();
     let counter = root.spawn(&Props::from_producer(|| Counter(0)));
+    let send = move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            root.send(&counter, Inc);
+        }
+        (start, root, counter)
+    };
+    // The request for the count: blocked on outside, awaited by the driver task (as Go's
+    // main goroutine blocks on its `Result()`).
+    let rt = system.runtime();
     let (took, got) = match driver {
         Driver::Outside => {
-            let start = Instant::now();
-            for _ in 0..n {
-                root.send(&counter, Inc);
-            }
+            let (start, root, counter) = send();
             let got = root
                 .request_future(&counter, Get, RUN_TIMEOUT)
                 .result_as::<u64>();
             (start.elapsed(), got)
         }
-        // The same sends and request from a task, awaiting the reply as Go's main goroutine
-        // blocks on it.
-        Driver::Task => system
-            .runtime()
-            .block_on(system.runtime().spawn(async move {
-                let start = Instant::now();
-                for _ in 0..n {
-                    root.send(&counter, Inc);
-                }
+        Driver::Task => rt
+            .block_on(rt.spawn(async move {
+                let (start, root, counter) = send();
                 let got = root
                     .request_future(&counter, Get, RUN_TIMEOUT)
                     .into_typed::<u64>()
