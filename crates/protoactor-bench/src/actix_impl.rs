@@ -15,7 +15,7 @@ use actix::prelude::*;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use crate::common::*;
-use crate::framework::{Framework, Timed};
+use crate::framework::{Driver, Framework, Timed};
 
 type Done = UnboundedSender<()>;
 
@@ -29,8 +29,9 @@ impl Framework for Actix {
     fn start() -> Result<Self, String> {
         Ok(Actix { sys: System::new() })
     }
-    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
-        self.sys.block_on(in_process(pairs, per_pair, batch))
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
+        self.sys
+            .block_on(in_process(pairs, per_pair, batch, driver))
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
         self.sys.block_on(tree(leaves, div, Shape::Spawn))
@@ -41,11 +42,11 @@ impl Framework for Actix {
     fn ping_pong(&self, n: u64) -> Timed {
         self.sys.block_on(ping_pong(n))
     }
-    fn counting(&self, n: u64) -> Timed {
-        self.sys.block_on(counting(n))
+    fn counting(&self, n: u64, driver: Driver) -> Timed {
+        self.sys.block_on(counting(n, driver))
     }
-    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
-        self.sys.block_on(fork_join(workers, per_worker))
+    fn fork_join(&self, workers: u64, per_worker: u64, driver: Driver) -> Timed {
+        self.sys.block_on(fork_join(workers, per_worker, driver))
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
         self.sys.block_on(thread_ring(actors, passes))
@@ -76,6 +77,18 @@ async fn wait(rx: &mut UnboundedReceiver<()>, n: u64, what: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Runs `send`, the driver's sending (returning when the window started), where `driver`
+/// says: here, on the system arbiter (actix's task shape: a future on an arbiter of the
+/// system, as every actix program sends), or on a plain thread of its own, which the
+/// system arbiter waits for (the `-outside` rows).
+fn drive<R: Send + 'static>(driver: Driver, send: impl FnOnce() -> R + Send + 'static) -> R {
+    match driver {
+        Driver::Task => send(),
+        Driver::Outside => std::thread::scope(|s| s.spawn(send).join())
+            .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+    }
 }
 
 /// One arbiter (thread) per core.
@@ -151,7 +164,7 @@ impl Handler<Ping> for IpEcho {
     }
 }
 
-async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
+async fn in_process(pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
     let arbs = arbiters();
     let (tx, mut rx) = unbounded_channel();
     let actors: Vec<_> = (0..pairs as usize)
@@ -175,10 +188,13 @@ async fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
             (ping, echo)
         })
         .collect();
-    let start = Instant::now();
-    for (ping, echo) in &actors {
-        ping.do_send(IpStart(echo.clone()));
-    }
+    let start = drive(driver, move || {
+        let start = Instant::now();
+        for (ping, echo) in &actors {
+            ping.do_send(IpStart(echo.clone()));
+        }
+        start
+    });
     wait(&mut rx, pairs, "in-process").await?;
     let took = start.elapsed();
     for a in arbs {
@@ -381,17 +397,21 @@ impl Handler<Get> for Counter {
     }
 }
 
-async fn counting(n: u64) -> Timed {
+async fn counting(n: u64, driver: Driver) -> Timed {
     // The counter on an arbiter (thread) of its own and the sender on this one: one sender
     // and one receiver on two threads, as in the other implementations (the sender is
-    // protoactor-go's main goroutine, the main thread for protoactor-rs, kameo and ractor).
-    // On one arbiter all sends would be queued before the counter ran at all.
+    // protoactor-go's main goroutine, a task on the runtime for protoactor-rs, kameo and
+    // ractor). On one arbiter all sends would be queued before the counter ran at all.
     let arb = Arbiter::new();
     let counter = Counter::start_in_arbiter(&arb.handle(), |_| Counter(0));
-    let start = Instant::now();
-    for _ in 0..n {
-        counter.do_send(Inc);
-    }
+    let sender = counter.clone();
+    let start = drive(driver, move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            sender.do_send(Inc);
+        }
+        start
+    });
     let got = counter
         .send(Get)
         .await
@@ -429,7 +449,7 @@ impl Handler<FjMsg> for FjWorker {
     }
 }
 
-async fn fork_join(workers: u64, per_worker: u64) -> Timed {
+async fn fork_join(workers: u64, per_worker: u64, driver: Driver) -> Timed {
     let arbs = arbiters();
     let (tx, mut rx) = unbounded_channel();
     let addrs: Vec<_> = (0..workers as usize)
@@ -443,12 +463,15 @@ async fn fork_join(workers: u64, per_worker: u64) -> Timed {
             })
         })
         .collect();
-    let start = Instant::now();
-    for _ in 0..per_worker {
-        for a in &addrs {
-            a.do_send(FjMsg);
+    let start = drive(driver, move || {
+        let start = Instant::now();
+        for _ in 0..per_worker {
+            for a in &addrs {
+                a.do_send(FjMsg);
+            }
         }
-    }
+        start
+    });
     wait(&mut rx, workers, "fork-join").await?;
     let took = start.elapsed();
     for a in arbs {

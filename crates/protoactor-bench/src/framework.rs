@@ -13,6 +13,48 @@ use crate::common::*;
 /// The time a workload's measured window took, or why it failed.
 pub type Timed = Result<Duration, String>;
 
+/// Where a throughput workload's driver runs: the code that sends into the actors from
+/// outside them (fork-join's and counting's sending loops, in-process's start messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// A task on the runtime the actors run on (actix: the system arbiter), as
+    /// protoactor-go's driver is its main goroutine, scheduled on a P like every actor's
+    /// goroutine: the rows compared with Go.
+    Task,
+    /// The harness's main thread (actix: a thread of its own), outside the runtime, so
+    /// every wake-up it causes goes through the runtime's shared queue: the `-outside` rows.
+    Outside,
+}
+
+/// The workloads measured in both driver shapes: the `-outside` row of each runs the
+/// driver with [`Driver::Outside`].
+pub const DRIVEN: &[&str] = &["in-process", "savina-counting", "savina-fork-join"];
+
+/// The workload a row name runs and where its driver runs (`savina-fork-join-outside`:
+/// `savina-fork-join`, outside).
+pub fn driven(workload: &str) -> (&str, Driver) {
+    match workload.strip_suffix("-outside") {
+        Some(base) if DRIVEN.contains(&base) => (base, Driver::Outside),
+        _ => (workload, Driver::Task),
+    }
+}
+
+/// Runs `send`, a driver's sending (returning when the window started, or what the
+/// workload needs), where `driver` says: as a task on the tokio runtime `rt` the actors
+/// run on, or on the calling thread (the harness's main thread).
+pub fn drive<R: Send + 'static>(
+    rt: &tokio::runtime::Handle,
+    driver: Driver,
+    send: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, String> {
+    match driver {
+        Driver::Outside => Ok(send()),
+        Driver::Task => rt
+            .block_on(rt.spawn(async move { send() }))
+            .map_err(|e| format!("driver task: {e}")),
+    }
+}
+
 /// A Rust actor framework running the local workloads. Every method runs one workload to
 /// completion on the runtime that [`Framework::start`] made and returns its timed window
 /// (for the throughput rows, from the first message sent by the harness to the last one
@@ -28,8 +70,9 @@ pub trait Framework: Sized {
     fn stop(self) {}
 
     /// `pairs` ping/echo pairs; each ping sends `per_pair` messages in bursts of `batch`,
-    /// each message a fresh one carrying its sender, which the receiver answers to.
-    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed;
+    /// each message a fresh one carrying its sender, which the receiver answers to. The
+    /// start messages come from the `driver`.
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed;
 
     /// A fan-out-`div` tree over `leaves` leaves: every node spawns its children as its own
     /// children and asks them for their sums; leaves answer and stop, inner nodes stay.
@@ -42,11 +85,13 @@ pub trait Framework: Sized {
     /// Two actors, `n` round trips started by one start message.
     fn ping_pong(&self, n: u64) -> Timed;
 
-    /// `n` one-way messages from outside into one counter, then a request for the count.
-    fn counting(&self, n: u64) -> Timed;
+    /// `n` one-way messages from the `driver` into one counter, then its request for the
+    /// count.
+    fn counting(&self, n: u64, driver: Driver) -> Timed;
 
-    /// `workers` actors, `per_worker` messages each, a little math per message.
-    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed;
+    /// `workers` actors, `per_worker` messages each from the `driver`, a little math per
+    /// message.
+    fn fork_join(&self, workers: u64, per_worker: u64, driver: Driver) -> Timed;
 
     /// `actors` in a ring, a token passed `passes` times.
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed;
@@ -92,6 +137,7 @@ pub fn run<F: Framework>(workload: &str, p: &[u64]) -> RunResult {
 
 /// Checks the sizes of `workload` (the same checks for every implementation).
 fn check(workload: &str, p: &[u64]) -> Result<(), String> {
+    let (workload, _) = driven(workload);
     match workload {
         "in-process" => {
             let [_, per_pair, batch] = params(workload, p)?;
@@ -119,15 +165,16 @@ fn check(workload: &str, p: &[u64]) -> Result<(), String> {
     Ok(())
 }
 
-fn measure<F: Framework>(fw: &F, workload: &str, p: &[u64]) -> RunResult {
-    let rate = |name: &str, messages: u64, t: Timed| Ok(vec![Metric::rate(name, messages, t?)]);
+fn measure<F: Framework>(fw: &F, row: &str, p: &[u64]) -> RunResult {
+    // The metric carries the row's name (`-outside` included), the match the workload's.
+    let rate = |messages: u64, t: Timed| Ok(vec![Metric::rate(row, messages, t?)]);
+    let (workload, driver) = driven(row);
     match workload {
         "in-process" => {
             let [pairs, per_pair, batch] = params(workload, p)?;
             rate(
-                workload,
                 2 * per_pair * pairs,
-                fw.in_process(pairs, per_pair, batch),
+                fw.in_process(pairs, per_pair, batch, driver),
             )
         }
         "spawn" | "spawn-root" => {
@@ -145,27 +192,27 @@ fn measure<F: Framework>(fw: &F, workload: &str, p: &[u64]) -> RunResult {
         }
         "savina-ping-pong" => {
             let n = params::<1>(workload, p)?[0];
-            rate(workload, 2 * n, fw.ping_pong(n))
+            rate(2 * n, fw.ping_pong(n))
         }
         "savina-counting" => {
             let n = params::<1>(workload, p)?[0];
-            rate(workload, n, fw.counting(n))
+            rate(n, fw.counting(n, driver))
         }
         "savina-fork-join" => {
             let [w, m] = params(workload, p)?;
-            rate(workload, w * m, fw.fork_join(w, m))
+            rate(w * m, fw.fork_join(w, m, driver))
         }
         "savina-thread-ring" => {
             let [a, n] = params(workload, p)?;
-            rate(workload, n, fw.thread_ring(a, n))
+            rate(n, fw.thread_ring(a, n))
         }
         "savina-big" => {
             let [a, n] = params(workload, p)?;
-            rate(workload, 2 * a * n, fw.big(a, n))
+            rate(2 * a * n, fw.big(a, n))
         }
         "savina-chameneos" => {
             let [c, n] = params(workload, p)?;
-            rate(workload, 4 * n, fw.chameneos(c, n))
+            rate(4 * n, fw.chameneos(c, n))
         }
         "skynet" => {
             let [leaves, div] = params(workload, p)?;
@@ -229,8 +276,8 @@ mod tests {
         fn stop(self) {
             CALLS.with(|c| c.borrow_mut().extend(self.0.into_inner()));
         }
-        fn in_process(&self, a: u64, b: u64, c: u64) -> Timed {
-            self.log(format!("in_process {a} {b} {c}"))
+        fn in_process(&self, a: u64, b: u64, c: u64, d: Driver) -> Timed {
+            self.log(format!("in_process {a} {b} {c} {d:?}"))
         }
         fn spawn_tree(&self, a: u64, b: u64) -> Timed {
             self.log(format!("spawn_tree {a} {b}"))
@@ -241,11 +288,11 @@ mod tests {
         fn ping_pong(&self, n: u64) -> Timed {
             self.log(format!("ping_pong {n}"))
         }
-        fn counting(&self, n: u64) -> Timed {
-            self.log(format!("counting {n}"))
+        fn counting(&self, n: u64, d: Driver) -> Timed {
+            self.log(format!("counting {n} {d:?}"))
         }
-        fn fork_join(&self, a: u64, b: u64) -> Timed {
-            self.log(format!("fork_join {a} {b}"))
+        fn fork_join(&self, a: u64, b: u64, d: Driver) -> Timed {
+            self.log(format!("fork_join {a} {b} {d:?}"))
         }
         fn thread_ring(&self, a: u64, b: u64) -> Timed {
             self.log(format!("thread_ring {a} {b}"))
@@ -276,10 +323,25 @@ mod tests {
     #[test]
     fn dispatches_each_workload_with_its_sizes_and_counts() {
         let m = run::<Recorder>("in-process", &[4, 1000, 100]).unwrap();
-        assert_eq!(calls(), ["in_process 4 1000 100"]);
+        assert_eq!(calls(), ["in_process 4 1000 100 Task"]);
         // 2 × per_pair × pairs messages in 1 ms
         assert_eq!(m[0].name, "in-process");
         assert!((m[0].value - 8_000_000.0).abs() < 1.0, "{}", m[0].value);
+
+        // The `-outside` rows: the same workload and count, the driver outside the runtime.
+        let m = run::<Recorder>("in-process-outside", &[4, 1000, 100]).unwrap();
+        assert_eq!(calls(), ["in_process 4 1000 100 Outside"]);
+        assert_eq!(m[0].name, "in-process-outside");
+        assert!((m[0].value - 8_000_000.0).abs() < 1.0, "{}", m[0].value);
+        let m = run::<Recorder>("savina-fork-join-outside", &[60, 100]).unwrap();
+        assert_eq!(calls(), ["fork_join 60 100 Outside"]);
+        assert_eq!(m[0].name, "savina-fork-join-outside");
+        assert!((m[0].value - 6_000_000.0).abs() < 1.0, "{}", m[0].value);
+        let m = run::<Recorder>("savina-counting", &[500]).unwrap();
+        assert_eq!(calls(), ["counting 500 Task"]);
+        assert_eq!(m[0].name, "savina-counting");
+        run::<Recorder>("savina-counting-outside", &[500]).unwrap();
+        assert_eq!(calls(), ["counting 500 Outside"]);
 
         let m = run::<Recorder>("spawn-root", &[100, 10]).unwrap();
         assert_eq!(calls(), ["spawn_root 100 10"]);
@@ -306,6 +368,8 @@ mod tests {
             ("skynet", &[][..]),
             ("request", &[0][..]),
             ("savina-big", &[0, 10][..]),
+            ("savina-fork-join-outside", &[0, 10][..]),
+            ("request-outside", &[10][..]),
             ("nope", &[1][..]),
         ] {
             assert!(run::<Recorder>(w, p).is_err(), "{w} {p:?}");

@@ -16,7 +16,7 @@ use kameo::prelude::{ActorRef, Spawn};
 use kameo::Actor;
 
 use crate::common::*;
-use crate::framework::{Framework, Timed};
+use crate::framework::{drive, Driver, Framework, Timed};
 
 /// kameo on a multi-thread tokio runtime (kameo spawns its actors as tokio tasks).
 pub struct Kameo {
@@ -32,9 +32,9 @@ impl Framework for Kameo {
             .map_err(|e| format!("tokio: {e}"))?;
         Ok(Kameo { rt })
     }
-    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
         let _rt = self.rt.enter();
-        in_process(pairs, per_pair, batch)
+        in_process(&self.rt, pairs, per_pair, batch, driver)
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
         tree(&self.rt, leaves, div, Shape::Spawn)
@@ -46,13 +46,13 @@ impl Framework for Kameo {
         let _rt = self.rt.enter();
         ping_pong(n)
     }
-    fn counting(&self, n: u64) -> Timed {
+    fn counting(&self, n: u64, driver: Driver) -> Timed {
         let _rt = self.rt.enter();
-        counting(&self.rt, n)
+        counting(&self.rt, n, driver)
     }
-    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
+    fn fork_join(&self, workers: u64, per_worker: u64, driver: Driver) -> Timed {
         let _rt = self.rt.enter();
-        fork_join(workers, per_worker)
+        fork_join(&self.rt, workers, per_worker, driver)
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
         let _rt = self.rt.enter();
@@ -150,7 +150,13 @@ impl Message<Ping> for IpEcho {
     }
 }
 
-fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
+fn in_process(
+    rt: &tokio::runtime::Runtime,
+    pairs: u64,
+    per_pair: u64,
+    batch: u64,
+    driver: Driver,
+) -> Timed {
     let (tx, rx) = channel();
     let cap = batch as usize + 10;
     let actors: Vec<_> = (0..pairs)
@@ -168,10 +174,13 @@ fn in_process(pairs: u64, per_pair: u64, batch: u64) -> Timed {
             (ping, echo)
         })
         .collect();
-    let start = Instant::now();
-    for (ping, echo) in &actors {
-        tell_now(ping, IpStart(echo.clone()))?;
-    }
+    let start = drive(rt.handle(), driver, move || {
+        let start = Instant::now();
+        for (ping, echo) in &actors {
+            tell_now(ping, IpStart(echo.clone()))?;
+        }
+        Ok::<_, String>(start)
+    })??;
     wait(&rx, pairs, "in-process")?;
     Ok(start.elapsed())
 }
@@ -384,16 +393,31 @@ impl Message<Get> for Counter {
     }
 }
 
-fn counting(rt: &tokio::runtime::Runtime, n: u64) -> Timed {
+fn counting(rt: &tokio::runtime::Runtime, n: u64, driver: Driver) -> Timed {
     let counter = Counter::spawn_with_mailbox(Counter(0), mailbox::unbounded());
-    let start = Instant::now();
-    for _ in 0..n {
-        tell_now(&counter, Inc)?;
-    }
-    let got = rt
-        .block_on(async { counter.ask(Get).await })
-        .map_err(|e| format!("counting: {e}"))?;
-    let took = start.elapsed();
+    let send = move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            tell_now(&counter, Inc)?;
+        }
+        Ok::<_, String>((start, counter))
+    };
+    // The `ask` for the count: awaited by the driver task, or by `block_on` from outside.
+    let (took, got) = match driver {
+        Driver::Outside => {
+            let (start, counter) = send()?;
+            let got = rt.block_on(async { counter.ask(Get).await });
+            (start.elapsed(), got)
+        }
+        Driver::Task => rt
+            .block_on(rt.spawn(async move {
+                let (start, counter) = send()?;
+                let got = counter.ask(Get).await;
+                Ok::<_, String>((start.elapsed(), got))
+            }))
+            .map_err(|e| format!("counting: driver task: {e}"))??,
+    };
+    let got = got.map_err(|e| format!("counting: {e}"))?;
     if got != n {
         return Err(format!("counting: counted {got} of {n}"));
     }
@@ -424,7 +448,7 @@ impl Message<FjMsg> for FjWorker {
     }
 }
 
-fn fork_join(workers: u64, per_worker: u64) -> Timed {
+fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64, driver: Driver) -> Timed {
     let (tx, rx) = channel();
     let refs: Vec<_> = (0..workers)
         .map(|_| {
@@ -439,12 +463,15 @@ fn fork_join(workers: u64, per_worker: u64) -> Timed {
             )
         })
         .collect();
-    let start = Instant::now();
-    for _ in 0..per_worker {
-        for r in &refs {
-            tell_now(r, FjMsg)?;
+    let start = drive(rt.handle(), driver, move || {
+        let start = Instant::now();
+        for _ in 0..per_worker {
+            for r in &refs {
+                tell_now(r, FjMsg)?;
+            }
         }
-    }
+        Ok::<_, String>(start)
+    })??;
     wait(&rx, workers, "fork-join")?;
     Ok(start.elapsed())
 }

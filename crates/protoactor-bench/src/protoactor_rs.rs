@@ -13,7 +13,7 @@ use protoactor::dispatcher::PinnedGroup;
 use protoactor::prelude::*;
 
 use crate::common::*;
-use crate::framework::{Framework, Timed};
+use crate::framework::{drive, Driver, Framework, Timed};
 
 /// protoactor-rs: one actor system per workload run.
 pub struct ProtoActor {
@@ -38,8 +38,8 @@ impl Framework for ProtoActor {
             _ => None,
         }
     }
-    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
-        in_process(&self.system, pairs, per_pair, batch)
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
+        in_process(&self.system, pairs, per_pair, batch, driver)
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
         spawn_tree(&self.system, None, leaves, div, TreeShape::Children)
@@ -50,11 +50,11 @@ impl Framework for ProtoActor {
     fn ping_pong(&self, n: u64) -> Timed {
         ping_pong(&self.system, None, n)
     }
-    fn counting(&self, n: u64) -> Timed {
-        counting(&self.system, n)
+    fn counting(&self, n: u64, driver: Driver) -> Timed {
+        counting(&self.system, n, driver)
     }
-    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
-        fork_join(&self.system, workers, per_worker)
+    fn fork_join(&self, workers: u64, per_worker: u64, driver: Driver) -> Timed {
+        fork_join(&self.system, workers, per_worker, driver)
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
         thread_ring(&self.system, None, actors, passes)
@@ -101,7 +101,7 @@ impl Framework for ProtoActorPinned {
     fn stop(self) {
         self.system.shutdown();
     }
-    fn in_process(&self, _: u64, _: u64, _: u64) -> Timed {
+    fn in_process(&self, _: u64, _: u64, _: u64, _: Driver) -> Timed {
         Err(not_pinned())
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
@@ -125,10 +125,10 @@ impl Framework for ProtoActorPinned {
     fn ping_pong(&self, n: u64) -> Timed {
         ping_pong(&self.system, Some(&self.on), n)
     }
-    fn counting(&self, _: u64) -> Timed {
+    fn counting(&self, _: u64, _: Driver) -> Timed {
         Err(not_pinned())
     }
-    fn fork_join(&self, _: u64, _: u64) -> Timed {
+    fn fork_join(&self, _: u64, _: u64, _: Driver) -> Timed {
         Err(not_pinned())
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
@@ -213,7 +213,13 @@ impl Actor for IpPing {
     }
 }
 
-fn in_process(system: &ActorSystem, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+fn in_process(
+    system: &ActorSystem,
+    pairs: u64,
+    per_pair: u64,
+    batch: u64,
+    driver: Driver,
+) -> Timed {
     let root = system.root();
     let (tx, rx) = channel();
     let mailbox = MailboxConfig::bounded(batch as usize + 10);
@@ -238,10 +244,13 @@ fn in_process(system: &ActorSystem, pairs: u64, per_pair: u64, batch: u64) -> Ti
         );
         actors.push((ping, root.spawn(&echo_props)));
     }
-    let start = Instant::now();
-    for (ping, echo) in &actors {
-        root.send(ping, IpStart(echo.clone()));
-    }
+    let start = drive(system.runtime(), driver, move || {
+        let start = Instant::now();
+        for (ping, echo) in &actors {
+            root.send(ping, IpStart(echo.clone()));
+        }
+        start
+    })?;
     wait(&rx, pairs, "in-process")?;
     Ok(start.elapsed())
 }
@@ -435,18 +444,39 @@ impl Actor for Counter {
     }
 }
 
-fn counting(system: &ActorSystem, n: u64) -> Timed {
+fn counting(system: &ActorSystem, n: u64, driver: Driver) -> Timed {
     let root = system.root();
     let counter = root.spawn(&Props::from_producer(|| Counter(0)));
-    let start = Instant::now();
-    for _ in 0..n {
-        root.send(&counter, Inc);
-    }
-    let got = root
-        .request_future(&counter, Get, RUN_TIMEOUT)
-        .result_as::<u64>()
-        .map_err(|e| format!("counting: {e}"))?;
-    let took = start.elapsed();
+    let send = move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            root.send(&counter, Inc);
+        }
+        (start, root, counter)
+    };
+    // The request for the count: blocked on outside, awaited by the driver task (as Go's
+    // main goroutine blocks on its `Result()`).
+    let rt = system.runtime();
+    let (took, got) = match driver {
+        Driver::Outside => {
+            let (start, root, counter) = send();
+            let got = root
+                .request_future(&counter, Get, RUN_TIMEOUT)
+                .result_as::<u64>();
+            (start.elapsed(), got)
+        }
+        Driver::Task => rt
+            .block_on(rt.spawn(async move {
+                let (start, root, counter) = send();
+                let got = root
+                    .request_future(&counter, Get, RUN_TIMEOUT)
+                    .into_typed::<u64>()
+                    .await;
+                (start.elapsed(), got)
+            }))
+            .map_err(|e| format!("counting: driver task: {e}"))?,
+    };
+    let got = got.map_err(|e| format!("counting: {e}"))?;
     if got != n {
         return Err(format!("counting: counted {got} of {n}"));
     }
@@ -477,7 +507,7 @@ impl Actor for FjWorker {
     }
 }
 
-fn fork_join(system: &ActorSystem, workers: u64, per_worker: u64) -> Timed {
+fn fork_join(system: &ActorSystem, workers: u64, per_worker: u64, driver: Driver) -> Timed {
     let root = system.root();
     let (tx, rx) = channel();
     let pids: Vec<Pid> = (0..workers)
@@ -491,12 +521,15 @@ fn fork_join(system: &ActorSystem, workers: u64, per_worker: u64) -> Timed {
             }))
         })
         .collect();
-    let start = Instant::now();
-    for _ in 0..per_worker {
-        for p in &pids {
-            root.send(p, FjMsg);
+    let start = drive(system.runtime(), driver, move || {
+        let start = Instant::now();
+        for _ in 0..per_worker {
+            for p in &pids {
+                root.send(p, FjMsg);
+            }
         }
-    }
+        start
+    })?;
     wait(&rx, workers, "fork-join")?;
     Ok(start.elapsed())
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::common::*;
-use crate::framework::{Framework, Timed};
+use crate::framework::{drive, Driver, Framework, Timed};
 
 type Res = Result<(), ActorProcessingErr>;
 
@@ -32,8 +32,8 @@ impl Framework for Ractor {
             .map_err(|e| format!("tokio: {e}"))?;
         Ok(Ractor { rt })
     }
-    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64) -> Timed {
-        in_process(&self.rt, pairs, per_pair, batch)
+    fn in_process(&self, pairs: u64, per_pair: u64, batch: u64, driver: Driver) -> Timed {
+        in_process(&self.rt, pairs, per_pair, batch, driver)
     }
     fn spawn_tree(&self, leaves: u64, div: u64) -> Timed {
         tree(&self.rt, leaves, div, Shape::Spawn)
@@ -44,11 +44,11 @@ impl Framework for Ractor {
     fn ping_pong(&self, n: u64) -> Timed {
         ping_pong(&self.rt, n)
     }
-    fn counting(&self, n: u64) -> Timed {
-        counting(&self.rt, n)
+    fn counting(&self, n: u64, driver: Driver) -> Timed {
+        counting(&self.rt, n, driver)
     }
-    fn fork_join(&self, workers: u64, per_worker: u64) -> Timed {
-        fork_join(&self.rt, workers, per_worker)
+    fn fork_join(&self, workers: u64, per_worker: u64, driver: Driver) -> Timed {
+        fork_join(&self.rt, workers, per_worker, driver)
     }
     fn thread_ring(&self, actors: u64, passes: u64) -> Timed {
         thread_ring(&self.rt, actors, passes)
@@ -166,7 +166,13 @@ simple_actor!(IpEcho, EchoMsg, (), |me, m, s| {
     let _ = m.0.cast(IpMsg::Pong(me.clone()));
 });
 
-fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u64) -> Timed {
+fn in_process(
+    rt: &tokio::runtime::Runtime,
+    pairs: u64,
+    per_pair: u64,
+    batch: u64,
+    driver: Driver,
+) -> Timed {
     let (tx, rx) = channel();
     let actors = rt.block_on(async {
         let mut v = Vec::new();
@@ -186,10 +192,13 @@ fn in_process(rt: &tokio::runtime::Runtime, pairs: u64, per_pair: u64, batch: u6
         }
         Ok::<_, String>(v)
     })?;
-    let start = Instant::now();
-    for (ping, echo) in &actors {
-        cast(ping, IpMsg::Start(echo.clone()))?;
-    }
+    let start = drive(rt.handle(), driver, move || {
+        let start = Instant::now();
+        for (ping, echo) in &actors {
+            cast(ping, IpMsg::Start(echo.clone()))?;
+        }
+        Ok::<_, String>(start)
+    })??;
     wait(&rx, pairs, "in-process")?;
     Ok(start.elapsed())
 }
@@ -402,16 +411,31 @@ simple_actor!(Counter, CountMsg, u64, |me, m, count| {
     }
 });
 
-fn counting(rt: &tokio::runtime::Runtime, n: u64) -> Timed {
+fn counting(rt: &tokio::runtime::Runtime, n: u64, driver: Driver) -> Timed {
     let counter = rt.block_on(spawn(Counter, 0))?;
-    let start = Instant::now();
-    for _ in 0..n {
-        cast(&counter, CountMsg::Inc)?;
-    }
-    let got = rt
-        .block_on(counter.call(CountMsg::Get, Some(RUN_TIMEOUT)))
-        .map_err(|e| format!("counting: {e}"))?;
-    let took = start.elapsed();
+    let send = move || {
+        let start = Instant::now();
+        for _ in 0..n {
+            cast(&counter, CountMsg::Inc)?;
+        }
+        Ok::<_, String>((start, counter))
+    };
+    // The `call` for the count: awaited by the driver task, or by `block_on` from outside.
+    let (took, got) = match driver {
+        Driver::Outside => {
+            let (start, counter) = send()?;
+            let got = rt.block_on(counter.call(CountMsg::Get, Some(RUN_TIMEOUT)));
+            (start.elapsed(), got)
+        }
+        Driver::Task => rt
+            .block_on(rt.spawn(async move {
+                let (start, counter) = send()?;
+                let got = counter.call(CountMsg::Get, Some(RUN_TIMEOUT)).await;
+                Ok::<_, String>((start.elapsed(), got))
+            }))
+            .map_err(|e| format!("counting: driver task: {e}"))??,
+    };
+    let got = got.map_err(|e| format!("counting: {e}"))?;
     match got {
         ractor::rpc::CallResult::Success(c) if c == n => Ok(took),
         ractor::rpc::CallResult::Success(c) => Err(format!("counting: counted {c} of {n}")),
@@ -439,7 +463,7 @@ simple_actor!(FjWorker, FjMsg, FjState, |me, m, s| {
     }
 });
 
-fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> Timed {
+fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64, driver: Driver) -> Timed {
     let (tx, rx) = channel();
     let refs = rt.block_on(async {
         let mut v = Vec::new();
@@ -459,12 +483,15 @@ fn fork_join(rt: &tokio::runtime::Runtime, workers: u64, per_worker: u64) -> Tim
         }
         Ok::<_, String>(v)
     })?;
-    let start = Instant::now();
-    for _ in 0..per_worker {
-        for r in &refs {
-            cast(r, FjMsg)?;
+    let start = drive(rt.handle(), driver, move || {
+        let start = Instant::now();
+        for _ in 0..per_worker {
+            for r in &refs {
+                cast(r, FjMsg)?;
+            }
         }
-    }
+        Ok::<_, String>(start)
+    })??;
     wait(&rx, workers, "fork-join")?;
     Ok(start.elapsed())
 }

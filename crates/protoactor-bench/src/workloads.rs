@@ -68,6 +68,16 @@ pub const WORKLOADS: &[Workload] = &[
         impls: None,
     },
     Workload {
+        name: "in-process-outside",
+        about: "in-process with the start messages sent from the harness's main thread, \
+                outside the runtime (actix: a thread of its own), the shape before issue 29; \
+                in the other rows the driver is a task on the actors' runtime, as Go's is \
+                its main goroutine",
+        metrics: &[higher("in-process-outside")],
+        shape: Shape::Local,
+        impls: Some(&["protoactor-rs", "kameo", "ractor", "actix"]),
+    },
+    Workload {
         name: "spawn",
         about:
             "fan-out-10 request/respond tree over 1M leaves (1.11M actors); peak bytes per actor",
@@ -98,11 +108,27 @@ pub const WORKLOADS: &[Workload] = &[
         impls: None,
     },
     Workload {
+        name: "savina-counting-outside",
+        about: "savina-counting with the sending loop and the request on the harness's main \
+                thread, outside the runtime (actix: a thread of its own)",
+        metrics: &[higher("savina-counting-outside")],
+        shape: Shape::Local,
+        impls: Some(&["protoactor-rs", "kameo", "ractor", "actix"]),
+    },
+    Workload {
         name: "savina-fork-join",
         about: "fork-join throughput: 60 workers x 10k messages with a little math each",
         metrics: &[higher("savina-fork-join")],
         shape: Shape::Local,
         impls: None,
+    },
+    Workload {
+        name: "savina-fork-join-outside",
+        about: "savina-fork-join with the sending loop on the harness's main thread, outside \
+                the runtime (actix: a thread of its own)",
+        metrics: &[higher("savina-fork-join-outside")],
+        shape: Shape::Local,
+        impls: Some(&["protoactor-rs", "kameo", "ractor", "actix"]),
     },
     Workload {
         name: "savina-thread-ring",
@@ -267,11 +293,13 @@ pub fn find(name: &str) -> Option<&'static Workload> {
 pub fn sizes(workload: &str, quick: bool, cores: u64) -> Vec<u64> {
     let q = |full: &[u64], small: &[u64]| if quick { small.to_vec() } else { full.to_vec() };
     match workload {
-        "in-process" => q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100]),
+        "in-process" | "in-process-outside" => {
+            q(&[2 * cores, 1_000_000, 100], &[2 * cores, 10_000, 100])
+        }
         "spawn" | "spawn-root" | "skynet" => q(&[1_000_000, 10], &[10_000, 10]),
         "savina-ping-pong" => q(&[40_000], &[2_000]),
-        "savina-counting" => q(&[1_000_000], &[20_000]),
-        "savina-fork-join" => q(&[60, 10_000], &[60, 200]),
+        "savina-counting" | "savina-counting-outside" => q(&[1_000_000], &[20_000]),
+        "savina-fork-join" | "savina-fork-join-outside" => q(&[60, 10_000], &[60, 200]),
         "savina-thread-ring" => q(&[100, 100_000], &[100, 2_000]),
         "savina-big" => q(&[120, 20_000], &[20, 200]),
         "savina-chameneos" => q(&[100, 200_000], &[10, 2_000]),

@@ -20,11 +20,14 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn every_rust_implementation_runs_small_workloads() {
     let workloads: &[&[&str]] = &[
         &["in-process", "2", "200", "100"],
+        &["in-process-outside", "2", "200", "100"],
         &["spawn", "100", "10"],
         &["spawn-root", "100", "10"],
         &["savina-ping-pong", "50"],
         &["savina-counting", "500"],
+        &["savina-counting-outside", "500"],
         &["savina-fork-join", "4", "20"],
+        &["savina-fork-join-outside", "4", "20"],
         &["savina-thread-ring", "5", "50"],
         &["savina-big", "4", "20"],
         &["savina-chameneos", "4", "50"],
