@@ -234,8 +234,7 @@ impl LookupContext {
     /// Forgets the spawned activation of `ci` if `f` is true of its PID; returns the PID.
     fn remove_spawned(&self, ci: &dyn GrainKey, f: impl Fn(&Pid) -> bool) -> Option<Pid> {
         let hosted = self.0.activations.get(ci.kind());
-        if let Some((key, ())) =
-            hosted.and_then(|t| t.remove_if(ci.identity(), |k, ()| f(k.pid())))
+        if let Some((key, ())) = hosted.and_then(|t| t.remove_if(ci.identity(), |k, ()| f(k.pid())))
         {
             return Some(key.pid().clone());
         }
