@@ -393,4 +393,40 @@ mod tests {
         assert_eq!(node.activation_counts()["b"], 1);
         system.shutdown();
     }
+
+    /// A newer activation of an identity replaces the older one's PID in the table (one
+    /// entry per identity), and the older one's end does not forget the newer one.
+    #[test]
+    fn a_newer_activation_replaces_the_older_and_outlives_its_end() {
+        let system = ActorSystem::new();
+        let node = node(&system);
+        let x = ClusterIdentity::new("u", "a");
+        let (old, new) = (
+            Pid::new("h:1", "partition-activator/u$1"),
+            Pid::new("h:1", "partition-activator/u$2"),
+        );
+        for p in [&old, &new] {
+            node.register_activation(p.id(), Arc::new(x.clone()));
+            node.activation_spawned(p);
+        }
+        assert_eq!(node.activation_pid(&x), Some(new.clone()));
+        assert_eq!(
+            node.activations(None),
+            vec![(x.clone(), new.id().to_string())]
+        );
+        assert_eq!(
+            node.activation(old.id()),
+            None,
+            "the old one is no longer found"
+        );
+        assert_eq!(node.unregister_activation(old.id()), None);
+        assert_eq!(node.activation_pid(&x), Some(new.clone()));
+        assert_eq!(node.activation(new.id()), Some(x.clone()));
+        let mut seen = Vec::new();
+        node.for_each_activation(|k, i, p| seen.push((k.to_string(), i.to_string(), p.clone())));
+        assert_eq!(seen, [("a".to_string(), "u".to_string(), new.clone())]);
+        assert_eq!(node.unregister_activation(new.id()), Some(x.clone()));
+        assert_eq!(node.activation_pid(&x), None);
+        system.shutdown();
+    }
 }
