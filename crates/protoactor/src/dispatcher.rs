@@ -7,6 +7,10 @@
 //! on one core without thread wake-ups. An actor that blocks its thread inside `receive`
 //! until another actor acts must call [`before_blocking`] first (this crate's own blocking
 //! waits do).
+//!
+//! A task that is no mailbox's turn and wakes an idle actor leaves it in its worker's LIFO
+//! slot, which other workers cannot steal; if that task's root context goes on sending,
+//! the actor is pushed out of the slot after 32 sends so an idle worker runs it meanwhile.
 
 mod hand_off;
 
