@@ -137,9 +137,25 @@ impl Context {
                 });
             }
         }
-        self.current = Current::NONE;
+        if let Current::Owned(env) = std::mem::replace(&mut self.current, Current::NONE) {
+            drop_envelope(env);
+        }
         self.resume_receive_timeout(pause);
     }
+}
+
+/// Drops a handled envelope field by field, inline: the envelope's drop glue was a call of
+/// its own per message (26 instructions).
+#[inline(always)]
+fn drop_envelope(env: MessageEnvelope) {
+    let MessageEnvelope {
+        message,
+        sender,
+        header,
+    } = env;
+    drop(message);
+    drop(sender);
+    drop(header);
 }
 
 pub(super) fn run_decorators(
