@@ -230,6 +230,7 @@ impl Context {
     }
     /// Moves the current message out if it is a `T` (afterwards `message()` is `()`).
     /// Messages retained by `reenter_after` cannot be taken.
+    #[inline]
     pub fn take_message<T: Message>(&mut self) -> Option<T> {
         let Current::Owned(env) = &mut self.current else {
             return None;
