@@ -77,6 +77,11 @@ impl ChildSet {
             if self.order.iter().flatten().any(|p| equal(p, &pid)) {
                 return false;
             }
+            if self.order.len() == 4 && self.order.capacity() == 4 {
+                // The fifth child: straight to the small limit's room (one reallocation
+                // where doubling makes two on the way to it).
+                self.order.reserve_exact(SMALL - 4);
+            }
             self.order.push(Some(pid));
             if self.indexed() {
                 self.reindex();
