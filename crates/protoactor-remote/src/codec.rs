@@ -337,13 +337,20 @@ pub fn is_variant_probe(batch: &MessageBatch) -> bool {
 /// The wire variant a received batch was written in, from its first target entry (`None`
 /// without targets).
 pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {
-    batch
-        .targets
-        .first()
-        .and_then(|raw| match parse_target(raw)? {
-            TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
-            TargetEntry::Id(_) => Some(WireVariant::Current),
-        })
+    batch.targets.first().and_then(|raw| target_variant(raw))
+}
+
+/// The form of one `targets` entry as [`parse_target`] classifies it, without decoding it
+/// into strings (asked of every received batch: that decode was two allocations each).
+fn target_variant(raw: &[u8]) -> Option<WireVariant> {
+    /// A PID's fields, all skipped: decoding it checks what decoding an `actor.PID` checks
+    /// beyond [`pid_id`] (varint overflow), keeping nothing.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PidShape {}
+    if pid_id(raw).is_some_and(|id| !id.is_empty()) && PidShape::decode(raw).is_ok() {
+        return Some(WireVariant::Legacy2024);
+    }
+    std::str::from_utf8(raw).ok().map(|_| WireVariant::Current)
 }
 
 /// One `targets` entry, classified (see the module docs).
@@ -1164,6 +1171,45 @@ mod tests {
         LegacyBatch::decode(bytes.as_slice())
             .ok()
             .map(|b| b.targets.into_iter().next().unwrap_or_default())
+    }
+
+    /// The variant a received batch is learned as comes from a check that decodes nothing:
+    /// it must classify every entry as `parse_target` does (bytes that are not UTF-8 too).
+    #[test]
+    fn batch_variant_classifies_as_parse_target_does() {
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        for a in 0u8..=255 {
+            entries.push(vec![a]);
+            for b in 0u8..=255 {
+                entries.push(vec![a, b]);
+            }
+        }
+        let pid = encode_target_pid("127.0.0.1:1", "$5").to_vec();
+        entries.push(pid.clone());
+        entries.push(encode_target_pid("", "future$7").to_vec());
+        entries.push(encode_target_pid("127.0.0.1:1", "").to_vec());
+        // Field 3 (request id) as a 10-byte varint: in range, and overflowing (which a
+        // protobuf decoder refuses, so the entry is read as an id string).
+        let mut in_range = pid.clone();
+        in_range.extend([
+            0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        let mut overflow = pid;
+        overflow.extend([
+            0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ]);
+        entries.extend([in_range, overflow]);
+        let mut pids = 0;
+        for raw in &entries {
+            let want = parse_target(raw).map(|t| match t {
+                TargetEntry::Pid(_) => WireVariant::Legacy2024,
+                TargetEntry::Id(_) => WireVariant::Current,
+            });
+            pids += usize::from(want == Some(WireVariant::Legacy2024));
+            assert_eq!(target_variant(raw), want, "{raw:?}");
+        }
+        // Both forms (and entries of neither) are among the cases.
+        assert!(pids >= 3, "{pids}");
     }
 
     /// Every id up to two bytes, every three-character id over the characters protoactor ids
