@@ -536,6 +536,9 @@ struct Scratch {
 
 const PID_CACHE_LIMIT: usize = 10_000;
 
+/// The most entries of each per-batch table a reader keeps between batches.
+const SCRATCH_KEEP: usize = 1024;
+
 /// True for the id of a future (`future$<n>`, in protoactor-go too): a request's reply-to
 /// PID, seen once as a sender and once as a reply's target, so not worth a cache entry
 /// (every request then cost a key, an insert, and a share of the clearing at the limit).
@@ -749,6 +752,13 @@ impl BatchReader {
         targets.clear();
         senders.clear();
         decoders.clear();
+        // What a huge batch grew is not kept for the ordinary ones after it.
+        targets.shrink_to(SCRATCH_KEEP);
+        senders.shrink_to(SCRATCH_KEEP);
+        decoders.shrink_to(SCRATCH_KEEP);
+        if self.names.len() > SCRATCH_KEEP {
+            self.names = Vec::new();
+        }
         self.scratch = Scratch {
             targets,
             senders,
