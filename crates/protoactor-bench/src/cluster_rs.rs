@@ -506,19 +506,12 @@ mod tests {
         assert!(caller_main(&args("1 127.0.0.1:1 5")).is_err());
     }
 
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port")
-    }
-
     #[test]
     fn two_members_in_one_process_answer_every_phase() {
         let _alone = crate::alloc::tests::ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let (pa, pb) = (free_port(), free_port());
+        let [pa, pb] = crate::common::free_ports().expect("two free ports");
         let list = vec![format!("127.0.0.1:{pa}"), format!("127.0.0.1:{pb}")];
         let (sys_b, b) = start_member(pb, list.clone()).unwrap();
         let (sys_a, a) = start_member(pa, list).unwrap();

@@ -63,13 +63,6 @@ fn own_resident() -> u64 {
     resident(std::process::id())
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
 fn start(
     health_port: u16,
     peers: Vec<String>,
@@ -241,7 +234,7 @@ fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> Re
 
 /// One run with `grains` grains; prints one table row.
 fn run_one(grains: u64) -> Result<(), String> {
-    let ports = [free_port()?, free_port()?, free_port()?];
+    let ports: [u16; 3] = crate::common::free_ports()?;
     let peers: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let list = peers.join(",");
     let mut b = MemberProcess::start(ports[1], &list)?;

@@ -174,6 +174,25 @@ pub fn idle_metric(base_kb: u64, now_kb: u64, actors: u64) -> Metric {
     )
 }
 
+/// `N` distinct free TCP ports on 127.0.0.1 for child processes to listen on. Every
+/// listener is held until all are bound: ports picked one after another can come back
+/// equal once the first listener is closed (a failed round of the `pubsub` run,
+/// 2026-12-07).
+pub fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0u16; N];
+    for port in &mut ports {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?;
+        *port = l
+            .local_addr()
+            .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+            .port();
+        listeners.push(l);
+    }
+    Ok(ports)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +222,14 @@ mod tests {
         let m = latency_metrics(&mut lat);
         assert_eq!(m[0].value.round(), 51.0);
         assert_eq!(m[1].value.round(), 100.0);
+    }
+
+    #[test]
+    fn the_ports_are_distinct_and_free_again_once_returned() {
+        for _ in 0..200 {
+            let [a, b, c] = free_ports::<3>().expect("three ports");
+            assert!(a != b && b != c && a != c, "{a} {b} {c}");
+            std::net::TcpListener::bind(("127.0.0.1", a)).expect("released");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::Metric;
+use crate::common::{free_ports, Metric};
 use crate::machine::{MachineState, Snapshot, Usage, BUSY_LOAD, TICKS_PER_S};
 use crate::report::{Report, Sample};
 use crate::workloads::{self, Shape, Workload, WORKLOADS};
@@ -497,13 +497,6 @@ fn client_command(
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
-}
-
 fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, report: &mut Report) {
     let n = sizes[0];
     // (row label, client node, server node)
@@ -548,8 +541,9 @@ fn run_remote(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repor
 
 /// Starts node 2, waits for its READY line, runs node 1 and stops node 2 again.
 fn run_pair(client: Node, server: Node, go: &GoProgram, n: u64, limit: Duration) -> Sample {
-    let (Ok(sport), Ok(cport)) = (free_port(), free_port()) else {
-        return Sample::Failed("no free port on 127.0.0.1".into());
+    let [sport, cport] = match free_ports() {
+        Ok(ports) => ports,
+        Err(e) => return Sample::Failed(e),
     };
     let wire = wire_for(client, server);
     let scmd = match server_command(server, go, sport, wire) {
@@ -668,14 +662,12 @@ fn run_cluster(opts: &Options, w: &Workload, sizes: &[u64], go: &GoProgram, repo
     for round in 0..opts.rounds {
         for k in 0..runnable.len() {
             let imp = runnable[(k + round) % runnable.len()];
-            let sample = match (free_port(), free_port()) {
-                (Ok(a), Ok(b)) if a != b => {
-                    match cluster_commands(w.name, imp, go, [a, b], sizes) {
-                        Ok((member, caller)) => run_two(member, caller, timeout(opts)),
-                        Err(e) => Sample::Failed(e),
-                    }
-                }
-                _ => Sample::Failed("no two free ports on 127.0.0.1".into()),
+            let sample = match free_ports() {
+                Ok(ports) => match cluster_commands(w.name, imp, go, ports, sizes) {
+                    Ok((member, caller)) => run_two(member, caller, timeout(opts)),
+                    Err(e) => Sample::Failed(e),
+                },
+                Err(e) => Sample::Failed(e),
             };
             progress(w.name, round, opts.rounds, imp, &sample);
             report.add(w, imp, round, sample);
