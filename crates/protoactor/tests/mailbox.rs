@@ -11,16 +11,35 @@ use common::{probe, Probe, WAIT};
 use protoactor::prelude::*;
 use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch};
 
+/// Holds an actor's first turn until the test opens `gate` (telling `entered` once the turn
+/// has begun), so that what the test sends meanwhile queues behind it.
+#[derive(Clone)]
+struct TurnGate(Arc<std::sync::Mutex<Option<GateEnds>>>);
+
+/// The receiver the test opens the gate through, and the sender that tells it the turn began.
+type GateEnds = (mpsc::Receiver<()>, mpsc::Sender<()>);
+
+impl TurnGate {
+    fn new(gate: mpsc::Receiver<()>, entered: mpsc::Sender<()>) -> Self {
+        TurnGate(Arc::new(std::sync::Mutex::new(Some((gate, entered)))))
+    }
+
+    /// In the actor: waits for the gate on the first call, never again.
+    fn hold_first(&self) {
+        if let Some((g, entered)) = self.0.lock().unwrap().take() {
+            let _ = entered.send(());
+            g.recv_timeout(WAIT).expect("gate opened");
+        }
+    }
+}
+
 /// An actor that blocks on its first `u32` until the gate opens (telling `entered` when it
 /// starts waiting), and records every `u32`.
 fn gated(gate: mpsc::Receiver<()>, entered: mpsc::Sender<()>, p: Probe<u32>) -> Props {
-    let gate = std::sync::Mutex::new(Some((gate, entered)));
+    let gate = TurnGate::new(gate, entered);
     Props::from_func(move |ctx| {
         if let Some(n) = ctx.message_as::<u32>() {
-            if let Some((g, entered)) = gate.lock().unwrap().take() {
-                let _ = entered.send(());
-                g.recv_timeout(WAIT).expect("gate opened");
-            }
+            gate.hold_first();
             p.push(*n);
         }
     })
@@ -313,14 +332,11 @@ fn a_panic_in_the_middle_of_a_turn_loses_none_of_the_messages_queued_behind_it()
     let (p, rx) = probe();
     let (open, gate) = mpsc::channel::<()>();
     let (entered, entered_rx) = mpsc::channel();
-    let gate = std::sync::Mutex::new(Some((gate, entered)));
+    let gate = TurnGate::new(gate, entered);
     let failed = std::sync::atomic::AtomicBool::new(false);
     let pid = system.root().spawn(&Props::from_func(move |ctx| {
         if let Some(&n) = ctx.message_as::<u32>() {
-            if let Some((g, entered)) = gate.lock().unwrap().take() {
-                let _ = entered.send(());
-                g.recv_timeout(WAIT).expect("gate opened");
-            }
+            gate.hold_first();
             if n == 50 && !failed.swap(true, Ordering::SeqCst) {
                 panic!("fails once on 50");
             }
@@ -348,21 +364,17 @@ fn a_panic_in_the_middle_of_a_turn_loses_none_of_the_messages_queued_behind_it()
 /// messages behind the failing one go, in order, to the new incarnation, not the old one.
 #[test]
 fn the_messages_behind_a_panic_in_a_turn_go_to_the_restarted_incarnation() {
-    type Gate = Arc<std::sync::Mutex<Option<(mpsc::Receiver<()>, mpsc::Sender<()>)>>>;
     struct Counter {
         incarnation: usize,
         handled: u32,
         log: Probe<(usize, u32, u32)>,
-        gate: Gate,
+        gate: TurnGate,
     }
     impl Actor for Counter {
         fn receive(&mut self, ctx: &mut Context) {
             if let Some(&n) = ctx.message_as::<u32>() {
                 // The first message holds the turn until the rest is queued behind it.
-                if let Some((g, entered)) = self.gate.lock().unwrap().take() {
-                    let _ = entered.send(());
-                    g.recv_timeout(WAIT).expect("gate opened");
-                }
+                self.gate.hold_first();
                 if n == 50 && self.incarnation == 0 {
                     panic!("the first incarnation fails on 50");
                 }
@@ -376,7 +388,7 @@ fn the_messages_behind_a_panic_in_a_turn_go_to_the_restarted_incarnation() {
     let made = Arc::new(AtomicUsize::new(0));
     let (open, gate) = mpsc::channel::<()>();
     let (entered, entered_rx) = mpsc::channel();
-    let gate: Gate = Arc::new(std::sync::Mutex::new(Some((gate, entered))));
+    let gate = TurnGate::new(gate, entered);
     let pid = system.root().spawn(&Props::from_producer(move || Counter {
         incarnation: made.fetch_add(1, Ordering::SeqCst),
         handled: 0,
@@ -413,13 +425,10 @@ fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminat
     let (p, rx) = probe();
     let (open, gate) = mpsc::channel::<()>();
     let (entered, entered_rx) = mpsc::channel();
-    let gate = std::sync::Mutex::new(Some((gate, entered)));
+    let gate = TurnGate::new(gate, entered);
     let target = system.root().spawn(&Props::from_func(move |ctx| {
         if let Some(&n) = ctx.message_as::<u32>() {
-            if let Some((g, entered)) = gate.lock().unwrap().take() {
-                let _ = entered.send(());
-                g.recv_timeout(WAIT).expect("gate opened");
-            }
+            gate.hold_first();
             p.push(n);
             if n == 10 {
                 let me = ctx.self_pid().clone();
