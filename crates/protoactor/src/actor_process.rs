@@ -22,8 +22,7 @@ use crossbeam_utils::Backoff;
 
 use crate::context::{ActorSlot, Context};
 use crate::dispatcher::{
-    before_blocking, try_hand_off, woke_outside_runner, Dispatcher, HandOff, RunnerScope,
-    MAX_HAND_OFFS,
+    before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope, MAX_HAND_OFFS,
 };
 use crate::mailbox::sched::ScheduleState;
 use crate::mailbox::{Mailbox, MailboxConfig, UserQueue};
@@ -244,10 +243,6 @@ impl ActorProcess {
             return;
         }
         self.wake_now();
-        if self.mode == Mode::HandOff {
-            // Out of line: a plain task's wake may leave the mailbox in its worker's LIFO slot.
-            woke_outside_runner();
-        }
     }
 
     /// Runs the won mailbox now: inline on this thread, or by waking its task.

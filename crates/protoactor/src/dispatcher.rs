@@ -16,8 +16,7 @@ mod hand_off;
 
 pub use hand_off::before_blocking;
 pub(crate) use hand_off::{
-    before_root_send, run_handed_off, send_handing_off, try_hand_off, woke_outside_runner, HandOff,
-    RunnerScope, MAX_HAND_OFFS,
+    run_handed_off, send_handing_off, try_hand_off, HandOff, RunnerScope, MAX_HAND_OFFS,
 };
 
 use std::future::poll_fn;
