@@ -46,7 +46,9 @@ pub trait Process: std::any::Any + Send + Sync {
 #[derive(Clone, Copy)]
 pub(crate) struct ProcessType {
     id: TypeId,
-    view: for<'a> fn(&'a Resolved) -> Option<&'a dyn Process>,
+    /// The process `r` holds if it is of this type and not dead: the dead check inside,
+    /// where `P::is_dead` is a direct (inlined) call, not one more through the vtable.
+    live: for<'a> fn(&'a Resolved) -> Option<&'a dyn Process>,
     shared: fn(&Resolved) -> Option<Arc<dyn Process>>,
 }
 
@@ -54,7 +56,11 @@ impl ProcessType {
     pub(crate) fn of<P: Process>() -> Self {
         ProcessType {
             id: TypeId::of::<P>(),
-            view: |r| r.downcast_ref::<P>().map(|p| p as &dyn Process),
+            live: |r| {
+                r.downcast_ref::<P>()
+                    .filter(|p| !p.is_dead())
+                    .map(|p| p as &dyn Process)
+            },
             shared: |r| {
                 r.clone()
                     .downcast::<P>()
@@ -69,15 +75,17 @@ impl ProcessType {
         self.id == TypeId::of::<P>()
     }
 
-    /// The process `r` holds, cached as this type or boxed.
+    /// The process `r` holds, cached as this type or boxed, unless it is dead.
     #[inline]
-    pub(crate) fn view<'a>(this: Option<&Self>, r: &'a Resolved) -> Option<&'a dyn Process> {
+    pub(crate) fn live<'a>(this: Option<&Self>, r: &'a Resolved) -> Option<&'a dyn Process> {
         if let Some(t) = this {
-            if let Some(p) = (t.view)(r) {
+            if let Some(p) = (t.live)(r) {
                 return Some(p);
             }
         }
-        r.downcast_ref::<Arc<dyn Process>>().map(|p| &**p)
+        r.downcast_ref::<Arc<dyn Process>>()
+            .map(|p| &**p)
+            .filter(|p| !p.is_dead())
     }
 
     /// The process `r` holds, as an `Arc` of its own.

@@ -163,10 +163,10 @@ impl ProcessRegistry {
         }
     }
 
-    /// What a PID of this registry caches, read as a process.
+    /// What a PID of this registry caches, read as a process, unless that process is dead.
     #[inline]
-    pub(crate) fn view<'a>(&self, resolved: &'a Resolved) -> Option<&'a dyn Process> {
-        ProcessType::view(self.typed.get(), resolved)
+    pub(crate) fn live<'a>(&self, resolved: &'a Resolved) -> Option<&'a dyn Process> {
+        ProcessType::live(self.typed.get(), resolved)
     }
 
     /// What a PID of this registry caches, as an `Arc` of the process.
@@ -327,7 +327,7 @@ mod tests {
         assert!(std::ptr::addr_eq(Arc::as_ptr(&got), Arc::as_ptr(&typed)));
         for (pid, name) in [(&a, "process"), (&b, "other"), (&c, "other")] {
             let r = pid.resolved_any().unwrap();
-            assert_eq!(registry.view(r).unwrap().diagnostics(), name);
+            assert_eq!(registry.live(r).unwrap().diagnostics(), name);
             assert_eq!(registry.shared(r).unwrap().diagnostics(), name);
         }
         assert!(registry.add(Arc::new(Other), "a").is_err());

@@ -518,3 +518,36 @@ fn a_panic_in_stopping_or_stopped_does_not_undo_the_stop() {
         system.shutdown();
     }
 }
+
+/// A PID kept from a stopped named actor (its cache points at the dead process) reaches the
+/// actor spawned later under the same name: a send on a cached PID checks that the cached
+/// process lives and otherwise resolves the name again.
+#[test]
+fn a_pid_kept_from_a_stopped_named_actor_reaches_the_next_actor_of_that_name() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let first = system
+        .root()
+        .spawn_named(&recorder("first", p.clone()), "reused")
+        .unwrap();
+    system.root().send(&first, "one");
+    // Stop overtakes queued user messages: let "one" run first.
+    system
+        .root()
+        .request_future(&first, Touch, WAIT)
+        .wait()
+        .unwrap();
+    system.root().stop_future(&first).wait().unwrap();
+    assert_eq!(
+        rx.take(4),
+        ["first:Started", "first:one", "first:Stopping", "first:Stopped"]
+    );
+    system
+        .root()
+        .spawn_named(&recorder("second", p), "reused")
+        .unwrap();
+    assert_eq!(rx.next(), "second:Started");
+    // The old PID value, cached to the first (now dead) process.
+    system.root().send(&first, "two");
+    assert_eq!(rx.next(), "second:two");
+}

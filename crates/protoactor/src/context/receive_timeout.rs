@@ -68,8 +68,19 @@ impl Context {
     }
 
     /// After the message: re-arms the timer now in place (the handler may have set a new one).
-    #[inline]
+    // Forced, with the common case (no timer before the message, none after it: nothing to
+    // do) checked here and the rest out of line: LLVM kept the whole of it a call of its
+    // own per message (17 instructions, callgrind).
+    #[inline(always)]
     pub(super) fn resume_receive_timeout(&mut self, pause: TimerPause) {
+        if pause.paused.is_none() && self.extras_ref().is_none() {
+            return;
+        }
+        self.rearm_receive_timeout(pause)
+    }
+
+    #[inline(never)]
+    fn rearm_receive_timeout(&mut self, pause: TimerPause) {
         let influenced = match pause.paused {
             Some(mut guard) => {
                 guard.0 = None;
