@@ -540,7 +540,12 @@ fn a_pid_kept_from_a_stopped_named_actor_reaches_the_next_actor_of_that_name() {
     system.root().stop_future(&first).wait().unwrap();
     assert_eq!(
         rx.take(4),
-        ["first:Started", "first:one", "first:Stopping", "first:Stopped"]
+        [
+            "first:Started",
+            "first:one",
+            "first:Stopping",
+            "first:Stopped"
+        ]
     );
     system
         .root()
