@@ -117,8 +117,8 @@ impl<T: Message + Sync + Clone> Shareable for T {
 /// A receiver reads it as the message itself (`ctx.message_as::<T>()`, `match_message!`,
 /// `downcast_ref`): the sharing is invisible. What needs the message owned gets its own copy,
 /// made when needed: [`Context::take_message`](crate::Context::take_message) (which takes the
-/// message itself from the last reference), `forward`, [`MessageEnvelope::message_mut`] and
-/// [`MessageEnvelope::into_message`].
+/// message itself from the last reference), [`MessageEnvelope::message_mut`] and
+/// [`MessageEnvelope::into_message`]; `forward` passes the shared message on as it is.
 ///
 /// Send one with `send(pid, shared.clone())` or as a [`MessageBatch::shared`].
 ///
