@@ -175,7 +175,12 @@ fn a_shared_batch_reaches_every_receiver_in_order_as_the_messages_themselves() {
         .collect();
     let addrs: Vec<String> = all
         .iter()
-        .map(|m| format!("{:x}", m.message().downcast_ref::<String>().unwrap().as_ptr() as usize))
+        .map(|m| {
+            format!(
+                "{:x}",
+                m.message().downcast_ref::<String>().unwrap().as_ptr() as usize
+            )
+        })
         .collect();
     let pids = [
         system.root().spawn(&reader("one", p.clone())),
@@ -205,7 +210,11 @@ fn a_shared_batch_reaches_every_receiver_in_order_as_the_messages_themselves() {
             ]
         );
     }
-    assert_eq!(of("taker"), ["taker:a!", "taker:b!"], "the taker's own copies");
+    assert_eq!(
+        of("taker"),
+        ["taker:a!", "taker:b!"],
+        "the taker's own copies"
+    );
     assert_eq!(all[0].message().downcast_ref::<String>().unwrap(), "a");
 
     // A shared message sent on its own arrives as the message too.

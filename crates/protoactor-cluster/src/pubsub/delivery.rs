@@ -177,7 +177,9 @@ impl LocalBatch<'_> {
             Ok(if last {
                 Decoded::Owned(all)
             } else {
-                prepared.share_all(all).map_or_else(Decoded::Owned, Decoded::Shared)
+                prepared
+                    .share_all(all)
+                    .map_or_else(Decoded::Owned, Decoded::Shared)
             })
         });
         let batch = match decoded {
