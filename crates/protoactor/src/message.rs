@@ -224,11 +224,21 @@ impl Payload {
         Payload(unsafe { NonNull::new_unchecked(marked) })
     }
 
+    /// True if the message is shared (one test of the address's sign bit).
+    #[inline(always)]
+    fn is_shared(&self) -> bool {
+        (self.0.as_ptr() as *const ()).addr() & SHARED_BIT != 0
+    }
+
     /// The `Arc`'s cell pointer if the message is shared.
-    #[inline]
+    #[inline(always)]
     fn shared_cell(&self) -> Option<*const SharedCell> {
-        let p = self.0.as_ptr() as *const SharedCell;
-        (p.addr() & SHARED_BIT != 0).then(|| p.map_addr(|a| a & !SHARED_BIT))
+        if self.is_shared() {
+            let p = self.0.as_ptr() as *const SharedCell;
+            Some(p.map_addr(|a| a & !SHARED_BIT))
+        } else {
+            None
+        }
     }
 
     /// Takes the payload apart without running its `Drop`.
@@ -246,7 +256,7 @@ impl Payload {
     /// The message, mutably, if it is owned (a shared message is never changed in place).
     #[inline]
     pub(crate) fn owned_mut(&mut self) -> Option<&mut dyn Message> {
-        if self.shared_cell().is_some() {
+        if self.is_shared() {
             return None;
         }
         // SAFETY: not shared, so the pointer is the `Box` this payload owns; `&mut self`
@@ -295,18 +305,26 @@ impl Payload {
 #[allow(unsafe_code)]
 impl std::ops::Deref for Payload {
     type Target = dyn Message;
-    #[inline]
+    #[inline(always)]
     fn deref(&self) -> &dyn Message {
-        match self.shared_cell() {
-            Some(cell) => {
-                // SAFETY: this payload holds a strong reference, so the cell is alive while
-                // `self` is borrowed, and a shared cell is only read.
-                let cell: &SharedCell = unsafe { &*cell };
-                (**cell).as_message()
-            }
-            // SAFETY: the payload's own box, alive until it is dropped.
-            None => unsafe { self.0.as_ref() },
+        if self.is_shared() {
+            return self.shared_message();
         }
+        // SAFETY: the payload's own box, alive until it is dropped.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Payload {
+    /// The shared message (out of line: ordinary messages carry only the test).
+    #[inline(never)]
+    fn shared_message(&self) -> &dyn Message {
+        let cell = self.shared_cell().expect("called for a shared message");
+        // SAFETY: this payload holds a strong reference, so the cell is alive while `self`
+        // is borrowed, and a shared cell is only read.
+        let cell: &SharedCell = unsafe { &*cell };
+        (**cell).as_message()
     }
 }
 
