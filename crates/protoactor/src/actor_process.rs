@@ -134,11 +134,7 @@ impl ActorProcess {
         for m in self.mailbox.middleware().iter() {
             m.message_posted(&*env.message);
         }
-        if let Some(batch) = env
-            .message
-            .owned_mut()
-            .and_then(|m| m.downcast_mut::<MessageBatch>())
-        {
+        if let Some(batch) = env.message.downcast_owned_mut::<MessageBatch>() {
             self.push_batch(pid, batch);
         }
         self.push_user(pid, env);

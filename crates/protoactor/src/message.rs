@@ -264,6 +264,18 @@ impl Payload {
         Some(unsafe { self.0.as_mut() })
     }
 
+    /// The message as a `&mut T` if it is an owned `T` (one test, then the type check).
+    #[inline(always)]
+    pub(crate) fn downcast_owned_mut<T: Any>(&mut self) -> Option<&mut T> {
+        if self.is_shared() {
+            return None;
+        }
+        // SAFETY: not shared, so the pointer is the `Box` this payload owns; `&mut self`
+        // makes the borrow unique.
+        let m: &mut dyn Message = unsafe { self.0.as_mut() };
+        m.downcast_mut::<T>()
+    }
+
     /// The message, mutably: a shared one is copied first (the others keep theirs).
     pub(crate) fn make_mut(&mut self) -> &mut dyn Message {
         if let Some(cell) = self.shared_cell() {

@@ -248,11 +248,7 @@ impl RouterState {
         if routees.is_empty() {
             return system.dead_letter().send_user_message(system, env);
         }
-        if let Some(b) = env
-            .message
-            .owned_mut()
-            .and_then(|m| m.downcast_mut::<BroadcastMessage>())
-        {
+        if let Some(b) = env.message.downcast_owned_mut::<BroadcastMessage>() {
             let (clone, msg) = (
                 b.clone.clone(),
                 std::mem::replace(&mut b.message, Box::new(())),
