@@ -12,15 +12,19 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use protoactor::{ActorSystem, Pid};
 
 use crate::error::ClusterError;
-use crate::identity::{identity_in_pid_id, GrainKey};
+use crate::identity::{identity_in_pid_id, GrainKey, IdentityPid};
 use crate::kind::Kind;
 use crate::member_list::MemberList;
 use crate::pid_cache::PidCache;
 use crate::proto::ClusterIdentity;
+
+/// foldhash, seeded per process, as the PID cache's tables.
+type Hasher = foldhash::fast::RandomState;
 
 /// The future of one lookup attempt.
 pub type LookupFuture = Pin<Box<dyn Future<Output = Result<Pid, ClusterError>> + Send>>;
@@ -66,10 +70,14 @@ struct LookupInner {
     kinds: HashMap<String, Kind>,
     timings: PlacementTimings,
     /// The local activations by identity, the one table of them (the placement actor's
-    /// too): each is the grain's PID (shared with the core) and its kind's shared name; the
-    /// identity is read from the PID's id, so no copy of it is kept. Found by PID id too:
-    /// the id names the identity, and the kinds hosted are few.
-    activations: PidCache,
+    /// too), one table per hosted kind: each entry is the grain's PID alone (shared with
+    /// the core, 8 bytes); the identity is read from the PID's id and the kind is the
+    /// table's, so no copy of either is kept. Found by PID id too: the id names the
+    /// identity, and the kinds hosted are few.
+    activations: HashMap<String, DashMap<IdentityPid, (), Hasher>>,
+    /// The local activations whose PID does not carry their identity, or of a kind not
+    /// hosted here (none from this crate's placement actors), by identity.
+    odd: PidCache,
     /// Activations registered by PID id and not moved to `activations` yet: registered
     /// before their spawn (so the grain reads its identity from `Started` on), or whose PID
     /// does not carry its identity. A reader looks here first: an entry moves by being
@@ -105,6 +113,10 @@ impl LookupContext {
             .keys()
             .map(|k| (k.clone(), AtomicI64::new(0)))
             .collect();
+        let activations = kinds
+            .keys()
+            .map(|k| (k.clone(), DashMap::default()))
+            .collect();
 
         LookupContext(Arc::new(LookupInner {
             system,
@@ -113,7 +125,8 @@ impl LookupContext {
             member_list,
             kinds,
             timings,
-            activations: PidCache::new(),
+            activations,
+            odd: PidCache::new(),
             by_id: DashMap::new(),
             counts,
         }))
@@ -175,48 +188,78 @@ impl LookupContext {
         let Some(ci) = self.0.by_id.get(pid.id()).map(|c| c.value().clone()) else {
             return;
         };
-        let carried = identity_in_pid_id(pid.id()) == Some(ci.identity.as_str())
-            && self.0.kinds.contains_key(&ci.kind);
-        // Inserted before it is removed from `by_id`, which readers look at first.
-        self.0
+        let table = self
+            .0
             .activations
-            .set(Arc::unwrap_or_clone(ci), pid.clone());
-        if carried {
-            self.0.by_id.remove(pid.id());
+            .get(&ci.kind)
+            .filter(|_| identity_in_pid_id(pid.id()) == Some(ci.identity.as_str()));
+        // Inserted before it is removed from `by_id`, which readers look at first.
+        match table.map(|t| (t, IdentityPid::new(pid.clone()))) {
+            Some((table, Ok(key))) => {
+                // The key is the identity: an older activation's PID there is replaced.
+                match table.entry(key) {
+                    Entry::Occupied(e) => {
+                        e.replace_entry(());
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(());
+                    }
+                }
+                self.0.odd.remove_where(&*ci, |_| true);
+                self.0.by_id.remove(pid.id());
+            }
+            _ => {
+                self.remove_spawned(&*ci, |_| true);
+                self.0.odd.set(Arc::unwrap_or_clone(ci), pid.clone());
+            }
         }
     }
     /// The PID of the spawned local activation of `ci`.
     pub fn activation_pid(&self, ci: &ClusterIdentity) -> Option<Pid> {
-        self.0.activations.get(ci)
+        let hosted = self.0.activations.get(&ci.kind);
+        if let Some(e) = hosted.and_then(|t| t.get(ci.identity.as_str())) {
+            return Some(e.key().pid().clone());
+        }
+        self.0.odd.get(ci)
     }
     /// Calls `f(kind, identity, pid)` for each spawned local activation.
-    pub fn for_each_activation(&self, f: impl FnMut(&str, &str, &Pid)) {
-        self.0.activations.for_each(f)
+    pub fn for_each_activation(&self, mut f: impl FnMut(&str, &str, &Pid)) {
+        for (kind, table) in &self.0.activations {
+            for e in table.iter() {
+                f(kind, e.key().identity(), e.key().pid());
+            }
+        }
+        self.0.odd.for_each(f)
+    }
+    /// Forgets the spawned activation of `ci` if `f` is true of its PID; returns the PID.
+    fn remove_spawned(&self, ci: &dyn GrainKey, f: impl Fn(&Pid) -> bool) -> Option<Pid> {
+        let hosted = self.0.activations.get(ci.kind());
+        if let Some((key, ())) = hosted.and_then(|t| t.remove_if(ci.identity(), |k, ()| f(k.pid())))
+        {
+            return Some(key.pid().clone());
+        }
+        self.0.odd.remove_where(ci, f)
     }
     /// The hosted kind under which the table by identity holds the activation `pid_id`.
     fn find_by_id<'a>(&'a self, pid_id: &'a str) -> Option<(&'a str, &'a str)> {
         let identity = identity_in_pid_id(pid_id)?;
-        self.0.kinds.keys().find_map(|k| {
-            let key = (k.as_str(), identity);
-            self.0
-                .activations
-                .get(&key)
-                .is_some_and(|p| p.id() == pid_id)
-                .then_some(key)
+        self.0.activations.iter().find_map(|(k, table)| {
+            table
+                .get(identity)
+                .is_some_and(|e| e.key().pid().id() == pid_id)
+                .then_some((k.as_str(), identity))
         })
     }
     /// Forgets the local activation whose PID id is `pid_id`, and returns its identity.
     pub fn unregister_activation(&self, pid_id: &str) -> Option<ClusterIdentity> {
         let ci = match self.0.by_id.remove(pid_id) {
             Some((_, ci)) => {
-                self.0.activations.remove_where(&*ci, |p| p.id() == pid_id);
+                self.remove_spawned(&*ci, |p| p.id() == pid_id);
                 Arc::unwrap_or_clone(ci)
             }
             None => {
                 let key = self.find_by_id(pid_id)?;
-                self.0
-                    .activations
-                    .remove_where(&key, |p| p.id() == pid_id)?;
+                self.remove_spawned(&key, |p| p.id() == pid_id)?;
                 ClusterIdentity::new(key.identity(), key.kind())
             }
         };
@@ -240,16 +283,14 @@ impl LookupContext {
     /// identity.
     pub fn activations(&self, kind: Option<&str>) -> Vec<(ClusterIdentity, String)> {
         let mut out: Vec<(ClusterIdentity, String)> = Vec::new();
-        self.0.activations.for_each(|k, identity, pid| {
+        self.for_each_activation(|k, identity, pid| {
             if kind.is_none_or(|want| want == k) {
                 out.push((ClusterIdentity::new(identity, k), pid.id().to_string()));
             }
         });
         for a in self.0.by_id.iter() {
             let spawned = self
-                .0
-                .activations
-                .get(&**a.value())
+                .activation_pid(a.value())
                 .is_some_and(|p| p.id() == &**a.key());
             if !spawned && kind.is_none_or(|want| a.value().kind == want) {
                 out.push(((**a.value()).clone(), a.key().to_string()));
@@ -350,6 +391,42 @@ mod tests {
         assert_eq!(node.activation(py.id()), Some(y));
         assert_eq!(node.activation_counts()["a"], 0);
         assert_eq!(node.activation_counts()["b"], 1);
+        system.shutdown();
+    }
+
+    /// A newer activation of an identity replaces the older one's PID in the table (one
+    /// entry per identity), and the older one's end does not forget the newer one.
+    #[test]
+    fn a_newer_activation_replaces_the_older_and_outlives_its_end() {
+        let system = ActorSystem::new();
+        let node = node(&system);
+        let x = ClusterIdentity::new("u", "a");
+        let (old, new) = (
+            Pid::new("h:1", "partition-activator/u$1"),
+            Pid::new("h:1", "partition-activator/u$2"),
+        );
+        for p in [&old, &new] {
+            node.register_activation(p.id(), Arc::new(x.clone()));
+            node.activation_spawned(p);
+        }
+        assert_eq!(node.activation_pid(&x), Some(new.clone()));
+        assert_eq!(
+            node.activations(None),
+            vec![(x.clone(), new.id().to_string())]
+        );
+        assert_eq!(
+            node.activation(old.id()),
+            None,
+            "the old one is no longer found"
+        );
+        assert_eq!(node.unregister_activation(old.id()), None);
+        assert_eq!(node.activation_pid(&x), Some(new.clone()));
+        assert_eq!(node.activation(new.id()), Some(x.clone()));
+        let mut seen = Vec::new();
+        node.for_each_activation(|k, i, p| seen.push((k.to_string(), i.to_string(), p.clone())));
+        assert_eq!(seen, [("a".to_string(), "u".to_string(), new.clone())]);
+        assert_eq!(node.unregister_activation(new.id()), Some(x.clone()));
+        assert_eq!(node.activation_pid(&x), None);
         system.shutdown();
     }
 }

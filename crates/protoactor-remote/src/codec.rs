@@ -84,6 +84,10 @@ pub struct BatchBuilder {
     senders: Vec<actor_proto::Pid>,
     sender_index: HashMap<SenderKey, i32>,
     envelopes: Vec<MessageEnvelope>,
+    /// The last batch's envelope, target and sender counts: the next batch's tables start
+    /// at those capacities instead of growing to them one doubling (and one reallocation)
+    /// at a time.
+    last_lens: [usize; 3],
     buf: BytesMut,
     size: usize,
     max_payload: usize,
@@ -112,6 +116,7 @@ impl BatchBuilder {
             senders: Vec::new(),
             sender_index: HashMap::default(),
             envelopes: Vec::new(),
+            last_lens: [0; 3],
             buf: BytesMut::with_capacity(64 * 1024),
             size: 0,
             max_payload: usize::MAX,
@@ -159,6 +164,12 @@ impl BatchBuilder {
             });
         }
         self.size += data.len() + 16;
+        if self.envelopes.capacity() == 0 {
+            let [envelopes, targets, senders] = self.last_lens;
+            self.envelopes.reserve(envelopes);
+            self.targets.reserve(targets);
+            self.senders.reserve(senders);
+        }
         let type_id = match self.type_index.get(&enc.type_name) {
             Some(&i) => i,
             None => {
@@ -180,10 +191,17 @@ impl BatchBuilder {
             Some(i) => i,
             None => {
                 let i = self.targets.len() as i32;
-                let raw = match self.variant {
-                    WireVariant::Current => Bytes::copy_from_slice(m.target.id().as_bytes()),
-                    WireVariant::Legacy2024 => encode_target_pid(m.target.address(), m.target.id()),
-                };
+                // Written into the builder's buffer, as the payloads are: a slice of a shared
+                // block, so neither this entry nor the encoder's copy of it allocates (a
+                // `Bytes` of its own was an allocation here and another when the encoder
+                // cloned it, once per request and once per reply).
+                match self.variant {
+                    WireVariant::Current => self.buf.extend_from_slice(m.target.id().as_bytes()),
+                    WireVariant::Legacy2024 => {
+                        write_target_pid(m.target.address(), m.target.id(), &mut self.buf)
+                    }
+                }
+                let raw = self.buf.split().freeze();
                 self.size += raw.len() + 2;
                 self.targets.push(raw);
                 if !one_shot {
@@ -245,6 +263,7 @@ impl BatchBuilder {
         self.target_index.clear();
         self.sender_index.clear();
         self.size = 0;
+        self.last_lens = [self.envelopes.len(), self.targets.len(), self.senders.len()];
         MessageBatch {
             type_names: std::mem::take(&mut self.type_names),
             targets: std::mem::take(&mut self.targets),
@@ -318,13 +337,20 @@ pub fn is_variant_probe(batch: &MessageBatch) -> bool {
 /// The wire variant a received batch was written in, from its first target entry (`None`
 /// without targets).
 pub fn batch_variant(batch: &MessageBatch) -> Option<WireVariant> {
-    batch
-        .targets
-        .first()
-        .and_then(|raw| match parse_target(raw)? {
-            TargetEntry::Pid(_) => Some(WireVariant::Legacy2024),
-            TargetEntry::Id(_) => Some(WireVariant::Current),
-        })
+    batch.targets.first().and_then(|raw| target_variant(raw))
+}
+
+/// The form of one `targets` entry as [`parse_target`] classifies it, without decoding it
+/// into strings (asked of every received batch: that decode was two allocations each).
+fn target_variant(raw: &[u8]) -> Option<WireVariant> {
+    /// A PID's fields, all skipped: decoding it checks what decoding an `actor.PID` checks
+    /// beyond [`pid_id`] (varint overflow), keeping nothing.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct PidShape {}
+    if pid_id(raw).is_some_and(|id| !id.is_empty()) && PidShape::decode(raw).is_ok() {
+        return Some(WireVariant::Legacy2024);
+    }
+    std::str::from_utf8(raw).ok().map(|_| WireVariant::Current)
 }
 
 /// One `targets` entry, classified (see the module docs).
@@ -370,16 +396,21 @@ fn target_id(raw: &[u8]) -> Option<&str> {
 /// The encoded `actor.PID{address, id}` (request id 0) of a `targets` entry in the 2024
 /// form: what `wire_pid(address, id, 0).encode_to_vec()` gives, without the two strings.
 fn encode_target_pid(address: &str, id: &str) -> Bytes {
-    let mut b = Vec::with_capacity(address.len() + id.len() + 6);
+    let mut b = BytesMut::with_capacity(address.len() + id.len() + 6);
+    write_target_pid(address, id, &mut b);
+    b.freeze()
+}
+
+/// Appends [`encode_target_pid`]'s bytes to `b`.
+fn write_target_pid(address: &str, id: &str, b: &mut BytesMut) {
     // proto3 leaves empty strings out.
     for (key, field) in [(0x0a, address), (0x12, id)] {
         if !field.is_empty() {
-            b.push(key);
-            prost::encoding::encode_varint(field.len() as u64, &mut b);
+            b.extend_from_slice(&[key]);
+            prost::encoding::encode_varint(field.len() as u64, b);
             b.extend_from_slice(field.as_bytes());
         }
     }
-    Bytes::from(b)
 }
 
 /// If `raw` is entirely fields 1 and 2 (length-delimited UTF-8) and 3 (varint), its id (the
@@ -487,9 +518,26 @@ pub struct BatchReader {
     /// future) shares the address instead of copying it.
     senders: HashMap<String, (Arc<str>, HashMap<String, Pid>)>,
     cached_senders: usize,
+    /// The last batch's type names: a stream sends the same few types batch after batch, so
+    /// a name equal to the one at its index last time shares its string instead of
+    /// allocating one (bounded: one batch's names).
+    names: Vec<(Arc<str>, Option<usize>)>,
+    /// Per-batch tables, kept empty between batches so that their memory is reused.
+    scratch: Scratch,
+}
+
+/// The per-batch tables of [`BatchReader::read`], allocated once per stream.
+#[derive(Default)]
+struct Scratch {
+    targets: Vec<Option<Pid>>,
+    senders: Vec<Pid>,
+    decoders: Vec<[Option<crate::serializer::Decoder>; 2]>,
 }
 
 const PID_CACHE_LIMIT: usize = 10_000;
+
+/// The most entries of each per-batch table a reader keeps between batches.
+const SCRATCH_KEEP: usize = 1024;
 
 /// True for the id of a future (`future$<n>`, in protoactor-go too): a request's reply-to
 /// PID, seen once as a sender and once as a reply's target, so not worth a cache entry
@@ -516,6 +564,8 @@ impl BatchReader {
             targets: HashMap::default(),
             senders: HashMap::default(),
             cached_senders: 0,
+            names: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -529,78 +579,84 @@ impl BatchReader {
             self.senders.clear();
             self.cached_senders = 0;
         }
-        let targets: Vec<Option<Pid>> = batch
-            .targets
-            .iter()
-            .map(|raw| {
-                target_id(raw).map(|id| {
-                    if is_one_shot(id) {
-                        return Pid::new(self.local_address.clone(), id);
-                    }
-                    match self.targets.get(id) {
-                        Some(p) => p.clone(),
-                        None => {
-                            let p = Pid::new(self.local_address.clone(), id);
-                            self.targets.insert(id.to_string(), p.clone());
-                            p
-                        }
-                    }
-                })
-            })
-            .collect();
-        let senders: Vec<Pid> = batch
-            .senders
-            .iter()
-            .map(|s| {
-                let at = match self.senders.get_mut(s.address.as_str()) {
-                    Some(at) => at,
+        let Scratch {
+            mut targets,
+            mut senders,
+            mut decoders,
+        } = std::mem::take(&mut self.scratch);
+        targets.extend(batch.targets.iter().map(|raw| {
+            target_id(raw).map(|id| {
+                if is_one_shot(id) {
+                    return Pid::new(self.local_address.clone(), id);
+                }
+                match self.targets.get(id) {
+                    Some(p) => p.clone(),
                     None => {
-                        // An address counts as an entry too, so that the cache stays bounded.
-                        self.cached_senders += 1;
-                        self.senders
-                            .entry(s.address.clone())
-                            .or_insert_with(|| (Arc::from(s.address.as_str()), HashMap::default()))
+                        let p = Pid::new(self.local_address.clone(), id);
+                        self.targets.insert(id.to_string(), p.clone());
+                        p
                     }
-                };
-                let (address, ids) = at;
-                if let Some(p) = ids.get(s.id.as_str()) {
-                    return p.clone();
                 }
-                let p = Pid::new(address.clone(), s.id.as_str());
-                if !is_one_shot(&s.id) {
-                    ids.insert(s.id.clone(), p.clone());
-                    self.cached_senders += 1;
-                }
-                p
             })
-            .collect();
+        }));
+        senders.extend(batch.senders.iter().map(|s| {
+            let at = match self.senders.get_mut(s.address.as_str()) {
+                Some(at) => at,
+                None => {
+                    // An address counts as an entry too, so that the cache stays bounded.
+                    self.cached_senders += 1;
+                    self.senders
+                        .entry(s.address.clone())
+                        .or_insert_with(|| (Arc::from(s.address.as_str()), HashMap::default()))
+                }
+            };
+            let (address, ids) = at;
+            if let Some(p) = ids.get(s.id.as_str()) {
+                return p.clone();
+            }
+            let p = Pid::new(address.clone(), s.id.as_str());
+            if !is_one_shot(&s.id) {
+                ids.insert(s.id.clone(), p.clone());
+                self.cached_senders += 1;
+            }
+            p
+        }));
         // Each name once per batch, shared by its envelopes (never copied per envelope); a
         // name over the cap is kept only as a short prefix.
-        let names: Vec<(Arc<str>, Option<usize>)> = batch
-            .type_names
-            .iter()
-            .map(|n| {
-                if n.len() > MAX_TYPE_NAME_LEN {
-                    let mut cut = 64;
-                    while !n.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    (Arc::from(format!("{}…", &n[..cut])), Some(n.len()))
-                } else {
-                    (Arc::from(n.as_str()), None)
+        let names = &mut self.names;
+        names.truncate(batch.type_names.len());
+        for (i, n) in batch.type_names.iter().enumerate() {
+            let same = names
+                .get(i)
+                .is_some_and(|(kept, over)| over.is_none() && **kept == **n);
+            if same {
+                continue;
+            }
+            let name = if n.len() > MAX_TYPE_NAME_LEN {
+                let mut cut = 64;
+                while !n.is_char_boundary(cut) {
+                    cut -= 1;
                 }
-            })
-            .collect();
-        let no_name: Arc<str> = Arc::from("");
+                (Arc::from(format!("{}…", &n[..cut])), Some(n.len()))
+            } else {
+                (Arc::from(n.as_str()), None)
+            };
+            match names.get_mut(i) {
+                Some(slot) => *slot = name,
+                None => names.push(name),
+            }
+        }
+        let names = &*names;
         // One registry lookup per type and serializer in the batch, not per envelope.
-        let mut decoders: Vec<[Option<crate::serializer::Decoder>; 2]> =
-            vec![[None, None]; batch.type_names.len()];
+        decoders.resize(batch.type_names.len(), [None, None]);
         let mut out = Vec::with_capacity(batch.envelopes.len());
         for env in batch.envelopes {
             let type_index = usize::try_from(env.type_id)
                 .ok()
                 .filter(|&i| i < names.len());
-            let type_name = type_index.map_or(&no_name, |i| &names[i].0);
+            // Only a bad index needs a string of its own.
+            let type_name = type_index.map_or_else(|| Arc::from(""), |i| names[i].0.clone());
+            let type_name = &type_name;
             let undecodable = |e: EnvelopeError| {
                 let u = UndecodableMessage {
                     type_name: type_name.clone(),
@@ -693,6 +749,21 @@ impl BatchReader {
                 message,
             });
         }
+        targets.clear();
+        senders.clear();
+        decoders.clear();
+        // What a huge batch grew is not kept for the ordinary ones after it.
+        targets.shrink_to(SCRATCH_KEEP);
+        senders.shrink_to(SCRATCH_KEEP);
+        decoders.shrink_to(SCRATCH_KEEP);
+        if self.names.len() > SCRATCH_KEEP {
+            self.names = Vec::new();
+        }
+        self.scratch = Scratch {
+            targets,
+            senders,
+            decoders,
+        };
         out
     }
 }
@@ -891,6 +962,70 @@ mod tests {
         assert_eq!(got[2].target.request_id(), 4);
     }
 
+    /// A reader keeps the last batch's type names to share them; a name that changed at
+    /// its index, a shorter table and a longer one must still resolve by the batch's own.
+    #[test]
+    fn a_reader_resolves_each_batch_by_its_own_type_names() {
+        let ser = Serialization::new();
+        ser.register::<Echo>();
+        let ctx = WireContext {
+            local_address: "127.0.0.1:1",
+        };
+        let mut b = BatchBuilder::new(WireVariant::Current);
+        let echo = |m: &str| Outbound {
+            target: Pid::new("127.0.0.1:2", "$5"),
+            message: Box::new(Echo {
+                message: m.into(),
+                sender: None,
+            }),
+            sender: None,
+            header: None,
+        };
+        b.push(&ser, &ctx, &echo("a")).unwrap();
+        let first = b.finish();
+        let data = first.envelopes[0].message_data.clone();
+        let mut r = BatchReader::new(Arc::from("127.0.0.1:2"));
+        let names = |got: &[Incoming]| -> Vec<String> {
+            got.iter().map(|m| m.type_name.to_string()).collect()
+        };
+        let got = r.read(first.clone(), &ser);
+        assert_eq!(names(&got), ["messages.Echo"]);
+        assert!(got[0].message.is_ok());
+        // The same index now names another (unknown) type; Echo moved to index 1.
+        let mut second = first.clone();
+        second.type_names = vec!["other.Unknown".into(), "messages.Echo".into()];
+        second.envelopes = vec![
+            MessageEnvelope {
+                type_id: 1,
+                ..first.envelopes[0].clone()
+            },
+            MessageEnvelope {
+                type_id: 0,
+                message_data: data,
+                ..first.envelopes[0].clone()
+            },
+        ];
+        let got = r.read(second, &ser);
+        assert_eq!(names(&got), ["messages.Echo", "other.Unknown"]);
+        assert!(got[0].message.is_ok());
+        assert!(matches!(
+            got[1].message,
+            Err((EnvelopeError::UnknownType { .. }, _))
+        ));
+        // Back to one name: index 1 is out of range again.
+        let mut third = first.clone();
+        third.envelopes[0].type_id = 1;
+        let got = r.read(third, &ser);
+        assert!(matches!(
+            got[0].message,
+            Err((EnvelopeError::BadTypeIndex(1), _))
+        ));
+        assert_eq!(names(&got), [""]);
+        let got = r.read(first, &ser);
+        assert_eq!(names(&got), ["messages.Echo"]);
+        assert!(got[0].message.is_ok());
+    }
+
     /// `remote.MessageEnvelope` as published (field numbers from protoactor-go's
     /// remote.proto), declared here independently of the crate's own .proto files.
     #[derive(Clone, PartialEq, prost::Message)]
@@ -1046,6 +1181,45 @@ mod tests {
         LegacyBatch::decode(bytes.as_slice())
             .ok()
             .map(|b| b.targets.into_iter().next().unwrap_or_default())
+    }
+
+    /// The variant a received batch is learned as comes from a check that decodes nothing:
+    /// it must classify every entry as `parse_target` does (bytes that are not UTF-8 too).
+    #[test]
+    fn batch_variant_classifies_as_parse_target_does() {
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        for a in 0u8..=255 {
+            entries.push(vec![a]);
+            for b in 0u8..=255 {
+                entries.push(vec![a, b]);
+            }
+        }
+        let pid = encode_target_pid("127.0.0.1:1", "$5").to_vec();
+        entries.push(pid.clone());
+        entries.push(encode_target_pid("", "future$7").to_vec());
+        entries.push(encode_target_pid("127.0.0.1:1", "").to_vec());
+        // Field 3 (request id) as a 10-byte varint: in range, and overflowing (which a
+        // protobuf decoder refuses, so the entry is read as an id string).
+        let mut in_range = pid.clone();
+        in_range.extend([
+            0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ]);
+        let mut overflow = pid;
+        overflow.extend([
+            0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ]);
+        entries.extend([in_range, overflow]);
+        let mut pids = 0;
+        for raw in &entries {
+            let want = parse_target(raw).map(|t| match t {
+                TargetEntry::Pid(_) => WireVariant::Legacy2024,
+                TargetEntry::Id(_) => WireVariant::Current,
+            });
+            pids += usize::from(want == Some(WireVariant::Legacy2024));
+            assert_eq!(target_variant(raw), want, "{raw:?}");
+        }
+        // Both forms (and entries of neither) are among the cases.
+        assert!(pids >= 3, "{pids}");
     }
 
     /// Every id up to two bytes, every three-character id over the characters protoactor ids

@@ -173,10 +173,41 @@ pub fn decoded_cost(frame: &[u8]) -> Option<usize> {
     Some(cost)
 }
 
+/// The lengths of a batch's type names: the first few inline, since a batch names a few
+/// types (two `Vec`s per frame were allocations on every received batch).
+#[derive(Default)]
+struct NameLens {
+    inline: [usize; 8],
+    count: usize,
+    more: Vec<usize>,
+}
+
+impl NameLens {
+    fn push(&mut self, len: usize) {
+        match self.inline.get_mut(self.count) {
+            Some(slot) => *slot = len,
+            None => self.more.push(len),
+        }
+        self.count += 1;
+    }
+    fn get(&self, i: u64) -> Option<usize> {
+        let i = usize::try_from(i).ok().filter(|&i| i < self.count)?;
+        Some(match self.inline.get(i) {
+            Some(&len) => len,
+            None => self.more[i - self.inline.len()],
+        })
+    }
+}
+
 fn batch_cost(batch: &[u8]) -> Option<usize> {
     let mut cost = 0usize;
-    let mut names: Vec<usize> = Vec::new();
+    let mut names = NameLens::default();
+    // Envelopes whose type name was not seen yet (prost writes the names first, so only an
+    // unusual encoder makes this non-empty).
     let mut type_ids: Vec<u64> = Vec::new();
+    // A name may be copied into what each envelope referring to it decodes to (a
+    // `JsonMessage` of an unknown JSON type); names over the cap are never copied.
+    let name_cost = |len: usize| if len <= MAX_TYPE_NAME_LEN { len } else { 0 };
     for f in fields(batch) {
         match f? {
             Field::Bytes(1, name) => {
@@ -201,19 +232,18 @@ fn batch_cost(batch: &[u8]) -> Option<usize> {
                         _ => {}
                     }
                 }
-                type_ids.push(type_id);
+                match names.get(type_id) {
+                    Some(len) => cost = cost.saturating_add(name_cost(len)),
+                    None => type_ids.push(type_id),
+                }
                 cost = cost.saturating_add(ENVELOPE_COST);
             }
             _ => {}
         }
     }
-    // A name may be copied into what each envelope referring to it decodes to (a
-    // `JsonMessage` of an unknown JSON type); names over the cap are never copied.
     for id in type_ids {
-        if let Some(&len) = usize::try_from(id).ok().and_then(|i| names.get(i)) {
-            if len <= MAX_TYPE_NAME_LEN {
-                cost = cost.saturating_add(len);
-            }
+        if let Some(len) = names.get(id) {
+            cost = cost.saturating_add(name_cost(len));
         }
     }
     Some(cost)
@@ -256,5 +286,40 @@ mod tests {
         // Malformed: left to prost.
         assert_eq!(decoded_cost(&[0x0a, 0x05, 0x1a]), None);
         assert!(RemoteMessage::check(&[0x0a, 0x05, 0x1a]).is_ok());
+    }
+
+    /// A batch whose envelopes refer to more names than are kept inline, with the names
+    /// written before the envelopes (as prost does) or after them: the same cost.
+    #[test]
+    fn name_costs_count_in_any_field_order() {
+        let names: Vec<String> = (0..12).map(|i| "n".repeat(10 + i)).collect();
+        let only_names = MessageBatch {
+            type_names: names.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let only_envelopes = MessageBatch {
+            envelopes: (0..12)
+                .map(|i| MessageEnvelope {
+                    type_id: i,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let wrap = |batch: Vec<u8>| {
+            let mut f = vec![0x0a];
+            prost::encoding::encode_varint(batch.len() as u64, &mut f);
+            f.extend(batch);
+            f
+        };
+        let names_first = wrap([only_names.clone(), only_envelopes.clone()].concat());
+        let names_last = wrap([only_envelopes, only_names].concat());
+        let lens: usize = names.iter().map(String::len).sum();
+        // Each name as a string, once more per envelope referring to it, and the envelopes.
+        let want = 12 * STRING_COST + lens + lens + 12 * ENVELOPE_COST;
+        assert_eq!(decoded_cost(&names_first), Some(want));
+        assert_eq!(decoded_cost(&names_last), Some(want));
     }
 }

@@ -20,9 +20,10 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::atomic::AtomicCell;
 use crossbeam_utils::Backoff;
 
-use crate::context::Context;
+use crate::context::{ActorSlot, Context};
 use crate::dispatcher::{
-    before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope, MAX_HAND_OFFS,
+    before_blocking, try_hand_off, woke_outside_runner, Dispatcher, HandOff, RunnerScope,
+    MAX_HAND_OFFS,
 };
 use crate::mailbox::sched::ScheduleState;
 use crate::mailbox::{Mailbox, MailboxConfig, UserQueue};
@@ -243,6 +244,10 @@ impl ActorProcess {
             return;
         }
         self.wake_now();
+        if self.mode == Mode::HandOff {
+            // Out of line: a plain task's wake may leave the mailbox in its worker's LIFO slot.
+            woke_outside_runner();
+        }
     }
 
     /// Runs the won mailbox now: inline on this thread, or by waking its task.
@@ -344,15 +349,24 @@ impl ActorProcess {
     fn run_turn(&self, ctx: &mut Context) -> Outcome {
         // Messages since the last metrics report (see `record_turn`).
         let mut since_report = 0u32;
+        // The actor while user messages run (`Context::hold_actor`). Outside the
+        // `catch_unwind`: a panic in `receive` leaves it here, to put back before the failure
+        // is handled.
+        let mut held = None;
         loop {
-            match catch_unwind(AssertUnwindSafe(|| self.run_batch(ctx, &mut since_report))) {
+            match catch_unwind(AssertUnwindSafe(|| {
+                let outcome = self.run_batch(ctx, &mut since_report, &mut held);
+                ctx.return_actor(&mut held);
+                outcome
+            })) {
                 Ok(outcome) => {
                     self.record_turn(&mut since_report);
                     return outcome;
                 }
                 Err(payload) => {
-                    // A panic outside the actor's own receive (middleware, a supervisor
-                    // decider): treat it like a failure of this actor.
+                    // A panic in the actor's receive, or outside it (middleware, a
+                    // supervisor decider): a failure of this actor.
+                    ctx.return_actor(&mut held);
                     ctx.escalate_panic(payload);
                 }
             }
@@ -371,7 +385,14 @@ impl ActorProcess {
         }
     }
 
-    fn run_batch(&self, ctx: &mut Context, since_report: &mut u32) -> Outcome {
+    /// Up to `throughput` user messages, system messages first; the caller puts `held` (the
+    /// actor, held across user messages) back afterwards.
+    fn run_batch(
+        &self,
+        ctx: &mut Context,
+        since_report: &mut u32,
+        held: &mut Option<ActorSlot>,
+    ) -> Outcome {
         let mut processed = 0;
         let mut user = self.mailbox.user().taker();
         loop {
@@ -383,6 +404,7 @@ impl ActorProcess {
                 .flatten()
             {
                 user.put_back();
+                ctx.return_actor(held);
                 if *since_report != 0 {
                     self.record_turn(since_report);
                 }
@@ -409,7 +431,10 @@ impl ActorProcess {
                     for m in self.mailbox.middleware().iter() {
                         m.message_received(&*env.message);
                     }
-                    ctx.invoke_user(env);
+                    if held.is_none() {
+                        *held = ctx.hold_actor();
+                    }
+                    ctx.invoke_user_held(held, env);
                     if ctx.is_stopped() {
                         return Outcome::Stopped;
                     }

@@ -231,6 +231,7 @@ impl Context {
     /// Moves the current message out if it is a `T` (afterwards `message()` is `()`).
     /// Messages retained by `reenter_after` cannot be taken. A [`SharedMessage`](crate::SharedMessage)
     /// is copied unless this receiver holds its last reference.
+    #[inline]
     pub fn take_message<T: Message>(&mut self) -> Option<T> {
         let Current::Owned(env) = &mut self.current else {
             return None;

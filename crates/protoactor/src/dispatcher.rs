@@ -7,12 +7,17 @@
 //! on one core without thread wake-ups. An actor that blocks its thread inside `receive`
 //! until another actor acts must call [`before_blocking`] first (this crate's own blocking
 //! waits do).
+//!
+//! A task that is no mailbox's turn and wakes an idle actor leaves it in its worker's LIFO
+//! slot, which other workers cannot steal; if that task's root context goes on sending,
+//! the actor is pushed out of the slot after 32 sends so an idle worker runs it meanwhile.
 
 mod hand_off;
 
 pub use hand_off::before_blocking;
 pub(crate) use hand_off::{
-    run_handed_off, send_handing_off, try_hand_off, HandOff, RunnerScope, MAX_HAND_OFFS,
+    before_root_send, run_handed_off, send_handing_off, try_hand_off, woke_outside_runner, HandOff,
+    RunnerScope, MAX_HAND_OFFS,
 };
 
 use std::future::poll_fn;

@@ -74,6 +74,13 @@ impl Pid {
     pub fn request_id(&self) -> u32 {
         self.0.request_id
     }
+    /// True if both are the same PID value (clones of one another): an equality check
+    /// without comparing ids.
+    #[inline]
+    pub(crate) fn same(&self, other: &Pid) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The same PID with another request id.
     pub fn with_request_id(&self, request_id: u32) -> Pid {
         Self::with_parts(self.0.address.clone(), self.0.id.clone(), request_id)

@@ -227,3 +227,48 @@ fn actors_stopped_from_another_actors_turn_end_their_runtime_tasks() {
     }
     system.shutdown();
 }
+
+/// A task that sends in a loop without yielding (a producer; the benchmarks' driver) woke
+/// its receiver into its worker's LIFO slot, which the other worker cannot steal: the
+/// receiver waited for the whole loop, the two running one after the other on one core.
+/// After a few more sends the receiver is pushed out of the slot and runs beside the loop.
+#[test]
+fn an_actor_woken_by_a_task_that_keeps_sending_runs_beside_it() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Ping;
+    let (rt, system) = system_with_two_workers();
+    let root = system.root();
+    let seen = Arc::new(AtomicBool::new(false));
+    let receiver = {
+        let seen = seen.clone();
+        root.spawn(&Props::from_func(move |ctx| {
+            if ctx.message().is::<Ping>() {
+                seen.store(true, Ordering::Release);
+            }
+        }))
+    };
+    // Idle before the task's first send, which then wins its schedule and wakes it.
+    root.request_future(&receiver, Touch, WAIT).wait().unwrap();
+    let sender = {
+        let (root, seen) = (root.clone(), seen.clone());
+        rt.spawn(async move {
+            let deadline = Instant::now() + WAIT;
+            let mut sent = 0u32;
+            // Never yields to the runtime until the receiver has run (or the deadline):
+            // the sleep blocks the worker thread, as a long computation would.
+            while !seen.load(Ordering::Acquire) && Instant::now() < deadline {
+                root.send(&receiver, Ping);
+                sent += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (seen.load(Ordering::Acquire), sent)
+        })
+    };
+    let (seen_while_sending, sent) = rt.block_on(sender).unwrap();
+    assert!(
+        seen_while_sending,
+        "the receiver did not run while the task sent {sent} messages"
+    );
+    system.shutdown();
+}

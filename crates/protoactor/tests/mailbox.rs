@@ -423,6 +423,59 @@ fn a_panic_in_the_middle_of_a_turn_loses_none_of_the_messages_queued_behind_it()
     rx.assert_quiet(Duration::from_millis(100));
 }
 
+/// The runner holds the actor across a turn's messages (not taken out of the context and
+/// put back per message): a panic in the middle of the turn still restarts it, and the
+/// messages behind the failing one go, in order, to the new incarnation, not the old one.
+#[test]
+fn the_messages_behind_a_panic_in_a_turn_go_to_the_restarted_incarnation() {
+    type Gate = Arc<std::sync::Mutex<Option<(mpsc::Receiver<()>, mpsc::Sender<()>)>>>;
+    struct Counter {
+        incarnation: usize,
+        handled: u32,
+        log: Probe<(usize, u32, u32)>,
+        gate: Gate,
+    }
+    impl Actor for Counter {
+        fn receive(&mut self, ctx: &mut Context) {
+            if let Some(&n) = ctx.message_as::<u32>() {
+                // The first message holds the turn until the rest is queued behind it.
+                if let Some((g, entered)) = self.gate.lock().unwrap().take() {
+                    let _ = entered.send(());
+                    g.recv_timeout(WAIT).expect("gate opened");
+                }
+                if n == 50 && self.incarnation == 0 {
+                    panic!("the first incarnation fails on 50");
+                }
+                self.handled += 1;
+                self.log.push((self.incarnation, self.handled, n));
+            }
+        }
+    }
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let made = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = mpsc::channel::<()>();
+    let (entered, entered_rx) = mpsc::channel();
+    let gate: Gate = Arc::new(std::sync::Mutex::new(Some((gate, entered))));
+    let pid = system.root().spawn(&Props::from_producer(move || Counter {
+        incarnation: made.fetch_add(1, Ordering::SeqCst),
+        handled: 0,
+        log: p.clone(),
+        gate: gate.clone(),
+    }));
+    system.root().send(&pid, 0u32);
+    entered_rx.recv_timeout(WAIT).unwrap();
+    for i in 1..=100u32 {
+        system.root().send(&pid, i);
+    }
+    open.send(()).unwrap();
+    let got = rx.take(100);
+    let mut want: Vec<(usize, u32, u32)> = (0..50).map(|n| (0, n + 1, n)).collect();
+    want.extend((51..=100).map(|n| (1, n - 50, n)));
+    assert_eq!(got, want, "(incarnation, its count, message)");
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
 /// A stop requested in the middle of a turn (a system message) is handled before the rest
 /// of the batch, which goes to dead letters in order, before any watcher hears of the stop.
 #[test]

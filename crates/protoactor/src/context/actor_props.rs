@@ -213,7 +213,7 @@ pub struct Props(pub(crate) Arc<PropsInner>);
 
 /// Sends `envelope` to `target` through a sender middleware chain (directly without one),
 /// as `owner` (the sending actor, `None` for a root context).
-#[inline]
+#[inline(always)]
 pub(crate) fn send_through(
     chain: Option<&SenderFunc>,
     system: &ActorSystem,

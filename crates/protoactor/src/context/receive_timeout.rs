@@ -43,6 +43,7 @@ impl Context {
     /// Before a message: as protoactor-go, an influencing message pauses the timer, and
     /// `ReceiveTimeout` comes `d` after the end of the last influencing message. A message
     /// that sets the first timeout counts as influencing too.
+    #[inline]
     pub(super) fn pause_receive_timeout(&mut self, message: &dyn Message) -> TimerPause {
         let (had_timer, paused) = match self.extras_ref().and_then(|e| e.receive_timeout.as_ref()) {
             None => (false, None),
@@ -67,6 +68,7 @@ impl Context {
     }
 
     /// After the message: re-arms the timer now in place (the handler may have set a new one).
+    #[inline]
     pub(super) fn resume_receive_timeout(&mut self, pause: TimerPause) {
         let influenced = match pause.paused {
             Some(mut guard) => {

@@ -51,6 +51,10 @@ thread_local! {
         })
     };
     static NEXT: Cell<Option<Arc<dyn HandOff>>> = const { Cell::new(None) };
+    /// Root sends on this thread since a task that is no runner woke a mailbox's task (see
+    /// [`woke_outside_runner`]); 0 if no such wake is pending. A cell of its own: the root
+    /// context's send reads one byte, not the whole state.
+    static LIFO_SENDS: Cell<u8> = const { Cell::new(0) };
 }
 
 /// Sets this thread's state. Through `with`, not `LocalKey::set`: `set` goes through the
@@ -215,4 +219,52 @@ pub(crate) fn run_handed_off(system: usize, first: Arc<dyn HandOff>) {
             None => return,
         }
     }
+}
+
+/// Root sends after a wake from a task that is no runner before the woken mailbox is
+/// pushed out of the worker's LIFO slot (see [`woke_outside_runner`]): a task that sends a
+/// few messages and then awaits costs nothing more, one that goes on sending gets its
+/// receiver running beside it.
+const LIFO_PATIENCE: u8 = 32;
+
+/// A send outside any mailbox runner woke a mailbox's task (no hand-off applied).
+///
+/// On a worker of a multi-threaded tokio runtime, a task woken by the running task goes to
+/// the worker's LIFO slot, which the other workers cannot steal: it runs when the waking
+/// task yields. A task that sends in a loop without yielding (a producer, the benchmarks'
+/// driver) therefore had its receiver wait for the whole loop, the two running one after
+/// the other on one core while the other worker idled. Here the wake is noted; if this
+/// thread's root context goes on sending ([`before_root_send`]), the woken task is pushed
+/// out of the slot into the worker's run queue, from which an idle worker steals it.
+#[cold]
+#[inline(never)]
+pub(crate) fn woke_outside_runner() {
+    if STATE.get().runner_of == 0 && tokio::task::try_id().is_some() {
+        LIFO_SENDS.with(|n| n.set(1));
+    }
+}
+
+/// Before a root context's send on this thread: counts it if a wake is pending
+/// ([`woke_outside_runner`]), and after [`LIFO_PATIENCE`] of them pushes the woken task
+/// out of the LIFO slot by spawning an empty task on `runtime` (the system's), which takes
+/// the slot (tokio moves the slot's task to the run queue and unparks an idle worker).
+/// Before the send, not after: the send stays the caller's tail call.
+#[inline(always)]
+pub(crate) fn before_root_send(runtime: &tokio::runtime::Handle) {
+    if LIFO_SENDS.with(Cell::get) != 0 {
+        count_root_send(runtime);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_root_send(runtime: &tokio::runtime::Handle) {
+    let n = LIFO_SENDS.with(Cell::get);
+    if n < LIFO_PATIENCE {
+        return LIFO_SENDS.with(|c| c.set(n + 1));
+    }
+    LIFO_SENDS.with(|c| c.set(0));
+    // Only a task on a worker of this runtime fills that worker's slot; elsewhere this
+    // spawn lands in the shared queue and costs one empty task.
+    drop(runtime.spawn(async {}));
 }
