@@ -173,8 +173,14 @@ impl fmt::Debug for SharedMessage {
 /// The top address bit marks a shared message in a [`Payload`]. No pointer to a live
 /// allocation (nor a `Box` of a zero-sized type, whose address is its alignment) has it on a
 /// 64-bit target: user-space addresses stay in the lower half (at most 57 bits on x86_64 and
-/// 52 on aarch64). `Payload::owned` checks it anyway.
+/// 52 on aarch64). `Payload::shared` checks it; `Payload::owned`, on every message's path,
+/// only in debug builds, and the payload is compiled for 64-bit targets only.
 const SHARED_BIT: usize = 1 << (usize::BITS - 1);
+
+// On a 32-bit target a user-space address may have its top bit set (3 GiB splits), and a box
+// there would read as shared: such targets are refused rather than checked per message.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("protoactor's message payload needs a 64-bit target (see `SHARED_BIT`)");
 
 /// An envelope's message: owned (a `Box<dyn Message>`) or shared with other envelopes (an
 /// `Arc` of a [`SharedMessage`]'s cell, its address marked with `SHARED_BIT`). Dereferences
@@ -200,8 +206,10 @@ impl Payload {
     #[inline]
     pub(crate) fn owned(message: BoxedMessage) -> Self {
         let ptr = Box::into_raw(message);
-        // Never taken on a 64-bit target (see `SHARED_BIT`); a box there would read as shared.
-        assert!(
+        // No check in release builds: on the 64-bit targets this compiles for, no allocation's
+        // address (nor a zero-sized box's, its alignment) has the top bit (see `SHARED_BIT`),
+        // so an owned box never reads as shared.
+        debug_assert!(
             (ptr as *const ()).addr() & SHARED_BIT == 0,
             "a message's address has the top bit set: unsupported target"
         );
@@ -290,15 +298,24 @@ impl Payload {
     /// The message as an owned box (see [`SharedMessage::into_boxed`]).
     #[inline]
     pub(crate) fn into_boxed(self) -> BoxedMessage {
-        let shared = self.shared_cell();
-        let ptr = self.into_raw();
-        match shared {
-            // SAFETY: the payload's strong reference, from `Arc::into_raw`, taken back once
-            // (`into_raw` skipped the drop).
-            Some(cell) => SharedMessage(unsafe { Arc::from_raw(cell) }).into_boxed(),
-            // SAFETY: the payload's box, from `Box::into_raw`, taken back once.
-            None => unsafe { Box::from_raw(ptr.as_ptr()) },
+        if self.is_shared() {
+            return self.shared_into_boxed();
         }
+        let ptr = self.into_raw();
+        // SAFETY: not shared, so the payload's box, from `Box::into_raw`, taken back once
+        // (`into_raw` skipped the drop).
+        unsafe { Box::from_raw(ptr.as_ptr()) }
+    }
+
+    /// [`Payload::into_boxed`] of a shared message (out of line).
+    #[cold]
+    #[inline(never)]
+    fn shared_into_boxed(self) -> BoxedMessage {
+        let cell = self.shared_cell().expect("called for a shared message");
+        let _ = self.into_raw();
+        // SAFETY: the payload's strong reference, from `Arc::into_raw`, taken back once
+        // (`into_raw` skipped the drop).
+        SharedMessage(unsafe { Arc::from_raw(cell) }).into_boxed()
     }
 
     /// Moves the message out if it is a `T`, leaving `()`.
@@ -330,6 +347,7 @@ impl std::ops::Deref for Payload {
 #[allow(unsafe_code)]
 impl Payload {
     /// The shared message (out of line: ordinary messages carry only the test).
+    #[cold]
     #[inline(never)]
     fn shared_message(&self) -> &dyn Message {
         let cell = self.shared_cell().expect("called for a shared message");
@@ -342,13 +360,26 @@ impl Payload {
 
 #[allow(unsafe_code)]
 impl Drop for Payload {
+    #[inline]
     fn drop(&mut self) {
-        match self.shared_cell() {
-            // SAFETY: the payload's strong reference, from `Arc::into_raw`, released once.
-            Some(cell) => drop(unsafe { Arc::from_raw(cell) }),
-            // SAFETY: the payload's box, from `Box::into_raw`, freed once.
-            None => drop(unsafe { Box::from_raw(self.0.as_ptr()) }),
+        if self.is_shared() {
+            return self.release_shared();
         }
+        // SAFETY: not shared, so the payload's box, from `Box::into_raw`, freed once.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) })
+    }
+}
+
+#[allow(unsafe_code)]
+impl Payload {
+    /// Drops a shared message's reference (out of line: ordinary messages carry only the test).
+    #[cold]
+    #[inline(never)]
+    fn release_shared(&mut self) {
+        let cell = self.shared_cell().expect("called for a shared message");
+        // SAFETY: the payload's strong reference, from `Arc::into_raw`, released once (only
+        // from `drop`).
+        drop(unsafe { Arc::from_raw(cell) })
     }
 }
 
