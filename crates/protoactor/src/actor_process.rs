@@ -132,16 +132,30 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        for m in self.mailbox.middleware().iter() {
-            m.message_posted(&*env.message);
-        }
-        if let Some(batch) = env.message.downcast_owned_mut::<MessageBatch>() {
-            self.push_batch(pid, batch);
+        // One test of the payload: the ordinary path reads the message as the box it is.
+        if let Some(msg) = env.message.owned_mut() {
+            for m in self.mailbox.middleware().iter() {
+                m.message_posted(msg);
+            }
+            if let Some(batch) = msg.downcast_mut::<MessageBatch>() {
+                self.push_batch(pid, batch);
+            }
+        } else {
+            self.posted_shared(&env);
         }
         self.push_user(pid, env);
         self.schedule(pid);
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
+        }
+    }
+
+    /// The middleware's `message_posted` for a shared message (never a batch; out of line).
+    #[cold]
+    #[inline(never)]
+    fn posted_shared(&self, env: &MessageEnvelope) {
+        for m in self.mailbox.middleware().iter() {
+            m.message_posted(&*env.message);
         }
     }
 
