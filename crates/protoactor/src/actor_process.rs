@@ -132,11 +132,16 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        for m in self.mailbox.middleware().iter() {
-            m.message_posted(&*env.message);
-        }
-        if let Some(batch) = env.message.downcast_mut::<MessageBatch>() {
-            self.push_batch(pid, batch);
+        // One test of the payload: the ordinary path reads the message as the box it is.
+        if let Some(msg) = env.message.owned_mut() {
+            for m in self.mailbox.middleware().iter() {
+                m.message_posted(msg);
+            }
+            if let Some(batch) = msg.downcast_mut::<MessageBatch>() {
+                self.push_batch(pid, batch);
+            }
+        } else {
+            self.posted_shared(&env);
         }
         self.push_user(pid, env);
         self.schedule(pid);
@@ -145,19 +150,28 @@ impl ActorProcess {
         }
     }
 
+    /// The middleware's `message_posted` for a shared message (never a batch; out of line).
+    #[cold]
+    #[inline(never)]
+    fn posted_shared(&self, env: &MessageEnvelope) {
+        for m in self.mailbox.middleware().iter() {
+            m.message_posted(&*env.message);
+        }
+    }
+
     /// A `MessageBatch`'s messages, queued before the batch itself (out of line: the
     /// common send does not carry this loop's code).
     #[cold]
     #[inline(never)]
     fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
-        let msgs = batch.take_messages().into_iter();
+        let msgs = batch.take_envelopes();
         match self.mailbox.user() {
             // One lock for the whole batch (the other queues take them one by one: a
             // bounded one may have to wait for room, a priority one sorts each).
-            UserQueue::Unbounded(q) => q.push_all(msgs.map(MessageEnvelope::from_boxed)),
+            UserQueue::Unbounded(q) => q.push_all(msgs),
             _ => {
-                for msg in msgs {
-                    self.push_user(pid, MessageEnvelope::from_boxed(msg));
+                for env in msgs {
+                    self.push_user(pid, env);
                 }
             }
         }

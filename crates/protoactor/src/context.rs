@@ -229,19 +229,14 @@ impl Context {
         self.message().downcast_ref::<T>()
     }
     /// Moves the current message out if it is a `T` (afterwards `message()` is `()`).
-    /// Messages retained by `reenter_after` cannot be taken.
+    /// Messages retained by `reenter_after` cannot be taken. A [`SharedMessage`](crate::SharedMessage)
+    /// is copied unless this receiver holds its last reference.
     #[inline]
     pub fn take_message<T: Message>(&mut self) -> Option<T> {
         let Current::Owned(env) = &mut self.current else {
             return None;
         };
-        if !env.message.is::<T>() {
-            return None;
-        }
-        // Checked above: one more `type_id` call (in `downcast`), not two.
-        let msg = std::mem::replace(&mut env.message, Box::new(()));
-        let msg: Box<dyn std::any::Any> = msg;
-        msg.downcast::<T>().ok().map(|b| *b)
+        env.message.take::<T>()
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {
@@ -281,7 +276,7 @@ impl Context {
         match std::mem::replace(&mut self.current, Current::NONE) {
             Current::Owned(env) => {
                 let placeholder = MessageEnvelope {
-                    message: Box::new(()),
+                    message: crate::message::Payload::empty(),
                     sender: env.sender.clone(),
                     header: env.header.clone(),
                 };

@@ -74,7 +74,7 @@ impl Process for DeadLetterProcess {
         system.metrics().dead_letter();
         let ev = DeadLetterEvent {
             pid: pid.clone(),
-            message: envelope.message,
+            message: envelope.message.into_boxed(),
             sender: envelope.sender,
         };
         self.log(&system, &ev);

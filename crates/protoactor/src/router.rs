@@ -248,7 +248,7 @@ impl RouterState {
         if routees.is_empty() {
             return system.dead_letter().send_user_message(system, env);
         }
-        if let Some(b) = env.message.downcast_mut::<BroadcastMessage>() {
+        if let Some(b) = env.message.downcast_owned_mut::<BroadcastMessage>() {
             let (clone, msg) = (
                 b.clone.clone(),
                 std::mem::replace(&mut b.message, Box::new(())),
@@ -301,7 +301,7 @@ fn broadcast(
         r.send_user_message(
             system,
             MessageEnvelope {
-                message: clone(msg),
+                message: crate::message::Payload::owned(clone(msg)),
                 sender: env.sender.clone(),
                 header: env.header.clone(),
             },

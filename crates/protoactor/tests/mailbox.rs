@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{probe, Probe, WAIT};
 use protoactor::prelude::*;
-use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch};
+use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch, SharedMessage};
 
 /// Holds an actor's first turn until the test opens `gate` (telling `entered` once the turn
 /// has begun), so that what the test sends meanwhile queues behind it.
@@ -161,6 +161,86 @@ fn a_message_batch_is_unrolled_in_order_and_then_delivered_itself() {
     let batch = MessageBatch::new(vec![Box::new(1u32), Box::new(2u32), Box::new(3u32)]);
     system.root().send(&pid, batch);
     assert_eq!(rx.take(4), ["n1", "n2", "n3", "batch3"]);
+}
+
+/// Receivers of one shared batch read the same messages in order, whatever their mailbox;
+/// one that takes its messages gets its own, and the others' stay unchanged.
+#[test]
+fn a_shared_batch_reaches_every_receiver_in_order_as_the_messages_themselves() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let reader = |name: &'static str, p: Probe<String>| {
+        Props::from_func(move |ctx| {
+            if let Some(s) = ctx.message_as::<String>() {
+                let addr = s.as_ptr() as usize;
+                p.push(format!("{name}:{s}@{addr:x}"));
+            } else if let Some(b) = ctx.message_as::<MessageBatch>() {
+                p.push(format!("{name}:batch{}", b.len()));
+            }
+        })
+    };
+    let taker = {
+        let p = p.clone();
+        Props::from_func(move |ctx| {
+            if let Some(mut s) = ctx.take_message::<String>() {
+                s.push('!');
+                p.push(format!("taker:{s}"));
+            }
+        })
+    };
+    let all: Arc<[SharedMessage]> = ["a", "b"]
+        .iter()
+        .map(|s| SharedMessage::new(s.to_string()))
+        .collect();
+    let addrs: Vec<String> = all
+        .iter()
+        .map(|m| {
+            format!(
+                "{:x}",
+                m.message().downcast_ref::<String>().unwrap().as_ptr() as usize
+            )
+        })
+        .collect();
+    let pids = [
+        system.root().spawn(&reader("one", p.clone())),
+        system
+            .root()
+            .spawn(&reader("two", p.clone()).with_mailbox(MailboxConfig::bounded(10))),
+        system.root().spawn(&taker),
+    ];
+    for pid in &pids {
+        system.root().send(pid, MessageBatch::shared(all.clone()));
+    }
+    let got = rx.take(8);
+    let of = |name: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e.starts_with(name))
+            .cloned()
+            .collect()
+    };
+    // In order per receiver, the very strings of the batch (no copies), then the batch.
+    for name in ["one", "two"] {
+        assert_eq!(
+            of(name),
+            [
+                format!("{name}:a@{}", addrs[0]),
+                format!("{name}:b@{}", addrs[1]),
+                format!("{name}:batch2"),
+            ]
+        );
+    }
+    assert_eq!(
+        of("taker"),
+        ["taker:a!", "taker:b!"],
+        "the taker's own copies"
+    );
+    assert_eq!(all[0].message().downcast_ref::<String>().unwrap(), "a");
+
+    // A shared message sent on its own arrives as the message too.
+    let c = SharedMessage::new(String::from("c"));
+    system.root().send(&pids[0], c.clone());
+    let addr = c.message().downcast_ref::<String>().unwrap().as_ptr() as usize;
+    assert_eq!(rx.take(1), [format!("one:c@{addr:x}")]);
 }
 
 #[derive(Clone)]
