@@ -132,16 +132,11 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        // One test of the payload: the ordinary path reads the message as the box it is.
-        if let Some(msg) = env.message.owned_mut() {
-            for m in self.mailbox.middleware().iter() {
-                m.message_posted(msg);
-            }
-            if let Some(batch) = msg.downcast_mut::<MessageBatch>() {
-                self.push_batch(pid, batch);
-            }
-        } else {
-            self.posted_shared(&env);
+        for m in self.mailbox.middleware().iter() {
+            m.message_posted(&*env.message);
+        }
+        if env.message.is::<MessageBatch>() {
+            self.push_batch(pid, &mut env);
         }
         self.push_user(pid, env);
         self.schedule(pid);
@@ -150,20 +145,15 @@ impl ActorProcess {
         }
     }
 
-    /// The middleware's `message_posted` for a shared message (never a batch; out of line).
-    #[cold]
-    #[inline(never)]
-    fn posted_shared(&self, env: &MessageEnvelope) {
-        for m in self.mailbox.middleware().iter() {
-            m.message_posted(&*env.message);
-        }
-    }
-
     /// A `MessageBatch`'s messages, queued before the batch itself (out of line: the
     /// common send does not carry this loop's code).
     #[cold]
     #[inline(never)]
-    fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
+    fn push_batch(&self, pid: &Pid, env: &mut MessageEnvelope) {
+        // A batch is never shared (it is not `Clone`), so this makes no copy.
+        let Some(batch) = env.message_mut().downcast_mut::<MessageBatch>() else {
+            return;
+        };
         let msgs = batch.take_envelopes();
         match self.mailbox.user() {
             // One lock for the whole batch (the other queues take them one by one: a

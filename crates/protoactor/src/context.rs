@@ -236,11 +236,11 @@ impl Context {
         let Current::Owned(env) = &mut self.current else {
             return None;
         };
-        env.message.take::<T>()
+        env.take_message::<T>()
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {
-        self.envelope().and_then(|e| e.header.as_deref())
+        self.envelope().and_then(|e| e.header.get())
     }
     /// Who sent the current message, if it was a request.
     pub fn sender(&self) -> Option<&Pid> {
@@ -275,11 +275,9 @@ impl Context {
     pub fn forward(&mut self, target: &Pid) {
         match std::mem::replace(&mut self.current, Current::NONE) {
             Current::Owned(env) => {
-                let placeholder = MessageEnvelope {
-                    message: crate::message::Payload::empty(),
-                    sender: env.sender.clone(),
-                    header: env.header.clone(),
-                };
+                let placeholder = MessageEnvelope::from_boxed(Box::new(()))
+                    .with_sender(env.sender.clone())
+                    .with_header(env.header_arc());
                 self.current = Current::Owned(placeholder);
                 self.send_as_self(target, env);
             }

@@ -63,8 +63,10 @@
 //  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //                 starting a system, sending from outside, ready-made actors and middleware,
 //                 the runtime-level API for crates that extend the system
-// No unsafe code but one audited exception: the envelope's payload (`message.rs`, a tagged
-// pointer for shared messages, see `Payload`).
+// No unsafe code but one audited exception: `message.rs`, where an envelope's message is a
+// pointer to the message itself, owned as a box or one reference of a shared message (marked
+// in the header slot), and a `SharedMessage` finds its reference-counted cell from the
+// message's address (see `SharedMessage` and `MessagePtr`).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

@@ -4,6 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -90,26 +91,6 @@ pub fn into_boxed<M: Message>(msg: M) -> BoxedMessage {
     Box::new(slot.take().expect("slot is filled"))
 }
 
-/// What a [`SharedMessage`] holds: a message that many receivers may read at once, and can
-/// copy when one of them needs its own.
-trait Shareable: Message + Sync {
-    fn as_message(&self) -> &dyn Message;
-    fn clone_boxed(&self) -> BoxedMessage;
-    fn into_boxed(self: Box<Self>) -> BoxedMessage;
-}
-
-impl<T: Message + Sync + Clone> Shareable for T {
-    fn as_message(&self) -> &dyn Message {
-        self
-    }
-    fn clone_boxed(&self) -> BoxedMessage {
-        Box::new(self.clone())
-    }
-    fn into_boxed(self: Box<Self>) -> BoxedMessage {
-        self
-    }
-}
-
 /// One message delivered to many receivers without a copy each: cloning it (and sending
 /// the clone) costs a reference count increment, as protoactor-go hands one pointer to every
 /// receiver.
@@ -131,36 +112,205 @@ impl<T: Message + Sync + Clone> Shareable for T {
 /// assert_eq!(a.message().downcast_ref::<String>().unwrap(), "news");
 /// assert!(std::ptr::eq(a.message(), b.message()), "one message, two envelopes");
 /// ```
-#[derive(Clone)]
-pub struct SharedMessage(Arc<SharedCell>);
+//
+// Representation: the message's own fat pointer (its address inside an `Arc<SharedCell<T>>`,
+// with `T`'s `dyn Message` vtable), holding one strong reference of that `Arc`. So an
+// envelope can carry it in the very field where it carries an owned box, and every read of
+// a message is the same load and vtable call for both; what needs the `Arc` finds the cell
+// from the message's address (`cell_of`) and `T`'s operations in the cell (`SharedHooks`).
+pub struct SharedMessage(NonNull<dyn Message>);
 
-impl SharedMessage {
-    /// Shares `message` (any `Clone + Sync` message).
-    pub fn new<T: Message + Sync + Clone>(message: T) -> Self {
-        SharedMessage(Arc::new(Box::new(message)))
+// SAFETY: a `SharedMessage` is one strong reference of an `Arc<SharedCell<T>>` with
+// `T: Send + Sync` (the bound of `SharedMessage::new`, the only constructor of a cell), which
+// is what `Arc<SharedCell<T>>: Send + Sync` needs; it gives out only `&dyn Message` (never
+// `&mut`), and the reference count is atomic.
+#[allow(unsafe_code)]
+unsafe impl Send for SharedMessage {}
+// SAFETY: as for `Send` above: shared reads of a `Sync` message.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedMessage {}
+
+/// A shared message's allocation: `T`'s operations, then the message. `repr(C)`, so the
+/// message's offset in the cell follows from its alignment alone (see `cell_of`).
+#[repr(C)]
+struct SharedCell<T> {
+    hooks: &'static SharedHooks,
+    message: T,
+}
+
+/// What only the concrete type of a shared message can do, reached through its cell.
+/// Each takes the cell's address, which must be that of a live `Arc<SharedCell<T>>` for the
+/// `T` the table was made for (the table is only ever stored in such a cell).
+struct SharedHooks {
+    /// One strong reference more (the caller holds one).
+    acquire: unsafe fn(NonNull<u8>),
+    /// Gives up one strong reference (the message is freed with the last).
+    release: unsafe fn(NonNull<u8>),
+    /// Gives up one strong reference for an owned box: the message itself from the last
+    /// reference, a clone otherwise.
+    into_owned: unsafe fn(NonNull<u8>) -> BoxedMessage,
+}
+
+struct Hooks<T>(PhantomData<T>);
+
+#[allow(unsafe_code)]
+impl<T: Message + Sync + Clone> Hooks<T> {
+    const TABLE: &'static SharedHooks = &SharedHooks {
+        acquire: Self::acquire,
+        release: Self::release,
+        into_owned: Self::into_owned,
+    };
+
+    /// Safety: `cell` is an `Arc<SharedCell<T>>`'s (from `Arc::into_raw`) and the caller
+    /// holds a strong reference to it.
+    unsafe fn acquire(cell: NonNull<u8>) {
+        // SAFETY: by this function's contract, the pointer came from `Arc::into_raw` of this
+        // type and the `Arc` is alive (the caller's reference).
+        unsafe { Arc::increment_strong_count(cell.as_ptr().cast::<SharedCell<T>>()) }
     }
-    /// Shares a boxed message if it is a `T`, giving it back unchanged otherwise (the box is
-    /// kept, not copied).
+
+    /// Safety: as for `acquire`; the caller's reference is given up (not used again).
+    unsafe fn release(cell: NonNull<u8>) {
+        // SAFETY: by this function's contract: the caller's one reference, taken back once.
+        drop(unsafe { Arc::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) })
+    }
+
+    /// Safety: as for `release`.
+    unsafe fn into_owned(cell: NonNull<u8>) -> BoxedMessage {
+        // SAFETY: by this function's contract: the caller's one reference, taken back once.
+        let arc = unsafe { Arc::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) };
+        match Arc::try_unwrap(arc) {
+            Ok(cell) => Box::new(cell.message),
+            Err(arc) => Box::new(arc.message.clone()),
+        }
+    }
+}
+
+/// The cell of a shared message (the start of the `SharedCell<T>` that holds it).
+///
+/// Safety: `message` is a [`SharedMessage`]'s pointer whose reference is alive.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn cell_of(message: NonNull<dyn Message>) -> NonNull<u8> {
+    // SAFETY: the message is alive (the caller's reference), so it may be borrowed to read
+    // its alignment from the vtable.
+    let align = std::mem::align_of_val(unsafe { message.as_ref() });
+    // `repr(C)`: the message follows the hooks' reference at the next multiple of its
+    // alignment (`SharedMessage::new` asserts that this finds the cell).
+    let offset = std::mem::size_of::<&'static SharedHooks>().next_multiple_of(align);
+    // SAFETY: the message lies `offset` bytes into its cell, so this stays inside the same
+    // allocation, with the cell's provenance (the pointer was derived from the cell's).
+    unsafe { message.cast::<u8>().sub(offset) }
+}
+
+/// The operations of the shared message at `message`.
+///
+/// Safety: as for [`cell_of`].
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn hooks_of(message: NonNull<dyn Message>) -> (NonNull<u8>, &'static SharedHooks) {
+    // SAFETY: the caller's contract is `cell_of`'s.
+    let cell = unsafe { cell_of(message) };
+    // SAFETY: a live `SharedCell<T>` starts with its `&'static SharedHooks` (`repr(C)`), and
+    // the cell is aligned for it (its alignment is at least the reference's).
+    (cell, unsafe { *cell.cast::<&'static SharedHooks>().as_ptr() })
+}
+
+#[allow(unsafe_code)]
+impl SharedMessage {
+    /// Shares `message` (any `Clone + Sync` message; a `SharedMessage` is returned as it is).
+    pub fn new<T: Message + Sync + Clone>(message: T) -> Self {
+        let mut slot = Some(message);
+        if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<SharedMessage>>() {
+            return s.take().expect("slot is filled");
+        }
+        let message = slot.take().expect("slot is filled");
+        let cell = Arc::into_raw(Arc::new(SharedCell {
+            hooks: Hooks::<T>::TABLE,
+            message,
+        }));
+        // SAFETY: `cell` points to the live cell just made; `addr_of!` makes no reference.
+        let at: *const T = unsafe { std::ptr::addr_of!((*cell).message) };
+        let at: *mut dyn Message = at.cast_mut();
+        // SAFETY: a field's address inside a live allocation is not null.
+        let ptr = unsafe { NonNull::new_unchecked(at) };
+        // Once per shared message, not per delivery: the layout `cell_of` relies on.
+        // SAFETY: `ptr` is this new reference's message.
+        assert_eq!(
+            unsafe { cell_of(ptr) }.as_ptr().cast_const(),
+            cell.cast::<u8>(),
+            "SharedCell layout"
+        );
+        SharedMessage(ptr)
+    }
+
+    /// Shares a boxed message if it is a `T` (moved out of its box), giving it back
+    /// unchanged otherwise.
     pub fn from_boxed<T: Message + Sync + Clone>(
         message: BoxedMessage,
     ) -> Result<Self, BoxedMessage> {
-        downcast_message::<T>(message).map(|b| {
-            let b: Box<dyn Shareable> = b;
-            SharedMessage(Arc::new(b))
-        })
+        downcast_message::<T>(message).map(|b| SharedMessage::new(*b))
     }
+
     /// The message.
     #[inline]
     pub fn message(&self) -> &dyn Message {
-        (**self.0).as_message()
+        // SAFETY: this reference keeps the message alive while `self` is borrowed, and a
+        // shared message is only ever read.
+        unsafe { self.0.as_ref() }
     }
+
     /// The message as an owned box: the message itself when this was its last reference,
     /// a copy otherwise.
     pub fn into_boxed(self) -> BoxedMessage {
-        match Arc::try_unwrap(self.0) {
-            Ok(b) => b.into_boxed(),
-            Err(shared) => (**shared).clone_boxed(),
+        let ptr = self.into_raw();
+        // SAFETY: `ptr` carries the reference `into_raw` kept; `into_owned` gives it up.
+        unsafe {
+            let (cell, hooks) = hooks_of(ptr);
+            (hooks.into_owned)(cell)
         }
+    }
+
+    /// The message's pointer, keeping its reference (for an envelope to hold).
+    #[inline]
+    fn into_raw(self) -> NonNull<dyn Message> {
+        std::mem::ManuallyDrop::new(self).0
+    }
+}
+
+#[allow(unsafe_code)]
+impl Clone for SharedMessage {
+    fn clone(&self) -> Self {
+        // SAFETY: `self` holds a reference to the cell, alive during the call.
+        unsafe {
+            let (cell, hooks) = hooks_of(self.0);
+            (hooks.acquire)(cell);
+        }
+        SharedMessage(self.0)
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for SharedMessage {
+    fn drop(&mut self) {
+        // SAFETY: `self`'s reference, given up once (this is its drop).
+        unsafe { release_shared(self.0) }
+    }
+}
+
+/// Gives up the reference of a shared message's pointer (out of line: an envelope's drop
+/// reaches this only for a shared message).
+///
+/// Safety: `message` is a [`SharedMessage`]'s pointer with a reference the caller owns and
+/// does not use again.
+#[allow(unsafe_code)]
+#[cold]
+#[inline(never)]
+unsafe fn release_shared(message: NonNull<dyn Message>) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let (cell, hooks) = hooks_of(message);
+        (hooks.release)(cell)
     }
 }
 
@@ -170,216 +320,104 @@ impl fmt::Debug for SharedMessage {
     }
 }
 
-/// The top address bit marks a shared message in a [`Payload`]. No pointer to a live
-/// allocation (nor a `Box` of a zero-sized type, whose address is its alignment) has it on a
-/// 64-bit target: user-space addresses stay in the lower half (at most 57 bits on x86_64 and
-/// 52 on aarch64). `Payload::shared` checks it; `Payload::owned`, on every message's path,
-/// only in debug builds, and the payload is compiled for 64-bit targets only.
-const SHARED_BIT: usize = 1 << (usize::BITS - 1);
+/// An envelope's message: a pointer to the message itself, owned as a `Box` unless the
+/// envelope's header slot is marked shared, then a [`SharedMessage`]'s reference. Either way
+/// it points at the message with the message's own vtable, so reading it is one load, with
+/// no test. Only ever a field of a [`MessageEnvelope`], whose `Drop` frees what it points to
+/// (a field of a `Drop` type cannot be moved out).
+pub(crate) struct MessagePtr(NonNull<dyn Message>);
 
-// On a 32-bit target a user-space address may have its top bit set (3 GiB splits), and a box
-// there would read as shared: such targets are refused rather than checked per message.
-#[cfg(not(target_pointer_width = "64"))]
-compile_error!("protoactor's message payload needs a 64-bit target (see `SHARED_BIT`)");
-
-/// An envelope's message: owned (a `Box<dyn Message>`) or shared with other envelopes (an
-/// `Arc` of a [`SharedMessage`]'s cell, its address marked with `SHARED_BIT`). Dereferences
-/// to the message either way.
-///
-/// One fat non-null pointer, as a `BoxedMessage` is: an enum of the two would not leave
-/// the envelope a niche (its `Option` and the context's current message would grow by a word,
-/// and with them every idle actor), and a second vtable call per message to tell them apart
-/// would cost every ordinary message.
-pub(crate) struct Payload(NonNull<dyn Message>);
-
-type SharedCell = Box<dyn Shareable>;
-
-// SAFETY: a `Payload` owns either a `Box<dyn Message>` (`Send`: `Message: Send`) or one strong
-// reference of an `Arc<SharedCell>` (`Send`: `dyn Shareable` is `Send + Sync`). It is not `Sync`,
-// as a `Box<dyn Message>` is not.
-#[allow(unsafe_code)]
-unsafe impl Send for Payload {}
-
-#[allow(unsafe_code)]
-impl Payload {
-    /// An owned message.
-    #[inline]
-    pub(crate) fn owned(message: BoxedMessage) -> Self {
-        let ptr = Box::into_raw(message);
-        // No check in release builds: on the 64-bit targets this compiles for, no allocation's
-        // address (nor a zero-sized box's, its alignment) has the top bit (see `SHARED_BIT`),
-        // so an owned box never reads as shared.
-        debug_assert!(
-            (ptr as *const ()).addr() & SHARED_BIT == 0,
-            "a message's address has the top bit set: unsupported target"
-        );
-        // SAFETY: `Box::into_raw` is never null.
-        Payload(unsafe { NonNull::new_unchecked(ptr) })
-    }
-
-    /// A shared message: one more reference to its cell.
-    #[inline]
-    pub(crate) fn shared(message: SharedMessage) -> Self {
-        let cell = Arc::into_raw(message.0).cast_mut();
-        assert!(
-            cell.addr() & SHARED_BIT == 0,
-            "a message's address has the top bit set: unsupported target"
-        );
-        // The cell's type stands in for the vtable: only the marked address is ever read
-        // back, as a thin pointer (`shared_cell`).
-        let marked: *mut dyn Message = cell.map_addr(|a| a | SHARED_BIT);
-        // SAFETY: the marked address has its top bit set, so it is not null.
-        Payload(unsafe { NonNull::new_unchecked(marked) })
-    }
-
-    /// True if the message is shared (one test of the address's sign bit).
-    #[inline(always)]
-    fn is_shared(&self) -> bool {
-        (self.0.as_ptr() as *const ()).addr() & SHARED_BIT != 0
-    }
-
-    /// The `Arc`'s cell pointer if the message is shared.
-    #[inline(always)]
-    fn shared_cell(&self) -> Option<*const SharedCell> {
-        if self.is_shared() {
-            let p = self.0.as_ptr() as *const SharedCell;
-            Some(p.map_addr(|a| a & !SHARED_BIT))
-        } else {
-            None
-        }
-    }
-
-    /// Takes the payload apart without running its `Drop`.
-    #[inline]
-    fn into_raw(self) -> NonNull<dyn Message> {
-        std::mem::ManuallyDrop::new(self).0
-    }
-
-    /// No message (`()`, allocates nothing): what is left where a message was moved out.
-    #[inline]
-    pub(crate) fn empty() -> Self {
-        Payload::owned(Box::new(()))
-    }
-
-    /// The message, mutably, if it is owned (a shared message is never changed in place).
-    #[inline]
-    pub(crate) fn owned_mut(&mut self) -> Option<&mut dyn Message> {
-        if self.is_shared() {
-            return None;
-        }
-        // SAFETY: not shared, so the pointer is the `Box` this payload owns; `&mut self`
-        // makes the borrow unique.
-        Some(unsafe { self.0.as_mut() })
-    }
-
-    /// The message as a `&mut T` if it is an owned `T` (one test, then the type check).
-    #[inline(always)]
-    pub(crate) fn downcast_owned_mut<T: Any>(&mut self) -> Option<&mut T> {
-        if self.is_shared() {
-            return None;
-        }
-        // SAFETY: not shared, so the pointer is the `Box` this payload owns; `&mut self`
-        // makes the borrow unique.
-        let m: &mut dyn Message = unsafe { self.0.as_mut() };
-        m.downcast_mut::<T>()
-    }
-
-    /// The message, mutably: a shared one is copied first (the others keep theirs).
-    pub(crate) fn make_mut(&mut self) -> &mut dyn Message {
-        if let Some(cell) = self.shared_cell() {
-            // SAFETY: this payload holds a strong reference, so the cell is alive.
-            let cell: &SharedCell = unsafe { &*cell };
-            let copy = (**cell).clone_boxed();
-            *self = Payload::owned(copy);
-        }
-        self.owned_mut().expect("made owned above")
-    }
-
-    /// The message as an owned box (see [`SharedMessage::into_boxed`]).
-    #[inline]
-    pub(crate) fn into_boxed(self) -> BoxedMessage {
-        if self.is_shared() {
-            return self.shared_into_boxed();
-        }
-        let ptr = self.into_raw();
-        // SAFETY: not shared, so the payload's box, from `Box::into_raw`, taken back once
-        // (`into_raw` skipped the drop).
-        unsafe { Box::from_raw(ptr.as_ptr()) }
-    }
-
-    /// [`Payload::into_boxed`] of a shared message (out of line).
-    #[cold]
-    #[inline(never)]
-    fn shared_into_boxed(self) -> BoxedMessage {
-        let cell = self.shared_cell().expect("called for a shared message");
-        let _ = self.into_raw();
-        // SAFETY: the payload's strong reference, from `Arc::into_raw`, taken back once
-        // (`into_raw` skipped the drop).
-        SharedMessage(unsafe { Arc::from_raw(cell) }).into_boxed()
-    }
-
-    /// Moves the message out if it is a `T`, leaving `()`.
-    #[inline]
-    pub(crate) fn take<T: Any>(&mut self) -> Option<T> {
-        if !self.is::<T>() {
-            return None;
-        }
-        let msg = std::mem::replace(self, Payload::empty()).into_boxed();
-        // Checked above: one more `type_id` call (in `downcast`), not two.
-        let msg: Box<dyn Any> = msg;
-        msg.downcast::<T>().ok().map(|b| *b)
-    }
-}
-
-#[allow(unsafe_code)]
-impl std::ops::Deref for Payload {
+impl std::ops::Deref for MessagePtr {
     type Target = dyn Message;
     #[inline(always)]
     fn deref(&self) -> &dyn Message {
-        if self.is_shared() {
-            return self.shared_message();
+        // SAFETY: the envelope holding this owns the message (a box) or a reference to it (a
+        // shared one), so it is alive while the envelope is borrowed; `&self` gives no
+        // `&mut` (only `MessageEnvelope::message_mut` does, for an owned message).
+        #[allow(unsafe_code)]
+        unsafe {
+            self.0.as_ref()
         }
-        // SAFETY: the payload's own box, alive until it is dropped.
-        unsafe { self.0.as_ref() }
     }
 }
 
-#[allow(unsafe_code)]
-impl Payload {
-    /// The shared message (out of line: ordinary messages carry only the test).
-    #[cold]
-    #[inline(never)]
-    fn shared_message(&self) -> &dyn Message {
-        let cell = self.shared_cell().expect("called for a shared message");
-        // SAFETY: this payload holds a strong reference, so the cell is alive while `self`
-        // is borrowed, and a shared cell is only read.
-        let cell: &SharedCell = unsafe { &*cell };
-        (**cell).as_message()
-    }
-}
+/// Marks an envelope's message as shared, in the header slot's lowest bit (a header's
+/// address is aligned to at least 8).
+const SHARED: usize = 1;
+
+/// An envelope's header (`Option<Arc<MessageHeader>>` as a raw pointer, null for none) and
+/// the mark of a shared message (`SHARED`). An envelope with an owned message and no header,
+/// every ordinary message, has a null slot: the one test its drop makes, where
+/// `Option<Arc<_>>` made the same test.
+pub(crate) struct HeaderSlot(*const MessageHeader);
 
 #[allow(unsafe_code)]
-impl Drop for Payload {
+impl HeaderSlot {
+    const EMPTY: HeaderSlot = HeaderSlot(std::ptr::null());
+
+    #[inline(always)]
+    fn is_plain(&self) -> bool {
+        self.0.is_null()
+    }
+    #[inline(always)]
+    fn is_shared(&self) -> bool {
+        self.0.addr() & SHARED != 0
+    }
+    /// True if there is no header (shared or not).
+    #[inline(always)]
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.addr() <= SHARED
+    }
+    #[inline(always)]
+    fn header_ptr(&self) -> *const MessageHeader {
+        self.0.map_addr(|a| a & !SHARED)
+    }
+    /// The header, if any.
     #[inline]
-    fn drop(&mut self) {
-        if self.is_shared() {
-            return self.release_shared();
+    pub(crate) fn get(&self) -> Option<&MessageHeader> {
+        if self.is_none() {
+            return None;
         }
-        // SAFETY: not shared, so the payload's box, from `Box::into_raw`, freed once.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) })
+        // SAFETY: not none, so the slot holds a strong reference of an `Arc<MessageHeader>`
+        // (from `Arc::into_raw`, see `put`), alive while the slot is borrowed.
+        Some(unsafe { &*self.header_ptr() })
     }
-}
-
-#[allow(unsafe_code)]
-impl Payload {
-    /// Drops a shared message's reference (out of line: ordinary messages carry only the test).
-    #[cold]
-    #[inline(never)]
-    fn release_shared(&mut self) {
-        let cell = self.shared_cell().expect("called for a shared message");
-        // SAFETY: the payload's strong reference, from `Arc::into_raw`, released once (only
-        // from `drop`).
-        drop(unsafe { Arc::from_raw(cell) })
+    /// A new reference to the header, if any.
+    #[inline]
+    pub(crate) fn cloned(&self) -> Option<Arc<MessageHeader>> {
+        if self.is_none() {
+            return None;
+        }
+        let p = self.header_ptr();
+        // SAFETY: as in `get`: the slot's reference keeps the `Arc` alive, so one more can
+        // be made and taken.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
+    }
+    /// Takes the header out (the shared mark stays).
+    #[inline]
+    fn take(&mut self) -> Option<Arc<MessageHeader>> {
+        if self.is_none() {
+            return None;
+        }
+        let p = self.header_ptr();
+        self.0 = self.0.map_addr(|a| a & SHARED);
+        // SAFETY: the slot's reference, from `Arc::into_raw`, handed over once (the slot no
+        // longer holds it).
+        Some(unsafe { Arc::from_raw(p) })
+    }
+    /// Replaces the header (the old one is dropped; the shared mark stays).
+    #[inline]
+    pub(crate) fn put(&mut self, header: Option<Arc<MessageHeader>>) {
+        drop(self.take());
+        if let Some(h) = header {
+            let mark = self.0.addr();
+            // A header's address is aligned to more than the mark (asserted at the envelope),
+            // so the mark bit is free.
+            self.0 = Arc::into_raw(h).map_addr(|a| a | mark);
+        }
     }
 }
 
@@ -446,14 +484,24 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
 /// Build one with [`MessageEnvelope::new`] and the `with_*` methods, read it with the
 /// accessors, take it apart with [`MessageEnvelope::into_parts`].
 pub struct MessageEnvelope {
-    /// The message itself (owned or shared).
-    pub(crate) message: Payload,
+    /// The message itself: owned, or shared if `header` is marked shared.
+    pub(crate) message: MessagePtr,
     /// Who to respond to, if anyone.
     pub(crate) sender: Option<Pid>,
-    /// Optional headers (shared, immutable once sent).
-    pub(crate) header: Option<Arc<MessageHeader>>,
+    /// Optional headers (shared, immutable once sent), and the shared mark.
+    pub(crate) header: HeaderSlot,
 }
 
+// The header's address has a free low bit for the mark.
+const _: () = assert!(std::mem::align_of::<MessageHeader>() > SHARED);
+
+// SAFETY: an envelope owns a `Box<dyn Message>` (`Send`: `Message: Send`) or one reference of a
+// `SharedMessage` (`Send`), an optional `Pid` and an optional `Arc<MessageHeader>` reference
+// (`Send`). It is not `Sync` (the raw pointers keep it so), as a `Box<dyn Message>` is not.
+#[allow(unsafe_code)]
+unsafe impl Send for MessageEnvelope {}
+
+#[allow(unsafe_code)]
 impl MessageEnvelope {
     /// An envelope with no sender and no header. An envelope given as the message is
     /// returned as it is, so `send(pid, envelope)` sends the envelope with its sender and
@@ -475,18 +523,20 @@ impl MessageEnvelope {
     #[inline]
     pub fn shared(message: SharedMessage) -> Self {
         Self {
-            message: Payload::shared(message),
+            message: MessagePtr(message.into_raw()),
             sender: None,
-            header: None,
+            header: HeaderSlot(std::ptr::without_provenance(SHARED)),
         }
     }
     /// An envelope around an already boxed message.
     #[inline]
     pub fn from_boxed(message: BoxedMessage) -> Self {
+        // SAFETY: `Box::into_raw` is never null.
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(message)) };
         Self {
-            message: Payload::owned(message),
+            message: MessagePtr(ptr),
             sender: None,
-            header: None,
+            header: HeaderSlot::EMPTY,
         }
     }
     /// Sets the sender.
@@ -496,17 +546,19 @@ impl MessageEnvelope {
     }
     /// Sets the header.
     pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
-        self.header = header;
+        self.header.put(header);
         self
     }
     /// Sets one header entry (for example in sender middleware), creating the header if
     /// there is none; a header shared with other envelopes is copied first.
     pub fn set_header(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        Arc::make_mut(self.header.get_or_insert_with(Default::default)).set(key, value);
+        let mut h = self.header.take().unwrap_or_default();
+        Arc::make_mut(&mut h).set(key, value);
+        self.header.put(Some(h));
     }
     /// The value of a header entry.
     pub fn header_value(&self, key: &str) -> Option<&str> {
-        self.header.as_deref().and_then(|h| h.get(key))
+        self.header.get().and_then(|h| h.get(key))
     }
     /// The message.
     #[inline]
@@ -517,28 +569,124 @@ impl MessageEnvelope {
     /// copied first: the other receivers keep theirs unchanged.
     #[inline]
     pub fn message_mut(&mut self) -> &mut dyn Message {
-        self.message.make_mut()
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // SAFETY: not shared (any more), so the pointer is the `Box` this envelope owns, and
+        // `&mut self` makes the borrow unique.
+        unsafe { self.message.0.as_mut() }
     }
     /// Who to respond to, if anyone.
     #[inline]
     pub fn sender(&self) -> Option<&Pid> {
         self.sender.as_ref()
     }
-    /// The header, if any (shared between envelopes; see [`MessageEnvelope::set_header`]).
+    /// The header, if any (see [`MessageEnvelope::set_header`]).
     #[inline]
-    pub fn header(&self) -> Option<&Arc<MessageHeader>> {
-        self.header.as_ref()
+    pub fn header(&self) -> Option<&MessageHeader> {
+        self.header.get()
+    }
+    /// A new reference to the header, if any (headers are shared between envelopes).
+    #[inline]
+    pub fn header_arc(&self) -> Option<Arc<MessageHeader>> {
+        self.header.cloned()
     }
     /// The message, without sender and header (a shared one as its own copy, see
     /// [`SharedMessage::into_boxed`]).
     #[inline]
     pub fn into_message(self) -> BoxedMessage {
-        self.message.into_boxed()
+        self.into_parts().0
     }
     /// Message, sender and header (a shared message as in [`MessageEnvelope::into_message`]).
     #[inline]
     pub fn into_parts(self) -> (BoxedMessage, Option<Pid>, Option<Arc<MessageHeader>>) {
-        (self.message.into_boxed(), self.sender, self.header)
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let header = me.header.take();
+        let shared = me.header.is_shared();
+        // SAFETY: each field is read once and `me` is not used again (its `Drop` does not
+        // run): the envelope's ownership of each passes to the results.
+        let (message, sender) = unsafe { (std::ptr::read(&me.message), std::ptr::read(&me.sender)) };
+        let message = if shared {
+            // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference
+            // the envelope held, which passes to this `SharedMessage`.
+            SharedMessage(message.0).into_boxed()
+        } else {
+            // SAFETY: not shared, so the envelope's own box, from `Box::into_raw`, taken back
+            // once.
+            unsafe { Box::from_raw(message.0.as_ptr()) }
+        };
+        (message, sender, header)
+    }
+    /// Moves the message out if it is a `T`, leaving `()` (a shared message is copied unless
+    /// this envelope holds its last reference).
+    #[inline]
+    pub(crate) fn take_message<T: Any>(&mut self) -> Option<T> {
+        if !self.message.is::<T>() {
+            return None;
+        }
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // `()` is zero-sized: boxing it allocates nothing.
+        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
+        // SAFETY: `Box::into_raw` is never null.
+        let old = std::mem::replace(&mut self.message.0, unsafe { NonNull::new_unchecked(unit) });
+        // SAFETY: not shared (any more), so the envelope's own box, taken back once (the
+        // envelope now owns the unit box instead).
+        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.as_ptr()) };
+        // Checked above: one more `type_id` call (in `downcast`), not two.
+        msg.downcast::<T>().ok().map(|b| *b)
+    }
+    /// Turns a shared message into this envelope's own (out of line: shared messages only).
+    #[cold]
+    #[inline(never)]
+    fn unshare(&mut self) {
+        // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference the
+        // envelope holds; the mark is cleared below, so that reference is given up once.
+        let owned = SharedMessage(self.message.0).into_boxed();
+        self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
+        // SAFETY: `Box::into_raw` is never null.
+        self.message.0 = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
+    }
+    /// Drops the envelope inline, for the hot paths that drop one per message (a `drop`
+    /// there is a call of the drop glue).
+    #[inline(always)]
+    pub(crate) fn dispose(self) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        me.release();
+        // SAFETY: read once; `me` is not used again (its `Drop` does not run).
+        drop(unsafe { std::ptr::read(&me.sender) });
+    }
+    /// Frees the message and the header (what `Drop` does besides the sender).
+    #[inline(always)]
+    fn release(&mut self) {
+        if self.header.is_plain() {
+            // SAFETY: no shared mark, so the envelope's own box, from `Box::into_raw`, freed
+            // once (only from the envelope's drop).
+            drop(unsafe { Box::from_raw(self.message.0.as_ptr()) })
+        } else {
+            self.release_marked()
+        }
+    }
+    /// `release` for an envelope with a header or a shared message (out of line).
+    #[cold]
+    #[inline(never)]
+    fn release_marked(&mut self) {
+        drop(self.header.take());
+        if self.header.is_shared() {
+            // SAFETY: marked shared: the envelope's reference, given up once (from its drop).
+            unsafe { release_shared(self.message.0) }
+        } else {
+            // SAFETY: as in `release`.
+            drop(unsafe { Box::from_raw(self.message.0.as_ptr()) })
+        }
+    }
+}
+
+impl Drop for MessageEnvelope {
+    #[inline]
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -547,7 +695,7 @@ impl fmt::Debug for MessageEnvelope {
         f.debug_struct("MessageEnvelope")
             .field("message", &self.message.type_name())
             .field("sender", &self.sender)
-            .field("header", &self.header)
+            .field("header", &self.header.get())
             .finish()
     }
 }
@@ -787,7 +935,7 @@ mod tests {
     fn set_header_creates_or_copies_the_header() {
         let mut a = MessageEnvelope::new(1u8);
         a.set_header("k", "v");
-        let shared = a.header.clone();
+        let shared = a.header_arc();
         a.set_header("k", "w");
         assert_eq!(a.header_value("k"), Some("w"));
         assert_eq!(
@@ -874,19 +1022,97 @@ mod tests {
     }
 
     #[test]
-    fn take_from_a_shared_payload_leaves_unit_and_others_unchanged() {
-        let shared = SharedMessage::new(String::from("x"));
-        let mut a = Payload::shared(shared.clone());
-        assert_eq!(a.take::<u8>(), None);
-        assert_eq!(a.take::<String>().as_deref(), Some("x"));
-        assert!(a.is::<()>());
-        assert!(a.owned_mut().is_some());
-        let mut b = Payload::shared(shared);
+    fn take_copies_a_shared_message_while_others_hold_it_and_moves_it_from_the_last() {
+        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 1));
+        let probe = shared.message().downcast_ref::<Counted>().unwrap().0.clone();
+        let mut a = MessageEnvelope::new(shared.clone());
+        let mut b = MessageEnvelope::new(shared);
+        assert!(a.take_message::<u8>().is_none(), "another type is not taken");
+        // `b` still holds the message: `a` gets a copy, `b` keeps the original.
+        let mine = a.take_message::<Counted>().expect("a Counted");
+        assert_eq!(mine.1, 1);
+        assert_eq!(Arc::strong_count(&probe), 3, "probe, original, copy");
+        assert!(a.message().is::<()>(), "the taken envelope holds ()");
+        *a.message_mut().downcast_mut::<()>().unwrap() = ();
+        drop(mine);
+        // `b` holds the last reference: it gets the message itself, no copy.
+        let last = b.take_message::<Counted>().expect("a Counted");
+        assert_eq!(Arc::strong_count(&probe), 2, "probe and the original only");
+        assert!(b.message().is::<()>());
+        drop((a, b));
+        assert_eq!(Arc::strong_count(&probe), 2, "the taken message lives on");
+        drop(last);
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    #[test]
+    fn owned_envelopes_free_their_messages_on_drop_and_dispose() {
+        let c = Counted(Arc::new(Default::default()), 0);
+        let probe = c.0.clone();
+        let a = MessageEnvelope::new(c.clone());
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let b = MessageEnvelope::new(c).with_header(Some(Arc::new(h)));
+        assert_eq!(Arc::strong_count(&probe), 3);
+        a.dispose();
+        assert_eq!(Arc::strong_count(&probe), 2);
+        let header = b.header_arc().expect("a header");
+        b.dispose();
+        assert_eq!(Arc::strong_count(&probe), 1);
+        assert_eq!(Arc::strong_count(&header), 1, "the envelope's header reference freed");
+    }
+
+    #[test]
+    fn a_shared_envelope_carries_a_header_of_its_own() {
+        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 3));
+        let probe = shared.message().downcast_ref::<Counted>().unwrap().0.clone();
+        let mut a = MessageEnvelope::new(shared.clone());
+        let b = MessageEnvelope::new(shared.clone());
+        assert!(a.header().is_none());
+        a.set_header("k", "v");
+        let a = a.with_sender(Some(Pid::new("nonhost", "s")));
+        assert_eq!(a.header_value("k"), Some("v"));
+        assert!(b.header().is_none(), "the other envelope has no header");
         assert!(
-            b.owned_mut().is_none(),
-            "a shared message is not changed in place"
+            std::ptr::eq(a.message(), b.message()),
+            "still the shared message"
         );
-        assert_eq!(b.downcast_ref::<String>().map(String::as_str), Some("x"));
+        let h = a.header_arc().unwrap();
+        // Replacing the header keeps the message shared.
+        let a = a.with_header(None).with_header(Some(h.clone()));
+        assert!(std::ptr::eq(a.message(), shared.message()));
+        let c = MessageEnvelope::new(shared.clone()).with_header(Some(h.clone()));
+        drop(c);
+        assert_eq!(Arc::strong_count(&h), 2, "h and a's header");
+        let (m, sender, header) = a.into_parts();
+        assert_eq!(m.downcast_ref::<Counted>().unwrap().1, 3);
+        assert_eq!(sender, Some(Pid::new("nonhost", "s")));
+        assert_eq!(header.unwrap().get("k"), Some("v"));
+        assert_eq!(Arc::strong_count(&probe), 3, "probe, original, a's copy");
+        drop((m, b, shared));
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    /// A message aligned beyond the cell's hooks, so the message does not follow them directly.
+    #[derive(Clone, Debug, PartialEq)]
+    #[repr(align(64))]
+    struct Aligned(u64);
+
+    #[test]
+    fn shared_messages_of_any_alignment_find_their_cell() {
+        let big = SharedMessage::new(Aligned(9));
+        let env = MessageEnvelope::new(big.clone());
+        let addr = (env.message() as *const dyn Message).cast::<u8>().addr();
+        assert_eq!(addr % 64, 0);
+        assert_eq!(env.into_message().downcast_ref(), Some(&Aligned(9)));
+        let zst = SharedMessage::new(Started);
+        let mut e = MessageEnvelope::new(zst.clone());
+        assert!(e.message_mut().is::<Started>());
+        assert!(e.message_mut().downcast_mut::<Started>().is_some());
+        assert_eq!(big.into_boxed().downcast_ref(), Some(&Aligned(9)));
+        assert!(zst.into_boxed().is::<Started>());
+        let twice = SharedMessage::new(SharedMessage::new(1u8));
+        assert!(twice.message().is::<u8>(), "a shared message is not shared twice");
     }
 
     #[test]

@@ -171,7 +171,9 @@ impl ContextOps for RootContext {
     #[inline(always)]
     fn send_envelope(&self, target: &Pid, mut envelope: MessageEnvelope) {
         if envelope.header.is_none() {
-            envelope.header = self.header.clone();
+            if let Some(h) = &self.header {
+                envelope.header.put(Some(h.clone()));
+            }
         }
         before_root_send(self.system.runtime());
         send_through(

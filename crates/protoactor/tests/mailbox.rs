@@ -243,6 +243,63 @@ fn a_shared_batch_reaches_every_receiver_in_order_as_the_messages_themselves() {
     assert_eq!(rx.take(1), [format!("one:c@{addr:x}")]);
 }
 
+/// A message whose live copies are counted (through the `Arc`'s count).
+#[derive(Clone)]
+struct Tracked(Arc<()>);
+
+/// A receiver that panics while it reads a shared message gives its reference up with the
+/// failed turn (the actor restarts and goes on); a receiver that forwards one passes the
+/// same message on, and the others' message is never changed.
+#[test]
+fn a_shared_message_is_released_by_a_receiver_that_panics_and_passed_on_by_forward() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let panicker = {
+        let p = p.clone();
+        Props::from_func(move |ctx| {
+            if ctx.message_as::<Tracked>().is_some() {
+                panic!("receiver fails on a shared message (expected by the test)");
+            }
+            if let Some(n) = ctx.message_as::<u32>() {
+                p.push(format!("panicker:{n}"));
+            }
+        })
+    };
+    let reader = |p: Probe<String>| {
+        Props::from_func(move |ctx| {
+            if let Some(t) = ctx.message_as::<Tracked>() {
+                let addr = Arc::as_ptr(&t.0) as usize;
+                p.push(format!("reader:{addr:x}:{}", Arc::strong_count(&t.0)));
+            } else if let Some(n) = ctx.message_as::<u32>() {
+                p.push(format!("reader:{n}"));
+            }
+        })
+    };
+    let sink = system.root().spawn(&reader(p.clone()));
+    let sink2 = sink.clone();
+    let forwarder = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Tracked>() {
+            ctx.forward(&sink);
+        }
+    }));
+    let panicking = system.root().spawn(&panicker);
+    let counter = Arc::new(());
+    let addr = format!("{:x}", Arc::as_ptr(&counter) as usize);
+    let shared = SharedMessage::new(Tracked(counter.clone()));
+    system.root().send(&panicking, shared.clone());
+    system.root().send(&panicking, 1u32);
+    assert_eq!(rx.take(1), ["panicker:1"], "restarted after the panic");
+    system.root().send(&forwarder, shared.clone());
+    // The sink reads the very message (one `Tracked`: the counter and that message).
+    assert_eq!(rx.take(1), [format!("reader:{addr}:2")]);
+    // The sink's turn on the message is over once it handles the next one.
+    system.root().send(&sink2, 3u32);
+    assert_eq!(rx.take(1), ["reader:3"]);
+    drop(shared);
+    // Every envelope that held the message is gone (the turns after them replaced them).
+    assert_eq!(Arc::strong_count(&counter), 1, "no reference leaked");
+}
+
 #[derive(Clone)]
 struct Stats(Probe<String>);
 

@@ -5,7 +5,7 @@ use std::any::TypeId;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::{ActorSlot, Context, ContextDecorator, Current, State};
-use crate::message::{Message, MessageEnvelope, PoisonPill, Touch, Touched};
+use crate::message::{MessageEnvelope, PoisonPill, Touch, Touched};
 
 impl Context {
     /// Runs the actor (through the context decorators) on the current message.
@@ -118,10 +118,9 @@ impl Context {
             self.return_actor(held);
             return self.invoke_user(env);
         }
-        // The payload read once for both (each read tests whether it is shared).
-        let msg: &dyn Message = &*env.message;
-        let (pause, ty) = (self.pause_receive_timeout(msg), msg.message_type_id());
+        let pause = self.pause_receive_timeout(&*env.message);
         self.current = Current::Owned(env);
+        let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
             self.return_actor(held);
             let me = self.self_pid.clone();
@@ -145,18 +144,11 @@ impl Context {
     }
 }
 
-/// Drops a handled envelope field by field, inline: the envelope's drop glue was a call of
-/// its own per message (26 instructions).
+/// Drops a handled envelope inline: the envelope's drop glue was a call of its own per
+/// message (26 instructions).
 #[inline(always)]
 fn drop_envelope(env: MessageEnvelope) {
-    let MessageEnvelope {
-        message,
-        sender,
-        header,
-    } = env;
-    drop(message);
-    drop(sender);
-    drop(header);
+    env.dispose();
 }
 
 pub(super) fn run_decorators(
