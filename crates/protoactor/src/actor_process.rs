@@ -135,8 +135,8 @@ impl ActorProcess {
         for m in self.mailbox.middleware().iter() {
             m.message_posted(&*env.message);
         }
-        if env.message.is::<MessageBatch>() {
-            self.push_batch(pid, &mut env);
+        if let Some(batch) = env.message.batch_mut() {
+            self.push_batch(pid, batch);
         }
         self.push_user(pid, env);
         self.schedule(pid);
@@ -149,11 +149,7 @@ impl ActorProcess {
     /// common send does not carry this loop's code).
     #[cold]
     #[inline(never)]
-    fn push_batch(&self, pid: &Pid, env: &mut MessageEnvelope) {
-        // A batch is never shared (it is not `Clone`), so this makes no copy.
-        let Some(batch) = env.message_mut().downcast_mut::<MessageBatch>() else {
-            return;
-        };
+    fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
         let msgs = batch.take_envelopes();
         match self.mailbox.user() {
             // One lock for the whole batch (the other queues take them one by one: a

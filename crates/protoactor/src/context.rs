@@ -240,7 +240,7 @@ impl Context {
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {
-        self.envelope().and_then(|e| e.header.get())
+        self.envelope().and_then(|e| e.message.header.get())
     }
     /// Who sent the current message, if it was a request.
     pub fn sender(&self) -> Option<&Pid> {

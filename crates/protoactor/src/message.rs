@@ -112,6 +112,12 @@ pub fn into_boxed<M: Message>(msg: M) -> BoxedMessage {
 /// assert_eq!(a.message().downcast_ref::<String>().unwrap(), "news");
 /// assert!(std::ptr::eq(a.message(), b.message()), "one message, two envelopes");
 /// ```
+///
+/// A [`MessageBatch`] is not `Clone`, so it is never shared (the mailbox relies on it):
+///
+/// ```compile_fail
+/// protoactor::SharedMessage::new(protoactor::MessageBatch::new(Vec::new()));
+/// ```
 //
 // Representation: the message's own fat pointer (its address inside an `Arc<SharedCell<T>>`,
 // with `T`'s `dyn Message` vtable), holding one strong reference of that `Arc`. So an
@@ -320,24 +326,164 @@ impl fmt::Debug for SharedMessage {
     }
 }
 
-/// An envelope's message: a pointer to the message itself, owned as a `Box` unless the
-/// envelope's header slot is marked shared, then a [`SharedMessage`]'s reference. Either way
-/// it points at the message with the message's own vtable, so reading it is one load, with
-/// no test. Only ever a field of a [`MessageEnvelope`], whose `Drop` frees what it points to
-/// (a field of a `Drop` type cannot be moved out).
-pub(crate) struct MessagePtr(NonNull<dyn Message>);
+/// An envelope's message and header: a pointer to the message itself, owned as a `Box`
+/// unless the header slot is marked shared, then a [`SharedMessage`]'s reference. Either way
+/// it points at the message with the message's own vtable, so reading it (`Deref`) is one
+/// load, with no test; only drop, taking the message and `message_mut` test the mark.
+///
+/// The `Drop` is here, not on [`MessageEnvelope`]: a `Drop` on the envelope made every
+/// function that passes one on by value copy it to its stack first.
+pub(crate) struct Payload {
+    ptr: NonNull<dyn Message>,
+    pub(crate) header: HeaderSlot,
+}
 
-impl std::ops::Deref for MessagePtr {
+// SAFETY: a payload owns a `Box<dyn Message>` (`Send`: `Message: Send`) or one reference of a
+// `SharedMessage` (`Send`), and an optional `Arc<MessageHeader>` reference (`Send`). It is not
+// `Sync` (the raw pointers keep it so), as a `Box<dyn Message>` is not.
+#[allow(unsafe_code)]
+unsafe impl Send for Payload {}
+
+impl std::ops::Deref for Payload {
     type Target = dyn Message;
     #[inline(always)]
     fn deref(&self) -> &dyn Message {
-        // SAFETY: the envelope holding this owns the message (a box) or a reference to it (a
-        // shared one), so it is alive while the envelope is borrowed; `&self` gives no
-        // `&mut` (only `MessageEnvelope::message_mut` does, for an owned message).
+        // SAFETY: the payload owns the message (a box) or a reference to it (a shared one),
+        // so it is alive while the payload is borrowed; `&self` gives no `&mut` (only
+        // `Payload::make_mut` does, after making a shared message the payload's own).
         #[allow(unsafe_code)]
         unsafe {
-            self.0.as_ref()
+            self.ptr.as_ref()
         }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Payload {
+    #[inline]
+    fn owned(message: BoxedMessage) -> Self {
+        // SAFETY: `Box::into_raw` is never null.
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(message)) };
+        Payload {
+            ptr,
+            header: HeaderSlot::EMPTY,
+        }
+    }
+    #[inline]
+    fn shared(message: SharedMessage) -> Self {
+        Payload {
+            ptr: message.into_raw(),
+            header: HeaderSlot(std::ptr::without_provenance(SHARED)),
+        }
+    }
+    /// The message, mutably: a shared one is made this payload's own first (copied, unless
+    /// this was its last reference).
+    #[inline]
+    fn make_mut(&mut self) -> &mut dyn Message {
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // SAFETY: not shared (any more), so the pointer is the `Box` this payload owns, and
+        // `&mut self` makes the borrow unique.
+        unsafe { self.ptr.as_mut() }
+    }
+    /// The message as a `&mut MessageBatch` if it is one (the type test only: a batch is never
+    /// shared, so the message is this payload's own box).
+    #[inline(always)]
+    pub(crate) fn batch_mut(&mut self) -> Option<&mut MessageBatch> {
+        if !self.is::<MessageBatch>() {
+            return None;
+        }
+        debug_assert!(!self.header.is_shared());
+        // SAFETY: a `MessageBatch` is not `Clone`, and only `SharedMessage::new::<T: Clone>`
+        // makes a shared cell, so this batch is the payload's own box (see the `compile_fail`
+        // example on `SharedMessage`); `&mut self` makes the borrow unique.
+        let m: &mut dyn Message = unsafe { self.ptr.as_mut() };
+        m.downcast_mut::<MessageBatch>()
+    }
+    /// Moves the message out if it is a `T`, leaving `()` (a shared message is copied unless
+    /// this payload holds its last reference).
+    #[inline]
+    pub(crate) fn take<T: Any>(&mut self) -> Option<T> {
+        if !self.is::<T>() {
+            return None;
+        }
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // `()` is zero-sized: boxing it allocates nothing.
+        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
+        // SAFETY: `Box::into_raw` is never null.
+        let old = std::mem::replace(&mut self.ptr, unsafe { NonNull::new_unchecked(unit) });
+        // SAFETY: not shared (any more), so the payload's own box, taken back once (the
+        // payload owns the unit box instead).
+        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.as_ptr()) };
+        // Checked above: one more `type_id` call (in `downcast`), not two.
+        msg.downcast::<T>().ok().map(|b| *b)
+    }
+    /// The message as an owned box (a shared one as in [`SharedMessage::into_boxed`]) and the
+    /// header.
+    #[inline]
+    fn into_parts(self) -> (BoxedMessage, Option<Arc<MessageHeader>>) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let header = me.header.take();
+        let message = if me.header.is_shared() {
+            // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference
+            // the payload held, which passes to this `SharedMessage` (`me` is not dropped).
+            SharedMessage(me.ptr).into_boxed()
+        } else {
+            // SAFETY: not shared, so the payload's own box, from `Box::into_raw`, taken back
+            // once (`me` is not dropped).
+            unsafe { Box::from_raw(me.ptr.as_ptr()) }
+        };
+        (message, header)
+    }
+    /// Turns a shared message into this payload's own (out of line: shared messages only).
+    #[cold]
+    #[inline(never)]
+    fn unshare(&mut self) {
+        // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference the
+        // payload holds; the mark is cleared below, so that reference is given up once.
+        let owned = SharedMessage(self.ptr).into_boxed();
+        self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
+        // SAFETY: `Box::into_raw` is never null.
+        self.ptr = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
+    }
+    /// Drops the payload inline (for the hot path that drops one per message).
+    #[inline(always)]
+    pub(crate) fn dispose(self) {
+        std::mem::ManuallyDrop::new(self).release();
+    }
+    /// Frees the message and the header (the `Drop`).
+    #[inline(always)]
+    fn release(&mut self) {
+        if self.header.is_plain() {
+            // SAFETY: no mark, so the payload's own box, from `Box::into_raw`, freed once
+            // (from its drop, or `dispose`, which skips the drop).
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) })
+        } else {
+            self.release_marked()
+        }
+    }
+    /// `release` with a header or a shared message (out of line).
+    #[cold]
+    #[inline(never)]
+    fn release_marked(&mut self) {
+        drop(self.header.take());
+        if self.header.is_shared() {
+            // SAFETY: marked shared: the payload's reference, given up once (from its drop).
+            unsafe { release_shared(self.ptr) }
+        } else {
+            // SAFETY: as in `release`.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) })
+        }
+    }
+}
+
+impl Drop for Payload {
+    #[inline]
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -407,6 +553,14 @@ impl HeaderSlot {
         // SAFETY: the slot's reference, from `Arc::into_raw`, handed over once (the slot no
         // longer holds it).
         Some(unsafe { Arc::from_raw(p) })
+    }
+    /// Sets the header of a slot that has none (the shared mark stays).
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, header: &Option<Arc<MessageHeader>>) {
+        debug_assert!(self.is_none());
+        if let Some(h) = header {
+            self.0 = Arc::into_raw(h.clone()).map_addr(|a| a | self.0.addr());
+        }
     }
     /// Replaces the header (the old one is dropped; the shared mark stays).
     #[inline]
@@ -484,24 +638,16 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
 /// Build one with [`MessageEnvelope::new`] and the `with_*` methods, read it with the
 /// accessors, take it apart with [`MessageEnvelope::into_parts`].
 pub struct MessageEnvelope {
-    /// The message itself: owned, or shared if `header` is marked shared.
-    pub(crate) message: MessagePtr,
+    /// The message itself (owned or shared) and the optional headers (shared, immutable
+    /// once sent).
+    pub(crate) message: Payload,
     /// Who to respond to, if anyone.
     pub(crate) sender: Option<Pid>,
-    /// Optional headers (shared, immutable once sent), and the shared mark.
-    pub(crate) header: HeaderSlot,
 }
 
 // The header's address has a free low bit for the mark.
 const _: () = assert!(std::mem::align_of::<MessageHeader>() > SHARED);
 
-// SAFETY: an envelope owns a `Box<dyn Message>` (`Send`: `Message: Send`) or one reference of a
-// `SharedMessage` (`Send`), an optional `Pid` and an optional `Arc<MessageHeader>` reference
-// (`Send`). It is not `Sync` (the raw pointers keep it so), as a `Box<dyn Message>` is not.
-#[allow(unsafe_code)]
-unsafe impl Send for MessageEnvelope {}
-
-#[allow(unsafe_code)]
 impl MessageEnvelope {
     /// An envelope with no sender and no header. An envelope given as the message is
     /// returned as it is, so `send(pid, envelope)` sends the envelope with its sender and
@@ -523,20 +669,16 @@ impl MessageEnvelope {
     #[inline]
     pub fn shared(message: SharedMessage) -> Self {
         Self {
-            message: MessagePtr(message.into_raw()),
+            message: Payload::shared(message),
             sender: None,
-            header: HeaderSlot(std::ptr::without_provenance(SHARED)),
         }
     }
     /// An envelope around an already boxed message.
     #[inline]
     pub fn from_boxed(message: BoxedMessage) -> Self {
-        // SAFETY: `Box::into_raw` is never null.
-        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(message)) };
         Self {
-            message: MessagePtr(ptr),
+            message: Payload::owned(message),
             sender: None,
-            header: HeaderSlot::EMPTY,
         }
     }
     /// Sets the sender.
@@ -546,19 +688,19 @@ impl MessageEnvelope {
     }
     /// Sets the header.
     pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
-        self.header.put(header);
+        self.message.header.put(header);
         self
     }
     /// Sets one header entry (for example in sender middleware), creating the header if
     /// there is none; a header shared with other envelopes is copied first.
     pub fn set_header(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let mut h = self.header.take().unwrap_or_default();
+        let mut h = self.message.header.take().unwrap_or_default();
         Arc::make_mut(&mut h).set(key, value);
-        self.header.put(Some(h));
+        self.message.header.put(Some(h));
     }
     /// The value of a header entry.
     pub fn header_value(&self, key: &str) -> Option<&str> {
-        self.header.get().and_then(|h| h.get(key))
+        self.message.header.get().and_then(|h| h.get(key))
     }
     /// The message.
     #[inline]
@@ -569,12 +711,7 @@ impl MessageEnvelope {
     /// copied first: the other receivers keep theirs unchanged.
     #[inline]
     pub fn message_mut(&mut self) -> &mut dyn Message {
-        if self.header.is_shared() {
-            self.unshare();
-        }
-        // SAFETY: not shared (any more), so the pointer is the `Box` this envelope owns, and
-        // `&mut self` makes the borrow unique.
-        unsafe { self.message.0.as_mut() }
+        self.message.make_mut()
     }
     /// Who to respond to, if anyone.
     #[inline]
@@ -584,109 +721,37 @@ impl MessageEnvelope {
     /// The header, if any (see [`MessageEnvelope::set_header`]).
     #[inline]
     pub fn header(&self) -> Option<&MessageHeader> {
-        self.header.get()
+        self.message.header.get()
     }
     /// A new reference to the header, if any (headers are shared between envelopes).
     #[inline]
     pub fn header_arc(&self) -> Option<Arc<MessageHeader>> {
-        self.header.cloned()
+        self.message.header.cloned()
     }
     /// The message, without sender and header (a shared one as its own copy, see
     /// [`SharedMessage::into_boxed`]).
     #[inline]
     pub fn into_message(self) -> BoxedMessage {
-        self.into_parts().0
+        self.message.into_parts().0
     }
     /// Message, sender and header (a shared message as in [`MessageEnvelope::into_message`]).
     #[inline]
     pub fn into_parts(self) -> (BoxedMessage, Option<Pid>, Option<Arc<MessageHeader>>) {
-        let mut me = std::mem::ManuallyDrop::new(self);
-        let header = me.header.take();
-        let shared = me.header.is_shared();
-        // SAFETY: each field is read once and `me` is not used again (its `Drop` does not
-        // run): the envelope's ownership of each passes to the results.
-        let (message, sender) = unsafe { (std::ptr::read(&me.message), std::ptr::read(&me.sender)) };
-        let message = if shared {
-            // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference
-            // the envelope held, which passes to this `SharedMessage`.
-            SharedMessage(message.0).into_boxed()
-        } else {
-            // SAFETY: not shared, so the envelope's own box, from `Box::into_raw`, taken back
-            // once.
-            unsafe { Box::from_raw(message.0.as_ptr()) }
-        };
-        (message, sender, header)
+        let (message, header) = self.message.into_parts();
+        (message, self.sender, header)
     }
-    /// Moves the message out if it is a `T`, leaving `()` (a shared message is copied unless
-    /// this envelope holds its last reference).
+    /// Moves the message out if it is a `T`, leaving `()` (see [`Payload::take`]).
     #[inline]
     pub(crate) fn take_message<T: Any>(&mut self) -> Option<T> {
-        if !self.message.is::<T>() {
-            return None;
-        }
-        if self.header.is_shared() {
-            self.unshare();
-        }
-        // `()` is zero-sized: boxing it allocates nothing.
-        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
-        // SAFETY: `Box::into_raw` is never null.
-        let old = std::mem::replace(&mut self.message.0, unsafe { NonNull::new_unchecked(unit) });
-        // SAFETY: not shared (any more), so the envelope's own box, taken back once (the
-        // envelope now owns the unit box instead).
-        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.as_ptr()) };
-        // Checked above: one more `type_id` call (in `downcast`), not two.
-        msg.downcast::<T>().ok().map(|b| *b)
-    }
-    /// Turns a shared message into this envelope's own (out of line: shared messages only).
-    #[cold]
-    #[inline(never)]
-    fn unshare(&mut self) {
-        // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference the
-        // envelope holds; the mark is cleared below, so that reference is given up once.
-        let owned = SharedMessage(self.message.0).into_boxed();
-        self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
-        // SAFETY: `Box::into_raw` is never null.
-        self.message.0 = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
+        self.message.take::<T>()
     }
     /// Drops the envelope inline, for the hot paths that drop one per message (a `drop`
     /// there is a call of the drop glue).
     #[inline(always)]
     pub(crate) fn dispose(self) {
-        let mut me = std::mem::ManuallyDrop::new(self);
-        me.release();
-        // SAFETY: read once; `me` is not used again (its `Drop` does not run).
-        drop(unsafe { std::ptr::read(&me.sender) });
-    }
-    /// Frees the message and the header (what `Drop` does besides the sender).
-    #[inline(always)]
-    fn release(&mut self) {
-        if self.header.is_plain() {
-            // SAFETY: no shared mark, so the envelope's own box, from `Box::into_raw`, freed
-            // once (only from the envelope's drop).
-            drop(unsafe { Box::from_raw(self.message.0.as_ptr()) })
-        } else {
-            self.release_marked()
-        }
-    }
-    /// `release` for an envelope with a header or a shared message (out of line).
-    #[cold]
-    #[inline(never)]
-    fn release_marked(&mut self) {
-        drop(self.header.take());
-        if self.header.is_shared() {
-            // SAFETY: marked shared: the envelope's reference, given up once (from its drop).
-            unsafe { release_shared(self.message.0) }
-        } else {
-            // SAFETY: as in `release`.
-            drop(unsafe { Box::from_raw(self.message.0.as_ptr()) })
-        }
-    }
-}
-
-impl Drop for MessageEnvelope {
-    #[inline]
-    fn drop(&mut self) {
-        self.release();
+        let MessageEnvelope { message, sender } = self;
+        message.dispose();
+        drop(sender);
     }
 }
 
@@ -695,7 +760,7 @@ impl fmt::Debug for MessageEnvelope {
         f.debug_struct("MessageEnvelope")
             .field("message", &self.message.type_name())
             .field("sender", &self.sender)
-            .field("header", &self.header.get())
+            .field("header", &self.message.header.get())
             .finish()
     }
 }

@@ -170,10 +170,8 @@ impl ContextOps for RootContext {
     // send, about 45 instructions more (callgrind).
     #[inline(always)]
     fn send_envelope(&self, target: &Pid, mut envelope: MessageEnvelope) {
-        if envelope.header.is_none() {
-            if let Some(h) = &self.header {
-                envelope.header.put(Some(h.clone()));
-            }
+        if envelope.message.header.is_none() {
+            envelope.message.header.fill(&self.header);
         }
         before_root_send(self.system.runtime());
         send_through(
