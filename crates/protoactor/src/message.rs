@@ -457,26 +457,36 @@ impl Payload {
     /// Frees the message and the header (the `Drop`).
     #[inline(always)]
     fn release(&mut self) {
-        if self.header.is_plain() {
+        // Read by value: the out-of-line path gets the two words, not a pointer into the
+        // envelope (which made callers copy every envelope they pass on).
+        let (ptr, header) = (self.ptr, self.header.0);
+        if header.is_null() {
             // SAFETY: no mark, so the payload's own box, from `Box::into_raw`, freed once
             // (from its drop, or `dispose`, which skips the drop).
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) })
+            drop(unsafe { Box::from_raw(ptr.as_ptr()) })
         } else {
-            self.release_marked()
+            // SAFETY: the payload's message and header slot, given up once (as above).
+            unsafe { release_marked(ptr, header) }
         }
     }
-    /// `release` with a header or a shared message (out of line).
-    #[cold]
-    #[inline(never)]
-    fn release_marked(&mut self) {
-        drop(self.header.take());
-        if self.header.is_shared() {
-            // SAFETY: marked shared: the payload's reference, given up once (from its drop).
-            unsafe { release_shared(self.ptr) }
-        } else {
-            // SAFETY: as in `release`.
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) })
-        }
+}
+
+/// `Payload::release` with a header or a shared message (out of line).
+///
+/// Safety: `ptr` and `header` are a payload's, given up (the payload is not used again).
+#[allow(unsafe_code)]
+#[cold]
+#[inline(never)]
+unsafe fn release_marked(ptr: NonNull<dyn Message>, header: *const MessageHeader) {
+    let mut slot = HeaderSlot(header);
+    drop(slot.take());
+    if slot.is_shared() {
+        // SAFETY: marked shared: the payload's reference (the caller's contract).
+        unsafe { release_shared(ptr) }
+    } else {
+        // SAFETY: not shared: the payload's own box, from `Box::into_raw` (the caller's
+        // contract).
+        drop(unsafe { Box::from_raw(ptr.as_ptr()) })
     }
 }
 
@@ -501,10 +511,6 @@ pub(crate) struct HeaderSlot(*const MessageHeader);
 impl HeaderSlot {
     const EMPTY: HeaderSlot = HeaderSlot(std::ptr::null());
 
-    #[inline(always)]
-    fn is_plain(&self) -> bool {
-        self.0.is_null()
-    }
     #[inline(always)]
     fn is_shared(&self) -> bool {
         self.0.addr() & SHARED != 0
