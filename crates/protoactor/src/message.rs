@@ -202,8 +202,10 @@ unsafe fn cell_of(message: NonNull<dyn Message>) -> NonNull<u8> {
     // its alignment from the vtable.
     let align = std::mem::align_of_val(unsafe { message.as_ref() });
     // `repr(C)`: the message follows the hooks' reference at the next multiple of its
-    // alignment (`SharedMessage::new` asserts that this finds the cell).
-    let offset = std::mem::size_of::<&'static SharedHooks>().next_multiple_of(align);
+    // alignment, which, the reference being 8 bytes (a power of two) and an alignment a
+    // power of two, is the larger of the two (`SharedMessage::new` asserts that this finds
+    // the cell; `next_multiple_of` would divide).
+    let offset = std::mem::size_of::<&'static SharedHooks>().max(align);
     // SAFETY: the message lies `offset` bytes into its cell, so this stays inside the same
     // allocation, with the cell's provenance (the pointer was derived from the cell's).
     unsafe { message.cast::<u8>().sub(offset) }
