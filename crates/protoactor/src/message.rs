@@ -221,7 +221,9 @@ unsafe fn hooks_of(message: NonNull<dyn Message>) -> (NonNull<u8>, &'static Shar
     let cell = unsafe { cell_of(message) };
     // SAFETY: a live `SharedCell<T>` starts with its `&'static SharedHooks` (`repr(C)`), and
     // the cell is aligned for it (its alignment is at least the reference's).
-    (cell, unsafe { *cell.cast::<&'static SharedHooks>().as_ptr() })
+    (cell, unsafe {
+        *cell.cast::<&'static SharedHooks>().as_ptr()
+    })
 }
 
 #[allow(unsafe_code)]
@@ -1097,10 +1099,18 @@ mod tests {
     #[test]
     fn take_copies_a_shared_message_while_others_hold_it_and_moves_it_from_the_last() {
         let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 1));
-        let probe = shared.message().downcast_ref::<Counted>().unwrap().0.clone();
+        let probe = shared
+            .message()
+            .downcast_ref::<Counted>()
+            .unwrap()
+            .0
+            .clone();
         let mut a = MessageEnvelope::new(shared.clone());
         let mut b = MessageEnvelope::new(shared);
-        assert!(a.take_message::<u8>().is_none(), "another type is not taken");
+        assert!(
+            a.take_message::<u8>().is_none(),
+            "another type is not taken"
+        );
         // `b` still holds the message: `a` gets a copy, `b` keeps the original.
         let mine = a.take_message::<Counted>().expect("a Counted");
         assert_eq!(mine.1, 1);
@@ -1132,13 +1142,22 @@ mod tests {
         let header = b.header_arc().expect("a header");
         b.dispose();
         assert_eq!(Arc::strong_count(&probe), 1);
-        assert_eq!(Arc::strong_count(&header), 1, "the envelope's header reference freed");
+        assert_eq!(
+            Arc::strong_count(&header),
+            1,
+            "the envelope's header reference freed"
+        );
     }
 
     #[test]
     fn a_shared_envelope_carries_a_header_of_its_own() {
         let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 3));
-        let probe = shared.message().downcast_ref::<Counted>().unwrap().0.clone();
+        let probe = shared
+            .message()
+            .downcast_ref::<Counted>()
+            .unwrap()
+            .0
+            .clone();
         let mut a = MessageEnvelope::new(shared.clone());
         let b = MessageEnvelope::new(shared.clone());
         assert!(a.header().is_none());
@@ -1185,7 +1204,10 @@ mod tests {
         assert_eq!(big.into_boxed().downcast_ref(), Some(&Aligned(9)));
         assert!(zst.into_boxed().is::<Started>());
         let twice = SharedMessage::new(SharedMessage::new(1u8));
-        assert!(twice.message().is::<u8>(), "a shared message is not shared twice");
+        assert!(
+            twice.message().is::<u8>(),
+            "a shared message is not shared twice"
+        );
     }
 
     #[test]
