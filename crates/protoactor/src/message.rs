@@ -447,9 +447,16 @@ impl Payload {
     #[inline(never)]
     fn unshare(&mut self) {
         // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference the
-        // payload holds; the mark is cleared below, so that reference is given up once.
-        let owned = SharedMessage(self.ptr).into_boxed();
+        // payload holds, which passes to this `SharedMessage`: the payload holds `()` until
+        // the copy is made, so if the message's `clone` panics (the reference is given up
+        // then too), the payload does not give it up a second time.
+        let shared = SharedMessage(self.ptr);
         self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
+        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
+        // SAFETY: `Box::into_raw` is never null (and a zero-sized box owns no memory, so
+        // overwriting it below leaks nothing).
+        self.ptr = unsafe { NonNull::new_unchecked(unit) };
+        let owned = shared.into_boxed();
         // SAFETY: `Box::into_raw` is never null.
         self.ptr = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
     }
@@ -1182,6 +1189,36 @@ mod tests {
         assert_eq!(header.unwrap().get("k"), Some("v"));
         assert_eq!(Arc::strong_count(&probe), 3, "probe, original, a's copy");
         drop((m, b, shared));
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    /// A message whose copy panics.
+    struct PanicsOnClone(Arc<()>);
+
+    impl Clone for PanicsOnClone {
+        fn clone(&self) -> Self {
+            panic!("clone fails (expected by the test)")
+        }
+    }
+
+    #[test]
+    fn a_copy_that_panics_gives_the_shared_reference_up_once() {
+        let probe = Arc::new(());
+        let shared = SharedMessage::new(PanicsOnClone(probe.clone()));
+        let mut env = MessageEnvelope::new(shared.clone());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            env.message_mut();
+        }));
+        assert!(r.is_err(), "the copy panicked");
+        assert!(
+            env.message().is::<()>(),
+            "the envelope holds () after the failed copy"
+        );
+        drop(env);
+        assert_eq!(Arc::strong_count(&probe), 2, "the shared message is alive");
+        assert!(shared.message().is::<PanicsOnClone>());
+        // The last reference moves the message out: no copy, no panic.
+        assert!(shared.into_boxed().is::<PanicsOnClone>());
         assert_eq!(Arc::strong_count(&probe), 1);
     }
 
