@@ -1192,8 +1192,10 @@ mod tests {
         assert_eq!(Arc::strong_count(&probe), 1);
     }
 
-    /// A message whose copy panics.
-    struct PanicsOnClone(Arc<()>);
+    /// A message whose copy panics (`_probe` counts the live messages).
+    struct PanicsOnClone {
+        _probe: Arc<()>,
+    }
 
     impl Clone for PanicsOnClone {
         fn clone(&self) -> Self {
@@ -1204,7 +1206,9 @@ mod tests {
     #[test]
     fn a_copy_that_panics_gives_the_shared_reference_up_once() {
         let probe = Arc::new(());
-        let shared = SharedMessage::new(PanicsOnClone(probe.clone()));
+        let shared = SharedMessage::new(PanicsOnClone {
+            _probe: probe.clone(),
+        });
         let mut env = MessageEnvelope::new(shared.clone());
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             env.message_mut();
