@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::pid::Pid;
@@ -119,42 +120,44 @@ pub fn into_boxed<M: Message>(msg: M) -> BoxedMessage {
 /// protoactor::SharedMessage::new(protoactor::MessageBatch::new(Vec::new()));
 /// ```
 //
-// Representation: the message's own fat pointer (its address inside an `Arc<SharedCell<T>>`,
-// with `T`'s `dyn Message` vtable), holding one strong reference of that `Arc`. So an
-// envelope can carry it in the very field where it carries an owned box, and every read of
-// a message is the same load and vtable call for both; what needs the `Arc` finds the cell
-// from the message's address (`cell_of`) and `T`'s operations in the cell (`SharedHooks`).
+// Representation: the message's own fat pointer (its address inside a `SharedCell<T>`, with
+// `T`'s `dyn Message` vtable), holding one reference of the cell's count. So an envelope can
+// carry it in the very field where it carries an owned box, and every read of a message is
+// the same load and vtable call for both; what needs the cell finds it from the message's
+// address (`cell_of`): the count first (taking and giving up a reference need not know `T`),
+// then `T`'s operations (`SharedHooks`).
 pub struct SharedMessage(NonNull<dyn Message>);
 
-// SAFETY: a `SharedMessage` is one strong reference of an `Arc<SharedCell<T>>` with
-// `T: Send + Sync` (the bound of `SharedMessage::new`, the only constructor of a cell), which
-// is what `Arc<SharedCell<T>>: Send + Sync` needs; it gives out only `&dyn Message` (never
-// `&mut`), and the reference count is atomic.
+// SAFETY: a `SharedMessage` is one reference of a `SharedCell<T>` with `T: Send + Sync` (the
+// bound of `SharedMessage::new`, the only constructor of a cell): the message may be read from
+// any thread and is freed (or moved out) by whichever thread gives up the last reference; it
+// gives out only `&dyn Message` (never `&mut`), and the count is atomic.
 #[allow(unsafe_code)]
 unsafe impl Send for SharedMessage {}
 // SAFETY: as for `Send` above: shared reads of a `Sync` message.
 #[allow(unsafe_code)]
 unsafe impl Sync for SharedMessage {}
 
-/// A shared message's allocation: `T`'s operations, then the message. `repr(C)`, so the
-/// message's offset in the cell follows from its alignment alone (see `cell_of`).
+/// A shared message's allocation (a `Box`): the count of references, `T`'s operations, then
+/// the message. `repr(C)`, so the message's offset in the cell follows from its alignment
+/// alone (see `cell_of`) and the count is at the cell's start.
 #[repr(C)]
 struct SharedCell<T> {
+    count: AtomicUsize,
     hooks: &'static SharedHooks,
     message: T,
 }
 
-/// What only the concrete type of a shared message can do, reached through its cell.
-/// Each takes the cell's address, which must be that of a live `Arc<SharedCell<T>>` for the
-/// `T` the table was made for (the table is only ever stored in such a cell).
+/// What only the concrete type of a shared message can do, reached through its cell. Each
+/// takes the cell's address, which must be a live `SharedCell<T>`'s (from `Box::into_raw`) for
+/// the `T` the table was made for (the table is only ever stored in such a cell).
 struct SharedHooks {
-    /// One strong reference more (the caller holds one).
-    acquire: unsafe fn(NonNull<u8>),
-    /// Gives up one strong reference (the message is freed with the last).
-    release: unsafe fn(NonNull<u8>),
-    /// Gives up one strong reference for an owned box: the message itself from the last
-    /// reference, a clone otherwise.
-    into_owned: unsafe fn(NonNull<u8>) -> BoxedMessage,
+    /// Frees the cell and the message (the count reached zero).
+    free: unsafe fn(NonNull<u8>),
+    /// Moves the message out into a box and frees the cell (its one reference).
+    take: unsafe fn(NonNull<u8>) -> BoxedMessage,
+    /// A copy of the message, in a box (the cell is only read).
+    copy: unsafe fn(NonNull<u8>) -> BoxedMessage,
 }
 
 struct Hooks<T>(PhantomData<T>);
@@ -162,33 +165,32 @@ struct Hooks<T>(PhantomData<T>);
 #[allow(unsafe_code)]
 impl<T: Message + Sync + Clone> Hooks<T> {
     const TABLE: &'static SharedHooks = &SharedHooks {
-        acquire: Self::acquire,
-        release: Self::release,
-        into_owned: Self::into_owned,
+        free: Self::free,
+        take: Self::take,
+        copy: Self::copy,
     };
 
-    /// Safety: `cell` is an `Arc<SharedCell<T>>`'s (from `Arc::into_raw`) and the caller
-    /// holds a strong reference to it.
-    unsafe fn acquire(cell: NonNull<u8>) {
-        // SAFETY: by this function's contract, the pointer came from `Arc::into_raw` of this
-        // type and the `Arc` is alive (the caller's reference).
-        unsafe { Arc::increment_strong_count(cell.as_ptr().cast::<SharedCell<T>>()) }
+    /// Safety: `cell` is a `SharedCell<T>`'s whose count reached zero (no reference is left).
+    unsafe fn free(cell: NonNull<u8>) {
+        // SAFETY: by this function's contract: the cell's box, from `Box::into_raw`, freed
+        // once (no reference is left to reach it).
+        drop(unsafe { Box::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) })
     }
 
-    /// Safety: as for `acquire`; the caller's reference is given up (not used again).
-    unsafe fn release(cell: NonNull<u8>) {
-        // SAFETY: by this function's contract: the caller's one reference, taken back once.
-        drop(unsafe { Arc::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) })
+    /// Safety: `cell` is a `SharedCell<T>`'s and the caller holds its only reference, given
+    /// up here.
+    unsafe fn take(cell: NonNull<u8>) -> BoxedMessage {
+        // SAFETY: by this function's contract: the only reference, so nothing else reaches
+        // the cell; its box taken back once.
+        let cell = unsafe { Box::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) };
+        Box::new(cell.message)
     }
 
-    /// Safety: as for `release`.
-    unsafe fn into_owned(cell: NonNull<u8>) -> BoxedMessage {
-        // SAFETY: by this function's contract: the caller's one reference, taken back once.
-        let arc = unsafe { Arc::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) };
-        match Arc::try_unwrap(arc) {
-            Ok(cell) => Box::new(cell.message),
-            Err(arc) => Box::new(arc.message.clone()),
-        }
+    /// Safety: `cell` is a `SharedCell<T>`'s and the caller holds a reference during the call.
+    unsafe fn copy(cell: NonNull<u8>) -> BoxedMessage {
+        // SAFETY: by this function's contract the cell is alive; it is only read.
+        let cell = unsafe { &*cell.as_ptr().cast::<SharedCell<T>>() };
+        Box::new(cell.message.clone())
     }
 }
 
@@ -196,19 +198,30 @@ impl<T: Message + Sync + Clone> Hooks<T> {
 ///
 /// Safety: `message` is a [`SharedMessage`]'s pointer whose reference is alive.
 #[allow(unsafe_code)]
-#[inline]
+#[inline(always)]
 unsafe fn cell_of(message: NonNull<dyn Message>) -> NonNull<u8> {
     // SAFETY: the message is alive (the caller's reference), so it may be borrowed to read
     // its alignment from the vtable.
     let align = std::mem::align_of_val(unsafe { message.as_ref() });
-    // `repr(C)`: the message follows the hooks' reference at the next multiple of its
-    // alignment, which, the reference being 8 bytes (a power of two) and an alignment a
-    // power of two, is the larger of the two (`SharedMessage::new` asserts that this finds
-    // the cell; `next_multiple_of` would divide).
-    let offset = std::mem::size_of::<&'static SharedHooks>().max(align);
+    // `repr(C)`: the message follows the count and the hooks' reference (two words, 16 bytes)
+    // at the next multiple of its alignment, which, both being powers of two, is the larger
+    // of the two (`SharedMessage::new` asserts that this finds the cell; `next_multiple_of`
+    // would divide).
+    let offset = (2 * std::mem::size_of::<usize>()).max(align);
     // SAFETY: the message lies `offset` bytes into its cell, so this stays inside the same
     // allocation, with the cell's provenance (the pointer was derived from the cell's).
     unsafe { message.cast::<u8>().sub(offset) }
+}
+
+/// The reference count of the shared message at `message`.
+///
+/// Safety: as for [`cell_of`]; the count is not used beyond the caller's reference.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn count_of<'a>(message: NonNull<dyn Message>) -> &'a AtomicUsize {
+    // SAFETY: a live `SharedCell<T>` starts with its `AtomicUsize` (`repr(C)`), aligned for it
+    // (the cell's alignment is at least a word's), and is alive while the caller's reference is.
+    unsafe { cell_of(message).cast::<AtomicUsize>().as_ref() }
 }
 
 /// The operations of the shared message at `message`.
@@ -219,11 +232,10 @@ unsafe fn cell_of(message: NonNull<dyn Message>) -> NonNull<u8> {
 unsafe fn hooks_of(message: NonNull<dyn Message>) -> (NonNull<u8>, &'static SharedHooks) {
     // SAFETY: the caller's contract is `cell_of`'s.
     let cell = unsafe { cell_of(message) };
-    // SAFETY: a live `SharedCell<T>` starts with its `&'static SharedHooks` (`repr(C)`), and
-    // the cell is aligned for it (its alignment is at least the reference's).
-    (cell, unsafe {
-        *cell.cast::<&'static SharedHooks>().as_ptr()
-    })
+    // SAFETY: the `&'static SharedHooks` follows the count (`repr(C)`: one word in, aligned
+    // for it), in a live cell.
+    let hooks = unsafe { *cell.cast::<&'static SharedHooks>().add(1).as_ptr() };
+    (cell, hooks)
 }
 
 #[allow(unsafe_code)]
@@ -235,20 +247,21 @@ impl SharedMessage {
             return s.take().expect("slot is filled");
         }
         let message = slot.take().expect("slot is filled");
-        let cell = Arc::into_raw(Arc::new(SharedCell {
+        let cell = Box::into_raw(Box::new(SharedCell {
+            count: AtomicUsize::new(1),
             hooks: Hooks::<T>::TABLE,
             message,
         }));
         // SAFETY: `cell` points to the live cell just made; `addr_of!` makes no reference.
-        let at: *const T = unsafe { std::ptr::addr_of!((*cell).message) };
-        let at: *mut dyn Message = at.cast_mut();
+        let at: *mut T = unsafe { std::ptr::addr_of_mut!((*cell).message) };
+        let at: *mut dyn Message = at;
         // SAFETY: a field's address inside a live allocation is not null.
         let ptr = unsafe { NonNull::new_unchecked(at) };
         // Once per shared message, not per delivery: the layout `cell_of` relies on.
         // SAFETY: `ptr` is this new reference's message.
         assert_eq!(
             unsafe { cell_of(ptr) }.as_ptr().cast_const(),
-            cell.cast::<u8>(),
+            cell.cast::<u8>().cast_const(),
             "SharedCell layout"
         );
         SharedMessage(ptr)
@@ -273,11 +286,22 @@ impl SharedMessage {
     /// The message as an owned box: the message itself when this was its last reference,
     /// a copy otherwise.
     pub fn into_boxed(self) -> BoxedMessage {
-        let ptr = self.into_raw();
-        // SAFETY: `ptr` carries the reference `into_raw` kept; `into_owned` gives it up.
+        // SAFETY: `self`'s reference is alive. Acquire: the other holders' reads (their
+        // releases) happen before the message is moved out.
+        if unsafe { count_of(self.0) }.load(Ordering::Acquire) == 1 {
+            let ptr = self.into_raw();
+            // SAFETY: the only reference (no other holder is left to make another), given up
+            // by `take`.
+            return unsafe {
+                let (cell, hooks) = hooks_of(ptr);
+                (hooks.take)(cell)
+            };
+        }
+        // SAFETY: `self` holds a reference during the copy; it is given up after it (also if
+        // the copy panics, by `self`'s drop).
         unsafe {
-            let (cell, hooks) = hooks_of(ptr);
-            (hooks.into_owned)(cell)
+            let (cell, hooks) = hooks_of(self.0);
+            (hooks.copy)(cell)
         }
     }
 
@@ -290,11 +314,15 @@ impl SharedMessage {
 
 #[allow(unsafe_code)]
 impl Clone for SharedMessage {
+    #[inline]
     fn clone(&self) -> Self {
-        // SAFETY: `self` holds a reference to the cell, alive during the call.
-        unsafe {
-            let (cell, hooks) = hooks_of(self.0);
-            (hooks.acquire)(cell);
+        // SAFETY: `self`'s reference keeps the cell alive. Relaxed, as `Arc`'s increment: a
+        // new reference is made from an existing one, which orders nothing.
+        let old = unsafe { count_of(self.0) }.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            // As `Arc`: so many clones leaked that the count could wrap; abort rather than
+            // free a message still referenced.
+            std::process::abort();
         }
         SharedMessage(self.0)
     }
@@ -302,25 +330,32 @@ impl Clone for SharedMessage {
 
 #[allow(unsafe_code)]
 impl Drop for SharedMessage {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: `self`'s reference, given up once (this is its drop).
         unsafe { release_shared(self.0) }
     }
 }
 
-/// Gives up the reference of a shared message's pointer (out of line: an envelope's drop
-/// reaches this only for a shared message).
+/// Gives up the reference of a shared message's pointer, freeing the message with the last.
 ///
 /// Safety: `message` is a [`SharedMessage`]'s pointer with a reference the caller owns and
 /// does not use again.
 #[allow(unsafe_code)]
-#[cold]
-#[inline(never)]
+#[inline]
 unsafe fn release_shared(message: NonNull<dyn Message>) {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's reference keeps the cell alive until this decrement. Release, as
+    // `Arc`'s: this holder's reads of the message happen before the last holder frees it.
+    if unsafe { count_of(message) }.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Acquire, as `Arc`'s: every other holder's release happens before the free.
+    std::sync::atomic::fence(Ordering::Acquire);
+    // SAFETY: the count reached zero: no reference is left but the one just given up, whose
+    // pointer is still valid to find the cell (nothing freed it).
     unsafe {
         let (cell, hooks) = hooks_of(message);
-        (hooks.release)(cell)
+        (hooks.free)(cell)
     }
 }
 
@@ -1190,6 +1225,35 @@ mod tests {
         assert_eq!(Arc::strong_count(&probe), 3, "probe, original, a's copy");
         drop((m, b, shared));
         assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    #[test]
+    fn references_given_up_on_many_threads_free_the_message_once() {
+        let c = Counted(Arc::new(Default::default()), 4);
+        let probe = c.0.clone();
+        let shared = SharedMessage::new(c);
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        let e = MessageEnvelope::new(s.clone());
+                        assert_eq!(e.message().downcast_ref::<Counted>().unwrap().1, 4);
+                    }
+                    // One thread takes its message: a copy (the others may still hold it)
+                    // or the message itself (if it is the last).
+                    if i == 0 {
+                        let mut e = MessageEnvelope::new(s);
+                        assert_eq!(e.take_message::<Counted>().unwrap().1, 4);
+                    }
+                })
+            })
+            .collect();
+        drop(shared);
+        for t in threads {
+            t.join().expect("no thread panicked");
+        }
+        assert_eq!(Arc::strong_count(&probe), 1, "freed, once");
     }
 
     /// A message whose copy panics (`_probe` counts the live messages).
