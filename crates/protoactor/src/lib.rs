@@ -63,10 +63,11 @@
 //  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //                 starting a system, sending from outside, ready-made actors and middleware,
 //                 the runtime-level API for crates that extend the system
-// No unsafe code but one audited exception: `message.rs`, where an envelope's message is a
-// pointer to the message itself, owned as a box or one reference of a shared message (marked
-// in the header slot), and a `SharedMessage` finds its reference-counted cell from the
-// message's address (see `SharedMessage` and `MessagePtr`).
+// No unsafe code but one audited exception (`deny`, allowed item by item there, each block
+// with a SAFETY comment): `message.rs`, where an envelope's message is a pointer to the
+// message itself, owned as a box or one reference of a shared message (marked in the header
+// slot), and a `SharedMessage` finds its reference-counted cell from the message's address
+// (see `SharedMessage`, `Payload` and `HeaderSlot`).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
