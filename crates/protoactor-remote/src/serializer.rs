@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use bytes::{BufMut, BytesMut};
 use parking_lot::Mutex;
 use prost::{Message as _, Name as _};
-use protoactor::{BoxedMessage, Message};
+use protoactor::{BoxedMessage, Message, SharedMessage};
 use rustc_hash::FxHashMap;
 
 pub use crate::pid::WireContext;
@@ -84,18 +84,37 @@ type EncodeFn =
 type DecodeFn = Arc<dyn Fn(&[u8]) -> Result<BoxedMessage, String> + Send + Sync>;
 /// Copies a decoded message of the registered type (`None` for another type).
 type CloneFn = fn(&dyn Message) -> Option<BoxedMessage>;
+/// Shares a decoded message of the registered type (gives back another type).
+type ShareFn = fn(BoxedMessage) -> Result<SharedMessage, BoxedMessage>;
 
 fn clone_as<T: Message + Clone>(m: &dyn Message) -> Option<BoxedMessage> {
     m.downcast_ref::<T>()
         .map(|m| Box::new(m.clone()) as BoxedMessage)
 }
 
-/// How a type name is read: decoded, and copied once decoded (protobuf types; one decoded
-/// message copied to many local receivers costs a copy each instead of a decode each).
+/// How a decoded message of a registered protobuf type reaches many local receivers.
+#[derive(Clone, Copy)]
+struct Copier {
+    clone: CloneFn,
+    share: ShareFn,
+}
+
+impl Copier {
+    fn of<T: Message + Sync + Clone>() -> Self {
+        Copier {
+            clone: clone_as::<T>,
+            share: SharedMessage::from_boxed::<T>,
+        }
+    }
+}
+
+/// How a type name is read: decoded, and copied or shared once decoded (protobuf types;
+/// one decoded message for many local receivers costs a copy or a reference each instead of
+/// a decode each).
 #[derive(Clone)]
 struct Incoming {
     decode: DecodeFn,
-    clone: Option<CloneFn>,
+    copier: Option<Copier>,
 }
 
 #[derive(Clone)]
@@ -207,7 +226,17 @@ impl Decoder {
     /// (protobuf types registered with [`Serialization::register`]); `None` otherwise (decode
     /// the bytes again instead).
     pub fn copy(&self, msg: &dyn Message) -> Option<BoxedMessage> {
-        self.0.as_ref()?.clone?(msg)
+        (self.0.as_ref()?.copier?.clone)(msg)
+    }
+
+    /// `msg`, a message this decoder decoded, as one [`SharedMessage`] for many local
+    /// receivers, when its type can be shared (protobuf types registered with
+    /// [`Serialization::register`]); `msg` back otherwise.
+    pub fn share(&self, msg: BoxedMessage) -> Result<SharedMessage, BoxedMessage> {
+        match self.0.as_ref().and_then(|d| d.copier) {
+            Some(c) => (c.share)(msg),
+            None => Err(msg),
+        }
     }
 }
 
@@ -243,10 +272,10 @@ impl Serialization {
         name: &str,
         id: SerializerId,
         decode: DecodeFn,
-        clone: Option<CloneFn>,
+        copier: Option<Copier>,
     ) {
         t.incoming.entry(name.to_string()).or_default()[id as usize] =
-            Some(Incoming { decode, clone });
+            Some(Incoming { decode, copier });
     }
 
     /// Registers a protobuf message type under its proto full name: it is sent with the
@@ -276,7 +305,7 @@ impl Serialization {
                     encode,
                 },
             );
-            Self::add_decoder(t, &name, PROTOBUF, decode, Some(clone_as::<T>));
+            Self::add_decoder(t, &name, PROTOBUF, decode, Some(Copier::of::<T>()));
         });
     }
 

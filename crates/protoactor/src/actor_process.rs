@@ -134,7 +134,7 @@ impl ActorProcess {
         for m in self.mailbox.middleware().iter() {
             m.message_posted(&*env.message);
         }
-        if let Some(batch) = env.message.downcast_mut::<MessageBatch>() {
+        if let Some(batch) = env.message.batch_mut() {
             self.push_batch(pid, batch);
         }
         self.push_user(pid, env);
@@ -149,14 +149,14 @@ impl ActorProcess {
     #[cold]
     #[inline(never)]
     fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
-        let msgs = batch.take_messages().into_iter();
+        let msgs = batch.take_envelopes();
         match self.mailbox.user() {
             // One lock for the whole batch (the other queues take them one by one: a
             // bounded one may have to wait for room, a priority one sorts each).
-            UserQueue::Unbounded(q) => q.push_all(msgs.map(MessageEnvelope::from_boxed)),
+            UserQueue::Unbounded(q) => q.push_all(msgs),
             _ => {
-                for msg in msgs {
-                    self.push_user(pid, MessageEnvelope::from_boxed(msg));
+                for env in msgs {
+                    self.push_user(pid, env);
                 }
             }
         }

@@ -229,23 +229,18 @@ impl Context {
         self.message().downcast_ref::<T>()
     }
     /// Moves the current message out if it is a `T` (afterwards `message()` is `()`).
-    /// Messages retained by `reenter_after` cannot be taken.
+    /// Messages retained by `reenter_after` cannot be taken. A [`SharedMessage`](crate::SharedMessage)
+    /// is copied unless this receiver holds its last reference.
     #[inline]
     pub fn take_message<T: Message>(&mut self) -> Option<T> {
         let Current::Owned(env) = &mut self.current else {
             return None;
         };
-        if !env.message.is::<T>() {
-            return None;
-        }
-        // Checked above: one more `type_id` call (in `downcast`), not two.
-        let msg = std::mem::replace(&mut env.message, Box::new(()));
-        let msg: Box<dyn std::any::Any> = msg;
-        msg.downcast::<T>().ok().map(|b| *b)
+        env.take_message::<T>()
     }
     /// The current message's header.
     pub fn header(&self) -> Option<&MessageHeader> {
-        self.envelope().and_then(|e| e.header.as_deref())
+        self.envelope().and_then(|e| e.message.header.get())
     }
     /// Who sent the current message, if it was a request.
     pub fn sender(&self) -> Option<&Pid> {
@@ -280,11 +275,9 @@ impl Context {
     pub fn forward(&mut self, target: &Pid) {
         match std::mem::replace(&mut self.current, Current::NONE) {
             Current::Owned(env) => {
-                let placeholder = MessageEnvelope {
-                    message: Box::new(()),
-                    sender: env.sender.clone(),
-                    header: env.header.clone(),
-                };
+                let placeholder = MessageEnvelope::from_boxed(Box::new(()))
+                    .with_sender(env.sender.clone())
+                    .with_header(env.header_arc());
                 self.current = Current::Owned(placeholder);
                 self.send_as_self(target, env);
             }

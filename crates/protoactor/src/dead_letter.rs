@@ -72,10 +72,11 @@ impl Process for DeadLetterProcess {
             return;
         };
         system.metrics().dead_letter();
+        let (message, sender, _) = envelope.into_parts();
         let ev = DeadLetterEvent {
             pid: pid.clone(),
-            message: envelope.message,
-            sender: envelope.sender,
+            message,
+            sender,
         };
         self.log(&system, &ev);
         system.event_stream().publish(&ev);

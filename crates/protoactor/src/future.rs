@@ -165,7 +165,7 @@ impl Process for FutureProcess {
                     request: s.request_info(),
                 })
             } else {
-                Ok(envelope.message)
+                Ok(envelope.into_message())
             };
             s.complete(r);
         }

@@ -63,7 +63,12 @@
 //  5 top        bootstrap, root_context, router, scheduler, middleware, runtime, tracing_otel
 //                 starting a system, sending from outside, ready-made actors and middleware,
 //                 the runtime-level API for crates that extend the system
-#![forbid(unsafe_code)]
+// No unsafe code but one audited exception (`deny`, allowed item by item there, each block
+// with a SAFETY comment): `message.rs`, where an envelope's message is a pointer to the
+// message itself, owned as a box or one reference of a shared message (marked in the header
+// slot), and a `SharedMessage` finds its reference-counted cell from the message's address
+// (see `SharedMessage`, `Payload` and `HeaderSlot`).
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 // The README's code is compiled and run as a doc test, so the tour cannot rot.
@@ -116,8 +121,8 @@ pub use future::{ActorFuture, FutureError};
 pub use mailbox::{MailboxConfig, MailboxMiddleware};
 pub use message::{
     BoxedMessage, DeadLetterResponse, Message, MessageBatch, MessageEnvelope, MessageHeader,
-    PoisonPill, ReceiveTimeout, Restarting, Started, Stop, Stopped, Stopping, Terminated,
-    TerminatedReason, Touch, Touched,
+    PoisonPill, ReceiveTimeout, Restarting, SharedMessage, Started, Stop, Stopped, Stopping,
+    Terminated, TerminatedReason, Touch, Touched,
 };
 pub use pid::Pid;
 pub use props::{Props, SpawnError};

@@ -4,6 +4,9 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::pid::Pid;
@@ -74,14 +77,554 @@ pub fn downcast_message<T: Any>(msg: BoxedMessage) -> Result<Box<T>, BoxedMessag
     }
 }
 
-/// Boxes a message; an already boxed message is passed through instead of being boxed twice.
+/// Boxes a message; an already boxed message is passed through instead of being boxed twice,
+/// and a [`SharedMessage`] becomes its message (copied unless this was its last reference).
 #[inline]
 pub fn into_boxed<M: Message>(msg: M) -> BoxedMessage {
     let mut slot = Some(msg);
-    if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<BoxedMessage>>() {
+    let any = &mut slot as &mut dyn Any;
+    if let Some(boxed) = any.downcast_mut::<Option<BoxedMessage>>() {
         return boxed.take().expect("slot is filled");
     }
+    if let Some(shared) = any.downcast_mut::<Option<SharedMessage>>() {
+        return shared.take().expect("slot is filled").into_boxed();
+    }
     Box::new(slot.take().expect("slot is filled"))
+}
+
+/// One message delivered to many receivers without a copy each: cloning it (and sending
+/// the clone) costs a reference count increment, as protoactor-go hands one pointer to every
+/// receiver.
+///
+/// A receiver reads it as the message itself (`ctx.message_as::<T>()`, `match_message!`,
+/// `downcast_ref`): the sharing is invisible. What needs the message owned gets its own copy,
+/// made when needed: [`Context::take_message`](crate::Context::take_message) (which takes the
+/// message itself from the last reference), [`MessageEnvelope::message_mut`] and
+/// [`MessageEnvelope::into_message`]; `forward` passes the shared message on as it is.
+///
+/// Send one with `send(pid, shared.clone())` or as a [`MessageBatch::shared`].
+///
+/// ```
+/// use protoactor::{MessageEnvelope, SharedMessage};
+///
+/// let shared = SharedMessage::new(String::from("news"));
+/// let a = MessageEnvelope::new(shared.clone());
+/// let b = MessageEnvelope::new(shared);
+/// assert_eq!(a.message().downcast_ref::<String>().unwrap(), "news");
+/// assert!(std::ptr::eq(a.message(), b.message()), "one message, two envelopes");
+/// ```
+///
+/// A [`MessageBatch`] is not `Clone`, so it is never shared (the mailbox relies on it):
+///
+/// ```compile_fail
+/// protoactor::SharedMessage::new(protoactor::MessageBatch::new(Vec::new()));
+/// ```
+//
+// Representation: the message's own fat pointer (its address inside a `SharedCell<T>`, with
+// `T`'s `dyn Message` vtable), holding one reference of the cell's count. So an envelope can
+// carry it in the very field where it carries an owned box, and every read of a message is
+// the same load and vtable call for both; what needs the cell finds it from the message's
+// address (`cell_of`): the count first (taking and giving up a reference need not know `T`),
+// then `T`'s operations (`SharedHooks`).
+pub struct SharedMessage(NonNull<dyn Message>);
+
+// SAFETY: a `SharedMessage` is one reference of a `SharedCell<T>` with `T: Send + Sync` (the
+// bound of `SharedMessage::new`, the only constructor of a cell): the message may be read from
+// any thread and is freed (or moved out) by whichever thread gives up the last reference; it
+// gives out only `&dyn Message` (never `&mut`), and the count is atomic.
+#[allow(unsafe_code)]
+unsafe impl Send for SharedMessage {}
+// SAFETY: as for `Send` above: shared reads of a `Sync` message.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedMessage {}
+
+/// A shared message's allocation (a `Box`): the count of references, `T`'s operations, then
+/// the message. `repr(C)`, so the message's offset in the cell follows from its alignment
+/// alone (see `cell_of`) and the count is at the cell's start.
+#[repr(C)]
+struct SharedCell<T> {
+    count: AtomicUsize,
+    hooks: &'static SharedHooks,
+    message: T,
+}
+
+/// What only the concrete type of a shared message can do, reached through its cell. Each
+/// takes the cell's address, which must be a live `SharedCell<T>`'s (from `Box::into_raw`) for
+/// the `T` the table was made for (the table is only ever stored in such a cell).
+struct SharedHooks {
+    /// Frees the cell and the message (the count reached zero).
+    free: unsafe fn(NonNull<u8>),
+    /// Moves the message out into a box and frees the cell (its one reference).
+    take: unsafe fn(NonNull<u8>) -> BoxedMessage,
+    /// A copy of the message, in a box (the cell is only read).
+    copy: unsafe fn(NonNull<u8>) -> BoxedMessage,
+}
+
+struct Hooks<T>(PhantomData<T>);
+
+#[allow(unsafe_code)]
+impl<T: Message + Sync + Clone> Hooks<T> {
+    const TABLE: &'static SharedHooks = &SharedHooks {
+        free: Self::free,
+        take: Self::take,
+        copy: Self::copy,
+    };
+
+    /// Safety: `cell` is a `SharedCell<T>`'s whose count reached zero (no reference is left).
+    unsafe fn free(cell: NonNull<u8>) {
+        // SAFETY: by this function's contract: the cell's box, from `Box::into_raw`, freed
+        // once (no reference is left to reach it).
+        drop(unsafe { Box::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) })
+    }
+
+    /// Safety: `cell` is a `SharedCell<T>`'s and the caller holds its only reference, given
+    /// up here.
+    unsafe fn take(cell: NonNull<u8>) -> BoxedMessage {
+        // SAFETY: by this function's contract: the only reference, so nothing else reaches
+        // the cell; its box taken back once.
+        let cell = unsafe { Box::from_raw(cell.as_ptr().cast::<SharedCell<T>>()) };
+        Box::new(cell.message)
+    }
+
+    /// Safety: `cell` is a `SharedCell<T>`'s and the caller holds a reference during the call.
+    unsafe fn copy(cell: NonNull<u8>) -> BoxedMessage {
+        // SAFETY: by this function's contract the cell is alive; it is only read.
+        let cell = unsafe { &*cell.as_ptr().cast::<SharedCell<T>>() };
+        Box::new(cell.message.clone())
+    }
+}
+
+/// The cell of a shared message (the start of the `SharedCell<T>` that holds it).
+///
+/// Safety: `message` is a [`SharedMessage`]'s pointer whose reference is alive.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn cell_of(message: NonNull<dyn Message>) -> NonNull<u8> {
+    // SAFETY: the message is alive (the caller's reference), so it may be borrowed to read
+    // its alignment from the vtable.
+    let align = std::mem::align_of_val(unsafe { message.as_ref() });
+    // `repr(C)`: the message follows the count and the hooks' reference (two words, 16 bytes)
+    // at the next multiple of its alignment, which, both being powers of two, is the larger
+    // of the two (`SharedMessage::new` asserts that this finds the cell; `next_multiple_of`
+    // would divide).
+    let offset = (2 * std::mem::size_of::<usize>()).max(align);
+    // SAFETY: the message lies `offset` bytes into its cell, so this stays inside the same
+    // allocation, with the cell's provenance (the pointer was derived from the cell's).
+    unsafe { message.cast::<u8>().sub(offset) }
+}
+
+/// The reference count of the shared message at `message`.
+///
+/// Safety: as for [`cell_of`]; the count is not used beyond the caller's reference.
+#[allow(unsafe_code)]
+#[inline(always)]
+unsafe fn count_of<'a>(message: NonNull<dyn Message>) -> &'a AtomicUsize {
+    // SAFETY: a live `SharedCell<T>` starts with its `AtomicUsize` (`repr(C)`), aligned for it
+    // (the cell's alignment is at least a word's), and is alive while the caller's reference is.
+    unsafe { cell_of(message).cast::<AtomicUsize>().as_ref() }
+}
+
+/// The operations of the shared message at `message`.
+///
+/// Safety: as for [`cell_of`].
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn hooks_of(message: NonNull<dyn Message>) -> (NonNull<u8>, &'static SharedHooks) {
+    // SAFETY: the caller's contract is `cell_of`'s.
+    let cell = unsafe { cell_of(message) };
+    // SAFETY: the `&'static SharedHooks` follows the count (`repr(C)`: one word in, aligned
+    // for it), in a live cell.
+    let hooks = unsafe { *cell.cast::<&'static SharedHooks>().add(1).as_ptr() };
+    (cell, hooks)
+}
+
+#[allow(unsafe_code)]
+impl SharedMessage {
+    /// Shares `message` (any `Clone + Sync` message; a `SharedMessage` is returned as it is).
+    pub fn new<T: Message + Sync + Clone>(message: T) -> Self {
+        let mut slot = Some(message);
+        if let Some(s) = (&mut slot as &mut dyn Any).downcast_mut::<Option<SharedMessage>>() {
+            return s.take().expect("slot is filled");
+        }
+        let message = slot.take().expect("slot is filled");
+        let cell = Box::into_raw(Box::new(SharedCell {
+            count: AtomicUsize::new(1),
+            hooks: Hooks::<T>::TABLE,
+            message,
+        }));
+        // SAFETY: `cell` points to the live cell just made; `addr_of!` makes no reference.
+        let at: *mut T = unsafe { std::ptr::addr_of_mut!((*cell).message) };
+        let at: *mut dyn Message = at;
+        // SAFETY: a field's address inside a live allocation is not null.
+        let ptr = unsafe { NonNull::new_unchecked(at) };
+        // Once per shared message, not per delivery: the layout `cell_of` relies on.
+        // SAFETY: `ptr` is this new reference's message.
+        assert_eq!(
+            unsafe { cell_of(ptr) }.as_ptr().cast_const(),
+            cell.cast::<u8>().cast_const(),
+            "SharedCell layout"
+        );
+        SharedMessage(ptr)
+    }
+
+    /// Shares a boxed message if it is a `T` (moved out of its box), giving it back
+    /// unchanged otherwise.
+    pub fn from_boxed<T: Message + Sync + Clone>(
+        message: BoxedMessage,
+    ) -> Result<Self, BoxedMessage> {
+        downcast_message::<T>(message).map(|b| SharedMessage::new(*b))
+    }
+
+    /// The message.
+    #[inline]
+    pub fn message(&self) -> &dyn Message {
+        // SAFETY: this reference keeps the message alive while `self` is borrowed, and a
+        // shared message is only ever read.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The message as an owned box: the message itself when this was its last reference,
+    /// a copy otherwise.
+    pub fn into_boxed(self) -> BoxedMessage {
+        // SAFETY: `self`'s reference is alive. Acquire: the other holders' reads (their
+        // releases) happen before the message is moved out.
+        if unsafe { count_of(self.0) }.load(Ordering::Acquire) == 1 {
+            let ptr = self.into_raw();
+            // SAFETY: the only reference (no other holder is left to make another), given up
+            // by `take`.
+            return unsafe {
+                let (cell, hooks) = hooks_of(ptr);
+                (hooks.take)(cell)
+            };
+        }
+        // SAFETY: `self` holds a reference during the copy; it is given up after it (also if
+        // the copy panics, by `self`'s drop).
+        unsafe {
+            let (cell, hooks) = hooks_of(self.0);
+            (hooks.copy)(cell)
+        }
+    }
+
+    /// The message's pointer, keeping its reference (for an envelope to hold).
+    #[inline]
+    fn into_raw(self) -> NonNull<dyn Message> {
+        std::mem::ManuallyDrop::new(self).0
+    }
+}
+
+#[allow(unsafe_code)]
+impl Clone for SharedMessage {
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: `self`'s reference keeps the cell alive. Relaxed, as `Arc`'s increment: a
+        // new reference is made from an existing one, which orders nothing.
+        let old = unsafe { count_of(self.0) }.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            // As `Arc`: so many clones leaked that the count could wrap; abort rather than
+            // free a message still referenced.
+            std::process::abort();
+        }
+        SharedMessage(self.0)
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for SharedMessage {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `self`'s reference, given up once (this is its drop).
+        unsafe { release_shared(self.0) }
+    }
+}
+
+/// Gives up the reference of a shared message's pointer, freeing the message with the last.
+///
+/// Safety: `message` is a [`SharedMessage`]'s pointer with a reference the caller owns and
+/// does not use again.
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn release_shared(message: NonNull<dyn Message>) {
+    // SAFETY: the caller's reference keeps the cell alive until this decrement. Release, as
+    // `Arc`'s: this holder's reads of the message happen before the last holder frees it.
+    if unsafe { count_of(message) }.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Acquire, as `Arc`'s: every other holder's release happens before the free.
+    std::sync::atomic::fence(Ordering::Acquire);
+    // SAFETY: the count reached zero: no reference is left but the one just given up, whose
+    // pointer is still valid to find the cell (nothing freed it).
+    unsafe {
+        let (cell, hooks) = hooks_of(message);
+        (hooks.free)(cell)
+    }
+}
+
+impl fmt::Debug for SharedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedMessage({})", self.message().type_name())
+    }
+}
+
+/// An envelope's message and header: a pointer to the message itself, owned as a `Box`
+/// unless the header slot is marked shared, then a [`SharedMessage`]'s reference. Either way
+/// it points at the message with the message's own vtable, so reading it (`Deref`) is one
+/// load, with no test; only drop, taking the message and `message_mut` test the mark.
+///
+/// The `Drop` is here, not on [`MessageEnvelope`]: a `Drop` on the envelope made every
+/// function that passes one on by value copy it to its stack first.
+pub(crate) struct Payload {
+    ptr: NonNull<dyn Message>,
+    pub(crate) header: HeaderSlot,
+}
+
+// SAFETY: a payload owns a `Box<dyn Message>` (`Send`: `Message: Send`) or one reference of a
+// `SharedMessage` (`Send`), and an optional `Arc<MessageHeader>` reference (`Send`). It is not
+// `Sync` (the raw pointers keep it so), as a `Box<dyn Message>` is not.
+#[allow(unsafe_code)]
+unsafe impl Send for Payload {}
+
+impl std::ops::Deref for Payload {
+    type Target = dyn Message;
+    #[inline(always)]
+    fn deref(&self) -> &dyn Message {
+        // SAFETY: the payload owns the message (a box) or a reference to it (a shared one),
+        // so it is alive while the payload is borrowed; `&self` gives no `&mut` (only
+        // `Payload::make_mut` does, after making a shared message the payload's own).
+        #[allow(unsafe_code)]
+        unsafe {
+            self.ptr.as_ref()
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Payload {
+    #[inline]
+    fn owned(message: BoxedMessage) -> Self {
+        // SAFETY: `Box::into_raw` is never null.
+        let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(message)) };
+        Payload {
+            ptr,
+            header: HeaderSlot::EMPTY,
+        }
+    }
+    #[inline]
+    fn shared(message: SharedMessage) -> Self {
+        Payload {
+            ptr: message.into_raw(),
+            header: HeaderSlot(std::ptr::without_provenance(SHARED)),
+        }
+    }
+    /// The message, mutably: a shared one is made this payload's own first (copied, unless
+    /// this was its last reference).
+    #[inline]
+    fn make_mut(&mut self) -> &mut dyn Message {
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // SAFETY: not shared (any more), so the pointer is the `Box` this payload owns, and
+        // `&mut self` makes the borrow unique.
+        unsafe { self.ptr.as_mut() }
+    }
+    /// The message as a `&mut MessageBatch` if it is one (the type test only: a batch is never
+    /// shared, so the message is this payload's own box).
+    #[inline(always)]
+    pub(crate) fn batch_mut(&mut self) -> Option<&mut MessageBatch> {
+        if !self.is::<MessageBatch>() {
+            return None;
+        }
+        debug_assert!(!self.header.is_shared());
+        // SAFETY: a `MessageBatch` is not `Clone`, and only `SharedMessage::new::<T: Clone>`
+        // makes a shared cell, so this batch is the payload's own box (see the `compile_fail`
+        // example on `SharedMessage`); `&mut self` makes the borrow unique.
+        let m: &mut dyn Message = unsafe { self.ptr.as_mut() };
+        m.downcast_mut::<MessageBatch>()
+    }
+    /// Moves the message out if it is a `T`, leaving `()` (a shared message is copied unless
+    /// this payload holds its last reference).
+    #[inline]
+    pub(crate) fn take<T: Any>(&mut self) -> Option<T> {
+        if !self.is::<T>() {
+            return None;
+        }
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        // `()` is zero-sized: boxing it allocates nothing.
+        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
+        // SAFETY: `Box::into_raw` is never null.
+        let old = std::mem::replace(&mut self.ptr, unsafe { NonNull::new_unchecked(unit) });
+        // SAFETY: not shared (any more), so the payload's own box, taken back once (the
+        // payload owns the unit box instead).
+        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.as_ptr()) };
+        // Checked above: one more `type_id` call (in `downcast`), not two.
+        msg.downcast::<T>().ok().map(|b| *b)
+    }
+    /// The message as an owned box (a shared one as in [`SharedMessage::into_boxed`]) and the
+    /// header.
+    #[inline]
+    fn into_parts(self) -> (BoxedMessage, Option<Arc<MessageHeader>>) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let header = me.header.take();
+        let message = if me.header.is_shared() {
+            // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference
+            // the payload held, which passes to this `SharedMessage` (`me` is not dropped).
+            SharedMessage(me.ptr).into_boxed()
+        } else {
+            // SAFETY: not shared, so the payload's own box, from `Box::into_raw`, taken back
+            // once (`me` is not dropped).
+            unsafe { Box::from_raw(me.ptr.as_ptr()) }
+        };
+        (message, header)
+    }
+    /// Turns a shared message into this payload's own (out of line: shared messages only).
+    #[cold]
+    #[inline(never)]
+    fn unshare(&mut self) {
+        // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference the
+        // payload holds, which passes to this `SharedMessage`: the payload holds `()` until
+        // the copy is made, so if the message's `clone` panics (the reference is given up
+        // then too), the payload does not give it up a second time.
+        let shared = SharedMessage(self.ptr);
+        self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
+        let unit = Box::into_raw(Box::new(()) as BoxedMessage);
+        // SAFETY: `Box::into_raw` is never null (and a zero-sized box owns no memory, so
+        // overwriting it below leaks nothing).
+        self.ptr = unsafe { NonNull::new_unchecked(unit) };
+        let owned = shared.into_boxed();
+        // SAFETY: `Box::into_raw` is never null.
+        self.ptr = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
+    }
+    /// Drops the payload inline (for the hot path that drops one per message).
+    #[inline(always)]
+    pub(crate) fn dispose(self) {
+        std::mem::ManuallyDrop::new(self).release();
+    }
+    /// Frees the message and the header (the `Drop`).
+    #[inline(always)]
+    fn release(&mut self) {
+        // Read by value: the out-of-line path gets the two words, not a pointer into the
+        // envelope (which made callers copy every envelope they pass on).
+        let (ptr, header) = (self.ptr, self.header.0);
+        if header.is_null() {
+            // SAFETY: no mark, so the payload's own box, from `Box::into_raw`, freed once
+            // (from its drop, or `dispose`, which skips the drop).
+            drop(unsafe { Box::from_raw(ptr.as_ptr()) })
+        } else {
+            // SAFETY: the payload's message and header slot, given up once (as above).
+            unsafe { release_marked(ptr, header) }
+        }
+    }
+}
+
+/// `Payload::release` with a header or a shared message (out of line).
+///
+/// Safety: `ptr` and `header` are a payload's, given up (the payload is not used again).
+#[allow(unsafe_code)]
+#[cold]
+#[inline(never)]
+unsafe fn release_marked(ptr: NonNull<dyn Message>, header: *const MessageHeader) {
+    let mut slot = HeaderSlot(header);
+    drop(slot.take());
+    if slot.is_shared() {
+        // SAFETY: marked shared: the payload's reference (the caller's contract).
+        unsafe { release_shared(ptr) }
+    } else {
+        // SAFETY: not shared: the payload's own box, from `Box::into_raw` (the caller's
+        // contract).
+        drop(unsafe { Box::from_raw(ptr.as_ptr()) })
+    }
+}
+
+impl Drop for Payload {
+    #[inline]
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Marks an envelope's message as shared, in the header slot's lowest bit (a header's
+/// address is aligned to at least 8).
+const SHARED: usize = 1;
+
+/// An envelope's header (`Option<Arc<MessageHeader>>` as a raw pointer, null for none) and
+/// the mark of a shared message (`SHARED`). An envelope with an owned message and no header,
+/// every ordinary message, has a null slot: the one test its drop makes, where
+/// `Option<Arc<_>>` made the same test.
+pub(crate) struct HeaderSlot(*const MessageHeader);
+
+#[allow(unsafe_code)]
+impl HeaderSlot {
+    const EMPTY: HeaderSlot = HeaderSlot(std::ptr::null());
+
+    #[inline(always)]
+    fn is_shared(&self) -> bool {
+        self.0.addr() & SHARED != 0
+    }
+    /// True if there is no header (shared or not).
+    #[inline(always)]
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.addr() <= SHARED
+    }
+    #[inline(always)]
+    fn header_ptr(&self) -> *const MessageHeader {
+        self.0.map_addr(|a| a & !SHARED)
+    }
+    /// The header, if any.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&MessageHeader> {
+        if self.is_none() {
+            return None;
+        }
+        // SAFETY: not none, so the slot holds a strong reference of an `Arc<MessageHeader>`
+        // (from `Arc::into_raw`, see `put`), alive while the slot is borrowed.
+        Some(unsafe { &*self.header_ptr() })
+    }
+    /// A new reference to the header, if any.
+    #[inline]
+    pub(crate) fn cloned(&self) -> Option<Arc<MessageHeader>> {
+        if self.is_none() {
+            return None;
+        }
+        let p = self.header_ptr();
+        // SAFETY: as in `get`: the slot's reference keeps the `Arc` alive, so one more can
+        // be made and taken.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
+    }
+    /// Takes the header out (the shared mark stays).
+    #[inline]
+    fn take(&mut self) -> Option<Arc<MessageHeader>> {
+        if self.is_none() {
+            return None;
+        }
+        let p = self.header_ptr();
+        self.0 = self.0.map_addr(|a| a & SHARED);
+        // SAFETY: the slot's reference, from `Arc::into_raw`, handed over once (the slot no
+        // longer holds it).
+        Some(unsafe { Arc::from_raw(p) })
+    }
+    /// Sets the header of a slot that has none (the shared mark stays).
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, header: &Option<Arc<MessageHeader>>) {
+        debug_assert!(self.is_none());
+        if let Some(h) = header {
+            self.0 = Arc::into_raw(h.clone()).map_addr(|a| a | self.0.addr());
+        }
+    }
+    /// Replaces the header (the old one is dropped; the shared mark stays).
+    #[inline]
+    pub(crate) fn put(&mut self, header: Option<Arc<MessageHeader>>) {
+        drop(self.take());
+        if let Some(h) = header {
+            let mark = self.0.addr();
+            // A header's address is aligned to more than the mark (asserted at the envelope),
+            // so the mark bit is free.
+            self.0 = Arc::into_raw(h).map_addr(|a| a | mark);
+        }
+    }
 }
 
 /// Read-only message headers (string key/value pairs), carried across the wire by remote.
@@ -147,13 +690,15 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for MessageHeader {
 /// Build one with [`MessageEnvelope::new`] and the `with_*` methods, read it with the
 /// accessors, take it apart with [`MessageEnvelope::into_parts`].
 pub struct MessageEnvelope {
-    /// The message itself.
-    pub(crate) message: BoxedMessage,
+    /// The message itself (owned or shared) and the optional headers (shared, immutable
+    /// once sent).
+    pub(crate) message: Payload,
     /// Who to respond to, if anyone.
     pub(crate) sender: Option<Pid>,
-    /// Optional headers (shared, immutable once sent).
-    pub(crate) header: Option<Arc<MessageHeader>>,
 }
+
+// The header's address has a free low bit for the mark.
+const _: () = assert!(std::mem::align_of::<MessageHeader>() > SHARED);
 
 impl MessageEnvelope {
     /// An envelope with no sender and no header. An envelope given as the message is
@@ -163,22 +708,29 @@ impl MessageEnvelope {
     pub fn new<M: Message>(message: M) -> Self {
         // A `TypeId` comparison, resolved when `M` is known: free for other messages.
         let mut slot = Some(message);
-        if let Some(env) = (&mut slot as &mut dyn Any).downcast_mut::<Option<MessageEnvelope>>() {
+        let any = &mut slot as &mut dyn Any;
+        if let Some(env) = any.downcast_mut::<Option<MessageEnvelope>>() {
             return env.take().expect("slot is filled");
         }
+        if let Some(shared) = any.downcast_mut::<Option<SharedMessage>>() {
+            return Self::shared(shared.take().expect("slot is filled"));
+        }
+        Self::from_boxed(into_boxed(slot.take().expect("slot is filled")))
+    }
+    /// An envelope around a shared message (no sender, no header).
+    #[inline]
+    pub fn shared(message: SharedMessage) -> Self {
         Self {
-            message: into_boxed(slot.take().expect("slot is filled")),
+            message: Payload::shared(message),
             sender: None,
-            header: None,
         }
     }
     /// An envelope around an already boxed message.
     #[inline]
     pub fn from_boxed(message: BoxedMessage) -> Self {
         Self {
-            message,
+            message: Payload::owned(message),
             sender: None,
-            header: None,
         }
     }
     /// Sets the sender.
@@ -188,47 +740,70 @@ impl MessageEnvelope {
     }
     /// Sets the header.
     pub fn with_header(mut self, header: Option<Arc<MessageHeader>>) -> Self {
-        self.header = header;
+        self.message.header.put(header);
         self
     }
     /// Sets one header entry (for example in sender middleware), creating the header if
     /// there is none; a header shared with other envelopes is copied first.
     pub fn set_header(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        Arc::make_mut(self.header.get_or_insert_with(Default::default)).set(key, value);
+        let mut h = self.message.header.take().unwrap_or_default();
+        Arc::make_mut(&mut h).set(key, value);
+        self.message.header.put(Some(h));
     }
     /// The value of a header entry.
     pub fn header_value(&self, key: &str) -> Option<&str> {
-        self.header.as_deref().and_then(|h| h.get(key))
+        self.message.header.get().and_then(|h| h.get(key))
     }
     /// The message.
     #[inline]
     pub fn message(&self) -> &dyn Message {
         &*self.message
     }
-    /// The message, mutably (for example to `downcast_mut` it).
+    /// The message, mutably (for example to `downcast_mut` it). A [`SharedMessage`] is
+    /// copied first: the other receivers keep theirs unchanged.
     #[inline]
     pub fn message_mut(&mut self) -> &mut dyn Message {
-        &mut *self.message
+        self.message.make_mut()
     }
     /// Who to respond to, if anyone.
     #[inline]
     pub fn sender(&self) -> Option<&Pid> {
         self.sender.as_ref()
     }
-    /// The header, if any (shared between envelopes; see [`MessageEnvelope::set_header`]).
+    /// The header, if any (see [`MessageEnvelope::set_header`]).
     #[inline]
-    pub fn header(&self) -> Option<&Arc<MessageHeader>> {
-        self.header.as_ref()
+    pub fn header(&self) -> Option<&MessageHeader> {
+        self.message.header.get()
     }
-    /// The message, without sender and header.
+    /// A new reference to the header, if any (headers are shared between envelopes).
+    #[inline]
+    pub fn header_arc(&self) -> Option<Arc<MessageHeader>> {
+        self.message.header.cloned()
+    }
+    /// The message, without sender and header (a shared one as its own copy, see
+    /// [`SharedMessage::into_boxed`]).
     #[inline]
     pub fn into_message(self) -> BoxedMessage {
-        self.message
+        self.message.into_parts().0
     }
-    /// Message, sender and header.
+    /// Message, sender and header (a shared message as in [`MessageEnvelope::into_message`]).
     #[inline]
     pub fn into_parts(self) -> (BoxedMessage, Option<Pid>, Option<Arc<MessageHeader>>) {
-        (self.message, self.sender, self.header)
+        let (message, header) = self.message.into_parts();
+        (message, self.sender, header)
+    }
+    /// Moves the message out if it is a `T`, leaving `()` (see [`Payload::take`]).
+    #[inline]
+    pub(crate) fn take_message<T: Any>(&mut self) -> Option<T> {
+        self.message.take::<T>()
+    }
+    /// Drops the envelope inline, for the hot paths that drop one per message (a `drop`
+    /// there is a call of the drop glue).
+    #[inline(always)]
+    pub(crate) fn dispose(self) {
+        let MessageEnvelope { message, sender } = self;
+        message.dispose();
+        drop(sender);
     }
 }
 
@@ -237,7 +812,7 @@ impl fmt::Debug for MessageEnvelope {
         f.debug_struct("MessageEnvelope")
             .field("message", &self.message.type_name())
             .field("sender", &self.sender)
-            .field("header", &self.header)
+            .field("header", &self.message.header.get())
             .finish()
     }
 }
@@ -327,15 +902,62 @@ pub struct Terminated {
 /// A batch of messages that a mailbox unrolls: each message is delivered on its own, then the
 /// batch itself (with its messages taken out, [`MessageBatch::len`] still telling how many there were).
 pub struct MessageBatch {
-    messages: Vec<BoxedMessage>,
+    messages: BatchMessages,
     len: usize,
 }
+
+enum BatchMessages {
+    Owned(Vec<BoxedMessage>),
+    /// One list for many receivers: each gets the messages themselves, not copies.
+    Shared(Arc<[SharedMessage]>),
+}
+
+/// The messages of a batch, as the mailbox queues them.
+pub(crate) enum BatchEnvelopes {
+    Owned(std::vec::IntoIter<BoxedMessage>),
+    Shared(Arc<[SharedMessage]>, std::ops::Range<usize>),
+}
+
+impl Iterator for BatchEnvelopes {
+    type Item = MessageEnvelope;
+    #[inline]
+    fn next(&mut self) -> Option<MessageEnvelope> {
+        match self {
+            BatchEnvelopes::Owned(it) => it.next().map(MessageEnvelope::from_boxed),
+            BatchEnvelopes::Shared(all, range) => range
+                .next()
+                .map(|i| MessageEnvelope::shared(all[i].clone())),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match self {
+            BatchEnvelopes::Owned(it) => it.len(),
+            BatchEnvelopes::Shared(_, range) => range.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for BatchEnvelopes {}
 
 impl MessageBatch {
     /// A batch of messages.
     pub fn new(messages: Vec<BoxedMessage>) -> Self {
         let len = messages.len();
-        Self { messages, len }
+        Self {
+            messages: BatchMessages::Owned(messages),
+            len,
+        }
+    }
+    /// A batch of shared messages: sending it to many receivers (a clone of the `Arc` each)
+    /// queues the same messages for all of them, a reference count increment per message and
+    /// receiver (see [`SharedMessage`]).
+    pub fn shared(messages: Arc<[SharedMessage]>) -> Self {
+        let len = messages.len();
+        Self {
+            messages: BatchMessages::Shared(messages),
+            len,
+        }
     }
     /// How many messages the batch was built with.
     pub fn len(&self) -> usize {
@@ -345,8 +967,14 @@ impl MessageBatch {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    pub(crate) fn take_messages(&mut self) -> Vec<BoxedMessage> {
-        std::mem::take(&mut self.messages)
+    pub(crate) fn take_envelopes(&mut self) -> BatchEnvelopes {
+        match std::mem::replace(&mut self.messages, BatchMessages::Owned(Vec::new())) {
+            BatchMessages::Owned(v) => BatchEnvelopes::Owned(v.into_iter()),
+            BatchMessages::Shared(all) => {
+                let range = 0..all.len();
+                BatchEnvelopes::Shared(all, range)
+            }
+        }
     }
 }
 
@@ -424,7 +1052,7 @@ mod tests {
     fn set_header_creates_or_copies_the_header() {
         let mut a = MessageEnvelope::new(1u8);
         a.set_header("k", "v");
-        let shared = a.header.clone();
+        let shared = a.header_arc();
         a.set_header("k", "w");
         assert_eq!(a.header_value("k"), Some("w"));
         assert_eq!(
@@ -439,6 +1067,274 @@ mod tests {
         let b: BoxedMessage = Box::new(String::from("hi"));
         let b = downcast_message::<u32>(b).unwrap_err();
         assert_eq!(*downcast_message::<String>(b).unwrap(), "hi");
+    }
+
+    /// A message whose copies and drops are counted.
+    #[derive(Debug)]
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>, u32);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            Counted(self.0.clone(), self.1)
+        }
+    }
+
+    impl Counted {
+        /// How many `Counted` share this one's counter (the original and its copies).
+        fn instances(&self) -> usize {
+            Arc::strong_count(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_shared_message_reads_as_itself_in_every_envelope_without_a_copy() {
+        let c = Counted(Arc::new(Default::default()), 7);
+        let probe = c.0.clone();
+        let shared = SharedMessage::new(c);
+        let envs: Vec<MessageEnvelope> = (0..3)
+            .map(|_| MessageEnvelope::new(shared.clone()))
+            .collect();
+        for e in &envs {
+            let m = e
+                .message()
+                .downcast_ref::<Counted>()
+                .expect("reads as the message");
+            assert_eq!(m.1, 7);
+            assert!(std::ptr::eq(
+                m,
+                envs[0].message().downcast_ref::<Counted>().unwrap()
+            ));
+            assert!(e.message().type_name().ends_with("Counted"));
+        }
+        // Only the original: no copy was made (the probe and the message hold the counter).
+        assert_eq!(Arc::strong_count(&probe), 2);
+        drop(envs);
+        drop(shared);
+        assert_eq!(
+            Arc::strong_count(&probe),
+            1,
+            "dropping the envelopes frees the message"
+        );
+    }
+
+    #[test]
+    fn owning_a_shared_message_copies_it_unless_it_is_the_last_reference() {
+        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 1));
+        let mut a = MessageEnvelope::new(shared.clone());
+        let b = MessageEnvelope::new(shared);
+        // Changing one receiver's message copies it; the other keeps the original.
+        a.message_mut().downcast_mut::<Counted>().unwrap().1 = 2;
+        assert_eq!(a.message().downcast_ref::<Counted>().unwrap().1, 2);
+        assert_eq!(b.message().downcast_ref::<Counted>().unwrap().1, 1);
+        assert_eq!(
+            a.message().downcast_ref::<Counted>().unwrap().instances(),
+            2
+        );
+        // `b` holds the last reference: it gets the message itself.
+        let own = downcast_message::<Counted>(b.into_message()).unwrap();
+        assert_eq!(own.1, 1);
+        let (m, _, _) = a.into_parts();
+        assert_eq!(m.downcast_ref::<Counted>().unwrap().1, 2);
+        assert!(into_boxed(SharedMessage::new(5u8)).is::<u8>());
+    }
+
+    #[test]
+    fn take_copies_a_shared_message_while_others_hold_it_and_moves_it_from_the_last() {
+        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 1));
+        let probe = shared
+            .message()
+            .downcast_ref::<Counted>()
+            .unwrap()
+            .0
+            .clone();
+        let mut a = MessageEnvelope::new(shared.clone());
+        let mut b = MessageEnvelope::new(shared);
+        assert!(
+            a.take_message::<u8>().is_none(),
+            "another type is not taken"
+        );
+        // `b` still holds the message: `a` gets a copy, `b` keeps the original.
+        let mine = a.take_message::<Counted>().expect("a Counted");
+        assert_eq!(mine.1, 1);
+        assert_eq!(Arc::strong_count(&probe), 3, "probe, original, copy");
+        assert!(a.message().is::<()>(), "the taken envelope holds ()");
+        *a.message_mut().downcast_mut::<()>().unwrap() = ();
+        drop(mine);
+        // `b` holds the last reference: it gets the message itself, no copy.
+        let last = b.take_message::<Counted>().expect("a Counted");
+        assert_eq!(Arc::strong_count(&probe), 2, "probe and the original only");
+        assert!(b.message().is::<()>());
+        drop((a, b));
+        assert_eq!(Arc::strong_count(&probe), 2, "the taken message lives on");
+        drop(last);
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    #[test]
+    fn owned_envelopes_free_their_messages_on_drop_and_dispose() {
+        let c = Counted(Arc::new(Default::default()), 0);
+        let probe = c.0.clone();
+        let a = MessageEnvelope::new(c.clone());
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let b = MessageEnvelope::new(c).with_header(Some(Arc::new(h)));
+        assert_eq!(Arc::strong_count(&probe), 3);
+        a.dispose();
+        assert_eq!(Arc::strong_count(&probe), 2);
+        let header = b.header_arc().expect("a header");
+        b.dispose();
+        assert_eq!(Arc::strong_count(&probe), 1);
+        assert_eq!(
+            Arc::strong_count(&header),
+            1,
+            "the envelope's header reference freed"
+        );
+    }
+
+    #[test]
+    fn a_shared_envelope_carries_a_header_of_its_own() {
+        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 3));
+        let probe = shared
+            .message()
+            .downcast_ref::<Counted>()
+            .unwrap()
+            .0
+            .clone();
+        let mut a = MessageEnvelope::new(shared.clone());
+        let b = MessageEnvelope::new(shared.clone());
+        assert!(a.header().is_none());
+        a.set_header("k", "v");
+        let a = a.with_sender(Some(Pid::new("nonhost", "s")));
+        assert_eq!(a.header_value("k"), Some("v"));
+        assert!(b.header().is_none(), "the other envelope has no header");
+        assert!(
+            std::ptr::eq(a.message(), b.message()),
+            "still the shared message"
+        );
+        let h = a.header_arc().unwrap();
+        // Replacing the header keeps the message shared.
+        let a = a.with_header(None).with_header(Some(h.clone()));
+        assert!(std::ptr::eq(a.message(), shared.message()));
+        let c = MessageEnvelope::new(shared.clone()).with_header(Some(h.clone()));
+        drop(c);
+        assert_eq!(Arc::strong_count(&h), 2, "h and a's header");
+        let (m, sender, header) = a.into_parts();
+        assert_eq!(m.downcast_ref::<Counted>().unwrap().1, 3);
+        assert_eq!(sender, Some(Pid::new("nonhost", "s")));
+        assert_eq!(header.unwrap().get("k"), Some("v"));
+        assert_eq!(Arc::strong_count(&probe), 3, "probe, original, a's copy");
+        drop((m, b, shared));
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    #[test]
+    fn references_given_up_on_many_threads_free_the_message_once() {
+        let c = Counted(Arc::new(Default::default()), 4);
+        let probe = c.0.clone();
+        let shared = SharedMessage::new(c);
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let s = shared.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        let e = MessageEnvelope::new(s.clone());
+                        assert_eq!(e.message().downcast_ref::<Counted>().unwrap().1, 4);
+                    }
+                    // One thread takes its message: a copy (the others may still hold it)
+                    // or the message itself (if it is the last).
+                    if i == 0 {
+                        let mut e = MessageEnvelope::new(s);
+                        assert_eq!(e.take_message::<Counted>().unwrap().1, 4);
+                    }
+                })
+            })
+            .collect();
+        drop(shared);
+        for t in threads {
+            t.join().expect("no thread panicked");
+        }
+        assert_eq!(Arc::strong_count(&probe), 1, "freed, once");
+    }
+
+    /// A message whose copy panics (`_probe` counts the live messages).
+    struct PanicsOnClone {
+        _probe: Arc<()>,
+    }
+
+    impl Clone for PanicsOnClone {
+        fn clone(&self) -> Self {
+            panic!("clone fails (expected by the test)")
+        }
+    }
+
+    #[test]
+    fn a_copy_that_panics_gives_the_shared_reference_up_once() {
+        let probe = Arc::new(());
+        let shared = SharedMessage::new(PanicsOnClone {
+            _probe: probe.clone(),
+        });
+        let mut env = MessageEnvelope::new(shared.clone());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            env.message_mut();
+        }));
+        assert!(r.is_err(), "the copy panicked");
+        assert!(
+            env.message().is::<()>(),
+            "the envelope holds () after the failed copy"
+        );
+        drop(env);
+        assert_eq!(Arc::strong_count(&probe), 2, "the shared message is alive");
+        assert!(shared.message().is::<PanicsOnClone>());
+        // The last reference moves the message out: no copy, no panic.
+        assert!(shared.into_boxed().is::<PanicsOnClone>());
+        assert_eq!(Arc::strong_count(&probe), 1);
+    }
+
+    /// A message aligned beyond the cell's hooks, so the message does not follow them directly.
+    #[derive(Clone, Debug, PartialEq)]
+    #[repr(align(64))]
+    struct Aligned(u64);
+
+    #[test]
+    fn shared_messages_of_any_alignment_find_their_cell() {
+        let big = SharedMessage::new(Aligned(9));
+        let env = MessageEnvelope::new(big.clone());
+        let addr = (env.message() as *const dyn Message).cast::<u8>().addr();
+        assert_eq!(addr % 64, 0);
+        assert_eq!(env.into_message().downcast_ref(), Some(&Aligned(9)));
+        let zst = SharedMessage::new(Started);
+        let mut e = MessageEnvelope::new(zst.clone());
+        assert!(e.message_mut().is::<Started>());
+        assert!(e.message_mut().downcast_mut::<Started>().is_some());
+        assert_eq!(big.into_boxed().downcast_ref(), Some(&Aligned(9)));
+        assert!(zst.into_boxed().is::<Started>());
+        let twice = SharedMessage::new(SharedMessage::new(1u8));
+        assert!(
+            twice.message().is::<u8>(),
+            "a shared message is not shared twice"
+        );
+    }
+
+    #[test]
+    fn a_shared_batch_queues_the_same_messages_for_every_receiver() {
+        let all: Arc<[SharedMessage]> = (0..3u32).map(SharedMessage::new).collect();
+        let mut one = MessageBatch::shared(all.clone());
+        let mut two = MessageBatch::shared(all);
+        assert_eq!(one.len(), 3);
+        let a: Vec<MessageEnvelope> = one.take_envelopes().collect();
+        let b: Vec<MessageEnvelope> = two.take_envelopes().collect();
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x.message().downcast_ref::<u32>(), Some(&(i as u32)));
+            assert!(std::ptr::eq(x.message(), y.message()));
+        }
+        assert_eq!(one.take_envelopes().len(), 0, "taken once");
+    }
+
+    #[test]
+    fn an_envelope_stays_four_words_with_a_niche() {
+        // Every queued message, every mailbox's inline slot and every context holds one.
+        assert_eq!(std::mem::size_of::<MessageEnvelope>(), 32);
+        assert_eq!(std::mem::size_of::<Option<MessageEnvelope>>(), 32);
     }
 
     #[test]

@@ -170,8 +170,8 @@ impl ContextOps for RootContext {
     // more, callgrind).
     #[inline(always)]
     fn send_envelope(&self, target: &Pid, mut envelope: MessageEnvelope) {
-        if envelope.header.is_none() {
-            envelope.header = self.header.clone();
+        if envelope.message.header.is_none() {
+            envelope.message.header.fill(&self.header);
         }
         send_through(
             self.sender_chain.get(),

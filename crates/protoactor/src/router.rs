@@ -248,7 +248,14 @@ impl RouterState {
         if routees.is_empty() {
             return system.dead_letter().send_user_message(system, env);
         }
-        if let Some(b) = env.message.downcast_mut::<BroadcastMessage>() {
+        // Tested by reading (free for a shared message); a `BroadcastMessage` is never
+        // shared (it is not `Clone`), so `message_mut` makes no copy.
+        if let Some(b) = env
+            .message
+            .is::<BroadcastMessage>()
+            .then(|| env.message_mut().downcast_mut::<BroadcastMessage>())
+            .flatten()
+        {
             let (clone, msg) = (
                 b.clone.clone(),
                 std::mem::replace(&mut b.message, Box::new(())),
@@ -300,11 +307,9 @@ fn broadcast(
     for r in routees {
         r.send_user_message(
             system,
-            MessageEnvelope {
-                message: clone(msg),
-                sender: env.sender.clone(),
-                header: env.header.clone(),
-            },
+            MessageEnvelope::from_boxed(clone(msg))
+                .with_sender(env.sender.clone())
+                .with_header(env.header_arc()),
         );
     }
 }

@@ -129,7 +129,7 @@ impl OtelTracing {
                 } else {
                     None
                 };
-                let parent = parent.unwrap_or_else(|| me.extract(env.header().map(|h| &**h)));
+                let parent = parent.unwrap_or_else(|| me.extract(env.header()));
                 let cx = me.start(
                     &parent,
                     "receive",

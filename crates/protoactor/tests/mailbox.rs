@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{probe, Probe, WAIT};
 use protoactor::prelude::*;
-use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch};
+use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch, SharedMessage};
 
 /// Holds an actor's first turn until the test opens `gate` (telling `entered` once the turn
 /// has begun), so that what the test sends meanwhile queues behind it.
@@ -161,6 +161,143 @@ fn a_message_batch_is_unrolled_in_order_and_then_delivered_itself() {
     let batch = MessageBatch::new(vec![Box::new(1u32), Box::new(2u32), Box::new(3u32)]);
     system.root().send(&pid, batch);
     assert_eq!(rx.take(4), ["n1", "n2", "n3", "batch3"]);
+}
+
+/// Receivers of one shared batch read the same messages in order, whatever their mailbox;
+/// one that takes its messages gets its own, and the others' stay unchanged.
+#[test]
+fn a_shared_batch_reaches_every_receiver_in_order_as_the_messages_themselves() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let reader = |name: &'static str, p: Probe<String>| {
+        Props::from_func(move |ctx| {
+            if let Some(s) = ctx.message_as::<String>() {
+                let addr = s.as_ptr() as usize;
+                p.push(format!("{name}:{s}@{addr:x}"));
+            } else if let Some(b) = ctx.message_as::<MessageBatch>() {
+                p.push(format!("{name}:batch{}", b.len()));
+            }
+        })
+    };
+    let taker = {
+        let p = p.clone();
+        Props::from_func(move |ctx| {
+            if let Some(mut s) = ctx.take_message::<String>() {
+                s.push('!');
+                p.push(format!("taker:{s}"));
+            }
+        })
+    };
+    let all: Arc<[SharedMessage]> = ["a", "b"]
+        .iter()
+        .map(|s| SharedMessage::new(s.to_string()))
+        .collect();
+    let addrs: Vec<String> = all
+        .iter()
+        .map(|m| {
+            format!(
+                "{:x}",
+                m.message().downcast_ref::<String>().unwrap().as_ptr() as usize
+            )
+        })
+        .collect();
+    let pids = [
+        system.root().spawn(&reader("one", p.clone())),
+        system
+            .root()
+            .spawn(&reader("two", p.clone()).with_mailbox(MailboxConfig::bounded(10))),
+        system.root().spawn(&taker),
+    ];
+    for pid in &pids {
+        system.root().send(pid, MessageBatch::shared(all.clone()));
+    }
+    let got = rx.take(8);
+    let of = |name: &str| -> Vec<String> {
+        got.iter()
+            .filter(|e| e.starts_with(name))
+            .cloned()
+            .collect()
+    };
+    // In order per receiver, the very strings of the batch (no copies), then the batch.
+    for name in ["one", "two"] {
+        assert_eq!(
+            of(name),
+            [
+                format!("{name}:a@{}", addrs[0]),
+                format!("{name}:b@{}", addrs[1]),
+                format!("{name}:batch2"),
+            ]
+        );
+    }
+    assert_eq!(
+        of("taker"),
+        ["taker:a!", "taker:b!"],
+        "the taker's own copies"
+    );
+    assert_eq!(all[0].message().downcast_ref::<String>().unwrap(), "a");
+
+    // A shared message sent on its own arrives as the message too.
+    let c = SharedMessage::new(String::from("c"));
+    system.root().send(&pids[0], c.clone());
+    let addr = c.message().downcast_ref::<String>().unwrap().as_ptr() as usize;
+    assert_eq!(rx.take(1), [format!("one:c@{addr:x}")]);
+}
+
+/// A message whose live copies are counted (through the `Arc`'s count).
+#[derive(Clone)]
+struct Tracked(Arc<()>);
+
+/// A receiver that panics while it reads a shared message gives its reference up with the
+/// failed turn (the actor restarts and goes on); a receiver that forwards one passes the
+/// same message on, and the others' message is never changed.
+#[test]
+fn a_shared_message_is_released_by_a_receiver_that_panics_and_passed_on_by_forward() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let panicker = {
+        let p = p.clone();
+        Props::from_func(move |ctx| {
+            if ctx.message_as::<Tracked>().is_some() {
+                panic!("receiver fails on a shared message (expected by the test)");
+            }
+            if let Some(n) = ctx.message_as::<u32>() {
+                p.push(format!("panicker:{n}"));
+            }
+        })
+    };
+    let reader = |p: Probe<String>| {
+        Props::from_func(move |ctx| {
+            if let Some(t) = ctx.message_as::<Tracked>() {
+                let addr = Arc::as_ptr(&t.0) as usize;
+                p.push(format!("reader:{addr:x}:{}", Arc::strong_count(&t.0)));
+            } else if let Some(n) = ctx.message_as::<u32>() {
+                p.push(format!("reader:{n}"));
+            }
+        })
+    };
+    let sink = system.root().spawn(&reader(p.clone()));
+    let sink2 = sink.clone();
+    let forwarder = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Tracked>() {
+            ctx.forward(&sink);
+        }
+    }));
+    let panicking = system.root().spawn(&panicker);
+    let counter = Arc::new(());
+    let addr = format!("{:x}", Arc::as_ptr(&counter) as usize);
+    let shared = SharedMessage::new(Tracked(counter.clone()));
+    system.root().send(&panicking, shared.clone());
+    system.root().send(&panicking, 1u32);
+    assert_eq!(rx.take(1), ["panicker:1"], "restarted after the panic");
+    system.root().send(&forwarder, shared.clone());
+    // The sink reads the very message (one `Tracked`: the counter and that message).
+    assert_eq!(rx.take(1), [format!("reader:{addr}:2")]);
+    // The sink's turn on the message is over once it handles the next one.
+    system.root().send(&sink2, 3u32);
+    assert_eq!(rx.take(1), ["reader:3"]);
+    drop(shared);
+    // Every envelope that held the message is gone (the turns after them replaced them).
+    assert_eq!(Arc::strong_count(&counter), 1, "no reference leaked");
 }
 
 #[derive(Clone)]

@@ -2,7 +2,9 @@
 //! full name, the names deduplicated in first-seen order, one `PubSubEnvelope` per message.
 
 use bytes::BytesMut;
-use protoactor::{BoxedMessage, Message};
+use std::sync::Arc;
+
+use protoactor::{BoxedMessage, Message, SharedMessage};
 use protoactor_remote::serializer::Decoder;
 use protoactor_remote::{Serialization, SerializationError, WireContext};
 
@@ -135,6 +137,36 @@ impl<'a> Prepared<'a> {
         Ok(all)
     }
 
+    /// `decoded` (what [`Prepared::decode_all`] gave) as messages shared by many receivers;
+    /// the messages back, unchanged, if one of their types cannot be shared (a JSON type).
+    pub(crate) fn share_all(
+        &self,
+        decoded: Vec<BoxedMessage>,
+    ) -> Result<Arc<[SharedMessage]>, Vec<BoxedMessage>> {
+        let mut shared = Vec::with_capacity(decoded.len());
+        let mut rest = decoded.into_iter();
+        for e in self.envelopes {
+            let Some(m) = rest.next() else { break };
+            // `new` filled every slot used.
+            let shares = match &self.decoders[slot(e.type_id, e.serializer_id)] {
+                Some(d) => d.share(m),
+                None => Err(m),
+            };
+            match shares {
+                Ok(s) => shared.push(s),
+                Err(m) => {
+                    // Give every message back as it was (each shared one has one reference).
+                    let mut back: Vec<BoxedMessage> =
+                        shared.into_iter().map(SharedMessage::into_boxed).collect();
+                    back.push(m);
+                    back.extend(rest);
+                    return Err(back);
+                }
+            }
+        }
+        Ok(shared.into())
+    }
+
     fn decode_one(&self, e: &PubSubEnvelope) -> Result<BoxedMessage, PubSubError> {
         let name = &self.type_names[e.type_id as usize];
         match &self.decoders[slot(e.type_id, e.serializer_id)] {
@@ -232,6 +264,48 @@ mod tests {
         let json = copy[1].downcast_ref::<protoactor_remote::JsonMessage>();
         assert_eq!(json.map(|j| j.json.as_str()), Some("{}"));
         assert_eq!(copy[2].downcast_ref(), Some(&member("b")));
+    }
+
+    /// Subscribers share a batch of protobuf types (the same messages, no copies); a batch
+    /// with a JSON type comes back whole and in order, to be copied instead.
+    #[test]
+    fn a_decoded_batch_is_shared_unless_a_type_cannot_be() {
+        let s = Serialization::new();
+        s.register::<crate::proto::Member>();
+        let member = |id: &str| crate::proto::Member {
+            id: id.into(),
+            ..Default::default()
+        };
+        let mut enc: Vec<EncodedMessage> = ["a", "b"]
+            .iter()
+            .map(|id| EncodedMessage::encode(&s, "a:1", &member(id), 1024).unwrap())
+            .collect();
+        let batch = to_transport(enc.clone());
+        let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
+        let shared = prepared
+            .share_all(prepared.decode_all().unwrap())
+            .expect("protobuf types are shared");
+        let got: Vec<_> = shared.iter().map(|m| m.message().downcast_ref()).collect();
+        assert_eq!(got, vec![Some(&member("a")), Some(&member("b"))]);
+
+        enc.insert(
+            1,
+            EncodedMessage {
+                type_name: "x.Unknown".into(),
+                serializer_id: 1,
+                data: b"{}".to_vec(),
+            },
+        );
+        let batch = to_transport(enc);
+        let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
+        let back = prepared
+            .share_all(prepared.decode_all().unwrap())
+            .expect_err("a JSON type is not shared");
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[0].downcast_ref(), Some(&member("a")));
+        let json = back[1].downcast_ref::<protoactor_remote::JsonMessage>();
+        assert_eq!(json.map(|j| j.json.as_str()), Some("{}"));
+        assert_eq!(back[2].downcast_ref(), Some(&member("b")));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The delivery actor `$pubsub-delivery` (Go's `cluster/pubsub_delivery.go`), on members and
 //! clients: it hands a batch to the subscribers on this node and reports the failures to the
 //! topic. Unlike Go: the subscribers get the messages themselves (sent as one
-//! `MessageBatch`, which the mailbox unrolls; the emptied batch and a `Touch` follow them,
+//! `MessageBatch` of messages decoded once and shared by the node's subscribers, which the
+//! mailbox unrolls; the emptied batch and a `Touch` follow them,
 //! and the `Touched` answer confirms they were handled); a cluster-identity subscriber is found
 //! through the PID cache and one that cannot be found is a reported failure, not a crash;
 //! the waits of one batch run together and never hold up the next batch. A request with
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use protoactor::{
     Actor, ActorFuture, ActorSystem, BoxedMessage, Context, ContextOps, FutureError, MessageBatch,
-    MessageEnvelope, Pid, RootContext, Touch,
+    MessageEnvelope, Pid, RootContext, SharedMessage, Touch,
 };
 use tokio::sync::{mpsc, Semaphore};
 
@@ -141,14 +142,21 @@ pub(crate) fn report(
     }
 }
 
-/// One batch for the subscribers on this node, each of which gets its own messages: the
-/// batch's types are looked up once and the batch decoded whole once (so a batch that does
-/// not decode reaches no subscriber); each subscriber gets a copy of the decoded messages,
-/// the last one the decoded messages themselves.
+/// One batch for the subscribers on this node: the batch's types are looked up once and the
+/// batch decoded whole once (so a batch that does not decode reaches no subscriber). The
+/// subscribers share the decoded messages (a reference each, as Go hands every subscriber
+/// the same pointer); a batch with a type that cannot be shared (a JSON type) is copied for
+/// each subscriber instead, the last one getting the decoded messages themselves.
 struct LocalBatch<'a> {
     prepared: Result<batch::Prepared<'a>, PubSubError>,
-    /// The decoded batch, once a first subscriber needed it (taken by the last subscriber).
-    decoded: Option<Result<Vec<BoxedMessage>, PubSubError>>,
+    /// The decoded batch, once a first subscriber needed it.
+    decoded: Option<Result<Decoded, PubSubError>>,
+}
+
+enum Decoded {
+    Shared(Arc<[SharedMessage]>),
+    /// Taken by the last subscriber.
+    Owned(Vec<BoxedMessage>),
 }
 
 /// A subscriber of the batch, and whether it is the batch's last.
@@ -163,13 +171,24 @@ impl LocalBatch<'_> {
     /// and a schedule per message.
     fn send_to(&mut self, root: &RootContext, pid: &Pid, last: bool) -> Result<(), PubSubError> {
         let prepared = self.prepared.as_ref().map_err(Clone::clone)?;
-        let decoded = self.decoded.get_or_insert_with(|| prepared.decode_all());
-        let all = match decoded {
+        let decoded = self.decoded.get_or_insert_with(|| {
+            let all = prepared.decode_all()?;
+            // A lone subscriber owns the messages: sharing would cost a cell each for nothing.
+            Ok(if last {
+                Decoded::Owned(all)
+            } else {
+                prepared
+                    .share_all(all)
+                    .map_or_else(Decoded::Owned, Decoded::Shared)
+            })
+        });
+        let batch = match decoded {
             Err(e) => return Err(e.clone()),
-            Ok(d) if last => std::mem::take(d),
-            Ok(d) => prepared.copy_all(d)?,
+            Ok(Decoded::Shared(all)) => MessageBatch::shared(all.clone()),
+            Ok(Decoded::Owned(d)) if last => MessageBatch::new(std::mem::take(d)),
+            Ok(Decoded::Owned(d)) => MessageBatch::new(prepared.copy_all(d)?),
         };
-        root.send(pid, MessageBatch::new(all));
+        root.send(pid, batch);
         Ok(())
     }
 }

@@ -144,18 +144,11 @@ impl Context {
     }
 }
 
-/// Drops a handled envelope field by field, inline: the envelope's drop glue was a call of
-/// its own per message (26 instructions).
+/// Drops a handled envelope inline: the envelope's drop glue was a call of its own per
+/// message (26 instructions).
 #[inline(always)]
 fn drop_envelope(env: MessageEnvelope) {
-    let MessageEnvelope {
-        message,
-        sender,
-        header,
-    } = env;
-    drop(message);
-    drop(sender);
-    drop(header);
+    env.dispose();
 }
 
 pub(super) fn run_decorators(
