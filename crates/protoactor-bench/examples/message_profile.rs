@@ -370,6 +370,15 @@ impl Actor for SpawnNode {
 }
 
 fn spawn_tree(system: &ActorSystem, leaves: u64, from_root: bool) -> u64 {
+    // Each node splits its range in ten: any other size leaves some leaves out.
+    let mut level = leaves;
+    while level > 1 && level.is_multiple_of(FAN_OUT) {
+        level /= FAN_OUT;
+    }
+    if leaves < FAN_OUT || level != 1 {
+        eprintln!("spawn: the leaves must be a power of 10 (10, 100, 1000, ...), not {leaves}");
+        std::process::exit(2);
+    }
     let cell: Arc<std::sync::OnceLock<Props>> = Arc::default();
     let c = cell.clone();
     let props = Props::from_producer(move || SpawnNode {
@@ -383,7 +392,14 @@ fn spawn_tree(system: &ActorSystem, leaves: u64, from_root: bool) -> u64 {
     let root = system.root();
     let top = root.spawn(&props);
     let sum = root
-        .request_future(&top, TreeReq { num: 0, size: leaves }, TIMEOUT)
+        .request_future(
+            &top,
+            TreeReq {
+                num: 0,
+                size: leaves,
+            },
+            TIMEOUT,
+        )
         .result_as::<i64>()
         .expect("spawn");
     assert_eq!(sum as u64, leaves * (leaves - 1) / 2);
