@@ -6,8 +6,7 @@
 //! a local send costs the message box and a queue push. On the system's dispatcher, a
 //! sender that is itself a mailbox's turn hands the woken mailbox to its own task instead,
 //! which runs it when the turn ends (`dispatcher/hand_off.rs`); so the actor's context
-//! lives in the process (in its allocation: one block per actor fewer than a box of its
-//! own), not in the task, and whichever task runs the turn works on it there.
+//! lives in the process, not in the task, and moves to whichever task runs the turn.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,8 +17,8 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::atomic::AtomicCell;
 use crossbeam_utils::Backoff;
-use parking_lot::{Mutex, MutexGuard};
 
 use crate::context::{ActorSlot, Context};
 use crate::dispatcher::{
@@ -67,19 +66,12 @@ pub(crate) struct ActorProcess {
     /// the same at every poll, so re-registering it (an `AtomicWaker`'s take, clone and
     /// four atomic operations per message) would buy nothing. Unused inline.
     waker: OnceLock<Waker>,
-    /// The actor's context, in the process's own allocation (a box of its own was one more
-    /// block per spawned actor). Whoever holds the schedule locks it for the turn and
-    /// unlocks it before giving the schedule up, so a hand-off can run the turn in another
-    /// task. Only `try_lock`ed after `start`: the schedule already makes its holder the
-    /// only runner, so a lock found taken means what an empty cell meant when the context
-    /// was a box taken out for the turn (another holder has it, or the runner task is being
-    /// dropped), never a wait. `None` once the actor stopped or its task was dropped.
-    core: Mutex<Option<Context>>,
+    /// The actor's context while no runner holds it. Whoever holds the schedule takes it
+    /// for the turn and puts it back before giving the schedule up, so a hand-off can run
+    /// the turn in another task (one word: a lock-free swap).
+    core: AtomicCell<Option<Box<Context>>>,
     system: ActorSystem,
 }
-
-/// The locked context of a turn.
-type Core<'a> = MutexGuard<'a, Option<Context>>;
 
 impl ActorProcess {
     pub(crate) fn new(
@@ -101,19 +93,17 @@ impl ActorProcess {
             },
             throughput: dispatcher.throughput().try_into().unwrap_or(u32::MAX),
             waker: OnceLock::new(),
-            core: Mutex::new(None),
+            core: AtomicCell::new(None),
             system: system.clone(),
         }
     }
 
     /// Starts running the mailbox with the actor's context (Started is already queued).
-    pub(crate) fn start(self: &Arc<Self>, ctx: Context, dispatcher: &Dispatcher) {
+    pub(crate) fn start(self: &Arc<Self>, ctx: Box<Context>, dispatcher: &Dispatcher) {
         for m in self.mailbox.middleware().iter() {
             m.mailbox_started();
         }
-        // Unlocked at once: nobody else holds the schedule (`new_scheduled`), so nobody else
-        // locks it yet.
-        *self.core.lock() = Some(ctx);
+        self.core.store(Some(ctx));
         match self.mode {
             Mode::Task | Mode::HandOff => {
                 let fut = RunnerFuture {
@@ -301,36 +291,26 @@ impl ActorProcess {
         }
     }
 
-    /// The context for a turn, if it is here and nobody else has it locked (see `core`).
-    #[inline]
-    fn lock_core(&self) -> Option<Core<'_>> {
-        self.core.try_lock().filter(|c| c.is_some())
-    }
-
-    /// Runs turns with the locked context `core` (the caller holds the schedule) until the
-    /// mailbox is idle (the context unlocked, the schedule given up), the turn used up its
-    /// throughput (the context unlocked, the schedule still held), or the actor stopped
-    /// (the context taken out of the process).
-    fn drive<'a>(&'a self, mut core: Core<'a>) -> Driven {
+    /// Runs turns with the context `ctx` (the caller holds the schedule) until the mailbox
+    /// is idle (the context is back in `core`, the schedule given up), the turn used up its
+    /// throughput (the context is back, the schedule still held), or the actor stopped.
+    fn drive(&self, mut ctx: Box<Context>) -> Driven {
         loop {
-            let Some(ctx) = core.as_mut() else {
-                return Driven::Idle;
-            };
-            match self.run_turn(ctx) {
-                Outcome::Yield => return Driven::Yield,
-                Outcome::Stopped => match core.take() {
-                    Some(ctx) => return Driven::Stopped(ctx),
-                    None => return Driven::Idle,
-                },
+            match self.run_turn(&mut ctx) {
+                Outcome::Yield => {
+                    self.core.store(Some(ctx));
+                    return Driven::Yield;
+                }
+                Outcome::Stopped => return Driven::Stopped(ctx),
                 Outcome::Idle => {
                     let suspended = self.is_suspended();
-                    // Unlocked before the schedule is given up: the next holder locks it.
-                    drop(core);
+                    // Back before the schedule is given up: the next holder takes it.
+                    self.core.store(Some(ctx));
                     self.sched.set_idle();
                     if self.has_work(suspended) && self.sched.try_reclaim() {
-                        match self.lock_core() {
+                        match self.core.take() {
                             Some(c) => {
-                                core = c;
+                                ctx = c;
                                 continue;
                             }
                             // Dropped with its runner task (the runtime shut down).
@@ -345,9 +325,15 @@ impl ActorProcess {
     }
 
     fn run_inline(&self) {
-        while let Some(core) = self.lock_core() {
-            match self.drive(core) {
-                Driven::Yield => {}
+        let Some(mut ctx) = self.core.take() else {
+            return;
+        };
+        loop {
+            match self.drive(ctx) {
+                Driven::Yield => match self.core.take() {
+                    Some(c) => ctx = c,
+                    None => return,
+                },
                 Driven::Stopped(ctx) => {
                     let pid = ctx.self_pid().clone();
                     drop(ctx);
@@ -463,16 +449,8 @@ impl ActorProcess {
     fn drop_core_if_detached(&self) {
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.flags.load(Ordering::SeqCst) & DETACHED != 0 {
-            self.drop_core();
+            drop(self.core.take());
         }
-    }
-
-    /// Takes the context out and drops it unlocked (its drop runs the actor's and the
-    /// PIDs' drops, which must not run under this process's lock). A lock held elsewhere
-    /// leaves it to the holder, which checks `DETACHED` after its turn.
-    fn drop_core(&self) {
-        let ctx = self.core.try_lock().and_then(|mut c| c.take());
-        drop(ctx);
     }
 
     fn has_work(&self, suspended: bool) -> bool {
@@ -577,19 +555,18 @@ enum Outcome {
 enum Driven {
     Idle,
     Yield,
-    /// The actor stopped: its context, taken out of the process (moved once, at the stop),
-    /// to drop after the process is marked dead.
-    Stopped(Context),
+    /// The actor stopped: its context, to drop after the process is marked dead.
+    Stopped(Box<Context>),
 }
 
 impl HandOff for ActorProcess {
     fn run_handed_off(&self) {
-        let Some(core) = self.lock_core() else {
+        let Some(ctx) = self.core.take() else {
             // Not expected (whoever won the schedule finds the context back); the task
             // then runs the turn.
             return self.wake_now();
         };
-        match self.drive(core) {
+        match self.drive(ctx) {
             Driven::Idle => {}
             // Its own task goes on after the other tasks of this worker.
             Driven::Yield => self.wake_now(),
@@ -621,7 +598,7 @@ impl Future for RunnerFuture {
         // Only this module spawns the runner, as its own task: its waker never changes.
         let w = p.waker.get_or_init(|| cx.waker().clone());
         debug_assert!(w.will_wake(cx.waker()));
-        let Some(core) = p.lock_core() else {
+        let Some(ctx) = p.core.take() else {
             // A hand-off ran the turn in which the actor stopped (otherwise the schedule's
             // holder has the context and wakes this task when it is done with it).
             return if p.dead.load(Ordering::Acquire) {
@@ -631,7 +608,7 @@ impl Future for RunnerFuture {
             };
         };
         let scope = (p.mode == Mode::HandOff).then(|| RunnerScope::enter(p.system.identity()));
-        let result = match p.drive(core) {
+        let result = match p.drive(ctx) {
             Driven::Idle => Poll::Pending,
             Driven::Yield => {
                 cx.waker().wake_by_ref();
@@ -665,7 +642,7 @@ impl Drop for RunnerFuture {
         // when it sees the flag.
         self.process.flags.fetch_or(DETACHED, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        self.process.drop_core();
+        drop(self.process.core.take());
     }
 }
 
@@ -680,15 +657,14 @@ mod tests {
         assert!(size <= 24, "RunnerFuture grew to {size} bytes");
     }
 
-    /// Every actor holds one process in an `Arc` (two counters before it), its context
-    /// inside: at most 248 bytes it is a 272-byte glibc chunk, the two chunks it replaced
-    /// (a 136-byte process in 160, the boxed 104-byte context in 112), one more word and it
-    /// is 288. The flags and the mode pack beside the schedule state; the queue kinds other
-    /// than the default and the mailbox middleware share one box; the system and the user
-    /// queue share one lock.
+    /// Every actor holds one process in an `Arc` (two counters before it): at most 136 bytes
+    /// it is a 160-byte glibc chunk, one more word and it is 176. The flags and the mode pack
+    /// beside the schedule state; the queue kinds other than the default and the mailbox
+    /// middleware share one box (160 bytes before); the system and the user queue share
+    /// one lock (152 bytes before).
     #[test]
     fn an_actor_process_stays_within_its_glibc_chunk() {
         let size = std::mem::size_of::<super::ActorProcess>();
-        assert!(size <= 248, "ActorProcess grew to {size} bytes");
+        assert!(size <= 136, "ActorProcess grew to {size} bytes");
     }
 }

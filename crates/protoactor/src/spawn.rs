@@ -43,7 +43,12 @@ pub fn default_spawn(
     }
     let process = Arc::new(ActorProcess::new(system, &props.0.mailbox, &dispatcher));
     let pid = system.registry().add_typed(process.clone(), id)?;
-    let mut ctx = Context::new(system, props.clone(), pid.clone(), parent.cloned());
+    let mut ctx = Box::new(Context::new(
+        system,
+        props.clone(),
+        pid.clone(),
+        parent.cloned(),
+    ));
     for f in props.0.on_init.iter() {
         f(&mut ctx);
     }

@@ -222,9 +222,9 @@ impl Drop for DropSignal {
 }
 
 /// An actor left running on a runtime that is then dropped (its mailbox task dropped
-/// unfinished) is dropped with it: the context, which lives in the actor's process and
-/// holds the process through its own PID, is taken out and dropped instead of keeping the
-/// two alive.
+/// unfinished) is dropped with it: the context, which the actor's process keeps between
+/// turns and which holds the process through its own PID, is taken out and dropped instead
+/// of keeping the two alive.
 #[test]
 fn actors_of_a_dropped_runtime_are_dropped() {
     let system = ActorSystem::new();
