@@ -4,9 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-
-use once_cell::sync::OnceCell;
+use std::sync::{Arc, OnceLock};
 
 /// The address of a process before remoting starts.
 pub const LOCAL_ADDRESS: &str = "nonhost";
@@ -25,11 +23,7 @@ struct PidInner {
     id: Arc<str>,
     request_id: u32,
     /// The serial of the registry that resolved this PID and what it resolved to.
-    /// `once_cell`'s cell, not std's `OnceLock`: a registry's own PID is built with its
-    /// process already in it (`OnceCell::with_value`, a plain store), where `OnceLock` (also
-    /// `OnceLock::from`) runs its `Once` to set it, ~90 instructions per spawn and per
-    /// registered future. Reading is the same one acquire load in both.
-    resolved: OnceCell<(u64, Resolved)>,
+    resolved: OnceLock<(u64, Resolved)>,
 }
 
 /// What a PID keeps once it resolved: the process it points at, opaque here.
@@ -57,23 +51,7 @@ impl Pid {
             address,
             id,
             request_id,
-            resolved: OnceCell::new(),
-        }))
-    }
-
-    /// A PID that the registry with `registry_serial` resolved to `resolved` from the
-    /// start (the registry's own PID of a process it registers).
-    pub(crate) fn resolved_from_start(
-        address: Arc<str>,
-        id: Arc<str>,
-        registry_serial: u64,
-        resolved: Resolved,
-    ) -> Self {
-        Pid(Arc::new(PidInner {
-            address,
-            id,
-            request_id: 0,
-            resolved: OnceCell::with_value((registry_serial, resolved)),
+            resolved: OnceLock::new(),
         }))
     }
 
@@ -215,32 +193,5 @@ mod tests {
         assert_ne!(a, a.with_request_id(3));
         assert_ne!(a, Pid::new("127.0.0.1:1", "$1"));
         assert_eq!(a.to_string(), "nonhost/$1");
-    }
-
-    /// Every actor's registry PID is one of these in an `Arc`: at most 72 bytes (88 with
-    /// the counts) it is a 96-byte glibc chunk. `once_cell`'s cell takes what std's
-    /// `OnceLock` took (the state word and the value, its `Option` in the `Arc`'s niche).
-    #[test]
-    fn a_pid_stays_within_its_glibc_chunk() {
-        let size = std::mem::size_of::<PidInner>();
-        assert!(size <= 72, "a PID grew to {size} bytes");
-    }
-
-    /// A registry's own PID carries its process from the start, for that registry only; a
-    /// PID built from parts carries nothing until it resolves, and keeps the first result.
-    #[test]
-    fn a_pid_resolved_from_the_start_keeps_its_registry_and_process() {
-        let process: Resolved = Arc::new(5u8);
-        let pid = Pid::resolved_from_start("nonhost".into(), "$1".into(), 7, process.clone());
-        assert!(Arc::ptr_eq(pid.resolved(7).expect("set"), &process));
-        assert!(pid.resolved(8).is_none());
-        pid.set_resolved(8, Arc::new(6u8));
-        assert!(Arc::ptr_eq(pid.resolved_any().expect("set"), &process));
-        assert_eq!(pid, Pid::new("nonhost", "$1"));
-
-        let other = Pid::new("nonhost", "$1");
-        assert!(other.resolved_any().is_none());
-        other.set_resolved(8, process.clone());
-        assert!(Arc::ptr_eq(other.resolved(8).expect("set"), &process));
     }
 }

@@ -182,7 +182,8 @@ impl ProcessRegistry {
 
     fn insert(&self, resolved: Resolved, id: &str) -> Result<Pid, NameExists> {
         let address = self.address();
-        let pid = Pid::resolved_from_start(address.clone(), Arc::from(id), self.serial, resolved);
+        let pid = Pid::with_parts(address.clone(), Arc::from(id), 0);
+        pid.set_resolved(self.serial, resolved);
         match self.local.entry(PidById(pid.clone())) {
             Entry::Occupied(e) => Err(NameExists(Pid::with_parts(
                 address,
