@@ -17,7 +17,12 @@
 //! - `persist`: an event-sourced counter on the in-memory provider (the `persistence`
 //!   workload's actor) persists `n` events, one `persist_event` per command;
 //! - `recover`: a journal of 1,000 events is written once, then `n` times a new
-//!   incarnation of the counter replays it (counted as 1,000 messages each).
+//!   incarnation of the counter replays it (counted as 1,000 messages each);
+//! - `spawn`: the `spawn` workload's tree, fan-out 10 down to `n` leaves (`n` a power of
+//!   10), each node spawning its children as its own, leaves answering and stopping
+//!   (counted as the actors spawned, 1.111 `n`);
+//! - `spawn-root`: the same tree with every node spawned from the root and nothing
+//!   stopping (`spawn-root`, protoactor-go's spawn benchmark).
 //!
 //! It prints the messages delivered and the time taken (meaningless under valgrind).
 //! Built with `--features mimalloc`, it runs on mimalloc instead of the system allocator.
@@ -41,7 +46,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(shape), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!(
-            "usage: message_profile <counting|fork-join|in-process|ping-pong|persist|recover> <n>"
+            "usage: message_profile <counting|fork-join|in-process|ping-pong|persist|recover|spawn|spawn-root> <n>"
         );
         std::process::exit(2);
     };
@@ -54,6 +59,8 @@ fn main() {
         "ping-pong" => ping_pong(&system, n),
         "persist" => persist(&system, n),
         "recover" => recover(&system, n),
+        "spawn" => spawn_tree(&system, n, false),
+        "spawn-root" => spawn_tree(&system, n, true),
         other => {
             eprintln!("unknown shape {other}");
             std::process::exit(2);
@@ -303,4 +310,104 @@ fn recover(system: &ActorSystem, n: u64) -> u64 {
         system.root().stop(&pid);
     }
     n * JOURNAL
+}
+
+struct TreeReq {
+    num: u64,
+    size: u64,
+}
+
+/// A node of the `spawn` workload's tree (`SpawnNode` of `src/protoactor_rs.rs`).
+struct SpawnNode {
+    props: Props,
+    from_root: bool,
+    replies: u64,
+    sum: i64,
+    reply_to: Option<Pid>,
+}
+
+const FAN_OUT: u64 = 10;
+
+impl Actor for SpawnNode {
+    fn receive(&mut self, ctx: &mut Context) {
+        if let Some(r) = ctx.message_as::<TreeReq>() {
+            let (num, size) = (r.num, r.size);
+            if size == 1 {
+                ctx.respond(num as i64);
+                if !self.from_root {
+                    let me = ctx.self_pid().clone();
+                    ctx.stop(&me);
+                }
+                return;
+            }
+            self.replies = FAN_OUT;
+            self.reply_to = ctx.sender().cloned();
+            let step = size / FAN_OUT;
+            for i in 0..FAN_OUT {
+                let child = if self.from_root {
+                    ctx.system().root().spawn(&self.props)
+                } else {
+                    ctx.spawn(&self.props)
+                };
+                ctx.request(
+                    &child,
+                    TreeReq {
+                        num: num + i * step,
+                        size: step,
+                    },
+                );
+            }
+        } else if let Some(n) = ctx.message_as::<i64>() {
+            self.sum += n;
+            self.replies -= 1;
+            if self.replies == 0 {
+                if let Some(to) = &self.reply_to {
+                    ctx.send(to, self.sum);
+                }
+            }
+        }
+    }
+}
+
+fn spawn_tree(system: &ActorSystem, leaves: u64, from_root: bool) -> u64 {
+    // Each node splits its range in ten: any other size leaves some leaves out.
+    let mut level = leaves;
+    while level > 1 && level.is_multiple_of(FAN_OUT) {
+        level /= FAN_OUT;
+    }
+    if leaves < FAN_OUT || level != 1 {
+        eprintln!("spawn: the leaves must be a power of 10 (10, 100, 1000, ...), not {leaves}");
+        std::process::exit(2);
+    }
+    let cell: Arc<std::sync::OnceLock<Props>> = Arc::default();
+    let c = cell.clone();
+    let props = Props::from_producer(move || SpawnNode {
+        props: c.get().expect("set below").clone(),
+        from_root,
+        replies: 0,
+        sum: 0,
+        reply_to: None,
+    });
+    cell.set(props.clone()).ok();
+    let root = system.root();
+    let top = root.spawn(&props);
+    let sum = root
+        .request_future(
+            &top,
+            TreeReq {
+                num: 0,
+                size: leaves,
+            },
+            TIMEOUT,
+        )
+        .result_as::<i64>()
+        .expect("spawn");
+    assert_eq!(sum as u64, leaves * (leaves - 1) / 2);
+    // Every node of the tree: n leaves, n/10 above them, ... up to the top.
+    let (mut actors, mut level) = (0, leaves);
+    while level >= 1 {
+        actors += level;
+        level /= FAN_OUT;
+    }
+    actors
 }

@@ -211,3 +211,52 @@ fn receive_is_never_called_concurrently_for_one_actor() {
         "receive overlapped"
     );
 }
+
+/// Sends `()` on drop: tells the test the actor's state is gone.
+struct DropSignal(mpsc::Sender<()>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// An actor left running on a runtime that is then dropped (its mailbox task dropped
+/// unfinished) is dropped with it: the context, which the actor's process keeps between
+/// turns and which holds the process through its own PID, is taken out and dropped instead
+/// of keeping the two alive.
+#[test]
+fn actors_of_a_dropped_runtime_are_dropped() {
+    let system = ActorSystem::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let (dropped_tx, dropped) = mpsc::channel();
+    let props = Props::from_producer(move || {
+        let signal = DropSignal(dropped_tx.clone());
+        move |ctx: &mut Context| {
+            let _ = &signal;
+            if ctx.message().is::<&str>() {
+                ctx.respond(());
+            }
+        }
+    })
+    .with_dispatcher(Dispatcher::on_runtime(rt.handle().clone(), 10));
+    let pids: Vec<Pid> = (0..3).map(|_| system.root().spawn(&props)).collect();
+    for pid in &pids {
+        system
+            .root()
+            .request_future(pid, "ping", WAIT)
+            .wait()
+            .unwrap();
+    }
+    assert!(dropped.try_recv().is_err(), "dropped while running");
+    drop(rt);
+    for _ in &pids {
+        dropped
+            .recv_timeout(WAIT)
+            .expect("actor state dropped with its runtime");
+    }
+    system.shutdown();
+}
