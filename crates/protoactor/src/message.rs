@@ -1086,11 +1086,16 @@ mod tests {
         }
     }
 
+    /// A shared `Counted` carrying `n`, and a probe of its counter (one more holder).
+    fn shared_counted(n: u32) -> (SharedMessage, Arc<std::sync::atomic::AtomicUsize>) {
+        let c = Counted(Arc::new(Default::default()), n);
+        let probe = c.0.clone();
+        (SharedMessage::new(c), probe)
+    }
+
     #[test]
     fn a_shared_message_reads_as_itself_in_every_envelope_without_a_copy() {
-        let c = Counted(Arc::new(Default::default()), 7);
-        let probe = c.0.clone();
-        let shared = SharedMessage::new(c);
+        let (shared, probe) = shared_counted(7);
         let envs: Vec<MessageEnvelope> = (0..3)
             .map(|_| MessageEnvelope::new(shared.clone()))
             .collect();
@@ -1140,13 +1145,7 @@ mod tests {
 
     #[test]
     fn take_copies_a_shared_message_while_others_hold_it_and_moves_it_from_the_last() {
-        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 1));
-        let probe = shared
-            .message()
-            .downcast_ref::<Counted>()
-            .unwrap()
-            .0
-            .clone();
+        let (shared, probe) = shared_counted(1);
         let mut a = MessageEnvelope::new(shared.clone());
         let mut b = MessageEnvelope::new(shared);
         assert!(
@@ -1193,13 +1192,7 @@ mod tests {
 
     #[test]
     fn a_shared_envelope_carries_a_header_of_its_own() {
-        let shared = SharedMessage::new(Counted(Arc::new(Default::default()), 3));
-        let probe = shared
-            .message()
-            .downcast_ref::<Counted>()
-            .unwrap()
-            .0
-            .clone();
+        let (shared, probe) = shared_counted(3);
         let mut a = MessageEnvelope::new(shared.clone());
         let b = MessageEnvelope::new(shared.clone());
         assert!(a.header().is_none());

@@ -233,28 +233,39 @@ mod tests {
         assert!(back[2].downcast_ref::<Acknowledge>().is_some());
     }
 
+    fn member(id: &str) -> crate::proto::Member {
+        crate::proto::Member {
+            id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A serialization with `Member` registered, and members "a" and "b" encoded with it.
+    fn members_a_and_b() -> (Serialization, Vec<EncodedMessage>) {
+        let s = Serialization::new();
+        s.register::<crate::proto::Member>();
+        let enc = ["a", "b"]
+            .iter()
+            .map(|id| EncodedMessage::encode(&s, "a:1", &member(id), 1024).unwrap())
+            .collect();
+        (s, enc)
+    }
+
+    /// A JSON message of a type this node does not know (decoded as a `JsonMessage`).
+    fn unknown_json() -> EncodedMessage {
+        EncodedMessage {
+            type_name: "x.Unknown".into(),
+            serializer_id: 1,
+            data: b"{}".to_vec(),
+        }
+    }
+
     /// Every subscriber's copy holds the batch's messages in order, whether copied (a
     /// protobuf type) or decoded again (a JSON one).
     #[test]
     fn copies_of_a_decoded_batch_equal_the_batch() {
-        let s = Serialization::new();
-        s.register::<crate::proto::Member>();
-        let member = |id: &str| crate::proto::Member {
-            id: id.into(),
-            ..Default::default()
-        };
-        let mut enc: Vec<EncodedMessage> = ["a", "b"]
-            .iter()
-            .map(|id| EncodedMessage::encode(&s, "a:1", &member(id), 1024).unwrap())
-            .collect();
-        enc.insert(
-            1,
-            EncodedMessage {
-                type_name: "x.Unknown".into(),
-                serializer_id: 1,
-                data: b"{}".to_vec(),
-            },
-        );
+        let (s, mut enc) = members_a_and_b();
+        enc.insert(1, unknown_json());
         let batch = to_transport(enc);
         let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
         let decoded = prepared.decode_all().unwrap();
@@ -270,16 +281,7 @@ mod tests {
     /// with a JSON type comes back whole and in order, to be copied instead.
     #[test]
     fn a_decoded_batch_is_shared_unless_a_type_cannot_be() {
-        let s = Serialization::new();
-        s.register::<crate::proto::Member>();
-        let member = |id: &str| crate::proto::Member {
-            id: id.into(),
-            ..Default::default()
-        };
-        let mut enc: Vec<EncodedMessage> = ["a", "b"]
-            .iter()
-            .map(|id| EncodedMessage::encode(&s, "a:1", &member(id), 1024).unwrap())
-            .collect();
+        let (s, mut enc) = members_a_and_b();
         let batch = to_transport(enc.clone());
         let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
         let shared = prepared
@@ -288,14 +290,7 @@ mod tests {
         let got: Vec<_> = shared.iter().map(|m| m.message().downcast_ref()).collect();
         assert_eq!(got, vec![Some(&member("a")), Some(&member("b"))]);
 
-        enc.insert(
-            1,
-            EncodedMessage {
-                type_name: "x.Unknown".into(),
-                serializer_id: 1,
-                data: b"{}".to_vec(),
-            },
-        );
+        enc.insert(1, unknown_json());
         let batch = to_transport(enc);
         let prepared = Prepared::new(&s, &batch.type_names, &batch.envelopes).unwrap();
         let back = prepared
