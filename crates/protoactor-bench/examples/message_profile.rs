@@ -11,6 +11,8 @@
 //!
 //! - `counting`: the root sends `n` zero-sized messages to one actor;
 //! - `fork-join`: the root sends `n` rounds of one zero-sized message to each of 60 actors;
+//! - `fork-join-task`: the same sends from a task on the actors' runtime (the harness's
+//!   `savina-fork-join` driver; `fork-join` is `savina-fork-join-outside`'s);
 //! - `in-process`: 4 ping/echo pairs, `n` messages each way per pair in bursts of 100,
 //!   each message carrying its sender's PID (bounded(110) mailboxes);
 //! - `ping-pong`: one message at a time between two actors, `n` round trips;
@@ -24,7 +26,12 @@
 //! - `spawn-root`: the same tree with every node spawned from the root and nothing
 //!   stopping (`spawn-root`, protoactor-go's spawn benchmark).
 //!
-//! It prints the messages delivered and the time taken (meaningless under valgrind).
+//! It prints the messages delivered and the time taken (meaningless under valgrind). With
+//! `PROFILE_SCHED=1` it also prints how often the runtime's workers parked and were
+//! unparked, and the threads' voluntary context switches (each a park on a futex or on
+//! `epoll_wait`) and CPU time, and `fork-join` sends when its driver is done; with
+//! `PROFILE_WORK=1` the fork-join actors do the harness's `sin·cos` per message; built with `RUSTFLAGS="--cfg tokio_unstable"`, tokio's steal, poll and
+//! schedule counts as well.
 //! Built with `--features mimalloc`, it runs on mimalloc instead of the system allocator.
 
 use std::sync::mpsc::{channel, Sender};
@@ -46,7 +53,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(shape), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!(
-            "usage: message_profile <counting|fork-join|in-process|ping-pong|persist|recover|spawn|spawn-root> <n>"
+            "usage: message_profile <counting|fork-join|fork-join-task|in-process|ping-pong|persist|recover|spawn|spawn-root> <n>"
         );
         std::process::exit(2);
     };
@@ -54,7 +61,8 @@ fn main() {
     let start = Instant::now();
     let delivered = match shape.as_str() {
         "counting" => counting(&system, n),
-        "fork-join" => fork_join(&system, n),
+        "fork-join" => fork_join(&system, n, false),
+        "fork-join-task" => fork_join(&system, n, true),
         "in-process" => in_process(&system, n),
         "ping-pong" => ping_pong(&system, n),
         "persist" => persist(&system, n),
@@ -71,7 +79,63 @@ fn main() {
         "{shape}: {delivered} messages in {took:?} ({:.2} M/s)",
         delivered as f64 / took.as_secs_f64() / 1e6
     );
+    if std::env::var_os("PROFILE_SCHED").is_some() {
+        print_sched(&system, delivered);
+    }
     std::process::exit(0);
+}
+
+/// The runtime's park and wake-up counts per delivered message (`PROFILE_SCHED=1`).
+fn print_sched(system: &ActorSystem, delivered: u64) {
+    let m = system.runtime().metrics();
+    let per = |x: u64| x as f64 / delivered as f64;
+    for w in 0..m.num_workers() {
+        let (parks, unparks) = (m.worker_park_count(w), m.worker_park_unpark_count(w));
+        println!(
+            "worker {w}: parks {parks} ({:.5}/msg), park+unpark {unparks}, busy {:?}",
+            per(parks),
+            m.worker_total_busy_duration(w)
+        );
+        #[cfg(tokio_unstable)]
+        println!(
+            "worker {w}: polls {} ({:.4}/msg), steals {} in {} operations, local schedules {}, overflow {}, noop {}",
+            m.worker_poll_count(w),
+            per(m.worker_poll_count(w)),
+            m.worker_steal_count(w),
+            m.worker_steal_operations(w),
+            m.worker_local_schedule_count(w),
+            m.worker_overflow_count(w),
+            m.worker_noop_count(w),
+        );
+    }
+    #[cfg(tokio_unstable)]
+    println!("remote schedules {}", m.remote_schedule_count());
+    let mut total = 0u64;
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for t in dir.flatten() {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+            let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // utime and stime, fields 14 and 15 (clock ticks), after the command's ')'.
+            let f: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
+            if f.len() > 13 {
+                println!("thread {}: cpu ticks {} + {}", name.trim(), f[11], f[12]);
+            }
+            for l in status.lines() {
+                if let Some(v) = l.strip_prefix("voluntary_ctxt_switches:") {
+                    let v: u64 = v.trim().parse().unwrap_or(0);
+                    total += v;
+                    println!("thread {}: voluntary switches {v}", name.trim());
+                }
+            }
+        }
+    }
+    println!("voluntary switches {total} ({:.5}/msg)", per(total));
 }
 
 struct Inc;
@@ -102,16 +166,22 @@ fn counting(system: &ActorSystem, n: u64) -> u64 {
 
 struct Work;
 
-fn fork_join(system: &ActorSystem, rounds: u64) -> u64 {
+fn fork_join(system: &ActorSystem, rounds: u64, in_task: bool) -> u64 {
     let root = system.root();
+    let with_work = std::env::var_os("PROFILE_WORK").is_some();
     let (tx, rx) = channel::<()>();
     let workers: Vec<Pid> = (0..60)
         .map(|_| {
             let done = tx.clone();
             root.spawn(&Props::from_producer(move || {
-                let (done, mut count) = (done.clone(), 0u64);
+                let (done, mut count, mut acc) = (done.clone(), 0u64, 0f64);
                 move |ctx: &mut Context| {
                     if ctx.message().is::<Work>() {
+                        if with_work {
+                            // The harness's per-message computation (`common::work`).
+                            acc += (count as f64).sin() * (count as f64).cos();
+                            std::hint::black_box(acc);
+                        }
                         count += 1;
                         if count == rounds {
                             let _ = done.send(());
@@ -121,10 +191,23 @@ fn fork_join(system: &ActorSystem, rounds: u64) -> u64 {
             }))
         })
         .collect();
-    for _ in 0..rounds {
-        for w in &workers {
-            root.send(w, Work);
+    let start = Instant::now();
+    let send = move || {
+        for _ in 0..rounds {
+            for w in &workers {
+                root.send(w, Work);
+            }
         }
+        if std::env::var_os("PROFILE_SCHED").is_some() {
+            println!("sent in {:?}", start.elapsed());
+        }
+    };
+    if in_task {
+        let rt = system.runtime();
+        rt.block_on(rt.spawn(async move { send() }))
+            .expect("driver task");
+    } else {
+        send();
     }
     for _ in 0..60 {
         rx.recv_timeout(TIMEOUT).expect("fork-join");
