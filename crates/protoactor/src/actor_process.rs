@@ -131,8 +131,8 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        for m in self.mailbox.middleware().iter() {
-            m.message_posted(&*env.message);
+        if !self.mailbox.middleware().is_empty() {
+            env = self.tell_posted(env);
         }
         if let Some(batch) = env.message.batch_mut() {
             self.push_batch(pid, batch);
@@ -142,6 +142,18 @@ impl ActorProcess {
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
         }
+    }
+
+    /// Tells the mailbox middleware of a posted message (out of line, the envelope moved in
+    /// and out: reading an envelope's message hands the envelope's address to a call when
+    /// the message is stored inline, and a call that may keep the address made every
+    /// `post_user` copy its envelope once more).
+    #[inline(never)]
+    fn tell_posted(&self, env: MessageEnvelope) -> MessageEnvelope {
+        for m in self.mailbox.middleware().iter() {
+            m.message_posted(env.message());
+        }
+        env
     }
 
     /// A `MessageBatch`'s messages, queued before the batch itself (out of line: the
@@ -420,11 +432,11 @@ impl ActorProcess {
                 return Outcome::Yield;
             }
             match user.pop() {
-                Some(env) => {
+                Some(mut env) => {
                     processed += 1;
                     *since_report = since_report.wrapping_add(1);
-                    for m in self.mailbox.middleware().iter() {
-                        m.message_received(&*env.message);
+                    if !self.mailbox.middleware().is_empty() {
+                        env = self.tell_received(env);
                     }
                     if held.is_none() {
                         *held = ctx.hold_actor();
@@ -437,6 +449,16 @@ impl ActorProcess {
                 None => return Outcome::Idle,
             }
         }
+    }
+
+    /// Tells the mailbox middleware of a message about to be received (out of line, as
+    /// `tell_posted`).
+    #[inline(never)]
+    fn tell_received(&self, env: MessageEnvelope) -> MessageEnvelope {
+        for m in self.mailbox.middleware().iter() {
+            m.message_received(env.message());
+        }
+        env
     }
 
     /// After a hand-off's turn: if the runner task is gone (its runtime shut down), drop
