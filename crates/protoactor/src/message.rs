@@ -586,7 +586,11 @@ impl Payload {
             // SAFETY: marked inline and a `T` (checked above): the bytes hold a live `T`,
             // aligned for it (`Payload::inline`), read out once: the payload holds the unit box
             // instead from here on (its kind set to match), so it never drops them.
-            let msg = unsafe { std::ptr::addr_of!(self.words.inline.bytes).cast::<T>().read() };
+            let msg = unsafe {
+                std::ptr::addr_of!(self.words.inline.bytes)
+                    .cast::<T>()
+                    .read()
+            };
             self.words = unit;
             self.header.set_kind(BOXED);
             return Some(msg);
@@ -1606,7 +1610,11 @@ mod tests {
         assert!(e.message().is::<()>(), "the taken envelope holds ()");
         assert!(!is_inline(&e));
         drop(e);
-        assert_eq!(live(), 1, "the taken message lives on, not dropped by the envelope");
+        assert_eq!(
+            live(),
+            1,
+            "the taken message lives on, not dropped by the envelope"
+        );
         drop(taken);
         assert_eq!(live(), 0);
         let (m, _, _) = new().with_header(Some(h.clone())).into_parts();
@@ -1648,7 +1656,10 @@ mod tests {
         assert_eq!(e.message().downcast_ref::<u64>(), Some(&42));
         let e = MessageEnvelope::new(e); // an envelope is passed on as it is
         assert_eq!(e.message().downcast_ref::<u64>(), Some(&42));
-        assert_eq!(downcast_message::<u64>(e.into_message()).ok().map(|b| *b), Some(42));
+        assert_eq!(
+            downcast_message::<u64>(e.into_message()).ok().map(|b| *b),
+            Some(42)
+        );
     }
 
     #[test]
@@ -1724,7 +1735,10 @@ mod tests {
         let mut e = MessageEnvelope::new(v.clone());
         let inline = is_inline(&e);
         assert_eq!(e.message().downcast_ref::<T>(), Some(&v));
-        assert!(e.message().type_name().ends_with(std::any::type_name::<T>()));
+        assert!(e
+            .message()
+            .type_name()
+            .ends_with(std::any::type_name::<T>()));
         assert_eq!(e.message_mut().downcast_mut::<T>(), Some(&mut v.clone()));
         let addr = (e.message() as *const dyn Message).cast::<u8>().addr();
         assert_eq!(addr % std::mem::align_of::<T>(), 0, "aligned for T");
@@ -1752,10 +1766,11 @@ mod tests {
         assert!(!round_trip(Started), "zero-sized: boxed (no allocation)");
         // The types `new` treats on their own stay what they are.
         assert!(!is_inline(&MessageEnvelope::new(SharedMessage::new(1u8))));
-        assert!(!is_inline(&MessageEnvelope::new(Box::new(1u8) as BoxedMessage)));
+        assert!(!is_inline(&MessageEnvelope::new(
+            Box::new(1u8) as BoxedMessage
+        )));
         assert!(is_inline(&MessageEnvelope::new(MessageEnvelope::new(1u8))));
     }
-
 
     #[test]
     fn type_name_names_the_concrete_type() {

@@ -626,10 +626,18 @@ fn a_small_message_stored_in_its_envelope_is_taken_on_a_worker_and_dropped_once_
     assert_ne!(taken_on, std::thread::current().id(), "taken on a worker");
     assert_eq!(count, 2, "the very message: the counter and the one sent");
     // The taker dropped what it took (before telling); its envelope holds `()` since the take.
-    assert_eq!(Arc::strong_count(&counter), 1, "dropped once, after the take");
+    assert_eq!(
+        Arc::strong_count(&counter),
+        1,
+        "dropped once, after the take"
+    );
     system.root().send(&panicker, Tracked(counter.clone()));
     system.root().send(&panicker, 1u32);
     rx.next();
     // The turn after the panic replaced the envelope that held the message.
-    assert_eq!(Arc::strong_count(&counter), 1, "dropped once, after the panic");
+    assert_eq!(
+        Arc::strong_count(&counter),
+        1,
+        "dropped once, after the panic"
+    );
 }
