@@ -3,8 +3,9 @@
 //!
 //! An actor's mailbox runs as one long-lived task on the dispatcher's tokio runtime. The
 //! task parks when the mailbox is empty and a sender wakes it; waking allocates nothing, so
-//! a local send costs the message box and a queue push. On the system's dispatcher, a
-//! sender that is itself a mailbox's turn hands the woken mailbox to its own task instead,
+//! a local send costs the message box (none for a message of at most a word, stored in its
+//! envelope) and a queue push. On the system's dispatcher, a sender that is itself a
+//! mailbox's turn hands the woken mailbox to its own task instead,
 //! which runs it when the turn ends (`dispatcher/hand_off.rs`); so the actor's context
 //! lives in the process, not in the task, and moves to whichever task runs the turn.
 
