@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::messages::{Echo, Response, Seq};
+use common::messages::{Count, Echo, Response, Seq};
 use common::*;
 use protoactor::prelude::*;
 use protoactor::{DeadLetterEvent, MessageHeader};
@@ -126,6 +126,42 @@ fn messages_keep_their_order_per_sender_receiver_pair() {
     let (count, in_order) = next(&rx);
     assert_eq!(count, N);
     assert!(in_order, "messages arrived out of order");
+    stop(&s1, &r1);
+    stop(&s2, &r2);
+}
+
+/// A message of at most a word (`Count`, one `i32`) travels in its envelope with no box of
+/// its own: sent to another node with a header, taken there, answered with another, the
+/// answer read by the requester's future.
+#[test]
+fn a_small_message_stored_in_its_envelope_crosses_nodes_and_back() {
+    let (s1, r1) = default_node();
+    let (s2, r2) = default_node();
+    s2.root()
+        .spawn_named(
+            &Props::from_func(|ctx| {
+                let tag = ctx.header().and_then(|h| h.get("tag")).map(str::to_owned);
+                if let Some(Count { value }) = ctx.take_message::<Count>() {
+                    let bump = if tag.as_deref() == Some("bump") { 1 } else { 0 };
+                    ctx.respond(Count {
+                        value: value + bump,
+                    });
+                }
+            }),
+            "counter",
+        )
+        .unwrap();
+    let target = Pid::new(r2.address(), "counter");
+    let mut header = MessageHeader::new();
+    header.set("tag", "bump");
+    let root = s1.root().with_header(header);
+    for value in [41, -7, i32::MAX - 1] {
+        let reply = root
+            .request_future(&target, Count { value }, WAIT)
+            .result_as::<Count>()
+            .unwrap();
+        assert_eq!(reply.value, value + 1);
+    }
     stop(&s1, &r1);
     stop(&s2, &r2);
 }

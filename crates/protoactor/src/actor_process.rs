@@ -3,8 +3,9 @@
 //!
 //! An actor's mailbox runs as one long-lived task on the dispatcher's tokio runtime. The
 //! task parks when the mailbox is empty and a sender wakes it; waking allocates nothing, so
-//! a local send costs the message box and a queue push. On the system's dispatcher, a
-//! sender that is itself a mailbox's turn hands the woken mailbox to its own task instead,
+//! a local send costs the message box (none for a message of at most a word, stored in its
+//! envelope) and a queue push. On the system's dispatcher, a sender that is itself a
+//! mailbox's turn hands the woken mailbox to its own task instead,
 //! which runs it when the turn ends (`dispatcher/hand_off.rs`); so the actor's context
 //! lives in the process, not in the task, and moves to whichever task runs the turn.
 
@@ -131,8 +132,8 @@ impl ActorProcess {
         if self.dead.load(Ordering::Acquire) {
             return self.dead_user(pid, env);
         }
-        for m in self.mailbox.middleware().iter() {
-            m.message_posted(&*env.message);
+        if !self.mailbox.middleware().is_empty() {
+            env = self.tell_posted(env);
         }
         if let Some(batch) = env.message.batch_mut() {
             self.push_batch(pid, batch);
@@ -142,6 +143,18 @@ impl ActorProcess {
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
         }
+    }
+
+    /// Tells the mailbox middleware of a posted message (out of line, the envelope moved in
+    /// and out: reading an envelope's message hands the envelope's address to a call when
+    /// the message is stored inline, and a call that may keep the address made every
+    /// `post_user` copy its envelope once more).
+    #[inline(never)]
+    fn tell_posted(&self, env: MessageEnvelope) -> MessageEnvelope {
+        for m in self.mailbox.middleware().iter() {
+            m.message_posted(env.message());
+        }
+        env
     }
 
     /// A `MessageBatch`'s messages, queued before the batch itself (out of line: the
@@ -420,11 +433,11 @@ impl ActorProcess {
                 return Outcome::Yield;
             }
             match user.pop() {
-                Some(env) => {
+                Some(mut env) => {
                     processed += 1;
                     *since_report = since_report.wrapping_add(1);
-                    for m in self.mailbox.middleware().iter() {
-                        m.message_received(&*env.message);
+                    if !self.mailbox.middleware().is_empty() {
+                        env = self.tell_received(env);
                     }
                     if held.is_none() {
                         *held = ctx.hold_actor();
@@ -437,6 +450,16 @@ impl ActorProcess {
                 None => return Outcome::Idle,
             }
         }
+    }
+
+    /// Tells the mailbox middleware of a message about to be received (out of line, as
+    /// `tell_posted`).
+    #[inline(never)]
+    fn tell_received(&self, env: MessageEnvelope) -> MessageEnvelope {
+        for m in self.mailbox.middleware().iter() {
+            m.message_received(env.message());
+        }
+        env
     }
 
     /// After a hand-off's turn: if the runner task is gone (its runtime shut down), drop

@@ -65,9 +65,10 @@
 //                 the runtime-level API for crates that extend the system
 // No unsafe code but one audited exception (`deny`, allowed item by item there, each block
 // with a SAFETY comment): `message.rs`, where an envelope's message is a pointer to the
-// message itself, owned as a box or one reference of a shared message (marked in the header
-// slot), and a `SharedMessage` finds its reference-counted cell from the message's address
-// (see `SharedMessage`, `Payload` and `HeaderSlot`).
+// message itself, owned as a box or one reference of a shared message, or a small message
+// stored in the envelope (the kind marked in the header slot), and a `SharedMessage` finds
+// its reference-counted cell from the message's address (see `SharedMessage`, `Payload` and
+// `HeaderSlot`).
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 

@@ -1,10 +1,11 @@
-//! Messages: any `Send + 'static` value, boxed once, plus the built-in lifecycle and
-//! wire-level messages of Proto.Actor.
+//! Messages: any `Send + 'static` value, boxed once (or, if at most a word, stored in its
+//! envelope), plus the built-in lifecycle and wire-level messages of Proto.Actor.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -365,21 +366,91 @@ impl fmt::Debug for SharedMessage {
     }
 }
 
-/// An envelope's message and header: a pointer to the message itself, owned as a `Box`
-/// unless the header slot is marked shared, then a [`SharedMessage`]'s reference. Either way
-/// it points at the message with the message's own vtable, so reading it (`Deref`) is one
-/// load, with no test; only drop, taking the message and `message_mut` test the mark.
+/// An envelope's message and header. The message is one of three kinds, told by the header
+/// slot's mark (see [`HeaderSlot`]): a pointer to a message the payload owns as a `Box`, a
+/// [`SharedMessage`]'s reference (the same kind of pointer, to the shared cell's message), or
+/// a small message stored in the payload itself ([`Inline`], no allocation). Reading it
+/// (`Deref`) tests one bit of the mark: the pointer kinds are one load, the inline kind a
+/// call of its type's view function.
 ///
 /// The `Drop` is here, not on [`MessageEnvelope`]: a `Drop` on the envelope made every
 /// function that passes one on by value copy it to its stack first.
 pub(crate) struct Payload {
-    ptr: NonNull<dyn Message>,
+    words: Words,
     pub(crate) header: HeaderSlot,
 }
 
-// SAFETY: a payload owns a `Box<dyn Message>` (`Send`: `Message: Send`) or one reference of a
-// `SharedMessage` (`Send`), and an optional `Arc<MessageHeader>` reference (`Send`). It is not
-// `Sync` (the raw pointers keep it so), as a `Box<dyn Message>` is not.
+/// The message's two words: `ptr` unless the header slot is marked inline, then `inline`.
+#[derive(Clone, Copy)]
+union Words {
+    ptr: NonNull<dyn Message>,
+    inline: Inline,
+}
+
+/// A small message stored in the envelope itself: its bytes, and the function (made for its
+/// type) that turns their address into a `dyn Message` pointer.
+///
+/// The bytes are kept as a (maybe uninitialised) pointer, not an integer: both fields then
+/// being pointers, as both of `ptr`'s are, `Words` is passed and kept in two registers like a
+/// plain `NonNull<dyn Message>` (with an integer it was an aggregate, kept in memory: about 8
+/// instructions more per message on the zero-sized messages' path, callgrind).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Inline {
+    view: unsafe fn(*mut u8, InlineOp) -> *mut dyn Message,
+    bytes: MaybeUninit<*const ()>,
+}
+
+/// What an inline message's view function does with the bytes at its address.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InlineOp {
+    /// Gives their address as a `dyn Message` pointer (the message stays where it is).
+    View,
+    /// Moves the message into a new box, giving the box's pointer (the bytes are left moved
+    /// out).
+    MoveToBox,
+}
+
+/// True if messages of type `M` are stored inline in the envelope: not zero-sized (boxing
+/// one allocates nothing), at most a word in size and alignment (the room beside the view
+/// function in the two words of a pointer to `dyn Message`). An envelope, a shared message, a
+/// boxed message and a batch are all larger (asserted below), so they never are.
+const fn fits_inline<M>() -> bool {
+    let size = std::mem::size_of::<M>();
+    size != 0 && size <= INLINE_SIZE && std::mem::align_of::<M>() <= INLINE_ALIGN
+}
+
+const INLINE_SIZE: usize = std::mem::size_of::<*const ()>();
+const INLINE_ALIGN: usize = std::mem::align_of::<*const ()>();
+
+// The inline kind keeps the payload (and so the envelope) as large as the pointer kinds.
+const _: () = assert!(std::mem::size_of::<Inline>() <= std::mem::size_of::<NonNull<dyn Message>>());
+// The types `MessageEnvelope::new` and the mailbox treat on their own are never inline.
+const _: () = assert!(
+    !fits_inline::<MessageEnvelope>()
+        && !fits_inline::<SharedMessage>()
+        && !fits_inline::<BoxedMessage>()
+        && !fits_inline::<MessageBatch>()
+);
+
+/// The view function of inline messages of type `T`.
+///
+/// Safety: `p` is the address of a live `T` (stored by [`Payload::inline`]); with
+/// [`InlineOp::MoveToBox`] the `T` is moved out (the caller does not use or drop it again).
+#[allow(unsafe_code)]
+unsafe fn view_inline<T: Message>(p: *mut u8, op: InlineOp) -> *mut dyn Message {
+    let p = p.cast::<T>();
+    if op == InlineOp::MoveToBox {
+        // SAFETY: a live `T` (the caller's contract), moved out once.
+        return Box::into_raw(Box::new(unsafe { p.read() }));
+    }
+    p
+}
+
+// SAFETY: a payload owns a `Box<dyn Message>` (`Send`: `Message: Send`), one reference of a
+// `SharedMessage` (`Send`) or an inline message (`Send`: `Message: Send`), and an optional
+// `Arc<MessageHeader>` reference (`Send`). It is not `Sync` (the raw pointers keep it so), as
+// a `Box<dyn Message>` is not.
 #[allow(unsafe_code)]
 unsafe impl Send for Payload {}
 
@@ -387,57 +458,115 @@ impl std::ops::Deref for Payload {
     type Target = dyn Message;
     #[inline(always)]
     fn deref(&self) -> &dyn Message {
-        // SAFETY: the payload owns the message (a box) or a reference to it (a shared one),
-        // so it is alive while the payload is borrowed; `&self` gives no `&mut` (only
-        // `Payload::make_mut` does, after making a shared message the payload's own).
+        if self.header.is_inline() {
+            return self.inline_ref();
+        }
+        // SAFETY: a pointer kind: the payload owns the message (a box) or a reference to it (a
+        // shared one), so it is alive while the payload is borrowed; `&self` gives no `&mut`
+        // (only `Payload::make_mut` does, after making a shared message the payload's own).
         #[allow(unsafe_code)]
         unsafe {
-            self.ptr.as_ref()
+            self.words.ptr.as_ref()
         }
     }
 }
 
 #[allow(unsafe_code)]
 impl Payload {
+    /// A boxed message; `batch` says whether it is a [`MessageBatch`] (see `BATCH`).
     #[inline]
-    fn owned(message: BoxedMessage) -> Self {
+    fn owned(message: BoxedMessage, batch: bool) -> Self {
+        debug_assert!(!batch || message.is::<MessageBatch>());
         // SAFETY: `Box::into_raw` is never null.
         let ptr = unsafe { NonNull::new_unchecked(Box::into_raw(message)) };
         Payload {
-            ptr,
-            header: HeaderSlot::EMPTY,
+            words: Words { ptr },
+            header: if batch {
+                HeaderSlot::kind(BOXED | BATCH)
+            } else {
+                HeaderSlot::EMPTY
+            },
         }
     }
     #[inline]
     fn shared(message: SharedMessage) -> Self {
         Payload {
-            ptr: message.into_raw(),
-            header: HeaderSlot(std::ptr::without_provenance(SHARED)),
+            words: Words {
+                ptr: message.into_raw(),
+            },
+            header: HeaderSlot::kind(SHARED),
+        }
+    }
+    /// A message stored in the payload itself (`fits_inline::<T>()`, checked by the caller).
+    #[inline(always)]
+    fn inline<T: Message>(message: T) -> Self {
+        debug_assert!(fits_inline::<T>());
+        let mut bytes = MaybeUninit::<*const ()>::uninit();
+        // SAFETY: `T` fits in a pointer and is aligned no more than one (`fits_inline`), so
+        // the write stays inside `bytes`, aligned for `T`.
+        unsafe { bytes.as_mut_ptr().cast::<T>().write(message) };
+        Payload {
+            words: Words {
+                inline: Inline {
+                    view: view_inline::<T>,
+                    bytes,
+                },
+            },
+            header: HeaderSlot::kind(INLINE),
+        }
+    }
+    /// The inline message (the payload is marked inline; out of line, so that every read of
+    /// a message adds only the test of the mark where it is inlined).
+    #[inline(never)]
+    fn inline_ref(&self) -> &dyn Message {
+        debug_assert!(self.header.is_inline());
+        // SAFETY: marked inline, so `inline` holds a live message and the view function made
+        // for its type (`Payload::inline`); its address is only read through the pointer,
+        // which lives no longer than `&self` (a payload may be moved, so the message's
+        // address is only good while the payload is borrowed: moving it moves the bytes, which
+        // is sound for every Rust type, as nothing can have pinned a message reached only
+        // through borrows of its envelope).
+        unsafe {
+            let inline = &self.words.inline;
+            let at = std::ptr::addr_of!(inline.bytes).cast::<u8>().cast_mut();
+            &*(inline.view)(at, InlineOp::View)
         }
     }
     /// The message, mutably: a shared one is made this payload's own first (copied, unless
     /// this was its last reference).
     #[inline]
     fn make_mut(&mut self) -> &mut dyn Message {
+        if self.header.is_inline() {
+            // SAFETY: as in `inline_ref`, with `&mut self` making the borrow unique.
+            return unsafe {
+                let inline = &mut self.words.inline;
+                let view = inline.view;
+                &mut *view(
+                    std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
+                    InlineOp::View,
+                )
+            };
+        }
         if self.header.is_shared() {
             self.unshare();
         }
-        // SAFETY: not shared (any more), so the pointer is the `Box` this payload owns, and
-        // `&mut self` makes the borrow unique.
-        unsafe { self.ptr.as_mut() }
+        // SAFETY: not shared (any more) nor inline, so the pointer is the `Box` this payload
+        // owns, and `&mut self` makes the borrow unique.
+        unsafe { self.words.ptr.as_mut() }
     }
-    /// The message as a `&mut MessageBatch` if it is one (the type test only: a batch is never
-    /// shared, so the message is this payload's own box).
+    /// The message as a `&mut MessageBatch` if it is one: a test of the header slot's
+    /// `BATCH` mark, no call through the message's vtable (the mailbox asks for every message).
     #[inline(always)]
     pub(crate) fn batch_mut(&mut self) -> Option<&mut MessageBatch> {
-        if !self.is::<MessageBatch>() {
+        if !self.header.is_batch() {
             return None;
         }
-        debug_assert!(!self.header.is_shared());
-        // SAFETY: a `MessageBatch` is not `Clone`, and only `SharedMessage::new::<T: Clone>`
-        // makes a shared cell, so this batch is the payload's own box (see the `compile_fail`
-        // example on `SharedMessage`); `&mut self` makes the borrow unique.
-        let m: &mut dyn Message = unsafe { self.ptr.as_mut() };
+        debug_assert!(self.header.is_owned_box());
+        // SAFETY: marked as a batch: only `Payload::owned` marks one, for its own box of a
+        // `MessageBatch` (a batch is never shared, as it is not `Clone`, nor inline, see
+        // `fits_inline`), and whatever replaces the message clears the mark (`set_kind`);
+        // `&mut self` makes the borrow unique.
+        let m: &mut dyn Message = unsafe { self.words.ptr.as_mut() };
         m.downcast_mut::<MessageBatch>()
     }
     /// Moves the message out if it is a `T`, leaving `()` (a shared message is copied unless
@@ -447,21 +576,39 @@ impl Payload {
         if !self.is::<T>() {
             return None;
         }
-        if self.header.is_shared() {
-            self.unshare();
-        }
         // `()` is zero-sized: boxing it allocates nothing.
         let unit = Box::into_raw(Box::new(()) as BoxedMessage);
         // SAFETY: `Box::into_raw` is never null.
-        let old = std::mem::replace(&mut self.ptr, unsafe { NonNull::new_unchecked(unit) });
-        // SAFETY: not shared (any more), so the payload's own box, taken back once (the
-        // payload owns the unit box instead).
-        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.as_ptr()) };
+        let unit = Words {
+            ptr: unsafe { NonNull::new_unchecked(unit) },
+        };
+        if self.header.is_inline() {
+            // SAFETY: marked inline and a `T` (checked above): the bytes hold a live `T`,
+            // aligned for it (`Payload::inline`), read out once: the payload holds the unit box
+            // instead from here on (its kind set to match), so it never drops them.
+            let msg = unsafe {
+                std::ptr::addr_of!(self.words.inline.bytes)
+                    .cast::<T>()
+                    .read()
+            };
+            self.words = unit;
+            self.header.set_kind(BOXED);
+            return Some(msg);
+        }
+        if self.header.is_shared() {
+            self.unshare();
+        }
+        let old = std::mem::replace(&mut self.words, unit);
+        // The unit box is no batch (a taken batch leaves its mark otherwise).
+        self.header.set_kind(BOXED);
+        // SAFETY: not shared (any more) nor inline, so the payload's own box, taken back once
+        // (the payload owns the unit box instead).
+        let msg: Box<dyn Any> = unsafe { Box::from_raw(old.ptr.as_ptr()) };
         // Checked above: one more `type_id` call (in `downcast`), not two.
         msg.downcast::<T>().ok().map(|b| *b)
     }
-    /// The message as an owned box (a shared one as in [`SharedMessage::into_boxed`]) and the
-    /// header.
+    /// The message as an owned box (a shared one as in [`SharedMessage::into_boxed`], an
+    /// inline one moved into a new box) and the header.
     #[inline]
     fn into_parts(self) -> (BoxedMessage, Option<Arc<MessageHeader>>) {
         let mut me = std::mem::ManuallyDrop::new(self);
@@ -469,11 +616,23 @@ impl Payload {
         let message = if me.header.is_shared() {
             // Sound: marked shared, so the pointer is a `SharedMessage`'s, with the reference
             // the payload held, which passes to this `SharedMessage` (`me` is not dropped).
-            SharedMessage(me.ptr).into_boxed()
+            // SAFETY: a pointer kind, so `ptr` is the field in use.
+            SharedMessage(unsafe { me.words.ptr }).into_boxed()
+        } else if me.header.is_inline() {
+            // SAFETY: marked inline: a live message and its type's view function, moved out
+            // once into the box (`me` is not dropped, so the bytes are not dropped again).
+            unsafe {
+                let inline = &mut me.words.inline;
+                let view = inline.view;
+                Box::from_raw(view(
+                    std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
+                    InlineOp::MoveToBox,
+                ))
+            }
         } else {
-            // SAFETY: not shared, so the payload's own box, from `Box::into_raw`, taken back
-            // once (`me` is not dropped).
-            unsafe { Box::from_raw(me.ptr.as_ptr()) }
+            // SAFETY: an owned box, from `Box::into_raw`, taken back once (`me` is not
+            // dropped).
+            unsafe { Box::from_raw(me.words.ptr.as_ptr()) }
         };
         (message, header)
     }
@@ -485,15 +644,16 @@ impl Payload {
         // payload holds, which passes to this `SharedMessage`: the payload holds `()` until
         // the copy is made, so if the message's `clone` panics (the reference is given up
         // then too), the payload does not give it up a second time.
-        let shared = SharedMessage(self.ptr);
-        self.header.0 = self.header.0.map_addr(|a| a & !SHARED);
+        // SAFETY: a pointer kind, so `ptr` is the field in use.
+        let shared = SharedMessage(unsafe { self.words.ptr });
+        self.header.set_kind(BOXED);
         let unit = Box::into_raw(Box::new(()) as BoxedMessage);
         // SAFETY: `Box::into_raw` is never null (and a zero-sized box owns no memory, so
         // overwriting it below leaks nothing).
-        self.ptr = unsafe { NonNull::new_unchecked(unit) };
+        self.words.ptr = unsafe { NonNull::new_unchecked(unit) };
         let owned = shared.into_boxed();
         // SAFETY: `Box::into_raw` is never null.
-        self.ptr = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
+        self.words.ptr = unsafe { NonNull::new_unchecked(Box::into_raw(owned)) };
     }
     /// Drops the payload inline (for the hot path that drops one per message).
     #[inline(always)]
@@ -503,36 +663,46 @@ impl Payload {
     /// Frees the message and the header (the `Drop`).
     #[inline(always)]
     fn release(&mut self) {
-        // Read by value: the out-of-line path gets the two words, not a pointer into the
-        // envelope (which made callers copy every envelope they pass on).
-        let (ptr, header) = (self.ptr, self.header.0);
-        if header.is_null() {
-            // SAFETY: no mark, so the payload's own box, from `Box::into_raw`, freed once
-            // (from its drop, or `dispose`, which skips the drop).
-            drop(unsafe { Box::from_raw(ptr.as_ptr()) })
+        // Read by value: the out-of-line path gets the words, not a pointer into the envelope
+        // (which made callers copy every envelope they pass on).
+        let (words, header) = (self.words, self.header.raw());
+        if header.addr() == BOXED {
+            // SAFETY: an owned box and no header, so the payload's own box, from
+            // `Box::into_raw`, freed once (from its drop, or `dispose`, which skips the drop).
+            drop(unsafe { Box::from_raw(words.ptr.as_ptr()) })
         } else {
             // SAFETY: the payload's message and header slot, given up once (as above).
-            unsafe { release_marked(ptr, header) }
+            unsafe { release_marked(words, header) }
         }
     }
 }
 
-/// `Payload::release` with a header or a shared message (out of line).
+/// `Payload::release` with a header, a shared or an inline message (out of line: the boxed
+/// message's drop, inlined at every drop of an envelope, stays small).
 ///
-/// Safety: `ptr` and `header` are a payload's, given up (the payload is not used again).
+/// Safety: `words` and `header` are a payload's, given up (the payload is not used again).
 #[allow(unsafe_code)]
-#[cold]
 #[inline(never)]
-unsafe fn release_marked(ptr: NonNull<dyn Message>, header: *const MessageHeader) {
-    let mut slot = HeaderSlot(header);
+unsafe fn release_marked(mut words: Words, header: *const MessageHeader) {
+    let mut slot = HeaderSlot::from_raw(header);
     drop(slot.take());
     if slot.is_shared() {
         // SAFETY: marked shared: the payload's reference (the caller's contract).
-        unsafe { release_shared(ptr) }
+        unsafe { release_shared(words.ptr) }
+    } else if slot.is_inline() {
+        // SAFETY: marked inline: the payload's message (moved here with `words`, which is
+        // sound for any type, see `Payload::inline_ref`) and its view function, dropped once.
+        unsafe {
+            let inline = &mut words.inline;
+            let view = inline.view;
+            std::ptr::drop_in_place(view(
+                std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
+                InlineOp::View,
+            ))
+        }
     } else {
-        // SAFETY: not shared: the payload's own box, from `Box::into_raw` (the caller's
-        // contract).
-        drop(unsafe { Box::from_raw(ptr.as_ptr()) })
+        // SAFETY: an owned box, from `Box::into_raw` (the caller's contract).
+        drop(unsafe { Box::from_raw(words.ptr.as_ptr()) })
     }
 }
 
@@ -543,32 +713,82 @@ impl Drop for Payload {
     }
 }
 
-/// Marks an envelope's message as shared, in the header slot's lowest bit (a header's
-/// address is aligned to at least 8).
-const SHARED: usize = 1;
+/// The kinds of an envelope's message, in the header slot's two lowest bits (a header's
+/// address is aligned to at least 4): never 0, so the slot is never null (the niche of
+/// `Option<MessageEnvelope>`), and the low bit tells the pointer kinds (set) from the inline
+/// one (clear) with one test, the one `Deref` makes.
+const BOXED: usize = 1;
+/// A small message stored in the envelope (see `fits_inline`).
+const INLINE: usize = 2;
+/// A [`SharedMessage`]'s reference.
+const SHARED: usize = 3;
+const KIND: usize = 3;
+/// Marks a boxed message that is a [`MessageBatch`] (with `BOXED`), so the mailbox finds
+/// batches without a type test of every message. A header's address is aligned to at least 8
+/// (`MessageHeader`'s alignment), so this third bit is free too.
+const BATCH: usize = 4;
+/// All the marks: the kind and `BATCH`.
+const MARKS: usize = KIND | BATCH;
 
 /// An envelope's header (`Option<Arc<MessageHeader>>` as a raw pointer, null for none) and
-/// the mark of a shared message (`SHARED`). An envelope with an owned message and no header,
-/// every ordinary message, has a null slot: the one test its drop makes, where
-/// `Option<Arc<_>>` made the same test.
-pub(crate) struct HeaderSlot(*const MessageHeader);
+/// the kind of its message (`BOXED`, `INLINE`, `SHARED`, and `BATCH`) in the low bits. An
+/// envelope with an owned boxed message and no header, every ordinary message, has the slot
+/// `BOXED`: the one comparison its drop makes, where `Option<Arc<_>>` made a test.
+pub(crate) struct HeaderSlot(NonNull<MessageHeader>);
 
 #[allow(unsafe_code)]
 impl HeaderSlot {
-    const EMPTY: HeaderSlot = HeaderSlot(std::ptr::null());
+    const EMPTY: HeaderSlot = HeaderSlot::kind(BOXED);
 
+    /// No header, the message of kind `kind`.
+    #[inline(always)]
+    const fn kind(kind: usize) -> HeaderSlot {
+        assert!(kind & KIND != 0 && kind <= MARKS);
+        // SAFETY: `kind` is not 0 (asserted).
+        HeaderSlot(unsafe { NonNull::new_unchecked(std::ptr::without_provenance_mut(kind)) })
+    }
+    /// A slot from its raw value (a slot's, so with a kind: not null).
+    #[inline(always)]
+    fn from_raw(raw: *const MessageHeader) -> HeaderSlot {
+        debug_assert!(raw.addr() & KIND != 0);
+        // SAFETY: every slot value carries a kind, which is not 0.
+        HeaderSlot(unsafe { NonNull::new_unchecked(raw.cast_mut()) })
+    }
+    #[inline(always)]
+    fn raw(&self) -> *const MessageHeader {
+        self.0.as_ptr().cast_const()
+    }
     #[inline(always)]
     fn is_shared(&self) -> bool {
-        self.0.addr() & SHARED != 0
+        self.raw().addr() & KIND == SHARED
     }
-    /// True if there is no header (shared or not).
+    #[inline(always)]
+    fn is_inline(&self) -> bool {
+        // The kinds are never 0: a clear low bit is `INLINE`.
+        self.raw().addr() & 1 == 0
+    }
+    #[inline(always)]
+    fn is_owned_box(&self) -> bool {
+        self.raw().addr() & KIND == BOXED
+    }
+    #[inline(always)]
+    fn is_batch(&self) -> bool {
+        self.raw().addr() & BATCH != 0
+    }
+    /// Sets the kind of the message, clearing the `BATCH` mark (the header stays): for a
+    /// message replaced by another (taken out or copied), never a batch.
+    #[inline(always)]
+    fn set_kind(&mut self, kind: usize) {
+        *self = HeaderSlot::from_raw(self.raw().map_addr(|a| (a & !MARKS) | kind));
+    }
+    /// True if there is no header.
     #[inline(always)]
     pub(crate) fn is_none(&self) -> bool {
-        self.0.addr() <= SHARED
+        self.raw().addr() <= MARKS
     }
     #[inline(always)]
     fn header_ptr(&self) -> *const MessageHeader {
-        self.0.map_addr(|a| a & !SHARED)
+        self.raw().map_addr(|a| a & !MARKS)
     }
     /// The header, if any.
     #[inline]
@@ -594,41 +814,44 @@ impl HeaderSlot {
             Some(Arc::from_raw(p))
         }
     }
-    /// Takes the header out (the shared mark stays).
+    /// Takes the header out (the marks stay).
     #[inline]
     fn take(&mut self) -> Option<Arc<MessageHeader>> {
         if self.is_none() {
             return None;
         }
         let p = self.header_ptr();
-        self.0 = self.0.map_addr(|a| a & SHARED);
+        *self = HeaderSlot::from_raw(self.raw().map_addr(|a| a & MARKS));
         // SAFETY: the slot's reference, from `Arc::into_raw`, handed over once (the slot no
         // longer holds it).
         Some(unsafe { Arc::from_raw(p) })
     }
-    /// Sets the header of a slot that has none (the shared mark stays).
+    /// Sets the header of a slot that has none (the marks stay).
     #[inline(always)]
     pub(crate) fn fill(&mut self, header: &Option<Arc<MessageHeader>>) {
         debug_assert!(self.is_none());
         if let Some(h) = header {
-            self.0 = Arc::into_raw(h.clone()).map_addr(|a| a | self.0.addr());
+            let kind = self.raw().addr();
+            *self = HeaderSlot::from_raw(Arc::into_raw(h.clone()).map_addr(|a| a | kind));
         }
     }
-    /// Replaces the header (the old one is dropped; the shared mark stays).
+    /// Replaces the header (the old one is dropped; the marks stay).
     #[inline]
     pub(crate) fn put(&mut self, header: Option<Arc<MessageHeader>>) {
         drop(self.take());
         if let Some(h) = header {
-            let mark = self.0.addr();
-            // A header's address is aligned to more than the mark (asserted at the envelope),
-            // so the mark bit is free.
-            self.0 = Arc::into_raw(h).map_addr(|a| a | mark);
+            let kind = self.raw().addr();
+            // A header's address is aligned to more than the marks (asserted at the
+            // envelope), so their bits are free.
+            *self = HeaderSlot::from_raw(Arc::into_raw(h).map_addr(|a| a | kind));
         }
     }
 }
 
 /// Read-only message headers (string key/value pairs), carried across the wire by remote.
+// Aligned to 8 on every target: an envelope keeps its marks in the low bits of the address.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(align(8))]
 pub struct MessageHeader {
     map: HashMap<String, String>,
 }
@@ -697,8 +920,8 @@ pub struct MessageEnvelope {
     pub(crate) sender: Option<Pid>,
 }
 
-// The header's address has a free low bit for the mark.
-const _: () = assert!(std::mem::align_of::<MessageHeader>() > SHARED);
+// The header's address has its three low bits free for the marks.
+const _: () = assert!(std::mem::align_of::<MessageHeader>() > MARKS);
 
 impl MessageEnvelope {
     /// An envelope with no sender and no header. An envelope given as the message is
@@ -715,7 +938,25 @@ impl MessageEnvelope {
         if let Some(shared) = any.downcast_mut::<Option<SharedMessage>>() {
             return Self::shared(shared.take().expect("slot is filled"));
         }
-        Self::from_boxed(into_boxed(slot.take().expect("slot is filled")))
+        if fits_inline::<M>() {
+            // Resolved when `M` is known: a small message is stored in the envelope, with no
+            // allocation (the allocation and its free on the receiver's thread were most of
+            // what a small message cost beyond a zero-sized one).
+            return Self {
+                message: Payload::inline(slot.take().expect("slot is filled")),
+                sender: None,
+            };
+        }
+        if any.is::<Option<BoxedMessage>>() {
+            // Only known once unboxed: a batch or not.
+            return Self::from_boxed(into_boxed(slot.take().expect("slot is filled")));
+        }
+        // Resolved when `M` is known, as the tests above.
+        let batch = any.is::<Option<MessageBatch>>();
+        Self {
+            message: Payload::owned(Box::new(slot.take().expect("slot is filled")), batch),
+            sender: None,
+        }
     }
     /// An envelope around a shared message (no sender, no header).
     #[inline]
@@ -728,8 +969,9 @@ impl MessageEnvelope {
     /// An envelope around an already boxed message.
     #[inline]
     pub fn from_boxed(message: BoxedMessage) -> Self {
+        let batch = message.is::<MessageBatch>();
         Self {
-            message: Payload::owned(message),
+            message: Payload::owned(message, batch),
             sender: None,
         }
     }
@@ -923,7 +1165,12 @@ impl Iterator for BatchEnvelopes {
     #[inline]
     fn next(&mut self) -> Option<MessageEnvelope> {
         match self {
-            BatchEnvelopes::Owned(it) => it.next().map(MessageEnvelope::from_boxed),
+            // Not marked as batches: a batch in a batch is queued as it is, not unrolled (the
+            // mailbox unrolls only what is posted to it), so no type test per message.
+            BatchEnvelopes::Owned(it) => it.next().map(|m| MessageEnvelope {
+                message: Payload::owned(m, false),
+                sender: None,
+            }),
             BatchEnvelopes::Shared(all, range) => range
                 .next()
                 .map(|i| MessageEnvelope::shared(all[i].clone())),
@@ -1325,9 +1572,204 @@ mod tests {
 
     #[test]
     fn an_envelope_stays_four_words_with_a_niche() {
-        // Every queued message, every mailbox's inline slot and every context holds one.
-        assert_eq!(std::mem::size_of::<MessageEnvelope>(), 32);
-        assert_eq!(std::mem::size_of::<Option<MessageEnvelope>>(), 32);
+        // Every queued message, every mailbox's inline slot and every context holds one; an
+        // inline message takes no more room than the pointer to a boxed one.
+        let word = std::mem::size_of::<usize>();
+        assert_eq!(std::mem::size_of::<MessageEnvelope>(), 4 * word);
+        assert_eq!(std::mem::size_of::<Option<MessageEnvelope>>(), 4 * word);
+        assert_eq!(std::mem::size_of::<Payload>(), 3 * word);
+        assert_eq!(std::mem::align_of::<MessageEnvelope>(), word);
+    }
+    /// An inline-sized message (one `Arc`, as a `Pid`) whose drops are counted: the
+    /// counter's strong count is 1 + the live messages.
+    #[derive(Debug)]
+    struct Dropped(Arc<()>);
+
+    fn is_inline(env: &MessageEnvelope) -> bool {
+        env.message.header.is_inline()
+    }
+
+    #[test]
+    fn an_inline_message_is_dropped_exactly_once_however_the_envelope_ends() {
+        let probe = Arc::new(());
+        let live = || Arc::strong_count(&probe) - 1;
+        let new = || MessageEnvelope::new(Dropped(probe.clone()));
+        assert!(is_inline(&new()), "one word: stored in the envelope");
+        assert_eq!(live(), 0, "dropped with the envelope");
+        new().dispose();
+        assert_eq!(live(), 0, "dropped by dispose");
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let h = Arc::new(h);
+        drop(new().with_header(Some(h.clone())));
+        new().with_header(Some(h.clone())).dispose();
+        assert_eq!(live(), 0, "dropped with a header too");
+        assert_eq!(Arc::strong_count(&h), 1, "and the header's reference");
+        let mut e = new();
+        let taken = e.take_message::<Dropped>().expect("a Dropped");
+        assert!(e.message().is::<()>(), "the taken envelope holds ()");
+        assert!(!is_inline(&e));
+        drop(e);
+        assert_eq!(
+            live(),
+            1,
+            "the taken message lives on, not dropped by the envelope"
+        );
+        drop(taken);
+        assert_eq!(live(), 0);
+        let (m, _, _) = new().with_header(Some(h.clone())).into_parts();
+        assert!(m.is::<Dropped>());
+        assert_eq!(live(), 1, "moved into the box, not copied nor dropped");
+        drop(m);
+        let m = new().into_message();
+        assert_eq!(live(), 1);
+        assert!(downcast_message::<Dropped>(m).is_ok());
+        assert_eq!(live(), 0);
+        // Moved envelopes move the message with them.
+        let envs: Vec<MessageEnvelope> = (0..100).map(|_| new()).collect();
+        let moved: Vec<MessageEnvelope> = envs.into_iter().rev().collect();
+        assert_eq!(live(), 100);
+        for e in &moved {
+            assert!(Arc::ptr_eq(
+                &e.message().downcast_ref::<Dropped>().unwrap().0,
+                &probe
+            ));
+        }
+        drop(moved);
+        assert_eq!(live(), 0);
+    }
+
+    #[test]
+    fn take_of_another_type_leaves_an_inline_message_in_place() {
+        let mut e = MessageEnvelope::new(7u32);
+        assert!(e.take_message::<u64>().is_none());
+        assert!(e.take_message::<i32>().is_none());
+        assert_eq!(e.message().downcast_ref::<u32>(), Some(&7));
+        assert_eq!(e.take_message::<u32>(), Some(7));
+        assert!(e.take_message::<u32>().is_none(), "taken once");
+    }
+
+    #[test]
+    fn changes_through_message_mut_are_read_back_from_an_inline_message() {
+        let mut e = MessageEnvelope::new(1u64);
+        *e.message_mut().downcast_mut::<u64>().unwrap() += 41;
+        assert_eq!(e.message().downcast_ref::<u64>(), Some(&42));
+        let e = MessageEnvelope::new(e); // an envelope is passed on as it is
+        assert_eq!(e.message().downcast_ref::<u64>(), Some(&42));
+        assert_eq!(
+            downcast_message::<u64>(e.into_message()).ok().map(|b| *b),
+            Some(42)
+        );
+    }
+
+    #[test]
+    fn an_inline_message_carries_a_header_and_a_sender() {
+        let sender = Pid::new("nonhost", "s");
+        let mut h = MessageHeader::new();
+        h.set("a", "1");
+        let mut e = MessageEnvelope::new(3u16)
+            .with_header(Some(Arc::new(h)))
+            .with_sender(Some(sender.clone()));
+        e.set_header("b", "2");
+        assert!(is_inline(&e), "the header keeps the message inline");
+        assert_eq!(e.message().downcast_ref::<u16>(), Some(&3));
+        assert_eq!(e.header_value("a"), Some("1"));
+        assert_eq!(e.header_value("b"), Some("2"));
+        *e.message_mut().downcast_mut::<u16>().unwrap() = 4;
+        let h = e.header_arc();
+        let e = e.with_header(None);
+        assert!(e.header().is_none());
+        assert_eq!(e.message().downcast_ref::<u16>(), Some(&4));
+        let mut e = e.with_header(h);
+        assert_eq!(e.take_message::<u16>(), Some(4));
+        assert_eq!(e.header_value("b"), Some("2"), "taking keeps the header");
+        let mut f = MessageEnvelope::new(5u8);
+        f.set_header("c", "3");
+        let (m, s, header) = f.with_sender(Some(sender.clone())).into_parts();
+        assert_eq!(m.downcast_ref::<u8>(), Some(&5));
+        assert_eq!(s, Some(sender));
+        assert_eq!(header.unwrap().get("c"), Some("3"));
+    }
+
+    #[test]
+    fn batches_are_marked_however_they_are_boxed_and_unmarked_once_taken() {
+        let batch = || MessageBatch::new(vec![Box::new(1u8) as BoxedMessage]);
+        let mut a = MessageEnvelope::new(batch());
+        let mut b = MessageEnvelope::from_boxed(Box::new(batch()));
+        let mut c = MessageEnvelope::new(Box::new(batch()) as BoxedMessage);
+        let mut h = MessageHeader::new();
+        h.set("k", "v");
+        let mut d = MessageEnvelope::new(batch()).with_header(Some(Arc::new(h)));
+        for e in [&mut a, &mut b, &mut c, &mut d] {
+            assert_eq!(e.message.batch_mut().map(|b| b.len()), Some(1));
+        }
+        assert_eq!(d.header_value("k"), Some("v"), "the header beside the mark");
+        assert!(MessageEnvelope::new(7u64).message.batch_mut().is_none());
+        assert!(MessageEnvelope::new(Started).message.batch_mut().is_none());
+        assert!(MessageEnvelope::from_boxed(Box::new(String::new()))
+            .message
+            .batch_mut()
+            .is_none());
+        let taken = a.take_message::<MessageBatch>().expect("a batch");
+        assert_eq!(taken.len(), 1);
+        assert!(a.message.batch_mut().is_none(), "() is left, no batch");
+        assert!(a.message().is::<()>());
+        let (m, _, header) = d.into_parts();
+        assert!(m.is::<MessageBatch>());
+        assert_eq!(header.unwrap().get("k"), Some("v"));
+    }
+
+    /// A message that carries a PID (the in-process benchmark's).
+    #[derive(Clone, Debug, PartialEq)]
+    struct WithPid {
+        sender: Pid,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(align(16))]
+    struct Align16(u8);
+
+    /// Sends `v` through every way an envelope is read and taken apart, and tells whether it
+    /// was stored inline.
+    fn round_trip<T: Message + Clone + PartialEq + fmt::Debug>(v: T) -> bool {
+        let mut e = MessageEnvelope::new(v.clone());
+        let inline = is_inline(&e);
+        assert_eq!(e.message().downcast_ref::<T>(), Some(&v));
+        assert!(e
+            .message()
+            .type_name()
+            .ends_with(std::any::type_name::<T>()));
+        assert_eq!(e.message_mut().downcast_mut::<T>(), Some(&mut v.clone()));
+        let addr = (e.message() as *const dyn Message).cast::<u8>().addr();
+        assert_eq!(addr % std::mem::align_of::<T>(), 0, "aligned for T");
+        assert_eq!(e.take_message::<T>().as_ref(), Some(&v));
+        let m = MessageEnvelope::new(v.clone()).into_message();
+        assert_eq!(m.downcast_ref::<T>(), Some(&v));
+        inline
+    }
+
+    #[test]
+    fn messages_of_at_most_a_word_are_inline_and_larger_or_more_aligned_ones_boxed() {
+        assert!(round_trip(5u8));
+        assert!(round_trip(5u32));
+        assert!(round_trip(u64::MAX - 1));
+        assert!(round_trip((7u16, 9u8)));
+        assert!(round_trip(*b"12345678"));
+        assert!(round_trip(WithPid {
+            sender: Pid::new("nonhost", "p")
+        }));
+        assert!(round_trip(Some(Pid::new("nonhost", "p"))));
+        assert!(!round_trip(*b"123456789"), "9 bytes: boxed");
+        assert!(!round_trip([1u64, 2]), "16 bytes: boxed");
+        assert!(!round_trip(Align16(3)), "aligned to 16: boxed");
+        assert!(!round_trip(String::from("heap")), "three words: boxed");
+        assert!(!round_trip(Started), "zero-sized: boxed (no allocation)");
+        // The types `new` treats on their own stay what they are.
+        assert!(!is_inline(&MessageEnvelope::new(SharedMessage::new(1u8))));
+        assert!(!is_inline(&MessageEnvelope::new(
+            Box::new(1u8) as BoxedMessage
+        )));
+        assert!(is_inline(&MessageEnvelope::new(MessageEnvelope::new(1u8))));
     }
 
     #[test]

@@ -596,3 +596,48 @@ fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminat
     assert_eq!(dead_at_terminated, (11..=100).collect::<Vec<u32>>());
     rx.assert_quiet(Duration::from_millis(100));
 }
+
+#[test]
+fn a_small_message_stored_in_its_envelope_is_taken_on_a_worker_and_dropped_once_on_a_panic() {
+    // `Tracked` is one `Arc`: a word, so its envelope holds it with no allocation of its own.
+    let (_rt, system) = common::system_on_workers(2);
+    let (p, rx) = probe();
+    let taker = system.root().spawn(&Props::from_func({
+        let p = p.clone();
+        move |ctx| {
+            if let Some(t) = ctx.take_message::<Tracked>() {
+                let count = Arc::strong_count(&t.0);
+                drop(t);
+                p.push((std::thread::current().id(), count));
+            }
+        }
+    }));
+    let panicker = system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message_as::<Tracked>().is_some() {
+            panic!("receiver fails on a small message (expected by the test)");
+        }
+        if ctx.message_as::<u32>().is_some() {
+            p.push((std::thread::current().id(), 0));
+        }
+    }));
+    let counter = Arc::new(());
+    system.root().send(&taker, Tracked(counter.clone()));
+    let (taken_on, count) = rx.next();
+    assert_ne!(taken_on, std::thread::current().id(), "taken on a worker");
+    assert_eq!(count, 2, "the very message: the counter and the one sent");
+    // The taker dropped what it took (before telling); its envelope holds `()` since the take.
+    assert_eq!(
+        Arc::strong_count(&counter),
+        1,
+        "dropped once, after the take"
+    );
+    system.root().send(&panicker, Tracked(counter.clone()));
+    system.root().send(&panicker, 1u32);
+    rx.next();
+    // The turn after the panic replaced the envelope that held the message.
+    assert_eq!(
+        Arc::strong_count(&counter),
+        1,
+        "dropped once, after the panic"
+    );
+}

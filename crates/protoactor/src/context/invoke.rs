@@ -73,7 +73,7 @@ impl Context {
             let dl = self.system.dead_letter();
             return dl.send_user_message(&self.system, env);
         }
-        let pause = self.pause_receive_timeout(&*env.message);
+        let pause = self.pause_receive_timeout(&env);
         self.process_message(env);
         self.resume_receive_timeout(pause);
     }
@@ -118,7 +118,7 @@ impl Context {
             self.return_actor(held);
             return self.invoke_user(env);
         }
-        let pause = self.pause_receive_timeout(&*env.message);
+        let pause = self.pause_receive_timeout(&env);
         self.current = Current::Owned(env);
         let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
