@@ -110,7 +110,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         if owned_by_mimalloc(ptr) {
             mi_dealloc(ptr, layout);
         } else {
-            system_freeing(ptr);
+            system_freeing(ptr, layout.size());
             // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, and
             // not from mimalloc, so from `System`.
             unsafe { System.dealloc(ptr, layout) };
@@ -122,7 +122,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = if owned_by_mimalloc(ptr) {
             mi_realloc(ptr, layout, new_size)
         } else {
-            system_freeing(ptr);
+            system_freeing(ptr, layout.size());
             // SAFETY: the caller's guarantees for `ptr`, `layout` and `new_size` are `System`'s
             // (the block is not mimalloc's, so it is `System`'s).
             let p = unsafe { System.realloc(ptr, layout, new_size) };
@@ -147,16 +147,17 @@ fn system_allocated(p: *mut u8) {
     let _ = p;
 }
 
-/// The `spawn-stats` feature's count of a block of `System`'s (`p`) about to be freed.
+/// The `spawn-stats` feature's count of a block of `System`'s (`p`, of `size` bytes) about
+/// to be freed.
 #[inline(always)]
-fn system_freeing(p: *mut u8) {
+fn system_freeing(p: *mut u8, size: usize) {
     #[cfg(feature = "spawn-stats")]
     // SAFETY: `p` is a live block of `System`, glibc's malloc on this target.
     unsafe {
-        crate::spawn_stats::on_free(p)
+        crate::spawn_stats::on_free(p, size)
     }
     #[cfg(not(feature = "spawn-stats"))]
-    let _ = p;
+    let _ = (p, size);
 }
 
 // mimalloc's side, called only where `CountingAlloc` passes on its caller's guarantees.

@@ -76,8 +76,8 @@ mod on {
     const SLOTS: usize = 16;
     /// Names of the events, in `Ev` order.
     const NAMES: [&str; EVENTS] = [
-        "alloc", "free", "foreign", "spawned", "started", "st-away", "request", "reply",
-        "stopped", "sp-away", "term", "tm-away", "msgs",
+        "alloc", "free", "foreign", "spawned", "started", "st-away", "request", "reply", "stopped",
+        "sp-away", "term", "tm-away", "msgs",
     ];
 
     /// One thread's counters, on cache lines of their own.
@@ -86,6 +86,13 @@ mod on {
 
     static TABLE: [Slot; SLOTS] = [const { Slot([const { AtomicU64::new(0) }; EVENTS]) }; SLOTS];
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    /// Foreign frees by the block's size (8-byte steps up to 256; the last bucket is larger
+    /// blocks), per slot.
+    const SIZES: usize = 33;
+    #[repr(align(128))]
+    struct BySize([AtomicU64; SIZES]);
+    static FOREIGN_BY_SIZE: [BySize; SLOTS] =
+        [const { BySize([const { AtomicU64::new(0) }; SIZES]) }; SLOTS];
     /// Each slot's arena (as `ARENA`), for the report.
     static ARENAS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(usize::MAX) }; SLOTS];
     static THREAD_NAMES: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
@@ -199,7 +206,7 @@ mod on {
     ///
     /// # Safety
     /// As for [`arena_of`].
-    pub unsafe fn on_free(p: *mut u8) {
+    pub unsafe fn on_free(p: *mut u8, size: usize) {
         let s = slot();
         bump(s, Ev::Free);
         let mine = ARENA.try_with(Cell::get).unwrap_or(usize::MAX);
@@ -207,6 +214,7 @@ mod on {
         if let Some(a) = unsafe { arena_of(p) } {
             if mine != usize::MAX && a != mine {
                 bump(s, Ev::ForeignFree);
+                FOREIGN_BY_SIZE[s].0[size.div_ceil(8).min(SIZES - 1)].fetch_add(1, Relaxed);
             }
         }
     }
@@ -252,8 +260,27 @@ mod on {
             line.push_str(&format!(" arena {arena:x}"));
             eprintln!("{line}");
         }
+        let mut by_size = String::from("STATS   foreign frees by size (B: count, since start):");
+        for b in 0..SIZES {
+            let c: u64 = FOREIGN_BY_SIZE.iter().map(|s| s.0[b].load(Relaxed)).sum();
+            if c > 10_000 {
+                by_size.push_str(&format!(" {}: {c}", b * 8));
+            }
+        }
+        eprintln!("{by_size}");
         let m = rt.metrics();
-        for (w, (parks, busy)) in rt_before.iter().enumerate() {
+        let n = m.num_workers();
+        let u = usage();
+        let (vcs, cpu) = rt_before[n];
+        let (ivcs, flt) = rt_before[n + 1];
+        eprintln!(
+            "STATS   process: cpu {} ms, voluntary switches {}, involuntary {}, minor faults {}",
+            (u[1] - cpu.as_micros() as u64) / 1000,
+            u[0] - vcs,
+            u[2] - ivcs,
+            u[3] - flt.as_micros() as u64
+        );
+        for (w, (parks, busy)) in rt_before[..n].iter().enumerate() {
             eprintln!(
                 "STATS   worker {w}: parks {} busy {} ms",
                 m.worker_park_count(w) - parks,
@@ -262,11 +289,71 @@ mod on {
         }
     }
 
-    /// tokio's per-worker park counts and busy time now (for [`report`]).
+    /// tokio's per-worker park counts and busy time now (for [`report`]), and the process's
+    /// CPU time and context switches (`getrusage`).
     pub fn runtime_snapshot(rt: &tokio::runtime::Handle) -> Vec<(u64, std::time::Duration)> {
         let m = rt.metrics();
-        (0..m.num_workers())
+        let mut v: Vec<_> = (0..m.num_workers())
             .map(|w| (m.worker_park_count(w), m.worker_total_busy_duration(w)))
-            .collect()
+            .collect();
+        let u = usage();
+        v.push((u[0], std::time::Duration::from_micros(u[1])));
+        v.push((u[2], std::time::Duration::from_micros(u[3])));
+        v
+    }
+
+    /// The process's voluntary context switches, user+system CPU µs, involuntary switches
+    /// and minor faults.
+    fn usage() -> [u64; 4] {
+        // SAFETY: `getrusage` writes the struct it is given, which lives on this stack.
+        let mut r: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `RUSAGE_SELF` is a valid `who`.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) };
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        [
+            r.ru_nvcsw as u64,
+            us(r.ru_utime) + us(r.ru_stime),
+            r.ru_nivcsw as u64,
+            r.ru_minflt as u64,
+        ]
+    }
+}
+
+#[cfg(all(test, feature = "spawn-stats"))]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    fn foreign_here() -> u64 {
+        snapshot()[slot()][Ev::ForeignFree as usize]
+    }
+
+    /// A block freed by the thread that allocated it is not foreign; a block another live
+    /// thread allocated (from its own arena) is. Blocks of 2,000 bytes: past glibc's
+    /// per-thread cache, so each comes from its thread's arena.
+    #[test]
+    fn a_block_of_another_threads_arena_is_a_foreign_free() {
+        let (to_b, from_a) = channel::<Vec<u8>>();
+        let (done, wait_b) = channel::<()>();
+        let b = std::thread::spawn(move || {
+            drop(std::hint::black_box(vec![1u8; 2000])); // this thread's arena is known
+            let before = foreign_here();
+            drop(std::hint::black_box(vec![2u8; 2000]));
+            let own = foreign_here() - before;
+            let theirs = from_a.recv().unwrap();
+            let before = foreign_here();
+            drop(theirs);
+            let other = foreign_here() - before;
+            done.send(()).unwrap();
+            (own, other)
+        });
+        // Thread A stays alive until B has freed its block, so its arena is not B's.
+        let a = std::thread::spawn(move || {
+            to_b.send(std::hint::black_box(vec![3u8; 2000])).unwrap();
+            wait_b.recv().unwrap();
+        });
+        let (own, other) = b.join().unwrap();
+        a.join().unwrap();
+        assert_eq!((own, other), (0, 1));
     }
 }
