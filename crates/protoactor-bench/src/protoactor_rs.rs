@@ -25,7 +25,7 @@ impl Framework for ProtoActor {
     const NAME: &'static str = "protoactor-rs";
     fn start() -> Result<Self, String> {
         Ok(ProtoActor {
-            system: ActorSystem::new(),
+            system: spawn_stats::system(),
         })
     }
     fn stop(self) {

@@ -29,6 +29,22 @@ pub fn count(_ev: Ev) {}
 #[inline(always)]
 pub fn count_where(_ev: Ev, _away: Ev, _born: Born) {}
 
+/// The protoactor-rs rows' actor system: with the feature, `SPAWN_STATS_WORKERS=n` gives
+/// its runtime `n` workers (1: no stealing and no block freed on another thread, as actix's
+/// one thread), for comparing a round's counts and CPU time at 1 and 2 workers.
+pub fn system() -> protoactor::ActorSystem {
+    #[cfg(feature = "spawn-stats")]
+    if let Some(n) = std::env::var("SPAWN_STATS_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return protoactor::ActorSystem::with_config(
+            protoactor::Config::default().with_worker_threads(n),
+        );
+    }
+    protoactor::ActorSystem::new()
+}
+
 /// What is counted per thread.
 #[derive(Clone, Copy, Debug)]
 #[allow(dead_code)] // the allocator's events are counted with the feature only
