@@ -10,14 +10,18 @@
 #[cfg(feature = "spawn-stats")]
 pub use on::*;
 
-/// A thread's slot (the order in which threads first counted something), or nothing.
+/// A thread's slot (the order in which threads first counted something); without the
+/// feature, nothing (no size).
 #[cfg(not(feature = "spawn-stats"))]
-pub type Born = ();
+#[derive(Clone, Copy)]
+pub struct Born;
 
 /// This thread's slot ([`Born`]).
 #[cfg(not(feature = "spawn-stats"))]
 #[inline(always)]
-pub fn slot() -> Born {}
+pub fn slot() -> Born {
+    Born
+}
 
 /// Counts `_ev` on this thread.
 #[cfg(not(feature = "spawn-stats"))]
