@@ -81,7 +81,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
             mi_alloc(layout)
         } else {
             // SAFETY: the caller guarantees `layout` has a non-zero size, as `System` requires.
-            unsafe { System.alloc(layout) }
+            let p = unsafe { System.alloc(layout) };
+            system_allocated(p);
+            p
         };
         if !p.is_null() {
             add(layout.size() as isize);
@@ -94,7 +96,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
             mi_alloc_zeroed(layout)
         } else {
             // SAFETY: as for `alloc`.
-            unsafe { System.alloc_zeroed(layout) }
+            let p = unsafe { System.alloc_zeroed(layout) };
+            system_allocated(p);
+            p
         };
         if !p.is_null() {
             add(layout.size() as isize);
@@ -106,6 +110,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         if owned_by_mimalloc(ptr) {
             mi_dealloc(ptr, layout);
         } else {
+            system_freeing(ptr, layout.size());
             // SAFETY: the caller guarantees `ptr` came from this allocator with `layout`, and
             // not from mimalloc, so from `System`.
             unsafe { System.dealloc(ptr, layout) };
@@ -117,15 +122,42 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let p = if owned_by_mimalloc(ptr) {
             mi_realloc(ptr, layout, new_size)
         } else {
+            system_freeing(ptr, layout.size());
             // SAFETY: the caller's guarantees for `ptr`, `layout` and `new_size` are `System`'s
             // (the block is not mimalloc's, so it is `System`'s).
-            unsafe { System.realloc(ptr, layout, new_size) }
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            system_allocated(p);
+            p
         };
         if !p.is_null() {
             add(new_size as isize - layout.size() as isize);
         }
         p
     }
+}
+
+/// The `spawn-stats` feature's count of a block `System` returned (`p`, null if it failed).
+#[inline(always)]
+fn system_allocated(p: *mut u8) {
+    #[cfg(feature = "spawn-stats")]
+    if !p.is_null() {
+        crate::spawn_stats::on_alloc()
+    }
+    #[cfg(not(feature = "spawn-stats"))]
+    let _ = p;
+}
+
+/// The `spawn-stats` feature's count of a block of `System`'s (`p`, of `size` bytes) about
+/// to be freed.
+#[inline(always)]
+fn system_freeing(p: *mut u8, size: usize) {
+    #[cfg(feature = "spawn-stats")]
+    // SAFETY: `p` is a live block of `System`, glibc's malloc on this target.
+    unsafe {
+        crate::spawn_stats::on_free(p, size)
+    }
+    #[cfg(not(feature = "spawn-stats"))]
+    let _ = (p, size);
 }
 
 // mimalloc's side, called only where `CountingAlloc` passes on its caller's guarantees.

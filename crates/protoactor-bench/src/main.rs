@@ -19,9 +19,9 @@
 //! ones, never in a cycle (`scripts/check-layers.sh`, run by CI).
 //!
 //! ```text
-//!  0 base       common, alloc, workloads, machine
+//!  0 base       common, alloc, workloads, machine, spawn_stats
 //!                 shared metrics and memory readings, the child's allocator, the workloads,
-//!                 the machine's load and CPU steal
+//!                 the machine's load and CPU steal, the spawn rounds' per-thread counts
 //!  1 shared     framework, report
 //!                 the trait of the Rust implementations; tables and JSON
 //!  2 impls      actix_impl, kameo_impl, ractor_impl, persistence_rs, remote_rs, persistent_grains_rs
@@ -53,6 +53,7 @@ mod pubsub_rs;
 mod ractor_impl;
 mod remote_rs;
 mod report;
+mod spawn_stats;
 mod workloads;
 
 use std::process::ExitCode;

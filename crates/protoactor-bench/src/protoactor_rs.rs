@@ -14,6 +14,7 @@ use protoactor::prelude::*;
 
 use crate::common::*;
 use crate::framework::{drive, Driver, Framework, Timed};
+use crate::spawn_stats::{self, Ev};
 
 /// protoactor-rs: one actor system per workload run.
 pub struct ProtoActor {
@@ -24,7 +25,7 @@ impl Framework for ProtoActor {
     const NAME: &'static str = "protoactor-rs";
     fn start() -> Result<Self, String> {
         Ok(ProtoActor {
-            system: ActorSystem::new(),
+            system: spawn_stats::system(),
         })
     }
     fn stop(self) {
@@ -278,11 +279,34 @@ struct SpawnNode {
     replies: u64,
     sum: i64,
     reply_to: Option<Pid>,
+    /// The thread that spawned this node, and the one that spawned its children (the
+    /// `spawn-stats` feature's; no size without it).
+    born: spawn_stats::Born,
+    bore: spawn_stats::Born,
+}
+
+impl SpawnNode {
+    /// The `spawn-stats` feature's counts of the lifecycle messages.
+    fn count_lifecycle(&self, ctx: &Context) {
+        spawn_stats::count(Ev::Msgs);
+        let m = ctx.message();
+        if m.is::<Started>() {
+            spawn_stats::count_where(Ev::Started, Ev::StartedAway, self.born);
+        } else if m.is::<Stopped>() {
+            spawn_stats::count_where(Ev::Stopped, Ev::StoppedAway, self.born);
+        } else if m.is::<Terminated>() {
+            spawn_stats::count_where(Ev::Terminated, Ev::TerminatedAway, self.bore);
+        }
+    }
 }
 
 impl Actor for SpawnNode {
     fn receive(&mut self, ctx: &mut Context) {
+        if cfg!(feature = "spawn-stats") {
+            self.count_lifecycle(ctx);
+        }
         if let Some(r) = ctx.message_as::<TreeReq>() {
+            spawn_stats::count(Ev::Request);
             let (num, size, div) = (r.num, r.size, r.div);
             if size == 1 {
                 ctx.respond(num as i64);
@@ -294,8 +318,10 @@ impl Actor for SpawnNode {
             }
             self.replies = div;
             self.reply_to = ctx.sender().cloned();
+            self.bore = spawn_stats::slot();
             let step = size / div;
             for i in 0..div {
+                spawn_stats::count(Ev::Spawned);
                 let child = match self.shape {
                     TreeShape::Children => ctx.spawn(&self.props),
                     TreeShape::FromRoot => ctx.system().root().spawn(&self.props),
@@ -310,6 +336,7 @@ impl Actor for SpawnNode {
                 );
             }
         } else if let Some(n) = ctx.message_as::<i64>() {
+            spawn_stats::count(Ev::Reply);
             self.sum += n;
             self.replies -= 1;
             if self.replies == 0 {
@@ -349,9 +376,17 @@ fn spawn_tree(
         replies: 0,
         sum: 0,
         reply_to: None,
+        born: spawn_stats::slot(),
+        bore: spawn_stats::slot(),
     });
+    #[cfg(feature = "spawn-stats")]
+    let (counted, rt_counted) = (
+        spawn_stats::snapshot(),
+        spawn_stats::runtime_snapshot(system.runtime()),
+    );
     let start = Instant::now();
     let root = system.root();
+    spawn_stats::count(Ev::Spawned);
     let top = root.spawn(&props);
     let sum = root
         .request_future(
@@ -366,6 +401,14 @@ fn spawn_tree(
         .result_as::<i64>()
         .map_err(|e| format!("spawn: {e}"))?;
     let took = start.elapsed();
+    #[cfg(feature = "spawn-stats")]
+    {
+        let label = match shape {
+            TreeShape::Children => "spawn",
+            TreeShape::FromRoot => "spawn-root",
+        };
+        spawn_stats::report(label, took, &counted, system.runtime(), &rt_counted);
+    }
     if sum != expected_sum(leaves) {
         return Err(format!("spawn: wrong sum {sum}"));
     }
@@ -773,6 +816,7 @@ impl Actor for SkyNode {
                 );
             }
         } else if let Some(n) = ctx.message_as::<i64>() {
+            spawn_stats::count(Ev::Reply);
             self.sum += n;
             self.replies -= 1;
             if self.replies == 0 {
