@@ -447,6 +447,22 @@ unsafe fn view_inline<T: Message>(p: *mut u8, op: InlineOp) -> *mut dyn Message 
     p
 }
 
+impl Inline {
+    /// The message as a `dyn Message` pointer, from the view function called on the bytes'
+    /// address (the one way every use of an inline message reaches it).
+    ///
+    /// Safety: `this` points at an `Inline` whose bytes hold a live message of the view
+    /// function's type (`Payload::inline`); with [`InlineOp::MoveToBox`] it is moved out (the
+    /// caller does not use or drop it again). The pointer is good for as long as the borrow
+    /// `this` came from, and for writes only if that borrow was unique.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    unsafe fn message(this: *mut Inline, op: InlineOp) -> *mut dyn Message {
+        // SAFETY: the caller's contract, passed on to `view_inline`.
+        unsafe { ((*this).view)(std::ptr::addr_of_mut!((*this).bytes).cast::<u8>(), op) }
+    }
+}
+
 // SAFETY: a payload owns a `Box<dyn Message>` (`Send`: `Message: Send`), one reference of a
 // `SharedMessage` (`Send`) or an inline message (`Send`: `Message: Send`), and an optional
 // `Arc<MessageHeader>` reference (`Send`). It is not `Sync` (the raw pointers keep it so), as
@@ -527,9 +543,10 @@ impl Payload {
         // is sound for every Rust type, as nothing can have pinned a message reached only
         // through borrows of its envelope).
         unsafe {
-            let inline = &self.words.inline;
-            let at = std::ptr::addr_of!(inline.bytes).cast::<u8>().cast_mut();
-            &*(inline.view)(at, InlineOp::View)
+            &*Inline::message(
+                std::ptr::addr_of!(self.words.inline).cast_mut(),
+                InlineOp::View,
+            )
         }
     }
     /// The message, mutably: a shared one is made this payload's own first (copied, unless
@@ -539,12 +556,7 @@ impl Payload {
         if self.header.is_inline() {
             // SAFETY: as in `inline_ref`, with `&mut self` making the borrow unique.
             return unsafe {
-                let inline = &mut self.words.inline;
-                let view = inline.view;
-                &mut *view(
-                    std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
-                    InlineOp::View,
-                )
+                &mut *Inline::message(std::ptr::addr_of_mut!(self.words.inline), InlineOp::View)
             };
         }
         if self.header.is_shared() {
@@ -622,10 +634,8 @@ impl Payload {
             // SAFETY: marked inline: a live message and its type's view function, moved out
             // once into the box (`me` is not dropped, so the bytes are not dropped again).
             unsafe {
-                let inline = &mut me.words.inline;
-                let view = inline.view;
-                Box::from_raw(view(
-                    std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
+                Box::from_raw(Inline::message(
+                    std::ptr::addr_of_mut!(me.words.inline),
                     InlineOp::MoveToBox,
                 ))
             }
@@ -693,10 +703,8 @@ unsafe fn release_marked(mut words: Words, header: *const MessageHeader) {
         // SAFETY: marked inline: the payload's message (moved here with `words`, which is
         // sound for any type, see `Payload::inline_ref`) and its view function, dropped once.
         unsafe {
-            let inline = &mut words.inline;
-            let view = inline.view;
-            std::ptr::drop_in_place(view(
-                std::ptr::addr_of_mut!(inline.bytes).cast::<u8>(),
+            std::ptr::drop_in_place(Inline::message(
+                std::ptr::addr_of_mut!(words.inline),
                 InlineOp::View,
             ))
         }
