@@ -254,7 +254,7 @@ mod on {
         took: std::time::Duration,
         before: &[[u64; EVENTS]],
         rt: &tokio::runtime::Handle,
-        rt_before: &[(u64, std::time::Duration)],
+        rt_before: &RuntimeSnapshot,
     ) {
         let now = snapshot();
         let names = THREAD_NAMES.lock().unwrap().clone();
@@ -289,18 +289,15 @@ mod on {
         }
         eprintln!("{by_size}");
         let m = rt.metrics();
-        let n = m.num_workers();
-        let u = usage();
-        let (vcs, cpu) = rt_before[n];
-        let (ivcs, flt) = rt_before[n + 1];
+        let (u, b) = (usage(), rt_before.usage);
         eprintln!(
             "STATS   process: cpu {} ms, voluntary switches {}, involuntary {}, minor faults {}",
-            (u[1] - cpu.as_micros() as u64) / 1000,
-            u[0] - vcs,
-            u[2] - ivcs,
-            u[3] - flt.as_micros() as u64
+            (u[1] - b[1]) / 1000,
+            u[0] - b[0],
+            u[2] - b[2],
+            u[3] - b[3]
         );
-        for (w, (parks, busy)) in rt_before[..n].iter().enumerate() {
+        for (w, (parks, busy)) in rt_before.workers.iter().enumerate() {
             eprintln!(
                 "STATS   worker {w}: parks {} busy {} ms",
                 m.worker_park_count(w) - parks,
@@ -309,17 +306,22 @@ mod on {
         }
     }
 
-    /// tokio's per-worker park counts and busy time now (for [`report`]), and the process's
-    /// CPU time and context switches (`getrusage`).
-    pub fn runtime_snapshot(rt: &tokio::runtime::Handle) -> Vec<(u64, std::time::Duration)> {
+    /// What [`report`] subtracts: tokio's per-worker park counts and busy time, and the
+    /// process's `usage()`.
+    pub struct RuntimeSnapshot {
+        workers: Vec<(u64, std::time::Duration)>,
+        usage: [u64; 4],
+    }
+
+    /// The [`RuntimeSnapshot`] of now.
+    pub fn runtime_snapshot(rt: &tokio::runtime::Handle) -> RuntimeSnapshot {
         let m = rt.metrics();
-        let mut v: Vec<_> = (0..m.num_workers())
-            .map(|w| (m.worker_park_count(w), m.worker_total_busy_duration(w)))
-            .collect();
-        let u = usage();
-        v.push((u[0], std::time::Duration::from_micros(u[1])));
-        v.push((u[2], std::time::Duration::from_micros(u[3])));
-        v
+        RuntimeSnapshot {
+            workers: (0..m.num_workers())
+                .map(|w| (m.worker_park_count(w), m.worker_total_busy_duration(w)))
+                .collect(),
+            usage: usage(),
+        }
     }
 
     /// The process's voluntary context switches, user+system CPU µs, involuntary switches
