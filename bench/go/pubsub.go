@@ -186,6 +186,13 @@ func pubsubPublisher(healthPort int, peers string, subs, n, seq int) {
 	producer.Dispose()
 	result("pubsub", rate(n*subs, took), "msg/s")
 
+	// Which member hosts the topic (hashed over the random ports): one network hop to the
+	// subscribers from the publisher's member, two (a request and its answer) otherwise.
+	host := "subscribers'"
+	if tp := c.Get(pubsubTopic, cluster.TopicActorKind); tp != nil && tp.Address == c.ActorSystem.Address() {
+		host = "publisher's"
+	}
+	fmt.Printf("NOTE topic on the %s member\n", host)
 	ask(-3)
 	for i := 0; i < seq; i++ {
 		if _, err := publisher.Publish(context.Background(), pubsubTopic, &messages.Ping{Seq: time.Now().UnixNano()}); err != nil {

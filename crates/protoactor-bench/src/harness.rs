@@ -344,10 +344,15 @@ fn timeout(opts: &Options) -> Duration {
 
 fn progress(workload: &str, round: usize, rounds: usize, imp: &str, s: &Sample) {
     let what = match s {
-        Sample::Ok { metrics, rss_kb } => metrics
+        Sample::Ok {
+            metrics,
+            rss_kb,
+            notes,
+        } => metrics
             .iter()
             .map(|m| format!("{} {:.1} {}", m.name, m.value, m.unit))
             .chain(std::iter::once(format!("peak RSS {} MiB", rss_kb / 1024)))
+            .chain(notes.iter().cloned())
             .collect::<Vec<_>>()
             .join(", "),
         Sample::Failed(e) => format!("FAILED: {e}"),
@@ -407,11 +412,16 @@ fn wait_or_kill(child: &mut Child, limit: Duration) -> Result<std::process::Exit
     }
 }
 
-/// Parses `RESULT name value unit` and `RSS kb` lines.
+/// Parses `RESULT name value unit`, `RSS kb` and `NOTE text` lines.
 pub fn parse_output(out: &str) -> Sample {
     let mut metrics = Vec::new();
     let mut rss_kb = 0;
+    let mut notes = Vec::new();
     for line in out.lines() {
+        if let Some(note) = line.strip_prefix("NOTE ") {
+            notes.push(note.trim().to_string());
+            continue;
+        }
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.as_slice() {
             ["RESULT", name, value, unit] => match value.parse::<f64>() {
@@ -425,7 +435,11 @@ pub fn parse_output(out: &str) -> Sample {
     if metrics.is_empty() {
         return Sample::Failed("no RESULT line in the output".into());
     }
-    Sample::Ok { metrics, rss_kb }
+    Sample::Ok {
+        metrics,
+        rss_kb,
+        notes,
+    }
 }
 
 // ---------------------------------------------------------------------- remote
@@ -777,11 +791,17 @@ mod tests {
 
     #[test]
     fn parses_child_output() {
-        match parse_output("noise\nRESULT spawn 12.5 ms\nRESULT spawn:x 3 B\nRSS 2048\n") {
-            Sample::Ok { metrics, rss_kb } => {
+        let out = "noise\nRESULT spawn 12.5 ms\nNOTE topic on member 2\nRESULT spawn:x 3 B\nRSS 2048\n";
+        match parse_output(out) {
+            Sample::Ok {
+                metrics,
+                rss_kb,
+                notes,
+            } => {
                 assert_eq!(metrics.len(), 2);
                 assert_eq!(metrics[0].value, 12.5);
                 assert_eq!(rss_kb, 2048);
+                assert_eq!(notes, ["topic on member 2"]);
             }
             Sample::Failed(e) => panic!("{e}"),
         }

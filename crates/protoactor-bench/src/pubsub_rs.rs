@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protoactor::prelude::*;
-use protoactor_cluster::pubsub::{ProducerConfig, PubSub, PubSubConfig};
+use protoactor_cluster::pubsub::{ProducerConfig, PubSub, PubSubConfig, TOPIC_KIND};
 use protoactor_cluster::Cluster;
 use std::sync::Mutex;
 
@@ -264,6 +264,13 @@ async fn run_publisher(
         "msg/s",
     )];
 
+    // Which member hosts the topic (hashed over the random ports): one network hop to the
+    // subscribers from the publisher's member, two (a request and its answer) otherwise.
+    let host = match cluster.member_list().owner(TOPIC_KIND, TOPIC) {
+        Some(a) if a == cluster.address() => "publisher's",
+        _ => "subscribers'",
+    };
+    println!("NOTE topic on the {host} member");
     ask(-3).await?;
     for _ in 0..seq {
         publisher

@@ -16,6 +16,9 @@ pub enum Sample {
         metrics: Vec<Metric>,
         /// Peak resident set of the process.
         rss_kb: u64,
+        /// What the child said about the run besides its metrics (`NOTE` lines), shown on
+        /// the round's progress line (e.g. which member hosted the pubsub topic).
+        notes: Vec<String>,
     },
     /// Why the run failed.
     Failed(String),
@@ -221,7 +224,9 @@ impl Report {
     pub fn add(&mut self, w: &Workload, imp: &str, round: usize, s: Sample) {
         let cell = self.cell(w, imp);
         match s {
-            Sample::Ok { metrics, rss_kb } => {
+            Sample::Ok {
+                metrics, rss_kb, ..
+            } => {
                 for m in metrics {
                     let e = cell
                         .values
@@ -418,6 +423,7 @@ mod tests {
         Sample::Ok {
             metrics: vec![Metric::new(name, v, unit)],
             rss_kb: 1024,
+            notes: Vec::new(),
         }
     }
 
