@@ -12,12 +12,17 @@ package main
 // subscriber records the delivery latency. Member 2's actor "pubsub-stats" answers the
 // publisher's commands (Ping with a negative seq, answered with a Pong):
 // -10 subscribe the subscribers (once member 2 sees both members), -1 deliveries so far,
-// -2 the time of the last delivery, -3 reset, -4 / -5 latency p50 / p99 (ns).
+// -2 the time of the last delivery, -3 reset, -4 / -5 latency p50 / p99 (ns); and a Pong
+// with seq N is answered (with the count) once the subscribers counted N deliveries since
+// the last reset.
 //
 // Phase 1 (pubsub, messages/s delivered): <messages> messages through a
 // cluster.BatchingProducer, from the first produce to the last delivery of the last one.
 // Phase 2 (pubsub:p50/p99): <seq> messages published one at a time with
-// Publisher().Publish (which returns once the topic has fanned the message out).
+// Publisher().Publish, each once the one before reached every subscriber (the Pong
+// request above): one message on an idle path. Publish returns once the topic has fanned
+// the message out, before any delivery, so publishing the next one on its return measured
+// the backlog of member 2's delivery actor instead (as protoactor-rs's side).
 
 import (
 	"bufio"
@@ -45,15 +50,32 @@ type pubsubStats struct {
 	count     int64
 	last      int64
 	latencies []int64
+	// who waits for the count to reach waitFor (a Pong request), nil if nobody
+	waiter  *actor.PID
+	waitFor int64
 }
 
-func (s *pubsubStats) record(sent int64) {
+// reached takes the waiter if the count has reached its number (s.mu held).
+func (s *pubsubStats) reached() *actor.PID {
+	if s.waiter == nil || s.count < s.waitFor {
+		return nil
+	}
+	w := s.waiter
+	s.waiter = nil
+	return w
+}
+
+func (s *pubsubStats) record(ctx actor.Context, sent int64) {
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	s.count++
 	s.last = now
 	s.latencies = append(s.latencies, now-sent)
+	w, count := s.reached(), s.count
 	s.mu.Unlock()
+	if w != nil {
+		ctx.Send(w, &messages.Pong{Seq: count})
+	}
 }
 
 func (s *pubsubStats) percentile(p int) int64 {
@@ -83,10 +105,22 @@ func pubsubMember(healthPort int, peers string, subs int) {
 	stats := &pubsubStats{}
 	subscriber := actor.PropsFromFunc(func(ctx actor.Context) {
 		if m, ok := ctx.Message().(*messages.Ping); ok {
-			stats.record(m.Seq)
+			stats.record(ctx, m.Seq)
 		}
 	})
 	control := actor.PropsFromFunc(func(ctx actor.Context) {
+		if w, ok := ctx.Message().(*messages.Pong); ok && ctx.Sender() != nil {
+			// Answered now or by the subscriber whose delivery reaches w.Seq (under the
+			// lock, so no delivery slips between the check and the wait).
+			stats.mu.Lock()
+			stats.waiter, stats.waitFor = ctx.Sender(), w.Seq
+			to, count := stats.reached(), stats.count
+			stats.mu.Unlock()
+			if to != nil {
+				ctx.Send(to, &messages.Pong{Seq: count})
+			}
+			return
+		}
 		m, ok := ctx.Message().(*messages.Ping)
 		if !ok {
 			return
@@ -111,7 +145,7 @@ func pubsubMember(healthPort int, peers string, subs int) {
 			stats.mu.Unlock()
 		case -3:
 			stats.mu.Lock()
-			stats.count, stats.last, stats.latencies = 0, 0, nil
+			stats.count, stats.last, stats.latencies, stats.waiter = 0, 0, nil, nil
 			stats.mu.Unlock()
 		case -4:
 			answer = stats.percentile(50)
@@ -194,12 +228,15 @@ func pubsubPublisher(healthPort int, peers string, subs, n, seq int) {
 	}
 	fmt.Printf("NOTE topic on the %s member\n", host)
 	ask(-3)
-	for i := 0; i < seq; i++ {
+	// One message in flight: the next is published once every subscriber has this one.
+	for i := 1; i <= seq; i++ {
 		if _, err := publisher.Publish(context.Background(), pubsubTopic, &messages.Ping{Seq: time.Now().UnixNano()}); err != nil {
 			fail("pubsub: publish: %v", err)
 		}
+		if _, err := c.ActorSystem.Root.RequestFuture(stats, &messages.Pong{Seq: int64(i * subs)}, timeout).Result(); err != nil {
+			fail("pubsub: member 2: message %d of %d not delivered: %v", i, seq, err)
+		}
 	}
-	awaitDeliveries(int64(seq * subs))
 	result("pubsub:p50", float64(ask(-4))/1000, "us")
 	result("pubsub:p99", float64(ask(-5))/1000, "us")
 }

@@ -791,7 +791,8 @@ mod tests {
 
     #[test]
     fn parses_child_output() {
-        let out = "noise\nRESULT spawn 12.5 ms\nNOTE topic on member 2\nRESULT spawn:x 3 B\nRSS 2048\n";
+        let out =
+            "noise\nRESULT spawn 12.5 ms\nNOTE topic on member 2\nRESULT spawn:x 3 B\nRSS 2048\n";
         match parse_output(out) {
             Sample::Ok {
                 metrics,

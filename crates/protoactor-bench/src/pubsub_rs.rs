@@ -14,14 +14,21 @@
 //! records the delivery latency. Member 2's actor `pubsub-stats` answers the publisher's
 //! commands (a `Ping` with a negative `seq`, answered with a `Pong`): -10 subscribe (once
 //! member 2 sees both members), -1 deliveries so far, -2 the time of the last delivery,
-//! -3 reset, -4 / -5 latency p50 / p99 (ns).
+//! -3 reset, -4 / -5 latency p50 / p99 (ns); and a `Pong` with `seq` N is answered (with
+//! the count) once its subscribers have counted N deliveries since the last reset.
 //!
 //! * `pubsub` (messages/s delivered): MESSAGES messages through a batching producer (Go's
 //!   defaults: batches of up to 2,000), from the first `produce` to the last delivery of the
 //!   last message, deliveries counted over all SUBS subscribers;
 //! * `pubsub:p50` / `pubsub:p99`: SEQ messages published one at a time with
-//!   `publisher().publish` (which, as Go's, returns once the topic fanned the message out),
-//!   the time from publish to each subscriber's receipt.
+//!   `publisher().publish`, each once the one before reached every subscriber (the `Pong`
+//!   request above), the time from publish to each subscriber's receipt: one message on an
+//!   idle path. `publish` (as Go's) returns once the topic fanned the message out, before
+//!   any delivery, so publishing the next one on its return measured a backlog instead:
+//!   with the topic on the publisher's member (where the hash puts it about every other
+//!   run) the publisher outran member 2's deliveries and the latencies grew along the run
+//!   to tens of milliseconds; with the topic on member 2 a network round trip per publish
+//!   mostly held the publisher back and they stayed low.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -30,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use protoactor::prelude::*;
 use protoactor_cluster::pubsub::{ProducerConfig, PubSub, PubSubConfig, TOPIC_KIND};
 use protoactor_cluster::Cluster;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::cluster_rs::{peers, port, start_member_with};
 use crate::common::{report_to_parent, Metric};
@@ -54,13 +61,33 @@ struct Stats {
     count: i64,
     last: i64,
     latencies: Vec<i64>,
+    /// Who waits for the count to reach how many (a `Pong` request).
+    waiter: Option<(i64, Pid)>,
 }
 
 impl Stats {
+    /// Takes the waiter if the count has reached its number.
+    fn reached(&mut self) -> Option<Pid> {
+        match self.waiter {
+            Some((n, _)) if self.count >= n => self.waiter.take().map(|(_, to)| to),
+            _ => None,
+        }
+    }
+
     fn percentile(&self, p: usize) -> i64 {
         let mut l = self.latencies.clone();
         l.sort_unstable();
         l.get(l.len() * p / 100).copied().unwrap_or(0)
+    }
+}
+
+/// Answers the waiter (with the count) if the count has reached its number; the lock is
+/// given up before the send.
+fn answer_waiter(ctx: &Context, mut st: MutexGuard<'_, Stats>) {
+    let (waiter, count) = (st.reached(), st.count);
+    drop(st);
+    if let Some(to) = waiter {
+        ctx.send(&to, Pong { seq: count });
     }
 }
 
@@ -101,9 +128,21 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
             st.count += 1;
             st.last = now;
             st.latencies.push(now - p.seq);
+            answer_waiter(ctx, st);
         }
     });
     let control = Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<Pong>().map(|p| p.seq) {
+            // Answered now or by the subscriber whose delivery reaches `n` (under the lock,
+            // so no delivery slips between the check and the wait).
+            let Some(to) = ctx.sender().cloned() else {
+                return;
+            };
+            let mut st = stats.lock().unwrap_or_else(|e| e.into_inner());
+            st.waiter = Some((n, to));
+            answer_waiter(ctx, st);
+            return;
+        }
         let Some(cmd) = ctx.message_as::<Ping>().map(|p| p.seq) else {
             return;
         };
@@ -272,13 +311,16 @@ async fn run_publisher(
     };
     println!("NOTE topic on the {host} member");
     ask(-3).await?;
-    for _ in 0..seq {
+    // One message in flight: the next is published once every subscriber has this one.
+    for i in 1..=seq as i64 {
         publisher
             .publish(TOPIC, Ping { seq: now_ns() })
             .await
             .map_err(|e| e.to_string())?;
+        root.request_future(&stats, Pong { seq: i * subs }, WAIT)
+            .await
+            .map_err(|e| format!("member 2: message {i} of {seq} not delivered: {e}"))?;
     }
-    await_deliveries(seq as i64 * subs).await?;
     metrics.push(Metric::new(
         "pubsub:p50",
         ask(-4).await? as f64 / 1000.0,
@@ -304,5 +346,19 @@ mod tests {
         assert!(sizes(&args("100 5"), 3).is_err());
         assert!(member_main(&args("notaport 127.0.0.1:1 100")).is_err());
         assert!(publisher_main(&args("1 127.0.0.1:1 5")).is_err());
+    }
+
+    #[test]
+    fn a_waiter_is_answered_once_the_count_reaches_its_number() {
+        let to = Pid::new("127.0.0.1:1", "future$1");
+        let mut st = Stats {
+            count: 199,
+            waiter: Some((200, to.clone())),
+            ..Stats::default()
+        };
+        assert_eq!(st.reached(), None);
+        st.count = 200;
+        assert_eq!(st.reached(), Some(to));
+        assert_eq!(st.reached(), None, "answered once");
     }
 }
