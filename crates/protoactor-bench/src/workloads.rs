@@ -232,8 +232,9 @@ pub const WORKLOADS: &[Workload] = &[
                 member 1 -> 1 topic -> 100 PID subscribers on member 2; messages/s delivered \
                 (deliveries over all subscribers) of messages sent through a batching \
                 producer, from the first produce to the last delivery; p50/p99 from publish \
-                to receipt of messages published one at a time (publish returns at fan-out, \
-                as Go's); kameo, ractor and actix have no cluster",
+                to each subscriber's receipt of messages published one at a time, each once \
+                the one before reached every subscriber (one message on an idle path); \
+                kameo, ractor and actix have no cluster",
         metrics: &[higher("pubsub"), lower("pubsub:p50"), lower("pubsub:p99")],
         shape: Shape::Cluster,
         impls: Some(&["protoactor-rs", "protoactor-go"]),
