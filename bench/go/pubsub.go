@@ -8,13 +8,18 @@ package main
 //	pubsub-member <health port> <host:port,...> <subs>                          member 2
 //	pubsub-publisher <health port> <host:port,...> <subs> <messages> <seq>       member 1
 //
-// Every message is a protoactor_bench.Ping whose seq is the publish time (Unix ns), so a
-// subscriber records the delivery latency. Member 2's actor "pubsub-stats" answers the
-// publisher's commands (Ping with a negative seq, answered with a Pong):
-// -10 subscribe the subscribers (once member 2 sees both members), -1 deliveries so far,
-// -2 the time of the last delivery, -3 reset, -4 / -5 latency p50 / p99 (ns); and a Pong
-// with seq N is answered (with the count) once the subscribers counted N deliveries since
-// the last reset.
+// Every message is a protoactor_bench.Ping. In the latency phase (and the warm-up) its
+// seq is the publish time (Unix ns): a subscriber records the delivery latency under a
+// lock shared by all subscribers. In the throughput phase its seq is minus the phase's
+// number of messages: a subscriber only counts it, in a counter of its own on its own
+// cache line (tally), and reads the clock once, when its count reaches that number (no
+// shared lock, no clock read per delivery; as protoactor-rs's side). Member 2's actor
+// "pubsub-stats" answers the publisher's commands (Ping with a negative seq, answered
+// with a Pong): -10 subscribe the subscribers (once member 2 sees both members),
+// -1 deliveries so far (the counters summed), -2 the time of the last delivery (the
+// latest of the subscribers'), -3 reset, -4 / -5 latency p50 / p99 (ns); and a Pong with
+// seq N is answered (with the latency phase's count) once the subscribers counted N
+// deliveries since the last reset.
 //
 // Phase 1 (pubsub, messages/s delivered): <messages> messages through a
 // cluster.BatchingProducer, from the first produce to the last delivery of the last one.
@@ -32,6 +37,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,6 +51,38 @@ const (
 	statsName   = "pubsub-stats"
 )
 
+// tally is one subscriber's count of the throughput phase, padded to a cache line (pair)
+// of its own: only its subscriber writes it (so the subscribers share no line and take no
+// lock), the stats actor reads it when asked. It mirrors protoactor-rs's Tally.
+type tally struct {
+	count int64
+	last  int64 // when this subscriber got the phase's last message (Unix ns), 0 before
+	_     [128 - 16]byte
+}
+
+// add counts one throughput-phase message of a phase of `of` messages; the clock is read
+// once, by the delivery that completes the count. Only the tally's subscriber calls it.
+func (t *tally) add(of int64) {
+	c := atomic.LoadInt64(&t.count) + 1
+	if c == of {
+		atomic.StoreInt64(&t.last, time.Now().UnixNano())
+	}
+	// After last, so whoever reads the full count reads the time.
+	atomic.StoreInt64(&t.count, c)
+}
+
+// totals is the deliveries counted by the tallies and the latest of their last deliveries.
+func totals(tallies []*tally) (n, last int64) {
+	for _, t := range tallies {
+		n += atomic.LoadInt64(&t.count)
+		if l := atomic.LoadInt64(&t.last); l > last {
+			last = l
+		}
+	}
+	return n, last
+}
+
+// pubsubStats is what the subscribers saw in the latency phase (and the warm-up).
 type pubsubStats struct {
 	mu        sync.Mutex
 	count     int64
@@ -103,11 +141,24 @@ func waitMembers(c *cluster.Cluster, n int) {
 func pubsubMember(healthPort int, peers string, subs int) {
 	c := startClusterMember(healthPort, peers)
 	stats := &pubsubStats{}
-	subscriber := actor.PropsFromFunc(func(ctx actor.Context) {
-		if m, ok := ctx.Message().(*messages.Ping); ok {
-			stats.record(ctx, m.Seq)
-		}
-	})
+	tallies := make([]*tally, subs)
+	for i := range tallies {
+		tallies[i] = new(tally)
+	}
+	// Subscriber i: a throughput-phase message (a negative seq, minus the phase's number of
+	// messages) is only counted, in tally i; a latency-phase message (its publish time) is
+	// recorded under the stats lock.
+	subscriber := func(i int) *actor.Props {
+		return actor.PropsFromFunc(func(ctx actor.Context) {
+			if m, ok := ctx.Message().(*messages.Ping); ok {
+				if m.Seq < 0 {
+					tallies[i].add(-m.Seq)
+					return
+				}
+				stats.record(ctx, m.Seq)
+			}
+		})
+	}
 	control := actor.PropsFromFunc(func(ctx actor.Context) {
 		if w, ok := ctx.Message().(*messages.Pong); ok && ctx.Sender() != nil {
 			// Answered now or by the subscriber whose delivery reaches w.Seq (under the
@@ -130,7 +181,7 @@ func pubsubMember(healthPort int, peers string, subs int) {
 		case -10:
 			waitMembers(c, 2)
 			for i := 0; i < subs; i++ {
-				pid := c.ActorSystem.Root.Spawn(subscriber)
+				pid := c.ActorSystem.Root.Spawn(subscriber(i))
 				if _, err := c.SubscribeByPid(pubsubTopic, pid); err != nil {
 					fail("pubsub: subscribe: %v", err)
 				}
@@ -139,14 +190,23 @@ func pubsubMember(healthPort int, peers string, subs int) {
 			stats.mu.Lock()
 			answer = stats.count
 			stats.mu.Unlock()
+			n, _ := totals(tallies)
+			answer += n
 		case -2:
 			stats.mu.Lock()
 			answer = stats.last
 			stats.mu.Unlock()
+			if _, last := totals(tallies); last > answer {
+				answer = last
+			}
 		case -3:
 			stats.mu.Lock()
 			stats.count, stats.last, stats.latencies, stats.waiter = 0, 0, nil, nil
 			stats.mu.Unlock()
+			for _, t := range tallies {
+				atomic.StoreInt64(&t.count, 0)
+				atomic.StoreInt64(&t.last, 0)
+			}
 		case -4:
 			answer = stats.percentile(50)
 		case -5:
@@ -203,7 +263,9 @@ func pubsubPublisher(healthPort int, peers string, subs, n, seq int) {
 	infos := make([]*cluster.ProduceProcessInfo, 0, n)
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		info, err := producer.Produce(context.Background(), &messages.Ping{Seq: time.Now().UnixNano()})
+		// A throughput-phase message: minus the phase's number of messages (member 2's
+		// subscribers count it and read the clock at their last one).
+		info, err := producer.Produce(context.Background(), &messages.Ping{Seq: -int64(n)})
 		if err != nil {
 			fail("pubsub: produce: %v", err)
 		}

@@ -10,12 +10,19 @@
 //! Both join cluster `bench` as the `cluster` workload's members do (automanaged provider,
 //! disthash lookup), with pub/sub started (Go's defaults: no subscription store, 5 s
 //! subscriber timeout). One topic; SUBS PID subscribers on member 2. Every message is a
-//! `protoactor_bench.Ping` whose `seq` is the publish time (Unix ns), so a subscriber
-//! records the delivery latency. Member 2's actor `pubsub-stats` answers the publisher's
-//! commands (a `Ping` with a negative `seq`, answered with a `Pong`): -10 subscribe (once
-//! member 2 sees both members), -1 deliveries so far, -2 the time of the last delivery,
+//! `protoactor_bench.Ping`. In the latency phase (and the warm-up) its `seq` is the publish
+//! time (Unix ns): a subscriber records the delivery latency under a lock shared by all
+//! subscribers. In the throughput phase its `seq` is minus the phase's number of messages:
+//! a subscriber only counts it, in a counter of its own on its own cache line ([`Tally`]),
+//! and reads the clock once, when its count reaches that number (no shared lock, no clock
+//! read per delivery: the bench's bookkeeping was a quarter of member 2's time, and it
+//! compressed both sides' rates toward the bench's lock). Member 2's actor `pubsub-stats`
+//! answers the publisher's commands (a `Ping` with a negative `seq`, answered with a
+//! `Pong`): -10 subscribe (once member 2 sees both members), -1 deliveries so far (the
+//! counters summed), -2 the time of the last delivery (the latest of the subscribers'),
 //! -3 reset, -4 / -5 latency p50 / p99 (ns); and a `Pong` with `seq` N is answered (with
-//! the count) once its subscribers have counted N deliveries since the last reset.
+//! the latency phase's count) once its subscribers have counted N deliveries since the
+//! last reset.
 //!
 //! * `pubsub` (messages/s delivered): MESSAGES messages through a batching producer (Go's
 //!   defaults: batches of up to 2,000), from the first `produce` to the last delivery of the
@@ -31,6 +38,7 @@
 //!   mostly held the publisher back and they stayed low.
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,7 +63,46 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// What member 2's subscribers saw.
+/// One subscriber's count of the throughput phase, on a cache line of its own: only its
+/// subscriber writes it (so the 100 subscribers share no line and take no lock), the stats
+/// actor reads it when asked. Go's side mirrors it (`tally` in `bench/go/pubsub.go`).
+#[derive(Default)]
+#[repr(align(128))]
+struct Tally {
+    count: AtomicI64,
+    /// When this subscriber got the phase's last message (Unix ns), 0 before.
+    last: AtomicI64,
+}
+
+impl Tally {
+    /// Counts one throughput-phase message of a phase of `of` messages; the clock is read
+    /// once, by the delivery that completes the count. Only this tally's subscriber calls it.
+    fn count(&self, of: i64, now: impl FnOnce() -> i64) {
+        let c = self.count.load(Ordering::Relaxed) + 1;
+        if c == of {
+            self.last.store(now(), Ordering::Relaxed);
+        }
+        // After `last`, so whoever reads the full count reads the time. SeqCst as Go's
+        // `atomic.StoreInt64` (an `xchg` on both; Release would do), for the same work.
+        self.count.store(c, Ordering::SeqCst);
+    }
+
+    fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+        self.last.store(0, Ordering::SeqCst);
+    }
+}
+
+/// The deliveries counted by the tallies, and the latest of their last deliveries.
+fn totals(tallies: &[Tally]) -> (i64, i64) {
+    tallies.iter().fold((0, 0), |(n, last), t| {
+        // The count first: a full count implies its time (stored before it).
+        let c = t.count.load(Ordering::SeqCst);
+        (n + c, last.max(t.last.load(Ordering::SeqCst)))
+    })
+}
+
+/// What member 2's subscribers saw in the latency phase (and the warm-up).
 #[derive(Default)]
 struct Stats {
     count: i64,
@@ -120,17 +167,31 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
     let subs = sizes(rest, 1)?[0];
     let (system, cluster) = start(port(p)?, peers(list)?)?;
     let stats = Arc::new(Mutex::new(Stats::default()));
-    let s = stats.clone();
-    let subscriber = Props::from_func(move |ctx| {
-        if let Some(p) = ctx.message_as::<Ping>() {
-            let now = now_ns();
-            let mut st = s.lock().unwrap_or_else(|e| e.into_inner());
-            st.count += 1;
-            st.last = now;
-            st.latencies.push(now - p.seq);
-            answer_waiter(ctx, st);
+    let tallies: Arc<[Tally]> = (0..subs).map(|_| Tally::default()).collect();
+    // Subscriber `i`: a throughput-phase message (a negative `seq`, minus the phase's
+    // number of messages) is only counted, in tally `i`; a latency-phase message (its
+    // publish time) is recorded under the stats lock.
+    let subscriber = {
+        let (s, tallies) = (stats.clone(), tallies.clone());
+        move |i: usize| {
+            let (s, tallies) = (s.clone(), tallies.clone());
+            Props::from_func(move |ctx| {
+                let Some(p) = ctx.message_as::<Ping>() else {
+                    return;
+                };
+                if p.seq < 0 {
+                    tallies[i].count(-p.seq, now_ns);
+                    return;
+                }
+                let now = now_ns();
+                let mut st = s.lock().unwrap_or_else(|e| e.into_inner());
+                st.count += 1;
+                st.last = now;
+                st.latencies.push(now - p.seq);
+                answer_waiter(ctx, st);
+            })
         }
-    });
+    };
     let control = Props::from_func(move |ctx| {
         if let Some(n) = ctx.message_as::<Pong>().map(|p| p.seq) {
             // Answered now or by the subscriber whose delivery reaches `n` (under the lock,
@@ -157,8 +218,8 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
                         eprintln!("pubsub member: member 1 never joined");
                         std::process::exit(1);
                     }
-                    for _ in 0..subs {
-                        let pid = system.root().spawn(&props);
+                    for i in 0..subs as usize {
+                        let pid = system.root().spawn(&props(i));
                         if let Err(e) = c.subscribe_pid(TOPIC, &pid).await {
                             eprintln!("pubsub member: subscribe: {e}");
                             std::process::exit(1);
@@ -170,10 +231,14 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
                 });
                 return;
             }
-            -1 => stats.lock().unwrap_or_else(|e| e.into_inner()).count,
-            -2 => stats.lock().unwrap_or_else(|e| e.into_inner()).last,
+            -1 => stats.lock().unwrap_or_else(|e| e.into_inner()).count + totals(&tallies).0,
+            -2 => {
+                let last = stats.lock().unwrap_or_else(|e| e.into_inner()).last;
+                last.max(totals(&tallies).1)
+            }
             -3 => {
                 *stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+                tallies.iter().for_each(Tally::reset);
                 0
             }
             -4 => stats
@@ -286,8 +351,10 @@ async fn run_publisher(
     let start = now_ns();
     let mut results = Vec::with_capacity(n as usize);
     for _ in 0..n {
+        // A throughput-phase message: minus the phase's number of messages (member 2's
+        // subscribers count it and read the clock at their last one).
         let r = producer
-            .produce_wait(Ping { seq: now_ns() })
+            .produce_wait(Ping { seq: -(n as i64) })
             .await
             .map_err(|e| e.to_string())?;
         results.push(r);
@@ -360,5 +427,31 @@ mod tests {
         st.count = 200;
         assert_eq!(st.reached(), Some(to));
         assert_eq!(st.reached(), None, "answered once");
+    }
+
+    #[test]
+    fn a_tally_reads_the_clock_once_at_the_phases_last_message() {
+        let t = Tally::default();
+        let no_clock = || -> i64 { panic!("the clock read before the last message") };
+        t.count(3, no_clock);
+        t.count(3, no_clock);
+        t.count(3, || 42);
+        assert_eq!(totals(std::slice::from_ref(&t)), (3, 42));
+        t.count(3, no_clock);
+        assert_eq!(totals(std::slice::from_ref(&t)), (4, 42), "a 4th is counted, untimed");
+        t.reset();
+        assert_eq!(totals(std::slice::from_ref(&t)), (0, 0));
+    }
+
+    #[test]
+    fn the_totals_sum_the_counts_and_take_the_latest_last_delivery() {
+        let tallies: Vec<Tally> = (0..3).map(|_| Tally::default()).collect();
+        assert_eq!(totals(&tallies), (0, 0));
+        for (t, at) in tallies.iter().zip([30, 10, 20]) {
+            t.count(2, || at);
+            t.count(2, || at);
+        }
+        assert_eq!(totals(&tallies), (6, 30));
+        assert_eq!(std::mem::align_of::<Tally>(), 128, "a cache line (pair) of its own");
     }
 }

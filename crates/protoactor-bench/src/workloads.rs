@@ -230,7 +230,8 @@ pub const WORKLOADS: &[Workload] = &[
         name: "pubsub",
         about: "cluster pub/sub, 2 member processes on loopback (as cluster): 1 publisher on \
                 member 1 -> 1 topic -> 100 PID subscribers on member 2; messages/s delivered \
-                (deliveries over all subscribers) of messages sent through a batching \
+                (deliveries over all subscribers, each subscriber counting its own, no \
+                shared lock or clock read per delivery) of messages sent through a batching \
                 producer, from the first produce to the last delivery; p50/p99 from publish \
                 to each subscriber's receipt of messages published one at a time, each once \
                 the one before reached every subscriber (one message on an idle path); \
