@@ -438,7 +438,11 @@ mod tests {
         t.count(3, || 42);
         assert_eq!(totals(std::slice::from_ref(&t)), (3, 42));
         t.count(3, no_clock);
-        assert_eq!(totals(std::slice::from_ref(&t)), (4, 42), "a 4th is counted, untimed");
+        assert_eq!(
+            totals(std::slice::from_ref(&t)),
+            (4, 42),
+            "a 4th is counted, untimed"
+        );
         t.reset();
         assert_eq!(totals(std::slice::from_ref(&t)), (0, 0));
     }
@@ -452,6 +456,10 @@ mod tests {
             t.count(2, || at);
         }
         assert_eq!(totals(&tallies), (6, 30));
-        assert_eq!(std::mem::align_of::<Tally>(), 128, "a cache line (pair) of its own");
+        assert_eq!(
+            std::mem::align_of::<Tally>(),
+            128,
+            "a cache line (pair) of its own"
+        );
     }
 }
