@@ -15,8 +15,8 @@
 //! subscribers. In the throughput phase its `seq` is minus the phase's number of messages:
 //! a subscriber only counts it, in a counter of its own on its own cache line ([`Tally`]),
 //! and reads the clock once, when its count reaches that number (no shared lock, no clock
-//! read per delivery: the bench's bookkeeping was a quarter of member 2's time, and it
-//! compressed both sides' rates toward the bench's lock). Member 2's actor `pubsub-stats`
+//! read per delivery: the bench's bookkeeping was about a quarter of member 2's
+//! instructions per delivery, and it held both sides' rates toward the bench's lock). Member 2's actor `pubsub-stats`
 //! answers the publisher's commands (a `Ping` with a negative `seq`, answered with a
 //! `Pong`): -10 subscribe (once member 2 sees both members), -1 deliveries so far (the
 //! counters summed), -2 the time of the last delivery (the latest of the subscribers'),
@@ -180,7 +180,7 @@ pub fn member_main(args: &[String]) -> Result<(), String> {
                     return;
                 };
                 if p.seq < 0 {
-                    tallies[i].count(-p.seq, now_ns);
+                    tallies[i].count(p.seq.saturating_neg(), now_ns);
                     return;
                 }
                 let now = now_ns();
