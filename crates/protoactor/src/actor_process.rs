@@ -22,9 +22,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use crossbeam_utils::Backoff;
 
 use crate::context::{ActorSlot, Context};
-use crate::dispatcher::{
-    before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope, MAX_HAND_OFFS,
-};
+use crate::dispatcher::{before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope};
 use crate::mailbox::sched::ScheduleState;
 use crate::mailbox::{Mailbox, MailboxConfig, UserQueue};
 use crate::message::{MessageBatch, MessageEnvelope};
@@ -578,11 +576,16 @@ enum Driven {
 }
 
 impl HandOff for ActorProcess {
-    fn run_handed_off(&self) {
+    fn run_handed_off(&self) -> u32 {
+        // What the turn has to do, for the poll's budget: a chain's turn finds its one
+        // message, a burst's turn the burst (an atomic load; counting what the turn
+        // handles would put a count in the per-message loop).
+        let waiting = self.user_len().clamp(1, self.throughput.max(1) as usize) as u32;
         let Some(ctx) = self.core.take() else {
             // Not expected (whoever won the schedule finds the context back); the task
             // then runs the turn.
-            return self.wake_now();
+            self.wake_now();
+            return waiting;
         };
         match self.drive(ctx) {
             Driven::Idle => {}
@@ -596,6 +599,7 @@ impl HandOff for ActorProcess {
             }
         }
         self.drop_core_if_detached();
+        waiting
     }
 
     fn wake_runner(&self) {
@@ -639,14 +643,8 @@ impl Future for RunnerFuture {
             }
         };
         if let Some(mut scope) = scope {
-            // The mailboxes this turn's sends won, one after another (each one's sends may
-            // leave the next); the scope's drop wakes what is left.
-            for _ in 0..MAX_HAND_OFFS {
-                match scope.next() {
-                    Some(next) => next.run_handed_off(),
-                    None => break,
-                }
-            }
+            // The mailboxes this turn's sends won; the scope's drop wakes what is left.
+            scope.run_hand_offs();
         }
         result
     }
