@@ -576,16 +576,11 @@ enum Driven {
 }
 
 impl HandOff for ActorProcess {
-    fn run_handed_off(&self) -> u32 {
-        // What the turn has to do, for the poll's budget: a chain's turn finds its one
-        // message, a burst's turn the burst (an atomic load; counting what the turn
-        // handles would put a count in the per-message loop).
-        let waiting = self.user_len().clamp(1, self.throughput.max(1) as usize) as u32;
+    fn run_handed_off(&self) {
         let Some(ctx) = self.core.take() else {
             // Not expected (whoever won the schedule finds the context back); the task
             // then runs the turn.
-            self.wake_now();
-            return waiting;
+            return self.wake_now();
         };
         match self.drive(ctx) {
             Driven::Idle => {}
@@ -599,7 +594,6 @@ impl HandOff for ActorProcess {
             }
         }
         self.drop_core_if_detached();
-        waiting
     }
 
     fn wake_runner(&self) {

@@ -2,9 +2,9 @@
 //!
 //! On the system's dispatcher, an actor that sends to an idle actor of the same system
 //! from its mailbox's turn runs that actor's turn next on the same thread, in the same
-//! runtime task, when its own turn ends (at most 128 such hand-offs, or about 2,048
-//! messages, per poll of the task), instead of waking the other actor's task: a chain of
-//! actors handing messages to each other stays on one core without thread wake-ups. An actor that blocks its thread inside `receive`
+//! runtime task, when its own turn ends (at most 128 such hand-offs in a row), instead of
+//! waking the other actor's task: a chain of actors handing messages to each other stays
+//! on one core without thread wake-ups. An actor that blocks its thread inside `receive`
 //! until another actor acts must call [`before_blocking`] first (this crate's own blocking
 //! waits do).
 //!

@@ -30,27 +30,20 @@ use std::sync::Arc;
 
 /// A mailbox whose schedule a sender won (see the module docs).
 pub(crate) trait HandOff: Send + Sync {
-    /// Runs the mailbox's turn on this thread; the caller holds its schedule. Returns the
-    /// messages the turn found waiting (at least 1, at most one turn's worth), which the
-    /// poll counts against its budget.
-    fn run_handed_off(&self) -> u32;
+    /// Runs the mailbox's turn on this thread; the caller holds its schedule.
+    fn run_handed_off(&self);
     /// Wakes the mailbox's own task to run the turn instead.
     fn wake_runner(&self);
 }
 
-/// At most this many handed-off turns per poll of a runner, and at most
-/// [`MAX_HANDED_OFF_MESSAGES`] messages found waiting by them: beyond either the worker's
-/// other tasks get their turn, and the chain goes on through the runtime as before. 128 is
+/// At most this many handed-off turns per poll of a runner: beyond it the worker's other
+/// tasks get their turn, and the chain goes on through the runtime as before. 128 is
 /// tokio's own budget per poll (a task receiving from a tokio channel yields after 128
-/// messages): a one-message chain runs 129 turns (about 15 µs) per poll, tokio runs at
+/// messages): a one-message chain runs 129 turns (about 15 µs) per poll, and tokio runs at
 /// most four such polls in a row (one from its run queue, three from its LIFO slot) before
-/// it looks at its run queue, and polls its timer and I/O drivers every 61 of those.
+/// it looks at its run queue, and polls its timer and I/O drivers every 61 of those. A turn
+/// takes at most the dispatcher's throughput in messages (300 by default).
 pub(crate) const MAX_HAND_OFFS: u32 = 128;
-
-/// At most this many messages found waiting by the handed-off turns of one poll (the last
-/// turn may take up to its throughput more): a chain of bursts (100 messages a turn) runs
-/// about as many turns per poll as it did with a budget of 32 turns.
-pub(crate) const MAX_HANDED_OFF_MESSAGES: u32 = 2048;
 
 /// This thread's hand-off state, a plain `Copy` value: reading it costs no check of the
 /// thread-local's destructor registration, which the slot itself (it holds an `Arc`) needs.
@@ -152,12 +145,10 @@ impl RunnerScope {
     /// is left.
     #[inline]
     pub(crate) fn run_hand_offs(&mut self) {
-        let mut messages = 0u32;
         for _ in 0..MAX_HAND_OFFS {
-            let Some(next) = self.next() else { return };
-            messages = messages.saturating_add(next.run_handed_off());
-            if messages >= MAX_HANDED_OFF_MESSAGES {
-                return;
+            match self.next() {
+                Some(next) => next.run_handed_off(),
+                None => return,
             }
         }
     }
