@@ -250,6 +250,15 @@ fn endless_node(hops: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Props {
     })
 }
 
+/// Sets the flag that ends an [`endless_node`] chain when dropped.
+struct EndChain(Arc<AtomicBool>);
+
+impl Drop for EndChain {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Waits (without sleeping) until `hops` has moved past `from`: the chain is running.
 fn wait_for_hops(hops: &AtomicU64, from: u64) {
     let deadline = Instant::now() + WAIT;
@@ -266,6 +275,9 @@ fn an_endless_chain_on_one_worker_leaves_room_for_tasks_actors_and_timers() {
     let root = system.root();
     let hops = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // Ends the chain however the test ends: a failed assertion must not leave the runtime's
+    // drop waiting for a worker the chain holds.
+    let _end_chain = EndChain(stop.clone());
     let nodes = ring(&system, &endless_node(hops.clone(), stop.clone()), 3);
     let other = root.spawn(&Props::from_func(|ctx| {
         if let Some(n) = ctx.message_as::<u32>() {
@@ -314,6 +326,6 @@ fn an_endless_chain_on_one_worker_leaves_room_for_tasks_actors_and_timers() {
     // The chain was not stopped to let them run: it still hops.
     wait_for_hops(&hops, hops.load(Ordering::Relaxed).max(before));
 
-    stop.store(true, Ordering::Relaxed);
+    drop(_end_chain);
     system.shutdown();
 }
