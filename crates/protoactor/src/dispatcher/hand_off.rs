@@ -39,7 +39,7 @@ pub(crate) trait HandOff: Send + Sync {
 /// At most this many handed-off turns per poll of a runner: beyond it the worker's other
 /// tasks get their turn, and the chain goes on through the runtime as before. 128 is
 /// tokio's own budget per poll (a task receiving from a tokio channel yields after 128
-/// messages): a one-message chain runs 129 turns (about 15 µs) per poll, and tokio runs at
+/// messages): a one-message chain runs 129 turns (about 13 µs) per poll, and tokio runs at
 /// most four such polls in a row (one from its run queue, three from its LIFO slot) before
 /// it looks at its run queue, and polls its timer and I/O drivers every 61 of those. A turn
 /// takes at most the dispatcher's throughput in messages (300 by default).
