@@ -16,6 +16,7 @@
 //! - `in-process`: 4 ping/echo pairs, `n` messages each way per pair in bursts of 100,
 //!   each message carrying its sender's PID (bounded(110) mailboxes);
 //! - `ping-pong`: one message at a time between two actors, `n` round trips;
+//! - `thread-ring`: 100 actors in a ring pass one token `n` hops;
 //! - `persist`: an event-sourced counter on the in-memory provider (the `persistence`
 //!   workload's actor) persists `n` events, one `persist_event` per command;
 //! - `recover`: a journal of 1,000 events is written once, then `n` times a new
@@ -29,11 +30,14 @@
 //! It prints the messages delivered and the time taken (meaningless under valgrind). With
 //! `PROFILE_SCHED=1` it also prints how often the runtime's workers parked and were
 //! unparked, and the threads' voluntary context switches (each a park on a futex or on
-//! `epoll_wait`) and CPU time, and `fork-join` sends when its driver is done; with
+//! `epoll_wait`) and CPU time, and `fork-join` sends when its driver is done, and for
+//! `ping-pong` and `thread-ring` how often the chain moved to another thread (a message
+//! handled on another thread than the one before it); with
 //! `PROFILE_WORK=1` the fork-join actors do the harness's `sin·cos` per message; built with `RUSTFLAGS="--cfg tokio_unstable"`, tokio's steal, poll and
 //! schedule counts as well.
 //! Built with `--features mimalloc`, it runs on mimalloc instead of the system allocator.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +57,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(shape), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse().ok())) else {
         eprintln!(
-            "usage: message_profile <counting|fork-join|fork-join-task|in-process|ping-pong|persist|recover|spawn|spawn-root> <n>"
+            "usage: message_profile <counting|fork-join|fork-join-task|in-process|ping-pong|thread-ring|persist|recover|spawn|spawn-root> <n>"
         );
         std::process::exit(2);
     };
@@ -65,6 +69,7 @@ fn main() {
         "fork-join-task" => fork_join(&system, n, true),
         "in-process" => in_process(&system, n),
         "ping-pong" => ping_pong(&system, n),
+        "thread-ring" => thread_ring(&system, n),
         "persist" => persist(&system, n),
         "recover" => recover(&system, n),
         "spawn" => spawn_tree(&system, n, false),
@@ -79,16 +84,41 @@ fn main() {
         "{shape}: {delivered} messages in {took:?} ({:.2} M/s)",
         delivered as f64 / took.as_secs_f64() / 1e6
     );
-    if std::env::var_os("PROFILE_SCHED").is_some() {
+    if profile_sched() {
         print_sched(&system, delivered);
     }
     std::process::exit(0);
+}
+
+fn profile_sched() -> bool {
+    std::env::var_os("PROFILE_SCHED").is_some()
+}
+
+/// The thread that handled the chain's last message (an address in its thread-local
+/// storage) and how often the next message was handled on another one (`PROFILE_SCHED=1`).
+static LAST_THREAD: AtomicUsize = AtomicUsize::new(0);
+static MOVES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a move of the chain if this message runs on another thread than the last one.
+fn note_thread() {
+    thread_local!(static HERE: u8 = const { 0 });
+    let me = HERE.with(|h| h as *const u8 as usize);
+    if LAST_THREAD.swap(me, Ordering::Relaxed) != me {
+        MOVES.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The runtime's park and wake-up counts per delivered message (`PROFILE_SCHED=1`).
 fn print_sched(system: &ActorSystem, delivered: u64) {
     let m = system.runtime().metrics();
     let per = |x: u64| x as f64 / delivered as f64;
+    let moves = MOVES.load(Ordering::Relaxed);
+    if moves != 0 {
+        println!(
+            "chain moves between threads {moves} ({:.1} per 100 k msg)",
+            per(moves) * 1e5
+        );
+    }
     for w in 0..m.num_workers() {
         let (parks, unparks) = (m.worker_park_count(w), m.worker_park_unpark_count(w));
         println!(
@@ -282,8 +312,12 @@ struct Serve(Pid);
 fn ping_pong(system: &ActorSystem, n: u64) -> u64 {
     let root = system.root();
     let (tx, rx) = channel::<()>();
-    let pong = root.spawn(&Props::from_func(|ctx| {
+    let moves = profile_sched();
+    let pong = root.spawn(&Props::from_func(move |ctx| {
         if ctx.message().is::<Ball>() {
+            if moves {
+                note_thread();
+            }
             if let Some(s) = ctx.sender().cloned() {
                 ctx.request(&s, Ball);
             }
@@ -295,6 +329,9 @@ fn ping_pong(system: &ActorSystem, n: u64) -> u64 {
             if let Some(Serve(p)) = ctx.take_message::<Serve>() {
                 ctx.request(&p, Ball);
             } else if ctx.message().is::<Ball>() {
+                if moves {
+                    note_thread();
+                }
                 left -= 1;
                 if left == 0 {
                     let _ = done.send(());
@@ -307,6 +344,49 @@ fn ping_pong(system: &ActorSystem, n: u64) -> u64 {
     root.send(&pinger, Serve(pong));
     rx.recv_timeout(TIMEOUT).expect("ping-pong");
     2 * n
+}
+
+struct RingToken(u64);
+struct RingNext(Pid);
+
+fn thread_ring(system: &ActorSystem, n: u64) -> u64 {
+    const ACTORS: usize = 100;
+    let root = system.root();
+    let (tx, rx) = channel::<()>();
+    let moves = profile_sched();
+    let nodes: Vec<Pid> = (0..ACTORS)
+        .map(|_| {
+            let done = tx.clone();
+            root.spawn(&Props::from_producer(move || {
+                let (done, mut next) = (done.clone(), None::<Pid>);
+                move |ctx: &mut Context| {
+                    if let Some(&RingToken(left)) = ctx.message_as::<RingToken>() {
+                        if moves {
+                            note_thread();
+                        }
+                        match (left, &next) {
+                            (0, _) | (_, None) => {
+                                let _ = done.send(());
+                            }
+                            (left, Some(next)) => ctx.send(next, RingToken(left - 1)),
+                        }
+                    } else if let Some(RingNext(p)) = ctx.take_message::<RingNext>() {
+                        next = Some(p);
+                        ctx.respond(());
+                    }
+                }
+            }))
+        })
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let next = nodes[(i + 1) % ACTORS].clone();
+        root.request_future(node, RingNext(next), TIMEOUT)
+            .wait()
+            .expect("ring set-up");
+    }
+    root.send(&nodes[0], RingToken(n - 1));
+    rx.recv_timeout(TIMEOUT).expect("thread-ring");
+    n
 }
 
 /// The stored event (the `persistence` workload's `bench.Added`).

@@ -22,9 +22,7 @@ use crossbeam_utils::atomic::AtomicCell;
 use crossbeam_utils::Backoff;
 
 use crate::context::{ActorSlot, Context};
-use crate::dispatcher::{
-    before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope, MAX_HAND_OFFS,
-};
+use crate::dispatcher::{before_blocking, try_hand_off, Dispatcher, HandOff, RunnerScope};
 use crate::mailbox::sched::ScheduleState;
 use crate::mailbox::{Mailbox, MailboxConfig, UserQueue};
 use crate::message::{MessageBatch, MessageEnvelope};
@@ -639,14 +637,8 @@ impl Future for RunnerFuture {
             }
         };
         if let Some(mut scope) = scope {
-            // The mailboxes this turn's sends won, one after another (each one's sends may
-            // leave the next); the scope's drop wakes what is left.
-            for _ in 0..MAX_HAND_OFFS {
-                match scope.next() {
-                    Some(next) => next.run_handed_off(),
-                    None => break,
-                }
-            }
+            // The mailboxes this turn's sends won; the scope's drop wakes what is left.
+            scope.run_hand_offs();
         }
         result
     }

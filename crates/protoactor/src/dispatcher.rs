@@ -2,7 +2,7 @@
 //!
 //! On the system's dispatcher, an actor that sends to an idle actor of the same system
 //! from its mailbox's turn runs that actor's turn next on the same thread, in the same
-//! runtime task, when its own turn ends (at most 32 such hand-offs in a row), instead of
+//! runtime task, when its own turn ends (at most 128 such hand-offs in a row), instead of
 //! waking the other actor's task: a chain of actors handing messages to each other stays
 //! on one core without thread wake-ups. An actor that blocks its thread inside `receive`
 //! until another actor acts must call [`before_blocking`] first (this crate's own blocking
@@ -15,9 +15,7 @@
 mod hand_off;
 
 pub use hand_off::before_blocking;
-pub(crate) use hand_off::{
-    run_handed_off, send_handing_off, try_hand_off, HandOff, RunnerScope, MAX_HAND_OFFS,
-};
+pub(crate) use hand_off::{run_handed_off, send_handing_off, try_hand_off, HandOff, RunnerScope};
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};

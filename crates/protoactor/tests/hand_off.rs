@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,17 +99,19 @@ fn a_long_chain_lets_the_workers_other_tasks_run_and_loses_no_hop() {
             }
         })
     };
-    root.send(&nodes[0], Token(2999));
+    root.send(&nodes[0], Token(99_999));
     rx.recv_timeout(WAIT).unwrap();
     ticker.abort();
     let log = log.lock().unwrap();
     let hops: Vec<u32> = log.iter().map(|(left, _)| *left).collect();
     assert_eq!(
         hops,
-        (0..3000).rev().collect::<Vec<_>>(),
+        (0..100_000).rev().collect::<Vec<_>>(),
         "every hop, in order"
     );
-    // 3,000 hops are at least 90 polls of at most 33 turns; the ticker ran between them.
+    // 100,000 hops are at least 775 polls of at most 129 turns, so at least 193 of tokio's
+    // ticks (a poll from its run queue and three from its LIFO slot): a task that yielded
+    // runs again after at most 61 ticks, when the worker polls its drivers.
     let (first, last) = (log[0].1, log[log.len() - 1].1);
     assert!(
         last > first,
@@ -225,5 +228,104 @@ fn actors_stopped_from_another_actors_turn_end_their_runtime_tasks() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+    system.shutdown();
+}
+
+/// A ring node that passes its token on forever, counting hops, until `stop` is set.
+fn endless_node(hops: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> Props {
+    Props::from_producer(move || {
+        let (hops, stop) = (hops.clone(), stop.clone());
+        let mut next: Option<Pid> = None;
+        move |ctx: &mut Context| {
+            if let Some(Next(n)) = ctx.take_message::<Next>() {
+                next = Some(n);
+                ctx.respond(());
+            } else if ctx.message().is::<Token>() {
+                hops.fetch_add(1, Ordering::Relaxed);
+                if let (Some(n), false) = (&next, stop.load(Ordering::Relaxed)) {
+                    ctx.send(n, Token(0));
+                }
+            }
+        }
+    })
+}
+
+/// Sets the flag that ends an [`endless_node`] chain when dropped.
+struct EndChain(Arc<AtomicBool>);
+
+impl Drop for EndChain {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits (without sleeping) until `hops` has moved past `from`: the chain is running.
+fn wait_for_hops(hops: &AtomicU64, from: u64) {
+    let deadline = Instant::now() + WAIT;
+    while hops.load(Ordering::Relaxed) <= from {
+        assert!(Instant::now() < deadline, "the chain made no hop");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn an_endless_chain_on_one_worker_leaves_room_for_tasks_actors_and_timers() {
+    // One worker: everything else below runs only when the chain's poll gives it a turn.
+    let (rt, system) = common::system_on_workers(1);
+    let root = system.root();
+    let hops = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Ends the chain however the test ends: a failed assertion must not leave the runtime's
+    // drop waiting for a worker the chain holds.
+    let _end_chain = EndChain(stop.clone());
+    let nodes = ring(&system, &endless_node(hops.clone(), stop.clone()), 3);
+    let other = root.spawn(&Props::from_func(|ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            ctx.respond(*n + 1);
+        }
+    }));
+    root.send(&nodes[0], Token(0));
+    wait_for_hops(&hops, 1_000);
+
+    // A task spawned on the runtime runs, and a timer fires, while the chain goes on, each
+    // within a bounded number of hops: tokio looks at its other queues and its drivers
+    // every at most 127 polls from its run queue, each followed by at most 3 from its LIFO
+    // slot, and every poll of the chain ends after a bounded number of messages.
+    let (tx, rx) = mpsc::channel();
+    let before = hops.load(Ordering::Relaxed);
+    {
+        let (tx, hops) = (tx.clone(), hops.clone());
+        rt.spawn(async move { tx.send(("task", hops.load(Ordering::Relaxed))).unwrap() });
+    }
+    {
+        let hops = hops.clone();
+        rt.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tx.send(("timer", hops.load(Ordering::Relaxed))).unwrap();
+        });
+    }
+    let mut seen = vec![
+        rx.recv_timeout(WAIT).unwrap(),
+        rx.recv_timeout(WAIT).unwrap(),
+    ];
+    seen.sort();
+    assert_eq!([seen[0].0, seen[1].0], ["task", "timer"]);
+    for (what, at) in &seen {
+        assert!(
+            at - before < 1_000_000,
+            "the {what} ran after {} hops of the chain",
+            at - before
+        );
+    }
+    // Another actor answers a request.
+    let got = root
+        .request_future(&other, 41u32, WAIT)
+        .result_as::<u32>()
+        .unwrap();
+    assert_eq!(got, 42);
+    // The chain was not stopped to let them run: it still hops.
+    wait_for_hops(&hops, hops.load(Ordering::Relaxed).max(before));
+
+    drop(_end_chain);
     system.shutdown();
 }

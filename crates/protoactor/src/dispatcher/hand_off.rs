@@ -9,8 +9,17 @@
 //! Instead, while a mailbox runner of the system's dispatcher polls on this thread, a send
 //! that wins the schedule of another idle mailbox of the same system leaves that mailbox
 //! in this thread's slot rather than waking its task, and the runner runs it when its own
-//! turn ends, in the same poll (a loop, at most [`MAX_HAND_OFFS`] per poll, then the next
-//! one is woken as before). Whatever is left in the slot when the poll ends is woken.
+//! turn ends, in the same poll (a loop, within the poll's budget, see [`MAX_HAND_OFFS`];
+//! then the next one is woken as before). Whatever is left in the slot when the poll ends
+//! is woken.
+//!
+//! The budget sets how often a chain goes through the runtime: each time it is spent, the
+//! next mailbox's task is woken into the worker's LIFO slot, and every fourth such wake in
+//! a row goes to the run queue instead and unparks the other worker (tokio's
+//! `MAX_LIFO_POLLS_PER_TICK`), which mostly finds nothing to steal and parks again: a
+//! futex wake on the chain's path. With 32 turns per poll that was one per about 130
+//! messages of a one-message chain; with 128, one per about 520 (BENCHMARKS.md, "Issue 29
+//! item 3").
 //!
 //! A runner that blocks its thread waits for nothing in the slot: blocking waits of this
 //! crate (a future's `result`, a full bounded mailbox) call [`before_blocking`] first, which
@@ -28,9 +37,13 @@ pub(crate) trait HandOff: Send + Sync {
 }
 
 /// At most this many handed-off turns per poll of a runner: beyond it the worker's other
-/// tasks (and its I/O and timer drivers) get their turn, and the chain goes on through the
-/// runtime as before.
-pub(crate) const MAX_HAND_OFFS: u32 = 32;
+/// tasks get their turn, and the chain goes on through the runtime as before. 128 is
+/// tokio's own budget per poll (a task receiving from a tokio channel yields after 128
+/// messages): a one-message chain runs 129 turns (about 13 µs) per poll, and tokio runs at
+/// most four such polls in a row (one from its run queue, three from its LIFO slot) before
+/// it looks at its run queue, and polls its timer and I/O drivers every 61 of those. A turn
+/// takes at most the dispatcher's throughput in messages (300 by default).
+pub(crate) const MAX_HAND_OFFS: u32 = 128;
 
 /// This thread's hand-off state, a plain `Copy` value: reading it costs no check of the
 /// thread-local's destructor registration, which the slot itself (it holds an `Arc`) needs.
@@ -126,6 +139,19 @@ impl RunnerScope {
         self.done = next.is_none();
         next
     }
+
+    /// Runs the mailboxes the turns hand off, one after another (each one's sends may leave
+    /// the next), within the poll's budget ([`MAX_HAND_OFFS`]); the scope's drop wakes what
+    /// is left.
+    #[inline]
+    pub(crate) fn run_hand_offs(&mut self) {
+        for _ in 0..MAX_HAND_OFFS {
+            match self.next() {
+                Some(next) => next.run_handed_off(),
+                None => return,
+            }
+        }
+    }
 }
 
 impl Drop for RunnerScope {
@@ -204,15 +230,10 @@ pub(crate) fn send_handing_off(system: usize, send: impl FnOnce()) -> Option<Arc
 }
 
 /// Runs the turn of `first` (a mailbox [`send_handing_off`] returned) on this thread, then
-/// the mailboxes its sends hand off, as a runner would (at most [`MAX_HAND_OFFS`]; what is
-/// left is woken).
+/// the mailboxes its sends hand off, as a runner would (within the budget of
+/// [`MAX_HAND_OFFS`]; what is left is woken).
 pub(crate) fn run_handed_off(system: usize, first: Arc<dyn HandOff>) {
     let mut scope = RunnerScope::enter(system);
     first.run_handed_off();
-    for _ in 1..MAX_HAND_OFFS {
-        match scope.next() {
-            Some(next) => next.run_handed_off(),
-            None => return,
-        }
-    }
+    scope.run_hand_offs();
 }
