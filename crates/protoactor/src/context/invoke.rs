@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use super::receive_timeout::TimerPause;
 use super::{ActorSlot, Context, ContextDecorator, Current, State};
-use crate::message::{Message, MessageEnvelope, PoisonPill, Touch, Touched};
+use crate::message::{MessageEnvelope, PoisonPill, Touch, Touched};
 
 impl Context {
     /// Runs the actor (through the context decorators) on the current message.
@@ -80,21 +80,6 @@ impl Context {
     }
 }
 
-/// The message's `TypeId` if it may be one of the built-in messages the dispatch acts on
-/// (`PoisonPill`, `Touch`), otherwise `TypeId::of::<()>()`. Both are zero-sized, so a message
-/// of another size is neither: its size is a load from the vtable already at hand, where the
-/// `TypeId` is a call through it (about 15 instructions per message with the comparisons,
-/// callgrind), which only zero-sized messages pay.
-#[inline(always)]
-fn builtin_type(m: &dyn Message) -> TypeId {
-    const _: () =
-        assert!(std::mem::size_of::<PoisonPill>() == 0 && std::mem::size_of::<Touch>() == 0);
-    if std::mem::size_of_val(m) != 0 {
-        return TypeId::of::<()>();
-    }
-    m.message_type_id()
-}
-
 /// A run of user messages with the actor held out of the context by the mailbox's runner
 /// (`actor_process.rs`), instead of taken out and put back around each message.
 impl Context {
@@ -152,7 +137,7 @@ impl Context {
         // The runner returns once the actor stops (`is_stopped` after every message), so
         // a held actor is never a stopped one's.
         debug_assert!(self.state != State::Stopped);
-        let ty = builtin_type(self.message());
+        let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
             self.return_actor(held);
             let me = self.self_pid.clone();
