@@ -352,6 +352,8 @@ impl ActorProcess {
     }
 
     /// One turn: system messages first, then up to `throughput` user messages.
+    // Forced: a call of its own per turn otherwise (in ping-pong, a turn per message).
+    #[inline(always)]
     fn run_turn(&self, ctx: &mut Context) -> Outcome {
         // Messages since the last metrics report (see `record_turn`).
         let mut since_report = 0u32;
@@ -401,6 +403,8 @@ impl ActorProcess {
     ) -> Outcome {
         let mut processed = 0;
         let mut user = self.mailbox.user().taker();
+        // Fixed when the mailbox is made: read once per turn, not per message.
+        let tell = !self.mailbox.middleware().is_empty();
         loop {
             if let Some(sys) = self
                 .mailbox
@@ -431,16 +435,17 @@ impl ActorProcess {
                 return Outcome::Yield;
             }
             match user.pop() {
-                Some(mut env) => {
+                Some(env) => {
                     processed += 1;
                     *since_report = since_report.wrapping_add(1);
-                    if !self.mailbox.middleware().is_empty() {
-                        env = self.tell_received(env);
-                    }
                     if held.is_none() {
                         *held = ctx.hold_actor();
                     }
-                    ctx.invoke_user_held(held, env);
+                    ctx.invoke_user_held(held, env, |ctx| {
+                        if tell {
+                            self.tell_received(ctx);
+                        }
+                    });
                     if ctx.is_stopped() {
                         return Outcome::Stopped;
                     }
@@ -450,14 +455,13 @@ impl ActorProcess {
         }
     }
 
-    /// Tells the mailbox middleware of a message about to be received (out of line, as
-    /// `tell_posted`).
+    /// Tells the mailbox middleware of the message about to be received, the context's
+    /// current one (out of line: most mailboxes have none).
     #[inline(never)]
-    fn tell_received(&self, env: MessageEnvelope) -> MessageEnvelope {
+    fn tell_received(&self, ctx: &Context) {
         for m in self.mailbox.middleware().iter() {
-            m.message_received(env.message());
+            m.message_received(ctx.message());
         }
-        env
     }
 
     /// After a hand-off's turn: if the runner task is gone (its runtime shut down), drop

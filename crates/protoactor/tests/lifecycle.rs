@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{probe, Probe, WAIT};
 use protoactor::prelude::*;
-use protoactor::SpawnError;
+use protoactor::{SharedMessage, SpawnError};
 
 /// Records the lifecycle messages and strings it receives as short names.
 fn recorder(name: &'static str, p: Probe<String>) -> Props {
@@ -127,6 +127,23 @@ fn poison_pill_lets_queued_messages_run_but_stop_does_not() {
     gate_tx.send(()).unwrap();
     fut.wait().unwrap();
     assert_eq!(rx.take(2), ["block", "queued"]);
+}
+
+/// `Touch` and `PoisonPill` act as themselves whatever form they arrive in: shared (one
+/// message for many receivers, read through its reference) as well as owned.
+#[test]
+fn a_shared_touch_is_answered_and_a_shared_poison_pill_stops_the_actor() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let pid = system.root().spawn(&recorder("a", p));
+    let touched = system
+        .root()
+        .request_future(&pid, SharedMessage::new(Touch), WAIT)
+        .result_as::<Touched>()
+        .unwrap();
+    assert_eq!(touched.who, pid);
+    system.root().send(&pid, SharedMessage::new(PoisonPill));
+    assert_eq!(rx.take(3), ["a:Started", "a:Stopping", "a:Stopped"]);
 }
 
 #[test]

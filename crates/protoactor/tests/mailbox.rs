@@ -327,8 +327,10 @@ fn mailbox_middleware_sees_start_post_receive_and_empty() {
     let system = ActorSystem::new();
     let (p, rx) = probe();
     let (done, drx) = probe();
+    let handled = p.clone();
     let props = Props::from_func(move |ctx| {
-        if ctx.message().is::<u32>() {
+        if let Some(n) = ctx.message_as::<u32>() {
+            handled.push(format!("handled{n}"));
             done.push(());
         }
     })
@@ -349,6 +351,7 @@ fn mailbox_middleware_sees_start_post_receive_and_empty() {
             .unwrap_or_else(|| panic!("{s} in {seen:?}"))
     };
     assert!(pos("posted7") < pos("received7"), "{seen:?}");
+    assert!(pos("received7") < pos("handled7"), "{seen:?}");
 }
 
 #[test]

@@ -217,6 +217,38 @@ fn an_actor_can_supervise_its_own_children() {
     assert_eq!(rx.take(2), ["k:Started", "k:Stopped"]);
 }
 
+/// `fail` in an actor's first user message (its context has none of its rarely used state
+/// yet, which `fail` makes) reaches the supervisor as a panic would, and the actor goes on.
+#[test]
+fn fail_in_an_actors_first_user_message_reaches_its_supervisor() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe::<String>();
+    let events = p.clone();
+    let _ = system
+        .event_stream()
+        .subscribe_to::<SupervisorEvent, _>(move |e| {
+            events.push(format!("{:?} {}", e.directive, e.reason));
+        });
+    let kid = Props::from_func(move |ctx| match ctx.message_as::<&str>() {
+        Some(&"fail()") => ctx.fail(FailureReason::new("explicit failure")),
+        Some(&"after") => p.push("after".into()),
+        _ => {}
+    });
+    let strategy =
+        OneForOneStrategy::new(10, Duration::from_secs(10)).with_decider(|_| Directive::Resume);
+    let _parent = system.root().spawn(
+        &Props::from_func(move |ctx| {
+            if ctx.message().is::<Started>() {
+                let k = ctx.spawn(&kid);
+                ctx.send(&k, "fail()");
+                ctx.send(&k, "after");
+            }
+        })
+        .with_supervisor(strategy),
+    );
+    assert_eq!(rx.take(2), ["Resume explicit failure", "after"]);
+}
+
 #[test]
 fn decisions_are_published_and_deciders_see_the_panic_payload() {
     #[derive(Debug)]

@@ -51,10 +51,7 @@ impl Context {
     #[inline(always)]
     pub(super) fn pause_receive_timeout(&mut self, envelope: &MessageEnvelope) -> TimerPause {
         if self.extras_ref().is_none() {
-            return TimerPause {
-                had_timer: false,
-                paused: None,
-            };
+            return TimerPause::NO_TIMER;
         }
         self.pause_receive_timer(envelope)
     }
@@ -117,6 +114,14 @@ impl Context {
 pub(super) struct TimerPause {
     had_timer: bool,
     paused: Option<RearmOnUnwind>,
+}
+
+impl TimerPause {
+    /// There was no timer before the message.
+    pub(super) const NO_TIMER: TimerPause = TimerPause {
+        had_timer: false,
+        paused: None,
+    };
 }
 
 /// Re-arms a paused receive timeout if the handler unwinds (a resumed actor still gets its
