@@ -390,13 +390,29 @@ fn system_messages_overtake_queued_user_messages() {
 fn per_sender_order_holds_under_concurrent_senders() {
     // 4 threads each send 50,000 numbered messages to one actor; each sender's messages
     // must arrive in the order it sent them, and none may be lost.
-    const SENDERS: usize = 4;
-    const N: u64 = 50_000;
+    senders_keep_their_order(MailboxConfig::bounded(1000), &[50_000; 4]);
+}
+
+#[test]
+fn an_unbounded_mailbox_keeps_per_sender_order_under_many_senders_and_a_burst() {
+    // The unbounded queue's lock, contended: 8 threads on 2 cores push while the runner
+    // takes batches, and one of them sends a burst of 200,000 that grows the queue's buffer
+    // far past what an idle mailbox keeps.
+    let mut counts = [20_000u64; 8];
+    counts[0] = 200_000;
+    senders_keep_their_order(MailboxConfig::unbounded(), &counts);
+}
+
+/// Threads send `counts[s]` numbered messages each to one actor with `mailbox`, all at
+/// once; each sender's messages must arrive in the order it sent them, and none may be lost.
+fn senders_keep_their_order(mailbox: MailboxConfig, counts: &[u64]) {
+    let senders = counts.len();
+    let expected: u64 = counts.iter().sum();
     let system = ActorSystem::new();
     let (p, rx) = probe();
     let props = Props::from_producer(move || {
         let p = p.clone();
-        let mut next = [0u64; SENDERS];
+        let mut next = vec![0u64; senders];
         let mut total = 0u64;
         move |ctx: &mut Context| {
             if let Some(&(s, i)) = ctx.message_as::<(usize, u64)>() {
@@ -405,19 +421,23 @@ fn per_sender_order_holds_under_concurrent_senders() {
                 }
                 next[s] = i + 1;
                 total += 1;
-                if total == SENDERS as u64 * N {
+                if total == expected {
                     p.push(Ok(total));
                 }
             }
         }
     })
-    .with_mailbox(MailboxConfig::bounded(1000));
+    .with_mailbox(mailbox);
     let pid = system.root().spawn(&props);
-    let threads: Vec<_> = (0..SENDERS)
-        .map(|s| {
-            let (system, pid) = (system.clone(), pid.clone());
+    let start = Arc::new(std::sync::Barrier::new(senders));
+    let threads: Vec<_> = counts
+        .iter()
+        .enumerate()
+        .map(|(s, &n)| {
+            let (system, pid, start) = (system.clone(), pid.clone(), start.clone());
             std::thread::spawn(move || {
-                for i in 0..N {
+                start.wait();
+                for i in 0..n {
                     system.root().send(&pid, (s, i));
                 }
             })
@@ -429,7 +449,7 @@ fn per_sender_order_holds_under_concurrent_senders() {
     let r = rx
         .try_next(Duration::from_secs(60))
         .expect("all messages processed");
-    assert_eq!(r, Ok(SENDERS as u64 * N));
+    assert_eq!(r, Ok(expected));
 }
 
 #[test]
