@@ -166,11 +166,11 @@ impl Context {
         }
     }
 
-    /// The rest of [`Context::invoke_user_held`] when `receive` made the context's rarely used
-    /// state: a failure set by `fail` goes to the supervisor, and a receive timeout set now
-    /// starts counting after this message.
-    #[inline(never)]
-    fn after_receive_rare(&mut self, held: &mut Option<ActorSlot>, ty: TypeId) {
+    /// After `receive` on the paths with the context's rarely used state: a failure set by
+    /// `fail` goes to the supervisor (the actor back into the context first), and a `Touch`
+    /// is answered.
+    #[inline(always)]
+    fn escalate_failure_and_answer_touch(&mut self, held: &mut Option<ActorSlot>, ty: TypeId) {
         if let Some(reason) = self.take_pending_failure() {
             self.return_actor(held);
             self.escalate_reason(reason);
@@ -180,6 +180,14 @@ impl Context {
                 who: self.self_pid.clone(),
             });
         }
+    }
+
+    /// The rest of [`Context::invoke_user_held`] when `receive` made the context's rarely used
+    /// state: a failure set by `fail` goes to the supervisor, and a receive timeout set now
+    /// starts counting after this message.
+    #[inline(never)]
+    fn after_receive_rare(&mut self, held: &mut Option<ActorSlot>, ty: TypeId) {
+        self.escalate_failure_and_answer_touch(held, ty);
         self.dispose_current();
         // No timer before the message (there was no rarely used state): one set during it
         // is armed from now on.
@@ -209,15 +217,7 @@ impl Context {
             me.resolve(&self.system).stop(&me);
         } else {
             actor.receive(self);
-            if let Some(reason) = self.take_pending_failure() {
-                self.return_actor(held);
-                self.escalate_reason(reason);
-            }
-            if ty == TypeId::of::<Touch>() {
-                self.respond(Touched {
-                    who: self.self_pid.clone(),
-                });
-            }
+            self.escalate_failure_and_answer_touch(held, ty);
         }
         self.dispose_current();
         self.resume_receive_timeout(pause);
