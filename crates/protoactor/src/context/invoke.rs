@@ -32,6 +32,21 @@ impl Context {
         }
     }
 
+    /// A `PoisonPill`'s stop: the actor stops itself as a `stop` of its PID would.
+    #[inline(always)]
+    fn stop_self(&mut self) {
+        let me = self.self_pid.clone();
+        me.resolve(&self.system).stop(&me);
+    }
+
+    /// A `Touch`'s answer: `Touched` with this actor's PID.
+    #[inline(always)]
+    fn answer_touch(&mut self) {
+        self.respond(Touched {
+            who: self.self_pid.clone(),
+        });
+    }
+
     /// The innermost step of the receiver chain (protoactor-go's `Receive(envelope)`).
     #[inline]
     pub(crate) fn receive_envelope(&mut self, env: MessageEnvelope) {
@@ -45,16 +60,13 @@ impl Context {
         // One virtual `type_id` call for both checks.
         let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
-            let me = self.self_pid.clone();
-            return me.resolve(&self.system).stop(&me);
+            return self.stop_self();
         }
         // One call site, so that `invoke_actor` inlines here (two made it a call of its
         // own per message).
         self.invoke_actor();
         if ty == TypeId::of::<Touch>() {
-            self.respond(Touched {
-                who: self.self_pid.clone(),
-            });
+            self.answer_touch();
         }
     }
 
@@ -140,8 +152,7 @@ impl Context {
         let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
             self.return_actor(held);
-            let me = self.self_pid.clone();
-            me.resolve(&self.system).stop(&me);
+            self.stop_self();
         } else {
             actor.receive(self);
             if self.rare.get().is_some() {
@@ -150,9 +161,7 @@ impl Context {
                 return self.after_receive_rare(held, ty);
             }
             if ty == TypeId::of::<Touch>() {
-                self.respond(Touched {
-                    who: self.self_pid.clone(),
-                });
+                self.answer_touch();
             }
         }
         self.dispose_current();
@@ -176,9 +185,7 @@ impl Context {
             self.escalate_reason(reason);
         }
         if ty == TypeId::of::<Touch>() {
-            self.respond(Touched {
-                who: self.self_pid.clone(),
-            });
+            self.answer_touch();
         }
     }
 
@@ -213,8 +220,7 @@ impl Context {
         let ty = self.message().message_type_id();
         if ty == TypeId::of::<PoisonPill>() {
             self.return_actor(held);
-            let me = self.self_pid.clone();
-            me.resolve(&self.system).stop(&me);
+            self.stop_self();
         } else {
             actor.receive(self);
             self.escalate_failure_and_answer_touch(held, ty);
