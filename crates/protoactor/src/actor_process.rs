@@ -120,10 +120,7 @@ impl ActorProcess {
             return self.dead_system(pid, msg);
         }
         self.mailbox.system().push(msg);
-        self.schedule(pid);
-        if self.dead.load(Ordering::SeqCst) {
-            self.drain_to_dead_letters(pid);
-        }
+        self.pushed(pid);
     }
 
     pub(crate) fn post_user(&self, pid: &Pid, mut env: MessageEnvelope) {
@@ -137,6 +134,13 @@ impl ActorProcess {
             self.push_batch(pid, batch);
         }
         self.push_user(pid, env);
+        self.pushed(pid);
+    }
+
+    /// After a push: the mailbox scheduled, and if the actor died meanwhile (its runner
+    /// marked it dead after our check), what was queued goes to dead letters.
+    #[inline(always)]
+    fn pushed(&self, pid: &Pid) {
         self.schedule(pid);
         if self.dead.load(Ordering::SeqCst) {
             self.drain_to_dead_letters(pid);
@@ -155,18 +159,22 @@ impl ActorProcess {
         env
     }
 
-    /// A `MessageBatch`'s messages, queued before the batch itself (out of line: the
-    /// common send does not carry this loop's code).
+    /// A `MessageBatch`'s messages, queued before the batch itself. An unbounded mailbox
+    /// queues them as one entry (the batch's part), which its runner hands out one by one
+    /// (`Taken::pop_unrolling`); other mailboxes queue them one by one (a bounded queue may
+    /// have to wait for room, a priority one sorts each). Out of line: the common send does
+    /// not carry this code.
     #[cold]
     #[inline(never)]
     fn push_batch(&self, pid: &Pid, batch: &mut MessageBatch) {
-        let msgs = batch.take_envelopes();
         match self.mailbox.user() {
-            // One lock for the whole batch (the other queues take them one by one: a
-            // bounded one may have to wait for room, a priority one sorts each).
-            UserQueue::Unbounded(q) => q.push_all(msgs),
+            UserQueue::Unbounded(q) => {
+                if let Some(part) = batch.take_part() {
+                    q.push_batch(part);
+                }
+            }
             _ => {
-                for env in msgs {
+                for env in batch.envelopes() {
                     self.push_user(pid, env);
                 }
             }
@@ -504,7 +512,16 @@ impl ActorProcess {
         while let Some(m) = self.mailbox.system().pop(0) {
             dl.send_system_message(pid, m);
         }
-        while let Some(env) = self.mailbox.user().pop() {
+        while let Some(mut env) = self.mailbox.user().pop() {
+            // A batch's part queued whole: its messages not yet handed out, one by one, as
+            // they would have been had the batch been unrolled when posted (the batch
+            // itself follows them in the queue).
+            if let Some(part) = env.message.batch_mut().filter(|b| b.is_part()) {
+                for m in part.envelopes() {
+                    dl.send_user_message(pid, m);
+                }
+                continue;
+            }
             dl.send_user_message(pid, env);
         }
     }

@@ -1151,20 +1151,24 @@ pub struct Terminated {
 
 /// A batch of messages that a mailbox unrolls: each message is delivered on its own, then the
 /// batch itself (with its messages taken out, [`MessageBatch::len`] still telling how many there were).
+///
+/// An unbounded mailbox queues the messages as one entry and its runner hands them out one
+/// by one as the turn reaches them, so a batch of thousands of messages costs no queue
+/// buffer of thousands of slots (the other mailboxes queue each message when the batch is
+/// posted).
 pub struct MessageBatch {
-    messages: BatchMessages,
+    messages: BatchEnvelopes,
     len: usize,
+    /// The messages of a posted batch, queued ahead of it as one entry by an unbounded
+    /// mailbox (`MessageBatch::take_part`): never delivered itself, dropped once its
+    /// messages are handed out.
+    part: bool,
 }
 
-enum BatchMessages {
-    Owned(Vec<BoxedMessage>),
-    /// One list for many receivers: each gets the messages themselves, not copies.
-    Shared(Arc<[SharedMessage]>),
-}
-
-/// The messages of a batch, as the mailbox queues them.
+/// The messages of a batch not yet handed out, in order.
 pub(crate) enum BatchEnvelopes {
     Owned(std::vec::IntoIter<BoxedMessage>),
+    /// One list for many receivers: each gets the messages themselves, not copies.
     Shared(Arc<[SharedMessage]>, std::ops::Range<usize>),
 }
 
@@ -1200,8 +1204,9 @@ impl MessageBatch {
     pub fn new(messages: Vec<BoxedMessage>) -> Self {
         let len = messages.len();
         Self {
-            messages: BatchMessages::Owned(messages),
+            messages: BatchEnvelopes::Owned(messages.into_iter()),
             len,
+            part: false,
         }
     }
     /// A batch of shared messages: sending it to many receivers (a clone of the `Arc` each)
@@ -1210,8 +1215,9 @@ impl MessageBatch {
     pub fn shared(messages: Arc<[SharedMessage]>) -> Self {
         let len = messages.len();
         Self {
-            messages: BatchMessages::Shared(messages),
+            messages: BatchEnvelopes::Shared(messages, 0..len),
             len,
+            part: false,
         }
     }
     /// How many messages the batch was built with.
@@ -1222,14 +1228,31 @@ impl MessageBatch {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    pub(crate) fn take_envelopes(&mut self) -> BatchEnvelopes {
-        match std::mem::replace(&mut self.messages, BatchMessages::Owned(Vec::new())) {
-            BatchMessages::Owned(v) => BatchEnvelopes::Owned(v.into_iter()),
-            BatchMessages::Shared(all) => {
-                let range = 0..all.len();
-                BatchEnvelopes::Shared(all, range)
-            }
+    /// The messages not handed out yet, each taken out as the iterator reaches it.
+    #[inline]
+    pub(crate) fn envelopes(&mut self) -> &mut BatchEnvelopes {
+        &mut self.messages
+    }
+    /// The batch's messages moved out into a part of it, in an envelope to queue ahead of
+    /// the batch (which keeps its `len`); `None` if it has none.
+    pub(crate) fn take_part(&mut self) -> Option<MessageEnvelope> {
+        if self.messages.len() == 0 {
+            return None;
         }
+        let messages = std::mem::replace(
+            &mut self.messages,
+            BatchEnvelopes::Owned(Vec::new().into_iter()),
+        );
+        Some(MessageEnvelope::new(MessageBatch {
+            len: messages.len(),
+            messages,
+            part: true,
+        }))
+    }
+    /// True for a part made by [`MessageBatch::take_part`].
+    #[inline]
+    pub(crate) fn is_part(&self) -> bool {
+        self.part
     }
 }
 
@@ -1569,13 +1592,13 @@ mod tests {
         let mut one = MessageBatch::shared(all.clone());
         let mut two = MessageBatch::shared(all);
         assert_eq!(one.len(), 3);
-        let a: Vec<MessageEnvelope> = one.take_envelopes().collect();
-        let b: Vec<MessageEnvelope> = two.take_envelopes().collect();
+        let a: Vec<MessageEnvelope> = one.envelopes().collect();
+        let b: Vec<MessageEnvelope> = two.envelopes().collect();
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
             assert_eq!(x.message().downcast_ref::<u32>(), Some(&(i as u32)));
             assert!(std::ptr::eq(x.message(), y.message()));
         }
-        assert_eq!(one.take_envelopes().len(), 0, "taken once");
+        assert_eq!(one.envelopes().len(), 0, "taken once");
     }
 
     #[test]

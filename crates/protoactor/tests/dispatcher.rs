@@ -20,9 +20,10 @@ fn recorder(name: char, log: &Arc<Mutex<Vec<(char, u32)>>>, dispatcher: Dispatch
     .with_dispatcher(dispatcher)
 }
 
-/// Two actors with `throughput` each get 6 messages while the only worker thread is held
-/// busy; then the worker is released and the processing order is returned.
-fn run_two_actors(throughput: usize) -> Vec<(char, u32)> {
+/// Two actors with `throughput` each get 6 messages (one by one, or `batched` in one
+/// `MessageBatch`) while the only worker thread is held busy; then the worker is released
+/// and the processing order is returned.
+fn run_two_actors(throughput: usize, batched: bool) -> Vec<(char, u32)> {
     let (rt, system) = common::system_on_workers(1);
     let log = Arc::new(Mutex::new(Vec::new()));
     let a = system
@@ -48,11 +49,17 @@ fn run_two_actors(throughput: usize) -> Vec<(char, u32)> {
         let _ = release_rx.recv_timeout(WAIT);
     });
     entered_rx.recv_timeout(WAIT).unwrap();
-    for n in 1..=6u32 {
-        system.root().send(&a, n);
-    }
-    for n in 1..=6u32 {
-        system.root().send(&b, n);
+    for pid in [&a, &b] {
+        if batched {
+            let msgs = (1..=6u32)
+                .map(|n| Box::new(n) as protoactor::BoxedMessage)
+                .collect();
+            system.root().send(pid, protoactor::MessageBatch::new(msgs));
+        } else {
+            for n in 1..=6u32 {
+                system.root().send(pid, n);
+            }
+        }
     }
     release_tx.send(()).unwrap();
 
@@ -87,7 +94,17 @@ fn runs(events: &[(char, u32)]) -> Vec<usize> {
 
 #[test]
 fn a_mailbox_yields_after_throughput_messages_so_others_interleave() {
-    let events = run_two_actors(2);
+    check_turns_of_two(run_two_actors(2, false));
+}
+
+/// A batch is one queue entry, but its messages count one by one against the throughput:
+/// the turn ends in the middle of the batch and the next one goes on where it stopped.
+#[test]
+fn a_batchs_messages_count_against_the_throughput_of_a_turn() {
+    check_turns_of_two(run_two_actors(2, true));
+}
+
+fn check_turns_of_two(events: Vec<(char, u32)>) {
     // Per-actor order is kept.
     for who in ['a', 'b'] {
         let mine: Vec<u32> = events
@@ -104,7 +121,7 @@ fn a_mailbox_yields_after_throughput_messages_so_others_interleave() {
 #[test]
 fn with_a_large_throughput_a_mailbox_drains_in_one_turn() {
     // The control for the test above: the same scenario without yielding.
-    let events = run_two_actors(300);
+    let events = run_two_actors(300, false);
     assert_eq!(runs(&events), [6, 6], "{events:?}");
 }
 

@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use common::{probe, Probe, WAIT};
+use common::{probe, Probe, ProbeRx, WAIT};
 use protoactor::prelude::*;
-use protoactor::{DeadLetterEvent, MailboxMiddleware, MessageBatch, SharedMessage};
+use protoactor::{
+    BoxedMessage, DeadLetterEvent, MailboxMiddleware, MessageBatch, PoisonPill, SharedMessage,
+    Touch, Touched,
+};
 
 /// Holds an actor's first turn until the test opens `gate` (telling `entered` once the turn
 /// has begun), so that what the test sends meanwhile queues behind it.
@@ -310,11 +313,15 @@ impl MailboxMiddleware for Stats {
     fn message_posted(&self, m: &dyn Message) {
         if let Some(n) = m.downcast_ref::<u32>() {
             self.0.push(format!("posted{n}"));
+        } else if let Some(b) = m.downcast_ref::<MessageBatch>() {
+            self.0.push(format!("posted-batch{}", b.len()));
         }
     }
     fn message_received(&self, m: &dyn Message) {
         if let Some(n) = m.downcast_ref::<u32>() {
             self.0.push(format!("received{n}"));
+        } else if let Some(b) = m.downcast_ref::<MessageBatch>() {
+            self.0.push(format!("received-batch{}", b.len()));
         }
     }
     fn mailbox_empty(&self) {
@@ -662,5 +669,210 @@ fn a_small_message_stored_in_its_envelope_is_taken_on_a_worker_and_dropped_once_
         Arc::strong_count(&counter),
         1,
         "dropped once, after the panic"
+    );
+}
+
+/// A batch of the `u32`s in `ns`.
+fn batch_of(ns: impl IntoIterator<Item = u32>) -> MessageBatch {
+    MessageBatch::new(
+        ns.into_iter()
+            .map(|n| Box::new(n) as BoxedMessage)
+            .collect(),
+    )
+}
+
+/// Records, as `"n"` or `"batch<len>"`, the `u32`s and batches published as dead letters:
+/// the log so far, and each one as it comes.
+fn dead_letter_log(system: &ActorSystem) -> (Arc<std::sync::Mutex<Vec<String>>>, ProbeRx<String>) {
+    let dead = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (p, rx) = probe();
+    let d = dead.clone();
+    let _ = system
+        .event_stream()
+        .subscribe_to::<DeadLetterEvent, _>(move |ev| {
+            let e = if let Some(n) = ev.message.downcast_ref::<u32>() {
+                n.to_string()
+            } else if let Some(b) = ev.message.downcast_ref::<MessageBatch>() {
+                format!("batch{}", b.len())
+            } else {
+                return;
+            };
+            d.lock().unwrap().push(e.clone());
+            p.push(e);
+        });
+    (dead, rx)
+}
+
+/// A `Touch` sent after a batch is answered once the batch's messages and the emptied batch
+/// were handled (a publisher relies on it to learn that a batch was delivered).
+#[test]
+fn a_touch_sent_after_a_batch_is_answered_after_the_whole_batch() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(n) = ctx.message_as::<u32>() {
+            p.push(format!("n{n}"));
+        } else if let Some(b) = ctx.message_as::<MessageBatch>() {
+            p.push(format!("batch{}", b.len()));
+        } else if ctx.message().is::<Touch>() {
+            p.push("touch".to_string());
+        }
+    }));
+    system.root().send(&pid, batch_of(1..=3));
+    system
+        .root()
+        .request_future(&pid, Touch, WAIT)
+        .result_as::<Touched>()
+        .unwrap();
+    assert_eq!(rx.take(5), ["n1", "n2", "n3", "batch3", "touch"]);
+}
+
+/// A system message that arrives while a batch is being delivered is handled at the next
+/// message boundary: a `Stop` sends the batch's remaining messages, then the emptied batch,
+/// to dead letters in order, before the watcher hears of the stop.
+#[test]
+fn a_stop_arriving_in_the_middle_of_a_batch_dead_letters_the_rest_of_it_in_order() {
+    let system = ActorSystem::new();
+    let (dead, _) = dead_letter_log(&system);
+    let (p, rx) = probe();
+    let (open, gate) = mpsc::channel::<()>();
+    let (entered, entered_rx) = mpsc::channel();
+    let target = system.root().spawn(&gated(gate, entered, p));
+    system.root().send(&target, batch_of(0..100));
+    entered_rx.recv_timeout(WAIT).unwrap();
+    // Held in the batch's first message: the stop comes between two of its messages.
+    let (wp, wrx) = probe();
+    let t = target.clone();
+    let d = dead.clone();
+    system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.watch(&t);
+            wp.push(None);
+        } else if ctx.message().is::<Terminated>() {
+            wp.push(Some(d.lock().unwrap().clone()));
+        }
+    }));
+    assert_eq!(wrx.next(), None, "watching");
+    system.root().stop(&target);
+    open.send(()).unwrap();
+    assert_eq!(rx.next(), 0);
+    let mut want: Vec<String> = (1..100).map(|n| n.to_string()).collect();
+    want.push("batch100".into());
+    assert_eq!(wrx.next().expect("Terminated"), want);
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+/// A `PoisonPill` inside a batch stops the actor there, as it would in the queue: the
+/// messages behind it, then the emptied batch, go to dead letters.
+#[test]
+fn a_poison_pill_inside_a_batch_stops_the_actor_and_dead_letters_the_rest() {
+    let system = ActorSystem::new();
+    let (_, dead) = dead_letter_log(&system);
+    let (p, rx) = probe();
+    let pid = system.root().spawn(&Props::from_func(move |ctx| {
+        if let Some(&n) = ctx.message_as::<u32>() {
+            p.push(n);
+        }
+    }));
+    let msgs: Vec<BoxedMessage> = vec![
+        Box::new(1u32),
+        Box::new(2u32),
+        Box::new(PoisonPill),
+        Box::new(3u32),
+        Box::new(4u32),
+    ];
+    system.root().send(&pid, MessageBatch::new(msgs));
+    assert_eq!(dead.take(3), ["3", "4", "batch5"]);
+    assert_eq!(rx.take(2), [1, 2]);
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+/// A panic in the middle of a batch restarts the actor; the batch's messages behind the
+/// failing one, then the emptied batch, go to the new incarnation, in order.
+#[test]
+fn the_rest_of_a_batch_behind_a_panic_goes_to_the_restarted_incarnation() {
+    struct Counter {
+        incarnation: usize,
+        log: Probe<(usize, String)>,
+    }
+    impl Actor for Counter {
+        fn receive(&mut self, ctx: &mut Context) {
+            if let Some(&n) = ctx.message_as::<u32>() {
+                if n == 5 && self.incarnation == 0 {
+                    panic!("the first incarnation fails on 5");
+                }
+                self.log.push((self.incarnation, n.to_string()));
+            } else if let Some(b) = ctx.message_as::<MessageBatch>() {
+                self.log
+                    .push((self.incarnation, format!("batch{}", b.len())));
+            }
+        }
+    }
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let made = Arc::new(AtomicUsize::new(0));
+    let pid = system.root().spawn(&Props::from_producer(move || Counter {
+        incarnation: made.fetch_add(1, Ordering::SeqCst),
+        log: p.clone(),
+    }));
+    system.root().send(&pid, batch_of(0..10));
+    let mut want: Vec<(usize, String)> = (0..5).map(|n| (0, n.to_string())).collect();
+    want.extend((6..10).map(|n| (1, n.to_string())));
+    want.push((1, "batch10".into()));
+    assert_eq!(rx.take(10), want, "(incarnation, message)");
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+/// A bounded mailbox counts a batch as its messages (and the emptied batch as one more):
+/// a dropping one of capacity 3 keeps the last three and drops the oldest.
+#[test]
+fn a_bounded_mailbox_counts_a_batch_as_its_messages() {
+    let system = ActorSystem::new();
+    let (_, dead) = dead_letter_log(&system);
+    let (p, rx) = probe();
+    let (open, gate) = mpsc::channel::<()>();
+    let (entered, entered_rx) = mpsc::channel();
+    let props = gated(gate, entered, p).with_mailbox(MailboxConfig::bounded_dropping(3));
+    let pid = system.root().spawn(&props);
+    system.root().send(&pid, 0u32);
+    entered_rx.recv_timeout(WAIT).unwrap();
+    system.root().send(&pid, batch_of(1..=5));
+    assert_eq!(dead.take(3), ["1", "2", "3"]);
+    open.send(()).unwrap();
+    assert_eq!(rx.take(3), [0, 4, 5]);
+    rx.assert_quiet(Duration::from_millis(100));
+}
+
+/// Mailbox middleware sees a batch posted once, then each of its messages received and the
+/// emptied batch, as if the batch had been queued message by message.
+#[test]
+fn mailbox_middleware_sees_each_message_of_a_batch_received() {
+    let system = ActorSystem::new();
+    let (p, rx) = probe();
+    let (done, drx) = probe();
+    let props = Props::from_func(move |ctx| {
+        if ctx.message().is::<MessageBatch>() {
+            done.push(());
+        }
+    })
+    .with_mailbox(MailboxConfig::unbounded().with_middleware(Stats(p)));
+    let pid = system.root().spawn(&props);
+    assert_eq!(rx.next(), "started");
+    system.root().send(&pid, batch_of(1..=3));
+    drx.next();
+    let seen: Vec<String> = rx
+        .collect_until(|e| e == "received-batch3")
+        .into_iter()
+        .filter(|e| e != "empty")
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "posted-batch3",
+            "received1",
+            "received2",
+            "received3",
+            "received-batch3"
+        ]
     );
 }

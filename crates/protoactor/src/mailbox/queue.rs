@@ -94,6 +94,10 @@ pub(crate) struct Taken<'a> {
     /// bounded queue) never fill it, and a `VecDeque`'s drop glue walks its two (empty)
     /// slices, about 35 instructions per turn for nothing.
     batch: ManuallyDrop<VecDeque<MessageEnvelope>>,
+    /// `batch` may hold a [`MessageBatch`](crate::MessageBatch)'s messages queued whole
+    /// (see `Taken::pop_unrolling`): each message is then tested for them. Most turns never
+    /// take such a part, and pay a test of this flag instead of a test of every message.
+    batches: bool,
 }
 
 impl<'a> UserQueue<'a> {
@@ -103,6 +107,7 @@ impl<'a> UserQueue<'a> {
         Taken {
             queue: self,
             batch: ManuallyDrop::new(VecDeque::new()),
+            batches: false,
         }
     }
 }
@@ -112,6 +117,9 @@ impl Taken<'_> {
     /// once (the caller's throughput bounds how many it handles; the rest goes back).
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<MessageEnvelope> {
+        if self.batches {
+            return self.pop_unrolling();
+        }
         if let Some(env) = self.batch.pop_front() {
             return Some(env);
         }
@@ -119,8 +127,51 @@ impl Taken<'_> {
             // The emptiness check before the call: a turn of one message asks twice, and
             // the empty second ask paid `pop_many`'s call (about 30 instructions).
             UserQueue::Unbounded(q) if !q.has_any() => None,
-            UserQueue::Unbounded(q) => q.pop_many(&mut self.batch, USER_QUEUE_KEEP),
+            UserQueue::Unbounded(q) => {
+                match q.pop_many(&mut self.batch, USER_QUEUE_KEEP, &mut self.batches) {
+                    Some(env) => Some(env),
+                    // A batch among what was taken: everything is in `batch`.
+                    None if self.batches => self.pop_unrolling(),
+                    None => None,
+                }
+            }
             other => other.pop(),
+        }
+    }
+
+    /// [`Taken::pop`] while `batch` may hold a batch's part queued whole
+    /// (`MessageBatch::take_part`): a part at the front hands out its next message, in
+    /// place, and is dropped once used up, so a turn that ends early puts the rest back in
+    /// order with the part. No queue buffer of the batch's size, and each message is handed
+    /// out (a shared one's reference taken) on the thread that delivers it, as it does. A
+    /// batch that is not a part (the batch itself, behind its part) is delivered as it is.
+    /// (This does not call `pop`, which could then not be inlined into the runner.)
+    #[inline(never)]
+    fn pop_unrolling(&mut self) -> Option<MessageEnvelope> {
+        loop {
+            if let Some(front) = self.batch.front_mut() {
+                if let Some(part) = front.message.batch_mut().filter(|b| b.is_part()) {
+                    if let Some(env) = part.envelopes().next() {
+                        return Some(env);
+                    }
+                    self.batch.pop_front();
+                    continue;
+                }
+                return self.batch.pop_front();
+            }
+            // Used up: nothing here is a part any more; take what is queued.
+            self.batches = false;
+            let UserQueue::Unbounded(q) = self.queue else {
+                return self.queue.pop();
+            };
+            if !q.has_any() {
+                return None;
+            }
+            match q.pop_many(&mut self.batch, USER_QUEUE_KEEP, &mut self.batches) {
+                Some(env) => return Some(env),
+                None if self.batches => continue,
+                None => return None,
+            }
         }
     }
 
@@ -130,7 +181,8 @@ impl Taken<'_> {
     pub(crate) fn put_back(&mut self) {
         if !self.batch.is_empty() {
             if let UserQueue::Unbounded(q) = self.queue {
-                q.push_front_all(&mut self.batch);
+                q.push_front_all(&mut self.batch, self.batches);
+                self.batches = false;
             }
         }
     }
@@ -171,8 +223,39 @@ pub(crate) struct LockedQueues<A, B> {
 pub(crate) struct Slots<T> {
     head: Option<T>,
     // One word instead of a `VecDeque`'s four, in every idle mailbox.
-    #[allow(clippy::box_collection)]
-    rest: Option<Box<std::collections::VecDeque<T>>>,
+    rest: Option<Box<Rest<T>>>,
+}
+
+/// What a lane holds behind its `head`, and whether that may include a batch queued whole
+/// (kept here, in the buffer a queue of two or more allocates anyway, so an idle mailbox is
+/// no bigger for it).
+pub(crate) struct Rest<T> {
+    queue: VecDeque<T>,
+    batches: bool,
+}
+
+impl<T> Default for Rest<T> {
+    fn default() -> Self {
+        Rest {
+            queue: VecDeque::new(),
+            batches: false,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Rest<T> {
+    type Target = VecDeque<T>;
+    #[inline(always)]
+    fn deref(&self) -> &VecDeque<T> {
+        &self.queue
+    }
+}
+
+impl<T> std::ops::DerefMut for Rest<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut VecDeque<T> {
+        &mut self.queue
+    }
 }
 
 impl<T> Slots<T> {
@@ -270,28 +353,17 @@ impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
         len.store(len.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
-    /// Pushes `msgs` in order under one lock, the buffer grown once for all of them (a
-    /// batch the mailbox unrolls: one lock and at most one allocation, instead of a lock per
-    /// message and a buffer doubling its way up for every batch).
-    pub(crate) fn push_all(self, msgs: impl ExactSizeIterator<Item = L::Item>) {
-        let n = msgs.len();
-        if n == 0 {
-            return;
-        }
-        let mut msgs = msgs;
+    /// Pushes a batch's part to be unrolled by the runner (see `Taken::pop_unrolling`),
+    /// marking the lane as holding one, under the lock of the push: a runner that takes it
+    /// takes the mark too.
+    pub(crate) fn push_batch(self, msg: L::Item) {
         let mut guard = self.0.lanes.lock();
         let q = L::slots(&mut guard);
-        if q.head.is_none() && q.rest.as_ref().is_none_or(|r| r.is_empty()) {
-            q.head = msgs.next();
-        }
-        if msgs.len() > 0 {
-            let rest = q.rest.get_or_insert_with(Default::default);
-            rest.reserve(msgs.len());
-            rest.extend(msgs);
-        }
-        // As in `push`: counted under the lock, before the sender's schedule request.
+        let rest = q.rest.get_or_insert_with(Default::default);
+        rest.push_back(msg);
+        rest.batches = true;
         let len = self.len_cell();
-        len.store(len.load(Ordering::Relaxed) + n as u32, Ordering::Release);
+        len.store(len.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// Pops the oldest message; once drained, frees a buffer larger than `keep` slots.
@@ -325,8 +397,18 @@ impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
     /// (the runner leaves its own empty one), so no message is moved one by one; what the
     /// turn does not handle goes back with [`LockedQueue::push_front_all`]. A lone message
     /// is returned without touching `out`, so a turn for one message allocates nothing.
-    /// Once drained, frees a buffer above `keep` slots.
-    fn pop_many(self, out: &mut VecDeque<L::Item>, keep: usize) -> Option<L::Item> {
+    /// Once drained, frees a buffer above `keep` slots. If what is taken may hold a batch
+    /// queued whole, `batches` is set and everything, the first message too, is in `out`
+    /// (`None` returned): the runner tests each message then.
+    // Forced: called from `Taken::pop` and its unrolling twin, LLVM kept it a call of its
+    // own (about 30 instructions per turn, callgrind).
+    #[inline(always)]
+    fn pop_many(
+        self,
+        out: &mut VecDeque<L::Item>,
+        keep: usize,
+        batches: &mut bool,
+    ) -> Option<L::Item> {
         let len = self.len_cell();
         if len.load(Ordering::Acquire) == 0 {
             return None;
@@ -339,19 +421,28 @@ impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
         };
         let mut n = 0;
         let mut free = false;
+        let mut marked = false;
+        let before = out.len();
         if let Some(rest) = q.rest.as_mut() {
             n = rest.len() as u32;
             if out.is_empty() {
-                std::mem::swap(out, &mut **rest);
+                std::mem::swap(out, &mut rest.queue);
             } else {
                 out.append(rest);
             }
             free = rest.capacity() > keep;
+            marked = std::mem::take(&mut rest.batches);
         }
         if free {
             q.rest = None;
         }
         len.store(len.load(Ordering::Relaxed) - (n + 1), Ordering::Release);
+        if marked {
+            *batches = true;
+            // Behind what `out` held before, ahead of what came from the lane.
+            out.insert(before, first);
+            return None;
+        }
         Some(first)
     }
 
@@ -359,7 +450,8 @@ impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
     /// left over when its turn ends early). What was pushed meanwhile is appended to
     /// `msgs` in bulk (a copy of slices, not a walk) and the buffers change hands again:
     /// the cost is what arrived during the turn, not what the runner gives back.
-    fn push_front_all(self, msgs: &mut VecDeque<L::Item>) {
+    /// `batches`: whether `msgs` may hold a batch queued whole (the lane is marked then).
+    fn push_front_all(self, msgs: &mut VecDeque<L::Item>, batches: bool) {
         let n = msgs.len() as u32;
         if n == 0 {
             return;
@@ -372,9 +464,15 @@ impl<A, B, L: Lane<A, B>> LockedQueue<'_, A, B, L> {
         match q.rest.as_mut() {
             Some(rest) => {
                 msgs.append(rest);
-                std::mem::swap(msgs, &mut **rest);
+                std::mem::swap(msgs, &mut rest.queue);
+                rest.batches |= batches;
             }
-            None => q.rest = Some(Box::new(std::mem::take(msgs))),
+            None => {
+                q.rest = Some(Box::new(Rest {
+                    queue: std::mem::take(msgs),
+                    batches,
+                }))
+            }
         }
         let len = self.len_cell();
         len.store(len.load(Ordering::Relaxed) + n, Ordering::Release);
@@ -496,7 +594,7 @@ mod locked_queue_tests {
             q.push(i);
         }
         // All of it: 0, then 1..=9 in the batch; the queue is empty meanwhile.
-        assert_eq!(q.pop_many(&mut out, 2), Some(0));
+        assert_eq!(q.pop_many(&mut out, 2, &mut false), Some(0));
         assert_eq!(out.len(), 9);
         assert_eq!(q.len(), 0);
         assert_eq!(drain_some(&mut out, 3), [1, 2, 3]);
@@ -504,13 +602,13 @@ mod locked_queue_tests {
         for i in 10..13 {
             q.push(i);
         }
-        q.push_front_all(&mut out);
+        q.push_front_all(&mut out, false);
         assert!(out.is_empty());
         assert_eq!(q.len(), 9);
         // Again, and this time nothing is pushed before the rest goes back.
-        assert_eq!(q.pop_many(&mut out, 2), Some(4));
+        assert_eq!(q.pop_many(&mut out, 2, &mut false), Some(4));
         assert_eq!(drain_some(&mut out, 2), [5, 6]);
-        q.push_front_all(&mut out);
+        q.push_front_all(&mut out, false);
         assert_eq!(q.len(), 6);
         // A lone message taken from the inline slot leaves the batch untouched.
         let mut got = Vec::new();
@@ -519,45 +617,45 @@ mod locked_queue_tests {
         }
         assert_eq!(got, (7..13).collect::<Vec<_>>());
         q.push(13);
-        assert_eq!(q.pop_many(&mut out, 2), Some(13));
+        assert_eq!(q.pop_many(&mut out, 2, &mut false), Some(13));
         assert!(out.is_empty());
         // Putting back nothing is a no-op.
-        q.push_front_all(&mut out);
+        q.push_front_all(&mut out, false);
         assert_eq!(q.pop(2), None);
         assert!(q.is_empty());
     }
 
-    /// A pushed batch lands behind what is queued and in its own order, whether the queue
-    /// was empty (its first message in the inline slot), held one message or a buffer; its
-    /// buffer is allocated once, at the batch's size.
+    /// A batch's part marks the lane: the runner that takes it gets the mark (and every
+    /// message, the first too, in its buffer, to test each), a put-back keeps it, and a lane
+    /// taken without a part gives no mark.
     #[test]
-    fn a_batch_is_pushed_in_order_behind_what_is_queued() {
+    fn a_part_marks_the_lane_for_the_runner_that_takes_it() {
         let qs = LockedQueues::<(), u32>::new();
         let q = qs.second();
-        q.push_all(std::iter::empty::<u32>());
+        q.push(1);
+        q.push_batch(2);
+        q.push(3);
+        let (mut out, mut marked) = (std::collections::VecDeque::new(), false);
+        assert_eq!(q.pop_many(&mut out, 2, &mut marked), None);
+        assert!(marked);
+        assert_eq!(out, [1, 2, 3], "all taken, the first too");
         assert!(q.is_empty());
-        assert!(
-            qs.lanes.lock().1.rest.is_none(),
-            "an empty batch allocates nothing"
-        );
-        q.push_all([0u32].into_iter());
-        assert!(
-            qs.lanes.lock().1.rest.is_none(),
-            "one message goes to the inline slot"
-        );
-        q.push_all(1..1000);
-        assert!(qs.lanes.lock().1.rest.as_ref().unwrap().capacity() < 1100);
-        q.push(1000);
-        assert_eq!(q.pop(2), Some(0));
-        q.push_all(1001..1003);
-        assert_eq!(q.len(), 1002);
-        let mut got = Vec::new();
-        while let Some(v) = q.pop(2) {
-            got.push(v);
-        }
-        assert_eq!(got, (1..1003).collect::<Vec<_>>());
-        q.push_all(5..7);
-        assert_eq!((q.pop(2), q.pop(2), q.pop(2)), (Some(5), Some(6), None));
+        // Given back (the turn ended early): marked again, after what came meanwhile.
+        out.pop_front();
+        q.push(4);
+        q.push_front_all(&mut out, true);
+        let mut again = false;
+        assert_eq!(q.pop_many(&mut out, 2, &mut again), None);
+        assert!(again);
+        assert_eq!(out, [2, 3, 4]);
+        // No part: no mark, the first returned as usual.
+        out.clear();
+        q.push(5);
+        q.push(6);
+        let mut none = false;
+        assert_eq!(q.pop_many(&mut out, 2, &mut none), Some(5));
+        assert!(!none);
+        assert_eq!(out, [6]);
     }
 
     /// The two lanes share a lock but nothing else: each keeps its own order and length,
@@ -576,13 +674,13 @@ mod locked_queue_tests {
         assert_eq!((sys.len(), user.len()), (3, 5));
         assert!(sys.has_any() && user.has_any());
         let mut out = std::collections::VecDeque::new();
-        assert_eq!(user.pop_many(&mut out, 0), Some(100));
+        assert_eq!(user.pop_many(&mut out, 0, &mut false), Some(100));
         assert_eq!(out, [101, 102, 103, 104]);
         assert!(user.is_empty());
         assert_eq!(sys.len(), 3);
         assert!(qs.lanes.lock().0.rest.is_some(), "the system buffer stays");
         user.push(105);
-        user.push_front_all(&mut out);
+        user.push_front_all(&mut out, false);
         assert_eq!(
             (sys.pop(0), sys.pop(0), sys.pop(0), sys.pop(0)),
             (Some(0), Some(2), Some(4), None)
@@ -658,7 +756,7 @@ mod contended_lock_tests {
             }
             turn += 1;
             let q = qs.second();
-            match q.pop_many(&mut batch, KEEP) {
+            match q.pop_many(&mut batch, KEEP, &mut false) {
                 Some(first) => {
                     check(first, &mut got);
                     // Handles a varying part of the batch, then gives the rest back.
@@ -668,7 +766,7 @@ mod contended_lock_tests {
                             None => break,
                         }
                     }
-                    q.push_front_all(&mut batch);
+                    q.push_front_all(&mut batch, false);
                 }
                 None => std::thread::yield_now(),
             }
