@@ -122,8 +122,8 @@ pub use future::{ActorFuture, FutureError};
 pub use mailbox::{MailboxConfig, MailboxMiddleware};
 pub use message::{
     BoxedMessage, DeadLetterResponse, Message, MessageBatch, MessageEnvelope, MessageHeader,
-    PoisonPill, ReceiveTimeout, Restarting, SharedMessage, Started, Stop, Stopped, Stopping,
-    Terminated, TerminatedReason, Touch, Touched,
+    PoisonPill, ReceiveTimeout, Restarting, SharedBatches, SharedMessage, Started, Stop, Stopped,
+    Stopping, Terminated, TerminatedReason, Touch, Touched,
 };
 pub use pid::Pid;
 pub use props::{Props, SpawnError};

@@ -19,7 +19,8 @@ use parking_lot::Mutex;
 use protoactor::runtime::{Process, SystemMessage};
 use protoactor::{
     Actor, ActorFuture, ActorSystem, BoxedMessage, Context, ContextOps, DeadLetterResponse,
-    FutureError, MessageBatch, MessageEnvelope, Pid, RootContext, SharedMessage, Touch, Touched,
+    FutureError, MessageBatch, MessageEnvelope, Pid, RootContext, SharedBatches, SharedMessage,
+    Touch, Touched,
 };
 use tokio::sync::{mpsc, Notify, Semaphore};
 
@@ -84,6 +85,7 @@ async fn run(
         let mut local = LocalBatch {
             prepared: batch::Prepared::new(&serialization, &batch.type_names, &batch.envelopes),
             decoded: None,
+            receivers: subscribers.len(),
         };
         let answers = Answers::start(cluster.system(), subscribers.len());
         let mut remote = Vec::new();
@@ -313,10 +315,14 @@ struct LocalBatch<'a> {
     prepared: Result<batch::Prepared<'a>, PubSubError>,
     /// The decoded batch, once a first subscriber needed it.
     decoded: Option<Result<Decoded, PubSubError>>,
+    /// How many subscribers the batch may go to (the references of shared messages are
+    /// taken for all of them at once: `MessageBatch::shared_for`).
+    receivers: usize,
 }
 
 enum Decoded {
-    Shared(Arc<[SharedMessage]>),
+    /// The messages, and a batch of them for each subscriber.
+    Shared(Arc<[SharedMessage]>, SharedBatches),
     /// Taken by the last subscriber.
     Owned(Vec<BoxedMessage>),
 }
@@ -347,14 +353,19 @@ impl LocalBatch<'_> {
             Ok(if last {
                 Decoded::Owned(all)
             } else {
-                prepared
-                    .share_all(all)
-                    .map_or_else(Decoded::Owned, Decoded::Shared)
+                match prepared.share_all(all) {
+                    Ok(all) => {
+                        Decoded::Shared(all.clone(), MessageBatch::shared_for(all, self.receivers))
+                    }
+                    Err(all) => Decoded::Owned(all),
+                }
             })
         });
         let batch = match decoded {
             Err(e) => return Err(e.clone()),
-            Ok(Decoded::Shared(all)) => MessageBatch::shared(all.clone()),
+            Ok(Decoded::Shared(all, batches)) => batches
+                .next()
+                .unwrap_or_else(|| MessageBatch::shared(all.clone())),
             Ok(Decoded::Owned(d)) if last => MessageBatch::new(std::mem::take(d)),
             Ok(Decoded::Owned(d)) => MessageBatch::new(prepared.copy_all(d)?),
         };
