@@ -577,6 +577,26 @@ fn the_messages_behind_a_panic_in_a_turn_go_to_the_restarted_incarnation() {
 
 /// A stop requested in the middle of a turn (a system message) is handled before the rest
 /// of the batch, which goes to dead letters in order, before any watcher hears of the stop.
+/// A watcher of `target`: `None` once it watches, then, when it hears of the stop, the dead
+/// letters `dead` logged so far.
+fn note_dead_letters_at_stop<T: Clone + Send + 'static>(
+    system: &ActorSystem,
+    target: &Pid,
+    dead: &Arc<std::sync::Mutex<Vec<T>>>,
+) -> ProbeRx<Option<Vec<T>>> {
+    let (wp, wrx) = probe();
+    let (t, d) = (target.clone(), dead.clone());
+    system.root().spawn(&Props::from_func(move |ctx| {
+        if ctx.message().is::<Started>() {
+            ctx.watch(&t);
+            wp.push(None);
+        } else if ctx.message().is::<Terminated>() {
+            wp.push(Some(d.lock().unwrap().clone()));
+        }
+    }));
+    wrx
+}
+
 #[test]
 fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminated() {
     let system = ActorSystem::new();
@@ -608,17 +628,7 @@ fn a_stop_in_the_middle_of_a_turn_dead_letters_the_rest_in_order_before_terminat
     for i in 1..=100u32 {
         system.root().send(&target, i);
     }
-    // A watcher that notes, when it hears of the stop, the dead letters published so far.
-    let (wp, wrx) = probe();
-    let t = target.clone();
-    system.root().spawn(&Props::from_func(move |ctx| {
-        if ctx.message().is::<Started>() {
-            ctx.watch(&t);
-            wp.push(None);
-        } else if ctx.message().is::<Terminated>() {
-            wp.push(Some(dead.lock().unwrap().clone()));
-        }
-    }));
+    let wrx = note_dead_letters_at_stop(&system, &target, &dead);
     assert_eq!(wrx.next(), None, "watching");
     open.send(()).unwrap();
     assert_eq!(rx.take(11), (0..=10).collect::<Vec<u32>>());
@@ -741,17 +751,7 @@ fn a_stop_arriving_in_the_middle_of_a_batch_dead_letters_the_rest_of_it_in_order
     system.root().send(&target, batch_of(0..100));
     entered_rx.recv_timeout(WAIT).unwrap();
     // Held in the batch's first message: the stop comes between two of its messages.
-    let (wp, wrx) = probe();
-    let t = target.clone();
-    let d = dead.clone();
-    system.root().spawn(&Props::from_func(move |ctx| {
-        if ctx.message().is::<Started>() {
-            ctx.watch(&t);
-            wp.push(None);
-        } else if ctx.message().is::<Terminated>() {
-            wp.push(Some(d.lock().unwrap().clone()));
-        }
-    }));
+    let wrx = note_dead_letters_at_stop(&system, &target, &dead);
     assert_eq!(wrx.next(), None, "watching");
     system.root().stop(&target);
     open.send(()).unwrap();
